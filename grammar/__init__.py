@@ -1,0 +1,1 @@
+"""The matcalc input language, as a Lark grammar (package data)."""

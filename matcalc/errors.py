@@ -1,0 +1,66 @@
+"""The one exception type matcalc raises for bad input, and its subclasses.
+
+Every error carries a one-line message; errors found in text also carry the
+place (line and column, 1-based) and render the offending line with a caret:
+
+    mlp.mc:8:12: shape mismatch in '@': X is N x D but W1 is E x H
+        Z1 = X @ W1 + b1
+               ^
+"""
+
+from __future__ import annotations
+
+
+class MatcalcError(Exception):
+    """Bad input to matcalc: syntax, names, shapes, options or domains."""
+
+    def __init__(self, message: str, *, line: int | None = None,
+                 column: int | None = None, source: str | None = None,
+                 filename: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source = source
+        self.filename = filename
+
+    def at(self, line: int | None, column: int | None,
+           source: str | None = None) -> "MatcalcError":
+        """Attach a place to an error raised without one (keeps a known place)."""
+        if self.line is None and line is not None:
+            self.line, self.column = line, column
+        if self.source is None:
+            self.source = source
+        return self
+
+    def __str__(self) -> str:
+        prefix = ""
+        if self.filename:
+            prefix = f"{self.filename}:"
+        if self.line is not None:
+            prefix += f"{self.line}:{self.column}:"
+        head = f"{prefix} {self.message}" if prefix else self.message
+        if self.line is None or self.source is None:
+            return head
+        lines = self.source.splitlines()
+        if not 1 <= self.line <= len(lines):
+            return head
+        text = lines[self.line - 1].expandtabs(1)
+        caret = " " * (max(self.column or 1, 1) - 1) + "^"
+        return f"{head}\n    {text}\n    {caret}"
+
+
+class ParseError(MatcalcError):
+    """The text is not a well-formed matcalc problem."""
+
+
+class NameResolutionError(MatcalcError):
+    """An unknown variable, dimension or function, or a wrong `wrt` name."""
+
+
+class ShapeError(MatcalcError):
+    """Shapes that do not compose (matrix product, broadcasting, squareness)."""
+
+
+class DomainError(MatcalcError):
+    """No valid random input could be drawn, or a value is outside a domain."""

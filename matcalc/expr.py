@@ -1,0 +1,144 @@
+"""The typed expression graph: immutable, hash-consed nodes with symbolic shapes.
+
+Three node classes: `Var` (a named input or intermediate), `Const` (a scalar
+SymPy number or expression in dimension symbols) and `Apply` (an operator from
+the table in `ops.py` applied to argument nodes). Nodes are interned: building
+the same node twice returns the same object, so equality is identity and
+common subexpressions are shared by construction. Build nodes with `var`,
+`const` and the builders in `ops.py`, never with the class constructors.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import sympy
+
+from .shapes import Shape
+
+_interned: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
+
+
+class Expr:
+    """Base of all nodes; every node has a `shape`."""
+
+    shape: Shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __str__(self) -> str:
+        from .printing.text import to_text
+        return to_text(self)
+
+    def _repr_latex_(self) -> str:
+        from .printing.latex import to_latex
+        return f"${to_latex(self)}$"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Var(Expr):
+    """A named scalar, vector or matrix; `structure` is '', 'symmetric' or 'spd'."""
+
+    name: str
+    shape: Shape
+    structure: str = ""
+    args = ()
+
+    def __repr__(self) -> str:
+        return f"Var({self.name!r}, {self.shape!r})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Const(Expr):
+    """A scalar constant: a SymPy number or an expression in dimensions."""
+
+    value: sympy.Expr
+    shape: Shape = ()
+    args = ()
+
+    def __repr__(self) -> str:
+        return f"Const({self.value})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Apply(Expr):
+    """`op` applied to `args`; `params` holds keyword settings such as axis."""
+
+    op: str
+    args: tuple
+    params: tuple
+    shape: Shape
+
+    def param(self, key: str, default=None):
+        for k, v in self.params:
+            if k == key:
+                return v
+        return default
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.params)
+        return f"{self.op}({', '.join(map(repr, self.args))}{extra})"
+
+
+def _intern(key: tuple, make: Callable[[], Expr]) -> Expr:
+    node = _interned.get(key)
+    if node is None:
+        node = make()
+        _interned[key] = node
+    return node
+
+
+def var(name: str, shape: Shape, structure: str = "") -> Var:
+    """The variable `name` of the given shape."""
+    shape = tuple(sympy.sympify(d) for d in shape)
+    return _intern(("var", name, shape, structure),
+                   lambda: Var(name, shape, structure))
+
+
+def const(value) -> Const:
+    """A scalar constant (ints and fractions stay exact)."""
+    value = sympy.sympify(value)
+    return _intern(("const", type(value).__name__, value), lambda: Const(value))
+
+
+def apply(op, args: tuple, params: tuple = ()) -> Apply:
+    """Apply the operator entry `op` (shape rule checked once, on creation)."""
+    key = ("apply", op.name, args, params)
+    return _intern(key, lambda: Apply(op.name, args, params,
+                                      op.shape([a.shape for a in args], dict(params))))
+
+
+def is_const(node: Expr, value=None) -> bool:
+    """Whether `node` is a constant (equal to `value` when given)."""
+    return isinstance(node, Const) and (value is None or node.value == value)
+
+
+def postorder(roots: Iterable[Expr]) -> Iterator[Expr]:
+    """Every node reachable from `roots` once, children before parents."""
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                yield node
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(node.args) if id(a) not in seen)
+
+
+def rewrite(roots: list, visit: Callable[[Expr, tuple], Expr]) -> list:
+    """Rebuild `roots` bottom-up: `visit(node, new_args)` returns the new node."""
+    done: dict[int, Expr] = {}
+    for node in postorder(roots):
+        done[id(node)] = visit(node, tuple(done[id(a)] for a in node.args))
+    return [done[id(r)] for r in roots]

@@ -1,0 +1,431 @@
+"""Text to typed graph: the Lark grammar, name resolution and shape checks.
+
+The grammar is `grammar/matcalc.lark`, shipped as package data. A Lark
+`Transformer` turns each expression into graph nodes with the builders of
+`ops.py`, so shapes are checked as nodes are built and every error carries
+its line and column.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from importlib import resources
+
+import lark
+import sympy
+from lark import Token, Transformer, v_args
+
+from . import ops
+from .errors import MatcalcError, NameResolutionError, ParseError, ShapeError
+from .expr import Const, Expr, Var, const, var
+from .problem import Problem
+from .shapes import dim, fmt
+
+MAX_DEPTH = 2000  # deepest expression the recursive tree walk accepts
+
+
+class _BracketNewlines:
+    """Post-lexer: newlines inside brackets continue the line, as in Python."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth = 0
+        for token in stream:
+            if token.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif token.type in ("RPAR", "RSQB"):
+                depth = max(depth - 1, 0)
+            elif token.type == "_NL" and depth:
+                continue
+            yield token
+
+
+@lru_cache(maxsize=1)
+def _lark() -> lark.Lark:
+    grammar = resources.files("matcalc.grammar").joinpath("matcalc.lark").read_text("utf-8")
+    return lark.Lark(grammar, parser="lalr", lexer="contextual",
+                     propagate_positions=True, postlex=_BracketNewlines(),
+                     maybe_placeholders=True)
+
+
+_READABLE = {"NAME": "a name", "NUMBER": "a number", "INT": "an integer",
+             "_NL": "end of line", "$END": "end of input", "LPAR": "'('",
+             "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
+             "COLON": "':'", "EQUAL": "'='", "SEMICOLON": "';'",
+             "ADDOP": "'+' or '-'", "MULOP": "'*', '/' or '@'", "POWOP": "'**'",
+             "MINUS": "'-'", "PLUS": "'+'", "PRIME": "\"'\"", "DOT": "'.'",
+             "SCALAR": "'scalar'", "WRT": "'wrt'", "NONE": "'None'",
+             "_TIMES": "'x'"}
+
+
+def _expected(names) -> str:
+    if {"NAME", "NUMBER"} <= set(names) or {"NAME", "LPAR"} <= set(names):
+        return "an expression"
+    words = sorted({_READABLE.get(n, n) for n in names})
+    return " or ".join(words[:6]) if words else "something else"
+
+
+def _token_text(token: Token) -> str:
+    if token.type == "$END":
+        return "end of input"
+    if token.type == "_NL":
+        return "end of line"
+    return repr(str(token))
+
+
+def _syntax_error(err: lark.exceptions.LarkError, text: str) -> ParseError:
+    if isinstance(err, lark.exceptions.UnexpectedCharacters):
+        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        return ParseError(f"syntax error: unexpected character {char!r}",
+                          line=err.line, column=err.column, source=text)
+    if isinstance(err, lark.exceptions.UnexpectedToken):
+        token = err.token
+        line, column = token.line, token.column
+        if token.type == "$END":
+            lines = text.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+        return ParseError(f"syntax error: unexpected {_token_text(token)}; "
+                          f"expected {_expected(err.expected)}",
+                          line=line, column=column, source=text)
+    if isinstance(err, lark.exceptions.UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        return ParseError("syntax error: unexpected end of input",
+                          line=len(lines), column=len(lines[-1]) + 1, source=text)
+    return ParseError(f"syntax error: {err}")
+
+
+def _suggest(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class _NoneValue:
+    """`None` as a keyword value (`axis=None`)."""
+
+
+NONE = _NoneValue()
+
+
+@v_args(meta=True)
+class _ExprBuilder(Transformer):
+    """Builds graph nodes from an expression tree, resolving names in `scope`."""
+
+    def __init__(self, scope: dict[str, Expr], text: str):
+        super().__init__(visit_tokens=False)
+        self.scope = scope
+        self.text = text
+
+    def _fail(self, err: MatcalcError, where) -> MatcalcError:
+        return err.at(where.line, where.column, self.text)
+
+    def number(self, meta, children):
+        token = str(children[0])
+        is_int = token.isdigit()
+        return const(sympy.Integer(token) if is_int else sympy.Float(token))
+
+    def name(self, meta, children):
+        token = children[0]
+        if token == "None":
+            return NONE
+        node = self.scope.get(str(token))
+        if node is None:
+            raise NameResolutionError(f"unknown name '{token}'"
+                                      + _suggest(str(token), self.scope),
+                                      line=token.line, column=token.column,
+                                      source=self.text)
+        return node
+
+    def _operand(self, node, where):
+        if node is NONE:
+            raise ParseError("'None' is only a keyword value, as in axis=None",
+                             line=where.line, column=where.column, source=self.text)
+        return node
+
+    def binop(self, meta, children):
+        left, op, right = children
+        left, right = self._operand(left, meta), self._operand(right, meta)
+        build = {"+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div,
+                 "@": ops.matmul, "**": ops.power}[str(op)]
+        try:
+            return build(left, right)
+        except ShapeError as err:
+            lhs = self.text[meta.start_pos:op.start_pos].strip()
+            rhs = self.text[op.end_pos:meta.end_pos].strip()
+            message = (f"shape mismatch in '{op}': {lhs} is {fmt(left.shape)} "
+                       f"but {rhs} is {fmt(right.shape)}")
+            if "scalars" in err.message or "division" in err.message:
+                message = err.message
+            raise ShapeError(message, line=op.line, column=op.column, source=self.text)
+
+    def neg(self, meta, children):
+        return ops.neg(self._operand(children[1], meta))
+
+    def transpose(self, meta, children):
+        return ops.transpose(self._operand(children[0], meta))
+
+    def attribute(self, meta, children):
+        node, attr = children
+        if attr != "T":
+            raise ParseError(f"unknown attribute '.{attr}'; only '.T' (transpose) exists",
+                             line=attr.line, column=attr.column, source=self.text)
+        return ops.transpose(self._operand(node, meta))
+
+    def indexing(self, meta, children):
+        node, kind = children
+        node = self._operand(node, meta)
+        try:
+            return ops.col(node) if kind == "column" else ops.row(node)
+        except ShapeError as err:
+            raise self._fail(err, meta)
+
+    def column_index(self, meta, children):
+        return "column"
+
+    def row_index(self, meta, children):
+        return "row"
+
+    def keyword(self, meta, children):
+        return (children[0], children[1])
+
+    def arguments(self, meta, children):
+        return children
+
+    def call(self, meta, children):
+        token, arguments = children
+        name = ops.ALIASES.get(str(token), str(token))
+        known = ops.function_names()
+        if name not in known:
+            raise NameResolutionError(f"unknown function '{token}'" + _suggest(str(token), known),
+                                      line=token.line, column=token.column, source=self.text)
+        args, kwargs = [], {}
+        for item in arguments or []:
+            if isinstance(item, tuple):
+                key, value = item
+                if str(key) in kwargs:
+                    raise ParseError(f"{token}() got '{key}' twice", line=key.line,
+                                     column=key.column, source=self.text)
+                kwargs[str(key)] = value
+            elif kwargs:
+                raise ParseError(f"{token}(): positional argument after a keyword",
+                                 line=token.line, column=token.column, source=self.text)
+            elif item is NONE:
+                raise ParseError("'None' is only a keyword value, as in axis=None",
+                                 line=token.line, column=token.column, source=self.text)
+            else:
+                args.append(item)
+        try:
+            return self._apply(str(token), name, args, kwargs)
+        except MatcalcError as err:
+            raise self._fail(err, token)
+
+    def _apply(self, written: str, name: str, args: list, kwargs: dict) -> Expr:
+        op = ops.OPS.get(name)
+        allowed = dict(op.params) if op else {"axis": None}
+        for key in kwargs:
+            if key not in allowed:
+                raise ParseError(f"{written}() has no keyword '{key}'"
+                                 + (f"; it takes {', '.join(allowed)}" if allowed else ""))
+        params = {key: self._axis(written, value) for key, value in kwargs.items()}
+        if op is not None and op.dims:
+            return self._with_dims(written, op, args)
+        nargs = op.nargs if op is not None else (2 if name == "outer" else 1)
+        if len(args) != nargs:
+            plural = "s" if nargs != 1 else ""
+            raise ParseError(f"{written}() takes {nargs} argument{plural}, got {len(args)}")
+        if name in ops.BUILDERS:
+            return ops.BUILDERS[name](*args, **params)
+        return ops.func(name, *args, **params)
+
+    def _axis(self, written, value):
+        if value is NONE:
+            return None
+        if isinstance(value, Const) and value.value.is_integer:
+            return int(value.value)
+        raise ParseError(f"{written}(): axis must be None or an integer")
+
+    def _with_dims(self, written: str, op, args: list) -> Expr:
+        count = 1 if op.name == "eye" else (1, 2)
+        if len(args) not in ((count,) if isinstance(count, int) else count):
+            raise ParseError(f"{written}() takes {'1' if count == 1 else '1 or 2'} "
+                             f"dimension{'s' if count != 1 else ''}, got {len(args)}")
+        shape = []
+        for a in args:
+            if not (isinstance(a, Const) and (a.value.is_Symbol or
+                                              (a.value.is_Integer and a.value > 0))):
+                raise ParseError(f"{written}() takes dimensions (names or positive integers)")
+            shape.append(a.value)
+        if op.name == "eye":
+            return ops.eye(shape[0])
+        return ops.ones(tuple(shape)) if op.name == "ones" else ops.zeros(tuple(shape))
+
+
+class _ProblemBuilder:
+    """Walks the statements in order, declaring names and building nodes."""
+
+    def __init__(self, text: str, filename: str | None):
+        self.text = text
+        self.filename = filename
+        self.variables: dict[str, Var] = {}
+        self.dims: dict[str, sympy.Symbol] = {}
+        self.intermediates: dict[str, Expr] = {}
+        self.places: dict[str, tuple[int, int]] = {}
+        self.output: tuple[str, Expr] | None = None
+        self.wrt: list[Token] | None = None
+        self.result_seen: Token | None = None
+
+    def error(self, cls, message: str, token) -> MatcalcError:
+        return cls(message, line=token.line, column=token.column, source=self.text)
+
+    def scope(self) -> dict[str, Expr]:
+        scope: dict[str, Expr] = {n: const(s) for n, s in self.dims.items()}
+        scope.update(self.variables)
+        scope.update(self.intermediates)
+        return scope
+
+    def claim(self, token: Token, what: str) -> None:
+        name = str(token)
+        if name in self.places or name in self.dims:
+            line, col = self.places.get(name, (None, None))
+            where = f" (line {line})" if line else " as a dimension"
+            raise self.error(NameResolutionError,
+                             f"'{name}' is already declared{where}; cannot declare {what}",
+                             token)
+        if name in ops.function_names():
+            raise self.error(NameResolutionError,
+                             f"'{name}' is a function name; choose another name", token)
+        self.places[name] = (token.line, token.column)
+
+    def statement(self, tree: lark.Tree) -> None:
+        if self.result_seen is not None:
+            raise self.error(ParseError, "a bare expression must be the last statement; "
+                             "give it a name (name = expression)", self.result_seen)
+        getattr(self, "_" + tree.data)(tree)
+
+    def _decl(self, tree):
+        *names, shape_tree = tree.children
+        shape = self.shape(shape_tree)
+        for token in names:
+            self.claim(token, "a variable")
+            self.variables[str(token)] = var(str(token), shape)
+
+    def shape(self, tree) -> tuple:
+        if tree.data == "scalar_shape":
+            return ()
+        if len(tree.children) > 2:
+            raise self.error(ShapeError, "only scalars, vectors and matrices "
+                             "(at most two dimensions)", tree.children[2])
+        shape = []
+        for token in tree.children:
+            if token.type == "INT":
+                if int(token) < 1:
+                    raise self.error(ShapeError, "a dimension must be a positive integer", token)
+                shape.append(dim(int(token)))
+                continue
+            name = str(token)
+            if name in self.variables or name in self.intermediates:
+                raise self.error(NameResolutionError,
+                                 f"'{name}' is a variable, not a dimension", token)
+            self.dims.setdefault(name, dim(name))
+            shape.append(self.dims[name])
+        return tuple(shape)
+
+    def expression(self, tree) -> Expr:
+        too_deep = ParseError("expression too deeply nested", line=tree.meta.line,
+                              column=tree.meta.column, source=self.text)
+        try:
+            node = _ExprBuilder(self.scope(), self.text).transform(tree)
+        except lark.exceptions.VisitError as err:
+            if isinstance(err.orig_exc, MatcalcError):
+                raise err.orig_exc from None
+            if isinstance(err.orig_exc, RecursionError):
+                raise too_deep from None
+            raise
+        except RecursionError:
+            raise too_deep from None
+        if node is NONE:
+            raise ParseError("'None' is only a keyword value, as in axis=None",
+                             line=tree.meta.line, column=tree.meta.column, source=self.text)
+        return node
+
+    def _assign(self, tree):
+        token, expr_tree = tree.children
+        node = self.expression(expr_tree)
+        self.claim(token, "an intermediate")
+        self.intermediates[str(token)] = node
+        self.output = (str(token), node)
+
+    def _result(self, tree):
+        self.output = ("f", self.expression(tree.children[0]))
+        self.result_seen = Token("NAME", "", line=tree.meta.line, column=tree.meta.column)
+
+    def _wrt(self, tree):
+        keyword, *names = tree.children
+        if self.wrt is not None:
+            raise self.error(ParseError, "only one 'wrt' line", keyword)
+        self.wrt = names
+
+    def problem(self) -> Problem:
+        if self.output is None:
+            if not self.variables:
+                raise ParseError("empty problem: declare variables and write a function, "
+                                 "e.g. 'X: N x D' then 'f = sum(X ** 2)'")
+            raise ParseError("no function: write 'name = expression' or an expression "
+                             "after the declarations")
+        name, output = self.output
+        wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else tuple(self.variables)
+        for token in self.wrt or ():
+            if str(token) not in self.variables:
+                what = ("an intermediate, not a variable" if str(token) in self.intermediates
+                        else "not declared")
+                raise self.error(NameResolutionError, f"wrt '{token}': {what}"
+                                 + _suggest(str(token), self.variables), token)
+        if len(set(wrt)) != len(wrt):
+            raise self.error(ParseError, "a name appears twice in 'wrt'", self.wrt[0])
+        return Problem(dict(self.variables), dict(self.dims), dict(self.intermediates),
+                       output, name, wrt, self.text, self.filename)
+
+
+def parse(text: str, filename: str | None = None) -> Problem:
+    """Parse a problem (declarations, intermediates, function, `wrt`)."""
+    try:
+        try:
+            tree = _lark().parse(text)
+        except lark.exceptions.LarkError as err:
+            raise _syntax_error(err, text) from None
+        builder = _ProblemBuilder(text, filename)
+        for stmt in tree.children:
+            builder.statement(stmt)
+        return builder.problem()
+    except MatcalcError as err:
+        if err.filename is None:
+            err.filename = filename
+        raise
+
+
+def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
+    """Parse one expression over the given names (variables, dimensions)."""
+    try:
+        tree = _lark().parse(text)
+    except lark.exceptions.LarkError as err:
+        raise _syntax_error(err, text) from None
+    statements = tree.children
+    if len(statements) != 1 or statements[0].data != "result":
+        raise ParseError("expected one expression")
+    builder = _ProblemBuilder(text, None)
+    builder.scope = lambda: dict(scope)
+    return builder.expression(statements[0].children[0])
+
+
+def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
+    """Validate a list of variable names (or a comma-separated string)."""
+    names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
+    for name in names:
+        if name not in problem.variables:
+            what = ("an intermediate, not a variable" if name in problem.intermediates
+                    else "not a declared variable")
+            raise NameResolutionError(f"wrt '{name}': {what}" + _suggest(name, problem.variables))
+    if len(set(names)) != len(names) or not names:
+        raise NameResolutionError("wrt needs distinct variable names")
+    return tuple(names)

@@ -1,0 +1,53 @@
+"""A problem: declared variables, named intermediates, the function, `wrt`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from .expr import Expr, Var
+from .shapes import fmt
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A scalar or array function of declared variables, to differentiate.
+
+    `variables` and `intermediates` keep declaration order; `output` is the
+    function (the last intermediate, or a bare expression named `f`); `wrt`
+    names the variables to differentiate by.
+    """
+
+    variables: dict[str, Var]
+    dims: dict[str, sympy.Symbol]
+    intermediates: dict[str, Expr]
+    output: Expr
+    output_name: str
+    wrt: tuple[str, ...]
+    source: str | None = field(default=None, repr=False)
+    filename: str | None = None
+
+    def names(self) -> dict[Expr, str]:
+        """The user's name of each named node (first name wins)."""
+        named: dict[Expr, str] = {}
+        for name, node in self.intermediates.items():
+            named.setdefault(node, name)
+        return named
+
+    def with_wrt(self, wrt) -> "Problem":
+        """The same problem differentiated by other variables."""
+        from .parser import check_wrt
+        return Problem(self.variables, self.dims, self.intermediates, self.output,
+                       self.output_name, check_wrt(self, wrt), self.source, self.filename)
+
+    def __str__(self) -> str:
+        from .printing.text import problem_text
+        return problem_text(self)
+
+    def _repr_latex_(self) -> str:
+        from .printing.latex import problem_latex
+        return f"$${problem_latex(self)}$$"
+
+    def describe_shapes(self) -> str:
+        return ", ".join(f"{n}: {fmt(v.shape)}" for n, v in self.variables.items())

@@ -552,3 +552,16 @@ BUILDERS: dict[str, Callable] = {"sum": reduce_sum, "mean": mean, "outer": outer
 def function_names() -> list[str]:
     """Every name the language accepts as a function."""
     return sorted((set(OPS) - OPERATORS) | set(BUILDERS) | set(ALIASES))
+
+
+def rebuild(node: Expr, args: tuple) -> Expr:
+    """`node` with new arguments, through the builders (so their algebra applies)."""
+    if not isinstance(node, Apply) or args == node.args:
+        return node
+    builder = {"add": add, "mul": mul, "div": div, "pow": power, "matmul": matmul,
+               "transpose": transpose, "outer": outer}.get(node.op)
+    if builder is not None:
+        return builder(*args)
+    if node.op == "sum":
+        return reduce_sum(args[0], node.param("axis"))
+    return apply(OPS[node.op], args, node.params)

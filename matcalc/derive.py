@@ -1,0 +1,44 @@
+"""Reverse accumulation over the expression graph, one rule per operator.
+
+For a function f of the variables and an upstream adjoint `seed` (1 for a
+scalar f, the symbol dS for an array-valued S), each node's adjoint is the sum
+over its uses of the operator rule `vjp(adjoint(parent), parent, i)`; the
+gradient by a variable X is its adjoint, the G with dL = <G, dX>.
+"""
+
+from __future__ import annotations
+
+from .expr import Apply, Expr, Var, postorder
+from .ops import OPS, add, is_zero, zeros
+
+
+def adjoints(output: Expr, wrt: list[Var], seed: Expr) -> dict[Expr, Expr]:
+    """The adjoint of every node on a path from `wrt` to `output`."""
+    order = list(postorder([output]))
+    targets = set(wrt)
+    depends: set[Expr] = set()
+    for node in order:
+        if node in targets or any(a in depends for a in node.args):
+            depends.add(node)
+    adjoint: dict[Expr, Expr] = {}
+    if output in depends:
+        adjoint[output] = seed
+    for node in reversed(order):
+        g = adjoint.get(node)
+        if g is None or not isinstance(node, Apply):
+            continue
+        rule = OPS[node.op].vjp
+        for i, arg in enumerate(node.args):
+            if arg not in depends:
+                continue
+            contribution = rule(g, node, i)
+            if contribution is None or is_zero(contribution):
+                continue
+            adjoint[arg] = add(adjoint[arg], contribution) if arg in adjoint else contribution
+    return adjoint
+
+
+def gradients(output: Expr, wrt: list[Var], seed: Expr) -> tuple[list[Expr], dict[Expr, Expr]]:
+    """The gradient by each of `wrt` (a symbolic zero where f does not depend on it)."""
+    adjoint = adjoints(output, wrt, seed)
+    return [adjoint.get(w, zeros(w.shape)) for w in wrt], adjoint

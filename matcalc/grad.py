@@ -1,0 +1,59 @@
+"""The gradients of a problem: derived, simplified, named, printable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .derive import gradients
+from .expr import Expr, Var, const, postorder, var
+from .problem import Problem
+from .program import Names, Program, build
+from .simplify import Simplifier
+
+
+@dataclass(frozen=True, eq=False)
+class Gradient:
+    """∂L/∂X for each X in `problem.wrt`, in closed form.
+
+    For a scalar function L, `exprs[X]` is the gradient (the shape of X);
+    for an array-valued S it is the vector-Jacobian product given the
+    upstream gradient `seed` (named dS). `program` names the shared parts.
+    """
+
+    problem: Problem
+    exprs: dict[str, Expr]
+    seed: Var | None
+    program: Program
+
+    def __getitem__(self, name: str) -> Expr:
+        return self.exprs[name]
+
+    def __iter__(self):
+        return iter(self.exprs.items())
+
+    def __str__(self) -> str:
+        from .printing.text import program_text
+        return program_text(self.program, self.problem)
+
+    def latex(self) -> str:
+        from .printing.latex import program_latex
+        return program_latex(self.program, self.problem)
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex()}$$"
+
+
+def derive(problem: Problem) -> Gradient:
+    """Derive, simplify and name the gradients of `problem` by `problem.wrt`."""
+    names = Names(set(problem.variables) | set(problem.dims) | set(problem.intermediates)
+                  | {problem.output_name})
+    seed = None
+    if problem.output.shape:
+        seed = var(names.fresh("d" + problem.output_name), problem.output.shape)
+    wrt = [problem.variables[w] for w in problem.wrt]
+    grads, adjoint = gradients(problem.output, wrt, seed if seed is not None else const(1))
+    simplify = Simplifier(computed=postorder([problem.output]))
+    grads = [simplify(g) for g in grads]
+    adjoint = {node: simplify(a) for node, a in adjoint.items()}
+    program = build(problem, seed, grads, adjoint, names)
+    return Gradient(problem, dict(zip(problem.wrt, grads)), seed, program)

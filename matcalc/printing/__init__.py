@@ -1,0 +1,1 @@
+"""Printers: the input language (text), LaTeX, and NumPy source."""

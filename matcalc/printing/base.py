@@ -1,0 +1,193 @@
+"""The printer skeleton: one `_print_<op>` method per node kind, else the
+operator table's form for the printer's language, with a precedence table
+deciding the parentheses (in the manner of SymPy's printers)."""
+
+from __future__ import annotations
+
+import sympy
+
+from .. import precedence as P
+from ..expr import Apply, Const, Expr, Var, postorder
+from ..ops import OPS
+
+
+class Printer:
+    """Prints expressions; subclasses set `language` ('text', 'latex', 'numpy')."""
+
+    language = "text"
+
+    def __init__(self, symbols: dict[str, str] | None = None,
+                 named: dict[Expr, str] | None = None):
+        self.symbols = symbols or {}
+        self._memo: dict[Expr, tuple[str, int]] = {
+            node: self._print_Var_name(name) for node, name in (named or {}).items()}
+
+    def doprint(self, node: Expr) -> str:
+        return self.print(node)[0]
+
+    def define(self, node: Expr) -> str:
+        """The expression of a named node (its own name not used)."""
+        for a in node.args:
+            self.print(a)
+        return self._dispatch(node)[0]
+
+    def print(self, node: Expr) -> tuple[str, int]:
+        """The node printed, with its precedence (children printed first,
+        without recursion, so deep expressions print too); a node in `named`
+        prints as its name."""
+        for n in postorder([node]):
+            if n not in self._memo:
+                self._memo[n] = self._dispatch(n)
+        return self._memo[node]
+
+    def _dispatch(self, node: Expr) -> tuple[str, int]:
+        if isinstance(node, Var):
+            return self._print_Var(node)
+        if isinstance(node, Const):
+            return self._print_scalar(node.value)
+        method = getattr(self, f"_print_{node.op}", None)
+        return method(node) if method else self._print_form(node)
+
+    def arg(self, node: Expr, prec: int) -> str:
+        """A child printed, parenthesised when it binds looser than `prec`."""
+        text, own = self._memo[node] if node in self._memo else self.print(node)
+        return self.parenthesize(text) if own < prec else text
+
+    def parenthesize(self, text: str) -> str:
+        return f"({text})"
+
+    def form(self, node: Apply):
+        return getattr(OPS[node.op], self.language)
+
+    def _print_form(self, node: Apply) -> tuple[str, int]:
+        form = self.form(node)
+        args = [self.arg(a, form.arg_precedence(i)) for i, a in enumerate(node.args)]
+        params = dict(node.params)
+        if "shape" in params:
+            params["shape"] = tuple(self.dim(d) for d in params["shape"])
+        return form.render(args, params), form.prec
+
+    def _print_Var(self, node: Var) -> tuple[str, int]:
+        return self._print_Var_name(node.name)
+
+    def _print_Var_name(self, name: str) -> tuple[str, int]:
+        return self.symbols.get(name, name), P.ATOM
+
+    def dim(self, d) -> str:
+        return self.scalar(sympy.sympify(d))
+
+    # ------------------------------------------------ scalars (SymPy values)
+    def symbol(self, s: sympy.Symbol) -> str:
+        return self.symbols.get(s.name, s.name)
+
+    def number(self, value: sympy.Expr) -> str:
+        if value.is_Integer:
+            return str(int(value))
+        return repr(float(value))
+
+    def product(self, factors: list[str]) -> str:
+        return " * ".join(factors)
+
+    def fraction(self, num: str, den: str) -> str:
+        return f"{num} / {den}"
+
+    def _factors(self, value: sympy.Expr) -> tuple[list[str], bool]:
+        """Printed factors of a positive-or-negative monomial; and its sign."""
+        coeff, rest = value.as_coeff_Mul()
+        negative = coeff < 0
+        coeff = -coeff if negative else coeff
+        out = [] if coeff == 1 else [self.number(coeff)]
+        for factor in sympy.Mul.make_args(rest):
+            if factor == 1:
+                continue
+            if factor.is_Pow:
+                base, exp = factor.as_base_exp()
+                out.append(self.power_of(self.scalar(base), int(exp) if exp.is_Integer else exp))
+            elif factor.is_Symbol:
+                out.append(self.symbol(factor))
+            else:
+                out.append(self.scalar(factor))
+        return out, negative
+
+    def power_of(self, base: str, exponent) -> str:
+        return f"{base} ** {exponent}"
+
+    def scalar(self, value: sympy.Expr) -> str:
+        return self._print_scalar(value)[0]
+
+    def _print_scalar(self, value: sympy.Expr) -> tuple[str, int]:
+        """A SymPy scalar: a number or a monomial fraction in dimensions."""
+        value = sympy.sympify(value)
+        if value.is_Number and not value.is_Rational:
+            text = self.number(value)
+            return text, (P.NEG if text.startswith("-") else P.ATOM)
+        num, den = sympy.fraction(value)
+        top, negative = self._factors(num)
+        bottom, _ = self._factors(den)
+        sign = "-" if negative else ""
+        if not top:
+            top = ["1"]
+        if not bottom:
+            if len(top) == 1:
+                return sign + top[0], (P.NEG if sign else P.ATOM)
+            return sign + self.product(top), P.MUL
+        numerator = self.product(top)
+        denominator = bottom[0] if len(bottom) == 1 else self.parenthesize(self.product(bottom))
+        return sign + self.fraction(numerator, denominator), P.MUL
+
+    # ---------------------------------------------------------- n-ary ops
+    @staticmethod
+    def parts(node: Expr) -> tuple[sympy.Expr, list[Expr]]:
+        """A product as (scalar coefficient, other factors)."""
+        if isinstance(node, Const):
+            return node.value, []
+        if isinstance(node, Apply) and node.op == "mul":
+            if isinstance(node.args[0], Const):
+                return node.args[0].value, list(node.args[1:])
+            return sympy.Integer(1), list(node.args)
+        return sympy.Integer(1), [node]
+
+    @staticmethod
+    def is_negative(value: sympy.Expr) -> bool:
+        return value.as_coeff_Mul()[0] < 0
+
+    def _print_add(self, node: Apply) -> tuple[str, int]:
+        out = []
+        for k, term in enumerate(node.args):
+            coeff, factors = self.parts(term)
+            negative = self.is_negative(coeff)
+            text = self.scaled(-coeff if negative else coeff, factors, node)[0]
+            if k == 0:
+                out.append(("-" if negative else "") + text)
+            else:
+                out.append((" - " if negative else " + ") + text)
+        return "".join(out), P.ADD
+
+    def _print_mul(self, node: Apply) -> tuple[str, int]:
+        coeff, factors = self.parts(node)
+        return self.scaled(coeff, factors, node)
+
+    def scaled(self, coeff: sympy.Expr, factors: list[Expr], parent: Apply) -> tuple[str, int]:
+        """`coeff` times the product of `factors` (a term of `parent`)."""
+        if not factors:
+            return self._print_scalar(coeff)
+        if len(factors) == 1 and coeff == 1:
+            return self.print(factors[0]) if parent.op == "add" else \
+                (self.arg(factors[0], P.MUL + 1), P.MUL)
+        body = self.product_of(factors)
+        if coeff == 1:
+            return body, P.MUL
+        if coeff == -1:
+            return "-" + body, (P.NEG if len(factors) == 1 else P.MUL)
+        num, den = sympy.fraction(coeff)
+        if den != 1 and num in (1, -1):
+            denominator = self.arg_scalar(den)
+            return ("-" if num == -1 else "") + self.fraction(body, denominator), P.MUL
+        return self.product([self.arg_scalar(coeff, P.MUL), body]), P.MUL
+
+    def product_of(self, factors: list[Expr]) -> str:
+        return self.product([self.arg(f, P.MUL + 1) for f in factors])
+
+    def arg_scalar(self, value: sympy.Expr, prec: int = P.MUL + 1) -> str:
+        text, own = self._print_scalar(value)
+        return self.parenthesize(text) if own < prec else text

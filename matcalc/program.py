@@ -1,0 +1,152 @@
+"""Common subexpressions, named: the function and its gradients as a program.
+
+Every node that is used more than once (and costs more than a view), every
+intermediate the user named, the function value and each gradient become a
+`Binding`; later bindings refer to earlier ones by name. Names follow the
+seeds: the user's names for forward intermediates (Z1), `t0, t1, ...` for
+other shared forward values, `d` + name for the adjoint of a named node
+(dZ1 = ∂L/∂Z1), and `d` + variable for each gradient (dW1).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from .expr import Apply, Expr, Var, apply, postorder, var
+from .ops import OPS
+
+# Operators that are views or free to recompute: never worth a name.
+_CHEAP = frozenset({"transpose", "col", "row", "zeros", "ones", "eye"})
+
+
+@dataclass(frozen=True)
+class Binding:
+    """`name = expr`; `role` is 'forward', 'value', 'backward', 'adjoint' or
+    'gradient'; `of` names the node an adjoint or gradient belongs to."""
+
+    name: str
+    expr: Expr
+    role: str
+    of: str | None = None
+
+
+@dataclass(frozen=True)
+class Program:
+    """Bindings in evaluation order, the value's name and each gradient's."""
+
+    inputs: tuple
+    seed: Var | None
+    bindings: tuple
+    value: str
+    gradients: tuple  # ((variable, binding name), ...) in wrt order
+
+    def binding(self, name: str) -> Binding:
+        for b in self.bindings:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
+    def needed(self, names) -> list[Binding]:
+        """The bindings `names` depend on, themselves included, in order."""
+        by_name = {b.name: b for b in self.bindings}
+        wanted = set(names)
+        for b in reversed(self.bindings):
+            if b.name in wanted:
+                wanted.update(n.name for n in postorder([b.expr])
+                              if isinstance(n, Var) and n.name in by_name)
+        return [b for b in self.bindings if b.name in wanted]
+
+    def forward(self) -> list[Binding]:
+        """The bindings needed for the value."""
+        return self.needed([self.value])
+
+    def backward(self) -> list[Binding]:
+        """The bindings after the value that the gradients need."""
+        done = {b.name for b in self.forward()}
+        return [b for b in self.needed(g for _, g in self.gradients) if b.name not in done]
+
+
+class Names:
+    """Fresh identifiers that avoid every name already taken."""
+
+    def __init__(self, taken):
+        self.taken = set(taken)
+
+    def fresh(self, base: str) -> str:
+        name = base
+        for k in itertools.count(2):
+            if name not in self.taken:
+                break
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+    def numbered(self, prefix: str, counter) -> str:
+        while True:
+            name = f"{prefix}{next(counter)}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+
+def build(problem, seed: Var | None, grads: list[Expr], adjoint: dict[Expr, Expr],
+          names: Names) -> Program:
+    """Name the shared subexpressions of the value and gradients of `problem`."""
+    output = problem.output
+    wrt = list(problem.wrt)
+    roots = [output] + grads
+    order = list(postorder([output] + grads[::-1]))
+    forward = set(postorder([output]))
+
+    uses: dict[Expr, int] = {}
+    for node in order:
+        for a in node.args:
+            uses[a] = uses.get(a, 0) + 1
+    for r in roots:
+        uses[r] = uses.get(r, 0) + 1
+
+    gradient_names = [(w, names.fresh("d" + w)) for w in wrt]
+    user = problem.names()
+    owner: dict[Expr, Expr] = {}
+    for node in reversed(order):
+        if node in forward and node in adjoint:
+            owner.setdefault(adjoint[node], node)
+
+    chosen: dict[Expr, str] = {}
+    role: dict[Expr, tuple[str, str | None]] = {}
+    chosen[output] = problem.output_name
+    role[output] = ("value", None)
+    temps, grads_count = itertools.count(), itertools.count()
+    for node in order:
+        if node in chosen or not isinstance(node, Apply):
+            continue
+        if node in user and node in forward:
+            chosen[node], role[node] = user[node], ("forward", None)
+        elif uses.get(node, 0) > 1 and node.op not in _CHEAP:
+            if node in forward:
+                chosen[node], role[node] = names.numbered("t", temps), ("forward", None)
+            elif node in owner and owner[node] in chosen:
+                of = chosen[owner[node]]
+                chosen[node], role[node] = names.fresh("d" + of), ("adjoint", of)
+            else:
+                chosen[node], role[node] = names.numbered("g", grads_count), ("backward", None)
+
+    replaced: dict[Expr, Expr] = {}
+    bindings: list[Binding] = []
+    for node in order:
+        if isinstance(node, Apply):
+            body = apply(OPS[node.op], tuple(replaced[a] for a in node.args), node.params)
+        else:
+            body = node
+        if node in chosen:
+            name = chosen[node]
+            bindings.append(Binding(name, body, *role[node]))
+            replaced[node] = var(name, node.shape)
+        else:
+            replaced[node] = body
+
+    for (w, name), g in zip(gradient_names, grads):
+        bindings.append(Binding(name, replaced[g], "gradient", w))
+    return Program(tuple(problem.variables.values()), seed, tuple(bindings),
+                   problem.output_name, tuple(gradient_names))

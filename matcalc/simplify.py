@@ -1,0 +1,106 @@
+"""Rewrite rules, applied bottom-up until none applies.
+
+Each rule takes a node and returns an equal, simpler node or None (in the
+manner of tensorgrad); it also gets the set of nodes the forward pass computes
+anyway, which it must not take apart (a transpose of a computed value is a
+free view, while pushing it inside would compute the value twice). The builders in `ops.py` already fold constants,
+drop zeros and ones and collect like terms; the rules here move transposes
+towards the leaves, where they are free: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ + Bᵀ,
+(A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, f(A)ᵀ = f(Aᵀ) for elementwise f.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .expr import Apply, Expr, postorder
+from .ops import OPS, add, col, func, matmul, mul, rebuild, row, transpose
+
+
+def _transposed(node: Expr, computed: set, op: str | None = None) -> Apply | None:
+    """The argument of `transpose(arg)` when arg applies `op` (any operator
+    when None) and is not computed by the forward pass."""
+    if isinstance(node, Apply) and node.op == "transpose":
+        inner = node.args[0]
+        if isinstance(inner, Apply) and inner not in computed and op in (None, inner.op):
+            return inner
+    return None
+
+
+def transpose_of_product(node: Expr, computed: set) -> Expr | None:
+    """(A B)ᵀ = Bᵀ Aᵀ."""
+    inner = _transposed(node, computed, "matmul")
+    if inner is None:
+        return None
+    a, b = inner.args
+    return matmul(transpose(b), transpose(a))
+
+
+def _full_shape(inner: Apply) -> bool:
+    return all(a.ndim == 0 or a.shape == inner.shape for a in inner.args)
+
+
+def transpose_of_sum(node: Expr, computed: set) -> Expr | None:
+    """(A + B)ᵀ = Aᵀ + Bᵀ, when no term is broadcast."""
+    inner = _transposed(node, computed, "add")
+    if inner is None or not _full_shape(inner):
+        return None
+    return add(*(transpose(a) for a in inner.args))
+
+
+def transpose_of_elementwise_product(node: Expr, computed: set) -> Expr | None:
+    """(A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, when no factor is broadcast."""
+    inner = _transposed(node, computed, "mul")
+    if inner is None or not _full_shape(inner):
+        return None
+    return mul(*(transpose(a) for a in inner.args))
+
+
+def transpose_of_elementwise(node: Expr, computed: set) -> Expr | None:
+    """f(A)ᵀ = f(Aᵀ) for an elementwise f."""
+    inner = _transposed(node, computed)
+    if inner is not None and OPS[inner.op].elementwise:
+        return func(inner.op, transpose(inner.args[0]))
+    return None
+
+
+def transpose_of_column(node: Expr, computed: set) -> Expr | None:
+    """v[:, None]ᵀ = v[None, :] and back."""
+    inner = _transposed(node, computed, "col")
+    if inner is not None:
+        return row(inner.args[0])
+    inner = _transposed(node, computed, "row")
+    return col(inner.args[0]) if inner is not None else None
+
+
+RULES: list[Callable[[Expr, set], Expr | None]] = [
+    transpose_of_product,
+    transpose_of_sum,
+    transpose_of_elementwise_product,
+    transpose_of_elementwise,
+    transpose_of_column,
+]
+
+
+class Simplifier:
+    """Simplifies many expressions with one memo, so shared nodes stay shared."""
+
+    def __init__(self, computed=(), rules=RULES):
+        self.rules = rules
+        self.computed = set(computed)
+        self.memo: dict[Expr, Expr] = {}
+
+    def __call__(self, root: Expr) -> Expr:
+        for node in postorder([root]):
+            if node in self.memo:
+                continue
+            new = rebuild(node, tuple(self.memo[a] for a in node.args))
+            self.memo[node] = self._fixpoint(new)
+        return self.memo[root]
+
+    def _fixpoint(self, node: Expr) -> Expr:
+        for rule in self.rules:
+            result = rule(node, self.computed)
+            if result is not None and result is not node:
+                return self(result)
+        return node

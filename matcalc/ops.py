@@ -148,9 +148,8 @@ def add(*terms: Expr) -> Expr:
             constant += c
         else:
             coeffs[rest] = coeffs.get(rest, 0) + c
-    out = [mul(const(c), rest) for rest, c in coeffs.items() if c != 0]
-    if constant != 0:
-        out.append(const(constant))
+    out = [const(constant)] if constant != 0 else []
+    out += [mul(const(c), rest) for rest, c in coeffs.items() if c != 0]
     if not out:
         return zeros(shape)
     node = out[0] if len(out) == 1 else apply(OPS["add"], tuple(out))
@@ -200,8 +199,11 @@ def div(a: Expr, b: Expr) -> Expr:
         if b.value == 0:
             raise ShapeError("division by the constant 0")
         return mul(const(1 / b.value), a)
+    shape = broadcast(a.shape, b.shape)
     if is_zero(a):
-        return zeros(broadcast(a.shape, b.shape))
+        return zeros(shape)
+    if _is(a, "ones") and b.shape == shape:
+        a = const(1)
     return apply(OPS["div"], (a, b))
 
 

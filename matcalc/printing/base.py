@@ -156,12 +156,17 @@ class Printer:
         for k, term in enumerate(node.args):
             coeff, factors = self.parts(term)
             negative = self.is_negative(coeff)
-            text = self.scaled(-coeff if negative else coeff, factors, node)[0]
+            text = self.term(term, node, *self.scaled(-coeff if negative else coeff,
+                                                      factors, node))
             if k == 0:
                 out.append(("-" if negative else "") + text)
             else:
                 out.append((" - " if negative else " + ") + text)
         return "".join(out), P.ADD
+
+    def term(self, term: Expr, parent: Apply, text: str, prec: int) -> str:
+        """A printed term of the sum `parent` (a hook for notation)."""
+        return text
 
     def _print_mul(self, node: Apply) -> tuple[str, int]:
         coeff, factors = self.parts(node)
@@ -184,6 +189,17 @@ class Printer:
             denominator = self.arg_scalar(den)
             return ("-" if num == -1 else "") + self.fraction(body, denominator), P.MUL
         return self.product([self.arg_scalar(coeff, P.MUL), body]), P.MUL
+
+    def _print_matmul(self, node: Apply) -> tuple[str, int]:
+        """`A @ B @ C` reads left to right; an elementwise product inside a
+        matrix product is parenthesised, `(A * B) @ C`."""
+        a, b = node.args
+        left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
+        return self.form(node).render([left, self.arg(b, P.MUL + 1)], {}), P.MUL
+
+    @staticmethod
+    def elementwise_product(node: Expr) -> bool:
+        return isinstance(node, Apply) and node.op in ("mul", "div")
 
     def product_of(self, factors: list[Expr]) -> str:
         return self.product([self.arg(f, P.MUL + 1) for f in factors])

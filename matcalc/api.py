@@ -1,0 +1,57 @@
+"""The library's functions: parse, problem, grad, codegen, compile, check."""
+
+from __future__ import annotations
+
+
+from .errors import MatcalcError
+from .gradient import Gradient, derive
+from .parser import parse
+from .problem import Problem
+
+
+def problem(expr: str, *, wrt=None, name: str = "f", **shapes: str) -> Problem:
+    """A problem from an expression and its variables' shapes as keywords.
+
+    `problem("sum(X @ w)", X="N x D", w="D")`; shapes are written as in a
+    problem file (`"N x D"`, `"H"`, `"scalar"`).
+    """
+    lines = [f"{n}: {s}" for n, s in shapes.items()]
+    lines.append(f"{name} = {expr}")
+    if wrt is not None:
+        lines.append("wrt " + (wrt if isinstance(wrt, str) else ", ".join(wrt)))
+    return parse("\n".join(lines))
+
+
+def _problem(p, wrt=None) -> Problem:
+    if isinstance(p, str):
+        p = parse(p)
+    if not isinstance(p, Problem):
+        raise MatcalcError(f"expected a Problem or problem text, got {type(p).__name__}")
+    return p if wrt is None else p.with_wrt(wrt)
+
+
+def grad(p, wrt=None) -> Gradient:
+    """The closed-form gradients of a problem (or problem text)."""
+    return derive(_problem(p, wrt))
+
+
+def codegen(p, wrt=None) -> str:
+    """The source of a NumPy module with forward, backward, value_and_grad."""
+    from .emit import generate
+    return generate(grad(p, wrt))
+
+
+def compile(p, wrt=None):  # noqa: A001 - the name NumPy users expect
+    """The generated module, loaded; its text is `module.source`."""
+    from .emit import generate, load
+    g = grad(p, wrt)
+    return load(generate(g), g.problem.output_name)
+
+
+def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6):
+    """Finite-difference check of every gradient (see `matcalc.check.check`)."""
+    from .verify import check as run
+    return run(_problem(p, wrt), dims=dims, inputs=inputs, seed=seed, tol=tol)
+
+
+__all__ = ["parse", "problem", "grad", "codegen", "compile", "check"]

@@ -1,0 +1,125 @@
+"""The `matcalc` command: a thin shell over the library.
+
+    matcalc grad PROBLEM [--wrt W1,b1] [--format text|latex]
+    matcalc codegen PROBLEM [-o out.py]
+    matcalc check PROBLEM [--dims N=5,D=3] [--tol 1e-6] [--seed 0]
+
+PROBLEM is a file (`-` for standard input) or `-e EXPR -d DECL ...`. Bad
+input prints one message (with line:col and a caret) and exits with 2; a
+failed check exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_MISMATCH = 1
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="matcalc", description="Closed-form matrix gradients, as text, "
+        "LaTeX and NumPy code, checked numerically.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("problem", nargs="?", metavar="PROBLEM",
+                         help="a problem file, or - for standard input")
+        sub.add_argument("-e", "--expr", help="the function, inline (instead of PROBLEM)")
+        sub.add_argument("-d", "--decl", action="append", default=[], metavar="DECL",
+                         help="a declaration such as 'X: N x D' (with -e; repeatable)")
+        sub.add_argument("--wrt", help="variables to differentiate by, e.g. W1,b1")
+        return sub
+
+    grad = command("grad", "print the gradients")
+    grad.add_argument("--format", choices=("text", "latex"), default="text")
+    codegen = command("codegen", "write a NumPy module with forward/backward")
+    codegen.add_argument("-o", "--output", help="file to write (default: standard output)")
+    check = command("check", "compare the gradients with finite differences")
+    check.add_argument("--dims", default="", help="sizes, e.g. N=5,D=3 (default: small)")
+    check.add_argument("--tol", type=float, default=1e-6, help="max relative error")
+    check.add_argument("--seed", type=int, default=0, help="random seed for the inputs")
+    return parser
+
+
+def _read_problem(args):
+    from .api import parse
+    from .errors import MatcalcError
+
+    if args.expr is not None:
+        if args.problem is not None:
+            raise MatcalcError("give either a PROBLEM file or -e EXPR, not both")
+        return parse("\n".join([*args.decl, f"f = {args.expr}"]), "<-e>")
+    if args.decl:
+        raise MatcalcError("-d declarations go with -e EXPR")
+    if args.problem is None:
+        raise MatcalcError("no problem: give a PROBLEM file or -e EXPR -d DECL ...")
+    try:
+        if args.problem == "-":
+            data, name = sys.stdin.buffer.read(), "<stdin>"
+        else:
+            with open(args.problem, "rb") as handle:
+                data, name = handle.read(), args.problem
+    except OSError as err:
+        raise MatcalcError(f"cannot read {args.problem}: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise MatcalcError(f"{name}: not UTF-8 text (byte {err.start})") from None
+    return parse(text, name)
+
+
+def _dims(text: str) -> dict[str, int]:
+    from .errors import MatcalcError
+
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            raise MatcalcError(f"--dims expects NAME=SIZE pairs like N=5,D=3, got '{item}'")
+        out[name.strip()] = int(value)
+    return out
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    problem = _read_problem(args)
+    if args.wrt:
+        problem = problem.with_wrt(args.wrt)
+    if args.command == "grad":
+        from .api import grad
+        g = grad(problem)
+        print(g.latex() if args.format == "latex" else str(g))
+        return 0
+    if args.command == "codegen":
+        from .api import codegen
+        source = codegen(problem)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(source)
+        else:
+            sys.stdout.write(source)
+        return 0
+    from .api import check
+    result = check(problem, dims=_dims(args.dims), seed=args.seed, tol=args.tol)
+    print(result)
+    return 0 if result.ok else EXIT_MISMATCH
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import MatcalcError
+
+    try:
+        return run(argv)
+    except MatcalcError as err:
+        print(f"matcalc: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""LaTeX in textbook notation, for KaTeX and MathJax as is.
+
+Matrix products are juxtaposed (X W), elementwise products are ⊙, transposes
+are ^\\top, a bias broadcast over rows is 1 bᵀ, column sums are 1ᵀ X, and
+adjoints print as δ with the name of what they belong to.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy
+
+from .. import precedence as P
+from ..expr import Apply, Expr
+from .base import Printer
+
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+         "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau",
+         "upsilon", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta",
+         "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
+
+
+def _escape(text: str) -> str:
+    return text.replace("_", r"\_")
+
+
+def symbol(name: str) -> str:
+    """W1 -> W_{1}, x_hat -> x_{hat}, alpha -> \\alpha, loss -> \\mathrm{loss}."""
+    match = re.fullmatch(r"([^\W\d_]+)_?(\d+)", name)
+    if match:
+        return f"{symbol(match.group(1))}_{{{match.group(2)}}}"
+    if "_" in name.strip("_"):
+        base, sub = name.strip("_").split("_", 1)
+        return f"{symbol(base)}_{{{symbol(sub)}}}"
+    if name in GREEK:
+        return "\\" + name
+    if len(name) == 1 and name.isascii():
+        return name
+    return rf"\mathrm{{{_escape(name)}}}"
+
+
+class LatexPrinter(Printer):
+    language = "latex"
+
+    def parenthesize(self, text: str) -> str:
+        return rf"\left({text}\right)"
+
+    def _print_Var_name(self, name: str) -> tuple[str, int]:
+        return self.symbols.get(name) or symbol(name), P.ATOM
+
+    def symbol(self, s: sympy.Symbol) -> str:
+        return self.symbols.get(s.name) or symbol(s.name)
+
+    def number(self, value) -> str:
+        text = super().number(value)
+        if "e" in text:
+            mantissa, exponent = text.split("e")
+            return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+        return text
+
+    def product(self, factors: list[str]) -> str:
+        return " ".join(factors)
+
+    def fraction(self, num: str, den: str) -> str:
+        return rf"\frac{{{num}}}{{{den}}}"
+
+    def power_of(self, base: str, exponent) -> str:
+        return f"{base}^{{{exponent}}}"
+
+    def _print_scalar(self, value):
+        value = sympy.sympify(value)
+        num, den = sympy.fraction(value)
+        if den != 1:
+            top, negative = self._factors(num)
+            bottom, _ = self._factors(den)
+            return (("-" if negative else "")
+                    + self.fraction(self.product(top) or "1", self.product(bottom)), P.MUL)
+        return super()._print_scalar(value)
+
+    def scaled(self, coeff, factors, parent):
+        if not factors:
+            return self._print_scalar(coeff)
+        body = self.product_of(factors)
+        if coeff == 1:
+            if len(factors) == 1 and parent.op == "add":
+                return self.print(factors[0])
+            return body, P.MUL
+        if coeff == -1:
+            return "-" + body, P.MUL
+        return f"{self.arg_scalar(coeff, P.MUL)} {body}", P.MUL
+
+    def product_of(self, factors: list[Expr]) -> str:
+        """Scalar factors juxtaposed first, then array factors joined by ⊙."""
+        scalars = [self.arg(f, P.MUL + 1) for f in factors if not f.shape]
+        arrays = [self.arg(f, P.MUL + 1) for f in factors if f.shape]
+        return " ".join(scalars + ([r" \odot ".join(arrays)] if arrays else []))
+
+    def term(self, term: Expr, parent: Apply, text: str, prec: int) -> str:
+        """A vector broadcast over the rows of a matrix sum is 1 bᵀ."""
+        if parent.ndim == 2 and term.ndim == 1:
+            return rf"\mathbf{{1}} {text if prec >= P.ATOM else self.parenthesize(text)}^\top"
+        return text
+
+    def _print_matmul(self, node: Apply):
+        a, b = node.args
+        left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
+        right = self.arg(b, P.MUL + 1)
+        if a.ndim == 1:
+            left = rf"{self.arg(a, P.POSTFIX + 1)}^\top"
+        return f"{left} {right}", P.MUL
+
+    def _print_pow(self, node: Apply):
+        base, exponent = node.args
+        base_text = self.arg(base, P.ATOM)
+        exp_text = self.doprint(exponent)
+        if base.shape:
+            exp_text = rf"\circ {exp_text}"
+        return f"{base_text}^{{{exp_text}}}", P.POW
+
+    def _print_transpose(self, node: Apply):
+        inner = node.args[0]
+        if isinstance(inner, Apply) and inner.op == "inv":
+            return rf"{self.arg(inner.args[0], P.ATOM)}^{{-\top}}", P.POSTFIX
+        return rf"{self.arg(inner, P.ATOM)}^\top", P.POSTFIX
+
+
+def to_latex(node: Expr, symbols=None) -> str:
+    """An expression in LaTeX."""
+    return LatexPrinter(symbols).doprint(node)
+
+
+def _symbols(program) -> dict[str, str]:
+    """LaTeX names of the program's bindings: δ_{Z_1} for the adjoint dZ1."""
+    out = {}
+    for b in program.bindings:
+        if b.role == "adjoint":
+            out[b.name] = rf"\delta_{{{symbol(b.of)}}}"
+    if program.seed is not None:
+        out[program.seed.name] = rf"\delta_{{{symbol(program.value)}}}"
+    return out
+
+
+def gradient_symbol(program, variable: str) -> str:
+    """∂L/∂X, with the function's name for L (or δ_S-weighted for arrays)."""
+    top = "L" if program.seed is not None else symbol(program.value)
+    return rf"\frac{{\partial {top}}}{{\partial {symbol(variable)}}}"
+
+
+def program_latex(program, problem) -> str:
+    """The gradients as an `aligned` block of equations."""
+    printer = LatexPrinter(_symbols(program))
+    lines = []
+    if program.seed is not None:
+        lines.append(rf"&\text{{given }} {printer.doprint(program.seed)} = "
+                     rf"\frac{{\partial L}}{{\partial {symbol(program.value)}}}")
+    for b in program.needed(name for _, name in program.gradients):
+        lhs = (gradient_symbol(program, b.of) if b.role == "gradient"
+               else printer.symbols.get(b.name) or symbol(b.name))
+        lines.append(rf"{lhs} &= {printer.doprint(b.expr)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def problem_latex(problem) -> str:
+    """The problem's definitions as an `aligned` block."""
+    printer = LatexPrinter(named=problem.names())
+    lines = [rf"{symbol(name)} &= {printer.define(node)}"
+             for name, node in problem.intermediates.items()]
+    if problem.output_name not in problem.intermediates:
+        lines.append(rf"{symbol(problem.output_name)} &= {printer.define(problem.output)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"

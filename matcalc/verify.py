@@ -1,0 +1,158 @@
+"""Numerical check: derived gradients against central finite differences.
+
+Inputs are drawn at random in each function's domain (positive under log,
+sqrt and fractional powers; symmetric positive definite under inv, det and
+logdet); the generated `backward` is compared with
+(f(x + h e_i) - f(x - h e_i)) / 2h for every entry of every variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .emit import generate, load
+from .errors import DomainError, MatcalcError
+from .expr import Apply, Const, Var, postorder
+from .gradient import derive
+from .ops import OPS
+
+DEFAULT_SIZES = (3, 4, 5, 6, 7, 8, 9, 10)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Max relative error of each gradient, and whether all are within `tol`."""
+
+    errors: dict[str, float]
+    tol: float
+    dims: dict[str, int]
+    value: float | np.ndarray
+
+    @property
+    def ok(self) -> bool:
+        return all(e <= self.tol for e in self.errors.values())
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        dims = ", ".join(f"{k}={v}" for k, v in self.dims.items())
+        lines = [f"finite-difference check ({dims}; tolerance {self.tol:g})" if dims
+                 else f"finite-difference check (tolerance {self.tol:g})"]
+        width = max(len(n) for n in self.errors) if self.errors else 0
+        for name, err in self.errors.items():
+            verdict = "ok" if err <= self.tol else "MISMATCH"
+            lines.append(f"  d{name:<{width}}  max rel. error {err:.2e}  {verdict}")
+        return "\n".join(lines)
+
+
+def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
+    """Concrete sizes: the given ones, else small distinct defaults."""
+    dims = dict(dims or {})
+    for name in dims:
+        if name not in problem.dims:
+            raise MatcalcError(f"--dims names '{name}', which is not a dimension of the problem")
+        if not isinstance(dims[name], (int, np.integer)) or dims[name] < 1:
+            raise MatcalcError(f"dimension {name} must be a positive integer")
+    free = (s for s in DEFAULT_SIZES if s not in dims.values())
+    for name in problem.dims:
+        dims.setdefault(name, next(free, 3))
+    return {name: int(dims[name]) for name in problem.dims}
+
+
+def domains(problem) -> dict[str, str]:
+    """'positive' or 'spd' for each variable some function restricts."""
+    need: dict[str, str] = {}
+    for node in postorder([problem.output]):
+        if not isinstance(node, Apply):
+            continue
+        domain = OPS[node.op].domain
+        if node.op == "pow":
+            e = node.args[1]
+            if not (isinstance(e, Const) and e.value.is_integer):
+                domain = "positive"
+        if not domain:
+            continue
+        arg = node.args[0]
+        if domain == "spd" and isinstance(arg, Var):
+            need[arg.name] = "spd"
+        elif domain == "positive":
+            for leaf in postorder([arg]):
+                if isinstance(leaf, Var) and need.get(leaf.name) != "spd":
+                    need[leaf.name] = "positive"
+    return need
+
+
+def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
+    """Random inputs of the declared shapes, in each variable's domain."""
+    need = domains(problem)
+    out = {}
+    for name, v in problem.variables.items():
+        shape = tuple(int(d.subs({problem.dims[k]: n for k, n in dims.items()}))
+                      for d in v.shape)
+        kind = need.get(name)
+        if kind == "spd" and len(shape) == 2 and shape[0] == shape[1]:
+            b = rng.standard_normal(shape)
+            value = b @ b.T / shape[0] + np.eye(shape[0])
+        elif kind == "positive":
+            value = rng.uniform(0.5, 1.5, shape)
+        else:
+            value = rng.standard_normal(shape)
+        out[name] = np.asarray(value, dtype=np.float64) if shape else float(value)
+    return out
+
+
+def finite_differences(f, inputs: dict, name: str, eps: float) -> np.ndarray:
+    """Central differences of the scalar function f(inputs) by inputs[name]."""
+    x = np.array(inputs[name], dtype=np.float64)
+    grad = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        h = eps * max(1.0, abs(flat[i]))
+        old = flat[i]
+        flat[i] = old + h
+        up = f({**inputs, name: x.reshape(np.shape(inputs[name])) if x.ndim else float(x)})
+        flat[i] = old - h
+        down = f({**inputs, name: x.reshape(np.shape(inputs[name])) if x.ndim else float(x)})
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * h)
+    return grad
+
+
+def relative_error(g, fd, value) -> float:
+    """‖g − fd‖∞ over the larger of the two (floored by the rounding noise
+    that the differences of a function of size |value| carry)."""
+    g, fd = np.asarray(g, dtype=np.float64), np.asarray(fd, dtype=np.float64)
+    if g.shape != fd.shape:
+        return float("inf")
+    scale = max(np.max(np.abs(fd), initial=0.0), np.max(np.abs(g), initial=0.0),
+                1e-9 * max(1.0, float(np.max(np.abs(value), initial=0.0))))
+    return float(np.max(np.abs(g - fd), initial=0.0) / scale)
+
+
+def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
+          eps: float = 1e-6, module=None) -> CheckResult:
+    """Compare the generated gradients of `problem` with finite differences."""
+    concrete = sizes(problem, dims)
+    rng = np.random.default_rng(seed)
+    values = draw(problem, concrete, rng)
+    values.update(inputs or {})
+    if module is None:
+        module = load(generate(derive(problem)), problem.output_name)
+    order = list(problem.variables)
+    value, cache = module.forward(*(values[n] for n in order))
+    if not np.all(np.isfinite(value)):
+        raise DomainError(f"{problem.output_name} is not finite at the random inputs; "
+                          "pass inputs in its domain")
+    dout = None if not problem.output.shape else rng.standard_normal(np.shape(value))
+    grads = dict(zip(problem.wrt, module.backward(cache, dout)))
+
+    def scalar(point):
+        v = module.forward(*(point[n] for n in order))[0]
+        return float(v) if dout is None else float(np.sum(dout * v))
+
+    errors = {w: relative_error(grads[w], finite_differences(scalar, values, w, eps), value)
+              for w in problem.wrt}
+    return CheckResult(errors, tol, concrete, value)

@@ -254,6 +254,8 @@ def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
         if axis is not None:
             raise ShapeError(f"sum over axis {axis} of a scalar")
         return x
+    if (_is(x, "col") and axis == 1) or (_is(x, "row") and axis == 0):
+        return x.args[0]
     node = apply(OPS["sum"], (x,), (("axis", axis),))
     if is_zero(x):
         return zeros(node.shape)
@@ -291,6 +293,10 @@ def outer(x: Expr, y: Expr) -> Expr:
 
 def unbroadcast(g: Expr, shape: Shape) -> Expr:
     """Adjoint of broadcasting `shape` up to `g.shape`: sum the broadcast axes."""
+    if not shape:
+        return reduce_sum(g)
+    if len(shape) == 1 and shape[0] == 1 and g.shape[-1] != 1:
+        return mul(ones(shape), reduce_sum(g))
     while g.ndim > len(shape):
         g = reduce_sum(g, 0 if g.ndim == 2 else None)
     if g.ndim == 2 and g.shape != tuple(shape):

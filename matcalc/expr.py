@@ -117,9 +117,10 @@ def is_const(node: Expr, value=None) -> bool:
     return isinstance(node, Const) and (value is None or node.value == value)
 
 
-def postorder(roots: Iterable[Expr]) -> Iterator[Expr]:
-    """Every node reachable from `roots` once, children before parents."""
-    seen: set[int] = set()
+def postorder(roots: Iterable[Expr], done=()) -> Iterator[Expr]:
+    """Every node reachable from `roots` once, children before parents;
+    nodes in `done` (and what lies below them) are skipped."""
+    seen: set[int] = {id(n) for n in roots if n in done}
     for root in roots:
         if id(root) in seen:
             continue
@@ -133,7 +134,8 @@ def postorder(roots: Iterable[Expr]) -> Iterator[Expr]:
                 continue
             seen.add(id(node))
             stack.append((node, True))
-            stack.extend((a, False) for a in reversed(node.args) if id(a) not in seen)
+            stack.extend((a, False) for a in reversed(node.args)
+                         if id(a) not in seen and a not in done)
 
 
 def rewrite(roots: list, visit: Callable[[Expr, tuple], Expr]) -> list:

@@ -91,9 +91,7 @@ class Simplifier:
         self.memo: dict[Expr, Expr] = {}
 
     def __call__(self, root: Expr) -> Expr:
-        for node in postorder([root]):
-            if node in self.memo:
-                continue
+        for node in postorder([root], self.memo):
             new = rebuild(node, tuple(self.memo[a] for a in node.args))
             self.memo[node] = self._fixpoint(new)
         return self.memo[root]

@@ -35,9 +35,8 @@ class Printer:
         """The node printed, with its precedence (children printed first,
         without recursion, so deep expressions print too); a node in `named`
         prints as its name."""
-        for n in postorder([node]):
-            if n not in self._memo:
-                self._memo[n] = self._dispatch(n)
+        for n in postorder([node], self._memo):
+            self._memo[n] = self._dispatch(n)
         return self._memo[node]
 
     def _dispatch(self, node: Expr) -> tuple[str, int]:

@@ -41,7 +41,7 @@ TARGET_RATIO = 1.10
 TARGET_CODEGEN_S = 0.100
 TARGET_CLI_S = 0.5
 
-FULL = dict(samples=25, sample_s=0.020, codegen_repeats=20, cli_runs=9)
+FULL = dict(samples=41, sample_s=0.020, codegen_repeats=20, cli_runs=9)
 QUICK = dict(samples=5, sample_s=0.005, codegen_repeats=5, cli_runs=3)
 
 BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",

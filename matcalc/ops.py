@@ -58,7 +58,7 @@ class Op:
     `node` given the adjoint `g` of `node`, or None where there is none.
     `params` lists keyword parameters with their defaults; `dims` says the
     positional arguments are dimensions (`ones(N, D)`); `domain` tells the
-    numerical check which inputs the function needs ('positive', 'square').
+    numerical check which inputs the function needs ('positive', 'spd').
     """
 
     name: str
@@ -164,6 +164,12 @@ def mul(*factors: Expr) -> Expr:
     flat: list[Expr] = []
     for f in factors:
         flat.extend(f.args if _is(f, "mul") else (f,))
+    for k, f in enumerate(flat):  # (a / b) * b = a
+        if _is(f, "div") and f.args[1] in flat and \
+                (not f.args[1].shape or f.args[0].shape == f.shape):
+            flat.remove(f.args[1])
+            flat[flat.index(f)] = f.args[0]
+            return mul(*flat)
     c = sympy.Integer(1)
     rest: list[Expr] = []
     for f in flat:
@@ -224,13 +230,26 @@ def matmul(a: Expr, b: Expr) -> Expr:
     if not a.shape or not b.shape:
         raise ShapeError("'@' needs vectors or matrices, not scalars; use '*'")
     shape = _matmul_shape([a.shape, b.shape], {})
-    if _is(a, "eye"):
-        return b
-    if _is(b, "eye"):
-        return a
+    scale_a, a = _scaled_identity(a)
+    scale_b, b = _scaled_identity(b)
+    if scale_a is not None or scale_b is not None:
+        scale = (1 if scale_a is None else scale_a) * (1 if scale_b is None else scale_b)
+        if a is None and b is None:
+            return mul(const(scale), eye(shape[0]))
+        return mul(const(scale), b if a is None else a if b is None else matmul(a, b))
     if is_zero(a) or is_zero(b):
         return zeros(shape)
     return apply(OPS["matmul"], (a, b))
+
+
+def _scaled_identity(x: Expr) -> tuple:
+    """(c, None) for c * eye(n); (None, x) for anything else."""
+    if _is(x, "eye"):
+        return sympy.Integer(1), None
+    if _is(x, "mul") and len(x.args) == 2 and isinstance(x.args[0], Const) \
+            and _is(x.args[1], "eye"):
+        return x.args[0].value, None
+    return None, x
 
 
 def transpose(x: Expr) -> Expr:
@@ -501,11 +520,11 @@ _register(Op("eye", _given_shape, None,
 _register(Op("trace", _square_to("trace", "scalar"),
              lambda g, n, i: mul(g, eye(n.args[0].shape[0])),
              text=call("trace"), latex=latex_call(r"\operatorname{tr}"),
-             numpy=call("np.trace"), domain="square"))
+             numpy=call("np.trace")))
 _register(Op("det", _square_to("det", "scalar"),
              lambda g, n, i: mul(g, n, transpose(func("inv", n.args[0]))),
              text=call("det"), latex=latex_call(r"\det"),
-             numpy=call("np.linalg.det"), domain="square"))
+             numpy=call("np.linalg.det"), domain="spd"))
 _register(Op("logdet", _square_to("logdet", "scalar"),
              lambda g, n, i: mul(g, transpose(func("inv", n.args[0]))),
              text=call("logdet"), latex=latex_call(r"\log\det"),
@@ -513,17 +532,17 @@ _register(Op("logdet", _square_to("logdet", "scalar"),
 _register(Op("inv", _square_to("inv", "matrix"),
              lambda g, n, i: neg(matmul(matmul(transpose(n), g), transpose(n))),
              text=call("inv"), latex=Form("{0}^{{-1}}", P.POSTFIX, P.ATOM),
-             numpy=call("np.linalg.inv"), domain="square"))
+             numpy=call("np.linalg.inv"), domain="spd"))
 
 
-def elementwise(name: str, vjp: Callable | None, latex: str, numpy: str | Form,
+def elementwise(name: str, vjp: Callable, latex: str, numpy: str | Form,
                 domain: str = "") -> Op:
     """Register an elementwise function; `vjp(g, x, y)` with y = f(x).
 
     `latex` and `numpy` are a command or function name (written as a call)
     or a template over the argument `{0}`.
     """
-    rule = None if vjp is None else (lambda g, n, i: vjp(g, n.args[0], n))
+    rule = lambda g, n, i: vjp(g, n.args[0], n)  # noqa: E731
     if isinstance(numpy, str):
         numpy = Form(numpy) if "{0}" in numpy else call(numpy)
     return _register(Op(name, _same, rule, text=call(name),
@@ -531,12 +550,17 @@ def elementwise(name: str, vjp: Callable | None, latex: str, numpy: str | Form,
                         numpy=numpy, domain=domain, elementwise=True))
 
 
+def _flat(g, x, y):
+    """Piecewise constant: the derivative is 0 (no contribution)."""
+    return None
+
+
 elementwise("exp", lambda g, x, y: mul(g, y), r"\exp", "np.exp")
 elementwise("log", lambda g, x, y: div(g, x), r"\log", "np.log", "positive")
 elementwise("sqrt", lambda g, x, y: div(g, mul(const(2), y)), r"\sqrt{{{0}}}",
             "np.sqrt", "positive")
 elementwise("abs", lambda g, x, y: mul(g, func("sign", x)), r"\left|{0}\right|", "np.abs")
-elementwise("sign", None, r"\operatorname{sign}", "np.sign")
+elementwise("sign", _flat, r"\operatorname{sign}", "np.sign")
 elementwise("sin", lambda g, x, y: mul(g, func("cos", x)), r"\sin", "np.sin")
 elementwise("cos", lambda g, x, y: neg(mul(g, func("sin", x))), r"\cos", "np.cos")
 elementwise("tanh", lambda g, x, y: mul(g, sub(const(1), power(y, const(2)))),
@@ -545,7 +569,7 @@ elementwise("sigmoid", lambda g, x, y: mul(g, y, sub(const(1), y)), r"\sigma",
             Form("np.exp(-np.logaddexp(0, -{0}))", P.ATOM, P.POW))
 elementwise("relu", lambda g, x, y: mul(g, func("step", x)),
             r"\operatorname{relu}", "np.maximum({0}, 0)")
-elementwise("step", None, r"\mathbf{{1}}\left[{0} > 0\right]", "({0} > 0)")
+elementwise("step", _flat, r"\mathbf{{1}}\left[{0} > 0\right]", "({0} > 0)")
 elementwise("softplus", lambda g, x, y: mul(g, func("sigmoid", x)),
             r"\operatorname{softplus}", "np.logaddexp(0, {0})")
 elementwise("log1p", lambda g, x, y: div(g, add(const(1), x)),

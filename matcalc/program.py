@@ -105,6 +105,10 @@ def build(problem, seed: Var | None, grads: list[Expr], adjoint: dict[Expr, Expr
             uses[a] = uses.get(a, 0) + 1
     for r in roots:
         uses[r] = uses.get(r, 0) + 1
+    for node in reversed(order):  # an inlined view repeats its argument
+        if isinstance(node, Apply) and node.op in _CHEAP and uses.get(node, 0) > 1:
+            for a in node.args:
+                uses[a] += uses[node] - 1
 
     gradient_names = [(w, names.fresh("d" + w)) for w in wrt]
     user = problem.names()

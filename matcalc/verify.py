@@ -121,14 +121,20 @@ def finite_differences(f, inputs: dict, name: str, eps: float) -> np.ndarray:
     return grad
 
 
-def relative_error(g, fd, value) -> float:
-    """‖g − fd‖∞ over the larger of the two (floored by the rounding noise
-    that the differences of a function of size |value| carry)."""
+# Central differences of a float64 function of size |f| carry rounding noise
+# of about 1e-16 |f| / eps = 1e-10 |f|; errors are measured against at least
+# FLOOR |f|, so that only differences above tol * FLOOR |f| = 1e-8 |f| (two
+# orders above that noise) count, even where the true gradient is 0.
+FLOOR = 1e-2
+
+
+def relative_error(g, fd, value: float) -> float:
+    """‖g − fd‖∞ / max(‖fd‖∞, ‖g‖∞, FLOOR · max(1, |value|))."""
     g, fd = np.asarray(g, dtype=np.float64), np.asarray(fd, dtype=np.float64)
     if g.shape != fd.shape:
         return float("inf")
     scale = max(np.max(np.abs(fd), initial=0.0), np.max(np.abs(g), initial=0.0),
-                1e-9 * max(1.0, float(np.max(np.abs(value), initial=0.0))))
+                FLOOR * max(1.0, abs(value)))
     return float(np.max(np.abs(g - fd), initial=0.0) / scale)
 
 
@@ -153,6 +159,7 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
         v = module.forward(*(point[n] for n in order))[0]
         return float(v) if dout is None else float(np.sum(dout * v))
 
-    errors = {w: relative_error(grads[w], finite_differences(scalar, values, w, eps), value)
+    size = scalar(values)
+    errors = {w: relative_error(grads[w], finite_differences(scalar, values, w, eps), size)
               for w in problem.wrt}
     return CheckResult(errors, tol, concrete, value)

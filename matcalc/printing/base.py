@@ -101,11 +101,12 @@ class Printer:
                 continue
             if factor.is_Pow:
                 base, exp = factor.as_base_exp()
-                out.append(self.power_of(self.scalar(base), int(exp) if exp.is_Integer else exp))
+                out.append(self.power_of(self.arg_scalar(base, P.POW + 1),
+                                         self.arg_scalar(exp, P.POW)))
             elif factor.is_Symbol:
                 out.append(self.symbol(factor))
             else:
-                out.append(self.scalar(factor))
+                out.append(self.arg_scalar(factor, P.MUL + 1))
         return out, negative
 
     def power_of(self, base: str, exponent) -> str:
@@ -117,6 +118,15 @@ class Printer:
     def _print_scalar(self, value: sympy.Expr) -> tuple[str, int]:
         """A SymPy scalar: a number or a monomial fraction in dimensions."""
         value = sympy.sympify(value)
+        if value.is_Add:
+            out = ""
+            for k, term in enumerate(sympy.Add.make_args(value)):
+                text, _ = self._print_scalar(term)
+                if k:
+                    out += f" - {text[1:]}" if text.startswith("-") else f" + {text}"
+                else:
+                    out = text
+            return out, P.ADD
         if value.is_Number and not value.is_Rational:
             text = self.number(value)
             return text, (P.NEG if text.startswith("-") else P.ATOM)

@@ -106,7 +106,8 @@ class LatexPrinter(Printer):
         a, b = node.args
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
         right = self.arg(b, P.MUL + 1)
-        if a.ndim == 1:
+        row = isinstance(a, Apply) and a.op == "matmul" and a.args[0].ndim == 1
+        if a.ndim == 1 and not row:  # a vector on the left is a row: xᵀ A
             left = rf"{self.arg(a, P.POSTFIX + 1)}^\top"
         return f"{left} {right}", P.MUL
 

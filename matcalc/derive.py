@@ -3,13 +3,14 @@
 For a function f of the variables and an upstream adjoint `seed` (1 for a
 scalar f, the symbol dS for an array-valued S), each node's adjoint is the sum
 over its uses of the operator rule `vjp(adjoint(parent), parent, i)`; the
-gradient by a variable X is its adjoint, the G with dL = <G, dX>.
+gradient by a variable X is its adjoint, the G with dL = <G, dX>. An adjoint
+that feeds several rules is marked `adjoint(...)`, so it is computed once.
 """
 
 from __future__ import annotations
 
 from .expr import Apply, Expr, Var, postorder
-from .ops import OPS, add, is_zero, zeros
+from .ops import OPS, add, is_zero, shared_adjoint, zeros
 
 
 def adjoints(output: Expr, wrt: list[Var], seed: Expr) -> dict[Expr, Expr]:
@@ -28,9 +29,11 @@ def adjoints(output: Expr, wrt: list[Var], seed: Expr) -> dict[Expr, Expr]:
         if g is None or not isinstance(node, Apply):
             continue
         rule = OPS[node.op].vjp
-        for i, arg in enumerate(node.args):
-            if arg not in depends:
-                continue
+        targets = [i for i, arg in enumerate(node.args) if arg in depends]
+        if len(targets) > 1:
+            g = adjoint[node] = shared_adjoint(g)
+        for i in targets:
+            arg = node.args[i]
             contribution = rule(g, node, i)
             if contribution is None or is_zero(contribution):
                 continue

@@ -14,6 +14,7 @@ import builtins
 import keyword
 import linecache
 import re
+import textwrap
 import types
 import unicodedata
 
@@ -94,6 +95,30 @@ def _dim_lines(dims: list[str], problem, ident) -> list[str]:
     return lines
 
 
+WIDTH = 79
+
+
+def _wrap(line: str, indent: str) -> list[str]:
+    """A statement within WIDTH columns: the long part goes in parentheses,
+    broken at spaces (printed code has spaces only between tokens, so every
+    break inside the parentheses is legal)."""
+    if len(indent + line) <= WIDTH:
+        return [indent + line]
+    if line.startswith("#"):
+        return [indent + "# " + part for part in
+                textwrap.wrap(line[2:], WIDTH - len(indent) - 2, break_long_words=False)]
+    if line.endswith(" = cache"):
+        opening, body, closing = "(", line[:-len(" = cache")].strip("()"), ") = cache"
+    elif line.startswith("return "):
+        opening, body, closing = "return (", line[len("return "):], ")"
+    else:
+        head, _, body = line.partition(" = ")
+        opening, closing = f"{head} = (", ")"
+    parts = textwrap.wrap(body, WIDTH - len(indent) - 4, break_long_words=False,
+                          break_on_hyphens=False)
+    return [indent + opening] + [indent + "    " + p for p in parts] + [indent + closing]
+
+
 def _comment(binding, text: str, code: str, value: str) -> str | None:
     meaning = {"adjoint": f"∂{value}/∂{binding.of}",
                "gradient": f"∂{value}/∂{binding.of}"}.get(binding.role)
@@ -101,85 +126,106 @@ def _comment(binding, text: str, code: str, value: str) -> str | None:
     return f"# {binding.name} = " + " = ".join(parts) if parts else None
 
 
-def generate(gradient: Gradient) -> str:
-    """The source of the module for `gradient` (deterministic)."""
-    problem, program = gradient.problem, gradient.program
-    ident = _identifiers(gradient)
-    code, text = NumpyPrinter(ident), TextPrinter()
-    value_name = program.value
-    forward, backward = program.forward(), program.backward()
-    inputs = [ident[n] for n in problem.variables]
+class _Emitter:
+    """Writes the module for one gradient, function by function."""
 
-    def body(bindings, scalar_out):
+    def __init__(self, gradient: Gradient):
+        self.problem, self.program = gradient.problem, gradient.program
+        self.ident = _identifiers(gradient)
+        self.code, self.text = NumpyPrinter(self.ident), TextPrinter()
+        self.value = self.program.value
+        self.forward, self.backward = self.program.forward(), self.program.backward()
+        self.seed = self.program.seed.name if self.program.seed is not None else None
+        self.grads = [self.ident[name] for _, name in self.program.gradients]
+        problem = self.problem
+        fwd_names = _used_names([b.expr for b in self.forward])
+        self.fwd_dims = [n for n in fwd_names if n in problem.dims]
+        defined = set(problem.variables) | {b.name for b in self.forward} | set(self.fwd_dims)
+        bwd_names = _used_names([b.expr for b in self.backward])
+        needed = set(bwd_names)
+        self.cache = [n for n in [*problem.variables, *(b.name for b in self.forward),
+                                  *self.fwd_dims] if n in needed and n in defined]
+        bwd_dims = [n for n in bwd_names if n in problem.dims and n not in self.cache]
+        self.cache += bwd_dims
+        self.fwd_dims += [d for d in bwd_dims if d not in self.fwd_dims]
+
+    def body(self, bindings) -> list[str]:
         lines = []
         for b in bindings:
-            line = f"{ident[b.name]} = {code.doprint(b.expr)}"
-            comment = _comment(b, text.doprint(b.expr), code.doprint(b.expr),
-                               scalar_out)
+            code = self.code.doprint(b.expr)
+            comment = _comment(b, self.text.doprint(b.expr), code, self.value)
             if comment:
                 lines.append(comment)
-            lines.append(line)
+            lines.append(f"{self.ident[b.name]} = {code}")
         return lines
 
-    fwd_names = _used_names([b.expr for b in forward])
-    fwd_dims = [n for n in fwd_names if n in problem.dims]
-    defined = set(problem.variables) | {b.name for b in forward} | set(fwd_dims)
-    bwd_names = _used_names([b.expr for b in backward])
-    seed = program.seed.name if program.seed is not None else None
-    needed = set(bwd_names)
-    cache = [n for n in [*problem.variables, *(b.name for b in forward), *fwd_dims]
-             if n in needed and n in defined]
-    bwd_dims = [n for n in bwd_names if n in problem.dims and n not in cache]
-    cache += bwd_dims
-    fwd_dims += [d for d in bwd_dims if d not in fwd_dims]
-    grads = [ident[name] for _, name in program.gradients]
-    shapes = dict(zip(problem.wrt, (problem.variables[w].shape for w in problem.wrt)))
+    def docstring(self) -> list[str]:
+        problem, value = self.problem, self.value
+        out = [f'"""Value and gradients of {value}, generated by matcalc {__version__}.', ""]
+        for name, node in problem.intermediates.items():
+            out += _wrap(f"{name} = {self.text.define(node)}", "    ")
+        if value not in problem.intermediates:
+            out += _wrap(f"{value} = {self.text.define(problem.output)}", "    ")
+        shapes = {w: problem.variables[w].shape for w in problem.wrt}
+        out += [""] + textwrap.wrap("Inputs: " + ", ".join(declarations(problem)), WIDTH)
+        out += textwrap.wrap("Gradients: " + ", ".join(
+            f"{name} = ∂{value}/∂{w} ({fmt(shapes[w])})"
+            for w, name in self.program.gradients), WIDTH, break_on_hyphens=False)
+        return out + ['"""']
 
-    out = ['"""' + f"Value and gradients of {value_name}, generated by matcalc {__version__}.",
-           ""]
-    definition = TextPrinter(named=problem.names())
-    for name, node in problem.intermediates.items():
-        out.append(f"    {name} = {definition.define(node)}")
-    if value_name not in problem.intermediates:
-        out.append(f"    {value_name} = {definition.define(problem.output)}")
-    out += ["", "Inputs: " + ", ".join(declarations(problem)),
-            "Gradients: " + ", ".join(
-                f"{name} = ∂{value_name}/∂{w} ({fmt(shapes[w])})"
-                for w, name in program.gradients),
-            '"""', "", "import numpy as np", "",
-            f"INPUTS = {_tuple(problem.variables)}",
-            f"WRT = {_tuple(problem.wrt)}", "", ""]
+    def forward_function(self) -> list[str]:
+        ident = self.ident
+        lines = _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
+        lines.append(f"return {ident[self.value]}, "
+                     f"{_tuple_code([ident[n] for n in self.cache])}")
+        args = ", ".join(ident[n] for n in self.problem.variables)
+        signature = [f"def forward({args}):"]
+        if len(signature[0]) > WIDTH:
+            signature = ["def forward("] + ["        " + p for p in textwrap.wrap(
+                args, WIDTH - 8, break_long_words=False)]
+            signature[-1] += "):"
+        return (signature +
+                [f'    """Return ({self.value}, cache); cache holds what backward needs."""']
+                + [w for line in lines for w in _wrap(line, "    ")])
 
-    out.append(f"def forward({', '.join(inputs)}):")
-    out.append(f'    """Return ({value_name}, cache); cache holds what backward needs."""')
-    fwd = _dim_lines(fwd_dims, problem, ident) + body(forward, value_name)
-    fwd.append(f"return {ident[value_name]}, {_tuple_code([ident[n] for n in cache])}")
-    out += ["    " + line for line in fwd] + ["", ""]
+    def backward_function(self) -> list[str]:
+        ident, value = self.ident, self.value
+        lines = []
+        if self.cache:
+            lines.append(f"{_tuple_code([ident[n] for n in self.cache])} = cache")
+        if self.seed is not None:
+            lines += ["if dout is None:",
+                      f"    raise TypeError('backward needs dout = ∂L/∂{value}, "
+                      f"of shape {fmt(self.program.seed.shape)}')",
+                      f"{ident[self.seed]} = dout"]
+        lines += self.body(self.backward)
+        lines.append(f"grads = {_tuple_code(self.grads)}")
+        if self.seed is None:
+            lines += ["if dout is not None:", "    grads = tuple(dout * g for g in grads)"]
+        lines.append("return grads")
+        scaled = "times dout (default 1)" if self.seed is None else "given dout = ∂L/∂" + value
+        doc = textwrap.wrap(f'"""Return ({", ".join(self.grads)}), the gradients of '
+                            f'{value} {scaled}."""', WIDTH - 4, break_on_hyphens=False)
+        return (["def backward(cache, dout=None):"] + ["    " + d for d in doc]
+                + [w for line in lines for w in _wrap(line, "    ")])
 
-    out.append("def backward(cache, dout=None):")
-    scaled = "times dout (default 1)" if seed is None else "given dout"
-    out.append(f'    """Return ({", ".join(grads)}), the gradients of {value_name} {scaled}."""')
-    bwd = []
-    if cache:
-        bwd.append(f"{', '.join(ident[n] for n in cache)}{',' if len(cache) == 1 else ''} = cache")
-    if seed is not None:
-        bwd += ["if dout is None:",
-                f"    raise TypeError('backward needs dout = ∂L/∂{value_name}, of shape "
-                f"{fmt(program.seed.shape)}')",
-                f"{ident[seed]} = dout"]
-    bwd += body(backward, value_name)
-    if seed is None:
-        bwd += ["if dout is not None:",
-                f"    {', '.join(grads)}{',' if len(grads) == 1 else ''} = "
-                + ", ".join(f"dout * {g}" for g in grads)]
-    bwd.append(f"return {_tuple_code(grads)}")
-    out += ["    " + line for line in bwd] + ["", ""]
+    def module(self) -> str:
+        problem = self.problem
+        out = self.docstring() + ["", "import numpy as np", ""]
+        out += _wrap(f"INPUTS = {_tuple(problem.variables)}", "")
+        out += _wrap(f"WRT = {_tuple(problem.wrt)}", "") + ["", ""]
+        out += self.forward_function() + ["", ""] + self.backward_function() + ["", ""]
+        out += ["def value_and_grad(dout=None, /, **inputs):",
+                f'    """Return ({self.value}, {{name: gradient}}) for inputs named as in',
+                '    INPUTS; dout as for backward."""',
+                "    value, cache = forward(*(inputs[name] for name in INPUTS))",
+                "    return value, dict(zip(WRT, backward(cache, dout)))", ""]
+        return "\n".join(out)
 
-    out += ["def value_and_grad(dout=None, /, **inputs):",
-            f'    """Return ({value_name}, {{name: gradient}}) for inputs named as in INPUTS."""',
-            "    value, cache = forward(*(inputs[name] for name in INPUTS))",
-            "    return value, dict(zip(WRT, backward(cache, dout)))", ""]
-    return "\n".join(out)
+
+def generate(gradient: Gradient) -> str:
+    """The source of the module for `gradient` (deterministic)."""
+    return _Emitter(gradient).module()
 
 
 def _tuple(names) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .derive import gradients
-from .expr import Expr, Var, const, postorder, var
+from .expr import Apply, Expr, Var, const, postorder, rewrite, var
+from .ops import rebuild
 from .problem import Problem
 from .program import Names, Program, build
 from .simplify import Simplifier
@@ -56,4 +57,10 @@ def derive(problem: Problem) -> Gradient:
     grads = [simplify(g) for g in grads]
     adjoint = {node: simplify(a) for node, a in adjoint.items()}
     program = build(problem, seed, grads, adjoint, names)
-    return Gradient(problem, dict(zip(problem.wrt, grads)), seed, program)
+    return Gradient(problem, dict(zip(problem.wrt, _without_marks(grads))), seed, program)
+
+
+def _without_marks(exprs: list[Expr]) -> list[Expr]:
+    """The expressions with the `adjoint` marks dissolved (as they print)."""
+    return rewrite(exprs, lambda node, args: args[0] if isinstance(node, Apply)
+                   and node.op == "adjoint" else rebuild(node, args))

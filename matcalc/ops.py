@@ -296,6 +296,21 @@ def func(name: str, *args: Expr, **params) -> Expr:
     return apply(OPS[name], tuple(args), tuple(sorted(params.items())))
 
 
+def named(name: str, x: Expr) -> Expr:
+    """The intermediate `name = x`."""
+    return apply(OPS["name"], (x,), (("name", name),))
+
+
+def shared_adjoint(g: Expr) -> Expr:
+    """`g` kept whole where several rules use it (constants and symbolic
+    arrays stay open, so they still fold and vanish)."""
+    if not isinstance(g, Apply) or g.op in ("ones", "zeros", "eye", "adjoint", "name"):
+        return g
+    if g.op == "mul" and all(isinstance(a, Const) or _is(a, "ones") for a in g.args):
+        return g
+    return apply(OPS["adjoint"], (g,))
+
+
 def col(v: Expr) -> Expr:
     """A vector as an n x 1 column: `v[:, None]`."""
     return apply(OPS["col"], (v,))
@@ -460,6 +475,16 @@ _register(Op("transpose", _transpose_shape, lambda g, n, i: transpose(g),
              text=Form("{0}.T", P.POSTFIX, P.POSTFIX),
              latex=Form(r"{0}^\top", P.POSTFIX, P.ATOM),
              numpy=Form("{0}.T", P.POSTFIX, P.POSTFIX)))
+# A user's named intermediate: the identity, kept as a node so the builders'
+# algebra never dissolves it (Y = A @ W + b stays Y inside Y - T).
+_register(Op("name", _same, lambda g, n, i: g,
+             text=Form(lambda a, p: p["name"]), latex=Form(lambda a, p: p["name"]),
+             numpy=Form(lambda a, p: p["name"])))
+# The adjoint of a node that feeds several rules: the identity, kept as a node
+# so the products built from it share it (dz3 in dw3 = dz3 a2 and db3 = dz3)
+# instead of each flattening its factors.
+_register(Op("adjoint", _same, lambda g, n, i: g, text=Form("{0}", P.LOWEST),
+             latex=Form("{0}", P.LOWEST), numpy=Form("{0}", P.LOWEST)))
 _register(Op("col", _col_shape, lambda g, n, i: reduce_sum(g, 1),
              text=Form("{0}[:, None]", P.POSTFIX, P.POSTFIX),
              latex=Form("{0}", P.ATOM, P.ATOM),
@@ -576,7 +601,8 @@ elementwise("log1p", lambda g, x, y: div(g, add(const(1), x)),
             r"\log\left(1 + {0}\right)", "np.log1p", "positive")
 
 # Operators written with symbols rather than called by name.
-OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col", "row"})
+OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col", "row",
+                       "name", "adjoint"})
 
 # Functions the language calls through a builder (with its algebra) rather
 # than through `func`; `mean` is sugar and never appears in the graph.

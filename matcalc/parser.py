@@ -353,6 +353,7 @@ class _ProblemBuilder:
         token, expr_tree = tree.children
         node = self.expression(expr_tree)
         self.claim(token, "an intermediate")
+        node = ops.named(str(token), node)
         self.intermediates[str(token)] = node
         self.output = (str(token), node)
 

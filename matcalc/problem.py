@@ -35,6 +35,17 @@ class Problem:
             named.setdefault(node, name)
         return named
 
+    def scope(self) -> dict[str, Expr]:
+        """Every name an expression over this problem may use."""
+        from .expr import const
+        return {**{n: const(s) for n, s in self.dims.items()}, **self.variables,
+                **self.intermediates}
+
+    def expr(self, text: str) -> Expr:
+        """An expression over this problem's names, e.g. `p.expr("X @ W1")`."""
+        from .parser import parse_expr
+        return parse_expr(text, self.scope())
+
     def with_wrt(self, wrt) -> "Problem":
         """The same problem differentiated by other variables."""
         from .parser import check_wrt

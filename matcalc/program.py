@@ -90,6 +90,19 @@ class Names:
                 return name
 
 
+def _unnamed(node: Expr) -> Expr:
+    """The node a named intermediate stands for."""
+    while isinstance(node, Apply) and node.op == "name":
+        node = node.args[0]
+    return node
+
+
+def _is_bound(node: Expr, uses: dict) -> bool:
+    """Whether a node is worth a name of its own: computed, and used twice."""
+    return isinstance(node, Apply) and node.op not in _CHEAP and node.op != "name" \
+        and uses.get(node, 0) > 1
+
+
 def build(problem, seed: Var | None, grads: list[Expr], adjoint: dict[Expr, Expr],
           names: Names) -> Program:
     """Name the shared subexpressions of the value and gradients of `problem`."""
@@ -111,35 +124,45 @@ def build(problem, seed: Var | None, grads: list[Expr], adjoint: dict[Expr, Expr
                 uses[a] += uses[node] - 1
 
     gradient_names = [(w, names.fresh("d" + w)) for w in wrt]
-    user = problem.names()
-    owner: dict[Expr, Expr] = {}
-    for node in reversed(order):
-        if node in forward and node in adjoint:
-            owner.setdefault(adjoint[node], node)
+    # The user's name goes to the node that computes the named value.
+    user: dict[Expr, str] = {}
+    for name, node in problem.intermediates.items():
+        if isinstance(node.args[0], Apply):
+            user.setdefault(node.args[0], name)
+    value = _unnamed(output)
 
-    chosen: dict[Expr, str] = {}
-    role: dict[Expr, tuple[str, str | None]] = {}
-    chosen[output] = problem.output_name
-    role[output] = ("value", None)
+    chosen: dict[Expr, str] = {value: problem.output_name}
+    role: dict[Expr, tuple[str, str | None]] = {value: ("value", None)}
     temps, grads_count = itertools.count(), itertools.count()
     for node in order:
-        if node in chosen or not isinstance(node, Apply):
-            continue
-        if node in user and node in forward:
+        if node in forward and node not in chosen and _is_bound(node, uses):
+            chosen[node] = user.get(node) or names.numbered("t", temps)
+            role[node] = ("forward", None)
+        elif node in forward and node in user and node not in chosen:
             chosen[node], role[node] = user[node], ("forward", None)
-        elif uses.get(node, 0) > 1 and node.op not in _CHEAP:
-            if node in forward:
-                chosen[node], role[node] = names.numbered("t", temps), ("forward", None)
-            elif node in owner and owner[node] in chosen:
-                of = chosen[owner[node]]
-                chosen[node], role[node] = names.fresh("d" + of), ("adjoint", of)
-            else:
-                chosen[node], role[node] = names.numbered("g", grads_count), ("backward", None)
+
+    owner: dict[Expr, str] = {}
+    for node in reversed(order):
+        name = chosen.get(_unnamed(node))
+        if node in forward and node in adjoint and name is not None:
+            owner.setdefault(adjoint[node], name)
+    for node in order:
+        if node in forward or node in chosen or not _is_bound(node, uses):
+            continue
+        if node in owner:
+            chosen[node], role[node] = names.fresh("d" + owner[node]), ("adjoint", owner[node])
+        else:
+            chosen[node], role[node] = names.numbered("g", grads_count), ("backward", None)
 
     replaced: dict[Expr, Expr] = {}
     bindings: list[Binding] = []
     for node in order:
-        if isinstance(node, Apply):
+        if isinstance(node, Apply) and node.op in ("name", "adjoint") and node not in chosen:
+            replaced[node] = replaced[node.args[0]]
+            continue
+        if isinstance(node, Apply) and node.op == "adjoint":
+            body = replaced[node.args[0]]
+        elif isinstance(node, Apply):
             body = apply(OPS[node.op], tuple(replaced[a] for a in node.args), node.params)
         else:
             body = node

@@ -16,25 +16,22 @@ class Printer:
 
     language = "text"
 
-    def __init__(self, symbols: dict[str, str] | None = None,
-                 named: dict[Expr, str] | None = None):
+    def __init__(self, symbols: dict[str, str] | None = None):
         self.symbols = symbols or {}
-        self._memo: dict[Expr, tuple[str, int]] = {
-            node: self._print_Var_name(name) for node, name in (named or {}).items()}
+        self._memo: dict[Expr, tuple[str, int]] = {}
 
     def doprint(self, node: Expr) -> str:
         return self.print(node)[0]
 
     def define(self, node: Expr) -> str:
-        """The expression of a named node (its own name not used)."""
-        for a in node.args:
-            self.print(a)
-        return self._dispatch(node)[0]
+        """The expression a named intermediate stands for."""
+        if isinstance(node, Apply) and node.op == "name":
+            node = node.args[0]
+        return self.print(node)[0]
 
     def print(self, node: Expr) -> tuple[str, int]:
         """The node printed, with its precedence (children printed first,
-        without recursion, so deep expressions print too); a node in `named`
-        prints as its name."""
+        without recursion, so deep expressions print too)."""
         for n in postorder([node], self._memo):
             self._memo[n] = self._dispatch(n)
         return self._memo[node]
@@ -65,6 +62,12 @@ class Printer:
         if "shape" in params:
             params["shape"] = tuple(self.dim(d) for d in params["shape"])
         return form.render(args, params), form.prec
+
+    def _print_adjoint(self, node: Apply) -> tuple[str, int]:
+        return self.print(node.args[0])
+
+    def _print_name(self, node: Apply) -> tuple[str, int]:
+        return self._print_Var_name(node.param("name"))
 
     def _print_Var(self, node: Var) -> tuple[str, int]:
         return self._print_Var_name(node.name)

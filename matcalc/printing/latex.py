@@ -164,7 +164,7 @@ def program_latex(program, problem) -> str:
 
 def problem_latex(problem) -> str:
     """The problem's definitions as an `aligned` block."""
-    printer = LatexPrinter(named=problem.names())
+    printer = LatexPrinter()
     lines = [rf"{symbol(name)} &= {printer.define(node)}"
              for name, node in problem.intermediates.items()]
     if problem.output_name not in problem.intermediates:

@@ -21,7 +21,7 @@ def declarations(problem) -> list[str]:
 
 def problem_text(problem) -> str:
     """The problem as a program in the input language."""
-    printer = TextPrinter(named=problem.names())
+    printer = TextPrinter()
     lines = declarations(problem)
     for name, node in problem.intermediates.items():
         lines.append(f"{name} = {printer.define(node)}")
@@ -33,7 +33,7 @@ def problem_text(problem) -> str:
 
 def program_text(program, problem) -> str:
     """The gradients as lines `name = expression` in the input language."""
-    definition = TextPrinter(named=problem.names()).define(problem.output)
+    definition = TextPrinter().define(problem.output)
     head = f"# gradient of {problem.output_name} = {definition}"
     printer = TextPrinter()
     if program.seed is not None:

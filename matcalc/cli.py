@@ -112,6 +112,9 @@ def run(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .errors import MatcalcError
 
+    for stream in (sys.stdout, sys.stderr):  # ∂ and ᵀ on any terminal
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return run(argv)
     except MatcalcError as err:

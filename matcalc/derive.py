@@ -13,6 +13,11 @@ from .expr import Apply, Expr, Var, postorder
 from .ops import OPS, add, is_zero, shared_adjoint, zeros
 
 
+# A product or sum of more terms is kept whole before a rule extends it, so
+# long chains (sin(sin(...))) grow by nesting rather than by copying.
+LONG = 8
+
+
 def adjoints(output: Expr, wrt: list[Var], seed: Expr) -> dict[Expr, Expr]:
     """The adjoint of every node on a path from `wrt` to `output`."""
     order = list(postorder([output]))
@@ -30,7 +35,7 @@ def adjoints(output: Expr, wrt: list[Var], seed: Expr) -> dict[Expr, Expr]:
             continue
         rule = OPS[node.op].vjp
         targets = [i for i, arg in enumerate(node.args) if arg in depends]
-        if len(targets) > 1:
+        if len(targets) > 1 or len(g.args) > LONG:
             g = adjoint[node] = shared_adjoint(g)
         for i in targets:
             arg = node.args[i]

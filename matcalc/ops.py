@@ -265,7 +265,7 @@ def transpose(x: Expr) -> Expr:
 
 def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     """`sum(x, axis)`: over everything (axis None), rows (0) or columns (1)."""
-    if axis is not None and x.ndim and axis < 0:
+    if axis is not None and -x.ndim <= axis < 0:
         axis += x.ndim
     if x.ndim == 1 and axis == 0:
         axis = None

@@ -14,15 +14,14 @@ from importlib import resources
 
 import lark
 import sympy
-from lark import Token, Transformer, v_args
+from lark import Token, v_args
+from lark.visitors import Transformer_NonRecursive
 
 from . import ops
 from .errors import MatcalcError, NameResolutionError, ParseError, ShapeError
 from .expr import Const, Expr, Var, const, var
 from .problem import Problem
 from .shapes import dim, fmt
-
-MAX_DEPTH = 2000  # deepest expression the recursive tree walk accepts
 
 
 class _BracketNewlines:
@@ -97,7 +96,7 @@ def _syntax_error(err: lark.exceptions.LarkError, text: str) -> ParseError:
 
 
 def _suggest(name: str, known) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
@@ -109,7 +108,7 @@ NONE = _NoneValue()
 
 
 @v_args(meta=True)
-class _ExprBuilder(Transformer):
+class _ExprBuilder(Transformer_NonRecursive):
     """Builds graph nodes from an expression tree, resolving names in `scope`."""
 
     def __init__(self, scope: dict[str, Expr], text: str):

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from .expr import Apply, Expr, Var, apply, postorder, var
 from .ops import OPS
 
+# Deepest expression one binding may hold: deeper ones are split into named
+# parts, so generated code never nests past what Python compiles.
+MAX_DEPTH = 40
+
 # Operators that are views or free to recompute: never worth a name.
 _CHEAP = frozenset({"transpose", "col", "row", "zeros", "ones", "eye"})
 
@@ -155,21 +159,43 @@ def build(problem, seed: Var | None, grads: list[Expr], adjoint: dict[Expr, Expr
             chosen[node], role[node] = names.numbered("g", grads_count), ("backward", None)
 
     replaced: dict[Expr, Expr] = {}
+    depth: dict[Expr, int] = {}
     bindings: list[Binding] = []
     for node in order:
         if isinstance(node, Apply) and node.op in ("name", "adjoint") and node not in chosen:
             replaced[node] = replaced[node.args[0]]
+            depth[node] = depth[node.args[0]]
             continue
+        kind = "forward" if node in forward else "backward"
+
+        def temporary(body: Expr) -> Expr:
+            name = names.numbered(*(("t", temps) if kind == "forward" else ("g", grads_count)))
+            bindings.append(Binding(name, body, kind))
+            return var(name, body.shape)
+
+        args = tuple(replaced[a] for a in node.args)
+        below = max((depth[a] for a in node.args), default=-1)
+        if isinstance(node, Apply) and node.op in ("add", "mul") and len(args) > MAX_DEPTH:
+            while len(args) > MAX_DEPTH:  # a long sum or product, in named parts
+                args = tuple(temporary(apply(OPS[node.op], args[k:k + MAX_DEPTH]))
+                             for k in range(0, len(args), MAX_DEPTH))
+            below = 0
+        depth[node] = below + max(len(args), 1)
+        if depth[node] > MAX_DEPTH and node not in chosen:
+            chosen[node] = names.numbered(*(("t", temps) if kind == "forward"
+                                            else ("g", grads_count)))
+            role[node] = (kind, None)
         if isinstance(node, Apply) and node.op == "adjoint":
-            body = replaced[node.args[0]]
+            body = args[0]
         elif isinstance(node, Apply):
-            body = apply(OPS[node.op], tuple(replaced[a] for a in node.args), node.params)
+            body = apply(OPS[node.op], args, node.params)
         else:
             body = node
         if node in chosen:
             name = chosen[node]
             bindings.append(Binding(name, body, *role[node]))
             replaced[node] = var(name, node.shape)
+            depth[node] = 0
         else:
             replaced[node] = body
 

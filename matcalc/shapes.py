@@ -29,15 +29,17 @@ def fmt(shape: Shape) -> str:
 
 def broadcast(*shapes: Shape) -> Shape:
     """NumPy broadcasting of symbolic shapes (align right; equal or 1)."""
+    if all(s == shapes[0] for s in shapes):
+        return shapes[0]
     ndim = max(len(s) for s in shapes)
     out = []
     for axis in range(ndim):
         size = sympy.Integer(1)
         for shape in shapes:
             k = axis - (ndim - len(shape))
-            if k < 0 or shape[k] == 1:
+            if k < 0 or shape[k] is sympy.S.One:
                 continue
-            if size == 1:
+            if size is sympy.S.One:
                 size = shape[k]
             elif shape[k] != size:
                 raise ShapeError(

@@ -176,15 +176,16 @@ def test_seed004_training_loop_bug():
 def test_seed001_closed_form():
     g = matcalc.grad(load("seed001_four_layer.mc"))
     text = lines(g)
-    # Named intermediates survive; t0 = Y - T (Y itself is inlined).
+    # Named intermediates survive, Y included; dY is the seed's DY over N*O.
     for k, prev in ((1, "X"), (2, "A1"), (3, "A2")):
         assert f"Z{k} = {prev} @ W{k} + B{k}" in text
         assert f"A{k} = relu(Z{k})" in text
-    assert "t0 = A3 @ W4 + B4 - T" in text
-    assert "dt0 = 2 / (N * O) * t0" in text      # mean over N*O entries
-    assert "dW4 = A3.T @ dt0" in text
-    assert "dB4 = sum(dt0, axis=0)" in text
-    assert "dZ3 = (dt0 @ W4.T) * step(Z3)" in text   # the seed's DZ3, over N*O
+    assert "Y = A3 @ W4 + B4" in text
+    assert "t0 = Y - T" in text
+    assert "dY = 2 / (N * O) * t0" in text      # mean over N*O entries
+    assert "dW4 = A3.T @ dY" in text
+    assert "dB4 = sum(dY, axis=0)" in text
+    assert "dZ3 = (dY @ W4.T) * step(Z3)" in text   # the seed's DZ3, over N*O
     assert "dZ2 = (dZ3 @ W3.T) * step(Z2)" in text
     assert "dZ1 = (dZ2 @ W2.T) * step(Z1)" in text
     assert "dW3 = A2.T @ dZ3" in text
@@ -252,9 +253,12 @@ def test_sigmoid_chain_closed_form():
     text = lines(g)
     # sigmoid'(z) = a (1 - a); dC0/da3 = 2 (a3 - y)
     assert "t0 = a3 - y" in text
-    assert "g0 = 1 - a3" in text
-    assert "db3 = 2 * t0 * a3 * g0" in text
-    assert "dw3 = 2 * t0 * a3 * g0 * a2" in text
+    assert "dz3 = 2 * t0 * a3 * (1 - a3)" in text
+    assert "dz2 = dz3 * w3 * a2 * (1 - a2)" in text
+    assert "dz1 = dz2 * w2 * a1 * (1 - a1)" in text
+    assert "dw3 = dz3 * a2" in text
+    assert "db3 = dz3" in text
+    assert "dw1 = dz1 * x" in text
 
 
 def test_sigmoid_chain_matches_hand_chain_rule():

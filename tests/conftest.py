@@ -1,0 +1,53 @@
+"""Shared helpers for the matcalc test suite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import matcalc
+from matcalc.expr import const
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+MLP = EXAMPLES / "mlp.mc"
+
+AFFINE_SOURCE = "X: N x D\nW: D x K\nb: K\nS = X @ W + b\nwrt X, W, b\n"
+
+
+def scope_of(problem, gradient=None) -> dict:
+    """The names an expression of `problem` may mention: its dimensions (as
+    constants), its variables, its named intermediates and, for an
+    array-valued function, the seed."""
+    scope = {**{n: const(s) for n, s in problem.dims.items()}, **problem.variables,
+             **problem.intermediates}
+    if gradient is not None and gradient.seed is not None:
+        scope[gradient.seed.name] = gradient.seed
+    return scope
+
+
+def run_cli(*args, input: bytes | None = None, cwd=None, timeout: float = 60):
+    """Run `python -m matcalc.cli ARGS` and return the CompletedProcess (bytes)."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([sys.executable, "-m", "matcalc.cli", *map(str, args)],
+                          input=input, capture_output=True, cwd=cwd, env=env,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def mlp_source() -> str:
+    return MLP.read_text("utf-8")
+
+
+@pytest.fixture(scope="session")
+def mlp_problem(mlp_source):
+    return matcalc.parse(mlp_source, str(MLP))
+
+
+@pytest.fixture(scope="session")
+def affine_problem():
+    return matcalc.parse(AFFINE_SOURCE)

@@ -1,0 +1,399 @@
+"""The `matcalc` command, run as a subprocess (and in-process where a result
+has to be forced)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc import cli
+from matcalc.verify import CheckResult
+
+from conftest import AFFINE_SOURCE, MLP, ROOT, run_cli
+
+
+def out(proc) -> str:
+    return proc.stdout.decode("utf-8")
+
+
+def err(proc) -> str:
+    return proc.stderr.decode("utf-8")
+
+
+def assert_ok(proc):
+    assert proc.returncode == 0, err(proc)
+    assert err(proc) == ""
+
+
+def assert_bad_input(proc, *fragments):
+    """Exit 2, one clean message on stderr, nothing on stdout."""
+    stderr = err(proc)
+    assert proc.returncode == 2, (proc.returncode, out(proc), stderr)
+    assert "Traceback" not in stderr
+    assert stderr.startswith("matcalc: "), stderr
+    assert out(proc) == ""
+    for fragment in fragments:
+        assert fragment in stderr, f"{fragment!r} not in {stderr!r}"
+    return stderr
+
+
+# ---------------------------------------------------------------- console ---
+
+def test_console_script_is_installed():
+    bindir = Path(sys.executable).parent
+    script = bindir / ("matcalc.exe" if os.name == "nt" else "matcalc")
+    assert script.exists(), f"no console script in {bindir}"
+    assert os.access(script, os.X_OK)
+    proc = subprocess.run([str(script), "grad", str(MLP)], capture_output=True, timeout=60)
+    assert_ok(proc)
+    assert out(proc) == str(matcalc.grad(matcalc.parse(MLP.read_text()))) + "\n"
+
+
+def test_help():
+    proc = run_cli("--help")
+    assert_ok(proc)
+    for command in ("grad", "codegen", "check"):
+        assert command in out(proc)
+
+
+# ------------------------------------------------------------------- grad ---
+
+def test_grad_text(mlp_problem):
+    proc = run_cli("grad", MLP)
+    assert_ok(proc)
+    assert out(proc) == str(matcalc.grad(mlp_problem)) + "\n"
+    assert out(proc).splitlines()[0].startswith("# gradient of loss = ")
+    assert "dW1 = X.T @ dZ1" in out(proc)
+
+
+def test_grad_latex(mlp_problem):
+    proc = run_cli("grad", MLP, "--format", "latex")
+    assert_ok(proc)
+    assert out(proc) == matcalc.grad(mlp_problem).latex() + "\n"
+    assert out(proc).startswith("\\begin{aligned}")
+
+
+def test_grad_wrt(mlp_problem):
+    proc = run_cli("grad", MLP, "--wrt", "W2,b2")
+    assert_ok(proc)
+    text = out(proc)
+    assert "dW2 = " in text and "db2 = " in text
+    assert "dW1" not in text and "db1" not in text
+    assert text == str(matcalc.grad(mlp_problem, wrt=["W2", "b2"])) + "\n"
+
+
+def test_grad_inline():
+    proc = run_cli("grad", "-e", "sum((X @ w - y) ** 2)", "-d", "X: N x D", "-d", "w: D",
+                   "-d", "y: N", "--wrt", "w")
+    assert_ok(proc)
+    assert out(proc) == ("# gradient of f = sum((X @ w - y) ** 2)\n"
+                         "t0 = X @ w - y\n"
+                         "dw = X.T @ (2 * t0)\n")
+
+
+def test_grad_inline_latex():
+    proc = run_cli("grad", "--expr", "sum(W1 ** 2)", "--decl", "W1: D x H", "--format", "latex")
+    assert_ok(proc)
+    assert "\\frac{\\partial f}{\\partial W_{1}} &= 2 W_{1}" in out(proc)
+
+
+def test_grad_stdin():
+    proc = run_cli("grad", "-", input=b"x: N\nf = sum(x ** 2)\n")
+    assert_ok(proc)
+    assert out(proc) == "# gradient of f = sum(x ** 2)\ndx = 2 * x\n"
+
+
+def test_grad_array_valued(tmp_path):
+    path = tmp_path / "affine.mc"
+    path.write_text(AFFINE_SOURCE, "utf-8")
+    proc = run_cli("grad", path)
+    assert_ok(proc)
+    assert out(proc).splitlines() == [
+        "# gradient of S = X @ W + b, given dS = ∂L/∂S",
+        "dX = dS @ W.T", "dW = X.T @ dS", "db = sum(dS, axis=0)"]
+
+
+# ---------------------------------------------------------------- codegen ---
+
+def test_codegen_stdout(mlp_problem):
+    proc = run_cli("codegen", MLP)
+    assert_ok(proc)
+    assert out(proc) == matcalc.codegen(mlp_problem)
+    compile(out(proc), "<mlp>", "exec")
+
+
+def _import(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_codegen_to_file_and_import(tmp_path, mlp_problem):
+    target = tmp_path / "mlp_grad.py"
+    proc = run_cli("codegen", MLP, "-o", target)
+    assert_ok(proc)
+    assert out(proc) == ""
+    assert target.read_text("utf-8") == matcalc.codegen(mlp_problem)
+    module = _import(target, "mlp_grad")
+    assert module.INPUTS == ("X", "T", "W1", "b1", "W2", "b2")
+    assert module.WRT == ("W1", "b1", "W2", "b2")
+    rng = np.random.default_rng(0)
+    N, D, H, O = 5, 4, 3, 2
+    inputs = dict(X=rng.standard_normal((N, D)), T=rng.standard_normal((N, O)),
+                  W1=rng.standard_normal((D, H)), b1=rng.standard_normal(H),
+                  W2=rng.standard_normal((H, O)), b2=rng.standard_normal(O))
+    loss, grads = module.value_and_grad(**inputs)
+    Z1 = inputs["X"] @ inputs["W1"] + inputs["b1"]
+    Y = np.maximum(Z1, 0) @ inputs["W2"] + inputs["b2"]
+    assert loss == pytest.approx(np.sum((Y - inputs["T"]) ** 2) / N)
+    assert set(grads) == {"W1", "b1", "W2", "b2"}
+    for name, g in grads.items():
+        assert g.shape == inputs[name].shape
+    # the same numbers through a subprocess-written module and the library
+    _, expected = matcalc.compile(mlp_problem).value_and_grad(**inputs)
+    for name in grads:
+        np.testing.assert_allclose(grads[name], expected[name])
+
+
+def test_codegen_wrt_inline(tmp_path):
+    target = tmp_path / "ls.py"
+    proc = run_cli("codegen", "-e", "sum((A @ x - b) ** 2)", "-d", "A: M x N", "-d", "x: N",
+                   "-d", "b: M", "--wrt", "x", "-o", target)
+    assert_ok(proc)
+    module = _import(target, "ls_grad")
+    assert module.WRT == ("x",)
+    rng = np.random.default_rng(1)
+    A, x, b = rng.standard_normal((6, 3)), rng.standard_normal(3), rng.standard_normal(6)
+    (dx,) = module.backward(module.forward(A, x, b)[1])
+    np.testing.assert_allclose(dx, 2 * A.T @ (A @ x - b))
+
+
+# ------------------------------------------------------------------ check ---
+
+def test_check_ok():
+    proc = run_cli("check", MLP)
+    assert_ok(proc)
+    lines = out(proc).splitlines()
+    assert lines[0].startswith("finite-difference check (")
+    assert [line.split()[0] for line in lines[1:]] == ["dW1", "db1", "dW2", "db2"]
+    assert all(line.rstrip().endswith("ok") for line in lines[1:])
+
+
+def test_check_with_dims_seed_tol():
+    proc = run_cli("check", MLP, "--dims", "N=2,D=3", "--seed", "7", "--tol", "1e-5")
+    assert_ok(proc)
+    head = out(proc).splitlines()[0]
+    assert "N=2" in head and "D=3" in head and "tolerance 1e-05" in head
+
+
+def test_check_inline_domain():
+    proc = run_cli("check", "-e", "logdet(S) + sum(log(x))", "-d", "S: N x N", "-d", "x: N")
+    assert_ok(proc)
+
+
+def _failing_check(*args, **kwargs):
+    return CheckResult({"W1": 0.5, "b1": 1e-12}, 1e-6, {"N": 3}, 0.0)
+
+
+def test_check_mismatch_exits_1(monkeypatch, capsys):
+    # A mismatch cannot be provoked from outside a process (the derived
+    # gradients are right), so force one through the library the CLI calls.
+    monkeypatch.setattr(matcalc.api, "check", _failing_check)
+    code = cli.main(["check", str(MLP)])
+    captured = capsys.readouterr()
+    assert code == cli.EXIT_MISMATCH == 1
+    assert "dW1" in captured.out and "MISMATCH" in captured.out
+    assert captured.err == ""
+
+
+def test_check_in_process_exit_0(capsys):
+    assert cli.main(["check", str(MLP)]) == 0
+    assert "MISMATCH" not in capsys.readouterr().out
+
+
+# -------------------------------------------------------------- bad input ---
+
+# One problem per class of bad input: (id, source, line, column, fragments).
+BAD_SOURCES = [
+    ("syntax", "X: N x D\nf = sum(X +)\n", 2, 12, ["syntax error"]),
+    ("unbalanced", "X: N x D\nf = sum((X)\n", 2, 12, ["unexpected end of input"]),
+    ("unknown-function", "X: N x D\nf = sum(rleu(X))\n", 2, 9, ["did you mean 'relu'?"]),
+    ("undeclared", "X: N x D\nf = sum(X @ W)\n", 2, 13, ["unknown name 'W'"]),
+    ("matmul-shape", "X: N x D\nW1: E x H\nZ1 = X @ W1\n", 3, 8,
+     ["X is N x D but W1 is E x H"]),
+    ("broadcast", "X: N x D\nb: H\nf = sum(X + b)\n", 3, 11, ["X is N x D", "b is H"]),
+    ("det-non-square", "A: N x D\nf = det(A)\n", 2, 5, ["square"]),
+    ("inv-non-square", "A: N x D\nf = sum(inv(A))\n", 2, 9, ["square"]),
+    ("logdet-non-square", "A: N x D\nf = logdet(A)\n", 2, 5, ["square"]),
+    ("wrt", "X: N x D\nf = sum(X)\nwrt Y\n", 3, 5, ["wrt 'Y'"]),
+    ("duplicate", "X: N x D\nX: N\nf = sum(X)\n", 2, 1, ["already declared"]),
+    ("arity", "X: N x D\nf = sum(X, X)\n", 2, 5, ["takes 1 argument"]),
+    ("keyword", "X: N x D\nf = sum(X, axes=0)\n", 2, 5, ["no keyword 'axes'"]),
+    ("axis", "X: N x D\nf = sum(sum(X, axis=2))\n", 2, 9, ["axis 2"]),
+    ("unicode", "α: N\nβ: D\nf = α @ β\n", 3, 7, ["α is N", "β is D"]),
+]
+
+
+@pytest.mark.parametrize("source, line, column, fragments", [c[1:] for c in BAD_SOURCES],
+                         ids=[c[0] for c in BAD_SOURCES])
+def test_bad_problem_file_exits_2(tmp_path, source, line, column, fragments):
+    path = tmp_path / "bad.mc"
+    path.write_text(source, "utf-8")
+    proc = run_cli("grad", path)
+    stderr = assert_bad_input(proc, *fragments)
+    lines = stderr.splitlines()
+    assert lines[0].startswith(f"matcalc: {path}:{line}:{column}: ")
+    assert lines[1] == "    " + source.splitlines()[line - 1]
+    assert lines[2] == "    " + " " * (column - 1) + "^"
+
+
+@pytest.mark.parametrize("command", ["grad", "codegen", "check"])
+def test_bad_input_exits_2_for_every_command(tmp_path, command):
+    path = tmp_path / "bad.mc"
+    path.write_text("X: N x D\nf = sum(X @ X)\n", "utf-8")
+    assert_bad_input(run_cli(command, path), ":2:11:", "shape mismatch")
+
+
+def test_empty_problem_exits_2(tmp_path):
+    path = tmp_path / "empty.mc"
+    path.write_text("# nothing here\n", "utf-8")
+    assert_bad_input(run_cli("grad", path), "empty problem")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["grad", "{mlp}", "--wrt", "Q"], "wrt 'Q'"),
+    (["grad", "{mlp}", "--wrt", "Z1"], "intermediate"),
+    (["grad", "{mlp}", "-e", "sum(X)"], "not both"),
+    (["grad", "-d", "X: N"], "-d declarations go with -e"),
+    (["grad"], "no problem"),
+    (["grad", "-e", "sum(X)"], "unknown name 'X'"),
+    (["grad", "-e", "sum(X", "-d", "X: N"], "syntax error"),
+    (["check", "{mlp}", "--dims", "N=x"], "NAME=SIZE"),
+    (["check", "{mlp}", "--dims", "Q=3"], "'Q'"),
+    (["check", "{mlp}", "--dims", "N=0"], "positive integer"),
+])
+def test_bad_options_exit_2(args, fragment):
+    args = [str(MLP) if a == "{mlp}" else a for a in args]
+    assert_bad_input(run_cli(*args), fragment)
+
+
+def test_inline_error_names_the_expression():
+    proc = run_cli("grad", "-e", "sum(X @ W)", "-d", "X: N x D", "-d", "W: H x K")
+    stderr = assert_bad_input(proc, "X is N x D but W is H x K")
+    assert stderr.splitlines()[1] == "    f = sum(X @ W)"
+
+
+def test_missing_file_exits_2(tmp_path):
+    missing = tmp_path / "nope.mc"
+    assert_bad_input(run_cli("grad", missing), f"cannot read {missing}", "No such file")
+
+
+def test_directory_exits_2(tmp_path):
+    assert_bad_input(run_cli("grad", tmp_path), "cannot read")
+
+
+def test_non_utf8_file_exits_2(tmp_path):
+    path = tmp_path / "latin1.mc"
+    path.write_bytes("X: N x D\nf = sum(X)  # café\n".encode("latin-1"))
+    assert_bad_input(run_cli("grad", path), "not UTF-8")
+
+
+def test_non_utf8_stdin_exits_2():
+    assert_bad_input(run_cli("grad", "-", input=b"x: N\nf = sum(x) # \xff\n"), "not UTF-8")
+
+
+def test_unknown_command_exits_2():
+    proc = run_cli("differentiate", MLP)
+    assert proc.returncode == 2
+    assert "Traceback" not in err(proc)
+
+
+def test_in_process_bad_input_returns_2(capsys):
+    assert cli.main(["grad", "-e", "sum(X @ X)", "-d", "X: N x D"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("matcalc: <-e>:2:11: shape mismatch in '@'")
+
+
+def test_cli_runs_from_another_directory(tmp_path):
+    proc = run_cli("grad", os.path.relpath(MLP, ROOT), cwd=ROOT)
+    assert_ok(proc)
+    proc = run_cli("grad", MLP, cwd=tmp_path)
+    assert_ok(proc)
+
+
+# ------------------------------------------------------------------ wheel ---
+
+def _copy_project(dest: Path) -> Path:
+    """The project's sources, without build outputs, environments or VCS data."""
+    import shutil
+    ignore = shutil.ignore_patterns(".git", ".venv", "venv", "build", "dist", "*.egg-info",
+                                    "__pycache__", ".pytest_cache", ".hypothesis", "*.pyc")
+    shutil.copytree(ROOT, dest, ignore=ignore)
+    return dest
+
+
+def _build_wheel(src: Path, out_dir: Path) -> Path:
+    base = [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-w", str(out_dir),
+            "--quiet", "--disable-pip-version-check"]
+    proc = subprocess.run(base, capture_output=True, timeout=120, cwd=src)
+    if proc.returncode != 0:
+        # No package index to fetch the build backend from: build with the
+        # setuptools (and wheel) already installed, when they can.
+        retry = subprocess.run(base + ["--no-build-isolation"], capture_output=True,
+                               timeout=120, cwd=src)
+        if retry.returncode != 0:
+            log = (proc.stderr + retry.stderr).decode(errors="replace")
+            if "satisf" in log and "setuptools" in log or "invalid command 'bdist_wheel'" in log:
+                pytest.skip("no build backend available to pip in this environment")
+            pytest.fail(f"pip wheel failed:\n{log}")
+    wheels = list(out_dir.glob("matcalc-*.whl"))
+    assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
+def test_wheel_contains_grammar_and_works_alone(tmp_path):
+    import zipfile
+
+    import lark
+    import sympy
+
+    src = _copy_project(tmp_path / "src")
+    wheel = _build_wheel(src, tmp_path / "dist")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        assert "matcalc/grammar/matcalc.lark" in names
+        assert {"matcalc/__init__.py", "matcalc/cli.py", "matcalc/printing/__init__.py",
+                "matcalc/printing/latex.py", "matcalc/grammar/__init__.py"} <= names
+        assert not any(n.startswith(("tests/", "grammar/", "examples/")) for n in names)
+        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        assert "matcalc = matcalc.cli:main" in zf.read(entry_points).decode()
+        unpacked = tmp_path / "unpacked"
+        zf.extractall(unpacked)
+
+    # Only the unpacked wheel and the dependencies on the path: no site
+    # processing (so no editable install), run outside the source tree.
+    deps = {str(Path(m.__file__).resolve().parent.parent) for m in (np, sympy, lark)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = os.pathsep.join([str(unpacked), *sorted(deps)])
+    script = (
+        "import matcalc, sys\n"
+        f"assert matcalc.__file__.startswith({str(unpacked)!r}), matcalc.__file__\n"
+        "p = matcalc.parse('X: N x D\\nf = sum(X)')\n"
+        "g = matcalc.grad(p)\n"
+        "print(g)\n"
+        "sys.exit(matcalc.cli.main(['grad', '-e', 'sum(x ** 2)', '-d', 'x: N']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-S", "-c", "import matcalc.cli\n" + script],
+                          capture_output=True, env=env, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert out(proc).splitlines() == ["# gradient of f = sum(X)", "dX = ones(N, D)",
+                                      "# gradient of f = sum(x ** 2)", "dx = 2 * x"]

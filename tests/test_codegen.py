@@ -1,0 +1,312 @@
+"""The generated NumPy module: numbers, interface, determinism, hygiene."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import keyword
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import matcalc
+
+from conftest import AFFINE_SOURCE, EXAMPLES, MLP, ROOT
+
+
+def mlp_inputs(seed=0, N=7, D=5, H=4, O=3):
+    rng = np.random.default_rng(seed)
+    return dict(X=rng.standard_normal((N, D)), T=rng.standard_normal((N, O)),
+                W1=rng.standard_normal((D, H)), b1=rng.standard_normal(H),
+                W2=rng.standard_normal((H, O)), b2=rng.standard_normal(O))
+
+
+def mlp_by_hand(X, T, W1, b1, W2, b2):
+    """The network of examples/mlp.mc, forward and backward, written out."""
+    N = X.shape[0]
+    Z1 = X @ W1 + b1
+    A1 = np.maximum(Z1, 0)
+    Y = A1 @ W2 + b2
+    loss = np.sum((Y - T) ** 2) / N
+    dY = 2 * (Y - T) / N
+    dW2 = A1.T @ dY
+    db2 = dY.sum(axis=0)
+    dZ1 = (dY @ W2.T) * (Z1 > 0)
+    dW1 = X.T @ dZ1
+    db1 = dZ1.sum(axis=0)
+    return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+@pytest.fixture(scope="module")
+def mlp_module(mlp_problem):
+    return matcalc.compile(mlp_problem)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mlp_matches_hand_written_numpy(mlp_module, seed):
+    inputs = mlp_inputs(seed, N=3 + seed, D=4, H=5 + seed, O=2)
+    loss, grads = mlp_module.value_and_grad(**inputs)
+    want_loss, want = mlp_by_hand(**inputs)
+    assert np.ndim(loss) == 0
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
+    assert list(grads) == ["W1", "b1", "W2", "b2"]
+    for name in want:
+        assert grads[name].shape == inputs[name].shape
+        np.testing.assert_allclose(grads[name], want[name], rtol=1e-10, atol=1e-12)
+
+
+def test_forward_backward_interface(mlp_module):
+    inputs = mlp_inputs()
+    assert mlp_module.INPUTS == ("X", "T", "W1", "b1", "W2", "b2")
+    assert mlp_module.WRT == ("W1", "b1", "W2", "b2")
+    loss, cache = mlp_module.forward(*(inputs[n] for n in mlp_module.INPUTS))
+    grads = mlp_module.backward(cache)
+    assert isinstance(grads, tuple) and len(grads) == 4
+    _, want = mlp_by_hand(**inputs)
+    for name, g in zip(mlp_module.WRT, grads):
+        np.testing.assert_allclose(g, want[name], rtol=1e-10, atol=1e-12)
+    # backward does not consume the cache: it can run twice
+    for a, b in zip(grads, mlp_module.backward(cache)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_value_and_grad_keyed_by_wrt(mlp_problem):
+    for wrt in (["W2"], ["b1", "W1"], ["X", "T", "b2"]):
+        module = matcalc.compile(mlp_problem, wrt=wrt)
+        assert module.WRT == tuple(wrt)
+        inputs = mlp_inputs()
+        _, grads = module.value_and_grad(**inputs)
+        assert list(grads) == wrt
+        for name in wrt:
+            assert grads[name].shape == inputs[name].shape
+
+
+def test_backward_scales_by_dout_for_scalar_functions(mlp_module):
+    inputs = mlp_inputs()
+    _, cache = mlp_module.forward(*(inputs[n] for n in mlp_module.INPUTS))
+    plain = mlp_module.backward(cache)
+    scaled = mlp_module.backward(cache, 2.5)
+    for a, b in zip(plain, scaled):
+        np.testing.assert_allclose(b, 2.5 * a)
+    explicit_one = mlp_module.backward(cache, 1.0)
+    for a, b in zip(plain, explicit_one):
+        np.testing.assert_allclose(a, b)
+    _, grads = mlp_module.value_and_grad(-3.0, **inputs)
+    for name, a in zip(mlp_module.WRT, plain):
+        np.testing.assert_allclose(grads[name], -3.0 * a)
+
+
+def test_array_valued_function_requires_dout(affine_problem):
+    module = matcalc.compile(affine_problem)
+    rng = np.random.default_rng(0)
+    X, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
+    S, cache = module.forward(X, W, b)
+    np.testing.assert_allclose(S, X @ W + b)
+    with pytest.raises(TypeError, match="dout"):
+        module.backward(cache)
+    with pytest.raises(TypeError):
+        module.value_and_grad(X=X, W=W, b=b)
+    dS = rng.standard_normal((4, 2))
+    dX, dW, db = module.backward(cache, dS)
+    np.testing.assert_allclose(dX, dS @ W.T)
+    np.testing.assert_allclose(dW, X.T @ dS)
+    np.testing.assert_allclose(db, dS.sum(axis=0))
+    value, grads = module.value_and_grad(dS, X=X, W=W, b=b)
+    assert list(grads) == ["X", "W", "b"]
+    np.testing.assert_allclose(grads["W"], X.T @ dS)
+
+
+def test_module_source_compiles_and_has_docstring(mlp_problem):
+    source = matcalc.codegen(mlp_problem)
+    code = compile(source, "mlp_generated.py", "exec")
+    assert code is not None
+    tree = ast.parse(source)
+    doc = ast.get_docstring(tree)
+    assert doc and "loss" in doc and "matcalc" in doc
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert {"forward", "backward", "value_and_grad"} <= set(functions)
+    for fn in functions.values():
+        assert ast.get_docstring(fn), f"{fn.name} has no docstring"
+    assert [a.arg for a in functions["forward"].args.args] == list(mlp_problem.variables)
+    # a stand-alone module: it imports only numpy
+    imports = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert [alias.name for n in imports for alias in n.names] == ["numpy"]
+    module = matcalc.compile(mlp_problem)
+    assert module.source == source
+
+
+def test_generation_is_deterministic(mlp_problem):
+    first = matcalc.codegen(mlp_problem)
+    again = matcalc.codegen(matcalc.parse(MLP.read_text("utf-8"), str(MLP)))
+    assert first.encode() == again.encode()
+
+
+def test_generation_is_deterministic_across_processes():
+    # Set and dict iteration must not leak into the output: generate under two
+    # hash seeds and compare the bytes.
+    script = ("import sys, matcalc\n"
+              "for path in sys.argv[1:]:\n"
+              "    sys.stdout.write(matcalc.codegen(open(path, encoding='utf-8').read()))\n"
+              "    sys.stdout.write(str(matcalc.grad(open(path, encoding='utf-8').read())))\n")
+    paths = [str(p) for p in sorted(EXAMPLES.glob("*.mc"))]
+    outputs = []
+    for hashseed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hashseed}
+        proc = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True,
+                              env=env, cwd=ROOT, timeout=120)
+        assert proc.returncode == 0, proc.stderr.decode()
+        outputs.append(proc.stdout)
+    assert outputs[0] == outputs[1]
+    assert b"def backward" in outputs[0]
+
+
+def code_of(source: str) -> str:
+    """The module's code without its docstrings and comments."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body.pop(0)
+    return ast.unparse(tree)
+
+
+def test_forward_intermediates_are_not_recomputed(mlp_problem):
+    source = matcalc.codegen(mlp_problem)
+    code = code_of(source)
+    assert source.count("np.maximum") == 1
+    assert code.count("np.maximum") == 1
+    assert code.count("X @ W1") == 1
+    tree = ast.parse(source)
+    backward = next(n for n in tree.body if isinstance(n, ast.FunctionDef)
+                    and n.name == "backward")
+    # backward uses what forward cached; it evaluates no nonlinearity again
+    calls = {ast.unparse(n.func) for n in ast.walk(backward) if isinstance(n, ast.Call)}
+    assert "np.maximum" not in calls
+
+
+def test_shared_sigmoid_is_computed_once():
+    p = matcalc.problem("sum(sigmoid(X @ W) * Y) + sum(sigmoid(X @ W) ** 2)",
+                        X="N x D", W="D x H", Y="N x H")
+    code = code_of(matcalc.codegen(p))
+    assert code.count("np.logaddexp") == 1
+    assert code.count("X @ W") == 1
+    assert matcalc.check(p).ok
+
+
+# ------------------------------------------------------------ identifiers ---
+
+AWKWARD = {
+    "lambda": "N x D", "np": "D", "class": "scalar", "input": "N", "print": "N x D",
+    "forward": "D", "cache": "scalar", "dout": "N", "INPUTS": "D", "value": "N",
+    "len": "N", "def": "D", "None_": "D", "t0": "D", "dnp": "D", "grads": "N",
+    "match": "scalar", "inputs": "N",
+}
+AWKWARD_F = ("sum((lambda @ np + class * input) ** 2) + sum(print * forward) * cache"
+             " + dout @ value + sum(t0 * dnp * def * None_) + len @ grads * match"
+             " + sum(inputs)")
+
+
+def _awkward_by_hand(v):
+    """f and its gradients for AWKWARD_F, written out."""
+    r = v["lambda"] @ v["np"] + v["class"] * v["input"]
+    f = (np.sum(r ** 2) + np.sum(v["print"] * v["forward"]) * v["cache"]
+         + v["dout"] @ v["value"] + np.sum(v["t0"] * v["dnp"] * v["def"] * v["None_"])
+         + v["len"] @ v["grads"] * v["match"] + np.sum(v["inputs"]))
+    g = {
+        "lambda": np.outer(2 * r, v["np"]), "np": v["lambda"].T @ (2 * r),
+        "class": np.sum(2 * r * v["input"]), "input": 2 * r * v["class"],
+        "print": np.ones_like(v["print"]) * v["forward"] * v["cache"],
+        "forward": v["cache"] * v["print"].sum(axis=0),
+        "cache": np.sum(v["print"] * v["forward"]),
+        "dout": v["value"], "value": v["dout"],
+        "t0": v["dnp"] * v["def"] * v["None_"], "dnp": v["t0"] * v["def"] * v["None_"],
+        "def": v["t0"] * v["dnp"] * v["None_"], "None_": v["t0"] * v["dnp"] * v["def"],
+        "len": v["grads"] * v["match"], "grads": v["len"] * v["match"],
+        "match": v["len"] @ v["grads"], "inputs": np.ones_like(v["inputs"]),
+        "INPUTS": np.zeros_like(v["INPUTS"]),     # declared, unused
+    }
+    return f, g
+
+
+def test_keywords_and_builtins_as_variable_names():
+    decls = "".join(f"{n}: {s}\n" for n, s in AWKWARD.items())
+    p = matcalc.parse(decls + f"f = {AWKWARD_F}\n")
+    source = matcalc.codegen(p)
+    compile(source, "awkward.py", "exec")
+    tree = ast.parse(source)
+    forward = next(n for n in tree.body if isinstance(n, ast.FunctionDef)
+                   and n.name == "forward")
+    params = [a.arg for a in forward.args.args]
+    assert len(params) == len(AWKWARD) == len(set(params))
+    for name in params:
+        assert not keyword.iskeyword(name)
+        assert not hasattr(builtins, name)
+        assert name not in {"np", "forward", "backward", "value_and_grad", "cache", "dout",
+                            "INPUTS", "WRT"}
+    module = matcalc.compile(p)
+    assert module.INPUTS == tuple(AWKWARD)          # the user's names, unmangled
+    rng = np.random.default_rng(0)
+    sizes = {"N": 3, "D": 4}
+    values = {}
+    for name, shape in AWKWARD.items():
+        dims = tuple(sizes[d] for d in shape.split(" x ")) if shape != "scalar" else ()
+        values[name] = rng.standard_normal(dims) if dims else float(rng.standard_normal())
+    f, grads = module.value_and_grad(**values)
+    want_f, want = _awkward_by_hand(values)
+    np.testing.assert_allclose(f, want_f)
+    assert list(grads) == list(AWKWARD)
+    for name in AWKWARD:
+        np.testing.assert_allclose(grads[name], want[name], err_msg=name, atol=1e-12)
+    assert matcalc.check(p).ok
+
+
+def test_dimensions_named_like_keywords():
+    p = matcalc.parse("X: lambda x np\nw: np\nf = sum((X @ w) ** 2) / lambda\n")
+    module = matcalc.compile(p)
+    rng = np.random.default_rng(0)
+    X, w = rng.standard_normal((5, 3)), rng.standard_normal(3)
+    f, grads = module.value_and_grad(X=X, w=w)
+    np.testing.assert_allclose(f, np.sum((X @ w) ** 2) / 5)
+    np.testing.assert_allclose(grads["w"], 2 * X.T @ (X @ w) / 5)
+    assert matcalc.check(p).ok
+
+
+def test_function_names_cannot_be_variables():
+    # `sum` is a function of the language, so it cannot name a variable; the
+    # parser says so instead of generating shadowing code.
+    with pytest.raises(matcalc.NameResolutionError, match="function name"):
+        matcalc.parse("sum: N\nf = sum(sum)\n")
+
+
+def test_unicode_names():
+    p = matcalc.parse("α: N\nβ: N\nﬁ: N\nfi: N\nf = α @ β + sum(ﬁ * fi)\n")
+    module = matcalc.compile(p)
+    rng = np.random.default_rng(0)
+    values = {n: rng.standard_normal(4) for n in ("α", "β", "ﬁ", "fi")}
+    f, grads = module.value_and_grad(**values)
+    np.testing.assert_allclose(f, values["α"] @ values["β"] + np.sum(values["ﬁ"] * values["fi"]))
+    np.testing.assert_allclose(grads["ﬁ"], values["fi"])
+    np.testing.assert_allclose(grads["fi"], values["ﬁ"])
+    np.testing.assert_allclose(grads["α"], values["β"])
+
+
+# --------------------------------------------------------------- examples ---
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.mc")), ids=lambda p: p.stem)
+def test_examples_generate_working_modules(path):
+    p = matcalc.parse(path.read_text("utf-8"), str(path))
+    source = matcalc.codegen(p)
+    compile(source, str(path), "exec")
+    assert ast.get_docstring(ast.parse(source))
+    module = matcalc.compile(p)
+    assert module.WRT == p.wrt
+
+
+def test_affine_source_interface():
+    module = matcalc.compile(AFFINE_SOURCE)
+    assert module.INPUTS == ("X", "W", "b") and module.WRT == ("X", "W", "b")

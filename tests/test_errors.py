@@ -1,0 +1,253 @@
+"""Bad input: every class raises a MatcalcError that says where, with a caret."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc import (DomainError, MatcalcError, NameResolutionError, ParseError,
+                     ShapeError)
+
+
+def error_of(source: str, filename: str = "t.mc") -> MatcalcError:
+    with pytest.raises(MatcalcError) as info:
+        matcalc.parse(source, filename)
+    return info.value
+
+
+def assert_at(err: MatcalcError, source: str, line: int, column: int,
+              filename: str = "t.mc"):
+    """`err` is at line:column, and str(err) shows the line with a caret there."""
+    assert (err.line, err.column) == (line, column), str(err)
+    rendered = str(err).splitlines()
+    assert len(rendered) == 3, str(err)
+    head, code, caret = rendered
+    assert head.startswith(f"{filename}:{line}:{column}: "), head
+    assert code == "    " + source.splitlines()[line - 1].expandtabs(1)
+    assert caret == "    " + " " * (column - 1) + "^"
+    assert err.message in head
+    return head
+
+
+# (id, source, exception class, line, column, fragments of the message)
+CASES = [
+    ("syntax-dangling-operator", "X: N x D\nf = sum(X +)\n", ParseError, 2, 12,
+     ["syntax error", "unexpected ')'", "expected an expression"]),
+    ("syntax-bad-character", "X: N x D\nf = X $ 2\n", ParseError, 2, 7,
+     ["unexpected character '$'"]),
+    ("syntax-bad-declaration", "X N x D\nf = sum(X)\n", ParseError, 1, 3, ["syntax error"]),
+    ("unclosed-bracket", "X: N x D\nf = sum((X)\n", ParseError, 2, 12,
+     ["unexpected end of input", "')'"]),
+    ("unclosed-bracket-no-newline", "X: N x D\nf = (X", ParseError, 2, 7,
+     ["unexpected end of input", "')'"]),
+    ("extra-closing-bracket", "X: N x D\nf = sum(X))\n", ParseError, 2, 11,
+     ["unexpected ')'"]),
+    ("unknown-function", "X: N x D\nf = sum(rleu(X))\n", NameResolutionError, 2, 9,
+     ["unknown function 'rleu'", "did you mean 'relu'?"]),
+    ("unknown-function-alias", "A: N x N\nf = trac(A)\n", NameResolutionError, 2, 5,
+     ["unknown function 'trac'", "did you mean 'trace'?"]),
+    ("undeclared-variable", "X: N x D\nf = sum(X @ W)\n", NameResolutionError, 2, 13,
+     ["unknown name 'W'"]),
+    ("undeclared-variable-suggestion", "hidden: N x D\nf = sum(hiden)\n", NameResolutionError,
+     2, 9, ["unknown name 'hiden'", "did you mean 'hidden'?"]),
+    ("matmul-shapes", "X: N x D\nW1: E x H\nZ1 = X @ W1\n", ShapeError, 3, 8,
+     ["shape mismatch in '@'", "X is N x D", "W1 is E x H"]),
+    ("matmul-shapes-expressions", "X: N x D\nW: H x D\nf = sum((X + 1) @ W.T.T)\n",
+     ShapeError, 3, 17, ["'@'", "(X + 1) is N x D", "W.T.T is H x D"]),
+    ("matmul-vectors", "x: N\ny: D\nf = x @ y\n", ShapeError, 3, 7,
+     ["'@'", "x is N", "y is D"]),
+    ("matmul-scalar", "a: scalar\nX: N x D\nf = sum(a @ X)\n", ShapeError, 3, 11,
+     ["'@'", "scalars"]),
+    ("broadcast", "X: N x D\nb: H\nf = sum(X + b)\n", ShapeError, 3, 11,
+     ["shape mismatch in '+'", "X is N x D", "b is H"]),
+    ("broadcast-mul", "X: N x D\nY: D x N\nf = sum(X * Y)\n", ShapeError, 3, 11,
+     ["'*'", "X is N x D", "Y is D x N"]),
+    ("det-non-square", "A: N x D\nf = det(A)\n", ShapeError, 2, 5,
+     ["det needs a square matrix", "N x D"]),
+    ("inv-non-square", "A: N x D\nf = sum(inv(A))\n", ShapeError, 2, 9,
+     ["inv needs a square matrix", "N x D"]),
+    ("logdet-non-square", "A: N x D\nf = logdet(A)\n", ShapeError, 2, 5,
+     ["logdet needs a square matrix", "N x D"]),
+    ("logdet-vector", "x: N\nf = logdet(x)\n", ShapeError, 2, 5,
+     ["logdet needs a square matrix"]),
+    ("trace-non-square", "A: N x D\nf = tr(A)\n", ShapeError, 2, 5,
+     ["trace needs a square matrix"]),
+    ("wrt-undeclared", "X: N x D\nf = sum(X)\nwrt Y\n", NameResolutionError, 3, 5,
+     ["wrt 'Y'", "not declared"]),
+    ("wrt-typo", "W1: N x D\nbias: D\nf = sum(W1 + bias)\nwrt W1, bais\n", NameResolutionError,
+     4, 9, ["wrt 'bais'", "did you mean 'bias'?"]),
+    ("wrt-intermediate", "X: N x D\nZ = X * 2\nf = sum(Z)\nwrt Z\n", NameResolutionError, 4, 5,
+     ["wrt 'Z'", "intermediate"]),
+    ("wrt-twice", "X: N x D\nf = sum(X)\nwrt X, X\n", ParseError, 3, 5, ["twice"]),
+    ("duplicate-variable", "X: N x D\nX: N\nf = sum(X)\n", NameResolutionError, 2, 1,
+     ["'X' is already declared (line 1)"]),
+    ("duplicate-in-one-line", "X, Y, X: N\nf = sum(X)\n", NameResolutionError, 1, 7,
+     ["'X' is already declared"]),
+    ("duplicate-intermediate", "X: N x D\nf = sum(X)\nf = sum(X)\n", NameResolutionError, 3, 1,
+     ["'f' is already declared (line 2)"]),
+    ("variable-named-like-dimension", "X: N x D\nN: D\nf = sum(X)\n", NameResolutionError, 2, 1,
+     ["'N' is already declared"]),
+    ("variable-named-like-function", "sum: N\nf = sum\n", NameResolutionError, 1, 1,
+     ["'sum' is a function name"]),
+    ("arity-too-many", "X: N x D\nf = sum(X, X)\n", ParseError, 2, 5,
+     ["sum() takes 1 argument, got 2"]),
+    ("arity-too-few", "x: N\ny: N\nf = sum(outer(x))\n", ParseError, 3, 9,
+     ["outer() takes 2 arguments, got 1"]),
+    ("arity-none", "x: N\nf = exp()\n", ParseError, 2, 5, ["exp() takes 1 argument, got 0"]),
+    ("unknown-keyword", "X: N x D\nf = sum(X, axes=0)\n", ParseError, 2, 5,
+     ["sum() has no keyword 'axes'", "axis"]),
+    ("keyword-on-elementwise", "X: N x D\nf = sum(exp(X, axis=0))\n", ParseError, 2, 9,
+     ["exp() has no keyword 'axis'"]),
+    ("keyword-twice", "X: N x D\nf = sum(X, axis=0, axis=1)\n", ParseError, 2, 20,
+     ["'axis' twice"]),
+    ("axis-out-of-range", "X: N x D\nf = sum(sum(X, axis=2))\n", ShapeError, 2, 9,
+     ["axis 2 is out of range", "N x D"]),
+    ("axis-of-vector", "x: N\nf = sum(x, axis=1)\n", ShapeError, 2, 5, ["axis 1"]),
+    ("axis-negative-out-of-range", "X: N x D\nf = sum(sum(X, axis=-3))\n", ShapeError, 2, 9,
+     ["axis -3 is out of range"]),
+    ("axis-not-integer", "X: N x D\nf = sum(sum(X, axis=1.5))\n", ParseError, 2, 9,
+     ["axis must be None or an integer"]),
+    ("axis-mean", "X: N x D\nf = sum(mean(X, axis=5))\n", ShapeError, 2, 9, ["axis 5"]),
+    ("column-of-matrix", "X: N x D\nf = sum(X[:, None])\n", ShapeError, 2, 9,
+     ["needs a vector", "N x D"]),
+    ("unknown-attribute", "X: N x D\nf = sum(X.U)\n", ParseError, 2, 11, ["'.U'"]),
+    ("three-dimensions", "X: N x D x K\nf = sum(X)\n", ShapeError, 1, 12, ["at most two"]),
+    ("zero-dimension", "X: 0 x D\nf = sum(X)\n", ShapeError, 1, 4, ["positive integer"]),
+    ("none-as-value", "X: N x D\nf = sum(None)\n", ParseError, 2, 5, ["'None'"]),
+    ("division-by-zero", "X: N x D\nf = sum(X / 0)\n", ShapeError, 2, 11, ["division"]),
+    ("bare-expression-not-last", "x: N\nsum(x)\ny = sum(x)\n", ParseError, 2, 1,
+     ["must be the last statement"]),
+    ("ones-with-expression", "x: N\nf = sum(ones(x) * x)\n", ParseError, 2, 9,
+     ["dimensions"]),
+    ("error-after-continuation", "X: N x D\nf = sum(\n    X @ W\n)\n", NameResolutionError, 3, 9,
+     ["unknown name 'W'"]),
+    ("error-after-semicolon", "X: N x D; f = sum(X @ W)\n", NameResolutionError, 1, 23,
+     ["unknown name 'W'"]),
+    ("error-with-crlf", "X: N x D\r\nf = sum(X @ W)\r\n", NameResolutionError, 2, 13,
+     ["unknown name 'W'"]),
+    ("error-after-unicode", "α: N\nβ: D\nf = α @ β\n", ShapeError, 3, 7,
+     ["α is N", "β is D"]),
+    ("error-after-tab", "X: N x D\nb: H\nf = sum(X\t+ b)\n", ShapeError, 3, 11,
+     ["shape mismatch in '+'"]),
+    ("error-after-comment", "# header\nX: N x D  # a matrix\n\nf = sum(X @ X)  # oops\n",
+     ShapeError, 4, 11, ["X is N x D"]),
+]
+
+
+@pytest.mark.parametrize("source, cls, line, column, fragments",
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input(source, cls, line, column, fragments):
+    err = error_of(source)
+    assert isinstance(err, cls), f"{type(err).__name__}: {err}"
+    head = assert_at(err, source, line, column)
+    for fragment in fragments:
+        assert fragment in head, f"{fragment!r} not in {head!r}"
+
+
+def test_error_classes_are_matcalc_errors():
+    for cls in (ParseError, NameResolutionError, ShapeError, DomainError):
+        assert issubclass(cls, MatcalcError)
+    assert issubclass(MatcalcError, Exception)
+
+
+@pytest.mark.parametrize("source", ["", "\n\n", "# only a comment\n", "   \n"])
+def test_empty_problem(source):
+    err = error_of(source)
+    assert isinstance(err, ParseError)
+    assert "empty problem" in str(err)
+    assert str(err).startswith("t.mc:")
+
+
+def test_declarations_without_function():
+    err = error_of("X: N x D\nY: N\n")
+    assert isinstance(err, ParseError)
+    assert "no function" in str(err)
+
+
+def test_error_without_filename_has_no_prefix():
+    with pytest.raises(NameResolutionError) as info:
+        matcalc.parse("X: N x D\nf = sum(Q)\n")
+    assert str(info.value).splitlines()[0] == "2:9: unknown name 'Q'"
+
+
+def test_problem_helper_reports_place_in_generated_text():
+    with pytest.raises(ShapeError) as info:
+        matcalc.problem("sum(X @ W)", X="N x D", W="H x K")
+    err = info.value
+    assert (err.line, err.column) == (3, 11)
+    assert "X is N x D but W is H x K" in str(err)
+    assert str(err).splitlines()[1] == "    f = sum(X @ W)"
+
+
+@pytest.mark.parametrize("wrt", ["Q", ["W", "Q"], "W, W", [], "Z"])
+def test_api_wrt_errors(wrt):
+    p = matcalc.parse("X: N x D\nW: D x H\nZ = X @ W\nf = sum(Z)\n")
+    with pytest.raises(NameResolutionError):
+        matcalc.grad(p, wrt=wrt)
+
+
+def test_api_wrt_suggestion():
+    p = matcalc.parse("W1: N x D\nbias: D\nf = sum(W1 + bias)\n")
+    with pytest.raises(NameResolutionError, match="did you mean 'bias'"):
+        matcalc.grad(p, wrt="bais")
+    assert list(matcalc.grad(p, wrt="bias").exprs) == ["bias"]
+    assert list(matcalc.grad(p, wrt=["bias", "W1"]).exprs) == ["bias", "W1"]
+    assert list(matcalc.grad(p, wrt="bias, W1").exprs) == ["bias", "W1"]
+
+
+def test_api_rejects_non_problem():
+    with pytest.raises(MatcalcError, match="expected a Problem"):
+        matcalc.grad(42)
+
+
+def test_api_accepts_text():
+    g = matcalc.grad("x: N\nf = sum(x ** 2)\n")
+    assert str(g).splitlines()[-1] == "dx = 2 * x"
+
+
+@pytest.mark.parametrize("dims, fragment", [
+    ({"Q": 3}, "'Q'"),
+    ({"N": 0}, "positive integer"),
+    ({"N": 2.5}, "positive integer"),
+])
+def test_check_dims_errors(dims, fragment):
+    p = matcalc.problem("sum(X)", X="N x D")
+    with pytest.raises(MatcalcError, match=fragment):
+        matcalc.check(p, dims=dims)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_check_outside_domain_is_a_domain_error():
+    p = matcalc.problem("sum(log(x - 10))", x="N")
+    with pytest.raises(DomainError, match="not finite"):
+        matcalc.check(p)
+
+
+def test_deeply_nested_expression_works_end_to_end():
+    # 2000 nested calls: parsed, derived and emitted without recursion, and
+    # the generated module splits the chain into lines Python compiles.
+    source = "x: N\nf = sum(" + "sin(" * 2000 + "x" + ")" * 2000 + ")\n"
+    module = matcalc.compile(source)
+    value, grads = module.value_and_grad(x=np.array([0.3, -0.2]))
+    assert np.all(np.isfinite(grads["x"]))
+
+
+def test_deep_parentheses_are_fine():
+    source = "x: N\nf = sum(" + "(" * 3000 + "x" + ")" * 3000 + ")\n"
+    assert matcalc.parse(source).output is matcalc.problem("sum(x)", x="N").output
+
+
+def test_long_flat_sum_parses():
+    # A sum of many terms is long, not deep.
+    terms = 1000
+    source = "x: N\nf = sum(x" + " + x" * (terms - 1) + ")\n"
+    p = matcalc.parse(source)
+    assert p.output is matcalc.problem(f"sum({terms} * x)", x="N").output
+
+
+def test_deep_nesting_parses_and_prints():
+    depth = 10000
+    source = "x: N\nf = sum(" + "tanh(" * depth + "x" + ")" * depth + ")\n"
+    p = matcalc.parse(source)
+    assert str(p).count("tanh(") == depth

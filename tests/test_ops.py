@@ -1,0 +1,404 @@
+"""Every derivative rule in the operator table, checked against finite differences.
+
+`CASES` maps each entry of `matcalc.ops.OPS` that has a derivative rule to small
+problems that use it; `test_every_differentiable_op_has_a_case` fails when an
+op is added to the table without a case here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc import ops
+from matcalc.expr import Apply, apply, const, postorder
+from matcalc.verify import check as verify_check, domains, draw, sizes
+
+SEEDS = (0, 1)
+
+# op name -> [(expression, {variable: shape})]; each expression must contain
+# the op in its graph (checked by test_case_uses_its_op).
+M = {"X": "N x D", "Y": "N x D"}
+CASES: dict[str, list[tuple[str, dict]]] = {
+    "add": [
+        ("sum((X + Y) ** 2)", M),
+        ("sum((X + b) ** 2)", {"X": "N x D", "b": "D"}),             # matrix + vector bias
+        ("sum((c + X) ** 2)", {"X": "N x D", "c": "scalar"}),        # scalar + matrix
+        ("sum((X + x[:, None]) ** 2)", {"X": "N x D", "x": "N"}),    # column broadcast
+        ("sum((x[:, None] + y[None, :]) ** 2)", {"x": "N", "y": "D"}),
+        ("(x + y) @ (x - y)", {"x": "N", "y": "N"}),
+        ("X + b", {"X": "N x D", "b": "D"}),                         # array-valued
+        ("a + b", {"a": "scalar", "b": "scalar"}),
+    ],
+    "mul": [
+        ("sum(X * Y)", M),
+        ("sum(c * X * Y)", {"X": "N x D", "Y": "N x D", "c": "scalar"}),  # scalar * matrix
+        ("sum(X * b * X)", {"X": "N x D", "b": "D"}),
+        ("sum(X * x[:, None])", {"X": "N x D", "x": "N"}),
+        ("sum(X * x[None, :])", {"X": "N x D", "x": "D"}),
+        ("x * x * x", {"x": "N"}),                                   # used several times
+        ("X * c", {"X": "N x D", "c": "scalar"}),
+        ("a * b * a", {"a": "scalar", "b": "scalar"}),
+        ("2 / N * X", {"X": "N x D"}),                               # constant coefficient
+    ],
+    "div": [
+        ("sum(X / (Y ** 2 + 1))", M),
+        ("sum(X / exp(b))", {"X": "N x D", "b": "D"}),
+        ("sum(X / (c ** 2 + 1))", {"X": "N x D", "c": "scalar"}),
+        ("1 / (1 + x ** 2)", {"x": "N"}),
+        ("sum(X / exp(x)[:, None])", {"X": "N x D", "x": "N"}),
+    ],
+    "pow": [
+        ("sum(X ** 2)", {"X": "N x D"}),
+        ("x ** 3 - 2 * x ** 2", {"x": "N"}),
+        ("sum(x ** 0.5)", {"x": "N"}),                               # positive domain
+        ("sum(x ** y)", {"x": "N", "y": "N"}),                       # variable exponent
+        ("sum(2 ** x)", {"x": "N"}),                                 # constant base
+        ("sum(exp(X) ** c)", {"X": "N x D", "c": "scalar"}),
+        ("a ** 3", {"a": "scalar"}),
+    ],
+    "matmul": [
+        ("sum((X @ W) ** 2)", {"X": "N x D", "W": "D x H"}),         # matrix @ matrix
+        ("X @ W", {"X": "N x D", "W": "D x H"}),
+        ("sum((A @ y) ** 2)", {"A": "N x D", "y": "D"}),             # matrix @ vector
+        ("A @ y", {"A": "N x D", "y": "D"}),
+        ("sum((x @ A) ** 2)", {"x": "N", "A": "N x D"}),             # vector @ matrix
+        ("x @ A", {"x": "N", "A": "N x D"}),
+        ("x @ y", {"x": "N", "y": "N"}),                             # vector @ vector
+        ("x @ A @ x", {"x": "N", "A": "N x N"}),                     # x used twice
+        ("sum(X @ X.T @ X)", {"X": "N x D"}),                        # X used three times
+        ("x[:, None] @ y[None, :]", {"x": "N", "y": "D"}),
+        ("sum(A @ B @ C)", {"A": "N x D", "B": "D x H", "C": "H x N"}),
+    ],
+    "transpose": [
+        ("sum(X.T @ Y)", M),
+        ("sum(X' @ Y)", M),
+        ("(A @ B).T", {"A": "N x D", "B": "D x N"}),
+        ("sum(((A + B).T @ A) ** 2)", {"A": "N x N", "B": "N x N"}),
+        ("exp(A).T", {"A": "N x D"}),
+        ("(X * Y).T", M),
+        ("sum((X.T.T.T @ X) ** 2)", {"X": "N x D"}),                 # nested transposes
+        ("x[:, None].T", {"x": "N"}),
+    ],
+    "col": [
+        ("sum(X * x[:, None])", {"X": "N x D", "x": "N"}),
+        ("x[:, None] * y[None, :]", {"x": "N", "y": "D"}),
+        ("X + x[:, None]", {"X": "N x D", "x": "N"}),
+    ],
+    "row": [
+        ("sum(X * x[None, :])", {"X": "N x D", "x": "D"}),
+        ("x[:, None] + y[None, :]", {"x": "N", "y": "D"}),
+        ("x[None, :] @ A", {"x": "N", "A": "N x D"}),
+    ],
+    "sum": [
+        ("sum(X ** 2)", {"X": "N x D"}),
+        ("sum(sum(X, axis=0) ** 2)", {"X": "N x D"}),
+        ("sum(sum(X, axis=1) ** 2)", {"X": "N x D"}),
+        ("sum(X, axis=-1) @ y", {"X": "N x D", "y": "N"}),
+        ("sum(X @ A, axis=1)", {"X": "N x D", "A": "D x D"}),
+        ("sum(x) * x", {"x": "N"}),
+    ],
+    "outer": [
+        ("sum(outer(x, y) * X)", {"x": "N", "y": "D", "X": "N x D"}),
+        ("outer(x, y)", {"x": "N", "y": "D"}),
+        ("outer(x, x)", {"x": "N"}),
+    ],
+    "trace": [
+        ("trace(A)", {"A": "N x N"}),
+        ("tr(A @ B)", {"A": "N x D", "B": "D x N"}),
+        ("trace(A) * A", {"A": "N x N"}),
+    ],
+    "det": [
+        ("det(A)", {"A": "N x N"}),
+        ("det(A) * sum(x)", {"A": "N x N", "x": "N"}),
+    ],
+    "logdet": [
+        ("logdet(A)", {"A": "N x N"}),
+        ("logdet(A) + c * trace(A)", {"A": "N x N", "c": "scalar"}),
+    ],
+    "inv": [
+        ("sum(inv(A))", {"A": "N x N"}),
+        ("x @ inv(A) @ x", {"A": "N x N", "x": "N"}),
+        ("inv(A) @ x", {"A": "N x N", "x": "N"}),
+        ("trace(inv(A) @ B)", {"A": "N x N", "B": "N x N"}),
+    ],
+    "exp": [("sum(exp(X) * Y)", M), ("exp(-x)", {"x": "N"})],
+    "log": [("sum(log(X) * Y)", M), ("log(x)", {"x": "N"})],
+    "sqrt": [("sum(sqrt(X) * Y)", M), ("sqrt(x)", {"x": "N"})],
+    "abs": [("sum(abs(X) * Y)", M), ("abs(x)", {"x": "N"})],
+    "sin": [("sum(sin(X) * Y)", M), ("sin(x)", {"x": "N"})],
+    "cos": [("sum(cos(X) * Y)", M), ("cos(x)", {"x": "N"})],
+    "tanh": [("sum(tanh(X) * Y)", M), ("tanh(x)", {"x": "N"})],
+    "sigmoid": [("sum(sigmoid(X) * Y)", M), ("sigmoid(x)", {"x": "N"}),
+                ("log(sigmoid(x))", {"x": "N"})],
+    "relu": [("sum(relu(X) * Y)", M), ("relu(x)", {"x": "N"}),
+             ("relu(X) @ W", {"X": "N x D", "W": "D x H"})],
+    "softplus": [("sum(softplus(X) * Y)", M), ("softplus(x)", {"x": "N"})],
+    "log1p": [("sum(log1p(X) * Y)", M), ("log1p(x)", {"x": "N"})],
+}
+
+# Zero derivative almost everywhere: covered by the zero-derivative tests below
+# (whether the table gives them no rule or a rule that returns zero).
+ZERO_DERIVATIVE = ("step", "sign")
+
+# mean and sum through their builders, every axis, matrices and vectors.
+BUILDER_CASES = [
+    ("sum(X * Y)", M),
+    ("sum(X, axis=None) * sum(Y)", M),
+    ("sum(X, axis=0)", {"X": "N x D"}),
+    ("sum(X, axis=1)", {"X": "N x D"}),
+    ("sum(x, axis=0) * x", {"x": "N"}),
+    ("sum(x, axis=None) * x", {"x": "N"}),
+    ("mean(X) * Y", M),
+    ("mean(X, axis=None) * Y", M),
+    ("mean(X, axis=0)", {"X": "N x D"}),
+    ("mean(X, axis=1)", {"X": "N x D"}),
+    ("mean(X * Y, axis=-1)", M),
+    ("mean(x, axis=0) * x", {"x": "N"}),
+    ("mean(x) * x", {"x": "N"}),
+    ("mean(X ** 2, axis=0) @ mean(Y, axis=0)", M),
+]
+
+
+# Problems with named intermediates (a name used several times, chains).
+INTERMEDIATE_CASES = [
+    ("Z = X @ W\nf = sum(Z * Z) + sum(Z)", {"X": "N x D", "W": "D x H"}),
+    ("Z1 = X @ W1 + b1\nA1 = tanh(Z1)\nY = A1 @ W2\nf = sum((Y - T) ** 2) / N + sum(A1)",
+     {"X": "N x D", "W1": "D x H", "b1": "H", "W2": "H x O", "T": "N x O"}),
+    ("S = X @ W + b", {"X": "N x D", "W": "D x K", "b": "K"}),
+    ("u = x * 2\nv = u + x\nf = u @ v", {"x": "N"}),
+]
+
+
+def build(source: str, shapes: dict):
+    """A problem from an expression, or from statements ending in the function."""
+    if not re.match(r"\w+ = ", source):
+        return matcalc.problem(source, **shapes)
+    decls = "".join(f"{n}: {s}\n" for n, s in shapes.items())
+    return matcalc.parse(decls + source + "\n")
+
+
+# Operators the language cannot write (derivation-internal marks): checked by
+# wrapping a subexpression of an ordinary problem in them by hand.
+INTERNAL_OPS = ("adjoint",)
+
+
+def internal_problem(op: str):
+    """sum(op(X @ W) ** 2), with `op` applied to X @ W as a graph node."""
+    base = matcalc.problem("X @ W", X="N x D", W="D x H")
+    inner = base.output.args[0] if getattr(base.output, "op", None) == "name" else base.output
+    marked = apply(ops.OPS[op], (inner,))
+    output = ops.reduce_sum(ops.power(marked, const(2)))
+    return dataclasses.replace(base, output=output, intermediates={})
+
+
+def _ops_used(p) -> set:
+    return {n.op for n in postorder([p.output]) if isinstance(n, Apply)}
+
+
+def _ids(cases):
+    return [f"{op}:{expr}" for op, expr, _ in cases]
+
+
+OP_CASES = [(op, expr, shapes) for op, cases in CASES.items() for expr, shapes in cases]
+
+
+def _check_all_seeds(p):
+    for seed in SEEDS:
+        result = matcalc.check(p, seed=seed)
+        assert result.ok, f"seed {seed}:\n{result}\n{matcalc.grad(p)}"
+        assert set(result.errors) == set(p.wrt)
+
+
+def test_every_differentiable_op_has_a_case():
+    differentiable = {name for name, op in ops.OPS.items() if op.vjp is not None}
+    covered = set(ZERO_DERIVATIVE)
+    for _, expr, shapes in OP_CASES:
+        covered |= _ops_used(build(expr, shapes))
+    for expr, shapes in BUILDER_CASES + INTERMEDIATE_CASES:
+        covered |= _ops_used(build(expr, shapes))
+    for op in INTERNAL_OPS:
+        if op in ops.OPS:
+            covered |= _ops_used(internal_problem(op))
+    missing = differentiable - covered
+    assert not missing, f"ops with a derivative rule but no test case: {sorted(missing)}"
+    assert set(CASES) <= set(ops.OPS), "a case names an op that is not in the table"
+    assert set(CASES) | set(ZERO_DERIVATIVE) >= differentiable - {"name", *INTERNAL_OPS}
+
+
+@pytest.mark.parametrize("op, expr, shapes", OP_CASES, ids=_ids(OP_CASES))
+def test_case_uses_its_op(op, expr, shapes):
+    used = _ops_used(build(expr, shapes))
+    assert op in used, f"{expr!r} does not exercise {op!r} (uses {sorted(used)})"
+
+
+@pytest.mark.parametrize("op, expr, shapes", OP_CASES, ids=_ids(OP_CASES))
+def test_op_gradient_matches_finite_differences(op, expr, shapes):
+    _check_all_seeds(matcalc.problem(expr, **shapes))
+
+
+@pytest.mark.parametrize("expr, shapes", BUILDER_CASES, ids=[c[0] for c in BUILDER_CASES])
+def test_builder_gradient_matches_finite_differences(expr, shapes):
+    _check_all_seeds(matcalc.problem(expr, **shapes))
+
+
+@pytest.mark.parametrize("op", INTERNAL_OPS)
+def test_internal_op_gradient_matches_finite_differences(op):
+    if op not in ops.OPS:
+        pytest.skip(f"no {op!r} in this operator table")
+    p = internal_problem(op)
+    assert op in _ops_used(p)
+    _check_all_seeds(p)
+
+
+@pytest.mark.parametrize("source, shapes", INTERMEDIATE_CASES,
+                         ids=[c[0].splitlines()[-1] for c in INTERMEDIATE_CASES])
+def test_intermediates_gradient_matches_finite_differences(source, shapes):
+    _check_all_seeds(build(source, shapes))
+
+
+@pytest.mark.parametrize("axis, shape", [(None, ()), (0, ("D",)), (1, ("N",))])
+@pytest.mark.parametrize("fn", ["sum", "mean"])
+def test_reductions_have_numpy_semantics(fn, axis, shape):
+    p = matcalc.problem(f"{fn}(X, axis={axis})", X="N x D")
+    assert tuple(str(d) for d in p.output.shape) == shape
+    m = matcalc.compile(p)
+    X = np.random.default_rng(3).standard_normal((4, 3))
+    value, _ = m.forward(X)
+    np.testing.assert_allclose(value, getattr(np, fn)(X, axis=axis))
+
+
+# ------------------------------------------------------------- domains ---
+
+@pytest.mark.parametrize("fn", ["log", "sqrt", "log1p"])
+def test_positive_domain_inputs_are_drawn_positive(fn):
+    p = matcalc.problem(f"sum({fn}(X) * Y)", X="N x D", Y="N x D")
+    assert ops.OPS[fn].domain == "positive"
+    assert domains(p) == {"X": "positive"}
+    for seed in range(5):
+        values = draw(p, sizes(p), np.random.default_rng(seed))
+        assert np.all(values["X"] > 0)
+        assert np.any(values["Y"] < 0)  # unrestricted variables are not forced positive
+
+
+def test_fractional_power_draws_positive_base():
+    p = matcalc.problem("sum(x ** 0.5) + sum(y ** 2)", x="N", y="N")
+    assert domains(p) == {"x": "positive"}
+
+
+def _is_spd(a):
+    return np.allclose(a, a.T) and np.linalg.eigvalsh(a).min() > 0
+
+
+@pytest.mark.parametrize("expr", ["logdet(A)", "det(A)", "sum(inv(A))"])
+def test_square_matrix_functions_draw_spd_inputs(expr):
+    # matcalc.verify documents "symmetric positive definite under inv, det and
+    # logdet": the check must not feed a random (possibly near-singular)
+    # matrix to them.
+    p = matcalc.problem(expr, A="N x N")
+    assert domains(p) == {"A": "spd"}
+    for seed in range(5):
+        values = draw(p, sizes(p), np.random.default_rng(seed))
+        assert _is_spd(values["A"])
+
+
+# ----------------------------------------------- zero derivatives / unused ---
+
+def _is_symbolic_zero(node):
+    return ops.is_zero(node)
+
+
+@pytest.mark.parametrize("fn", ZERO_DERIVATIVE)
+def test_zero_derivative_functions_contribute_nothing(fn):
+    p = matcalc.parse(f"X: N x D\nY: N x D\nf = sum({fn}(X) * Y)\nwrt X, Y\n")
+    g = matcalc.grad(p)
+    assert _is_symbolic_zero(g["X"])
+    assert g["Y"] is ops.func(fn, p.variables["X"])
+    _check_all_seeds(p)
+
+
+@pytest.mark.parametrize("fn", ZERO_DERIVATIVE)
+def test_zero_derivative_path_leaves_other_paths(fn):
+    # x reaches f both through fn (no contribution) and directly.
+    p = matcalc.problem(f"sum({fn}(x) * x)", x="N")
+    g = matcalc.grad(p)
+    assert g["x"] is ops.func(fn, p.variables["x"])
+    _check_all_seeds(p)
+
+
+def test_unused_variable_gets_zero_gradient():
+    p = matcalc.parse("X: N x D\nY: M x K\nz: scalar\nv: K\nf = sum(X ** 2)\nwrt X, Y, z, v\n")
+    g = matcalc.grad(p)
+    for name in ("Y", "z", "v"):
+        assert _is_symbolic_zero(g[name]), name
+        assert g[name].shape == p.variables[name].shape
+    m = matcalc.compile(p)
+    rng = np.random.default_rng(0)
+    inputs = {"X": rng.standard_normal((2, 3)), "Y": rng.standard_normal((4, 5)),
+              "z": 1.5, "v": rng.standard_normal(5)}
+    _, grads = m.value_and_grad(**inputs)
+    np.testing.assert_array_equal(grads["Y"], np.zeros((4, 5)))
+    np.testing.assert_array_equal(np.shape(grads["v"]), (5,))
+    assert np.all(grads["v"] == 0) and grads["z"] == 0
+    np.testing.assert_allclose(grads["X"], 2 * inputs["X"])
+    _check_all_seeds(p)
+
+
+def test_function_that_cancels_has_zero_gradient():
+    p = matcalc.problem("X - X", X="N x D")
+    assert _is_symbolic_zero(matcalc.grad(p)["X"])
+    value, _ = matcalc.compile(p).forward(np.ones((2, 3)))
+    np.testing.assert_array_equal(value, np.zeros((2, 3)))
+    _check_all_seeds(p)
+
+
+# ------------------------------------------------------- the check itself ---
+
+def test_check_reports_a_wrong_gradient():
+    p = matcalc.problem("sum(X ** 2)", X="N x D")
+    good = matcalc.compile(p)
+
+    def backward(cache, dout=None):
+        (dX,) = good.backward(cache, dout)
+        return (1.01 * dX,)
+
+    wrong = types.SimpleNamespace(forward=good.forward, backward=backward)
+    result = verify_check(p, module=wrong)
+    assert not result.ok and not bool(result)
+    assert result.errors["X"] > 1e-3
+    assert "MISMATCH" in str(result)
+    assert verify_check(p, module=good).ok
+
+
+def test_check_uses_given_dims_and_inputs():
+    p = matcalc.problem("sum(log(x) * y)", x="N", y="N")
+    result = matcalc.check(p, dims={"N": 2}, seed=5)
+    assert result.ok and result.dims == {"N": 2}
+    x = np.array([2.0, 3.0])
+    result = matcalc.check(p, dims={"N": 2}, inputs={"x": x, "y": np.array([1.0, -1.0])})
+    assert result.ok
+    assert result.value == pytest.approx(np.log(2.0) - np.log(3.0))
+
+
+def test_examples_check():
+    from conftest import EXAMPLES
+    for path in sorted(EXAMPLES.glob("*.mc")):
+        p = matcalc.parse(path.read_text("utf-8"), str(path))
+        result = matcalc.check(p)
+        assert result.ok, f"{path.name}:\n{result}"
+
+
+@pytest.mark.parametrize("expr, shapes", [
+    ("X + X / N", {"X": "N x D"}),              # coefficient 1 + 1/N
+    ("X - X / D", {"X": "N x D"}),              # coefficient 1 - 1/D
+    ("(N + 1) * X", {"X": "N x D"}),
+    ("sum(x) * N + mean(x)", {"x": "N"}),
+    ("x ** (N + 1)", {"x": "N"}),
+])
+def test_coefficients_that_are_sums_of_dimensions(expr, shapes):
+    _check_all_seeds(matcalc.problem(expr, **shapes))

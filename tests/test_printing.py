@@ -1,0 +1,290 @@
+"""Text and LaTeX printing: golden strings, the text round trip, LaTeX hygiene."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import matcalc
+from matcalc.expr import Apply, postorder
+from matcalc.parser import parse_expr
+from matcalc.printing.latex import symbol, to_latex
+from matcalc.printing.text import to_text
+
+from conftest import AFFINE_SOURCE, EXAMPLES, scope_of
+
+# ------------------------------------------------------------ golden strings ---
+
+MLP_TEXT = """\
+# gradient of loss = sum((relu(Z1) @ W2 + b2 - T) ** 2) / N
+Z1 = X @ W1 + b1
+t0 = relu(Z1)
+t1 = t0 @ W2 + b2 - T
+dt1 = 2 / N * t1
+dZ1 = (dt1 @ W2.T) * step(Z1)
+dW1 = X.T @ dZ1
+db1 = sum(dZ1, axis=0)
+dW2 = t0.T @ dt1
+db2 = sum(dt1, axis=0)"""
+
+MLP_LATEX = r"""\begin{aligned}
+Z_{1} &= X W_{1} + \mathbf{1} b_{1}^\top \\
+t_{0} &= \operatorname{relu}\left(Z_{1}\right) \\
+t_{1} &= t_{0} W_{2} + \mathbf{1} b_{2}^\top - T \\
+\delta_{t_{1}} &= \frac{2}{N} t_{1} \\
+\delta_{Z_{1}} &= \left(\delta_{t_{1}} W_{2}^\top\right) \odot \mathbf{1}\left[Z_{1} > 0\right] \\
+\frac{\partial \mathrm{loss}}{\partial W_{1}} &= X^\top \delta_{Z_{1}} \\
+\frac{\partial \mathrm{loss}}{\partial b_{1}} &= \mathbf{1}^\top \delta_{Z_{1}} \\
+\frac{\partial \mathrm{loss}}{\partial W_{2}} &= t_{0}^\top \delta_{t_{1}} \\
+\frac{\partial \mathrm{loss}}{\partial b_{2}} &= \mathbf{1}^\top \delta_{t_{1}}
+\end{aligned}"""
+
+AFFINE_TEXT = """\
+# gradient of S = X @ W + b, given dS = ∂L/∂S
+dX = dS @ W.T
+dW = X.T @ dS
+db = sum(dS, axis=0)"""
+
+AFFINE_LATEX = r"""\begin{aligned}
+&\text{given } \delta_{S} = \frac{\partial L}{\partial S} \\
+\frac{\partial L}{\partial X} &= \delta_{S} W^\top \\
+\frac{\partial L}{\partial W} &= X^\top \delta_{S} \\
+\frac{\partial L}{\partial b} &= \mathbf{1}^\top \delta_{S}
+\end{aligned}"""
+
+
+def test_mlp_text(mlp_problem):
+    assert str(matcalc.grad(mlp_problem)) == MLP_TEXT
+
+
+def test_mlp_latex(mlp_problem):
+    assert matcalc.grad(mlp_problem).latex() == MLP_LATEX
+
+
+def test_affine_text(affine_problem):
+    assert str(matcalc.grad(affine_problem)) == AFFINE_TEXT
+
+
+def test_affine_latex(affine_problem):
+    assert matcalc.grad(affine_problem).latex() == AFFINE_LATEX
+
+
+def test_mlp_gradient_expressions(mlp_problem):
+    g = matcalc.grad(mlp_problem)
+    assert list(g.exprs) == ["W1", "b1", "W2", "b2"]
+    for name, e in g.exprs.items():
+        assert e.shape == mlp_problem.variables[name].shape
+    assert to_text(g["b2"]).startswith("sum(2 / N * (")
+    assert to_text(g["b2"]).endswith(", axis=0)")
+
+
+def test_problem_text_round_trips(mlp_problem):
+    text = str(mlp_problem)
+    assert text.splitlines()[:2] == ["X: N x D", "T: N x O"]
+    assert text.splitlines()[-1] == "wrt W1, b1, W2, b2"
+    again = matcalc.parse(text)
+    assert again.output is mlp_problem.output
+    assert again.wrt == mlp_problem.wrt
+    assert str(again) == text
+
+
+LATEX_CASES = {
+    "X @ W1 + b1": r"X W_{1} + \mathbf{1} b_{1}^\top",
+    "X.T": r"X^\top",
+    "inv(A).T": r"A^{-\top}",
+    "inv(A)": r"A^{-1}",
+    "X * X": r"X \odot X",
+    "X ** 2": r"X^{\circ 2}",
+    "sum(X, axis=0)": r"\mathbf{1}^\top X",
+    "sum(X, axis=1)": r"X \mathbf{1}",
+    "sum(X)": r"\operatorname{sum}\left(X\right)",
+    "x @ x": r"x^\top x",
+    "x @ A": r"x^\top A",
+    "A @ x": r"A x",
+    # a vector-matrix product is already a row: no second transpose
+    "x @ A @ x": r"x^\top A x",
+    "x @ A @ A": r"x^\top A A",
+    "X / N": r"\frac{1}{N} X",
+    "trace(A)": r"\operatorname{tr}\left(A\right)",
+    "logdet(A)": r"\log\det\left(A\right)",
+    "det(A)": r"\det\left(A\right)",
+    "sqrt(x)": r"\sqrt{x}",
+    "abs(x)": r"\left|x\right|",
+    "eye(N)": r"I_{N}",
+    "ones(N, D)": r"\mathbf{1}_{N \times D}",
+    "zeros(D)": r"\mathbf{0}_{D}",
+}
+
+
+@pytest.mark.parametrize("text, latex", LATEX_CASES.items(), ids=list(LATEX_CASES))
+def test_latex_of_expressions(text, latex):
+    p = matcalc.parse("X: N x D\nW1: D x H\nb1: H\nx: N\nA: N x N\nf = sum(X)\n")
+    assert to_latex(parse_expr(text, scope_of(p))) == latex
+
+
+@pytest.mark.parametrize("name, latex", [
+    ("W1", "W_{1}"),
+    ("W_1", "W_{1}"),
+    ("b12", "b_{12}"),
+    ("X", "X"),
+    ("alpha", r"\alpha"),
+    ("Sigma", r"\Sigma"),
+    ("loss", r"\mathrm{loss}"),
+    ("x_hat", r"x_{\mathrm{hat}}"),
+    ("t0", "t_{0}"),
+])
+def test_latex_symbols(name, latex):
+    assert symbol(name) == latex
+
+
+def test_latex_variable_names_in_gradient():
+    p = matcalc.parse("W1: D x H\nalpha: scalar\nx_hat: D\nf = alpha * sum((x_hat @ W1) ** 2)\n")
+    latex = matcalc.grad(p).latex()
+    assert r"\partial W_{1}}" in latex
+    assert r"\partial \alpha}" in latex
+    assert r"\partial x_{\mathrm{hat}}}" in latex
+    assert "W1" not in latex and "x_hat" not in latex
+
+
+def test_jupyter_reprs(mlp_problem, affine_problem):
+    for p in (mlp_problem, affine_problem):
+        g = matcalc.grad(p)
+        assert g._repr_latex_() == f"$${g.latex()}$$"
+        rp = p._repr_latex_()
+        assert rp.startswith("$$\\begin{aligned}\n") and rp.endswith("\n\\end{aligned}$$")
+        assert_balanced(rp)
+    assert r"Z_{1} &= X W_{1} + \mathbf{1} b_{1}^\top" in mlp_problem._repr_latex_()
+    assert affine_problem._repr_latex_() == (
+        "$$\\begin{aligned}\nS &= X W + \\mathbf{1} b^\\top\n\\end{aligned}$$")
+    x = mlp_problem.variables["W1"]
+    assert x._repr_latex_() == "$W_{1}$"
+
+
+# ----------------------------------------------------------- the round trip ---
+
+TRICKY = [
+    "-X", "-(X + Y)", "-(-X)", "X - -Y", "2/N * X", "X * 2 / N", "X / N", "-X / N",
+    "X / (N * D)", "X / N / D", "N * X", "N ** 2 * X", "D * X / N", "X * N / D ** 2",
+    "1/3 * X - X", "2 * X / 3", "X / 3", "0.5 * X", "1.5e-3 * X", "1e20 * X", "-0.25 * X",
+    "X ** 2", "X ** -1", "X ** 0.5", "X ** (1/3)", "(-X) ** 2", "-X ** 2", "X ** 2 ** c",
+    "(X ** 2) ** c", "2 ** X", "c ** 2", "c ** -c", "2 ** -c", "X ** N", "X ** (2/N)",
+    "X.T.T", "X.T.T.T", "(X.T @ Y).T", "(X.T.T @ W).T.T.T", "X'", "X''",
+    "sum(X, axis=0)", "sum(X, axis=1)", "sum(X, axis=-1)", "sum(X, axis=None)",
+    "sum(sum(X, axis=0))", "mean(X, axis=0)", "mean(X, axis=1)", "mean(X)", "mean(x)",
+    "x[:, None]", "x[None, :]", "x[:, None].T", "X * x[:, None]", "X + x[:, None] * 2",
+    "x[:, None] @ y[None, :]", "(X @ W) * 2", "X @ W * 2", "X * Y @ W", "(X * Y) @ W",
+    "X @ (W * 2)", "A @ (B @ A)", "(A @ B) @ A", "A - (B - A)", "x / (y / x)",
+    "(x / y) / x", "x / y * x", "x * (y / x)", "1 / x", "-1 / x", "c / x", "-c",
+    "-(c * x)", "-X @ W", "-(X @ W)", "X @ -W", "(X - Y) ** 2 / N", "sum(X ** 2) / N",
+    "sum(-X)", "exp(-x)", "-exp(x)", "log(x) ** 2", "sum(x) ** 2", "x @ A @ y",
+    "inv(A) @ x", "inv(A).T", "det(A) * A", "logdet(A) / N", "trace(A @ B)",
+    "outer(x, y)", "outer(x, x) @ A", "relu(X) - step(X)", "sign(x) * abs(x)",
+    "sigmoid(X) + softplus(X) + tanh(X)", "log1p(x) - sqrt(x)", "cos(X) * sin(X)",
+    "eye(N) * 2", "ones(N, D)", "zeros(D)", "c * X + b", "b + X", "c - X", "1 - X",
+    "2 - 2 * X", "(c + 1) * X", "sum(X) + N", "sum(X) - 2/N", "sum(X) + N * D",
+    "X + X / N", "X - X / D", "(N + 1) * X", "x ** (N + 1)",
+]
+
+TRICKY_DECLS = ("X: N x D\nY: N x D\nW: D x H\nA: N x N\nB: N x N\nx: N\ny: N\nb: D\n"
+                "c: scalar\nf = sum(X)\n")
+
+
+@pytest.fixture(scope="module")
+def tricky_scope():
+    return scope_of(matcalc.parse(TRICKY_DECLS))
+
+
+def assert_round_trip(node, scope):
+    text = to_text(node)
+    back = parse_expr(text, scope)
+    assert back is node, f"{text!r} parses back as {to_text(back)!r}"
+    return text
+
+
+@pytest.mark.parametrize("expr", TRICKY)
+def test_round_trip_tricky(expr, tricky_scope):
+    assert_round_trip(parse_expr(expr, tricky_scope), tricky_scope)
+
+
+def _example_problems():
+    out = [("affine", AFFINE_SOURCE)]
+    out += [(p.stem, p.read_text("utf-8")) for p in sorted(EXAMPLES.glob("*.mc"))]
+    out += [
+        ("inline-1", "X: N x D\nw: D\ny: N\nlam: scalar\n"
+                     "f = mean((X @ w - y) ** 2) + lam * sum(w ** 2)\n"),
+        ("inline-2", "A: N x N\nx: N\nf = x @ inv(A) @ x + logdet(A) - 2 * trace(A) / N\n"),
+        ("inline-3", "X: N x D\nv: N\nf = sum(sigmoid(X - v[:, None]) ** 3, axis=1)\n"),
+        ("inline-4", "x: N\ny: D\nM: N x D\nc: scalar\n"
+                     "f = sum(outer(x, y) * M - c * x[:, None] * y[None, :]) / (N * D)\n"),
+    ]
+    return out
+
+
+EXAMPLE_PROBLEMS = _example_problems()
+EXAMPLE_IDS = [name for name, _ in EXAMPLE_PROBLEMS]
+
+
+@pytest.mark.parametrize("name, source", EXAMPLE_PROBLEMS, ids=EXAMPLE_IDS)
+def test_round_trip_gradients(name, source):
+    p = matcalc.parse(source)
+    g = matcalc.grad(p)
+    scope = scope_of(p, g)
+    roots = [p.output, *p.intermediates.values(), *g.exprs.values()]
+    count = 0
+    for root in roots:
+        for node in postorder([root]):
+            if isinstance(node, Apply):
+                assert_round_trip(node, scope)
+                count += 1
+    assert count > 0
+
+
+# ------------------------------------------------------------ LaTeX hygiene ---
+
+def assert_balanced(latex: str):
+    unescaped = re.sub(r"\\[{}]", "", latex)
+    depth = 0
+    for ch in unescaped:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        assert depth >= 0, f"'}}' without '{{' in {latex!r}"
+    assert depth == 0, f"unbalanced braces in {latex!r}"
+    lefts = re.findall(r"\\left(?![a-zA-Z])", latex)
+    rights = re.findall(r"\\right(?![a-zA-Z])", latex)
+    assert len(lefts) == len(rights), f"\\left/\\right unbalanced in {latex!r}"
+    # \left must close before any enclosing group does: check per line nesting
+    stack = []
+    for token in re.findall(r"\\left(?![a-zA-Z])|\\right(?![a-zA-Z])", latex):
+        if token.startswith("\\left"):
+            stack.append(token)
+        else:
+            assert stack, f"\\right before \\left in {latex!r}"
+            stack.pop()
+    assert latex.count(r"\begin{") == latex.count(r"\end{")
+
+
+@pytest.mark.parametrize("expr", TRICKY)
+def test_latex_balanced_tricky(expr, tricky_scope):
+    assert_balanced(to_latex(parse_expr(expr, tricky_scope)))
+
+
+@pytest.mark.parametrize("name, source", EXAMPLE_PROBLEMS, ids=EXAMPLE_IDS)
+def test_latex_balanced_gradients(name, source):
+    p = matcalc.parse(source)
+    g = matcalc.grad(p)
+    assert_balanced(g.latex())
+    assert_balanced(p._repr_latex_())
+    for e in g.exprs.values():
+        assert_balanced(to_latex(e))
+
+
+def test_deep_expression_prints_without_recursion_error():
+    depth = 3000
+    scope = scope_of(matcalc.parse("x: N\nf = sum(x)\n"))
+    node = scope["x"]
+    from matcalc import ops
+    for _ in range(depth):
+        node = ops.func("tanh", node)
+    text = to_text(node)
+    assert text.count("tanh(") == depth
+    assert_balanced(to_latex(node))

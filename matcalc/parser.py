@@ -293,9 +293,9 @@ class _ProblemBuilder:
             raise self.error(NameResolutionError,
                              f"'{name}' is already declared{where}; cannot declare {what}",
                              token)
-        if name in ops.function_names():
-            raise self.error(NameResolutionError,
-                             f"'{name}' is a function name; choose another name", token)
+        if name == "None":
+            raise self.error(NameResolutionError, "'None' is reserved; choose another name",
+                             token)
         self.places[name] = (token.line, token.column)
 
     def statement(self, tree: lark.Tree) -> None:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import sympy
 
 from .expr import Expr, Var
-from .shapes import fmt
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,13 +26,6 @@ class Problem:
     wrt: tuple[str, ...]
     source: str | None = field(default=None, repr=False)
     filename: str | None = None
-
-    def names(self) -> dict[Expr, str]:
-        """The user's name of each named node (first name wins)."""
-        named: dict[Expr, str] = {}
-        for name, node in self.intermediates.items():
-            named.setdefault(node, name)
-        return named
 
     def scope(self) -> dict[str, Expr]:
         """Every name an expression over this problem may use."""
@@ -59,6 +51,3 @@ class Problem:
     def _repr_latex_(self) -> str:
         from .printing.latex import problem_latex
         return f"$${problem_latex(self)}$$"
-
-    def describe_shapes(self) -> str:
-        return ", ".join(f"{n}: {fmt(v.shape)}" for n, v in self.variables.items())

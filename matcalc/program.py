@@ -39,17 +39,10 @@ class Binding:
 class Program:
     """Bindings in evaluation order, the value's name and each gradient's."""
 
-    inputs: tuple
     seed: Var | None
     bindings: tuple
     value: str
     gradients: tuple  # ((variable, binding name), ...) in wrt order
-
-    def binding(self, name: str) -> Binding:
-        for b in self.bindings:
-            if b.name == name:
-                return b
-        raise KeyError(name)
 
     def needed(self, names) -> list[Binding]:
         """The bindings `names` depend on, themselves included, in order."""
@@ -201,5 +194,5 @@ def build(problem, seed: Var | None, grads: list[Expr], adjoint: dict[Expr, Expr
 
     for (w, name), g in zip(gradient_names, grads):
         bindings.append(Binding(name, replaced[g], "gradient", w))
-    return Program(tuple(problem.variables.values()), seed, tuple(bindings),
+    return Program(seed, tuple(bindings),
                    problem.output_name, tuple(gradient_names))

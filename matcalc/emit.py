@@ -21,8 +21,9 @@ import unicodedata
 import sympy
 
 from . import __version__
-from .expr import Const, Var, postorder
+from .expr import Apply, Const, Var, postorder
 from .gradient import Gradient
+from .ops import OPS
 from .printing.base import Printer
 from .printing.text import TextPrinter, declarations
 from .shapes import fmt, symbols as shape_symbols
@@ -209,9 +210,17 @@ class _Emitter:
         return (["def backward(cache, dout=None):"] + ["    " + d for d in doc]
                 + [w for line in lines for w in _wrap(line, "    ")])
 
+    def helpers(self) -> list[str]:
+        """The NumPy helper functions the bindings call, by operator name."""
+        used = {node.op for node in postorder([b.expr for b in self.program.bindings])
+                if isinstance(node, Apply) and OPS[node.op].helper}
+        return [OPS[op].helper for op in sorted(used)]
+
     def module(self) -> str:
         problem = self.problem
         out = self.docstring() + ["", "import numpy as np", ""]
+        for helper in self.helpers():
+            out += ["", helper.strip("\n"), ""]
         out += _wrap(f"INPUTS = {_tuple(problem.variables)}", "")
         out += _wrap(f"WRT = {_tuple(problem.wrt)}", "") + ["", ""]
         out += self.forward_function() + ["", ""] + self.backward_function() + ["", ""]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .derive import gradients
 from .expr import Apply, Expr, Var, const, postorder, rewrite, var
-from .ops import rebuild
+from .ops import rebuild, symmetric_part
 from .problem import Problem
 from .program import Names, Program, build
 from .simplify import Simplifier
@@ -53,6 +53,7 @@ def derive(problem: Problem) -> Gradient:
         seed = var(names.fresh("d" + problem.output_name), problem.output.shape)
     wrt = [problem.variables[w] for w in problem.wrt]
     grads, adjoint = gradients(problem.output, wrt, seed if seed is not None else const(1))
+    grads = [symmetric_part(g) if w.structure else g for w, g in zip(wrt, grads)]
     simplify = Simplifier(computed=postorder([problem.output]))
     grads = [simplify(g) for g in grads]
     adjoint = {node: simplify(a) for node, a in adjoint.items()}

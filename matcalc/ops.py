@@ -58,7 +58,9 @@ class Op:
     `node` given the adjoint `g` of `node`, or None where there is none.
     `params` lists keyword parameters with their defaults; `dims` says the
     positional arguments are dimensions (`ones(N, D)`); `domain` tells the
-    numerical check which inputs the function needs ('positive', 'spd').
+    numerical check which inputs the function needs ('positive', 'unit' for
+    |x| < 1, 'spd'); `helper` is the source of a NumPy function the generated
+    module defines when the operator's NumPy form calls it.
     """
 
     name: str
@@ -72,6 +74,7 @@ class Op:
     dims: bool = False
     domain: str = ""
     elementwise: bool = False
+    helper: str = ""
 
 
 OPS: dict[str, Op] = {}
@@ -230,6 +233,8 @@ def matmul(a: Expr, b: Expr) -> Expr:
     if not a.shape or not b.shape:
         raise ShapeError("'@' needs vectors or matrices, not scalars; use '*'")
     shape = _matmul_shape([a.shape, b.shape], {})
+    if a.ndim == 1 and b.ndim == 2 and is_symmetric(b):
+        a, b = b, a  # xᵀS = (Sx)ᵀ: one canonical form for both
     scale_a, a = _scaled_identity(a)
     scale_b, b = _scaled_identity(b)
     if scale_a is not None or scale_b is not None:
@@ -242,6 +247,12 @@ def matmul(a: Expr, b: Expr) -> Expr:
     return apply(OPS["matmul"], (a, b))
 
 
+def symmetric_part(g: Expr) -> Expr:
+    """(G + Gᵀ) / 2, the gradient by a symmetric matrix: the symmetric G
+    with dL = tr(G dS) for every symmetric dS."""
+    return g if is_symmetric(g) else mul(const(sympy.Rational(1, 2)), add(transpose(g), g))
+
+
 def _scaled_identity(x: Expr) -> tuple:
     """(c, None) for c * eye(n); (None, x) for anything else."""
     if _is(x, "eye"):
@@ -252,9 +263,32 @@ def _scaled_identity(x: Expr) -> tuple:
     return None, x
 
 
+def is_symmetric(x: Expr) -> bool:
+    """Whether x = xᵀ follows from its structure (declared symmetric or spd
+    variables, identities, inverses, sums and products of symmetric parts,
+    A Aᵀ, elementwise functions of symmetric matrices)."""
+    if x.ndim < 2:
+        return True
+    if isinstance(x, Var):
+        return bool(x.structure)
+    if not isinstance(x, Apply) or x.shape[0] != x.shape[1]:
+        return False
+    if x.op in ("eye", "ones", "zeros", "diagm"):
+        return True
+    if x.op == "outer":
+        return x.args[0] is x.args[1]
+    if x.op == "matmul":
+        a, b = x.args
+        return (_is(b, "transpose") and b.args[0] is a) or (_is(a, "transpose") and a.args[0] is b)
+    if x.op in ("inv", "transpose", "name", "adjoint", "add", "mul", "div", "pow") or \
+            OPS[x.op].elementwise:
+        return all(is_symmetric(a) for a in x.args)
+    return False
+
+
 def transpose(x: Expr) -> Expr:
     """`x.T`: a no-op on scalars, vectors and symmetric matrices."""
-    if x.ndim < 2 or (isinstance(x, Var) and x.structure) or _is(x, "eye"):
+    if x.ndim < 2 or is_symmetric(x):
         return x
     if _is(x, "transpose"):
         return x.args[0]
@@ -263,15 +297,26 @@ def transpose(x: Expr) -> Expr:
     return apply(OPS["transpose"], (x,))
 
 
-def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
-    """`sum(x, axis)`: over everything (axis None), rows (0) or columns (1)."""
+def _axis(x: Expr, axis: int | None, what: str) -> int | None:
+    """A reduction axis as 0, 1 or None (a vector's only axis is None)."""
     if axis is not None and -x.ndim <= axis < 0:
         axis += x.ndim
     if x.ndim == 1 and axis == 0:
-        axis = None
+        return None
+    if not x.shape and axis is not None:
+        raise ShapeError(f"{what} over axis {axis} of a scalar")
+    return axis
+
+
+def expand(g: Expr, axis: int | None) -> Expr:
+    """A reduction's result made to broadcast against its input again."""
+    return col(g) if axis == 1 else g
+
+
+def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
+    """`sum(x, axis)`: over everything (axis None), rows (0) or columns (1)."""
+    axis = _axis(x, axis, "sum")
     if not x.shape:
-        if axis is not None:
-            raise ShapeError(f"sum over axis {axis} of a scalar")
         return x
     if (_is(x, "col") and axis == 1) or (_is(x, "row") and axis == 0):
         return x.args[0]
@@ -289,6 +334,36 @@ def mean(x: Expr, axis: int | None = None) -> Expr:
     total = reduce_sum(x, axis)
     count = sympy.Mul(*x.shape) if axis is None or x.ndim == 1 else x.shape[axis % x.ndim]
     return mul(const(1 / sympy.sympify(count)), total)
+
+
+def softmax(x: Expr, axis: int | None = None) -> Expr:
+    """exp(x) / sum(exp(x), axis), computed stably."""
+    return func("softmax", x, axis=_axis(x, axis, "softmax"))
+
+
+def logsumexp(x: Expr, axis: int | None = None) -> Expr:
+    """log(sum(exp(x), axis)), computed stably."""
+    axis = _axis(x, axis, "logsumexp")
+    return x if not x.shape else func("logsumexp", x, axis=axis)
+
+
+def diag(x: Expr) -> Expr:
+    """NumPy's diag: a vector's diagonal matrix, or a square matrix's diagonal."""
+    if x.ndim == 1:
+        return func("diagm", x)
+    if x.ndim == 2:
+        return func("diag", x)
+    raise ShapeError("diag needs a vector or a square matrix, got a scalar")
+
+
+def maximum(a: Expr, b: Expr) -> Expr:
+    """Elementwise max(a, b)."""
+    return func("maximum", a, b)
+
+
+def minimum(a: Expr, b: Expr) -> Expr:
+    """Elementwise min(a, b)."""
+    return func("minimum", a, b)
 
 
 def func(name: str, *args: Expr, **params) -> Expr:
@@ -487,7 +562,7 @@ _register(Op("adjoint", _same, lambda g, n, i: g, text=Form("{0}", P.LOWEST),
              latex=Form("{0}", P.LOWEST), numpy=Form("{0}", P.LOWEST)))
 _register(Op("col", _col_shape, lambda g, n, i: reduce_sum(g, 1),
              text=Form("{0}[:, None]", P.POSTFIX, P.POSTFIX),
-             latex=Form("{0}", P.ATOM, P.ATOM),
+             latex=Form("{0}", P.MUL, P.MUL),
              numpy=Form("{0}[:, None]", P.POSTFIX, P.POSTFIX)))
 _register(Op("row", _row_shape, lambda g, n, i: reduce_sum(g, 0),
              text=Form("{0}[None, :]", P.POSTFIX, P.POSTFIX),
@@ -560,7 +635,7 @@ _register(Op("inv", _square_to("inv", "matrix"),
              numpy=call("np.linalg.inv"), domain="spd"))
 
 
-def elementwise(name: str, vjp: Callable, latex: str, numpy: str | Form,
+def elementwise(name: str, vjp: Callable, latex: str | Form, numpy: str | Form,
                 domain: str = "") -> Op:
     """Register an elementwise function; `vjp(g, x, y)` with y = f(x).
 
@@ -570,8 +645,9 @@ def elementwise(name: str, vjp: Callable, latex: str, numpy: str | Form,
     rule = lambda g, n, i: vjp(g, n.args[0], n)  # noqa: E731
     if isinstance(numpy, str):
         numpy = Form(numpy) if "{0}" in numpy else call(numpy)
-    return _register(Op(name, _same, rule, text=call(name),
-                        latex=Form(latex) if "{0}" in latex else latex_call(latex),
+    if isinstance(latex, str):
+        latex = Form(latex) if "{0}" in latex else latex_call(latex)
+    return _register(Op(name, _same, rule, text=call(name), latex=latex,
                         numpy=numpy, domain=domain, elementwise=True))
 
 
@@ -600,13 +676,174 @@ elementwise("softplus", lambda g, x, y: mul(g, func("sigmoid", x)),
 elementwise("log1p", lambda g, x, y: div(g, add(const(1), x)),
             r"\log\left(1 + {0}\right)", "np.log1p", "positive")
 
-# Operators written with symbols rather than called by name.
+elementwise("tan", lambda g, x, y: mul(g, add(const(1), power(y, const(2)))),
+            r"\tan", "np.tan")
+elementwise("arcsin", lambda g, x, y: div(g, func("sqrt", sub(const(1), power(x, const(2))))),
+            r"\arcsin", "np.arcsin", "unit")
+elementwise("arccos",
+            lambda g, x, y: neg(div(g, func("sqrt", sub(const(1), power(x, const(2)))))),
+            r"\arccos", "np.arccos", "unit")
+elementwise("arctan", lambda g, x, y: div(g, add(const(1), power(x, const(2)))),
+            r"\arctan", "np.arctan")
+elementwise("sinh", lambda g, x, y: mul(g, func("cosh", x)), r"\sinh", "np.sinh")
+elementwise("cosh", lambda g, x, y: mul(g, func("sinh", x)), r"\cosh", "np.cosh")
+elementwise("expm1", lambda g, x, y: mul(g, add(const(1), y)),
+            Form(r"\left(e^{{{0}}} - 1\right)"), "np.expm1")
+elementwise("square", lambda g, x, y: mul(const(2), g, x),
+            Form(r"{0}^{{\circ 2}}", P.POW, P.ATOM), "np.square")
+
+
+def _extremum(name: str, sign: int) -> Op:
+    """max (sign 1) or min (sign -1) of two arrays; each argument's
+    derivative is 1 where it is strictly the extremum, else 0 (a subgradient,
+    0 at ties and at the kink of maximum(x, 0))."""
+    def rule(g, n, i):
+        mine, other = n.args[i], n.args[1 - i]
+        wins = func("step", mul(const(sign), sub(mine, other)))
+        return unbroadcast(mul(g, wins), mine.shape)
+    return _register(Op(name, _broadcast, rule, text=call(name),
+                        latex=latex_call(r"\max" if sign > 0 else r"\min"),
+                        numpy=call("np." + name), nargs=2))
+
+
+_extremum("maximum", 1)
+_extremum("minimum", -1)
+
+
+def _axis_form(name: str) -> Form:
+    r"""`\operatorname{name}_{axis}(x)`."""
+    return Form(lambda a, p: rf"\operatorname{{{name}}}"
+                + ("" if p.get("axis") is None else f"_{{{p['axis']}}}")
+                + rf"\left({a[0]}\right)")
+
+
+def _softmax_shape(s, p):
+    _sum_shape(s, p)
+    return s[0]
+
+
+_register(Op("softmax", _softmax_shape,
+             lambda g, n, i: mul(n, sub(g, expand(reduce_sum(mul(g, n), n.param("axis")),
+                                                  n.param("axis")))),
+             text=call("softmax"), latex=_axis_form("softmax"),
+             numpy=Form(lambda a, p: f"_softmax({a[0]}, {p['axis']})"),
+             params=(("axis", None),), helper='''
+def _softmax(x, axis):
+    """exp(x) / sum(exp(x), axis), shifted by the max for stability."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+'''))
+_register(Op("logsumexp", _sum_shape,
+             lambda g, n, i: mul(expand(g, n.param("axis")),
+                                 func("exp", sub(n.args[0], expand(n, n.param("axis"))))),
+             text=call("logsumexp"), latex=_axis_form("logsumexp"),
+             numpy=Form(lambda a, p: f"_logsumexp({a[0]}, {p['axis']})"),
+             params=(("axis", None),), helper='''
+def _logsumexp(x, axis):
+    """log(sum(exp(x), axis)), shifted by the max for stability."""
+    m = np.max(x, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
+'''))
+
+
+def _solve_shape(s, p):
+    require_square(s[0], "solve")
+    if not s[1] or s[1][0] != s[0][0]:
+        raise ShapeError(f"solve(A, B) needs B with {s[0][0]} rows, got {fmt(s[1])}")
+    return s[1]
+
+
+def _solve_vjp(g, node, i):
+    a = node.args[0]
+    gb = func("solve", transpose(a), g)
+    if i == 1:
+        return gb
+    return neg(matmul(gb, transpose(node)) if node.ndim == 2 else outer(gb, node))
+
+
+_register(Op("solve", _solve_shape, _solve_vjp, text=call("solve"),
+             latex=Form("{0}^{{-1}} {1}", P.MUL, (P.ATOM, P.MUL + 1)),
+             numpy=call("np.linalg.solve"), nargs=2, domain="spd"))
+
+
+def _diag_shape(s, p):
+    require_square(s[0], "diag")
+    return (s[0][0],)
+
+
+def _diagm_shape(s, p):
+    _vector(s[0], "diag")
+    return (s[0][0], s[0][0])
+
+
+_register(Op("diag", _diag_shape, lambda g, n, i: func("diagm", g), text=call("diag"),
+             latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag")))
+_register(Op("diagm", _diagm_shape, lambda g, n, i: func("diag", g), text=call("diag"),
+             latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag")))
+
+
+def _scalar(s, p):
+    return ()
+
+
+_register(Op("norm", _scalar, lambda g, n, i: mul(g, div(n.args[0], n)), text=call("norm"),
+             latex=Form(r"\left\|{0}\right\|"), numpy=call("np.linalg.norm")))
+_register(Op("norm1", _scalar, lambda g, n, i: mul(g, func("sign", n.args[0])),
+             text=call("norm1"), latex=Form(r"\left\|{0}\right\|_1"),
+             numpy=Form("np.abs({0}).sum()")))
+
+
+def _kron_shape(s, p):
+    a, b = s
+    if len(a) != 2 or len(b) != 2:
+        raise ShapeError(f"kron needs two matrices, got {fmt(a)} and {fmt(b)}")
+    return (a[0] * b[0], a[1] * b[1])
+
+
+def _unkron_shape(s, p):
+    g, other = s
+    if len(g) != 2 or len(other) != 2:
+        raise ShapeError(f"unkron needs two matrices, got {fmt(g)} and {fmt(other)}")
+    return (sympy.cancel(g[0] / other[0]), sympy.cancel(g[1] / other[1]))
+
+
+_register(Op("kron", _kron_shape,
+             lambda g, n, i: func("unkron_left" if i == 0 else "unkron_right", g, n.args[1 - i]),
+             text=call("kron"), latex=Form(r"{0} \otimes {1}", P.MUL, P.MUL + 1),
+             numpy=call("np.kron"), nargs=2))
+# The adjoints of kron(A, B) = [A_ij B]: unkron_left(G, B)_ij = <G_ij block, B>
+# and unkron_right(G, A) = sum_ij A_ij (G_ij block).
+_register(Op("unkron_left", _unkron_shape,
+             lambda g, n, i: func("kron", g, n.args[1]) if i == 0 else
+             func("unkron_right", n.args[0], g), text=call("unkron_left"),
+             latex=latex_call(r"\operatorname{unkron}_{L}"),
+             numpy=call("_unkron_left"), nargs=2, helper='''
+def _unkron_left(g, b):
+    """The adjoint of kron(a, b) for a: each block of g against b."""
+    p, q = b.shape
+    return np.einsum("ikjl,kl->ij", g.reshape(g.shape[0] // p, p, g.shape[1] // q, q), b)
+'''))
+_register(Op("unkron_right", _unkron_shape,
+             lambda g, n, i: func("kron", n.args[1], g) if i == 0 else
+             func("unkron_left", n.args[0], g), text=call("unkron_right"),
+             latex=latex_call(r"\operatorname{unkron}_{R}"),
+             numpy=call("_unkron_right"), nargs=2, helper='''
+def _unkron_right(g, a):
+    """The adjoint of kron(a, b) for b: the blocks of g weighted by a."""
+    m, n = a.shape
+    return np.einsum("ikjl,ij->kl", g.reshape(m, g.shape[0] // m, n, g.shape[1] // n), a)
+'''))
+
+# Operators written with symbols rather than called by name (`diagm` is
+# written `diag`, which picks it for a vector).
 OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col", "row",
-                       "name", "adjoint"})
+                       "name", "adjoint", "diagm"})
 
 # Functions the language calls through a builder (with its algebra) rather
 # than through `func`; `mean` is sugar and never appears in the graph.
-BUILDERS: dict[str, Callable] = {"sum": reduce_sum, "mean": mean, "outer": outer}
+BUILDERS: dict[str, Callable] = {"sum": reduce_sum, "mean": mean, "outer": outer,
+                                 "softmax": softmax, "logsumexp": logsumexp, "diag": diag,
+                                 "maximum": maximum, "minimum": minimum}
 
 
 def function_names() -> list[str]:
@@ -624,4 +861,6 @@ def rebuild(node: Expr, args: tuple) -> Expr:
         return builder(*args)
     if node.op == "sum":
         return reduce_sum(args[0], node.param("axis"))
+    if node.op == "logsumexp":
+        return logsumexp(args[0], node.param("axis"))
     return apply(OPS[node.op], args, node.params)

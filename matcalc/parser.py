@@ -9,6 +9,7 @@ its line and column.
 from __future__ import annotations
 
 import difflib
+import inspect
 from functools import lru_cache
 from importlib import resources
 
@@ -58,6 +59,7 @@ _READABLE = {"NAME": "a name", "NUMBER": "a number", "INT": "an integer",
              "ADDOP": "'+' or '-'", "MULOP": "'*', '/' or '@'", "POWOP": "'**'",
              "MINUS": "'-'", "PLUS": "'+'", "PRIME": "\"'\"", "DOT": "'.'",
              "SCALAR": "'scalar'", "WRT": "'wrt'", "NONE": "'None'",
+             "STRUCTURE": "'symmetric' or 'spd'",
              "_TIMES": "'x'"}
 
 
@@ -223,7 +225,13 @@ class _ExprBuilder(Transformer_NonRecursive):
 
     def _apply(self, written: str, name: str, args: list, kwargs: dict) -> Expr:
         op = ops.OPS.get(name)
-        allowed = dict(op.params) if op else {"axis": None}
+        builder = ops.BUILDERS.get(name)
+        if builder is not None:
+            signature = inspect.signature(builder).parameters.values()
+            allowed = {p.name: p.default for p in signature if p.default is not p.empty}
+            nargs = sum(p.default is p.empty for p in signature)
+        else:
+            allowed, nargs = dict(op.params), op.nargs
         for key in kwargs:
             if key not in allowed:
                 raise ParseError(f"{written}() has no keyword '{key}'"
@@ -231,12 +239,11 @@ class _ExprBuilder(Transformer_NonRecursive):
         params = {key: self._axis(written, value) for key, value in kwargs.items()}
         if op is not None and op.dims:
             return self._with_dims(written, op, args)
-        nargs = op.nargs if op is not None else (2 if name == "outer" else 1)
         if len(args) != nargs:
             plural = "s" if nargs != 1 else ""
             raise ParseError(f"{written}() takes {nargs} argument{plural}, got {len(args)}")
-        if name in ops.BUILDERS:
-            return ops.BUILDERS[name](*args, **params)
+        if builder is not None:
+            return builder(*args, **params)
         return ops.func(name, *args, **params)
 
     def _axis(self, written, value):
@@ -306,14 +313,22 @@ class _ProblemBuilder:
 
     def _decl(self, tree):
         *names, shape_tree = tree.children
-        shape = self.shape(shape_tree)
+        shape, structure = self.shape(shape_tree)
         for token in names:
             self.claim(token, "a variable")
-            self.variables[str(token)] = var(str(token), shape)
+            self.variables[str(token)] = var(str(token), shape, structure)
 
-    def shape(self, tree) -> tuple:
+    def shape(self, tree) -> tuple[tuple, str]:
+        """The declared shape and structure ('', 'symmetric' or 'spd')."""
         if tree.data == "scalar_shape":
-            return ()
+            return (), ""
+        structure = ""
+        if tree.children and tree.children[-1].type == "STRUCTURE":
+            token = tree.children[-1]
+            structure, tree.children = str(token), tree.children[:-1]
+            if len(tree.children) != 2 or tree.children[0] != tree.children[1]:
+                raise self.error(ShapeError, f"a {structure} matrix must be square "
+                                 "(e.g. S: D x D symmetric)", token)
         if len(tree.children) > 2:
             raise self.error(ShapeError, "only scalars, vectors and matrices "
                              "(at most two dimensions)", tree.children[2])
@@ -330,7 +345,7 @@ class _ProblemBuilder:
                                  f"'{name}' is a variable, not a dimension", token)
             self.dims.setdefault(name, dim(name))
             shape.append(self.dims[name])
-        return tuple(shape)
+        return tuple(shape), structure
 
     def expression(self, tree) -> Expr:
         too_deep = ParseError("expression too deeply nested", line=tree.meta.line,

@@ -63,7 +63,8 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
 
 
 def domains(problem) -> dict[str, str]:
-    """'positive' or 'spd' for each variable some function restricts."""
+    """'positive', 'unit' (|x| < 1) or 'spd' for each variable some function
+    restricts (an spd need wins over the others)."""
     need: dict[str, str] = {}
     for node in postorder([problem.output]):
         if not isinstance(node, Apply):
@@ -78,10 +79,10 @@ def domains(problem) -> dict[str, str]:
         arg = node.args[0]
         if domain == "spd" and isinstance(arg, Var):
             need[arg.name] = "spd"
-        elif domain == "positive":
+        elif domain in ("positive", "unit"):
             for leaf in postorder([arg]):
                 if isinstance(leaf, Var) and need.get(leaf.name) != "spd":
-                    need[leaf.name] = "positive"
+                    need[leaf.name] = domain
     return need
 
 
@@ -92,32 +93,40 @@ def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
     for name, v in problem.variables.items():
         shape = tuple(int(d.subs({problem.dims[k]: n for k, n in dims.items()}))
                       for d in v.shape)
-        kind = need.get(name)
+        kind = "spd" if v.structure == "spd" else need.get(name)
         if kind == "spd" and len(shape) == 2 and shape[0] == shape[1]:
             b = rng.standard_normal(shape)
             value = b @ b.T / shape[0] + np.eye(shape[0])
         elif kind == "positive":
             value = rng.uniform(0.5, 1.5, shape)
+        elif kind == "unit":
+            value = rng.uniform(-0.8, 0.8, shape)
         else:
             value = rng.standard_normal(shape)
+        if v.structure:
+            value = (value + value.T) / 2
         out[name] = np.asarray(value, dtype=np.float64) if shape else float(value)
     return out
 
 
-def finite_differences(f, inputs: dict, name: str, eps: float) -> np.ndarray:
-    """Central differences of the scalar function f(inputs) by inputs[name]."""
+def finite_differences(f, inputs: dict, name: str, eps: float,
+                       symmetric: bool = False) -> np.ndarray:
+    """Central differences of the scalar function f(inputs) by inputs[name];
+    with `symmetric`, along E_ij + E_ji (so entry (i, j) estimates
+    G_ij + G_ji = 2 G_ij off the diagonal for the symmetric gradient G)."""
     x = np.array(inputs[name], dtype=np.float64)
     grad = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        h = eps * max(1.0, abs(flat[i]))
-        old = flat[i]
-        flat[i] = old + h
-        up = f({**inputs, name: x.reshape(np.shape(inputs[name])) if x.ndim else float(x)})
-        flat[i] = old - h
-        down = f({**inputs, name: x.reshape(np.shape(inputs[name])) if x.ndim else float(x)})
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * h)
+
+    def at(point):
+        return f({**inputs, name: point if point.ndim else float(point)})
+
+    for index in np.ndindex(x.shape):
+        h = eps * max(1.0, abs(x[index]))
+        step = np.zeros_like(x)
+        step[index] = h
+        if symmetric:
+            step[index[::-1]] = h
+        grad[index] = (at(x + step) - at(x - step)) / (2 * h)
     return grad
 
 
@@ -160,6 +169,13 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
         return float(v) if dout is None else float(np.sum(dout * v))
 
     size = scalar(values)
-    errors = {w: relative_error(grads[w], finite_differences(scalar, values, w, eps), size)
-              for w in problem.wrt}
+    errors = {}
+    for w in problem.wrt:
+        g = np.asarray(grads[w], dtype=np.float64)
+        if problem.variables[w].structure:  # symmetric: G = Gᵀ, probed along E_ij + E_ji
+            fd = finite_differences(scalar, values, w, eps, symmetric=True)
+            errors[w] = max(relative_error(g * (2 - np.eye(len(g))), fd, size),
+                            relative_error(g, g.T, size))
+        else:
+            errors[w] = relative_error(g, finite_differences(scalar, values, w, eps), size)
     return CheckResult(errors, tol, concrete, value)

@@ -30,9 +30,12 @@ def _problem(p, wrt=None) -> Problem:
     return p if wrt is None else p.with_wrt(wrt)
 
 
-def grad(p, wrt=None) -> Gradient:
-    """The closed-form gradients of a problem (or problem text)."""
-    return derive(_problem(p, wrt))
+def grad(p, wrt=None, steps: bool = False):
+    """The closed-form gradients of a problem (or problem text); with
+    `steps=True`, the `Derivation` that shows how (its `.gradient` is the
+    `Gradient`)."""
+    g = derive(_problem(p, wrt))
+    return g.derivation() if steps else g
 
 
 def codegen(p, wrt=None) -> str:

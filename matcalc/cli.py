@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
     grad = command("grad", "print the gradients")
     grad.add_argument("--format", choices=("text", "latex"), default="text")
+    grad.add_argument("--steps", action="store_true",
+                      help="show the derivation step by step")
     codegen = command("codegen", "write a NumPy module with forward/backward")
     codegen.add_argument("-o", "--output", help="file to write (default: standard output)")
     check = command("check", "compare the gradients with finite differences")
@@ -91,7 +93,7 @@ def run(argv: list[str] | None = None) -> int:
         problem = problem.with_wrt(args.wrt)
     if args.command == "grad":
         from .api import grad
-        g = grad(problem)
+        g = grad(problem, steps=args.steps)
         print(g.latex() if args.format == "latex" else str(g))
         return 0
     if args.command == "codegen":

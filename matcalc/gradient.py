@@ -43,6 +43,11 @@ class Gradient:
     def _repr_latex_(self) -> str:
         return f"$${self.latex()}$$"
 
+    def derivation(self):
+        """The derivation step by step (see `matcalc.steps`)."""
+        from .steps import derivation
+        return derivation(self)
+
 
 def derive(problem: Problem) -> Gradient:
     """Derive, simplify and name the gradients of `problem` by `problem.wrt`."""

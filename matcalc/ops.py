@@ -60,7 +60,11 @@ class Op:
     positional arguments are dimensions (`ones(N, D)`); `domain` tells the
     numerical check which inputs the function needs ('positive', 'unit' for
     |x| < 1, 'spd'); `helper` is the source of a NumPy function the generated
-    module defines when the operator's NumPy form calls it.
+    module defines when the operator's NumPy form calls it. For the
+    derivation shown step by step, `jvp(node, ds)` is the differential of
+    `node` given the differentials `ds` of its arguments (None where an
+    argument is constant), `rule` names it (product rule, d tr, ...) and
+    `identity` names the inner-product identity its reverse rule uses.
     """
 
     name: str
@@ -75,6 +79,9 @@ class Op:
     domain: str = ""
     elementwise: bool = False
     helper: str = ""
+    jvp: Callable | None = None
+    rule: str = ""
+    identity: str = ""
 
 
 OPS: dict[str, Op] = {}
@@ -520,6 +527,14 @@ def _div_vjp(g, node, i):
     return unbroadcast(neg(div(mul(g, node), b)), b.shape)
 
 
+def _given(terms) -> list:
+    return [t for t in terms if t is not None]
+
+
+def _or0(d, like: Expr) -> Expr:
+    return zeros(like.shape) if d is None else d
+
+
 # ------------------------------------------------------------------ table ---
 
 def _infix(symbol: str, prec: int, right_assoc: bool = False) -> Form:
@@ -529,45 +544,65 @@ def _infix(symbol: str, prec: int, right_assoc: bool = False) -> Form:
 
 _register(Op("add", _broadcast, lambda g, n, i: unbroadcast(g, n.args[i].shape),
              text=Form(" + ", P.ADD), latex=Form(" + ", P.ADD),
-             numpy=Form(" + ", P.ADD), nargs=None))
+             numpy=Form(" + ", P.ADD), nargs=None,
+             jvp=lambda n, d: add(*_given(d)),
+             rule='sum rule', identity="a broadcast term's adjoint sums the broadcast axes"))
 _register(Op("mul", _broadcast, _mul_vjp,
              text=Form(" * ", P.MUL), latex=Form(r" \odot ", P.MUL),
-             numpy=Form(" * ", P.MUL), nargs=None))
+             numpy=Form(" * ", P.MUL), nargs=None,
+             jvp=lambda n, d: add(*(mul(di, *n.args[:i], *n.args[i + 1:]) for i, di in enumerate(d) if di is not None)),
+             rule='product rule', identity='<A, B ⊙ C> = <A ⊙ C, B>'))
 _register(Op("div", _broadcast, _div_vjp,
              text=_infix(" / ", P.MUL), latex=Form(r"\frac{{{0}}}{{{1}}}"),
-             numpy=_infix(" / ", P.MUL), nargs=2))
+             numpy=_infix(" / ", P.MUL), nargs=2,
+             jvp=lambda n, d: div(sub(_or0(d[0], n), mul(n, _or0(d[1], n))), n.args[1]),
+             rule='quotient rule', identity='<A, B / C> = <A / C, B>'))
 _register(Op("pow", _broadcast, _pow_vjp,
              text=_infix(" ** ", P.POW, True),
              latex=Form("{0}^{{{1}}}", P.POW, (P.ATOM, P.LOWEST)),
-             numpy=_infix(" ** ", P.POW, True), nargs=2))
+             numpy=_infix(" ** ", P.POW, True), nargs=2,
+             jvp=lambda n, d: add(*_given((mul(n.args[1], power(n.args[0], sub(n.args[1], const(1))), d[0]) if d[0] is not None else None, mul(n, func("log", n.args[0]), d[1]) if d[1] is not None else None))),
+             rule='power rule', identity='<A, c ⊙ B> = <c ⊙ A, B>'))
 # Products of matrices are parenthesised against elementwise products (both
 # bind as tightly in Python), so `(A @ B) * C` never reads as `A @ (B * C)`.
 _register(Op("matmul", _matmul_shape, _matmul_vjp,
              text=Form("{0} @ {1}", P.MUL, P.MUL + 1),
              latex=Form("{0} {1}", P.MUL, P.MUL + 1),
-             numpy=Form("{0} @ {1}", P.MUL, P.MUL + 1), nargs=2))
+             numpy=Form("{0} @ {1}", P.MUL, P.MUL + 1), nargs=2,
+             jvp=lambda n, d: add(*_given((matmul(d[0], n.args[1]) if d[0] is not None else None, matmul(n.args[0], d[1]) if d[1] is not None else None))),
+             rule='product rule', identity='trace cyclicity: <A, BC> = <A Cᵀ, B> = <Bᵀ A, C>'))
 _register(Op("transpose", _transpose_shape, lambda g, n, i: transpose(g),
              text=Form("{0}.T", P.POSTFIX, P.POSTFIX),
              latex=Form(r"{0}^\top", P.POSTFIX, P.ATOM),
-             numpy=Form("{0}.T", P.POSTFIX, P.POSTFIX)))
+             numpy=Form("{0}.T", P.POSTFIX, P.POSTFIX),
+             jvp=lambda n, d: transpose(d[0]),
+             rule='d(Xᵀ) = (dX)ᵀ', identity='transpose of a trace: <A, Bᵀ> = <Aᵀ, B>'))
 # A user's named intermediate: the identity, kept as a node so the builders'
 # algebra never dissolves it (Y = A @ W + b stays Y inside Y - T).
 _register(Op("name", _same, lambda g, n, i: g,
              text=Form(lambda a, p: p["name"]), latex=Form(lambda a, p: p["name"]),
-             numpy=Form(lambda a, p: p["name"])))
+             numpy=Form(lambda a, p: p["name"]),
+             jvp=lambda n, d: d[0],
+             rule='', identity=''))
 # The adjoint of a node that feeds several rules: the identity, kept as a node
 # so the products built from it share it (dz3 in dw3 = dz3 a2 and db3 = dz3)
 # instead of each flattening its factors.
 _register(Op("adjoint", _same, lambda g, n, i: g, text=Form("{0}", P.LOWEST),
-             latex=Form("{0}", P.LOWEST), numpy=Form("{0}", P.LOWEST)))
+             latex=Form("{0}", P.LOWEST), numpy=Form("{0}", P.LOWEST),
+             jvp=lambda n, d: d[0],
+             rule='', identity=''))
 _register(Op("col", _col_shape, lambda g, n, i: reduce_sum(g, 1),
              text=Form("{0}[:, None]", P.POSTFIX, P.POSTFIX),
              latex=Form("{0}", P.MUL, P.MUL),
-             numpy=Form("{0}[:, None]", P.POSTFIX, P.POSTFIX)))
+             numpy=Form("{0}[:, None]", P.POSTFIX, P.POSTFIX),
+             jvp=lambda n, d: col(d[0]),
+             rule='', identity='<A, v 1ᵀ> = <A 1, v>'))
 _register(Op("row", _row_shape, lambda g, n, i: reduce_sum(g, 0),
              text=Form("{0}[None, :]", P.POSTFIX, P.POSTFIX),
              latex=Form(r"{0}^\top", P.POSTFIX, P.ATOM),
-             numpy=Form("{0}[None, :]", P.POSTFIX, P.POSTFIX)))
+             numpy=Form("{0}[None, :]", P.POSTFIX, P.POSTFIX),
+             jvp=lambda n, d: row(d[0]),
+             rule='', identity='<A, 1 vᵀ> = <1ᵀ A, v>'))
 
 
 def _latex_sum(a, p):
@@ -583,11 +618,15 @@ def _latex_sum(a, p):
 _register(Op("sum", _sum_shape, _sum_vjp, text=call("sum"),
              latex=Form(_latex_sum, P.MUL, P.MUL + 1),
              numpy=Form(lambda a, p: f"{a[0]}.sum({_kwargs(p)[2:]})", P.POSTFIX, P.POSTFIX),
-             params=(("axis", None),)))
+             params=(("axis", None),),
+             jvp=lambda n, d: reduce_sum(d[0], n.param("axis")),
+             rule='d sum(X) = sum(dX)', identity='<a, sum(B)> = <a 1ᵀ, B>'))
 _register(Op("outer", _outer_shape,
              lambda g, n, i: matmul(g, n.args[1]) if i == 0 else matmul(transpose(g), n.args[0]),
              text=call("outer"), latex=Form(r"{0} {1}^\top", P.MUL, P.POSTFIX),
-             numpy=call("np.outer"), nargs=2))
+             numpy=call("np.outer"), nargs=2,
+             jvp=lambda n, d: add(*_given((outer(d[0], n.args[1]) if d[0] is not None else None, outer(n.args[0], d[1]) if d[1] is not None else None))),
+             rule='product rule', identity='<A, x yᵀ> = <A y, x> = <Aᵀ x, y>'))
 
 
 def _dims_form(name: str) -> Form:
@@ -620,19 +659,27 @@ _register(Op("eye", _given_shape, None,
 _register(Op("trace", _square_to("trace", "scalar"),
              lambda g, n, i: mul(g, eye(n.args[0].shape[0])),
              text=call("trace"), latex=latex_call(r"\operatorname{tr}"),
-             numpy=call("np.trace")))
+             numpy=call("np.trace"),
+             jvp=lambda n, d: func("trace", d[0]),
+             rule='d tr(X) = tr(dX)', identity='<a, tr(B)> = <a I, B>'))
 _register(Op("det", _square_to("det", "scalar"),
              lambda g, n, i: mul(g, n, transpose(func("inv", n.args[0]))),
              text=call("det"), latex=latex_call(r"\det"),
-             numpy=call("np.linalg.det"), domain="spd"))
+             numpy=call("np.linalg.det"), domain="spd",
+             jvp=lambda n, d: mul(n, func("trace", matmul(func("inv", n.args[0]), d[0]))),
+             rule='d det(X) = det(X) tr(X⁻¹ dX)', identity='<a, tr(X⁻¹ dX)> = <a X⁻ᵀ, dX>'))
 _register(Op("logdet", _square_to("logdet", "scalar"),
              lambda g, n, i: mul(g, transpose(func("inv", n.args[0]))),
              text=call("logdet"), latex=latex_call(r"\log\det"),
-             numpy=Form("np.linalg.slogdet({0})[1]"), domain="spd"))
+             numpy=Form("np.linalg.slogdet({0})[1]"), domain="spd",
+             jvp=lambda n, d: func("trace", matmul(func("inv", n.args[0]), d[0])),
+             rule='d log det(X) = tr(X⁻¹ dX)', identity='<a, tr(X⁻¹ dX)> = <a X⁻ᵀ, dX>'))
 _register(Op("inv", _square_to("inv", "matrix"),
              lambda g, n, i: neg(matmul(matmul(transpose(n), g), transpose(n))),
              text=call("inv"), latex=Form("{0}^{{-1}}", P.POSTFIX, P.ATOM),
-             numpy=call("np.linalg.inv"), domain="spd"))
+             numpy=call("np.linalg.inv"), domain="spd",
+             jvp=lambda n, d: neg(matmul(matmul(n, d[0]), n)),
+             rule='d X⁻¹ = −X⁻¹ dX X⁻¹', identity='trace cyclicity: <A, −Y dX Y> = <−Yᵀ A Yᵀ, dX>'))
 
 
 def elementwise(name: str, vjp: Callable, latex: str | Form, numpy: str | Form,
@@ -648,7 +695,10 @@ def elementwise(name: str, vjp: Callable, latex: str | Form, numpy: str | Form,
     if isinstance(latex, str):
         latex = Form(latex) if "{0}" in latex else latex_call(latex)
     return _register(Op(name, _same, rule, text=call(name), latex=latex,
-                        numpy=numpy, domain=domain, elementwise=True))
+                        numpy=numpy, domain=domain, elementwise=True,
+                        jvp=lambda n, d: vjp(d[0], n.args[0], n),
+                        rule=f"chain rule for the elementwise {name}",
+                        identity="<A, f'(X) ⊙ dX> = <f'(X) ⊙ A, dX>"))
 
 
 def _flat(g, x, y):
@@ -701,9 +751,15 @@ def _extremum(name: str, sign: int) -> Op:
         mine, other = n.args[i], n.args[1 - i]
         wins = func("step", mul(const(sign), sub(mine, other)))
         return unbroadcast(mul(g, wins), mine.shape)
+    def jvp(n, d):
+        a, b = n.args
+        return add(*_given(mul(func("step", mul(const(sign), sub(x, y))), dx)
+                           for x, y, dx in ((a, b, d[0]), (b, a, d[1])) if dx is not None))
     return _register(Op(name, _broadcast, rule, text=call(name),
                         latex=latex_call(r"\max" if sign > 0 else r"\min"),
-                        numpy=call("np." + name), nargs=2))
+                        numpy=call("np." + name), nargs=2, jvp=jvp,
+                        rule=f"d {name}(A, B) = 1[A wins] ⊙ dA + 1[B wins] ⊙ dB",
+                        identity="<G, 1[A wins] ⊙ dA> = <1[A wins] ⊙ G, dA>"))
 
 
 _extremum("maximum", 1)
@@ -732,7 +788,9 @@ def _softmax(x, axis):
     """exp(x) / sum(exp(x), axis), shifted by the max for stability."""
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
-'''))
+''',
+             jvp=lambda n, d: mul(n, sub(d[0], expand(reduce_sum(mul(n, d[0]), n.param("axis")), n.param("axis")))),
+             rule='d softmax(x) = y ⊙ (dx − sum(y ⊙ dx))', identity='<A, y ⊙ (dx − sum(y ⊙ dx))> = <y ⊙ (A − sum(A ⊙ y)), dx>'))
 _register(Op("logsumexp", _sum_shape,
              lambda g, n, i: mul(expand(g, n.param("axis")),
                                  func("exp", sub(n.args[0], expand(n, n.param("axis"))))),
@@ -743,7 +801,9 @@ def _logsumexp(x, axis):
     """log(sum(exp(x), axis)), shifted by the max for stability."""
     m = np.max(x, axis=axis, keepdims=True)
     return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
-'''))
+''',
+             jvp=lambda n, d: reduce_sum(mul(func("exp", sub(n.args[0], expand(n, n.param("axis")))), d[0]), n.param("axis")),
+             rule='d logsumexp(x) = sum(softmax(x) ⊙ dx)', identity='<a, sum(s ⊙ dx)> = <a s, dx>'))
 
 
 def _solve_shape(s, p):
@@ -763,7 +823,9 @@ def _solve_vjp(g, node, i):
 
 _register(Op("solve", _solve_shape, _solve_vjp, text=call("solve"),
              latex=Form("{0}^{{-1}} {1}", P.MUL, (P.ATOM, P.MUL + 1)),
-             numpy=call("np.linalg.solve"), nargs=2, domain="spd"))
+             numpy=call("np.linalg.solve"), nargs=2, domain="spd",
+             jvp=lambda n, d: func("solve", n.args[0], sub(_or0(d[1], n), matmul(d[0], n) if d[0] is not None else zeros(n.shape))),
+             rule='d(A⁻¹B) = A⁻¹(dB − dA A⁻¹B)', identity='<G, A⁻¹ dB> = <A⁻ᵀ G, dB>'))
 
 
 def _diag_shape(s, p):
@@ -777,9 +839,13 @@ def _diagm_shape(s, p):
 
 
 _register(Op("diag", _diag_shape, lambda g, n, i: func("diagm", g), text=call("diag"),
-             latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag")))
+             latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag"),
+             jvp=lambda n, d: func("diag", d[0]),
+             rule='d diag(X) = diag(dX)', identity='<a, diag(B)> = <diag(a), B>'))
 _register(Op("diagm", _diagm_shape, lambda g, n, i: func("diag", g), text=call("diag"),
-             latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag")))
+             latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag"),
+             jvp=lambda n, d: func("diagm", d[0]),
+             rule='d diag(x) = diag(dx)', identity='<A, diag(b)> = <diag(A), b>'))
 
 
 def _scalar(s, p):
@@ -787,10 +853,14 @@ def _scalar(s, p):
 
 
 _register(Op("norm", _scalar, lambda g, n, i: mul(g, div(n.args[0], n)), text=call("norm"),
-             latex=Form(r"\left\|{0}\right\|"), numpy=call("np.linalg.norm")))
+             latex=Form(r"\left\|{0}\right\|"), numpy=call("np.linalg.norm"),
+             jvp=lambda n, d: div(reduce_sum(mul(n.args[0], d[0])), n),
+             rule='d‖x‖ = <x, dx> / ‖x‖', identity='<a, <x, dx>/‖x‖> = <a x / ‖x‖, dx>'))
 _register(Op("norm1", _scalar, lambda g, n, i: mul(g, func("sign", n.args[0])),
              text=call("norm1"), latex=Form(r"\left\|{0}\right\|_1"),
-             numpy=Form("np.abs({0}).sum()")))
+             numpy=Form("np.abs({0}).sum()"),
+             jvp=lambda n, d: reduce_sum(mul(func("sign", n.args[0]), d[0])),
+             rule='d‖x‖₁ = <sign(x), dx>', identity='<a, <s, dx>> = <a s, dx>'))
 
 
 def _kron_shape(s, p):
@@ -810,7 +880,9 @@ def _unkron_shape(s, p):
 _register(Op("kron", _kron_shape,
              lambda g, n, i: func("unkron_left" if i == 0 else "unkron_right", g, n.args[1 - i]),
              text=call("kron"), latex=Form(r"{0} \otimes {1}", P.MUL, P.MUL + 1),
-             numpy=call("np.kron"), nargs=2))
+             numpy=call("np.kron"), nargs=2,
+             jvp=lambda n, d: add(*_given((func("kron", d[0], n.args[1]) if d[0] is not None else None, func("kron", n.args[0], d[1]) if d[1] is not None else None))),
+             rule='product rule', identity='<G, A ⊗ B> = <unkron(G, B), A>'))
 # The adjoints of kron(A, B) = [A_ij B]: unkron_left(G, B)_ij = <G_ij block, B>
 # and unkron_right(G, A) = sum_ij A_ij (G_ij block).
 _register(Op("unkron_left", _unkron_shape,
@@ -822,7 +894,9 @@ def _unkron_left(g, b):
     """The adjoint of kron(a, b) for a: each block of g against b."""
     p, q = b.shape
     return np.einsum("ikjl,kl->ij", g.reshape(g.shape[0] // p, p, g.shape[1] // q, q), b)
-'''))
+''',
+             jvp=lambda n, d: add(*_given((func("unkron_left", d[0], n.args[1]) if d[0] is not None else None, func("unkron_left", n.args[0], d[1]) if d[1] is not None else None))),
+             rule='product rule', identity='<A, unkron(G, B)> = <A ⊗ B, G>'))
 _register(Op("unkron_right", _unkron_shape,
              lambda g, n, i: func("kron", n.args[1], g) if i == 0 else
              func("unkron_left", n.args[0], g), text=call("unkron_right"),
@@ -832,7 +906,9 @@ def _unkron_right(g, a):
     """The adjoint of kron(a, b) for b: the blocks of g weighted by a."""
     m, n = a.shape
     return np.einsum("ikjl,ij->kl", g.reshape(m, g.shape[0] // m, n, g.shape[1] // n), a)
-'''))
+''',
+             jvp=lambda n, d: add(*_given((func("unkron_right", d[0], n.args[1]) if d[0] is not None else None, func("unkron_right", n.args[0], d[1]) if d[1] is not None else None))),
+             rule='product rule', identity='<B, unkron_r(G, A)> = <A ⊗ B, G>'))
 
 # Operators written with symbols rather than called by name (`diagm` is
 # written `diag`, which picks it for a vector).

@@ -109,6 +109,24 @@ def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
     return out
 
 
+def evaluate(expr, values: dict) -> np.ndarray:
+    """The value of `expr`, its variables and dimensions taken from `values`
+    by name (through the same NumPy forms as the generated code)."""
+    from .emit import NumpyPrinter
+    names = {n.name for n in postorder([expr]) if isinstance(n, Var)}
+    names |= {s.name for n in postorder([expr]) if isinstance(n, Const)
+              for s in n.value.free_symbols}
+    names |= {str(d) for n in postorder([expr]) for k, v in getattr(n, "params", ())
+              if k == "shape" for d in v}
+    printer = NumpyPrinter({name: f"_v[{name!r}]" for name in names})
+    printer._print_name = printer._print_adjoint  # an intermediate: its expression
+    scope = {"np": np, "_v": values}
+    for node in postorder([expr]):
+        if isinstance(node, Apply) and OPS[node.op].helper:
+            exec(OPS[node.op].helper, scope)
+    return eval(printer.doprint(expr), scope)
+
+
 def finite_differences(f, inputs: dict, name: str, eps: float,
                        symmetric: bool = False) -> np.ndarray:
     """Central differences of the scalar function f(inputs) by inputs[name];

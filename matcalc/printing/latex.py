@@ -119,6 +119,13 @@ class LatexPrinter(Printer):
             exp_text = rf"\circ {exp_text}"
         return f"{base_text}^{{{exp_text}}}", P.POW
 
+    def _print_sum(self, node: Apply):
+        """sum(X) is atomic; column and row sums are 1ᵀX and X1."""
+        x, axis = node.args[0], node.param("axis")
+        if axis is None:
+            return rf"\operatorname{{sum}}\left({self.doprint(x)}\right)", P.ATOM
+        return self._print_form(node)
+
     def _print_transpose(self, node: Apply):
         inner = node.args[0]
         if isinstance(inner, Apply) and inner.op == "inv":
@@ -169,4 +176,45 @@ def problem_latex(problem) -> str:
              for name, node in problem.intermediates.items()]
     if problem.output_name not in problem.intermediates:
         lines.append(rf"{symbol(problem.output_name)} &= {printer.define(problem.output)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+_RULE_MATH = {"⊙": r"\odot", "ᵀ": r"^\top", "⁻¹": r"^{-1}", "⁻ᵀ": r"^{-\top}",
+              "Σ": r"\Sigma", "∂": r"\partial", "‖": r"\|", "₁": "_1", "−": "-",
+              "<": r"\langle ", ">": r"\rangle", "δ": r"\delta", "σ": r"\sigma"}
+
+
+def _rule_text(rule: str) -> str:
+    """A rule's name for \\text{}: its symbols in inline math."""
+    for plain, math in sorted(_RULE_MATH.items(), key=lambda kv: -len(kv[0])):
+        rule = rule.replace(plain, f"${math}$")
+    return rule.replace("_", r"\_").replace("$\\_1$", "$_1$")
+
+
+def derivation_latex(derivation) -> str:
+    """The steps as an `aligned` block, each line with its rule."""
+    from ..expr import Const
+    problem, program = derivation.gradient.problem, derivation.gradient.program
+    names = [*problem.variables, *(b.name for b in program.bindings)]
+    symbols = {**{f"d {n}": rf"\mathrm{{d}}{symbol(n)}" for n in names},
+               **{f"δ {n}": rf"\delta_{{{symbol(n)}}}" for n in names}}
+    printer = LatexPrinter(symbols)
+    top = "L" if program.seed is not None else symbol(program.value)
+
+    def inner(a, b) -> str:
+        return rf"\left\langle {printer.doprint(a)}, {printer.doprint(b)} \right\rangle"
+
+    lines = []
+    for step in derivation.steps:
+        why = rf" && \text{{{_rule_text('; '.join(step.rules))}}}" if step.rules else ""
+        if step.kind == "differential" or step.kind == "adjoint":
+            lhs, rhs = printer.doprint(step.lhs), printer.doprint(step.rhs)
+        elif step.kind == "share":
+            lhs = (printer.doprint(step.rhs) if isinstance(step.lhs, Const)
+                   else inner(step.lhs, step.rhs))
+            rhs = " + ".join(inner(g, d) for g, d in step.terms)
+        else:
+            lhs = rf"\frac{{\partial {top}}}{{\partial {symbol(step.lhs.name)}}}"
+            rhs = printer.doprint(step.rhs)
+        lines.append(f"{lhs} &= {rhs}{why}")
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"

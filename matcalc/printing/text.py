@@ -42,3 +42,43 @@ def program_text(program, problem) -> str:
     for b in program.needed(name for _, name in program.gradients):
         lines.append(f"{b.name} = {printer.doprint(b.expr)}")
     return "\n".join(lines)
+
+
+def step_symbols(names) -> dict[str, str]:
+    """How the derivation writes differentials (dX) and adjoints (δX)."""
+    return {**{f"d {n}": f"d{n}" for n in names}, **{f"δ {n}": f"δ{n}" for n in names}}
+
+
+def derivation_text(derivation) -> str:
+    """The steps as text: differentials, shares of dL, identification."""
+    from ..expr import Const
+    problem, program = derivation.gradient.problem, derivation.gradient.program
+    names = [*problem.variables, *(b.name for b in program.bindings)]
+    printer = TextPrinter(step_symbols(names))
+    headings = {"differential": "forward: the differential of each intermediate",
+                "share": "reverse: each intermediate's part of dL, moved onto its inputs "
+                         "(<A, B> = sum(A * B))",
+                "gradient": "identification: dL = Σ <∂L/∂X, dX>"}
+    lines = [f"# derivation of the gradients of {program.value} = "
+             f"{TextPrinter().define(problem.output)}"]
+    kind = None
+    for step in derivation.steps:
+        if step.kind in headings and step.kind != kind and not (
+                step.kind == "adjoint" or (kind == "share" and step.kind == "adjoint")):
+            lines.append(headings[step.kind] + ":")
+        kind = step.kind if step.kind != "adjoint" else kind
+        why = f"    [{'; '.join(step.rules)}]" if step.rules else ""
+        if step.kind == "differential":
+            lines.append(f"  {printer.doprint(step.lhs)} = {printer.doprint(step.rhs)}{why}")
+        elif step.kind == "share":
+            right = " + ".join(f"<{printer.doprint(g)}, {printer.doprint(d)}>"
+                               for g, d in step.terms)
+            left = (printer.doprint(step.rhs) if isinstance(step.lhs, Const)
+                    else f"<{printer.doprint(step.lhs)}, {printer.doprint(step.rhs)}>")
+            lines.append(f"  {left} = {right}{why}")
+        elif step.kind == "adjoint":
+            lines.append(f"  {printer.doprint(step.lhs)} = {printer.doprint(step.rhs)}")
+        else:
+            top = "L" if program.seed is not None else program.value
+            lines.append(f"  ∂{top}/∂{step.lhs.name} = {printer.doprint(step.rhs)}")
+    return "\n".join(lines)

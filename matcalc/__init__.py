@@ -4,7 +4,8 @@
     >>> p = matcalc.problem("sum((X @ w - y) ** 2)", X="N x D", w="D", y="N", wrt="w")
     >>> print(matcalc.grad(p))
     # gradient of f = sum((X @ w - y) ** 2)
-    df_w = ...
+    t0 = X @ w - y
+    dw = X.T @ (2 * t0)
 """
 
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
     matcalc grad PROBLEM [--wrt W1,b1] [--format text|latex]
     matcalc codegen PROBLEM [-o out.py]
-    matcalc check PROBLEM [--dims N=5,D=3] [--tol 1e-6] [--seed 0]
+    matcalc check PROBLEM [--dims N=5,D=3] [--tol 1e-6] [--seed 0] [--against M:F]
 
 PROBLEM is a file (`-` for standard input) or `-e EXPR -d DECL ...`. Bad
 input prints one message (with line:col and a caret) and exits with 2; a
@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     grad = command("grad", "print the gradients")
-    grad.add_argument("--format", choices=("text", "latex"), default="text")
+    grad.add_argument("--format", choices=("text", "latex", "unicode"), default="text")
     grad.add_argument("--steps", action="store_true",
                       help="show the derivation step by step")
     codegen = command("codegen", "write a NumPy module with forward/backward")
@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dims", default="", help="sizes, e.g. N=5,D=3 (default: small)")
     check.add_argument("--tol", type=float, default=1e-6, help="max relative error")
     check.add_argument("--seed", type=int, default=0, help="random seed for the inputs")
+    check.add_argument("--against", metavar="MODULE:FUNCTION",
+                       help="check a hand-written backward function (module:function or "
+                            "file.py:function) against the derived gradients")
     return parser
 
 
@@ -94,7 +97,11 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "grad":
         from .api import grad
         g = grad(problem, steps=args.steps)
-        print(g.latex() if args.format == "latex" else str(g))
+        if args.format == "unicode":
+            from .printing.unicode import gradient_unicode
+            print(gradient_unicode(g.gradient if args.steps else g))
+        else:
+            print(g.latex() if args.format == "latex" else str(g))
         return 0
     if args.command == "codegen":
         from .api import codegen
@@ -105,6 +112,12 @@ def run(argv: list[str] | None = None) -> int:
         else:
             sys.stdout.write(source)
         return 0
+    if args.against:
+        from .against import check_against
+        result = check_against(problem, args.against, dims=_dims(args.dims),
+                               seed=args.seed, tol=args.tol)
+        print(result)
+        return 0 if result.ok else EXIT_MISMATCH
     from .api import check
     result = check(problem, dims=_dims(args.dims), seed=args.seed, tol=args.tol)
     print(result)

@@ -180,6 +180,7 @@ def mul(*factors: Expr) -> Expr:
             flat.remove(f.args[1])
             flat[flat.index(f)] = f.args[0]
             return mul(*flat)
+    flat = _powers(flat)
     c = sympy.Integer(1)
     rest: list[Expr] = []
     for f in flat:
@@ -199,6 +200,20 @@ def mul(*factors: Expr) -> Expr:
     if c != 1 or not kept:
         kept.insert(0, const(c))
     return kept[0] if len(kept) == 1 else apply(OPS["mul"], tuple(kept))
+
+
+def _powers(factors: list[Expr]) -> list[Expr]:
+    """x * x ** 2 = x ** 3: equal bases with constant exponents combined."""
+    exponents: dict[Expr, sympy.Expr] = {}
+    for f in factors:
+        if not isinstance(f, Const):
+            base, e = (f.args[0], f.args[1]) if _is(f, "pow") and \
+                isinstance(f.args[1], Const) else (f, const(1))
+            exponents[base] = exponents.get(base, 0) + e.value
+    if len(exponents) == sum(not isinstance(f, Const) for f in factors):
+        return factors
+    return [f for f in factors if isinstance(f, Const)] + \
+        [power(base, const(e)) for base, e in exponents.items()]
 
 
 def neg(x: Expr) -> Expr:
@@ -242,6 +257,10 @@ def matmul(a: Expr, b: Expr) -> Expr:
     shape = _matmul_shape([a.shape, b.shape], {})
     if a.ndim == 1 and b.ndim == 2 and is_symmetric(b):
         a, b = b, a  # xᵀS = (Sx)ᵀ: one canonical form for both
+    ca, ra = _coefficient(a)
+    cb, rb = _coefficient(b)
+    if (ca != 1 or cb != 1) and ra is not None and rb is not None:
+        return mul(const(ca * cb), matmul(ra, rb))  # (2A) B = 2 (A B)
     scale_a, a = _scaled_identity(a)
     scale_b, b = _scaled_identity(b)
     if scale_a is not None or scale_b is not None:

@@ -58,7 +58,8 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
             raise MatcalcError(f"dimension {name} must be a positive integer")
     free = (s for s in DEFAULT_SIZES if s not in dims.values())
     for name in problem.dims:
-        dims.setdefault(name, next(free, 3))
+        if name not in dims:
+            dims[name] = next(free, 3)
     return {name: int(dims[name]) for name in problem.dims}
 
 

@@ -95,7 +95,7 @@ def test_grad_inline():
     assert_ok(proc)
     assert out(proc) == ("# gradient of f = sum((X @ w - y) ** 2)\n"
                          "t0 = X @ w - y\n"
-                         "dw = X.T @ (2 * t0)\n")
+                         "dw = 2 * (X.T @ t0)\n")
 
 
 def test_grad_inline_latex():

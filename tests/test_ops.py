@@ -41,7 +41,7 @@ CASES: dict[str, list[tuple[str, dict]]] = {
         ("sum(X * b * X)", {"X": "N x D", "b": "D"}),
         ("sum(X * x[:, None])", {"X": "N x D", "x": "N"}),
         ("sum(X * x[None, :])", {"X": "N x D", "x": "D"}),
-        ("x * x * x", {"x": "N"}),                                   # used several times
+        ("x * y * x", {"x": "N", "y": "N"}),                         # used several times
         ("X * c", {"X": "N x D", "c": "scalar"}),
         ("a * b * a", {"a": "scalar", "b": "scalar"}),
         ("2 / N * X", {"X": "N x D"}),                               # constant coefficient

@@ -94,7 +94,7 @@ LATEX_CASES = {
     "X.T": r"X^\top",
     "inv(A).T": r"A^{-\top}",
     "inv(A)": r"A^{-1}",
-    "X * X": r"X \odot X",
+    "X * X": r"X^{\circ 2}",          # equal factors are a power
     "X ** 2": r"X^{\circ 2}",
     "sum(X, axis=0)": r"\mathbf{1}^\top X",
     "sum(X, axis=1)": r"X \mathbf{1}",
@@ -288,3 +288,10 @@ def test_deep_expression_prints_without_recursion_error():
     text = to_text(node)
     assert text.count("tanh(") == depth
     assert_balanced(to_latex(node))
+
+
+def test_problem_text_keeps_symmetric_structure():
+    p = matcalc.parse("S: D x D symmetric\nA: D x D\nf = trace(A @ S)\nwrt S")
+    assert "S: D x D symmetric" in str(p)
+    again = matcalc.parse(str(p))
+    assert matcalc.grad(again)["S"] is matcalc.grad(p)["S"]

@@ -16,7 +16,8 @@ def to_text(node, symbols=None) -> str:
 
 
 def declarations(problem) -> list[str]:
-    return [f"{name}: {fmt(v.shape)}" for name, v in problem.variables.items()]
+    return [f"{name}: {fmt(v.shape)}" + (f" {v.structure}" if v.structure else "")
+            for name, v in problem.variables.items()]
 
 
 def problem_text(problem) -> str:

@@ -50,3 +50,23 @@ def gradients(output: Expr, wrt: list[Var], seed: Expr) -> tuple[list[Expr], dic
     """The gradient by each of `wrt` (a symbolic zero where f does not depend on it)."""
     adjoint = adjoints(output, wrt, seed)
     return [adjoint.get(w, zeros(w.shape)) for w in wrt], adjoint
+
+
+def differentials(expr: Expr, ds: dict[Expr, Expr]) -> tuple[Expr | None, list[str]]:
+    """Forward mode: the differential of `expr` given those of some leaves
+    (None where it is constant), and the names of the rules used."""
+    d: dict[Expr, Expr | None] = {}
+    rules: list[str] = []
+    for node in postorder([expr]):
+        if node in ds:
+            d[node] = ds[node]
+        elif not isinstance(node, Apply) or all(d[a] is None for a in node.args):
+            d[node] = None
+        else:
+            op = OPS[node.op]
+            d[node] = op.jvp(node, tuple(d[a] for a in node.args))
+            if d[node] is not None and is_zero(d[node]):
+                d[node] = None
+            if op.rule and op.rule not in rules:
+                rules.append(op.rule)
+    return d[expr], rules

@@ -62,7 +62,8 @@ def derive(problem: Problem) -> Gradient:
     simplify = Simplifier(computed=postorder([problem.output]))
     grads = [simplify(g) for g in grads]
     adjoint = {node: simplify(a) for node, a in adjoint.items()}
-    program = build(problem, seed, grads, adjoint, names)
+    program = build(problem, seed, [("d" + w, w, g) for w, g in zip(problem.wrt, grads)],
+                    adjoint, names)
     return Gradient(problem, dict(zip(problem.wrt, _without_marks(grads))), seed, program)
 
 

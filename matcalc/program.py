@@ -100,11 +100,13 @@ def _is_bound(node: Expr, uses: dict) -> bool:
         and uses.get(node, 0) > 1
 
 
-def build(problem, seed: Var | None, grads: list[Expr], adjoint: dict[Expr, Expr],
-          names: Names) -> Program:
-    """Name the shared subexpressions of the value and gradients of `problem`."""
+def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
+          adjoint: dict[Expr, Expr], names: Names, role_of_results: str = "gradient") -> Program:
+    """Name the shared subexpressions of the value of `problem` and of the
+    results, given as (name, what it is of, expression): the gradients
+    ("dW", "W", ∂L/∂W), or second-order results."""
     output = problem.output
-    wrt = list(problem.wrt)
+    grads = [expr for _, _, expr in results]
     roots = [output] + grads
     order = list(postorder([output] + grads[::-1]))
     forward = set(postorder([output]))
@@ -120,7 +122,7 @@ def build(problem, seed: Var | None, grads: list[Expr], adjoint: dict[Expr, Expr
             for a in node.args:
                 uses[a] += uses[node] - 1
 
-    gradient_names = [(w, names.fresh("d" + w)) for w in wrt]
+    gradient_names = [(of, names.fresh(name)) for name, of, _ in results]
     # The user's name goes to the node that computes the named value.
     user: dict[Expr, str] = {}
     for name, node in problem.intermediates.items():
@@ -193,6 +195,6 @@ def build(problem, seed: Var | None, grads: list[Expr], adjoint: dict[Expr, Expr
             replaced[node] = body
 
     for (w, name), g in zip(gradient_names, grads):
-        bindings.append(Binding(name, replaced[g], "gradient", w))
+        bindings.append(Binding(name, replaced[g], role_of_results, w))
     return Program(seed, tuple(bindings),
                    problem.output_name, tuple(gradient_names))

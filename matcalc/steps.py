@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .derive import adjoints
+from .derive import adjoints, differentials
 from .expr import Apply, Expr, Var, const, postorder, rewrite, var
 from .gradient import Gradient
-from .ops import OPS, add, is_zero, rebuild, zeros
+from .ops import OPS, add, rebuild, zeros
 
 
 @dataclass(frozen=True)
@@ -43,25 +43,6 @@ def differential(name: str, shape) -> Var:
 def adjoint_symbol(name: str, shape) -> Var:
     """δv = ∂L/∂v as a symbol."""
     return var(f"δ {name}", shape)
-
-
-def _jvp(expr: Expr, ds: dict[Expr, Expr]) -> tuple[Expr | None, list[str]]:
-    """The differential of `expr` given those of its leaves, and the rules used."""
-    d: dict[Expr, Expr | None] = {}
-    rules: list[str] = []
-    for node in postorder([expr]):
-        if node in ds:
-            d[node] = ds[node]
-        elif not isinstance(node, Apply) or all(d[a] is None for a in node.args):
-            d[node] = None
-        else:
-            op = OPS[node.op]
-            d[node] = op.jvp(node, tuple(d[a] for a in node.args))
-            if d[node] is not None and is_zero(d[node]):
-                d[node] = None
-            if op.rule and op.rule not in rules:
-                rules.append(op.rule)
-    return d[expr], rules
 
 
 def _named(expr: Expr, body: Expr, name: Var) -> Expr:
@@ -107,7 +88,7 @@ def derivation(gradient: Gradient) -> Derivation:
     steps: list[Step] = []
     depends: list = []
     for b in forward:
-        d, rules = _jvp(b.expr, ds)
+        d, rules = differentials(b.expr, ds)
         if d is None:
             continue
         d = _named(d, b.expr, symbol[b.name])

@@ -20,9 +20,6 @@ one fails. See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -30,6 +27,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import machine_lines, ms, race  # noqa: E402  (this folder's helpers)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEM = ROOT / "examples" / "mlp.mc"
@@ -43,10 +43,6 @@ TARGET_CLI_S = 0.5
 
 FULL = dict(samples=41, sample_s=0.020, codegen_repeats=20, cli_runs=9)
 QUICK = dict(samples=5, sample_s=0.005, codegen_repeats=5, cli_runs=3)
-
-BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-            "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
-
 
 def hand_written(X, T, W1, b1, W2, b2):
     """The same network's loss and gradients, as a person would write them."""
@@ -98,37 +94,6 @@ def agree(module, inputs) -> str | None:
     return None
 
 
-def _time_k(fn, kwargs, k) -> float:
-    clock = time.perf_counter
-    start = clock()
-    for _ in range(k):
-        fn(**kwargs)
-    return clock() - start
-
-
-def calls_per_sample(fns, kwargs, sample_s) -> int:
-    """Smallest power-of-two-ish k with k calls of the slowest fn >= sample_s."""
-    k = 1
-    while True:
-        if max(_time_k(fn, kwargs, k) for fn in fns) >= sample_s:
-            return k
-        k *= 2
-
-
-def race(gen, hand, kwargs, samples, sample_s):
-    """Per-call seconds of each side, samples interleaved to cancel drift."""
-    for fn in (gen, hand):  # warm up caches, allocator, BLAS threads
-        _time_k(fn, kwargs, 3)
-    k = calls_per_sample((gen, hand), kwargs, sample_s)
-    times = {"gen": [], "hand": []}
-    order = [("gen", gen), ("hand", hand)]
-    for i in range(samples):
-        # ABBA: swap which side goes first each round.
-        for key, fn in (order if i % 2 == 0 else order[::-1]):
-            times[key].append(_time_k(fn, kwargs, k) / k)
-    return k, times["gen"], times["hand"]
-
-
 def time_codegen(text, repeats):
     import matcalc
     clock = time.perf_counter
@@ -165,18 +130,6 @@ def time_cli(runs):
     return times[0], times[1:]
 
 
-def blas_name() -> str:
-    try:
-        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{info.get('name', '?')} {info.get('version', '')}".strip()
-    except Exception:  # older NumPy or unusual build
-        return "unknown"
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f} ms"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -189,16 +142,9 @@ def main(argv=None) -> int:
     import_s = time.perf_counter() - import_start
     text = PROBLEM.read_text(encoding="utf-8")
 
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    env = ", ".join(f"{v}={os.environ[v]}" for v in BLAS_ENV if v in os.environ) or "none set"
     lines = [
         "matcalc MLP benchmark" + (" (--quick: smoke run, numbers are rough)" if args.quick else ""),
-        f"date      {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"platform  {platform.platform()} ({platform.machine()})",
-        f"cpu       os.cpu_count()={os.cpu_count()}, usable={affinity}",
-        f"python    {platform.python_implementation()} {platform.python_version()}",
-        f"numpy     {np.__version__}, BLAS {blas_name()}",
-        f"threads   BLAS thread env: {env} (BLAS default: one thread per usable CPU)",
+        *machine_lines(),
         f"matcalc   {matcalc.__version__}, {PROBLEM.relative_to(ROOT)}",
         f"method    {cfg['samples']} samples per side, each >= {cfg['sample_s'] * 1e3:.0f} ms "
         "of back-to-back calls, generated/hand-written interleaved (ABBA)",

@@ -38,6 +38,25 @@ def grad(p, wrt=None, steps: bool = False):
     return g.derivation() if steps else g
 
 
+def hessian(p, wrt=None):
+    """∂²L/∂x² (wrt="x") or ∂²L/∂x∂y (wrt="x,y") in closed form where one
+    exists (see `matcalc.second`)."""
+    from .second import hessian as run
+    return run(_problem(p), wrt)
+
+
+def hvp(p, wrt=None):
+    """Hessian-vector products (H v)_X, in a direction v_X per variable."""
+    from .second import hvp as run
+    return run(_problem(p, wrt))
+
+
+def jacobian(p, wrt=None):
+    """∂f/∂x of a scalar-, vector- or matrix-valued function."""
+    from .second import jacobian as run
+    return run(_problem(p), wrt)
+
+
 def codegen(p, wrt=None) -> str:
     """The source of a NumPy module with forward, backward, value_and_grad."""
     from .emit import generate

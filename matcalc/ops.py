@@ -257,6 +257,10 @@ def matmul(a: Expr, b: Expr) -> Expr:
     shape = _matmul_shape([a.shape, b.shape], {})
     if a.ndim == 1 and b.ndim == 2 and is_symmetric(b):
         a, b = b, a  # xᵀS = (Sx)ᵀ: one canonical form for both
+    if _is(a, "kron") and _is(b, "kron"):  # (A ⊗ B)(C ⊗ D) = AC ⊗ BD
+        (p, q), (r, s) = a.args, b.args
+        if p.shape[1] == r.shape[0] and q.shape[1] == s.shape[0]:
+            return kron(matmul(p, r), matmul(q, s))
     ca, ra = _coefficient(a)
     cb, rb = _coefficient(b)
     if (ca != 1 or cb != 1) and ra is not None and rb is not None:
@@ -395,6 +399,17 @@ def minimum(a: Expr, b: Expr) -> Expr:
 def func(name: str, *args: Expr, **params) -> Expr:
     """Apply the table entry `name` (no algebra beyond the shape rule)."""
     return apply(OPS[name], tuple(args), tuple(sorted(params.items())))
+
+
+def kron(a: Expr, b: Expr) -> Expr:
+    """A ⊗ B; I ⊗ I is the identity."""
+    if _is(a, "eye") and _is(b, "eye"):
+        return eye(a.shape[0] * b.shape[0])
+    ca, ra = _coefficient(a)
+    cb, rb = _coefficient(b)
+    if (ca != 1 or cb != 1) and ra is not None and rb is not None:
+        return mul(const(ca * cb), kron(ra, rb))
+    return func("kron", a, b)
 
 
 def named(name: str, x: Expr) -> Expr:
@@ -938,7 +953,7 @@ OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col",
 # than through `func`; `mean` is sugar and never appears in the graph.
 BUILDERS: dict[str, Callable] = {"sum": reduce_sum, "mean": mean, "outer": outer,
                                  "softmax": softmax, "logsumexp": logsumexp, "diag": diag,
-                                 "maximum": maximum, "minimum": minimum}
+                                 "maximum": maximum, "minimum": minimum, "kron": kron}
 
 
 def function_names() -> list[str]:
@@ -951,7 +966,7 @@ def rebuild(node: Expr, args: tuple) -> Expr:
     if not isinstance(node, Apply) or args == node.args:
         return node
     builder = {"add": add, "mul": mul, "div": div, "pow": power, "matmul": matmul,
-               "transpose": transpose, "outer": outer}.get(node.op)
+               "transpose": transpose, "outer": outer, "kron": kron}.get(node.op)
     if builder is not None:
         return builder(*args)
     if node.op == "sum":

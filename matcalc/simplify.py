@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .expr import Apply, Expr, postorder
-from .ops import OPS, add, col, func, matmul, mul, rebuild, row, transpose
+from .ops import OPS, add, col, func, kron, matmul, mul, rebuild, row, transpose
 
 
 def _transposed(node: Expr, computed: set, op: str | None = None) -> Apply | None:
@@ -73,12 +73,29 @@ def transpose_of_column(node: Expr, computed: set) -> Expr | None:
     return col(inner.args[0]) if inner is not None else None
 
 
+def kron_sum(node: Expr, computed: set) -> Expr | None:
+    """C ⊗ A + C ⊗ B = C ⊗ (A + B) (and A ⊗ C + B ⊗ C likewise)."""
+    if not (isinstance(node, Apply) and node.op == "add"):
+        return None
+    terms = [t for t in node.args if isinstance(t, Apply) and t.op == "kron"]
+    for i, s in enumerate(terms):
+        for t in terms[i + 1:]:
+            for k in (0, 1):
+                if s.args[k] is t.args[k]:
+                    merged = add(s.args[1 - k], t.args[1 - k])
+                    pair = (s.args[0], merged) if k == 0 else (merged, s.args[1])
+                    rest = [a for a in node.args if a is not s and a is not t]
+                    return add(kron(*pair), *rest)
+    return None
+
+
 RULES: list[Callable[[Expr, set], Expr | None]] = [
     transpose_of_product,
     transpose_of_sum,
     transpose_of_elementwise_product,
     transpose_of_elementwise,
     transpose_of_column,
+    kron_sum,
 ]
 
 

@@ -7,36 +7,50 @@ matcalc's builders, so the result is canonical and interned.
 
 The correspondence:
 
-| matcalc | SymPy |
-|---|---|
-| matrix variable `X: N x D` | `MatrixSymbol("X", N, D)` (N, D the problem's dimension symbols) |
-| vector `x: N` | `MatrixSymbol("x", N, 1)`, a column |
-| scalar `a: scalar` | `Symbol("a", real=True)` |
-| `A @ B`, `A @ x`, `x @ A`, `x @ y` | `A*B`, `A*x`, `A.T*x`, `x.T*y` (a 1 x 1 matrix) |
-| `A + B`, `c * A`, `A * B`, `A / B`, `A ** k` | `MatAdd`, `MatMul(c, A)`, `HadamardProduct`, `HadamardPower(B, -1)`, `HadamardPower` |
-| broadcasting `X + b`, `X + c` | `X + OneMatrix(N, 1)*b.T`, `X + c*OneMatrix(N, D)` |
-| `A.T`, `inv(A)`, `solve(A, B)` | `Transpose`, `Inverse`, `Inverse(A)*B` |
-| `trace`, `det`, `logdet` | `Trace`, `Determinant`, `log(Determinant)` |
-| `sum(X)`, `sum(X, axis=0)`, `sum(X, axis=1)` | `1ᵀX1`, `Xᵀ1`, `X1` with `OneMatrix` |
-| `exp(X)`, `sigmoid(X)`, ... | `X.applyfunc(...)` (`ElementwiseApplyFunction`) |
-| `outer(x, y)`, `kron`, `diag(x)`, `diag(X)` | `x*y.T`, `KroneckerProduct`, `DiagMatrix`, `DiagonalOf` |
-| `norm(x)`, `norm(X)`, `norm1(x)` | `sqrt(xᵀx)` elementwise on the 1 x 1 matrix, `sqrt(tr(XᵀX))`, `1ᵀ|x|` |
-| `logsumexp`, `softmax` (any axis) | written out with `exp`, `log` and `OneMatrix` |
-| `eye(N)`, `ones`, `zeros` | `Identity`, `OneMatrix`, `ZeroMatrix` |
+* a matrix variable `X: N x D` is `MatrixSymbol("X", N, D)` over the
+  problem's dimension symbols; a vector `x: N` the column
+  `MatrixSymbol("x", N, 1)`; a scalar variable `Symbol("a", real=True)`;
+  a symmetric or spd variable a plain `MatrixSymbol` (SymPy has no symmetric
+  one: its derivatives by it are the unconstrained ones, whose symmetric part
+  is matcalc's gradient);
+* `A @ B`, `A @ x`, `x @ y` are `A*B`, `A*x`, `x.T*y` (a 1 x 1 matrix), and
+  `x @ A` is the column `(x.T*A).T`;
+* `A + B` is `MatAdd`, `c * A` `MatMul(c, A)`, `A * B` `HadamardProduct`,
+  `A / B` `A ∘ HadamardPower(B, -1)`, `A ** k` `HadamardPower(A, k)`;
+  broadcasting is spelled with `OneMatrix`: `X + b` is `X + 1 bᵀ`, `X + c`
+  is `X + c 1 1ᵀ`;
+* `A.T`, `inv(A)`, `solve(A, B)`, `outer(x, y)`, `kron(A, B)`, `diag(x)`,
+  `diag(X)`, `eye`, `ones`, `zeros` are `Transpose`, `Inverse`,
+  `Inverse(A)*B`, `x*y.T`, `KroneckerProduct`, `DiagMatrix`, `DiagonalOf`,
+  `Identity`, `OneMatrix`, `ZeroMatrix`;
+* `trace`, `det`, `logdet` are `Trace`, `Determinant`, `log(Determinant)`;
+* `sum(X)`, `sum(X, axis=0)`, `sum(X, axis=1)`, `sum(x)` are `1ᵀX1`, `Xᵀ1`,
+  `X1`, `1ᵀx` with `OneMatrix`;
+* elementwise functions (`exp(X)`, `sigmoid(X)`, `relu(X)`, ...) are
+  `ElementwiseApplyFunction` (`X.applyfunc`) of the scalar formula
+  (`1/(1 + exp(-u))`, `Max(u, 0)`, `Heaviside(u, 0)` for `step`, ...);
+  `maximum(X, c)` and `minimum(X, c)` with a constant `c` likewise;
+* `norm(x)` is `sqrt` of the 1 x 1 matrix `x.T*x`, `norm(X)` is
+  `sqrt(Trace(X.T*X))`, `norm1(x)` is `1ᵀ|x|`; `logsumexp` and `softmax`
+  (any axis) are written out with `exp`, `log` and `OneMatrix`.
 
 A scalar that matcalc computes as a product or sum of arrays (`x @ A @ x`,
 `sum(X)`) is the 1 x 1 matrix expression SymPy itself writes (`x.T*A*x`);
 other scalars (`trace(X)`, `det(X)`, scalar variables) are scalar
 expressions. Where the two meet (a 1 x 1 product scaling a matrix) the 1 x 1
-matrix becomes a scalar as `Trace(...)`.
+matrix becomes a scalar as `Trace(...)`; added to a scalar, the scalar
+becomes `c*Identity(1)`. Named intermediates are written out in full.
 
-SymPy has no symmetric `MatrixSymbol`, no elementwise maximum of two arrays
-and no adjoint of `kron`; `to_sympy` raises `MatcalcError` for those
-(`maximum(x, y)` of two arrays, `unkron_left`, `unkron_right`). Named
-intermediates are written out in full. Reading back, vectors lose their
-orientation (a column `v[:, None]` comes back as the vector `v`), `log(det(X))`
-comes back as `logdet(X)`, and the written-out `softmax`/`logsumexp` come back
-as their formulas, equal in value but not the same node.
+`to_sympy` raises `MatcalcError` for what SymPy cannot write: the maximum or
+minimum of two arrays (or of an array and a variable), a power with an array
+or a variable exponent of an array, and the adjoints of kron
+(`unkron_left`, `unkron_right`, which gradients of kron contain).
+
+Reading back, vectors lose their orientation (a column `v[:, None]` comes
+back as the vector `v`), `log(det(X))` comes back as `logdet(X)`,
+`solve(A, B)` as `inv(A) @ B`, `maximum(x, 0)` as `relu(x)`, and the
+written-out `norm1`, `softmax` and `logsumexp` as their formulas: equal in
+value, not the same node. Everything else comes back as the same node.
 """
 
 from __future__ import annotations
@@ -51,6 +65,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 from . import ops
 from .errors import MatcalcError
 from .expr import Apply, Const, Expr, Var, const, postorder
+from .shapes import broadcast
 
 __all__ = ["to_sympy", "from_sympy"]
 
@@ -164,9 +179,6 @@ def _hadamard(*factors):
 
 
 class _ToSympy:
-    def __init__(self):
-        self.symbols: dict[str, object] = {}
-
     def var(self, v: Var):
         if not v.shape:
             return sympy.Symbol(v.name, real=True)
@@ -559,17 +571,17 @@ class _FromSympy:
     def broadcast_free(self, build, nodes: list[Expr]) -> Expr:
         """`build(*nodes)` with the OneMatrix spreading that SymPy needs for
         broadcasting taken out again (NumPy broadcasts by itself)."""
-        shape = ops.broadcast(*(n.shape for n in nodes))
+        shape = broadcast(*(n.shape for n in nodes))
         out = []
         for n in nodes:
             others = [m.shape for m in nodes if m is not n]
-            if isinstance(n, Apply) and n.op == "ones" and ops.broadcast((), *others) == shape:
+            if isinstance(n, Apply) and n.op == "ones" and broadcast((), *others) == shape:
                 n = const(1)
             if isinstance(n, Apply) and n.op == "mul" and any(
                     isinstance(a, Apply) and a.op == "ones" for a in n.args):
                 rest = [a for a in n.args if not (isinstance(a, Apply) and a.op == "ones")]
                 others = [m.shape for m in nodes if m is not n]
-                if rest and ops.broadcast(*others, *(r.shape for r in rest)) == shape:
+                if rest and broadcast(*others, *(r.shape for r in rest)) == shape:
                     n = rest[0] if len(rest) == 1 else ops.mul(*rest)
             out.append(n)
         return build(*out)

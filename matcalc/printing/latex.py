@@ -218,3 +218,29 @@ def derivation_latex(derivation) -> str:
             rhs = printer.doprint(step.rhs)
         lines.append(f"{lhs} &= {rhs}{why}")
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def second_order_latex(result) -> str:
+    """Hessians, Hessian-vector products or Jacobians as an `aligned` block."""
+    program = result.program
+    printer = LatexPrinter()
+    top = symbol(program.value)
+    labels = {}
+    for e in result.entries:
+        parts = e.of.split(",")
+        if result.kind == "jacobian":
+            labels[e.of] = rf"\frac{{\partial {top}}}{{\partial {symbol(e.of)}}}"
+        elif result.kind == "hvp":
+            labels[e.of] = rf"\left(H {symbol(e.direction.name)}\right)_{{{symbol(e.of)}}}"
+        elif len(parts) == 1:
+            labels[e.of] = rf"\frac{{\partial^2 {top}}}{{\partial {symbol(e.of)}^2}}"
+        else:
+            labels[e.of] = (rf"\frac{{\partial^2 {top}}}{{\partial {symbol(parts[0])}"
+                            rf" \partial {symbol(parts[1])}}}")
+        if e.form == "operator" and result.kind != "hvp":
+            labels[e.of] += rf"\left[{symbol(e.direction.name)}\right]"
+    lines = []
+    for b in program.needed(name for _, name in program.gradients):
+        lhs = labels[b.of] if b.role == result.kind else symbol(b.name)
+        lines.append(rf"{lhs} &= {printer.doprint(b.expr)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"

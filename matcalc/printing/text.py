@@ -83,3 +83,18 @@ def derivation_text(derivation) -> str:
             top = "L" if program.seed is not None else program.value
             lines.append(f"  ∂{top}/∂{step.lhs.name} = {printer.doprint(step.rhs)}")
     return "\n".join(lines)
+
+
+def second_order_text(result) -> str:
+    """Hessians, Hessian-vector products or Jacobians as lines of text."""
+    problem, program = result.problem, result.program
+    printer = TextPrinter()
+    what = {"hessian": "Hessian", "hvp": "Hessian-vector product",
+            "jacobian": "Jacobian"}[result.kind]
+    lines = [f"# {what} of {problem.output_name} = {printer.define(problem.output)}"]
+    for e in result.entries:
+        direction = f" (direction {e.direction.name})" if e.form == "operator" else ""
+        lines.append(f"# {e.name}{direction}: {e.layout}")
+    for b in program.needed(name for _, name in program.gradients):
+        lines.append(f"{b.name} = {printer.doprint(b.expr)}")
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""Timing helpers shared by the benchmark scripts in this folder.
+
+timeit-style samples: after a warm-up, `k` is doubled until `k` back-to-back
+calls take at least `sample_s`; a sample is the time of `k` calls divided by
+`k`. Samples of the implementations being compared are interleaved, so drift
+in clock speed or load hits all of them alike.
+
+    race(gen, hand, kwargs, samples, sample_s)      # two sides, ABBA order
+    race_many(entries, samples, sample_s, ...)      # n sides, rotating order
+
+Also the bits of the report header both scripts print (`blas_name`, `ms`,
+`machine_lines`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import time
+
+import numpy as np
+
+BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+            "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+_EMPTY: dict = {}
+
+
+def time_k(fn, kwargs, k, args=()) -> float:
+    """Seconds taken by `k` back-to-back calls `fn(*args, **kwargs)`."""
+    clock = time.perf_counter
+    start = clock()
+    for _ in range(k):
+        fn(*args, **kwargs)
+    return clock() - start
+
+
+def calls_per_sample(fns, kwargs, sample_s, args=()) -> int:
+    """Smallest power of two k with k calls of the slowest fn >= sample_s."""
+    k = 1
+    while True:
+        if max(time_k(fn, kwargs, k, args) for fn in fns) >= sample_s:
+            return k
+        k *= 2
+
+
+def race(gen, hand, kwargs, samples, sample_s):
+    """Per-call seconds of each side, samples interleaved to cancel drift.
+
+    Returns (k, generated times, hand-written times); both sides make `k`
+    calls per sample, chosen for the slower one.
+    """
+    for fn in (gen, hand):  # warm up caches, allocator, BLAS threads
+        time_k(fn, kwargs, 3)
+    k = calls_per_sample((gen, hand), kwargs, sample_s)
+    times = {"gen": [], "hand": []}
+    order = [("gen", gen), ("hand", hand)]
+    for i in range(samples):
+        # ABBA: swap which side goes first each round.
+        for key, fn in (order if i % 2 == 0 else order[::-1]):
+            times[key].append(time_k(fn, kwargs, k) / k)
+    return k, times["gen"], times["hand"]
+
+
+def race_many(entries, samples, sample_s, budget_s=None, min_samples=5):
+    """Per-call seconds of n implementations, samples interleaved.
+
+    `entries` is a list of (key, fn, args, kwargs). Each one gets its own
+    `k` (calls per sample, so that a sample takes >= `sample_s`), after a
+    warm-up of 3 calls (at most ~1 s). Every round runs one sample of each
+    entry, starting at a different entry each round and reversing the order
+    every other round. An entry whose sample takes longer than
+    `budget_s / samples` gets fewer samples (not fewer than `min_samples`),
+    spread evenly over the rounds.
+
+    Returns {key: (k, [per-call seconds, ...])}.
+    """
+    plan = []
+    for key, fn, args, kwargs in entries:
+        start = time.perf_counter()
+        fn(*args, **kwargs)  # the first call may compile or allocate
+        first = time.perf_counter() - start
+        if first < 0.3:
+            time_k(fn, kwargs, 2, args)
+        k = calls_per_sample((fn,), kwargs, sample_s, args)
+        one = time_k(fn, kwargs, k, args)
+        n = samples
+        if budget_s is not None and one * samples > budget_s:
+            n = max(min_samples, min(samples, int(budget_s / one)))
+        plan.append((key, fn, args, kwargs, k, n))
+
+    times = {key: [] for key, *_ in plan}
+    count = len(plan)
+    for r in range(samples):
+        order = plan[r % count:] + plan[:r % count]
+        if r % 2:
+            order = order[::-1]
+        for key, fn, args, kwargs, k, n in order:
+            # entry with n of `samples` samples: take one when the evenly
+            # spaced count steps up in this round.
+            if (r + 1) * n // samples > r * n // samples:
+                times[key].append(time_k(fn, kwargs, k, args) / k)
+    return {key: (k, times[key]) for key, _, _, _, k, _ in plan}
+
+
+def blas_name() -> str:
+    try:
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{info.get('name', '?')} {info.get('version', '')}".strip()
+    except Exception:  # older NumPy or unusual build
+        return "unknown"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f} ms"
+
+
+def machine_lines() -> list[str]:
+    """Header lines: date, platform, CPUs, Python, NumPy/BLAS, thread env."""
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    env = ", ".join(f"{v}={os.environ[v]}" for v in BLAS_ENV if v in os.environ) or "none set"
+    return [
+        f"date      {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"platform  {platform.platform()} ({platform.machine()})",
+        f"cpu       os.cpu_count()={os.cpu_count()}, usable={affinity}",
+        f"python    {platform.python_implementation()} {platform.python_version()}",
+        f"numpy     {np.__version__}, BLAS {blas_name()}",
+        f"threads   BLAS thread env: {env} (BLAS default: one thread per usable CPU)",
+    ]

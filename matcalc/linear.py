@@ -1,0 +1,127 @@
+"""The matrix of a linear map given as an expression in a direction.
+
+A Hessian-vector product H v, or a Jacobian-vector product J v, is an
+expression linear in the symbol v. For a vector v this module reads off the
+matrix M with e = M v; for a matrix V, the Kronecker form K with
+vec(e) = K vec(V), vec stacking columns (vec(A V B) = (Bᵀ ⊗ A) vec(V)). Both
+are built from the expression's own structure, so they come out in closed
+form (Xᵀ diag(s) X, I ⊗ (A + Aᵀ)); where no such form exists the caller keeps
+the linear map itself.
+"""
+
+from __future__ import annotations
+
+from .expr import Apply, Expr, Var, postorder
+from .ops import (add, col, const, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
+                  row, transpose)
+
+
+class NotLinear(Exception):
+    """The expression has no closed-form matrix in this representation."""
+
+
+def _depends(e: Expr, v: Var, memo: dict) -> bool:
+    if e not in memo:
+        for node in postorder([e], memo):
+            memo[node] = node is v or any(memo[a] for a in node.args)
+    return memo[e]
+
+
+def matrix_of(e: Expr, v: Var) -> Expr | None:
+    """M with e = M v for a vector v: a (len e) x (len v) matrix for a vector
+    e, a vector m with e = m·v for a scalar e (None where e is 0)."""
+    memo: dict = {}
+
+    def of(e: Expr) -> Expr | None:
+        if e is v:
+            return eye(v.shape[0])
+        if not _depends(e, v, memo):
+            raise NotLinear("a term does not depend on the direction (affine, not linear)")
+        if not isinstance(e, Apply):
+            raise NotLinear(f"unexpected leaf {e!r}")
+        if e.op in ("name", "adjoint"):
+            return of(e.args[0])
+        if e.op == "add":
+            parts = [_broadcast_rows(of(t), t, e) for t in e.args if _depends(t, v, memo)]
+            return add(*parts)
+        if e.op in ("mul", "div"):
+            return _product(e)
+        if e.op == "matmul":
+            a, b = e.args
+            if _depends(a, v, memo) and _depends(b, v, memo):
+                raise NotLinear("a product of two terms that both depend on the direction")
+            if _depends(b, v, memo):  # A u, or a·u for a vector a
+                m = of(b)
+                return matmul(a, m) if a.ndim == 2 else matmul(transpose(m), a)
+            m = of(a)  # uᵀ B = (Bᵀ u)ᵀ, or u·b
+            return matmul(transpose(b), m) if b.ndim == 2 else matmul(transpose(m), b)
+        if e.op == "sum" and e.args[0].ndim == 1:
+            return reduce_sum(of(e.args[0]), 0)
+        raise NotLinear(f"no closed-form matrix through '{e.op}'")
+
+    def _product(e: Apply) -> Expr:
+        factors = list(e.args)
+        if e.op == "div":
+            numerator, denominator = e.args
+            if _depends(denominator, v, memo):
+                raise NotLinear("the direction divides")
+            factors = [numerator, div(const(1), denominator)]
+        dep = [f for f in factors if _depends(f, v, memo)]
+        if len(dep) != 1:
+            raise NotLinear("a product of terms that both depend on the direction")
+        u = dep[0]
+        rest = [f for f in factors if f is not u]
+        a = mul(*rest) if rest else None
+        m = of(u)
+        if a is None:
+            return m
+        if u.ndim == 0 and e.ndim == 1:   # a vector times a scalar linear in v
+            return outer(a, m)
+        if a.ndim == 1 and m.ndim == 2:   # diag(a) M
+            return mul(col(a), m)
+        return mul(a, m)
+
+    return of(e)
+
+
+def _broadcast_rows(m: Expr, term: Expr, total: Expr) -> Expr:
+    """A scalar term's row m broadcast over the rows of a vector sum."""
+    if term.ndim == 0 and total.ndim == 1:
+        return mul(ones((total.shape[0], m.shape[0])), row(m))
+    return m
+
+
+def kron_of(e: Expr, v: Var) -> Expr:
+    """K with vec(e) = K vec(v) for a matrix v (columns stacked)."""
+    memo: dict = {}
+    n, k = v.shape
+
+    def of(e: Expr) -> Expr:
+        if e is v:
+            return eye(n * k)
+        if not _depends(e, v, memo):
+            raise NotLinear("a term does not depend on the direction (affine, not linear)")
+        if not isinstance(e, Apply):
+            raise NotLinear(f"unexpected leaf {e!r}")
+        if e.op in ("name", "adjoint"):
+            return of(e.args[0])
+        if e.op == "add":
+            if any(t.shape != e.shape for t in e.args if _depends(t, v, memo)):
+                raise NotLinear("a broadcast term")
+            return add(*(of(t) for t in e.args if _depends(t, v, memo)))
+        if e.op == "mul":
+            dep = [f for f in e.args if _depends(f, v, memo)]
+            rest = [f for f in e.args if not _depends(f, v, memo)]
+            if len(dep) == 1 and all(f.ndim == 0 for f in rest):
+                return mul(*rest, of(dep[0]))
+            raise NotLinear("an elementwise product with the direction")
+        if e.op == "matmul":
+            a, b = e.args
+            if a.ndim != 2 or b.ndim != 2 or (_depends(a, v, memo) and _depends(b, v, memo)):
+                raise NotLinear("not a product of matrices linear in the direction")
+            if _depends(b, v, memo):  # vec(A U) = (I ⊗ A) vec(U)
+                return matmul(kron(eye(e.shape[1]), a), of(b))
+            return matmul(kron(transpose(b), eye(e.shape[0])), of(a))  # (Bᵀ ⊗ I)
+        raise NotLinear(f"no Kronecker form through '{e.op}'")
+
+    return of(e)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .expr import Apply, Expr, Var, postorder
 from .ops import (add, col, const, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
-                  row, transpose)
+                  transpose)
 
 
 class NotLinear(Exception):
@@ -77,8 +77,8 @@ def matrix_of(e: Expr, v: Var) -> Expr | None:
             return m
         if u.ndim == 0 and e.ndim == 1:   # a vector times a scalar linear in v
             return outer(a, m)
-        if a.ndim == 1 and m.ndim == 2:   # diag(a) M
-            return mul(col(a), m)
+        if a.ndim == 1 and m.ndim == 2:   # diag(a) M, distributed over a sum
+            return add(*(mul(col(a), t) for t in (m.args if m.op == "add" else (m,))))
         return mul(a, m)
 
     return of(e)
@@ -87,7 +87,7 @@ def matrix_of(e: Expr, v: Var) -> Expr | None:
 def _broadcast_rows(m: Expr, term: Expr, total: Expr) -> Expr:
     """A scalar term's row m broadcast over the rows of a vector sum."""
     if term.ndim == 0 and total.ndim == 1:
-        return mul(ones((total.shape[0], m.shape[0])), row(m))
+        return outer(ones((total.shape[0],)), m)
     return m
 
 

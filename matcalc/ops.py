@@ -158,6 +158,12 @@ def add(*terms: Expr) -> Expr:
             constant += c
         else:
             coeffs[rest] = coeffs.get(rest, 0) + c
+    if len(coeffs) == 1 and constant in (1, -1):
+        (rest, c), = coeffs.items()
+        if c == 1 and constant == 1 and _is(rest, "expm1"):
+            return func("exp", rest.args[0])      # 1 + expm1(x) = exp(x)
+        if c == 1 and constant == -1 and _is(rest, "exp"):
+            return func("expm1", rest.args[0])    # exp(x) − 1, without cancellation
     out = [const(constant)] if constant != 0 else []
     out += [mul(const(c), rest) for rest, c in coeffs.items() if c != 0]
     if not out:
@@ -192,6 +198,11 @@ def mul(*factors: Expr) -> Expr:
             rest.append(f)
     if c == 0:
         return zeros(shape)
+    if len(rest) == 2 and _is(rest[0], "col") and _is(rest[1], "eye"):
+        rest = [diag(rest[0].args[0])]                # a[:, None] * I = diag(a)
+    if len(rest) == 2 and _is(rest[0], "col") and _is(rest[1], "outer"):
+        b, d = rest[1].args                           # a[:, None] * (b dᵀ) = (a ⊙ b) dᵀ
+        rest = [outer(mul(rest[0].args[0], b), d)]
     kept = [f for f in rest if not _is(f, "ones")]
     if len(kept) < len(rest) and broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
@@ -235,6 +246,9 @@ def div(a: Expr, b: Expr) -> Expr:
         return zeros(shape)
     if _is(a, "ones") and b.shape == shape:
         a = const(1)
+    if is_const(a, 1) and _is(b, "add") and len(b.args) == 2 and is_const(b.args[0], 1) \
+            and _is(b.args[1], "exp"):
+        return func("sigmoid", neg(b.args[1].args[0]))  # 1 / (1 + e^-z) = σ(z)
     return apply(OPS["div"], (a, b))
 
 
@@ -348,7 +362,8 @@ def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     axis = _axis(x, axis, "sum")
     if not x.shape:
         return x
-    if (_is(x, "col") and axis == 1) or (_is(x, "row") and axis == 0):
+    if (_is(x, "col") and axis == 1) or (_is(x, "row") and axis == 0) or \
+            (_is(x, "diagm") and axis is not None):
         return x.args[0]
     node = apply(OPS["sum"], (x,), (("axis", axis),))
     if is_zero(x):
@@ -380,10 +395,43 @@ def logsumexp(x: Expr, axis: int | None = None) -> Expr:
 def diag(x: Expr) -> Expr:
     """NumPy's diag: a vector's diagonal matrix, or a square matrix's diagonal."""
     if x.ndim == 1:
-        return func("diagm", x)
+        return eye(x.shape[0]) if _is(x, "ones") else func("diagm", x)
     if x.ndim == 2:
+        if _is(x, "diagm"):
+            return x.args[0]
+        if _is(x, "outer"):
+            return mul(*x.args)                   # diag(a bᵀ) = a ⊙ b
+        if _is(x, "eye"):
+            return ones((x.shape[0],))
         return func("diag", x)
     raise ShapeError("diag needs a vector or a square matrix, got a scalar")
+
+
+def log(x: Expr) -> Expr:
+    """log, in its stable forms: log(1 + u) = log1p(u), log(1 + exp(z)) =
+    softplus(z), log(sigmoid(z)) = −softplus(−z), log(exp(z)) = z."""
+    if _is(x, "exp"):
+        return x.args[0]
+    if _is(x, "sigmoid"):
+        return neg(func("softplus", neg(x.args[0])))
+    if _is(x, "add") and len(x.args) == 2 and is_const(x.args[0], 1):
+        u = x.args[1]
+        return func("softplus", u.args[0]) if _is(u, "exp") else func("log1p", u)
+    return func("log", x)
+
+
+def exp(x: Expr) -> Expr:
+    """exp; exp(x − logsumexp(x)) is softmax(x), exp(log(z)) is z."""
+    if _is(x, "log"):
+        return x.args[0]
+    if _is(x, "add") and len(x.args) == 2:
+        a, b = x.args
+        c, rest = _coefficient(b)
+        if c == -1 and rest is not None:
+            inner = rest.args[0] if _is(rest, "col") else rest
+            if _is(inner, "logsumexp") and inner.args[0] is a:
+                return softmax(a, inner.param("axis"))
+    return func("exp", x)
 
 
 def maximum(a: Expr, b: Expr) -> Expr:
@@ -412,6 +460,20 @@ def kron(a: Expr, b: Expr) -> Expr:
     return func("kron", a, b)
 
 
+def unkron_left(g: Expr, b: Expr) -> Expr:
+    """The adjoint of kron(A, B) for A; for G = I it is tr(B) I."""
+    if _is(g, "eye") and b.shape[0] == b.shape[1]:
+        return mul(func("trace", b), eye(sympy.cancel(g.shape[0] / b.shape[0])))
+    return func("unkron_left", g, b)
+
+
+def unkron_right(g: Expr, a: Expr) -> Expr:
+    """The adjoint of kron(A, B) for B; for G = I it is tr(A) I."""
+    if _is(g, "eye") and a.shape[0] == a.shape[1]:
+        return mul(func("trace", a), eye(sympy.cancel(g.shape[0] / a.shape[0])))
+    return func("unkron_right", g, a)
+
+
 def named(name: str, x: Expr) -> Expr:
     """The intermediate `name = x`."""
     return apply(OPS["name"], (x,), (("name", name),))
@@ -429,6 +491,8 @@ def shared_adjoint(g: Expr) -> Expr:
 
 def col(v: Expr) -> Expr:
     """A vector as an n x 1 column: `v[:, None]`."""
+    if _is(v, "ones"):
+        return ones((v.shape[0], sympy.Integer(1)))
     return apply(OPS["col"], (v,))
 
 
@@ -438,6 +502,10 @@ def row(v: Expr) -> Expr:
 
 
 def outer(x: Expr, y: Expr) -> Expr:
+    """x yᵀ."""
+    c, rest = _coefficient(y)
+    if c != 1 and rest is not None:
+        return mul(const(c), outer(x, rest))
     return apply(OPS["outer"], (x, y))
 
 
@@ -827,7 +895,7 @@ def _softmax(x, axis):
              rule='d softmax(x) = y ⊙ (dx − sum(y ⊙ dx))', identity='<A, y ⊙ (dx − sum(y ⊙ dx))> = <y ⊙ (A − sum(A ⊙ y)), dx>'))
 _register(Op("logsumexp", _sum_shape,
              lambda g, n, i: mul(expand(g, n.param("axis")),
-                                 func("exp", sub(n.args[0], expand(n, n.param("axis"))))),
+                                 exp(sub(n.args[0], expand(n, n.param("axis"))))),
              text=call("logsumexp"), latex=_axis_form("logsumexp"),
              numpy=Form(lambda a, p: f"_logsumexp({a[0]}, {p['axis']})"),
              params=(("axis", None),), helper='''
@@ -872,11 +940,11 @@ def _diagm_shape(s, p):
     return (s[0][0], s[0][0])
 
 
-_register(Op("diag", _diag_shape, lambda g, n, i: func("diagm", g), text=call("diag"),
+_register(Op("diag", _diag_shape, lambda g, n, i: diag(g), text=call("diag"),
              latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag"),
              jvp=lambda n, d: func("diag", d[0]),
              rule='d diag(X) = diag(dX)', identity='<a, diag(B)> = <diag(a), B>'))
-_register(Op("diagm", _diagm_shape, lambda g, n, i: func("diag", g), text=call("diag"),
+_register(Op("diagm", _diagm_shape, lambda g, n, i: diag(g), text=call("diag"),
              latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag"),
              jvp=lambda n, d: func("diagm", d[0]),
              rule='d diag(x) = diag(dx)', identity='<A, diag(b)> = <diag(A), b>'))
@@ -912,7 +980,7 @@ def _unkron_shape(s, p):
 
 
 _register(Op("kron", _kron_shape,
-             lambda g, n, i: func("unkron_left" if i == 0 else "unkron_right", g, n.args[1 - i]),
+             lambda g, n, i: (unkron_left if i == 0 else unkron_right)(g, n.args[1 - i]),
              text=call("kron"), latex=Form(r"{0} \otimes {1}", P.MUL, P.MUL + 1),
              numpy=call("np.kron"), nargs=2,
              jvp=lambda n, d: add(*_given((func("kron", d[0], n.args[1]) if d[0] is not None else None, func("kron", n.args[0], d[1]) if d[1] is not None else None))),
@@ -952,6 +1020,7 @@ OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col",
 # Functions the language calls through a builder (with its algebra) rather
 # than through `func`; `mean` is sugar and never appears in the graph.
 BUILDERS: dict[str, Callable] = {"sum": reduce_sum, "mean": mean, "outer": outer,
+                                 "log": log, "exp": exp,
                                  "softmax": softmax, "logsumexp": logsumexp, "diag": diag,
                                  "maximum": maximum, "minimum": minimum, "kron": kron}
 
@@ -966,7 +1035,8 @@ def rebuild(node: Expr, args: tuple) -> Expr:
     if not isinstance(node, Apply) or args == node.args:
         return node
     builder = {"add": add, "mul": mul, "div": div, "pow": power, "matmul": matmul,
-               "transpose": transpose, "outer": outer, "kron": kron}.get(node.op)
+               "transpose": transpose, "outer": outer, "kron": kron, "log": log, "exp": exp,
+               "diag": diag, "diagm": diag}.get(node.op)
     if builder is not None:
         return builder(*args)
     if node.op == "sum":

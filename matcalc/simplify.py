@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .expr import Apply, Expr, postorder
+from .expr import Apply, Expr, apply, postorder
 from .ops import OPS, add, col, func, kron, matmul, mul, rebuild, row, transpose
 
 
@@ -119,3 +119,81 @@ class Simplifier:
             if result is not None and result is not node:
                 return self(result)
         return node
+
+
+# ------------------------------------------------------------ canonical ---
+# A normal form for comparing expressions, not for printing: products are
+# distributed over sums, transposes pushed to the leaves, matrix products
+# grouped from the left, vectors multiplied from the left (x @ A = Aᵀ x), and
+# terms and factors sorted. Two expressions equal by these laws alike have
+# the same canonical node.
+
+def _key(node: Expr) -> str:
+    return repr(node)
+
+
+def sorted_terms(node: Expr, computed: set) -> Expr | None:
+    """A + B = B + A and A ⊙ B = B ⊙ A: terms and factors in one order."""
+    if isinstance(node, Apply) and node.op in ("add", "mul"):
+        order = sorted(node.args, key=_key)
+        if order != list(node.args):
+            return (add if node.op == "add" else mul)(*order)
+    return None
+
+
+def distributed(node: Expr, computed: set) -> Expr | None:
+    """(A + B) C = A C + B C, and likewise for ⊙ and on the right."""
+    if not (isinstance(node, Apply) and node.op in ("matmul", "mul")):
+        return None
+    for i, a in enumerate(node.args):
+        if isinstance(a, Apply) and a.op == "add" and all(t.shape == a.shape for t in a.args):
+            build = matmul if node.op == "matmul" else mul
+            others = node.args[:i], node.args[i + 1:]
+            return add(*(build(*others[0], t, *others[1]) for t in a.args))
+    return None
+
+
+def left_grouped(node: Expr, computed: set) -> Expr | None:
+    """A (B C) = (A B) C."""
+    if isinstance(node, Apply) and node.op == "matmul":
+        a, b = node.args
+        if isinstance(b, Apply) and b.op == "matmul" and a.ndim == 2 and b.args[0].ndim == 2:
+            return matmul(matmul(a, b.args[0]), b.args[1])
+    return None
+
+
+def column_vectors(node: Expr, computed: set) -> Expr | None:
+    """x @ A = Aᵀ x; outer(a, b)ᵀ = outer(b, a); inv(Xᵀ) = inv(X)ᵀ;
+    outer(A b, c) = A outer(b, c) and outer(b, A c) = outer(b, c) Aᵀ."""
+    if isinstance(node, Apply) and node.op == "outer":
+        a, b = node.args
+        if isinstance(a, Apply) and a.op == "matmul" and a.args[0].ndim == 2:
+            return matmul(a.args[0], apply(OPS["outer"], (a.args[1], b)))
+        if isinstance(b, Apply) and b.op == "matmul" and b.args[0].ndim == 2:
+            return matmul(apply(OPS["outer"], (a, b.args[1])), transpose(b.args[0]))
+    if isinstance(node, Apply) and node.op == "matmul":
+        a, b = node.args
+        if a.ndim == 1 and b.ndim == 2:
+            return matmul(transpose(b), a)
+    inner = _transposed(node, set(), "outer")
+    if inner is not None:
+        return apply(OPS["outer"], inner.args[::-1])
+    if isinstance(node, Apply) and node.op == "inv" and isinstance(node.args[0], Apply) \
+            and node.args[0].op == "transpose":
+        return transpose(func("inv", node.args[0].args[0]))
+    return None
+
+
+def _unmarked(node: Expr, computed: set) -> Expr | None:
+    """Names and adjoint marks are invisible to comparison."""
+    if isinstance(node, Apply) and node.op in ("name", "adjoint"):
+        return node.args[0]
+    return None
+
+
+CANONICAL = [_unmarked, *RULES, column_vectors, distributed, left_grouped, sorted_terms]
+
+
+def canonical(expr: Expr) -> Expr:
+    """The canonical form of `expr`, for structural comparison."""
+    return Simplifier(rules=CANONICAL)(expr)

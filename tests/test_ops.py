@@ -135,7 +135,7 @@ CASES: dict[str, list[tuple[str, dict]]] = {
     "cos": [("sum(cos(X) * Y)", M), ("cos(x)", {"x": "N"})],
     "tanh": [("sum(tanh(X) * Y)", M), ("tanh(x)", {"x": "N"})],
     "sigmoid": [("sum(sigmoid(X) * Y)", M), ("sigmoid(x)", {"x": "N"}),
-                ("log(sigmoid(x))", {"x": "N"})],
+                ("log(1 - sigmoid(x))", {"x": "N"})],
     "relu": [("sum(relu(X) * Y)", M), ("relu(x)", {"x": "N"}),
              ("relu(X) @ W", {"X": "N x D", "W": "D x H"})],
     "softplus": [("sum(softplus(X) * Y)", M), ("softplus(x)", {"x": "N"})],

@@ -15,6 +15,7 @@ Also the bits of the report header both scripts print (`blas_name`, `ms`,
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 import time
@@ -63,7 +64,7 @@ def race(gen, hand, kwargs, samples, sample_s):
     return k, times["gen"], times["hand"]
 
 
-def race_many(entries, samples, sample_s, budget_s=None, min_samples=5):
+def race_many(entries, samples, sample_s, budget_s=None, min_samples=5, settle_s=0.0):
     """Per-call seconds of n implementations, samples interleaved.
 
     `entries` is a list of (key, fn, args, kwargs). Each one gets its own
@@ -73,6 +74,12 @@ def race_many(entries, samples, sample_s, budget_s=None, min_samples=5):
     every other round. An entry whose sample takes longer than
     `budget_s / samples` gets fewer samples (not fewer than `min_samples`),
     spread evenly over the rounds.
+
+    Before each timed sample the entry runs untimed for about `settle_s`
+    (at least one call when settle_s > 0): thread pools of the previous
+    entry's library (OpenBLAS, OpenMP, XLA) spin for a while after their
+    last job, and on a machine with few cores they would otherwise steal
+    the next entry's time.
 
     Returns {key: (k, [per-call seconds, ...])}.
     """
@@ -88,7 +95,8 @@ def race_many(entries, samples, sample_s, budget_s=None, min_samples=5):
         n = samples
         if budget_s is not None and one * samples > budget_s:
             n = max(min_samples, min(samples, int(budget_s / one)))
-        plan.append((key, fn, args, kwargs, k, n))
+        settle = 0 if settle_s <= 0 else max(1, math.ceil(settle_s / (one / k)))
+        plan.append((key, fn, args, kwargs, k, n, settle))
 
     times = {key: [] for key, *_ in plan}
     count = len(plan)
@@ -96,12 +104,14 @@ def race_many(entries, samples, sample_s, budget_s=None, min_samples=5):
         order = plan[r % count:] + plan[:r % count]
         if r % 2:
             order = order[::-1]
-        for key, fn, args, kwargs, k, n in order:
+        for key, fn, args, kwargs, k, n, settle in order:
             # entry with n of `samples` samples: take one when the evenly
             # spaced count steps up in this round.
             if (r + 1) * n // samples > r * n // samples:
+                if settle:
+                    time_k(fn, kwargs, settle, args)
                 times[key].append(time_k(fn, kwargs, k, args) / k)
-    return {key: (k, times[key]) for key, _, _, _, k, _ in plan}
+    return {key: (k, times[key]) for key, _, _, _, k, _, _ in plan}
 
 
 def blas_name() -> str:

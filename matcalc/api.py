@@ -57,17 +57,32 @@ def jacobian(p, wrt=None):
     return run(_problem(p), wrt)
 
 
-def codegen(p, wrt=None) -> str:
-    """The source of a NumPy module with forward, backward, value_and_grad."""
+def _extras(problem, hessian_wrt, with_hvp, jacobian_wrt) -> list:
+    from . import second
+    extras = []
+    if hessian_wrt is not None:
+        extras.append(second.hessian(problem, hessian_wrt))
+    if with_hvp:
+        extras.append(second.hvp(problem))
+    if jacobian_wrt is not None:
+        extras.append(second.jacobian(problem, None if jacobian_wrt is True else jacobian_wrt))
+    return extras
+
+
+def codegen(p, wrt=None, *, hessian=None, hvp=False, jacobian=None) -> str:
+    """The source of a NumPy module with forward, backward, value_and_grad,
+    and `hessian(**inputs)` (hessian="w" or "x,y"), `hvp(v, **inputs)`
+    (hvp=True) and `jacobian(**inputs)` (jacobian=True or names) when asked."""
     from .emit import generate
-    return generate(grad(p, wrt))
-
-
-def compile(p, wrt=None):  # noqa: A001 - the name NumPy users expect
-    """The generated module, loaded; its text is `module.source`."""
-    from .emit import generate, load
     g = grad(p, wrt)
-    return load(generate(g), g.problem.output_name)
+    return generate(g, _extras(g.problem, hessian, hvp, jacobian))
+
+
+def compile(p, wrt=None, *, hessian=None, hvp=False, jacobian=None):  # noqa: A001
+    """The generated module, loaded; its text is `module.source`."""
+    from .emit import load
+    source = codegen(p, wrt, hessian=hessian, hvp=hvp, jacobian=jacobian)
+    return load(source, _problem(p).output_name)
 
 
 def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6):

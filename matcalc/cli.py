@@ -1,7 +1,8 @@
 """The `matcalc` command: a thin shell over the library.
 
     matcalc grad PROBLEM [--wrt W1,b1] [--format text|latex]
-    matcalc codegen PROBLEM [-o out.py]
+    matcalc hessian PROBLEM --wrt w    (hvp, jacobian likewise)
+    matcalc codegen PROBLEM [-o out.py] [--hessian w] [--hvp] [--jacobian [x]]
     matcalc check PROBLEM [--dims N=5,D=3] [--tol 1e-6] [--seed 0] [--against M:F]
 
 PROBLEM is a file (`-` for standard input) or `-e EXPR -d DECL ...`. Bad
@@ -38,8 +39,17 @@ def _parser() -> argparse.ArgumentParser:
     grad.add_argument("--format", choices=("text", "latex", "unicode"), default="text")
     grad.add_argument("--steps", action="store_true",
                       help="show the derivation step by step")
+    for name, help in (("hessian", "print the Hessian (--wrt w, or x,y for a mixed one)"),
+                       ("hvp", "print the Hessian-vector products"),
+                       ("jacobian", "print the Jacobian of the function")):
+        command(name, help).add_argument("--format", choices=("text", "latex"),
+                                         default="text")
     codegen = command("codegen", "write a NumPy module with forward/backward")
     codegen.add_argument("-o", "--output", help="file to write (default: standard output)")
+    codegen.add_argument("--hessian", metavar="W", help="add hessian(**inputs) by W (or x,y)")
+    codegen.add_argument("--hvp", action="store_true", help="add hvp(v, **inputs)")
+    codegen.add_argument("--jacobian", nargs="?", const=True, metavar="X",
+                         help="add jacobian(**inputs) (by X, default every wrt variable)")
     check = command("check", "compare the gradients with finite differences")
     check.add_argument("--dims", default="", help="sizes, e.g. N=5,D=3 (default: small)")
     check.add_argument("--tol", type=float, default=1e-6, help="max relative error")
@@ -92,6 +102,11 @@ def _dims(text: str) -> dict[str, int]:
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     problem = _read_problem(args)
+    if args.command in ("hessian", "hvp", "jacobian"):
+        from . import api
+        result = getattr(api, args.command)(problem, args.wrt)
+        print(result.latex() if args.format == "latex" else str(result))
+        return 0
     if args.wrt:
         problem = problem.with_wrt(args.wrt)
     if args.command == "grad":
@@ -105,7 +120,7 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "codegen":
         from .api import codegen
-        source = codegen(problem)
+        source = codegen(problem, hessian=args.hessian, hvp=args.hvp, jacobian=args.jacobian)
         if args.output:
             with open(args.output, "w", encoding="utf-8") as handle:
                 handle.write(source)

@@ -30,7 +30,8 @@ from .shapes import fmt, symbols as shape_symbols
 
 # Names the generated module itself defines or uses.
 _RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT",
-             "cache", "dout", "inputs", "name", "value", "grads", "g"}
+             "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
+             "jacobian", "v", "out", "index"}
 
 
 def python_name(name: str, taken: set[str]) -> str:
@@ -210,16 +211,16 @@ class _Emitter:
         return (["def backward(cache, dout=None):"] + ["    " + d for d in doc]
                 + [w for line in lines for w in _wrap(line, "    ")])
 
-    def helpers(self) -> list[str]:
+    def helpers(self, programs) -> list[str]:
         """The NumPy helper functions the bindings call, by operator name."""
-        used = {node.op for node in postorder([b.expr for b in self.program.bindings])
+        used = {node.op for p in programs for node in postorder([b.expr for b in p.bindings])
                 if isinstance(node, Apply) and OPS[node.op].helper}
         return [OPS[op].helper for op in sorted(used)]
 
-    def module(self) -> str:
+    def module(self, extras=()) -> str:
         problem = self.problem
         out = self.docstring() + ["", "import numpy as np", ""]
-        for helper in self.helpers():
+        for helper in self.helpers([self.program, *(e.program for e in extras)]):
             out += ["", helper.strip("\n"), ""]
         out += _wrap(f"INPUTS = {_tuple(problem.variables)}", "")
         out += _wrap(f"WRT = {_tuple(problem.wrt)}", "") + ["", ""]
@@ -229,12 +230,95 @@ class _Emitter:
                 '    INPUTS; dout as for backward."""',
                 "    value, cache = forward(*(inputs[name] for name in INPUTS))",
                 "    return value, dict(zip(WRT, backward(cache, dout)))", ""]
+        for extra in extras:
+            out[-1:] = ["", ""] + _SecondOrderEmitter(extra).function() + [""]
         return "\n".join(out)
 
 
-def generate(gradient: Gradient) -> str:
-    """The source of the module for `gradient` (deterministic)."""
-    return _Emitter(gradient).module()
+class _SecondOrderEmitter:
+    """`hessian(**inputs)`, `hvp(v, **inputs)` or `jacobian(**inputs)`."""
+
+    def __init__(self, result):
+        self.result, self.problem, self.program = result, result.problem, result.program
+        names = [*self.problem.variables, *self.problem.dims,
+                 *(e.direction.name for e in result.entries if e.direction is not None),
+                 *(b.name for b in self.program.bindings)]
+        taken: set[str] = set()
+        self.ident = {n: python_name(n, taken) for n in dict.fromkeys(names)}
+        self.code = NumpyPrinter(self.ident)
+
+    def _depends_on(self, bindings, direction: str) -> set[str]:
+        """The bindings that (transitively) use the direction."""
+        out = {direction}
+        for b in bindings:
+            if any(isinstance(n, Var) and n.name in out for n in postorder([b.expr])):
+                out.add(b.name)
+        return out
+
+    def _lines(self, bindings) -> list[str]:
+        return [f"{self.ident[b.name]} = {self.code.doprint(b.expr)}" for b in bindings]
+
+    def function(self) -> list[str]:
+        result, problem, ident = self.result, self.problem, self.ident
+        results = [name for _, name in self.program.gradients]
+        bindings = self.program.needed(results)
+        used = _used_names([b.expr for b in bindings])
+        arrays = [e for e in result.entries if e.form == "operator" and result.kind != "hvp"]
+        dims = [n for n in problem.dims if n in used or any(
+            str(d) == n for e in arrays for d in e.shape)]
+        lines = [f"{ident[n]} = inputs[{n!r}]" for n in problem.variables if n in used]
+        lines += _dim_lines(dims, problem, {**ident, **{
+            n: f"inputs[{n!r}]" for n in problem.variables if n not in used}})
+        single = len(result.entries) == 1
+        if result.kind == "hvp":
+            lines += [f"{ident[e.direction.name]} = " + ("v" if single else f"v[{e.of!r}]")
+                      for e in result.entries]
+            lines += self._lines(bindings)
+            head = "def hvp(v, **inputs):"
+            doc = ('"""(H v)_X = Σ_Y ∂²L/∂X∂Y v_Y, about the cost of two gradients: v is '
+                   'an array for one variable, else a dict by name."""')
+        else:
+            looped = set().union(*(self._depends_on(bindings, e.direction.name)
+                                   for e in result.entries if e.form == "operator"))
+            lines += self._lines([b for b in bindings if b.name not in looped])
+            for e, name in zip(result.entries, results):
+                if e.form == "operator":
+                    lines += self._operator_loop(e, name, bindings)
+            head = f"def {result.kind}(**inputs):"
+            doc = (f'"""The {result.kind} of {problem.output_name}: '
+                   + "; ".join(e.name + ("" if e.layout.startswith("[") else " is ") + e.layout
+                               for e in result.entries) + '."""')
+        values = [ident[name] for name in results]
+        lines.append(f"return {values[0]}" if single else "return {" + ", ".join(
+            f"{e.of!r}: {v}" for e, v in zip(result.entries, values)) + "}")
+        body = [w for line in lines for w in _wrap(line, "    ")]
+        return [head] + ["    " + d for d in textwrap.wrap(doc, WIDTH - 4)] + body
+
+    def _operator_loop(self, entry, name, bindings) -> list[str]:
+        """The full array of a linear map: its value at each unit direction."""
+        ident = self.ident
+        v, out = ident[entry.direction.name], ident[name]
+        inner = [b for b in bindings if b.name in self._depends_on(bindings, entry.direction.name)]
+        vshape = _shape_code(entry.direction.shape, self.code)
+        full = _shape_code(entry.shape, self.code)
+        block = [f"{out} = np.empty({full})",
+                 "for index in np.ndindex(*" + vshape + "):",
+                 f"    {v} = np.zeros({vshape})",
+                 f"    {v}[index] = 1"]
+        block += ["    " + line for line in self._lines(inner[:-1])]
+        block.append(f"    {out}[(...,) + index] = {self.code.doprint(inner[-1].expr)}")
+        return block
+
+
+def _shape_code(shape, printer) -> str:
+    items = [printer.dim(d) for d in shape]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def generate(gradient: Gradient, extras=()) -> str:
+    """The source of the module for `gradient` and any second-order results
+    (`matcalc.second`: hessian, hvp, jacobian), deterministic."""
+    return _Emitter(gradient).module(extras)
 
 
 def _tuple(names) -> str:

@@ -78,7 +78,8 @@ def matrix_of(e: Expr, v: Var) -> Expr | None:
         if u.ndim == 0 and e.ndim == 1:   # a vector times a scalar linear in v
             return outer(a, m)
         if a.ndim == 1 and m.ndim == 2:   # diag(a) M, distributed over a sum
-            return add(*(mul(col(a), t) for t in (m.args if m.op == "add" else (m,))))
+            terms = m.args if isinstance(m, Apply) and m.op == "add" else (m,)
+            return add(*(mul(col(a), t) for t in terms))
         return mul(a, m)
 
     return of(e)

@@ -108,7 +108,7 @@ def hvp(problem: Problem) -> SecondOrder:
         d, _ = differentials(g[w], tangents)
         shape = problem.variables[w].shape
         entries.append(Entry("Hv_" + w, w, zeros(shape) if d is None else d, "operator",
-                             f"(H v)_{w}, the shape of {w}", directions[w], shape))
+                             f"(H v)_{w} = Σ_Y ∂²L/∂{w}∂Y v_Y", directions[w], shape))
     return _program(problem, entries, names, "hvp")
 
 
@@ -136,20 +136,20 @@ def _linear_map(e: Expr, out_shape: tuple, v: Var) -> tuple[Expr, str]:
     return e, "operator"
 
 
-def _layout(form: str, top: str, x: tuple[str, tuple], y: tuple[str, tuple]) -> str:
-    """How the entries of a second derivative or Jacobian are laid out; `x`
-    and `y` are the (name, shape) of what is differentiated and by what."""
+def _layout(form: str, entry, x: tuple[str, tuple], y: tuple[str, tuple]) -> str:
+    """How the entries of a second derivative or Jacobian are laid out: `x`
+    and `y` are the (name, shape) of the two index groups, `entry(ix, jy)`
+    writes one entry given their index strings."""
     (xn, xs), (yn, ys) = x, y
     i, j = "ijkl"[:len(xs)], "mnop"[:len(ys)]
-    ix, jy = (f"[{', '.join(i)}]" if i else ""), (f"[{', '.join(j)}]" if j else "")
-    entry = f"{top}{ix}/∂{yn}{jy}"
+    text = entry(f"[{', '.join(i)}]" if i else "", f"[{', '.join(j)}]" if j else "")
     if form == "kron":
-        return (f": vec(H V) = K vec(V), vec stacking columns, so K[i + {xs[0]}·j, "
-                f"m + {ys[0]}·n] = {entry}")
+        return (f"K with vec(H V) = K vec(V), vec stacking columns: "
+                f"K[i + {xs[0]}·j, m + {ys[0]}·n] = {text}")
     if form == "operator":
-        return (f": the linear map of a direction; as an array [{', '.join(i + j)}] = "
-                f"{entry} (the indices of {xn}, then those of {yn})")
-    return f"[{', '.join(i + j)}] = {entry}" if i + j else f" = {entry}"
+        return (f"the array [{', '.join(i + j)}] = {text} (the indices of {xn}, "
+                f"then those of {yn})")
+    return f"[{', '.join(i + j)}] = {text}" if i + j else text
 
 
 def hessian(problem: Problem, wrt=None) -> SecondOrder:
@@ -168,8 +168,9 @@ def hessian(problem: Problem, wrt=None) -> SecondOrder:
     label = f"{x}" if x == y else f"{x},{y}"
     d = zeros(problem.variables[x].shape) if d is None else d
     expr, form = _linear_map(d, problem.variables[x].shape, v)
-    layout = "H" + _layout(form, f"∂²{problem.output_name}/∂{x}",
-                           (x, problem.variables[x].shape), (y, problem.variables[y].shape))
+    f = problem.output_name
+    layout = _layout(form, lambda i, j: f"∂²{f}/∂{x}{i}∂{y}{j}",
+                     (x, problem.variables[x].shape), (y, problem.variables[y].shape))
     entry = Entry("H_" + label.replace(",", "_"), label, expr, form, layout, v, shape)
     return _program(problem, [entry], names, "hessian")
 
@@ -188,7 +189,8 @@ def jacobian(problem: Problem, wrt=None) -> SecondOrder:
         if d is None:
             d = zeros(problem.output.shape)
         expr, form = _linear_map(d, problem.output.shape, v)
-        layout = "J" + _layout(form, f"∂{problem.output_name}",
-                               (problem.output_name, problem.output.shape), (x, xv.shape))
+        f = problem.output_name
+        layout = _layout(form, lambda i, j, x=x: f"∂{f}{i}/∂{x}{j}",
+                         (f, problem.output.shape), (x, xv.shape))
         entries.append(Entry("J_" + x, x, expr, form, layout, v, shape))
     return _program(problem, entries, names, "jacobian")

@@ -91,9 +91,15 @@ class LatexPrinter(Printer):
         return f"{self.arg_scalar(coeff, P.MUL)} {body}", P.MUL
 
     def product_of(self, factors: list[Expr]) -> str:
-        """Scalar factors juxtaposed first, then array factors joined by ⊙."""
+        """Scalar factors juxtaposed first, then array factors joined by ⊙;
+        a column a[:, None] scaling a matrix's rows is diag(a) M."""
         scalars = [self.arg(f, P.MUL + 1) for f in factors if not f.shape]
-        arrays = [self.arg(f, P.MUL + 1) for f in factors if f.shape]
+        arrays = [f for f in factors if f.shape]
+        if len(arrays) == 2 and isinstance(arrays[0], Apply) and arrays[0].op == "col" \
+                and arrays[1].ndim == 2:
+            diag = rf"\operatorname{{diag}}\left({self.doprint(arrays[0].args[0])}\right)"
+            return " ".join(scalars + [diag, self.arg(arrays[1], P.MUL + 1)])
+        arrays = [self.arg(f, P.MUL + 1) for f in arrays]
         return " ".join(scalars + ([r" \odot ".join(arrays)] if arrays else []))
 
     def term(self, term: Expr, parent: Apply, text: str, prec: int) -> str:

@@ -93,8 +93,10 @@ def second_order_text(result) -> str:
             "jacobian": "Jacobian"}[result.kind]
     lines = [f"# {what} of {problem.output_name} = {printer.define(problem.output)}"]
     for e in result.entries:
-        direction = f" (direction {e.direction.name})" if e.form == "operator" else ""
-        lines.append(f"# {e.name}{direction}: {e.layout}")
+        direction = (f", applied to the direction {e.direction.name}"
+                     if e.form == "operator" else "")
+        sep = "" if e.layout.startswith("[") else ": "
+        lines.append(f"# {e.name}{direction}{sep}{e.layout}")
     for b in program.needed(name for _, name in program.gradients):
         lines.append(f"{b.name} = {printer.doprint(b.expr)}")
     return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""Hessians, Hessian-vector products and Jacobians, checked against finite
+differences of the generated gradient (or function)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.verify import draw, sizes
+
+EPS = 1e-6
+
+
+def _inputs(problem, seed=0):
+    rng = np.random.default_rng(seed)
+    return draw(problem, sizes(problem), rng), rng
+
+
+def _fd_columns(f, values, name):
+    """∂f/∂values[name] by central differences: f's shape, then name's."""
+    x = np.asarray(values[name], dtype=float)
+    out = None
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = EPS * max(1.0, abs(x[index]))
+        up = np.asarray(f({**values, name: x + step if x.ndim else float(x + step)}))
+        down = np.asarray(f({**values, name: x - step if x.ndim else float(x - step)}))
+        column = (up - down) / (2 * step[index])
+        if out is None:
+            out = np.empty(column.shape + x.shape)
+        out[(...,) + index] = column
+    return out
+
+
+def _gradient(module, problem, by):
+    def f(values):
+        _, grads = module.value_and_grad(**values)
+        return grads[by]
+    return f
+
+
+HESSIANS = [
+    ("sum(softplus(-y * (X @ w)))", {"X": "N x D", "y": "N", "w": "D"}, "w", "matrix"),
+    ("sum((A @ x - b) ** 2)", {"A": "M x N", "x": "N", "b": "M"}, "x", "matrix"),
+    ("x @ A @ x + sum(exp(x))", {"A": "N x N", "x": "N"}, "x", "matrix"),
+    ("norm(x) + logsumexp(x)", {"x": "N"}, "x", "matrix"),
+    ("a ** 3 * b + sin(a * b)", {"a": "scalar", "b": "scalar"}, "a", "scalar"),
+    ("a ** 3 * b + sin(a * b)", {"a": "scalar", "b": "scalar"}, "a,b", "scalar"),
+    ("sum(tanh(W @ x) * y)", {"W": "M x N", "x": "N", "y": "M"}, "x", "matrix"),
+    ("sum(tanh(W @ x) * y)", {"W": "M x N", "x": "N", "y": "M"}, "W,x", "operator"),
+    ("trace(X.T @ A @ X)", {"X": "N x K", "A": "N x N"}, "X", "kron"),
+    ("sum((X - U @ V.T) ** 2)", {"X": "M x N", "U": "M x K", "V": "N x K"}, "U", "kron"),
+    ("sum(exp(X)) + trace(X.T @ A @ X)", {"X": "N x K", "A": "N x N"}, "X", "operator"),
+    ("logdet(S) + trace(solve(S, C))", {"S": "D x D", "C": "D x D"}, "S", "operator"),
+]
+
+
+@pytest.mark.parametrize("expr, shapes, wrt, form", HESSIANS, ids=[f"{e}/{w}" for e, _, w, _ in HESSIANS])
+def test_hessian_against_differences_of_the_gradient(expr, shapes, wrt, form):
+    x, y = (wrt.split(",") * 2)[:2]
+    problem = matcalc.problem(expr, **shapes)
+    result = matcalc.hessian(problem, wrt)
+    assert result.entries[0].form == form
+    module = matcalc.compile(problem, hessian=wrt)
+    values, _ = _inputs(problem)
+    got = np.asarray(module.hessian(**values))
+    expected = _fd_columns(_gradient(module, problem, x), values, y)
+    if form == "kron":  # vec stacks columns: K[i + N j, k + N l] = H[i, j, k, l]
+        n, k = np.shape(values[x])
+        expected = expected.transpose(1, 0, 3, 2).reshape(n * k, n * k)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_logistic_hessian_is_the_textbook_closed_form():
+    p = matcalc.parse(open("examples/logistic.mc").read())
+    text = str(matcalc.hessian(p, "w"))
+    assert "H_w = X.T @ ((y ** 2 * g0 * (1 - g0))[:, None] * X)" in text
+    assert "g0 = sigmoid(t0)" in text
+    assert r"\operatorname{diag}" in matcalc.hessian(p, "w").latex()
+
+
+def test_quadratic_form_hessian_is_a_kronecker_product():
+    p = matcalc.problem("trace(X.T @ A @ X)", X="N x K", A="N x N")
+    assert "H_X = kron(eye(K), A.T + A)" in str(matcalc.hessian(p, "X"))
+
+
+HVPS = [
+    ("sum(softplus(-y * (X @ w)))", {"X": "N x D", "y": "N", "w": "D"}, "w"),
+    ("sum(tanh(W @ x + b) ** 2) + x @ x", {"W": "M x N", "x": "N", "b": "M"}, "W,x,b"),
+    ("logdet(S) + trace(solve(S, C))", {"S": "D x D", "C": "D x D"}, "S"),
+]
+
+
+@pytest.mark.parametrize("expr, shapes, wrt", HVPS, ids=[e for e, _, _ in HVPS])
+def test_hvp_is_the_derivative_of_the_gradient_along_v(expr, shapes, wrt):
+    problem = matcalc.problem(expr, wrt=wrt, **shapes)
+    module = matcalc.compile(problem, hvp=True)
+    values, rng = _inputs(problem, 1)
+    names = wrt.split(",")
+    v = {n: rng.standard_normal(np.shape(values[n])) for n in names}
+    got = module.hvp(v if len(names) > 1 else v[names[0]], **values)
+    got = got if len(names) > 1 else {names[0]: got}
+
+    def grads_at(t):
+        moved = {**values, **{n: values[n] + t * v[n] for n in names}}
+        return module.value_and_grad(**moved)[1]
+    up, down = grads_at(EPS), grads_at(-EPS)
+    for n in names:
+        np.testing.assert_allclose(got[n], (up[n] - down[n]) / (2 * EPS), rtol=1e-5, atol=1e-6)
+
+
+JACOBIANS = [
+    ("softmax(x)", {"x": "N"}, "x", "J_x = diag(f) - outer(f, f)"),
+    ("A @ x", {"A": "M x N", "x": "N"}, "x", "J_x = A"),
+    ("sigmoid(X @ w)", {"X": "N x D", "w": "D"}, "w", "J_w = (f * (1 - f))[:, None] * X"),
+    ("A @ x", {"A": "M x N", "x": "N"}, "A", None),
+    ("X @ W", {"X": "N x D", "W": "D x H"}, "W", "J_W = kron(eye(H), X)"),
+    ("exp(x) * y + c", {"x": "N", "y": "N", "c": "scalar"}, "c", None),
+]
+
+
+@pytest.mark.parametrize("expr, shapes, wrt, text", JACOBIANS, ids=[f"{e}/{w}" for e, _, w, _ in JACOBIANS])
+def test_jacobian_against_differences_of_the_function(expr, shapes, wrt, text):
+    problem = matcalc.problem(expr, **shapes)
+    if text:
+        assert text in str(matcalc.jacobian(problem, wrt))
+    module = matcalc.compile(problem, jacobian=wrt)
+    values, _ = _inputs(problem, 2)
+    got = module.jacobian(**values)
+
+    def f(point):
+        return module.forward(*(point[n] for n in problem.variables))[0]
+    expected = _fd_columns(f, values, wrt)
+    if matcalc.jacobian(problem, wrt).entries[0].form == "kron":  # columns stacked
+        (a, b), (c, d) = np.shape(f(values)), np.shape(values[wrt])
+        expected = expected.transpose(1, 0, 3, 2).reshape(a * b, c * d)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_hessian_of_an_array_valued_function_is_refused():
+    with pytest.raises(matcalc.MatcalcError, match="scalar function"):
+        matcalc.hessian(matcalc.problem("X @ w", X="N x D", w="D"), "w")
+
+
+def test_cli_hessian_and_codegen_flags(tmp_path):
+    run = [sys.executable, "-m", "matcalc.cli"]
+    out = subprocess.run(run + ["hessian", "examples/logistic.mc", "--wrt", "w"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "H_w = X.T @" in out
+    target = tmp_path / "logistic_second.py"
+    subprocess.run(run + ["codegen", "examples/logistic.mc", "--hessian", "w", "--hvp",
+                          "--jacobian", "-o", str(target)], check=True)
+    source = target.read_text()
+    for head in ("def hessian(**inputs):", "def hvp(v, **inputs):", "def jacobian(**inputs):"):
+        assert head in source
+    assert max(len(line) for line in source.splitlines()) <= 79
+    bad = subprocess.run(run + ["hessian", "examples/logistic.mc", "--wrt", "q"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

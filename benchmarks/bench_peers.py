@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE))
 from bench_mlp import PROBLEM as MLP_PROBLEM  # noqa: E402  (this folder's scripts)
 from bench_mlp import hand_written as mlp_hand_written  # noqa: E402
 from bench_mlp import make_inputs as mlp_make_inputs  # noqa: E402
-from timing import machine_lines, race_many  # noqa: E402
+from timing import OtherLoad, machine_lines, race_many  # noqa: E402
 
 TARGET_HAND = 1.05        # generated / hand-written, time
 TARGET_JAX_HESS = 2.0     # jax.jit(jax.hessian) / generated, time, (b)
@@ -54,8 +54,8 @@ TARGET_TORCH_HESS = 20.0  # torch.func.hessian / generated, time, (b)
 
 RTOL = 1e-8
 
-FULL = dict(samples=31, sample_s=0.020, budget_s=3.0, min_samples=5)
-QUICK = dict(samples=5, sample_s=0.005, budget_s=0.5, min_samples=3)
+FULL = dict(samples=31, sample_s=0.020, budget_s=3.0, min_samples=5, settle_s=0.05)
+QUICK = dict(samples=5, sample_s=0.005, budget_s=0.5, min_samples=3, settle_s=0.01)
 
 SIZES = {
     "a": [(32, 100, 200, 10), (256, 784, 512, 10)],   # N, D, H, O
@@ -733,11 +733,13 @@ def main(argv=None) -> int:
         f"jax       {jax_line}",
         f"torch     {torch_line}",
         f"autograd  {lib_version('autograd')}",
-        f"load      1-min load average at start {load[0]:.2f}" if load else "load      unknown",
+        f"load      1-min load average at start {load[0]:.2f} (includes this process's threads)" if load else "load      unknown",
         f"method    float64; per implementation k calls/sample (each sample >= {cfg['sample_s'] * 1e3:.0f} ms),"
         f" up to {cfg['samples']} samples, rounds interleaved",
-        f"          (rotating order); slow ones get fewer samples (>= {cfg['min_samples']}, ~{cfg['budget_s']:g} s each);"
-        " times exclude array conversion; jax results block_until_ready",
+        f"          (rotating order), each after ~{cfg['settle_s'] * 1e3:.0f} ms of untimed calls of the same implementation;"
+        f" slow ones get fewer samples",
+        f"          (>= {cfg['min_samples']}, ~{cfg['budget_s']:g} s each); times exclude array conversion;"
+        " jax results block_until_ready",
         f"agree     every result checked against the hand-written one before timing:"
         f" np.allclose(rtol={RTOL:g}, atol={RTOL:g}*max|ref|)",
         "",
@@ -759,7 +761,9 @@ def main(argv=None) -> int:
 
     verdicts = []
     mismatches = []
+    whole_run = OtherLoad()
     for key in keys:
+        table_load = OtherLoad()
         sizes = SIZES[key][:1] if args.quick else SIZES[key]
         rows = []
         for size in sizes:
@@ -771,11 +775,16 @@ def main(argv=None) -> int:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 results = race_many([(i.name, i.fn, i.args, i.kwargs) for i in timed],
-                                    cfg["samples"], cfg["sample_s"], cfg["budget_s"], cfg["min_samples"])
+                                    cfg["samples"], cfg["sample_s"], cfg["budget_s"],
+                                    cfg["min_samples"], cfg["settle_s"])
             for impl in timed:
                 impl.k, impl.times = results[impl.name]
             rows.append((size, impls))
         report(key, rows, lines, verdicts)
+        other = table_load.share()
+        if other is not None:
+            lines.insert(-1, f"   other processes used {other:.0%} of the CPUs during this table"
+                             + ("  (> 5%: disturbed, run again)" if other > 0.05 else ""))
         print("\n".join(lines), flush=True)
         lines = []
 
@@ -791,9 +800,9 @@ def main(argv=None) -> int:
         lines.append(f"  FAIL    {label}")
     for m in mismatches:
         lines.append(f"  MISMATCH {m}")
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    other = whole_run.share()
     lines.append(f"total     {time.perf_counter() - started:.0f} s"
-                 + (f"; 1-min load average at end {load[0]:.2f}" if load else ""))
+                 + (f"; other processes used {other:.0%} of the CPUs during the measurements" if other is not None else ""))
     print("\n".join(lines))
     return 0 if not failed and not mismatches else 1
 

@@ -138,3 +138,36 @@ def machine_lines() -> list[str]:
         f"numpy     {np.__version__}, BLAS {blas_name()}",
         f"threads   BLAS thread env: {env} (BLAS default: one thread per usable CPU)",
     ]
+
+
+class OtherLoad:
+    """Share of the machine's CPU time used by other processes between
+    `start()` and `share()` (Linux /proc/stat minus this process's own CPU
+    time); None where /proc/stat is missing."""
+
+    def __init__(self):
+        self.start()
+
+    @staticmethod
+    def _snapshot():
+        try:
+            with open("/proc/stat", encoding="ascii") as fh:
+                fields = [int(x) for x in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal ...
+        busy = sum(fields[:3]) + sum(fields[5:8])
+        own = os.times()
+        return (time.monotonic(), busy / os.sysconf("SC_CLK_TCK"), own.user + own.system)
+
+    def start(self):
+        self._start = self._snapshot()
+
+    def share(self):
+        end = self._snapshot()
+        if self._start is None or end is None:
+            return None
+        wall = end[0] - self._start[0]
+        other = (end[1] - self._start[1]) - (end[2] - self._start[2])
+        cpus = os.cpu_count() or 1
+        return max(0.0, other / (wall * cpus)) if wall > 0 else None

@@ -24,6 +24,7 @@ from . import __version__
 from .expr import Apply, Const, Var, postorder
 from .gradient import Gradient
 from .ops import OPS
+from . import precedence as P
 from .printing.base import Printer
 from .printing.text import TextPrinter, declarations
 from .shapes import fmt, symbols as shape_symbols
@@ -51,7 +52,23 @@ def python_name(name: str, taken: set[str]) -> str:
 
 
 class NumpyPrinter(Printer):
+    """NumPy source; a chain of three or more matrix products is one
+    `np.linalg.multi_dot`, which picks the cheapest order from the shapes of
+    the call (so symbolic dimensions need no estimate at generation time)."""
+
     language = "numpy"
+
+    def _print_matmul(self, node):
+        chain = [node.args[1]]
+        head = node.args[0]
+        while isinstance(head, Apply) and head.op == "matmul":
+            chain.append(head.args[1])
+            head = head.args[0]
+        chain.append(head)
+        if len(chain) < 3 or any(m.ndim != 2 for m in chain[1:-1]):
+            return super()._print_matmul(node)
+        items = ", ".join(self.print(m)[0] for m in reversed(chain))
+        return f"np.linalg.multi_dot([{items}])", P.ATOM
 
 
 def _identifiers(gradient: Gradient) -> dict[str, str]:

@@ -14,6 +14,7 @@ derivative rule ever builds a dense zero or identity array (as JAX's `Zero`).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -142,6 +143,23 @@ def _coefficient(node: Expr) -> tuple[sympy.Expr, Expr | None]:
     return sympy.Integer(1), node
 
 
+def _term_key(x: Expr):
+    """What makes two terms alike: the factors of a product in any order, the
+    matrices of a product chain in any grouping."""
+    if _is(x, "mul"):
+        return frozenset(Counter(x.args).items())
+    if _is(x, "matmul"):
+        chain, stack = [], [x]
+        while stack:
+            node = stack.pop()
+            if _is(node, "matmul"):
+                stack.extend(reversed(node.args))
+            else:
+                chain.append(node)
+        return ("@", tuple(chain))
+    return x
+
+
 def add(*terms: Expr) -> Expr:
     """Elementwise sum with broadcasting; collects like terms (x + 2x = 3x)."""
     shape = broadcast(*(t.shape for t in terms))
@@ -150,6 +168,7 @@ def add(*terms: Expr) -> Expr:
         flat.extend(t.args if _is(t, "add") else (t,))
     constant = sympy.Integer(0)
     coeffs: dict[Expr, sympy.Expr] = {}
+    first: dict[object, Expr] = {}   # like terms: x ⊙ y and y ⊙ x are one term
     for t in flat:
         if is_zero(t):
             continue
@@ -157,6 +176,8 @@ def add(*terms: Expr) -> Expr:
         if rest is None:
             constant += c
         else:
+            key = _term_key(rest)
+            rest = first.setdefault(key, rest)
             coeffs[rest] = coeffs.get(rest, 0) + c
     if len(coeffs) == 1 and constant in (1, -1):
         (rest, c), = coeffs.items()
@@ -271,6 +292,21 @@ def matmul(a: Expr, b: Expr) -> Expr:
     shape = _matmul_shape([a.shape, b.shape], {})
     if a.ndim == 1 and b.ndim == 2 and is_symmetric(b):
         a, b = b, a  # xᵀS = (Sx)ᵀ: one canonical form for both
+    if _is(a, "diagm"):
+        return mul(col(a.args[0]) if b.ndim == 2 else a.args[0], b)   # diag(v) X = v[:, None] X
+    if _is(b, "diagm") and a.ndim == 2:
+        return mul(a, b.args[0])                                       # X diag(v) = X v[None, :]
+    for m, other, first in ((b, a, False), (a, b, True)):  # A (1 vᵀ) = (A 1) vᵀ, (v 1ᵀ) B = v (1ᵀ B)
+        if _is(m, "mul") and len(m.args) == 2 and _is(m.args[0], "ones") and m.ndim == 2 \
+                and other.ndim == 2 and _is(m.args[1], "col" if first else "row"):
+            v = m.args[1].args[0]
+            return outer(v, reduce_sum(other, 0)) if first else outer(reduce_sum(other, 1), v)
+    if _is(a, "ones"):                                                 # 1 B: column sums, broadcast
+        sums = reduce_sum(b, 0 if b.ndim == 2 else None)
+        return sums if a.ndim == 1 else mul(ones(shape), row(sums) if b.ndim == 2 else sums)
+    if _is(b, "ones"):                                                 # A 1: row sums, broadcast
+        sums = reduce_sum(a, 1 if a.ndim == 2 else None)
+        return sums if b.ndim == 1 else mul(ones(shape), col(sums) if a.ndim == 2 else sums)
     if _is(a, "kron") and _is(b, "kron"):  # (A ⊗ B)(C ⊗ D) = AC ⊗ BD
         (p, q), (r, s) = a.args, b.args
         if p.shape[1] == r.shape[0] and q.shape[1] == s.shape[0]:
@@ -365,6 +401,13 @@ def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     if (_is(x, "col") and axis == 1) or (_is(x, "row") and axis == 0) or \
             (_is(x, "diagm") and axis is not None):
         return x.args[0]
+    if _is(x, "diag") and axis is None:
+        return func("trace", x.args[0])                    # sum(diag(X)) = tr(X)
+    c, rest = _coefficient(x)
+    if axis is None and c != 1 and rest is not None:
+        return mul(const(c), reduce_sum(rest))             # sum(c X) = c sum(X)
+    if _is(x, "transpose") and axis is not None:
+        return reduce_sum(x.args[0], 1 - axis)             # sum(Xᵀ, 0) = sum(X, 1)
     node = apply(OPS["sum"], (x,), (("axis", axis),))
     if is_zero(x):
         return zeros(node.shape)
@@ -395,7 +438,10 @@ def logsumexp(x: Expr, axis: int | None = None) -> Expr:
 def diag(x: Expr) -> Expr:
     """NumPy's diag: a vector's diagonal matrix, or a square matrix's diagonal."""
     if x.ndim == 1:
-        return eye(x.shape[0]) if _is(x, "ones") else func("diagm", x)
+        c, rest = _coefficient(x)
+        if _is(rest, "ones"):
+            return mul(const(c), eye(x.shape[0]))           # diag(c 1) = c I
+        return func("diagm", x)
     if x.ndim == 2:
         if _is(x, "diagm"):
             return x.args[0]
@@ -915,9 +961,14 @@ def _solve_shape(s, p):
     return s[1]
 
 
+def solve(a: Expr, b: Expr) -> Expr:
+    """A⁻¹ B without the inverse; solve(A, I) is inv(A)."""
+    return func("inv", a) if _is(b, "eye") else func("solve", a, b)
+
+
 def _solve_vjp(g, node, i):
     a = node.args[0]
-    gb = func("solve", transpose(a), g)
+    gb = solve(transpose(a), g)
     if i == 1:
         return gb
     return neg(matmul(gb, transpose(node)) if node.ndim == 2 else outer(gb, node))
@@ -1022,7 +1073,8 @@ OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col",
 BUILDERS: dict[str, Callable] = {"sum": reduce_sum, "mean": mean, "outer": outer,
                                  "log": log, "exp": exp,
                                  "softmax": softmax, "logsumexp": logsumexp, "diag": diag,
-                                 "maximum": maximum, "minimum": minimum, "kron": kron}
+                                 "maximum": maximum, "minimum": minimum, "kron": kron,
+                                 "solve": solve}
 
 
 def function_names() -> list[str]:

@@ -94,6 +94,14 @@ def _unnamed(node: Expr) -> Expr:
     return node
 
 
+def _inverse_times(node: Expr, chosen: dict) -> bool:
+    """`inv(A) @ B` where the inverse is needed nowhere else."""
+    if not (isinstance(node, Apply) and node.op == "matmul"):
+        return False
+    a = node.args[0]
+    return isinstance(a, Apply) and a.op == "inv" and a not in chosen
+
+
 def _is_bound(node: Expr, uses: dict) -> bool:
     """Whether a node is worth a name of its own: computed, and used twice."""
     return isinstance(node, Apply) and node.op not in _CHEAP and node.op != "name" \
@@ -182,6 +190,8 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
             role[node] = (kind, None)
         if isinstance(node, Apply) and node.op == "adjoint":
             body = args[0]
+        elif _inverse_times(node, chosen):  # A⁻¹ B, computed once: a solve, not an inverse
+            body = apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
         elif isinstance(node, Apply):
             body = apply(OPS[node.op], args, node.params)
         else:

@@ -37,11 +37,13 @@ def transpose_of_product(node: Expr, computed: set) -> Expr | None:
 
 
 def _full_shape(inner: Apply) -> bool:
-    return all(a.ndim == 0 or a.shape == inner.shape for a in inner.args)
+    """No vector term: scalars and matrices (broadcast rows or columns too)
+    transpose term by term."""
+    return all(a.ndim in (0, 2) for a in inner.args)
 
 
 def transpose_of_sum(node: Expr, computed: set) -> Expr | None:
-    """(A + B)ᵀ = Aᵀ + Bᵀ, when no term is broadcast."""
+    """(A + B)ᵀ = Aᵀ + Bᵀ, when no term is a vector."""
     inner = _transposed(node, computed, "add")
     if inner is None or not _full_shape(inner):
         return None
@@ -49,7 +51,7 @@ def transpose_of_sum(node: Expr, computed: set) -> Expr | None:
 
 
 def transpose_of_elementwise_product(node: Expr, computed: set) -> Expr | None:
-    """(A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, when no factor is broadcast."""
+    """(A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, when no factor is a vector."""
     inner = _transposed(node, computed, "mul")
     if inner is None or not _full_shape(inner):
         return None

@@ -30,7 +30,7 @@ from .printing.text import TextPrinter, declarations
 from .shapes import fmt, symbols as shape_symbols
 
 # Names the generated module itself defines or uses.
-_RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT",
+_RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "dtype",
              "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
              "jacobian", "v", "out", "index"}
 
@@ -74,18 +74,25 @@ class NumpyPrinter(Printer):
 def _identifiers(gradient: Gradient) -> dict[str, str]:
     """Every matcalc name the code uses, mapped to its Python identifier."""
     problem, program = gradient.problem, gradient.program
-    taken: set[str] = set()
+    taken: set[str] = {DTYPE}
     names = [*problem.variables, *problem.dims]
     if program.seed is not None:
         names.append(program.seed.name)
     names += [b.name for b in program.bindings]
-    return {n: python_name(n, taken) for n in dict.fromkeys(names)}
+    return {**{n: python_name(n, taken) for n in dict.fromkeys(names)}, DTYPE: DTYPE}
+
+
+# The generated code's name for the inputs' floating type, which constant
+# arrays (np.ones, np.eye) take so that float32 stays float32.
+DTYPE = "dtype"
 
 
 def _used_names(exprs) -> list[str]:
     """Variable and dimension names the expressions mention, in order."""
     out: dict[str, None] = {}
     for node in postorder(exprs):
+        if isinstance(node, Apply) and node.op in ("ones", "zeros", "eye"):
+            out[DTYPE] = None
         if isinstance(node, Var):
             out[node.name] = None
         elif isinstance(node, Const):
@@ -167,6 +174,9 @@ class _Emitter:
         bwd_dims = [n for n in bwd_names if n in problem.dims and n not in self.cache]
         self.cache += bwd_dims
         self.fwd_dims += [d for d in bwd_dims if d not in self.fwd_dims]
+        self.dtype = DTYPE in fwd_names or DTYPE in bwd_names
+        if DTYPE in bwd_names:
+            self.cache.append(DTYPE)
 
     def body(self, bindings) -> list[str]:
         lines = []
@@ -195,6 +205,9 @@ class _Emitter:
     def forward_function(self) -> list[str]:
         ident = self.ident
         lines = _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
+        if self.dtype:
+            args = ", ".join(ident[n] for n in self.problem.variables)
+            lines.insert(0, f"{DTYPE} = np.result_type({args}, 1.0)")
         lines.append(f"return {ident[self.value]}, "
                      f"{_tuple_code([ident[n] for n in self.cache])}")
         args = ", ".join(ident[n] for n in self.problem.variables)
@@ -260,8 +273,9 @@ class _SecondOrderEmitter:
         names = [*self.problem.variables, *self.problem.dims,
                  *(e.direction.name for e in result.entries if e.direction is not None),
                  *(b.name for b in self.program.bindings)]
-        taken: set[str] = set()
+        taken: set[str] = {DTYPE}
         self.ident = {n: python_name(n, taken) for n in dict.fromkeys(names)}
+        self.ident[DTYPE] = DTYPE
         self.code = NumpyPrinter(self.ident)
 
     def _depends_on(self, bindings, direction: str) -> set[str]:
@@ -284,6 +298,8 @@ class _SecondOrderEmitter:
         dims = [n for n in problem.dims if n in used or any(
             str(d) == n for e in arrays for d in e.shape)]
         lines = [f"{ident[n]} = inputs[{n!r}]" for n in problem.variables if n in used]
+        if DTYPE in used:
+            lines.append(f"{DTYPE} = np.result_type(*inputs.values(), 1.0)")
         lines += _dim_lines(dims, problem, {**ident, **{
             n: f"inputs[{n!r}]" for n in problem.variables if n not in used}})
         single = len(result.entries) == 1

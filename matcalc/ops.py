@@ -782,9 +782,9 @@ def _dims_form(name: str) -> Form:
 
 
 def _numpy_dims(name: str) -> Form:
-    return Form(lambda a, p: f"np.{name}(({', '.join(map(str, p['shape']))},))"
-                if len(p["shape"]) == 1 else
-                f"np.{name}(({', '.join(map(str, p['shape']))}))")
+    """np.ones((N, D), dtype): in the inputs' precision (float32 stays float32)."""
+    return Form(lambda a, p: f"np.{name}(({', '.join(map(str, p['shape']))}"
+                + ("," if len(p["shape"]) == 1 else "") + "), dtype)")
 
 
 def _latex_dims(symbol: str) -> Form:
@@ -802,7 +802,7 @@ _register(Op("ones", _given_shape, None, text=_dims_form("ones"),
 _register(Op("eye", _given_shape, None,
              text=Form(lambda a, p: f"eye({p['shape'][0]})"),
              latex=Form(lambda a, p: rf"I_{{{p['shape'][0]}}}"),
-             numpy=Form(lambda a, p: f"np.eye({p['shape'][0]})"),
+             numpy=Form(lambda a, p: f"np.eye({p['shape'][0]}, dtype=dtype)"),
              nargs=0, dims=True))
 _register(Op("trace", _square_to("trace", "scalar"),
              lambda g, n, i: mul(g, eye(n.args[0].shape[0])),

@@ -11,6 +11,8 @@ the linear map itself.
 
 from __future__ import annotations
 
+import sympy
+
 from .expr import Apply, Expr, Var, postorder
 from .ops import (add, col, const, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
                   transpose)
@@ -27,20 +29,29 @@ def _depends(e: Expr, v: Var, memo: dict) -> bool:
     return memo[e]
 
 
+def _shared_cases(e: Expr, v: Var, memo: dict, of) -> Expr | None:
+    """What both readings do alike: v itself is the identity, a name is what
+    it stands for, a term without v breaks linearity."""
+    if e is v:
+        return eye(sympy.Mul(*v.shape))
+    if not _depends(e, v, memo):
+        raise NotLinear("a term does not depend on the direction (affine, not linear)")
+    if not isinstance(e, Apply):
+        raise NotLinear(f"unexpected leaf {e!r}")
+    if e.op in ("name", "adjoint"):
+        return of(e.args[0])
+    return None
+
+
 def matrix_of(e: Expr, v: Var) -> Expr | None:
     """M with e = M v for a vector v: a (len e) x (len v) matrix for a vector
     e, a vector m with e = m·v for a scalar e (None where e is 0)."""
     memo: dict = {}
 
     def of(e: Expr) -> Expr | None:
-        if e is v:
-            return eye(v.shape[0])
-        if not _depends(e, v, memo):
-            raise NotLinear("a term does not depend on the direction (affine, not linear)")
-        if not isinstance(e, Apply):
-            raise NotLinear(f"unexpected leaf {e!r}")
-        if e.op in ("name", "adjoint"):
-            return of(e.args[0])
+        shared = _shared_cases(e, v, memo, of)
+        if shared is not None:
+            return shared
         if e.op == "add":
             parts = [_broadcast_rows(of(t), t, e) for t in e.args if _depends(t, v, memo)]
             return add(*parts)
@@ -98,14 +109,9 @@ def kron_of(e: Expr, v: Var) -> Expr:
     n, k = v.shape
 
     def of(e: Expr) -> Expr:
-        if e is v:
-            return eye(n * k)
-        if not _depends(e, v, memo):
-            raise NotLinear("a term does not depend on the direction (affine, not linear)")
-        if not isinstance(e, Apply):
-            raise NotLinear(f"unexpected leaf {e!r}")
-        if e.op in ("name", "adjoint"):
-            return of(e.args[0])
+        shared = _shared_cases(e, v, memo, of)
+        if shared is not None:
+            return shared
         if e.op == "add":
             if any(t.shape != e.shape for t in e.args if _depends(t, v, memo)):
                 raise NotLinear("a broadcast term")

@@ -191,7 +191,7 @@ class Printer:
         if len(factors) == 1 and coeff == 1:
             return self.print(factors[0]) if parent.op == "add" else \
                 (self.arg(factors[0], P.MUL + 1), P.MUL)
-        body = self.product_of(factors)
+        body = self.scaled_body(factors)
         if coeff == 1:
             return body, P.MUL
         if coeff == -1:
@@ -215,6 +215,10 @@ class Printer:
 
     def product_of(self, factors: list[Expr]) -> str:
         return self.product([self.arg(f, P.MUL + 1) for f in factors])
+
+    def scaled_body(self, factors: list[Expr]) -> str:
+        """The factors a scalar coefficient multiplies (a hook for notation)."""
+        return self.product_of(factors)
 
     def arg_scalar(self, value: sympy.Expr, prec: int = P.MUL + 1) -> str:
         text, own = self._print_scalar(value)

@@ -107,21 +107,10 @@ class UnicodePrinter(TextPrinter):
         arrays = [self.arg(f, P.MUL + 1) for f in factors if f.shape]
         return "·".join(scalars + ([" ⊙ ".join(arrays)] if arrays else []))
 
-    def scaled(self, coeff, factors, parent):
-        if not factors or (len(factors) == 1 and coeff == 1):
-            return super().scaled(coeff, factors, parent)
+    def scaled_body(self, factors):
         if len(factors) == 1 and _is(factors[0], "sum"):
-            body = self.arg(factors[0], P.MUL)  # c·∑X = ∑(c·X): no parentheses
-        else:
-            body = self.product_of(factors)
-        if coeff == 1:
-            return body, P.MUL
-        if coeff == -1:
-            return "-" + body, (P.NEG if len(factors) == 1 else P.MUL)
-        num, den = sympy.fraction(coeff)
-        if den != 1 and num in (1, -1):
-            return ("-" if num == -1 else "") + self.fraction(body, self.arg_scalar(den)), P.MUL
-        return self.product([self.arg_scalar(coeff, P.MUL), body]), P.MUL
+            return self.arg(factors[0], P.MUL)  # c·∑X = ∑(c·X): no parentheses
+        return self.product_of(factors)
 
     def _print_matmul(self, node: Apply) -> tuple[str, int]:
         a, b = node.args

@@ -51,12 +51,24 @@ def python_name(name: str, taken: set[str]) -> str:
     return ident
 
 
+def _is_step(node) -> bool:
+    return isinstance(node, Apply) and node.op == "step"
+
+
 class NumpyPrinter(Printer):
     """NumPy source; a chain of three or more matrix products is one
     `np.linalg.multi_dot`, which picks the cheapest order from the shapes of
     the call (so symbolic dimensions need no estimate at generation time)."""
 
     language = "numpy"
+
+    def product_of(self, factors):
+        """A step beside other factors is the boolean mask `(x > 0)`, the
+        cheapest form NumPy multiplies; alone it is a number."""
+        if len(factors) < 2 or all(_is_step(f) for f in factors):
+            return super().product_of(factors)
+        return self.product([f"({self.print(f.args[0])[0]} > 0)" if _is_step(f)
+                             else self.arg(f, P.MUL + 1) for f in factors])
 
     def _print_matmul(self, node):
         chain = [node.args[1]]
@@ -74,17 +86,18 @@ class NumpyPrinter(Printer):
 def _identifiers(gradient: Gradient) -> dict[str, str]:
     """Every matcalc name the code uses, mapped to its Python identifier."""
     problem, program = gradient.problem, gradient.program
-    taken: set[str] = {DTYPE}
+    taken: set[str] = {DTYPE_CODE}
     names = [*problem.variables, *problem.dims]
     if program.seed is not None:
         names.append(program.seed.name)
     names += [b.name for b in program.bindings]
-    return {**{n: python_name(n, taken) for n in dict.fromkeys(names)}, DTYPE: DTYPE}
+    return {**{n: python_name(n, taken) for n in dict.fromkeys(names)}, DTYPE: DTYPE_CODE}
 
 
-# The generated code's name for the inputs' floating type, which constant
-# arrays (np.ones, np.eye) take so that float32 stays float32.
-DTYPE = "dtype"
+# The inputs' floating type, which constant arrays (np.ones, np.eye) take so
+# that float32 stays float32: a key no matcalc name can be, and the Python
+# name the operator table's NumPy forms use.
+DTYPE, DTYPE_CODE = "<dtype>", "dtype"
 
 
 def _used_names(exprs) -> list[str]:
@@ -128,7 +141,7 @@ def _wrap(line: str, indent: str) -> list[str]:
     """A statement within WIDTH columns: the long part goes in parentheses,
     broken at spaces (printed code has spaces only between tokens, so every
     break inside the parentheses is legal)."""
-    if len(indent + line) <= WIDTH:
+    if len(indent + line) <= WIDTH or "'" in line:  # never split a string literal
         return [indent + line]
     if line.startswith("#"):
         return [indent + "# " + part for part in
@@ -207,7 +220,7 @@ class _Emitter:
         lines = _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
         if self.dtype:
             args = ", ".join(ident[n] for n in self.problem.variables)
-            lines.insert(0, f"{DTYPE} = np.result_type({args}, 1.0)")
+            lines.insert(0, f"{DTYPE_CODE} = np.result_type({args}, 1.0)")
         lines.append(f"return {ident[self.value]}, "
                      f"{_tuple_code([ident[n] for n in self.cache])}")
         args = ", ".join(ident[n] for n in self.problem.variables)
@@ -273,9 +286,9 @@ class _SecondOrderEmitter:
         names = [*self.problem.variables, *self.problem.dims,
                  *(e.direction.name for e in result.entries if e.direction is not None),
                  *(b.name for b in self.program.bindings)]
-        taken: set[str] = {DTYPE}
+        taken: set[str] = {DTYPE_CODE}
         self.ident = {n: python_name(n, taken) for n in dict.fromkeys(names)}
-        self.ident[DTYPE] = DTYPE
+        self.ident[DTYPE] = DTYPE_CODE
         self.code = NumpyPrinter(self.ident)
 
     def _depends_on(self, bindings, direction: str) -> set[str]:
@@ -299,7 +312,7 @@ class _SecondOrderEmitter:
             str(d) == n for e in arrays for d in e.shape)]
         lines = [f"{ident[n]} = inputs[{n!r}]" for n in problem.variables if n in used]
         if DTYPE in used:
-            lines.append(f"{DTYPE} = np.result_type(*inputs.values(), 1.0)")
+            lines.append(f"{DTYPE_CODE} = np.result_type(*inputs.values(), 1.0)")
         lines += _dim_lines(dims, problem, {**ident, **{
             n: f"inputs[{n!r}]" for n in problem.variables if n not in used}})
         single = len(result.entries) == 1

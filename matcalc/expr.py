@@ -102,6 +102,8 @@ def var(name: str, shape: Shape, structure: str = "") -> Var:
 def const(value) -> Const:
     """A scalar constant (ints and fractions stay exact)."""
     value = sympy.sympify(value)
+    if isinstance(value, sympy.Float):  # one precision, so printing round-trips
+        value = sympy.Float(float(value))
     return _intern(("const", type(value).__name__, value), lambda: Const(value))
 
 

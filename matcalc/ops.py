@@ -227,8 +227,6 @@ def mul(*factors: Expr) -> Expr:
     kept = [f for f in rest if not _is(f, "ones")]
     if len(kept) < len(rest) and broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
-    if c == -1 and len(kept) == 1 and _is(kept[0], "add"):
-        return add(*(neg(t) for t in kept[0].args))
     if c != 1 or not kept:
         kept.insert(0, const(c))
     return kept[0] if len(kept) == 1 else apply(OPS["mul"], tuple(kept))
@@ -361,8 +359,8 @@ def is_symmetric(x: Expr) -> bool:
         a, b = x.args
         return (_is(b, "transpose") and b.args[0] is a) or (_is(a, "transpose") and a.args[0] is b)
     if x.op in ("inv", "transpose", "name", "adjoint", "add", "mul", "div", "pow") or \
-            OPS[x.op].elementwise:
-        return all(is_symmetric(a) for a in x.args)
+            OPS[x.op].elementwise:  # a vector term broadcasts along rows: not symmetric
+        return all(a.ndim != 1 and is_symmetric(a) for a in x.args)
     return False
 
 
@@ -665,7 +663,7 @@ def _pow_vjp(g, node, i):
     x, e = node.args
     if i == 0:
         return unbroadcast(mul(g, e, power(x, sub(e, const(1)))), x.shape)
-    return unbroadcast(mul(g, node, func("log", x)), e.shape)
+    return unbroadcast(mul(g, node, log(x)), e.shape)
 
 
 def _div_vjp(g, node, i):
@@ -868,7 +866,7 @@ elementwise("sigmoid", lambda g, x, y: mul(g, y, sub(const(1), y)), r"\sigma",
             Form("np.exp(-np.logaddexp(0, -{0}))", P.ATOM, P.POW))
 elementwise("relu", lambda g, x, y: mul(g, func("step", x)),
             r"\operatorname{relu}", "np.maximum({0}, 0)")
-elementwise("step", _flat, r"\mathbf{{1}}\left[{0} > 0\right]", "({0} > 0)")
+elementwise("step", _flat, r"\mathbf{{1}}\left[{0} > 0\right]", "np.sign(np.maximum({0}, 0))")
 elementwise("softplus", lambda g, x, y: mul(g, func("sigmoid", x)),
             r"\operatorname{softplus}", "np.logaddexp(0, {0})")
 elementwise("log1p", lambda g, x, y: div(g, add(const(1), x)),
@@ -1039,8 +1037,8 @@ _register(Op("kron", _kron_shape,
 # The adjoints of kron(A, B) = [A_ij B]: unkron_left(G, B)_ij = <G_ij block, B>
 # and unkron_right(G, A) = sum_ij A_ij (G_ij block).
 _register(Op("unkron_left", _unkron_shape,
-             lambda g, n, i: func("kron", g, n.args[1]) if i == 0 else
-             func("unkron_right", n.args[0], g), text=call("unkron_left"),
+             lambda g, n, i: kron(g, n.args[1]) if i == 0 else
+             unkron_right(n.args[0], g), text=call("unkron_left"),
              latex=latex_call(r"\operatorname{unkron}_{L}"),
              numpy=call("_unkron_left"), nargs=2, helper='''
 def _unkron_left(g, b):
@@ -1051,8 +1049,8 @@ def _unkron_left(g, b):
              jvp=lambda n, d: add(*_given((func("unkron_left", d[0], n.args[1]) if d[0] is not None else None, func("unkron_left", n.args[0], d[1]) if d[1] is not None else None))),
              rule='product rule', identity='<A, unkron(G, B)> = <A ⊗ B, G>'))
 _register(Op("unkron_right", _unkron_shape,
-             lambda g, n, i: func("kron", n.args[1], g) if i == 0 else
-             func("unkron_left", n.args[0], g), text=call("unkron_right"),
+             lambda g, n, i: kron(n.args[1], g) if i == 0 else
+             unkron_left(n.args[0], g), text=call("unkron_right"),
              latex=latex_call(r"\operatorname{unkron}_{R}"),
              numpy=call("_unkron_right"), nargs=2, helper='''
 def _unkron_right(g, a):

@@ -126,7 +126,7 @@ class _ExprBuilder(Transformer_NonRecursive):
     def number(self, meta, children):
         token = str(children[0])
         is_int = token.isdigit()
-        return const(sympy.Integer(token) if is_int else sympy.Float(token))
+        return const(sympy.Integer(token) if is_int else sympy.Float(float(token)))
 
     def name(self, meta, children):
         token = children[0]
@@ -260,9 +260,10 @@ class _ExprBuilder(Transformer_NonRecursive):
                              f"dimension{'s' if count != 1 else ''}, got {len(args)}")
         shape = []
         for a in args:
-            if not (isinstance(a, Const) and (a.value.is_Symbol or
-                                              (a.value.is_Integer and a.value > 0))):
-                raise ParseError(f"{written}() takes dimensions (names or positive integers)")
+            if not (isinstance(a, Const) and a.value.is_positive and
+                    (a.value.is_Integer or (a.value.free_symbols and a.value.is_integer))):
+                raise ParseError(f"{written}() takes dimensions (names, positive integers "
+                                 "or products of them)")
             shape.append(a.value)
         if op.name == "eye":
             return ops.eye(shape[0])

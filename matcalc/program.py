@@ -134,8 +134,8 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     # The user's name goes to the node that computes the named value.
     user: dict[Expr, str] = {}
     for name, node in problem.intermediates.items():
-        if isinstance(node.args[0], Apply):
-            user.setdefault(node.args[0], name)
+        if isinstance(_unnamed(node), Apply):
+            user.setdefault(_unnamed(node), name)
     value = _unnamed(output)
 
     chosen: dict[Expr, str] = {value: problem.output_name}

@@ -170,8 +170,10 @@ class Printer:
             negative = self.is_negative(coeff)
             text = self.term(term, node, *self.scaled(-coeff if negative else coeff,
                                                       factors, node))
-            if k == 0:
-                out.append(("-" if negative else "") + text)
+            if k == 0:  # -(a / b): unary minus binds tighter than / in Python
+                prec = self.scaled(-coeff if negative else coeff, factors, node)[1]
+                out.append(("-" + (self.parenthesize(text) if prec < P.NEG else text))
+                           if negative else text)
             else:
                 out.append((" - " if negative else " + ") + text)
         return "".join(out), P.ADD
@@ -188,9 +190,9 @@ class Printer:
         """`coeff` times the product of `factors` (a term of `parent`)."""
         if not factors:
             return self._print_scalar(coeff)
-        if len(factors) == 1 and coeff == 1:
-            return self.print(factors[0]) if parent.op == "add" else \
-                (self.arg(factors[0], P.MUL + 1), P.MUL)
+        if len(factors) == 1 and coeff == 1:  # a term of a sum: (b - a) after a minus
+            return (self.arg(factors[0], P.ADD + 1), self.print(factors[0])[1]) \
+                if parent.op == "add" else (self.arg(factors[0], P.MUL + 1), P.MUL)
         body = self.scaled_body(factors)
         if coeff == 1:
             return body, P.MUL

@@ -26,9 +26,9 @@ def problem_text(problem) -> str:
     lines = declarations(problem)
     for name, node in problem.intermediates.items():
         lines.append(f"{name} = {printer.define(node)}")
-    if problem.output_name not in problem.intermediates:
-        lines.append(printer.doprint(problem.output))
     lines.append("wrt " + ", ".join(problem.wrt))
+    if problem.output_name not in problem.intermediates:
+        lines.append(printer.doprint(problem.output))  # a bare expression comes last
     return "\n".join(lines)
 
 

@@ -1025,7 +1025,10 @@ def _unkron_shape(s, p):
     g, other = s
     if len(g) != 2 or len(other) != 2:
         raise ShapeError(f"unkron needs two matrices, got {fmt(g)} and {fmt(other)}")
-    return (sympy.cancel(g[0] / other[0]), sympy.cancel(g[1] / other[1]))
+    out = tuple(sympy.cancel(a / b) for a, b in zip(g, other))
+    if any(sympy.fraction(d)[1] != 1 or not d.is_positive for d in out):
+        raise ShapeError(f"unkron of {fmt(g)} by {fmt(other)}: the sizes are not multiples")
+    return out
 
 
 _register(Op("kron", _kron_shape,

@@ -35,14 +35,18 @@ _RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "dt
              "jacobian", "v", "out", "index"}
 
 
+# The helper functions the operator table's NumPy forms call (`_softmax`).
+_HELPERS = {f"_{name}" for name, op in OPS.items() if op.helper}
+
+
 def python_name(name: str, taken: set[str]) -> str:
     """A safe, unused Python identifier for a matcalc name."""
     ident = unicodedata.normalize("NFKC", name)
     ident = re.sub(r"\W", lambda m: f"_{ord(m.group()):x}", ident)
     if not ident.isidentifier():
         ident = "v_" + ident
-    if keyword.iskeyword(ident) or keyword.issoftkeyword(ident) or \
-            ident in _RESERVED or hasattr(builtins, ident):
+    if keyword.iskeyword(ident) or keyword.issoftkeyword(ident) or ident in _RESERVED \
+            or ident in _HELPERS or hasattr(builtins, ident):
         ident += "_"
     base, k = ident, 2
     while ident in taken:

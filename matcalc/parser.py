@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 from functools import lru_cache
 from importlib import resources
 
@@ -126,6 +127,9 @@ class _ExprBuilder(Transformer_NonRecursive):
     def number(self, meta, children):
         token = str(children[0])
         is_int = token.isdigit()
+        if not is_int and not math.isfinite(float(token)):
+            raise ParseError(f"the number {token} is out of range", line=children[0].line,
+                             column=children[0].column, source=self.text)
         return const(sympy.Integer(token) if is_int else sympy.Float(float(token)))
 
     def name(self, meta, children):

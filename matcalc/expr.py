@@ -10,6 +10,7 @@ common subexpressions are shared by construction. Build nodes with `var`,
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -102,6 +103,17 @@ def var(name: str, shape: Shape, structure: str = "") -> Var:
 def const(value) -> Const:
     """A scalar constant (ints and fractions stay exact)."""
     value = sympy.sympify(value)
+    if value.is_number:
+        try:
+            finite = math.isfinite(float(value))
+        except (OverflowError, TypeError):
+            finite = False
+        if not finite:
+            from .errors import DomainError
+            shown = "infinite" if value.has(sympy.zoo, sympy.oo, -sympy.oo) else \
+                f"{str(value)[:12]}..." if len(str(value)) > 15 else str(value)
+            raise DomainError(f"a constant out of range ({shown}): division by zero or "
+                              "overflow")
     if isinstance(value, sympy.Float):  # one precision, so printing round-trips
         value = sympy.Float(float(value))
     return _intern(("const", type(value).__name__, value), lambda: Const(value))

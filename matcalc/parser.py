@@ -130,6 +130,9 @@ class _ExprBuilder(Transformer_NonRecursive):
         if not is_int and not math.isfinite(float(token)):
             raise ParseError(f"the number {token} is out of range", line=children[0].line,
                              column=children[0].column, source=self.text)
+        if is_int and len(token) > 300:
+            raise ParseError(f"the number {token[:10]}... is out of range",
+                             line=children[0].line, column=children[0].column, source=self.text)
         return const(sympy.Integer(token) if is_int else sympy.Float(float(token)))
 
     def name(self, meta, children):
@@ -165,6 +168,8 @@ class _ExprBuilder(Transformer_NonRecursive):
             if "scalars" in err.message or "division" in err.message:
                 message = err.message
             raise ShapeError(message, line=op.line, column=op.column, source=self.text)
+        except MatcalcError as err:
+            raise err.at(op.line, op.column, self.text)
 
     def neg(self, meta, children):
         return ops.neg(self._operand(children[1], meta))
@@ -253,7 +258,7 @@ class _ExprBuilder(Transformer_NonRecursive):
     def _axis(self, written, value):
         if value is NONE:
             return None
-        if isinstance(value, Const) and value.value.is_integer:
+        if isinstance(value, Const) and value.value.is_Integer:
             return int(value.value)
         raise ParseError(f"{written}(): axis must be None or an integer")
 
@@ -411,6 +416,8 @@ class _ProblemBuilder:
 
 def parse(text: str, filename: str | None = None) -> Problem:
     """Parse a problem (declarations, intermediates, function, `wrt`)."""
+    if not isinstance(text, str):
+        raise MatcalcError(f"a problem is text, not {type(text).__name__}")
     try:
         try:
             tree = _lark().parse(text)

@@ -315,7 +315,7 @@ class _SecondOrderEmitter:
         dims = [n for n in problem.dims if n in used or any(
             str(d) == n for e in arrays for d in e.shape)]
         lines = [f"{ident[n]} = inputs[{n!r}]" for n in problem.variables if n in used]
-        if DTYPE in used:
+        if DTYPE in used or arrays:
             lines.append(f"{DTYPE_CODE} = np.result_type(*inputs.values(), 1.0)")
         lines += _dim_lines(dims, problem, {**ident, **{
             n: f"inputs[{n!r}]" for n in problem.variables if n not in used}})
@@ -351,9 +351,9 @@ class _SecondOrderEmitter:
         inner = [b for b in bindings if b.name in self._depends_on(bindings, entry.direction.name)]
         vshape = _shape_code(entry.direction.shape, self.code)
         full = _shape_code(entry.shape, self.code)
-        block = [f"{out} = np.empty({full})",
+        block = [f"{out} = np.empty({full}, {DTYPE_CODE})",
                  "for index in np.ndindex(*" + vshape + "):",
-                 f"    {v} = np.zeros({vshape})",
+                 f"    {v} = np.zeros({vshape}, {DTYPE_CODE})",
                  f"    {v}[index] = 1"]
         block += ["    " + line for line in self._lines(inner[:-1])]
         block.append(f"    {out}[(...,) + index] = {self.code.doprint(inner[-1].expr)}")

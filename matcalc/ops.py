@@ -265,6 +265,11 @@ def div(a: Expr, b: Expr) -> Expr:
         return zeros(shape)
     if _is(a, "ones") and b.shape == shape:
         a = const(1)
+    if _is(a, "exp"):                                      # exp(x) / Σ exp(x) = softmax
+        total = b.args[0] if _is(b, "col") else b
+        if _is(total, "sum") and total.args[0] is a and (total.param("axis") is None) == (
+                b is total):
+            return softmax(a.args[0], total.param("axis"))
     if is_const(a, 1) and _is(b, "add") and len(b.args) == 2 and is_const(b.args[0], 1) \
             and _is(b.args[1], "exp"):
         return func("sigmoid", neg(b.args[1].args[0]))  # 1 / (1 + e^-z) = σ(z)
@@ -458,8 +463,16 @@ def log(x: Expr) -> Expr:
         return x.args[0]
     if _is(x, "sigmoid"):
         return neg(func("softplus", neg(x.args[0])))
+    if _is(x, "softmax"):                                  # log softmax = x − lse(x)
+        axis = x.param("axis")
+        return sub(x.args[0], expand(logsumexp(x.args[0], axis), axis))
+    if _is(x, "sum") and _is(x.args[0], "exp"):            # log Σ exp = logsumexp
+        return logsumexp(x.args[0].args[0], x.param("axis"))
     if _is(x, "add") and len(x.args) == 2 and is_const(x.args[0], 1):
         u = x.args[1]
+        c, rest = _coefficient(u)
+        if c == -1 and _is(rest, "sigmoid"):               # log(1 − σ(z)) = −softplus(z)
+            return neg(func("softplus", rest.args[0]))
         return func("softplus", u.args[0]) if _is(u, "exp") else func("log1p", u)
     return func("log", x)
 

@@ -416,6 +416,11 @@ class _ProblemBuilder:
 
 def parse(text: str, filename: str | None = None) -> Problem:
     """Parse a problem (declarations, intermediates, function, `wrt`)."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ParseError(f"not UTF-8 text (byte {err.start})") from None
     if not isinstance(text, str):
         raise MatcalcError(f"a problem is text, not {type(text).__name__}")
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import sympy
 
 from .emit import generate, load
 from .errors import DomainError, MatcalcError
@@ -19,6 +20,7 @@ from .gradient import derive
 from .ops import OPS
 
 DEFAULT_SIZES = (3, 4, 5, 6, 7, 8, 9, 10)
+MAX_ENTRIES = 100_000  # two function evaluations per entry
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,13 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
     for name in problem.dims:
         if name not in dims:
             dims[name] = next(free, 3)
-    return {name: int(dims[name]) for name in problem.dims}
+    concrete = {name: int(dims[name]) for name in problem.dims}
+    entries = sum(int(sympy.Mul(*v.shape).subs({problem.dims[k]: n for k, n in concrete.items()}))
+                  for v in problem.variables.values())
+    if entries > MAX_ENTRIES:
+        raise MatcalcError(f"{entries} input entries are too many for a finite-difference "
+                           f"check (at most {MAX_ENTRIES}); give smaller --dims")
+    return concrete
 
 
 def domains(problem) -> dict[str, str]:

@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE))
 from bench_mlp import PROBLEM as MLP_PROBLEM  # noqa: E402  (this folder's scripts)
 from bench_mlp import hand_written as mlp_hand_written  # noqa: E402
 from bench_mlp import make_inputs as mlp_make_inputs  # noqa: E402
-from timing import OtherLoad, machine_lines, race_many  # noqa: E402
+from timing import OtherLoad, QuietGuard, machine_lines, race_many  # noqa: E402
 
 TARGET_HAND = 1.05        # generated / hand-written, time
 TARGET_JAX_HESS = 2.0     # jax.jit(jax.hessian) / generated, time, (b)
@@ -54,8 +54,9 @@ TARGET_TORCH_HESS = 20.0  # torch.func.hessian / generated, time, (b)
 
 RTOL = 1e-8
 
-FULL = dict(samples=31, sample_s=0.020, budget_s=3.0, min_samples=5, settle_s=0.05)
-QUICK = dict(samples=5, sample_s=0.005, budget_s=0.5, min_samples=3, settle_s=0.01)
+FULL = dict(samples=31, sample_s=0.020, budget_s=3.0, min_samples=5, settle_s=0.05, wait_s=180.0)
+QUICK = dict(samples=5, sample_s=0.005, budget_s=0.5, min_samples=3, settle_s=0.01, wait_s=20.0)
+QUIET_SHARE = 0.10  # a round during which other processes use more of the CPUs is redone
 
 SIZES = {
     "a": [(32, 100, 200, 10), (256, 784, 512, 10)],   # N, D, H, O
@@ -93,6 +94,8 @@ wrt U, V
 MF_LAMBDA = 0.1
 
 NOT_GENERATED = "n/a (not generated yet)"
+
+HOW = {}  # "hessian"/"hvp" -> how the matcalc column's module was compiled
 
 
 # --------------------------------------------------------------------------
@@ -219,7 +222,7 @@ def numpy_threads() -> int:
     return os.cpu_count() or 1
 
 
-def unavailable(name, peers, lib):
+def unavailable(name, lib):
     return Impl(name, status=f"n/a ({lib} not importable)")
 
 
@@ -250,7 +253,7 @@ def workload_a(size, peers: Peers, module):
         impls.append(Impl("jax.jit(value_and_grad)", f, peers.j(*arrays),
                           to_np=lambda r: canon(r[0], *r[1])))
     else:
-        impls.append(unavailable("jax.jit(value_and_grad)", peers, "jax"))
+        impls.append(unavailable("jax.jit(value_and_grad)", "jax"))
 
     if peers.torch:
         torch = peers.torch
@@ -272,7 +275,7 @@ def workload_a(size, peers: Peers, module):
         else:
             impls.append(Impl("torch.compile(grad_and_value)", status=NO_COMPILE))
     else:
-        impls.append(unavailable("torch eager (autograd.grad)", peers, "torch"))
+        impls.append(unavailable("torch eager (autograd.grad)", "torch"))
 
     if peers.ag:
         anp = peers.anp
@@ -283,7 +286,7 @@ def workload_a(size, peers: Peers, module):
         impls.append(Impl("autograd.value_and_grad", f, tuple(arrays),
                           to_np=lambda r: canon(r[0], *r[1])))
     else:
-        impls.append(unavailable("autograd.value_and_grad", peers, "autograd"))
+        impls.append(unavailable("autograd.value_and_grad", "autograd"))
     return ref, impls
 
 
@@ -318,28 +321,34 @@ def logistic_hvp_hand(v, X, y, w):
 def second_order_module(attr):
     """matcalc's module for the logistic problem with `attr` (hessian/hvp),
     or (None, reason). Uses whatever API exists: compile(text) first, then
-    compile(text, <keyword>=True) for a keyword compile() accepts."""
+    compile(text, <keyword>=value) for a keyword compile() accepts, the value
+    True or the names to differentiate by (`compile(text, hessian=["w"])`)."""
     import matcalc
     try:
         mod = matcalc.compile(LOGISTIC_TEXT)
     except Exception as e:
         return None, f"failed: compile: {type(e).__name__}: {e}"
     if hasattr(mod, attr):
+        HOW[attr] = f"module.{attr} from matcalc.compile(text)"
         return mod, None
     params = inspect.signature(matcalc.compile).parameters
-    for kw in (attr, "hessian", "hvp", "second_order"):
-        if kw in params:
+    for kw in (attr, "second_order"):
+        if kw not in params:
+            continue
+        for value in (True, list(mod.WRT)):
             try:
-                mod = matcalc.compile(LOGISTIC_TEXT, **{kw: True})
+                with_attr = matcalc.compile(LOGISTIC_TEXT, **{kw: value})
             except Exception:
                 continue
-            if hasattr(mod, attr):
-                return mod, None
+            if hasattr(with_attr, attr):
+                HOW[attr] = f"module.{attr} from matcalc.compile(text, {kw}={value!r})"
+                return with_attr, None
     return None, NOT_GENERATED
 
 
 def _logistic_peers(peers: Peers, inputs, kind, v=None):
     X, y, w = inputs["X"], inputs["y"], inputs["w"]
+    hess = kind == "hessian"
     impls = []
     if peers.jax:
         jax, jnp = peers.jax, peers.jnp
@@ -355,7 +364,7 @@ def _logistic_peers(peers: Peers, inputs, kind, v=None):
             impls.append(Impl("jax.jit(jvp of grad)", peers.jit_call(jax.jit(hvp_j)),
                               peers.j(w, v, X, y), to_np=canon))
     else:
-        impls.append(unavailable("jax", peers, "jax"))
+        impls.append(unavailable("jax.jit(jax.hessian)" if hess else "jax.jit(jvp of grad)", "jax"))
 
     if peers.torch:
         torch = peers.torch
@@ -382,7 +391,7 @@ def _logistic_peers(peers: Peers, inputs, kind, v=None):
             else:
                 impls.append(Impl("torch.compile(jvp of grad)", status=NO_COMPILE))
     else:
-        impls.append(unavailable("torch", peers, "torch"))
+        impls.append(unavailable("torch.func.hessian" if hess else "torch.func.jvp of grad", "torch"))
 
     if peers.ag:
         anp = peers.anp
@@ -395,7 +404,8 @@ def _logistic_peers(peers: Peers, inputs, kind, v=None):
             impls.append(Impl("autograd.hessian_vector_product",
                               peers.ag.hessian_vector_product(f_a), (w, X, y, v), to_np=canon))
     else:
-        impls.append(unavailable("autograd", peers, "autograd"))
+        name = "autograd.hessian" if hess else "autograd.hessian_vector_product"
+        impls.append(unavailable(name, "autograd"))
     return impls
 
 
@@ -474,7 +484,7 @@ def workload_d(size, peers: Peers, module):
         impls.append(Impl("jax.jit(value_and_grad)", peers.jit_call(jax.jit(vg_j)),
                           peers.j(X, S), to_np=lambda r: canon(*r)))
     else:
-        impls.append(unavailable("jax.jit(value_and_grad)", peers, "jax"))
+        impls.append(unavailable("jax.jit(value_and_grad)", "jax"))
 
     if peers.torch:
         torch = peers.torch
@@ -499,7 +509,7 @@ def workload_d(size, peers: Peers, module):
         else:
             impls.append(Impl("torch.compile(grad_and_value)", status=NO_COMPILE))
     else:
-        impls.append(unavailable("torch eager (autograd.grad)", peers, "torch"))
+        impls.append(unavailable("torch eager (autograd.grad)", "torch"))
 
     if peers.ag:
         anp = peers.anp
@@ -513,7 +523,7 @@ def workload_d(size, peers: Peers, module):
             return value, (g + g.T) / 2
         impls.append(Impl("autograd.value_and_grad", vg_a, (X, S), to_np=lambda r: canon(*r)))
     else:
-        impls.append(unavailable("autograd.value_and_grad", peers, "autograd"))
+        impls.append(unavailable("autograd.value_and_grad", "autograd"))
     return ref, impls
 
 
@@ -554,7 +564,7 @@ def workload_e(size, peers: Peers, module):
         impls.append(Impl("jax.jit(value_and_grad)", f, peers.j(U, V, X, np.float64(lam)),
                           to_np=lambda r: canon(r[0], *r[1])))
     else:
-        impls.append(unavailable("jax.jit(value_and_grad)", peers, "jax"))
+        impls.append(unavailable("jax.jit(value_and_grad)", "jax"))
 
     if peers.torch:
         torch = peers.torch
@@ -574,7 +584,7 @@ def workload_e(size, peers: Peers, module):
         else:
             impls.append(Impl("torch.compile(grad_and_value)", status=NO_COMPILE))
     else:
-        impls.append(unavailable("torch eager (autograd.grad)", peers, "torch"))
+        impls.append(unavailable("torch eager (autograd.grad)", "torch"))
 
     if peers.ag:
         anp = peers.anp
@@ -584,7 +594,7 @@ def workload_e(size, peers: Peers, module):
         impls.append(Impl("autograd.value_and_grad", peers.ag.value_and_grad(f_a, argnum=(0, 1)),
                           (U, V, X, lam), to_np=lambda r: canon(r[0], *r[1])))
     else:
-        impls.append(unavailable("autograd.value_and_grad", peers, "autograd"))
+        impls.append(unavailable("autograd.value_and_grad", "autograd"))
     return ref, impls
 
 
@@ -640,6 +650,8 @@ def fmt_time(s):
 def report(key, rows, lines, verdicts):
     """rows: [(size, impls)]; appends the table to lines, judged targets to verdicts."""
     lines.append(TITLES[key])
+    how = HOW.get({"b": "hessian", "c": "hvp"}.get(key, ""), "module.value_and_grad from matcalc.compile(text)")
+    lines.append(f"   matcalc column: {how}")
     for size, impls in rows:
         by = {i.name: i for i in impls}
         gen, hand = by["matcalc generated"], by["hand-written NumPy"]
@@ -739,7 +751,9 @@ def main(argv=None) -> int:
         f"          (rotating order), each after ~{cfg['settle_s'] * 1e3:.0f} ms of untimed calls of the same implementation;"
         f" slow ones get fewer samples",
         f"          (>= {cfg['min_samples']}, ~{cfg['budget_s']:g} s each); times exclude array conversion;"
-        " jax results block_until_ready",
+        " jax results block_until_ready;",
+        f"          a round during which other processes used > {QUIET_SHARE:.0%} of the CPUs is redone"
+        f" (for at most {cfg['wait_s']:.0f} s in all)",
         f"agree     every result checked against the hand-written one before timing:"
         f" np.allclose(rtol={RTOL:g}, atol={RTOL:g}*max|ref|)",
         "",
@@ -762,8 +776,9 @@ def main(argv=None) -> int:
     verdicts = []
     mismatches = []
     whole_run = OtherLoad()
+    guard = QuietGuard(max_share=QUIET_SHARE, budget_s=cfg["wait_s"])
     for key in keys:
-        table_load = OtherLoad()
+        mark = guard.mark()
         sizes = SIZES[key][:1] if args.quick else SIZES[key]
         rows = []
         for size in sizes:
@@ -776,14 +791,15 @@ def main(argv=None) -> int:
                 warnings.simplefilter("ignore")
                 results = race_many([(i.name, i.fn, i.args, i.kwargs) for i in timed],
                                     cfg["samples"], cfg["sample_s"], cfg["budget_s"],
-                                    cfg["min_samples"], cfg["settle_s"])
+                                    cfg["min_samples"], cfg["settle_s"], guard)
             for impl in timed:
                 impl.k, impl.times = results[impl.name]
             rows.append((size, impls))
         report(key, rows, lines, verdicts)
-        other = table_load.share()
+        redone, other = guard.since(mark)
         if other is not None:
-            lines.insert(-1, f"   other processes used {other:.0%} of the CPUs during this table"
+            lines.insert(-1, f"   other processes used {other:.0%} of the CPUs during the kept rounds"
+                             f" ({redone} disturbed rounds redone)"
                              + ("  (> 5%: disturbed, run again)" if other > 0.05 else ""))
         print("\n".join(lines), flush=True)
         lines = []
@@ -795,14 +811,16 @@ def main(argv=None) -> int:
                  " / hand: this time / hand-written time;")
     lines.append("          gen / this: generated time / this time (< 1: generated is faster)")
     lines.append(f"targets   {sum(judged)}/{len(judged)} judged targets pass"
-                 + (f"; {len(skipped)} not judged (matcalc n/a)" if skipped else ""))
+                 + (f"; {len(skipped)} not judged (matcalc or the peer n/a)" if skipped else ""))
     for label in failed:
         lines.append(f"  FAIL    {label}")
     for m in mismatches:
         lines.append(f"  MISMATCH {m}")
     other = whole_run.share()
     lines.append(f"total     {time.perf_counter() - started:.0f} s"
-                 + (f"; other processes used {other:.0%} of the CPUs during the measurements" if other is not None else ""))
+                 + (f"; other processes used {other:.0%} of the CPUs over the whole run;"
+                    f" {guard.redone} disturbed rounds redone ({guard.spent_s:.0f} s of"
+                    f" at most {cfg['wait_s']:.0f} s)" if other is not None else ""))
     print("\n".join(lines))
     return 0 if not failed and not mismatches else 1
 

@@ -64,7 +64,8 @@ def race(gen, hand, kwargs, samples, sample_s):
     return k, times["gen"], times["hand"]
 
 
-def race_many(entries, samples, sample_s, budget_s=None, min_samples=5, settle_s=0.0):
+def race_many(entries, samples, sample_s, budget_s=None, min_samples=5, settle_s=0.0,
+              guard=None):
     """Per-call seconds of n implementations, samples interleaved.
 
     `entries` is a list of (key, fn, args, kwargs). Each one gets its own
@@ -80,6 +81,10 @@ def race_many(entries, samples, sample_s, budget_s=None, min_samples=5, settle_s
     entry's library (OpenBLAS, OpenMP, XLA) spin for a while after their
     last job, and on a machine with few cores they would otherwise steal
     the next entry's time.
+
+    With a `QuietGuard`, a round during which other processes used more than
+    the guard's share of the CPUs is thrown away and run again after a
+    pause, while the guard's waiting budget lasts.
 
     Returns {key: (k, [per-call seconds, ...])}.
     """
@@ -100,17 +105,26 @@ def race_many(entries, samples, sample_s, budget_s=None, min_samples=5, settle_s
 
     times = {key: [] for key, *_ in plan}
     count = len(plan)
-    for r in range(samples):
+    r = 0
+    while r < samples:
         order = plan[r % count:] + plan[:r % count]
         if r % 2:
             order = order[::-1]
+        if guard is not None:
+            guard.round_start()
+        taken = []
         for key, fn, args, kwargs, k, n, settle in order:
             # entry with n of `samples` samples: take one when the evenly
             # spaced count steps up in this round.
             if (r + 1) * n // samples > r * n // samples:
                 if settle:
                     time_k(fn, kwargs, settle, args)
-                times[key].append(time_k(fn, kwargs, k, args) / k)
+                taken.append((key, time_k(fn, kwargs, k, args) / k))
+        if guard is not None and not guard.round_ok():
+            continue  # disturbed: the same round again
+        for key, seconds in taken:
+            times[key].append(seconds)
+        r += 1
     return {key: (k, times[key]) for key, _, _, _, k, _, _ in plan}
 
 
@@ -171,3 +185,50 @@ class OtherLoad:
         other = (end[1] - self._start[1]) - (end[2] - self._start[2])
         cpus = os.cpu_count() or 1
         return max(0.0, other / (wall * cpus)) if wall > 0 else None
+
+
+class QuietGuard:
+    """Throws away timing rounds disturbed by other processes.
+
+    A round during which other processes used more than `max_share` of the
+    CPUs (see `OtherLoad`) is discarded; the guard sleeps `pause_s` and the
+    round is run again. The pauses and discarded rounds are charged to
+    `budget_s`, shared by every race that uses the guard; once it is spent,
+    rounds are kept whatever the load (the report then flags the table).
+    """
+
+    def __init__(self, max_share=0.10, budget_s=120.0, pause_s=1.0):
+        self.max_share, self.budget_s, self.pause_s = max_share, budget_s, pause_s
+        self.spent_s = 0.0
+        self.redone = 0
+        self._load = OtherLoad()
+        self._round_t0 = time.perf_counter()
+        self.kept_other_s = 0.0   # other processes' CPU share x wall time, kept rounds
+        self.kept_wall_s = 0.0
+
+    def round_start(self):
+        self._load.start()
+        self._round_t0 = time.perf_counter()
+
+    def round_ok(self) -> bool:
+        share = self._load.share()
+        wall = time.perf_counter() - self._round_t0
+        if share is None:
+            return True
+        if share > self.max_share and self.spent_s < self.budget_s:
+            self.redone += 1
+            time.sleep(self.pause_s)
+            self.spent_s += wall + self.pause_s
+            return False
+        self.kept_other_s += share * wall
+        self.kept_wall_s += wall
+        return True
+
+    def mark(self):
+        """Counters now, to report the rounds between two marks."""
+        return (self.redone, self.kept_other_s, self.kept_wall_s)
+
+    def since(self, mark):
+        """(rounds redone, other processes' CPU share in kept rounds) since `mark`."""
+        redone, other, wall = self.redone - mark[0], self.kept_other_s - mark[1], self.kept_wall_s - mark[2]
+        return redone, (other / wall if wall > 0 else None)

@@ -71,8 +71,9 @@ class NumpyPrinter(Printer):
         cheapest form NumPy multiplies; alone it is a number."""
         if len(factors) < 2 or all(_is_step(f) for f in factors):
             return super().product_of(factors)
-        return self.product([f"({self.print(f.args[0])[0]} > 0)" if _is_step(f)
-                             else self.arg(f, P.MUL + 1) for f in factors])
+        numbers = [self.arg(f, P.MUL + 1) for f in factors if not _is_step(f)]
+        masks = [f"({self.print(f.args[0])[0]} > 0)" for f in factors if _is_step(f)]
+        return self.product(numbers + masks)  # a number first: -a * (x > 0), never -(x > 0)
 
     def _print_matmul(self, node):
         chain = [node.args[1]]

@@ -128,7 +128,8 @@ def apply(op, args: tuple, params: tuple = ()) -> Apply:
 
 def is_const(node: Expr, value=None) -> bool:
     """Whether `node` is a constant (equal to `value` when given)."""
-    return isinstance(node, Const) and (value is None or node.value == value)
+    return isinstance(node, Const) and (value is None or node.value == value
+                                        or (node.value.is_Float and float(node.value) == value))
 
 
 def postorder(roots: Iterable[Expr], done=()) -> Iterator[Expr]:

@@ -179,11 +179,11 @@ def add(*terms: Expr) -> Expr:
             key = _term_key(rest)
             rest = first.setdefault(key, rest)
             coeffs[rest] = coeffs.get(rest, 0) + c
-    if len(coeffs) == 1 and constant in (1, -1):
+    if len(coeffs) == 1 and constant.is_number and float(constant) in (1.0, -1.0):
         (rest, c), = coeffs.items()
-        if c == 1 and constant == 1 and _is(rest, "expm1"):
+        if c == 1 and float(constant) == 1 and _is(rest, "expm1"):
             return func("exp", rest.args[0])      # 1 + expm1(x) = exp(x)
-        if c == 1 and constant == -1 and _is(rest, "exp"):
+        if c == 1 and float(constant) == -1 and _is(rest, "exp"):
             return func("expm1", rest.args[0])    # exp(x) − 1, without cancellation
     out = [const(constant)] if constant != 0 else []
     out += [mul(const(c), rest) for rest, c in coeffs.items() if c != 0]

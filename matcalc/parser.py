@@ -161,8 +161,8 @@ class _ExprBuilder(Transformer_NonRecursive):
         try:
             return build(left, right)
         except ShapeError as err:
-            lhs = self.text[meta.start_pos:op.start_pos].strip()
-            rhs = self.text[op.end_pos:meta.end_pos].strip()
+            lhs = " ".join(self.text[meta.start_pos:op.start_pos].split())
+            rhs = " ".join(self.text[op.end_pos:meta.end_pos].split())
             message = (f"shape mismatch in '{op}': {lhs} is {fmt(left.shape)} "
                        f"but {rhs} is {fmt(right.shape)}")
             if "scalars" in err.message or "division" in err.message:

@@ -1,7 +1,7 @@
 """Benchmark matcalc's generated code against hand-written NumPy and AD peers.
 
-    python benchmarks/bench_peers.py             # full run (~5-10 min on 2 cores)
-    python benchmarks/bench_peers.py --quick     # smoke run: small sizes, few samples
+    python benchmarks/bench_peers.py             # full run (~3 min on 2 idle cores)
+    python benchmarks/bench_peers.py --quick     # smoke run: small sizes, few samples (~15 s)
     python benchmarks/bench_peers.py --only b,c  # some workloads
     python benchmarks/bench_peers.py --no-compile   # skip torch.compile (slow to compile)
 
@@ -704,6 +704,23 @@ def report(key, rows, lines, verdicts):
     lines.append("")
 
 
+def matcalc_revision() -> str:
+    """The git commit of the checkout matcalc is imported from, if any."""
+    import subprocess
+    import matcalc
+    where = Path(matcalc.__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(where), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if head.returncode != 0:
+        return ""
+    return f", git {head.stdout.strip()}" + (" + uncommitted changes in matcalc/" if dirty.stdout.strip() else "")
+
+
 def lib_version(dist):
     try:
         return version(dist)
@@ -741,7 +758,7 @@ def main(argv=None) -> int:
     lines = [
         "matcalc vs hand-written NumPy vs AD libraries" + (" (--quick: smoke run, numbers are rough)" if args.quick else ""),
         *machine_lines(),
-        f"matcalc   {matcalc.__version__}",
+        f"matcalc   {matcalc.__version__}{matcalc_revision()}",
         f"jax       {jax_line}",
         f"torch     {torch_line}",
         f"autograd  {lib_version('autograd')}",

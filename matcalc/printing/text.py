@@ -32,16 +32,17 @@ def problem_text(problem) -> str:
     return "\n".join(lines)
 
 
-def program_text(program, problem) -> str:
-    """The gradients as lines `name = expression` in the input language."""
-    definition = TextPrinter().define(problem.output)
-    head = f"# gradient of {problem.output_name} = {definition}"
-    printer = TextPrinter()
+def program_text(program, problem, printer=None, label=lambda name: name) -> str:
+    """The gradients as lines `name = expression`: in the input language, or
+    in another notation given its printer and how it writes names."""
+    printer = printer or TextPrinter()
+    value = label(problem.output_name)
+    head = f"# gradient of {value} = {printer.define(problem.output)}"
     if program.seed is not None:
-        head += f", given {program.seed.name} = ∂L/∂{problem.output_name}"
+        head += f", given {label(program.seed.name)} = ∂L/∂{value}"
     lines = [head]
     for b in program.needed(name for _, name in program.gradients):
-        lines.append(f"{b.name} = {printer.doprint(b.expr)}")
+        lines.append(f"{label(b.name)} = {printer.doprint(b.expr)}")
     return "\n".join(lines)
 
 

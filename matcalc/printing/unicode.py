@@ -37,7 +37,7 @@ import sympy
 from .. import precedence as P
 from ..expr import Apply, Const, Expr, Var, postorder
 from ..ops import OPS, Form, call
-from .text import TextPrinter
+from .text import TextPrinter, program_text
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -260,15 +260,8 @@ def program_unicode(program, problem) -> str:
         dW₁ = Xᵀ·dZ₁
     """
     names = symbols(program, problem)
-    printer = UnicodePrinter(names)
-    value = names.get(problem.output_name, problem.output_name)
-    head = f"# gradient of {value} = {UnicodePrinter(names).define(problem.output)}"
-    if program.seed is not None:
-        head += f", given {names[program.seed.name]} = ∂L/∂{value}"
-    lines = [head]
-    for b in program.needed(n for _, n in program.gradients):
-        lines.append(f"{names.get(b.name, name(b.name))} = {printer.doprint(b.expr)}")
-    return "\n".join(lines)
+    return program_text(program, problem, UnicodePrinter(names),
+                        lambda n: names.get(n, name(n)))
 
 
 def gradient_unicode(gradient) -> str:

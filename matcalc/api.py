@@ -61,7 +61,7 @@ def _extras(problem, hessian_wrt, with_hvp, jacobian_wrt) -> list:
     from . import second
     extras = []
     if hessian_wrt is not None:
-        extras.append(second.hessian(problem, hessian_wrt))
+        extras.append(second.hessian(problem, None if hessian_wrt is True else hessian_wrt))
     if with_hvp:
         extras.append(second.hvp(problem))
     if jacobian_wrt is not None:
@@ -71,7 +71,8 @@ def _extras(problem, hessian_wrt, with_hvp, jacobian_wrt) -> list:
 
 def codegen(p, wrt=None, *, hessian=None, hvp=False, jacobian=None) -> str:
     """The source of a NumPy module with forward, backward, value_and_grad,
-    and `hessian(**inputs)` (hessian="w" or "x,y"), `hvp(v, **inputs)`
+    and `hessian(**inputs)` (hessian="w", "x,y" or True for the problem's
+    wrt), `hvp(v, **inputs)`
     (hvp=True) and `jacobian(**inputs)` (jacobian=True or names) when asked."""
     from .emit import generate
     g = grad(p, wrt)

@@ -360,13 +360,44 @@ def is_symmetric(x: Expr) -> bool:
         return True
     if x.op == "outer":
         return x.args[0] is x.args[1]
-    if x.op == "matmul":
-        a, b = x.args
-        return (_is(b, "transpose") and b.args[0] is a) or (_is(a, "transpose") and a.args[0] is b)
+    if x.op in ("matmul", "solve"):
+        return _palindrome(_chain(x))
     if x.op in ("inv", "transpose", "name", "adjoint", "add", "mul", "div", "pow") or \
             OPS[x.op].elementwise:  # a vector term broadcasts along rows: not symmetric
         return all(a.ndim != 1 and is_symmetric(a) for a in x.args)
     return False
+
+
+def _chain(x: Expr) -> list[tuple[Expr, bool, bool]]:
+    """x as a product F₁ ⋯ Fₖ of factors (A, transposed, inverted), reading
+    (AB)ᵀ as BᵀAᵀ, solve(A, B) as A⁻¹B and inv(A) as A⁻¹."""
+    factors, stack = [], [(x, False, False)]
+    while stack:
+        node, flipped, inverted = stack.pop()
+        if inverted:
+            factors.append((node, flipped, True))
+        elif _is(node, "transpose"):
+            stack.append((node.args[0], not flipped, False))
+        elif _is(node, "inv"):
+            stack.append((node.args[0], flipped, True))
+        elif _is(node, "matmul", "solve"):
+            a, b = node.args
+            parts = [(a, flipped, node.op == "solve"), (b, flipped, False)]
+            stack.extend(parts if flipped else parts[::-1])  # popped left to right
+        else:
+            factors.append((node, flipped, False))
+    return factors
+
+
+def _palindrome(factors: list) -> bool:
+    """F₁ ⋯ Fₖ is symmetric when F_{k+1-i} = F_iᵀ and the middle factor is
+    symmetric (A B Aᵀ with B = Bᵀ; A Aᵀ)."""
+    k = len(factors)
+    for i in range(k // 2):
+        (a, ta, ia), (b, tb, ib) = factors[i], factors[k - 1 - i]
+        if a is not b or ia != ib or (ta == tb and not is_symmetric(a)):
+            return False
+    return k % 2 == 0 or is_symmetric(factors[k // 2][0])
 
 
 def transpose(x: Expr) -> Expr:
@@ -973,8 +1004,14 @@ def _solve_shape(s, p):
 
 
 def solve(a: Expr, b: Expr) -> Expr:
-    """A⁻¹ B without the inverse; solve(A, I) is inv(A)."""
-    return func("inv", a) if _is(b, "eye") else func("solve", a, b)
+    """A⁻¹ B without the inverse; A⁻¹(cI) = c A⁻¹ and A⁻¹(cB) = c A⁻¹B."""
+    scale, rest = _scaled_identity(b)
+    if rest is None:
+        return mul(const(scale), func("inv", a))
+    scale, rest = _coefficient(b)
+    if scale != 1 and rest is not None:
+        return mul(const(scale), func("solve", a, rest))
+    return func("solve", a, b)
 
 
 def _solve_vjp(g, node, i):

@@ -102,6 +102,28 @@ def _inverse_times(node: Expr, chosen: dict) -> bool:
     return isinstance(a, Apply) and a.op == "inv" and a not in chosen
 
 
+def _one_factorisation(roots: list) -> dict[Expr, Expr]:
+    """Every node of `roots`, mapped to itself except that solve(A, B) becomes
+    A⁻¹ @ B, and solve(Aᵀ, B) becomes A⁻ᵀ @ B, wherever inv(A) is computed
+    anyway: A is factorised once."""
+    nodes = list(postorder(roots))
+    inverted = {n.args[0] for n in nodes if isinstance(n, Apply) and n.op == "inv"}
+    plan: dict[Expr, Expr] = {}
+    for node in nodes:
+        args = tuple(plan[a] for a in node.args)
+        a = node.args[0] if isinstance(node, Apply) and node.op == "solve" else None
+        if a in inverted:
+            plan[node] = apply(OPS["matmul"], (apply(OPS["inv"], args[:1]), args[1]))
+        elif isinstance(a, Apply) and a.op == "transpose" and a.args[0] in inverted:
+            inverse = apply(OPS["inv"], (plan[a.args[0]],))
+            plan[node] = apply(OPS["matmul"], (apply(OPS["transpose"], (inverse,)), args[1]))
+        elif args != node.args:
+            plan[node] = apply(OPS[node.op], args, node.params)
+        else:
+            plan[node] = node
+    return plan
+
+
 def _is_bound(node: Expr, uses: dict) -> bool:
     """Whether a node is worth a name of its own: computed, and used twice."""
     return isinstance(node, Apply) and node.op not in _CHEAP and node.op != "name" \
@@ -113,8 +135,10 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     """Name the shared subexpressions of the value of `problem` and of the
     results, given as (name, what it is of, expression): the gradients
     ("dW", "W", ∂L/∂W), or second-order results."""
-    output = problem.output
-    grads = [expr for _, _, expr in results]
+    plan = _one_factorisation([problem.output] + [expr for _, _, expr in results])
+    output = plan[problem.output]
+    grads = [plan[expr] for _, _, expr in results]
+    adjoint = {plan.get(k, k): plan.get(g, g) for k, g in adjoint.items()}
     roots = [output] + grads
     order = list(postorder([output] + grads[::-1]))
     forward = set(postorder([output]))
@@ -135,7 +159,7 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     user: dict[Expr, str] = {}
     for name, node in problem.intermediates.items():
         if isinstance(_unnamed(node), Apply):
-            user.setdefault(_unnamed(node), name)
+            user.setdefault(plan.get(_unnamed(node), _unnamed(node)), name)
     value = _unnamed(output)
 
     chosen: dict[Expr, str] = {value: problem.output_name}

@@ -340,3 +340,25 @@ def test_generated_code_materialises_nothing_a_person_would_not(expr, shapes, ab
     code = "\n".join(_code_lines(matcalc.codegen(p)))
     assert absent not in code and present in code
     assert matcalc.check(p).ok
+
+
+@pytest.mark.parametrize("expr, shapes", [
+    ("N / 2 * logdet(S) + trace(solve(S, X.T @ X)) / 2", {"X": "N x D", "S": "D x D spd"}),
+    ("logdet(A) + sum(solve(A, B) ** 2)", {"A": "N x N", "B": "N x K"}),
+    ("sum(inv(A)) + sum(solve(A, b))", {"A": "N x N", "b": "N"}),
+])
+def test_each_matrix_is_factorised_once(expr, shapes):
+    # the gradient needs inv(A) anyway, so solve(A, B) becomes inv(A) @ B
+    p = matcalc.problem(expr, **shapes)
+    code = "\n".join(_code_lines(matcalc.codegen(p)))
+    assert code.count("np.linalg.inv(") == 1 and "np.linalg.solve" not in code
+    assert matcalc.check(p).ok
+
+
+def test_gaussian_nll_is_the_hand_written_code():
+    # f = N/2 logdet S + tr(S⁻¹C)/2: one inverse, one product for S⁻¹C in
+    # forward and one for S⁻¹CS⁻¹ in backward, which is symmetric as it stands
+    p = matcalc.problem("N / 2 * logdet(S) + trace(solve(S, X.T @ X)) / 2",
+                        X="N x D", S="D x D spd", wrt="S")
+    code = "\n".join(_code_lines(matcalc.codegen(p)))
+    assert code.count(" @ ") == 3 and ".T @ t" not in code.split("def backward")[1]

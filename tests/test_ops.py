@@ -438,3 +438,36 @@ def test_examples_check():
 ])
 def test_coefficients_that_are_sums_of_dimensions(expr, shapes):
     _check_all_seeds(matcalc.problem(expr, **shapes))
+
+
+@pytest.mark.parametrize("expr, symmetric", [
+    ("A @ S @ A.T", True),                    # A B Aᵀ, B symmetric
+    ("A @ B @ A.T", False),                   # B not symmetric
+    ("A.T @ S @ S @ A", True),                # Aᵀ S S A: the S pair, as S = Sᵀ
+    ("A.T @ S @ B @ A", False),
+    ("(A @ S) @ (A @ S).T", True),            # (AS)(AS)ᵀ, any grouping
+    ("inv(S) @ C @ inv(S)", True),
+    ("solve(S, C) @ inv(S)", True),           # S⁻¹ C S⁻¹ written with a solve
+    ("solve(S, B) @ inv(S)", False),
+    ("A.T @ A", True),
+    ("A @ A", False),
+])
+def test_symmetry_of_product_chains(expr, symmetric):
+    p = matcalc.problem(expr, A="N x N", B="N x N", S="N x N symmetric", C="N x N symmetric")
+    assert ops.is_symmetric(p.output) is symmetric
+    if symmetric:  # the claim, checked on numbers
+        from matcalc.verify import evaluate
+        dims = sizes(p, {"N": 4})
+        value = evaluate(p.output, {**draw(p, dims, np.random.default_rng(0)), **dims})
+        np.testing.assert_allclose(value, value.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("expr, want", [
+    ("solve(A, eye(N) / 2)", "inv(A) / 2"),
+    ("solve(A, 3 * B)", "3 * solve(A, B)"),
+    ("solve(A, eye(N))", "inv(A)"),
+])
+def test_solve_takes_scalars_out(expr, want):
+    shapes = {"A": "N x N", "B": "N x K"}
+    assert str(matcalc.problem(expr, **shapes).output) == \
+        str(matcalc.problem(want, **shapes).output)

@@ -161,3 +161,15 @@ def test_cli_hessian_and_codegen_flags(tmp_path):
     bad = subprocess.run(run + ["hessian", "examples/logistic.mc", "--wrt", "q"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_hessian_true_means_the_problems_wrt():
+    p = matcalc.problem("sum(log(1 + exp(-y * (X @ w))))", X="n x d", y="n", w="d", wrt="w")
+    assert matcalc.codegen(p, hessian=True) == matcalc.codegen(p, hessian="w")
+
+
+@pytest.mark.parametrize("wrt", [1, 2.5, object(), [1, 2]])
+def test_wrt_that_is_not_names_is_a_matcalc_error(wrt):
+    p = matcalc.problem("sum(X @ w)", X="n x d", w="d")
+    with pytest.raises(matcalc.MatcalcError, match="wrt must be variable names"):
+        matcalc.grad(p, wrt)

@@ -907,7 +907,9 @@ elementwise("cos", lambda g, x, y: neg(mul(g, func("sin", x))), r"\cos", "np.cos
 elementwise("tanh", lambda g, x, y: mul(g, sub(const(1), power(y, const(2)))),
             r"\tanh", "np.tanh")
 elementwise("sigmoid", lambda g, x, y: mul(g, y, sub(const(1), y)), r"\sigma",
-            Form("np.exp(-np.logaddexp(0, -{0}))", P.ATOM, P.POW))
+            # σ(x) = (1 + tanh(x/2)) / 2: one transcendental pass, never an
+            # overflow; absolute error within an ulp of 1 (log σ is softplus)
+            Form("0.5 * np.tanh(0.5 * {0}) + 0.5", P.ADD, P.MUL + 1))
 elementwise("relu", lambda g, x, y: mul(g, func("step", x)),
             r"\operatorname{relu}", "np.maximum({0}, 0)")
 elementwise("step", _flat, r"\mathbf{{1}}\left[{0} > 0\right]", "np.sign(np.maximum({0}, 0))")

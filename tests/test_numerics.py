@@ -342,3 +342,20 @@ def test_precision_of_second_order_functions(text, wrt, dtype):
     jac = module.jacobian(**inputs)
     for j in (jac.values() if isinstance(jac, dict) else [jac]):
         assert np.asarray(j).dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_never_overflows(dtype):
+    """σ is written (1 + tanh(x/2)) / 2: no overflow warning at |x| = 1e3 in
+    either precision, values in [0, 1], absolute error within an ulp of 1."""
+    module = matcalc.compile("x: N\nf = sum(sigmoid(x))\n")
+    x = np.array([-1000.0, -100.0, -30.0, -1.0, 0.0, 2.0, 40.0, 1000.0], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grads = module.value_and_grad(x=x)
+    assert grads["x"].dtype == dtype
+    eps = np.finfo(dtype).eps
+    for xi, gi in zip(x, grads["x"]):
+        s = _sig(mpmath.mpf(float(xi)))
+        assert abs(float(gi) - float(s * (1 - s))) <= 2 * eps
+    assert abs(float(value) - float(sum(_sig(mpmath.mpf(float(xi))) for xi in x))) <= 8 * eps

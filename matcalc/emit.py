@@ -146,7 +146,8 @@ def _wrap(line: str, indent: str) -> list[str]:
     """A statement within WIDTH columns: the long part goes in parentheses,
     broken at spaces (printed code has spaces only between tokens, so every
     break inside the parentheses is legal)."""
-    if len(indent + line) <= WIDTH or "'" in line:  # never split a string literal
+    if len(indent + line) <= WIDTH or any(" " in q for q in re.findall("'[^']*'", line)):
+        # never split a string literal; quoted identifiers have no spaces
         return [indent + line]
     if line.startswith("#"):
         return [indent + "# " + part for part in
@@ -155,12 +156,54 @@ def _wrap(line: str, indent: str) -> list[str]:
         opening, body, closing = "(", line[:-len(" = cache")].strip("()"), ") = cache"
     elif line.startswith("return "):
         opening, body, closing = "return (", line[len("return "):], ")"
+    elif " = " not in line:  # a call statement: break inside its parentheses
+        head, _, rest = line.partition("(")
+        opening, body, closing = head + "(", rest[:-1], ")"
     else:
         head, _, body = line.partition(" = ")
         opening, closing = f"{head} = (", ")"
+        if _enclosed(body):  # a tuple: its own parentheses
+            body = body[1:-1]
     parts = textwrap.wrap(body, WIDTH - len(indent) - 4, break_long_words=False,
                           break_on_hyphens=False)
     return [indent + opening] + [indent + "    " + p for p in parts] + [indent + closing]
+
+
+def _subtracted_product(expr):
+    """(a, P) when `expr` is a - P for a matrix product P of the result's
+    shape (an array, not a scalar), else None."""
+    if not (isinstance(expr, Apply) and expr.op == "add" and len(expr.args) == 2
+            and expr.ndim > 0):
+        return None
+    coeff, factors = Printer.parts(expr.args[1])
+    if coeff != -1 or len(factors) != 1:
+        return None
+    product = factors[0]
+    if isinstance(product, Apply) and product.op == "matmul" and product.shape == expr.shape:
+        return expr.args[0], product
+    return None
+
+
+def _assignment(target: str, expr, printer: NumpyPrinter) -> list[str]:
+    """`target = expr`. NumPy adds into a temporary in place only when the
+    temporary is the left operand of '-', so `a - P` with P a new matrix
+    product is computed into P: `t = P` then `np.subtract(a, t, out=t)`."""
+    split = _subtracted_product(expr)
+    if split is None:
+        return [f"{target} = {printer.doprint(expr)}"]
+    a, product = split
+    return [f"{target} = {printer.doprint(product)}",
+            f"np.subtract({printer.doprint(a)}, {target}, out={target})"]
+
+
+def _enclosed(code: str) -> bool:
+    """Whether `code` is one parenthesised whole, `(...)`."""
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return k == len(code) - 1 and ch == ")"
+    return False
 
 
 def _comment(binding, text: str, code: str, value: str) -> str | None:
@@ -199,11 +242,12 @@ class _Emitter:
     def body(self, bindings) -> list[str]:
         lines = []
         for b in bindings:
-            code = self.code.doprint(b.expr)
-            comment = _comment(b, self.text.doprint(b.expr), code, self.value)
+            code = _assignment(self.ident[b.name], b.expr, self.code)
+            comment = _comment(b, self.text.doprint(b.expr),
+                               code[0].partition(" = ")[2] if len(code) == 1 else "", self.value)
             if comment:
                 lines.append(comment)
-            lines.append(f"{self.ident[b.name]} = {code}")
+            lines += code
         return lines
 
     def docstring(self) -> list[str]:
@@ -305,7 +349,8 @@ class _SecondOrderEmitter:
         return out
 
     def _lines(self, bindings) -> list[str]:
-        return [f"{self.ident[b.name]} = {self.code.doprint(b.expr)}" for b in bindings]
+        return [line for b in bindings for line in _assignment(self.ident[b.name], b.expr,
+                                                               self.code)]
 
     def function(self) -> list[str]:
         result, problem, ident = self.result, self.problem, self.ident

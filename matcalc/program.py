@@ -13,7 +13,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from .expr import Apply, Expr, Var, apply, postorder, var
+import sympy
+
+from .expr import Apply, Const, Expr, Var, apply, const, postorder, var
 from .ops import OPS
 
 # Deepest expression one binding may hold: deeper ones are split into named
@@ -102,12 +104,49 @@ def _inverse_times(node: Expr, chosen: dict) -> bool:
     return isinstance(a, Apply) and a.op == "inv" and a not in chosen
 
 
-def _one_factorisation(roots: list) -> dict[Expr, Expr]:
-    """Every node of `roots`, mapped to itself except that solve(A, B) becomes
-    A⁻¹ @ B, and solve(Aᵀ, B) becomes A⁻ᵀ @ B, wherever inv(A) is computed
-    anyway: A is factorised once."""
+def _scaled(node: Expr) -> tuple[Const, Expr] | None:
+    """(c, x) for c * x, also behind an `adjoint` barrier; else None."""
+    if isinstance(node, Apply) and node.op == "adjoint":
+        node = node.args[0]
+    if isinstance(node, Apply) and node.op == "mul" and len(node.args) == 2 \
+            and isinstance(node.args[0], Const) and node.args[1].ndim == 2:
+        return node.args[0], node.args[1]
+    return None
+
+
+def _product_operands(nodes: list, roots: list) -> set[Expr]:
+    """The scaled arrays c X used only as matrix-product operands, directly or
+    transposed: the scale can go on the products instead."""
+    parents: dict[Expr, list[Apply]] = {}
+    for node in nodes:
+        for a in node.args:
+            parents.setdefault(a, []).append(node)
+
+    def only_in_products(x: Expr) -> bool:
+        users = parents.get(x, [])
+        return bool(users) and all(u.op == "matmul" or (u.op == "transpose" and only_in_products(u))
+                                   for u in users)
+    return {n for n in nodes if n not in roots and _scaled(n) and only_in_products(n)}
+
+
+def _scaled_operand(x: Expr, scaled: set) -> Expr | None:
+    """The scaled array behind a matrix-product operand, if any."""
+    if x in scaled:
+        return x
+    if isinstance(x, Apply) and x.op == "transpose" and x.args[0] in scaled:
+        return x.args[0]
+    return None
+
+
+def _plan(roots: list) -> dict[Expr, Expr]:
+    """How the code computes each node of `roots`: the node itself, except
+    - solve(A, B) is A⁻¹ @ B, and solve(Aᵀ, B) is A⁻ᵀ @ B, wherever inv(A) is
+      computed anyway, so A is factorised once;
+    - (c X) @ Y is c (X @ Y) where c X only feeds matrix products, so no
+      scaled copy of X is made."""
     nodes = list(postorder(roots))
     inverted = {n.args[0] for n in nodes if isinstance(n, Apply) and n.op == "inv"}
+    scaled = _product_operands(nodes, roots)
     plan: dict[Expr, Expr] = {}
     for node in nodes:
         args = tuple(plan[a] for a in node.args)
@@ -117,6 +156,14 @@ def _one_factorisation(roots: list) -> dict[Expr, Expr]:
         elif isinstance(a, Apply) and a.op == "transpose" and a.args[0] in inverted:
             inverse = apply(OPS["inv"], (plan[a.args[0]],))
             plan[node] = apply(OPS["matmul"], (apply(OPS["transpose"], (inverse,)), args[1]))
+        elif node in scaled:
+            plan[node] = plan[_scaled(node)[1]]  # its products take the scale
+        elif isinstance(node, Apply) and node.op == "matmul" and any(
+                _scaled_operand(x, scaled) for x in node.args):
+            scale = sympy.Integer(1)
+            for x in filter(None, (_scaled_operand(x, scaled) for x in node.args)):
+                scale *= _scaled(x)[0].value
+            plan[node] = apply(OPS["mul"], (const(scale), apply(OPS["matmul"], args)))
         elif args != node.args:
             plan[node] = apply(OPS[node.op], args, node.params)
         else:
@@ -135,7 +182,7 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     """Name the shared subexpressions of the value of `problem` and of the
     results, given as (name, what it is of, expression): the gradients
     ("dW", "W", ∂L/∂W), or second-order results."""
-    plan = _one_factorisation([problem.output] + [expr for _, _, expr in results])
+    plan = _plan([problem.output] + [expr for _, _, expr in results])
     output = plan[problem.output]
     grads = [plan[expr] for _, _, expr in results]
     adjoint = {plan.get(k, k): plan.get(g, g) for k, g in adjoint.items()}

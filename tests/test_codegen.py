@@ -362,3 +362,47 @@ def test_gaussian_nll_is_the_hand_written_code():
                         X="N x D", S="D x D spd", wrt="S")
     code = "\n".join(_code_lines(matcalc.codegen(p)))
     assert code.count(" @ ") == 3 and ".T @ t" not in code.split("def backward")[1]
+
+
+MF = ("sum((X - U @ V.T) ** 2) + lam * (sum(U ** 2) + sum(V ** 2))",
+      {"X": "m x n", "U": "m x k", "V": "n x k", "lam": "scalar", "wrt": "U, V"})
+
+
+def test_matrix_factorisation_is_the_hand_written_code():
+    # the residual is computed into the product U Vᵀ in place (NumPy reuses a
+    # temporary only on the left of '-'), and its adjoint -2 R, which only
+    # feeds the products R V and Rᵀ U, is never made: the -2 goes on them
+    p = matcalc.problem(MF[0], **MF[1])
+    code = _code_lines(matcalc.codegen(p))
+    assert "t0 = U @ V.T" in [c.strip() for c in code]
+    assert "np.subtract(X, t0, out=t0)" in [c.strip() for c in code]
+    assert not any(line.strip().endswith("= -2 * t0") for line in code)
+    assert matcalc.check(p).ok
+    module = matcalc.compile(p)
+    rng = np.random.default_rng(0)
+    inputs = dict(X=rng.standard_normal((5, 4)), U=rng.standard_normal((5, 2)),
+                  V=rng.standard_normal((4, 2)), lam=0.1)
+    before = {k: np.copy(v) for k, v in inputs.items()}
+    value, grads = module.value_and_grad(**inputs)
+    R = inputs["U"] @ inputs["V"].T - inputs["X"]
+    np.testing.assert_allclose(value, (R ** 2).sum() + 0.1 * ((inputs["U"] ** 2).sum()
+                                                              + (inputs["V"] ** 2).sum()))
+    np.testing.assert_allclose(grads["U"], 2 * (R @ inputs["V"] + 0.1 * inputs["U"]))
+    for k in before:  # no input is written to
+        np.testing.assert_array_equal(inputs[k], before[k])
+
+
+def test_a_scaled_array_feeding_other_operations_is_kept():
+    # dt1 = 2/N t1 also feeds a column sum, so it is computed once, as written
+    code = _code_lines(matcalc.codegen(MLP.read_text("utf-8")))
+    assert "dt1 = 2 / N * t1" in [c.strip() for c in code]
+
+
+def test_a_long_in_place_update_wraps_within_79_columns():
+    long = {"X" * 30: "m x n", "U" * 30: "m x k", "V" * 30: "n x k"}
+    x, u, v = long
+    p = matcalc.problem(f"sum((exp({x}) - {u} @ {v}.T) ** 2)", **long)
+    source = matcalc.codegen(p)
+    assert "np.subtract(" in source
+    assert max(len(line) for line in source.splitlines()) <= 79
+    assert matcalc.check(p).ok

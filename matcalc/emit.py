@@ -55,6 +55,15 @@ def python_name(name: str, taken: set[str]) -> str:
     return ident
 
 
+def _squared(node):
+    """x for x ** 2 or square(x), else None."""
+    if isinstance(node, Apply) and node.op == "square" or (
+            isinstance(node, Apply) and node.op == "pow" and isinstance(node.args[1], Const)
+            and node.args[1].value == 2):
+        return node.args[0]
+    return None
+
+
 def _is_step(node) -> bool:
     return isinstance(node, Apply) and node.op == "step"
 
@@ -74,6 +83,15 @@ class NumpyPrinter(Printer):
         numbers = [self.arg(f, P.MUL + 1) for f in factors if not _is_step(f)]
         masks = [f"({self.print(f.args[0])[0]} > 0)" for f in factors if _is_step(f)]
         return self.product(numbers + masks)  # a number first: -a * (x > 0), never -(x > 0)
+
+    def _print_sum(self, node):
+        """Σ x² over a whole named array is `np.vdot(x, x)`: one BLAS pass, no
+        temporary x ** 2."""
+        x = _squared(node.args[0])
+        if node.param("axis") is None and isinstance(x, Var):
+            name = self.print(x)[0]
+            return f"np.vdot({name}, {name})", P.ATOM
+        return self._print_form(node)
 
     def _print_matmul(self, node):
         chain = [node.args[1]]

@@ -163,7 +163,8 @@ def _plan(roots: list) -> dict[Expr, Expr]:
             scale = sympy.Integer(1)
             for x in filter(None, (_scaled_operand(x, scaled) for x in node.args)):
                 scale *= _scaled(x)[0].value
-            plan[node] = apply(OPS["mul"], (const(scale), apply(OPS["matmul"], args)))
+            product = apply(OPS["matmul"], args)
+            plan[node] = product if scale == 1 else apply(OPS["mul"], (const(scale), product))
         elif args != node.args:
             plan[node] = apply(OPS[node.op], args, node.params)
         else:

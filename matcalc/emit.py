@@ -35,6 +35,10 @@ _RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "dt
              "jacobian", "v", "out", "index"}
 
 
+# einsum subscripts of Σ x² by the number of axes: the only strings the
+# generated code holds besides names, docstrings and messages.
+SQUARES = {1: "i,i", 2: "ij,ij"}
+
 # The helper functions the operator table's NumPy forms call (`_softmax`).
 _HELPERS = {f"_{name}" for name, op in OPS.items() if op.helper}
 
@@ -85,12 +89,13 @@ class NumpyPrinter(Printer):
         return self.product(numbers + masks)  # a number first: -a * (x > 0), never -(x > 0)
 
     def _print_sum(self, node):
-        """Σ x² over a whole named array is `np.vdot(x, x)`: one BLAS pass, no
-        temporary x ** 2."""
+        """Σ x² over a whole named array is `np.einsum("ij,ij", x, x)`: one
+        pass, no temporary x ** 2 (and, unlike a BLAS dot, no threads to
+        start for a reduction)."""
         x = _squared(node.args[0])
-        if node.param("axis") is None and isinstance(x, Var):
+        if node.param("axis") is None and isinstance(x, Var) and x.ndim in SQUARES:
             name = self.print(x)[0]
-            return f"np.vdot({name}, {name})", P.ATOM
+            return f'np.einsum("{SQUARES[x.ndim]}", {name}, {name})', P.ATOM
         return self._print_form(node)
 
     def _print_matmul(self, node):

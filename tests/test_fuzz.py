@@ -40,6 +40,7 @@ import numpy as np
 import pytest
 
 import matcalc
+import matcalc.emit
 from matcalc import MatcalcError, NameResolutionError, ParseError, ShapeError
 from matcalc.emit import load
 from matcalc.verify import draw
@@ -126,7 +127,8 @@ def pipeline(text: str, run: bool = True):
 # Strings matcalc's own helpers contain (einsum subscripts).
 HELPER_STRINGS = {node.value for op in matcalc.ops.OPS.values() if op.helper
                   for node in ast.walk(ast.parse(op.helper))
-                  if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                  } | set(matcalc.emit.SQUARES.values())
 
 # The only names generated code may use without defining them.
 SAFE_BUILTINS = {"tuple", "dict", "zip", "TypeError", "len", "range"}

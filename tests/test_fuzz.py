@@ -40,7 +40,6 @@ import numpy as np
 import pytest
 
 import matcalc
-import matcalc.emit
 from matcalc import MatcalcError, NameResolutionError, ParseError, ShapeError
 from matcalc.emit import load
 from matcalc.verify import draw

@@ -10,6 +10,7 @@ common subexpressions are shared by construction. Build nodes with `var`,
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from dataclasses import dataclass
@@ -114,9 +115,19 @@ def const(value) -> Const:
                 f"{str(value)[:12]}..." if len(str(value)) > 15 else str(value)
             raise DomainError(f"a constant out of range ({shown}): division by zero or "
                               "overflow")
+    else:
+        value = _normal_form(value)
     if isinstance(value, sympy.Float):  # one precision, so printing round-trips
         value = sympy.Float(float(value))
     return _intern(("const", type(value).__name__, value), lambda: Const(value))
+
+
+@functools.lru_cache(maxsize=None)
+def _normal_form(value: sympy.Expr) -> sympy.Expr:
+    """One form for equal rational functions of the dimensions: p / q with p
+    and q expanded and coprime, so -(N**2 + 1)/K and (-1 - N**2)/K are one
+    constant."""
+    return sympy.cancel(value)
 
 
 def apply(op, args: tuple, params: tuple = ()) -> Apply:

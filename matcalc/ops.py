@@ -21,7 +21,7 @@ from typing import Callable
 import sympy
 
 from . import precedence as P
-from .errors import ShapeError
+from .errors import DomainError, ShapeError
 from .expr import Apply, Const, Expr, Var, apply, const, is_const
 from .shapes import Shape, broadcast, fmt, require_square
 
@@ -258,9 +258,9 @@ def sub(a: Expr, b: Expr) -> Expr:
 
 def div(a: Expr, b: Expr) -> Expr:
     """Elementwise quotient; division by a constant is a coefficient."""
+    if is_zero(b):
+        raise DomainError("division by zero: the divisor is the constant 0")
     if isinstance(b, Const):
-        if b.value == 0:
-            raise ShapeError("division by the constant 0")
         return mul(const(1 / b.value), a)
     shape = broadcast(a.shape, b.shape)
     if is_zero(a):
@@ -281,6 +281,8 @@ def div(a: Expr, b: Expr) -> Expr:
 def power(x: Expr, e: Expr) -> Expr:
     """Elementwise power `x ** e`."""
     if isinstance(e, Const):
+        if is_zero(x) and e.value.is_negative:
+            raise DomainError("division by zero: the constant 0 to a negative power")
         if e.value == 1:
             return x
         if e.value == 0:

@@ -165,7 +165,7 @@ class _ExprBuilder(Transformer_NonRecursive):
             rhs = " ".join(self.text[op.end_pos:meta.end_pos].split())
             message = (f"shape mismatch in '{op}': {lhs} is {fmt(left.shape)} "
                        f"but {rhs} is {fmt(right.shape)}")
-            if "scalars" in err.message or "division" in err.message:
+            if "scalars" in err.message:
                 message = err.message
             raise ShapeError(message, line=op.line, column=op.column, source=self.text)
         except MatcalcError as err:

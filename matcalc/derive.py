@@ -27,11 +27,13 @@ def adjoints(output: Expr, wrt: list[Var], seed: Expr) -> dict[Expr, Expr]:
         if node in targets or any(a in depends for a in node.args):
             depends.add(node)
     adjoint: dict[Expr, Expr] = {}
-    if output in depends:
-        adjoint[output] = seed
-    for node in reversed(order):
-        g = adjoint.get(node)
-        if g is None or not isinstance(node, Apply):
+    shares: dict[Expr, list[Expr]] = {output: [seed]} if output in depends else {}
+    for node in reversed(order):   # every use of a node comes before it
+        if node not in shares:
+            continue
+        parts = shares.pop(node)
+        g = adjoint[node] = parts[0] if len(parts) == 1 else add(*parts)
+        if not isinstance(node, Apply):
             continue
         rule = OPS[node.op].vjp
         targets = [i for i, arg in enumerate(node.args) if arg in depends]
@@ -42,7 +44,7 @@ def adjoints(output: Expr, wrt: list[Var], seed: Expr) -> dict[Expr, Expr]:
             contribution = rule(g, node, i)
             if contribution is None or is_zero(contribution):
                 continue
-            adjoint[arg] = add(adjoint[arg], contribution) if arg in adjoint else contribution
+            shares.setdefault(arg, []).append(contribution)
     return adjoint
 
 

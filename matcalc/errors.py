@@ -63,4 +63,5 @@ class ShapeError(MatcalcError):
 
 
 class DomainError(MatcalcError):
-    """No valid random input could be drawn, or a value is outside a domain."""
+    """A constant out of float range (division by a zero constant, overflow),
+    a value outside a domain, or no valid random input could be drawn."""

@@ -10,6 +10,7 @@ common subexpressions are shared by construction. Build nodes with `var`,
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Callable, Iterable, Iterator
 
 import sympy
 
+from .errors import DomainError
 from .shapes import Shape
 
 _interned: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
@@ -104,19 +106,48 @@ def const(value) -> Const:
     """A scalar constant (ints and fractions stay exact)."""
     value = sympy.sympify(value)
     if value.is_number:
-        try:
-            finite = math.isfinite(float(value))
-        except (OverflowError, TypeError):
-            finite = False
-        if not finite:
-            from .errors import DomainError
+        if not _is_float(value):
             shown = "infinite" if value.has(sympy.zoo, sympy.oo, -sympy.oo) else \
-                f"{str(value)[:12]}..." if len(str(value)) > 15 else str(value)
-            raise DomainError(f"a constant out of range ({shown}): division by zero or "
-                              "overflow")
+                _shown(str(value))
+            raise _out_of_range(shown, "division by zero or overflow")
+    else:
+        value = _normal_form(value)
     if isinstance(value, sympy.Float):  # one precision, so printing round-trips
         value = sympy.Float(float(value))
     return _intern(("const", type(value).__name__, value), lambda: Const(value))
+
+
+def _is_float(value: sympy.Expr) -> bool:
+    """Whether a number is a finite float64."""
+    try:
+        return math.isfinite(float(value))
+    except (OverflowError, TypeError):
+        return False
+
+
+def _shown(text: str, width: int = 15) -> str:
+    return f"{text[:width - 3]}..." if len(text) > width else text
+
+
+def _out_of_range(shown: str, why: str) -> DomainError:
+    return DomainError(f"a constant out of range ({shown}): {why}")
+
+
+@functools.lru_cache(maxsize=None)
+def _normal_form(value: sympy.Expr) -> sympy.Expr:
+    """One form for equal rational functions of the dimensions: p / q with p
+    and q expanded and coprime, so -(N**2 + 1)/K and (-1 - N**2)/K are one
+    constant. The constant, p and q must be finite floats with every
+    dimension 2, the least size at which a power grows (N ** 5000 is not)."""
+    value = sympy.cancel(value)
+    at_two = {d: 2 for d in value.free_symbols}
+    for part in (value, *sympy.fraction(value)):
+        number = part.subs(at_two)
+        if number.is_finite and not _is_float(number):
+            from .printing.text import TextPrinter
+            raise _out_of_range(_shown(TextPrinter().scalar(part), 40),
+                                "it overflows a float with every dimension 2")
+    return value
 
 
 def apply(op, args: tuple, params: tuple = ()) -> Apply:

@@ -21,7 +21,7 @@ from typing import Callable
 import sympy
 
 from . import precedence as P
-from .errors import ShapeError
+from .errors import DomainError, ShapeError
 from .expr import Apply, Const, Expr, Var, apply, const, is_const
 from .shapes import Shape, broadcast, fmt, require_square
 
@@ -182,7 +182,7 @@ def add(*terms: Expr) -> Expr:
     if len(coeffs) == 1 and constant.is_number and float(constant) in (1.0, -1.0):
         (rest, c), = coeffs.items()
         if c == 1 and float(constant) == 1 and _is(rest, "expm1"):
-            return func("exp", rest.args[0])      # 1 + expm1(x) = exp(x)
+            return exp(rest.args[0])              # 1 + expm1(x) = exp(x)
         if c == 1 and float(constant) == -1 and _is(rest, "exp"):
             return func("expm1", rest.args[0])    # exp(x) − 1, without cancellation
     out = [const(constant)] if constant != 0 else []
@@ -219,13 +219,15 @@ def mul(*factors: Expr) -> Expr:
             rest.append(f)
     if c == 0:
         return zeros(shape)
-    if len(rest) == 2 and _is(rest[0], "col") and _is(rest[1], "eye"):
-        rest = [diag(rest[0].args[0])]                # a[:, None] * I = diag(a)
-    if len(rest) == 2 and _is(rest[0], "col") and _is(rest[1], "outer"):
-        b, d = rest[1].args                           # a[:, None] * (b dᵀ) = (a ⊙ b) dᵀ
-        rest = [outer(mul(rest[0].args[0], b), d)]
     kept = [f for f in rest if not _is(f, "ones")]
-    if len(kept) < len(rest) and broadcast((), *(f.shape for f in kept)) != shape:
+    if len(kept) == 2:
+        column, other = kept if _is(kept[0], "col") else kept[::-1]
+        if _is(column, "col") and _is(other, "eye"):
+            kept = [diag(column.args[0])]             # a[:, None] * I = diag(a)
+        elif _is(column, "col") and _is(other, "outer"):
+            b, d = other.args                         # a[:, None] * (b dᵀ) = (a ⊙ b) dᵀ
+            kept = [outer(mul(column.args[0], b), d)]
+    if broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
     if c != 1 or not kept:
         kept.insert(0, const(c))
@@ -256,9 +258,9 @@ def sub(a: Expr, b: Expr) -> Expr:
 
 def div(a: Expr, b: Expr) -> Expr:
     """Elementwise quotient; division by a constant is a coefficient."""
+    if is_zero(b):
+        raise DomainError("division by zero: the divisor is the constant 0")
     if isinstance(b, Const):
-        if b.value == 0:
-            raise ShapeError("division by the constant 0")
         return mul(const(1 / b.value), a)
     shape = broadcast(a.shape, b.shape)
     if is_zero(a):
@@ -279,6 +281,8 @@ def div(a: Expr, b: Expr) -> Expr:
 def power(x: Expr, e: Expr) -> Expr:
     """Elementwise power `x ** e`."""
     if isinstance(e, Const):
+        if is_zero(x) and e.value.is_negative:
+            raise DomainError("division by zero: the constant 0 to a negative power")
         if e.value == 1:
             return x
         if e.value == 0:
@@ -751,7 +755,7 @@ _register(Op("pow", _broadcast, _pow_vjp,
              text=_infix(" ** ", P.POW, True),
              latex=Form("{0}^{{{1}}}", P.POW, (P.ATOM, P.LOWEST)),
              numpy=_infix(" ** ", P.POW, True), nargs=2,
-             jvp=lambda n, d: add(*_given((mul(n.args[1], power(n.args[0], sub(n.args[1], const(1))), d[0]) if d[0] is not None else None, mul(n, func("log", n.args[0]), d[1]) if d[1] is not None else None))),
+             jvp=lambda n, d: add(*_given((mul(n.args[1], power(n.args[0], sub(n.args[1], const(1))), d[0]) if d[0] is not None else None, mul(n, log(n.args[0]), d[1]) if d[1] is not None else None))),
              rule='power rule', identity='<A, c ⊙ B> = <c ⊙ A, B>'))
 # Products of matrices are parenthesised against elementwise products (both
 # bind as tightly in Python), so `(A @ B) * C` never reads as `A @ (B * C)`.
@@ -994,7 +998,7 @@ def _logsumexp(x, axis):
     m = np.max(x, axis=axis, keepdims=True)
     return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
 ''',
-             jvp=lambda n, d: reduce_sum(mul(func("exp", sub(n.args[0], expand(n, n.param("axis")))), d[0]), n.param("axis")),
+             jvp=lambda n, d: reduce_sum(mul(exp(sub(n.args[0], expand(n, n.param("axis")))), d[0]), n.param("axis")),
              rule='d logsumexp(x) = sum(softmax(x) ⊙ dx)', identity='<a, sum(s ⊙ dx)> = <a s, dx>'))
 
 
@@ -1027,7 +1031,7 @@ def _solve_vjp(g, node, i):
 _register(Op("solve", _solve_shape, _solve_vjp, text=call("solve"),
              latex=Form("{0}^{{-1}} {1}", P.MUL, (P.ATOM, P.MUL + 1)),
              numpy=call("np.linalg.solve"), nargs=2, domain="spd",
-             jvp=lambda n, d: func("solve", n.args[0], sub(_or0(d[1], n), matmul(d[0], n) if d[0] is not None else zeros(n.shape))),
+             jvp=lambda n, d: solve(n.args[0], sub(_or0(d[1], n), matmul(d[0], n) if d[0] is not None else zeros(n.shape))),
              rule='d(A⁻¹B) = A⁻¹(dB − dA A⁻¹B)', identity='<G, A⁻¹ dB> = <A⁻ᵀ G, dB>'))
 
 
@@ -1043,11 +1047,11 @@ def _diagm_shape(s, p):
 
 _register(Op("diag", _diag_shape, lambda g, n, i: diag(g), text=call("diag"),
              latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag"),
-             jvp=lambda n, d: func("diag", d[0]),
+             jvp=lambda n, d: diag(d[0]),
              rule='d diag(X) = diag(dX)', identity='<a, diag(B)> = <diag(a), B>'))
 _register(Op("diagm", _diagm_shape, lambda g, n, i: diag(g), text=call("diag"),
              latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag"),
-             jvp=lambda n, d: func("diagm", d[0]),
+             jvp=lambda n, d: diag(d[0]),
              rule='d diag(x) = diag(dx)', identity='<A, diag(b)> = <diag(A), b>'))
 
 
@@ -1087,7 +1091,7 @@ _register(Op("kron", _kron_shape,
              lambda g, n, i: (unkron_left if i == 0 else unkron_right)(g, n.args[1 - i]),
              text=call("kron"), latex=Form(r"{0} \otimes {1}", P.MUL, P.MUL + 1),
              numpy=call("np.kron"), nargs=2,
-             jvp=lambda n, d: add(*_given((func("kron", d[0], n.args[1]) if d[0] is not None else None, func("kron", n.args[0], d[1]) if d[1] is not None else None))),
+             jvp=lambda n, d: add(*_given((kron(d[0], n.args[1]) if d[0] is not None else None, kron(n.args[0], d[1]) if d[1] is not None else None))),
              rule='product rule', identity='<G, A ⊗ B> = <unkron(G, B), A>'))
 # The adjoints of kron(A, B) = [A_ij B]: unkron_left(G, B)_ij = <G_ij block, B>
 # and unkron_right(G, A) = sum_ij A_ij (G_ij block).

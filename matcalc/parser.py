@@ -156,16 +156,39 @@ class _ExprBuilder(Transformer_NonRecursive):
     def binop(self, meta, children):
         left, op, right = children
         left, right = self._operand(left, meta), self._operand(right, meta)
+        return self._binary(meta.start_pos, meta.end_pos, left, op, right)
+
+    def summand(self, meta, children):
+        return children[0], meta.end_pos
+
+    def terms(self, meta, children):
+        """a ± b ± c ...: one n-ary sum, so a sum of n terms takes time
+        linear in n; where it fails, the terms are added pair by pair, left to
+        right, and the error names the operator and operands that fail."""
+        first, rest = self._operand(children[0], meta), children[1:]
+        pairs = [(op, (self._operand(node, meta), end))
+                 for op, (node, end) in zip(rest[::2], rest[1::2])]
+        try:
+            return ops.add(first, *(node if op == "+" else ops.neg(node)
+                                    for op, (node, _) in pairs))
+        except MatcalcError as err:
+            left = first
+            for op, (node, end) in pairs:
+                left = self._binary(meta.start_pos, end, left, op, node)
+            raise self._fail(err, meta)
+
+    def _binary(self, start: int, end: int, left, op, right):
+        """`left op right`, the text from `start` to `end` (for messages)."""
         build = {"+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div,
                  "@": ops.matmul, "**": ops.power}[str(op)]
         try:
             return build(left, right)
         except ShapeError as err:
-            lhs = " ".join(self.text[meta.start_pos:op.start_pos].split())
-            rhs = " ".join(self.text[op.end_pos:meta.end_pos].split())
+            lhs = " ".join(self.text[start:op.start_pos].split())
+            rhs = " ".join(self.text[op.end_pos:end].split())
             message = (f"shape mismatch in '{op}': {lhs} is {fmt(left.shape)} "
                        f"but {rhs} is {fmt(right.shape)}")
-            if "scalars" in err.message or "division" in err.message:
+            if "scalars" in err.message:
                 message = err.message
             raise ShapeError(message, line=op.line, column=op.column, source=self.text)
         except MatcalcError as err:

@@ -452,7 +452,7 @@ class _FromSympy:
         if isinstance(s, KroneckerProduct):
             node = self(s.args[0]).node
             for t in s.args[1:]:
-                node = ops.func("kron", node, self(t).node)
+                node = ops.kron(node, self(t).node)
             return _V(node)
         if isinstance(s, sympy.Add):
             return _V(ops.add(*(self(t).node for t in s.args)))

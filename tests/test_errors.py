@@ -115,7 +115,24 @@ CASES = [
     ("three-dimensions", "X: N x D x K\nf = sum(X)\n", ShapeError, 1, 12, ["at most two"]),
     ("zero-dimension", "X: 0 x D\nf = sum(X)\n", ShapeError, 1, 4, ["positive integer"]),
     ("none-as-value", "X: N x D\nf = sum(None)\n", ParseError, 2, 5, ["'None'"]),
-    ("division-by-zero", "X: N x D\nf = sum(X / 0)\n", ShapeError, 2, 11, ["division"]),
+    ("division-by-zero", "X: N x D\nf = sum(X / 0)\n", DomainError, 2, 11,
+     ["division by zero"]),
+    ("division-by-zero-scalar", "a: scalar\nf = a / 0\n", DomainError, 2, 7,
+     ["division by zero"]),
+    ("division-by-float-zero-matrix", "X: N x D\nf = sum(X / 0.0)\n", DomainError, 2, 11,
+     ["division by zero"]),
+    ("division-by-zero-dimensions", "X: N x D\nf = sum(X / (N - N))\n", DomainError, 2, 11,
+     ["division by zero"]),
+    ("division-by-zeros-array", "X: N x D\nf = sum(X / zeros(N, D))\n", DomainError, 2, 11,
+     ["division by zero"]),
+    ("zeros-to-a-negative-power", "x: N\nf = sum(x * zeros(N) ** -2)\n", DomainError, 2, 22,
+     ["division by zero"]),
+    ("dimension-power-overflows", "x: N\nf = sum(x) * N ** 5000\n", DomainError, 2, 16,
+     ["N ** 5000", "overflows a float"]),
+    ("dimension-power-divides", "x: N\nf = sum(x / N ** 5000)\n", DomainError, 2, 15,
+     ["N ** 5000", "overflows a float"]),
+    ("dimensions-product-overflows", "X: N x D\nf = sum(X * (N * D) ** 600)\n", DomainError,
+     2, 21, ["D ** 600 * N ** 600", "overflows a float"]),
     ("bare-expression-not-last", "x: N\nsum(x)\ny = sum(x)\n", ParseError, 2, 1,
      ["must be the last statement"]),
     ("ones-with-expression", "x: N\nf = sum(ones(x) * x)\n", ParseError, 2, 9,
@@ -128,6 +145,10 @@ CASES = [
      ["unknown name 'W'"]),
     ("error-after-unicode", "α: N\nβ: D\nf = α @ β\n", ShapeError, 3, 7,
      ["α is N", "β is D"]),
+    ("error-inside-a-long-sum", "X: N x D\nb: H\nf = sum(X + X - b + X)\n", ShapeError, 3, 15,
+     ["shape mismatch in '-': X + X is N x D but b is H"]),
+    ("error-at-the-end-of-a-long-sum", "X: N x D\nb: H\nf = sum(X - X + X +  b)\n", ShapeError,
+     3, 19, ["shape mismatch in '+': X - X + X is N x D but b is H"]),
     ("error-after-tab", "X: N x D\nb: H\nf = sum(X\t+ b)\n", ShapeError, 3, 11,
      ["shape mismatch in '+'"]),
     ("error-after-comment", "# header\nX: N x D  # a matrix\n\nf = sum(X @ X)  # oops\n",
@@ -251,3 +272,37 @@ def test_deep_nesting_parses_and_prints():
     source = "x: N\nf = sum(" + "tanh(" * depth + "x" + ")" * depth + ")\n"
     p = matcalc.parse(source)
     assert str(p).count("tanh(") == depth
+
+
+@pytest.mark.parametrize("shape", ["scalar", "N", "N x D"])
+@pytest.mark.parametrize("zero", ["0", "0.0", "(N - N)", "0 * N", "zeros({dims})"])
+def test_regression_division_by_a_zero_constant_is_a_domain_error(shape, zero):
+    # X / 0 was a ShapeError while x / 0.0 was a DomainError (and X / zeros(N, D)
+    # no error at all): the divisor's type and the operand's shape decided
+    dims = "N" if shape == "scalar" else ", ".join(shape.split(" x "))
+    divisor = zero.format(dims=dims)
+    with pytest.raises(DomainError, match="division by zero") as info:
+        matcalc.problem(f"sum(A / {divisor})", A=shape, B="N x D")
+    assert (info.value.line, info.value.column) == (3, 11)
+    p = matcalc.problem("sum(A)", A=shape, B="N x D")
+    with pytest.raises(DomainError, match="division by zero"):
+        p.expr(f"A / {divisor}")
+
+
+def test_regression_dimension_to_a_huge_power_is_a_domain_error():
+    # N ** 5000 was accepted and the generated module raised OverflowError
+    # when it ran; it is now out of range where it is written, as 2 ** 5000 is
+    from conftest import run_cli
+    for text in ["x: N\nf = sum(x) * N ** 5000\n", "x: N\nf = sum(x) / N ** 5000\n",
+                 "x: N\nf = N ** 5000 * sum(x) / N ** 4999\n"]:
+        for run in (matcalc.parse, matcalc.grad, matcalc.codegen, matcalc.check):
+            with pytest.raises(DomainError, match="overflows a float"):
+                run(text)
+    proc = run_cli("grad", "-e", "sum(x) * N ** 5000", "-d", "x: N")
+    assert proc.returncode == 2 and b"N ** 5000" in proc.stderr
+    assert b"Traceback" not in proc.stderr
+    # a power that fits a float at size 2 works there
+    module = matcalc.compile("x: N\nf = sum(x) * N ** 1000\n")
+    value, grads = module.value_and_grad(x=np.array([0.5, 0.25]))
+    assert value == 0.75 * 2.0 ** 1000
+    np.testing.assert_array_equal(grads["x"], np.full(2, 2.0 ** 1000))

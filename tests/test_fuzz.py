@@ -716,6 +716,33 @@ def test_thousand_term_sum_of_distinct_terms_end_to_end():
     _works_or_too_deep("x: N\nf = sum(" + " + ".join(terms) + ")\n", value)
 
 
+def _nodes_built(text: str, monkeypatch) -> int:
+    """How many nodes parse, grad and codegen ask for (each builder call
+    asks for one): the work, free of the machine's speed."""
+    from matcalc import expr
+    real, count = expr._intern, [0]
+
+    def counting(key, make):
+        count[0] += 1
+        return real(key, make)
+    with monkeypatch.context() as m:
+        m.setattr(expr, "_intern", counting)
+        matcalc.codegen(matcalc.parse(text))
+    return count[0]
+
+
+@pytest.mark.parametrize("term", ["exp(x / {k})", "sin(v{k})", "x * {k} + y ** {k}"])
+def test_regression_long_sums_take_linear_work(term, monkeypatch):
+    # each `+` of the parser and each adjoint share of the derivation rebuilt
+    # the whole sum so far: a sum of 1,000 terms took a minute, 2,000 four
+    def text(n):
+        names = ["x", "y"] + [f"v{k}" for k in range(1, n + 1)]
+        return "".join(f"{v}: N\n" for v in names) + "f = sum(" + \
+            " + ".join(term.format(k=k) for k in range(1, n + 1)) + ")\n"
+    small, large = (_nodes_built(text(n), monkeypatch) for n in (200, 800))
+    assert large < 4.5 * small, (small, large)
+
+
 def test_five_hundred_variables_in_one_sum():
     names = [f"v{k}" for k in range(500)]
     text = "".join(f"{n}: N\n" for n in names) + "f = sum(" + " * ".join(names[:2]) + \

@@ -471,3 +471,42 @@ def test_solve_takes_scalars_out(expr, want):
     shapes = {"A": "N x N", "B": "N x K"}
     assert str(matcalc.problem(expr, **shapes).output) == \
         str(matcalc.problem(want, **shapes).output)
+
+
+def test_regression_column_times_identity_is_diag_in_either_order():
+    # a[:, None] * I = diag(a) whatever the order of the factors and with a
+    # broadcast ones among them (as the sum and mul rules build it)
+    p = matcalc.problem("sum(v)", v="N")
+    v = p.variables["v"]
+    n = v.shape[0]
+    diag_v = ops.diag(v)
+    assert p.expr("v[:, None] * eye(N)") is diag_v
+    assert p.expr("eye(N) * v[:, None]") is diag_v
+    assert ops.mul(ops.mul(ops.ones((n, n)), ops.col(v)), ops.eye(n)) is diag_v
+    assert ops.mul(const(3), ops.eye(n), ops.col(v)) is ops.mul(const(3), diag_v)
+
+
+def test_regression_forward_rules_build_through_the_builders():
+    # the forward (jvp) rules built log, exp, diag, kron and solve with `func`,
+    # skipping each builder's algebra: d(exp(X) ** z) had log(exp(X)), which
+    # prints as text that parses back as X
+    p = matcalc.problem("sum(exp(X) ** z)", X="N x N", z="scalar")
+    X, z = p.variables["X"], p.variables["z"]
+    node = ops.power(ops.exp(X), z)
+    d = ops.OPS["pow"].jvp(node, (None, z))
+    assert ops.func("log", ops.exp(X)) not in set(postorder([d]))
+    assert X in set(postorder([d]))
+    v = p.expr("diag(X)")
+    assert ops.OPS["diag"].jvp(ops.diag(X), (ops.eye(X.shape[0]),)) is ops.ones((X.shape[0],))
+    assert ops.OPS["diagm"].jvp(ops.diag(v), (ops.mul(const(2), ops.ones(v.shape)),)) \
+        is ops.mul(const(2), ops.eye(X.shape[0]))
+
+
+def test_regression_equal_constants_in_dimensions_are_one_node():
+    # -(N**2 + 1)/K and (-1 - N**2)/K are equal but different SymPy trees;
+    # const() gives both one normal form, so printing and parsing agree
+    p = matcalc.problem("sum(u)", u="K", B="N x N")
+    n, k = p.dims["N"], p.dims["K"]
+    assert const(-(n ** 2 + 1) / k) is const((-1 - n ** 2) / k)
+    assert const((n + 1) ** 2) is const(n ** 2 + 2 * n + 1)
+    assert p.expr("(-1 - N ** 2) / K * u") is ops.mul(const(-(n ** 2 + 1) / k), p.variables["u"])

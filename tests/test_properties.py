@@ -360,22 +360,22 @@ def test_regression_negated_mask_factor():
     np.testing.assert_allclose(grads["x"], -x / np.linalg.norm(x))
 
 
-@pytest.mark.xfail(strict=True, reason="open: a derivative rule builds exp(log(x)) without the exp builder, which parses back as x")
 def test_regression_exp_of_log_in_a_derivative_round_trips():
-    # the derivative of expm1 at log(x) is 1 + expm1(log(x)) = exp(log(x)),
-    # built without the exp builder: printed exp(log(x)), which parses as x
+    # the derivative of expm1 at log(x) is 1 + expm1(log(x)) = exp(log(x)):
+    # `add` built it without the exp builder, so it printed exp(log(x)),
+    # which parses as x
     _assert_round_trips("x: N\nf = sum(expm1(log(x)))\n")
 
 
-@pytest.mark.xfail(strict=True, reason="open: a coefficient such as (-1 - N ** 2) / K prints in a form that parses to another constant node")
 def test_regression_symbolic_coefficient_round_trips():
-    # the coefficient -(N**2 + 1)/K prints as (-1 - N ** 2) / K, which parses
-    # as the Const (-N**2 - 1)/K: equal, but another node
+    # the coefficient -(N**2 + 1)/K printed as (-1 - N ** 2) / K, which parsed
+    # as the Const (-N**2 - 1)/K: equal, but another SymPy tree and so another
+    # node; constants in dimensions now have one normal form
     _assert_round_trips("B: N x N\nu: K\nf = sum(B + mean(-u)) + mean(-u)\n")
 
 
-@pytest.mark.xfail(strict=True, reason="open: products built by derivative rules skip the v[:, None] * eye(N) = diag(v) rewrite the parser applies")
 def test_regression_column_times_identity_round_trips():
-    # a derivative rule built v[:, None] * eye(N) raw; the builder (and the
-    # parser) make it diag(v)
+    # mul(ones * v[:, None], eye(N)) from the sum and mul rules kept the
+    # product: the diag(v) rewrite looked at the factors before the ones
+    # were dropped (and only in the order column, identity)
     _assert_round_trips("c: N\nf = norm1(sum(outer(c, c) * eye(N), axis=1))\n")

@@ -1145,7 +1145,7 @@ def rebuild(node: Expr, args: tuple) -> Expr:
         return node
     builder = {"add": add, "mul": mul, "div": div, "pow": power, "matmul": matmul,
                "transpose": transpose, "outer": outer, "kron": kron, "log": log, "exp": exp,
-               "diag": diag, "diagm": diag}.get(node.op)
+               "diag": diag, "diagm": diag, "solve": solve}.get(node.op)
     if builder is not None:
         return builder(*args)
     if node.op == "sum":

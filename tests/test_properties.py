@@ -379,3 +379,10 @@ def test_regression_column_times_identity_round_trips():
     # product: the diag(v) rewrite looked at the factors before the ones
     # were dropped (and only in the order column, identity)
     _assert_round_trips("c: N\nf = norm1(sum(outer(c, c) * eye(N), axis=1))\n")
+
+
+def test_regression_solve_of_a_scaled_adjoint_round_trips():
+    # solve(A, c B) = c solve(A, B) is a builder rule; dissolving the adjoint
+    # marks rebuilt solve without it, so solve(A, -(... / norm(...))) printed
+    # a form that parses to another node (seed 50095 of the long run)
+    _assert_round_trips("A: N x N spd\nf = norm(-solve(A, A))\n")

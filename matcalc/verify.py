@@ -183,6 +183,16 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
     values.update(inputs or {})
     if module is None:
         module = load(generate(derive(problem)), problem.output_name)
+    try:
+        return _compare(problem, module, values, concrete, rng, tol, eps)
+    except (ArithmeticError, np.linalg.LinAlgError) as err:  # overflow, a singular matrix
+        at = ", ".join(f"{d} = {n}" for d, n in concrete.items())
+        raise DomainError(f"{problem.output_name} cannot be evaluated at "
+                          f"{at or 'these inputs'}: {err}") from None
+
+
+def _compare(problem, module, values, concrete, rng, tol, eps) -> CheckResult:
+    """The generated gradients against finite differences at `values`."""
     order = list(problem.variables)
     value, cache = module.forward(*(values[n] for n in order))
     if not np.all(np.isfinite(value)):

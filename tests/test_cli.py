@@ -397,3 +397,16 @@ def test_wheel_contains_grammar_and_works_alone(tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()
     assert out(proc).splitlines() == ["# gradient of f = sum(X)", "dX = ones(N, D)",
                                       "# gradient of f = sum(x ** 2)", "dx = 2 * x"]
+
+
+@pytest.mark.parametrize("source, dims", [
+    ("x: N\nf = sum(x) * N ** 1000\n", []),                     # N ** 1000 at N = 3
+    ("x: N\nf = sum(x) * 2 ** N\n", ["--dims", "N=2000"]),
+    ("x: N\nf = sum(inv(outer(x, x)))\n", []),                  # a singular matrix
+])
+def test_check_that_cannot_evaluate_exits_2(tmp_path, source, dims):
+    # the generated code overflows (or meets a singular matrix) at the sizes
+    # check chose: one line saying so, never a traceback
+    path = tmp_path / "p.mc"
+    path.write_text(source, "utf-8")
+    assert_bad_input(run_cli("check", path, *dims), "cannot be evaluated at N = ")

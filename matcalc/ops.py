@@ -265,6 +265,8 @@ def div(a: Expr, b: Expr) -> Expr:
     shape = broadcast(a.shape, b.shape)
     if is_zero(a):
         return zeros(shape)
+    if a is b:                                             # x / x = 1 (where x ≠ 0)
+        return ones(shape)
     if _is(a, "ones") and b.shape == shape:
         a = const(1)
     if _is(a, "exp"):                                      # exp(x) / Σ exp(x) = softmax

@@ -510,3 +510,11 @@ def test_regression_equal_constants_in_dimensions_are_one_node():
     assert const(-(n ** 2 + 1) / k) is const((-1 - n ** 2) / k)
     assert const((n + 1) ** 2) is const(n ** 2 + 2 * n + 1)
     assert p.expr("(-1 - N ** 2) / K * u") is ops.mul(const(-(n ** 2 + 1) / k), p.variables["u"])
+
+
+def test_a_quotient_of_a_node_by_itself_is_one():
+    # the derivative of expm1(log(x)) is exp(log(x)) / x = x / x
+    p = matcalc.problem("sum(expm1(log(x)))", x="N")
+    assert p.expr("x / x") is ops.ones(p.variables["x"].shape)
+    assert str(matcalc.grad(p)["x"]) == "ones(N)"
+    _check_all_seeds(p)

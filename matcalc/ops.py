@@ -221,9 +221,10 @@ def mul(*factors: Expr) -> Expr:
         return zeros(shape)
     kept = [f for f in rest if not _is(f, "ones")]
     if len(kept) == 2:
+        vector, identity = kept[::-1] if _is(kept[0], "eye") else kept
         column, other = kept if _is(kept[0], "col") else kept[::-1]
-        if _is(column, "col") and _is(other, "eye"):
-            kept = [diag(column.args[0])]             # a[:, None] * I = diag(a)
+        if _is(identity, "eye") and (_is(vector, "col", "row") or vector.ndim == 1):
+            kept = [diag(vector if vector.ndim == 1 else vector.args[0])]  # a I = diag(a)
         elif _is(column, "col") and _is(other, "outer"):
             b, d = other.args                         # a[:, None] * (b dᵀ) = (a ⊙ b) dᵀ
             kept = [outer(mul(column.args[0], b), d)]

@@ -482,6 +482,8 @@ def test_regression_column_times_identity_is_diag_in_either_order():
     diag_v = ops.diag(v)
     assert p.expr("v[:, None] * eye(N)") is diag_v
     assert p.expr("eye(N) * v[:, None]") is diag_v
+    for row in ("v[None, :] * eye(N)", "eye(N) * v[None, :]", "v * eye(N)", "eye(N) * v"):
+        assert p.expr(row) is diag_v  # a row (or a broadcast vector) times I, too
     assert ops.mul(ops.mul(ops.ones((n, n)), ops.col(v)), ops.eye(n)) is diag_v
     assert ops.mul(const(3), ops.eye(n), ops.col(v)) is ops.mul(const(3), diag_v)
 

@@ -686,7 +686,9 @@ def report(key, rows, lines, verdicts):
             best = min(timed_peers, key=lambda i: i.median)
             r = gen.median / best.median
             words = (f"generated {1 / r:.2f}x faster" if r < 1 else f"generated {r:.2f}x slower")
-            lines.append(f"     generated / fastest peer       {r:7.3f}   ({best.name}, {fmt_time(best.median)}: {words})")
+            verdicts.append((f"{label} generated faster than the fastest peer", r < 1))
+            lines.append(f"     generated / fastest peer       {r:7.3f}   target < 1 {'PASS' if r < 1 else 'FAIL'}"
+                         f" ({best.name}, {fmt_time(best.median)}: {words})")
         if key == "b":
             for name, target in (("jax.jit(jax.hessian)", TARGET_JAX_HESS),
                                  ("torch.func.hessian", TARGET_TORCH_HESS)):

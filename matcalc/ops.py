@@ -224,10 +224,11 @@ def mul(*factors: Expr) -> Expr:
         vector, identity = kept[::-1] if _is(kept[0], "eye") else kept
         column, other = kept if _is(kept[0], "col") else kept[::-1]
         if _is(identity, "eye") and (_is(vector, "col", "row") or vector.ndim == 1):
-            kept = [diag(vector if vector.ndim == 1 else vector.args[0])]  # a I = diag(a)
-        elif _is(column, "col") and _is(other, "outer"):
+            # a I = diag(a), itself built (diag(c 1) = c I), so multiplied again
+            return mul(const(c), diag(vector if vector.ndim == 1 else vector.args[0]))
+        if _is(column, "col") and _is(other, "outer"):
             b, d = other.args                         # a[:, None] * (b dᵀ) = (a ⊙ b) dᵀ
-            kept = [outer(mul(column.args[0], b), d)]
+            return mul(const(c), outer(mul(column.args[0], b), d))
     if broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
     if c != 1 or not kept:

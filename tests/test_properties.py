@@ -386,3 +386,11 @@ def test_regression_solve_of_a_scaled_adjoint_round_trips():
     # marks rebuilt solve without it, so solve(A, -(... / norm(...))) printed
     # a form that parses to another node (seed 50095 of the long run)
     _assert_round_trips("A: N x N spd\nf = norm(-solve(A, A))\n")
+
+
+def test_regression_scaled_diagonal_of_a_constant_vector_round_trips():
+    # c * (-1[:, None] * I): the diag rewrite gave diag(-1) = -I, which was
+    # kept as a factor of a new product, mul(1/N, mul(-1, I)), instead of
+    # being multiplied through the builder (seed 16135 of the long run)
+    _assert_round_trips("α: D x D\ny: N\nclass_ = (α / N * eye(D)).T\n"
+                        "f = sum(y) - sum(sum(class_, axis=1))\n")

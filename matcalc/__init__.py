@@ -11,10 +11,18 @@
 __version__ = "0.1.0"
 
 from .api import check, codegen, compile, grad, hessian, hvp, jacobian, parse, problem  # noqa: E402,E501
-from .sympy_bridge import from_sympy, to_sympy  # noqa: E402
 from .errors import (DomainError, MatcalcError, NameResolutionError,  # noqa: E402
                      ParseError, ShapeError)
 
 __all__ = ["parse", "problem", "grad", "hessian", "hvp", "jacobian", "codegen", "compile",
            "check", "to_sympy", "from_sympy", "MatcalcError",
            "ParseError", "NameResolutionError", "ShapeError", "DomainError"]
+
+
+def __getattr__(name: str):
+    """`to_sympy` and `from_sympy`, imported on first use: the CLI never
+    needs the SymPy bridge."""
+    if name in ("to_sympy", "from_sympy"):
+        from . import sympy_bridge
+        return getattr(sympy_bridge, name)
+    raise AttributeError(f"module 'matcalc' has no attribute {name!r}")

@@ -35,9 +35,10 @@ _RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "dt
              "jacobian", "v", "out", "index"}
 
 
-# einsum subscripts of Σ x² by the number of axes: the only strings the
-# generated code holds besides names, docstrings and messages.
+# einsum subscripts, the only strings the generated code holds besides
+# names, docstrings and messages: Σ x² by the number of axes, and tr(A B).
 SQUARES = {1: "i,i", 2: "ij,ij"}
+TRACE_OF_PRODUCT = "ij,ji"
 
 # The helper functions the operator table's NumPy forms call (`_softmax`).
 _HELPERS = {f"_{name}" for name, op in OPS.items() if op.helper}
@@ -96,6 +97,15 @@ class NumpyPrinter(Printer):
         if node.param("axis") is None and isinstance(x, Var) and x.ndim in SQUARES:
             name = self.print(x)[0]
             return f'np.einsum("{SQUARES[x.ndim]}", {name}, {name})', P.ATOM
+        return self._print_form(node)
+
+    def _print_trace(self, node):
+        """tr(A B) = Σ_ij A_ij B_ji is `np.einsum("ij,ji", A, B)`: n² products
+        where forming A B takes n³."""
+        x = node.args[0]
+        if isinstance(x, Apply) and x.op == "matmul":
+            a, b = (self.print(arg)[0] for arg in x.args)
+            return f'np.einsum("{TRACE_OF_PRODUCT}", {a}, {b})', P.ATOM
         return self._print_form(node)
 
     def _print_matmul(self, node):

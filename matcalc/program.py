@@ -124,8 +124,8 @@ def _product_operands(nodes: list, roots: list) -> set[Expr]:
 
     def only_in_products(x: Expr) -> bool:
         users = parents.get(x, [])
-        return bool(users) and all(u.op == "matmul" or (u.op == "transpose" and only_in_products(u))
-                                   for u in users)
+        return bool(users) and all(
+            u.op == "matmul" or (u.op == "transpose" and only_in_products(u)) for u in users)
     return {n for n in nodes if n not in roots and _scaled(n) and only_in_products(n)}
 
 

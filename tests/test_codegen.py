@@ -331,7 +331,7 @@ def _code_lines(source):
     ("sum(diag(v) @ X * Y)", {"v": "N", "X": "N x D", "Y": "N x D"}, "np.diag", "[:, None]"),
     ("sum((inv(A) @ B) * C)", {"A": "N x N", "B": "N x K", "C": "N x K", "wrt": "C"},
      "np.linalg.inv", "np.linalg.solve"),
-    ("sum(diag(A @ B) * 2)", {"A": "N x M", "B": "M x N"}, "np.diag", "np.trace"),
+    ("sum(diag(A @ B) * 2)", {"A": "N x M", "B": "M x N"}, "np.diag", 'np.einsum("ij,ji", A, B)'),
     ("sum(tanh(inv(A) @ B))", {"A": "N x N", "B": "N x K"}, "t0.T @ (", "np.linalg.multi_dot"),
     ("x @ S @ y", {"x": "N", "S": "N x N", "y": "N"}, "np.ones", "np.outer"),
 ])
@@ -408,4 +408,15 @@ def test_a_long_in_place_update_wraps_within_79_columns():
     source = matcalc.codegen(p)
     assert "np.subtract(" in source
     assert max(len(line) for line in source.splitlines()) <= 79
+    assert matcalc.check(p).ok
+
+
+@pytest.mark.parametrize("expr", ["trace(A @ B)", "trace(A @ B @ C) * trace(A @ B)",
+                                  "trace(inv(A) @ C)"])
+def test_trace_of_a_product_is_never_formed(expr):
+    # tr(A B) = Σ A ⊙ Bᵀ: n² products where the matrix product takes n³
+    p = matcalc.problem(expr, A="N x N", B="N x N", C="N x N")
+    code = _code_lines(matcalc.codegen(p))
+    assert any('np.einsum("ij,ji", ' in line for line in code)
+    assert not any("np.trace(" in line and "@" in line for line in code)
     assert matcalc.check(p).ok

@@ -127,7 +127,7 @@ def pipeline(text: str, run: bool = True):
 HELPER_STRINGS = {node.value for op in matcalc.ops.OPS.values() if op.helper
                   for node in ast.walk(ast.parse(op.helper))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)
-                  } | set(matcalc.emit.SQUARES.values())
+                  } | set(matcalc.emit.SQUARES.values()) | {matcalc.emit.TRACE_OF_PRODUCT}
 
 # The only names generated code may use without defining them.
 SAFE_BUILTINS = {"tuple", "dict", "zip", "TypeError", "len", "range"}

@@ -60,11 +60,11 @@ def jacobian(p, wrt=None):
 def _extras(problem, hessian_wrt, with_hvp, jacobian_wrt) -> list:
     from . import second
     extras = []
-    if hessian_wrt is not None:
+    if hessian_wrt is not None and hessian_wrt is not False:
         extras.append(second.hessian(problem, None if hessian_wrt is True else hessian_wrt))
     if with_hvp:
         extras.append(second.hvp(problem))
-    if jacobian_wrt is not None:
+    if jacobian_wrt is not None and jacobian_wrt is not False:
         extras.append(second.jacobian(problem, None if jacobian_wrt is True else jacobian_wrt))
     return extras
 

@@ -141,6 +141,8 @@ DTYPE, DTYPE_CODE = "<dtype>", "dtype"
 def _used_names(exprs) -> list[str]:
     """Variable and dimension names the expressions mention, in order."""
     out: dict[str, None] = {}
+    if any(_subtracted_product(e) for e in exprs):  # an in-place update's product
+        out[DTYPE] = None
     for node in postorder(exprs):
         if isinstance(node, Apply) and node.op in ("ones", "zeros", "eye"):
             out[DTYPE] = None
@@ -182,6 +184,8 @@ def _wrap(line: str, indent: str) -> list[str]:
     if len(indent + line) <= WIDTH or any(" " in q for q in re.findall("'[^']*'", line)):
         # never split a string literal; quoted identifiers have no spaces
         return [indent + line]
+    nested = line[:len(line) - len(line.lstrip(" "))]  # a line inside a loop
+    indent, line = indent + nested, line[len(nested):]
     if line.startswith("#"):
         return [indent + "# " + part for part in
                 textwrap.wrap(line[2:], WIDTH - len(indent) - 2, break_long_words=False)]
@@ -189,6 +193,9 @@ def _wrap(line: str, indent: str) -> list[str]:
         opening, body, closing = "(", line[:-len(" = cache")].strip("()"), ") = cache"
     elif line.startswith("return "):
         opening, body, closing = "return (", line[len("return "):], ")"
+    elif line.startswith("for ") and line.endswith("):"):  # for x in f(...):
+        head, _, rest = line.partition("(")
+        opening, body, closing = head + "(", rest[:-2], "):"
     elif " = " not in line:  # a call statement: break inside its parentheses
         head, _, rest = line.partition("(")
         opening, body, closing = head + "(", rest[:-1], ")"
@@ -212,20 +219,23 @@ def _subtracted_product(expr):
     if coeff != -1 or len(factors) != 1:
         return None
     product = factors[0]
-    if isinstance(product, Apply) and product.op == "matmul" and product.shape == expr.shape:
+    if isinstance(product, Apply) and product.op == "matmul" and product.shape == expr.shape \
+            and not (isinstance(product.args[0], Apply) and product.args[0].op == "matmul"):
         return expr.args[0], product
     return None
 
 
 def _assignment(target: str, expr, printer: NumpyPrinter) -> list[str]:
     """`target = expr`. NumPy adds into a temporary in place only when the
-    temporary is the left operand of '-', so `a - P` with P a new matrix
-    product is computed into P: `t = P` then `np.subtract(a, t, out=t)`."""
+    temporary is the left operand of '-', so `a - A @ B` is computed into
+    the new product, made in the inputs' floating type (so that `a` fits):
+    `t = np.matmul(A, B, dtype=dtype)` then `np.subtract(a, t, out=t)`."""
     split = _subtracted_product(expr)
     if split is None:
         return [f"{target} = {printer.doprint(expr)}"]
     a, product = split
-    return [f"{target} = {printer.doprint(product)}",
+    left, right = (printer.doprint(m) for m in product.args)
+    return [f"{target} = np.matmul({left}, {right}, dtype={DTYPE_CODE})",
             f"np.subtract({printer.doprint(a)}, {target}, out={target})"]
 
 

@@ -223,12 +223,15 @@ def mul(*factors: Expr) -> Expr:
     if len(kept) == 2:
         vector, identity = kept[::-1] if _is(kept[0], "eye") else kept
         column, other = kept if _is(kept[0], "col") else kept[::-1]
-        if _is(identity, "eye") and (_is(vector, "col", "row") or vector.ndim == 1):
-            # a I = diag(a), itself built (diag(c 1) = c I), so multiplied again
-            return mul(const(c), diag(vector if vector.ndim == 1 else vector.args[0]))
+        v = vector if vector.ndim == 1 else vector.args[0] if _is(vector, "col", "row") else None
+        if _is(identity, "eye") and v is not None and v.shape[0] == identity.shape[0]:
+            # a I = diag(a) when a is as long as I (not a length-1 axis that
+            # broadcasts), itself built (diag(c 1) = c I), so multiplied again,
+            # with the broadcast ones the other factors had
+            return mul(const(c), ones(shape), diag(v))
         if _is(column, "col") and _is(other, "outer"):
             b, d = other.args                         # a[:, None] * (b dᵀ) = (a ⊙ b) dᵀ
-            return mul(const(c), outer(mul(column.args[0], b), d))
+            return mul(const(c), ones(shape), outer(mul(column.args[0], b), d))
     if broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
     if c != 1 or not kept:
@@ -881,11 +884,12 @@ _register(Op("inv", _square_to("inv", "matrix"),
 
 
 def elementwise(name: str, vjp: Callable, latex: str | Form, numpy: str | Form,
-                domain: str = "") -> Op:
+                domain: str = "", helper: str = "") -> Op:
     """Register an elementwise function; `vjp(g, x, y)` with y = f(x).
 
     `latex` and `numpy` are a command or function name (written as a call)
-    or a template over the argument `{0}`.
+    or a template over the argument `{0}`; `helper` is the source of a NumPy
+    function the generated module defines for it.
     """
     rule = lambda g, n, i: vjp(g, n.args[0], n)  # noqa: E731
     if isinstance(numpy, str):
@@ -893,7 +897,7 @@ def elementwise(name: str, vjp: Callable, latex: str | Form, numpy: str | Form,
     if isinstance(latex, str):
         latex = Form(latex) if "{0}" in latex else latex_call(latex)
     return _register(Op(name, _same, rule, text=call(name), latex=latex,
-                        numpy=numpy, domain=domain, elementwise=True,
+                        numpy=numpy, domain=domain, elementwise=True, helper=helper,
                         jvp=lambda n, d: vjp(d[0], n.args[0], n),
                         rule=f"chain rule for the elementwise {name}",
                         identity="<A, f'(X) ⊙ dX> = <f'(X) ⊙ A, dX>"))
@@ -915,9 +919,12 @@ elementwise("cos", lambda g, x, y: neg(mul(g, func("sin", x))), r"\cos", "np.cos
 elementwise("tanh", lambda g, x, y: mul(g, sub(const(1), power(y, const(2)))),
             r"\tanh", "np.tanh")
 elementwise("sigmoid", lambda g, x, y: mul(g, y, sub(const(1), y)), r"\sigma",
-            # σ(x) = (1 + tanh(x/2)) / 2: one transcendental pass, never an
-            # overflow; absolute error within an ulp of 1 (log σ is softplus)
-            Form("0.5 * np.tanh(0.5 * {0}) + 0.5", P.ADD, P.MUL + 1))
+            "_sigmoid", helper='''
+def _sigmoid(x):
+    """σ(x) = e^min(x, 0) / (1 + e^-|x|): never an overflow, every value to
+    full relative precision, two exp passes."""
+    return np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
+''')
 elementwise("relu", lambda g, x, y: mul(g, func("step", x)),
             r"\operatorname{relu}", "np.maximum({0}, 0)")
 elementwise("step", _flat, r"\mathbf{{1}}\left[{0} > 0\right]", "np.sign(np.maximum({0}, 0))")

@@ -477,8 +477,13 @@ def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
 
 def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
     """Validate a list of variable names (or a comma-separated string)."""
-    names = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else \
-        list(wrt) if isinstance(wrt, (list, tuple)) else None
+    if isinstance(wrt, str):
+        names = [w.strip() for w in wrt.split(",")]
+    else:
+        try:
+            names = list(wrt)
+        except TypeError:
+            names = None
     if names is None or not all(isinstance(n, str) for n in names):
         raise NameResolutionError(f"wrt must be variable names, got {wrt!r}")
     for name in names:

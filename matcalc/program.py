@@ -115,18 +115,21 @@ def _scaled(node: Expr) -> tuple[Const, Expr] | None:
 
 
 def _product_operands(nodes: list, roots: list) -> set[Expr]:
-    """The scaled arrays c X used only as matrix-product operands, directly or
-    transposed: the scale can go on the products instead."""
+    """The scaled copies c X of forward values X that are used only as
+    matrix-product operands, directly or transposed, and are no result
+    themselves: the scale can go on the products, and no copy is made."""
     parents: dict[Expr, list[Apply]] = {}
     for node in nodes:
         for a in node.args:
             parents.setdefault(a, []).append(node)
+    forward = set(postorder(roots[:1]))
+    results = set(roots)
 
     def only_in_products(x: Expr) -> bool:
         users = parents.get(x, [])
-        return bool(users) and all(
+        return x not in results and bool(users) and all(
             u.op == "matmul" or (u.op == "transpose" and only_in_products(u)) for u in users)
-    return {n for n in nodes if n not in roots and _scaled(n) and only_in_products(n)}
+    return {n for n in nodes if _scaled(n) and _scaled(n)[1] in forward and only_in_products(n)}
 
 
 def _scaled_operand(x: Expr, scaled: set) -> Expr | None:
@@ -142,8 +145,8 @@ def _plan(roots: list) -> dict[Expr, Expr]:
     """How the code computes each node of `roots`: the node itself, except
     - solve(A, B) is A⁻¹ @ B, and solve(Aᵀ, B) is A⁻ᵀ @ B, wherever inv(A) is
       computed anyway, so A is factorised once;
-    - (c X) @ Y is c (X @ Y) where c X only feeds matrix products, so no
-      scaled copy of X is made."""
+    - (c X) @ Y is c (X @ Y) where X is a forward value and c X only feeds
+      matrix products, so no scaled copy of X is made."""
     nodes = list(postorder(roots))
     inverted = {n.args[0] for n in nodes if isinstance(n, Apply) and n.op == "inv"}
     scaled = _product_operands(nodes, roots)
@@ -186,7 +189,8 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     plan = _plan([problem.output] + [expr for _, _, expr in results])
     output = plan[problem.output]
     grads = [plan[expr] for _, _, expr in results]
-    adjoint = {plan.get(k, k): plan.get(g, g) for k, g in adjoint.items()}
+    adjoint = {plan.get(k, k): plan[g] for k, g in adjoint.items()  # an adjoint whose scale
+               if g in plan and (plan[g] is g or _scaled(g) is None)}  # moved is not named
     roots = [output] + grads
     order = list(postorder([output] + grads[::-1]))
     forward = set(postorder([output]))

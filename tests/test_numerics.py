@@ -345,17 +345,27 @@ def test_precision_of_second_order_functions(text, wrt, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sigmoid_never_overflows(dtype):
-    """σ is written (1 + tanh(x/2)) / 2: no overflow warning at |x| = 1e3 in
-    either precision, values in [0, 1], absolute error within an ulp of 1."""
-    module = matcalc.compile("x: N\nf = sum(sigmoid(x))\n")
-    x = np.array([-1000.0, -100.0, -30.0, -1.0, 0.0, 2.0, 40.0, 1000.0], dtype)
+def test_sigmoid_is_exact_and_never_overflows(dtype):
+    """σ is e^min(x,0) / (1 + e^-|x|): no overflow warning at |x| = 1e3 in
+    either precision, σ to full relative precision down to the smallest
+    normal number, σ(1 - σ) within an ulp of 1."""
+    module = matcalc.compile("x, c: N\nf = sum(sigmoid(x) * c)\n")
+    x = np.array([-1000.0, -100.0, -40.0, -30.0, -1.0, 0.0, 2.0, 40.0, 1000.0], dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        value, grads = module.value_and_grad(x=x)
-    assert grads["x"].dtype == dtype
-    eps = np.finfo(dtype).eps
-    for xi, gi in zip(x, grads["x"]):
+        value, grads = module.value_and_grad(x=x, c=np.ones_like(x))
+    assert grads["x"].dtype == grads["c"].dtype == dtype
+    info = np.finfo(dtype)
+    for xi, si, di in zip(x, grads["c"], grads["x"]):
         s = _sig(mpmath.mpf(float(xi)))
-        assert abs(float(gi) - float(s * (1 - s))) <= 2 * eps
-    assert abs(float(value) - float(sum(_sig(mpmath.mpf(float(xi))) for xi in x))) <= 8 * eps
+        if s > info.tiny:
+            assert abs(float(si) - float(s)) <= 2 * info.eps * float(s), f"σ({xi})"
+        assert abs(float(di) - float(s * (1 - s))) <= 2 * info.eps, f"σ'({xi})"
+
+
+def test_log_of_a_power_of_sigmoid_is_finite_in_the_tail():
+    # log(σ(x)²) at x = -40 is -80: σ(-40) = 4.2e-18 must not round to 0
+    module = matcalc.compile("x: N\nf = sum(log(sigmoid(x) ** 2))\n")
+    value, grads = module.value_and_grad(x=np.array([-40.0, -100.0, 0.0]))
+    np.testing.assert_allclose(value, -80 - 200 - 2 * np.log(2), rtol=1e-12)
+    np.testing.assert_allclose(grads["x"], [2.0, 2.0, 1.0], rtol=1e-12)

@@ -394,3 +394,40 @@ def test_regression_scaled_diagonal_of_a_constant_vector_round_trips():
     # being multiplied through the builder (seed 16135 of the long run)
     _assert_round_trips("α: D x D\ny: N\nclass_ = (α / N * eye(D)).T\n"
                         "f = sum(y) - sum(sum(class_, axis=1))\n")
+
+
+@pytest.mark.parametrize("expr, shapes, by_numpy", [
+    ("sum((v * eye(M)) * W)", {"v": "1", "W": "M x M"},
+     lambda v, W: np.sum(v * np.eye(len(W)) * W)),
+    ("sum((v[:, None] * eye(1)) * W)", {"v": "N", "W": "1 x N"},
+     lambda v, W: np.sum(v[:, None] * np.eye(1) * W)),
+    ("sum((v[:, None] * eye(1)) @ W)", {"v": "N", "W": "1 x M"},
+     lambda v, W: np.sum((v[:, None] * np.eye(1)) @ W)),
+])
+def test_regression_identity_times_a_length_one_axis_is_not_diag(expr, shapes, by_numpy):
+    # v * I = diag(v) only when v is as long as I; a length-1 axis broadcasts
+    # instead (found in review: the value differed from NumPy's)
+    p = matcalc.problem(expr, **shapes)
+    rng = np.random.default_rng(0)
+    sizes = {"M": 3, "N": 4}
+    inputs = {name: rng.standard_normal(tuple(sizes.get(str(d), 1) if not str(d).isdigit()
+                                              else int(str(d)) for d in var.shape))
+              for name, var in p.variables.items()}
+    value, _ = matcalc.compile(p).value_and_grad(**inputs)
+    np.testing.assert_allclose(value, by_numpy(**inputs), rtol=1e-12)
+    assert matcalc.check(p, dims={k: v for k, v in sizes.items() if k in p.dims}).ok
+
+
+def test_regression_scaled_gradient_that_is_a_transpose_keeps_its_scale():
+    # (c R)ᵀ was a gradient and a product operand; moving c onto the products
+    # dropped it from the gradient (found in review)
+    p = matcalc.problem("sum(sin(X.T + B.T @ C)) / N", X="D x N", B="K x N", C="K x D")
+    assert matcalc.check(p).ok
+    assert str(matcalc.grad(p)["X"]) == "(cos(X.T + B.T @ C) / N).T"
+
+
+def test_regression_named_adjoint_is_the_derivative():
+    # dY must be ∂L/∂Y = cos(Y) / N, not cos(Y) with the 1/N moved elsewhere
+    p = matcalc.parse("X: N x D\nW: D x H\nV: H x O\nZ1 = X @ W\nY = Z1 @ V\n"
+                      "L = sum(sin(Y)) / N\nwrt W, V\n")
+    assert "dY = cos(Y) / N" in str(matcalc.grad(p)).splitlines()

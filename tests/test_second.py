@@ -168,6 +168,13 @@ def test_hessian_true_means_the_problems_wrt():
     assert matcalc.codegen(p, hessian=True) == matcalc.codegen(p, hessian="w")
 
 
+def test_hessian_false_means_none_and_wrt_takes_any_iterable_of_names():
+    p = matcalc.problem("sum(log(1 + exp(-y * (X @ w))))", X="n x d", y="n", w="d")
+    assert matcalc.codegen(p, hessian=False, jacobian=False) == matcalc.codegen(p)
+    assert matcalc.grad(p, {"w": 1}.keys()).problem.wrt == ("w",)
+    assert matcalc.grad(p, iter(["w", "X"])).problem.wrt == ("w", "X")
+
+
 @pytest.mark.parametrize("wrt", [1, 2.5, object(), [1, 2]])
 def test_wrt_that_is_not_names_is_a_matcalc_error(wrt):
     p = matcalc.problem("sum(X @ w)", X="n x d", w="d")

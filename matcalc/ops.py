@@ -921,9 +921,12 @@ elementwise("tanh", lambda g, x, y: mul(g, sub(const(1), power(y, const(2)))),
 elementwise("sigmoid", lambda g, x, y: mul(g, y, sub(const(1), y)), r"\sigma",
             "_sigmoid", helper='''
 def _sigmoid(x):
-    """σ(x) = e^min(x, 0) / (1 + e^-|x|): never an overflow, every value to
-    full relative precision, two exp passes."""
-    return np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
+    """σ(x) = 1 / (1 + e^-x), the exponent capped where σ falls below the
+    smallest normal number (x < -709 in float64, -88 in float32): never an
+    overflow, every normal value to full precision, one exp pass."""
+    x = np.asarray(x)
+    cap = {np.float32: 88.0, np.float16: 11.0}.get(x.dtype.type, 709.0)
+    return 1 / (1 + np.exp(np.minimum(-x, cap)))
 ''')
 elementwise("relu", lambda g, x, y: mul(g, func("step", x)),
             r"\operatorname{relu}", "np.maximum({0}, 0)")

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 
 import matcalc
+from matcalc.against import load_function
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 PROBLEM_FILES = sorted(EXAMPLES.glob("*.mc"))
+HANDWRITTEN = EXAMPLES / "seed004_handwritten.py"
 
 
 def load(name: str):
@@ -130,18 +132,12 @@ def test_seed004_training_loop_bug():
     W2, b2 = rng.standard_normal((H, O)), rng.standard_normal(O)
     loss, grads = run(module, X=X, y=y, W1=W1, b1=b1, W2=W2, b2=b2)
 
-    # The seed's loop, verbatim.
-    h = X.dot(W1) + b1
-    h_relu = np.maximum(h, 0)
-    pred = h_relu.dot(W2) + b2
+    # The seed's loop, verbatim (examples/seed004_handwritten.py).
+    pred = np.maximum(X.dot(W1) + b1, 0).dot(W2) + b2
     assert np.isclose(loss, np.sum(np.square(y - pred)))
-    dpred = 2.0 * (pred - y)
-    db2 = np.sum(dpred, axis=0)
-    dW2 = h_relu.T.dot(db2)
-    dh_relu = db2.dot(W2.T)
-    dh = (h > 0) * dh_relu
-    db1 = np.sum(dh, axis=0)
-    dW1 = X.T.dot(dh)
+    inputs = dict(X=X, y=y, W1=W1, b1=b1, W2=W2, b2=b2)
+    seed = load_function(f"{HANDWRITTEN}:backward")(**inputs)
+    dW1, db1, dW2, db2 = (seed[name] for name in ("W1", "b1", "W2", "b2"))
 
     # matcalc's dW2 is the true gradient ...
     def loss_of_W2(w):
@@ -162,11 +158,10 @@ def test_seed004_training_loop_bug():
     assert np.allclose(db2, grads["b2"])
 
     # With dpred in place of db2 the seed's lines give matcalc's gradients.
-    fixed_dW2 = h_relu.T.dot(dpred)
-    fixed_dh = (h > 0) * dpred.dot(W2.T)
-    assert np.allclose(fixed_dW2, grads["W2"], rtol=1e-12)
-    assert np.allclose(X.T.dot(fixed_dh), grads["W1"], rtol=1e-12)
-    assert np.allclose(np.sum(fixed_dh, axis=0), grads["b1"], rtol=1e-12)
+    fixed = load_function(f"{HANDWRITTEN}:backward_fixed")(**inputs)
+    assert np.allclose(fixed["W2"], grads["W2"], rtol=1e-12)
+    assert np.allclose(fixed["W1"], grads["W1"], rtol=1e-12)
+    assert np.allclose(fixed["b1"], grads["b1"], rtol=1e-12)
 
 
 # --------------------------------------------------------------------------

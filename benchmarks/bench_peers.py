@@ -229,6 +229,16 @@ def unavailable(name, lib):
 NO_COMPILE = "not run (--no-compile)"
 
 
+def value_and_grad_pair(module, hand, inputs, flat):
+    """The reference result and the two non-peer rows of a value-and-gradient
+    workload: matcalc's `value_and_grad` and the hand-written function, each
+    result read by `flat`."""
+    return flat(hand(**inputs)), [
+        Impl("matcalc generated", module.value_and_grad, kwargs=inputs, to_np=flat, peer=False),
+        Impl("hand-written NumPy", hand, kwargs=inputs, to_np=flat, peer=False),
+    ]
+
+
 # (a) MLP ------------------------------------------------------------------
 
 def workload_a(size, peers: Peers, module):
@@ -236,13 +246,8 @@ def workload_a(size, peers: Peers, module):
     inputs = mlp_make_inputs(N, D, H, O)
     order = ("X", "T", "W1", "b1", "W2", "b2")
     arrays = [inputs[k] for k in order]
-    ref = canon(*_mlp_flat(mlp_hand_written(**inputs)))
-    impls = [
-        Impl("matcalc generated", module.value_and_grad, kwargs=inputs,
-             to_np=lambda r: canon(*_mlp_flat(r)), peer=False),
-        Impl("hand-written NumPy", mlp_hand_written, kwargs=inputs,
-             to_np=lambda r: canon(*_mlp_flat(r)), peer=False),
-    ]
+    ref, impls = value_and_grad_pair(module, mlp_hand_written, inputs,
+                                     lambda r: canon(*_mlp_flat(r)))
 
     if peers.jax:
         jnp = peers.jnp
@@ -463,12 +468,8 @@ def workload_d(size, peers: Peers, module):
     N, D = size
     inputs = gauss_inputs(N, D)
     X, S = inputs["X"], inputs["S"]
-    flat = lambda r: canon(r[0], r[1]["S"])  # noqa: E731
-    ref = flat(gauss_hand(**inputs))
-    impls = [
-        Impl("matcalc generated", module.value_and_grad, kwargs=inputs, to_np=flat, peer=False),
-        Impl("hand-written NumPy", gauss_hand, kwargs=inputs, to_np=flat, peer=False),
-    ]
+    ref, impls = value_and_grad_pair(module, gauss_hand, inputs,
+                                     lambda r: canon(r[0], r[1]["S"]))
     # Peers differentiate by all D*D entries of S: G0. The symmetric gradient
     # matcalc returns is (G0 + G0^T) / 2; each peer symmetrises inside the
     # timed function (here G0 is symmetric already, so only rounding changes).
@@ -549,12 +550,8 @@ def workload_e(size, peers: Peers, module):
     m, n, k = size
     inputs = mf_inputs(m, n, k)
     X, U, V, lam = inputs["X"], inputs["U"], inputs["V"], inputs["lam"]
-    flat = lambda r: canon(r[0], r[1]["U"], r[1]["V"])  # noqa: E731
-    ref = flat(mf_hand(**inputs))
-    impls = [
-        Impl("matcalc generated", module.value_and_grad, kwargs=inputs, to_np=flat, peer=False),
-        Impl("hand-written NumPy", mf_hand, kwargs=inputs, to_np=flat, peer=False),
-    ]
+    ref, impls = value_and_grad_pair(module, mf_hand, inputs,
+                                     lambda r: canon(r[0], r[1]["U"], r[1]["V"]))
     if peers.jax:
         jax, jnp = peers.jax, peers.jnp
 

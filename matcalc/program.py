@@ -129,7 +129,8 @@ def _product_operands(nodes: list, roots: list) -> set[Expr]:
         users = parents.get(x, [])
         return x not in results and bool(users) and all(
             u.op == "matmul" or (u.op == "transpose" and only_in_products(u)) for u in users)
-    return {n for n in nodes if _scaled(n) and _scaled(n)[1] in forward and only_in_products(n)}
+    return {n for n in nodes
+            if (cx := _scaled(n)) is not None and cx[1] in forward and only_in_products(n)}
 
 
 def _scaled_operand(x: Expr, scaled: set) -> Expr | None:

@@ -471,6 +471,7 @@ def test_solve_takes_scalars_out(expr, want):
     shapes = {"A": "N x N", "B": "N x K"}
     assert str(matcalc.problem(expr, **shapes).output) == \
         str(matcalc.problem(want, **shapes).output)
+    _check_all_seeds(matcalc.problem(f"sum(sin({expr}))", **shapes))
 
 
 def test_regression_column_times_identity_is_diag_in_either_order():

@@ -355,7 +355,7 @@ class _Emitter:
     def module(self, extras=()) -> str:
         problem = self.problem
         out = self.docstring() + ["", "import numpy as np", ""]
-        for helper in self.helpers([self.program, *(e.program for e in extras)]):
+        for helper in self.helpers([self.program, *(e.code for e in extras)]):
             out += ["", helper.strip("\n"), ""]
         out += _wrap(f"INPUTS = {_tuple(problem.variables)}", "")
         out += _wrap(f"WRT = {_tuple(problem.wrt)}", "") + ["", ""]
@@ -374,7 +374,7 @@ class _SecondOrderEmitter:
     """`hessian(**inputs)`, `hvp(v, **inputs)` or `jacobian(**inputs)`."""
 
     def __init__(self, result):
-        self.result, self.problem, self.program = result, result.problem, result.program
+        self.result, self.problem, self.program = result, result.problem, result.code
         names = [*self.problem.variables, *self.problem.dims,
                  *(e.direction.name for e in result.entries if e.direction is not None),
                  *(b.name for b in self.program.bindings)]

@@ -118,10 +118,7 @@ def _product_operands(nodes: list, roots: list) -> set[Expr]:
     """The scaled copies c X of forward values X that are used only as
     matrix-product operands, directly or transposed, and are no result
     themselves: the scale can go on the products, and no copy is made."""
-    parents: dict[Expr, list[Apply]] = {}
-    for node in nodes:
-        for a in node.args:
-            parents.setdefault(a, []).append(node)
+    parents = _parents(nodes, [])
     forward = set(postorder(roots[:1]))
     results = set(roots)
 
@@ -142,20 +139,65 @@ def _scaled_operand(x: Expr, scaled: set) -> Expr | None:
     return None
 
 
-def _plan(roots: list) -> dict[Expr, Expr]:
+def _parents(nodes: list, roots: list) -> dict[Expr, list]:
+    """Each node's users; a root counts as a user of itself."""
+    parents: dict[Expr, list] = {r: [r] for r in roots}
+    for node in nodes:
+        for a in node.args:
+            parents.setdefault(a, []).append(node)
+    return parents
+
+
+def _sigmoid_slope(node: Expr, parents: dict) -> tuple[Expr, Expr, Expr] | None:
+    """(σ(t), 1 − σ(t), t) for a product with both factors, where σ(t) is
+    needed nowhere else."""
+    if not (isinstance(node, Apply) and node.op == "mul"):
+        return None
+    for s in node.args:
+        if not (isinstance(s, Apply) and s.op == "sigmoid"):
+            continue
+        rest = apply(OPS["mul"], (const(-1), s))
+        c = apply(OPS["add"], (const(1), rest))
+        if node.args.count(s) == node.args.count(c) == 1 \
+                and set(parents[s]) <= {node, rest} \
+                and set(parents[rest]) == {c} and set(parents[c]) == {node}:
+            return s, c, s.args[0]
+    return None
+
+
+def _slope(t: Expr) -> Expr:
+    """σ'(t) = σ(t) (1 − σ(t)) = e / (1 + e)² with e = exp(−|t|): one exp,
+    never an overflow, and full precision in the tails, where 1 − σ(t)
+    rounds to 0. σ' is even, so a factor −1 of t is dropped."""
+    if isinstance(t, Apply) and t.op == "mul" and t.args[0] == const(-1):
+        t = t.args[1] if len(t.args) == 2 else apply(OPS["mul"], t.args[1:])
+    e = apply(OPS["exp"], (apply(OPS["mul"], (const(-1), apply(OPS["abs"], (t,)))),))
+    return apply(OPS["div"], (e, apply(OPS["pow"], (apply(OPS["add"], (const(1), e)),
+                                                      const(2)))))
+
+
+def _plan(roots: list, numeric: bool) -> dict[Expr, Expr]:
     """How the code computes each node of `roots`: the node itself, except
     - solve(A, B) is A⁻¹ @ B, and solve(Aᵀ, B) is A⁻ᵀ @ B, wherever inv(A) is
       computed anyway, so A is factorised once;
     - (c X) @ Y is c (X @ Y) where X is a forward value and c X only feeds
-      matrix products, so no scaled copy of X is made."""
+      matrix products, so no scaled copy of X is made;
+    - with `numeric`, a factor σ(t) (1 − σ(t)), where σ(t) is needed nowhere
+      else, is computed from one exp (`_slope`)."""
     nodes = list(postorder(roots))
     inverted = {n.args[0] for n in nodes if isinstance(n, Apply) and n.op == "inv"}
     scaled = _product_operands(nodes, roots)
+    parents = _parents(nodes, roots)
     plan: dict[Expr, Expr] = {}
     for node in nodes:
         args = tuple(plan[a] for a in node.args)
         a = node.args[0] if isinstance(node, Apply) and node.op == "solve" else None
-        if a in inverted:
+        if numeric and (slope := _sigmoid_slope(node, parents)) is not None:
+            s, c, t = slope
+            kept = tuple(plan[x] for x in node.args if x is not c and x is not s)
+            plan[node] = _slope(plan[t]) if not kept \
+                else apply(OPS["mul"], kept + (_slope(plan[t]),))
+        elif a in inverted:
             plan[node] = apply(OPS["matmul"], (apply(OPS["inv"], args[:1]), args[1]))
         elif isinstance(a, Apply) and a.op == "transpose" and a.args[0] in inverted:
             inverse = apply(OPS["inv"], (plan[a.args[0]],))
@@ -183,11 +225,15 @@ def _is_bound(node: Expr, uses: dict) -> bool:
 
 
 def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
-          adjoint: dict[Expr, Expr], names: Names, role_of_results: str = "gradient") -> Program:
+          adjoint: dict[Expr, Expr], names: Names, role_of_results: str = "gradient",
+          numeric: bool = False) -> Program:
     """Name the shared subexpressions of the value of `problem` and of the
     results, given as (name, what it is of, expression): the gradients
-    ("dW", "W", ∂L/∂W), or second-order results."""
-    plan = _plan([problem.output] + [expr for _, _, expr in results])
+    ("dW", "W", ∂L/∂W), or second-order results. A `numeric` program is the
+    one generated code runs, where a form may give way to one that is cheaper
+    or more accurate in floating point; the printed program keeps the
+    textbook form."""
+    plan = _plan([problem.output] + [expr for _, _, expr in results], numeric)
     output = plan[problem.output]
     grads = [plan[expr] for _, _, expr in results]
     adjoint = {plan.get(k, k): plan[g] for k, g in adjoint.items()  # an adjoint whose scale

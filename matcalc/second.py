@@ -43,12 +43,14 @@ class Entry:
 
 @dataclass(frozen=True, eq=False)
 class SecondOrder:
-    """Hessians, Hessian-vector products or Jacobians of a problem."""
+    """Hessians, Hessian-vector products or Jacobians of a problem:
+    `program` is printed, `code` is the program generated code runs."""
 
     problem: Problem
     kind: str
     entries: tuple[Entry, ...]
     program: Program
+    code: Program
 
     def __getitem__(self, of: str) -> Expr:
         for e in self.entries:
@@ -85,8 +87,11 @@ def _program(problem: Problem, entries: list[Entry], names: Names, kind: str) ->
     simplify = _simplifier(problem)
     entries = [Entry(e.name, e.of, simplify(e.expr), e.form, e.layout, e.direction, e.shape)
                for e in entries]
-    program = build(problem, None, [(e.name, e.of, e.expr) for e in entries], {}, names, kind)
-    return SecondOrder(problem, kind, tuple(entries), program)
+    results = [(e.name, e.of, e.expr) for e in entries]
+    taken = set(names.taken)
+    program = build(problem, None, results, {}, names, kind)
+    code = build(problem, None, results, {}, Names(taken), kind, numeric=True)
+    return SecondOrder(problem, kind, tuple(entries), program, code)
 
 
 def _scalar_output(problem: Problem, what: str) -> None:

@@ -56,6 +56,10 @@ HESSIANS = [
     ("sum((X - U @ V.T) ** 2)", {"X": "M x N", "U": "M x K", "V": "N x K"}, "U", "kron"),
     ("sum(exp(X)) + trace(X.T @ A @ X)", {"X": "N x K", "A": "N x N"}, "X", "operator"),
     ("logdet(S) + trace(solve(S, C))", {"S": "D x D", "C": "D x D"}, "S", "operator"),
+    ("sum(sigmoid(X @ w))", {"X": "N x D", "w": "D"}, "w", "matrix"),
+    ("sum(y * softplus(X @ w - b))", {"X": "N x D", "y": "N", "w": "D", "b": "N"}, "w", "matrix"),
+    ("sum(y * softplus(X @ w - b))", {"X": "N x D", "y": "N", "w": "D", "b": "N"}, "w,b",
+     "matrix"),
 ]
 
 
@@ -83,6 +87,42 @@ def test_logistic_hessian_is_the_textbook_closed_form():
     assert r"\operatorname{diag}" in matcalc.hessian(p, "w").latex()
 
 
+def _hessian_source(module) -> str:
+    return module.source[module.source.index("def hessian"):]
+
+
+def test_logistic_hessian_code_computes_the_slope_from_one_exp():
+    """σ(t) (1 − σ(t)) is printed, and computed as e / (1 + e)², e = exp(−|t|),
+    where σ(t) is needed nowhere else; σ' is even, so t's sign is dropped."""
+    code = _hessian_source(matcalc.compile(open("examples/logistic.mc").read(), hessian="w"))
+    assert "g0 = np.exp(-np.abs(y * t0))" in code
+    assert "(g0 / (1 + g0) ** 2)" in code
+    assert "_sigmoid" not in code
+    sigmoid_twice = matcalc.compile(matcalc.problem("sum(sigmoid(X @ w))", X="N x D", w="D"),
+                                    hessian="w")
+    assert "_sigmoid(X @ w)" in _hessian_source(sigmoid_twice)  # σ is the function itself
+    assert "np.abs" not in _hessian_source(sigmoid_twice)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+def test_logistic_hessian_is_exact_in_the_tails(dtype, rtol):
+    """At margins of 40 and more, 1 − σ(t) rounds to 0; the Hessian and the
+    Hessian-vector product keep their full relative precision."""
+    import mpmath
+    module = matcalc.compile(open("examples/logistic.mc").read(), hessian="w", hvp=True)
+    X = np.array([[40.0, 1.0], [-60.0, 2.0], [80.0, -1.0]], dtype)
+    y = np.array([1.0, -1.0, 1.0], dtype)
+    w = np.array([1.0, 0.0], dtype)
+    slope = [float(mpmath.exp(-abs(m)) / (1 + mpmath.exp(-abs(m))) ** 2)
+             for m in y.astype(float) * (X.astype(float) @ w.astype(float))]
+    expected = (X.astype(float).T * slope) @ X.astype(float)
+    got = module.hessian(X=X, y=y, w=w)
+    assert got.dtype == dtype and np.all(got != 0)
+    np.testing.assert_allclose(got, expected, rtol=rtol)
+    v = np.array([0.5, -2.0], dtype)
+    np.testing.assert_allclose(module.hvp(v, X=X, y=y, w=w), expected @ v, rtol=rtol)
+
+
 def test_quadratic_form_hessian_is_a_kronecker_product():
     p = matcalc.problem("trace(X.T @ A @ X)", X="N x K", A="N x N")
     assert "H_X = kron(eye(K), A.T + A)" in str(matcalc.hessian(p, "X"))
@@ -92,6 +132,7 @@ HVPS = [
     ("sum(softplus(-y * (X @ w)))", {"X": "N x D", "y": "N", "w": "D"}, "w"),
     ("sum(tanh(W @ x + b) ** 2) + x @ x", {"W": "M x N", "x": "N", "b": "M"}, "W,x,b"),
     ("logdet(S) + trace(solve(S, C))", {"S": "D x D", "C": "D x D"}, "S"),
+    ("sum(y * softplus(X @ w - b))", {"X": "N x D", "y": "N", "w": "D", "b": "N"}, "w,b"),
 ]
 
 

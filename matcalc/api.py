@@ -72,7 +72,7 @@ def _extras(problem, hessian_wrt, with_hvp, jacobian_wrt) -> list:
 def codegen(p, wrt=None, *, hessian=None, hvp=False, jacobian=None) -> str:
     """The source of a NumPy module with forward, backward, value_and_grad,
     and `hessian(**inputs)` (hessian="w", "x,y" or True for the problem's
-    wrt), `hvp(v, **inputs)`
+    wrt), `hvp(v, /, **inputs)`
     (hvp=True) and `jacobian(**inputs)` (jacobian=True or names) when asked."""
     from .emit import generate
     g = grad(p, wrt)

@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     codegen = command("codegen", "write a NumPy module with forward/backward")
     codegen.add_argument("-o", "--output", help="file to write (default: standard output)")
     codegen.add_argument("--hessian", metavar="W", help="add hessian(**inputs) by W (or x,y)")
-    codegen.add_argument("--hvp", action="store_true", help="add hvp(v, **inputs)")
+    codegen.add_argument("--hvp", action="store_true", help="add hvp(v, /, **inputs)")
     codegen.add_argument("--jacobian", nargs="?", const=True, metavar="X",
                          help="add jacobian(**inputs) (by X, default every wrt variable)")
     check = command("check", "compare the gradients with finite differences")

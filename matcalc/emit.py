@@ -371,7 +371,7 @@ class _Emitter:
 
 
 class _SecondOrderEmitter:
-    """`hessian(**inputs)`, `hvp(v, **inputs)` or `jacobian(**inputs)`."""
+    """`hessian(**inputs)`, `hvp(v, /, **inputs)` or `jacobian(**inputs)`."""
 
     def __init__(self, result):
         self.result, self.problem, self.program = result, result.problem, result.code
@@ -413,7 +413,7 @@ class _SecondOrderEmitter:
             lines += [f"{ident[e.direction.name]} = " + ("v" if single else f"v[{e.of!r}]")
                       for e in result.entries]
             lines += self._lines(bindings)
-            head = "def hvp(v, **inputs):"
+            head = "def hvp(v, /, **inputs):"  # an input may be named v
             doc = ('"""(H v)_X = Σ_Y ∂²L/∂X∂Y v_Y, about the cost of two gradients: v is '
                    'an array for one variable, else a dict by name."""')
         else:

@@ -123,6 +123,15 @@ def test_logistic_hessian_is_exact_in_the_tails(dtype, rtol):
     np.testing.assert_allclose(module.hvp(v, X=X, y=y, w=w), expected @ v, rtol=rtol)
 
 
+def test_hvp_takes_an_input_named_v():
+    problem = matcalc.problem("sum(exp(A @ v))", A="N x N", v="N")
+    module = matcalc.compile(problem, hvp=True, hessian="v")
+    A, v = np.diag([0.5, -1.0, 2.0]), np.array([0.3, 0.1, -0.2])
+    direction = {"A": np.zeros((3, 3)), "v": np.array([1.0, 2.0, 3.0])}
+    got = module.hvp(direction, A=A, v=v)["v"]
+    np.testing.assert_allclose(got, module.hessian(A=A, v=v) @ direction["v"], rtol=1e-12)
+
+
 def test_quadratic_form_hessian_is_a_kronecker_product():
     p = matcalc.problem("trace(X.T @ A @ X)", X="N x K", A="N x N")
     assert "H_X = kron(eye(K), A.T + A)" in str(matcalc.hessian(p, "X"))
@@ -196,7 +205,7 @@ def test_cli_hessian_and_codegen_flags(tmp_path):
     subprocess.run(run + ["codegen", "examples/logistic.mc", "--hessian", "w", "--hvp",
                           "--jacobian", "-o", str(target)], check=True)
     source = target.read_text()
-    for head in ("def hessian(**inputs):", "def hvp(v, **inputs):", "def jacobian(**inputs):"):
+    for head in ("def hessian(**inputs):", "def hvp(v, /, **inputs):", "def jacobian(**inputs):"):
         assert head in source
     assert max(len(line) for line in source.splitlines()) <= 79
     bad = subprocess.run(run + ["hessian", "examples/logistic.mc", "--wrt", "q"],

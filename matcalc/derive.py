@@ -10,7 +10,7 @@ that feeds several rules is marked `adjoint(...)`, so it is computed once.
 from __future__ import annotations
 
 from .expr import Apply, Expr, Var, postorder
-from .ops import OPS, add, is_zero, shared_adjoint, zeros
+from .ops import OPS, add, is_zero, mul, ones, shared_adjoint, zeros
 
 
 # A product or sum of more terms is kept whole before a rule extends it, so
@@ -69,6 +69,8 @@ def differentials(expr: Expr, ds: dict[Expr, Expr]) -> tuple[Expr | None, list[s
             d[node] = op.jvp(node, tuple(d[a] for a in node.args))
             if d[node] is not None and is_zero(d[node]):
                 d[node] = None
+            elif d[node] is not None and d[node].shape != node.shape:
+                d[node] = mul(ones(node.shape), d[node])  # broadcast, as the node is
             if op.rule and op.rule not in rules:
                 rules.append(op.rule)
     return d[expr], rules

@@ -1242,7 +1242,36 @@ def run_program(problem, values: dict) -> dict:
     return env
 
 
-PROPERTIES = ("round trip", "latex", "codegen", "numeric")
+PROPERTIES = ("round trip", "latex", "codegen", "numeric", "second order")
+
+# Steps of the central differences of the gradient that check Hessian-vector
+# products: a second, smaller step tells a kink of relu, abs, maximum, ...
+# crossed by the first (the gradient jumps there) from a wrong product.
+HVP_STEPS = (1e-5, 2e-6)
+
+
+def hvp_error(module, inputs: dict, wrt, direction: dict, step: float) -> float:
+    """max |H v − (g(x + h v) − g(x − h v)) / 2h| over the variables, relative
+    to the larger of the two, floored at the rounding noise of the gradient,
+    taken as 1e-9 of the larger of |f|, |g| and 1 (a gradient that is a small
+    difference of large terms is only that accurate), divided by h."""
+    def grads(sign):
+        moved = {**inputs, **{n: inputs[n] + sign * step * direction[n] for n in wrt}}
+        return module.value_and_grad(**moved)[1]
+    got = module.hvp(direction if len(wrt) > 1 else direction[wrt[0]], **inputs)
+    got = got if len(wrt) > 1 else {wrt[0]: got}
+    value, here = module.value_and_grad(**inputs)
+    up, down = grads(1), grads(-1)
+    worst = 0.0
+    for n in wrt:
+        fd = (np.asarray(up[n], dtype=float) - np.asarray(down[n], dtype=float)) / (2 * step)
+        hv = np.broadcast_to(np.asarray(got[n], dtype=float), fd.shape)
+        noise = 1e-9 * max(1.0, abs(float(value)),
+                           float(np.max(np.abs(here[n]), initial=0.0))) / step
+        scale = max(float(np.max(np.abs(fd), initial=0.0)),
+                    float(np.max(np.abs(hv), initial=0.0)), noise)
+        worst = max(worst, float(np.max(np.abs(hv - fd), initial=0.0)) / scale)
+    return worst
 
 
 def check_generated(gp: GeneratedProblem, groups=PROPERTIES, tol: float = 1e-6) -> None:
@@ -1342,7 +1371,7 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
             assert_balanced_latex(to_latex(e))
     prop("LaTeX", latex, "latex")
 
-    if not {"codegen", "numeric", "round trip"} & set(groups):
+    if not {"codegen", "numeric", "round trip", "second order"} & set(groups):
         return failures
     source = prop("codegen", lambda: matcalc.codegen(p))
     if source is None:
@@ -1393,6 +1422,25 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
         result = matcalc.check(p, dims=gp.dims(), inputs=inputs, seed=gp.seed, tol=tol)
         assert result.ok, f"{result}\n--- gradients ---\n{g}"
     prop("gradients against central differences", finite_differences, "numeric")
+
+    def second_order():
+        module = matcalc.compile(p, hvp=True)
+        rng = np.random.default_rng(gp.seed + 1)
+        direction = {}
+        for v in gp.variables:
+            if v.name in p.wrt:
+                r = rng.standard_normal(shapes[v.name])
+                direction[v.name] = (r + r.T) / 2 if v.structure else \
+                    (r if r.ndim else float(r))
+        errors = []
+        for step in HVP_STEPS:
+            errors.append(hvp_error(module, inputs, p.wrt, direction, step))
+            if errors[-1] <= 1e-5:
+                return
+        assert False, (f"hvp differs from central differences of the gradient by "
+                       f"{errors} (steps {HVP_STEPS})\n--- hvp ---\n{matcalc.hvp(p)}")
+    if not gp.output_shape:
+        prop("hvp against central differences of the gradient", second_order, "second order")
     return failures
 
 

@@ -11,6 +11,8 @@ problem the tests below check that
 * `parse(str(problem))`, `p.expr(str(g[x]))` and every subexpression
   round-trip to the same node, and the gradient program `str(g)` is itself
   valid input that computes the same gradients;
+* for scalar functions, the generated `hvp(v)` matches central differences
+  of the generated gradient along a random direction v;
 * the LaTeX is non-empty and balanced;
 * the generated module is deterministic (same input, same bytes, also across
   processes with different hash seeds).
@@ -46,7 +48,7 @@ from matcalc.parser import parse_expr
 
 from conftest import ROOT
 from strategies import (CAP, MAX_DEPTH, PROPERTIES, RandomSource, build_problem,
-                        check_generated, problems)
+                        check_generated, hvp_error, problems)
 
 EXAMPLES = int(os.environ.get("MATCALC_PROPERTY_EXAMPLES", "300"))
 
@@ -84,8 +86,16 @@ def test_generated_modules_are_deterministic(gp):
     check_generated(gp, ["codegen"])
 
 
+@GENERATED
+@given(problems())
+def test_generated_hvps_match_differences_of_the_gradient(gp):
+    """For scalar functions, the generated hvp(v) matches central differences
+    of the generated gradient along a random v."""
+    check_generated(gp, ["second order"])
+
+
 def test_property_groups_are_all_run():
-    assert set(PROPERTIES) == {"round trip", "latex", "codegen", "numeric"}
+    assert set(PROPERTIES) == {"round trip", "latex", "codegen", "numeric", "second order"}
 
 
 # ------------------------------------------------- the strategy, checked ---
@@ -431,3 +441,21 @@ def test_regression_named_adjoint_is_the_derivative():
     p = matcalc.parse("X: N x D\nW: D x H\nV: H x O\nZ1 = X @ W\nY = Z1 @ V\n"
                       "L = sum(sin(Y)) / N\nwrt W, V\n")
     assert "dY = cos(Y) / N" in str(matcalc.grad(p)).splitlines()
+
+
+@pytest.mark.parametrize("text, shapes", [
+    ("sum((b[:, None] + sigmoid(x)) ** 2)", {"b": "K", "x": "K"}),
+    ("sum(mean(x[:, None] + A, axis=1) ** 3)", {"x": "K", "A": "K x N"}),
+    ("mean(softmax((x + 3).T, axis=0))", {"x": "K x N"}),  # raised ShapeError
+])
+def test_regression_hvp_through_a_broadcast(text, shapes):
+    # the tangent of b[:, None] + x by x alone kept x's shape, so sum(axis=0)
+    # of it summed everything instead of adding K copies (seed 882 of the
+    # second-order runs)
+    module = matcalc.compile(matcalc.problem(text, wrt="x", **shapes), hvp=True)
+    rng = np.random.default_rng(0)
+    sizes = {"K": 3, "N": 4}
+    inputs = {n: rng.uniform(-1, 1, tuple(sizes[d] for d in s.split(" x ")))
+              for n, s in shapes.items()}
+    direction = {"x": rng.standard_normal(inputs["x"].shape)}
+    assert hvp_error(module, inputs, ["x"], direction, 1e-5) < 1e-6

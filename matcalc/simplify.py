@@ -6,14 +6,16 @@ anyway, which it must not take apart (a transpose of a computed value is a
 free view, while pushing it inside would compute the value twice). The builders in `ops.py` already fold constants,
 drop zeros and ones and collect like terms; the rules here move transposes
 towards the leaves, where they are free: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ + Bᵀ,
-(A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, f(A)ᵀ = f(Aᵀ) for elementwise f.
+(A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, f(A)ᵀ = f(Aᵀ) for elementwise f; and they collect
+common factors that would otherwise be computed twice: C ⊗ A + C ⊗ B =
+C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from .expr import Apply, Expr, apply, postorder
+from .expr import Apply, Const, Expr, apply, postorder
 from .ops import OPS, add, col, func, kron, matmul, mul, rebuild, row, transpose
 
 
@@ -91,6 +93,40 @@ def kron_sum(node: Expr, computed: set) -> Expr | None:
     return None
 
 
+def _broadcast_term(term: Expr) -> tuple[str, Expr, Expr] | None:
+    """(col or row, v, X) for c · v[:, None] ⊙ X (v[None, :] likewise)."""
+    if not (isinstance(term, Apply) and term.op == "mul"):
+        return None
+    consts = [a for a in term.args if isinstance(a, Const)]
+    rest = [a for a in term.args if not isinstance(a, Const)]
+    if len(rest) != 2:
+        return None
+    for v, x in (rest, rest[::-1]):
+        if isinstance(v, Apply) and v.op in ("col", "row") and x.ndim == 2 \
+                and not (isinstance(x, Apply) and x.op in ("col", "row")):
+            return v.op, mul(*consts, v.args[0]), x
+    return None
+
+
+def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
+    """a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X, and likewise
+    for rows: the vectors are added, and X is scaled once."""
+    if not (isinstance(node, Apply) and node.op == "add"):
+        return None
+    seen: dict[tuple[str, Expr], Expr] = {}
+    for term in node.args:
+        parts = _broadcast_term(term)
+        if parts is None:
+            continue
+        kind, v, x = parts
+        if (kind, x) in seen:
+            first = seen[(kind, x)]
+            merged = mul((col if kind == "col" else row)(add(_broadcast_term(first)[1], v)), x)
+            return add(merged, *(t for t in node.args if t is not first and t is not term))
+        seen[(kind, x)] = term
+    return None
+
+
 RULES: list[Callable[[Expr, set], Expr | None]] = [
     transpose_of_product,
     transpose_of_sum,
@@ -98,6 +134,7 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     transpose_of_elementwise,
     transpose_of_column,
     kron_sum,
+    broadcast_common_factor,
 ]
 
 

@@ -57,6 +57,7 @@ HESSIANS = [
     ("sum(exp(X)) + trace(X.T @ A @ X)", {"X": "N x K", "A": "N x N"}, "X", "operator"),
     ("logdet(S) + trace(solve(S, C))", {"S": "D x D", "C": "D x D"}, "S", "operator"),
     ("sum(sigmoid(X @ w))", {"X": "N x D", "w": "D"}, "w", "matrix"),
+    ("sum(sigmoid(w @ X.T)) + sum(exp(w @ X.T))", {"X": "N x D", "w": "D"}, "w", "matrix"),
     ("sum(y * softplus(X @ w - b))", {"X": "N x D", "y": "N", "w": "D", "b": "N"}, "w", "matrix"),
     ("sum(y * softplus(X @ w - b))", {"X": "N x D", "y": "N", "w": "D", "b": "N"}, "w,b",
      "matrix"),
@@ -121,6 +122,16 @@ def test_logistic_hessian_is_exact_in_the_tails(dtype, rtol):
     np.testing.assert_allclose(got, expected, rtol=rtol)
     v = np.array([0.5, -2.0], dtype)
     np.testing.assert_allclose(module.hvp(v, X=X, y=y, w=w), expected @ v, rtol=rtol)
+
+
+def test_broadcast_products_with_one_factor_are_merged():
+    """a[:, None] * X + b[:, None] * X is written (a + b)[:, None] * X: one
+    n x d product, not two and their sum."""
+    p = matcalc.problem("sum(sigmoid(X @ w))", X="N x D", w="D")
+    lines = str(matcalc.hessian(p, "w")).splitlines()
+    assert "H_w = X.T @ ((t0 * g0 ** 2 - t0 ** 2 * g0)[:, None] * X)" in lines
+    rows = matcalc.problem("sum(sigmoid(w @ X.T)) + sum(exp(w @ X.T))", X="N x D", w="D")
+    assert str(matcalc.hessian(rows, "w")).count("[:, None] * X") == 1
 
 
 def test_hvp_takes_an_input_named_v():

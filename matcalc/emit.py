@@ -417,8 +417,9 @@ class _SecondOrderEmitter:
             doc = ('"""(H v)_X = Σ_Y ∂²L/∂X∂Y v_Y, about the cost of two gradients: v is '
                    'an array for one variable, else a dict by name."""')
         else:
-            looped = set().union(*(self._depends_on(bindings, e.direction.name)
-                                   for e in result.entries if e.form == "operator"))
+            looped = set().union(*(self._depends_on(bindings, e.direction.name) | {name}
+                                   for e, name in zip(result.entries, results)
+                                   if e.form == "operator"))
             lines += self._lines([b for b in bindings if b.name not in looped])
             for e, name in zip(result.entries, results):
                 if e.form == "operator":
@@ -440,6 +441,8 @@ class _SecondOrderEmitter:
         inner = [b for b in bindings if b.name in self._depends_on(bindings, entry.direction.name)]
         vshape = _shape_code(entry.direction.shape, self.code)
         full = _shape_code(entry.shape, self.code)
+        if not inner or inner[-1].name != name:  # a linear map free of v is 0
+            return [f"{out} = np.zeros({full}, {DTYPE_CODE})"]
         block = [f"{out} = np.empty({full}, {DTYPE_CODE})",
                  "for index in np.ndindex(*" + vshape + "):",
                  f"    {v} = np.zeros({vshape}, {DTYPE_CODE})",

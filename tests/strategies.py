@@ -1250,6 +1250,24 @@ PROPERTIES = ("round trip", "latex", "codegen", "numeric", "second order")
 HVP_STEPS = (1e-5, 2e-6)
 
 
+def apply_linear(array, form: str, v, out_shape: tuple) -> np.ndarray:
+    """A generated Hessian or Jacobian in its documented layout applied to
+    the direction v: the Kronecker form K acts on vec(v), columns stacked;
+    every other form is the array [indices of the result, indices of v]."""
+    array, v = np.asarray(array, dtype=float), np.asarray(v, dtype=float)
+    if form == "kron":
+        return (array @ v.flatten(order="F")).reshape(out_shape, order="F")
+    return np.tensordot(array, v, axes=v.ndim).reshape(out_shape)
+
+
+def relative_error(got, want, floor: float) -> float:
+    """max |got − want| relative to the larger of the two, or to `floor`."""
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    scale = max(float(np.max(np.abs(want), initial=0.0)),
+                float(np.max(np.abs(got), initial=0.0)), floor)
+    return float(np.max(np.abs(got - want), initial=0.0)) / scale
+
+
 def hvp_error(module, inputs: dict, wrt, direction: dict, step: float) -> float:
     """max |H v − (g(x + h v) − g(x − h v)) / 2h| over the variables, relative
     to the larger of the two, floored at the rounding noise of the gradient,
@@ -1436,11 +1454,65 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
         for step in HVP_STEPS:
             errors.append(hvp_error(module, inputs, p.wrt, direction, step))
             if errors[-1] <= 1e-5:
-                return
-        assert False, (f"hvp differs from central differences of the gradient by "
-                       f"{errors} (steps {HVP_STEPS})\n--- hvp ---\n{matcalc.hvp(p)}")
+                break
+        else:
+            raise AssertionError(f"hvp differs from central differences of the gradient "
+                                 f"by {errors} (steps {HVP_STEPS})\n--- hvp ---\n"
+                                 f"{matcalc.hvp(p)}")
+        return direction
+
+    def hessians(direction):
+        # each ∂²f/∂x², in its closed form, applied to v_x is the x part of
+        # hvp with v zero but for x (the hvp itself is checked above)
+        module = matcalc.compile(p, hvp=True, hessian=list(p.wrt[:1]))
+        value, grads = module.value_and_grad(**inputs)
+        floor = 1e-7 * max(1.0, abs(float(value)),
+                           *(float(np.max(np.abs(g), initial=0.0)) for g in grads.values()))
+        for x in p.wrt[:1]:
+            form = matcalc.hessian(p, x).entries[0].form
+            only = {n: np.zeros_like(np.asarray(d)) if n != x else d
+                    for n, d in direction.items()}
+            hv = module.hvp(only if len(p.wrt) > 1 else only[x], **inputs)
+            want = hv[x] if len(p.wrt) > 1 else hv
+            got = apply_linear(module.hessian(**inputs), form, direction[x], shapes[x])
+            error = relative_error(got, np.broadcast_to(want, shapes[x]), floor)
+            assert error <= 1e-6, f"H_{x} ({form}) applied to v differs from hvp by {error}"
+
+    def jacobians():
+        # J_x applied to v against central differences of the function
+        module = matcalc.compile(p, jacobian=True)
+        J = module.jacobian(**inputs)
+        J = J if len(p.wrt) > 1 else {p.wrt[0]: J}
+        rng = np.random.default_rng(gp.seed + 2)
+
+        def value(moved):
+            return np.asarray(module.forward(*(moved[n] for n in module.INPUTS))[0], float)
+        for x in p.wrt:
+            r = rng.standard_normal(shapes[x])
+            v = (r + r.T) / 2 if p.variables[x].structure else (r if r.ndim else float(r))
+            form = matcalc.jacobian(p, x).entries[0].form
+            got = apply_linear(J[x], form, v, value(inputs).shape)
+            errors = []
+            for step in HVP_STEPS:
+                up, down = ({**inputs, x: inputs[x] + sign * step * v} for sign in (1, -1))
+                fd = (value(up) - value(down)) / (2 * step)
+                noise = 1e-9 * max(1.0, float(np.max(np.abs(value(inputs))))) / step
+                scale = max(float(np.max(np.abs(fd), initial=0.0)), noise)
+                errors.append(float(np.max(np.abs(got - fd), initial=0.0)) / scale)
+                if errors[-1] <= 1e-5:
+                    break
+            else:
+                raise AssertionError(f"J_{x} ({form}) applied to v differs from central "
+                                     f"differences by {errors}")
+
     if not gp.output_shape:
-        prop("hvp against central differences of the gradient", second_order, "second order")
+        direction = prop("hvp against central differences of the gradient", second_order,
+                         "second order")
+        if direction is not None:
+            prop("Hessian applied to v against hvp", lambda: hessians(direction),
+                 "second order")
+    else:
+        prop("Jacobian applied to v against central differences", jacobians, "second order")
     return failures
 
 

@@ -12,7 +12,10 @@ problem the tests below check that
   round-trip to the same node, and the gradient program `str(g)` is itself
   valid input that computes the same gradients;
 * for scalar functions, the generated `hvp(v)` matches central differences
-  of the generated gradient along a random direction v;
+  of the generated gradient along a random direction v, and the generated
+  Hessian by the first variable, in its documented layout, applied to v
+  matches `hvp`; for array-valued functions, each generated Jacobian applied
+  to v matches central differences of the function;
 * the LaTeX is non-empty and balanced;
 * the generated module is deterministic (same input, same bytes, also across
   processes with different hash seeds).
@@ -88,9 +91,9 @@ def test_generated_modules_are_deterministic(gp):
 
 @GENERATED
 @given(problems())
-def test_generated_hvps_match_differences_of_the_gradient(gp):
-    """For scalar functions, the generated hvp(v) matches central differences
-    of the generated gradient along a random v."""
+def test_generated_second_order_matches_differences(gp):
+    """hvp(v) against differences of the gradient, the Hessian against hvp,
+    and each Jacobian against differences of the function."""
     check_generated(gp, ["second order"])
 
 

@@ -181,6 +181,10 @@ JACOBIANS = [
     ("A @ x", {"A": "M x N", "x": "N"}, "A", None),
     ("X @ W", {"X": "N x D", "W": "D x H"}, "W", "J_W = kron(eye(H), X)"),
     ("exp(x) * y + c", {"x": "N", "y": "N", "c": "scalar"}, "c", None),
+    # raised ShapeError: a broadcast matrix term in the direction
+    ("z @ (z[:, None] + v @ y)", {"z": "K", "v": "N", "y": "N x N"}, "v", None),
+    # the Jacobian by a variable the function ignores: np.zeros of the full shape
+    ("sigmoid(w[:, None] + c)", {"w": "M", "c": "N", "u": "K"}, "u", None),
 ]
 
 

@@ -49,11 +49,11 @@ def matrix_of(e: Expr, v: Var) -> Expr | None:
     memo: dict = {}
 
     def of(e: Expr) -> Expr | None:
+        if e.ndim == 2:
+            raise NotLinear("a matrix-valued term depends on the direction")
         shared = _shared_cases(e, v, memo, of)
         if shared is not None:
             return shared
-        if e.ndim == 2:
-            raise NotLinear("a matrix-valued term depends on the direction")
         if e.op == "add":
             parts = [_broadcast_rows(of(t), t, e) for t in e.args if _depends(t, v, memo)]
             return add(*parts)

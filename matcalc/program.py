@@ -187,7 +187,7 @@ def _plan(roots: list, numeric: bool) -> dict[Expr, Expr]:
     nodes = list(postorder(roots))
     inverted = {n.args[0] for n in nodes if isinstance(n, Apply) and n.op == "inv"}
     scaled = _product_operands(nodes, roots)
-    parents = _parents(nodes, roots)
+    parents = _parents(nodes, roots) if numeric else {}
     plan: dict[Expr, Expr] = {}
     for node in nodes:
         args = tuple(plan[a] for a in node.args)

@@ -79,7 +79,7 @@ def transpose_of_column(node: Expr, computed: set) -> Expr | None:
 
 def kron_sum(node: Expr, computed: set) -> Expr | None:
     """C ⊗ A + C ⊗ B = C ⊗ (A + B) (and A ⊗ C + B ⊗ C likewise)."""
-    if not (isinstance(node, Apply) and node.op == "add"):
+    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
         return None
     terms = [t for t in node.args if isinstance(t, Apply) and t.op == "kron"]
     for i, s in enumerate(terms):
@@ -111,7 +111,7 @@ def _broadcast_term(term: Expr) -> tuple[str, Expr, Expr] | None:
 def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
     """a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X, and likewise
     for rows: the vectors are added, and X is scaled once."""
-    if not (isinstance(node, Apply) and node.op == "add"):
+    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
         return None
     seen: dict[tuple[str, Expr], Expr] = {}
     for term in node.args:

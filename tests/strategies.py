@@ -1462,21 +1462,34 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
         return direction
 
     def hessians(direction):
-        # each ∂²f/∂x², in its closed form, applied to v_x is the x part of
-        # hvp with v zero but for x (the hvp itself is checked above)
-        module = matcalc.compile(p, hvp=True, hessian=list(p.wrt[:1]))
-        value, grads = module.value_and_grad(**inputs)
+        # ∂²f/∂x² and ∂²f/∂x∂y (x, y the first two variables), in their
+        # closed forms, applied to v_x or v_y are the x part of hvp with v
+        # zero but for that variable (hvp itself is checked above); the
+        # Jacobian of a scalar function applied to v is <gradient, v>
+        hvp_module = matcalc.compile(p, hvp=True, jacobian=True)
+        value, grads = hvp_module.value_and_grad(**inputs)
         floor = 1e-7 * max(1.0, abs(float(value)),
                            *(float(np.max(np.abs(g), initial=0.0)) for g in grads.values()))
-        for x in p.wrt[:1]:
-            form = matcalc.hessian(p, x).entries[0].form
-            only = {n: np.zeros_like(np.asarray(d)) if n != x else d
+        x = p.wrt[0]
+        for y in dict.fromkeys(p.wrt[:2]):
+            pair = x if y == x else f"{x},{y}"
+            form = matcalc.hessian(p, pair).entries[0].form
+            only = {n: np.zeros_like(np.asarray(d)) if n != y else d
                     for n, d in direction.items()}
-            hv = module.hvp(only if len(p.wrt) > 1 else only[x], **inputs)
+            hv = hvp_module.hvp(only if len(p.wrt) > 1 else only[x], **inputs)
             want = hv[x] if len(p.wrt) > 1 else hv
-            got = apply_linear(module.hessian(**inputs), form, direction[x], shapes[x])
+            H = matcalc.compile(p, hessian=pair).hessian(**inputs)
+            got = apply_linear(H, form, direction[y], shapes[x])
             error = relative_error(got, np.broadcast_to(want, shapes[x]), floor)
-            assert error <= 1e-6, f"H_{x} ({form}) applied to v differs from hvp by {error}"
+            assert error <= 1e-6, f"H_{pair} ({form}) applied to v differs from hvp by {error}"
+        J = hvp_module.jacobian(**inputs)
+        J = J if len(p.wrt) > 1 else {x: J}
+        for n in p.wrt:
+            form = matcalc.jacobian(p, n).entries[0].form
+            got = apply_linear(J[n], form, direction[n], ())
+            want = np.sum(np.asarray(grads[n], dtype=float) * direction[n])
+            error = relative_error(got, want, floor)
+            assert error <= 1e-6, f"J_{n} ({form}) applied to v differs from <d{n}, v> by {error}"
 
     def jacobians():
         # J_x applied to v against central differences of the function

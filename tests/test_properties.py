@@ -462,3 +462,17 @@ def test_regression_hvp_through_a_broadcast(text, shapes):
               for n, s in shapes.items()}
     direction = {"x": rng.standard_normal(inputs["x"].shape)}
     assert hvp_error(module, inputs, ["x"], direction, 1e-5) < 1e-6
+
+
+@pytest.mark.parametrize("definition", ["a[:, None] * X + b[:, None] * X",
+                                        "kron(A, X) + kron(A, B)"])
+def test_regression_common_factor_keeps_a_named_intermediate(definition):
+    # collecting a common factor took apart Z, a value the forward pass
+    # computes: str(g[x]) no longer parsed back, and backward recomputed exp(Z)
+    p = matcalc.parse("X: N x N\nA: N x N\nB: N x N\na: N\nb: N\n"
+                      f"Z = {definition}\nf = sum(exp(Z) * Z)\nwrt X, a\n")
+    g = matcalc.grad(p)
+    for _, e in g:
+        assert parse_expr(str(e), dict(p.scope())) is e
+    backward = matcalc.codegen(p).split("def backward")[1]
+    assert "np.exp" not in backward

@@ -58,6 +58,7 @@ HESSIANS = [
     ("logdet(S) + trace(solve(S, C))", {"S": "D x D", "C": "D x D"}, "S", "operator"),
     ("sum(sigmoid(X @ w))", {"X": "N x D", "w": "D"}, "w", "matrix"),
     ("sum(sigmoid(w @ X.T)) + sum(exp(w @ X.T))", {"X": "N x D", "w": "D"}, "w", "matrix"),
+    ("s * sum(Y @ c)", {"Y": "N x D", "c": "D", "s": "scalar"}, "s,Y", "operator"),
     ("sum(y * softplus(X @ w - b))", {"X": "N x D", "y": "N", "w": "D", "b": "N"}, "w", "matrix"),
     ("sum(y * softplus(X @ w - b))", {"X": "N x D", "y": "N", "w": "D", "b": "N"}, "w,b",
      "matrix"),
@@ -185,6 +186,7 @@ JACOBIANS = [
     ("z @ (z[:, None] + v @ y)", {"z": "K", "v": "N", "y": "N x N"}, "v", None),
     # the Jacobian by a variable the function ignores: np.zeros of the full shape
     ("sigmoid(w[:, None] + c)", {"w": "M", "c": "N", "u": "K"}, "u", None),
+    ("sum(Y @ c)", {"Y": "N x D", "c": "D"}, "Y", None),  # raised ShapeError
 ]
 
 

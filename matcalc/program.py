@@ -114,11 +114,10 @@ def _scaled(node: Expr) -> tuple[Const, Expr] | None:
     return None
 
 
-def _product_operands(nodes: list, roots: list) -> set[Expr]:
+def _product_operands(nodes: list, roots: list, parents: dict) -> set[Expr]:
     """The scaled copies c X of forward values X that are used only as
     matrix-product operands, directly or transposed, and are no result
     themselves: the scale can go on the products, and no copy is made."""
-    parents = _parents(nodes, [])
     forward = set(postorder(roots[:1]))
     results = set(roots)
 
@@ -186,8 +185,8 @@ def _plan(roots: list, numeric: bool) -> dict[Expr, Expr]:
       else, is computed from one exp (`_slope`)."""
     nodes = list(postorder(roots))
     inverted = {n.args[0] for n in nodes if isinstance(n, Apply) and n.op == "inv"}
-    scaled = _product_operands(nodes, roots)
-    parents = _parents(nodes, roots) if numeric else {}
+    parents = _parents(nodes, roots)
+    scaled = _product_operands(nodes, roots, parents)
     plan: dict[Expr, Expr] = {}
     for node in nodes:
         args = tuple(plan[a] for a in node.args)

@@ -113,17 +113,17 @@ def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
     for rows: the vectors are added, and X is scaled once."""
     if not (isinstance(node, Apply) and node.op == "add") or node in computed:
         return None
-    seen: dict[tuple[str, Expr], Expr] = {}
+    seen: dict[tuple[str, Expr], tuple[Expr, Expr]] = {}
     for term in node.args:
         parts = _broadcast_term(term)
         if parts is None:
             continue
         kind, v, x = parts
         if (kind, x) in seen:
-            first = seen[(kind, x)]
-            merged = mul((col if kind == "col" else row)(add(_broadcast_term(first)[1], v)), x)
+            first, u = seen[(kind, x)]
+            merged = mul((col if kind == "col" else row)(add(u, v)), x)
             return add(merged, *(t for t in node.args if t is not first and t is not term))
-        seen[(kind, x)] = term
+        seen[(kind, x)] = term, v
     return None
 
 

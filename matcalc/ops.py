@@ -22,7 +22,7 @@ import sympy
 
 from . import precedence as P
 from .errors import DomainError, ShapeError
-from .expr import Apply, Const, Expr, Var, apply, const, is_const
+from .expr import Apply, Const, Expr, Var, apply, const, is_const, rewrite
 from .shapes import Shape, broadcast, fmt, require_square
 
 
@@ -96,6 +96,29 @@ def _register(op: Op) -> Op:
 
 def _is(node: Expr, *names: str) -> bool:
     return isinstance(node, Apply) and node.op in names
+
+
+def unnamed(node: Expr) -> Expr:
+    """The value a named intermediate stands for (the node itself if unnamed)."""
+    while _is(node, "name"):
+        node = node.args[0]
+    return node
+
+
+def _view(node: Expr, *names: str) -> Apply | None:
+    """`node`, or the value a named intermediate stands for, when it applies
+    one of the operators `names`; else None. Every stable form matches its
+    pattern through `_view`, so naming a value never hides the form."""
+    node = unnamed(node)
+    return node if _is(node, *names) else None
+
+
+def _alike(a: Expr, b: Expr) -> bool:
+    """Whether `a` and `b` are one value once every name is seen through."""
+    if unnamed(a) is unnamed(b):
+        return True
+    plain = rewrite([a, b], lambda n, args: args[0] if _is(n, "name") else rebuild(n, args))
+    return plain[0] is plain[1]
 
 
 def _kwargs(params: dict) -> str:
@@ -181,10 +204,10 @@ def add(*terms: Expr) -> Expr:
             coeffs[rest] = coeffs.get(rest, 0) + c
     if len(coeffs) == 1 and constant.is_number and float(constant) in (1.0, -1.0):
         (rest, c), = coeffs.items()
-        if c == 1 and float(constant) == 1 and _is(rest, "expm1"):
-            return exp(rest.args[0])              # 1 + expm1(x) = exp(x)
-        if c == 1 and float(constant) == -1 and _is(rest, "exp"):
-            return func("expm1", rest.args[0])    # exp(x) − 1, without cancellation
+        if c == 1 and float(constant) == 1 and (m := _view(rest, "expm1")) is not None:
+            return exp(m.args[0])                 # 1 + expm1(x) = exp(x)
+        if c == 1 and float(constant) == -1 and (e := _view(rest, "exp")) is not None:
+            return func("expm1", e.args[0])       # exp(x) − 1, without cancellation
     out = [const(constant)] if constant != 0 else []
     out += [mul(const(c), rest) for rest, c in coeffs.items() if c != 0]
     if not out:
@@ -274,15 +297,28 @@ def div(a: Expr, b: Expr) -> Expr:
         return ones(shape)
     if _is(a, "ones") and b.shape == shape:
         a = const(1)
-    if _is(a, "exp"):                                      # exp(x) / Σ exp(x) = softmax
-        total = b.args[0] if _is(b, "col") else b
-        if _is(total, "sum") and total.args[0] is a and (total.param("axis") is None) == (
-                b is total):
-            return softmax(a.args[0], total.param("axis"))
-    if is_const(a, 1) and _is(b, "add") and len(b.args) == 2 and is_const(b.args[0], 1) \
-            and _is(b.args[1], "exp"):
-        return func("sigmoid", neg(b.args[1].args[0]))  # 1 / (1 + e^-z) = σ(z)
+    if (e := _view(a, "exp")) is not None:                 # exp(x) / Σ exp(x) = softmax
+        total, axis = _expanded(b, "sum")
+        if total is not None and (t := _view(total.args[0], "exp")) is not None \
+                and _alike(t.args[0], e.args[0]):
+            return softmax(e.args[0], axis)
+    s = _view(b, "add")
+    if is_const(a, 1) and s is not None and len(s.args) == 2 and is_const(s.args[0], 1) \
+            and (e := _view(s.args[1], "exp")) is not None:
+        return func("sigmoid", neg(e.args[0]))            # 1 / (1 + e^-z) = σ(z)
     return apply(OPS["div"], (a, b))
+
+
+def _expanded(node: Expr, op: str) -> tuple[Apply | None, int | None]:
+    """(r, axis) when `node` is `expand(r, axis)` for a reduction `r` by `op`
+    over `axis`: r itself for axis None or 0 (it broadcasts along rows), the
+    column r[:, None] for axis 1; (None, None) otherwise. The orientation is
+    checked, so a square array's sums are never read along the wrong axis."""
+    column = _view(node, "col")
+    r = _view(column.args[0] if column is not None else node, op)
+    if r is None or (r.param("axis") == 1) != (column is not None):
+        return None, None
+    return r, r.param("axis")
 
 
 def power(x: Expr, e: Expr) -> Expr:
@@ -443,12 +479,13 @@ def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     axis = _axis(x, axis, "sum")
     if not x.shape:
         return x
-    if (_is(x, "col") and axis == 1) or (_is(x, "row") and axis == 0) or \
-            (_is(x, "diagm") and axis is not None):
+    c, rest = _coefficient(x)
+    if (_is(rest, "col") and axis == 1) or (_is(rest, "row") and axis == 0):
+        return mul(const(c), rest.args[0])                 # sum(c v[:, None], axis=1) = c v
+    if _is(x, "diagm") and axis is not None:
         return x.args[0]
     if _is(x, "diag") and axis is None:
         return func("trace", x.args[0])                    # sum(diag(X)) = tr(X)
-    c, rest = _coefficient(x)
     if axis is None and c != 1 and rest is not None:
         return mul(const(c), reduce_sum(rest))             # sum(c X) = c sum(X)
     if _is(x, "transpose") and axis is not None:
@@ -500,36 +537,43 @@ def diag(x: Expr) -> Expr:
 
 def log(x: Expr) -> Expr:
     """log, in its stable forms: log(1 + u) = log1p(u), log(1 + exp(z)) =
-    softplus(z), log(sigmoid(z)) = −softplus(−z), log(exp(z)) = z."""
-    if _is(x, "exp"):
-        return x.args[0]
-    if _is(x, "sigmoid"):
-        return neg(func("softplus", neg(x.args[0])))
-    if _is(x, "softmax"):                                  # log softmax = x − lse(x)
-        axis = x.param("axis")
-        return sub(x.args[0], expand(logsumexp(x.args[0], axis), axis))
-    if _is(x, "sum") and _is(x.args[0], "exp"):            # log Σ exp = logsumexp
-        return logsumexp(x.args[0].args[0], x.param("axis"))
-    if _is(x, "add") and len(x.args) == 2 and is_const(x.args[0], 1):
-        u = x.args[1]
-        c, rest = _coefficient(u)
-        if c == -1 and _is(rest, "sigmoid"):               # log(1 − σ(z)) = −softplus(z)
-            return neg(func("softplus", rest.args[0]))
-        return func("softplus", u.args[0]) if _is(u, "exp") else func("log1p", u)
+    softplus(z), log(sigmoid(z)) = −softplus(−z), log(1 − σ(z)) =
+    −softplus(z), log softmax(z) = z − logsumexp(z), log Σ exp(z) =
+    logsumexp(z), log(exp(z)) = z; through named intermediates as well."""
+    if (e := _view(x, "exp")) is not None:
+        return e.args[0]
+    if (s := _view(x, "sigmoid")) is not None:
+        return neg(func("softplus", neg(s.args[0])))
+    if (s := _view(x, "softmax")) is not None:            # log softmax = x − lse(x)
+        axis = s.param("axis")
+        return sub(s.args[0], expand(logsumexp(s.args[0], axis), axis))
+    if (s := _view(x, "sum")) is not None and (e := _view(s.args[0], "exp")) is not None:
+        return logsumexp(e.args[0], s.param("axis"))       # log Σ exp = logsumexp
+    s = _view(x, "add")
+    if s is not None and len(s.args) == 2 and is_const(s.args[0], 1):
+        u = s.args[1]
+        c, rest = _coefficient(unnamed(u))
+        if c == -1 and (g := _view(rest, "sigmoid")) is not None:
+            return neg(func("softplus", g.args[0]))        # log(1 − σ(z)) = −softplus(z)
+        e = _view(u, "exp")
+        return func("softplus", e.args[0]) if e is not None else func("log1p", u)
     return func("log", x)
 
 
 def exp(x: Expr) -> Expr:
-    """exp; exp(x − logsumexp(x)) is softmax(x), exp(log(z)) is z."""
-    if _is(x, "log"):
-        return x.args[0]
-    if _is(x, "add") and len(x.args) == 2:
-        a, b = x.args
-        c, rest = _coefficient(b)
-        if c == -1 and rest is not None:
-            inner = rest.args[0] if _is(rest, "col") else rest
-            if _is(inner, "logsumexp") and inner.args[0] is a:
-                return softmax(a, inner.param("axis"))
+    """exp; exp(x − logsumexp(x)) is softmax(x), exp(log(z)) is z (through
+    named intermediates as well)."""
+    if (g := _view(x, "log")) is not None:
+        return g.args[0]
+    if (s := _view(x, "add")) is not None:
+        for k, term in enumerate(s.args):
+            c, rest = _coefficient(unnamed(term))
+            lse, axis = _expanded(rest, "logsumexp") if c == -1 and rest is not None \
+                else (None, None)
+            others = s.args[:k] + s.args[k + 1:]
+            if lse is not None and _alike(others[0] if len(others) == 1 else add(*others),
+                                          lse.args[0]):
+                return softmax(lse.args[0], axis)
     return func("exp", x)
 
 

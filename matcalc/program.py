@@ -263,11 +263,11 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     chosen: dict[Expr, str] = {value: problem.output_name}
     role: dict[Expr, tuple[str, str | None]] = {value: ("value", None)}
     temps, grads_count = itertools.count(), itertools.count()
-    for node in order:
+    for node in order:  # a named value keeps its name where only the gradients use it
         if node in forward and node not in chosen and _is_bound(node, uses):
             chosen[node] = user.get(node) or names.numbered("t", temps)
             role[node] = ("forward", None)
-        elif node in forward and node in user and node not in chosen:
+        elif node in user and node not in chosen:
             chosen[node], role[node] = user[node], ("forward", None)
 
     owner: dict[Expr, str] = {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sympy
 
 from .expr import Apply, Const, Expr, Var, apply, const, postorder, var
-from .ops import OPS
+from .ops import OPS, unnamed
 
 # Deepest expression one binding may hold: deeper ones are split into named
 # parts, so generated code never nests past what Python compiles.
@@ -87,13 +87,6 @@ class Names:
             if name not in self.taken:
                 self.taken.add(name)
                 return name
-
-
-def _unnamed(node: Expr) -> Expr:
-    """The node a named intermediate stands for."""
-    while isinstance(node, Apply) and node.op == "name":
-        node = node.args[0]
-    return node
 
 
 def _inverse_times(node: Expr, chosen: dict) -> bool:
@@ -256,9 +249,9 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     # The user's name goes to the node that computes the named value.
     user: dict[Expr, str] = {}
     for name, node in problem.intermediates.items():
-        if isinstance(_unnamed(node), Apply):
-            user.setdefault(plan.get(_unnamed(node), _unnamed(node)), name)
-    value = _unnamed(output)
+        if isinstance(unnamed(node), Apply):
+            user.setdefault(plan.get(unnamed(node), unnamed(node)), name)
+    value = unnamed(output)
 
     chosen: dict[Expr, str] = {value: problem.output_name}
     role: dict[Expr, tuple[str, str | None]] = {value: ("value", None)}
@@ -272,7 +265,7 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
 
     owner: dict[Expr, str] = {}
     for node in reversed(order):
-        name = chosen.get(_unnamed(node))
+        name = chosen.get(unnamed(node))
         if node in forward and node in adjoint and name is not None:
             owner.setdefault(adjoint[node], name)
     for node in order:

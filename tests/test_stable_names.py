@@ -311,3 +311,15 @@ def test_stable_forms_keep_the_broadcast_orientation(written, reference):
     value, _ = matcalc.compile(f"X, W: N x N\n{written}\n").value_and_grad(X=X, W=W)
     np.testing.assert_allclose(value, reference(X, W), rtol=1e-12)
     assert "softmax" not in str(matcalc.parse(f"X, W: N x N\n{written}\n").output)
+
+
+@pytest.mark.parametrize("case, label, source", VARIANTS, ids=IDS)
+def test_hessian_vector_products_are_finite_at_large_inputs(case, label, source):
+    """Second order is derived from the same stable graph: finite at ±1e3."""
+    inputs = _inputs(case, 1e3, np.float64, np.random.default_rng(5))
+    module = matcalc.compile(source, hvp=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        products = module.hvp({k: np.ones_like(a) for k, a in inputs.items()}, **inputs)
+    for name, h in products.items():
+        assert np.all(np.isfinite(h)), f"{source}: (H v)_{name} = {h}"

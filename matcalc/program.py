@@ -256,11 +256,12 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     chosen: dict[Expr, str] = {value: problem.output_name}
     role: dict[Expr, tuple[str, str | None]] = {value: ("value", None)}
     temps, grads_count = itertools.count(), itertools.count()
-    for node in order:  # a named value keeps its name where only the gradients use it
+    for node in order:
         if node in forward and node not in chosen and _is_bound(node, uses):
             chosen[node] = user.get(node) or names.numbered("t", temps)
             role[node] = ("forward", None)
-        elif node in user and node not in chosen:
+        elif node in user and node not in chosen and (node in forward or node.op not in _CHEAP):
+            # a named value keeps its name, also where only the gradients use it
             chosen[node], role[node] = user[node], ("forward", None)
 
     owner: dict[Expr, str] = {}

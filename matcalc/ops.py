@@ -275,9 +275,8 @@ def div(a: Expr, b: Expr) -> Expr:
     if _is(a, "ones") and b.shape == shape:
         a = const(1)
     if _is(a, "exp"):                                      # exp(x) / Σ exp(x) = softmax
-        total = b.args[0] if _is(b, "col") else b
-        if _is(total, "sum") and total.args[0] is a and (total.param("axis") is None) == (
-                b is total):
+        total = _reduction_of(b, "sum", a)
+        if total is not None:
             return softmax(a.args[0], total.param("axis"))
     if is_const(a, 1) and _is(b, "add") and len(b.args) == 2 and is_const(b.args[0], 1) \
             and _is(b.args[1], "exp"):
@@ -438,6 +437,30 @@ def expand(g: Expr, axis: int | None) -> Expr:
     return col(g) if axis == 1 else g
 
 
+def spread(b: Expr) -> tuple[Expr, int | None]:
+    """(r, axis): the operand `b` of an elementwise operation is r repeated
+    along `axis` of the other operand (NumPy broadcasting, orientation
+    explicit): r[:, None] along axis 1, a bare vector r or r[None, :] along
+    axis 0 (a vector lines up with the last axis), a scalar along every axis
+    (None). So `X - r` undoes a reduction r over `axis` of X exactly when
+    spread(b) gives that axis, whatever the sizes (X may be square)."""
+    if _is(b, "col"):
+        return b.args[0], 1
+    if _is(b, "row"):
+        return b.args[0], 0
+    return b, (0 if b.ndim == 1 else None)
+
+
+def _reduction_of(b: Expr, op: str, x: Expr) -> Expr | None:
+    """The reduction `op(x, axis)` that `b` repeats along its own axis, or
+    None (a reduction over axis 1 written without [:, None] lines up with
+    the columns, not the rows: not a match)."""
+    r, axis = spread(b)
+    if _is(r, op) and r.args[0] is x and r.param("axis") == (axis if x.ndim == 2 else None):
+        return r
+    return None
+
+
 def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     """`sum(x, axis)`: over everything (axis None), rows (0) or columns (1)."""
     axis = _axis(x, axis, "sum")
@@ -449,6 +472,8 @@ def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     if _is(x, "diag") and axis is None:
         return func("trace", x.args[0])                    # sum(diag(X)) = tr(X)
     c, rest = _coefficient(x)
+    if axis is not None and c != 1 and _is(rest, "col", "row"):
+        return mul(const(c), reduce_sum(rest, axis))       # sum(c v[:, None], 1) = c v
     if axis is None and c != 1 and rest is not None:
         return mul(const(c), reduce_sum(rest))             # sum(c X) = c sum(X)
     if _is(x, "transpose") and axis is not None:
@@ -527,8 +552,8 @@ def exp(x: Expr) -> Expr:
         a, b = x.args
         c, rest = _coefficient(b)
         if c == -1 and rest is not None:
-            inner = rest.args[0] if _is(rest, "col") else rest
-            if _is(inner, "logsumexp") and inner.args[0] is a:
+            inner = _reduction_of(rest, "logsumexp", a)
+            if inner is not None:
                 return softmax(a, inner.param("axis"))
     return func("exp", x)
 

@@ -61,9 +61,8 @@ class CheckResult:
         if self.value_error is not None and np.isnan(self.value_error):
             lines.append(f"  {label}  not compared: plain NumPy overflows on the text here")
         elif self.value_error is not None:
-            lines.append(f"  {label}  max rel. error {self.value_error:.2e}  "
-                         + ("ok" if self.value_ok else "MISMATCH")
-                         + "  (against the text evaluated as written with plain NumPy)")
+            lines.append(f"  {label}  max rel. error {self.value_error:.2e} against the "
+                         "text in plain NumPy  " + ("ok" if self.value_ok else "MISMATCH"))
         return "\n".join(lines)
 
 

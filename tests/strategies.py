@@ -1476,6 +1476,17 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
     computed = prop("generated value against the NumPy reference", module_value,
                     "numeric" if "numeric" in groups else "round trip")
 
+    def plain_evaluation():
+        # matcalc.reference reads the text as written: it must agree with
+        # this strategy's own naive NumPy formulas
+        from matcalc.reference import evaluate
+        want = np.asarray(gp.reference(inputs), dtype=float)
+        got = np.asarray(evaluate(p, inputs, gp.dims()), dtype=float)
+        scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
+        assert got.shape == want.shape and np.all(np.abs(got - want) <= 1e-9 * scale), \
+            f"matcalc.reference gives {got}, the strategy's reference {want}"
+    prop("matcalc.reference against the NumPy reference", plain_evaluation, "numeric")
+
     def program_values():
         grads, dout = computed
         values = {**inputs, **gp.dims()}

@@ -192,8 +192,9 @@ def with_noise(problem, values: dict, dims: dict | None = None):
 def value_error(value, problem, values: dict, dims: dict | None = None) -> float | None:
     """max |value − reference| beyond 10× the reference's own rounding
     error, over the entries where the reference is finite, relative to the
-    larger of the two there; nan where the plain evaluation overflows
-    everywhere, None without source text."""
+    larger of the two there and of 1 (a value near 0 is compared in absolute
+    terms: a function that is 0 up to rounding may round either way); nan
+    where the plain evaluation overflows everywhere, None without source text."""
     reference, gap = with_noise(problem, values, dims)
     if reference is None:
         return None
@@ -205,5 +206,5 @@ def value_error(value, problem, values: dict, dims: dict | None = None) -> float
         return float("nan")
     ref, got = np.asarray(reference)[finite], value[finite]
     excess = np.maximum(np.abs(got - ref) - 10 * np.asarray(gap)[finite], 0.0)
-    scale = max(np.max(np.abs(ref)), np.max(np.abs(got)), np.finfo(np.float64).tiny)
+    scale = max(np.max(np.abs(ref)), np.max(np.abs(got)), 1.0)
     return float(np.max(excess) / scale)

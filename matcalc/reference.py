@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from lark.visitors import Transformer_NonRecursive, v_args
 
+from .parser import _lark
+
 
 def _softmax(x, axis=None):
     e = np.exp(x)
@@ -72,6 +74,10 @@ FUNCTIONS = {
 CONSTANT_ARRAYS = ("ones", "zeros", "eye")
 
 
+class _Unsupported(Exception):
+    """A construct of the grammar this module has no NumPy reading for."""
+
+
 @v_args(inline=True)
 class _Evaluator(Transformer_NonRecursive):
     """One expression tree to its NumPy value; names looked up in `scope`."""
@@ -79,6 +85,9 @@ class _Evaluator(Transformer_NonRecursive):
     def __init__(self, scope: dict, dtype):
         super().__init__(visit_tokens=False)
         self.scope, self.dtype = scope, dtype
+
+    def __default__(self, data, children, meta):
+        raise _Unsupported(data)
 
     def number(self, token):
         return float(token)
@@ -142,15 +151,14 @@ def evaluate(problem, values: dict, dims: dict | None = None, dtype=np.float64):
     NumPy computes the text as written, in `dtype`; dimensions from `dims`
     or from the inputs' shapes. None when the problem keeps no source text
     or the text cannot be evaluated at these numbers (a Python scalar
-    overflow or division by zero)."""
-    from .parser import _lark
+    overflow or division by zero) or uses a construct without a reading here."""
     if problem.source is None:
         return None
     scope = {name: float(size) for name, size in (dims or sizes_of(problem, values)).items()}
     for name, value in values.items():
         if name in problem.variables:
             scope[name] = np.asarray(value, dtype=dtype)[()]
-    tree = _lark().parse(problem.source)
+    tree = _lark().parse(problem.source.lstrip("\ufeff"))
     result = None
     with np.errstate(all="ignore"):
         try:
@@ -160,7 +168,7 @@ def evaluate(problem, values: dict, dims: dict | None = None, dtype=np.float64):
                     result = scope[str(token)] = _Evaluator(scope, dtype).transform(expression)
                 elif statement.data == "result":
                     result = _Evaluator(scope, dtype).transform(statement.children[0])
-        except (ZeroDivisionError, OverflowError):
+        except (ZeroDivisionError, OverflowError, _Unsupported):
             return None
     return np.asarray(result)[()]
 
@@ -184,6 +192,8 @@ def with_noise(problem, values: dict, dims: dict | None = None):
     if exact is None:
         return None, None
     finer = evaluate(problem, values, dims, np.longdouble)
+    if finer is None:
+        return exact, np.zeros(np.shape(exact))
     with np.errstate(all="ignore"):
         gap = np.abs(np.asarray(finer, np.longdouble) - exact).astype(np.float64)
     return exact, np.where(np.isfinite(gap), gap, 0.0)
@@ -206,5 +216,7 @@ def value_error(value, problem, values: dict, dims: dict | None = None) -> float
         return float("nan")
     ref, got = np.asarray(reference)[finite], value[finite]
     excess = np.maximum(np.abs(got - ref) - 10 * np.asarray(gap)[finite], 0.0)
+    if not np.all(np.isfinite(got)):
+        return float("inf")
     scale = max(np.max(np.abs(ref)), np.max(np.abs(got)), 1.0)
     return float(np.max(excess) / scale)

@@ -11,10 +11,13 @@ with `matcalc.reference`, the text evaluated as written.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 import matcalc
+import matcalc.expr
 from matcalc import ops, reference, verify
 from matcalc.emit import generate, load
 from matcalc.gradient import derive
@@ -47,8 +50,12 @@ REPRODUCERS = [
          Y - _lse(Y, 0)[:, None])), axis=1))),
     ("S: N x N\nV: N x D\nP = exp(S - logsumexp(S, axis=1))\nf = sum((P @ V) ** 2)",
      _attention),
+    ("Q, K, V: N x D\nS = Q @ K.T\nP = exp(S - logsumexp(S, axis=1))\n"
+     "f = sum((P @ V) ** 2) / N",
+     lambda Q, K, V: _attention(Q @ K.T, V) / len(Q)),
 ]
-IDS = ["row-lse-bare", "col-lse-as-column", "col-sum-as-column", "fuzzer", "attention"]
+IDS = ["row-lse-bare", "col-lse-as-column", "col-sum-as-column", "fuzzer", "attention",
+       "attention-qk"]
 
 
 def _inputs(problem, seed=0, n=4, d=3):
@@ -169,3 +176,36 @@ def test_reference_reads_the_text_not_the_graph():
     want = np.sum(np.exp(X - _lse(X, 1)) ** 2)
     assert reference.evaluate(p, {"X": X}) == pytest.approx(want, rel=1e-14)
     assert reference.evaluate(p, {"X": X}, dtype=np.longdouble) == pytest.approx(want, rel=1e-14)
+
+
+# ------------------------------------------------ the property strategy ---
+
+def _shape_based(b, op, x):
+    """The rule before issue 12: a reduction of x, as a column or bare,
+    whatever axis it reduced (it looked at shapes, not axes)."""
+    r = b.args[0] if isinstance(b, matcalc.expr.Apply) and b.op in ("col", "row") else b
+    if isinstance(r, matcalc.expr.Apply) and r.op == op and r.args[0] is x:
+        return r
+    return None
+
+
+def test_strategy_generates_every_broadcast_orientation():
+    from strategies import RandomSource, build_problem
+    text = "\n".join(build_problem(RandomSource(seed)).text for seed in range(400))
+    for pattern in [r"- logsumexp\([^\n]*axis=-?1\)\)", r"logsumexp\([^\n]*axis=0\)\[:, None\]",
+                    r"/ sum\(exp\([^\n]*\[:, None\]", r"/ sum\(exp\([^\n]*\[None, :\]",
+                    r"\[:, None\] \* eye\(", r"diag\([^\n]*\) @ ", r": (\w) [x×*] \1\b"]:
+        assert re.search(pattern, text), f"no generated problem matches {pattern!r}"
+
+
+def test_strategy_catches_a_rule_that_looks_at_shapes(monkeypatch):
+    from strategies import RandomSource, build_problem, problem_failures
+    monkeypatch.setattr(ops, "_reduction_of", _shape_based)
+    for seed in range(400):
+        gp = build_problem(RandomSource(seed))
+        if "logsumexp(" in gp.text or "sum(exp(" in gp.text:
+            failures = problem_failures(gp, ["numeric"])
+            if failures:
+                assert "value" in failures[0]
+                return
+    pytest.fail("no generated problem exposes the shape-based softmax rule")

@@ -17,6 +17,7 @@ error, measured against the same formulas in extended precision.
 from __future__ import annotations
 
 import numpy as np
+from lark.exceptions import VisitError
 from lark.visitors import Transformer_NonRecursive, v_args
 
 from .parser import _lark
@@ -76,6 +77,9 @@ CONSTANT_ARRAYS = ("ones", "zeros", "eye")
 
 class _Unsupported(Exception):
     """A construct of the grammar this module has no NumPy reading for."""
+
+
+_NO_VALUE = (ArithmeticError, np.linalg.LinAlgError, _Unsupported)
 
 
 @v_args(inline=True)
@@ -151,7 +155,7 @@ def evaluate(problem, values: dict, dims: dict | None = None, dtype=np.float64):
     NumPy computes the text as written, in `dtype`; dimensions from `dims`
     or from the inputs' shapes. None when the problem keeps no source text
     or the text cannot be evaluated at these numbers (a Python scalar
-    overflow or division by zero) or uses a construct without a reading here."""
+    overflow, a singular matrix) or uses a construct without a reading here."""
     if problem.source is None:
         return None
     scope = {name: float(size) for name, size in (dims or sizes_of(problem, values)).items()}
@@ -168,7 +172,11 @@ def evaluate(problem, values: dict, dims: dict | None = None, dtype=np.float64):
                     result = scope[str(token)] = _Evaluator(scope, dtype).transform(expression)
                 elif statement.data == "result":
                     result = _Evaluator(scope, dtype).transform(statement.children[0])
-        except (ZeroDivisionError, OverflowError, _Unsupported):
+        except VisitError as err:
+            if isinstance(err.orig_exc, _NO_VALUE):
+                return None
+            raise err.orig_exc from None
+        except _NO_VALUE:
             return None
     return np.asarray(result)[()]
 

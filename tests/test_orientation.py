@@ -209,3 +209,11 @@ def test_strategy_catches_a_rule_that_looks_at_shapes(monkeypatch):
                 assert "value" in failures[0]
                 return
     pytest.fail("no generated problem exposes the shape-based softmax rule")
+
+
+def test_reference_has_no_value_where_plain_numpy_raises_or_there_is_no_text():
+    import dataclasses
+    p = matcalc.parse("A: N x N\nf = sum(inv(A))")
+    assert reference.evaluate(p, {"A": np.zeros((3, 3))}) is None         # singular
+    assert reference.evaluate(p, {"A": np.eye(3)}) == 3.0
+    assert reference.evaluate(dataclasses.replace(p, source=None), {"A": np.eye(3)}) is None

@@ -212,7 +212,8 @@ def value_error(value, problem, values: dict, dims: dict | None = None) -> float
     error, over the entries where the reference is finite, relative to the
     larger of the two there and of 1 (a value near 0 is compared in absolute
     terms: a function that is 0 up to rounding may round either way); nan
-    where the plain evaluation overflows everywhere, None without source text."""
+    where the plain evaluation overflows everywhere, None where there is no
+    plain evaluation (no source text, or plain NumPy raises)."""
     reference, gap = with_noise(problem, values, dims)
     if reference is None:
         return None

@@ -298,27 +298,14 @@ def div(a: Expr, b: Expr) -> Expr:
     if _is(a, "ones") and b.shape == shape:
         a = const(1)
     if (e := _view(a, "exp")) is not None:                 # exp(x) / Σ exp(x) = softmax
-        total, axis = _expanded(b, "sum")
-        if total is not None and (t := _view(total.args[0], "exp")) is not None \
-                and _alike(t.args[0], e.args[0]):
-            return softmax(e.args[0], axis)
+        total = _reduction_of(b, "sum", a)
+        if total is not None:
+            return softmax(e.args[0], total.param("axis"))
     s = _view(b, "add")
     if is_const(a, 1) and s is not None and len(s.args) == 2 and is_const(s.args[0], 1) \
             and (e := _view(s.args[1], "exp")) is not None:
         return func("sigmoid", neg(e.args[0]))            # 1 / (1 + e^-z) = σ(z)
     return apply(OPS["div"], (a, b))
-
-
-def _expanded(node: Expr, op: str) -> tuple[Apply | None, int | None]:
-    """(r, axis) when `node` is `expand(r, axis)` for a reduction `r` by `op`
-    over `axis`: r itself for axis None or 0 (it broadcasts along rows), the
-    column r[:, None] for axis 1; (None, None) otherwise. The orientation is
-    checked, so a square array's sums are never read along the wrong axis."""
-    column = _view(node, "col")
-    r = _view(column.args[0] if column is not None else node, op)
-    if r is None or (r.param("axis") == 1) != (column is not None):
-        return None, None
-    return r, r.param("axis")
 
 
 def power(x: Expr, e: Expr) -> Expr:
@@ -474,6 +461,32 @@ def expand(g: Expr, axis: int | None) -> Expr:
     return col(g) if axis == 1 else g
 
 
+def spread(b: Expr) -> tuple[Expr, int | None]:
+    """(r, axis): the operand `b` of an elementwise operation is r repeated
+    along `axis` of the other operand (NumPy broadcasting, orientation
+    explicit): r[:, None] along axis 1, a bare vector r or r[None, :] along
+    axis 0 (a vector lines up with the last axis), a scalar along every axis
+    (None). So `X - r` undoes a reduction r over `axis` of X exactly when
+    spread(b) gives that axis, whatever the sizes (X may be square)."""
+    if _is(b, "col"):
+        return b.args[0], 1
+    if _is(b, "row"):
+        return b.args[0], 0
+    return b, (0 if b.ndim == 1 else None)
+
+
+def _reduction_of(b: Expr, op: str, x: Expr) -> Expr | None:
+    """The reduction `op(x, axis)` that `b` repeats along its own axis, or
+    None (a reduction over axis 1 written without [:, None] lines up with
+    the columns, not the rows: not a match)."""
+    r, axis = spread(unnamed(b))
+    r = _view(r, op)
+    if r is not None and _alike(r.args[0], x) \
+            and r.param("axis") == (axis if x.ndim == 2 else None):
+        return r
+    return None
+
+
 def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     """`sum(x, axis)`: over everything (axis None), rows (0) or columns (1)."""
     axis = _axis(x, axis, "sum")
@@ -486,6 +499,8 @@ def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
         return x.args[0]
     if _is(x, "diag") and axis is None:
         return func("trace", x.args[0])                    # sum(diag(X)) = tr(X)
+    if axis is not None and c != 1 and _is(rest, "col", "row"):
+        return mul(const(c), reduce_sum(rest, axis))       # sum(c V, axis) = c sum(V, axis)
     if axis is None and c != 1 and rest is not None:
         return mul(const(c), reduce_sum(rest))             # sum(c X) = c sum(X)
     if _is(x, "transpose") and axis is not None:
@@ -568,12 +583,13 @@ def exp(x: Expr) -> Expr:
     if (s := _view(x, "add")) is not None:
         for k, term in enumerate(s.args):
             c, rest = _coefficient(unnamed(term))
-            lse, axis = _expanded(rest, "logsumexp") if c == -1 and rest is not None \
-                else (None, None)
+            if c != -1 or rest is None:
+                continue
             others = s.args[:k] + s.args[k + 1:]
-            if lse is not None and _alike(others[0] if len(others) == 1 else add(*others),
-                                          lse.args[0]):
-                return softmax(lse.args[0], axis)
+            inner = _reduction_of(rest, "logsumexp",
+                                  others[0] if len(others) == 1 else add(*others))
+            if inner is not None:
+                return softmax(inner.args[0], inner.param("axis"))
     return func("exp", x)
 
 

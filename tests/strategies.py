@@ -550,12 +550,13 @@ class Builder:
             (lambda env, x=t.ref: np.asarray(x(env))[None, :])
         return self.term(text, POSTFIX, shape, (t.lo, t.hi), [t], ref)
 
-    def axis_choice(self, t: Term):
-        """(text of the axis keyword or None, numpy axis, reduced count)."""
+    def axis_choice(self, t: Term, along: bool = False):
+        """(text of the axis keyword or None, numpy axis, reduced count);
+        `along`: over one axis of a matrix (0, 1, -1 or -2)."""
         if t.ndim == 1:
             options = [None, 0, -1, "None"]
         else:
-            options = [None, 0, 1, -1, -2, "None"]
+            options = [0, 1, -1, -2] if along else [None, 0, 1, -1, -2, "None"]
         axis = pick(self.src, options)
         if axis is None or axis == "None":
             count = math.prod(self.size(d) for d in t.shape)
@@ -563,12 +564,12 @@ class Builder:
         np_axis = axis % t.ndim
         return {"axis": str(axis)}, (None if t.ndim == 1 else np_axis), self.size(t.shape[np_axis])
 
-    def reduce(self, name: str, t: Term) -> Term | None:
+    def reduce(self, name: str, t: Term, along: bool = False) -> Term | None:
         if t is None:
             return None
         if t.ndim == 0:
             return None
-        kwargs, axis, count = self.axis_choice(t)
+        kwargs, axis, count = self.axis_choice(t, along)
         shape = () if axis is None else t.shape[:axis] + t.shape[axis + 1:]
         if name == "sum":
             interval = (count * t.lo, count * t.hi)
@@ -837,8 +838,10 @@ class Builder:
 
     # ------------------------------------------------------------ steps
     def step(self) -> Term | None:
-        kind = self.src.integer(0, 17)
+        kind = self.src.integer(0, 18)
         src = self.src
+        if kind == 18:                                  # square operands, every orientation
+            return self.oriented()
         if kind == 0:                                   # + - * /
             a = self.choose(room=3)
             if a is None:
@@ -1008,6 +1011,56 @@ class Builder:
         c = self.constant_like(a)
         return self.binary(pick(src, ["+", "*", "-"]), a, c) if c is not None else None
 
+    def square_term(self) -> Term | None:
+        """A square matrix term: one from the pool, else outer(v, v) of a vector."""
+        a = self.choose(room=4, pred=lambda t: t.square)
+        if a is not None:
+            return a
+        v = self.choose(room=5, pred=lambda t: t.ndim == 1)
+        return self.outer(v, v) if v is not None else None
+
+    def orient(self, r: Term) -> Term | None:
+        """A vector r against a square matrix as NumPy broadcasts it: bare (a
+        row: it varies along the columns), r[None, :] or r[:, None]."""
+        if r is None or r.ndim != 1:
+            return r
+        how = self.src.integer(0, 2)
+        return r if how == 0 else self.index(r, column=how == 2)
+
+    def oriented(self) -> Term | None:
+        """A square A against a reduction of itself or a vector, in every
+        broadcast orientation: A ± r, exp(A − logsumexp(A, axis)),
+        exp(A) / sum(exp(A), axis), v * eye(n), diag(v) @ A, A @ diag(v) (a
+        rule that looks at shapes, not axes, is wrong on these)."""
+        src = self.src
+        a = self.square_term()
+        if a is None:
+            return None
+        form = src.integer(0, 4)
+        if form == 0:                                   # A op reduce(A, axis)
+            name = pick(src, ["sum", "mean", "logsumexp"])
+            r = self.orient(self.reduce(name, a, along=src.chance(0.7)))
+            op = pick(src, ["+", "-", "*", "/"])
+            if op == "/" and r is not None and not r.away_from_zero():
+                r = self.fix("positive", r)
+            return self.binary(op, a, r)
+        a = self.fix("bounded", a)
+        if a is None:
+            return None
+        if form == 1:                                   # exp(A − logsumexp(A, axis))
+            r = self.orient(self.reduce("logsumexp", a, along=src.chance(0.8)))
+            return self.unary("exp", self.binary("-", a, r))
+        if form == 2:                                   # exp(A) / sum(exp(A), axis)
+            e = self.unary("exp", a)
+            return self.binary("/", e, self.orient(self.reduce("sum", e, along=src.chance(0.8))))
+        n = a.shape[0]
+        v = self.choose(pred=lambda t: t.ndim == 1 and t.shape[0] == n) or \
+            self.reduce("sum", a)
+        if form == 3:                                   # v * eye(n), oriented
+            return self.binary("*", self.orient(v), self.constant_array("eye", (n, n)))
+        d = self.diag(v if v.ndim == 1 else None)       # diag(v) @ A or A @ diag(v)
+        return self.matmul(d, a) if src.chance(0.5) else self.matmul(a, d)
+
     def scalarize(self, t: Term) -> Term:
         """A scalar function of t (at most MAX_DEPTH deep if t is 3 deep)."""
         for _ in range(6):
@@ -1066,6 +1119,8 @@ class Builder:
             if ndim == 2 and src.chance(0.25) and dims[0][1]:
                 dims[1] = dims[0]
                 kind = structure = pick(src, ["spd", "symmetric"])
+            elif ndim == 2 and src.chance(0.2):
+                dims[1] = dims[0]                       # a general square matrix
             elif src.chance(0.3):
                 kind = "positive"
             self.variables.append(Variable(name, tuple(dims), kind, structure))
@@ -1420,6 +1475,17 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
         return grads, dout
     computed = prop("generated value against the NumPy reference", module_value,
                     "numeric" if "numeric" in groups else "round trip")
+
+    def plain_evaluation():
+        # matcalc.reference reads the text as written: it must agree with
+        # this strategy's own naive NumPy formulas
+        from matcalc.reference import evaluate
+        want = np.asarray(gp.reference(inputs), dtype=float)
+        got = np.asarray(evaluate(p, inputs, gp.dims()), dtype=float)
+        scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
+        assert got.shape == want.shape and np.all(np.abs(got - want) <= 1e-9 * scale), \
+            f"matcalc.reference gives {got}, the strategy's reference {want}"
+    prop("matcalc.reference against the NumPy reference", plain_evaluation, "numeric")
 
     def program_values():
         grads, dout = computed

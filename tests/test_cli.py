@@ -183,7 +183,7 @@ def test_check_ok():
     assert_ok(proc)
     lines = out(proc).splitlines()
     assert lines[0].startswith("finite-difference check (")
-    assert [line.split()[0] for line in lines[1:]] == ["dW1", "db1", "dW2", "db2"]
+    assert [line.split()[0] for line in lines[1:]] == ["dW1", "db1", "dW2", "db2", "value"]
     assert all(line.rstrip().endswith("ok") for line in lines[1:])
 
 

@@ -230,7 +230,7 @@ def internal_problem(op: str):
     inner = base.output.args[0] if getattr(base.output, "op", None) == "name" else base.output
     marked = apply(ops.OPS[op], (inner,))
     output = ops.reduce_sum(ops.power(marked, const(2)))
-    return dataclasses.replace(base, output=output, intermediates={})
+    return dataclasses.replace(base, output=output, intermediates={}, source=None)
 
 
 def _ops_used(p) -> set:

@@ -5,9 +5,13 @@ language (bottom-up, with known shapes, domains respected by construction)
 together with a naive NumPy reference of each function. For every generated
 problem the tests below check that
 
-* the generated module computes the function (against the NumPy reference)
+* the generated module computes the function (against the NumPy reference;
+  `matcalc.reference`, the text evaluated as written, agrees with it too)
   and every gradient agrees with central differences (`matcalc.check`,
-  tolerance 1e-6 relative to the values, as documented);
+  tolerance 1e-6 relative to the values, as documented, which also compares
+  the value with `matcalc.reference`); square operands meet reductions of
+  themselves and vectors in every broadcast orientation, so a rewrite that
+  looks at shapes instead of axes is caught;
 * `parse(str(problem))`, `p.expr(str(g[x]))` and every subexpression
   round-trip to the same node, and the gradient program `str(g)` is itself
   valid input that computes the same gradients;

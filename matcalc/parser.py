@@ -22,7 +22,7 @@ from lark.visitors import Transformer_NonRecursive
 
 from . import hints, ops
 from .errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
-from .expr import Apply, Const, Expr, Var, apply, const, var
+from .expr import Apply, Const, Expr, Var, apply, const, postorder, var
 from .problem import Problem
 from .shapes import dim, fmt
 
@@ -116,6 +116,17 @@ def _suggest(name: str, known, hint: str = "") -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def _operand(node, where, text: str):
+    """`node`, refused where it is a keyword value (None, True, False)."""
+    if node is NONE:
+        raise ParseError("'None' is only a keyword value, as in axis=None",
+                         line=where.line, column=where.column, source=text)
+    if isinstance(node, _KeywordValue):
+        raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
+                                  line=where.line, column=where.column, source=text)
+    return node
+
+
 def _first_argument(text: str) -> list[str]:
     """The first argument's text in `(a, b, ...)`, as a one-item list (or [])."""
     depth = 0
@@ -146,7 +157,8 @@ def _evaluate(node: Apply, args: list[float]) -> float:
 
 
 class _KeywordValue:
-    """`None`, `True` or `False`: only a keyword value (`axis=None`)."""
+    """`None` (or an undeclared `True`, `False`): only a keyword value, so
+    `axis=None` works and `keepdims=True` is refused by its keyword."""
 
     def __init__(self, text: str):
         self.text = text
@@ -154,42 +166,46 @@ class _KeywordValue:
 
 NONE = _KeywordValue("None")
 KEYWORD_VALUES = {v.text: v for v in (NONE, _KeywordValue("True"), _KeywordValue("False"))}
-RESERVED = ("wrt", "scalar", *KEYWORD_VALUES)
+RESERVED = ("wrt", "scalar", "None")
 
 # Longest input read, in tokens (names, numbers, operators, brackets, line
 # breaks; comments are free), and deepest nesting of brackets: larger input
 # is refused before the parser spends seconds on it.
 MAX_TOKENS = 50_000
 MAX_NESTING = 20_000
+MAX_NAME = 1_000
 _TOKEN = re.compile(r"\w+|\*\*|\S|\n")
 _COMMENT = re.compile(r"#[^\n]*")
 
 
 def check_size(text: str) -> str:
     """`text` with comments blanked; refused when longer than MAX_TOKENS
-    tokens or nested deeper than MAX_NESTING brackets."""
+    tokens, nested deeper than MAX_NESTING brackets or with a name or
+    number longer than MAX_NAME characters."""
     code = _COMMENT.sub(lambda m: " " * len(m.group()), text) if "#" in text else text
     depth, count = 0, 0
     for count, match in enumerate(_TOKEN.finditer(code), 1):
         char = match.group()
         depth += (char in "([") - (char in ")]")
-        if depth > MAX_NESTING or count > MAX_TOKENS:
+        if depth > MAX_NESTING or count > MAX_TOKENS or len(char) > MAX_NAME:
             line = code.count("\n", 0, match.start()) + 1
             column = match.start() - (code.rfind("\n", 0, match.start()) + 1) + 1
-            what = (f"too deep: brackets nested more than {MAX_NESTING:,} deep"
+            what = (f"the problem is too deep: brackets nested more than {MAX_NESTING:,} deep"
                     if depth > MAX_NESTING else
-                    f"too long: more than {MAX_TOKENS:,} tokens (names, numbers, "
-                    "operators, brackets, line breaks)")
-            raise ParseError(f"the problem is {what}; matcalc reads no more",
+                    f"the problem is too long: more than {MAX_TOKENS:,} tokens (names, "
+                    "numbers, operators, brackets, line breaks)" if count > MAX_TOKENS else
+                    f"a name or number is too long: more than {MAX_NAME:,} characters")
+            raise ParseError(f"{what}; matcalc reads no more",
                              line=line, column=column, source=text)
     return code
 
 
 def _glued(name: str) -> str | None:
-    """'N x D' for a dimension name that reads as one (NxD, Nx3, nxd): single
-    letters (with digits) or integers joined by x; None for max_len, Nx, Dout."""
+    """'N x D' for a dimension name that reads as one (NxD, Nx3, D1xD2):
+    capital letters (with digits) or integers joined by x; None for
+    max_len, Nx, exp, nxd."""
     parts = name.split("x")
-    if len(parts) > 1 and all(re.fullmatch(r"[A-Za-z]\d*|\d+", p) for p in parts):
+    if len(parts) > 1 and all(re.fullmatch(r"[A-Z]\d*|\d+", p) for p in parts):
         return " x ".join(parts)
     return None
 
@@ -198,11 +214,11 @@ def _glued(name: str) -> str | None:
 class _ExprBuilder(Transformer_NonRecursive):
     """Builds graph nodes from an expression tree, resolving names in `scope`."""
 
-    def __init__(self, scope: dict[str, Expr], text: str):
+    def __init__(self, scope: dict[str, Expr], text: str, values: dict | None = None):
         super().__init__(visit_tokens=False)
         self.scope = scope
         self.text = text
-        self.values: dict[Expr, float | None] = {}
+        self.values: dict[Expr, float | None] = {} if values is None else values
 
     def _fail(self, err: MatcalcError, where) -> MatcalcError:
         return err.at(where.line, where.column, self.text)
@@ -220,9 +236,9 @@ class _ExprBuilder(Transformer_NonRecursive):
 
     def name(self, meta, children):
         token = children[0]
-        if str(token) in KEYWORD_VALUES:
+        node = self.scope.get(str(token)) if token != "None" else None
+        if node is None and str(token) in KEYWORD_VALUES:
             return KEYWORD_VALUES[str(token)]
-        node = self.scope.get(str(token))
         if node is None:
             raise NameResolutionError(f"unknown name '{token}'" + _suggest(
                 str(token), self.scope, hints.NAMES.get(str(token), "")),
@@ -230,10 +246,7 @@ class _ExprBuilder(Transformer_NonRecursive):
         return node
 
     def _operand(self, node, where):
-        if isinstance(node, _KeywordValue):
-            raise ParseError(f"'{node.text}' is only a keyword value, as in axis=None",
-                             line=where.line, column=where.column, source=self.text)
-        return node
+        return _operand(node, where, self.text)
 
     def _finite(self, node: Expr, where) -> Expr:
         """`node`, refused where a part of it is a number out of float range
@@ -248,21 +261,20 @@ class _ExprBuilder(Transformer_NonRecursive):
     def _value(self, node: Expr) -> float | None:
         """The value of a scalar free of variables and dimensions (None for
         anything else), computed one operator at a time through the NumPy
-        forms of the generated code; each new node is visited once."""
-        if node in self.values:
-            return self.values[node]
-        args = [self._value(a) for a in node.args]
-        value = None
-        if isinstance(node, Const):
-            value = float(node.value) if node.value.is_number else None
-        elif isinstance(node, Apply) and not node.shape and args and \
-                all(a is not None and not arg.shape for a, arg in zip(args, node.args)):
-            value = _evaluate(node, args)
-            if not math.isfinite(value):
-                why = "it is not a real number" if math.isnan(value) else "it is infinite"
-                raise DomainError(f"a constant out of range ({node}): {why}")
-        self.values[node] = value
-        return value
+        forms of the generated code; each node is visited once per problem."""
+        for n in postorder([node], self.values):
+            args = [self.values[a] for a in n.args]
+            value = None
+            if isinstance(n, Const):
+                value = float(n.value) if n.value.is_number else None
+            elif isinstance(n, Apply) and not n.shape and args and \
+                    all(v is not None and not a.shape for v, a in zip(args, n.args)):
+                value = _evaluate(n, args)
+                if not math.isfinite(value):
+                    why = "it is not a real number" if math.isnan(value) else "it is infinite"
+                    raise DomainError(f"a constant out of range ({n}): {why}")
+            self.values[n] = value
+        return self.values[node]
 
     def binop(self, meta, children):
         left, op, right = children
@@ -434,6 +446,7 @@ class _ProblemBuilder:
         self.wrt: list[Token] | None = None
         self.result_seen: Token | None = None
         self.names: dict[str, Expr] = {}
+        self.values: dict[Expr, float | None] = {}
 
     def error(self, cls, message: str, token) -> MatcalcError:
         return cls(message, line=token.line, column=token.column, source=self.text)
@@ -519,7 +532,7 @@ class _ProblemBuilder:
         too_deep = ParseError("expression too deeply nested", line=tree.meta.line,
                               column=tree.meta.column, source=self.text)
         try:
-            node = _ExprBuilder(self.scope(), self.text).transform(tree)
+            node = _ExprBuilder(self.scope(), self.text, self.values).transform(tree)
         except lark.exceptions.VisitError as err:
             if isinstance(err.orig_exc, MatcalcError):
                 raise err.orig_exc from None
@@ -528,10 +541,7 @@ class _ProblemBuilder:
             raise
         except RecursionError:
             raise too_deep from None
-        if isinstance(node, _KeywordValue):
-            raise ParseError(f"'{node.text}' is only a keyword value, as in axis=None",
-                             line=tree.meta.line, column=tree.meta.column, source=self.text)
-        return node
+        return _operand(node, tree.meta, self.text)
 
     def _assign(self, tree):
         token, expr_tree = tree.children

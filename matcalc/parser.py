@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-import re
 from functools import lru_cache
 from importlib import resources
 
@@ -22,7 +21,8 @@ from lark.visitors import Transformer_NonRecursive
 
 from . import hints, ops
 from .errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
-from .expr import Apply, Const, Expr, Var, apply, const, postorder, var
+from .expr import Const, Expr, Var, const, var
+from .reading import check_size, constant_value, first_argument, glued_dimensions
 from .problem import Problem
 from .shapes import dim, fmt
 
@@ -127,35 +127,6 @@ def _operand(node, where, text: str):
     return node
 
 
-def _first_argument(text: str) -> list[str]:
-    """The first argument's text in `(a, b, ...)`, as a one-item list (or [])."""
-    depth = 0
-    for i, char in enumerate(text):
-        depth += (char in "([") - (char in ")]")
-        if (char == "," and depth == 1) or depth == 0:
-            first = " ".join(text[1:i].split())
-            return [first] if first else []
-    return []
-
-
-def _evaluate(node: Apply, args: list[float]) -> float:
-    """`node`'s operator at the numbers `args`, by the NumPy forms."""
-    import numpy as np
-
-    from .verify import evaluate
-    at = apply(ops.OPS[node.op], tuple(const(a) for a in args), node.params)
-    try:
-        with np.errstate(all="ignore"):
-            value = np.asarray(evaluate(at, {}), dtype=complex)
-    except (OverflowError, ZeroDivisionError):  # Python's float ** float
-        return math.inf
-    except ValueError:
-        return math.nan
-    if value.imag != 0:
-        return math.nan
-    return float(value.real)
-
-
 class _KeywordValue:
     """`None` (or an undeclared `True`, `False`): only a keyword value, so
     `axis=None` works and `keepdims=True` is refused by its keyword."""
@@ -167,48 +138,6 @@ class _KeywordValue:
 NONE = _KeywordValue("None")
 KEYWORD_VALUES = {v.text: v for v in (NONE, _KeywordValue("True"), _KeywordValue("False"))}
 RESERVED = ("wrt", "scalar", "None")
-
-# Longest input read, in tokens (names, numbers, operators, brackets, line
-# breaks; comments are free), and deepest nesting of brackets: larger input
-# is refused before the parser spends seconds on it.
-MAX_TOKENS = 50_000
-MAX_NESTING = 20_000
-MAX_NAME = 1_000
-_TOKEN = re.compile(r"\w+|\*\*|\S|\n")
-_COMMENT = re.compile(r"#[^\n]*")
-
-
-def check_size(text: str) -> str:
-    """`text` with comments blanked; refused when longer than MAX_TOKENS
-    tokens, nested deeper than MAX_NESTING brackets or with a name or
-    number longer than MAX_NAME characters."""
-    code = _COMMENT.sub(lambda m: " " * len(m.group()), text) if "#" in text else text
-    depth, count = 0, 0
-    for count, match in enumerate(_TOKEN.finditer(code), 1):
-        char = match.group()
-        depth += (char in "([") - (char in ")]")
-        if depth > MAX_NESTING or count > MAX_TOKENS or len(char) > MAX_NAME:
-            line = code.count("\n", 0, match.start()) + 1
-            column = match.start() - (code.rfind("\n", 0, match.start()) + 1) + 1
-            what = (f"the problem is too deep: brackets nested more than {MAX_NESTING:,} deep"
-                    if depth > MAX_NESTING else
-                    f"the problem is too long: more than {MAX_TOKENS:,} tokens (names, "
-                    "numbers, operators, brackets, line breaks)" if count > MAX_TOKENS else
-                    f"a name or number is too long: more than {MAX_NAME:,} characters")
-            raise ParseError(f"{what}; matcalc reads no more",
-                             line=line, column=column, source=text)
-    return code
-
-
-def _glued(name: str) -> str | None:
-    """'N x D' for a dimension name that reads as one (NxD, Nx3, D1xD2):
-    capital letters (with digits) or integers joined by x; None for
-    max_len, Nx, exp, nxd."""
-    parts = name.split("x")
-    if len(parts) > 1 and all(re.fullmatch(r"[A-Z]\d*|\d+", p) for p in parts):
-        return " x ".join(parts)
-    return None
-
 
 @v_args(meta=True)
 class _ExprBuilder(Transformer_NonRecursive):
@@ -253,28 +182,10 @@ class _ExprBuilder(Transformer_NonRecursive):
         or not real (exp(1000), log(0), sqrt(-1)): a function of constants is
         computed, as `2 ** 5000` is, and must be a finite float."""
         try:
-            self._value(node)
+            constant_value(node, self.values)
         except DomainError as err:
             raise err.at(where.line, where.column, self.text)
         return node
-
-    def _value(self, node: Expr) -> float | None:
-        """The value of a scalar free of variables and dimensions (None for
-        anything else), computed one operator at a time through the NumPy
-        forms of the generated code; each node is visited once per problem."""
-        for n in postorder([node], self.values):
-            args = [self.values[a] for a in n.args]
-            value = None
-            if isinstance(n, Const):
-                value = float(n.value) if n.value.is_number else None
-            elif isinstance(n, Apply) and not n.shape and args and \
-                    all(v is not None and not a.shape for v, a in zip(args, n.args)):
-                value = _evaluate(n, args)
-                if not math.isfinite(value):
-                    why = "it is not a real number" if math.isnan(value) else "it is infinite"
-                    raise DomainError(f"a constant out of range ({n}): {why}")
-            self.values[n] = value
-        return self.values[node]
 
     def binop(self, meta, children):
         left, op, right = children
@@ -358,7 +269,7 @@ class _ExprBuilder(Transformer_NonRecursive):
         name = ops.ALIASES.get(str(token), str(token))
         known = ops.function_names()
         if name not in known:
-            written = _first_argument(self.text[token.end_pos:meta.end_pos])
+            written = first_argument(self.text[token.end_pos:meta.end_pos])
             hint = hints.function(name, written, arguments or [])
             raise NameResolutionError(f"unknown function '{token}'"
                                       + _suggest(str(token), known, hint),
@@ -521,7 +432,7 @@ class _ProblemBuilder:
         if str(token) in RESERVED:
             raise self.error(NameResolutionError, f"'{token}' is reserved; choose another "
                              "name for the dimension", token)
-        glued = _glued(str(token))
+        glued = glued_dimensions(str(token))
         if glued is not None:
             raise self.error(ParseError, f"'{token}' reads as {glued}: write '{glued}' "
                              "(x between spaces) for a matrix, or name the dimension "

@@ -10,7 +10,7 @@ import sympy
 
 import matcalc
 from matcalc import DomainError, MatcalcError, NameResolutionError, ParseError, cli
-from matcalc.parser import MAX_NAME, MAX_NESTING, MAX_TOKENS
+from matcalc.reading import MAX_NAME, MAX_NESTING, MAX_TOKENS
 from matcalc.sympy_bridge import from_sympy
 
 from test_fuzz import assert_clear_message, time_limit

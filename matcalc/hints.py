@@ -107,7 +107,8 @@ SYNTAX = [
     (r"", r"\^", "'^' is not an operator: write ** for a power (or .T for a transpose)"),
     (r"\b(einsum)\s*\(.*$", r"", "einsum " + _NOT_YET + "; " + _CONTRACT),
     (rf"\b({_MODULE})((?:\.\w+)*)\.(\w+)\s*$", r"\(",
-     "drop the '{0}{1}.' prefix: write {2}(...)"),
+     lambda module, path, name: f"drop the '{module}{path}.' prefix: "
+     + (function(name, [], []) or f"write {name}(...)")),
     (r"\.\s*dot\s*$", r"\(", "write X @ W for the matrix product"),
     (r"\.\s*T\s*$", r"\(", "X.T is the transpose, not a method: write X.T without ()"),
     (r"\.\s*(\w+)\s*$", r"\(", "methods are not in the language: call the function, "
@@ -118,6 +119,9 @@ SYNTAX = [
     (r"", r"(==|!=|<=|>=|<|>)", "comparisons are not in the language; step(x) is 1 where "
                                 "x > 0, else 0"),
     (r"", r"(//|%)", "'{0}' is not in the language; '/' is division"),
+    (r"^\s*(import|from|def|return|print|for|while|if|lambda|class)\b", r"",
+     "a problem is not Python: declarations (X: N x D), intermediates (Z = ...) "
+     "and the function"),
 ]
 
 
@@ -130,6 +134,8 @@ def function(name: str, written_args: list[str], args) -> str:
     """The fix for an unknown function `name`, or ''."""
     hint = FUNCTIONS.get(name, "")
     arg = written_args[0] if written_args else "X"
+    if "{dim}" in hint and not args:
+        return hint.format(arg=arg, dim="the dimension's name")
     return hint.format(arg=arg, dim=_first_dim(args)) if hint else ""
 
 
@@ -141,8 +147,8 @@ def syntax(line: str, column: int) -> str:
         match_at = re.match(pattern_at, at) if pattern_at else None
         if (pattern_before and not match_before) or (pattern_at and not match_at):
             continue
-        groups = (match_before or match_at).groups()
-        return hint.format(*(g or "" for g in groups))
+        groups = [g or "" for g in (match_before or match_at).groups()]
+        return hint(*groups) if callable(hint) else hint.format(*groups)
     return ""
 
 

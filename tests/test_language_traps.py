@@ -109,6 +109,9 @@ HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not ma
     ("einsum(X, X)", "X: N x D", ["einsum is not in the language yet"], "'sum'"),
     ("True * sum(X)", "X: N x D", ["unknown name 'True'", "not values"], None),
     ("sum(X) == 1", "X: N x D", ["comparisons are not in the language"], None),
+    ("sum(torch.matmul(X, W))", "X: N x D; W: D x H",
+     ["drop the 'torch.' prefix", "a @ b"], None),
+    ("sum(X.mean(axis=0))", "X: N x D", ["mean(X) for X.mean()"], None),
 ]
 
 
@@ -121,6 +124,11 @@ def test_regression_numpy_habits_get_the_fix(expr, decls, fixes, wrong):
         assert fix in err.message, err.message
     if wrong:
         assert wrong not in err.message, err.message
+
+
+def test_python_statements_are_not_a_problem():
+    err = error_of("import numpy as np\nX: N x D\nf = sum(X)\n")
+    assert err.line == 1 and "a problem is not Python" in err.message
 
 
 def test_regression_wrt_an_intermediate_says_so_without_a_wrong_suggestion(capsys):

@@ -13,6 +13,8 @@ failed check exits with 1.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 
 EXIT_MISMATCH = 1
@@ -67,7 +69,7 @@ def _read_problem(args):
     if args.expr is not None:
         if args.problem is not None:
             raise MatcalcError("give either a PROBLEM file or -e EXPR, not both")
-        return parse("\n".join([*args.decl, f"f = {args.expr}"]), "<-e>")
+        return _inline(args.expr, args.decl)
     if args.decl:
         raise MatcalcError("-d declarations go with -e EXPR")
     if args.problem is None:
@@ -87,16 +89,68 @@ def _read_problem(args):
     return parse(text, name)
 
 
+_PREFIX = "f = "
+
+
+def _inline(expr: str, decls: list[str]):
+    """The problem of `-d DECL ... -e EXPR`, read as the lines DECL ...
+    and `f = EXPR`; an error points into the argument it is in: `<-e>:1:5`
+    is the fifth character of EXPR, `<-d 2>` the second -d."""
+    from .api import parse
+    from .errors import MatcalcError
+
+    try:
+        return parse("\n".join([*decls, _PREFIX + expr]), "<-e>")
+    except MatcalcError as err:
+        if err.line is None:
+            raise
+        parts = [(f"<-d {k}>", d) for k, d in enumerate(decls, 1)] + [("<-e>", expr)]
+        first = 1
+        for label, part in parts:
+            count = part.count("\n") + 1
+            if err.line < first + count or label == "<-e>":
+                if label == "<-e>" and err.line == first:
+                    err.column = max((err.column or 1) - len(_PREFIX), 1)
+                err.line, err.filename, err.source = err.line - first + 1, label, part
+                raise err from None
+            first += count
+
+
 def _dims(text: str) -> dict[str, int]:
     from .errors import MatcalcError
 
     out = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
-        name, _, value = item.partition("=")
-        if not value.strip().isdigit():
-            raise MatcalcError(f"--dims expects NAME=SIZE pairs like N=5,D=3, got '{item}'")
-        out[name.strip()] = int(value)
+        name, _, value = (s.strip() for s in item.partition("="))
+        if not name or not re.fullmatch(r"[0-9]+", value):
+            raise MatcalcError(f"--dims expects NAME=SIZE pairs like N=5,D=3 (sizes positive "
+                               f"integers), got '{item}'")
+        if name in out:
+            raise MatcalcError(f"--dims gives {name} twice")
+        if int(value) < 1:
+            raise MatcalcError(f"--dims {name}={value}: a size must be a positive integer")
+        out[name] = int(value)
     return out
+
+
+def _options(args) -> None:
+    """Refuse a tolerance that is not a positive number, a negative seed."""
+    from .errors import MatcalcError
+
+    if not (math.isfinite(args.tol) and args.tol > 0):
+        raise MatcalcError(f"--tol must be a positive number, got {args.tol:g}")
+    if args.seed < 0:
+        raise MatcalcError(f"--seed must be a non-negative integer, got {args.seed}")
+
+
+def _write(path: str, source: str) -> None:
+    from .errors import MatcalcError
+
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(source)
+    except OSError as err:
+        raise MatcalcError(f"cannot write {path}: {err.strerror}") from None
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -107,7 +161,7 @@ def run(argv: list[str] | None = None) -> int:
         result = getattr(api, args.command)(problem, args.wrt)
         print(result.latex() if args.format == "latex" else str(result))
         return 0
-    if args.wrt:
+    if args.wrt is not None:
         problem = problem.with_wrt(args.wrt)
     if args.command == "grad":
         from .api import grad
@@ -122,11 +176,11 @@ def run(argv: list[str] | None = None) -> int:
         from .api import codegen
         source = codegen(problem, hessian=args.hessian, hvp=args.hvp, jacobian=args.jacobian)
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as handle:
-                handle.write(source)
+            _write(args.output, source)
         else:
             sys.stdout.write(source)
         return 0
+    _options(args)
     if args.against:
         from .against import check_against
         result = check_against(problem, args.against, dims=_dims(args.dims),

@@ -45,9 +45,19 @@ class MatcalcError(Exception):
         lines = self.source.splitlines()
         if not 1 <= self.line <= len(lines):
             return head
-        text = lines[self.line - 1].expandtabs(1)
-        caret = " " * (max(self.column or 1, 1) - 1) + "^"
-        return f"{head}\n    {text}\n    {caret}"
+        text, column = _window(lines[self.line - 1].expandtabs(1), max(self.column or 1, 1))
+        return f"{head}\n    {text}\n    {' ' * (column - 1)}^"
+
+
+def _window(text: str, column: int, width: int = 100) -> tuple[str, int]:
+    """At most `width` characters of a long line around `column` (elided
+    with ...), and the column in them."""
+    if len(text) <= width:
+        return text, column
+    start = max(0, min(column - 1 - width // 2, len(text) - width))
+    shown = ("..." if start else "") + text[start:start + width] + \
+        ("..." if start + width < len(text) else "")
+    return shown, column - start + (3 if start else 0)
 
 
 class ParseError(MatcalcError):

@@ -108,8 +108,10 @@ def const(value) -> Const:
     if value.is_number:
         if not _is_float(value):
             shown = "infinite" if value.has(sympy.zoo, sympy.oo, -sympy.oo) else \
-                _shown(str(value))
-            raise _out_of_range(shown, "division by zero or overflow")
+                _shown(_text(value))
+            complex_ = value.is_extended_real is False and not value.has(sympy.zoo)
+            raise _out_of_range(shown, "it is not a real number" if complex_
+                                else "division by zero or overflow")
     else:
         value = _normal_form(value)
     if isinstance(value, sympy.Float):  # one precision, so printing round-trips
@@ -123,6 +125,13 @@ def _is_float(value: sympy.Expr) -> bool:
         return math.isfinite(float(value))
     except (OverflowError, TypeError):
         return False
+
+
+def _text(value: sympy.Expr) -> str:
+    try:
+        return str(value)
+    except ValueError:  # Python refuses to write an integer of 4,300 digits
+        return "a number of thousands of digits"
 
 
 def _shown(text: str, width: int = 15) -> str:
@@ -148,6 +157,30 @@ def _normal_form(value: sympy.Expr) -> sympy.Expr:
             raise _out_of_range(_shown(TextPrinter().scalar(part), 40),
                                 "it overflows a float with every dimension 2")
     return value
+
+
+_LOG10_MAX = math.log10(1.7976931348623157e308)
+
+
+def const_power(base: sympy.Expr, exponent: sympy.Expr) -> Const:
+    """The constant base ** exponent, its size judged before it is computed
+    (a tower 2 ** 2 ** ... would not finish): out of float range, with every
+    dimension 2, it is a DomainError; a number below the least float is the
+    float it rounds to (0.5 ** 5000 = 0.0)."""
+    at_two = {d: 2 for d in base.free_symbols | exponent.free_symbols}
+    b, e = (float(v.subs(at_two)) for v in (base, exponent))
+    if b not in (0.0, 1.0, -1.0) and math.isfinite(e):
+        digits = e * math.log10(abs(b))
+        if digits > _LOG10_MAX and at_two:  # symbolic: base ** exponent is cheap
+            from .printing.text import TextPrinter
+            raise _out_of_range(_shown(TextPrinter().scalar(base ** exponent), 40),
+                                "it overflows a float with every dimension 2")
+        if digits > _LOG10_MAX:
+            raise _out_of_range(f"{_shown(_text(base))} ** {_shown(_text(exponent))}",
+                                "it overflows a float")
+        if digits < -_LOG10_MAX and not at_two and (b > 0 or e.is_integer()):
+            return const(sympy.Float(0.0))
+    return const(base ** exponent)
 
 
 def apply(op, args: tuple, params: tuple = ()) -> Apply:

@@ -22,7 +22,7 @@ import sympy
 
 from . import precedence as P
 from .errors import DomainError, ShapeError
-from .expr import Apply, Const, Expr, Var, apply, const, is_const, rewrite
+from .expr import Apply, Const, Expr, Var, apply, const, const_power, is_const, rewrite
 from .shapes import Shape, broadcast, fmt, require_square
 
 
@@ -318,7 +318,7 @@ def power(x: Expr, e: Expr) -> Expr:
         if e.value == 0:
             return ones(x.shape)
         if isinstance(x, Const):
-            return const(x.value ** e.value)
+            return const_power(x.value, e.value)
     return apply(OPS["pow"], (x, e))
 
 

@@ -19,9 +19,10 @@ import sympy
 from lark import Token, v_args
 from lark.visitors import Transformer_NonRecursive
 
-from . import ops
-from .errors import MatcalcError, NameResolutionError, ParseError, ShapeError
+from . import hints, ops
+from .errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
 from .expr import Const, Expr, Var, const, var
+from .reading import check_size, constant_value, first_argument, glued_dimensions
 from .problem import Problem
 from .shapes import dim, fmt
 
@@ -79,20 +80,27 @@ def _token_text(token: Token) -> str:
     return repr(str(token))
 
 
+def _with_hint(message: str, text: str, line: int, column: int) -> ParseError:
+    """A syntax error at line:column, with the fix where `hints` knows one."""
+    lines = text.splitlines()
+    hint = hints.syntax(lines[line - 1], column) if 1 <= line <= len(lines) else ""
+    return ParseError(message + (f"; {hint}" if hint else ""), line=line, column=column,
+                      source=text)
+
+
 def _syntax_error(err: lark.exceptions.LarkError, text: str) -> ParseError:
     if isinstance(err, lark.exceptions.UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        return ParseError(f"syntax error: unexpected character {char!r}",
-                          line=err.line, column=err.column, source=text)
+        return _with_hint(f"syntax error: unexpected character {char!r}", text,
+                          err.line, err.column)
     if isinstance(err, lark.exceptions.UnexpectedToken):
         token = err.token
         line, column = token.line, token.column
         if token.type == "$END":
             lines = text.splitlines() or [""]
             line, column = len(lines), len(lines[-1]) + 1
-        return ParseError(f"syntax error: unexpected {_token_text(token)}; "
-                          f"expected {_expected(err.expected)}",
-                          line=line, column=column, source=text)
+        return _with_hint(f"syntax error: unexpected {_token_text(token)}; "
+                          f"expected {_expected(err.expected)}", text, line, column)
     if isinstance(err, lark.exceptions.UnexpectedEOF):
         lines = text.splitlines() or [""]
         return ParseError("syntax error: unexpected end of input",
@@ -100,26 +108,46 @@ def _syntax_error(err: lark.exceptions.LarkError, text: str) -> ParseError:
     return ParseError(f"syntax error: {err}")
 
 
-def _suggest(name: str, known) -> str:
+def _suggest(name: str, known, hint: str = "") -> str:
+    """`hint` (the fix from `hints`) if any, else the closest known name."""
+    if hint:
+        return f"; {hint}"
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-class _NoneValue:
-    """`None` as a keyword value (`axis=None`)."""
+def _operand(node, where, text: str):
+    """`node`, refused where it is a keyword value (None, True, False)."""
+    if node is NONE:
+        raise ParseError("'None' is only a keyword value, as in axis=None",
+                         line=where.line, column=where.column, source=text)
+    if isinstance(node, _KeywordValue):
+        raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
+                                  line=where.line, column=where.column, source=text)
+    return node
 
 
-NONE = _NoneValue()
+class _KeywordValue:
+    """`None` (or an undeclared `True`, `False`): only a keyword value, so
+    `axis=None` works and `keepdims=True` is refused by its keyword."""
 
+    def __init__(self, text: str):
+        self.text = text
+
+
+NONE = _KeywordValue("None")
+KEYWORD_VALUES = {v.text: v for v in (NONE, _KeywordValue("True"), _KeywordValue("False"))}
+RESERVED = ("wrt", "scalar", "None")
 
 @v_args(meta=True)
 class _ExprBuilder(Transformer_NonRecursive):
     """Builds graph nodes from an expression tree, resolving names in `scope`."""
 
-    def __init__(self, scope: dict[str, Expr], text: str):
+    def __init__(self, scope: dict[str, Expr], text: str, values: dict | None = None):
         super().__init__(visit_tokens=False)
         self.scope = scope
         self.text = text
+        self.values: dict[Expr, float | None] = {} if values is None else values
 
     def _fail(self, err: MatcalcError, where) -> MatcalcError:
         return err.at(where.line, where.column, self.text)
@@ -137,26 +165,32 @@ class _ExprBuilder(Transformer_NonRecursive):
 
     def name(self, meta, children):
         token = children[0]
-        if token == "None":
-            return NONE
-        node = self.scope.get(str(token))
+        node = self.scope.get(str(token)) if token != "None" else None
+        if node is None and str(token) in KEYWORD_VALUES:
+            return KEYWORD_VALUES[str(token)]
         if node is None:
-            raise NameResolutionError(f"unknown name '{token}'"
-                                      + _suggest(str(token), self.scope),
-                                      line=token.line, column=token.column,
-                                      source=self.text)
+            raise NameResolutionError(f"unknown name '{token}'" + _suggest(
+                str(token), self.scope, hints.NAMES.get(str(token), "")),
+                line=token.line, column=token.column, source=self.text)
         return node
 
     def _operand(self, node, where):
-        if node is NONE:
-            raise ParseError("'None' is only a keyword value, as in axis=None",
-                             line=where.line, column=where.column, source=self.text)
+        return _operand(node, where, self.text)
+
+    def _finite(self, node: Expr, where) -> Expr:
+        """`node`, refused where a part of it is a number out of float range
+        or not real (exp(1000), log(0), sqrt(-1)): a function of constants is
+        computed, as `2 ** 5000` is, and must be a finite float."""
+        try:
+            constant_value(node, self.values)
+        except DomainError as err:
+            raise err.at(where.line, where.column, self.text)
         return node
 
     def binop(self, meta, children):
         left, op, right = children
         left, right = self._operand(left, meta), self._operand(right, meta)
-        return self._binary(meta.start_pos, meta.end_pos, left, op, right)
+        return self._finite(self._binary(meta.start_pos, meta.end_pos, left, op, right), op)
 
     def summand(self, meta, children):
         return children[0], meta.end_pos
@@ -169,9 +203,11 @@ class _ExprBuilder(Transformer_NonRecursive):
         pairs = [(op, (self._operand(node, meta), end))
                  for op, (node, end) in zip(rest[::2], rest[1::2])]
         try:
-            return ops.add(first, *(node if op == "+" else ops.neg(node)
-                                    for op, (node, _) in pairs))
+            return self._finite(ops.add(first, *(node if op == "+" else ops.neg(node)
+                                                 for op, (node, _) in pairs)), meta)
         except MatcalcError as err:
+            if err.line is not None:
+                raise
             left = first
             for op, (node, end) in pairs:
                 left = self._binary(meta.start_pos, end, left, op, node)
@@ -203,7 +239,8 @@ class _ExprBuilder(Transformer_NonRecursive):
     def attribute(self, meta, children):
         node, attr = children
         if attr != "T":
-            raise ParseError(f"unknown attribute '.{attr}'; only '.T' (transpose) exists",
+            hint = hints.ATTRIBUTES.get(str(attr)) or "only '.T' (transpose) exists"
+            raise ParseError(f"unknown attribute '.{attr}'; {hint}",
                              line=attr.line, column=attr.column, source=self.text)
         return ops.transpose(self._operand(node, meta))
 
@@ -232,7 +269,10 @@ class _ExprBuilder(Transformer_NonRecursive):
         name = ops.ALIASES.get(str(token), str(token))
         known = ops.function_names()
         if name not in known:
-            raise NameResolutionError(f"unknown function '{token}'" + _suggest(str(token), known),
+            written = first_argument(self.text[token.end_pos:meta.end_pos])
+            hint = hints.function(name, written, arguments or [])
+            raise NameResolutionError(f"unknown function '{token}'"
+                                      + _suggest(str(token), known, hint),
                                       line=token.line, column=token.column, source=self.text)
         args, kwargs = [], {}
         for item in arguments or []:
@@ -245,13 +285,10 @@ class _ExprBuilder(Transformer_NonRecursive):
             elif kwargs:
                 raise ParseError(f"{token}(): positional argument after a keyword",
                                  line=token.line, column=token.column, source=self.text)
-            elif item is NONE:
-                raise ParseError("'None' is only a keyword value, as in axis=None",
-                                 line=token.line, column=token.column, source=self.text)
             else:
-                args.append(item)
+                args.append(self._operand(item, token))
         try:
-            return self._apply(str(token), name, args, kwargs)
+            return self._finite(self._apply(str(token), name, args, kwargs), token)
         except MatcalcError as err:
             raise self._fail(err, token)
 
@@ -266,14 +303,18 @@ class _ExprBuilder(Transformer_NonRecursive):
             allowed, nargs = dict(op.params), op.nargs
         for key in kwargs:
             if key not in allowed:
+                hint = hints.KEYWORDS.get(key, "")
                 raise ParseError(f"{written}() has no keyword '{key}'"
-                                 + (f"; it takes {', '.join(allowed)}" if allowed else ""))
+                                 + (f"; it takes {', '.join(allowed)}" if allowed else "")
+                                 + (f"; {hint}" if hint else ""))
         params = {key: self._axis(written, value) for key, value in kwargs.items()}
         if op is not None and op.dims:
             return self._with_dims(written, op, args)
         if len(args) != nargs:
             plural = "s" if nargs != 1 else ""
-            raise ParseError(f"{written}() takes {nargs} argument{plural}, got {len(args)}")
+            hint = hints.positional_axis(written, allowed, [str(a) for a in args[nargs:]])
+            raise ParseError(f"{written}() takes {nargs} argument{plural}, got {len(args)}"
+                             + (f"; {hint}" if hint else ""))
         if builder is not None:
             return builder(*args, **params)
         return ops.func(name, *args, **params)
@@ -315,15 +356,16 @@ class _ProblemBuilder:
         self.output: tuple[str, Expr] | None = None
         self.wrt: list[Token] | None = None
         self.result_seen: Token | None = None
+        self.names: dict[str, Expr] = {}
+        self.values: dict[Expr, float | None] = {}
 
     def error(self, cls, message: str, token) -> MatcalcError:
         return cls(message, line=token.line, column=token.column, source=self.text)
 
     def scope(self) -> dict[str, Expr]:
-        scope: dict[str, Expr] = {n: const(s) for n, s in self.dims.items()}
-        scope.update(self.variables)
-        scope.update(self.intermediates)
-        return scope
+        """Every name declared so far (dimensions, variables, intermediates),
+        kept as they are declared: a statement costs no more than its text."""
+        return self.names
 
     def claim(self, token: Token, what: str) -> None:
         name = str(token)
@@ -333,8 +375,8 @@ class _ProblemBuilder:
             raise self.error(NameResolutionError,
                              f"'{name}' is already declared{where}; cannot declare {what}",
                              token)
-        if name == "None":
-            raise self.error(NameResolutionError, "'None' is reserved; choose another name",
+        if name in RESERVED:
+            raise self.error(NameResolutionError, f"'{name}' is reserved; choose another name",
                              token)
         self.places[name] = (token.line, token.column)
 
@@ -350,6 +392,7 @@ class _ProblemBuilder:
         for token in names:
             self.claim(token, "a variable")
             self.variables[str(token)] = var(str(token), shape, structure)
+            self.names[str(token)] = self.variables[str(token)]
 
     def shape(self, tree) -> tuple[tuple, str]:
         """The declared shape and structure ('', 'symmetric' or 'spd')."""
@@ -376,15 +419,31 @@ class _ProblemBuilder:
             if name in self.variables or name in self.intermediates:
                 raise self.error(NameResolutionError,
                                  f"'{name}' is a variable, not a dimension", token)
-            self.dims.setdefault(name, dim(name))
+            self.check_dimension(token)
+            if name not in self.dims:
+                self.dims[name] = dim(name)
+                self.names[name] = const(self.dims[name])
             shape.append(self.dims[name])
         return tuple(shape), structure
+
+    def check_dimension(self, token: Token) -> None:
+        """Refuse a reserved word, and a name that reads as two dimensions
+        glued together (`NxD`: one dimension here, a matrix in `3x4`)."""
+        if str(token) in RESERVED:
+            raise self.error(NameResolutionError, f"'{token}' is reserved; choose another "
+                             "name for the dimension", token)
+        glued = glued_dimensions(str(token))
+        if glued is not None:
+            raise self.error(ParseError, f"'{token}' reads as {glued}: write '{glued}' "
+                             "(x between spaces) for a matrix, or name the dimension "
+                             f"without an x between letters (such as "
+                             f"'{str(token).replace('x', '')}') for a vector", token)
 
     def expression(self, tree) -> Expr:
         too_deep = ParseError("expression too deeply nested", line=tree.meta.line,
                               column=tree.meta.column, source=self.text)
         try:
-            node = _ExprBuilder(self.scope(), self.text).transform(tree)
+            node = _ExprBuilder(self.scope(), self.text, self.values).transform(tree)
         except lark.exceptions.VisitError as err:
             if isinstance(err.orig_exc, MatcalcError):
                 raise err.orig_exc from None
@@ -393,17 +452,14 @@ class _ProblemBuilder:
             raise
         except RecursionError:
             raise too_deep from None
-        if node is NONE:
-            raise ParseError("'None' is only a keyword value, as in axis=None",
-                             line=tree.meta.line, column=tree.meta.column, source=self.text)
-        return node
+        return _operand(node, tree.meta, self.text)
 
     def _assign(self, tree):
         token, expr_tree = tree.children
         node = self.expression(expr_tree)
         self.claim(token, "an intermediate")
         node = ops.named(str(token), node)
-        self.intermediates[str(token)] = node
+        self.intermediates[str(token)] = self.names[str(token)] = node
         self.output = (str(token), node)
 
     def _result(self, tree):
@@ -427,14 +483,21 @@ class _ProblemBuilder:
         wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else tuple(self.variables)
         for token in self.wrt or ():
             if str(token) not in self.variables:
-                what = ("an intermediate, not a variable" if str(token) in self.intermediates
-                        else "not declared")
-                raise self.error(NameResolutionError, f"wrt '{token}': {what}"
-                                 + _suggest(str(token), self.variables), token)
+                raise self.error(NameResolutionError, _not_a_variable(
+                    str(token), self.variables, self.intermediates, "not declared"), token)
         if len(set(wrt)) != len(wrt):
             raise self.error(ParseError, "a name appears twice in 'wrt'", self.wrt[0])
         return Problem(dict(self.variables), dict(self.dims), dict(self.intermediates),
                        output, name, wrt, self.text, self.filename)
+
+
+def _not_a_variable(name: str, variables, intermediates, undeclared: str) -> str:
+    """Why `wrt name` is wrong: an intermediate, or a name not declared."""
+    if name in intermediates:
+        shown = ", ".join(list(variables)[:6]) + (", ..." if len(variables) > 6 else "")
+        return (f"wrt '{name}': {name} is an intermediate, not a variable; matcalc "
+                f"differentiates by declared variables ({shown}), through {name}")
+    return f"wrt '{name}': {undeclared}" + _suggest(name, variables)
 
 
 def parse(text: str, filename: str | None = None) -> Problem:
@@ -446,9 +509,10 @@ def parse(text: str, filename: str | None = None) -> Problem:
             raise ParseError(f"not UTF-8 text (byte {err.start})") from None
     if not isinstance(text, str):
         raise MatcalcError(f"a problem is text, not {type(text).__name__}")
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as some editors write
     try:
         try:
-            tree = _lark().parse(text)
+            tree = _lark().parse(check_size(text))
         except lark.exceptions.LarkError as err:
             raise _syntax_error(err, text) from None
         builder = _ProblemBuilder(text, filename)
@@ -464,7 +528,7 @@ def parse(text: str, filename: str | None = None) -> Problem:
 def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
     """Parse one expression over the given names (variables, dimensions)."""
     try:
-        tree = _lark().parse(text)
+        tree = _lark().parse(check_size(text))
     except lark.exceptions.LarkError as err:
         raise _syntax_error(err, text) from None
     statements = tree.children
@@ -486,11 +550,13 @@ def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
             names = None
     if names is None or not all(isinstance(n, str) for n in names):
         raise NameResolutionError(f"wrt must be variable names, got {wrt!r}")
+    if not any(names):
+        raise NameResolutionError("wrt is empty: name the variables to differentiate by, "
+                                  f"e.g. {', '.join(list(problem.variables)[:2])}")
     for name in names:
         if name not in problem.variables:
-            what = ("an intermediate, not a variable" if name in problem.intermediates
-                    else "not a declared variable")
-            raise NameResolutionError(f"wrt '{name}': {what}" + _suggest(name, problem.variables))
+            raise NameResolutionError(_not_a_variable(
+                name, problem.variables, problem.intermediates, "not a declared variable"))
     if len(set(names)) != len(names) or not names:
         raise NameResolutionError("wrt needs distinct variable names")
     return tuple(names)

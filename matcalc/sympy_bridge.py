@@ -665,6 +665,18 @@ class _FromSympy:
         raise self.fail(s, "shapes do not compose")
 
 
+def _own_dimensions(sexpr, scope: dict[str, Expr]):
+    """`sexpr` with each symbol named like a dimension of `scope` replaced by
+    that dimension: a plain `sympy.symbols("N D")` is the problem's N and D
+    (a dimension is a positive integer; SymPy's symbols carry no such
+    assumption, and SymPy tells symbols apart by name and assumptions)."""
+    dims = {v.value.name: v.value for v in scope.values()
+            if isinstance(v, Const) and isinstance(v.value, sympy.Symbol)}
+    same = {s: dims[s.name] for s in sexpr.atoms(sympy.Symbol)
+            if s.name in dims and s != dims[s.name]}
+    return sexpr.xreplace(same) if same else sexpr
+
+
 def from_sympy(sexpr, scope: dict[str, Expr]) -> Expr:
     """The matcalc expression of a SymPy matrix expression over `scope`'s
     names (`Problem.scope()`: variables, intermediates, dimensions), built
@@ -673,7 +685,7 @@ def from_sympy(sexpr, scope: dict[str, Expr]) -> Expr:
     if not isinstance(sexpr, sympy.Basic):
         sexpr = sympy.sympify(sexpr)
     try:
-        return _FromSympy(scope)(sexpr).node
+        return _FromSympy(scope)(_own_dimensions(sexpr, scope)).node
     except MatcalcError:
         raise
     except (TypeError, ValueError, AttributeError) as err:

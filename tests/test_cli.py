@@ -288,7 +288,7 @@ def test_bad_options_exit_2(args, fragment):
 def test_inline_error_names_the_expression():
     proc = run_cli("grad", "-e", "sum(X @ W)", "-d", "X: N x D", "-d", "W: H x K")
     stderr = assert_bad_input(proc, "X is N x D but W is H x K")
-    assert stderr.splitlines()[1] == "    f = sum(X @ W)"
+    assert stderr.splitlines()[1] == "    sum(X @ W)"
 
 
 def test_missing_file_exits_2(tmp_path):
@@ -320,7 +320,7 @@ def test_in_process_bad_input_returns_2(capsys):
     assert cli.main(["grad", "-e", "sum(X @ X)", "-d", "X: N x D"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("matcalc: <-e>:2:11: shape mismatch in '@'")
+    assert captured.err.startswith("matcalc: <-e>:1:7: shape mismatch in '@'")
 
 
 def test_cli_runs_from_another_directory(tmp_path):

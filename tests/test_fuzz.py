@@ -89,7 +89,12 @@ def assert_clear_message(err: MatcalcError, source: str | None = None):
             1 <= err.line <= len(err.source.splitlines()):
         assert len(lines) == 3, text
         assert lines[0].split(": ", 1)[0].endswith(f"{err.line}:{err.column}"), lines[0]
-        assert lines[2].strip() == "^" and len(lines[2]) == 4 + err.column, text
+        assert lines[2].strip() == "^", text
+        line = err.source.splitlines()[err.line - 1].expandtabs(1)
+        if len(line) <= 100:
+            assert len(lines[2]) == 4 + err.column, text
+        elif err.column <= len(line):  # a long line is shown around the caret
+            assert lines[1][len(lines[2]) - 1] == line[err.column - 1], text
     else:
         assert len(lines) == 1, text
 

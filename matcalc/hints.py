@@ -1,0 +1,162 @@
+"""What to write instead: hints for habits from NumPy, PyTorch and Python.
+
+One table per kind of mistake, each mapping what was written to the fix, so
+an error names the fix rather than the nearest spelling: an unknown function
+(`max`, `transpose`, `len`, `einsum`), an unknown name (`np`, `True`), an
+attribute or method (`X.dot`, `X.shape`), a keyword (`keepdims`, `dim`) and
+text the grammar cannot read (`X ^ 2`, `np.sum(X)`, `X.T()`, `X[0]`).
+"""
+
+from __future__ import annotations
+
+import re
+
+_NOT_YET = "is not in the language yet"
+_CONTRACT = "write the contraction with @, .T, * and sum(..., axis=...)"
+_RESHAPE = f"reshaping and joining arrays {_NOT_YET}; v[:, None] and v[None, :] " \
+    "make a column and a row"
+_MODULES = ("np", "numpy", "torch", "jnp", "jax", "tf", "math", "scipy", "F", "la",
+            "linalg")
+
+# An unknown function -> the fix. `{arg}` is the first argument as written,
+# `{dim}` its first dimension.
+FUNCTIONS = {
+    "max": "matcalc has no max reduction: maximum(a, b) is the elementwise maximum "
+           "of two arrays, logsumexp(x) a smooth maximum of one",
+    "min": "matcalc has no min reduction: minimum(a, b) is the elementwise minimum "
+           "of two arrays, -logsumexp(-x) a smooth minimum of one",
+    "amax": "see max: use maximum(a, b) or logsumexp(x)",
+    "amin": "see min: use minimum(a, b) or -logsumexp(-x)",
+    "argmax": f"argmax {_NOT_YET} (it has no derivative)",
+    "argmin": f"argmin {_NOT_YET} (it has no derivative)",
+    "transpose": "write {arg}.T (or {arg}') for the transpose",
+    "len": "write the dimension's name instead: len({arg}) is {dim}",
+    "einsum": f"einsum {_NOT_YET}; {_CONTRACT}",
+    "tensordot": f"tensordot {_NOT_YET}; {_CONTRACT}",
+    "dot": "write a @ b for the matrix or inner product",
+    "matmul": "write a @ b for the matrix product",
+    "mm": "write a @ b for the matrix product",
+    "inner": "write a @ b for the inner product of two vectors",
+    "vdot": "write a @ b for the inner product of two vectors",
+    "power": "write a ** p for a power",
+    "pow": "write a ** p for a power",
+    "multiply": "write a * b", "divide": "write a / b", "add": "write a + b",
+    "subtract": "write a - b", "negative": "write -a", "absolute": "write abs(x)",
+    "clip": "write minimum(maximum(x, lo), hi)",
+    "std": "write sqrt(mean((x - mean(x)) ** 2)) (or with axis=...)",
+    "var": "write mean((x - mean(x)) ** 2) (or with axis=...)",
+    "log2": "write log(x) / log(2)", "log10": "write log(x) / log(10)",
+    "exp2": "write 2 ** x", "logaddexp": "write logsumexp of the stacked values, or "
+                                         "log(exp(a) + exp(b))",
+    "expit": "write sigmoid(x)", "logistic": "write sigmoid(x)",
+    "log_softmax": "write log(softmax(x, axis=...)): it is computed stably",
+    "logsoftmax": "write log(softmax(x, axis=...)): it is computed stably",
+    "inverse": "write inv(A)", "pinv": f"pinv {_NOT_YET}; inv(A) or solve(A, B) for "
+                                      "a square A",
+    "slogdet": "write logdet(A) for log |det A|", "diagonal": "write diag(X)",
+    "identity": "write eye(N)", "zeros_like": "write zeros(N, D) with the dimension names",
+    "ones_like": "write ones(N, D) with the dimension names",
+    "prod": f"prod {_NOT_YET}; exp(sum(log(x))) for positive x",
+    "cumsum": f"cumsum {_NOT_YET}",
+    "where": f"where {_NOT_YET}; maximum, minimum, relu and step(x) (1 where x > 0) "
+             "cover most uses",
+    "reshape": _RESHAPE, "ravel": _RESHAPE, "flatten": _RESHAPE, "concatenate": _RESHAPE,
+    "stack": _RESHAPE, "hstack": _RESHAPE, "vstack": _RESHAPE, "squeeze": _RESHAPE,
+    "expand_dims": _RESHAPE,
+    "float": "numbers are already floats: drop float(...)",
+    "int": "dimensions are already integers: drop int(...)",
+    "shape": "write the dimension names of the declaration",
+    "size": "write the dimension names of the declaration",
+}
+
+# An unknown name (not followed by '(') -> the fix.
+NAMES = {module: f"drop the '{module}.' prefix: matcalc's functions have bare names, "
+         "as in sum(X)" for module in _MODULES}
+NAMES.update({"True": "True and False are not values in matcalc",
+              "False": "True and False are not values in matcalc",
+              "inf": "constants must be finite", "nan": "constants must be finite"})
+
+# An attribute or method `x.name` -> the fix.
+ATTRIBUTES = {
+    "dot": "write X @ W for the matrix product",
+    "transpose": "write X.T for the transpose",
+    "shape": "write the dimension names of the declaration",
+    "size": "write the dimension names of the declaration",
+    "reshape": _RESHAPE, "flatten": _RESHAPE, "ravel": _RESHAPE,
+    "item": "a scalar is already a number: drop .item()",
+    "numpy": "drop .numpy()",
+}
+
+# A keyword argument a function does not take -> the fix.
+KEYWORDS = {
+    "keepdims": "reductions drop the axis; sum(X, axis=1)[:, None] is the N x 1 column "
+                "and sum(X, axis=0)[None, :] the 1 x D row",
+    "dim": "NumPy's name is axis=",
+    "axes": "the keyword is axis=",
+    "ord": "norm(x) is the 2-norm (Frobenius for a matrix), norm1(x) the 1-norm",
+    "dtype": "drop dtype=: the generated code follows its inputs' dtype",
+    "out": "drop out=",
+}
+
+# Text the grammar cannot read: (pattern before the error, pattern at the
+# error, fix). The patterns match the error's line; the first that matches
+# gives the hint, and its groups fill `{0}`, `{1}`.
+_MODULE = "|".join(_MODULES)
+SYNTAX = [
+    (r"", r"\^\s*T\b", "'^' is not an operator: write X.T for the transpose"),
+    (r"", r"\^", "'^' is not an operator: write ** for a power (or .T for a transpose)"),
+    (r"\b(einsum)\s*\(.*$", r"", "einsum " + _NOT_YET + "; " + _CONTRACT),
+    (rf"\b({_MODULE})((?:\.\w+)*)\.(\w+)\s*$", r"\(",
+     lambda module, path, name: f"drop the '{module}{path}.' prefix: "
+     + (function(name, [], []) or f"write {name}(...)")),
+    (r"\.\s*dot\s*$", r"\(", "write X @ W for the matrix product"),
+    (r"\.\s*T\s*$", r"\(", "X.T is the transpose, not a method: write X.T without ()"),
+    (r"\.\s*(\w+)\s*$", r"\(", "methods are not in the language: call the function, "
+                              "as in {0}(X) for X.{0}()"),
+    (r"\w\s*\[[^\]]*$", r"", "indexing " + _NOT_YET + "; only v[:, None] (a column) "
+                            "and v[None, :] (a row)"),
+    (r"", r"['\"]", "strings are not in the language"),
+    (r"", r"(==|!=|<=|>=|<|>)", "comparisons are not in the language; step(x) is 1 where "
+                                "x > 0, else 0"),
+    (r"", r"(//|%)", "'{0}' is not in the language; '/' is division"),
+    (r"^\s*(import|from|def|return|print|for|while|if|lambda|class)\b", r"",
+     "a problem is not Python: declarations (X: N x D), intermediates (Z = ...) "
+     "and the function"),
+]
+
+
+def _first_dim(args) -> str:
+    shape = getattr(args[0], "shape", ()) if args else ()
+    return str(shape[0]) if shape else "its first dimension's name (a number has none)"
+
+
+def function(name: str, written_args: list[str], args) -> str:
+    """The fix for an unknown function `name`, or ''."""
+    hint = FUNCTIONS.get(name, "")
+    arg = written_args[0] if written_args else "X"
+    if "{dim}" in hint and not args:
+        return hint.format(arg=arg, dim="the dimension's name")
+    return hint.format(arg=arg, dim=_first_dim(args)) if hint else ""
+
+
+def syntax(line: str, column: int) -> str:
+    """The fix for text the grammar cannot read at `column` (1-based) of `line`, or ''."""
+    before, at = line[:column - 1], line[column - 1:]
+    for pattern_before, pattern_at, hint in SYNTAX:
+        match_before = re.search(pattern_before, before) if pattern_before else None
+        match_at = re.match(pattern_at, at) if pattern_at else None
+        if (pattern_before and not match_before) or (pattern_at and not match_at):
+            continue
+        groups = [g or "" for g in (match_before or match_at).groups()]
+        return hint(*groups) if callable(hint) else hint.format(*groups)
+    return ""
+
+
+def positional_axis(written: str, params, extra: list[str]) -> str:
+    """The fix for keyword parameters passed by position (`mean(X, 1)`)."""
+    names = list(params)
+    if not extra or len(extra) > len(names):
+        return ""
+    keywords = ", ".join(f"{key}={value}" for key, value in zip(names, extra))
+    plural = "s are keywords" if len(extra) > 1 else " is a keyword"
+    return f"{', '.join(names[:len(extra)])}{plural}: write {written}(..., {keywords})"

@@ -1,0 +1,283 @@
+"""Language and CLI traps (issue 12, sections 5 and 6): each reproducer gives
+a clear MatcalcError that names the fix (or now works), never a silent
+misreading, a misleading suggestion, a traceback or a hang."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+import matcalc
+from matcalc import DomainError, MatcalcError, NameResolutionError, ParseError, cli
+from matcalc.reading import MAX_NAME, MAX_NESTING, MAX_TOKENS
+from matcalc.sympy_bridge import from_sympy
+
+from test_fuzz import assert_clear_message, time_limit
+
+
+def error_of(source: str) -> MatcalcError:
+    with pytest.raises(MatcalcError) as info:
+        matcalc.parse(source, "t.mc")
+    assert_clear_message(info.value, source)
+    return info.value
+
+
+def main(capsys, *args) -> tuple[int, str, str]:
+    """The CLI in process: a traceback would be an exception here."""
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_exit_2(capsys, *args) -> str:
+    code, out, err = main(capsys, *args)
+    assert code == 2 and out == "" and err.startswith("matcalc: "), (code, out, err)
+    return err
+
+
+# ------------------------------------------------------------------ NxD ---
+
+@pytest.mark.parametrize("dims, matrix", [("NxD", "N x D"), ("Nx3", "N x 3"),
+                                          ("D1xD2", "D1 x D2"), ("HxW", "H x W")])
+def test_regression_glued_dimensions_are_refused_with_the_fix(dims, matrix):
+    # X: NxD declared a vector with one dimension named NxD, while X: 3x4 is
+    # a 3 x 4 matrix; the later "X is NxD but W is D x H" read as a matrix
+    err = error_of(f"X: {dims}\nf = sum(X)\n")
+    assert isinstance(err, ParseError) and (err.line, err.column) == (1, 4)
+    assert f"write '{matrix}'" in err.message and "for a vector" in err.message
+
+
+@pytest.mark.parametrize("name", ["max_len", "Nx", "exp", "nxd", "Dout", "xN", "Xdim"])
+def test_dimension_names_with_an_x_are_still_dimensions(name):
+    p = matcalc.parse(f"v: {name}\nf = sum(v)\n")
+    assert [str(d) for d in p.variables["v"].shape] == [name]
+
+
+def test_integer_glued_dimensions_stay_a_matrix():
+    assert matcalc.parse("X: 3x4\nf = sum(X)\n").variables["X"].shape == (3, 4)
+
+
+# ------------------------------------------------------- -e and -d places ---
+
+def test_regression_inline_errors_point_into_the_expression(capsys):
+    # reported <-e>:2:11, counting the hidden 'f = ' and the -d lines
+    err = assert_exit_2(capsys, "grad", "-e", "sum(X ^ 2)", "-d", "X: N x D")
+    head, code, caret = err.splitlines()
+    assert head.startswith("matcalc: <-e>:1:7: ")
+    assert code == "    sum(X ^ 2)" and caret == "    " + " " * 6 + "^"
+
+
+def test_inline_errors_on_a_later_line_and_at_the_end(capsys):
+    err = assert_exit_2(capsys, "grad", "-e", "sum(X\n @ X)", "-d", "X: N x D")
+    assert err.splitlines()[:2] == ["matcalc: <-e>:2:2: shape mismatch in '@': X is N x D "
+                                    "but X is N x D", "     @ X)"]
+    err = assert_exit_2(capsys, "grad", "-e", "sum(X", "-d", "X: N x D")
+    assert err.startswith("matcalc: <-e>:1:6: syntax error: unexpected end of input")
+
+
+def test_regression_errors_in_a_declaration_name_that_declaration(capsys):
+    err = assert_exit_2(capsys, "grad", "-e", "sum(X @ W)", "-d", "X: N x D\n", "-d", "W: D x")
+    head, code, caret = err.splitlines()
+    assert head.startswith("matcalc: <-d 2>:1:7: syntax error")
+    assert code == "    W: D x" and caret == "    " + " " * 6 + "^"
+
+
+# ------------------------------------------------------------------ hints ---
+
+HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not made)
+    ("max(X @ w)", "X: N x D; w: D", ["maximum(a, b)", "logsumexp"], "softmax"),
+    ("sum(min(X))", "X: N x D", ["minimum(a, b)"], "'mean'"),
+    ("sum(transpose(X))", "X: N x D", ["X.T"], "trace"),
+    ("sum(y) / len(y)", "y: N", ["len(y) is N"], "mean"),
+    ("sum(X ^ 2)", "X: N x D", ["write ** for a power", ".T"], None),
+    ("sum(X^T @ X)", "X: N x D", ["write X.T for the transpose"], None),
+    ("np.sum(X)", "X: N x D", ["drop the 'np.' prefix", "sum(...)"], None),
+    ("torch.sum(X)", "X: N x D", ["drop the 'torch.' prefix"], None),
+    ("np.linalg.det(A)", "A: N x N", ["drop the 'np.linalg.' prefix", "det(...)"], None),
+    ("sum(X.dot(W))", "X: N x D; W: D x H", ["X @ W"], None),
+    ("sum(X.T())", "X: N x D", ["X.T without ()"], None),
+    ("sum(X.sum())", "X: N x D", ["sum(X) for X.sum()"], None),
+    ("sum(X.shape)", "X: N x D", ["dimension names"], None),
+    ("sum(X[0])", "X: N x D", ["indexing is not in the language yet"], None),
+    ("sum(X[:, 0])", "X: N x D", ["indexing is not in the language yet"], None),
+    ("sum(sum(X, axis=1, keepdims=True))", "X: N x D",
+     ["keepdims", "sum(X, axis=1)[:, None]"], None),
+    ("sum(sum(X, dim=1))", "X: N x D", ["axis="], None),
+    ("sum(mean(X, 1))", "X: N x D", ["write mean(..., axis=1)"], None),
+    ("einsum('ij,ij', X, X)", "X: N x D", ["einsum is not in the language yet"], None),
+    ("einsum(X, X)", "X: N x D", ["einsum is not in the language yet"], "'sum'"),
+    ("True * sum(X)", "X: N x D", ["unknown name 'True'", "not values"], None),
+    ("sum(X) == 1", "X: N x D", ["comparisons are not in the language"], None),
+    ("sum(torch.matmul(X, W))", "X: N x D; W: D x H",
+     ["drop the 'torch.' prefix", "a @ b"], None),
+    ("sum(X.mean(axis=0))", "X: N x D", ["mean(X) for X.mean()"], None),
+]
+
+
+@pytest.mark.parametrize("expr, decls, fixes, wrong", HINTS, ids=[h[0] for h in HINTS])
+def test_regression_numpy_habits_get_the_fix(expr, decls, fixes, wrong):
+    source = decls.replace("; ", "\n") + f"\nf = {expr}\n"
+    err = error_of(source)
+    assert err.line == source.count("\n")
+    for fix in fixes:
+        assert fix in err.message, err.message
+    if wrong:
+        assert wrong not in err.message, err.message
+
+
+def test_python_statements_are_not_a_problem():
+    err = error_of("import numpy as np\nX: N x D\nf = sum(X)\n")
+    assert err.line == 1 and "a problem is not Python" in err.message
+
+
+def test_regression_wrt_an_intermediate_says_so_without_a_wrong_suggestion(capsys):
+    # --wrt Z1 suggested b1
+    source = "X: N x D\nW1: D x H\nb1: H\nZ1 = X @ W1 + b1\nf = sum(Z1 ** 2)\n"
+    p = matcalc.parse(source)
+    with pytest.raises(NameResolutionError) as info:
+        p.with_wrt("Z1")
+    assert "Z1 is an intermediate, not a variable" in info.value.message
+    assert "X, W1, b1" in info.value.message and "did you mean" not in info.value.message
+    err = error_of(source + "wrt Z1\n")
+    assert "intermediate" in err.message and "did you mean" not in err.message
+
+
+# ---------------------------------------------------------------- options ---
+
+@pytest.mark.parametrize("option", [
+    ["--tol", "-1"], ["--tol", "0"], ["--tol", "nan"], ["--tol", "inf"], ["--seed", "-1"],
+    ["--dims", "N=0"], ["--dims", "N=-3"], ["--dims", "N=abc"], ["--dims", "N=²"],
+    ["--dims", "N=3,N=4"], ["--dims", "=3"], ["--dims", "N=3.5"],
+])
+def test_regression_invalid_numbers_and_sizes_exit_2(capsys, option):
+    err = assert_exit_2(capsys, "check", "-e", "sum(X)", "-d", "X: N x D", *option)
+    assert option[0] in err and len(err.splitlines()) == 1
+
+
+def test_regression_unwritable_output_exits_2(capsys, tmp_path):
+    missing = tmp_path / "no" / "dir" / "out.py"
+    err = assert_exit_2(capsys, "codegen", "-e", "sum(X)", "-d", "X: N", "-o", str(missing))
+    assert f"cannot write {missing}" in err
+
+
+@pytest.mark.parametrize("command", ["grad", "codegen", "check", "hessian", "hvp"])
+def test_regression_empty_wrt_is_an_error(capsys, command):
+    err = assert_exit_2(capsys, command, "-e", "sum(x ** 3)", "-d", "x: N", "--wrt", "")
+    assert "wrt is empty" in err
+
+
+def test_regression_byte_order_mark_is_accepted(capsys, tmp_path):
+    path = tmp_path / "bom.mc"
+    path.write_bytes(b"\xef\xbb\xbfx: N\nf = sum(x ** 2)\n")
+    code, out, err = main(capsys, "grad", str(path))
+    assert code == 0 and err == "" and "dx = 2 * x" in out
+    assert matcalc.parse("\ufeffx: N\nf = sum(x)\n").variables["x"].shape
+
+
+@pytest.mark.parametrize("source, column", [
+    ("scalar: N\nf = sum(scalar)\n", 1),
+    ("x: N\nscalar = sum(x)\n", 1),
+    ("x: N x scalar\nf = sum(x)\n", 8),
+])
+def test_regression_scalar_is_reserved(source, column):
+    err = error_of(source)
+    assert isinstance(err, NameResolutionError) and (err.line, err.column) == (1 + (
+        "scalar =" in source), column)
+    assert "'scalar' is reserved" in err.message
+
+
+# --------------------------------------------------------------- sympy ---
+
+def test_regression_from_sympy_accepts_plain_dimension_symbols():
+    # "'X' is N x D in SymPy but N x D here": sympy.symbols("N D") carry no
+    # positive-integer assumption, so they were other symbols than the dims
+    N, D, M = sympy.symbols("N D M")
+    X, w = sympy.MatrixSymbol("X", N, D), sympy.MatrixSymbol("w", D, 1)
+    p = matcalc.parse("X: N x D\nw: D\nf = sum(X @ w)\n")
+    got = from_sympy(sympy.Trace(X.T * X) * N + sympy.Trace(X * w * w.T * X.T), p.scope())
+    want = matcalc.parse("X: N x D\nw: D\nf = N * trace(X.T @ X) + (X @ w) @ (X @ w)\n")
+    rng = np.random.default_rng(0)
+    values = {"X": rng.standard_normal((3, 4)), "w": rng.standard_normal(4), "N": 3, "D": 4}
+    from matcalc.verify import evaluate
+    np.testing.assert_allclose(evaluate(got, values), evaluate(want.output, values))
+    with pytest.raises(MatcalcError, match="'X' is M x D in SymPy but N x D here"):
+        from_sympy(sympy.Trace(sympy.MatrixSymbol("X", M, D).T * X), p.scope())
+
+
+# ---------------------------------------------------------- large input ---
+
+def test_regression_five_megabytes_of_parentheses_are_refused_at_the_limit():
+    # 2.5 million nested parentheses around x @ x took 37-75 s in the parser;
+    # nesting beyond MAX_NESTING is refused where it starts, before parsing
+    n = 2_500_000
+    source = "x: N\nf = " + "(" * n + "x @ x" + ")" * n + "\n"
+    err = error_of(source)
+    assert isinstance(err, ParseError) and "too deep" in err.message
+    assert (err.line, err.column) == (2, 5 + MAX_NESTING)
+
+
+@pytest.mark.parametrize("source, what", [
+    ("x: N\nf = sum(" + "x + " * (MAX_TOKENS // 2) + "x)\n", "too long"),
+    ("x: N\n" + "\n" * MAX_TOKENS + "f = sum(x)\n", "too long"),
+    ("x: N\nf = sum(x" + "a" * (2 * MAX_NAME) + ")\n", "too long"),
+    ("x: N\nf = sum(x) * 1" + "0" * (2 * MAX_NAME) + "\n", "too long"),
+])
+def test_regression_large_input_is_refused_with_its_place(source, what):
+    err = error_of(source)
+    assert isinstance(err, ParseError) and what in err.message
+    assert len(str(err).splitlines()[1]) < 120          # a long line is shown in part
+
+
+def test_large_comments_and_blanks_cost_nothing():
+    source = "x: N\n# " + "a (" * 1_000_000 + "\nf = sum(x" + " " * 1_000_000 + ")\n"
+    assert matcalc.parse(source).output is matcalc.problem("sum(x)", x="N").output
+
+
+def test_input_at_the_limits_still_parses():
+    depth = MAX_NESTING - 10
+    p = matcalc.parse("x: N\nf = sum(" + "(" * depth + "x" + ")" * depth + ")\n")
+    assert p.output is matcalc.problem("sum(x)", x="N").output
+
+
+# -------------------------------------------------------------- constants ---
+
+@pytest.mark.parametrize("expr, column, why", [
+    ("sum(x) * exp(1000)", 14, "infinite"),
+    ("sum(x) * log(0)", 14, "infinite"),
+    ("sum(x) * sqrt(-1)", 14, "not a real number"),
+    ("sum(x) * arcsin(2)", 14, "not a real number"),
+    ("sum(x * exp(exp(exp(3))))", 13, "infinite"),
+    ("sum(x) * exp(700) * exp(700)", 23, "infinite"),
+    ("sum(x) + (-8) ** (1/3)", 19, "not a real number"),
+    ("sum(x) * 10 ** 4999", 17, "overflows a float"),
+    ("sum(x) * 2 ** 16610", 16, "overflows a float"),
+    ("sum(x) * " + " ** ".join(["2"] * 100), None, "overflows a float"),
+])
+def test_regression_constants_must_be_finite_real_numbers(expr, column, why):
+    # exp(1000), log(0), sqrt(-1) were accepted; a 5,000-digit power was a
+    # VisitError traceback; a tower of 100 powers of 2 hung the parser
+    with time_limit(20):
+        err = error_of(f"x: N\nf = {expr}\n")
+    assert isinstance(err, DomainError) and "a constant out of range" in err.message
+    assert why in err.message and err.line == 2
+    if column is None:  # the tower: at the power that overflows, 2 ** 65536
+        assert f"f = {expr}"[err.column - 1:err.column + 1] == "**"
+    else:
+        assert err.column == column
+
+
+def test_regression_constant_errors_exit_2_from_the_cli(capsys):
+    for expr in ["sum(x) * 10 ** 4999", "sum(x) * exp(1000)"]:
+        assert "out of range" in assert_exit_2(capsys, "grad", "-e", expr, "-d", "x: N")
+
+
+@pytest.mark.parametrize("expr, value", [
+    ("sum(x) * exp(2)", np.exp(2)), ("sum(x) * log(1)", 0.0), ("sum(x) * sqrt(4)", 2.0),
+    ("sum(x) * exp(700)", np.exp(700)), ("sum(x) * 2 ** 1000", 2.0 ** 1000),
+    ("sum(x) * (1 + 0.5 ** 5000)", 1.0), ("sum(x) * 2 ** -5000 + sum(x)", 1.0),
+])
+def test_finite_constants_are_kept(expr, value):
+    module = matcalc.compile(f"x: N\nf = {expr}\n")
+    v, g = module.value_and_grad(x=np.ones(2))
+    np.testing.assert_allclose(g["x"], np.full(2, value))

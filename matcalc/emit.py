@@ -21,6 +21,7 @@ import unicodedata
 import sympy
 
 from . import __version__
+from . import inputs as checks
 from .expr import Apply, Const, Var, postorder
 from .gradient import Gradient
 from .ops import OPS
@@ -30,9 +31,9 @@ from .printing.text import TextPrinter, declarations
 from .shapes import fmt, symbols as shape_symbols
 
 # Names the generated module itself defines or uses.
-_RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "dtype",
+_RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "SHAPES", "dtype",
              "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
-             "jacobian", "v", "out", "index"}
+             "jacobian", "v", "out", "index", "arrays"}
 
 
 # einsum subscripts, the only strings the generated code holds besides
@@ -40,8 +41,9 @@ _RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "dt
 SQUARES = {1: "i,i", 2: "ij,ij"}
 TRACE_OF_PRODUCT = "ij,ji"
 
-# The helper functions the operator table's NumPy forms call (`_softmax`).
-_HELPERS = {f"_{name}" for name, op in OPS.items() if op.helper}
+# The helper functions the operator table's NumPy forms call (`_softmax`),
+# and the input checks'.
+_HELPERS = {f"_{name}" for name, op in OPS.items() if op.helper} | {"_checked", "_by_name"}
 
 
 def python_name(name: str, taken: set[str]) -> str:
@@ -69,6 +71,26 @@ def _squared(node):
     return None
 
 
+def _may_be_zero_denominator(value: sympy.Expr) -> bool:
+    """Whether a constant's denominator may be 0 at positive sizes (N - D)."""
+    den = sympy.fraction(value)[1]
+    return bool(den.free_symbols) and den.is_positive is not True
+
+
+def _of_constants(node) -> bool:
+    """Whether `node` is a function of constant scalars only, sqrt(K)."""
+    return isinstance(node, Apply) and bool(node.args) and \
+        all(isinstance(a, Const) for a in node.args)
+
+
+def _needs_dtype(node) -> bool:
+    """Whether printing `node` names the inputs' floating type `dtype`."""
+    if isinstance(node, Apply):
+        return node.op in ("ones", "zeros", "eye") or _of_constants(node)
+    return isinstance(node, Const) and any(
+        _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value))
+
+
 def _is_step(node) -> bool:
     return isinstance(node, Apply) and node.op == "step"
 
@@ -88,6 +110,26 @@ class NumpyPrinter(Printer):
         numbers = [self.arg(f, P.MUL + 1) for f in factors if not _is_step(f)]
         masks = [f"({self.print(f.args[0])[0]} > 0)" for f in factors if _is_step(f)]
         return self.product(numbers + masks)  # a number first: -a * (x > 0), never -(x > 0)
+
+    def _print_scalar(self, value):
+        """A constant in dimensions. One whose denominator may be 0 (N - 1 at
+        N = 1) divides in the inputs' floating type, as NumPy does (inf or
+        nan, with a RuntimeWarning), never Python's ZeroDivisionError."""
+        value = sympy.sympify(value)
+        if value.is_Add or not _may_be_zero_denominator(value):
+            return super()._print_scalar(value)
+        num, den = sympy.fraction(value)
+        return f"{self.arg_scalar(num, P.MUL)} / {DTYPE_CODE}.type({self.scalar(den)})", P.MUL
+
+    def _print_form(self, node):
+        """A function of constants alone (sqrt(K), log(2 * pi)) takes them as
+        scalars of the inputs' floating type, so that its value has that
+        type too (NumPy gives float64 for a Python number)."""
+        if not _of_constants(node):
+            return super()._print_form(node)
+        form = self.form(node)
+        args = [f"{DTYPE_CODE}.type({self.doprint(a)})" for a in node.args]
+        return form.render(args, dict(node.params)), form.prec
 
     def _print_sum(self, node):
         """Σ x² over a whole named array is `np.einsum("ij,ij", x, x)`: one
@@ -141,10 +183,10 @@ DTYPE, DTYPE_CODE = "<dtype>", "dtype"
 def _used_names(exprs) -> list[str]:
     """Variable and dimension names the expressions mention, in order."""
     out: dict[str, None] = {}
-    if any(_subtracted_product(e) for e in exprs):  # an in-place update's product
-        out[DTYPE] = None
+    if any(_subtracted_product(e) or isinstance(e, Const) for e in exprs):
+        out[DTYPE] = None  # an in-place update's product, a constant result
     for node in postorder(exprs):
-        if isinstance(node, Apply) and node.op in ("ones", "zeros", "eye"):
+        if _needs_dtype(node):
             out[DTYPE] = None
         if isinstance(node, Var):
             out[node.name] = None
@@ -189,8 +231,9 @@ def _wrap(line: str, indent: str) -> list[str]:
     if line.startswith("#"):
         return [indent + "# " + part for part in
                 textwrap.wrap(line[2:], WIDTH - len(indent) - 2, break_long_words=False)]
-    if line.endswith(" = cache"):
-        opening, body, closing = "(", line[:-len(" = cache")].strip("()"), ") = cache"
+    if line.endswith((" = cache", " = inputs", " = arrays")):
+        head, _, source = line.rpartition(" = ")
+        opening, body, closing = "(", head.strip("()"), ") = " + source
     elif line.startswith("return "):
         opening, body, closing = "return (", line[len("return "):], ")"
     elif line.startswith("for ") and line.endswith("):"):  # for x in f(...):
@@ -230,6 +273,8 @@ def _assignment(target: str, expr, printer: NumpyPrinter) -> list[str]:
     temporary is the left operand of '-', so `a - A @ B` is computed into
     the new product, made in the inputs' floating type (so that `a` fits):
     `t = np.matmul(A, B, dtype=dtype)` then `np.subtract(a, t, out=t)`."""
+    if isinstance(expr, Const):  # a constant result: a scalar of the inputs' type
+        return [f"{target} = {DTYPE_CODE}.type({printer.doprint(expr)})"]
     split = _subtracted_product(expr)
     if split is None:
         return [f"{target} = {printer.doprint(expr)}"]
@@ -309,20 +354,21 @@ class _Emitter:
 
     def forward_function(self) -> list[str]:
         ident = self.ident
-        lines = _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
+        args = ", ".join(ident[n] for n in self.problem.variables)
+        lines = _checked_lines(args)
         if self.dtype:
-            args = ", ".join(ident[n] for n in self.problem.variables)
-            lines.insert(0, f"{DTYPE_CODE} = np.result_type({args}, 1.0)")
+            lines.append(f"{DTYPE_CODE} = np.result_type({args}, 1.0)")
+        lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
         lines.append(f"return {ident[self.value]}, "
                      f"{_tuple_code([ident[n] for n in self.cache])}")
-        args = ", ".join(ident[n] for n in self.problem.variables)
         signature = [f"def forward({args}):"]
         if len(signature[0]) > WIDTH:
             signature = ["def forward("] + ["        " + p for p in textwrap.wrap(
                 args, WIDTH - 8, break_long_words=False)]
             signature[-1] += "):"
         return (signature +
-                [f'    """Return ({self.value}, cache); cache holds what backward needs."""']
+                [f'    """Return ({self.value}, cache) for inputs as `_checked` takes them;',
+                 '    cache holds what backward needs."""']
                 + [w for line in lines for w in _wrap(line, "    ")])
 
     def backward_function(self) -> list[str]:
@@ -355,15 +401,18 @@ class _Emitter:
     def module(self, extras=()) -> str:
         problem = self.problem
         out = self.docstring() + ["", "import numpy as np", ""]
-        for helper in self.helpers([self.program, *(e.code for e in extras)]):
-            out += ["", helper.strip("\n"), ""]
         out += _wrap(f"INPUTS = {_tuple(problem.variables)}", "")
-        out += _wrap(f"WRT = {_tuple(problem.wrt)}", "") + ["", ""]
+        out += _wrap(f"WRT = {_tuple(problem.wrt)}", "")
+        shapes = checks.shapes(problem)
+        out += shapes[:-1] + _wrap(shapes[-1], "") + ["", ""]
+        out += checks.checked(problem, self.ident, _wrap) + ["", ""]
+        for helper in self.helpers([self.program, *(e.code for e in extras)]):
+            out += [helper.strip("\n"), "", ""]
         out += self.forward_function() + ["", ""] + self.backward_function() + ["", ""]
         out += ["def value_and_grad(dout=None, /, **inputs):",
                 f'    """Return ({self.value}, {{name: gradient}}) for inputs named as in',
-                '    INPUTS; dout as for backward."""',
-                "    value, cache = forward(*(inputs[name] for name in INPUTS))",
+                '    INPUTS, as `_checked` takes them; dout as for backward."""',
+                "    value, cache = forward(*_by_name(inputs))",
                 "    return value, dict(zip(WRT, backward(cache, dout)))", ""]
         for extra in extras:
             out[-1:] = ["", ""] + _SecondOrderEmitter(extra).function() + [""]
@@ -403,11 +452,11 @@ class _SecondOrderEmitter:
         arrays = [e for e in result.entries if e.form == "operator" and result.kind != "hvp"]
         dims = [n for n in problem.dims if n in used or any(
             str(d) == n for e in arrays for d in e.shape)]
-        lines = [f"{ident[n]} = inputs[{n!r}]" for n in problem.variables if n in used]
+        args = ", ".join(ident[n] for n in problem.variables)
+        lines = _checked_lines(args, "*_by_name(inputs)")
         if DTYPE in used or arrays:
-            lines.append(f"{DTYPE_CODE} = np.result_type(*inputs.values(), 1.0)")
-        lines += _dim_lines(dims, problem, {**ident, **{
-            n: f"inputs[{n!r}]" for n in problem.variables if n not in used}})
+            lines.append(f"{DTYPE_CODE} = np.result_type({args}, 1.0)")
+        lines += _dim_lines(dims, problem, ident)
         single = len(result.entries) == 1
         if result.kind == "hvp":
             lines += [f"{ident[e.direction.name]} = " + ("v" if single else f"v[{e.of!r}]")
@@ -450,6 +499,16 @@ class _SecondOrderEmitter:
         block += ["    " + line for line in self._lines(inner[:-1])]
         block.append(f"    {out}[(...,) + index] = {self.code.doprint(inner[-1].expr)}")
         return block
+
+
+def _checked_lines(names: str, given: str | None = None) -> list[str]:
+    """`X, y = _checked(X, y)`: the inputs checked and made arrays; two
+    lines, through `inputs`, where one would not fit."""
+    line = f"{_tuple_code(names.split(', '))} = _checked({given or names})"
+    if len(line) <= WIDTH - 4:
+        return [line]
+    return [f"inputs = _checked({given or names})",
+            f"{_tuple_code(names.split(', '))} = inputs"]
 
 
 def _shape_code(shape, printer) -> str:

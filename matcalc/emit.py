@@ -4,7 +4,8 @@ The module defines `INPUTS`, `WRT`, `forward(*inputs) -> (value, cache)`,
 `backward(cache, dout=None) -> gradients in WRT order` and
 `value_and_grad(dout=None, /, **inputs) -> (value, {name: gradient})`.
 `forward` computes every named intermediate once and hands `backward` what it
-needs. Only validated identifiers and numbers from the problem reach the
+needs. Every function taking inputs checks them first (`inputs.py`), and
+constants are made in the inputs' floating type (`dtype`). Only validated identifiers and numbers from the problem reach the
 code; names that are Python keywords or builtins are renamed (`lambda_`).
 """
 
@@ -355,9 +356,9 @@ class _Emitter:
     def forward_function(self) -> list[str]:
         ident = self.ident
         args = ", ".join(ident[n] for n in self.problem.variables)
-        lines = _checked_lines(args)
+        lines = checks.call(args)
         if self.dtype:
-            lines.append(f"{DTYPE_CODE} = np.result_type({args}, 1.0)")
+            lines.append(f"{DTYPE_CODE} = np.result_type({args}{', ' * bool(args)}1.0)")
         lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
         lines.append(f"return {ident[self.value]}, "
                      f"{_tuple_code([ident[n] for n in self.cache])}")
@@ -453,9 +454,9 @@ class _SecondOrderEmitter:
         dims = [n for n in problem.dims if n in used or any(
             str(d) == n for e in arrays for d in e.shape)]
         args = ", ".join(ident[n] for n in problem.variables)
-        lines = _checked_lines(args, "*_by_name(inputs)")
+        lines = checks.call(args, by_name=True)
         if DTYPE in used or arrays:
-            lines.append(f"{DTYPE_CODE} = np.result_type({args}, 1.0)")
+            lines.append(f"{DTYPE_CODE} = np.result_type({args}{', ' * bool(args)}1.0)")
         lines += _dim_lines(dims, problem, ident)
         single = len(result.entries) == 1
         if result.kind == "hvp":
@@ -499,16 +500,6 @@ class _SecondOrderEmitter:
         block += ["    " + line for line in self._lines(inner[:-1])]
         block.append(f"    {out}[(...,) + index] = {self.code.doprint(inner[-1].expr)}")
         return block
-
-
-def _checked_lines(names: str, given: str | None = None) -> list[str]:
-    """`X, y = _checked(X, y)`: the inputs checked and made arrays; two
-    lines, through `inputs`, where one would not fit."""
-    line = f"{_tuple_code(names.split(', '))} = _checked({given or names})"
-    if len(line) <= WIDTH - 4:
-        return [line]
-    return [f"inputs = _checked({given or names})",
-            f"{_tuple_code(names.split(', '))} = inputs"]
 
 
 def _shape_code(shape, printer) -> str:

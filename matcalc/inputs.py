@@ -21,26 +21,26 @@ _GENERAL = '''
     sizes = {SIZES}  # dimension -> size, from the first input that has it
     out, numbers = [], False
     for name, x, shape in zip(INPUTS, arrays, SHAPES):
-        if type(x) is not np.ndarray or x.dtype.kind != "f":
-            if type(x) in (float, int):
-                numbers = True
-            elif not isinstance(x, np.floating):
+        if type(x) in (float, int):  # takes the arrays' floating type, below
+            numbers, got = True, ()
+        else:
+            if type(x) is not np.ndarray or x.dtype.kind != "f":
                 x = np.asarray(x)
                 if x.dtype.kind not in "fbiu":
                     raise TypeError(f"{name}: expected numbers, got {x.dtype}")
                 x = x if x.dtype.kind == "f" else x.astype(np.float64)
-        got = getattr(x, "shape", ())
+            got = x.shape
         if len(got) != len(shape) or 0 in got or [
                 sizes.setdefault(d, n) for d, n in zip(shape, got)] != [*got]:
-            want, bound = (", ".join(map(str, s)) + ","[len(s) != 1:]
+            want, bound = (", ".join(f"{d}" for d in s) + ","[len(s) != 1:]
                            for s in (shape, [sizes.get(d, d) for d in shape]))
             want += f") = ({bound}" if bound != want else ""
             raise ValueError(f"{name}: expected shape ({want}), got {got}"
                              + " (sizes are at least 1)" * (0 in got))
         out.append(x)
     if numbers:
-        kind = np.result_type(*out, 1.0).type
-        out = [kind(x) if type(x) in (float, int) else x for x in out]
+        kind = np.result_type(*out, 1.0)
+        out = [kind.type(x) if type(x) in (float, int) else x for x in out]
     return out
 '''
 
@@ -60,7 +60,7 @@ def _by_name(inputs):
     """The inputs given by keyword, in INPUTS order."""
     try:
         if len(inputs) == len(INPUTS):
-            return list(map(inputs.__getitem__, INPUTS))
+            return [inputs[n] for n in INPUTS]
     except KeyError:
         pass
     wrong = [f"missing input {n!r}" for n in INPUTS if n not in inputs]
@@ -69,6 +69,11 @@ def _by_name(inputs):
 '''
 
 WIDTH = 79
+
+
+# The helpers' fixed text (parsed by tests that read every string the
+# generated code holds).
+TEMPLATE = _BY_NAME + _DOC + _GENERAL
 
 
 def _axis(d):
@@ -125,12 +130,29 @@ def _fast_path(problem, ident) -> list[str]:
         "    pass"]
 
 
+def call(names: str, by_name: bool = False) -> list[str]:
+    """`(X, y) = _checked(X, y)`, the first line of a function: the inputs
+    (by keyword with `by_name`) checked and made arrays; two lines, through
+    `inputs`, where one would not fit. Without inputs, only the keywords
+    are checked (there must be none)."""
+    given = "*_by_name(inputs)" if by_name else names
+    if not names:
+        return ["_by_name(inputs)"] if by_name else []
+    target = _tuple(names.split(", "))
+    line = f"{target} = _checked({given})"
+    if len(line) <= WIDTH - 4:
+        return [line]
+    return [f"inputs = _checked({given})", f"{target} = inputs"]
+
+
 def checked(problem, ident, wrap) -> list[str]:
     """The source of `_by_name` and `_checked` for `problem`'s inputs, named
     in the code by `ident`; `wrap(line, indent)` keeps a line within WIDTH."""
     fixed = sorted({a for v in problem.variables.values() for a in map(_axis, v.shape)
                     if isinstance(a, int)})
     sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
+    if not problem.variables:  # nothing to check but that no keyword is given
+        return [_BY_NAME.strip("\n")]
     fast = [w for line in _fast_path(problem, ident) for w in wrap(line, "    ")]
     return [_BY_NAME.strip("\n"), "", "", _DOC.strip("\n"), *fast,
             _GENERAL.strip("\n").replace("{SIZES}", sizes)]

@@ -5,8 +5,9 @@ The module defines `INPUTS`, `WRT`, `forward(*inputs) -> (value, cache)`,
 `value_and_grad(dout=None, /, **inputs) -> (value, {name: gradient})`.
 `forward` computes every named intermediate once and hands `backward` what it
 needs. Every function taking inputs checks them first (`inputs.py`), and
-constants are made in the inputs' floating type (`dtype`). Only validated identifiers and numbers from the problem reach the
-code; names that are Python keywords or builtins are renamed (`lambda_`).
+constants are made in the inputs' floating type (`dtype`). Only validated
+identifiers and numbers from the problem reach the code; names that are
+Python keywords or builtins are renamed (`lambda_`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from .printing.text import TextPrinter, declarations
 from .shapes import fmt, symbols as shape_symbols
 
 # Names the generated module itself defines or uses.
-_RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "SHAPES", "dtype",
-             "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
+_RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "SHAPES",
+             "dtype", "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
              "jacobian", "v", "out", "index", "arrays"}
 
 
@@ -358,7 +359,7 @@ class _Emitter:
         args = ", ".join(ident[n] for n in self.problem.variables)
         lines = checks.call(args)
         if self.dtype:
-            lines.append(f"{DTYPE_CODE} = np.result_type({args}{', ' * bool(args)}1.0)")
+            lines.append(_result_type(args))
         lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
         lines.append(f"return {ident[self.value]}, "
                      f"{_tuple_code([ident[n] for n in self.cache])}")
@@ -456,7 +457,7 @@ class _SecondOrderEmitter:
         args = ", ".join(ident[n] for n in problem.variables)
         lines = checks.call(args, by_name=True)
         if DTYPE in used or arrays:
-            lines.append(f"{DTYPE_CODE} = np.result_type({args}{', ' * bool(args)}1.0)")
+            lines.append(_result_type(args))
         lines += _dim_lines(dims, problem, ident)
         single = len(result.entries) == 1
         if result.kind == "hvp":
@@ -500,6 +501,11 @@ class _SecondOrderEmitter:
         block += ["    " + line for line in self._lines(inner[:-1])]
         block.append(f"    {out}[(...,) + index] = {self.code.doprint(inner[-1].expr)}")
         return block
+
+
+def _result_type(args: str) -> str:
+    """`dtype = np.result_type(X, y, 1.0)`: the inputs' floating type."""
+    return f"{DTYPE_CODE} = np.result_type({', '.join(a for a in (args, '1.0') if a)})"
 
 
 def _shape_code(shape, printer) -> str:

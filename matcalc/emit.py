@@ -45,7 +45,8 @@ TRACE_OF_PRODUCT = "ij,ji"
 
 # The helper functions the operator table's NumPy forms call (`_softmax`),
 # and the input checks'.
-_HELPERS = {f"_{name}" for name, op in OPS.items() if op.helper} | {"_checked", "_by_name"}
+_HELPERS = ({f"_{name}" for name, op in OPS.items() if op.helper}
+            | {"_checked", "_by_name", "_direction"})
 
 
 def python_name(name: str, taken: set[str]) -> str:
@@ -408,7 +409,10 @@ class _Emitter:
         shapes = checks.shapes(problem)
         out += shapes[:-1] + _wrap(shapes[-1], "") + ["", ""]
         out += checks.checked(problem, self.ident, _wrap) + ["", ""]
-        for helper in self.helpers([self.program, *(e.code for e in extras)]):
+        helpers = self.helpers([self.program, *(e.code for e in extras)])
+        if any(e.kind == "hvp" for e in extras):  # hvp's check of its direction v
+            helpers.append(checks.DIRECTION)
+        for helper in helpers:
             out += [helper.strip("\n"), "", ""]
         out += self.forward_function() + ["", ""] + self.backward_function() + ["", ""]
         out += ["def value_and_grad(dout=None, /, **inputs):",
@@ -461,12 +465,13 @@ class _SecondOrderEmitter:
         lines += _dim_lines(dims, problem, ident)
         single = len(result.entries) == 1
         if result.kind == "hvp":
-            lines += [f"{ident[e.direction.name]} = " + ("v" if single else f"v[{e.of!r}]")
-                      for e in result.entries]
+            lines += [f"{ident[e.direction.name]} = _direction(v, {ident[e.of]}"
+                      + (")" if single else f", {e.of!r})") for e in result.entries]
             lines += self._lines(bindings)
             head = "def hvp(v, /, **inputs):"  # an input may be named v
             doc = ('"""(H v)_X = Σ_Y ∂²L/∂X∂Y v_Y, about the cost of two gradients: v is '
-                   'an array for one variable, else a dict by name."""')
+                   'an array for one variable, else a dict by name, each of its '
+                   'variable\'s shape."""')
         else:
             looped = set().union(*(self._depends_on(bindings, e.direction.name) | {name}
                                    for e, name in zip(result.entries, results)

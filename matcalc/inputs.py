@@ -68,12 +68,30 @@ def _by_name(inputs):
     raise TypeError(", ".join(wrong) + "; the inputs are " + ", ".join(INPUTS))
 '''
 
+DIRECTION = '''
+def _direction(v, x, name=None):
+    """The direction for input x, v itself or v[name] for several inputs:
+    of x's shape, array-likes made arrays as by _checked."""
+    label = "v" if name is None else f"v[{name!r}]"
+    if name is not None:
+        if type(v) is not dict or name not in v:
+            raise TypeError(f"hvp needs {label}: v is a dict by input name")
+        v = v[name]
+    if type(v) not in (float, int):
+        v = np.asarray(v)
+        v = v if v.dtype.kind == "f" else v.astype(np.float64)
+    if np.shape(v) != np.shape(x):
+        raise ValueError(f"{label}: expected shape {np.shape(x)}, "
+                         f"got {np.shape(v)}")
+    return v
+'''
+
 WIDTH = 79
 
 
 # The helpers' fixed text (parsed by tests that read every string the
 # generated code holds).
-TEMPLATE = _BY_NAME + _DOC + _GENERAL
+TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION
 
 
 def _axis(d):

@@ -2,7 +2,7 @@
 treat a zero size in a denominator alike in every function.
 
 * Every entry point (`forward`, `value_and_grad`, `hessian`, `hvp`,
-  `jacobian`) checks each input against its declaration before computing:
+  `jacobian`) checks each input (and hvp its direction) before computing:
   the number of axes, each size, one size per dimension name across all
   inputs, fixed sizes exactly, sizes at least 1; a mismatch is a ValueError
   naming the input, the declared shape with the sizes bound so far and the
@@ -149,6 +149,23 @@ def test_renamed_inputs_are_given_by_their_own_names():
                                4 * np.eye(2))
     with pytest.raises(TypeError, match="missing input 'lambda'"):
         module.value_and_grad(np=[1.0])
+
+
+def test_the_hvp_direction_has_the_shape_of_its_input(logistic):
+    """A column v for a vector w broadcast silently, as y did."""
+    inputs = _logistic_inputs()
+    want = logistic.hvp(np.ones(3), **inputs)
+    np.testing.assert_allclose(logistic.hvp([1, 1, 1], **inputs), want)
+    with pytest.raises(ValueError, match=r"^v: expected shape \(3,\), got \(3, 1\)$"):
+        logistic.hvp(np.ones((3, 1)), **inputs)
+    module = matcalc.compile("x: N\ny: N\nf = sum(x * y ** 2)\n", hvp=True)
+    given = {"x": np.ones(2), "y": np.ones(2)}
+    hv = module.hvp({"x": np.ones(2), "y": np.zeros(2)}, **given)
+    assert hv["y"].tolist() == [2.0, 2.0]
+    with pytest.raises(ValueError, match=r"^v\['y'\]: expected shape \(2,\), got \(1,\)$"):
+        module.hvp({"x": np.ones(2), "y": np.ones(1)}, **given)
+    with pytest.raises(TypeError, match=r"^hvp needs v\['y'\]"):
+        module.hvp({"x": np.ones(2)}, **given)
 
 
 # ------------------------------------------------------------- array-likes ---

@@ -4,8 +4,10 @@ The module defines `INPUTS`, `WRT`, `forward(*inputs) -> (value, cache)`,
 `backward(cache, dout=None) -> gradients in WRT order` and
 `value_and_grad(dout=None, /, **inputs) -> (value, {name: gradient})`.
 `forward` computes every named intermediate once and hands `backward` what it
-needs. Only validated identifiers and numbers from the problem reach the
-code; names that are Python keywords or builtins are renamed (`lambda_`).
+needs. Every function taking inputs checks them first (`inputs.py`), and
+constants are made in the inputs' floating type (`dtype`). Only validated
+identifiers and numbers from the problem reach the code; names that are
+Python keywords or builtins are renamed (`lambda_`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import unicodedata
 import sympy
 
 from . import __version__
+from . import inputs as checks
 from .expr import Apply, Const, Var, postorder
 from .gradient import Gradient
 from .ops import OPS
@@ -30,9 +33,9 @@ from .printing.text import TextPrinter, declarations
 from .shapes import fmt, symbols as shape_symbols
 
 # Names the generated module itself defines or uses.
-_RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "dtype",
-             "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
-             "jacobian", "v", "out", "index"}
+_RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "SHAPES",
+             "dtype", "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
+             "jacobian", "v", "out", "index", "arrays"}
 
 
 # einsum subscripts, the only strings the generated code holds besides
@@ -40,8 +43,10 @@ _RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "dt
 SQUARES = {1: "i,i", 2: "ij,ij"}
 TRACE_OF_PRODUCT = "ij,ji"
 
-# The helper functions the operator table's NumPy forms call (`_softmax`).
-_HELPERS = {f"_{name}" for name, op in OPS.items() if op.helper}
+# The helper functions the operator table's NumPy forms call (`_softmax`),
+# and the input checks'.
+_HELPERS = ({f"_{name}" for name, op in OPS.items() if op.helper}
+            | {"_checked", "_by_name", "_direction"})
 
 
 def python_name(name: str, taken: set[str]) -> str:
@@ -69,6 +74,26 @@ def _squared(node):
     return None
 
 
+def _may_be_zero_denominator(value: sympy.Expr) -> bool:
+    """Whether a constant's denominator may be 0 at positive sizes (N - D)."""
+    den = sympy.fraction(value)[1]
+    return bool(den.free_symbols) and den.is_positive is not True
+
+
+def _of_constants(node) -> bool:
+    """Whether `node` is a function of constant scalars only, sqrt(K)."""
+    return isinstance(node, Apply) and bool(node.args) and \
+        all(isinstance(a, Const) for a in node.args)
+
+
+def _needs_dtype(node) -> bool:
+    """Whether printing `node` names the inputs' floating type `dtype`."""
+    if isinstance(node, Apply):
+        return node.op in ("ones", "zeros", "eye") or _of_constants(node)
+    return isinstance(node, Const) and any(
+        _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value))
+
+
 def _is_step(node) -> bool:
     return isinstance(node, Apply) and node.op == "step"
 
@@ -88,6 +113,26 @@ class NumpyPrinter(Printer):
         numbers = [self.arg(f, P.MUL + 1) for f in factors if not _is_step(f)]
         masks = [f"({self.print(f.args[0])[0]} > 0)" for f in factors if _is_step(f)]
         return self.product(numbers + masks)  # a number first: -a * (x > 0), never -(x > 0)
+
+    def _print_scalar(self, value):
+        """A constant in dimensions. One whose denominator may be 0 (N - 1 at
+        N = 1) divides in the inputs' floating type, as NumPy does (inf or
+        nan, with a RuntimeWarning), never Python's ZeroDivisionError."""
+        value = sympy.sympify(value)
+        if value.is_Add or not _may_be_zero_denominator(value):
+            return super()._print_scalar(value)
+        num, den = sympy.fraction(value)
+        return f"{self.arg_scalar(num, P.MUL)} / {DTYPE_CODE}.type({self.scalar(den)})", P.MUL
+
+    def _print_form(self, node):
+        """A function of constants alone (sqrt(K), log(2 * pi)) takes them as
+        scalars of the inputs' floating type, so that its value has that
+        type too (NumPy gives float64 for a Python number)."""
+        if not _of_constants(node):
+            return super()._print_form(node)
+        form = self.form(node)
+        args = [f"{DTYPE_CODE}.type({self.doprint(a)})" for a in node.args]
+        return form.render(args, dict(node.params)), form.prec
 
     def _print_sum(self, node):
         """Σ x² over a whole named array is `np.einsum("ij,ij", x, x)`: one
@@ -141,10 +186,10 @@ DTYPE, DTYPE_CODE = "<dtype>", "dtype"
 def _used_names(exprs) -> list[str]:
     """Variable and dimension names the expressions mention, in order."""
     out: dict[str, None] = {}
-    if any(_subtracted_product(e) for e in exprs):  # an in-place update's product
-        out[DTYPE] = None
+    if any(_subtracted_product(e) or isinstance(e, Const) for e in exprs):
+        out[DTYPE] = None  # an in-place update's product, a constant result
     for node in postorder(exprs):
-        if isinstance(node, Apply) and node.op in ("ones", "zeros", "eye"):
+        if _needs_dtype(node):
             out[DTYPE] = None
         if isinstance(node, Var):
             out[node.name] = None
@@ -189,8 +234,9 @@ def _wrap(line: str, indent: str) -> list[str]:
     if line.startswith("#"):
         return [indent + "# " + part for part in
                 textwrap.wrap(line[2:], WIDTH - len(indent) - 2, break_long_words=False)]
-    if line.endswith(" = cache"):
-        opening, body, closing = "(", line[:-len(" = cache")].strip("()"), ") = cache"
+    if line.endswith((" = cache", " = inputs", " = arrays")):
+        head, _, source = line.rpartition(" = ")
+        opening, body, closing = "(", head.strip("()"), ") = " + source
     elif line.startswith("return "):
         opening, body, closing = "return (", line[len("return "):], ")"
     elif line.startswith("for ") and line.endswith("):"):  # for x in f(...):
@@ -230,6 +276,8 @@ def _assignment(target: str, expr, printer: NumpyPrinter) -> list[str]:
     temporary is the left operand of '-', so `a - A @ B` is computed into
     the new product, made in the inputs' floating type (so that `a` fits):
     `t = np.matmul(A, B, dtype=dtype)` then `np.subtract(a, t, out=t)`."""
+    if isinstance(expr, Const):  # a constant result: a scalar of the inputs' type
+        return [f"{target} = {DTYPE_CODE}.type({printer.doprint(expr)})"]
     split = _subtracted_product(expr)
     if split is None:
         return [f"{target} = {printer.doprint(expr)}"]
@@ -309,20 +357,21 @@ class _Emitter:
 
     def forward_function(self) -> list[str]:
         ident = self.ident
-        lines = _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
+        args = ", ".join(ident[n] for n in self.problem.variables)
+        lines = checks.call(args)
         if self.dtype:
-            args = ", ".join(ident[n] for n in self.problem.variables)
-            lines.insert(0, f"{DTYPE_CODE} = np.result_type({args}, 1.0)")
+            lines.append(_result_type(args))
+        lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
         lines.append(f"return {ident[self.value]}, "
                      f"{_tuple_code([ident[n] for n in self.cache])}")
-        args = ", ".join(ident[n] for n in self.problem.variables)
         signature = [f"def forward({args}):"]
         if len(signature[0]) > WIDTH:
             signature = ["def forward("] + ["        " + p for p in textwrap.wrap(
                 args, WIDTH - 8, break_long_words=False)]
             signature[-1] += "):"
         return (signature +
-                [f'    """Return ({self.value}, cache); cache holds what backward needs."""']
+                [f'    """Return ({self.value}, cache) for inputs as `_checked` takes them;',
+                 '    cache holds what backward needs."""']
                 + [w for line in lines for w in _wrap(line, "    ")])
 
     def backward_function(self) -> list[str]:
@@ -355,15 +404,21 @@ class _Emitter:
     def module(self, extras=()) -> str:
         problem = self.problem
         out = self.docstring() + ["", "import numpy as np", ""]
-        for helper in self.helpers([self.program, *(e.code for e in extras)]):
-            out += ["", helper.strip("\n"), ""]
         out += _wrap(f"INPUTS = {_tuple(problem.variables)}", "")
-        out += _wrap(f"WRT = {_tuple(problem.wrt)}", "") + ["", ""]
+        out += _wrap(f"WRT = {_tuple(problem.wrt)}", "")
+        shapes = checks.shapes(problem)
+        out += shapes[:-1] + _wrap(shapes[-1], "") + ["", ""]
+        out += checks.checked(problem, self.ident, _wrap) + ["", ""]
+        helpers = self.helpers([self.program, *(e.code for e in extras)])
+        if any(e.kind == "hvp" for e in extras):  # hvp's check of its direction v
+            helpers.append(checks.DIRECTION)
+        for helper in helpers:
+            out += [helper.strip("\n"), "", ""]
         out += self.forward_function() + ["", ""] + self.backward_function() + ["", ""]
         out += ["def value_and_grad(dout=None, /, **inputs):",
                 f'    """Return ({self.value}, {{name: gradient}}) for inputs named as in',
-                '    INPUTS; dout as for backward."""',
-                "    value, cache = forward(*(inputs[name] for name in INPUTS))",
+                '    INPUTS, as `_checked` takes them; dout as for backward."""',
+                "    value, cache = forward(*_by_name(inputs))",
                 "    return value, dict(zip(WRT, backward(cache, dout)))", ""]
         for extra in extras:
             out[-1:] = ["", ""] + _SecondOrderEmitter(extra).function() + [""]
@@ -403,19 +458,20 @@ class _SecondOrderEmitter:
         arrays = [e for e in result.entries if e.form == "operator" and result.kind != "hvp"]
         dims = [n for n in problem.dims if n in used or any(
             str(d) == n for e in arrays for d in e.shape)]
-        lines = [f"{ident[n]} = inputs[{n!r}]" for n in problem.variables if n in used]
+        args = ", ".join(ident[n] for n in problem.variables)
+        lines = checks.call(args, by_name=True)
         if DTYPE in used or arrays:
-            lines.append(f"{DTYPE_CODE} = np.result_type(*inputs.values(), 1.0)")
-        lines += _dim_lines(dims, problem, {**ident, **{
-            n: f"inputs[{n!r}]" for n in problem.variables if n not in used}})
+            lines.append(_result_type(args))
+        lines += _dim_lines(dims, problem, ident)
         single = len(result.entries) == 1
         if result.kind == "hvp":
-            lines += [f"{ident[e.direction.name]} = " + ("v" if single else f"v[{e.of!r}]")
-                      for e in result.entries]
+            lines += [f"{ident[e.direction.name]} = _direction(v, {ident[e.of]}"
+                      + (")" if single else f", {e.of!r})") for e in result.entries]
             lines += self._lines(bindings)
             head = "def hvp(v, /, **inputs):"  # an input may be named v
             doc = ('"""(H v)_X = Σ_Y ∂²L/∂X∂Y v_Y, about the cost of two gradients: v is '
-                   'an array for one variable, else a dict by name."""')
+                   'an array for one variable, else a dict by name, each of its '
+                   'variable\'s shape."""')
         else:
             looped = set().union(*(self._depends_on(bindings, e.direction.name) | {name}
                                    for e, name in zip(result.entries, results)
@@ -450,6 +506,11 @@ class _SecondOrderEmitter:
         block += ["    " + line for line in self._lines(inner[:-1])]
         block.append(f"    {out}[(...,) + index] = {self.code.doprint(inner[-1].expr)}")
         return block
+
+
+def _result_type(args: str) -> str:
+    """`dtype = np.result_type(X, y, 1.0)`: the inputs' floating type."""
+    return f"{DTYPE_CODE} = np.result_type({', '.join(a for a in (args, '1.0') if a)})"
 
 
 def _shape_code(shape, printer) -> str:

@@ -145,7 +145,7 @@ def evaluate(expr, values: dict) -> np.ndarray:
               if k == "shape" for d in v}
     printer = NumpyPrinter({name: f"_v[{name!r}]" for name in names})
     printer._print_name = printer._print_adjoint  # an intermediate: its expression
-    scope = {"np": np, "_v": values, "dtype": np.float64}
+    scope = {"np": np, "_v": values, "dtype": np.dtype(np.float64)}
     for node in postorder([expr]):
         if isinstance(node, Apply) and OPS[node.op].helper:
             exec(OPS[node.op].helper, scope)

@@ -1287,7 +1287,7 @@ def run_program(problem, values: dict) -> dict:
     from matcalc.ops import OPS
 
     env = dict(values)
-    scope = {"np": np, "_v": env, "dtype": np.float64}
+    scope = {"np": np, "_v": env, "dtype": np.dtype(np.float64)}
     for name, node in problem.intermediates.items():
         for n in postorder([node]):
             if isinstance(n, Apply) and OPS[n.op].helper:

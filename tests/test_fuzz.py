@@ -132,10 +132,13 @@ def pipeline(text: str, run: bool = True):
 HELPER_STRINGS = {node.value for op in matcalc.ops.OPS.values() if op.helper
                   for node in ast.walk(ast.parse(op.helper))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)
-                  } | set(matcalc.emit.SQUARES.values()) | {matcalc.emit.TRACE_OF_PRODUCT}
+                  } | set(matcalc.emit.SQUARES.values()) | {matcalc.emit.TRACE_OF_PRODUCT} | {
+                  node.value for node in ast.walk(ast.parse(matcalc.inputs.TEMPLATE))
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str)}
 
 # The only names generated code may use without defining them.
-SAFE_BUILTINS = {"tuple", "dict", "zip", "TypeError", "len", "range"}
+SAFE_BUILTINS = {"tuple", "dict", "zip", "TypeError", "len", "range",
+                 "type", "float", "int", "ValueError", "AttributeError", "IndexError", "KeyError"}
 
 
 def _bound_names(tree) -> set[str]:
@@ -166,7 +169,7 @@ def assert_safe_module(source: str, problem=None, markers=()):
         if node.body and isinstance(node.body[0], ast.Expr) and \
                 isinstance(node.body[0].value, ast.Constant):
             docstrings.add(id(node.body[0].value))
-    names = set(problem.variables) if problem is not None else set()
+    names = set(problem.variables) | set(problem.dims) if problem is not None else set()
     bound = _bound_names(tree)
     free = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
             and isinstance(n.ctx, ast.Load)} - bound - {"np"}

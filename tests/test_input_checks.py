@@ -1,0 +1,342 @@
+"""Generated modules check their inputs, keep the inputs' floating type and
+treat a zero size in a denominator alike in every function.
+
+* Every entry point (`forward`, `value_and_grad`, `hessian`, `hvp`,
+  `jacobian`) checks each input (and hvp its direction) before computing:
+  the number of axes, each size, one size per dimension name across all
+  inputs, fixed sizes exactly, sizes at least 1; a mismatch is a ValueError
+  naming the input, the declared shape with the sizes bound so far and the
+  shape given. A missing or unknown keyword is a TypeError naming it. Lists
+  and integer arrays are accepted (float64); strings are refused.
+* float32 inputs give float32 values, gradients, Hessians, HVPs and
+  Jacobians: every example, problems whose constants are functions of
+  dimensions (sqrt(K), log(2π)), zero results, and a sample of the property
+  strategy's problems.
+* A dimension expression that is 0 in a denominator (N - 1 at N = 1) gives
+  nan with NumPy's RuntimeWarning in the forward and the backward alike.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.verify import draw, sizes
+
+from conftest import EXAMPLES
+from strategies import RandomSource, build_problem
+
+LOGISTIC = (EXAMPLES / "logistic.mc").read_text("utf-8")
+
+
+def _logistic_inputs(n=6, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"X": rng.standard_normal((n, d)), "y": np.sign(rng.standard_normal(n)),
+            "w": rng.standard_normal(d)}
+
+
+def _entry_points(module, inputs):
+    """Each function of a module with every second-order function, called
+    with `inputs` (the hvp along ones)."""
+    wrt = module.WRT
+    direction = {w: np.ones(np.shape(inputs[w])) for w in wrt if w in inputs}
+    v = direction if len(wrt) > 1 else direction.get(wrt[0], 1.0)
+    return {
+        "forward": lambda: module.forward(*(inputs.get(n) for n in module.INPUTS)),
+        "value_and_grad": lambda: module.value_and_grad(**inputs),
+        "hessian": lambda: module.hessian(**inputs),
+        "hvp": lambda: module.hvp(v, **inputs),
+        "jacobian": lambda: module.jacobian(**inputs),
+    }
+
+
+ENTRY_POINTS = ["forward", "value_and_grad", "hessian", "hvp", "jacobian"]
+
+
+@pytest.fixture(scope="module")
+def logistic():
+    return matcalc.compile(LOGISTIC, hessian="w", hvp=True, jacobian=True)
+
+
+# ------------------------------------------------------------------ shapes ---
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_column_of_labels_is_refused_not_silently_broadcast(logistic, entry):
+    """y of shape (N, 1) broadcast against X @ w of shape (N,) made an N x N
+    array: a wrong value (31.4 instead of 4.55) and a 3 x 6 'gradient'."""
+    inputs = _logistic_inputs()
+    inputs["y"] = inputs["y"][:, None]
+    with pytest.raises(ValueError, match=r"^y: expected shape \(N,\) = \(6,\), "
+                                         r"got \(6, 1\)$"):
+        _entry_points(logistic, inputs)[entry]()
+
+
+def test_least_squares_with_a_column_of_targets_names_the_input():
+    """It failed inside einsum, with a message about an einstein sum."""
+    module = matcalc.compile((EXAMPLES / "least_squares.mc").read_text("utf-8"))
+    inputs = _logistic_inputs()
+    with pytest.raises(ValueError, match=r"^b: expected shape \(M,\) = \(6,\), got \(6, 1\)$"):
+        module.value_and_grad(A=inputs["X"], x=inputs["w"], b=inputs["y"][:, None])
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("y", np.ones(5), r"y: expected shape \(N,\) = \(6,\), got \(5,\)"),
+    ("w", np.ones(4), r"w: expected shape \(D,\) = \(3,\), got \(4,\)"),
+    ("X", np.ones(6), r"X: expected shape \(N, D\), got \(6,\)"),
+    ("X", np.ones((6, 3, 1)), r"X: expected shape \(N, D\), got \(6, 3, 1\)"),
+    ("w", np.float64(1.0), r"w: expected shape \(D,\) = \(3,\), got \(\)"),
+    ("X", np.ones((0, 3)), r"X: expected shape \(N, D\), got \(0, 3\) \(sizes are at least 1\)"),
+])
+def test_each_mismatch_names_the_input_and_both_shapes(logistic, name, value, message):
+    inputs = {**_logistic_inputs(), name: value}
+    with pytest.raises(ValueError, match="^" + message + "$"):
+        logistic.value_and_grad(**inputs)
+
+
+def test_a_dimension_takes_one_size_across_inputs_and_fixed_sizes_are_exact():
+    module = matcalc.compile("S: D x D\nx: 3\nb: D\nf = sum(S @ b) + sum(x)\n")
+    ok = {"S": np.eye(2), "x": np.ones(3), "b": np.ones(2)}
+    assert module.value_and_grad(**ok)[0] == pytest.approx(5.0)
+    for name, value, message in [
+            ("S", np.ones((2, 3)), r"S: expected shape \(D, D\) = \(2, 2\), got \(2, 3\)"),
+            ("x", np.ones(2), r"x: expected shape \(3,\), got \(2,\)"),
+            ("b", np.ones(3), r"b: expected shape \(D,\) = \(2,\), got \(3,\)")]:
+        with pytest.raises(ValueError, match="^" + message + "$"):
+            module.forward(*({**ok, name: value}[n] for n in module.INPUTS))
+
+
+def test_dimensions_in_constants_come_from_the_inputs():
+    """`/ N` uses the N the inputs bind, whatever input binds it."""
+    module = matcalc.compile("y: N\nX: N x D\nw: D\nf = sum((X @ w - y) ** 2) / N\n")
+    inputs = _logistic_inputs(n=4)
+    value, grads = module.value_and_grad(**inputs)
+    r = inputs["X"] @ inputs["w"] - inputs["y"]
+    assert value == pytest.approx(r @ r / 4)
+    np.testing.assert_allclose(grads["w"], 2 * inputs["X"].T @ r / 4)
+
+
+# ---------------------------------------------------------------- keywords ---
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS[1:])
+def test_a_missing_input_is_a_type_error_naming_it(logistic, entry):
+    inputs = _logistic_inputs()
+    del inputs["y"]
+    with pytest.raises(TypeError, match=r"^missing input 'y'; the inputs are X, y, w$"):
+        _entry_points(logistic, inputs)[entry]()
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS[1:])
+def test_an_unknown_input_is_a_type_error_naming_it(logistic, entry):
+    inputs = {**_logistic_inputs(), "W": np.ones(3)}
+    with pytest.raises(TypeError, match=r"^unknown input 'W'; the inputs are X, y, w$"):
+        _entry_points(logistic, inputs)[entry]()
+    inputs["w"] = inputs.pop("W")
+    del inputs["X"]
+    inputs["x"] = np.ones((6, 3))
+    with pytest.raises(TypeError, match=r"^missing input 'X', unknown input 'x'"):
+        _entry_points(logistic, inputs)[entry]()
+
+
+def test_renamed_inputs_are_given_by_their_own_names():
+    module = matcalc.compile("lambda: scalar\nnp: N\nf = lambda * sum(np ** 2)\n",
+                             hessian="np", hvp=True)
+    value, grads = module.value_and_grad(**{"lambda": 2.0, "np": [1.0, 2.0]})
+    assert value == 10.0 and list(grads["np"]) == [4.0, 8.0]
+    np.testing.assert_allclose(module.hessian(**{"lambda": 2.0, "np": [1.0, 2.0]}),
+                               4 * np.eye(2))
+    with pytest.raises(TypeError, match="missing input 'lambda'"):
+        module.value_and_grad(np=[1.0])
+
+
+def test_the_hvp_direction_has_the_shape_of_its_input(logistic):
+    """A column v for a vector w broadcast silently, as y did."""
+    inputs = _logistic_inputs()
+    want = logistic.hvp(np.ones(3), **inputs)
+    np.testing.assert_allclose(logistic.hvp([1, 1, 1], **inputs), want)
+    with pytest.raises(ValueError, match=r"^v: expected shape \(3,\), got \(3, 1\)$"):
+        logistic.hvp(np.ones((3, 1)), **inputs)
+    module = matcalc.compile("x: N\ny: N\nf = sum(x * y ** 2)\n", hvp=True)
+    given = {"x": np.ones(2), "y": np.ones(2)}
+    hv = module.hvp({"x": np.ones(2), "y": np.zeros(2)}, **given)
+    assert hv["y"].tolist() == [2.0, 2.0]
+    with pytest.raises(ValueError, match=r"^v\['y'\]: expected shape \(2,\), got \(1,\)$"):
+        module.hvp({"x": np.ones(2), "y": np.ones(1)}, **given)
+    with pytest.raises(TypeError, match=r"^hvp needs v\['y'\]"):
+        module.hvp({"x": np.ones(2)}, **given)
+
+
+# ------------------------------------------------------------- array-likes ---
+
+def test_lists_and_integer_arrays_are_converted_to_float64(logistic):
+    inputs = _logistic_inputs()
+    want_value, want = logistic.value_and_grad(**inputs)
+    as_lists = {k: v.tolist() for k, v in inputs.items()}
+    as_ints = {**inputs, "y": inputs["y"].astype(np.int8)}
+    for given in (as_lists, as_ints):
+        value, grads = logistic.value_and_grad(**given)
+        assert np.asarray(value).dtype == grads["w"].dtype == np.float64
+        assert value == pytest.approx(want_value)
+        np.testing.assert_allclose(grads["w"], want["w"])
+        np.testing.assert_allclose(logistic.hessian(**given), logistic.hessian(**inputs))
+
+
+def test_small_integers_do_not_overflow():
+    """int8 inputs are float64 before anything is computed: 100 ** 2 is not
+    wrapped around to 16."""
+    module = matcalc.compile("x: N\nf = sum(x ** 2)\n")
+    value, grads = module.value_and_grad(x=np.array([100, 1], dtype=np.int8))
+    assert value == 10001.0 and grads["x"].tolist() == [200.0, 2.0]
+
+
+def test_non_numbers_are_refused(logistic):
+    inputs = {**_logistic_inputs(), "w": np.array(["a", "b", "c"])}
+    with pytest.raises(TypeError, match=r"^w: expected numbers, got <U1$"):
+        logistic.value_and_grad(**inputs)
+
+
+def test_python_numbers_for_scalars_take_the_arrays_type():
+    module = matcalc.compile("x: N\nlam: scalar\nf = lam * sum(x ** 2) + lam ** 2\n")
+    for dtype in (np.float32, np.float64):
+        value, grads = module.value_and_grad(x=np.ones(3, dtype), lam=2)
+        assert type(value) is dtype and type(grads["lam"]) is dtype
+        assert value == 10.0 and grads["lam"] == 7.0
+    value, grads = module.value_and_grad(x=[1, 1, 1], lam=2.0)
+    assert type(value) is np.float64
+
+
+def test_the_usual_case_is_a_few_comparisons_written_for_the_problem():
+    """The check is one helper, called first by every function; its usual
+    case compares tuples (no loop) and it reads every dimension once."""
+    source = matcalc.codegen(matcalc.parse((EXAMPLES / "mlp.mc").read_text("utf-8")),
+                             hessian="b2", hvp=True)
+    assert source.count("def _checked(") == 1
+    usual = source.split("def _checked(")[1].split("    sizes = ")[0]
+    assert "N, D, O, H = X.shape[0], X.shape[1], T.shape[1], W1.shape[1]" in usual
+    assert "== ((N, D), (N, O), (D, H), (H,), (H, O), (O,))" in usual
+    assert " for " not in usual.split('"""')[2]
+    for head in ("def forward(X, T, W1, b1, W2, b2):", "def hessian(**inputs):",
+                 "def hvp(v, /, **inputs):"):
+        body = source.split(head)[1].split('"""')[2].strip().splitlines()
+        assert body[0].startswith("(X, T, W1, b1, W2, b2) = _checked("), body[0]
+    assert max(len(line) for line in source.splitlines()) <= 79
+
+
+# ---------------------------------------------------------------- float32 ---
+
+FLOAT32_PROBLEMS = {
+    "self attention": "X: N x D\nWq, Wk, Wv: D x K\nS = (X @ Wq) @ (X @ Wk).T / sqrt(K)\n"
+                      "f = sum((softmax(S, axis=1) @ (X @ Wv)) ** 2)\nwrt Wq, Wk, Wv\n",
+    "cross attention": "X: N x D\nY: M x D\nWq, Wk: D x K\n"
+                       "P = softmax((X @ Wq) @ (Y @ Wk).T / sqrt(K), axis=1)\n"
+                       "f = sum(P @ Y)\nwrt Wq, Wk\n",
+    "masked attention": "X: N x D\nM: N x N\nWq, Wk: D x K\n"
+                        "S = (X @ Wq) @ (X @ Wk).T / sqrt(K) + M\n"
+                        "f = sum(softmax(S, axis=1) * M)\nwrt Wq, Wk\n",
+    "sqrt of a dimension": "x: K\nf = sum(x) / sqrt(K) + log(K) * sum(x ** 2)\n",
+    "Gaussian process": "K: N x N spd\ny: N\n"
+                        "f = y @ solve(K, y) / 2 + logdet(K) / 2 + N / 2 * log(2 * 3.14159)\n"
+                        "wrt K\n",
+    "variable exponent": "x: N\np: scalar\nf = sum(x ** p) + sum(2 ** x) + sum(x ** x)\n",
+    "Gaussian density": "x, mu: N\ns: scalar\n"
+                        "f = sum(exp(-(x - mu) ** 2 / (2 * s ** 2)) / sqrt(2 * 3.14159 * s ** 2))\n",
+    "Gaussian log-density": "x, mu: N\nS: N x N spd\n"
+                            "f = -(x - mu) @ inv(S) @ (x - mu) / 2 - logdet(S) / 2"
+                            " - N / 2 * log(2 * 3.14159)\n",
+    "zero": "v: N\nf = sum(v - v)\n",
+    "constant gradient": "a: scalar\nx: N\nf = a * N + sum(x)\n",
+}
+
+
+def _float32_outputs(problem, inputs) -> dict:
+    """Every output of the module: value, gradients, and for a scalar
+    function the Hessian by the first variable and the HVP, else the
+    Jacobian."""
+    scalar = not problem.output.shape
+    module = matcalc.compile(problem, hessian=problem.wrt[0] if scalar else None,
+                             hvp=scalar, jacobian=not scalar)
+    value = module.forward(*(inputs[n] for n in module.INPUTS))[0]
+    dout = [] if scalar else [np.ones(np.shape(value), np.float32)]
+    value, grads = module.value_and_grad(*dout, **inputs)
+    out = {"value": value, **{"d" + k: g for k, g in grads.items()}}
+    if scalar:
+        out["H"] = module.hessian(**inputs)
+        v = {w: np.ones_like(inputs[w]) for w in problem.wrt}
+        hv = module.hvp(v if len(v) > 1 else v[problem.wrt[0]], **inputs)
+        out.update((f"Hv{k}", x) for k, x in (hv.items() if isinstance(hv, dict) else [("", hv)]))
+    else:
+        jac = module.jacobian(**inputs)
+        out.update((f"J{k}", x) for k, x in (jac.items() if isinstance(jac, dict)
+                                              else [("", jac)]))
+    return out
+
+
+def _as_float32(values: dict) -> dict:
+    return {k: np.asarray(v, np.float32) if np.ndim(v) else np.float32(v)
+            for k, v in values.items()}
+
+
+def _assert_float32(outputs: dict):
+    wrong = {k: np.asarray(x).dtype.name for k, x in outputs.items()
+             if np.asarray(x).dtype != np.float32}
+    assert not wrong, f"not float32: {wrong}"
+
+
+@pytest.mark.parametrize("text", FLOAT32_PROBLEMS.values(), ids=FLOAT32_PROBLEMS.keys())
+def test_float32_inputs_give_float32_outputs(text):
+    p = matcalc.parse(text)
+    values = draw(p, sizes(p), np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        outputs = _float32_outputs(p, _as_float32(values))
+    _assert_float32(outputs)
+
+
+def test_a_zero_result_has_the_inputs_type_and_shape():
+    module = matcalc.compile("v: N\nf = sum(v - v)\n")
+    for dtype in (np.float32, np.float64):
+        value, grads = module.value_and_grad(v=np.ones(3, dtype))
+        assert type(value) is dtype and value == 0
+        assert grads["v"].dtype == dtype and grads["v"].shape == (3,)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.mc")), ids=lambda p: p.stem)
+def test_every_example_keeps_float32(path):
+    p = matcalc.parse(path.read_text("utf-8"))
+    values = draw(p, sizes(p), np.random.default_rng(0))
+    _assert_float32(_float32_outputs(p, _as_float32(values)))
+
+
+@pytest.mark.parametrize("seed", range(0, 240, 3))
+def test_generated_problems_keep_float32(seed):
+    gp = build_problem(RandomSource(seed))
+    p = matcalc.parse(gp.text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # float32 may overflow; the type is the point
+        _assert_float32(_float32_outputs(p, _as_float32(gp.inputs())))
+
+
+# -------------------------------------------------------------- edge sizes ---
+
+def test_a_zero_denominator_is_nan_in_forward_and_backward_alike():
+    """Sample variance at N = 1: NumPy's 0 / 0 in both passes, not a
+    ZeroDivisionError (`2 / (-1 + N)`) in the backward only."""
+    module = matcalc.compile("x: N\nf = sum((x - mean(x)) ** 2) / (N - 1)\n",
+                             hessian="x", hvp=True)
+    for dtype in (np.float32, np.float64):
+        x = np.array([0.5], dtype)
+        with pytest.warns(RuntimeWarning):
+            value, grads = module.value_and_grad(x=x)
+        with pytest.warns(RuntimeWarning):
+            hessian = module.hessian(x=x)
+        with pytest.warns(RuntimeWarning):
+            hv = module.hvp(np.ones(1, dtype), x=x)
+        assert np.isnan(value) and np.isnan(grads["x"]).all()
+        assert np.isnan(hessian).all() and np.isnan(hv).all()
+        assert grads["x"].dtype == hessian.dtype == hv.dtype == dtype
+        x = np.array([0.5, 1.5, 2.5], dtype)       # and at N = 3 the usual numbers
+        value, grads = module.value_and_grad(x=x)
+        assert value == pytest.approx(1.0)
+        np.testing.assert_allclose(grads["x"], [-1, 0, 1])

@@ -989,23 +989,36 @@ elementwise("square", lambda g, x, y: mul(const(2), g, x),
             Form(r"{0}^{{\circ 2}}", P.POW, P.ATOM), "np.square")
 
 
+def _share(mine: Expr, other: Expr, sign: int) -> Expr:
+    """The part of the derivative of max (sign 1) or min (sign -1) that goes
+    to `mine`: 1 where it is strictly the extremum, 1/2 at a tie, else 0,
+    that is (1 + sign(±(mine − other))) / 2."""
+    diff = sub(mine, other) if sign > 0 else sub(other, mine)
+    if is_zero(diff):
+        return const(sympy.Rational(1, 2))
+    return div(add(const(1), func("sign", diff)), const(2))
+
+
 def _extremum(name: str, sign: int) -> Op:
-    """max (sign 1) or min (sign -1) of two arrays; each argument's
-    derivative is 1 where it is strictly the extremum, else 0 (a subgradient,
-    0 at ties and at the kink of maximum(x, 0))."""
+    """max (sign 1) or min (sign -1) of two arrays. At a tie the derivative
+    is split evenly between the arguments (as JAX and TensorFlow do), so a
+    tie of arguments with equal derivatives has that derivative:
+    maximum(x, x) has derivative 1, and a clipped r with r inside the clip
+    range has r's. (relu keeps its own rule, step(x): 0 at the kink.)"""
     def rule(g, n, i):
         mine, other = n.args[i], n.args[1 - i]
-        wins = func("step", mul(const(sign), sub(mine, other)))
-        return unbroadcast(mul(g, wins), mine.shape)
+        return unbroadcast(mul(g, _share(mine, other, sign)), mine.shape)
     def jvp(n, d):
         a, b = n.args
-        return add(*_given(mul(func("step", mul(const(sign), sub(x, y))), dx)
+        return add(*_given(mul(_share(x, y, sign), dx)
                            for x, y, dx in ((a, b, d[0]), (b, a, d[1])) if dx is not None))
     return _register(Op(name, _broadcast, rule, text=call(name),
                         latex=latex_call(r"\max" if sign > 0 else r"\min"),
                         numpy=call("np." + name), nargs=2, jvp=jvp,
-                        rule=f"d {name}(A, B) = 1[A wins] ⊙ dA + 1[B wins] ⊙ dB",
-                        identity="<G, 1[A wins] ⊙ dA> = <1[A wins] ⊙ G, dA>"))
+                        rule=f"d {name}(A, B) = s_A ⊙ dA + s_B ⊙ dB with s_A = "
+                             f"(1 + sign({'A − B' if sign > 0 else 'B − A'}))/2 "
+                             f"(1 where A wins, 1/2 at a tie)",
+                        identity="<G, s_A ⊙ dA> = <s_A ⊙ G, dA>"))
 
 
 _extremum("maximum", 1)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import sympy
 
-from .derive import LONG
 from .expr import Apply, Expr, Var, postorder
-from .ops import (add, col, const, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
+from .ops import (LONG, add, col, const, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
                   shared_adjoint, transpose)
 
 

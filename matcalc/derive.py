@@ -10,12 +10,7 @@ that feeds several rules is marked `adjoint(...)`, so it is computed once.
 from __future__ import annotations
 
 from .expr import Apply, Expr, Var, postorder
-from .ops import OPS, add, is_zero, mul, ones, shared_adjoint, zeros
-
-
-# A product or sum of more terms is kept whole before a rule extends it, so
-# long chains (sin(sin(...))) grow by nesting rather than by copying.
-LONG = 8
+from .ops import LONG, OPS, add, is_zero, mul, ones, shared_adjoint, zeros
 
 
 def adjoints(output: Expr, wrt: list[Var], seed: Expr) -> dict[Expr, Expr]:
@@ -71,6 +66,8 @@ def differentials(expr: Expr, ds: dict[Expr, Expr]) -> tuple[Expr | None, list[s
                 d[node] = None
             elif d[node] is not None and d[node].shape != node.shape:
                 d[node] = mul(ones(node.shape), d[node])  # broadcast, as the node is
+            if d[node] is not None and len(d[node].args) > LONG:
+                d[node] = shared_adjoint(d[node])   # grows by nesting, as adjoints do
             if op.rule and op.rule not in rules:
                 rules.append(op.rule)
     return d[expr], rules

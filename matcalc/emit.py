@@ -494,7 +494,8 @@ class _SecondOrderEmitter:
         """The full array of a linear map: its value at each unit direction."""
         ident = self.ident
         v, out = ident[entry.direction.name], ident[name]
-        inner = [b for b in bindings if b.name in self._depends_on(bindings, entry.direction.name)]
+        looped = self._depends_on(bindings, entry.direction.name)
+        inner = [b for b in bindings if b.name in looped]
         vshape = _shape_code(entry.direction.shape, self.code)
         full = _shape_code(entry.shape, self.code)
         if not inner or inner[-1].name != name:  # a linear map free of v is 0

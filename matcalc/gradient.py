@@ -18,13 +18,16 @@ class Gradient:
 
     For a scalar function L, `exprs[X]` is the gradient (the shape of X);
     for an array-valued S it is the vector-Jacobian product given the
-    upstream gradient `seed` (named dS). `program` names the shared parts.
+    upstream gradient `seed` (named dS). `program` names the shared parts;
+    `shared[X]` is `exprs[X]` with its shared adjoints still marked, so a
+    long chain stays nested (second order differentiates that form).
     """
 
     problem: Problem
     exprs: dict[str, Expr]
     seed: Var | None
     program: Program
+    shared: dict[str, Expr] | None = None
 
     def __getitem__(self, name: str) -> Expr:
         return self.exprs[name]
@@ -64,7 +67,8 @@ def derive(problem: Problem) -> Gradient:
     adjoint = {node: simplify(a) for node, a in adjoint.items()}
     program = build(problem, seed, [("d" + w, w, g) for w, g in zip(problem.wrt, grads)],
                     adjoint, names)
-    return Gradient(problem, dict(zip(problem.wrt, _without_marks(grads))), seed, program)
+    return Gradient(problem, dict(zip(problem.wrt, _without_marks(grads))), seed, program,
+                    dict(zip(problem.wrt, grads)))
 
 
 def _without_marks(exprs: list[Expr]) -> list[Expr]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import sympy
 
 from .expr import Apply, Expr, Var, postorder
-from .ops import (add, col, const, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
-                  transpose)
+from .ops import (LONG, add, col, const, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
+                  shared_adjoint, transpose)
 
 
 class NotLinear(Exception):
@@ -43,12 +43,41 @@ def _shared_cases(e: Expr, v: Var, memo: dict, of) -> Expr | None:
     return None
 
 
+def _lookup(done: dict, x: Expr, rule) -> Expr | None:
+    """The result for `x` (computed now if not yet done), or its NotLinear."""
+    result = done[x] if x in done else rule(x)
+    if isinstance(result, NotLinear):
+        raise result
+    return result
+
+
+def _children_first(e: Expr, v: Var, memo: dict, rule, done: dict) -> None:
+    """`rule` at every node of `e` that depends on v, children first, into
+    `done`: a shared node costs once and no recursion runs deep (a rule reads
+    its arguments' results from `done`); a node with no closed form keeps its
+    NotLinear, raised only where it is asked for. A long sum or product is
+    kept whole (as derive does), so a chain grows by nesting, not copying."""
+    for node in postorder([e]):
+        if _depends(node, v, memo):
+            try:
+                result = rule(node)
+            except NotLinear as err:
+                done[node] = err
+                continue
+            long = isinstance(result, Apply) and len(result.args) > LONG
+            done[node] = shared_adjoint(result) if long else result
+
+
 def matrix_of(e: Expr, v: Var) -> Expr | None:
     """M with e = M v for a vector v: a (len e) x (len v) matrix for a vector
     e, a vector m with e = m·v for a scalar e (None where e is 0)."""
     memo: dict = {}
+    done: dict = {}
 
-    def of(e: Expr) -> Expr | None:
+    def of(x: Expr) -> Expr | None:
+        return _lookup(done, x, rule)
+
+    def rule(e: Expr) -> Expr | None:
         if e.ndim == 2:
             raise NotLinear("a matrix-valued term depends on the direction")
         shared = _shared_cases(e, v, memo, of)
@@ -95,6 +124,7 @@ def matrix_of(e: Expr, v: Var) -> Expr | None:
             return add(*(mul(col(a), t) for t in terms))
         return mul(a, m)
 
+    _children_first(e, v, memo, rule, done)
     return of(e)
 
 
@@ -109,8 +139,12 @@ def kron_of(e: Expr, v: Var) -> Expr:
     """K with vec(e) = K vec(v) for a matrix v (columns stacked)."""
     memo: dict = {}
     n, k = v.shape
+    done: dict = {}
 
-    def of(e: Expr) -> Expr:
+    def of(x: Expr) -> Expr:
+        return _lookup(done, x, rule)
+
+    def rule(e: Expr) -> Expr:
         shared = _shared_cases(e, v, memo, of)
         if shared is not None:
             return shared
@@ -133,4 +167,5 @@ def kron_of(e: Expr, v: Var) -> Expr:
             return matmul(kron(transpose(b), eye(e.shape[0])), of(a))  # (Bᵀ ⊗ I)
         raise NotLinear(f"no Kronecker form through '{e.op}'")
 
+    _children_first(e, v, memo, rule, done)
     return of(e)

@@ -14,6 +14,7 @@ derivative rule ever builds a dense zero or identity array (as JAX's `Zero`).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -262,14 +263,17 @@ def mul(*factors: Expr) -> Expr:
     return kept[0] if len(kept) == 1 else apply(OPS["mul"], tuple(kept))
 
 
+_ONE = sympy.Integer(1)
+
+
 def _powers(factors: list[Expr]) -> list[Expr]:
     """x * x ** 2 = x ** 3: equal bases with constant exponents combined."""
     exponents: dict[Expr, sympy.Expr] = {}
     for f in factors:
         if not isinstance(f, Const):
-            base, e = (f.args[0], f.args[1]) if _is(f, "pow") and \
-                isinstance(f.args[1], Const) else (f, const(1))
-            exponents[base] = exponents.get(base, 0) + e.value
+            base, e = (f.args[0], f.args[1].value) if _is(f, "pow") and \
+                isinstance(f.args[1], Const) else (f, _ONE)
+            exponents[base] = exponents.get(base, 0) + e
     if len(exponents) == sum(not isinstance(f, Const) for f in factors):
         return factors
     return [f for f in factors if isinstance(f, Const)] + \
@@ -638,6 +642,11 @@ def named(name: str, x: Expr) -> Expr:
     return apply(OPS["name"], (x,), (("name", name),))
 
 
+# A product or sum of more terms is kept whole before a rule extends it, so
+# long chains (sin(sin(...))) grow by nesting rather than by copying.
+LONG = 8
+
+
 def shared_adjoint(g: Expr) -> Expr:
     """`g` kept whole where several rules use it (constants and symbolic
     arrays stay open, so they still fold and vanish)."""
@@ -770,8 +779,35 @@ def _sum_vjp(g, node, i):
 
 
 def _mul_vjp(g, node, i):
+    if len(node.args) > LONG:
+        before, after = _partial_products(node.args)
+        return unbroadcast(mul(g, before[i], after[i]), node.args[i].shape)
     others = node.args[:i] + node.args[i + 1:]
     return unbroadcast(mul(g, *others), node.args[i].shape)
+
+
+def _mul_jvp(node, d):
+    """Product rule: d(a₁ ⋯ aₖ) = Σᵢ (a₁ ⋯ aᵢ₋₁) daᵢ (aᵢ₊₁ ⋯ aₖ)."""
+    args = node.args
+    if len(args) <= LONG:
+        return add(*(mul(di, *args[:i], *args[i + 1:]) for i, di in enumerate(d)
+                     if di is not None))
+    before, after = _partial_products(args)
+    return add(*(mul(before[i], di, after[i]) for i, di in enumerate(d) if di is not None))
+
+
+@functools.lru_cache(maxsize=64)
+def _partial_products(args: tuple) -> tuple[list, list]:
+    """(a₁ ⋯ aᵢ₋₁ and aᵢ₊₁ ⋯ aₖ for each i) of a long product, each built
+    from the next shorter one and kept whole: the k partial products of a
+    product of k factors take O(k) nodes rather than O(k²)."""
+    def whole(product: Expr) -> Expr:
+        return shared_adjoint(product) if _is(product, "mul") else product
+    before, after = [const(1)], [const(1)]
+    for a, b in zip(args[:-1], reversed(args[1:])):
+        before.append(whole(mul(before[-1], a)))
+        after.append(whole(mul(b, after[-1])))
+    return before, after[::-1]
 
 
 def _pow_vjp(g, node, i):
@@ -811,7 +847,7 @@ _register(Op("add", _broadcast, lambda g, n, i: unbroadcast(g, n.args[i].shape),
 _register(Op("mul", _broadcast, _mul_vjp,
              text=Form(" * ", P.MUL), latex=Form(r" \odot ", P.MUL),
              numpy=Form(" * ", P.MUL), nargs=None,
-             jvp=lambda n, d: add(*(mul(di, *n.args[:i], *n.args[i + 1:]) for i, di in enumerate(d) if di is not None)),
+             jvp=_mul_jvp,
              rule='product rule', identity='<A, B ⊙ C> = <A ⊙ C, B>'))
 _register(Op("div", _broadcast, _div_vjp,
              text=_infix(" / ", P.MUL), latex=Form(r"\frac{{{0}}}{{{1}}}"),
@@ -1013,23 +1049,36 @@ elementwise("square", lambda g, x, y: mul(const(2), g, x),
             Form(r"{0}^{{\circ 2}}", P.POW, P.ATOM), "np.square")
 
 
+def _share(mine: Expr, other: Expr, sign: int) -> Expr:
+    """The part of the derivative of max (sign 1) or min (sign -1) that goes
+    to `mine`: 1 where it is strictly the extremum, 1/2 at a tie, else 0,
+    that is (1 + sign(±(mine − other))) / 2."""
+    diff = sub(mine, other) if sign > 0 else sub(other, mine)
+    if is_zero(diff):
+        return const(sympy.Rational(1, 2))
+    return div(add(const(1), func("sign", diff)), const(2))
+
+
 def _extremum(name: str, sign: int) -> Op:
-    """max (sign 1) or min (sign -1) of two arrays; each argument's
-    derivative is 1 where it is strictly the extremum, else 0 (a subgradient,
-    0 at ties and at the kink of maximum(x, 0))."""
+    """max (sign 1) or min (sign -1) of two arrays. At a tie the derivative
+    is split evenly between the arguments (as JAX and TensorFlow do), so a
+    tie of arguments with equal derivatives has that derivative:
+    maximum(x, x) has derivative 1, and a clipped r with r inside the clip
+    range has r's. (relu keeps its own rule, step(x): 0 at the kink.)"""
     def rule(g, n, i):
         mine, other = n.args[i], n.args[1 - i]
-        wins = func("step", mul(const(sign), sub(mine, other)))
-        return unbroadcast(mul(g, wins), mine.shape)
+        return unbroadcast(mul(g, _share(mine, other, sign)), mine.shape)
     def jvp(n, d):
         a, b = n.args
-        return add(*_given(mul(func("step", mul(const(sign), sub(x, y))), dx)
+        return add(*_given(mul(_share(x, y, sign), dx)
                            for x, y, dx in ((a, b, d[0]), (b, a, d[1])) if dx is not None))
     return _register(Op(name, _broadcast, rule, text=call(name),
                         latex=latex_call(r"\max" if sign > 0 else r"\min"),
                         numpy=call("np." + name), nargs=2, jvp=jvp,
-                        rule=f"d {name}(A, B) = 1[A wins] ⊙ dA + 1[B wins] ⊙ dB",
-                        identity="<G, 1[A wins] ⊙ dA> = <1[A wins] ⊙ G, dA>"))
+                        rule=f"d {name}(A, B) = s_A ⊙ dA + s_B ⊙ dB with s_A = "
+                             f"(1 + sign({'A − B' if sign > 0 else 'B − A'}))/2 "
+                             f"(1 where A wins, 1/2 at a tie)",
+                        identity="<G, s_A ⊙ dA> = <s_A ⊙ G, dA>"))
 
 
 _extremum("maximum", 1)

@@ -110,7 +110,7 @@ def hvp(problem: Problem) -> SecondOrder:
     tangents = {problem.variables[w]: v for w, v in directions.items()}
     entries = []
     for w in problem.wrt:
-        d, _ = differentials(g[w], tangents)
+        d, _ = differentials(g.shared[w], tangents)
         shape = problem.variables[w].shape
         entries.append(Entry("Hv_" + w, w, zeros(shape) if d is None else d, "operator",
                              f"(H v)_{w} = Σ_Y ∂²L/∂{w}∂Y v_Y", directions[w], shape))
@@ -167,7 +167,7 @@ def hessian(problem: Problem, wrt=None) -> SecondOrder:
     g = derive(problem.with_wrt([x]))
     names = _names(problem)
     v = var(names.fresh("v_" + y), problem.variables[y].shape)
-    d, _ = differentials(g[x], {problem.variables[y]: v})
+    d, _ = differentials(g.shared[x], {problem.variables[y]: v})
     d = d if d is None else _simplifier(problem)(d)
     shape = problem.variables[x].shape + problem.variables[y].shape
     label = f"{x}" if x == y else f"{x},{y}"

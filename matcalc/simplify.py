@@ -147,17 +147,40 @@ class Simplifier:
         self.memo: dict[Expr, Expr] = {}
 
     def __call__(self, root: Expr) -> Expr:
-        for node in postorder([root], self.memo):
-            new = rebuild(node, tuple(self.memo[a] for a in node.args))
-            self.memo[node] = self._fixpoint(new)
-        return self.memo[root]
+        """Each node rebuilt from its simplified arguments, then rewritten by
+        the first rule that applies, and the result simplified in turn: an
+        explicit stack, so a rewrite that rebuilds a long chain (a transpose
+        pushed through 300 products) is bounded by memory, not by recursion."""
+        memo = self.memo
+        stack, waiting = [root], {}   # waiting: node -> (its rewrite, its rebuilt form)
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+            elif node in waiting:
+                result, new = waiting.pop(node)   # a rewrite that led back to itself keeps `new`
+                memo[node] = memo.get(result, new)
+                stack.pop()
+            elif any(a not in memo for a in node.args):
+                stack.extend(a for a in reversed(node.args) if a not in memo)
+            else:
+                new = rebuild(node, tuple(memo[a] for a in node.args))
+                result = self._rewrite(new)
+                if result is None or result in memo:
+                    memo[node] = new if result is None else memo[result]
+                    stack.pop()
+                else:
+                    waiting[node] = (result, new)
+                    stack.append(result)
+        return memo[root]
 
-    def _fixpoint(self, node: Expr) -> Expr:
+    def _rewrite(self, node: Expr) -> Expr | None:
+        """What the first applicable rule makes of `node` (None: none applies)."""
         for rule in self.rules:
             result = rule(node, self.computed)
             if result is not None and result is not node:
-                return self(result)
-        return node
+                return result
+        return None
 
 
 # ------------------------------------------------------------ canonical ---

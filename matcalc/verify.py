@@ -10,6 +10,7 @@ the generated value with the text evaluated as written by plain NumPy
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,9 @@ class CheckResult:
     dims: dict[str, int]
     value: float | np.ndarray
     value_error: float | None = None
+    raw: dict[str, float] | None = None        # before the differences' noise is set aside
+    uncertain: dict[str, float] | None = None  # the largest noise so set aside
+    noise: float = 0.0                         # the rounding noise of f's values near the inputs
 
     @property
     def value_ok(self) -> bool:
@@ -56,7 +60,12 @@ class CheckResult:
         width = max(len(n) for n in self.errors) if self.errors else 0
         for name, err in self.errors.items():
             verdict = "ok" if err <= self.tol else "MISMATCH"
-            lines.append(f"  d{name:<{width}}  max rel. error {err:.2e}  {verdict}")
+            raw = (self.raw or {}).get(name, err)
+            noisy = "" if raw <= self.tol else (
+                f" beyond finite-difference noise (raw {raw:.2e}, differences uncertain by "
+                f"up to {(self.uncertain or {}).get(name, 0.0):.1e}; f's rounding noise "
+                f"{self.noise:.1e})")
+            lines.append(f"  d{name:<{width}}  max rel. error {err:.2e}{noisy}  {verdict}")
         label = "value".ljust(width + 1)
         if self.value_error is not None and np.isnan(self.value_error):
             lines.append(f"  {label}  not compared: plain NumPy overflows on the text here")
@@ -159,18 +168,33 @@ def finite_differences(f, inputs: dict, name: str, eps: float,
     G_ij + G_ji = 2 G_ij off the diagonal for the symmetric gradient G)."""
     x = np.array(inputs[name], dtype=np.float64)
     grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        grad[index] = central(f, inputs, name, index, _step(x, index, eps), symmetric)
+    return grad
+
+
+def _step(x: np.ndarray, index: tuple, eps: float) -> float:
+    return eps * max(1.0, abs(x[index]))
+
+
+def central(f, inputs: dict, name: str, index: tuple, h: float,
+            symmetric: bool = False) -> float:
+    """(f(x + h e) − f(x − h e)) / 2h for the unit e at `index` of inputs[name]."""
+    up, down = _pair(f, inputs, name, index, h, symmetric)
+    return (up - down) / (2 * h)
+
+
+def _pair(f, inputs: dict, name: str, index: tuple, h: float, symmetric: bool) -> tuple:
+    """f(x + h e) and f(x − h e)."""
+    x = np.array(inputs[name], dtype=np.float64)
+    step = np.zeros_like(x)
+    step[index] = h
+    if symmetric:
+        step[index[::-1]] = h
 
     def at(point):
         return f({**inputs, name: point if point.ndim else float(point)})
-
-    for index in np.ndindex(x.shape):
-        h = eps * max(1.0, abs(x[index]))
-        step = np.zeros_like(x)
-        step[index] = h
-        if symmetric:
-            step[index[::-1]] = h
-        grad[index] = (at(x + step) - at(x - step)) / (2 * h)
-    return grad
+    return at(x + step), at(x - step)
 
 
 # Central differences of a float64 function of size |f| carry rounding noise
@@ -185,9 +209,118 @@ def relative_error(g, fd, value: float) -> float:
     g, fd = np.asarray(g, dtype=np.float64), np.asarray(fd, dtype=np.float64)
     if g.shape != fd.shape:
         return float("inf")
-    scale = max(np.max(np.abs(fd), initial=0.0), np.max(np.abs(g), initial=0.0),
-                FLOOR * max(1.0, abs(value)))
-    return float(np.max(np.abs(g - fd), initial=0.0) / scale)
+    return float(np.max(np.abs(g - fd), initial=0.0) / _scale(g, fd, value))
+
+
+def _scale(g, fd, value: float) -> float:
+    return max(np.max(np.abs(fd), initial=0.0), np.max(np.abs(g), initial=0.0),
+               FLOOR * max(1.0, abs(value)))
+
+
+# The rounding noise of f is measured, not assumed: f at NOISE_POINTS points
+# x + j h p (p a random sign per entry, h the differences' step) differs
+# from a smooth function by its rounding errors alone once its k-th
+# differences remove the smooth part (Moré and Wild, "Estimating computational
+# noise", 2011): σ² ≈ γ_k mean((Δᵏf)²), γ_k = (k!)² / (2k)!, for k = 4..6.
+NOISE_POINTS = 8
+NOISE_ORDERS = (4, 5, 6)
+# A central difference with step h carries noise of standard deviation
+# σ / (√2 h); a difference from the gradient within NOISE_SIGMAS of that is
+# noise, not error.
+NOISE_SIGMAS = 6.0
+
+
+def rounding_noise(f, inputs: dict, names, eps: float) -> float:
+    """σ, the standard deviation of the rounding errors in f's values near
+    `inputs` (at least one unit in the last place of f)."""
+    rng = np.random.default_rng(0)
+    direction = {n: rng.choice((-1.0, 1.0), np.shape(inputs[n])) * eps
+                 * np.maximum(1.0, np.abs(inputs[n])) for n in names}
+
+    def at(j):
+        moved = {n: np.asarray(inputs[n] + j * d) for n, d in direction.items()}
+        return f({**inputs, **{n: v if v.ndim else float(v) for n, v in moved.items()}})
+
+    values = np.array([at(j) for j in range(NOISE_POINTS)])
+    sigma = max(np.sqrt(math.factorial(k) ** 2 / math.factorial(2 * k)
+                        * np.mean(np.diff(values, k) ** 2)) for k in NOISE_ORDERS)
+    return max(float(sigma), float(np.finfo(np.float64).eps * np.max(np.abs(values))))
+
+
+# Where a difference disagrees with the gradient, the entry is probed again
+# at these steps (times max(1, |x|)), from the shortest.
+STEPS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def _extended(module, order: list, dout, values: dict):
+    """The scalar function in NumPy's extended precision (long double: a
+    64-bit mantissa on x86, so its rounding noise is 2¹¹ times smaller), for
+    probing entries where float64 differences are noisy; None where long
+    double is no wider than float64 or the function refuses it (linalg)."""
+    if np.finfo(np.longdouble).eps > np.finfo(np.float64).eps / 16:
+        return None
+
+    def f(point):
+        v = module.forward(*(np.asarray(point[n], dtype=np.longdouble) for n in order))[0]
+        return np.sum(v) if dout is None else np.sum(dout * v)
+    try:
+        with np.errstate(all="ignore"):
+            value = f(values)
+    except (TypeError, ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return None
+    return f if np.asarray(value).dtype == np.longdouble and np.isfinite(value) else None
+
+
+def noise_aware_error(f, inputs: dict, name: str, g, fd, value: float, sigma: float,
+                      tol: float, symmetric: bool = False) -> tuple:
+    """(error, raw error, uncertainty) of g against the differences fd, all
+    relative to the scale; the raw error is max |g − fd|. An entry off by
+    more than tol is probed again (`_best_difference`), and its error is what
+    lies beyond the uncertainty of the best difference."""
+    x = np.array(inputs[name], dtype=np.float64)
+    g, fd = np.asarray(g, dtype=np.float64), np.asarray(fd, dtype=np.float64)
+    scale = _scale(g, fd, value)
+    raw = float(np.max(np.abs(g - fd), initial=0.0) / scale)
+    worst = uncertainty = 0.0
+    for index in np.ndindex(x.shape):
+        if abs(g[index] - fd[index]) <= tol * scale:
+            continue
+        size = max(1.0, abs(x[index]))
+        d, u = _best_difference(
+            lambda s: _pair(f, inputs, name, index, s * size, symmetric), size, sigma)
+        excess = max(abs(g[index] - d) - u, 0.0)
+        worst = max(worst, excess)
+        if excess <= tol * scale:
+            uncertainty = max(uncertainty, u)
+    return float(worst / scale), raw, float(uncertainty / scale)
+
+
+def _best_difference(probe, size: float, sigma: float) -> tuple:
+    """The central difference D(s) over STEPS s with the least uncertainty
+    u(s) = 2 (NOISE_SIGMAS σ / (√2 s) + max |D(s) − D(s′)|) over the two
+    nearest steps s′ (truncation, rounding noise and quantisation alike make
+    nearby steps disagree; two of them, and the 2, allow for this estimate
+    of the error being an estimate), and that u. A step where f(x + s)
+    equals f(x − s) exactly sees f flat at that resolution (a quantised f,
+    as log(1 − R) is where R is within a few units of the last place of 1)
+    and is left out. A smooth f has a tiny u at short steps, so a wrong
+    gradient stays wrong; a noisy f has no step without noise, and u says
+    how much."""
+    found = []
+    for step in STEPS:
+        up, down = probe(step)
+        if up != down:
+            s = step * size
+            found.append(((up - down) / (2 * s), NOISE_SIGMAS * sigma / (np.sqrt(2) * s)))
+    if not found:   # flat at every step: D = 0 up to the noise at the longest
+        return 0.0, NOISE_SIGMAS * sigma / (np.sqrt(2) * STEPS[-1] * size)
+    best = (found[0][0], float("inf"))
+    for i, (d, n) in enumerate(found):
+        start = max(0, min(i - 1, len(found) - 3))
+        u = 2 * (n + max(abs(d - e) for e, _ in found[start:start + 3]))
+        if u < best[1]:
+            best = (d, u)
+    return best
 
 
 def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
@@ -223,13 +356,20 @@ def _compare(problem, module, values, concrete, rng, tol, eps) -> CheckResult:
 
     size = scalar(values)
     plain = value_error(value, problem, values, concrete)
-    errors = {}
+    sigma = rounding_noise(scalar, values, problem.wrt, eps)
+    extended = _extended(module, order, dout, values)
+    probe, probe_sigma = (scalar, sigma) if extended is None else \
+        (extended, rounding_noise(extended, values, problem.wrt, eps))
+    errors, raw, uncertain = {}, {}, {}
     for w in problem.wrt:
         g = np.asarray(grads[w], dtype=np.float64)
-        if problem.variables[w].structure:  # symmetric: G = Gᵀ, probed along E_ij + E_ji
-            fd = finite_differences(scalar, values, w, eps, symmetric=True)
-            errors[w] = max(relative_error(g * (2 - np.eye(len(g))), fd, size),
-                            relative_error(g, g.T, size))
-        else:
-            errors[w] = relative_error(g, finite_differences(scalar, values, w, eps), size)
-    return CheckResult(errors, tol, concrete, value, plain)
+        symmetric = bool(problem.variables[w].structure)
+        if symmetric:  # G = Gᵀ, probed along E_ij + E_ji
+            g = g * (2 - np.eye(len(g)))
+        fd = finite_differences(scalar, values, w, eps, symmetric=symmetric)
+        errors[w], raw[w], uncertain[w] = noise_aware_error(
+            probe, values, w, g, fd, size, probe_sigma, tol, symmetric)
+        if symmetric:
+            asymmetry = relative_error(grads[w], np.transpose(grads[w]), size)
+            errors[w], raw[w] = max(errors[w], asymmetry), max(raw[w], asymmetry)
+    return CheckResult(errors, tol, concrete, value, plain, raw, uncertain, sigma)

@@ -212,7 +212,10 @@ ROWS = [
         "X.T @ (sigmoid(X @ w) * (1 - sigmoid(X @ w)))", "σ' = σ(1 − σ)"),
     Row("relu_Xw", "X: N x D; w: D", "sum(relu(X @ w))", "w", "X.T @ step(X @ w)",
         "backpropagation through ReLU (a subgradient)"),
-    Row("maximum_0", "x: N", "sum(maximum(x, 0))", "x", "step(x)", "max(x, 0) = relu(x)"),
+    Row("maximum_0", "x: N", "sum(maximum(x, 0))", "x", "(1 + sign(x)) / 2",
+        "max(x, 0) = relu(x)",
+        why="step(x) except at the tie x = 0, where maximum splits the derivative "
+            "evenly (1/2); relu keeps step(x)"),
     Row("logistic", "X: N x D; w: D; y: N", "sum(log(1 + exp(-y * (X @ w))))", "w",
         "-X.T @ (y * sigmoid(-y * (X @ w)))",
         f"{MC_ORG} (logistic regression); the issue"),

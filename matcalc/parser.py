@@ -26,6 +26,12 @@ from .problem import Problem
 from .shapes import dim, fmt
 
 
+# The words that say what values a variable takes, after its shape; a
+# symmetric or spd matrix may also be positive (entrywise), a symmetric one sign.
+DOMAIN_WORDS = ("positive", "sign", "onehot", "symmetric", "spd")
+DOMAIN_WITH_STRUCTURE = {("positive", "symmetric"), ("positive", "spd"), ("sign", "symmetric")}
+
+
 class _BracketNewlines:
     """Post-lexer: newlines inside brackets continue the line, as in Python."""
 
@@ -61,6 +67,7 @@ _READABLE = {"NAME": "a name", "NUMBER": "a number", "INT": "an integer",
              "MINUS": "'-'", "PLUS": "'+'", "PRIME": "\"'\"", "DOT": "'.'",
              "SCALAR": "'scalar'", "WRT": "'wrt'", "NONE": "'None'",
              "STRUCTURE": "'symmetric' or 'spd'",
+             "DOMAIN": "'positive', 'sign' or 'onehot'",
              "_TIMES": "'x'"}
 
 
@@ -346,39 +353,49 @@ class _ProblemBuilder:
 
     def _decl(self, tree):
         *names, shape_tree = tree.children
-        shape, structure = self.shape(shape_tree)
+        shape, structure, domain = self.shape(shape_tree)
         for token in names:
             self.claim(token, "a variable")
-            self.variables[str(token)] = var(str(token), shape, structure)
+            self.variables[str(token)] = var(str(token), shape, structure, domain)
 
-    def shape(self, tree) -> tuple[tuple, str]:
-        """The declared shape and structure ('', 'symmetric' or 'spd')."""
+    def shape(self, tree) -> tuple[tuple, str, str]:
+        """The declared shape, structure ('', 'symmetric' or 'spd') and
+        domain ('', 'positive', 'sign' or 'onehot')."""
+        words = {t.type: t for t in tree.children if t.type in ("DOMAIN", "STRUCTURE")}
+        tree.children = [t for t in tree.children if t.type not in ("DOMAIN", "STRUCTURE")]
+        structure, domain = (str(words[k]) if k in words else "" for k in ("STRUCTURE", "DOMAIN"))
         if tree.data == "scalar_shape":
-            return (), ""
-        structure = ""
-        if tree.children and tree.children[-1].type == "STRUCTURE":
-            token = tree.children[-1]
-            structure, tree.children = str(token), tree.children[:-1]
-            if len(tree.children) != 2 or tree.children[0] != tree.children[1]:
-                raise self.error(ShapeError, f"a {structure} matrix must be square "
-                                 "(e.g. S: D x D symmetric)", token)
+            if domain == "onehot":
+                raise self.error(ShapeError, "a onehot variable is a vector or a matrix "
+                                 "(e.g. Y: N x K onehot)", words["DOMAIN"])
+            return (), "", domain
+        if structure and (len(tree.children) != 2 or tree.children[0] != tree.children[1]):
+            raise self.error(ShapeError, f"a {structure} matrix must be square "
+                             "(e.g. S: D x D symmetric)", words["STRUCTURE"])
+        if structure and domain and (domain, structure) not in DOMAIN_WITH_STRUCTURE:
+            raise self.error(ShapeError, f"a {structure} matrix cannot also be {domain} (a "
+                             "symmetric or spd matrix may be positive, a symmetric one "
+                             "sign)", words["DOMAIN"])
         if len(tree.children) > 2:
             raise self.error(ShapeError, "only scalars, vectors and matrices "
                              "(at most two dimensions)", tree.children[2])
-        shape = []
-        for token in tree.children:
-            if token.type == "INT":
-                if int(token) < 1:
-                    raise self.error(ShapeError, "a dimension must be a positive integer", token)
-                shape.append(dim(int(token)))
-                continue
-            name = str(token)
-            if name in self.variables or name in self.intermediates:
-                raise self.error(NameResolutionError,
-                                 f"'{name}' is a variable, not a dimension", token)
-            self.dims.setdefault(name, dim(name))
-            shape.append(self.dims[name])
-        return tuple(shape), structure
+        return tuple(self.dimension(token) for token in tree.children), structure, domain
+
+    def dimension(self, token):
+        """One declared dimension: a positive integer or a name."""
+        if token.type == "INT":
+            if int(token) < 1:
+                raise self.error(ShapeError, "a dimension must be a positive integer", token)
+            return dim(int(token))
+        name = str(token)
+        if name in self.variables or name in self.intermediates:
+            raise self.error(NameResolutionError,
+                             f"'{name}' is a variable, not a dimension", token)
+        if name in DOMAIN_WORDS:
+            raise self.error(ShapeError, f"'{name}' follows the shape: write "
+                             f"x: N {name} (or x: scalar {name})", token)
+        self.dims.setdefault(name, dim(name))
+        return self.dims[name]
 
     def expression(self, tree) -> Expr:
         too_deep = ParseError("expression too deeply nested", line=tree.meta.line,
@@ -424,7 +441,7 @@ class _ProblemBuilder:
             raise ParseError("no function: write 'name = expression' or an expression "
                              "after the declarations")
         name, output = self.output
-        wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else tuple(self.variables)
+        wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else _default_wrt(self)
         for token in self.wrt or ():
             if str(token) not in self.variables:
                 what = ("an intermediate, not a variable" if str(token) in self.intermediates
@@ -473,6 +490,13 @@ def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
     builder = _ProblemBuilder(text, None)
     builder.scope = lambda: dict(scope)
     return builder.expression(statements[0].children[0])
+
+
+def _default_wrt(builder) -> tuple[str, ...]:
+    """Every variable but those of discrete values (sign, onehot: data, such
+    as labels), unless there is nothing else."""
+    names = tuple(n for n, v in builder.variables.items() if v.domain not in ("sign", "onehot"))
+    return names or tuple(builder.variables)
 
 
 def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from .emit import generate, load
 from .errors import DomainError, MatcalcError
 from .expr import Apply, Const, Var, postorder
 from .gradient import derive
+from .inputs import prepare, sample
 from .ops import OPS
 
 DEFAULT_SIZES = (3, 4, 5, 6, 7, 8, 9, 10)
@@ -96,25 +97,14 @@ def domains(problem) -> dict[str, str]:
 
 
 def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
-    """Random inputs of the declared shapes, in each variable's domain."""
+    """Random inputs of the declared shapes, in each variable's declared
+    domain, else in the domain its functions need (see `matcalc.inputs`)."""
     need = domains(problem)
     out = {}
     for name, v in problem.variables.items():
         shape = tuple(int(d.subs({problem.dims[k]: n for k, n in dims.items()}))
                       for d in v.shape)
-        kind = "spd" if v.structure == "spd" else need.get(name)
-        if kind == "spd" and len(shape) == 2 and shape[0] == shape[1]:
-            b = rng.standard_normal(shape)
-            value = b @ b.T / shape[0] + np.eye(shape[0])
-        elif kind == "positive":
-            value = rng.uniform(0.5, 1.5, shape)
-        elif kind == "unit":
-            value = rng.uniform(-0.8, 0.8, shape)
-        else:
-            value = rng.standard_normal(shape)
-        if v.structure:
-            value = (value + value.T) / 2
-        out[name] = np.asarray(value, dtype=np.float64) if shape else float(value)
+        out[name] = sample(v, shape, need.get(name), rng)
     return out
 
 
@@ -176,11 +166,13 @@ def relative_error(g, fd, value: float) -> float:
 
 def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
           eps: float = 1e-6, module=None) -> CheckResult:
-    """Compare the generated gradients of `problem` with finite differences."""
-    concrete = sizes(problem, dims)
+    """Compare the generated gradients of `problem` with finite differences
+    at `inputs` ({name: array}; the sizes they bind, and random values in
+    each variable's domain for the others)."""
+    bound, given = prepare(problem, dims, inputs)
+    concrete = sizes(problem, bound)
     rng = np.random.default_rng(seed)
-    values = draw(problem, concrete, rng)
-    values.update(inputs or {})
+    values = {**draw(problem, concrete, rng), **given}
     if module is None:
         module = load(generate(derive(problem)), problem.output_name)
     try:

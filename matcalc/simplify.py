@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import sympy
+
 from .expr import Apply, Const, Expr, Var, apply, const, postorder
 from .ops import (OPS, _coefficient, add, col, func, kron, matmul, mul, ones, rebuild, row,
                   transpose)
@@ -171,10 +173,11 @@ def common_scale(node: Expr, computed: set) -> Expr | None:
         return None
     parts.sort(key=lambda p: bool(p[0].could_extract_minus_sign()))
     c = parts[0][0]
-    if c == 1 or c.could_extract_minus_sign() or \
+    if c == 1 or (c.is_Float and float(c) == 1) or c.could_extract_minus_sign() or \
             any(k != c and k != -c for k, _ in parts):
         return None
-    return mul(const(c), add(*(mul(const(k / c), rest) for k, rest in parts)))
+    signs = [sympy.Integer(1 if k == c else -1) for k, _ in parts]
+    return mul(const(c), add(*(mul(const(sign), rest) for sign, (_, rest) in zip(signs, parts))))
 
 
 # Elementwise functions that are the identity or 1 on a domain: y ** k is 1

@@ -379,23 +379,24 @@ class _ProblemBuilder:
         if len(tree.children) > 2:
             raise self.error(ShapeError, "only scalars, vectors and matrices "
                              "(at most two dimensions)", tree.children[2])
-        return tuple(self.dimension(token) for token in tree.children), structure, domain
-
-    def dimension(self, token):
-        """One declared dimension: a positive integer or a name."""
-        if token.type == "INT":
-            if int(token) < 1:
-                raise self.error(ShapeError, "a dimension must be a positive integer", token)
-            return dim(int(token))
-        name = str(token)
-        if name in self.variables or name in self.intermediates:
-            raise self.error(NameResolutionError,
-                             f"'{name}' is a variable, not a dimension", token)
-        if name in DOMAIN_WORDS:
-            raise self.error(ShapeError, f"'{name}' follows the shape: write "
-                             f"x: N {name} (or x: scalar {name})", token)
-        self.dims.setdefault(name, dim(name))
-        return self.dims[name]
+        shape = []
+        for token in tree.children:
+            if token.type == "INT":
+                if int(token) < 1:
+                    raise self.error(ShapeError, "a dimension must be a positive integer", token)
+                shape.append(dim(int(token)))
+                continue
+            name = str(token)
+            if name in self.variables or name in self.intermediates:
+                raise self.error(NameResolutionError,
+                                 f"'{name}' is a variable, not a dimension", token)
+            if name in DOMAIN_WORDS:
+                example = "S: D x D" if name in ("symmetric", "spd") else "x: N"
+                raise self.error(ShapeError, f"'{name}' follows the shape: write "
+                                 f"{example} {name}", token)
+            self.dims.setdefault(name, dim(name))
+            shape.append(self.dims[name])
+        return tuple(shape), structure, domain
 
     def expression(self, tree) -> Expr:
         too_deep = ParseError("expression too deeply nested", line=tree.meta.line,

@@ -176,7 +176,8 @@ def test_common_scale_holds_numerically():
     for before, after in [
             (p.expr("A / N - B / N"), "(A - B) / N"),
             (p.expr("-(A / N) + B / N"), "(B - A) / N"),
-            (p.expr("2 * A - 2 * B + 2 * A @ B.T @ A"), "2 * (A + A @ B.T @ A - B)")]:
+            (p.expr("2 * A - 2 * B + 2 * A @ B.T @ A"), "2 * (A + A @ B.T @ A - B)"),
+            (p.expr("2.0 * A - 2.0 * B"), "2.0 * (A - B)")]:     # a float scale ends
         got = Simplifier()(before)
         assert str(got) == after
         rng = np.random.default_rng(0)

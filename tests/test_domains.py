@@ -334,3 +334,44 @@ def test_cli_inputs(tmp_path):
         out = cli("check", "examples/softmax_ce.mc", *args)
         assert out.returncode == 2 and fragment in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr
+
+
+# ------------------------------------- the rules inside whole derivations ---
+
+IN_CONTEXT = [
+    # (problem, text the rules remove from the gradients)
+    ("X: N x D; y: N sign; w: D\nf = sum(y ** 2 * (X @ w) ** 2)\nwrt w", "y ** 2"),
+    ("y: N sign; x: N\nf = sum(abs(y) * exp(x))\nwrt x", "abs("),
+    ("y: N sign; x: N positive\nf = sum(y ** 4 * x) + sum(y * log(x))\nwrt y, x", "y ** 3"),
+    ("x: N positive\nf = sum(abs(x) * log(x))", "sign("),
+    ("x: N positive\nf = sum(relu(x) ** 2)", "step("),
+    ("Y: N x K onehot; Z: N x K\nf = mean(sum(Y * log(sigmoid(Z)), axis=1))\nwrt Z", None),
+    ("Y: N x K onehot; v: N\nf = sum(sum(Y, axis=1) * v ** 2)\nwrt v", "Y"),
+    ("Y: N x K onehot; Z: N x K\nf = sum(Y * (Z - logsumexp(Z, axis=1)[:, None]))\nwrt Z",
+     "sum("),
+    ("u: K onehot; z: K\nf = -u @ log(softmax(z))\nwrt z", "sum("),
+    ("Y: N x K onehot; X: N x D; W: D x K\nf = sum((Y ** 2 - softmax(X @ W, axis=1)) ** 2)\nwrt W",
+     "Y ** 2"),
+]
+
+
+@pytest.mark.parametrize("text, gone", IN_CONTEXT)
+def test_rules_inside_derivations_agree_with_finite_differences(text, gone):
+    p = matcalc.parse(text.replace("; ", "\n"))
+    g = str(matcalc.grad(p)).split("\n", 1)[1]       # without the header line
+    if gone is not None:
+        assert gone not in g, g
+    for seed in range(3):
+        result = matcalc.check(p, seed=seed)
+        assert result.ok, f"seed {seed}:\n{g}\n{result}"
+
+
+def test_sign_rules_in_second_order_agree_with_finite_differences():
+    p = matcalc.parse("X: N x D\ny: N sign\nw: D\nf = sum(y ** 2 * (X @ w) ** 2) / 2\nwrt w")
+    assert "H_w = X.T @ X" in str(matcalc.hessian(p, "w")).splitlines()
+    module = matcalc.compile(p, hessian="w", hvp=True)
+    rng = np.random.default_rng(8)
+    X, w, y = rng.standard_normal((7, 3)), rng.standard_normal(3), rng.choice([-1.0, 1.0], 7)
+    np.testing.assert_allclose(module.hessian(X=X, y=y, w=w), X.T @ X, rtol=1e-12)
+    v = rng.standard_normal(3)
+    np.testing.assert_allclose(module.hvp(v, X=X, y=y, w=w), X.T @ X @ v, rtol=1e-12)

@@ -1,8 +1,9 @@
 """Numerical check: derived gradients against central finite differences.
 
-Inputs are drawn at random in each function's domain (positive under log,
-sqrt and fractional powers; symmetric positive definite under inv, det and
-logdet); the generated `backward` is compared with
+Inputs are drawn at random in each variable's declared domain (onehot, sign,
+positive; see `matcalc.inputs`), else in each function's domain (positive
+under log, sqrt and fractional powers; symmetric positive definite under
+inv, det and logdet), or given by the user; the generated `backward` is compared with
 (f(x + h e_i) - f(x - h e_i)) / 2h for every entry of every variable.
 """
 

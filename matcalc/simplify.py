@@ -180,6 +180,20 @@ def common_scale(node: Expr, computed: set) -> Expr | None:
     return mul(const(c), add(*(mul(const(sign), rest) for sign, (_, rest) in zip(signs, parts))))
 
 
+def positive_first(node: Expr, computed: set) -> Expr | None:
+    """−A + B = B − A: a sum starts with a term of positive sign where it
+    has one (the constant term stays first)."""
+    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+        return None
+    terms = [t for t in node.args if not isinstance(t, Const)]
+    negative = [bool(_coefficient(_unmark(t))[0].could_extract_minus_sign()) for t in terms]
+    if not negative or not negative[0] or all(negative):
+        return None
+    order = [t for t, n in zip(terms, negative) if not n] + \
+        [t for t, n in zip(terms, negative) if n]
+    return add(*(t for t in node.args if isinstance(t, Const)), *order)
+
+
 # Elementwise functions that are the identity or 1 on a domain: y ** k is 1
 # (k even) or y (k odd) for signs; 0 ** k = 0 and 1 ** k = 1 for a onehot Y.
 _ON_DOMAIN = {
@@ -221,6 +235,7 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     onehot_sum,
     domain_elementwise,
     common_scale,
+    positive_first,
 ]
 
 
@@ -316,7 +331,8 @@ def _unmarked(node: Expr, computed: set) -> Expr | None:
     return None
 
 
-CANONICAL = [_unmarked, *(r for r in RULES if r is not common_scale), column_vectors, distributed, left_grouped, sorted_terms]
+CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first)),
+             column_vectors, distributed, left_grouped, sorted_terms]
 
 
 def canonical(expr: Expr) -> Expr:

@@ -375,3 +375,17 @@ def test_sign_rules_in_second_order_agree_with_finite_differences():
     np.testing.assert_allclose(module.hessian(X=X, y=y, w=w), X.T @ X, rtol=1e-12)
     v = rng.standard_normal(3)
     np.testing.assert_allclose(module.hvp(v, X=X, y=y, w=w), X.T @ X @ v, rtol=1e-12)
+
+
+def test_positive_first_holds_numerically():
+    """−A + B is printed and computed as B − A (the constant term stays first)."""
+    p = matcalc.parse("A: N x K\nB: N x K\nf = sum(A)")
+    rng = np.random.default_rng(1)
+    values = {"A": rng.standard_normal((3, 4)), "B": rng.standard_normal((3, 4)), "N": 3}
+    for before, after in [(p.expr("-A + B"), "B - A"), (p.expr("2 - A + exp(B)"), "2 + exp(B) - A"),
+                          (p.expr("-A - B"), "-A - B")]:
+        got = Simplifier()(before)
+        assert str(got) == after
+        np.testing.assert_allclose(evaluate(got, values), evaluate(before, values), rtol=1e-15)
+    unscaled = matcalc.problem("-sum(Y * log(softmax(Z, axis=1)))", Y="N x K onehot", Z="N x K")
+    assert "dZ = softmax(Z, axis=1) - Y" in str(matcalc.grad(unscaled)).splitlines()

@@ -21,7 +21,8 @@ gradient and the symmetric one both pass).
 
 Inputs are drawn as `matcalc check` draws them (`verify.sizes`,
 `verify.draw`), in each variable's declared domain, except those given
-(`inputs=`, `--inputs data.npz`), which set the sizes they bind; matcalc's gradients come from the generated NumPy module.
+(`inputs=`, `--inputs data.npz`), which set the sizes they bind; matcalc's gradients come from the
+generated NumPy module.
 Every gradient in `wrt` is compared entry by entry with
 `verify.relative_error`; a missing gradient, a wrong shape or a non-finite
 entry is an error of its own.

@@ -266,8 +266,10 @@ def test_given_inputs_are_used_and_the_others_drawn():
 
 
 @pytest.mark.parametrize("inputs, fragment", [
-    ({"X": np.ones((6, 3)), "t": np.ones((6, 1))}, "input 't': expected shape (N,) = (6,), got (6, 1)"),
-    ({"t": np.ones(5), "X": np.ones((6, 3))}, "input 'X' of shape (6, 3) has N = 6, but input 't' gives N = 5"),
+    ({"X": np.ones((6, 3)), "t": np.ones((6, 1))},
+     "input 't': expected shape (N,) = (6,), got (6, 1)"),
+    ({"t": np.ones(5), "X": np.ones((6, 3))},
+     "input 'X' of shape (6, 3) has N = 6, but input 't' gives N = 5"),
     ({"X": np.ones(3)}, "input 'X': expected shape (N, D), got (3,)"),
     ({"q": 1.0}, "input 'q' is not a variable of the problem"),
     ({"X": [["a"]]}, "input 'X' is not an array of numbers"),
@@ -382,7 +384,8 @@ def test_positive_first_holds_numerically():
     p = matcalc.parse("A: N x K\nB: N x K\nf = sum(A)")
     rng = np.random.default_rng(1)
     values = {"A": rng.standard_normal((3, 4)), "B": rng.standard_normal((3, 4)), "N": 3}
-    for before, after in [(p.expr("-A + B"), "B - A"), (p.expr("2 - A + exp(B)"), "2 + exp(B) - A"),
+    for before, after in [(p.expr("-A + B"), "B - A"),
+                          (p.expr("2 - A + exp(B)"), "2 + exp(B) - A"),
                           (p.expr("-A - B"), "-A - B")]:
         got = Simplifier()(before)
         assert str(got) == after

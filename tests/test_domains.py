@@ -392,3 +392,41 @@ def test_positive_first_holds_numerically():
         np.testing.assert_allclose(evaluate(got, values), evaluate(before, values), rtol=1e-15)
     unscaled = matcalc.problem("-sum(Y * log(softmax(Z, axis=1)))", Y="N x K onehot", Z="N x K")
     assert "dZ = softmax(Z, axis=1) - Y" in str(matcalc.grad(unscaled)).splitlines()
+
+
+# ------------------------------ generated problems over declared domains ---
+
+GENERATED_DECLS = ("Y: N x K onehot\ny: N sign\nx: N positive\nZ: N x K\nv: N\nw: K\n"
+                   "S: N x N symmetric sign\n")
+LEAVES = {"M": ["Y", "Z", "Y * Z", "outer(y, w)", "S @ Y"],
+          "V": ["y", "x", "v", "Z @ w", "sum(Y * Z, axis=1)", "sum(Y, axis=1)", "S @ v"]}
+UNARY = ["tanh({})", "sin({})", "square({})", "abs({})", "sign({})", "relu({})",
+         "sigmoid({})", "({}) ** 2", "({}) ** 3", "({}) ** 4"]
+BINARY = ["({}) + ({})", "({}) - ({})", "({}) * ({})"]
+
+
+def _term(rng, kind: str, depth: int) -> str:
+    """A random term of kind M (N x K) or V (N) over the declared variables."""
+    choice = rng.random()
+    if depth == 0 or choice < 0.25:
+        return rng.choice(LEAVES[kind])
+    if choice < 0.6:
+        return rng.choice(UNARY).format(_term(rng, kind, depth - 1))
+    if kind == "V" and choice < 0.7:
+        return f"sum({_term(rng, 'M', depth - 1)}, axis=1)"
+    return rng.choice(BINARY).format(_term(rng, kind, depth - 1), _term(rng, kind, depth - 1))
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_generated_problems_over_domains_agree_with_finite_differences(seed):
+    """Random problems over onehot, sign, positive and symmetric sign
+    variables: every gradient (the domain rules applied) against central
+    differences at inputs drawn from the domains."""
+    import random
+    rng = random.Random(seed)
+    kind = rng.choice("MV")
+    text = f"{GENERATED_DECLS}f = sum({_term(rng, kind, 3)})\nwrt Z, x, v, w"
+    p = matcalc.parse(text)
+    for check_seed in (0, 1):
+        result = matcalc.check(p, seed=check_seed)
+        assert result.ok, f"{text}\n{matcalc.grad(p)}\n{result}"

@@ -20,7 +20,9 @@ symmetric part of the returned gradient is compared (so the unconstrained
 gradient and the symmetric one both pass).
 
 Inputs are drawn as `matcalc check` draws them (`verify.sizes`,
-`verify.draw`); matcalc's gradients come from the generated NumPy module.
+`verify.draw`), in each variable's declared domain, except those given
+(`inputs=`, `--inputs data.npz`), which set the sizes they bind; matcalc's gradients come from the
+generated NumPy module.
 Every gradient in `wrt` is compared entry by entry with
 `verify.relative_error`; a missing gradient, a wrong shape or a non-finite
 entry is an error of its own.
@@ -43,6 +45,7 @@ import numpy as np
 from .emit import generate, load
 from .errors import MatcalcError
 from .gradient import derive
+from .inputs import prepare
 from .shapes import fmt
 from .verify import draw, relative_error, sizes
 
@@ -249,7 +252,8 @@ def _shape_text(shape: tuple, dims: dict[str, int]) -> str:
 def check_against(problem, function, dims=None, seed: int = 0, tol: float = 1e-6,
                   inputs=None) -> AgainstResult:
     """Compare a hand-written backward `function` (or a 'module:function'
-    spec) with matcalc's gradients of `problem` at random inputs."""
+    spec) with matcalc's gradients of `problem` at `inputs` ({name: array},
+    as for `verify.check`), the others drawn at random in their domains."""
     if isinstance(problem, str):
         from .parser import parse
         problem = parse(problem)
@@ -260,10 +264,10 @@ def check_against(problem, function, dims=None, seed: int = 0, tol: float = 1e-6
         raise MatcalcError(f"expected a function or 'module:function', got "
                            f"{type(function).__name__}")
     label = _label(function, spec)
-    concrete = sizes(problem, dims)
+    bound, given = prepare(problem, dims, inputs)
+    concrete = sizes(problem, bound)
     rng = np.random.default_rng(seed)
-    values = draw(problem, concrete, rng)
-    values.update(inputs or {})
+    values = {**draw(problem, concrete, rng), **given}
     gradient = derive(problem)
     module = load(generate(gradient), problem.output_name)
     order = list(problem.variables)

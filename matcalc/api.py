@@ -87,7 +87,14 @@ def compile(p, wrt=None, *, hessian=None, hvp=False, jacobian=None):  # noqa: A0
 
 
 def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6):
-    """Finite-difference check of every gradient (see `matcalc.check.check`)."""
+    """Finite-difference check of every gradient (see `matcalc.verify.check`).
+
+    `dims` gives sizes ({"N": 5}); `inputs` gives values ({"X": array}),
+    which set the sizes they bind (a conflict with `dims` is an error); the
+    inputs not given are drawn at random in their declared domains. A given
+    input of the wrong shape, or outside its declared domain, is a
+    `MatcalcError` naming it.
+    """
     from .verify import check as run
     return run(_problem(p, wrt), dims=dims, inputs=inputs, seed=seed, tol=tol)
 

@@ -3,7 +3,8 @@
     matcalc grad PROBLEM [--wrt W1,b1] [--format text|latex]
     matcalc hessian PROBLEM --wrt w    (hvp, jacobian likewise)
     matcalc codegen PROBLEM [-o out.py] [--hessian w] [--hvp] [--jacobian [x]]
-    matcalc check PROBLEM [--dims N=5,D=3] [--tol 1e-6] [--seed 0] [--against M:F]
+    matcalc check PROBLEM [--dims N=5,D=3] [--inputs data.npz] [--tol 1e-6] [--seed 0]
+                          [--against M:F]
 
 PROBLEM is a file (`-` for standard input) or `-e EXPR -d DECL ...`. Bad
 input prints one message (with line:col and a caret) and exits with 2; a
@@ -56,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dims", default="", help="sizes, e.g. N=5,D=3 (default: small)")
     check.add_argument("--tol", type=float, default=1e-6, help="max relative error")
     check.add_argument("--seed", type=int, default=0, help="random seed for the inputs")
+    check.add_argument("--inputs", metavar="FILE.npz",
+                       help="check at these inputs (np.savez(FILE, X=X, ...)); they set the "
+                            "sizes, and the inputs not in the file are drawn at random")
     check.add_argument("--against", metavar="MODULE:FUNCTION",
                        help="check a hand-written backward function (module:function or "
                             "file.py:function) against the derived gradients")
@@ -181,14 +185,18 @@ def run(argv: list[str] | None = None) -> int:
             sys.stdout.write(source)
         return 0
     _options(args)
+    inputs = None
+    if args.inputs:
+        from .inputs import load
+        inputs = load(args.inputs)
     if args.against:
         from .against import check_against
         result = check_against(problem, args.against, dims=_dims(args.dims),
-                               seed=args.seed, tol=args.tol)
+                               seed=args.seed, tol=args.tol, inputs=inputs)
         print(result)
         return 0 if result.ok else EXIT_MISMATCH
     from .api import check
-    result = check(problem, dims=_dims(args.dims), seed=args.seed, tol=args.tol)
+    result = check(problem, dims=_dims(args.dims), inputs=inputs, seed=args.seed, tol=args.tol)
     print(result)
     return 0 if result.ok else EXIT_MISMATCH
 

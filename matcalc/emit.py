@@ -23,7 +23,7 @@ import unicodedata
 import sympy
 
 from . import __version__
-from . import inputs as checks
+from . import guards as checks
 from .expr import Apply, Const, Var, postorder
 from .gradient import Gradient
 from .ops import OPS

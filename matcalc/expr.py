@@ -44,11 +44,15 @@ class Expr:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Var(Expr):
-    """A named scalar, vector or matrix; `structure` is '', 'symmetric' or 'spd'."""
+    """A named scalar, vector or matrix; `structure` is '', 'symmetric' or
+    'spd'; `domain` the values its entries take: '', 'positive', 'sign'
+    (each ±1) or 'onehot' (each row, of a vector its entries, one 1 and
+    the rest 0)."""
 
     name: str
     shape: Shape
     structure: str = ""
+    domain: str = ""
     args = ()
 
     def __repr__(self) -> str:
@@ -95,11 +99,11 @@ def _intern(key: tuple, make: Callable[[], Expr]) -> Expr:
     return node
 
 
-def var(name: str, shape: Shape, structure: str = "") -> Var:
-    """The variable `name` of the given shape."""
+def var(name: str, shape: Shape, structure: str = "", domain: str = "") -> Var:
+    """The variable `name` of the given shape, structure and domain."""
     shape = tuple(sympy.sympify(d) for d in shape)
-    return _intern(("var", name, shape, structure),
-                   lambda: Var(name, shape, structure))
+    return _intern(("var", name, shape, structure, domain),
+                   lambda: Var(name, shape, structure, domain))
 
 
 def const(value) -> Const:

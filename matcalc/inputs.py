@@ -1,176 +1,163 @@
-"""The input checks every function of a generated module starts with.
+"""The inputs of a numerical check: random draws in each variable's domain,
+and the user's own arrays, which set the sizes they bind.
 
-The module holds `SHAPES`, each input's declared shape (a dimension's name or
-a fixed size per axis), and two helpers: `_by_name(inputs)`, the keyword
-inputs in `INPUTS` order (a `TypeError` names a missing or unknown one), and
-`_checked(*arrays)`, the inputs as NumPy arrays of their declared shapes,
-each dimension name taking one size throughout (a `ValueError` names the
-input, the declared shape with the sizes bound so far, and the shape given:
-`y: expected shape (N,) = (6,), got (6, 1)`). For floating arrays of the
-right shapes the check is a few tuple comparisons, written for the problem;
-anything else goes through the general loop, which converts or explains.
+A declared domain decides how a variable is drawn: `onehot` rows (one 1 at a
+random place, the rest 0), `sign` entries (±1 with equal odds), `positive`
+entries (uniform in [0.5, 1.5]); a `symmetric` or `spd` matrix is drawn
+symmetric (spd: B Bᵀ/n + I). Otherwise what the problem's functions need
+decides (positive under log, |x| < 1 under arcsin, spd under inv), and a
+standard normal is the default. Given arrays are checked against the
+declarations: shape (each dimension name bound once), finiteness, domain and
+structure; a mismatch is a `MatcalcError` naming the input.
 """
 
 from __future__ import annotations
 
-import textwrap
-
+import numpy as np
 import sympy
 
-_GENERAL = '''
-    sizes = {SIZES}  # dimension -> size, from the first input that has it
-    out, numbers = [], False
-    for name, x, shape in zip(INPUTS, arrays, SHAPES):
-        if type(x) in (float, int):  # takes the arrays' floating type, below
-            numbers, got = True, ()
-        else:
-            if type(x) is not np.ndarray or x.dtype.kind != "f":
-                x = np.asarray(x)
-                if x.dtype.kind not in "fbiu":
-                    raise TypeError(f"{name}: expected numbers, got {x.dtype}")
-                x = x if x.dtype.kind == "f" else x.astype(np.float64)
-            got = x.shape
-        if len(got) != len(shape) or 0 in got or [
-                sizes.setdefault(d, n) for d, n in zip(shape, got)] != [*got]:
-            want, bound = (", ".join(f"{d}" for d in s) + ","[len(s) != 1:]
-                           for s in (shape, [sizes.get(d, d) for d in shape]))
-            want += f") = ({bound}" if bound != want else ""
-            raise ValueError(f"{name}: expected shape ({want}), got {got}"
-                             + " (sizes are at least 1)" * (0 in got))
-        out.append(x)
-    if numbers:
-        kind = np.result_type(*out, 1.0)
-        out = [kind.type(x) if type(x) in (float, int) else x for x in out]
-    return out
-'''
+from .errors import MatcalcError
+from .shapes import fmt
 
-_DOC = '''
-def _checked(*arrays):
-    """The inputs, in INPUTS order, as arrays of their declared SHAPES.
 
-    Floating arrays are used as given; array-likes (lists, integer or
-    boolean arrays) become float64 arrays (np.asarray); a Python number for
-    a scalar input takes the floating type of the other inputs. Each
-    dimension name takes one size, at least 1, throughout: else ValueError.
-    """
-'''
+def sample(v, shape: tuple, need: str | None, rng) -> np.ndarray | float:
+    """A random value of the variable `v` of the concrete `shape`, in its
+    declared domain, else in the domain its functions `need`."""
+    kind = "spd" if v.structure == "spd" else need
+    if v.domain == "onehot":
+        k = shape[-1]
+        value = np.eye(k)[rng.integers(k, size=shape[:-1])]
+    elif v.domain == "sign":
+        value = rng.choice([-1.0, 1.0], size=shape)
+    elif kind == "spd" and len(shape) == 2 and shape[0] == shape[1]:
+        b = rng.uniform(0.5, 1.5, shape) if v.domain == "positive" else rng.standard_normal(shape)
+        value = b @ b.T / shape[0] + np.eye(shape[0])
+    elif v.domain == "positive":
+        value = rng.uniform(0.2, 0.8, shape) if kind == "unit" else rng.uniform(0.5, 1.5, shape)
+    elif kind == "positive":
+        value = rng.uniform(0.5, 1.5, shape)
+    elif kind == "unit":
+        value = rng.uniform(-0.8, 0.8, shape)
+    else:
+        value = rng.standard_normal(shape)
+    if v.structure:
+        value = np.triu(value) + np.triu(value, 1).T if v.domain == "sign" \
+            else (value + value.T) / 2
+    return np.asarray(value, dtype=np.float64) if shape else float(value)
 
-_BY_NAME = '''
-def _by_name(inputs):
-    """The inputs given by keyword, in INPUTS order."""
+
+def as_array(name: str, value) -> np.ndarray:
+    """A given input as a float64 array (finite), or a MatcalcError naming it."""
     try:
-        if len(inputs) == len(INPUTS):
-            return [inputs[n] for n in INPUTS]
-    except KeyError:
-        pass
-    wrong = [f"missing input {n!r}" for n in INPUTS if n not in inputs]
-    wrong += [f"unknown input {n!r}" for n in inputs if n not in INPUTS]
-    raise TypeError(", ".join(wrong) + "; the inputs are " + ", ".join(INPUTS))
-'''
-
-DIRECTION = '''
-def _direction(v, x, name=None):
-    """The direction for input x, v itself or v[name] for several inputs:
-    of x's shape, array-likes made arrays as by _checked."""
-    label = "v" if name is None else f"v[{name!r}]"
-    if name is not None:
-        if type(v) is not dict or name not in v:
-            raise TypeError(f"hvp needs {label}: v is a dict by input name")
-        v = v[name]
-    if type(v) not in (float, int):
-        v = np.asarray(v)
-        v = v if v.dtype.kind == "f" else v.astype(np.float64)
-    if np.shape(v) != np.shape(x):
-        raise ValueError(f"{label}: expected shape {np.shape(x)}, "
-                         f"got {np.shape(v)}")
-    return v
-'''
-
-WIDTH = 79
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MatcalcError(f"input '{name}' is not an array of numbers "
+                           f"({type(value).__name__})") from None
+    if not np.all(np.isfinite(array)):
+        raise MatcalcError(f"input '{name}' has entries that are not finite (nan or inf)")
+    return array
 
 
-# The helpers' fixed text (parsed by tests that read every string the
-# generated code holds).
-TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION
+def bound_sizes(problem, given: dict[str, np.ndarray], dims: dict | None) -> dict[str, int]:
+    """The sizes the given arrays bind, by dimension name; each name bound
+    once (by the arrays and by `dims`), integer dimensions matched exactly."""
+    bound: dict[str, tuple[int, str]] = {n: (s, "--dims") for n, s in (dims or {}).items()}
+    for name, array in given.items():
+        v = problem.variables[name]
+        if array.ndim != len(v.shape):
+            raise _shape_error(name, v, array, bound, problem.dims)
+        for d, n in zip(v.shape, array.shape):
+            if d.is_Integer:
+                if int(d) != n:
+                    raise _shape_error(name, v, array, bound, problem.dims)
+                continue
+            size, source = bound.setdefault(str(d), (n, f"input '{name}'"))
+            if size != n:
+                raise MatcalcError(f"input '{name}' of shape {array.shape} has {d} = {n}, "
+                                   f"but {source} gives {d} = {size}")
+    return {n: s for n, (s, _) in bound.items()}
 
 
-def _axis(d):
-    """A declared axis as the check sees it: a fixed size, or a name."""
-    d = sympy.sympify(d)
-    return int(d) if d.is_Integer else str(d)
+def _shape_error(name: str, v, array: np.ndarray, bound: dict, dims: dict) -> MatcalcError:
+    """`input 'y': expected shape (N,) = (6,), got (6, 1)` (the sizes bound
+    so far)."""
+    def text(shape):
+        return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+    sizes = {dims[n]: s for n, (s, _) in bound.items() if n in dims}
+    declared, known = text(v.shape), text([d.subs(sizes) for d in v.shape])
+    where = f" = {known}" if known != declared else ""
+    return MatcalcError(f"input '{name}': expected shape {declared}{where}, got {array.shape}")
 
 
-def _tuple(items) -> str:
-    items = list(items)
-    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+def check_domain(name: str, v, array: np.ndarray) -> None:
+    """A MatcalcError naming the input when a given value is outside the
+    declared domain or structure."""
+    why = ""
+    if v.domain == "sign" and not np.all(np.abs(array) == 1):
+        why = "entries that are not ±1"
+    elif v.domain == "onehot" and not (np.all((array == 0) | (array == 1))
+                                       and np.all(array.sum(axis=-1) == 1)):
+        why = "a row that is not one 1 and the rest 0"
+    elif v.domain == "positive" and not np.all(array > 0):
+        why = "entries that are not positive"
+    elif v.structure and not np.allclose(array, array.T, rtol=1e-12, atol=0):
+        why = "a matrix that is not symmetric"
+    elif v.structure == "spd" and not _positive_definite(array):
+        why = "a matrix that is not positive definite"
+    if why:
+        declared = " ".join(w for w in (fmt(v.shape), v.structure, v.domain) if w)
+        raise MatcalcError(f"input '{name}' is declared {declared} but has {why}")
 
 
-def shapes(problem) -> list[str]:
-    """The `SHAPES` assignment: each input's declared shape."""
-    items = [_tuple(repr(_axis(d)) for d in v.shape) for v in problem.variables.values()]
-    return ["# The inputs' declared shapes: a dimension's name, or a fixed size.",
-            "SHAPES = " + _tuple(items)]
+def _positive_definite(array: np.ndarray) -> bool:
+    try:
+        np.linalg.cholesky(array)
+    except np.linalg.LinAlgError:
+        return False
+    return True
 
 
-def _fast_path(problem, ident) -> list[str]:
-    """`_checked`'s usual case, written for the problem: each dimension read
-    where it first appears, then one comparison of all the shapes, and the
-    arrays' types and kinds. Empty when a declared axis is neither a name
-    nor a size."""
-    if not all(isinstance(d, (sympy.Symbol, sympy.Integer))
-               for v in problem.variables.values() for d in v.shape):
-        return []
-    names = [ident[n] for n in problem.variables]
-    first: dict[str, str] = {}
-    got, want = [], []
-    for name, v in zip(names, problem.variables.values()):
-        axes = [_axis(d) for d in v.shape]
-        for k, a in enumerate(axes):
-            if isinstance(a, str):
-                first.setdefault(a, f"{name}.shape[{k}]")
-        got.append(f"{name}.shape")
-        want.append(_tuple(ident[a] if isinstance(a, str) else str(a) for a in axes))
-    dims = [ident[a] for a in first]
-    test = [f"if ({_tuple(got)}", f"== {_tuple(want)}"]
-    test += [f"and 0 not in {_tuple(dims)}"] if dims else []
-    test += [" is ".join(["and np.ndarray"] + [f"type({n})" for n in names]),
-             " == ".join(['and "f"'] + [f"{n}.dtype.kind" for n in names]) + "):"]
-    lines = [f"{_tuple(names)} = arrays",
-             "try:  # the usual case: floating arrays of the declared shapes"]
-    if dims:
-        lines.append(f"    {', '.join(dims)} = {', '.join(first.values())}")
-    condition = [w for k, part in enumerate(test) for w in textwrap.wrap(
-        part, WIDTH - 8, initial_indent="" if k == 0 else " " * 8,
-        subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False)]
-    return lines + ["    " + c for c in condition] + [
-        "        return arrays",
-        "except (AttributeError, IndexError):  # not an array, or too few axes",
-        "    pass"]
+def given_inputs(problem, inputs: dict | None) -> dict[str, np.ndarray]:
+    """The given inputs as float64 arrays, each a declared variable."""
+    if inputs is None:
+        return {}
+    if not hasattr(inputs, "items"):
+        raise MatcalcError(f"inputs must be a dict {{name: array}}, got {type(inputs).__name__}")
+    given = {}
+    for name, value in inputs.items():
+        if name not in problem.variables:
+            raise MatcalcError(f"input '{name}' is not a variable of the problem "
+                               f"(its variables: {', '.join(problem.variables)})")
+        given[name] = as_array(name, value)
+    return given
 
 
-def call(names: str, by_name: bool = False) -> list[str]:
-    """`(X, y) = _checked(X, y)`, the first line of a function: the inputs
-    (by keyword with `by_name`) checked and made arrays; two lines, through
-    `inputs`, where one would not fit. Without inputs, only the keywords
-    are checked (there must be none)."""
-    given = "*_by_name(inputs)" if by_name else names
-    if not names:
-        return ["_by_name(inputs)"] if by_name else []
-    target = _tuple(names.split(", "))
-    line = f"{target} = _checked({given})"
-    if len(line) <= WIDTH - 4:
-        return [line]
-    return [f"inputs = _checked({given})", f"{target} = inputs"]
+def prepare(problem, dims: dict | None, inputs: dict | None) -> tuple[dict, dict]:
+    """(sizes, given values): `dims` and the sizes the given inputs bind
+    (they must agree), and the given inputs checked against the declarations
+    (scalars as floats)."""
+    given = given_inputs(problem, inputs)
+    bound = bound_sizes(problem, given, dims)
+    for name, array in given.items():
+        check_domain(name, problem.variables[name], array)
+    return bound, {n: a if a.ndim else float(a) for n, a in given.items()}
 
 
-def checked(problem, ident, wrap) -> list[str]:
-    """The source of `_by_name` and `_checked` for `problem`'s inputs, named
-    in the code by `ident`; `wrap(line, indent)` keeps a line within WIDTH."""
-    fixed = sorted({a for v in problem.variables.values() for a in map(_axis, v.shape)
-                    if isinstance(a, int)})
-    sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
-    if not problem.variables:  # nothing to check but that no keyword is given
-        return [_BY_NAME.strip("\n")]
-    fast = [w for line in _fast_path(problem, ident) for w in wrap(line, "    ")]
-    return [_BY_NAME.strip("\n"), "", "", _DOC.strip("\n"), *fast,
-            _GENERAL.strip("\n").replace("{SIZES}", sizes)]
+def load(path: str) -> dict[str, np.ndarray]:
+    """The arrays of a `.npz` file (as `np.savez` writes), by name."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except OSError as err:
+        raise MatcalcError(f"--inputs: cannot read {path}: {err.strerror or err}") from None
+    except ValueError:
+        raise MatcalcError(f"--inputs: {path} is not a .npz file of arrays (write one "
+                           "with np.savez(path, X=X, y=y))") from None
+    if isinstance(data, np.ndarray):
+        raise MatcalcError(f"--inputs: {path} holds one array; save the inputs by name "
+                           "with np.savez(path, X=X, y=y)")
+    with data:
+        try:
+            return {name: data[name] for name in data.files}
+        except ValueError as err:
+            raise MatcalcError(f"--inputs: {path}: {err}") from None

@@ -512,9 +512,9 @@ def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     node = apply(OPS["sum"], (x,), (("axis", axis),))
     if is_zero(x):
         return zeros(node.shape)
-    if _is(x, "ones"):
+    if _is(rest, "ones"):                                  # sum(c 1) = c · count 1
         count = sympy.Mul(*x.shape) if axis is None else x.shape[axis]
-        return mul(const(count), ones(node.shape))
+        return mul(const(c * count), ones(node.shape))
     return node
 
 
@@ -659,8 +659,9 @@ def shared_adjoint(g: Expr) -> Expr:
 
 def col(v: Expr) -> Expr:
     """A vector as an n x 1 column: `v[:, None]`."""
-    if _is(v, "ones"):
-        return ones((v.shape[0], sympy.Integer(1)))
+    c, rest = _coefficient(v)
+    if _is(rest, "ones"):
+        return mul(const(c), ones((v.shape[0], sympy.Integer(1))))
     return apply(OPS["col"], (v,))
 
 
@@ -1268,7 +1269,7 @@ def rebuild(node: Expr, args: tuple) -> Expr:
         return node
     builder = {"add": add, "mul": mul, "div": div, "pow": power, "matmul": matmul,
                "transpose": transpose, "outer": outer, "kron": kron, "log": log, "exp": exp,
-               "diag": diag, "diagm": diag, "solve": solve}.get(node.op)
+               "diag": diag, "diagm": diag, "solve": solve, "col": col}.get(node.op)
     if builder is not None:
         return builder(*args)
     if node.op == "sum":

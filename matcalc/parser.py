@@ -27,6 +27,12 @@ from .problem import Problem
 from .shapes import dim, fmt
 
 
+# The words that say what values a variable takes, after its shape; a
+# symmetric or spd matrix may also be positive (entrywise), a symmetric one sign.
+DOMAIN_WORDS = ("positive", "sign", "onehot", "symmetric", "spd")
+DOMAIN_WITH_STRUCTURE = {("positive", "symmetric"), ("positive", "spd"), ("sign", "symmetric")}
+
+
 class _BracketNewlines:
     """Post-lexer: newlines inside brackets continue the line, as in Python."""
 
@@ -62,6 +68,7 @@ _READABLE = {"NAME": "a name", "NUMBER": "a number", "INT": "an integer",
              "MINUS": "'-'", "PLUS": "'+'", "PRIME": "\"'\"", "DOT": "'.'",
              "SCALAR": "'scalar'", "WRT": "'wrt'", "NONE": "'None'",
              "STRUCTURE": "'symmetric' or 'spd'",
+             "DOMAIN": "'positive', 'sign' or 'onehot'",
              "_TIMES": "'x'"}
 
 
@@ -388,23 +395,30 @@ class _ProblemBuilder:
 
     def _decl(self, tree):
         *names, shape_tree = tree.children
-        shape, structure = self.shape(shape_tree)
+        shape, structure, domain = self.shape(shape_tree)
         for token in names:
             self.claim(token, "a variable")
-            self.variables[str(token)] = var(str(token), shape, structure)
+            self.variables[str(token)] = var(str(token), shape, structure, domain)
             self.names[str(token)] = self.variables[str(token)]
 
-    def shape(self, tree) -> tuple[tuple, str]:
-        """The declared shape and structure ('', 'symmetric' or 'spd')."""
+    def shape(self, tree) -> tuple[tuple, str, str]:
+        """The declared shape, structure ('', 'symmetric' or 'spd') and
+        domain ('', 'positive', 'sign' or 'onehot')."""
+        words = {t.type: t for t in tree.children if t.type in ("DOMAIN", "STRUCTURE")}
+        tree.children = [t for t in tree.children if t.type not in ("DOMAIN", "STRUCTURE")]
+        structure, domain = (str(words[k]) if k in words else "" for k in ("STRUCTURE", "DOMAIN"))
         if tree.data == "scalar_shape":
-            return (), ""
-        structure = ""
-        if tree.children and tree.children[-1].type == "STRUCTURE":
-            token = tree.children[-1]
-            structure, tree.children = str(token), tree.children[:-1]
-            if len(tree.children) != 2 or tree.children[0] != tree.children[1]:
-                raise self.error(ShapeError, f"a {structure} matrix must be square "
-                                 "(e.g. S: D x D symmetric)", token)
+            if domain == "onehot":
+                raise self.error(ShapeError, "a onehot variable is a vector or a matrix "
+                                 "(e.g. Y: N x K onehot)", words["DOMAIN"])
+            return (), "", domain
+        if structure and (len(tree.children) != 2 or tree.children[0] != tree.children[1]):
+            raise self.error(ShapeError, f"a {structure} matrix must be square "
+                             "(e.g. S: D x D symmetric)", words["STRUCTURE"])
+        if structure and domain and (domain, structure) not in DOMAIN_WITH_STRUCTURE:
+            raise self.error(ShapeError, f"a {structure} matrix cannot also be {domain} (a "
+                             "symmetric or spd matrix may be positive, a symmetric one "
+                             "sign)", words["DOMAIN"])
         if len(tree.children) > 2:
             raise self.error(ShapeError, "only scalars, vectors and matrices "
                              "(at most two dimensions)", tree.children[2])
@@ -419,12 +433,16 @@ class _ProblemBuilder:
             if name in self.variables or name in self.intermediates:
                 raise self.error(NameResolutionError,
                                  f"'{name}' is a variable, not a dimension", token)
+            if name in DOMAIN_WORDS:
+                example = "S: D x D" if name in ("symmetric", "spd") else "x: N"
+                raise self.error(ShapeError, f"'{name}' follows the shape: write "
+                                 f"{example} {name}", token)
             self.check_dimension(token)
             if name not in self.dims:
                 self.dims[name] = dim(name)
                 self.names[name] = const(self.dims[name])
             shape.append(self.dims[name])
-        return tuple(shape), structure
+        return tuple(shape), structure, domain
 
     def check_dimension(self, token: Token) -> None:
         """Refuse a reserved word, and a name that reads as two dimensions
@@ -480,7 +498,7 @@ class _ProblemBuilder:
             raise ParseError("no function: write 'name = expression' or an expression "
                              "after the declarations")
         name, output = self.output
-        wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else tuple(self.variables)
+        wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else _default_wrt(self)
         for token in self.wrt or ():
             if str(token) not in self.variables:
                 raise self.error(NameResolutionError, _not_a_variable(
@@ -537,6 +555,13 @@ def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
     builder = _ProblemBuilder(text, None)
     builder.scope = lambda: dict(scope)
     return builder.expression(statements[0].children[0])
+
+
+def _default_wrt(builder) -> tuple[str, ...]:
+    """Every variable but those of discrete values (sign, onehot: data, such
+    as labels), unless there is nothing else."""
+    names = tuple(n for n, v in builder.variables.items() if v.domain not in ("sign", "onehot"))
+    return names or tuple(builder.variables)
 
 
 def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:

@@ -160,9 +160,13 @@ def _sigmoid_slope(node: Expr, parents: dict) -> tuple[Expr, Expr, Expr] | None:
 def _slope(t: Expr) -> Expr:
     """σ'(t) = σ(t) (1 − σ(t)) = e / (1 + e)² with e = exp(−|t|): one exp,
     never an overflow, and full precision in the tails, where 1 − σ(t)
-    rounds to 0. σ' is even, so a factor −1 of t is dropped."""
-    if isinstance(t, Apply) and t.op == "mul" and t.args[0] == const(-1):
-        t = t.args[1] if len(t.args) == 2 else apply(OPS["mul"], t.args[1:])
+    rounds to 0. σ' is even, so a factor −1 of t is dropped, and so is a
+    factor y declared `sign` (|y t| = |t| for y = ±1)."""
+    if isinstance(t, Apply) and t.op == "mul":
+        kept = tuple(a for a in t.args if a != const(-1)
+                     and not (isinstance(a, Var) and a.domain == "sign"))
+        if kept:
+            t = kept[0] if len(kept) == 1 else apply(OPS["mul"], kept)
     e = apply(OPS["exp"], (apply(OPS["mul"], (const(-1), apply(OPS["abs"], (t,)))),))
     return apply(OPS["div"], (e, apply(OPS["pow"], (apply(OPS["add"], (const(1), e)),
                                                       const(2)))))

@@ -9,14 +9,19 @@ towards the leaves, where they are free: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ +
 (A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, f(A)ᵀ = f(Aᵀ) for elementwise f; and they collect
 common factors that would otherwise be computed twice: C ⊗ A + C ⊗ B =
 C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X.
+Rules by a variable's declared domain use what its values are: the rows of a
+`onehot` Y sum to 1, y² = |y| = 1 for `sign` entries, |x| = x for `positive`.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from .expr import Apply, Const, Expr, apply, postorder
-from .ops import OPS, add, col, func, kron, matmul, mul, rebuild, row, transpose
+import sympy
+
+from .expr import Apply, Const, Expr, Var, apply, const, postorder
+from .ops import (OPS, _coefficient, add, col, func, kron, matmul, mul, ones, rebuild, row,
+                  transpose)
 
 
 def _transposed(node: Expr, computed: set, op: str | None = None) -> Apply | None:
@@ -127,6 +132,98 @@ def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
     return None
 
 
+def _unmark(node: Expr) -> Expr:
+    while isinstance(node, Apply) and node.op in ("name", "adjoint"):
+        node = node.args[0]
+    return node
+
+
+def _scaled_domain(node: Expr, domain: str) -> tuple | None:
+    """(c, Y) for c · Y (through names and adjoint marks) with Y a variable
+    declared `domain`."""
+    c, rest = _coefficient(_unmark(node))
+    rest = _unmark(rest) if rest is not None else None
+    return (c, rest) if isinstance(rest, Var) and rest.domain == domain else None
+
+
+def onehot_sum(node: Expr, computed: set) -> Expr | None:
+    """Each row of a onehot Y has one 1: sum(c Y, axis=1) = c 1, sum(c Y) =
+    c N (for a onehot vector y, sum(c y) = c)."""
+    if not (isinstance(node, Apply) and node.op == "sum"):
+        return None
+    found = _scaled_domain(node.args[0], "onehot")
+    if found is None:
+        return None
+    c, y = found
+    axis = node.param("axis")
+    if y.ndim == 2 and axis == 1:
+        return mul(const(c), ones(y.shape[:1]))
+    if axis is None:
+        return const(c * (y.shape[0] if y.ndim == 2 else 1))
+    return None
+
+
+def common_scale(node: Expr, computed: set) -> Expr | None:
+    """c A − c B = c (A − B): a scale shared by every term (up to sign) is
+    applied once, to the sum (positive terms first)."""
+    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+        return None
+    parts = [_coefficient(_unmark(t)) for t in node.args]
+    if any(rest is None for _, rest in parts):
+        return None
+    parts.sort(key=lambda p: bool(p[0].could_extract_minus_sign()))
+    c = parts[0][0]
+    if c == 1 or (c.is_Float and float(c) == 1) or c.could_extract_minus_sign() or \
+            any(k != c and k != -c for k, _ in parts):
+        return None
+    signs = [sympy.Integer(1 if k == c else -1) for k, _ in parts]
+    return mul(const(c), add(*(mul(const(sign), rest) for sign, (_, rest) in zip(signs, parts))))
+
+
+def positive_first(node: Expr, computed: set) -> Expr | None:
+    """−A + B = B − A: a sum starts with a term of positive sign where it
+    has one (the constant term stays first)."""
+    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+        return None
+    terms = [t for t in node.args if not isinstance(t, Const)]
+    negative = [bool(_coefficient(_unmark(t))[0].could_extract_minus_sign()) for t in terms]
+    if not negative or not negative[0] or all(negative):
+        return None
+    order = [t for t, n in zip(terms, negative) if not n] + \
+        [t for t, n in zip(terms, negative) if n]
+    return add(*(t for t in node.args if isinstance(t, Const)), *order)
+
+
+# Elementwise functions that are the identity or 1 on a domain: y ** k is 1
+# (k even) or y (k odd) for signs; 0 ** k = 0 and 1 ** k = 1 for a onehot Y.
+_ON_DOMAIN = {
+    "sign": {"abs": "one", "sign": "same", "square": "one"},
+    "onehot": {"abs": "same", "sign": "same", "square": "same", "relu": "same", "step": "same"},
+    "positive": {"abs": "same", "sign": "one", "relu": "same", "step": "one"},
+}
+
+
+def domain_elementwise(node: Expr, computed: set) -> Expr | None:
+    """|y| = y² = 1 and sign(y) = y ** 3 = y for a sign y; f(Y) = Y for a
+    onehot Y and f = abs, sign, relu, step, a positive integer power;
+    |x| = x and sign(x) = 1 for a positive x."""
+    if not isinstance(node, Apply) or not node.args:
+        return None
+    x = node.args[0]
+    if not (isinstance(x, Var) and x.domain):
+        return None
+    result = _ON_DOMAIN[x.domain].get(node.op)
+    if node.op == "pow" and isinstance(node.args[1], Const) and node.args[1].value.is_integer:
+        k = node.args[1].value
+        if x.domain == "sign":
+            result = "one" if k % 2 == 0 else "same"
+        elif x.domain == "onehot" and k > 0:
+            result = "same"
+    if result is None:
+        return None
+    return x if result == "same" else ones(x.shape)
+
+
 RULES: list[Callable[[Expr, set], Expr | None]] = [
     transpose_of_product,
     transpose_of_sum,
@@ -135,6 +232,10 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     transpose_of_column,
     kron_sum,
     broadcast_common_factor,
+    onehot_sum,
+    domain_elementwise,
+    common_scale,
+    positive_first,
 ]
 
 
@@ -253,7 +354,8 @@ def _unmarked(node: Expr, computed: set) -> Expr | None:
     return None
 
 
-CANONICAL = [_unmarked, *RULES, column_vectors, distributed, left_grouped, sorted_terms]
+CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first)),
+             column_vectors, distributed, left_grouped, sorted_terms]
 
 
 def canonical(expr: Expr) -> Expr:

@@ -1,11 +1,13 @@
 """Numerical check: derived gradients against central finite differences.
 
-Inputs are drawn at random in each function's domain (positive under log,
-sqrt and fractional powers; symmetric positive definite under inv, det and
-logdet); the generated `backward` is compared with
-(f(x + h e_i) - f(x - h e_i)) / 2h for every entry of every variable, and
-the generated value with the text evaluated as written by plain NumPy
-(`reference.py`), so a rewrite that changes the function is caught too.
+Inputs are drawn at random in each variable's declared domain (onehot, sign,
+positive; see `matcalc.inputs`), else in each function's domain (positive
+under log, sqrt and fractional powers; symmetric positive definite under
+inv, det and logdet), or given by the user; the generated `backward` is
+compared with (f(x + h e_i) - f(x - h e_i)) / 2h for every entry of every
+variable, and the generated value with the text evaluated as written by
+plain NumPy (`reference.py`), so a rewrite that changes the function is
+caught too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .emit import generate, load
 from .errors import DomainError, MatcalcError
 from .expr import Apply, Const, Var, postorder
 from .gradient import derive
+from .inputs import prepare, sample
 from .ops import OPS
 from .reference import value_error
 
@@ -121,25 +124,14 @@ def domains(problem) -> dict[str, str]:
 
 
 def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
-    """Random inputs of the declared shapes, in each variable's domain."""
+    """Random inputs of the declared shapes, in each variable's declared
+    domain, else in the domain its functions need (see `matcalc.inputs`)."""
     need = domains(problem)
     out = {}
     for name, v in problem.variables.items():
         shape = tuple(int(d.subs({problem.dims[k]: n for k, n in dims.items()}))
                       for d in v.shape)
-        kind = "spd" if v.structure == "spd" else need.get(name)
-        if kind == "spd" and len(shape) == 2 and shape[0] == shape[1]:
-            b = rng.standard_normal(shape)
-            value = b @ b.T / shape[0] + np.eye(shape[0])
-        elif kind == "positive":
-            value = rng.uniform(0.5, 1.5, shape)
-        elif kind == "unit":
-            value = rng.uniform(-0.8, 0.8, shape)
-        else:
-            value = rng.standard_normal(shape)
-        if v.structure:
-            value = (value + value.T) / 2
-        out[name] = np.asarray(value, dtype=np.float64) if shape else float(value)
+        out[name] = sample(v, shape, need.get(name), rng)
     return out
 
 
@@ -325,11 +317,13 @@ def _best_difference(probe, size: float, sigma: float) -> tuple:
 
 def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
           eps: float = 1e-6, module=None) -> CheckResult:
-    """Compare the generated gradients of `problem` with finite differences."""
-    concrete = sizes(problem, dims)
+    """Compare the generated gradients of `problem` with finite differences
+    at `inputs` ({name: array}; the sizes they bind, and random values in
+    each variable's domain for the others)."""
+    bound, given = prepare(problem, dims, inputs)
+    concrete = sizes(problem, bound)
     rng = np.random.default_rng(seed)
-    values = draw(problem, concrete, rng)
-    values.update(inputs or {})
+    values = {**draw(problem, concrete, rng), **given}
     if module is None:
         module = load(generate(derive(problem)), problem.output_name)
     try:

@@ -133,7 +133,7 @@ HELPER_STRINGS = {node.value for op in matcalc.ops.OPS.values() if op.helper
                   for node in ast.walk(ast.parse(op.helper))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)
                   } | set(matcalc.emit.SQUARES.values()) | {matcalc.emit.TRACE_OF_PRODUCT} | {
-                  node.value for node in ast.walk(ast.parse(matcalc.inputs.TEMPLATE))
+                  node.value for node in ast.walk(ast.parse(matcalc.guards.TEMPLATE))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)}
 
 # The only names generated code may use without defining them.

@@ -82,9 +82,12 @@ def test_hessian_against_differences_of_the_gradient(expr, shapes, wrt, form):
 
 
 def test_logistic_hessian_is_the_textbook_closed_form():
-    p = matcalc.parse(open("examples/logistic.mc").read())
+    p = matcalc.parse(open("examples/logistic.mc").read())   # y: N sign, so y ** 2 = 1
     text = str(matcalc.hessian(p, "w"))
-    assert "H_w = X.T @ ((y ** 2 * g0 * (1 - g0))[:, None] * X)" in text
+    assert "H_w = X.T @ ((g0 * (1 - g0))[:, None] * X)" in text
+    any_y = matcalc.parse(open("examples/logistic.mc").read().replace("y: N sign", "y: N"))
+    any_y_text = str(matcalc.hessian(any_y, "w"))
+    assert "H_w = X.T @ ((y ** 2 * g0 * (1 - g0))[:, None] * X)" in any_y_text
     assert "g0 = sigmoid(t0)" in text
     assert r"\operatorname{diag}" in matcalc.hessian(p, "w").latex()
 
@@ -95,9 +98,12 @@ def _hessian_source(module) -> str:
 
 def test_logistic_hessian_code_computes_the_slope_from_one_exp():
     """σ(t) (1 − σ(t)) is printed, and computed as e / (1 + e)², e = exp(−|t|),
-    where σ(t) is needed nowhere else; σ' is even, so t's sign is dropped."""
+    where σ(t) is needed nowhere else; σ' is even, so t's sign is dropped,
+    and so is the factor y, declared `sign` (|y t| = |t|)."""
     code = _hessian_source(matcalc.compile(open("examples/logistic.mc").read(), hessian="w"))
-    assert "g0 = np.exp(-np.abs(y * t0))" in code
+    assert "g0 = np.exp(-np.abs(t0))" in code
+    any_y = open("examples/logistic.mc").read().replace("y: N sign", "y: N")
+    assert "g0 = np.exp(-np.abs(y * t0))" in _hessian_source(matcalc.compile(any_y, hessian="w"))
     assert "(g0 / (1 + g0) ** 2)" in code
     assert "_sigmoid" not in code
     sigmoid_twice = matcalc.compile(matcalc.problem("sum(sigmoid(X @ w))", X="N x D", w="D"),

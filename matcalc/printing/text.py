@@ -16,7 +16,7 @@ def to_text(node, symbols=None) -> str:
 
 
 def declarations(problem) -> list[str]:
-    return [f"{name}: {fmt(v.shape)}" + (f" {v.structure}" if v.structure else "")
+    return [f"{name}: {fmt(v.shape)}" + "".join(f" {w}" for w in (v.structure, v.domain) if w)
             for name, v in problem.variables.items()]
 
 

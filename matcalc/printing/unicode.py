@@ -277,7 +277,8 @@ def problem_unicode(problem) -> str:
     """The problem in Unicode notation: declarations, definitions, wrt."""
     names = _distinct({n: name(n) for n in _problem_names(problem)})
     printer = UnicodePrinter(names)
-    lines = [f"{names[n]}: {_shape(v.shape)}" + (f" {v.structure}" if v.structure else "")
+    lines = [f"{names[n]}: {_shape(v.shape)}" + "".join(f" {w}" for w in (v.structure, v.domain)
+                                                         if w)
              for n, v in problem.variables.items()]
     for n, node in problem.intermediates.items():
         lines.append(f"{names[n]} = {printer.define(node)}")

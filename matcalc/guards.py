@@ -1,0 +1,176 @@
+"""The input checks every function of a generated module starts with.
+
+The module holds `SHAPES`, each input's declared shape (a dimension's name or
+a fixed size per axis), and two helpers: `_by_name(inputs)`, the keyword
+inputs in `INPUTS` order (a `TypeError` names a missing or unknown one), and
+`_checked(*arrays)`, the inputs as NumPy arrays of their declared shapes,
+each dimension name taking one size throughout (a `ValueError` names the
+input, the declared shape with the sizes bound so far, and the shape given:
+`y: expected shape (N,) = (6,), got (6, 1)`). For floating arrays of the
+right shapes the check is a few tuple comparisons, written for the problem;
+anything else goes through the general loop, which converts or explains.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import sympy
+
+_GENERAL = '''
+    sizes = {SIZES}  # dimension -> size, from the first input that has it
+    out, numbers = [], False
+    for name, x, shape in zip(INPUTS, arrays, SHAPES):
+        if type(x) in (float, int):  # takes the arrays' floating type, below
+            numbers, got = True, ()
+        else:
+            if type(x) is not np.ndarray or x.dtype.kind != "f":
+                x = np.asarray(x)
+                if x.dtype.kind not in "fbiu":
+                    raise TypeError(f"{name}: expected numbers, got {x.dtype}")
+                x = x if x.dtype.kind == "f" else x.astype(np.float64)
+            got = x.shape
+        if len(got) != len(shape) or 0 in got or [
+                sizes.setdefault(d, n) for d, n in zip(shape, got)] != [*got]:
+            want, bound = (", ".join(f"{d}" for d in s) + ","[len(s) != 1:]
+                           for s in (shape, [sizes.get(d, d) for d in shape]))
+            want += f") = ({bound}" if bound != want else ""
+            raise ValueError(f"{name}: expected shape ({want}), got {got}"
+                             + " (sizes are at least 1)" * (0 in got))
+        out.append(x)
+    if numbers:
+        kind = np.result_type(*out, 1.0)
+        out = [kind.type(x) if type(x) in (float, int) else x for x in out]
+    return out
+'''
+
+_DOC = '''
+def _checked(*arrays):
+    """The inputs, in INPUTS order, as arrays of their declared SHAPES.
+
+    Floating arrays are used as given; array-likes (lists, integer or
+    boolean arrays) become float64 arrays (np.asarray); a Python number for
+    a scalar input takes the floating type of the other inputs. Each
+    dimension name takes one size, at least 1, throughout: else ValueError.
+    """
+'''
+
+_BY_NAME = '''
+def _by_name(inputs):
+    """The inputs given by keyword, in INPUTS order."""
+    try:
+        if len(inputs) == len(INPUTS):
+            return [inputs[n] for n in INPUTS]
+    except KeyError:
+        pass
+    wrong = [f"missing input {n!r}" for n in INPUTS if n not in inputs]
+    wrong += [f"unknown input {n!r}" for n in inputs if n not in INPUTS]
+    raise TypeError(", ".join(wrong) + "; the inputs are " + ", ".join(INPUTS))
+'''
+
+DIRECTION = '''
+def _direction(v, x, name=None):
+    """The direction for input x, v itself or v[name] for several inputs:
+    of x's shape, array-likes made arrays as by _checked."""
+    label = "v" if name is None else f"v[{name!r}]"
+    if name is not None:
+        if type(v) is not dict or name not in v:
+            raise TypeError(f"hvp needs {label}: v is a dict by input name")
+        v = v[name]
+    if type(v) not in (float, int):
+        v = np.asarray(v)
+        v = v if v.dtype.kind == "f" else v.astype(np.float64)
+    if np.shape(v) != np.shape(x):
+        raise ValueError(f"{label}: expected shape {np.shape(x)}, "
+                         f"got {np.shape(v)}")
+    return v
+'''
+
+WIDTH = 79
+
+
+# The helpers' fixed text (parsed by tests that read every string the
+# generated code holds).
+TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION
+
+
+def _axis(d):
+    """A declared axis as the check sees it: a fixed size, or a name."""
+    d = sympy.sympify(d)
+    return int(d) if d.is_Integer else str(d)
+
+
+def _tuple(items) -> str:
+    items = list(items)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def shapes(problem) -> list[str]:
+    """The `SHAPES` assignment: each input's declared shape."""
+    items = [_tuple(repr(_axis(d)) for d in v.shape) for v in problem.variables.values()]
+    return ["# The inputs' declared shapes: a dimension's name, or a fixed size.",
+            "SHAPES = " + _tuple(items)]
+
+
+def _fast_path(problem, ident) -> list[str]:
+    """`_checked`'s usual case, written for the problem: each dimension read
+    where it first appears, then one comparison of all the shapes, and the
+    arrays' types and kinds. Empty when a declared axis is neither a name
+    nor a size."""
+    if not all(isinstance(d, (sympy.Symbol, sympy.Integer))
+               for v in problem.variables.values() for d in v.shape):
+        return []
+    names = [ident[n] for n in problem.variables]
+    first: dict[str, str] = {}
+    got, want = [], []
+    for name, v in zip(names, problem.variables.values()):
+        axes = [_axis(d) for d in v.shape]
+        for k, a in enumerate(axes):
+            if isinstance(a, str):
+                first.setdefault(a, f"{name}.shape[{k}]")
+        got.append(f"{name}.shape")
+        want.append(_tuple(ident[a] if isinstance(a, str) else str(a) for a in axes))
+    dims = [ident[a] for a in first]
+    test = [f"if ({_tuple(got)}", f"== {_tuple(want)}"]
+    test += [f"and 0 not in {_tuple(dims)}"] if dims else []
+    test += [" is ".join(["and np.ndarray"] + [f"type({n})" for n in names]),
+             " == ".join(['and "f"'] + [f"{n}.dtype.kind" for n in names]) + "):"]
+    lines = [f"{_tuple(names)} = arrays",
+             "try:  # the usual case: floating arrays of the declared shapes"]
+    if dims:
+        lines.append(f"    {', '.join(dims)} = {', '.join(first.values())}")
+    condition = [w for k, part in enumerate(test) for w in textwrap.wrap(
+        part, WIDTH - 8, initial_indent="" if k == 0 else " " * 8,
+        subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False)]
+    return lines + ["    " + c for c in condition] + [
+        "        return arrays",
+        "except (AttributeError, IndexError):  # not an array, or too few axes",
+        "    pass"]
+
+
+def call(names: str, by_name: bool = False) -> list[str]:
+    """`(X, y) = _checked(X, y)`, the first line of a function: the inputs
+    (by keyword with `by_name`) checked and made arrays; two lines, through
+    `inputs`, where one would not fit. Without inputs, only the keywords
+    are checked (there must be none)."""
+    given = "*_by_name(inputs)" if by_name else names
+    if not names:
+        return ["_by_name(inputs)"] if by_name else []
+    target = _tuple(names.split(", "))
+    line = f"{target} = _checked({given})"
+    if len(line) <= WIDTH - 4:
+        return [line]
+    return [f"inputs = _checked({given})", f"{target} = inputs"]
+
+
+def checked(problem, ident, wrap) -> list[str]:
+    """The source of `_by_name` and `_checked` for `problem`'s inputs, named
+    in the code by `ident`; `wrap(line, indent)` keeps a line within WIDTH."""
+    fixed = sorted({a for v in problem.variables.values() for a in map(_axis, v.shape)
+                    if isinstance(a, int)})
+    sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
+    if not problem.variables:  # nothing to check but that no keyword is given
+        return [_BY_NAME.strip("\n")]
+    fast = [w for line in _fast_path(problem, ident) for w in wrap(line, "    ")]
+    return [_BY_NAME.strip("\n"), "", "", _DOC.strip("\n"), *fast,
+            _GENERAL.strip("\n").replace("{SIZES}", sizes)]

@@ -7,7 +7,8 @@ the `np.ones`/`np.eye`/`np.zeros` constructors and broadcast products
 included. Views (`.T`, `[:, None]`, `[None, :]`), names and adjoint marks
 allocate nothing, nor do the operands einsum consumes without forming them
 (`x ** 2` in `sum(x ** 2)` of a variable, `A @ B` in `trace(A @ B)`).
-`excess(gradient)` is the allocations of value_and_grad that are larger
+`excess(gradient)` is the allocations of value_and_grad (or of a
+second-order function, `excess(gradient, program)`) that are larger
 than the largest array the forward pass receives or computes (or that the
 user's own text builds: outer, kron, eye, ones, zeros), tested at several
 assignments of the dimensions, so a size that is larger for some sizes is
@@ -59,16 +60,13 @@ def size(shape) -> sympy.Expr:
     return sympy.Mul(*shape) if shape else sympy.Integer(1)
 
 
-def bound(gradient) -> list:
-    """The sizes the forward pass receives or computes, and the sizes of the
-    constructors the user's own text holds."""
-    problem, program = gradient.problem, gradient.program
+def bound(problem, forward) -> list:
+    """The sizes the forward pass receives or computes (`forward`: its
+    bindings), and the sizes of the constructors the user's own text holds."""
     sizes = [size(v.shape) for v in problem.variables.values()]
-    sizes += [s for _, s in allocations(b.expr for b in program.forward())]
+    sizes += [s for _, s in allocations(b.expr for b in forward)]
     sizes += [size(n.shape) for n in postorder([problem.output])
               if isinstance(n, Apply) and n.op in CONSTRUCTORS]
-    if program.seed is not None:
-        sizes.append(size(program.seed.shape))
     return sizes
 
 
@@ -83,11 +81,14 @@ def assignments(dims) -> list[dict]:
     return out
 
 
-def excess(gradient) -> list:
-    """The allocations of value_and_grad larger than every size in `bound`
-    at some assignment of the dimensions, as (printed node, size)."""
-    program = gradient.program
-    limit = bound(gradient)
+def excess(gradient, program=None) -> list:
+    """The allocations of `program` (by default the gradient's, which
+    value_and_grad runs; or a second-order one) larger than every size in
+    `bound` at some assignment of the dimensions, as (node, size)."""
+    program = program or gradient.program
+    limit = bound(gradient.problem, gradient.program.forward())
+    if program.seed is not None:
+        limit.append(size(program.seed.shape))
     found = allocations(b.expr for b in program.bindings)
     dims = set().union(*(s.free_symbols for _, s in found), *(s.free_symbols for s in limit))
     out = []

@@ -4,7 +4,7 @@ A symbolic `eye`, `ones` or broadcast never becomes a dense array because a
 scalar multiplies it or a rule moved it: the scale goes onto the products.
 The structural test: for every generated problem of the property strategy,
 every example and every benchmark problem, no array the generated
-value_and_grad allocates (`allocations.py`: every node the NumPy code prints
+value_and_grad and hvp allocate (`allocations.py`: every node the NumPy code prints
 as an array, constructors and broadcasts included) is larger, in elements
 at any assignment of the dimensions, than the largest array the forward pass
 receives or computes, unless the user's text builds one (outer, kron, eye,
@@ -26,6 +26,7 @@ import sympy
 from hypothesis import HealthCheck, given, settings
 
 import matcalc
+from matcalc import second
 from matcalc.expr import Apply, postorder
 from matcalc.program import Binding, Program
 
@@ -56,10 +57,15 @@ def benchmark_problems() -> dict[str, str]:
             "gaussian log-likelihood": gaussian.TEXT}
 
 
-def assert_lean(text: str) -> None:
+def assert_lean(text, hvp: bool = False) -> None:
+    """value_and_grad (and, with `hvp`, the Hessian-vector product of a
+    scalar function) allocates nothing larger than the forward pass."""
     g = matcalc.grad(text)
     found = excess(g)
     assert not found, f"allocations larger than the forward pass: {described(found)}\n{g}"
+    if hvp and not g.problem.output.shape:
+        found = excess(g, second.hvp(g.problem).code)
+        assert not found, f"hvp allocates more than the forward pass: {described(found)}"
 
 
 # ------------------------------------------------------------ reproducers ---
@@ -85,7 +91,7 @@ def test_gaussian_log_likelihood_builds_no_identity():
     source = matcalc.codegen(p)
     assert "np.eye" not in source and "np.ones" not in source
     assert str(matcalc.grad(p)["R"]) == "R @ inv(Sigma)"
-    assert_lean(p)
+    assert_lean(p, hvp=True)
     assert matcalc.check(p).ok and matcalc.check(p, seed=1).ok
 
 
@@ -121,7 +127,7 @@ def test_no_ones_array_a_person_would_not_write(text):
     # built np.ones((N, D)) (and np.ones((n, n)) * w for a shared adjoint)
     source = matcalc.codegen(text)
     assert "np.ones" not in source and "np.eye" not in source, source
-    assert_lean(text)
+    assert_lean(text, hvp=True)
     assert matcalc.check(text).ok and matcalc.check(text, seed=1).ok
 
 
@@ -214,17 +220,17 @@ def test_the_audit_sees_broadcasts_and_skips_views():
 def test_generated_problems_allocate_no_more_than_the_forward_pass(gp):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert_lean(gp.text)
+        assert_lean(gp.text, hvp=True)
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.mc")), ids=lambda p: p.name)
 def test_examples_allocate_no_more_than_the_forward_pass(path):
-    assert_lean(path.read_text("utf-8"))
+    assert_lean(path.read_text("utf-8"), hvp=True)
 
 
 @pytest.mark.parametrize("name", list(benchmark_problems()))
 def test_benchmark_problems_allocate_no_more_than_the_forward_pass(name):
     text = benchmark_problems()[name]
-    assert_lean(text)
+    assert_lean(text, hvp=True)
     for node in postorder(b.expr for b in matcalc.grad(text).program.backward()):
         assert not (isinstance(node, Apply) and node.op in ("eye", "ones")), text

@@ -3,12 +3,12 @@
 A symbolic `eye`, `ones` or broadcast never becomes a dense array because a
 scalar multiplies it or a rule moved it: the scale goes onto the products.
 The structural test: for every generated problem of the property strategy,
-every example and every benchmark problem, no array the generated
-value_and_grad and hvp allocate (`allocations.py`: every node the NumPy code prints
-as an array, constructors and broadcasts included) is larger, in elements
-at any assignment of the dimensions, than the largest array the forward pass
-receives or computes, unless the user's text builds one (outer, kron, eye,
-ones, zeros). Every rewrite rule added for this is checked against a plain
+every example and every benchmark problem, no array that the generated
+value_and_grad or hvp allocates (`allocations.py`: every node the NumPy
+code prints as an array, constructors and broadcasts included) is larger,
+in elements at any assignment of the dimensions, than the largest array the
+forward pass receives or computes, unless the user's text builds one (outer,
+kron, eye, ones, zeros). Every rewrite rule added for this is checked against a plain
 NumPy evaluation of the text and against finite differences.
 """
 

@@ -8,8 +8,9 @@ value_and_grad or hvp allocates (`allocations.py`: every node the NumPy
 code prints as an array, constructors and broadcasts included) is larger,
 in elements at any assignment of the dimensions, than the largest array the
 forward pass receives or computes, unless the user's text builds one (outer,
-kron, eye, ones, zeros). Every rewrite rule added for this is checked against a plain
-NumPy evaluation of the text and against finite differences.
+kron, eye, ones, zeros). Every rewrite rule added for this is checked
+against a plain NumPy evaluation of the text and against finite
+differences.
 """
 
 from __future__ import annotations

@@ -627,10 +627,13 @@ def shared_adjoint(g: Expr) -> Expr:
 
 
 def _is_broadcast(g: Expr) -> bool:
-    """Whether g is c I, c 1 or c 1 ⊙ v[:, None] (or v[None, :])."""
+    """Whether g is c I, c 1, c 1 ⊙ v[:, None] (or v[None, :]) or c X for
+    a variable X: nothing to compute that the products cannot take."""
     if not _is(g, "mul"):
         return False
     rest = [a for a in g.args if not isinstance(a, Const) and not _is(a, "ones", "eye")]
+    if len(rest) == len(g.args) - 1 == 1 and isinstance(rest[0], Var):
+        return True
     return not rest or (len(rest) == 1 and _broadcast_vector(rest[0])[0] is not None
                         and any(_is(a, "ones") for a in g.args))
 

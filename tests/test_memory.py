@@ -235,3 +235,37 @@ def test_benchmark_problems_allocate_no_more_than_the_forward_pass(name):
     assert_lean(text, hvp=True)
     for node in postorder(b.expr for b in matcalc.grad(text).program.backward()):
         assert not (isinstance(node, Apply) and node.op in ("eye", "ones")), text
+
+
+# Problems where a gradient's product chain holds a product the forward pass
+# forms (or does not), with what the rule must make of it.
+REUSED = [
+    # Σ⁻¹ Rᵀ R Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹): the hand-written (N Σ⁻¹ − RSᵀRS)/2
+    ("R: N x D\nSigma: D x D spd\nf = " + GAUSSIAN + "\n", "dSigma", "t1.T @ t1"),
+    ("R: N x D\nS: D x D spd\nT = R @ inv(S)\nf = sum(T * T)\n", "dS", "T.T @ T"),
+    ("R: N x D\nS: D x D\nf = trace(R @ inv(S) @ R.T)\n", "dS", "t1.T @ R"),
+    ("R: N x D\nA: D x D\nf = trace(R @ A @ A.T @ R.T)\n", "dA", "R.T @ t0"),
+    # P = B C is larger than B and C: the low-rank factors are kept
+    ("B: N x K\nC: K x M\nA: M x N\nP = B @ C\nf = sum(sin(P)) + trace(A @ B @ C)\n",
+     "dA", "dt0 @ B.T"),
+    # inv(A) @ C only inside a trace is never formed, so never reused
+    ("A: N x N\nC: N x N\nf = trace(inv(A) @ C)\n", "dA", "t0.T @ C.T @ t0.T"),
+]
+
+
+@pytest.mark.parametrize("text, gradient, product", REUSED, ids=[r[2] for r in REUSED])
+def test_product_chains_reuse_what_the_forward_pass_forms(text, gradient, product):
+    g = matcalc.grad(text)
+    binding = next(b for b in g.program.bindings if b.name == gradient)
+    assert product in str(binding.expr), str(g)
+    assert_lean(text)
+    for seed in (0, 1):
+        assert matcalc.check(text, seed=seed).ok
+
+
+def test_a_product_only_in_a_trace_is_not_formed():
+    source = matcalc.codegen("A: N x N\nC: N x N\nf = trace(inv(A) @ C)\n")
+    forward = source[source.index("def forward"):source.index("def backward")]
+    code = [line for line in forward.splitlines() if not line.strip().startswith("#")]
+    assert any('np.einsum("ij,ji", t0, C)' in line for line in code)
+    assert not any(" @ " in line for line in code)

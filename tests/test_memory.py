@@ -117,6 +117,8 @@ NORMS = {
                    "f = sum(Y ** 2) / N\nwrt X, g, b\n"),
     "pseudo-Huber": ("X: N x D\nw: D\ny: N\nr = X @ w - y\n"
                      "f = sum(sqrt(1 + r ** 2) - 1) / N\nwrt w\n"),
+    "pseudo-Huber, matrix": ("X: N x D\nW: D x K\nY: N x K\n"
+                             "f = mean(sqrt(1 + (X @ W - Y) ** 2) - 1)\nwrt W\n"),
     "shared broadcast adjoint (rows)": "A: n x n\nw: n\nf = sum(sum(A @ A, axis=0) * w)\n",
     "shared broadcast adjoint (columns)": "A: n x n\nw: n\nf = sum(sum(A @ A, axis=1) * w)\n",
     "shared scaled broadcast": "A: n x n\nf = sum(mean(A @ A, axis=0) ** 2)\n",

@@ -621,12 +621,12 @@ def shared_adjoint(g: Expr) -> Expr:
     open (c I, c 1, a broadcast c 1 vᵀ), so the products built from it
     still absorb it and it never becomes a dense array."""
     if not isinstance(g, Apply) or g.op in ("ones", "zeros", "eye", "adjoint", "name") \
-            or _is_broadcast(g):
+            or _stays_open(g):
         return g
     return apply(OPS["adjoint"], (g,))
 
 
-def _is_broadcast(g: Expr) -> bool:
+def _stays_open(g: Expr) -> bool:
     """Whether g is c I, c 1, c 1 ⊙ v[:, None] (or v[None, :]) or c X for
     a variable X: nothing to compute that the products cannot take."""
     if not _is(g, "mul"):

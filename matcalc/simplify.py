@@ -8,7 +8,10 @@ drop zeros and ones and collect like terms; the rules here move transposes
 towards the leaves, where they are free: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ + Bᵀ,
 (A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, f(A)ᵀ = f(Aᵀ) for elementwise f; and they collect
 common factors that would otherwise be computed twice: C ⊗ A + C ⊗ B =
-C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X.
+C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X; and
+a product chain reuses a product the forward pass forms (Σ⁻¹RᵀRΣ⁻¹ =
+(RΣ⁻¹)ᵀ(RΣ⁻¹)). A product the forward pass only traces is not formed
+(tr(A B) is a sum of A ⊙ Bᵀ), so it does not count as computed.
 """
 
 from __future__ import annotations
@@ -158,7 +161,8 @@ def computed_product(node: Expr, computed: set) -> Expr | None:
         if a.shape[0] != a.shape[1] and b.shape[0] != b.shape[1]:
             continue
         for product in (matmul(a, b), transpose(matmul(transpose(b), transpose(a)))):
-            inner = product.args[0] if product.op == "transpose" else product
+            transposed = isinstance(product, Apply) and product.op == "transpose"
+            inner = product.args[0] if transposed else product
             if inner in computed:
                 out = factors[:i] + [product] + factors[i + 2:]
                 result = out[0]

@@ -146,11 +146,16 @@ class NumpyPrinter(Printer):
 
     def _print_trace(self, node):
         """tr(A B) = Σ_ij A_ij B_ji is `np.einsum("ij,ji", A, B)`: n² products
-        where forming A B takes n³."""
+        where forming A B takes n³; tr(A Cᵀ) = Σ_ij A_ij C_ij is
+        `np.einsum("ij,ij", A, C)`, both read in memory order."""
         x = node.args[0]
         if isinstance(x, Apply) and x.op == "matmul":
-            a, b = (self.print(arg)[0] for arg in x.args)
-            return f'np.einsum("{TRACE_OF_PRODUCT}", {a}, {b})', P.ATOM
+            a, b = x.args
+            if isinstance(b, Apply) and b.op == "transpose":
+                pair = (self.print(a)[0], self.print(b.args[0])[0])
+                return f'np.einsum("{SQUARES[2]}", {pair[0]}, {pair[1]})', P.ATOM
+            pair = (self.print(a)[0], self.print(b)[0])
+            return f'np.einsum("{TRACE_OF_PRODUCT}", {pair[0]}, {pair[1]})', P.ATOM
         return self._print_form(node)
 
     def _print_matmul(self, node):

@@ -188,8 +188,8 @@ def add(*terms: Expr) -> Expr:
     """Elementwise sum with broadcasting; collects like terms (x + 2x = 3x)."""
     shape = broadcast(*(t.shape for t in terms))
     flat: list[Expr] = []
-    for t in terms:
-        flat.extend(t.args if _is(t, "add") else (t,))
+    for t in terms:  # the sum broadcasts its terms: no term needs `ones` for it
+        flat.extend(_without_ones(a) for a in (t.args if _is(t, "add") else (t,)))
     constant = sympy.Integer(0)
     coeffs: dict[Expr, sympy.Expr] = {}
     first: dict[object, Expr] = {}   # like terms: x ⊙ y and y ⊙ x are one term
@@ -217,6 +217,15 @@ def add(*terms: Expr) -> Expr:
     if node.shape != shape:
         node = mul(ones(shape), node)
     return node
+
+
+def _without_ones(t: Expr) -> Expr:
+    """A term of a sum without its broadcast `ones` factor (c 1 is c)."""
+    if _is(t, "ones"):
+        return const(1)
+    if _is(t, "mul") and any(_is(a, "ones") for a in t.args):
+        return mul(*(a for a in t.args if not _is(a, "ones")))
+    return t
 
 
 def mul(*factors: Expr) -> Expr:
@@ -299,8 +308,9 @@ def div(a: Expr, b: Expr) -> Expr:
         return zeros(shape)
     if a is b:                                             # x / x = 1 (where x ≠ 0)
         return ones(shape)
-    if _is(a, "ones") and b.shape == shape:
-        a = const(1)
+    c, rest = _coefficient(a)
+    if _is(rest, "ones") and b.shape == shape:
+        a = const(c)                                       # (c 1) / b = c / b
     if (e := _view(a, "exp")) is not None:                 # exp(x) / Σ exp(x) = softmax
         total = _reduction_of(b, "sum", a)
         if total is not None:
@@ -337,11 +347,9 @@ def matmul(a: Expr, b: Expr) -> Expr:
         return mul(col(a.args[0]) if b.ndim == 2 else a.args[0], b)   # diag(v) X = v[:, None] X
     if _is(b, "diagm") and a.ndim == 2:
         return mul(a, b.args[0])                                       # X diag(v) = X v[None, :]
-    for m, other, first in ((b, a, False), (a, b, True)):  # A (1 vᵀ) = (A 1) vᵀ, (v 1ᵀ) B = v (1ᵀ B)
-        if _is(m, "mul") and len(m.args) == 2 and _is(m.args[0], "ones") and m.ndim == 2 \
-                and other.ndim == 2 and _is(m.args[1], "col" if first else "row"):
-            v = m.args[1].args[0]
-            return outer(v, reduce_sum(other, 0)) if first else outer(reduce_sum(other, 1), v)
+    product = _broadcast_product(a, b, shape)
+    if product is not None:
+        return product
     if _is(a, "ones"):                                                 # 1 B: column sums, broadcast
         sums = reduce_sum(b, 0 if b.ndim == 2 else None)
         return sums if a.ndim == 1 else mul(ones(shape), row(sums) if b.ndim == 2 else sums)
@@ -366,6 +374,34 @@ def matmul(a: Expr, b: Expr) -> Expr:
     if is_zero(a) or is_zero(b):
         return zeros(shape)
     return apply(OPS["matmul"], (a, b))
+
+
+def _broadcast_product(a: Expr, b: Expr, shape: Shape) -> Expr | None:
+    """A product with a broadcast vector 1 vᵀ or v 1ᵀ, never formed:
+    A (1 vᵀ) = (A 1) vᵀ, (v 1ᵀ) B = v (1ᵀ B), A (v 1ᵀ) = (A v) 1ᵀ and
+    (1 vᵀ) B = 1 (vᵀ B); for a vector x, x (1 vᵀ) = (xᵀ 1) v and
+    xᵀ (v 1ᵀ) = (xᵀ v) 1ᵀ."""
+    for m, other, first in ((b, a, False), (a, b, True)):
+        if not (_is(m, "mul") and len(m.args) == 2 and _is(m.args[0], "ones") and m.ndim == 2):
+            continue
+        kind, v = _broadcast_vector(m.args[1])
+        if kind is None:
+            continue
+        if kind == ("col" if first else "row"):             # the sums of `other`
+            if other.ndim == 1:
+                return mul(reduce_sum(other), v)
+            return outer(v, reduce_sum(other, 0)) if first else outer(reduce_sum(other, 1), v)
+        inner = matmul(v, other) if first else matmul(other, v)
+        return mul(ones(shape), inner if other.ndim == 1 else row(inner) if first else col(inner))
+    return None
+
+
+def _broadcast_vector(x: Expr) -> tuple:
+    """("col", v) for v[:, None], ("row", v) for v[None, :] or a vector v
+    (which broadcasts as a row), else (None, None)."""
+    if _is(x, "col", "row"):
+        return x.op, x.args[0]
+    return ("row", x) if x.ndim == 1 else (None, None)
 
 
 def symmetric_part(g: Expr) -> Expr:
@@ -548,8 +584,8 @@ def diag(x: Expr) -> Expr:
             return x.args[0]
         if _is(x, "outer"):
             return mul(*x.args)                   # diag(a bᵀ) = a ⊙ b
-        if _is(x, "eye"):
-            return ones((x.shape[0],))
+        if _is(x, "eye", "ones"):
+            return ones((x.shape[0],))                 # diag(I) = diag(1 1ᵀ) = 1
         return func("diag", x)
     raise ShapeError("diag needs a vector or a square matrix, got a scalar")
 
@@ -648,17 +684,29 @@ LONG = 8
 
 
 def shared_adjoint(g: Expr) -> Expr:
-    """`g` kept whole where several rules use it (constants and symbolic
-    arrays stay open, so they still fold and vanish)."""
-    if not isinstance(g, Apply) or g.op in ("ones", "zeros", "eye", "adjoint", "name"):
-        return g
-    if g.op == "mul" and all(isinstance(a, Const) or _is(a, "ones") for a in g.args):
+    """`g` kept whole where several rules use it; a symbolic array stays
+    open (c I, c 1, a broadcast c 1 vᵀ), so the products built from it
+    still absorb it and it never becomes a dense array."""
+    if not isinstance(g, Apply) or g.op in ("ones", "zeros", "eye", "adjoint", "name") \
+            or _stays_open(g):
         return g
     return apply(OPS["adjoint"], (g,))
 
 
+def _stays_open(g: Expr) -> bool:
+    """Whether g is c I, c 1, c 1 ⊙ v[:, None] (or v[None, :]) or c X for
+    a variable X: nothing to compute that the products cannot take."""
+    if not _is(g, "mul"):
+        return False
+    rest = [a for a in g.args if not isinstance(a, Const) and not _is(a, "ones", "eye")]
+    if len(rest) == len(g.args) - 1 == 1 and isinstance(rest[0], Var):
+        return True
+    return not rest or (len(rest) == 1 and _broadcast_vector(rest[0])[0] is not None
+                        and any(_is(a, "ones") for a in g.args))
+
+
 def col(v: Expr) -> Expr:
-    """A vector as an n x 1 column: `v[:, None]`."""
+    """A vector as an n x 1 column: `v[:, None]`; (c 1)[:, None] is c 1."""
     c, rest = _coefficient(v)
     if _is(rest, "ones"):
         return mul(const(c), ones((v.shape[0], sympy.Integer(1))))
@@ -666,7 +714,10 @@ def col(v: Expr) -> Expr:
 
 
 def row(v: Expr) -> Expr:
-    """A vector as a 1 x n row: `v[None, :]`."""
+    """A vector as a 1 x n row: `v[None, :]`; (c 1)[None, :] is c 1."""
+    c, rest = _coefficient(v)
+    if _is(rest, "ones"):
+        return mul(const(c), ones((sympy.Integer(1), v.shape[0])))
     return apply(OPS["row"], (v,))
 
 

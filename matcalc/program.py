@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sympy
 
 from .expr import Apply, Const, Expr, Var, apply, const, postorder, var
-from .ops import OPS, unnamed
+from .ops import OPS, add, unnamed
 
 # Deepest expression one binding may hold: deeper ones are split into named
 # parts, so generated code never nests past what Python compiles.
@@ -207,6 +207,8 @@ def _plan(roots: list, numeric: bool) -> dict[Expr, Expr]:
                 scale *= _scaled(x)[0].value
             product = apply(OPS["matmul"], args)
             plan[node] = product if scale == 1 else apply(OPS["mul"], (const(scale), product))
+        elif args != node.args and node.op == "add":
+            plan[node] = add(*args)  # terms whose scale moved may now be alike
         elif args != node.args:
             plan[node] = apply(OPS[node.op], args, node.params)
         else:

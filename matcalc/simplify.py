@@ -8,7 +8,10 @@ drop zeros and ones and collect like terms; the rules here move transposes
 towards the leaves, where they are free: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ + Bᵀ,
 (A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, f(A)ᵀ = f(Aᵀ) for elementwise f; and they collect
 common factors that would otherwise be computed twice: C ⊗ A + C ⊗ B =
-C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X.
+C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X; and
+a product chain reuses a product the forward pass forms (Σ⁻¹RᵀRΣ⁻¹ =
+(RΣ⁻¹)ᵀ(RΣ⁻¹)). A product the forward pass only traces is not formed
+(tr(A B) is a sum of A ⊙ Bᵀ), so it does not count as computed.
 Rules by a variable's declared domain use what its values are: the rows of a
 `onehot` Y sum to 1, y² = |y| = 1 for `sign` entries, |x| = x for `positive`.
 """
@@ -224,6 +227,48 @@ def domain_elementwise(node: Expr, computed: set) -> Expr | None:
     return x if result == "same" else ones(x.shape)
 
 
+def _chain(x: Expr, computed: set) -> list[Expr]:
+    """x as a product F₁ ⋯ Fₖ, reading (AB)ᵀ as BᵀAᵀ; values the forward
+    pass computes are whole factors."""
+    factors, stack = [], [(x, False)]
+    while stack:
+        node, flipped = stack.pop()
+        if node is not x and node in computed:
+            factors.append(transpose(node) if flipped else node)
+        elif isinstance(node, Apply) and node.op == "transpose":
+            stack.append((node.args[0], not flipped))
+        elif isinstance(node, Apply) and node.op == "matmul":
+            parts = [(a, flipped) for a in node.args]
+            stack.extend(parts if flipped else parts[::-1])  # popped left to right
+        else:
+            factors.append(transpose(node) if flipped else node)
+    return factors
+
+
+def computed_product(node: Expr, computed: set) -> Expr | None:
+    """F₁ ⋯ A B ⋯ Fₖ = F₁ ⋯ (A B) ⋯ Fₖ where the forward pass computes A B
+    (or (A B)ᵀ = Bᵀ Aᵀ) and A or B is square, so the reused product is no
+    larger than the factor it replaces: Σ⁻¹ Rᵀ R Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹)."""
+    if not (isinstance(node, Apply) and node.op == "matmul") or node in computed:
+        return None
+    factors = _chain(node, computed)
+    if len(factors) < 3 or any(f.ndim != 2 for f in factors):
+        return None
+    for i, (a, b) in enumerate(zip(factors, factors[1:])):
+        if a.shape[0] != a.shape[1] and b.shape[0] != b.shape[1]:
+            continue
+        for product in (matmul(a, b), transpose(matmul(transpose(b), transpose(a)))):
+            transposed = isinstance(product, Apply) and product.op == "transpose"
+            inner = product.args[0] if transposed else product
+            if inner in computed:
+                out = factors[:i] + [product] + factors[i + 2:]
+                result = out[0]
+                for f in out[1:]:
+                    result = matmul(result, f)
+                return result
+    return None
+
+
 RULES: list[Callable[[Expr, set], Expr | None]] = [
     transpose_of_product,
     transpose_of_sum,
@@ -236,7 +281,20 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     domain_elementwise,
     common_scale,
     positive_first,
+    computed_product,
 ]
+
+
+def _formed(nodes: list) -> set:
+    """The nodes whose values the code forms: a product A B used only in
+    tr(A B) is not (the trace is a sum of A ⊙ Bᵀ)."""
+    users: dict[Expr, list] = {}
+    for node in nodes:
+        for a in node.args:
+            users.setdefault(a, []).append(node)
+    return {n for n in nodes if not (
+        isinstance(n, Apply) and n.op == "matmul" and users.get(n)
+        and all(isinstance(u, Apply) and u.op == "trace" for u in users[n]))}
 
 
 class Simplifier:
@@ -244,7 +302,7 @@ class Simplifier:
 
     def __init__(self, computed=(), rules=RULES):
         self.rules = rules
-        self.computed = set(computed)
+        self.computed = _formed(list(computed))
         self.memo: dict[Expr, Expr] = {}
 
     def __call__(self, root: Expr) -> Expr:

@@ -332,7 +332,9 @@ def _code_lines(source):
     ("sum((inv(A) @ B) * C)", {"A": "N x N", "B": "N x K", "C": "N x K", "wrt": "C"},
      "np.linalg.inv", "np.linalg.solve"),
     ("sum(diag(A @ B) * 2)", {"A": "N x M", "B": "M x N"}, "np.diag", 'np.einsum("ij,ji", A, B)'),
-    ("sum(tanh(inv(A) @ B))", {"A": "N x N", "B": "N x K"}, "t0.T @ (", "np.linalg.multi_dot"),
+    ("sum(tanh(inv(A) @ B))", {"A": "N x N", "B": "N x K"}, "multi_dot", "(g0 @ t1.T)"),
+    ("sum(tanh(A.T @ inv(S) @ A))", {"A": "N x M", "S": "N x N"}, "t0.T @ (",
+     "np.linalg.multi_dot"),
     ("x @ S @ y", {"x": "N", "S": "N x N", "y": "N"}, "np.ones", "np.outer"),
 ])
 def test_generated_code_materialises_nothing_a_person_would_not(expr, shapes, absent, present):

@@ -189,7 +189,9 @@ def add(*terms: Expr) -> Expr:
     shape = broadcast(*(t.shape for t in terms))
     flat: list[Expr] = []
     for t in terms:  # the sum broadcasts its terms: no term needs `ones` for it
-        flat.extend(_without_ones(a) for a in (t.args if _is(t, "add") else (t,)))
+        for a in (t.args if _is(t, "add") else (t,)):
+            a = _without_ones(a)                           # 1 (x + y) is itself a sum
+            flat.extend(a.args if _is(a, "add") else (a,))
     constant = sympy.Integer(0)
     coeffs: dict[Expr, sympy.Expr] = {}
     first: dict[object, Expr] = {}   # like terms: x ⊙ y and y ⊙ x are one term

@@ -167,6 +167,13 @@ def _coefficient(node: Expr) -> tuple[sympy.Expr, Expr | None]:
     return sympy.Integer(1), node
 
 
+# Longest matrix-product chain read factor by factor (for like terms in any
+# grouping, and for symmetry); a longer one is taken as it is grouped, and as
+# not symmetric, which is always safe. Reading every chain whole would cost
+# O(k²) along a chain of k products.
+CHAIN = 64
+
+
 def _term_key(x: Expr):
     """What makes two terms alike: the factors of a product in any order, the
     matrices of a product chain in any grouping."""
@@ -175,6 +182,8 @@ def _term_key(x: Expr):
     if _is(x, "matmul"):
         chain, stack = [], [x]
         while stack:
+            if len(chain) + len(stack) > CHAIN:
+                return x                                   # a long chain is its own key
             node = stack.pop()
             if _is(node, "matmul"):
                 stack.extend(reversed(node.args))
@@ -230,12 +239,17 @@ def _without_ones(t: Expr) -> Expr:
     return t
 
 
+# Longest product whose factors a product it joins takes over (flattening a
+# longer one into every product built from it costs O(k²) along a chain).
+FLAT = 32
+
+
 def mul(*factors: Expr) -> Expr:
     """Elementwise product with broadcasting; one leading scalar coefficient."""
     shape = broadcast(*(f.shape for f in factors))
     flat: list[Expr] = []
-    for f in factors:
-        flat.extend(f.args if _is(f, "mul") else (f,))
+    for f in factors:  # a product longer than FLAT stays one factor: chains grow by nesting
+        flat.extend(f.args if _is(f, "mul") and len(f.args) <= FLAT else (f,))
     for k, f in enumerate(flat):  # (a / b) * b = a
         if _is(f, "div") and f.args[1] in flat and \
                 (not f.args[1].shape or f.args[0].shape == f.shape):
@@ -437,18 +451,24 @@ def is_symmetric(x: Expr) -> bool:
     if x.op == "outer":
         return x.args[0] is x.args[1]
     if x.op in ("matmul", "solve"):
-        return _palindrome(_chain(x))
+        factors = _chain(x, CHAIN)
+        return factors is not None and _palindrome(factors)
     if x.op in ("inv", "transpose", "name", "adjoint", "add", "mul", "div", "pow") or \
             OPS[x.op].elementwise:  # a vector term broadcasts along rows: not symmetric
         return all(a.ndim != 1 and is_symmetric(a) for a in x.args)
     return False
 
 
-def _chain(x: Expr) -> list[tuple[Expr, bool, bool]]:
+
+
+def _chain(x: Expr, limit: int) -> list[tuple[Expr, bool, bool]] | None:
     """x as a product F₁ ⋯ Fₖ of factors (A, transposed, inverted), reading
-    (AB)ᵀ as BᵀAᵀ, solve(A, B) as A⁻¹B and inv(A) as A⁻¹."""
+    (AB)ᵀ as BᵀAᵀ, solve(A, B) as A⁻¹B and inv(A) as A⁻¹; None beyond
+    `limit` factors."""
     factors, stack = [], [(x, False, False)]
     while stack:
+        if len(factors) + len(stack) > limit:
+            return None
         node, flipped, inverted = stack.pop()
         if inverted:
             factors.append((node, flipped, True))

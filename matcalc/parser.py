@@ -22,6 +22,7 @@ from lark.visitors import Transformer_NonRecursive
 from . import hints, ops
 from .errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
 from .expr import Const, Expr, Var, const, var
+from .hooks import provide
 from .reading import check_size, constant_value, first_argument, glued_dimensions
 from .problem import Problem
 from .shapes import dim, fmt
@@ -585,3 +586,6 @@ def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
     if len(set(names)) != len(names) or not names:
         raise NameResolutionError("wrt needs distinct variable names")
     return tuple(names)
+
+
+provide(parse_expr, check_wrt)  # Problem.expr and Problem.with_wrt

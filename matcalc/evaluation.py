@@ -10,6 +10,13 @@ from .expr import Apply, Const, Var, postorder
 from .ops import OPS
 
 
+class _InlinePrinter(NumpyPrinter):
+    """NumPy source that writes a named intermediate as its expression."""
+
+    def _print_name(self, node: Apply) -> tuple[str, int]:
+        return self._print_adjoint(node)
+
+
 def evaluate(expr, values: dict) -> np.ndarray:
     """The value of `expr`, its variables and dimensions taken from `values`
     by name (through the same NumPy forms as the generated code)."""
@@ -18,8 +25,7 @@ def evaluate(expr, values: dict) -> np.ndarray:
               for s in n.value.free_symbols}
     names |= {str(d) for n in postorder([expr]) for k, v in getattr(n, "params", ())
               if k == "shape" for d in v}
-    printer = NumpyPrinter({name: f"_v[{name!r}]" for name in names})
-    printer._print_name = printer._print_adjoint  # an intermediate: its expression
+    printer = _InlinePrinter({name: f"_v[{name!r}]" for name in names})
     scope = {"np": np, "_v": values, "dtype": np.dtype(np.float64)}
     for node in postorder([expr]):
         if isinstance(node, Apply) and OPS[node.op].helper:

@@ -553,9 +553,18 @@ def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
     statements = tree.children
     if len(statements) != 1 or statements[0].data != "result":
         raise ParseError("expected one expression")
-    builder = _ProblemBuilder(text, None)
-    builder.scope = lambda: dict(scope)
-    return builder.expression(statements[0].children[0])
+    return _ExpressionBuilder(text, scope).expression(statements[0].children[0])
+
+
+class _ExpressionBuilder(_ProblemBuilder):
+    """Builds one expression over names given beforehand (`parse_expr`)."""
+
+    def __init__(self, text: str, scope: dict[str, Expr]):
+        super().__init__(text, None)
+        self.given = scope
+
+    def scope(self) -> dict[str, Expr]:
+        return dict(self.given)
 
 
 def _default_wrt(builder) -> tuple[str, ...]:

@@ -1,3 +1,4 @@
-"""The version of matcalc (one place: the package, the generated code and pyproject)."""
+"""The version that the package and the generated code report (pyproject.toml
+states it too)."""
 
 __version__ = "0.1.0"

@@ -688,7 +688,7 @@ def test_input_at_the_stated_limits_works_and_beyond_is_refused():
 
 
 def test_five_thousand_deep_sines_end_to_end():
-    # README: "a 5,000-deep sin(sin(…)) works"
+    # README: a 5,000-deep sin(sin(…)) works end to end
     x = np.array([0.3, -0.2])
 
     def value(module):

@@ -8,11 +8,11 @@
     dw = X.T @ (2 * t0)
 """
 
-__version__ = "0.1.0"
-
-from .api import check, codegen, compile, grad, hessian, hvp, jacobian, parse, problem  # noqa: E402,E501
-from .errors import (DomainError, MatcalcError, NameResolutionError,  # noqa: E402
+from ._version import __version__  # noqa: F401
+from .api import check, codegen, compile, grad, hessian, hvp, jacobian, parse, problem  # noqa: E501
+from .errors import (DomainError, MatcalcError, NameResolutionError,
                      ParseError, ShapeError)
+from . import printing  # noqa: F401  (registers the printers: str(x), x.latex())
 
 __all__ = ["parse", "problem", "grad", "hessian", "hvp", "jacobian", "codegen", "compile",
            "check", "to_sympy", "from_sympy", "MatcalcError",

@@ -22,8 +22,8 @@ import unicodedata
 
 import sympy
 
-from . import __version__
 from . import guards as checks
+from ._version import __version__
 from .expr import Apply, Const, Var, postorder
 from .gradient import Gradient
 from .ops import OPS

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 import sympy
 
 from .errors import DomainError
+from .hooks import provided
 from .shapes import Shape
 
 _interned: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
@@ -34,12 +35,10 @@ class Expr:
         return len(self.shape)
 
     def __str__(self) -> str:
-        from .printing.text import to_text
-        return to_text(self)
+        return provided("to_text")(self)
 
     def _repr_latex_(self) -> str:
-        from .printing.latex import to_latex
-        return f"${to_latex(self)}$"
+        return f"${provided('to_latex')(self)}$"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -157,8 +156,7 @@ def _normal_form(value: sympy.Expr) -> sympy.Expr:
     for part in (value, *sympy.fraction(value)):
         number = part.subs(at_two)
         if number.is_finite and not _is_float(number):
-            from .printing.text import TextPrinter
-            raise _out_of_range(_shown(TextPrinter().scalar(part), 40),
+            raise _out_of_range(_shown(provided("scalar_text")(part), 40),
                                 "it overflows a float with every dimension 2")
     return value
 
@@ -176,8 +174,7 @@ def const_power(base: sympy.Expr, exponent: sympy.Expr) -> Const:
     if b not in (0.0, 1.0, -1.0) and math.isfinite(e):
         digits = e * math.log10(abs(b))
         if digits > _LOG10_MAX and at_two:  # symbolic: base ** exponent is cheap
-            from .printing.text import TextPrinter
-            raise _out_of_range(_shown(TextPrinter().scalar(base ** exponent), 40),
+            raise _out_of_range(_shown(provided("scalar_text")(base ** exponent), 40),
                                 "it overflows a float with every dimension 2")
         if digits > _LOG10_MAX:
             raise _out_of_range(f"{_shown(_text(base))} ** {_shown(_text(exponent))}",

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from .derive import gradients
 from .expr import Apply, Expr, Var, const, postorder, rewrite, var
+from .hooks import provided
 from .ops import rebuild, symmetric_part
 from .problem import Problem
 from .program import Names, Program, build
 from .simplify import Simplifier
+from .steps import Derivation, derivation
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,19 +38,16 @@ class Gradient:
         return iter(self.exprs.items())
 
     def __str__(self) -> str:
-        from .printing.text import program_text
-        return program_text(self.program, self.problem)
+        return provided("program_text")(self.program, self.problem)
 
     def latex(self) -> str:
-        from .printing.latex import program_latex
-        return program_latex(self.program, self.problem)
+        return provided("program_latex")(self.program, self.problem)
 
     def _repr_latex_(self) -> str:
         return f"$${self.latex()}$$"
 
-    def derivation(self):
+    def derivation(self) -> Derivation:
         """The derivation step by step (see `matcalc.steps`)."""
-        from .steps import derivation
         return derivation(self)
 
 

@@ -22,6 +22,7 @@ from lark.visitors import Transformer_NonRecursive
 from . import hints, ops
 from .errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
 from .expr import Const, Expr, Var, const, var
+from .hooks import provide
 from .reading import check_size, constant_value, first_argument, glued_dimensions
 from .problem import Problem
 from .shapes import dim, fmt
@@ -552,9 +553,18 @@ def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
     statements = tree.children
     if len(statements) != 1 or statements[0].data != "result":
         raise ParseError("expected one expression")
-    builder = _ProblemBuilder(text, None)
-    builder.scope = lambda: dict(scope)
-    return builder.expression(statements[0].children[0])
+    return _ExpressionBuilder(text, scope).expression(statements[0].children[0])
+
+
+class _ExpressionBuilder(_ProblemBuilder):
+    """Builds one expression over names given beforehand (`parse_expr`)."""
+
+    def __init__(self, text: str, scope: dict[str, Expr]):
+        super().__init__(text, None)
+        self.given = scope
+
+    def scope(self) -> dict[str, Expr]:
+        return dict(self.given)
 
 
 def _default_wrt(builder) -> tuple[str, ...]:
@@ -585,3 +595,6 @@ def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
     if len(set(names)) != len(names) or not names:
         raise NameResolutionError("wrt needs distinct variable names")
     return tuple(names)
+
+
+provide(parse_expr, check_wrt)  # Problem.expr and Problem.with_wrt

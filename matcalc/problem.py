@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .expr import Expr, Var
+from .expr import Expr, Var, const
+from .hooks import provided
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,25 +30,20 @@ class Problem:
 
     def scope(self) -> dict[str, Expr]:
         """Every name an expression over this problem may use."""
-        from .expr import const
         return {**{n: const(s) for n, s in self.dims.items()}, **self.variables,
                 **self.intermediates}
 
     def expr(self, text: str) -> Expr:
         """An expression over this problem's names, e.g. `p.expr("X @ W1")`."""
-        from .parser import parse_expr
-        return parse_expr(text, self.scope())
+        return provided("parse_expr")(text, self.scope())
 
     def with_wrt(self, wrt) -> "Problem":
         """The same problem differentiated by other variables."""
-        from .parser import check_wrt
         return Problem(self.variables, self.dims, self.intermediates, self.output,
-                       self.output_name, check_wrt(self, wrt), self.source, self.filename)
+                       self.output_name, provided("check_wrt")(self, wrt), self.source, self.filename)
 
     def __str__(self) -> str:
-        from .printing.text import problem_text
-        return problem_text(self)
+        return provided("problem_text")(self)
 
     def _repr_latex_(self) -> str:
-        from .printing.latex import problem_latex
-        return f"$${problem_latex(self)}$$"
+        return f"$${provided('problem_latex')(self)}$$"

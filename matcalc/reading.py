@@ -88,7 +88,7 @@ def _evaluate(node: Apply, args: list[float]) -> float:
     """`node`'s operator at the numbers `args`, by the NumPy forms."""
     import numpy as np
 
-    from .verify import evaluate
+    from .evaluation import evaluate
     at = apply(ops.OPS[node.op], tuple(const(a) for a in args), node.params)
     try:
         with np.errstate(all="ignore"):

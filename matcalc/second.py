@@ -19,6 +19,7 @@ from .derive import differentials
 from .errors import MatcalcError
 from .expr import Expr, Var, const, postorder, rewrite, var
 from .gradient import derive
+from .hooks import provided
 from .linear import NotLinear, kron_of, matrix_of
 from .ops import is_zero, rebuild, zeros
 from .problem import Problem
@@ -59,12 +60,10 @@ class SecondOrder:
         raise KeyError(of)
 
     def __str__(self) -> str:
-        from .printing.text import second_order_text
-        return second_order_text(self)
+        return provided("second_order_text")(self)
 
     def latex(self) -> str:
-        from .printing.latex import second_order_latex
-        return second_order_latex(self)
+        return provided("second_order_latex")(self)
 
     def _repr_latex_(self) -> str:
         return f"$${self.latex()}$$"

@@ -16,11 +16,15 @@ Here <A, B> = tr(AᵀB) = sum(A ⊙ B), dX is a differential and δv = ∂L/∂v
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .derive import adjoints, differentials
 from .expr import Apply, Expr, Var, const, postorder, rewrite, var
-from .gradient import Gradient
+from .hooks import provided
 from .ops import OPS, add, rebuild, zeros
+
+if TYPE_CHECKING:  # steps explain a Gradient, which imports this module
+    from .gradient import Gradient
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,10 @@ class Derivation:
     steps: tuple[Step, ...]
 
     def __str__(self) -> str:
-        from .printing.text import derivation_text
-        return derivation_text(self)
+        return provided("derivation_text")(self)
 
     def latex(self) -> str:
-        from .printing.latex import derivation_latex
-        return derivation_latex(self)
+        return provided("derivation_latex")(self)
 
     def _repr_latex_(self) -> str:
         return f"$${self.latex()}$$"

@@ -20,6 +20,7 @@ import sympy
 
 from .emit import generate, load
 from .errors import DomainError, MatcalcError
+from .evaluation import evaluate  # noqa: F401  (matcalc.verify.evaluate, as before)
 from .expr import Apply, Const, Var, postorder
 from .gradient import derive
 from .inputs import prepare, sample
@@ -133,24 +134,6 @@ def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
                       for d in v.shape)
         out[name] = sample(v, shape, need.get(name), rng)
     return out
-
-
-def evaluate(expr, values: dict) -> np.ndarray:
-    """The value of `expr`, its variables and dimensions taken from `values`
-    by name (through the same NumPy forms as the generated code)."""
-    from .emit import NumpyPrinter
-    names = {n.name for n in postorder([expr]) if isinstance(n, Var)}
-    names |= {s.name for n in postorder([expr]) if isinstance(n, Const)
-              for s in n.value.free_symbols}
-    names |= {str(d) for n in postorder([expr]) for k, v in getattr(n, "params", ())
-              if k == "shape" for d in v}
-    printer = NumpyPrinter({name: f"_v[{name!r}]" for name in names})
-    printer._print_name = printer._print_adjoint  # an intermediate: its expression
-    scope = {"np": np, "_v": values, "dtype": np.dtype(np.float64)}
-    for node in postorder([expr]):
-        if isinstance(node, Apply) and OPS[node.op].helper:
-            exec(OPS[node.op].helper, scope)
-    return eval(printer.doprint(expr), scope)
 
 
 def finite_differences(f, inputs: dict, name: str, eps: float,

@@ -12,7 +12,8 @@ import re
 import sympy
 
 from .. import precedence as P
-from ..expr import Apply, Expr
+from ..expr import Apply, Const, Expr
+from ..hooks import provide
 from .base import Printer
 
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
@@ -199,7 +200,6 @@ def _rule_text(rule: str) -> str:
 
 def derivation_latex(derivation) -> str:
     """The steps as an `aligned` block, each line with its rule."""
-    from ..expr import Const
     problem, program = derivation.gradient.problem, derivation.gradient.program
     names = [*problem.variables, *(b.name for b in program.bindings)]
     symbols = {**{f"d {n}": rf"\mathrm{{d}}{symbol(n)}" for n in names},
@@ -250,3 +250,6 @@ def second_order_latex(result) -> str:
         lhs = labels[b.of] if b.role == result.kind else symbol(b.name)
         lines.append(rf"{lhs} &= {printer.doprint(b.expr)}")
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+provide(to_latex, problem_latex, program_latex, derivation_latex, second_order_latex)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..expr import Const
+from ..hooks import provide
 from ..shapes import fmt
 from .base import Printer
 
@@ -13,6 +15,11 @@ class TextPrinter(Printer):
 def to_text(node, symbols=None) -> str:
     """An expression in matcalc's own language."""
     return TextPrinter(symbols).doprint(node)
+
+
+def scalar_text(value) -> str:
+    """A SymPy scalar (a number or an expression in dimensions) as text."""
+    return TextPrinter().scalar(value)
 
 
 def declarations(problem) -> list[str]:
@@ -53,7 +60,6 @@ def step_symbols(names) -> dict[str, str]:
 
 def derivation_text(derivation) -> str:
     """The steps as text: differentials, shares of dL, identification."""
-    from ..expr import Const
     problem, program = derivation.gradient.problem, derivation.gradient.program
     names = [*problem.variables, *(b.name for b in program.bindings)]
     printer = TextPrinter(step_symbols(names))
@@ -101,3 +107,6 @@ def second_order_text(result) -> str:
     for b in program.needed(name for _, name in program.gradients):
         lines.append(f"{b.name} = {printer.doprint(b.expr)}")
     return "\n".join(lines)
+
+
+provide(to_text, scalar_text, problem_text, program_text, derivation_text, second_order_text)

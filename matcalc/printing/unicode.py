@@ -36,7 +36,7 @@ import sympy
 
 from .. import precedence as P
 from ..expr import Apply, Const, Expr, Var, postorder
-from ..ops import OPS, Form, call
+from ..ops import OPS, Form, _is, call
 from .text import TextPrinter, program_text
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -186,10 +186,6 @@ class UnicodePrinter(TextPrinter):
 
     def _print_eye(self, node: Apply) -> tuple[str, int]:
         return "I", P.ATOM
-
-
-def _is(node: Expr, *ops: str) -> bool:
-    return isinstance(node, Apply) and node.op in ops
 
 
 def _names_in(node: Expr) -> list[str]:

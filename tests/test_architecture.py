@@ -1,0 +1,128 @@
+"""The package's import graph: no cycle, and every import points down the
+declared layers (from the CLI to the expression graph).
+
+The graph is read from the source (module-level and function-level imports;
+imports under `if TYPE_CHECKING:` are annotations only and do not count), so
+a lazy import inside a function cannot hide a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "matcalc"
+
+# Bottom to top: a module may import modules of its own layer or below.
+LAYERS = [
+    ("foundation", {"matcalc._version", "matcalc.errors", "matcalc.hooks",
+                    "matcalc.precedence", "matcalc.shapes"}),
+    ("graph", {"matcalc.expr", "matcalc.problem"}),
+    ("ops", {"matcalc.ops"}),
+    ("transforms", {"matcalc.derive", "matcalc.linear", "matcalc.simplify",
+                    "matcalc.program", "matcalc.steps"}),
+    ("results", {"matcalc.gradient", "matcalc.second"}),
+    ("printing", {"matcalc.printing", "matcalc.printing.base", "matcalc.printing.text",
+                  "matcalc.printing.latex", "matcalc.printing.unicode"}),
+    ("code", {"matcalc.guards", "matcalc.emit", "matcalc.evaluation"}),
+    ("frontend", {"matcalc.hints", "matcalc.reading", "matcalc.parser"}),
+    ("check", {"matcalc.inputs", "matcalc.reference", "matcalc.verify",
+               "matcalc.against", "matcalc.sympy_bridge"}),
+    ("api", {"matcalc.api"}),
+    ("top", {"matcalc.cli", "matcalc"}),
+]
+
+
+def _module_name(path: Path) -> str:
+    parts = ["matcalc", *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking_only(tree: ast.AST) -> set[ast.AST]:
+    """The import nodes under `if TYPE_CHECKING:`."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            out |= {n for s in node.body for n in ast.walk(s)}
+    return out
+
+
+def _imported(node, module: str, is_package: bool, modules: set[str]) -> set[str]:
+    """The package's modules one import statement loads."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in modules}
+    base = module if is_package else module.rpartition(".")[0]
+    if node.level:
+        base = ".".join(base.split(".")[:len(base.split(".")) - node.level + 1])
+        base = ".".join(filter(None, [base, node.module]))
+    else:
+        base = node.module or ""
+    out = {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules}
+    if len(out) < len(node.names) and base in modules:
+        out.add(base)  # a name defined in `base` itself, not a submodule
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports anywhere in its source."""
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for module, path in paths.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _type_checking_only(tree)
+        graph[module] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and node not in skip:
+                graph[module] |= _imported(node, module, path.name == "__init__.py",
+                                           set(paths)) - {module}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph, or None."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(module):
+        state[module] = 1
+        path.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (found := visit(target)):
+                return found
+        state[module] = 2
+        path.pop()
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (found := visit(module)):
+            return found
+    return None
+
+
+def test_every_module_has_a_layer():
+    layered = set().union(*(modules for _, modules in LAYERS))
+    assert set(import_graph()) == layered
+
+
+def test_no_import_cycle():
+    assert _cycle(import_graph()) is None
+
+
+def test_imports_point_down_the_layers():
+    level = {m: i for i, (_, modules) in enumerate(LAYERS) for m in modules}
+    upward = sorted(f"{m} ({LAYERS[level[m]][0]}) imports {t} ({LAYERS[level[t]][0]})"
+                    for m, targets in import_graph().items() for t in targets
+                    if level[t] > level[m])
+    assert upward == []
+
+
+def test_the_check_finds_a_cycle_and_an_upward_import():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
+    assert _cycle(graph) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+    tree = ast.parse("def f():\n    from .printing.text import to_text\n")
+    node = tree.body[0].body[0]
+    assert _imported(node, "matcalc.expr", False,
+                     {"matcalc.printing.text", "matcalc.printing"}) == {"matcalc.printing.text"}

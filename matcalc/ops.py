@@ -383,10 +383,10 @@ def matmul(a: Expr, b: Expr) -> Expr:
     scale_a, a = _scaled_identity(a)
     scale_b, b = _scaled_identity(b)
     if scale_a is not None or scale_b is not None:
-        scale = (1 if scale_a is None else scale_a) * (1 if scale_b is None else scale_b)
+        scale = mul(scale_a or const(1), scale_b or const(1))
         if a is None and b is None:
-            return mul(const(scale), eye(shape[0]))
-        return mul(const(scale), b if a is None else a if b is None else matmul(a, b))
+            return mul(scale, eye(shape[0]))
+        return mul(scale, b if a is None else a if b is None else matmul(a, b))
     if is_zero(a) or is_zero(b):
         return zeros(shape)
     return apply(OPS["matmul"], (a, b))
@@ -427,12 +427,14 @@ def symmetric_part(g: Expr) -> Expr:
 
 
 def _scaled_identity(x: Expr) -> tuple:
-    """(c, None) for c * eye(n); (None, x) for anything else."""
+    """(s, None) for s * eye(n) with s a scalar (a constant or a computed
+    scalar, so A (s I) = s A is never a product with a dense identity);
+    (None, x) for anything else."""
     if _is(x, "eye"):
-        return sympy.Integer(1), None
-    if _is(x, "mul") and len(x.args) == 2 and isinstance(x.args[0], Const) \
-            and _is(x.args[1], "eye"):
-        return x.args[0].value, None
+        return const(1), None
+    if _is(x, "mul") and sum(_is(a, "eye") for a in x.args) == 1 and \
+            all(_is(a, "eye") or not a.shape for a in x.args):
+        return mul(*(a for a in x.args if not _is(a, "eye"))), None
     return None, x
 
 
@@ -716,10 +718,14 @@ def shared_adjoint(g: Expr) -> Expr:
 
 
 def _stays_open(g: Expr) -> bool:
-    """Whether g is c I, c 1, c 1 ⊙ v[:, None] (or v[None, :]) or c X for
-    a variable X: nothing to compute that the products cannot take."""
+    """Whether g is s I (s a scalar), c 1, c 1 ⊙ v[:, None] (or v[None, :])
+    or c X for a variable X: nothing to compute that the products cannot
+    take."""
     if not _is(g, "mul"):
         return False
+    if any(_is(a, "eye") for a in g.args) and all(_is(a, "eye") or not a.shape
+                                                  for a in g.args):
+        return True                                        # s I, s a computed scalar
     rest = [a for a in g.args if not isinstance(a, Const) and not _is(a, "ones", "eye")]
     if len(rest) == len(g.args) - 1 == 1 and isinstance(rest[0], Var):
         return True
@@ -1210,7 +1216,7 @@ def solve(a: Expr, b: Expr) -> Expr:
     """A⁻¹ B without the inverse; A⁻¹(cI) = c A⁻¹ and A⁻¹(cB) = c A⁻¹B."""
     scale, rest = _scaled_identity(b)
     if rest is None:
-        return mul(const(scale), func("inv", a))
+        return mul(scale, func("inv", a))
     scale, rest = _coefficient(b)
     if scale != 1 and rest is not None:
         return mul(const(scale), func("solve", a, rest))

@@ -271,3 +271,12 @@ def test_a_product_only_in_a_trace_is_not_formed():
     code = [line for line in forward.splitlines() if not line.strip().startswith("#")]
     assert any('np.einsum("ij,ji", t0, C)' in line for line in code)
     assert not any(" @ " in line for line in code)
+
+
+def test_a_computed_scalar_times_the_identity_is_absorbed_by_products():
+    """A (s I) = s A for a computed scalar s (here s = tr(B A)): the backward
+    pass of tr(A) tr(BA) makes no N³ product with a dense identity."""
+    p = matcalc.problem("trace(A) * trace(B @ A)", A="N x N", B="N x N")
+    backward = matcalc.codegen(p).split("def backward")[1].split("def value_and_grad")[0]
+    assert "@" not in backward, backward
+    assert matcalc.check(p, dims={"N": 4}).ok

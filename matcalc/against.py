@@ -47,7 +47,7 @@ from .errors import MatcalcError
 from .gradient import derive
 from .inputs import prepare
 from .shapes import fmt
-from .verify import draw, relative_error, sizes
+from .verify import check_settings, draw, relative_error, sizes
 
 
 @dataclass(frozen=True)
@@ -264,6 +264,7 @@ def check_against(problem, function, dims=None, seed: int = 0, tol: float = 1e-6
         raise MatcalcError(f"expected a function or 'module:function', got "
                            f"{type(function).__name__}")
     label = _label(function, spec)
+    check_settings(dims, seed, tol)
     bound, given = prepare(problem, dims, inputs)
     concrete = sizes(problem, bound)
     rng = np.random.default_rng(seed)

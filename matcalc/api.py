@@ -15,11 +15,32 @@ def problem(expr: str, *, wrt=None, name: str = "f", **shapes: str) -> Problem:
     `problem("sum(X @ w)", X="N x D", w="D")`; shapes are written as in a
     problem file (`"N x D"`, `"H"`, `"scalar"`).
     """
+    for what, text in [("expr", expr), ("name", name), *shapes.items()]:
+        if not isinstance(text, str):
+            raise MatcalcError(f"problem(): {what} must be text, got {type(text).__name__}")
+        if what != "expr" and ("\n" in text or ";" in text):
+            raise MatcalcError(f"problem(): {what} is one shape such as 'N x D', not "
+                               "statements; use matcalc.parse for a problem's text")
     lines = [f"{n}: {s}" for n, s in shapes.items()]
     lines.append(f"{name} = {expr}")
     if wrt is not None:
-        lines.append("wrt " + (wrt if isinstance(wrt, str) else ", ".join(wrt)))
-    return parse("\n".join(lines))
+        names = [wrt] if isinstance(wrt, str) else list(wrt) if _iterable(wrt) else [wrt]
+        if not all(isinstance(w, str) for w in names):
+            raise MatcalcError(f"problem(): wrt is a name or names, got {wrt!r}")
+        lines.append("wrt " + ", ".join(names))
+    p = parse("\n".join(lines))
+    if p.output_name != name:
+        raise MatcalcError("problem(): expr is one expression, not statements; use "
+                           "matcalc.parse for a problem with named intermediates")
+    return p
+
+
+def _iterable(x) -> bool:
+    try:
+        iter(x)
+    except TypeError:
+        return False
+    return True
 
 
 def _problem(p, wrt=None) -> Problem:

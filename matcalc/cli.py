@@ -66,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The most a problem file may hold (a problem is at most 50,000 tokens; this
+# bounds what is read before that count, so /dev/zero is refused, not read).
+MAX_BYTES = 8 * 2 ** 20
+
+
 def _read_problem(args):
     from .api import parse
     from .errors import MatcalcError
@@ -80,12 +85,15 @@ def _read_problem(args):
         raise MatcalcError("no problem: give a PROBLEM file or -e EXPR -d DECL ...")
     try:
         if args.problem == "-":
-            data, name = sys.stdin.buffer.read(), "<stdin>"
+            data, name = sys.stdin.buffer.read(MAX_BYTES + 1), "<stdin>"
         else:
             with open(args.problem, "rb") as handle:
-                data, name = handle.read(), args.problem
+                data, name = handle.read(MAX_BYTES + 1), args.problem
     except OSError as err:
         raise MatcalcError(f"cannot read {args.problem}: {err.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise MatcalcError(f"{name}: larger than {MAX_BYTES // 2 ** 20} MiB; a problem is "
+                           "a few lines of text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -13,6 +13,8 @@ structure; a mismatch is a `MatcalcError` naming the input.
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import sympy
 
@@ -146,18 +148,21 @@ def prepare(problem, dims: dict | None, inputs: dict | None) -> tuple[dict, dict
 
 def load(path: str) -> dict[str, np.ndarray]:
     """The arrays of a `.npz` file (as `np.savez` writes), by name."""
+    not_npz = MatcalcError(f"--inputs: {path} is not a readable .npz file of arrays "
+                           "(write one with np.savez(path, X=X, y=y))")
     try:
         data = np.load(path, allow_pickle=False)
     except OSError as err:
-        raise MatcalcError(f"--inputs: cannot read {path}: {err.strerror or err}") from None
-    except ValueError:
-        raise MatcalcError(f"--inputs: {path} is not a .npz file of arrays (write one "
-                           "with np.savez(path, X=X, y=y))") from None
+        if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            raise MatcalcError(f"--inputs: cannot read {path}: {err.strerror}") from None
+        raise not_npz from None
+    except (ValueError, EOFError, zipfile.BadZipFile):
+        raise not_npz from None
     if isinstance(data, np.ndarray):
         raise MatcalcError(f"--inputs: {path} holds one array; save the inputs by name "
                            "with np.savez(path, X=X, y=y)")
     with data:
         try:
             return {name: data[name] for name in data.files}
-        except ValueError as err:
-            raise MatcalcError(f"--inputs: {path}: {err}") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+            raise not_npz from None

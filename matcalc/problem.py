@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from .expr import Expr, Var, const
+from .errors import MatcalcError
 from .hooks import provided
 
 
@@ -35,6 +36,8 @@ class Problem:
 
     def expr(self, text: str) -> Expr:
         """An expression over this problem's names, e.g. `p.expr("X @ W1")`."""
+        if not isinstance(text, str):
+            raise MatcalcError(f"expected expression text, got {type(text).__name__}")
         return provided("parse_expr")(text, self.scope())
 
     def with_wrt(self, wrt) -> "Problem":

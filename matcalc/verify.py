@@ -303,6 +303,7 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
     """Compare the generated gradients of `problem` with finite differences
     at `inputs` ({name: array}; the sizes they bind, and random values in
     each variable's domain for the others)."""
+    check_settings(dims, seed, tol, eps)
     bound, given = prepare(problem, dims, inputs)
     concrete = sizes(problem, bound)
     rng = np.random.default_rng(seed)
@@ -310,11 +311,25 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
     if module is None:
         module = load(generate(derive(problem)), problem.output_name)
     try:
-        return _compare(problem, module, values, concrete, rng, tol, eps)
+        with np.errstate(all="ignore"):  # a non-finite value or gradient is reported
+            return _compare(problem, module, values, concrete, rng, tol, eps)
     except (ArithmeticError, np.linalg.LinAlgError) as err:  # overflow, a singular matrix
         at = ", ".join(f"{d} = {n}" for d, n in concrete.items())
         raise DomainError(f"{problem.output_name} cannot be evaluated at "
                           f"{at or 'these inputs'}: {err}") from None
+
+
+def check_settings(dims, seed, tol, eps: float = 1e-6) -> None:
+    """Refuse settings that would make a check meaningless or raise inside NumPy."""
+    if dims is not None and not isinstance(dims, dict):
+        raise MatcalcError(f"dims is a dict of sizes such as {{'N': 5}}, got "
+                           f"{type(dims).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise MatcalcError(f"seed must be a non-negative integer, got {seed!r}")
+    for what, number in (("tol", tol), ("eps", eps)):
+        if isinstance(number, bool) or not isinstance(number, (int, float, np.floating)) \
+                or not 0 < number < np.inf:
+            raise MatcalcError(f"{what} must be a positive finite number, got {number!r}")
 
 
 def _compare(problem, module, values, concrete, rng, tol, eps) -> CheckResult:
@@ -326,6 +341,11 @@ def _compare(problem, module, values, concrete, rng, tol, eps) -> CheckResult:
                           "pass inputs in its domain")
     dout = None if not problem.output.shape else rng.standard_normal(np.shape(value))
     grads = dict(zip(problem.wrt, module.backward(cache, dout)))
+    for w, g in grads.items():
+        if not np.all(np.isfinite(g)):
+            raise DomainError(f"the gradient by {w} is not finite at these inputs: "
+                              f"{problem.output_name} is not differentiable there (as "
+                              "norm(x) at x = 0); pass inputs where it is")
 
     def scalar(point):
         v = module.forward(*(point[n] for n in order))[0]

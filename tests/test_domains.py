@@ -331,7 +331,7 @@ def test_cli_inputs(tmp_path):
              "input 'Y' is declared N x K onehot"),
             (["--inputs", str(good), "--dims", "N=4"], "--dims gives N = 4"),
             (["--inputs", str(one)], "holds one array"),
-            (["--inputs", str(text)], "is not a .npz file"),
+            (["--inputs", str(text)], "is not a readable .npz file"),
             (["--inputs", str(tmp_path / "missing.npz")], "cannot read")]:
         out = cli("check", "examples/softmax_ce.mc", *args)
         assert out.returncode == 2 and fragment in out.stderr, (args, out.stderr)

@@ -77,6 +77,9 @@ def _direction(v, x, name=None):
         if type(v) is not dict or name not in v:
             raise TypeError(f"hvp needs {label}: v is a dict by input name")
         v = v[name]
+    if (type(v) is np.ndarray and v.dtype.kind == "f"
+            and v.shape == np.shape(x)):
+        return v  # the usual case
     if type(v) not in (float, int):
         v = np.asarray(v)
         v = v if v.dtype.kind == "f" else v.astype(np.float64)
@@ -115,35 +118,46 @@ def shapes(problem) -> list[str]:
 def _fast_path(problem, ident) -> list[str]:
     """`_checked`'s usual case, written for the problem: each dimension read
     where it first appears, then one comparison of all the shapes, and the
-    arrays' types and kinds. Empty when a declared axis is neither a name
-    nor a size."""
+    arrays' types and kinds; a scalar input given as a Python float is made
+    a scalar of the first array's type. Empty when a declared axis is
+    neither a name nor a size."""
     if not all(isinstance(d, (sympy.Symbol, sympy.Integer))
                for v in problem.variables.values() for d in v.shape):
         return []
     names = [ident[n] for n in problem.variables]
+    arrays = [n for n, v in zip(names, problem.variables.values()) if v.shape]
+    numbers = [n for n in names if n not in arrays] if arrays else []
     first: dict[str, str] = {}
     got, want = [], []
     for name, v in zip(names, problem.variables.values()):
+        if name in numbers:
+            continue
         axes = [_axis(d) for d in v.shape]
         for k, a in enumerate(axes):
             if isinstance(a, str):
                 first.setdefault(a, f"{name}.shape[{k}]")
         got.append(f"{name}.shape")
         want.append(_tuple(ident[a] if isinstance(a, str) else str(a) for a in axes))
+    checked = [n for n in names if n not in numbers]
     dims = [ident[a] for a in first]
     test = [f"if ({_tuple(got)}", f"== {_tuple(want)}"]
     test += [f"and 0 not in {_tuple(dims)}"] if dims else []
-    test += [" is ".join(["and np.ndarray"] + [f"type({n})" for n in names]),
-             " == ".join(['and "f"'] + [f"{n}.dtype.kind" for n in names]) + "):"]
+    test += [" is ".join(["and np.ndarray"] + [f"type({n})" for n in checked]),
+             " == ".join(['and "f"'] + [f"{n}.dtype.kind" for n in checked])]
+    test += [" is ".join(["and float"] + [f"type({n})" for n in numbers])] if numbers else []
+    test[-1] += "):"
+    result = _tuple(f"{arrays[0]}.dtype.type({n})" if n in numbers else n for n in names) \
+        if numbers else "arrays"
     lines = [f"{_tuple(names)} = arrays",
-             "try:  # the usual case: floating arrays of the declared shapes"]
+             "try:  # the usual case: float arrays of the declared shapes, float scalars"
+             if numbers else "try:  # the usual case: floating arrays of the declared shapes"]
     if dims:
         lines.append(f"    {', '.join(dims)} = {', '.join(first.values())}")
     condition = [w for k, part in enumerate(test) for w in textwrap.wrap(
         part, WIDTH - 8, initial_indent="" if k == 0 else " " * 8,
         subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False)]
     return lines + ["    " + c for c in condition] + [
-        "        return arrays",
+        f"        return {result}",
         "except (AttributeError, IndexError):  # not an array, or too few axes",
         "    pass"]
 

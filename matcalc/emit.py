@@ -392,7 +392,9 @@ class _Emitter:
         lines += self.body(self.backward)
         lines.append(f"grads = {_tuple_code(self.grads)}")
         if self.seed is None:
-            lines += ["if dout is not None:", "    grads = tuple(dout * g for g in grads)"]
+            lines += ["if dout is not None:",
+                      *("    " + line for line in checks.SCALAR_DOUT.strip("\n").split("\n")),
+                      "    grads = tuple(dout * g for g in grads)"]
         lines.append("return grads")
         scaled = "times dout (default 1)" if self.seed is None else "given dout = ∂L/∂" + value
         doc = textwrap.wrap(f'"""Return ({", ".join(self.grads)}), the gradients of '

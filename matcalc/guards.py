@@ -89,12 +89,20 @@ def _direction(v, x, name=None):
     return v
 '''
 
+# The check `backward` makes of the dout of a scalar function (module level
+# here so that its strings are parsed with the helpers').
+SCALAR_DOUT = '''
+if np.ndim(dout):  # the function is a scalar, so is dout
+    raise ValueError(f"dout: expected a scalar, got shape "
+                     f"{np.shape(dout)}")
+'''
+
 WIDTH = 79
 
 
 # The helpers' fixed text (parsed by tests that read every string the
 # generated code holds).
-TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION
+TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT
 
 
 def _axis(d):

@@ -340,3 +340,14 @@ def test_a_zero_denominator_is_nan_in_forward_and_backward_alike():
         value, grads = module.value_and_grad(x=x)
         assert value == pytest.approx(1.0)
         np.testing.assert_allclose(grads["x"], [-1, 0, 1])
+
+
+def test_dout_of_a_scalar_function_must_be_a_scalar():
+    """A dout of the inputs' shape would scale every gradient entrywise into
+    the wrong shape; it is refused, naming dout."""
+    m = matcalc.compile(matcalc.problem("sum(X @ w)", X="N x D", w="D"))
+    X, w = np.ones((4, 3)), np.ones(3)
+    with pytest.raises(ValueError, match="dout: expected a scalar"):
+        m.value_and_grad(np.ones((4, 3)), X=X, w=w)
+    value, grads = m.value_and_grad(2.0, X=X, w=w)
+    np.testing.assert_allclose(grads["w"], 2 * X.sum(axis=0))

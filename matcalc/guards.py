@@ -25,7 +25,10 @@ _GENERAL = '''
             numbers, got = True, ()
         else:
             if type(x) is not np.ndarray or x.dtype.kind != "f":
-                x = np.asarray(x)
+                try:
+                    x = np.asarray(x)
+                except ValueError:  # a ragged list
+                    raise ValueError(f"{name}: rows of unequal length")
                 if x.dtype.kind not in "fbiu":
                     raise TypeError(f"{name}: expected numbers, got {x.dtype}")
                 x = x if x.dtype.kind == "f" else x.astype(np.float64)
@@ -76,6 +79,10 @@ def _direction(v, x, name=None):
     if name is not None:
         if type(v) is not dict or name not in v:
             raise TypeError(f"hvp needs {label}: v is a dict by input name")
+        unknown = [k for k in v if k not in WRT]
+        if unknown:
+            raise TypeError(f"v[{unknown[0]!r}]: not a variable of "
+                            "the gradient")
         v = v[name]
     if (type(v) is np.ndarray and v.dtype.kind == "f"
             and v.shape == np.shape(x)):

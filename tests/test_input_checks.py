@@ -351,3 +351,17 @@ def test_dout_of_a_scalar_function_must_be_a_scalar():
         m.value_and_grad(np.ones((4, 3)), X=X, w=w)
     value, grads = m.value_and_grad(2.0, X=X, w=w)
     np.testing.assert_allclose(grads["w"], 2 * X.sum(axis=0))
+
+
+def test_hvp_direction_with_an_unknown_name_is_refused():
+    m = matcalc.compile(matcalc.problem("sum(sin(X @ w + c))", X="N x D", w="D", c="scalar",
+                                        wrt="w, c"), hvp=True)
+    X, w = np.ones((4, 3)), np.ones(3)
+    with pytest.raises(TypeError, match="v\\['q'\\]"):
+        m.hvp({"w": w, "c": 1.0, "q": 1.0}, X=X, w=w, c=0.5)
+
+
+def test_a_ragged_list_names_its_input():
+    m = matcalc.compile(matcalc.problem("sum(X @ w)", X="N x D", w="D"))
+    with pytest.raises(ValueError, match="^X: "):
+        m.value_and_grad(X=[[1.0, 2.0], [3.0]], w=np.ones(2))

@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("-e", "--expr", help="the function, inline (instead of PROBLEM)")
         sub.add_argument("-d", "--decl", action="append", default=[], metavar="DECL",
                          help="a declaration such as 'X: N x D' (with -e; repeatable)")
-        sub.add_argument("--wrt", help="variables to differentiate by, e.g. W1,b1")
+        sub.add_argument("--wrt", action="append",
+                         help="variables to differentiate by, e.g. W1,b1 (or --wrt W1 --wrt b1)")
         return sub
 
     grad = command("grad", "print the gradients")
@@ -167,6 +168,8 @@ def _write(path: str, source: str) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.wrt is not None:  # --wrt W1 --wrt b1 is --wrt W1,b1
+        args.wrt = ",".join(args.wrt)
     problem = _read_problem(args)
     if args.command in ("hessian", "hvp", "jacobian"):
         from . import api

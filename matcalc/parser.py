@@ -588,6 +588,9 @@ def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
     if not any(names):
         raise NameResolutionError("wrt is empty: name the variables to differentiate by, "
                                   f"e.g. {', '.join(list(problem.variables)[:2])}")
+    if "" in names:
+        raise NameResolutionError(f"wrt {wrt!r} has an empty name: write the names "
+                                  "separated by commas, e.g. W1,b1")
     for name in names:
         if name not in problem.variables:
             raise NameResolutionError(_not_a_variable(

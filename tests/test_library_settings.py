@@ -4,6 +4,7 @@ finite at the inputs is never reported as right."""
 
 from __future__ import annotations
 
+import pathlib
 import types
 
 import numpy as np
@@ -14,6 +15,7 @@ from matcalc.against import check_against
 from matcalc.cli import main
 
 P = "X: N x D\nw: D\nf = sum(X @ w)\n"
+MLP = str(pathlib.Path(__file__).resolve().parent.parent / "examples" / "mlp.mc")
 
 
 @pytest.mark.parametrize("settings", [
@@ -78,3 +80,15 @@ def test_an_endless_problem_file_is_refused():
     """/dev/zero is read only up to the size limit, then refused."""
     r = _cli("grad", "/dev/zero")
     assert r.returncode == 2 and "larger than" in r.stderr, r.stderr
+
+
+def test_wrt_given_twice_is_both():
+    r = _cli("grad", MLP, "--wrt", "W2", "--wrt", "b2")
+    assert r.returncode == 0, r.stderr
+    assert _cli("grad", MLP, "--wrt", "W2,b2").returncode == 0
+
+
+@pytest.mark.parametrize("wrt", ["W2,", ",W2", "W2,,b2"])
+def test_wrt_with_an_empty_name_is_exit_2(wrt):
+    r = _cli("grad", MLP, "--wrt", wrt)
+    assert r.returncode == 2 and "empty name" in r.stderr, r.stderr

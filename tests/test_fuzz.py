@@ -666,14 +666,19 @@ def _refused(text: str, what: str):
     assert_clear_message(info.value, text)
 
 
-def test_input_at_the_stated_limits_works_and_beyond_is_refused():
-    # README: brackets nest at most 20,000 deep, input is at most 50,000 tokens
-    x = np.array([0.3, -0.2, 0.5])
-
+def _sum_of_sines(x):
+    """A check that a module's value and gradient at x are sum(sin(x)) and cos(x)."""
     def value(module):
         v, g = module.value_and_grad(x=x)
         np.testing.assert_allclose(v, np.sum(np.sin(x)))
         np.testing.assert_allclose(g["x"], np.cos(x))
+    return value
+
+
+def test_input_at_the_stated_limits_works_and_beyond_is_refused():
+    # README: brackets nest at most 20,000 deep, input is at most 50,000 tokens
+    x = np.array([0.3, -0.2, 0.5])
+    value = _sum_of_sines(x)
     deep = "x: N\nf = sum(sin(" + "(" * 19998 + "x" + ")" * 19998 + "))\n"
     _works(deep, value)
     _refused(deep.replace("(x)", "((x))"), "too deep")
@@ -704,11 +709,7 @@ def test_five_thousand_deep_sines_end_to_end():
 
 def test_ten_thousand_nested_parentheses_end_to_end():
     x = np.array([0.3, -0.2, 0.5])
-
-    def value(module):
-        v, g = module.value_and_grad(x=x)
-        np.testing.assert_allclose(v, np.sum(np.sin(x)))
-        np.testing.assert_allclose(g["x"], np.cos(x))
+    value = _sum_of_sines(x)
     _works("x: N\nf = sum(sin(" + "(" * 10000 + "x" + ")" * 10000 + "))\n", value)
 
 

@@ -68,7 +68,7 @@ def main() -> None:
     from pathlib import Path
 
     import matcalc
-    from matcalc.against import check_against
+    from matcalc.checks.against import check_against
 
     here = Path(__file__).resolve().parent
     problem = matcalc.parse((here / "seed004.mc").read_text("utf-8"), "seed004.mc")

@@ -12,7 +12,7 @@ from ._version import __version__  # noqa: F401
 from .api import check, codegen, compile, grad, hessian, hvp, jacobian, parse, problem  # noqa: E501
 from .errors import (DomainError, MatcalcError, NameResolutionError,
                      ParseError, ShapeError)
-from . import printing  # noqa: F401  (registers the printers: str(x), x.latex())
+from . import targets  # noqa: F401  (registers the printers: str(x), x.latex())
 
 __all__ = ["parse", "problem", "grad", "hessian", "hvp", "jacobian", "codegen", "compile",
            "check", "to_sympy", "from_sympy", "MatcalcError",
@@ -23,6 +23,6 @@ def __getattr__(name: str):
     """`to_sympy` and `from_sympy`, imported on first use: the CLI never
     needs the SymPy bridge."""
     if name in ("to_sympy", "from_sympy"):
-        from . import sympy_bridge
+        from .bridges import sympy as sympy_bridge
         return getattr(sympy_bridge, name)
     raise AttributeError(f"module 'matcalc' has no attribute {name!r}")

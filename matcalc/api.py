@@ -4,9 +4,9 @@ from __future__ import annotations
 
 
 from .errors import MatcalcError
-from .gradient import Gradient, derive
-from .parser import parse
-from .problem import Problem
+from .ad.gradient import Gradient, derive
+from .frontend.parser import parse
+from .ir.problem import Problem
 
 
 def problem(expr: str, *, wrt=None, name: str = "f", **shapes: str) -> Problem:
@@ -62,24 +62,24 @@ def grad(p, wrt=None, steps: bool = False):
 def hessian(p, wrt=None):
     """∂²L/∂x² (wrt="x") or ∂²L/∂x∂y (wrt="x,y") in closed form where one
     exists (see `matcalc.second`)."""
-    from .second import hessian as run
+    from .ad.second import hessian as run
     return run(_problem(p), wrt)
 
 
 def hvp(p, wrt=None):
     """Hessian-vector products (H v)_X, in a direction v_X per variable."""
-    from .second import hvp as run
+    from .ad.second import hvp as run
     return run(_problem(p, wrt))
 
 
 def jacobian(p, wrt=None):
     """∂f/∂x of a scalar-, vector- or matrix-valued function."""
-    from .second import jacobian as run
+    from .ad.second import jacobian as run
     return run(_problem(p), wrt)
 
 
 def _extras(problem, hessian_wrt, with_hvp, jacobian_wrt) -> list:
-    from . import second
+    from .ad import second
     extras = []
     if hessian_wrt is not None and hessian_wrt is not False:
         extras.append(second.hessian(problem, None if hessian_wrt is True else hessian_wrt))
@@ -95,14 +95,14 @@ def codegen(p, wrt=None, *, hessian=None, hvp=False, jacobian=None) -> str:
     and `hessian(**inputs)` (hessian="w", "x,y" or True for the problem's
     wrt), `hvp(v, /, **inputs)`
     (hvp=True) and `jacobian(**inputs)` (jacobian=True or names) when asked."""
-    from .emit import generate
+    from .targets.numpy import generate
     g = grad(p, wrt)
     return generate(g, _extras(g.problem, hessian, hvp, jacobian))
 
 
 def compile(p, wrt=None, *, hessian=None, hvp=False, jacobian=None):  # noqa: A001
     """The generated module, loaded; its text is `module.source`."""
-    from .emit import load
+    from .targets.numpy import load
     source = codegen(p, wrt, hessian=hessian, hvp=hvp, jacobian=jacobian)
     return load(source, _problem(p).output_name)
 
@@ -116,7 +116,7 @@ def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6)
     input of the wrong shape, or outside its declared domain, is a
     `MatcalcError` naming it.
     """
-    from .verify import check as run
+    from .checks.verify import check as run
     return run(_problem(p, wrt), dims=dims, inputs=inputs, seed=seed, tol=tol)
 
 

@@ -182,7 +182,7 @@ def run(argv: list[str] | None = None) -> int:
         from .api import grad
         g = grad(problem, steps=args.steps)
         if args.format == "unicode":
-            from .printing.unicode import gradient_unicode
+            from .targets.unicode import gradient_unicode
             print(gradient_unicode(g.gradient if args.steps else g))
         else:
             print(g.latex() if args.format == "latex" else str(g))
@@ -198,10 +198,10 @@ def run(argv: list[str] | None = None) -> int:
     _options(args)
     inputs = None
     if args.inputs:
-        from .inputs import load
+        from .checks.inputs import load
         inputs = load(args.inputs)
     if args.against:
-        from .against import check_against
+        from .checks.against import check_against
         result = check_against(problem, args.against, dims=_dims(args.dims),
                                seed=args.seed, tol=args.tol, inputs=inputs)
         print(result)

@@ -21,8 +21,8 @@ import itertools
 
 import sympy
 
-from matcalc.emit import SQUARES, _squared
-from matcalc.expr import Apply, Var, postorder
+from matcalc.targets.numpy import SQUARES, _squared
+from matcalc.ir.expr import Apply, Var, postorder
 
 # Nodes the printer writes as a view of their argument, or not at all.
 VIEWS = frozenset({"transpose", "col", "row", "name", "adjoint"})
@@ -101,6 +101,6 @@ def excess(gradient, program=None) -> list:
 
 
 def described(found) -> str:
-    from matcalc.printing.text import TextPrinter
+    from matcalc.targets.text import TextPrinter
     return "; ".join(f"{TextPrinter().doprint(n)[:80]} ({s} elements)" for n, s in found)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import matcalc
-from matcalc.expr import const
+from matcalc.ir.expr import const
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -1282,8 +1282,8 @@ def assert_balanced_latex(latex: str) -> None:
 def run_program(problem, values: dict) -> dict:
     """Evaluate a problem's intermediates in order, each line on its own
     (names are looked up, never expanded), with matcalc's NumPy printer."""
-    from matcalc.emit import NumpyPrinter
-    from matcalc.expr import Apply, postorder
+    from matcalc.targets.numpy import NumpyPrinter
+    from matcalc.ir.expr import Apply, postorder
     from matcalc.ops import OPS
 
     env = dict(values)
@@ -1365,11 +1365,11 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
     import traceback
 
     import matcalc
-    from matcalc.emit import load
-    from matcalc.expr import Apply, postorder
-    from matcalc.parser import parse_expr
-    from matcalc.printing.latex import to_latex
-    from matcalc.printing.text import declarations
+    from matcalc.targets.numpy import load
+    from matcalc.ir.expr import Apply, postorder
+    from matcalc.frontend.parser import parse_expr
+    from matcalc.targets.latex import to_latex
+    from matcalc.targets.text import declarations
 
     failures: list[str] = []
 
@@ -1477,15 +1477,15 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
                     "numeric" if "numeric" in groups else "round trip")
 
     def plain_evaluation():
-        # matcalc.reference reads the text as written: it must agree with
+        # matcalc.checks.reference reads the text as written: it must agree with
         # this strategy's own naive NumPy formulas
-        from matcalc.reference import evaluate
+        from matcalc.checks.reference import evaluate
         want = np.asarray(gp.reference(inputs), dtype=float)
         got = np.asarray(evaluate(p, inputs, gp.dims()), dtype=float)
         scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
         assert got.shape == want.shape and np.all(np.abs(got - want) <= 1e-9 * scale), \
-            f"matcalc.reference gives {got}, the strategy's reference {want}"
-    prop("matcalc.reference against the NumPy reference", plain_evaluation, "numeric")
+            f"matcalc.checks.reference gives {got}, the strategy's reference {want}"
+    prop("matcalc.checks.reference against the NumPy reference", plain_evaluation, "numeric")
 
     def program_values():
         grads, dout = computed

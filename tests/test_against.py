@@ -1,4 +1,4 @@
-"""`matcalc.against`: a hand-written backward function checked against the
+"""`matcalc.checks.against`: a hand-written backward function checked against the
 derived gradients, on seed 004's network (examples/seed004*.{mc,py})."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 import matcalc
 from matcalc import MatcalcError
-from matcalc.against import AgainstResult, check_against, load_function
+from matcalc.checks.against import AgainstResult, check_against, load_function
 
 from conftest import EXAMPLES, ROOT
 
@@ -258,7 +258,7 @@ def test_load_function_from_file_and_module(tmp_path, monkeypatch):
     assert load_function("mybackprop:grads").__name__ == "grads"
     assert load_function("mybackprop:Net.backward").__name__ == "backward"
     assert load_function("mybackprop.py:grads").__name__ == "grads"
-    assert load_function("matcalc.verify:sizes") is matcalc.verify.sizes
+    assert load_function("matcalc.checks.verify:sizes") is matcalc.checks.verify.sizes
 
 
 @pytest.mark.parametrize("spec, words", [
@@ -268,7 +268,7 @@ def test_load_function_from_file_and_module(tmp_path, monkeypatch):
     ("examples/nope.py:backward", "no such file: examples/nope.py"),
     ("no_such_module_xyz:backward", "no module named 'no_such_module_xyz'"),
     (f"{HANDWRITTEN}:nothing", "has no function 'nothing'"),
-    ("matcalc.verify:DEFAULT_SIZES", "is a tuple, not a function"),
+    ("matcalc.checks.verify:DEFAULT_SIZES", "is a tuple, not a function"),
 ])
 def test_bad_specs(spec, words):
     with pytest.raises(MatcalcError) as info:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.against import check_against
-from matcalc.emit import generate, load
-from matcalc.gradient import derive
+from matcalc.checks.against import check_against
+from matcalc.targets.numpy import generate, load
+from matcalc.ad.gradient import derive
 
 ZERO = "X: N x D\nf = trace(X.T @ X @ X.T @ X) - sum((X @ X.T) ** 2)\n"
 
@@ -103,12 +103,12 @@ def _naive_vae():
 @pytest.mark.parametrize("seed", range(4))
 def test_saturating_vae_gradient_passes_and_names_the_noise(seed):
     p = matcalc.parse(VAE)
-    result = matcalc.verify.check(p, seed=seed, dims=VAE_DIMS, module=_naive_vae())
+    result = matcalc.checks.verify.check(p, seed=seed, dims=VAE_DIMS, module=_naive_vae())
     assert result.ok, str(result)
     if max(result.raw.values()) > result.tol:       # the differences alone cry wolf
         assert "beyond finite-difference noise" in str(result)
     # the gradient is right: it agrees with the stable textbook backward
-    values = matcalc.verify.draw(p, result.dims, np.random.default_rng(seed))
+    values = matcalc.checks.verify.draw(p, result.dims, np.random.default_rng(seed))
     _, expected = _vae_gradients(values["X"], values["We"], values["Wd"])
     _, got = matcalc.compile(p).value_and_grad(**values)
     for name in expected:
@@ -119,7 +119,7 @@ def test_saturating_vae_gradient_passes_and_names_the_noise(seed):
 def test_saturating_vae_differences_alone_cry_wolf():
     """Without the noise estimate, check would report the right gradients wrong."""
     p = matcalc.parse(VAE)
-    raws = [max(matcalc.verify.check(p, seed=s, dims=VAE_DIMS, module=_naive_vae()).raw.values())
+    raws = [max(matcalc.checks.verify.check(p, seed=s, dims=VAE_DIMS, module=_naive_vae()).raw.values())
             for s in range(4)]
     assert max(raws) > 1e-4
 
@@ -141,20 +141,20 @@ def test_vae_through_the_named_r_is_computed_stably(seed):
 @pytest.mark.parametrize("seed", range(2))
 def test_wrong_vae_gradient_still_fails(change, seed):
     p = matcalc.parse(VAE)
-    result = matcalc.verify.check(p, dims=VAE_DIMS, seed=seed, module=_wrong(p, change))
+    result = matcalc.checks.verify.check(p, dims=VAE_DIMS, seed=seed, module=_wrong(p, change))
     assert not result.ok, str(result)
 
 
 def test_wrong_gradient_of_the_zero_function_fails():
     p = matcalc.parse(ZERO)
-    result = matcalc.verify.check(p, seed=0, module=_wrong(p, lambda w, g: g + 1e-4))
+    result = matcalc.checks.verify.check(p, seed=0, module=_wrong(p, lambda w, g: g + 1e-4))
     assert not result.ok, str(result)
 
 
 def test_smooth_function_wrong_by_a_little_still_fails():
     """No noise to hide in: an error of 1e-5 relative is found."""
     p = matcalc.problem("sum(tanh(X @ w))", X="N x D", w="D")
-    result = matcalc.verify.check(p, seed=0, module=_wrong(p, lambda w, g: g * (1 + 1e-5)))
+    result = matcalc.checks.verify.check(p, seed=0, module=_wrong(p, lambda w, g: g * (1 + 1e-5)))
     assert not result.ok and result.errors["w"] > 1e-6, str(result)
     assert matcalc.check(p, seed=0).ok
 

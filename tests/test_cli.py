@@ -14,7 +14,7 @@ import pytest
 
 import matcalc
 from matcalc import cli
-from matcalc.verify import CheckResult
+from matcalc.checks.verify import CheckResult
 
 from conftest import AFFINE_SOURCE, MLP, ROOT, run_cli
 
@@ -371,8 +371,9 @@ def test_wheel_contains_grammar_and_works_alone(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         assert "matcalc/grammar/matcalc.lark" in names
-        assert {"matcalc/__init__.py", "matcalc/cli.py", "matcalc/printing/__init__.py",
-                "matcalc/printing/latex.py", "matcalc/grammar/__init__.py"} <= names
+        package = ROOT / "matcalc"
+        modules = {f"matcalc/{p.relative_to(package).as_posix()}" for p in package.rglob("*.py")}
+        assert modules | {"matcalc/grammar/__init__.py"} <= names  # every subpackage
         assert not any(n.startswith(("tests/", "grammar/", "examples/")) for n in names)
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         assert "matcalc = matcalc.cli:main" in zf.read(entry_points).decode()

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.against import check_against
-from matcalc.expr import const
+from matcalc.checks.against import check_against
+from matcalc.ir.expr import const
 from matcalc.ops import func, power, reduce_sum
-from matcalc.printing.latex import problem_latex
-from matcalc.printing.text import problem_text
-from matcalc.printing.unicode import problem_unicode
-from matcalc.simplify import Simplifier
-from matcalc.sympy_bridge import from_sympy, to_sympy
-from matcalc.verify import draw, evaluate, sizes
+from matcalc.targets.latex import problem_latex
+from matcalc.targets.text import problem_text
+from matcalc.targets.unicode import problem_unicode
+from matcalc.passes.simplify import Simplifier
+from matcalc.bridges.sympy import from_sympy, to_sympy
+from matcalc.checks.verify import draw, evaluate, sizes
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

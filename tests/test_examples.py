@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.against import load_function
+from matcalc.checks.against import load_function
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

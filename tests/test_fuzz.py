@@ -43,8 +43,8 @@ import pytest
 
 import matcalc
 from matcalc import MatcalcError, NameResolutionError, ParseError, ShapeError
-from matcalc.emit import load
-from matcalc.verify import draw
+from matcalc.targets.numpy import load
+from matcalc.checks.verify import draw
 
 from conftest import EXAMPLES, run_cli
 from strategies import RandomSource, build_problem
@@ -134,8 +134,8 @@ def pipeline(text: str, run: bool = True):
 HELPER_STRINGS = {node.value for op in matcalc.ops.OPS.values() if op.helper
                   for node in ast.walk(ast.parse(op.helper))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)
-                  } | set(matcalc.emit.SQUARES.values()) | {matcalc.emit.TRACE_OF_PRODUCT} | {
-                  node.value for node in ast.walk(ast.parse(matcalc.guards.TEMPLATE))
+                  } | set(matcalc.targets.numpy.SQUARES.values()) | {matcalc.targets.numpy.TRACE_OF_PRODUCT} | {
+                  node.value for node in ast.walk(ast.parse(matcalc.targets.guards.TEMPLATE))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)}
 
 # The only names generated code may use without defining them.
@@ -769,7 +769,7 @@ def test_thousand_term_sum_of_distinct_terms_end_to_end():
 def _nodes_built(text: str, monkeypatch) -> int:
     """How many nodes parse, grad and codegen ask for (each builder call
     asks for one): the work, free of the machine's speed."""
-    from matcalc import expr
+    from matcalc.ir import expr
     real, count = expr._intern, [0]
 
     def counting(key, make):

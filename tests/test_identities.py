@@ -9,7 +9,7 @@ its source. Equation numbers of the Matrix Cookbook are those of the
   against central differences at the same random inputs (so the table cannot
   hold a wrong formula);
 * structurally: matcalc's simplified gradient must be, after
-  canonicalisation (`matcalc.simplify.canonical`: terms and factors sorted,
+  canonicalisation (`matcalc.passes.simplify.canonical`: terms and factors sorted,
   products distributed over sums, transposes at the leaves, matrix products
   grouped from the left, x @ A read as Aᵀx), the very node the expected
   formula canonicalises to (nodes are interned, so this is `is`). A row whose
@@ -48,9 +48,9 @@ import pytest
 import sympy
 
 import matcalc
-from matcalc.simplify import canonical
-from matcalc import verify
-from matcalc.sympy_bridge import to_sympy
+from matcalc.passes.simplify import canonical
+from matcalc.checks import verify
+from matcalc.bridges.sympy import to_sympy
 
 from sympy_numeric import Unevaluated, evaluate
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.verify import draw, sizes
+from matcalc.checks.verify import draw, sizes
 
 from conftest import EXAMPLES
 from strategies import RandomSource, build_problem

@@ -10,8 +10,8 @@ import sympy
 
 import matcalc
 from matcalc import DomainError, MatcalcError, NameResolutionError, ParseError, cli
-from matcalc.reading import MAX_NAME, MAX_NESTING, MAX_TOKENS
-from matcalc.sympy_bridge import from_sympy
+from matcalc.frontend.reading import MAX_NAME, MAX_NESTING, MAX_TOKENS
+from matcalc.bridges.sympy import from_sympy
 
 from test_fuzz import assert_clear_message, time_limit
 
@@ -199,7 +199,7 @@ def test_regression_from_sympy_accepts_plain_dimension_symbols():
     want = matcalc.parse("X: N x D\nw: D\nf = N * trace(X.T @ X) + (X @ w) @ (X @ w)\n")
     rng = np.random.default_rng(0)
     values = {"X": rng.standard_normal((3, 4)), "w": rng.standard_normal(4), "N": 3, "D": 4}
-    from matcalc.verify import evaluate
+    from matcalc.checks.verify import evaluate
     np.testing.assert_allclose(evaluate(got, values), evaluate(want.output, values))
     with pytest.raises(MatcalcError, match="'X' is M x D in SymPy but N x D here"):
         from_sympy(sympy.Trace(sympy.MatrixSymbol("X", M, D).T * X), p.scope())

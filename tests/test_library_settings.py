@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.against import check_against
+from matcalc.checks.against import check_against
 from matcalc.cli import main
 
 P = "X: N x D\nw: D\nf = sum(X @ w)\n"

@@ -27,9 +27,9 @@ import sympy
 from hypothesis import HealthCheck, given, settings
 
 import matcalc
-from matcalc import second
-from matcalc.expr import Apply, postorder
-from matcalc.program import Binding, Program
+from matcalc.ad import second
+from matcalc.ir.expr import Apply, postorder
+from matcalc.passes.program import Binding, Program
 
 from allocations import allocations, described, excess
 from conftest import EXAMPLES, ROOT, run_cli
@@ -204,7 +204,7 @@ def test_the_audit_finds_a_dense_identity():
     # the check can fail: the old program of the reproducer, bound by hand
     g = matcalc.grad(matcalc.problem("trace(X @ S @ X.T) / 2", X="N x D", S="D x D"))
     n = g.problem.dims["N"]
-    eye = matcalc.ops.mul(matcalc.expr.const(sympy.Rational(1, 2)), matcalc.ops.eye(n))
+    eye = matcalc.ops.mul(matcalc.ir.expr.const(sympy.Rational(1, 2)), matcalc.ops.eye(n))
     old = Program(g.program.seed, g.program.bindings + (Binding("g0", eye, "backward"),),
                   g.program.value, g.program.gradients)
     bloated = type(g)(g.problem, g.exprs, g.seed, old)

@@ -16,8 +16,8 @@ import pytest
 
 import matcalc
 from matcalc import ops
-from matcalc.expr import Apply, apply, const, postorder
-from matcalc.verify import check as verify_check, domains, draw, sizes
+from matcalc.ir.expr import Apply, apply, const, postorder
+from matcalc.checks.verify import check as verify_check, domains, draw, sizes
 
 SEEDS = (0, 1)
 
@@ -333,7 +333,7 @@ def _is_spd(a):
 
 @pytest.mark.parametrize("expr", ["logdet(A)", "det(A)", "sum(inv(A))"])
 def test_square_matrix_functions_draw_spd_inputs(expr):
-    # matcalc.verify documents "symmetric positive definite under inv, det and
+    # matcalc.checks.verify documents "symmetric positive definite under inv, det and
     # logdet": the check must not feed a random (possibly near-singular)
     # matrix to them.
     p = matcalc.problem(expr, A="N x N")
@@ -456,7 +456,7 @@ def test_symmetry_of_product_chains(expr, symmetric):
     p = matcalc.problem(expr, A="N x N", B="N x N", S="N x N symmetric", C="N x N symmetric")
     assert ops.is_symmetric(p.output) is symmetric
     if symmetric:  # the claim, checked on numbers
-        from matcalc.verify import evaluate
+        from matcalc.checks.verify import evaluate
         dims = sizes(p, {"N": 4})
         value = evaluate(p.output, {**draw(p, dims, np.random.default_rng(0)), **dims})
         np.testing.assert_allclose(value, value.T, rtol=1e-12, atol=1e-12)

@@ -7,10 +7,10 @@ import re
 import pytest
 
 import matcalc
-from matcalc.expr import Apply, postorder
-from matcalc.parser import parse_expr
-from matcalc.printing.latex import symbol, to_latex
-from matcalc.printing.text import to_text
+from matcalc.ir.expr import Apply, postorder
+from matcalc.frontend.parser import parse_expr
+from matcalc.targets.latex import symbol, to_latex
+from matcalc.targets.text import to_text
 
 from conftest import AFFINE_SOURCE, EXAMPLES, scope_of
 

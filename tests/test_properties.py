@@ -6,10 +6,10 @@ together with a naive NumPy reference of each function. For every generated
 problem the tests below check that
 
 * the generated module computes the function (against the NumPy reference;
-  `matcalc.reference`, the text evaluated as written, agrees with it too)
+  `matcalc.checks.reference`, the text evaluated as written, agrees with it too)
   and every gradient agrees with central differences (`matcalc.check`,
   tolerance 1e-6 relative to the values, as documented, which also compares
-  the value with `matcalc.reference`); square operands meet reductions of
+  the value with `matcalc.checks.reference`); square operands meet reductions of
   themselves and vectors in every broadcast orientation, so a rewrite that
   looks at shapes instead of axes is caught;
 * `parse(str(problem))`, `p.expr(str(g[x]))` and every subexpression
@@ -51,7 +51,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import matcalc
-from matcalc.parser import parse_expr
+from matcalc.frontend.parser import parse_expr
 
 from conftest import ROOT
 from strategies import (CAP, MAX_DEPTH, PROPERTIES, RandomSource, build_problem,

@@ -9,6 +9,9 @@ doubling k at most a little more than doubles it.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import matcalc
 import matcalc.ops
 
@@ -17,13 +20,13 @@ def _slots(text: str, monkeypatch) -> int:
     """Argument slots of every node the builders make while deriving."""
     p = matcalc.parse(text)
     count = [0]
-    build = matcalc.ops.apply
+    build = matcalc.ops.builders.apply
 
     def counted(op, args, params=()):
         count[0] += len(args) + 1
         return build(op, args, params)
     with monkeypatch.context() as m:
-        m.setattr(matcalc.ops, "apply", counted)
+        m.setattr(matcalc.ops.builders, "apply", counted)
         matcalc.grad(p)
     return count[0]
 
@@ -41,17 +44,25 @@ def test_nested_functions_grow_linearly(monkeypatch):
     assert large < 2.2 * small, (small, large)
 
 
+def _ops_modules() -> list:
+    """The modules of the `matcalc.ops` package."""
+    return [importlib.import_module(f"matcalc.ops.{m.name}")
+            for m in pkgutil.iter_modules(matcalc.ops.__path__)]
+
+
 def _reads(text: str, monkeypatch) -> int:
     """How often the builders look at a node's operator while deriving."""
     p = matcalc.parse(text)
     count = [0]
-    look = matcalc.ops._is
+    look = matcalc.ops.core._is
 
     def counted(node, *names):
         count[0] += 1
         return look(node, *names)
     with monkeypatch.context() as m:
-        m.setattr(matcalc.ops, "_is", counted)
+        for module in _ops_modules():
+            if hasattr(module, "_is"):
+                m.setattr(module, "_is", counted)
         matcalc.grad(p)
     return count[0]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.verify import draw, sizes
+from matcalc.checks.verify import draw, sizes
 
 EPS = 1e-6
 

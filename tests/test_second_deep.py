@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.emit import load
+from matcalc.targets.numpy import load
 
 from test_fuzz import time_limit
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.expr import Apply, postorder
+from matcalc.ir.expr import Apply, postorder
 
 
 def _sigmoid(z):

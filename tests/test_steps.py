@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import matcalc
-from matcalc.steps import differential
-from matcalc.verify import draw, evaluate, sizes
+from matcalc.ad.steps import differential
+from matcalc.checks.verify import draw, evaluate, sizes
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 PROBLEMS = sorted(p.stem for p in EXAMPLES.glob("*.mc"))

@@ -17,7 +17,7 @@ from sympy import MatrixSymbol, Trace
 
 import matcalc
 from matcalc import MatcalcError, ops
-from matcalc.sympy_bridge import from_sympy, to_sympy
+from matcalc.bridges.sympy import from_sympy, to_sympy
 
 from sympy_numeric import evaluate
 
@@ -178,7 +178,7 @@ def test_sympy_derivatives_come_back_into_matcalc(f, wrt, shapes, sympy_says):
     if sympy_says is not None:
         assert back is p.expr(sympy_says), back
     mine = matcalc.grad(p)[wrt]
-    from matcalc import verify
+    from matcalc.checks import verify
     dims = verify.sizes(p)
     values = verify.draw(p, dims, np.random.default_rng(0))
     decls = "\n".join(f"{n}: {' x '.join(map(str, v.shape))}" for n, v in p.variables.items())

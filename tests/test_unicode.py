@@ -1,4 +1,4 @@
-"""The Unicode printer (matcalc.printing.unicode): golden strings for the
+"""The Unicode printer (matcalc.targets.unicode): golden strings for the
 examples, one test per notation, names, and every example printing."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 import matcalc
-from matcalc.printing.unicode import (UnicodePrinter, gradient_unicode, name,
+from matcalc.targets.unicode import (UnicodePrinter, gradient_unicode, name,
                                       problem_unicode, program_unicode, to_unicode)
-from matcalc.printing.text import TextPrinter
+from matcalc.targets.text import TextPrinter
 
 from conftest import EXAMPLES
 

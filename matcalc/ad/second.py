@@ -1,0 +1,200 @@
+"""Second order and Jacobians: Hessian-vector products, Hessians, Jacobians.
+
+All three are forward-mode differentials (`derive.differentials`) of
+expressions matcalc already has: the Hessian-vector product is the
+differential of the gradient in a direction v (about the cost of two
+gradients, never forming the Hessian), the Jacobian-vector product the
+differential of the function. `linear.py` then reads off closed forms: the
+matrix M with H v = M v for vectors (Xᵀ diag(s ⊙ (1 − s)) X for logistic
+regression), the Kronecker form for matrices (I ⊗ (A + Aᵀ) for tr(XᵀAX)).
+Where no closed form exists the result stays the linear map, and generated
+code applies it to each unit direction to build the full array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .derive import differentials
+from ..errors import MatcalcError
+from ..ir.expr import Expr, Var, const, postorder, rewrite, var
+from .gradient import derive
+from ..hooks import provided
+from .linear import NotLinear, kron_of, matrix_of
+from ..ops import is_zero, rebuild, zeros
+from ..ir.problem import Problem
+from ..passes.program import Names, Program, build
+from ..ir.shapes import fmt
+from ..passes.simplify import Simplifier
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One result: `expr` in `form` ('scalar', 'vector', 'matrix', 'kron' or
+    'operator': the linear map of `direction`), with its index `layout`."""
+
+    name: str
+    of: str
+    expr: Expr
+    form: str
+    layout: str
+    direction: Var | None = None
+    shape: tuple = ()
+
+
+@dataclass(frozen=True, eq=False)
+class SecondOrder:
+    """Hessians, Hessian-vector products or Jacobians of a problem:
+    `program` is printed, `code` is the program generated code runs."""
+
+    problem: Problem
+    kind: str
+    entries: tuple[Entry, ...]
+    program: Program
+    code: Program
+
+    def __getitem__(self, of: str) -> Expr:
+        for e in self.entries:
+            if e.of == of:
+                return e.expr
+        raise KeyError(of)
+
+    def __str__(self) -> str:
+        return provided("second_order_text")(self)
+
+    def latex(self) -> str:
+        return provided("second_order_latex")(self)
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex()}$$"
+
+
+def _names(problem: Problem) -> Names:
+    return Names(set(problem.variables) | set(problem.dims) | set(problem.intermediates)
+                 | {problem.output_name})
+
+
+def _substitute(expr: Expr, old: Expr, new: Expr) -> Expr:
+    return rewrite([expr], lambda node, args: new if node is old else rebuild(node, args))[0]
+
+
+def _simplifier(problem: Problem) -> Simplifier:
+    return Simplifier(computed=postorder([problem.output]))
+
+
+def _program(problem: Problem, entries: list[Entry], names: Names, kind: str) -> SecondOrder:
+    simplify = _simplifier(problem)
+    entries = [Entry(e.name, e.of, simplify(e.expr), e.form, e.layout, e.direction, e.shape)
+               for e in entries]
+    results = [(e.name, e.of, e.expr) for e in entries]
+    taken = set(names.taken)
+    program = build(problem, None, results, {}, names, kind)
+    code = build(problem, None, results, {}, Names(taken), kind, numeric=True)
+    return SecondOrder(problem, kind, tuple(entries), program, code)
+
+
+def _scalar_output(problem: Problem, what: str) -> None:
+    if problem.output.shape:
+        raise MatcalcError(f"{what} needs a scalar function; {problem.output_name} is "
+                           f"{fmt(problem.output.shape)} (use jacobian)")
+
+
+def hvp(problem: Problem) -> SecondOrder:
+    """(H v)_X = Σ_Y ∂²L/∂X∂Y v_Y for each X in wrt, with a direction v_Y
+    for each variable: the differential of the gradient along v."""
+    _scalar_output(problem, "a Hessian-vector product")
+    g = derive(problem)
+    names = _names(problem)
+    directions = {w: var(names.fresh("v_" + w), problem.variables[w].shape) for w in problem.wrt}
+    tangents = {problem.variables[w]: v for w, v in directions.items()}
+    entries = []
+    for w in problem.wrt:
+        d, _ = differentials(g.shared[w], tangents)
+        shape = problem.variables[w].shape
+        entries.append(Entry("Hv_" + w, w, zeros(shape) if d is None else d, "operator",
+                             f"(H v)_{w} = Σ_Y ∂²L/∂{w}∂Y v_Y", directions[w], shape))
+    return _program(problem, entries, names, "hvp")
+
+
+def _form(out_ndim: int, v_ndim: int) -> str:
+    return ("scalar", "vector", "matrix")[out_ndim + v_ndim] if out_ndim + v_ndim <= 2 \
+        else "kron" if out_ndim == v_ndim == 2 else "operator"
+
+
+def _linear_map(e: Expr, out_shape: tuple, v: Var) -> tuple[Expr, str]:
+    """The closed form of the linear map e(v), and which form it takes."""
+    form = _form(len(out_shape), v.ndim)
+    if is_zero(e):
+        if form == "kron":
+            return zeros((out_shape[0] * out_shape[1], v.shape[0] * v.shape[1])), form
+        return (zeros(out_shape + v.shape), form) if form != "operator" else (e, form)
+    try:
+        if not v.shape:
+            return _substitute(e, v, const(1)), form
+        if form in ("vector", "matrix"):
+            return matrix_of(e, v), form
+        if form == "kron":
+            return kron_of(e, v), form
+    except NotLinear:
+        pass
+    return e, "operator"
+
+
+def _layout(form: str, entry, x: tuple[str, tuple], y: tuple[str, tuple]) -> str:
+    """How the entries of a second derivative or Jacobian are laid out: `x`
+    and `y` are the (name, shape) of the two index groups, `entry(ix, jy)`
+    writes one entry given their index strings."""
+    (xn, xs), (yn, ys) = x, y
+    i, j = "ijkl"[:len(xs)], "mnop"[:len(ys)]
+    text = entry(f"[{', '.join(i)}]" if i else "", f"[{', '.join(j)}]" if j else "")
+    if form == "kron":
+        return (f"K with vec(H V) = K vec(V), vec stacking columns: "
+                f"K[i + {xs[0]}·j, m + {ys[0]}·n] = {text}")
+    if form == "operator":
+        return (f"the array [{', '.join(i + j)}] = {text} (the indices of {xn}, "
+                f"then those of {yn})")
+    return f"[{', '.join(i + j)}] = {text}" if i + j else text
+
+
+def hessian(problem: Problem, wrt=None) -> SecondOrder:
+    """∂²L/∂x² (or ∂²L/∂x∂y for two names) in closed form where one exists."""
+    _scalar_output(problem, "a Hessian")
+    pair = problem.with_wrt(wrt).wrt if wrt is not None else problem.wrt
+    if len(pair) not in (1, 2):
+        raise MatcalcError("a Hessian is by one variable or a pair: hessian(p, 'w') or 'x,y'")
+    x, y = pair[0], pair[-1]
+    g = derive(problem.with_wrt([x]))
+    names = _names(problem)
+    v = var(names.fresh("v_" + y), problem.variables[y].shape)
+    d, _ = differentials(g.shared[x], {problem.variables[y]: v})
+    d = d if d is None else _simplifier(problem)(d)
+    shape = problem.variables[x].shape + problem.variables[y].shape
+    label = f"{x}" if x == y else f"{x},{y}"
+    d = zeros(problem.variables[x].shape) if d is None else d
+    expr, form = _linear_map(d, problem.variables[x].shape, v)
+    f = problem.output_name
+    layout = _layout(form, lambda i, j: f"∂²{f}/∂{x}{i}∂{y}{j}",
+                     (x, problem.variables[x].shape), (y, problem.variables[y].shape))
+    entry = Entry("H_" + label.replace(",", "_"), label, expr, form, layout, v, shape)
+    return _program(problem, [entry], names, "hessian")
+
+
+def jacobian(problem: Problem, wrt=None) -> SecondOrder:
+    """∂f/∂x for each x in wrt: diag(s) − s sᵀ for softmax, A for A @ x, ..."""
+    names = _names(problem)
+    which = problem.with_wrt(wrt).wrt if wrt is not None else problem.wrt
+    entries = []
+    for x in which:
+        xv = problem.variables[x]
+        v = var(names.fresh("v_" + x), xv.shape)
+        d, _ = differentials(problem.output, {xv: v})
+        d = d if d is None else _simplifier(problem)(d)
+        shape = problem.output.shape + xv.shape
+        if d is None:
+            d = zeros(problem.output.shape)
+        expr, form = _linear_map(d, problem.output.shape, v)
+        f = problem.output_name
+        layout = _layout(form, lambda i, j, x=x: f"∂{f}{i}/∂{x}{j}",
+                         (f, problem.output.shape), (x, xv.shape))
+        entries.append(Entry("J_" + x, x, expr, form, layout, v, shape))
+    return _program(problem, entries, names, "jacobian")

@@ -1,0 +1,52 @@
+"""A problem: declared variables, named intermediates, the function, `wrt`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from .expr import Expr, Var, const
+from ..errors import MatcalcError
+from ..hooks import provided
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A scalar or array function of declared variables, to differentiate.
+
+    `variables` and `intermediates` keep declaration order; `output` is the
+    function (the last intermediate, or a bare expression named `f`); `wrt`
+    names the variables to differentiate by.
+    """
+
+    variables: dict[str, Var]
+    dims: dict[str, sympy.Symbol]
+    intermediates: dict[str, Expr]
+    output: Expr
+    output_name: str
+    wrt: tuple[str, ...]
+    source: str | None = field(default=None, repr=False)
+    filename: str | None = None
+
+    def scope(self) -> dict[str, Expr]:
+        """Every name an expression over this problem may use."""
+        return {**{n: const(s) for n, s in self.dims.items()}, **self.variables,
+                **self.intermediates}
+
+    def expr(self, text: str) -> Expr:
+        """An expression over this problem's names, e.g. `p.expr("X @ W1")`."""
+        if not isinstance(text, str):
+            raise MatcalcError(f"expected expression text, got {type(text).__name__}")
+        return provided("parse_expr")(text, self.scope())
+
+    def with_wrt(self, wrt) -> "Problem":
+        """The same problem differentiated by other variables."""
+        return Problem(self.variables, self.dims, self.intermediates, self.output,
+                       self.output_name, provided("check_wrt")(self, wrt), self.source, self.filename)
+
+    def __str__(self) -> str:
+        return provided("problem_text")(self)
+
+    def _repr_latex_(self) -> str:
+        return f"$${provided('problem_latex')(self)}$$"

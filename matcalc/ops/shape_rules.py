@@ -1,0 +1,71 @@
+"""Shape rules of the operators: `rule(shapes, params) -> shape`."""
+
+from __future__ import annotations
+
+import sympy
+
+from ..errors import ShapeError
+from ..ir.shapes import broadcast, fmt, require_square
+
+def _same(s, p):
+    return s[0]
+
+
+def _broadcast(s, p):
+    return broadcast(*s)
+
+
+def _matmul_shape(s, p):
+    a, b = s
+    inner_a = a[-1]
+    inner_b = b[0]
+    if inner_a != inner_b:
+        raise ShapeError(f"'@' of {fmt(a)} and {fmt(b)}: inner dimensions "
+                         f"{inner_a} and {inner_b} differ")
+    return a[:-1] + b[1:]
+
+
+def _transpose_shape(s, p):
+    return s[0][::-1]
+
+
+def _sum_shape(s, p):
+    shape, axis = s[0], p.get("axis")
+    if axis is None:
+        return ()
+    if not 0 <= axis < len(shape):
+        raise ShapeError(f"axis {axis} is out of range for a {fmt(shape)} array")
+    return shape[:axis] + shape[axis + 1:]
+
+
+def _square_to(name, result):
+    def rule(s, p):
+        require_square(s[0], name)
+        return () if result == "scalar" else s[0]
+    return rule
+
+
+def _vector(s, what):
+    if len(s) != 1:
+        raise ShapeError(f"{what} needs a vector, got {fmt(s)}")
+
+
+def _outer_shape(s, p):
+    _vector(s[0], "outer")
+    _vector(s[1], "outer")
+    return (s[0][0], s[1][0])
+
+
+def _col_shape(s, p):
+    _vector(s[0], "[:, None]")
+    return (s[0][0], sympy.Integer(1))
+
+
+def _row_shape(s, p):
+    _vector(s[0], "[None, :]")
+    return (sympy.Integer(1), s[0][0])
+
+
+def _given_shape(s, p):
+    return p["shape"]
+

@@ -1,0 +1,421 @@
+"""Rewrite rules, applied bottom-up until none applies.
+
+Each rule takes a node and returns an equal, simpler node or None (in the
+manner of tensorgrad); it also gets the set of nodes the forward pass computes
+anyway, which it must not take apart (a transpose of a computed value is a
+free view, while pushing it inside would compute the value twice). The builders in `ops.py` already fold constants,
+drop zeros and ones and collect like terms; the rules here move transposes
+towards the leaves, where they are free: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ + Bᵀ,
+(A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, f(A)ᵀ = f(Aᵀ) for elementwise f; and they collect
+common factors that would otherwise be computed twice: C ⊗ A + C ⊗ B =
+C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X; and
+a product chain reuses a product the forward pass forms (Σ⁻¹RᵀRΣ⁻¹ =
+(RΣ⁻¹)ᵀ(RΣ⁻¹)). A product the forward pass only traces is not formed
+(tr(A B) is a sum of A ⊙ Bᵀ), so it does not count as computed.
+Rules by a variable's declared domain use what its values are: the rows of a
+`onehot` Y sum to 1, y² = |y| = 1 for `sign` entries, |x| = x for `positive`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sympy
+
+from ..ir.expr import Apply, Const, Expr, Var, apply, const, postorder
+from ..ops import (OPS, _coefficient, add, col, func, kron, matmul, mul, ones, rebuild, row,
+                  transpose)
+
+
+def _transposed(node: Expr, computed: set, op: str | None = None) -> Apply | None:
+    """The argument of `transpose(arg)` when arg applies `op` (any operator
+    when None) and is not computed by the forward pass."""
+    if isinstance(node, Apply) and node.op == "transpose":
+        inner = node.args[0]
+        if isinstance(inner, Apply) and inner not in computed and op in (None, inner.op):
+            return inner
+    return None
+
+
+def transpose_of_product(node: Expr, computed: set) -> Expr | None:
+    """(A B)ᵀ = Bᵀ Aᵀ."""
+    inner = _transposed(node, computed, "matmul")
+    if inner is None:
+        return None
+    a, b = inner.args
+    return matmul(transpose(b), transpose(a))
+
+
+def _full_shape(inner: Apply) -> bool:
+    """No vector term: scalars and matrices (broadcast rows or columns too)
+    transpose term by term."""
+    return all(a.ndim in (0, 2) for a in inner.args)
+
+
+def transpose_of_sum(node: Expr, computed: set) -> Expr | None:
+    """(A + B)ᵀ = Aᵀ + Bᵀ, when no term is a vector."""
+    inner = _transposed(node, computed, "add")
+    if inner is None or not _full_shape(inner):
+        return None
+    return add(*(transpose(a) for a in inner.args))
+
+
+def transpose_of_elementwise_product(node: Expr, computed: set) -> Expr | None:
+    """(A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, when no factor is a vector."""
+    inner = _transposed(node, computed, "mul")
+    if inner is None or not _full_shape(inner):
+        return None
+    return mul(*(transpose(a) for a in inner.args))
+
+
+def transpose_of_elementwise(node: Expr, computed: set) -> Expr | None:
+    """f(A)ᵀ = f(Aᵀ) for an elementwise f."""
+    inner = _transposed(node, computed)
+    if inner is not None and OPS[inner.op].elementwise:
+        return func(inner.op, transpose(inner.args[0]))
+    return None
+
+
+def transpose_of_column(node: Expr, computed: set) -> Expr | None:
+    """v[:, None]ᵀ = v[None, :] and back."""
+    inner = _transposed(node, computed, "col")
+    if inner is not None:
+        return row(inner.args[0])
+    inner = _transposed(node, computed, "row")
+    return col(inner.args[0]) if inner is not None else None
+
+
+def kron_sum(node: Expr, computed: set) -> Expr | None:
+    """C ⊗ A + C ⊗ B = C ⊗ (A + B) (and A ⊗ C + B ⊗ C likewise)."""
+    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+        return None
+    terms = [t for t in node.args if isinstance(t, Apply) and t.op == "kron"]
+    for i, s in enumerate(terms):
+        for t in terms[i + 1:]:
+            for k in (0, 1):
+                if s.args[k] is t.args[k]:
+                    merged = add(s.args[1 - k], t.args[1 - k])
+                    pair = (s.args[0], merged) if k == 0 else (merged, s.args[1])
+                    rest = [a for a in node.args if a is not s and a is not t]
+                    return add(kron(*pair), *rest)
+    return None
+
+
+def _broadcast_term(term: Expr) -> tuple[str, Expr, Expr] | None:
+    """(col or row, v, X) for c · v[:, None] ⊙ X (v[None, :] likewise)."""
+    if not (isinstance(term, Apply) and term.op == "mul"):
+        return None
+    consts = [a for a in term.args if isinstance(a, Const)]
+    rest = [a for a in term.args if not isinstance(a, Const)]
+    if len(rest) != 2:
+        return None
+    for v, x in (rest, rest[::-1]):
+        if isinstance(v, Apply) and v.op in ("col", "row") and x.ndim == 2 \
+                and not (isinstance(x, Apply) and x.op in ("col", "row")):
+            return v.op, mul(*consts, v.args[0]), x
+    return None
+
+
+def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
+    """a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X, and likewise
+    for rows: the vectors are added, and X is scaled once."""
+    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+        return None
+    seen: dict[tuple[str, Expr], tuple[Expr, Expr]] = {}
+    for term in node.args:
+        parts = _broadcast_term(term)
+        if parts is None:
+            continue
+        kind, v, x = parts
+        if (kind, x) in seen:
+            first, u = seen[(kind, x)]
+            merged = mul((col if kind == "col" else row)(add(u, v)), x)
+            return add(merged, *(t for t in node.args if t is not first and t is not term))
+        seen[(kind, x)] = term, v
+    return None
+
+
+def _unmark(node: Expr) -> Expr:
+    while isinstance(node, Apply) and node.op in ("name", "adjoint"):
+        node = node.args[0]
+    return node
+
+
+def _scaled_domain(node: Expr, domain: str) -> tuple | None:
+    """(c, Y) for c · Y (through names and adjoint marks) with Y a variable
+    declared `domain`."""
+    c, rest = _coefficient(_unmark(node))
+    rest = _unmark(rest) if rest is not None else None
+    return (c, rest) if isinstance(rest, Var) and rest.domain == domain else None
+
+
+def onehot_sum(node: Expr, computed: set) -> Expr | None:
+    """Each row of a onehot Y has one 1: sum(c Y, axis=1) = c 1, sum(c Y) =
+    c N (for a onehot vector y, sum(c y) = c)."""
+    if not (isinstance(node, Apply) and node.op == "sum"):
+        return None
+    found = _scaled_domain(node.args[0], "onehot")
+    if found is None:
+        return None
+    c, y = found
+    axis = node.param("axis")
+    if y.ndim == 2 and axis == 1:
+        return mul(const(c), ones(y.shape[:1]))
+    if axis is None:
+        return const(c * (y.shape[0] if y.ndim == 2 else 1))
+    return None
+
+
+def common_scale(node: Expr, computed: set) -> Expr | None:
+    """c A − c B = c (A − B): a scale shared by every term (up to sign) is
+    applied once, to the sum (positive terms first)."""
+    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+        return None
+    parts = [_coefficient(_unmark(t)) for t in node.args]
+    if any(rest is None for _, rest in parts):
+        return None
+    parts.sort(key=lambda p: bool(p[0].could_extract_minus_sign()))
+    c = parts[0][0]
+    if c == 1 or (c.is_Float and float(c) == 1) or c.could_extract_minus_sign() or \
+            any(k != c and k != -c for k, _ in parts):
+        return None
+    signs = [sympy.Integer(1 if k == c else -1) for k, _ in parts]
+    return mul(const(c), add(*(mul(const(sign), rest) for sign, (_, rest) in zip(signs, parts))))
+
+
+def positive_first(node: Expr, computed: set) -> Expr | None:
+    """−A + B = B − A: a sum starts with a term of positive sign where it
+    has one (the constant term stays first)."""
+    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+        return None
+    terms = [t for t in node.args if not isinstance(t, Const)]
+    negative = [bool(_coefficient(_unmark(t))[0].could_extract_minus_sign()) for t in terms]
+    if not negative or not negative[0] or all(negative):
+        return None
+    order = [t for t, n in zip(terms, negative) if not n] + \
+        [t for t, n in zip(terms, negative) if n]
+    return add(*(t for t in node.args if isinstance(t, Const)), *order)
+
+
+# Elementwise functions that are the identity or 1 on a domain: y ** k is 1
+# (k even) or y (k odd) for signs; 0 ** k = 0 and 1 ** k = 1 for a onehot Y.
+_ON_DOMAIN = {
+    "sign": {"abs": "one", "sign": "same", "square": "one"},
+    "onehot": {"abs": "same", "sign": "same", "square": "same", "relu": "same", "step": "same"},
+    "positive": {"abs": "same", "sign": "one", "relu": "same", "step": "one"},
+}
+
+
+def domain_elementwise(node: Expr, computed: set) -> Expr | None:
+    """|y| = y² = 1 and sign(y) = y ** 3 = y for a sign y; f(Y) = Y for a
+    onehot Y and f = abs, sign, relu, step, a positive integer power;
+    |x| = x and sign(x) = 1 for a positive x."""
+    if not isinstance(node, Apply) or not node.args:
+        return None
+    x = node.args[0]
+    if not (isinstance(x, Var) and x.domain):
+        return None
+    result = _ON_DOMAIN[x.domain].get(node.op)
+    if node.op == "pow" and isinstance(node.args[1], Const) and node.args[1].value.is_integer:
+        k = node.args[1].value
+        if x.domain == "sign":
+            result = "one" if k % 2 == 0 else "same"
+        elif x.domain == "onehot" and k > 0:
+            result = "same"
+    if result is None:
+        return None
+    return x if result == "same" else ones(x.shape)
+
+
+def _chain(x: Expr, computed: set) -> list[Expr]:
+    """x as a product F₁ ⋯ Fₖ, reading (AB)ᵀ as BᵀAᵀ; values the forward
+    pass computes are whole factors."""
+    factors, stack = [], [(x, False)]
+    while stack:
+        node, flipped = stack.pop()
+        if node is not x and node in computed:
+            factors.append(transpose(node) if flipped else node)
+        elif isinstance(node, Apply) and node.op == "transpose":
+            stack.append((node.args[0], not flipped))
+        elif isinstance(node, Apply) and node.op == "matmul":
+            parts = [(a, flipped) for a in node.args]
+            stack.extend(parts if flipped else parts[::-1])  # popped left to right
+        else:
+            factors.append(transpose(node) if flipped else node)
+    return factors
+
+
+def computed_product(node: Expr, computed: set) -> Expr | None:
+    """F₁ ⋯ A B ⋯ Fₖ = F₁ ⋯ (A B) ⋯ Fₖ where the forward pass computes A B
+    (or (A B)ᵀ = Bᵀ Aᵀ) and A or B is square, so the reused product is no
+    larger than the factor it replaces: Σ⁻¹ Rᵀ R Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹)."""
+    if not (isinstance(node, Apply) and node.op == "matmul") or node in computed:
+        return None
+    factors = _chain(node, computed)
+    if len(factors) < 3 or any(f.ndim != 2 for f in factors):
+        return None
+    for i, (a, b) in enumerate(zip(factors, factors[1:])):
+        if a.shape[0] != a.shape[1] and b.shape[0] != b.shape[1]:
+            continue
+        for product in (matmul(a, b), transpose(matmul(transpose(b), transpose(a)))):
+            transposed = isinstance(product, Apply) and product.op == "transpose"
+            inner = product.args[0] if transposed else product
+            if inner in computed:
+                out = factors[:i] + [product] + factors[i + 2:]
+                result = out[0]
+                for f in out[1:]:
+                    result = matmul(result, f)
+                return result
+    return None
+
+
+RULES: list[Callable[[Expr, set], Expr | None]] = [
+    transpose_of_product,
+    transpose_of_sum,
+    transpose_of_elementwise_product,
+    transpose_of_elementwise,
+    transpose_of_column,
+    kron_sum,
+    broadcast_common_factor,
+    onehot_sum,
+    domain_elementwise,
+    common_scale,
+    positive_first,
+    computed_product,
+]
+
+
+def _formed(nodes: list) -> set:
+    """The nodes whose values the code forms: a product A B used only in
+    tr(A B) is not (the trace is a sum of A ⊙ Bᵀ)."""
+    users: dict[Expr, list] = {}
+    for node in nodes:
+        for a in node.args:
+            users.setdefault(a, []).append(node)
+    return {n for n in nodes if not (
+        isinstance(n, Apply) and n.op == "matmul" and users.get(n)
+        and all(isinstance(u, Apply) and u.op == "trace" for u in users[n]))}
+
+
+class Simplifier:
+    """Simplifies many expressions with one memo, so shared nodes stay shared."""
+
+    def __init__(self, computed=(), rules=RULES):
+        self.rules = rules
+        self.computed = _formed(list(computed))
+        self.memo: dict[Expr, Expr] = {}
+
+    def __call__(self, root: Expr) -> Expr:
+        """Each node rebuilt from its simplified arguments, then rewritten by
+        the first rule that applies, and the result simplified in turn: an
+        explicit stack, so a rewrite that rebuilds a long chain (a transpose
+        pushed through 300 products) is bounded by memory, not by recursion."""
+        memo = self.memo
+        stack, waiting = [root], {}   # waiting: node -> (its rewrite, its rebuilt form)
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+            elif node in waiting:
+                result, new = waiting.pop(node)   # a rewrite that led back to itself keeps `new`
+                memo[node] = memo.get(result, new)
+                stack.pop()
+            elif any(a not in memo for a in node.args):
+                stack.extend(a for a in reversed(node.args) if a not in memo)
+            else:
+                new = rebuild(node, tuple(memo[a] for a in node.args))
+                result = self._rewrite(new)
+                if result is None or result in memo:
+                    memo[node] = new if result is None else memo[result]
+                    stack.pop()
+                else:
+                    waiting[node] = (result, new)
+                    stack.append(result)
+        return memo[root]
+
+    def _rewrite(self, node: Expr) -> Expr | None:
+        """What the first applicable rule makes of `node` (None: none applies)."""
+        for rule in self.rules:
+            result = rule(node, self.computed)
+            if result is not None and result is not node:
+                return result
+        return None
+
+
+# ------------------------------------------------------------ canonical ---
+# A normal form for comparing expressions, not for printing: products are
+# distributed over sums, transposes pushed to the leaves, matrix products
+# grouped from the left, vectors multiplied from the left (x @ A = Aᵀ x), and
+# terms and factors sorted. Two expressions equal by these laws alike have
+# the same canonical node.
+
+def _key(node: Expr) -> str:
+    return repr(node)
+
+
+def sorted_terms(node: Expr, computed: set) -> Expr | None:
+    """A + B = B + A and A ⊙ B = B ⊙ A: terms and factors in one order."""
+    if isinstance(node, Apply) and node.op in ("add", "mul"):
+        order = sorted(node.args, key=_key)
+        if order != list(node.args):
+            return (add if node.op == "add" else mul)(*order)
+    return None
+
+
+def distributed(node: Expr, computed: set) -> Expr | None:
+    """(A + B) C = A C + B C, and likewise for ⊙ and on the right."""
+    if not (isinstance(node, Apply) and node.op in ("matmul", "mul")):
+        return None
+    for i, a in enumerate(node.args):
+        if isinstance(a, Apply) and a.op == "add" and all(t.shape == a.shape for t in a.args):
+            build = matmul if node.op == "matmul" else mul
+            others = node.args[:i], node.args[i + 1:]
+            return add(*(build(*others[0], t, *others[1]) for t in a.args))
+    return None
+
+
+def left_grouped(node: Expr, computed: set) -> Expr | None:
+    """A (B C) = (A B) C."""
+    if isinstance(node, Apply) and node.op == "matmul":
+        a, b = node.args
+        if isinstance(b, Apply) and b.op == "matmul" and a.ndim == 2 and b.args[0].ndim == 2:
+            return matmul(matmul(a, b.args[0]), b.args[1])
+    return None
+
+
+def column_vectors(node: Expr, computed: set) -> Expr | None:
+    """x @ A = Aᵀ x; outer(a, b)ᵀ = outer(b, a); inv(Xᵀ) = inv(X)ᵀ;
+    outer(A b, c) = A outer(b, c) and outer(b, A c) = outer(b, c) Aᵀ."""
+    if isinstance(node, Apply) and node.op == "outer":
+        a, b = node.args
+        if isinstance(a, Apply) and a.op == "matmul" and a.args[0].ndim == 2:
+            return matmul(a.args[0], apply(OPS["outer"], (a.args[1], b)))
+        if isinstance(b, Apply) and b.op == "matmul" and b.args[0].ndim == 2:
+            return matmul(apply(OPS["outer"], (a, b.args[1])), transpose(b.args[0]))
+    if isinstance(node, Apply) and node.op == "matmul":
+        a, b = node.args
+        if a.ndim == 1 and b.ndim == 2:
+            return matmul(transpose(b), a)
+    inner = _transposed(node, set(), "outer")
+    if inner is not None:
+        return apply(OPS["outer"], inner.args[::-1])
+    if isinstance(node, Apply) and node.op == "inv" and isinstance(node.args[0], Apply) \
+            and node.args[0].op == "transpose":
+        return transpose(func("inv", node.args[0].args[0]))
+    return None
+
+
+def _unmarked(node: Expr, computed: set) -> Expr | None:
+    """Names and adjoint marks are invisible to comparison."""
+    if isinstance(node, Apply) and node.op in ("name", "adjoint"):
+        return node.args[0]
+    return None
+
+
+CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first)),
+             column_vectors, distributed, left_grouped, sorted_terms]
+
+
+def canonical(expr: Expr) -> Expr:
+    """The canonical form of `expr`, for structural comparison."""
+    return Simplifier(rules=CANONICAL)(expr)

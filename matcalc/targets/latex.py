@@ -1,0 +1,255 @@
+"""LaTeX in textbook notation, for KaTeX and MathJax as is.
+
+Matrix products are juxtaposed (X W), elementwise products are ⊙, transposes
+are ^\\top, a bias broadcast over rows is 1 bᵀ, column sums are 1ᵀ X, and
+adjoints print as δ with the name of what they belong to.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy
+
+from .. import precedence as P
+from ..ir.expr import Apply, Const, Expr
+from ..hooks import provide
+from .printer import Printer
+
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+         "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau",
+         "upsilon", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta",
+         "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
+
+
+def _escape(text: str) -> str:
+    return text.replace("_", r"\_")
+
+
+def symbol(name: str) -> str:
+    """W1 -> W_{1}, x_hat -> x_{hat}, alpha -> \\alpha, loss -> \\mathrm{loss}."""
+    match = re.fullmatch(r"([^\W\d_]+)_?(\d+)", name)
+    if match:
+        return f"{symbol(match.group(1))}_{{{match.group(2)}}}"
+    if "_" in name.strip("_"):
+        base, sub = name.strip("_").split("_", 1)
+        return f"{symbol(base)}_{{{symbol(sub)}}}"
+    if name in GREEK:
+        return "\\" + name
+    if len(name) == 1 and name.isascii():
+        return name
+    return rf"\mathrm{{{_escape(name)}}}"
+
+
+class LatexPrinter(Printer):
+    language = "latex"
+
+    def parenthesize(self, text: str) -> str:
+        return rf"\left({text}\right)"
+
+    def _print_Var_name(self, name: str) -> tuple[str, int]:
+        return self.symbols.get(name) or symbol(name), P.ATOM
+
+    def symbol(self, s: sympy.Symbol) -> str:
+        return self.symbols.get(s.name) or symbol(s.name)
+
+    def number(self, value) -> str:
+        text = super().number(value)
+        if "e" in text:
+            mantissa, exponent = text.split("e")
+            return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+        return text
+
+    def product(self, factors: list[str]) -> str:
+        return " ".join(factors)
+
+    def fraction(self, num: str, den: str) -> str:
+        return rf"\frac{{{num}}}{{{den}}}"
+
+    def power_of(self, base: str, exponent) -> str:
+        return f"{base}^{{{exponent}}}"
+
+    def _print_scalar(self, value):
+        value = sympy.sympify(value)
+        num, den = sympy.fraction(value)
+        if den != 1:
+            top, negative = self._factors(num)
+            bottom, _ = self._factors(den)
+            return (("-" if negative else "")
+                    + self.fraction(self.product(top) or "1", self.product(bottom)), P.MUL)
+        return super()._print_scalar(value)
+
+    def scaled(self, coeff, factors, parent):
+        if not factors:
+            return self._print_scalar(coeff)
+        body = self.product_of(factors)
+        if coeff == 1:
+            if len(factors) == 1 and parent.op == "add":
+                return self.print(factors[0])
+            return body, P.MUL
+        if coeff == -1:
+            return "-" + body, P.MUL
+        return f"{self.arg_scalar(coeff, P.MUL)} {body}", P.MUL
+
+    def product_of(self, factors: list[Expr]) -> str:
+        """Scalar factors juxtaposed first, then array factors joined by ⊙;
+        a column a[:, None] scaling a matrix's rows is diag(a) M."""
+        scalars = [self.arg(f, P.MUL + 1) for f in factors if not f.shape]
+        arrays = [f for f in factors if f.shape]
+        if len(arrays) == 2 and isinstance(arrays[0], Apply) and arrays[0].op == "col" \
+                and arrays[1].ndim == 2:
+            diag = rf"\operatorname{{diag}}\left({self.doprint(arrays[0].args[0])}\right)"
+            return " ".join(scalars + [diag, self.arg(arrays[1], P.MUL + 1)])
+        arrays = [self.arg(f, P.MUL + 1) for f in arrays]
+        return " ".join(scalars + ([r" \odot ".join(arrays)] if arrays else []))
+
+    def term(self, term: Expr, parent: Apply, text: str, prec: int) -> str:
+        """A vector broadcast over the rows of a matrix sum is 1 bᵀ."""
+        if parent.ndim == 2 and term.ndim == 1:
+            return rf"\mathbf{{1}} {text if prec >= P.ATOM else self.parenthesize(text)}^\top"
+        return text
+
+    def _print_matmul(self, node: Apply):
+        a, b = node.args
+        left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
+        right = self.arg(b, P.MUL + 1)
+        row = isinstance(a, Apply) and a.op == "matmul" and a.args[0].ndim == 1
+        if a.ndim == 1 and not row:  # a vector on the left is a row: xᵀ A
+            left = rf"{self.arg(a, P.POSTFIX + 1)}^\top"
+        return f"{left} {right}", P.MUL
+
+    def _print_pow(self, node: Apply):
+        base, exponent = node.args
+        base_text = self.arg(base, P.ATOM)
+        exp_text = self.doprint(exponent)
+        if base.shape:
+            exp_text = rf"\circ {exp_text}"
+        return f"{base_text}^{{{exp_text}}}", P.POW
+
+    def _print_sum(self, node: Apply):
+        """sum(X) is atomic; column and row sums are 1ᵀX and X1."""
+        x, axis = node.args[0], node.param("axis")
+        if axis is None:
+            return rf"\operatorname{{sum}}\left({self.doprint(x)}\right)", P.ATOM
+        return self._print_form(node)
+
+    def _print_transpose(self, node: Apply):
+        inner = node.args[0]
+        if isinstance(inner, Apply) and inner.op == "inv":
+            return rf"{self.arg(inner.args[0], P.ATOM)}^{{-\top}}", P.POSTFIX
+        return rf"{self.arg(inner, P.ATOM)}^\top", P.POSTFIX
+
+
+def to_latex(node: Expr, symbols=None) -> str:
+    """An expression in LaTeX."""
+    return LatexPrinter(symbols).doprint(node)
+
+
+def _symbols(program) -> dict[str, str]:
+    """LaTeX names of the program's bindings: δ_{Z_1} for the adjoint dZ1."""
+    out = {}
+    for b in program.bindings:
+        if b.role == "adjoint":
+            out[b.name] = rf"\delta_{{{symbol(b.of)}}}"
+    if program.seed is not None:
+        out[program.seed.name] = rf"\delta_{{{symbol(program.value)}}}"
+    return out
+
+
+def gradient_symbol(program, variable: str) -> str:
+    """∂L/∂X, with the function's name for L (or δ_S-weighted for arrays)."""
+    top = "L" if program.seed is not None else symbol(program.value)
+    return rf"\frac{{\partial {top}}}{{\partial {symbol(variable)}}}"
+
+
+def program_latex(program, problem) -> str:
+    """The gradients as an `aligned` block of equations."""
+    printer = LatexPrinter(_symbols(program))
+    lines = []
+    if program.seed is not None:
+        lines.append(rf"&\text{{given }} {printer.doprint(program.seed)} = "
+                     rf"\frac{{\partial L}}{{\partial {symbol(program.value)}}}")
+    for b in program.needed(name for _, name in program.gradients):
+        lhs = (gradient_symbol(program, b.of) if b.role == "gradient"
+               else printer.symbols.get(b.name) or symbol(b.name))
+        lines.append(rf"{lhs} &= {printer.doprint(b.expr)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def problem_latex(problem) -> str:
+    """The problem's definitions as an `aligned` block."""
+    printer = LatexPrinter()
+    lines = [rf"{symbol(name)} &= {printer.define(node)}"
+             for name, node in problem.intermediates.items()]
+    if problem.output_name not in problem.intermediates:
+        lines.append(rf"{symbol(problem.output_name)} &= {printer.define(problem.output)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+_RULE_MATH = {"⊙": r"\odot", "ᵀ": r"^\top", "⁻¹": r"^{-1}", "⁻ᵀ": r"^{-\top}",
+              "Σ": r"\Sigma", "∂": r"\partial", "‖": r"\|", "₁": "_1", "−": "-",
+              "<": r"\langle ", ">": r"\rangle", "δ": r"\delta", "σ": r"\sigma"}
+
+
+def _rule_text(rule: str) -> str:
+    """A rule's name for \\text{}: its symbols in inline math."""
+    for plain, math in sorted(_RULE_MATH.items(), key=lambda kv: -len(kv[0])):
+        rule = rule.replace(plain, f"${math}$")
+    return rule.replace("_", r"\_").replace("$\\_1$", "$_1$")
+
+
+def derivation_latex(derivation) -> str:
+    """The steps as an `aligned` block, each line with its rule."""
+    problem, program = derivation.gradient.problem, derivation.gradient.program
+    names = [*problem.variables, *(b.name for b in program.bindings)]
+    symbols = {**{f"d {n}": rf"\mathrm{{d}}{symbol(n)}" for n in names},
+               **{f"δ {n}": rf"\delta_{{{symbol(n)}}}" for n in names}}
+    printer = LatexPrinter(symbols)
+    top = "L" if program.seed is not None else symbol(program.value)
+
+    def inner(a, b) -> str:
+        return rf"\left\langle {printer.doprint(a)}, {printer.doprint(b)} \right\rangle"
+
+    lines = []
+    for step in derivation.steps:
+        why = rf" && \text{{{_rule_text('; '.join(step.rules))}}}" if step.rules else ""
+        if step.kind == "differential" or step.kind == "adjoint":
+            lhs, rhs = printer.doprint(step.lhs), printer.doprint(step.rhs)
+        elif step.kind == "share":
+            lhs = (printer.doprint(step.rhs) if isinstance(step.lhs, Const)
+                   else inner(step.lhs, step.rhs))
+            rhs = " + ".join(inner(g, d) for g, d in step.terms)
+        else:
+            lhs = rf"\frac{{\partial {top}}}{{\partial {symbol(step.lhs.name)}}}"
+            rhs = printer.doprint(step.rhs)
+        lines.append(f"{lhs} &= {rhs}{why}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def second_order_latex(result) -> str:
+    """Hessians, Hessian-vector products or Jacobians as an `aligned` block."""
+    program = result.program
+    printer = LatexPrinter()
+    top = symbol(program.value)
+    labels = {}
+    for e in result.entries:
+        parts = e.of.split(",")
+        if result.kind == "jacobian":
+            labels[e.of] = rf"\frac{{\partial {top}}}{{\partial {symbol(e.of)}}}"
+        elif result.kind == "hvp":
+            labels[e.of] = rf"\left(H {symbol(e.direction.name)}\right)_{{{symbol(e.of)}}}"
+        elif len(parts) == 1:
+            labels[e.of] = rf"\frac{{\partial^2 {top}}}{{\partial {symbol(e.of)}^2}}"
+        else:
+            labels[e.of] = (rf"\frac{{\partial^2 {top}}}{{\partial {symbol(parts[0])}"
+                            rf" \partial {symbol(parts[1])}}}")
+        if e.form == "operator" and result.kind != "hvp":
+            labels[e.of] += rf"\left[{symbol(e.direction.name)}\right]"
+    lines = []
+    for b in program.needed(name for _, name in program.gradients):
+        lhs = labels[b.of] if b.role == result.kind else symbol(b.name)
+        lines.append(rf"{lhs} &= {printer.doprint(b.expr)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+provide(to_latex, problem_latex, program_latex, derivation_latex, second_order_latex)

@@ -1,0 +1,227 @@
+"""The printer skeleton: one `_print_<op>` method per node kind, else the
+operator table's form for the printer's language, with a precedence table
+deciding the parentheses (in the manner of SymPy's printers)."""
+
+from __future__ import annotations
+
+import sympy
+
+from .. import precedence as P
+from ..ir.expr import Apply, Const, Expr, Var, postorder
+from ..ops import OPS
+
+
+class Printer:
+    """Prints expressions; subclasses set `language` ('text', 'latex', 'numpy')."""
+
+    language = "text"
+
+    def __init__(self, symbols: dict[str, str] | None = None):
+        self.symbols = symbols or {}
+        self._memo: dict[Expr, tuple[str, int]] = {}
+
+    def doprint(self, node: Expr) -> str:
+        return self.print(node)[0]
+
+    def define(self, node: Expr) -> str:
+        """The expression a named intermediate stands for."""
+        if isinstance(node, Apply) and node.op == "name":
+            node = node.args[0]
+        return self.print(node)[0]
+
+    def print(self, node: Expr) -> tuple[str, int]:
+        """The node printed, with its precedence (children printed first,
+        without recursion, so deep expressions print too)."""
+        for n in postorder([node], self._memo):
+            self._memo[n] = self._dispatch(n)
+        return self._memo[node]
+
+    def _dispatch(self, node: Expr) -> tuple[str, int]:
+        if isinstance(node, Var):
+            return self._print_Var(node)
+        if isinstance(node, Const):
+            return self._print_scalar(node.value)
+        method = getattr(self, f"_print_{node.op}", None)
+        return method(node) if method else self._print_form(node)
+
+    def arg(self, node: Expr, prec: int) -> str:
+        """A child printed, parenthesised when it binds looser than `prec`."""
+        text, own = self._memo[node] if node in self._memo else self.print(node)
+        return self.parenthesize(text) if own < prec else text
+
+    def parenthesize(self, text: str) -> str:
+        return f"({text})"
+
+    def form(self, node: Apply):
+        return getattr(OPS[node.op], self.language)
+
+    def _print_form(self, node: Apply) -> tuple[str, int]:
+        form = self.form(node)
+        args = [self.arg(a, form.arg_precedence(i)) for i, a in enumerate(node.args)]
+        params = dict(node.params)
+        if "shape" in params:
+            params["shape"] = tuple(self.dim(d) for d in params["shape"])
+        return form.render(args, params), form.prec
+
+    def _print_adjoint(self, node: Apply) -> tuple[str, int]:
+        return self.print(node.args[0])
+
+    def _print_name(self, node: Apply) -> tuple[str, int]:
+        return self._print_Var_name(node.param("name"))
+
+    def _print_Var(self, node: Var) -> tuple[str, int]:
+        return self._print_Var_name(node.name)
+
+    def _print_Var_name(self, name: str) -> tuple[str, int]:
+        return self.symbols.get(name, name), P.ATOM
+
+    def dim(self, d) -> str:
+        return self.scalar(sympy.sympify(d))
+
+    # ------------------------------------------------ scalars (SymPy values)
+    def symbol(self, s: sympy.Symbol) -> str:
+        return self.symbols.get(s.name, s.name)
+
+    def number(self, value: sympy.Expr) -> str:
+        if value.is_Integer:
+            return str(int(value))
+        return repr(float(value))
+
+    def product(self, factors: list[str]) -> str:
+        return " * ".join(factors)
+
+    def fraction(self, num: str, den: str) -> str:
+        return f"{num} / {den}"
+
+    def _factors(self, value: sympy.Expr) -> tuple[list[str], bool]:
+        """Printed factors of a positive-or-negative monomial; and its sign."""
+        coeff, rest = value.as_coeff_Mul()
+        negative = coeff < 0
+        coeff = -coeff if negative else coeff
+        out = [] if coeff == 1 else [self.number(coeff)]
+        for factor in sympy.Mul.make_args(rest):
+            if factor == 1:
+                continue
+            if factor.is_Pow:
+                base, exp = factor.as_base_exp()
+                out.append(self.power_of(self.arg_scalar(base, P.POW + 1),
+                                         self.arg_scalar(exp, P.POW)))
+            elif factor.is_Symbol:
+                out.append(self.symbol(factor))
+            else:
+                out.append(self.arg_scalar(factor, P.MUL + 1))
+        return out, negative
+
+    def power_of(self, base: str, exponent) -> str:
+        return f"{base} ** {exponent}"
+
+    def scalar(self, value: sympy.Expr) -> str:
+        return self._print_scalar(value)[0]
+
+    def _print_scalar(self, value: sympy.Expr) -> tuple[str, int]:
+        """A SymPy scalar: a number or a monomial fraction in dimensions."""
+        value = sympy.sympify(value)
+        if value.is_Add:
+            out = ""
+            for k, term in enumerate(sympy.Add.make_args(value)):
+                text, _ = self._print_scalar(term)
+                if k:
+                    out += f" - {text[1:]}" if text.startswith("-") else f" + {text}"
+                else:
+                    out = text
+            return out, P.ADD
+        if value.is_Number and not value.is_Rational:
+            text = self.number(value)
+            return text, (P.NEG if text.startswith("-") else P.ATOM)
+        num, den = sympy.fraction(value)
+        top, negative = self._factors(num)
+        bottom, _ = self._factors(den)
+        sign = "-" if negative else ""
+        if not top:
+            top = ["1"]
+        if not bottom:
+            if len(top) == 1:
+                return sign + top[0], (P.NEG if sign else P.ATOM)
+            return sign + self.product(top), P.MUL
+        numerator = self.product(top)
+        denominator = bottom[0] if len(bottom) == 1 else self.parenthesize(self.product(bottom))
+        return sign + self.fraction(numerator, denominator), P.MUL
+
+    # ---------------------------------------------------------- n-ary ops
+    @staticmethod
+    def parts(node: Expr) -> tuple[sympy.Expr, list[Expr]]:
+        """A product as (scalar coefficient, other factors)."""
+        if isinstance(node, Const):
+            return node.value, []
+        if isinstance(node, Apply) and node.op == "mul":
+            if isinstance(node.args[0], Const):
+                return node.args[0].value, list(node.args[1:])
+            return sympy.Integer(1), list(node.args)
+        return sympy.Integer(1), [node]
+
+    @staticmethod
+    def is_negative(value: sympy.Expr) -> bool:
+        return value.as_coeff_Mul()[0] < 0
+
+    def _print_add(self, node: Apply) -> tuple[str, int]:
+        out = []
+        for k, term in enumerate(node.args):
+            coeff, factors = self.parts(term)
+            negative = self.is_negative(coeff)
+            text = self.term(term, node, *self.scaled(-coeff if negative else coeff,
+                                                      factors, node))
+            if k == 0:  # -(a / b): unary minus binds tighter than / in Python
+                prec = self.scaled(-coeff if negative else coeff, factors, node)[1]
+                out.append(("-" + (self.parenthesize(text) if prec < P.NEG else text))
+                           if negative else text)
+            else:
+                out.append((" - " if negative else " + ") + text)
+        return "".join(out), P.ADD
+
+    def term(self, term: Expr, parent: Apply, text: str, prec: int) -> str:
+        """A printed term of the sum `parent` (a hook for notation)."""
+        return text
+
+    def _print_mul(self, node: Apply) -> tuple[str, int]:
+        coeff, factors = self.parts(node)
+        return self.scaled(coeff, factors, node)
+
+    def scaled(self, coeff: sympy.Expr, factors: list[Expr], parent: Apply) -> tuple[str, int]:
+        """`coeff` times the product of `factors` (a term of `parent`)."""
+        if not factors:
+            return self._print_scalar(coeff)
+        if len(factors) == 1 and coeff == 1:  # a term of a sum: (b - a) after a minus
+            return (self.arg(factors[0], P.ADD + 1), self.print(factors[0])[1]) \
+                if parent.op == "add" else (self.arg(factors[0], P.MUL + 1), P.MUL)
+        body = self.scaled_body(factors)
+        if coeff == 1:
+            return body, P.MUL
+        if coeff == -1:
+            return "-" + body, (P.NEG if len(factors) == 1 else P.MUL)
+        num, den = sympy.fraction(coeff)
+        if den != 1 and num in (1, -1):
+            denominator = self.arg_scalar(den)
+            return ("-" if num == -1 else "") + self.fraction(body, denominator), P.MUL
+        return self.product([self.arg_scalar(coeff, P.MUL), body]), P.MUL
+
+    def _print_matmul(self, node: Apply) -> tuple[str, int]:
+        """`A @ B @ C` reads left to right; an elementwise product inside a
+        matrix product is parenthesised, `(A * B) @ C`."""
+        a, b = node.args
+        left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
+        return self.form(node).render([left, self.arg(b, P.MUL + 1)], {}), P.MUL
+
+    @staticmethod
+    def elementwise_product(node: Expr) -> bool:
+        return isinstance(node, Apply) and node.op in ("mul", "div")
+
+    def product_of(self, factors: list[Expr]) -> str:
+        return self.product([self.arg(f, P.MUL + 1) for f in factors])
+
+    def scaled_body(self, factors: list[Expr]) -> str:
+        """The factors a scalar coefficient multiplies (a hook for notation)."""
+        return self.product_of(factors)
+
+    def arg_scalar(self, value: sympy.Expr, prec: int = P.MUL + 1) -> str:
+        text, own = self._print_scalar(value)
+        return self.parenthesize(text) if own < prec else text

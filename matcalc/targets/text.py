@@ -1,0 +1,112 @@
+"""The input language as output: `parse(to_text(e))` rebuilds `e`."""
+
+from __future__ import annotations
+
+from ..ir.expr import Const
+from ..hooks import provide
+from ..ir.shapes import fmt
+from .printer import Printer
+
+
+class TextPrinter(Printer):
+    language = "text"
+
+
+def to_text(node, symbols=None) -> str:
+    """An expression in matcalc's own language."""
+    return TextPrinter(symbols).doprint(node)
+
+
+def scalar_text(value) -> str:
+    """A SymPy scalar (a number or an expression in dimensions) as text."""
+    return TextPrinter().scalar(value)
+
+
+def declarations(problem) -> list[str]:
+    return [f"{name}: {fmt(v.shape)}" + "".join(f" {w}" for w in (v.structure, v.domain) if w)
+            for name, v in problem.variables.items()]
+
+
+def problem_text(problem) -> str:
+    """The problem as a program in the input language."""
+    printer = TextPrinter()
+    lines = declarations(problem)
+    for name, node in problem.intermediates.items():
+        lines.append(f"{name} = {printer.define(node)}")
+    lines.append("wrt " + ", ".join(problem.wrt))
+    if problem.output_name not in problem.intermediates:
+        lines.append(printer.doprint(problem.output))  # a bare expression comes last
+    return "\n".join(lines)
+
+
+def program_text(program, problem, printer=None, label=lambda name: name) -> str:
+    """The gradients as lines `name = expression`: in the input language, or
+    in another notation given its printer and how it writes names."""
+    printer = printer or TextPrinter()
+    value = label(problem.output_name)
+    head = f"# gradient of {value} = {printer.define(problem.output)}"
+    if program.seed is not None:
+        head += f", given {label(program.seed.name)} = ∂L/∂{value}"
+    lines = [head]
+    for b in program.needed(name for _, name in program.gradients):
+        lines.append(f"{label(b.name)} = {printer.doprint(b.expr)}")
+    return "\n".join(lines)
+
+
+def step_symbols(names) -> dict[str, str]:
+    """How the derivation writes differentials (dX) and adjoints (δX)."""
+    return {**{f"d {n}": f"d{n}" for n in names}, **{f"δ {n}": f"δ{n}" for n in names}}
+
+
+def derivation_text(derivation) -> str:
+    """The steps as text: differentials, shares of dL, identification."""
+    problem, program = derivation.gradient.problem, derivation.gradient.program
+    names = [*problem.variables, *(b.name for b in program.bindings)]
+    printer = TextPrinter(step_symbols(names))
+    headings = {"differential": "forward: the differential of each intermediate",
+                "share": "reverse: each intermediate's part of dL, moved onto its inputs "
+                         "(<A, B> = sum(A * B))",
+                "gradient": "identification: dL = Σ <∂L/∂X, dX>"}
+    lines = [f"# derivation of the gradients of {program.value} = "
+             f"{TextPrinter().define(problem.output)}"]
+    kind = None
+    for step in derivation.steps:
+        if step.kind in headings and step.kind != kind and not (
+                step.kind == "adjoint" or (kind == "share" and step.kind == "adjoint")):
+            lines.append(headings[step.kind] + ":")
+        kind = step.kind if step.kind != "adjoint" else kind
+        why = f"    [{'; '.join(step.rules)}]" if step.rules else ""
+        if step.kind == "differential":
+            lines.append(f"  {printer.doprint(step.lhs)} = {printer.doprint(step.rhs)}{why}")
+        elif step.kind == "share":
+            right = " + ".join(f"<{printer.doprint(g)}, {printer.doprint(d)}>"
+                               for g, d in step.terms)
+            left = (printer.doprint(step.rhs) if isinstance(step.lhs, Const)
+                    else f"<{printer.doprint(step.lhs)}, {printer.doprint(step.rhs)}>")
+            lines.append(f"  {left} = {right}{why}")
+        elif step.kind == "adjoint":
+            lines.append(f"  {printer.doprint(step.lhs)} = {printer.doprint(step.rhs)}")
+        else:
+            top = "L" if program.seed is not None else program.value
+            lines.append(f"  ∂{top}/∂{step.lhs.name} = {printer.doprint(step.rhs)}")
+    return "\n".join(lines)
+
+
+def second_order_text(result) -> str:
+    """Hessians, Hessian-vector products or Jacobians as lines of text."""
+    problem, program = result.problem, result.program
+    printer = TextPrinter()
+    what = {"hessian": "Hessian", "hvp": "Hessian-vector product",
+            "jacobian": "Jacobian"}[result.kind]
+    lines = [f"# {what} of {problem.output_name} = {printer.define(problem.output)}"]
+    for e in result.entries:
+        direction = (f", applied to the direction {e.direction.name}"
+                     if e.form == "operator" else "")
+        sep = "" if e.layout.startswith("[") else ": "
+        lines.append(f"# {e.name}{direction}{sep}{e.layout}")
+    for b in program.needed(name for _, name in program.gradients):
+        lines.append(f"{b.name} = {printer.doprint(b.expr)}")
+    return "\n".join(lines)
+
+
+provide(to_text, scalar_text, problem_text, program_text, derivation_text, second_order_text)

@@ -1,0 +1,284 @@
+"""Readable Unicode text for terminals: Xᵀ·dZ₁, (dt₁·W₂ᵀ) ⊙ 𝟙[Z₁ > 0], ∑₀dZ₁.
+
+The notation, one rule each:
+
+* `A·B` is the matrix product (`A @ B`) and also a product with a scalar
+  (`2/N·t₁`, `2·t₀·a₃·(1 - a₃)`); `A ⊙ B` is the elementwise product of two
+  arrays; `A / B` is elementwise division (a constant or dimension
+  denominator is written tight: `t₁/N`, `2/N`).
+* `Xᵀ` transpose, `X⁻¹` inverse, `X⁻ᵀ` the transposed inverse.
+* `X²`, `x⁻³`: integer powers as superscripts; other exponents `X^0.5`,
+  `X^(p + 1)`. Powers are elementwise, as `**` in the input.
+* `∑X` is the sum of all entries, `∑₀X` the sum over axis 0 (column sums,
+  NumPy's `X.sum(axis=0)`), `∑₁X` the sum over axis 1 (row sums).
+* `𝟙[x > 0]` is `step(x)`, `σ(x)` is `sigmoid(x)`, `tr(A)` trace,
+  `log det(A)`, `|x|`, `√x`, `‖x‖`, `x·yᵀ` for `outer(x, y)`, `A ⊗ B` for
+  `kron`, `A⁻¹·B` for `solve(A, B)`, `I` for `eye(n)`, a column `b[:, None]`
+  is `b` and a row `b[None, :]` is `bᵀ`; every other function keeps its text
+  form (`relu(Z₁)`, `softmax(x, axis=1)`).
+* Names: trailing digits become subscripts (`W1` → `W₁`, `x_2` → `x₂`,
+  `dZ1` → `dZ₁`), Greek names become letters (`alpha` → `α`); adjoints and
+  gradients keep the `d` of the text form (`dZ₁` = ∂loss/∂Z₁, `dW₁`), as
+  in the generated code. Names that would print alike (`W1` and `W_1`) keep
+  their text spelling.
+
+The operator table has no Unicode forms; this printer is the text printer
+with its own `_print_<op>` methods and a small table of function names, and
+falls back to the text form for anything else. It is for reading, not for
+parsing back (use the text form for that).
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy
+
+from .. import precedence as P
+from ..ir.expr import Apply, Const, Expr, Var, postorder
+from ..ops import OPS, Form, _is, call
+from .text import TextPrinter, program_text
+
+SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+GREEK = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε",
+    "zeta": "ζ", "eta": "η", "theta": "θ", "iota": "ι", "kappa": "κ",
+    "lambda": "λ", "mu": "μ", "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ",
+    "sigma": "σ", "tau": "τ", "upsilon": "υ", "phi": "φ", "chi": "χ",
+    "psi": "ψ", "omega": "ω", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ",
+    "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Sigma": "Σ", "Upsilon": "Υ",
+    "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
+}
+
+# Functions written under another name (arguments and keywords as in text).
+FUNCTIONS = {"sigmoid": "σ", "trace": "tr", "logdet": "log det", "diagm": "diag",
+             "maximum": "max", "minimum": "min"}
+FORMS = {op: call(name) for op, name in FUNCTIONS.items()}
+
+INDICATOR = "𝟙"
+
+
+def superscript(text: str) -> str | None:
+    """An integer in superscript digits ('-3' -> '⁻³'), else None."""
+    return text.translate(SUPERSCRIPT) if re.fullmatch(r"-?\d+", text) else None
+
+
+def name(text: str) -> str:
+    """W1 -> W₁, x_2 -> x₂, alpha -> α, alpha1 -> α₁; other names unchanged."""
+    match = re.fullmatch(r"([^\W\d_]+)_?(\d+)", text)
+    if match:
+        return name(match.group(1)) + match.group(2).translate(SUBSCRIPT)
+    return GREEK.get(text, text)
+
+
+class UnicodePrinter(TextPrinter):
+    """The text printer in textbook notation with Unicode symbols."""
+
+    language = "unicode"
+
+    def form(self, node: Apply) -> Form:
+        op = OPS[node.op]
+        return getattr(op, "unicode", None) or FORMS.get(node.op) or op.text
+
+    # ------------------------------------------------------------ names
+    def _print_Var_name(self, text: str) -> tuple[str, int]:
+        return self.symbols.get(text) or name(text), P.ATOM
+
+    def symbol(self, s: sympy.Symbol) -> str:
+        return self.symbols.get(s.name) or name(s.name)
+
+    # ------------------------------------------------------------ scalars
+    def product(self, factors: list[str]) -> str:
+        return "·".join(factors)
+
+    def fraction(self, num: str, den: str) -> str:
+        return f"{num}/{den}"
+
+    def power_of(self, base: str, exponent) -> str:
+        small = superscript(str(exponent))
+        return base + small if small is not None else f"{base}^{exponent}"
+
+    # ------------------------------------------------------------ products
+    def product_of(self, factors: list[Expr]) -> str:
+        """Scalar factors first, joined by ·, then array factors joined by ⊙."""
+        scalars = [self.arg(f, P.MUL + 1) for f in factors if not f.shape]
+        arrays = [self.arg(f, P.MUL + 1) for f in factors if f.shape]
+        return "·".join(scalars + ([" ⊙ ".join(arrays)] if arrays else []))
+
+    def scaled_body(self, factors):
+        if len(factors) == 1 and _is(factors[0], "sum"):
+            return self.arg(factors[0], P.MUL)  # c·∑X = ∑(c·X): no parentheses
+        return self.product_of(factors)
+
+    def _print_matmul(self, node: Apply) -> tuple[str, int]:
+        a, b = node.args
+        left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
+        return f"{left}·{self.arg(b, P.MUL + 1)}", P.MUL
+
+    def _print_div(self, node: Apply) -> tuple[str, int]:
+        a, b = node.args
+        left = self.arg(a, P.MUL + 1 if _is(a, "matmul") else P.MUL)
+        return f"{left} / {self.arg(b, P.MUL + 1)}", P.MUL
+
+    def _print_kron(self, node: Apply) -> tuple[str, int]:
+        a, b = node.args
+        return f"{self.arg(a, P.MUL + 1)} ⊗ {self.arg(b, P.MUL + 1)}", P.MUL
+
+    def _print_outer(self, node: Apply) -> tuple[str, int]:
+        x, y = node.args
+        return f"{self.arg(x, P.MUL)}·{self.arg(y, P.ATOM)}ᵀ", P.MUL
+
+    def _print_solve(self, node: Apply) -> tuple[str, int]:
+        a, b = node.args
+        return f"{self.arg(a, P.ATOM)}⁻¹·{self.arg(b, P.MUL + 1)}", P.MUL
+
+    # ------------------------------------------------------------ postfix
+    def _print_pow(self, node: Apply) -> tuple[str, int]:
+        base, exponent = node.args
+        small = None
+        if isinstance(exponent, Const) and exponent.value.is_Integer:
+            small = superscript(str(int(exponent.value)))
+        if small is not None:
+            return self.arg(base, P.ATOM) + small, P.POW
+        return f"{self.arg(base, P.ATOM)}^{self.arg(exponent, P.ATOM)}", P.POW
+
+    def _print_square(self, node: Apply) -> tuple[str, int]:
+        return self.arg(node.args[0], P.ATOM) + "²", P.POW
+
+    def _print_transpose(self, node: Apply) -> tuple[str, int]:
+        inner = node.args[0]
+        if _is(inner, "inv"):
+            return self.arg(inner.args[0], P.ATOM) + "⁻ᵀ", P.POSTFIX
+        return self.arg(inner, P.ATOM) + "ᵀ", P.POSTFIX
+
+    def _print_inv(self, node: Apply) -> tuple[str, int]:
+        return self.arg(node.args[0], P.ATOM) + "⁻¹", P.POSTFIX
+
+    def _print_col(self, node: Apply) -> tuple[str, int]:
+        return self.print(node.args[0])
+
+    def _print_row(self, node: Apply) -> tuple[str, int]:
+        return self.arg(node.args[0], P.ATOM) + "ᵀ", P.POSTFIX
+
+    # ------------------------------------------------------------ prefix
+    def _print_sum(self, node: Apply) -> tuple[str, int]:
+        axis = node.param("axis")
+        sign = "∑" if axis is None else "∑" + str(axis).translate(SUBSCRIPT)
+        return sign + self.arg(node.args[0], P.POW), P.MUL
+
+    def _print_sqrt(self, node: Apply) -> tuple[str, int]:
+        return "√" + self.arg(node.args[0], P.ATOM), P.POW
+
+    # ------------------------------------------------------------ brackets
+    def _print_step(self, node: Apply) -> tuple[str, int]:
+        return f"{INDICATOR}[{self.doprint(node.args[0])} > 0]", P.ATOM
+
+    def _print_abs(self, node: Apply) -> tuple[str, int]:
+        return f"|{self.doprint(node.args[0])}|", P.ATOM
+
+    def _print_norm(self, node: Apply) -> tuple[str, int]:
+        return f"‖{self.doprint(node.args[0])}‖", P.ATOM
+
+    def _print_norm1(self, node: Apply) -> tuple[str, int]:
+        return f"‖{self.doprint(node.args[0])}‖₁", P.ATOM
+
+    def _print_eye(self, node: Apply) -> tuple[str, int]:
+        return "I", P.ATOM
+
+
+def _names_in(node: Expr) -> list[str]:
+    """The variable, intermediate and dimension names an expression mentions."""
+    out: dict[str, None] = {}
+    for n in postorder([node]):
+        if isinstance(n, Var):
+            out[n.name] = None
+        elif isinstance(n, Const):
+            out.update((s.name, None) for s in n.value.free_symbols)
+        elif isinstance(n, Apply):
+            if n.op == "name":
+                out[n.param("name")] = None
+            for key, value in n.params:
+                if key == "shape":
+                    out.update((str(s), None) for d in value
+                               for s in sympy.sympify(d).free_symbols)
+    return list(out)
+
+
+def to_unicode(node: Expr, symbols: dict[str, str] | None = None) -> str:
+    """An expression in Unicode notation (see the module docstring); names
+    that would print alike keep their text spelling."""
+    names = _distinct({n: name(n) for n in _names_in(node)})
+    return UnicodePrinter({**names, **(symbols or {})}).doprint(node)
+
+
+def _distinct(pretty: dict[str, str]) -> dict[str, str]:
+    """`pretty` with every name that would print like another kept as is."""
+    pretty = dict(pretty)
+    while True:
+        seen: dict[str, set[str]] = {}
+        for raw, shown in pretty.items():
+            seen.setdefault(shown, set()).add(raw)
+        clash = {raw for group in seen.values() if len(group) > 1 for raw in group
+                 if pretty[raw] != raw}
+        if not clash:
+            return pretty
+        for raw in clash:
+            pretty[raw] = raw
+
+
+def _problem_names(problem) -> list[str]:
+    return [*problem.variables, *problem.dims, *problem.intermediates, problem.output_name]
+
+
+def symbols(program, problem) -> dict[str, str]:
+    """Unicode names for every name the program prints: dZ₁ for the adjoint
+    dZ1 (d + the name of what it belongs to), W₁ for W1."""
+    pretty = {n: name(n) for n in _problem_names(problem)}
+    for b in program.bindings:
+        if b.role in ("adjoint", "gradient") and b.of and b.name == "d" + b.of:
+            pretty[b.name] = "d" + name(b.of)
+        else:
+            pretty.setdefault(b.name, name(b.name))
+    if program.seed is not None:
+        seed = program.seed.name
+        pretty[seed] = "d" + name(program.value) if seed == "d" + program.value else name(seed)
+    return _distinct(pretty)
+
+
+def program_unicode(program, problem) -> str:
+    """The gradients as lines `name = expression` in Unicode notation:
+
+        # gradient of loss = ∑(relu(Z₁)·W₂ + b₂ - T)²/N
+        Z₁ = X·W₁ + b₁
+        ...
+        dW₁ = Xᵀ·dZ₁
+    """
+    names = symbols(program, problem)
+    return program_text(program, problem, UnicodePrinter(names),
+                        lambda n: names.get(n, name(n)))
+
+
+def gradient_unicode(gradient) -> str:
+    """`program_unicode` of a `Gradient` (what `matcalc grad --format unicode` prints)."""
+    return program_unicode(gradient.program, gradient.problem)
+
+
+def _shape(shape) -> str:
+    return " × ".join(name(str(d)) for d in shape) if shape else "scalar"
+
+
+def problem_unicode(problem) -> str:
+    """The problem in Unicode notation: declarations, definitions, wrt."""
+    names = _distinct({n: name(n) for n in _problem_names(problem)})
+    printer = UnicodePrinter(names)
+    lines = [f"{names[n]}: {_shape(v.shape)}" + "".join(f" {w}" for w in (v.structure, v.domain)
+                                                         if w)
+             for n, v in problem.variables.items()]
+    for n, node in problem.intermediates.items():
+        lines.append(f"{names[n]} = {printer.define(node)}")
+    if problem.output_name not in problem.intermediates:
+        lines.append(f"{names[problem.output_name]} = {printer.define(problem.output)}")
+    lines.append("wrt " + ", ".join(names[w] for w in problem.wrt))
+    return "\n".join(lines)

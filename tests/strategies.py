@@ -1283,15 +1283,15 @@ def run_program(problem, values: dict) -> dict:
     """Evaluate a problem's intermediates in order, each line on its own
     (names are looked up, never expanded), with matcalc's NumPy printer."""
     from matcalc.targets.numpy import NumpyPrinter
+    from matcalc.targets.numpy_forms import HELPERS
     from matcalc.ir.expr import Apply, postorder
-    from matcalc.ops import OPS
 
     env = dict(values)
     scope = {"np": np, "_v": env, "dtype": np.dtype(np.float64)}
     for name, node in problem.intermediates.items():
         for n in postorder([node]):
-            if isinstance(n, Apply) and OPS[n.op].helper:
-                exec(OPS[n.op].helper, scope)
+            if isinstance(n, Apply) and n.op in HELPERS:
+                exec(HELPERS[n.op], scope)
         printer = NumpyPrinter({n: f"_v[{n!r}]" for n in [*env, *problem.intermediates]})
         env[name] = eval(printer.define(node), scope)
     return env

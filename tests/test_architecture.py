@@ -16,8 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "matcalc"
 # Bottom to top: a module may import modules of its own layer or below. A
 # layer is a list of packages (every module in them) and modules.
 LAYERS = [
-    ("foundation", ["matcalc._version", "matcalc.errors", "matcalc.hooks",
-                    "matcalc.precedence"]),
+    ("foundation", ["matcalc._version", "matcalc.errors", "matcalc.hooks"]),
     ("ir", ["matcalc.ir"]),                 # the typed expression graph and shapes
     ("ops", ["matcalc.ops"]),               # what each operator is; the builders
     ("passes", ["matcalc.passes"]),         # rewrite rules, programs, lowering

@@ -131,8 +131,8 @@ def pipeline(text: str, run: bool = True):
 
 
 # Strings matcalc's own helpers contain (einsum subscripts).
-HELPER_STRINGS = {node.value for op in matcalc.ops.OPS.values() if op.helper
-                  for node in ast.walk(ast.parse(op.helper))
+HELPER_STRINGS = {node.value for helper in matcalc.targets.numpy_forms.HELPERS.values()
+                  for node in ast.walk(ast.parse(helper))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)
                   } | set(matcalc.targets.numpy.SQUARES.values()) | {matcalc.targets.numpy.TRACE_OF_PRODUCT} | {
                   node.value for node in ast.walk(ast.parse(matcalc.targets.guards.TEMPLATE))

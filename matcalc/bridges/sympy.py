@@ -66,6 +66,7 @@ from .. import ops
 from ..errors import MatcalcError
 from ..ir.expr import Apply, Const, Expr, Var, const, postorder
 from ..ir.shapes import broadcast
+from ..targets.text import FORMS as TEXT_FORMS
 
 __all__ = ["to_sympy", "from_sympy"]
 
@@ -300,7 +301,7 @@ class _ToSympy:
             return self.softmax(op, a[0], shapes[0], n.param("axis"))
         if _elementwise_op(op) and op in FUNCTIONS:
             return _elementwise(op, a[0], shape)
-        raise _unsupported(f"'{op}' ({ops.OPS[op].text.render(['…'] * len(a), {})})"
+        raise _unsupported(f"'{op}' ({TEXT_FORMS[op].render(['…'] * len(a), {})})"
                            if op in ops.OPS else f"'{op}'")
 
     def softmax(self, op, x, shape, axis):

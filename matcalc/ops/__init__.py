@@ -13,6 +13,6 @@ from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _alike, _broadcast_vecto
                        power, rebuild, reduce_sum, row, shared_adjoint, softmax, solve,
                        spread, sub, symmetric_part, transpose, unbroadcast, unkron_left,
                        unkron_right, zeros)
-from .core import ALIASES, OPS, Form, Op, _is, _view, call, latex_call, unnamed
+from .core import ALIASES, OPS, Op, _is, _view, unnamed
 from .symmetry import CHAIN, is_symmetric
 from .table import elementwise

@@ -11,67 +11,44 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .. import precedence as P
 from ..ir.expr import Apply, Expr
 from ..ir.shapes import Shape
-
-@dataclass(frozen=True)
-class Form:
-    """How one output language writes an operator.
-
-    `template` is a format string over the printed arguments (`{0}`, `{1}`)
-    or a function `(args, params) -> str`; `prec` is the precedence of the
-    result and `arg_prec` the least precedence an argument may have before it
-    needs parentheses (one number, or one per argument).
-    """
-
-    template: str | Callable
-    prec: int = P.ATOM
-    arg_prec: int | tuple = P.LOWEST
-
-    def arg_precedence(self, i: int) -> int:
-        if isinstance(self.arg_prec, tuple):
-            return self.arg_prec[min(i, len(self.arg_prec) - 1)]
-        return self.arg_prec
-
-    def render(self, args: list[str], params: dict) -> str:
-        if callable(self.template):
-            return self.template(args, params)
-        return self.template.format(*args, **params)
 
 
 @dataclass(frozen=True)
 class Op:
-    """One operator: shape rule, derivative rule and its three written forms.
+    """One operator's mathematics: shape rule, derivative rules, parameters.
 
     `vjp(g, node, i)` returns the adjoint contribution to argument `i` of
     `node` given the adjoint `g` of `node`, or None where there is none.
     `params` lists keyword parameters with their defaults; `dims` says the
     positional arguments are dimensions (`ones(N, D)`); `domain` tells the
     numerical check which inputs the function needs ('positive', 'unit' for
-    |x| < 1, 'spd'); `helper` is the source of a NumPy function the generated
-    module defines when the operator's NumPy form calls it. For the
-    derivation shown step by step, `jvp(node, ds)` is the differential of
-    `node` given the differentials `ds` of its arguments (None where an
-    argument is constant), `rule` names it (product rule, d tr, ...) and
-    `identity` names the inner-product identity its reverse rule uses.
+    |x| < 1, 'spd'). For the derivation shown step by step, `jvp(node, ds)`
+    is the differential of `node` given the differentials `ds` of its
+    arguments (None where an argument is constant), `rule` names it (product
+    rule, d tr, ...) and `identity` names the inner-product identity its
+    reverse rule uses. `symmetry` says when a square result is symmetric:
+    'always' (eye), 'args' (when every argument is: inv, A + B, exp(A)),
+    'same_args' (x xᵀ) or 'chain' (read as a product of factors); '' never
+    known. A `cheap` operator is a view or a constant array: the code writes
+    it where it is used instead of naming it.
+    How each output writes an operator is the output's own (`targets/`).
     """
 
     name: str
     shape: Callable[[list, dict], Shape]
     vjp: Callable | None
-    text: Form
-    latex: Form
-    numpy: Form
     nargs: int | None = 1
     params: tuple = ()
     dims: bool = False
     domain: str = ""
     elementwise: bool = False
-    helper: str = ""
     jvp: Callable | None = None
     rule: str = ""
     identity: str = ""
+    symmetry: str = ""
+    cheap: bool = False
 
 
 OPS: dict[str, Op] = {}
@@ -100,20 +77,3 @@ def _view(node: Expr, *names: str) -> Apply | None:
     pattern through `_view`, so naming a value never hides the form."""
     node = unnamed(node)
     return node if _is(node, *names) else None
-
-
-def _kwargs(params: dict) -> str:
-    return "".join(f", {k}={v}" for k, v in params.items() if v is not None)
-
-
-def call(name: str) -> Form:
-    """The form `name(arg, ..., key=value)`."""
-    return Form(lambda a, p: f"{name}({', '.join(a)}{_kwargs(p)})")
-
-
-def latex_call(command: str) -> Form:
-    """The LaTeX form `\\command\\left(arg\\right)`."""
-    return Form(lambda a, p: f"{command}\\left({', '.join(a)}\\right)")
-
-
-# ---------------------------------------------------------------- builders ---

@@ -15,26 +15,25 @@ CHAIN = 64
 def is_symmetric(x: Expr) -> bool:
     """Whether x = xᵀ follows from its structure (declared symmetric or spd
     variables, identities, inverses, sums and products of symmetric parts,
-    A Aᵀ, elementwise functions of symmetric matrices)."""
+    A Aᵀ, elementwise functions of symmetric matrices), by each operator's
+    `symmetry` in the table."""
     if x.ndim < 2:
         return True
     if isinstance(x, Var):
         return bool(x.structure)
     if not isinstance(x, Apply) or x.shape[0] != x.shape[1]:
         return False
-    if x.op in ("eye", "ones", "zeros", "diagm"):
+    kind = OPS[x.op].symmetry
+    if kind == "always":
         return True
-    if x.op == "outer":
+    if kind == "same_args":
         return x.args[0] is x.args[1]
-    if x.op in ("matmul", "solve"):
+    if kind == "chain":
         factors = _chain(x, CHAIN)
         return factors is not None and _palindrome(factors)
-    if x.op in ("inv", "transpose", "name", "adjoint", "add", "mul", "div", "pow") or \
-            OPS[x.op].elementwise:  # a vector term broadcasts along rows: not symmetric
+    if kind == "args":  # a vector term broadcasts along rows: not symmetric
         return all(a.ndim != 1 and is_symmetric(a) for a in x.args)
     return False
-
-
 
 
 def _chain(x: Expr, limit: int) -> list[tuple[Expr, bool, bool]] | None:

@@ -1,19 +1,21 @@
 """The operator table: one `Op` entry per operator.
 
-Each entry is the operator's shape rule, its reverse-mode derivative rule
-(one line per primitive in the manner of autograd), its differential for
-the derivation shown step by step, and its written forms. Adding a function
-to matcalc is adding one entry here.
+Each entry is the operator's mathematics: its shape rule, its reverse-mode
+derivative rule (one line per primitive in the manner of autograd), its
+differential for the derivation shown step by step, and what it preserves.
+How each output writes an operator is that output's own (`matcalc.targets`):
+adding an elementwise function is one `elementwise(...)` line here, plus a
+form line in a target only where its default does not fit.
 """
 
 from __future__ import annotations
 
 import functools
+from functools import partial
 from typing import Callable
 
 import sympy
 
-from .. import precedence as P
 from ..errors import ShapeError
 from ..ir.expr import Expr, const
 from ..ir.shapes import fmt, require_square
@@ -21,7 +23,7 @@ from .builders import (LONG, add, col, diag, div, exp, expand, eye, func, is_zer
                        log, matmul, mul, neg, ones, outer, power, reduce_sum, row,
                        shared_adjoint, solve, sub, transpose, unbroadcast, unkron_left,
                        unkron_right, zeros)
-from .core import Form, Op, _is, _kwargs, _register, call, latex_call
+from .core import Op, _is, _register
 from .shape_rules import (_broadcast, _col_shape, _given_shape, _matmul_shape, _outer_shape,
                           _row_shape, _same, _square_to, _sum_shape, _transpose_shape,
                           _vector)
@@ -98,168 +100,85 @@ def _or0(d, like: Expr) -> Expr:
     return zeros(like.shape) if d is None else d
 
 
+def _two_terms(via_first: Callable, via_second: Callable) -> Callable:
+    """d f(a, b) = via_first(node, da) + via_second(node, db); an argument
+    without a differential contributes no term."""
+    def jvp(n, d):
+        return add(*_given((via_first(n, d[0]) if d[0] is not None else None,
+                            via_second(n, d[1]) if d[1] is not None else None)))
+    return jvp
+
+
+def _product_rule(build: Callable) -> Callable:
+    """Product rule for a bilinear `build`: d(a ∘ b) = da ∘ b + a ∘ db."""
+    return _two_terms(lambda n, da: build(da, n.args[1]), lambda n, db: build(n.args[0], db))
+
+
 # ------------------------------------------------------------------ table ---
 
-def _infix(symbol: str, prec: int, right_assoc: bool = False) -> Form:
-    args = (prec + 1, prec) if right_assoc else (prec, prec + 1)
-    return Form("{0}" + symbol + "{1}", prec, args)
-
-
-_register(Op("add", _broadcast, lambda g, n, i: unbroadcast(g, n.args[i].shape),
-             text=Form(" + ", P.ADD), latex=Form(" + ", P.ADD),
-             numpy=Form(" + ", P.ADD), nargs=None,
-             jvp=lambda n, d: add(*_given(d)),
+_register(Op("add", _broadcast, lambda g, n, i: unbroadcast(g, n.args[i].shape), nargs=None,
+             jvp=lambda n, d: add(*_given(d)), symmetry="args",
              rule='sum rule', identity="a broadcast term's adjoint sums the broadcast axes"))
-_register(Op("mul", _broadcast, _mul_vjp,
-             text=Form(" * ", P.MUL), latex=Form(r" \odot ", P.MUL),
-             numpy=Form(" * ", P.MUL), nargs=None,
-             jvp=_mul_jvp,
+_register(Op("mul", _broadcast, _mul_vjp, nargs=None, jvp=_mul_jvp, symmetry="args",
              rule='product rule', identity='<A, B ⊙ C> = <A ⊙ C, B>'))
-_register(Op("div", _broadcast, _div_vjp,
-             text=_infix(" / ", P.MUL), latex=Form(r"\frac{{{0}}}{{{1}}}"),
-             numpy=_infix(" / ", P.MUL), nargs=2,
+_register(Op("div", _broadcast, _div_vjp, nargs=2, symmetry="args",
              jvp=lambda n, d: div(sub(_or0(d[0], n), mul(n, _or0(d[1], n))), n.args[1]),
              rule='quotient rule', identity='<A, B / C> = <A / C, B>'))
-_register(Op("pow", _broadcast, _pow_vjp,
-             text=_infix(" ** ", P.POW, True),
-             latex=Form("{0}^{{{1}}}", P.POW, (P.ATOM, P.LOWEST)),
-             numpy=_infix(" ** ", P.POW, True), nargs=2,
-             jvp=lambda n, d: add(*_given((mul(n.args[1], power(n.args[0], sub(n.args[1], const(1))), d[0]) if d[0] is not None else None, mul(n, log(n.args[0]), d[1]) if d[1] is not None else None))),
+_register(Op("pow", _broadcast, _pow_vjp, nargs=2, symmetry="args",
+             jvp=_two_terms(lambda n, dx: mul(n.args[1], power(n.args[0], sub(n.args[1],
+                                                                               const(1))), dx),
+                            lambda n, de: mul(n, log(n.args[0]), de)),
              rule='power rule', identity='<A, c ⊙ B> = <c ⊙ A, B>'))
-# Products of matrices are parenthesised against elementwise products (both
-# bind as tightly in Python), so `(A @ B) * C` never reads as `A @ (B * C)`.
-_register(Op("matmul", _matmul_shape, _matmul_vjp,
-             text=Form("{0} @ {1}", P.MUL, P.MUL + 1),
-             latex=Form("{0} {1}", P.MUL, P.MUL + 1),
-             numpy=Form("{0} @ {1}", P.MUL, P.MUL + 1), nargs=2,
-             jvp=lambda n, d: add(*_given((matmul(d[0], n.args[1]) if d[0] is not None else None, matmul(n.args[0], d[1]) if d[1] is not None else None))),
+_register(Op("matmul", _matmul_shape, _matmul_vjp, nargs=2, jvp=_product_rule(matmul),
+             symmetry="chain",
              rule='product rule', identity='trace cyclicity: <A, BC> = <A Cᵀ, B> = <Bᵀ A, C>'))
 _register(Op("transpose", _transpose_shape, lambda g, n, i: transpose(g),
-             text=Form("{0}.T", P.POSTFIX, P.POSTFIX),
-             latex=Form(r"{0}^\top", P.POSTFIX, P.ATOM),
-             numpy=Form("{0}.T", P.POSTFIX, P.POSTFIX),
-             jvp=lambda n, d: transpose(d[0]),
+             jvp=lambda n, d: transpose(d[0]), symmetry="args", cheap=True,
              rule='d(Xᵀ) = (dX)ᵀ', identity='transpose of a trace: <A, Bᵀ> = <Aᵀ, B>'))
 # A user's named intermediate: the identity, kept as a node so the builders'
 # algebra never dissolves it (Y = A @ W + b stays Y inside Y - T).
-_register(Op("name", _same, lambda g, n, i: g,
-             text=Form(lambda a, p: p["name"]), latex=Form(lambda a, p: p["name"]),
-             numpy=Form(lambda a, p: p["name"]),
-             jvp=lambda n, d: d[0],
-             rule='', identity=''))
+_register(Op("name", _same, lambda g, n, i: g, jvp=lambda n, d: d[0], symmetry="args"))
 # The adjoint of a node that feeds several rules: the identity, kept as a node
 # so the products built from it share it (dz3 in dw3 = dz3 a2 and db3 = dz3)
 # instead of each flattening its factors.
-_register(Op("adjoint", _same, lambda g, n, i: g, text=Form("{0}", P.LOWEST),
-             latex=Form("{0}", P.LOWEST), numpy=Form("{0}", P.LOWEST),
-             jvp=lambda n, d: d[0],
-             rule='', identity=''))
+_register(Op("adjoint", _same, lambda g, n, i: g, jvp=lambda n, d: d[0], symmetry="args"))
 _register(Op("col", _col_shape, lambda g, n, i: reduce_sum(g, 1),
-             text=Form("{0}[:, None]", P.POSTFIX, P.POSTFIX),
-             latex=Form("{0}", P.MUL, P.MUL),
-             numpy=Form("{0}[:, None]", P.POSTFIX, P.POSTFIX),
-             jvp=lambda n, d: col(d[0]),
-             rule='', identity='<A, v 1ᵀ> = <A 1, v>'))
+             jvp=lambda n, d: col(d[0]), cheap=True, identity='<A, v 1ᵀ> = <A 1, v>'))
 _register(Op("row", _row_shape, lambda g, n, i: reduce_sum(g, 0),
-             text=Form("{0}[None, :]", P.POSTFIX, P.POSTFIX),
-             latex=Form(r"{0}^\top", P.POSTFIX, P.ATOM),
-             numpy=Form("{0}[None, :]", P.POSTFIX, P.POSTFIX),
-             jvp=lambda n, d: row(d[0]),
-             rule='', identity='<A, 1 vᵀ> = <1ᵀ A, v>'))
-
-
-def _latex_sum(a, p):
-    axis = p.get("axis")
-    if axis == 0:
-        return rf"\mathbf{{1}}^\top {a[0]}"
-    if axis == 1:
-        return rf"{a[0]} \mathbf{{1}}"
-    return rf"\operatorname{{sum}}\left({a[0]}\right)"
-
-
-# The array method: `x.sum(axis=0)` costs a microsecond less than np.sum.
-_register(Op("sum", _sum_shape, _sum_vjp, text=call("sum"),
-             latex=Form(_latex_sum, P.MUL, P.MUL + 1),
-             numpy=Form(lambda a, p: f"{a[0]}.sum({_kwargs(p)[2:]})", P.POSTFIX, P.POSTFIX),
-             params=(("axis", None),),
+             jvp=lambda n, d: row(d[0]), cheap=True, identity='<A, 1 vᵀ> = <1ᵀ A, v>'))
+_register(Op("sum", _sum_shape, _sum_vjp, params=(("axis", None),),
              jvp=lambda n, d: reduce_sum(d[0], n.param("axis")),
              rule='d sum(X) = sum(dX)', identity='<a, sum(B)> = <a 1ᵀ, B>'))
 _register(Op("outer", _outer_shape,
              lambda g, n, i: matmul(g, n.args[1]) if i == 0 else matmul(transpose(g), n.args[0]),
-             text=call("outer"), latex=Form(r"{0} {1}^\top", P.MUL, P.POSTFIX),
-             numpy=call("np.outer"), nargs=2,
-             jvp=lambda n, d: add(*_given((outer(d[0], n.args[1]) if d[0] is not None else None, outer(n.args[0], d[1]) if d[1] is not None else None))),
+             nargs=2, jvp=_product_rule(outer), symmetry="same_args",
              rule='product rule', identity='<A, x yᵀ> = <A y, x> = <Aᵀ x, y>'))
-
-
-def _dims_form(name: str) -> Form:
-    return Form(lambda a, p: f"{name}({', '.join(map(str, p['shape']))})")
-
-
-def _numpy_dims(name: str) -> Form:
-    """np.ones((N, D), dtype): in the inputs' precision (float32 stays float32)."""
-    return Form(lambda a, p: f"np.{name}(({', '.join(map(str, p['shape']))}"
-                + ("," if len(p["shape"]) == 1 else "") + "), dtype)")
-
-
-def _latex_dims(symbol: str) -> Form:
-    return Form(lambda a, p: rf"{symbol}_{{{' '.join(str(d) for d in p['shape'])}}}"
-                if len(p["shape"]) == 1 else
-                rf"{symbol}_{{{p['shape'][0]} \times {p['shape'][1]}}}")
-
-
-_register(Op("zeros", _given_shape, None, text=_dims_form("zeros"),
-             latex=_latex_dims(r"\mathbf{0}"), numpy=_numpy_dims("zeros"),
-             nargs=0, dims=True))
-_register(Op("ones", _given_shape, None, text=_dims_form("ones"),
-             latex=_latex_dims(r"\mathbf{1}"), numpy=_numpy_dims("ones"),
-             nargs=0, dims=True))
-_register(Op("eye", _given_shape, None,
-             text=Form(lambda a, p: f"eye({p['shape'][0]})"),
-             latex=Form(lambda a, p: rf"I_{{{p['shape'][0]}}}"),
-             numpy=Form(lambda a, p: f"np.eye({p['shape'][0]}, dtype=dtype)"),
-             nargs=0, dims=True))
+for _name in ("zeros", "ones", "eye"):
+    _register(Op(_name, _given_shape, None, nargs=0, dims=True, symmetry="always", cheap=True))
 _register(Op("trace", _square_to("trace", "scalar"),
              lambda g, n, i: mul(g, eye(n.args[0].shape[0])),
-             text=call("trace"), latex=latex_call(r"\operatorname{tr}"),
-             numpy=call("np.trace"),
              jvp=lambda n, d: func("trace", d[0]),
              rule='d tr(X) = tr(dX)', identity='<a, tr(B)> = <a I, B>'))
 _register(Op("det", _square_to("det", "scalar"),
-             lambda g, n, i: mul(g, n, transpose(func("inv", n.args[0]))),
-             text=call("det"), latex=latex_call(r"\det"),
-             numpy=call("np.linalg.det"), domain="spd",
+             lambda g, n, i: mul(g, n, transpose(func("inv", n.args[0]))), domain="spd",
              jvp=lambda n, d: mul(n, func("trace", matmul(func("inv", n.args[0]), d[0]))),
              rule='d det(X) = det(X) tr(X⁻¹ dX)', identity='<a, tr(X⁻¹ dX)> = <a X⁻ᵀ, dX>'))
 _register(Op("logdet", _square_to("logdet", "scalar"),
-             lambda g, n, i: mul(g, transpose(func("inv", n.args[0]))),
-             text=call("logdet"), latex=latex_call(r"\log\det"),
-             numpy=Form("np.linalg.slogdet({0})[1]"), domain="spd",
+             lambda g, n, i: mul(g, transpose(func("inv", n.args[0]))), domain="spd",
              jvp=lambda n, d: func("trace", matmul(func("inv", n.args[0]), d[0])),
              rule='d log det(X) = tr(X⁻¹ dX)', identity='<a, tr(X⁻¹ dX)> = <a X⁻ᵀ, dX>'))
 _register(Op("inv", _square_to("inv", "matrix"),
-             lambda g, n, i: neg(matmul(matmul(transpose(n), g), transpose(n))),
-             text=call("inv"), latex=Form("{0}^{{-1}}", P.POSTFIX, P.ATOM),
-             numpy=call("np.linalg.inv"), domain="spd",
-             jvp=lambda n, d: neg(matmul(matmul(n, d[0]), n)),
+             lambda g, n, i: neg(matmul(matmul(transpose(n), g), transpose(n))), domain="spd",
+             jvp=lambda n, d: neg(matmul(matmul(n, d[0]), n)), symmetry="args",
              rule='d X⁻¹ = −X⁻¹ dX X⁻¹', identity='trace cyclicity: <A, −Y dX Y> = <−Yᵀ A Yᵀ, dX>'))
 
 
-def elementwise(name: str, vjp: Callable, latex: str | Form, numpy: str | Form,
-                domain: str = "", helper: str = "") -> Op:
-    """Register an elementwise function; `vjp(g, x, y)` with y = f(x).
-
-    `latex` and `numpy` are a command or function name (written as a call)
-    or a template over the argument `{0}`; `helper` is the source of a NumPy
-    function the generated module defines for it.
-    """
+def elementwise(name: str, vjp: Callable, domain: str = "") -> Op:
+    """Register an elementwise function f; `vjp(g, x, y)` with y = f(x) is
+    g ⊙ f'(x). Each output writes it by its default for the name unless it
+    lists a form of its own (`matcalc.targets`)."""
     rule = lambda g, n, i: vjp(g, n.args[0], n)  # noqa: E731
-    if isinstance(numpy, str):
-        numpy = Form(numpy) if "{0}" in numpy else call(numpy)
-    if isinstance(latex, str):
-        latex = Form(latex) if "{0}" in latex else latex_call(latex)
-    return _register(Op(name, _same, rule, text=call(name), latex=latex,
-                        numpy=numpy, domain=domain, elementwise=True, helper=helper,
+    return _register(Op(name, _same, rule, domain=domain, elementwise=True, symmetry="args",
                         jvp=lambda n, d: vjp(d[0], n.args[0], n),
                         rule=f"chain rule for the elementwise {name}",
                         identity="<A, f'(X) ⊙ dX> = <f'(X) ⊙ A, dX>"))
@@ -270,49 +189,31 @@ def _flat(g, x, y):
     return None
 
 
-elementwise("exp", lambda g, x, y: mul(g, y), r"\exp", "np.exp")
-elementwise("log", lambda g, x, y: div(g, x), r"\log", "np.log", "positive")
-elementwise("sqrt", lambda g, x, y: div(g, mul(const(2), y)), r"\sqrt{{{0}}}",
-            "np.sqrt", "positive")
-elementwise("abs", lambda g, x, y: mul(g, func("sign", x)), r"\left|{0}\right|", "np.abs")
-elementwise("sign", _flat, r"\operatorname{sign}", "np.sign")
-elementwise("sin", lambda g, x, y: mul(g, func("cos", x)), r"\sin", "np.sin")
-elementwise("cos", lambda g, x, y: neg(mul(g, func("sin", x))), r"\cos", "np.cos")
-elementwise("tanh", lambda g, x, y: mul(g, sub(const(1), power(y, const(2)))),
-            r"\tanh", "np.tanh")
-elementwise("sigmoid", lambda g, x, y: mul(g, y, sub(const(1), y)), r"\sigma",
-            "_sigmoid", helper='''
-def _sigmoid(x):
-    """σ(x) = 1 / (1 + e^-x), the exponent capped where σ falls below the
-    smallest normal number (x < -709 in float64, -88 in float32): never an
-    overflow, every normal value to full precision, one exp pass."""
-    x = np.asarray(x)
-    cap = {np.float32: 88.0, np.float16: 11.0}.get(x.dtype.type, 709.0)
-    return 1 / (1 + np.exp(np.minimum(-x, cap)))
-''')
-elementwise("relu", lambda g, x, y: mul(g, func("step", x)),
-            r"\operatorname{relu}", "np.maximum({0}, 0)")
-elementwise("step", _flat, r"\mathbf{{1}}\left[{0} > 0\right]", "np.sign(np.maximum({0}, 0))")
-elementwise("softplus", lambda g, x, y: mul(g, func("sigmoid", x)),
-            r"\operatorname{softplus}", "np.logaddexp(0, {0})")
-elementwise("log1p", lambda g, x, y: div(g, add(const(1), x)),
-            r"\log\left(1 + {0}\right)", "np.log1p", "positive")
+elementwise("exp", lambda g, x, y: mul(g, y))
+elementwise("log", lambda g, x, y: div(g, x), "positive")
+elementwise("sqrt", lambda g, x, y: div(g, mul(const(2), y)), "positive")
+elementwise("abs", lambda g, x, y: mul(g, func("sign", x)))
+elementwise("sign", _flat)
+elementwise("sin", lambda g, x, y: mul(g, func("cos", x)))
+elementwise("cos", lambda g, x, y: neg(mul(g, func("sin", x))))
+elementwise("tanh", lambda g, x, y: mul(g, sub(const(1), power(y, const(2)))))
+elementwise("sigmoid", lambda g, x, y: mul(g, y, sub(const(1), y)))
+elementwise("relu", lambda g, x, y: mul(g, func("step", x)))
+elementwise("step", _flat)
+elementwise("softplus", lambda g, x, y: mul(g, func("sigmoid", x)))
+elementwise("log1p", lambda g, x, y: div(g, add(const(1), x)), "positive")
 
-elementwise("tan", lambda g, x, y: mul(g, add(const(1), power(y, const(2)))),
-            r"\tan", "np.tan")
-elementwise("arcsin", lambda g, x, y: div(g, func("sqrt", sub(const(1), power(x, const(2))))),
-            r"\arcsin", "np.arcsin", "unit")
+elementwise("tan", lambda g, x, y: mul(g, add(const(1), power(y, const(2)))))
+elementwise("arcsin",
+            lambda g, x, y: div(g, func("sqrt", sub(const(1), power(x, const(2))))), "unit")
 elementwise("arccos",
             lambda g, x, y: neg(div(g, func("sqrt", sub(const(1), power(x, const(2)))))),
-            r"\arccos", "np.arccos", "unit")
-elementwise("arctan", lambda g, x, y: div(g, add(const(1), power(x, const(2)))),
-            r"\arctan", "np.arctan")
-elementwise("sinh", lambda g, x, y: mul(g, func("cosh", x)), r"\sinh", "np.sinh")
-elementwise("cosh", lambda g, x, y: mul(g, func("sinh", x)), r"\cosh", "np.cosh")
-elementwise("expm1", lambda g, x, y: mul(g, add(const(1), y)),
-            Form(r"\left(e^{{{0}}} - 1\right)"), "np.expm1")
-elementwise("square", lambda g, x, y: mul(const(2), g, x),
-            Form(r"{0}^{{\circ 2}}", P.POW, P.ATOM), "np.square")
+            "unit")
+elementwise("arctan", lambda g, x, y: div(g, add(const(1), power(x, const(2)))))
+elementwise("sinh", lambda g, x, y: mul(g, func("cosh", x)))
+elementwise("cosh", lambda g, x, y: mul(g, func("sinh", x)))
+elementwise("expm1", lambda g, x, y: mul(g, add(const(1), y)))
+elementwise("square", lambda g, x, y: mul(const(2), g, x))
 
 
 def _share(mine: Expr, other: Expr, sign: int) -> Expr:
@@ -338,9 +239,7 @@ def _extremum(name: str, sign: int) -> Op:
         a, b = n.args
         return add(*_given(mul(_share(x, y, sign), dx)
                            for x, y, dx in ((a, b, d[0]), (b, a, d[1])) if dx is not None))
-    return _register(Op(name, _broadcast, rule, text=call(name),
-                        latex=latex_call(r"\max" if sign > 0 else r"\min"),
-                        numpy=call("np." + name), nargs=2, jvp=jvp,
+    return _register(Op(name, _broadcast, rule, nargs=2, jvp=jvp,
                         rule=f"d {name}(A, B) = s_A ⊙ dA + s_B ⊙ dB with s_A = "
                              f"(1 + sign({'A − B' if sign > 0 else 'B − A'}))/2 "
                              f"(1 where A wins, 1/2 at a tie)",
@@ -351,43 +250,33 @@ _extremum("maximum", 1)
 _extremum("minimum", -1)
 
 
-def _axis_form(name: str) -> Form:
-    r"""`\operatorname{name}_{axis}(x)`."""
-    return Form(lambda a, p: rf"\operatorname{{{name}}}"
-                + ("" if p.get("axis") is None else f"_{{{p['axis']}}}")
-                + rf"\left({a[0]}\right)")
-
-
 def _softmax_shape(s, p):
     _sum_shape(s, p)
     return s[0]
 
 
+def _softmax_jvp(n, d):
+    """d softmax(x) = y ⊙ (dx − sum(y ⊙ dx)) along the axis, y = softmax(x)."""
+    axis = n.param("axis")
+    return mul(n, sub(d[0], expand(reduce_sum(mul(n, d[0]), axis), axis)))
+
+
+def _logsumexp_jvp(n, d):
+    """d logsumexp(x) = sum(softmax(x) ⊙ dx) along the axis."""
+    axis = n.param("axis")
+    return reduce_sum(mul(exp(sub(n.args[0], expand(n, axis))), d[0]), axis)
+
+
 _register(Op("softmax", _softmax_shape,
              lambda g, n, i: mul(n, sub(g, expand(reduce_sum(mul(g, n), n.param("axis")),
                                                   n.param("axis")))),
-             text=call("softmax"), latex=_axis_form("softmax"),
-             numpy=Form(lambda a, p: f"_softmax({a[0]}, {p['axis']})"),
-             params=(("axis", None),), helper='''
-def _softmax(x, axis):
-    """exp(x) / sum(exp(x), axis), shifted by the max for stability."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
-''',
-             jvp=lambda n, d: mul(n, sub(d[0], expand(reduce_sum(mul(n, d[0]), n.param("axis")), n.param("axis")))),
-             rule='d softmax(x) = y ⊙ (dx − sum(y ⊙ dx))', identity='<A, y ⊙ (dx − sum(y ⊙ dx))> = <y ⊙ (A − sum(A ⊙ y)), dx>'))
+             params=(("axis", None),), jvp=_softmax_jvp,
+             rule='d softmax(x) = y ⊙ (dx − sum(y ⊙ dx))',
+             identity='<A, y ⊙ (dx − sum(y ⊙ dx))> = <y ⊙ (A − sum(A ⊙ y)), dx>'))
 _register(Op("logsumexp", _sum_shape,
              lambda g, n, i: mul(expand(g, n.param("axis")),
                                  exp(sub(n.args[0], expand(n, n.param("axis"))))),
-             text=call("logsumexp"), latex=_axis_form("logsumexp"),
-             numpy=Form(lambda a, p: f"_logsumexp({a[0]}, {p['axis']})"),
-             params=(("axis", None),), helper='''
-def _logsumexp(x, axis):
-    """log(sum(exp(x), axis)), shifted by the max for stability."""
-    m = np.max(x, axis=axis, keepdims=True)
-    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
-''',
-             jvp=lambda n, d: reduce_sum(mul(exp(sub(n.args[0], expand(n, n.param("axis")))), d[0]), n.param("axis")),
+             params=(("axis", None),), jvp=_logsumexp_jvp,
              rule='d logsumexp(x) = sum(softmax(x) ⊙ dx)', identity='<a, sum(s ⊙ dx)> = <a s, dx>'))
 
 
@@ -406,10 +295,14 @@ def _solve_vjp(g, node, i):
     return neg(matmul(gb, transpose(node)) if node.ndim == 2 else outer(gb, node))
 
 
-_register(Op("solve", _solve_shape, _solve_vjp, text=call("solve"),
-             latex=Form("{0}^{{-1}} {1}", P.MUL, (P.ATOM, P.MUL + 1)),
-             numpy=call("np.linalg.solve"), nargs=2, domain="spd",
-             jvp=lambda n, d: solve(n.args[0], sub(_or0(d[1], n), matmul(d[0], n) if d[0] is not None else zeros(n.shape))),
+def _solve_jvp(n, d):
+    """d(A⁻¹B) = A⁻¹(dB − dA A⁻¹B)."""
+    db = _or0(d[1], n)
+    return solve(n.args[0], sub(db, matmul(d[0], n) if d[0] is not None else zeros(n.shape)))
+
+
+_register(Op("solve", _solve_shape, _solve_vjp, nargs=2, domain="spd", jvp=_solve_jvp,
+             symmetry="chain",
              rule='d(A⁻¹B) = A⁻¹(dB − dA A⁻¹B)', identity='<G, A⁻¹ dB> = <A⁻ᵀ G, dB>'))
 
 
@@ -423,13 +316,10 @@ def _diagm_shape(s, p):
     return (s[0][0], s[0][0])
 
 
-_register(Op("diag", _diag_shape, lambda g, n, i: diag(g), text=call("diag"),
-             latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag"),
-             jvp=lambda n, d: diag(d[0]),
+_register(Op("diag", _diag_shape, lambda g, n, i: diag(g), jvp=lambda n, d: diag(d[0]),
              rule='d diag(X) = diag(dX)', identity='<a, diag(B)> = <diag(a), B>'))
-_register(Op("diagm", _diagm_shape, lambda g, n, i: diag(g), text=call("diag"),
-             latex=latex_call(r"\operatorname{diag}"), numpy=call("np.diag"),
-             jvp=lambda n, d: diag(d[0]),
+_register(Op("diagm", _diagm_shape, lambda g, n, i: diag(g), jvp=lambda n, d: diag(d[0]),
+             symmetry="always",
              rule='d diag(x) = diag(dx)', identity='<A, diag(b)> = <diag(A), b>'))
 
 
@@ -437,13 +327,10 @@ def _scalar(s, p):
     return ()
 
 
-_register(Op("norm", _scalar, lambda g, n, i: mul(g, div(n.args[0], n)), text=call("norm"),
-             latex=Form(r"\left\|{0}\right\|"), numpy=call("np.linalg.norm"),
+_register(Op("norm", _scalar, lambda g, n, i: mul(g, div(n.args[0], n)),
              jvp=lambda n, d: div(reduce_sum(mul(n.args[0], d[0])), n),
              rule='d‖x‖ = <x, dx> / ‖x‖', identity='<a, <x, dx>/‖x‖> = <a x / ‖x‖, dx>'))
 _register(Op("norm1", _scalar, lambda g, n, i: mul(g, func("sign", n.args[0])),
-             text=call("norm1"), latex=Form(r"\left\|{0}\right\|_1"),
-             numpy=Form("np.abs({0}).sum()"),
              jvp=lambda n, d: reduce_sum(mul(func("sign", n.args[0]), d[0])),
              rule='d‖x‖₁ = <sign(x), dx>', identity='<a, <s, dx>> = <a s, dx>'))
 
@@ -467,33 +354,15 @@ def _unkron_shape(s, p):
 
 _register(Op("kron", _kron_shape,
              lambda g, n, i: (unkron_left if i == 0 else unkron_right)(g, n.args[1 - i]),
-             text=call("kron"), latex=Form(r"{0} \otimes {1}", P.MUL, P.MUL + 1),
-             numpy=call("np.kron"), nargs=2,
-             jvp=lambda n, d: add(*_given((kron(d[0], n.args[1]) if d[0] is not None else None, kron(n.args[0], d[1]) if d[1] is not None else None))),
+             nargs=2, jvp=_product_rule(kron),
              rule='product rule', identity='<G, A ⊗ B> = <unkron(G, B), A>'))
 # The adjoints of kron(A, B) = [A_ij B]: unkron_left(G, B)_ij = <G_ij block, B>
 # and unkron_right(G, A) = sum_ij A_ij (G_ij block).
 _register(Op("unkron_left", _unkron_shape,
-             lambda g, n, i: kron(g, n.args[1]) if i == 0 else
-             unkron_right(n.args[0], g), text=call("unkron_left"),
-             latex=latex_call(r"\operatorname{unkron}_{L}"),
-             numpy=call("_unkron_left"), nargs=2, helper='''
-def _unkron_left(g, b):
-    """The adjoint of kron(a, b) for a: each block of g against b."""
-    p, q = b.shape
-    return np.einsum("ikjl,kl->ij", g.reshape(g.shape[0] // p, p, g.shape[1] // q, q), b)
-''',
-             jvp=lambda n, d: add(*_given((func("unkron_left", d[0], n.args[1]) if d[0] is not None else None, func("unkron_left", n.args[0], d[1]) if d[1] is not None else None))),
+             lambda g, n, i: kron(g, n.args[1]) if i == 0 else unkron_right(n.args[0], g),
+             nargs=2, jvp=_product_rule(partial(func, "unkron_left")),
              rule='product rule', identity='<A, unkron(G, B)> = <A ⊗ B, G>'))
 _register(Op("unkron_right", _unkron_shape,
-             lambda g, n, i: kron(n.args[1], g) if i == 0 else
-             unkron_left(n.args[0], g), text=call("unkron_right"),
-             latex=latex_call(r"\operatorname{unkron}_{R}"),
-             numpy=call("_unkron_right"), nargs=2, helper='''
-def _unkron_right(g, a):
-    """The adjoint of kron(a, b) for b: the blocks of g weighted by a."""
-    m, n = a.shape
-    return np.einsum("ikjl,ij->kl", g.reshape(m, g.shape[0] // m, n, g.shape[1] // n), a)
-''',
-             jvp=lambda n, d: add(*_given((func("unkron_right", d[0], n.args[1]) if d[0] is not None else None, func("unkron_right", n.args[0], d[1]) if d[1] is not None else None))),
+             lambda g, n, i: kron(n.args[1], g) if i == 0 else unkron_left(n.args[0], g),
+             nargs=2, jvp=_product_rule(partial(func, "unkron_right")),
              rule='product rule', identity='<B, unkron_r(G, A)> = <A ⊗ B, G>'))

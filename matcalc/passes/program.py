@@ -23,7 +23,7 @@ from ..ops import OPS, add, unnamed
 MAX_DEPTH = 40
 
 # Operators that are views or free to recompute: never worth a name.
-_CHEAP = frozenset({"transpose", "col", "row", "zeros", "ones", "eye"})
+_CHEAP = frozenset(name for name, op in OPS.items() if op.cheap)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numpy import NumpyPrinter
 from ..ir.expr import Apply, Const, Var, postorder
-from ..ops import OPS
+from .numpy import NumpyPrinter
+from .numpy_forms import HELPERS
 
 
 class _InlinePrinter(NumpyPrinter):
@@ -28,6 +28,6 @@ def evaluate(expr, values: dict) -> np.ndarray:
     printer = _InlinePrinter({name: f"_v[{name!r}]" for name in names})
     scope = {"np": np, "_v": values, "dtype": np.dtype(np.float64)}
     for node in postorder([expr]):
-        if isinstance(node, Apply) and OPS[node.op].helper:
-            exec(OPS[node.op].helper, scope)
+        if isinstance(node, Apply) and node.op in HELPERS:
+            exec(HELPERS[node.op], scope)
     return eval(printer.doprint(expr), scope)

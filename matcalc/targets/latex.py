@@ -11,9 +11,10 @@ import re
 
 import sympy
 
-from .. import precedence as P
 from ..ir.expr import Apply, Const, Expr
 from ..hooks import provide
+from . import precedence as P
+from .forms import Form, Forms, latex_call
 from .printer import Printer
 
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
@@ -41,8 +42,82 @@ def symbol(name: str) -> str:
     return rf"\mathrm{{{_escape(name)}}}"
 
 
+# Functions LaTeX has a command for (\sin); any other is \operatorname{name}.
+COMMANDS = {"arccos", "arcsin", "arctan", "arg", "cos", "cosh", "cot", "coth", "csc", "det",
+            "exp", "lg", "ln", "log", "max", "min", "sec", "sin", "sinh", "tan", "tanh"}
+
+
+def default(name: str) -> Form:
+    r"""`\name\left(x\right)` for a LaTeX command, else
+    `\operatorname{name}_{param}\left(x\right)` (softmax along an axis)."""
+    command = "\\" + name if name in COMMANDS else rf"\operatorname{{{_escape(name)}}}"
+
+    def write(a, p):
+        given = [str(v) for v in p.values() if v is not None]
+        sub = f"_{{{', '.join(given)}}}" if given else ""
+        return rf"{command}{sub}\left({', '.join(a)}\right)"
+    return Form(write)
+
+
+def _sum(a, p):
+    """1ᵀX for column sums, X1 for row sums, sum(X) for the total."""
+    axis = p.get("axis")
+    if axis == 0:
+        return rf"\mathbf{{1}}^\top {a[0]}"
+    if axis == 1:
+        return rf"{a[0]} \mathbf{{1}}"
+    return rf"\operatorname{{sum}}\left({a[0]}\right)"
+
+
+def _dims(symbol: str) -> Form:
+    r"""`\mathbf{1}_{N \times D}`: a constant array by its dimensions."""
+    return Form(lambda a, p: rf"{symbol}_{{{' '.join(str(d) for d in p['shape'])}}}"
+                if len(p["shape"]) == 1 else
+                rf"{symbol}_{{{p['shape'][0]} \times {p['shape'][1]}}}")
+
+
+# The LaTeX forms: `default(name)` unless listed here.
+FORMS = Forms(default, {
+    "add": Form(" + ", P.ADD),
+    "mul": Form(r" \odot ", P.MUL),
+    "div": Form(r"\frac{{{0}}}{{{1}}}"),
+    "pow": Form("{0}^{{{1}}}", P.POW, (P.ATOM, P.LOWEST)),
+    "matmul": Form("{0} {1}", P.MUL, P.MUL + 1),
+    "transpose": Form(r"{0}^\top", P.POSTFIX, P.ATOM),
+    "name": Form(lambda a, p: p["name"]),
+    "adjoint": Form("{0}", P.LOWEST),
+    "col": Form("{0}", P.MUL, P.MUL),
+    "row": Form(r"{0}^\top", P.POSTFIX, P.ATOM),
+    "sum": Form(_sum, P.MUL, P.MUL + 1),
+    "outer": Form(r"{0} {1}^\top", P.MUL, P.POSTFIX),
+    "zeros": _dims(r"\mathbf{0}"),
+    "ones": _dims(r"\mathbf{1}"),
+    "eye": Form(lambda a, p: rf"I_{{{p['shape'][0]}}}"),
+    "trace": latex_call(r"\operatorname{tr}"),
+    "logdet": latex_call(r"\log\det"),
+    "inv": Form("{0}^{{-1}}", P.POSTFIX, P.ATOM),
+    "sqrt": Form(r"\sqrt{{{0}}}"),
+    "abs": Form(r"\left|{0}\right|"),
+    "sigmoid": latex_call(r"\sigma"),
+    "step": Form(r"\mathbf{{1}}\left[{0} > 0\right]"),
+    "log1p": Form(r"\log\left(1 + {0}\right)"),
+    "expm1": Form(r"\left(e^{{{0}}} - 1\right)"),
+    "square": Form(r"{0}^{{\circ 2}}", P.POW, P.ATOM),
+    "maximum": latex_call(r"\max"),
+    "minimum": latex_call(r"\min"),
+    "solve": Form("{0}^{{-1}} {1}", P.MUL, (P.ATOM, P.MUL + 1)),
+    "diagm": latex_call(r"\operatorname{diag}"),
+    "norm": Form(r"\left\|{0}\right\|"),
+    "norm1": Form(r"\left\|{0}\right\|_1"),
+    "kron": Form(r"{0} \otimes {1}", P.MUL, P.MUL + 1),
+    "unkron_left": latex_call(r"\operatorname{unkron}_{L}"),
+    "unkron_right": latex_call(r"\operatorname{unkron}_{R}"),
+})
+
+
 class LatexPrinter(Printer):
     language = "latex"
+    forms = FORMS
 
     def parenthesize(self, text: str) -> str:
         return rf"\left({text}\right)"

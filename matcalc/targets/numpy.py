@@ -26,8 +26,8 @@ from . import guards as checks
 from .._version import __version__
 from ..ir.expr import Apply, Const, Var, postorder
 from ..ad.gradient import Gradient
-from ..ops import OPS
-from .. import precedence as P
+from . import precedence as P
+from .numpy_forms import FORMS, HELPERS
 from .printer import Printer
 from .text import TextPrinter, declarations
 from ..ir.shapes import fmt, symbols as shape_symbols
@@ -43,10 +43,8 @@ _RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "SH
 SQUARES = {1: "i,i", 2: "ij,ij"}
 TRACE_OF_PRODUCT = "ij,ji"
 
-# The helper functions the operator table's NumPy forms call (`_softmax`),
-# and the input checks'.
-_HELPERS = ({f"_{name}" for name, op in OPS.items() if op.helper}
-            | {"_checked", "_by_name", "_direction"})
+# The helper functions the NumPy forms call (`_softmax`), and the input checks'.
+_HELPERS = {f"_{name}" for name in HELPERS} | {"_checked", "_by_name", "_direction"}
 
 
 def python_name(name: str, taken: set[str]) -> str:
@@ -104,6 +102,7 @@ class NumpyPrinter(Printer):
     the call (so symbolic dimensions need no estimate at generation time)."""
 
     language = "numpy"
+    forms = FORMS
 
     def product_of(self, factors):
         """A step beside other factors is the boolean mask `(x > 0)`, the
@@ -184,7 +183,7 @@ def _identifiers(gradient: Gradient) -> dict[str, str]:
 
 # The inputs' floating type, which constant arrays (np.ones, np.eye) take so
 # that float32 stays float32: a key no matcalc name can be, and the Python
-# name the operator table's NumPy forms use.
+# name the NumPy forms use.
 DTYPE, DTYPE_CODE = "<dtype>", "dtype"
 
 
@@ -405,8 +404,8 @@ class _Emitter:
     def helpers(self, programs) -> list[str]:
         """The NumPy helper functions the bindings call, by operator name."""
         used = {node.op for p in programs for node in postorder([b.expr for b in p.bindings])
-                if isinstance(node, Apply) and OPS[node.op].helper}
-        return [OPS[op].helper for op in sorted(used)]
+                if isinstance(node, Apply) and node.op in HELPERS}
+        return [HELPERS[op] for op in sorted(used)]
 
     def module(self, extras=()) -> str:
         problem = self.problem

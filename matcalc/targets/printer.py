@@ -1,20 +1,22 @@
 """The printer skeleton: one `_print_<op>` method per node kind, else the
-operator table's form for the printer's language, with a precedence table
+form its target's registry gives the operator, with a precedence table
 deciding the parentheses (in the manner of SymPy's printers)."""
 
 from __future__ import annotations
 
 import sympy
 
-from .. import precedence as P
 from ..ir.expr import Apply, Const, Expr, Var, postorder
-from ..ops import OPS
+from . import precedence as P
+from .forms import Form, Forms
 
 
 class Printer:
-    """Prints expressions; subclasses set `language` ('text', 'latex', 'numpy')."""
+    """Prints expressions; a subclass names its `language` and sets `forms`,
+    its target's forms registry."""
 
-    language = "text"
+    language: str
+    forms: Forms
 
     def __init__(self, symbols: dict[str, str] | None = None):
         self.symbols = symbols or {}
@@ -52,8 +54,10 @@ class Printer:
     def parenthesize(self, text: str) -> str:
         return f"({text})"
 
-    def form(self, node: Apply):
-        return getattr(OPS[node.op], self.language)
+    def form(self, node: Apply) -> Form:
+        """How this target writes the node's operator: its registry's entry,
+        else the target's default for the operator's name."""
+        return self.forms[node.op]
 
     def _print_form(self, node: Apply) -> tuple[str, int]:
         form = self.form(node)

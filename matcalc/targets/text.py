@@ -5,11 +5,28 @@ from __future__ import annotations
 from ..ir.expr import Const
 from ..hooks import provide
 from ..ir.shapes import fmt
+from .forms import PYTHON_SYNTAX, Form, Forms, call
 from .printer import Printer
+
+
+def _dims(name: str) -> Form:
+    """`ones(N, D)`: an array given by its dimensions."""
+    return Form(lambda a, p: f"{name}({', '.join(map(str, p['shape']))})")
+
+
+# The text forms: `name(x, key=value)` unless listed here.
+FORMS = Forms(call, {
+    **PYTHON_SYNTAX,
+    "zeros": _dims("zeros"),
+    "ones": _dims("ones"),
+    "eye": Form(lambda a, p: f"eye({p['shape'][0]})"),
+    "diagm": call("diag"),
+})
 
 
 class TextPrinter(Printer):
     language = "text"
+    forms = FORMS
 
 
 def to_text(node, symbols=None) -> str:

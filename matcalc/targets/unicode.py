@@ -22,8 +22,8 @@ The notation, one rule each:
   in the generated code. Names that would print alike (`W1` and `W_1`) keep
   their text spelling.
 
-The operator table has no Unicode forms; this printer is the text printer
-with its own `_print_<op>` methods and a small table of function names, and
+This printer is the text printer with its own `_print_<op>` methods and a
+forms registry of the functions written under another name (`FORMS`); it
 falls back to the text form for anything else. It is for reading, not for
 parsing back (use the text form for that).
 """
@@ -34,10 +34,11 @@ import re
 
 import sympy
 
-from .. import precedence as P
 from ..ir.expr import Apply, Const, Expr, Var, postorder
-from ..ops import OPS, Form, _is, call
-from .text import TextPrinter, program_text
+from ..ops import _is
+from . import precedence as P
+from .forms import Forms, call
+from .text import FORMS as TEXT_FORMS, TextPrinter, program_text
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -52,10 +53,12 @@ GREEK = {
     "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
 }
 
-# Functions written under another name (arguments and keywords as in text).
-FUNCTIONS = {"sigmoid": "σ", "trace": "tr", "logdet": "log det", "diagm": "diag",
-             "maximum": "max", "minimum": "min"}
-FORMS = {op: call(name) for op, name in FUNCTIONS.items()}
+# The Unicode forms: the text form unless listed here; these are functions
+# written under another name (arguments and keywords as in text).
+FORMS = Forms(TEXT_FORMS.__getitem__, {
+    "sigmoid": call("σ"), "trace": call("tr"), "logdet": call("log det"),
+    "diagm": call("diag"), "maximum": call("max"), "minimum": call("min"),
+})
 
 INDICATOR = "𝟙"
 
@@ -77,10 +80,7 @@ class UnicodePrinter(TextPrinter):
     """The text printer in textbook notation with Unicode symbols."""
 
     language = "unicode"
-
-    def form(self, node: Apply) -> Form:
-        op = OPS[node.op]
-        return getattr(op, "unicode", None) or FORMS.get(node.op) or op.text
+    forms = FORMS
 
     # ------------------------------------------------------------ names
     def _print_Var_name(self, text: str) -> tuple[str, int]:

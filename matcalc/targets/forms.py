@@ -1,0 +1,91 @@
+"""How a target writes an operator: the `Form` type and the forms registry.
+
+Each target (text, LaTeX, Unicode, NumPy) owns one `Forms` registry that
+lists only its exceptions; every other operator is written by the target's
+default, made from the operator's name (`name(x)`, `\\operatorname{name}`,
+`np.name(x)`). Registering a form at run time is one assignment,
+`targets.latex.FORMS["cbrt"] = latex_call(r"\\sqrt[3]")`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import precedence as P
+
+
+@dataclass(frozen=True)
+class Form:
+    """How one output language writes an operator.
+
+    `template` is a format string over the printed arguments (`{0}`, `{1}`)
+    or a function `(args, params) -> str`; `prec` is the precedence of the
+    result and `arg_prec` the least precedence an argument may have before it
+    needs parentheses (one number, or one per argument).
+    """
+
+    template: str | Callable
+    prec: int = P.ATOM
+    arg_prec: int | tuple = P.LOWEST
+
+    def arg_precedence(self, i: int) -> int:
+        if isinstance(self.arg_prec, tuple):
+            return self.arg_prec[min(i, len(self.arg_prec) - 1)]
+        return self.arg_prec
+
+    def render(self, args: list[str], params: dict) -> str:
+        if callable(self.template):
+            return self.template(args, params)
+        return self.template.format(*args, **params)
+
+
+class Forms(dict):
+    """A target's forms: operator name -> `Form`, holding only the
+    exceptions; a name not listed gets `default(name)`."""
+
+    def __init__(self, default: Callable[[str], Form], entries: dict | None = None):
+        super().__init__(entries or {})
+        self.default = default
+
+    def __missing__(self, name: str) -> Form:
+        return self.default(name)
+
+
+def kwargs(params: dict) -> str:
+    """`, key=value` for each parameter that is set."""
+    return "".join(f", {k}={v}" for k, v in params.items() if v is not None)
+
+
+def call(name: str) -> Form:
+    """The form `name(arg, ..., key=value)`."""
+    return Form(lambda a, p: f"{name}({', '.join(a)}{kwargs(p)})")
+
+
+def latex_call(command: str) -> Form:
+    """The LaTeX form `\\command\\left(arg\\right)`."""
+    return Form(lambda a, p: f"{command}\\left({', '.join(a)}\\right)")
+
+
+def infix(symbol: str, prec: int, right_assoc: bool = False) -> Form:
+    """`a symbol b`, binding at `prec` (the right operand first for `**`)."""
+    args = (prec + 1, prec) if right_assoc else (prec, prec + 1)
+    return Form("{0}" + symbol + "{1}", prec, args)
+
+
+# Operators in Python's syntax, as both the input language and NumPy write
+# them. Products of matrices are parenthesised against elementwise products
+# (both bind as tightly in Python), so `(A @ B) * C` never reads as
+# `A @ (B * C)`.
+PYTHON_SYNTAX = {
+    "add": Form(" + ", P.ADD),
+    "mul": Form(" * ", P.MUL),
+    "div": infix(" / ", P.MUL),
+    "pow": infix(" ** ", P.POW, True),
+    "matmul": Form("{0} @ {1}", P.MUL, P.MUL + 1),
+    "transpose": Form("{0}.T", P.POSTFIX, P.POSTFIX),
+    "name": Form(lambda a, p: p["name"]),
+    "adjoint": Form("{0}", P.LOWEST),
+    "col": Form("{0}[:, None]", P.POSTFIX, P.POSTFIX),
+    "row": Form("{0}[None, :]", P.POSTFIX, P.POSTFIX),
+}

@@ -43,8 +43,9 @@ _RESERVED = {"np", "forward", "backward", "value_and_grad", "INPUTS", "WRT", "SH
 SQUARES = {1: "i,i", 2: "ij,ij"}
 TRACE_OF_PRODUCT = "ij,ji"
 
-# The helper functions the NumPy forms call (`_softmax`), and the input checks'.
-_HELPERS = {f"_{name}" for name in HELPERS} | {"_checked", "_by_name", "_direction"}
+# The input checks' helper functions; the NumPy forms' are `_` + an operator
+# name in HELPERS (`_softmax`), read when a name is made (one may be added).
+_CHECKS = {"_checked", "_by_name", "_direction"}
 
 
 def python_name(name: str, taken: set[str]) -> str:
@@ -54,7 +55,7 @@ def python_name(name: str, taken: set[str]) -> str:
     if not ident.isidentifier():
         ident = "v_" + ident
     if keyword.iskeyword(ident) or keyword.issoftkeyword(ident) or ident in _RESERVED \
-            or ident in _HELPERS or hasattr(builtins, ident):
+            or ident in _CHECKS | {f"_{op}" for op in HELPERS} or hasattr(builtins, ident):
         ident += "_"
     base, k = ident, 2
     while ident in taken:

@@ -1,0 +1,116 @@
+"""An elementwise operator registered at run time, with no module edited,
+gets everything a built-in one has: a gradient (checked against finite
+differences of a plain NumPy formula), LaTeX, Unicode, generated NumPy that
+runs, the derivation step by step and a Hessian.
+
+`cbrt` uses every target's default (NumPy has `np.cbrt`); `cube` has no
+NumPy function of that name, so it registers its own forms and a helper.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.ir.expr import const
+from matcalc.ops import OPS, div, mul, power
+from matcalc.ops.table import elementwise
+from matcalc.targets import latex, numpy_forms, precedence as P, unicode
+from matcalc.targets.forms import Form, call
+from matcalc.targets.unicode import gradient_unicode
+
+SOURCE = "x: n positive\nA: n x n\nf = sum({f}(x) * (A @ x))\nwrt x\n"
+
+
+@pytest.fixture
+def cbrt():
+    """cbrt(x) = x^(1/3), d cbrt(x) = dx / (3 cbrt(x)²): one line."""
+    yield elementwise("cbrt", lambda g, x, y: div(g, mul(const(3), power(y, const(2)))),
+                      "positive")
+    del OPS["cbrt"]
+
+
+@pytest.fixture
+def cube():
+    """cube(x) = x³ with a form line where a target's default does not fit:
+    NumPy calls a helper `_cube`, LaTeX and Unicode write a power."""
+    op = elementwise("cube", lambda g, x, y: mul(const(3), g, power(x, const(2))))
+    numpy_forms.FORMS["cube"] = call("_cube")
+    numpy_forms.HELPERS["cube"] = '\ndef _cube(x):\n    """x ** 3."""\n    return x * x * x\n'
+    latex.FORMS["cube"] = Form(r"{0}^{{\circ 3}}", P.POW, P.ATOM)
+    unicode.FORMS["cube"] = Form("{0}³", P.POW, P.ATOM)
+    yield op
+    for registry in (OPS, numpy_forms.FORMS, numpy_forms.HELPERS, latex.FORMS, unicode.FORMS):
+        del registry[op.name]
+
+
+def _inputs(n: int = 4, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {"x": rng.uniform(0.5, 2.0, n), "A": rng.normal(size=(n, n))}
+
+
+def _finite_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of f at x, one coordinate at a time."""
+    out = np.empty_like(x)
+    for i in range(x.size):
+        step = np.zeros_like(x)
+        step[i] = eps
+        out[i] = (f(x + step) - f(x - step)) / (2 * eps)
+    return out
+
+
+def _assert_derivatives(problem, formula):
+    """The generated value, gradient and Hessian against the NumPy `formula`
+    of f(x) and central differences of it (and of the gradient)."""
+    values = _inputs()
+    x, a = values["x"], values["A"]
+    module = matcalc.compile(problem, hessian=True)
+    value, grads = module.value_and_grad(**values)
+    assert np.isclose(value, formula(x, a), rtol=1e-12)
+    assert np.allclose(grads["x"], _finite_gradient(lambda z: formula(z, a), x),
+                       rtol=1e-6, atol=1e-8)
+    gradient = lambda z: module.value_and_grad(x=z, A=a)[1]["x"]  # noqa: E731
+    numeric = np.stack([_finite_gradient(lambda z: gradient(z)[i], x) for i in range(x.size)])
+    assert np.allclose(module.hessian(**values), numeric, rtol=1e-5, atol=1e-7)
+    assert matcalc.check(problem).ok
+
+
+def test_default_forms_from_the_name(cbrt):
+    p = matcalc.parse(SOURCE.format(f="cbrt"))
+    g = matcalc.grad(p)
+    assert "t0 = cbrt(x)" in str(g)
+    assert r"\operatorname{cbrt}\left(x\right)" in g.latex()
+    assert "t₀ = cbrt(x)" in gradient_unicode(g)
+    assert "np.cbrt(x)" in matcalc.codegen(p)
+
+
+def test_default_gradient_and_hessian(cbrt):
+    _assert_derivatives(matcalc.parse(SOURCE.format(f="cbrt")),
+                        lambda x, a: np.sum(x ** (1 / 3) * (a @ x)))
+
+
+def test_default_steps_and_second_order_text(cbrt):
+    p = matcalc.parse(SOURCE.format(f="cbrt"))
+    steps = matcalc.grad(p, steps=True)
+    assert "[chain rule for the elementwise cbrt]" in str(steps)
+    assert r"\text{chain rule for the elementwise cbrt}" in steps.latex()
+    hessian = matcalc.hessian(p, "x")
+    assert "cbrt(x)" in str(hessian) and r"\operatorname{cbrt}" in hessian.latex()
+
+
+def test_registered_forms(cube):
+    p = matcalc.parse(SOURCE.format(f="cube"))
+    g = matcalc.grad(p)
+    assert "t0 = cube(x)" in str(g)
+    assert r"x^{\circ 3}" in g.latex()
+    assert "t₀ = x³" in gradient_unicode(g)
+    code = matcalc.codegen(p)
+    assert "def _cube(x):" in code and "_cube(x)" in code.split("def forward")[1]
+    _assert_derivatives(p, lambda x, a: np.sum(x ** 3 * (a @ x)))
+
+
+def test_removed_again(cbrt):
+    """The fixture's registration is the only one: the name is new."""
+    assert OPS["cbrt"].elementwise and "cube" not in OPS
+    assert "cube" not in numpy_forms.FORMS and "cube" not in latex.FORMS

@@ -11,7 +11,6 @@ form line in a target only where its default does not fit.
 from __future__ import annotations
 
 import functools
-from functools import partial
 from typing import Callable
 
 import sympy
@@ -360,9 +359,9 @@ _register(Op("kron", _kron_shape,
 # and unkron_right(G, A) = sum_ij A_ij (G_ij block).
 _register(Op("unkron_left", _unkron_shape,
              lambda g, n, i: kron(g, n.args[1]) if i == 0 else unkron_right(n.args[0], g),
-             nargs=2, jvp=_product_rule(partial(func, "unkron_left")),
+             nargs=2, jvp=_product_rule(functools.partial(func, "unkron_left")),
              rule='product rule', identity='<A, unkron(G, B)> = <A ⊗ B, G>'))
 _register(Op("unkron_right", _unkron_shape,
              lambda g, n, i: kron(n.args[1], g) if i == 0 else unkron_left(n.args[0], g),
-             nargs=2, jvp=_product_rule(partial(func, "unkron_right")),
+             nargs=2, jvp=_product_rule(functools.partial(func, "unkron_right")),
              rule='product rule', identity='<B, unkron_r(G, A)> = <A ⊗ B, G>'))

@@ -16,7 +16,7 @@ import matcalc
 from matcalc.ir.expr import const
 from matcalc.ops import OPS, div, mul, power
 from matcalc.ops.table import elementwise
-from matcalc.targets import latex, numpy_forms, precedence as P, unicode
+from matcalc.targets import latex, numpy_forms, precedence as P, text, unicode
 from matcalc.targets.forms import Form, call
 from matcalc.targets.unicode import gradient_unicode
 
@@ -114,3 +114,17 @@ def test_removed_again(cbrt):
     """The fixture's registration is the only one: the name is new."""
     assert OPS["cbrt"].elementwise and "cube" not in OPS
     assert "cube" not in numpy_forms.FORMS and "cube" not in latex.FORMS
+
+
+@pytest.mark.parametrize("forms", [text.FORMS, latex.FORMS, unicode.FORMS, numpy_forms.FORMS],
+                         ids=["text", "latex", "unicode", "numpy"])
+def test_registries_list_only_exceptions(forms):
+    """Every listed form writes its operator unlike the target's default."""
+    for name in forms:
+        op = OPS[name]
+        args = ["a", "b"][:2 if op.nargs is None else op.nargs]
+        params = ({"shape": ("N", "D")} if op.dims else {"name": "Y"} if name == "name"
+                  else dict(op.params))
+        listed, default = forms[name], forms.default(name)
+        assert (listed.render(args, params), listed.prec, listed.arg_prec) != \
+            (default.render(args, params), default.prec, default.arg_prec), name

@@ -57,7 +57,7 @@ GREEK = {
 # written under another name (arguments and keywords as in text).
 FORMS = Forms(TEXT_FORMS.__getitem__, {
     "sigmoid": call("σ"), "trace": call("tr"), "logdet": call("log det"),
-    "diagm": call("diag"), "maximum": call("max"), "minimum": call("min"),
+    "maximum": call("max"), "minimum": call("min"),
 })
 
 INDICATOR = "𝟙"

@@ -208,17 +208,27 @@ def _latex_dims(symbol: str) -> Form:
                 rf"{symbol}_{{{p['shape'][0]} \times {p['shape'][1]}}}")
 
 
+def _rows_cols(rows, cols=None) -> tuple:
+    """ones(N) is a vector of N entries, ones(N, D) an N x D matrix."""
+    return (rows,) if cols is None else (rows, cols)
+
+
+def _square(n) -> tuple:
+    """eye(N) is N x N."""
+    return (n, n)
+
+
 _register(Op("zeros", _given_shape, None, text=_dims_form("zeros"),
              latex=_latex_dims(r"\mathbf{0}"), numpy=_numpy_dims("zeros"),
-             nargs=0, dims=True))
+             nargs=0, dims=_rows_cols))
 _register(Op("ones", _given_shape, None, text=_dims_form("ones"),
              latex=_latex_dims(r"\mathbf{1}"), numpy=_numpy_dims("ones"),
-             nargs=0, dims=True))
+             nargs=0, dims=_rows_cols))
 _register(Op("eye", _given_shape, None,
              text=Form(lambda a, p: f"eye({p['shape'][0]})"),
              latex=Form(lambda a, p: rf"I_{{{p['shape'][0]}}}"),
              numpy=Form(lambda a, p: f"np.eye({p['shape'][0]}, dtype=dtype)"),
-             nargs=0, dims=True))
+             nargs=0, dims=_square))
 _register(Op("trace", _square_to("trace", "scalar"),
              lambda g, n, i: mul(g, eye(n.args[0].shape[0])),
              text=call("trace"), latex=latex_call(r"\operatorname{tr}"),

@@ -23,8 +23,8 @@ from .builders import (LONG, add, col, diag, div, exp, expand, eye, func, is_zer
                        unkron_right, zeros)
 from .core import Form, Op, _is, _kwargs, _register, call, latex_call
 from .shape_rules import (_broadcast, _col_shape, _given_shape, _matmul_shape, _outer_shape,
-                          _row_shape, _same, _square_to, _sum_shape, _transpose_shape,
-                          _vector)
+                          _row_shape, _rows_cols, _same, _square, _square_to, _sum_shape,
+                          _transpose_shape, _vector)
 
 def _matmul_vjp(g, node, i):
     a, b = node.args
@@ -206,16 +206,6 @@ def _latex_dims(symbol: str) -> Form:
     return Form(lambda a, p: rf"{symbol}_{{{' '.join(str(d) for d in p['shape'])}}}"
                 if len(p["shape"]) == 1 else
                 rf"{symbol}_{{{p['shape'][0]} \times {p['shape'][1]}}}")
-
-
-def _rows_cols(rows, cols=None) -> tuple:
-    """ones(N) is a vector of N entries, ones(N, D) an N x D matrix."""
-    return (rows,) if cols is None else (rows, cols)
-
-
-def _square(n) -> tuple:
-    """eye(N) is N x N."""
-    return (n, n)
 
 
 _register(Op("zeros", _given_shape, None, text=_dims_form("zeros"),

@@ -1,6 +1,6 @@
 """The package's import graph: no cycle, and every import points down the
-declared layers (from the CLI to the expression graph); and its size: no
-module over 500 lines, no function over 60.
+declared layers (from the CLI to the expression graph); its size: no
+module over 500 lines, no function over 60; and one source of its version.
 
 The graph is read from the source (module-level and function-level imports;
 imports under `if TYPE_CHECKING:` are annotations only and do not count), so
@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import textwrap
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "matcalc"
 
@@ -190,3 +192,11 @@ def test_the_size_check_counts_modules_functions_and_methods():
     assert oversized(nested, "m.py") == {"m.py:C.g", "m.py:C.g.h"}
     assert oversized("x = 1\n" * 501, "m.py") == {"m.py"}
     assert oversized("x = 1\n" * 500, "m.py") == set()
+
+
+def test_the_version_has_one_source():
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "matcalc._version.__version__"}

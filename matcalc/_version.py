@@ -1,4 +1,4 @@
-"""The version that the package and the generated code report (pyproject.toml
-states it too)."""
+"""The version that the package and the generated code report; the one source
+of it (pyproject.toml reads it: setuptools' dynamic version)."""
 
 __version__ = "0.1.0"

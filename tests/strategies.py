@@ -1280,20 +1280,21 @@ def assert_balanced_latex(latex: str) -> None:
 # ------------------------------------------------------- the whole check ---
 
 def run_program(problem, values: dict) -> dict:
-    """Evaluate a problem's intermediates in order, each line on its own
-    (names are looked up, never expanded), with matcalc's NumPy printer."""
-    from matcalc.targets.numpy import NumpyPrinter
-    from matcalc.targets.numpy_forms import HELPERS
-    from matcalc.ir.expr import Apply, postorder
+    """Evaluate a problem's intermediates in order, each line on its own (an
+    intermediate a line uses is read from the values computed so far, never
+    expanded), by matcalc.targets.evaluation."""
+    from matcalc.ir.expr import apply, postorder, var
+    from matcalc.ops import OPS
+    from matcalc.targets.evaluation import evaluate
 
+    names = {n: var(n.param("name"), n.shape) for n in problem.intermediates.values()}
     env = dict(values)
-    scope = {"np": np, "_v": env, "dtype": np.dtype(np.float64)}
     for name, node in problem.intermediates.items():
-        for n in postorder([node]):
-            if isinstance(n, Apply) and n.op in HELPERS:
-                exec(HELPERS[n.op], scope)
-        printer = NumpyPrinter({n: f"_v[{n!r}]" for n in [*env, *problem.intermediates]})
-        env[name] = eval(printer.define(node), scope)
+        line = dict(names)  # the line with each intermediate it uses as a variable
+        for n in postorder([node.args[0]], line):
+            args = tuple(line[a] for a in n.args)
+            line[n] = n if args == n.args else apply(OPS[n.op], args, n.params)
+        env[name] = evaluate(line[node.args[0]], env)
     return env
 
 

@@ -51,10 +51,15 @@ class Gradient:
         return derivation(self)
 
 
+def problem_names(problem: Problem) -> Names:
+    """Fresh names for a problem's results: every name its text declares is taken."""
+    return Names(set(problem.variables) | set(problem.dims) | set(problem.intermediates)
+                 | {problem.output_name})
+
+
 def derive(problem: Problem) -> Gradient:
     """Derive, simplify and name the gradients of `problem` by `problem.wrt`."""
-    names = Names(set(problem.variables) | set(problem.dims) | set(problem.intermediates)
-                  | {problem.output_name})
+    names = problem_names(problem)
     seed = None
     if problem.output.shape:
         seed = var(names.fresh("d" + problem.output_name), problem.output.shape)

@@ -7,6 +7,10 @@ vec(e) = K vec(V), vec stacking columns (vec(A V B) = (Bᵀ ⊗ A) vec(V)). Both
 are built from the expression's own structure, so they come out in closed
 form (Xᵀ diag(s) X, I ⊗ (A + Aᵀ)); where no such form exists the caller keeps
 the linear map itself.
+
+Each reading is a table of per-operator rules (as the derivative rules are):
+a rule writes a node's matrix from its arguments' matrices. An operator with
+no rule in a table has no closed form in that reading.
 """
 
 from __future__ import annotations
@@ -29,104 +33,66 @@ def _depends(e: Expr, v: Var, memo: dict) -> bool:
     return memo[e]
 
 
-def _shared_cases(e: Expr, v: Var, memo: dict, of) -> Expr | None:
-    """What both readings do alike: v itself is the identity, a name is what
-    it stands for, a term without v breaks linearity."""
-    if e is v:
-        return eye(sympy.Mul(*v.shape))
-    if not _depends(e, v, memo):
-        raise NotLinear("a term does not depend on the direction (affine, not linear)")
-    if not isinstance(e, Apply):
-        raise NotLinear(f"unexpected leaf {e!r}")
-    if e.op in ("name", "adjoint"):
-        return of(e.args[0])
-    return None
+class _Reading:
+    """An expression linear in the direction v read as a matrix by `rules`
+    (operator -> rule(reading, node)); nodes of more than `ndim` dimensions
+    that depend on v have none. A rule reads its arguments' matrices with
+    `of` and asks which depend on v with `depends`."""
 
+    def __init__(self, v: Var, rules: dict, what: str, ndim: int):
+        self.v, self.rules, self.what, self.ndim = v, rules, what, ndim
+        self.memo: dict = {}
+        self.done: dict = {}
 
-def _lookup(done: dict, x: Expr, rule) -> Expr | None:
-    """The result for `x` (computed now if not yet done), or its NotLinear."""
-    result = done[x] if x in done else rule(x)
-    if isinstance(result, NotLinear):
-        raise result
-    return result
+    def depends(self, e: Expr) -> bool:
+        return _depends(e, self.v, self.memo)
 
+    def of(self, x: Expr) -> Expr | None:
+        """The matrix of `x` (computed now if not yet done), or its NotLinear."""
+        result = self.done[x] if x in self.done else self.rule(x)
+        if isinstance(result, NotLinear):
+            raise result
+        return result
 
-def _children_first(e: Expr, v: Var, memo: dict, rule, done: dict) -> None:
-    """`rule` at every node of `e` that depends on v, children first, into
-    `done`: a shared node costs once and no recursion runs deep (a rule reads
-    its arguments' results from `done`); a node with no closed form keeps its
-    NotLinear, raised only where it is asked for. A long sum or product is
-    kept whole (as derive does), so a chain grows by nesting, not copying."""
-    for node in postorder([e]):
-        if _depends(node, v, memo):
-            try:
-                result = rule(node)
-            except NotLinear as err:
-                done[node] = err
-                continue
-            long = isinstance(result, Apply) and len(result.args) > LONG
-            done[node] = shared_adjoint(result) if long else result
-
-
-def matrix_of(e: Expr, v: Var) -> Expr | None:
-    """M with e = M v for a vector v: a (len e) x (len v) matrix for a vector
-    e, a vector m with e = m·v for a scalar e (None where e is 0)."""
-    memo: dict = {}
-    done: dict = {}
-
-    def of(x: Expr) -> Expr | None:
-        return _lookup(done, x, rule)
-
-    def rule(e: Expr) -> Expr | None:
-        if e.ndim == 2:
+    def rule(self, e: Expr) -> Expr | None:
+        """v itself is the identity, a term without v breaks linearity, an
+        operator reads by its rule."""
+        if e.ndim > self.ndim:
             raise NotLinear("a matrix-valued term depends on the direction")
-        shared = _shared_cases(e, v, memo, of)
-        if shared is not None:
-            return shared
-        if e.op == "add":
-            parts = [_broadcast_rows(of(t), t, e) for t in e.args if _depends(t, v, memo)]
-            return add(*parts)
-        if e.op in ("mul", "div"):
-            return _product(e)
-        if e.op == "matmul":
-            a, b = e.args
-            if _depends(a, v, memo) and _depends(b, v, memo):
-                raise NotLinear("a product of two terms that both depend on the direction")
-            if _depends(b, v, memo):  # A u, or a·u for a vector a
-                m = of(b)
-                return matmul(a, m) if a.ndim == 2 else matmul(transpose(m), a)
-            m = of(a)  # uᵀ B = (Bᵀ u)ᵀ, or u·b
-            return matmul(transpose(b), m) if b.ndim == 2 else matmul(transpose(m), b)
-        if e.op == "sum" and e.args[0].ndim == 1:
-            return reduce_sum(of(e.args[0]), 0)
-        raise NotLinear(f"no closed-form matrix through '{e.op}'")
+        if e is self.v:
+            return eye(sympy.Mul(*self.v.shape))
+        if not self.depends(e):
+            raise NotLinear("a term does not depend on the direction (affine, not linear)")
+        if not isinstance(e, Apply):
+            raise NotLinear(f"unexpected leaf {e!r}")
+        if e.op not in self.rules:
+            raise NotLinear(f"no {self.what} through '{e.op}'")
+        return self.rules[e.op](self, e)
 
-    def _product(e: Apply) -> Expr:
-        factors = list(e.args)
-        if e.op == "div":
-            numerator, denominator = e.args
-            if _depends(denominator, v, memo):
-                raise NotLinear("the direction divides")
-            factors = [numerator, div(const(1), denominator)]
-        dep = [f for f in factors if _depends(f, v, memo)]
-        if len(dep) != 1:
-            raise NotLinear("a product of terms that both depend on the direction")
-        u = dep[0]
-        rest = [f for f in factors if f is not u]
-        a = mul(*rest) if rest else None
-        m = of(u)
-        if a is None:
-            return m
-        if u.ndim == 0 and e.ndim == 1:   # a vector times a scalar linear in v
-            return outer(a, m)
-        if a.ndim == 1 and m.ndim == 2:   # diag(a) M, distributed over a sum
-            terms = m.args if isinstance(m, Apply) and m.op == "add" else (m,)
-            return add(*(mul(col(a), t) for t in terms))
-        return mul(a, m)
+    def read(self, e: Expr) -> Expr | None:
+        """The matrix of `e`: the rule at every node that depends on v,
+        children first, into `done`: a shared node costs once and no recursion
+        runs deep; a node with no closed form keeps its NotLinear, raised only
+        where it is asked for. A long sum or product is kept whole (as derive
+        does), so a chain grows by nesting, not copying."""
+        for node in postorder([e]):
+            if self.depends(node):
+                try:
+                    result = self.rule(node)
+                except NotLinear as err:
+                    self.done[node] = err
+                    continue
+                long = isinstance(result, Apply) and len(result.args) > LONG
+                self.done[node] = shared_adjoint(result) if long else result
+        return self.of(e)
 
-    _children_first(e, v, memo, rule, done)
-    return of(e)
 
+def _through(r: _Reading, e: Apply) -> Expr | None:
+    """A name, or a shared adjoint, reads as what it stands for."""
+    return r.of(e.args[0])
+
+
+# ------------------------------------------------ M with e = M v, v a vector ---
 
 def _broadcast_rows(m: Expr, term: Expr, total: Expr) -> Expr:
     """A scalar term's row m broadcast over the rows of a vector sum."""
@@ -135,37 +101,98 @@ def _broadcast_rows(m: Expr, term: Expr, total: Expr) -> Expr:
     return m
 
 
+def _matrix_add(r: _Reading, e: Apply) -> Expr:
+    """M(a + b) = M(a) + M(b), a scalar term's row broadcast over the rows."""
+    return add(*(_broadcast_rows(r.of(t), t, e) for t in e.args if r.depends(t)))
+
+
+def _matrix_product(r: _Reading, e: Apply) -> Expr:
+    """M(a ⊙ u) = diag(a) M(u) (a scalar u: a M(u)ᵀ), a/d = a ⊙ (1/d)."""
+    factors = list(e.args)
+    if e.op == "div":
+        numerator, denominator = e.args
+        if r.depends(denominator):
+            raise NotLinear("the direction divides")
+        factors = [numerator, div(const(1), denominator)]
+    dep = [f for f in factors if r.depends(f)]
+    if len(dep) != 1:
+        raise NotLinear("a product of terms that both depend on the direction")
+    u = dep[0]
+    rest = [f for f in factors if f is not u]
+    a = mul(*rest) if rest else None
+    m = r.of(u)
+    if a is None:
+        return m
+    if u.ndim == 0 and e.ndim == 1:   # a vector times a scalar linear in v
+        return outer(a, m)
+    if a.ndim == 1 and m.ndim == 2:   # diag(a) M, distributed over a sum
+        terms = m.args if isinstance(m, Apply) and m.op == "add" else (m,)
+        return add(*(mul(col(a), t) for t in terms))
+    return mul(a, m)
+
+
+def _matrix_matmul(r: _Reading, e: Apply) -> Expr:
+    """M(A u) = A M(u), M(uᵀ B) = Bᵀ M(u); for vectors a·u = M(u)ᵀ a."""
+    a, b = e.args
+    if r.depends(a) and r.depends(b):
+        raise NotLinear("a product of two terms that both depend on the direction")
+    if r.depends(b):  # A u, or a·u for a vector a
+        m = r.of(b)
+        return matmul(a, m) if a.ndim == 2 else matmul(transpose(m), a)
+    m = r.of(a)  # uᵀ B = (Bᵀ u)ᵀ, or u·b
+    return matmul(transpose(b), m) if b.ndim == 2 else matmul(transpose(m), b)
+
+
+def _matrix_sum(r: _Reading, e: Apply) -> Expr:
+    """M(Σᵢ uᵢ) = Σ over the rows of M(u), for a vector u."""
+    if e.args[0].ndim != 1:
+        raise NotLinear("no closed-form matrix through 'sum'")
+    return reduce_sum(r.of(e.args[0]), 0)
+
+
+MATRIX_RULES = {"name": _through, "adjoint": _through, "add": _matrix_add,
+                "mul": _matrix_product, "div": _matrix_product, "matmul": _matrix_matmul,
+                "sum": _matrix_sum}
+
+
+def matrix_of(e: Expr, v: Var) -> Expr | None:
+    """M with e = M v for a vector v: a (len e) x (len v) matrix for a vector
+    e, a vector m with e = m·v for a scalar e (None where e is 0)."""
+    return _Reading(v, MATRIX_RULES, "closed-form matrix", 1).read(e)
+
+
+# ----------------------------------- K with vec(e) = K vec(V), V a matrix ---
+
+def _kron_add(r: _Reading, e: Apply) -> Expr:
+    """K(A + B) = K(A) + K(B), for terms of the sum's shape."""
+    if any(t.shape != e.shape for t in e.args if r.depends(t)):
+        raise NotLinear("a broadcast term")
+    return add(*(r.of(t) for t in e.args if r.depends(t)))
+
+
+def _kron_mul(r: _Reading, e: Apply) -> Expr:
+    """K(c U) = c K(U) for a scalar c."""
+    dep = [f for f in e.args if r.depends(f)]
+    rest = [f for f in e.args if not r.depends(f)]
+    if len(dep) == 1 and all(f.ndim == 0 for f in rest):
+        return mul(*rest, r.of(dep[0]))
+    raise NotLinear("an elementwise product with the direction")
+
+
+def _kron_matmul(r: _Reading, e: Apply) -> Expr:
+    """vec(A U) = (I ⊗ A) vec(U), vec(U B) = (Bᵀ ⊗ I) vec(U)."""
+    a, b = e.args
+    if a.ndim != 2 or b.ndim != 2 or (r.depends(a) and r.depends(b)):
+        raise NotLinear("not a product of matrices linear in the direction")
+    if r.depends(b):
+        return matmul(kron(eye(e.shape[1]), a), r.of(b))
+    return matmul(kron(transpose(b), eye(e.shape[0])), r.of(a))
+
+
+KRON_RULES = {"name": _through, "adjoint": _through, "add": _kron_add, "mul": _kron_mul,
+              "matmul": _kron_matmul}
+
+
 def kron_of(e: Expr, v: Var) -> Expr:
     """K with vec(e) = K vec(v) for a matrix v (columns stacked)."""
-    memo: dict = {}
-    n, k = v.shape
-    done: dict = {}
-
-    def of(x: Expr) -> Expr:
-        return _lookup(done, x, rule)
-
-    def rule(e: Expr) -> Expr:
-        shared = _shared_cases(e, v, memo, of)
-        if shared is not None:
-            return shared
-        if e.op == "add":
-            if any(t.shape != e.shape for t in e.args if _depends(t, v, memo)):
-                raise NotLinear("a broadcast term")
-            return add(*(of(t) for t in e.args if _depends(t, v, memo)))
-        if e.op == "mul":
-            dep = [f for f in e.args if _depends(f, v, memo)]
-            rest = [f for f in e.args if not _depends(f, v, memo)]
-            if len(dep) == 1 and all(f.ndim == 0 for f in rest):
-                return mul(*rest, of(dep[0]))
-            raise NotLinear("an elementwise product with the direction")
-        if e.op == "matmul":
-            a, b = e.args
-            if a.ndim != 2 or b.ndim != 2 or (_depends(a, v, memo) and _depends(b, v, memo)):
-                raise NotLinear("not a product of matrices linear in the direction")
-            if _depends(b, v, memo):  # vec(A U) = (I ⊗ A) vec(U)
-                return matmul(kron(eye(e.shape[1]), a), of(b))
-            return matmul(kron(transpose(b), eye(e.shape[0])), of(a))  # (Bᵀ ⊗ I)
-        raise NotLinear(f"no Kronecker form through '{e.op}'")
-
-    _children_first(e, v, memo, rule, done)
-    return of(e)
+    return _Reading(v, KRON_RULES, "Kronecker form", 2).read(e)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .derive import differentials
 from ..errors import MatcalcError
 from ..ir.expr import Expr, Var, const, postorder, rewrite, var
-from .gradient import derive
+from .gradient import derive, problem_names
 from ..hooks import provided
 from .linear import NotLinear, kron_of, matrix_of
 from ..ops import is_zero, rebuild, zeros
@@ -69,11 +69,6 @@ class SecondOrder:
         return f"$${self.latex()}$$"
 
 
-def _names(problem: Problem) -> Names:
-    return Names(set(problem.variables) | set(problem.dims) | set(problem.intermediates)
-                 | {problem.output_name})
-
-
 def _substitute(expr: Expr, old: Expr, new: Expr) -> Expr:
     return rewrite([expr], lambda node, args: new if node is old else rebuild(node, args))[0]
 
@@ -104,7 +99,7 @@ def hvp(problem: Problem) -> SecondOrder:
     for each variable: the differential of the gradient along v."""
     _scalar_output(problem, "a Hessian-vector product")
     g = derive(problem)
-    names = _names(problem)
+    names = problem_names(problem)
     directions = {w: var(names.fresh("v_" + w), problem.variables[w].shape) for w in problem.wrt}
     tangents = {problem.variables[w]: v for w, v in directions.items()}
     entries = []
@@ -156,45 +151,42 @@ def _layout(form: str, entry, x: tuple[str, tuple], y: tuple[str, tuple]) -> str
     return f"[{', '.join(i + j)}] = {text}" if i + j else text
 
 
+def _second(problem: Problem, names: Names, of: Expr, out: tuple[str, tuple], y: str,
+            entry, name: str, label: str) -> Entry:
+    """The derivative of `of` (named `out[0]`, of shape `out[1]`) by the
+    variable `y`: the differential of `of` in a fresh direction v, read off
+    as a closed form where one exists; `entry(i, j)` writes one entry."""
+    yv = problem.variables[y]
+    v = var(names.fresh("v_" + y), yv.shape)
+    d, _ = differentials(of, {yv: v})
+    d = zeros(out[1]) if d is None else _simplifier(problem)(d)
+    expr, form = _linear_map(d, out[1], v)
+    layout = _layout(form, entry, out, (y, yv.shape))
+    return Entry(name, label, expr, form, layout, v, out[1] + yv.shape)
+
+
 def hessian(problem: Problem, wrt=None) -> SecondOrder:
-    """∂²L/∂x² (or ∂²L/∂x∂y for two names) in closed form where one exists."""
+    """∂²L/∂x² (or ∂²L/∂x∂y for two names) in closed form where one exists:
+    the Jacobian of the gradient ∂L/∂x by y."""
     _scalar_output(problem, "a Hessian")
     pair = problem.with_wrt(wrt).wrt if wrt is not None else problem.wrt
     if len(pair) not in (1, 2):
         raise MatcalcError("a Hessian is by one variable or a pair: hessian(p, 'w') or 'x,y'")
     x, y = pair[0], pair[-1]
     g = derive(problem.with_wrt([x]))
-    names = _names(problem)
-    v = var(names.fresh("v_" + y), problem.variables[y].shape)
-    d, _ = differentials(g.shared[x], {problem.variables[y]: v})
-    d = d if d is None else _simplifier(problem)(d)
-    shape = problem.variables[x].shape + problem.variables[y].shape
-    label = f"{x}" if x == y else f"{x},{y}"
-    d = zeros(problem.variables[x].shape) if d is None else d
-    expr, form = _linear_map(d, problem.variables[x].shape, v)
+    names = problem_names(problem)
     f = problem.output_name
-    layout = _layout(form, lambda i, j: f"∂²{f}/∂{x}{i}∂{y}{j}",
-                     (x, problem.variables[x].shape), (y, problem.variables[y].shape))
-    entry = Entry("H_" + label.replace(",", "_"), label, expr, form, layout, v, shape)
+    label = f"{x}" if x == y else f"{x},{y}"
+    entry = _second(problem, names, g.shared[x], (x, problem.variables[x].shape), y,
+                    lambda i, j: f"∂²{f}/∂{x}{i}∂{y}{j}", "H_" + label.replace(",", "_"), label)
     return _program(problem, [entry], names, "hessian")
 
 
 def jacobian(problem: Problem, wrt=None) -> SecondOrder:
     """∂f/∂x for each x in wrt: diag(s) − s sᵀ for softmax, A for A @ x, ..."""
-    names = _names(problem)
+    names = problem_names(problem)
     which = problem.with_wrt(wrt).wrt if wrt is not None else problem.wrt
-    entries = []
-    for x in which:
-        xv = problem.variables[x]
-        v = var(names.fresh("v_" + x), xv.shape)
-        d, _ = differentials(problem.output, {xv: v})
-        d = d if d is None else _simplifier(problem)(d)
-        shape = problem.output.shape + xv.shape
-        if d is None:
-            d = zeros(problem.output.shape)
-        expr, form = _linear_map(d, problem.output.shape, v)
-        f = problem.output_name
-        layout = _layout(form, lambda i, j, x=x: f"∂{f}{i}/∂{x}{j}",
-                         (f, problem.output.shape), (x, xv.shape))
-        entries.append(Entry("J_" + x, x, expr, form, layout, v, shape))
+    f = problem.output_name
+    entries = [_second(problem, names, problem.output, (f, problem.output.shape), x,
+                       lambda i, j, x=x: f"∂{f}{i}/∂{x}{j}", "J_" + x, x) for x in which]
     return _program(problem, entries, names, "jacobian")

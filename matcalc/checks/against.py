@@ -204,7 +204,7 @@ def _short(filename: str) -> str:
 def _raised(label: str, err: Exception, function: Callable, dims: dict) -> MatcalcError:
     """The function's exception as one message, with the line of the
     function's own code that raised it."""
-    frames = traceback.extract_tb(err.__traceback__)[1:]  # drop check_against's frame
+    frames = traceback.extract_tb(err.__traceback__)[1:]  # drop the caller's frame
     code = getattr(function, "__code__", None)
     own = [f for f in frames if code is not None and f.filename == code.co_filename]
     frame = (own or frames or [None])[-1]
@@ -249,26 +249,21 @@ def _shape_text(shape: tuple, dims: dict[str, int]) -> str:
     return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
 
 
-def check_against(problem, function, dims=None, seed: int = 0, tol: float = 1e-6,
-                  inputs=None) -> AgainstResult:
-    """Compare a hand-written backward `function` (or a 'module:function'
-    spec) with matcalc's gradients of `problem` at `inputs` ({name: array},
-    as for `verify.check`), the others drawn at random in their domains."""
-    if isinstance(problem, str):
-        from ..frontend.parser import parse
-        problem = parse(problem)
+def _function(function) -> tuple[Callable, str]:
+    """The function to check (loaded where given as 'module:function') and its label."""
     spec = function if isinstance(function, str) else None
     if spec is not None:
         function = load_function(spec)
     if not callable(function):
         raise MatcalcError(f"expected a function or 'module:function', got "
                            f"{type(function).__name__}")
-    label = _label(function, spec)
-    check_settings(dims, seed, tol)
-    bound, given = prepare(problem, dims, inputs)
-    concrete = sizes(problem, bound)
-    rng = np.random.default_rng(seed)
-    values = {**draw(problem, concrete, rng), **given}
+    return function, _label(function, spec)
+
+
+def _matcalc(problem, values: dict, rng) -> tuple:
+    """matcalc's value and gradients at `values` (by the generated module),
+    the keyword arguments for the function, and the size errors are relative to.
+    An array-valued function gets a random upstream gradient dS."""
     gradient = derive(problem)
     module = load(generate(gradient), problem.output_name)
     order = list(problem.variables)
@@ -280,35 +275,44 @@ def check_against(problem, function, dims=None, seed: int = 0, tol: float = 1e-6
         kwargs[gradient.seed.name] = dout.copy()
     expected = dict(zip(problem.wrt, module.backward(cache, dout)))
     size = float(value) if dout is None else float(np.sum(dout * value))
+    return value, expected, kwargs, size
 
+
+def _returned(function: Callable, kwargs: dict, problem, label: str, concrete: dict) -> tuple:
+    """The function's value (None where it returns only gradients) and its
+    gradients by variable name."""
     try:
         returned = function(**kwargs)
     except Exception as err:  # the user's code: any failure is reported
         raise _raised(label, err, function, concrete) from None
-
     their_value = None
     if isinstance(returned, tuple) and len(returned) == 2 and isinstance(returned[1], dict):
         their_value, returned = returned
     if not isinstance(returned, dict):
         raise MatcalcError(f"{label} returned a {type(returned).__name__}; expected a dict "
                            "{name: gradient} (or a pair (value, dict))")
-    grads = _keys(returned, problem, label)
+    return their_value, _keys(returned, problem, label)
 
-    value_error = None
-    if their_value is not None:
-        try:
-            theirs = np.asarray(their_value, dtype=np.float64)
-        except (TypeError, ValueError):
-            value_error = float("inf")
-        else:
-            value_error = relative_error(theirs, value, size) \
-                if np.all(np.isfinite(theirs)) else float("inf")
 
+def _value_error(their_value, value, size: float) -> float | None:
+    """The relative error of the returned value (inf where it is not finite numbers)."""
+    if their_value is None:
+        return None
+    try:
+        theirs = np.asarray(their_value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return float("inf")
+    return relative_error(theirs, value, size) if np.all(np.isfinite(theirs)) else float("inf")
+
+
+def _compare(problem, grads: dict, expected: dict, size: float,
+             concrete: dict) -> tuple[dict[str, float], dict[str, str]]:
+    """Each gradient's relative error, and in words what is wrong where it is
+    missing, not numbers, of the wrong shape or not finite (error inf)."""
     errors: dict[str, float] = {}
     notes: dict[str, str] = {}
     for w in problem.wrt:
         want = np.asarray(expected[w], dtype=np.float64)
-        shape = problem.variables[w].shape
         if w not in grads:
             errors[w], notes[w] = float("inf"), "missing: no gradient returned"
             continue
@@ -320,7 +324,8 @@ def check_against(problem, function, dims=None, seed: int = 0, tol: float = 1e-6
             continue
         if got.shape != want.shape:
             errors[w] = float("inf")
-            notes[w] = f"shape {_shape_text(got.shape, concrete)} but expected {fmt(shape)}"
+            notes[w] = (f"shape {_shape_text(got.shape, concrete)} but expected "
+                        f"{fmt(problem.variables[w].shape)}")
             continue
         if not np.all(np.isfinite(got)):
             errors[w], notes[w] = float("inf"), "not finite (nan or inf entries)"
@@ -328,5 +333,27 @@ def check_against(problem, function, dims=None, seed: int = 0, tol: float = 1e-6
         if problem.variables[w].structure and got.ndim == 2:
             got = (got + got.T) / 2
         errors[w] = relative_error(got, want, size)
+    return errors, notes
+
+
+def check_against(problem, function, dims=None, seed: int = 0, tol: float = 1e-6,
+                  inputs=None) -> AgainstResult:
+    """Compare a hand-written backward `function` (or a 'module:function'
+    spec) with matcalc's gradients of `problem` at `inputs` ({name: array},
+    as for `verify.check`), the others drawn at random in their domains:
+    per gradient ‖theirs − ours‖∞ / max(‖theirs‖∞, ‖ours‖∞, floor)."""
+    if isinstance(problem, str):
+        from ..frontend.parser import parse
+        problem = parse(problem)
+    function, label = _function(function)
+    check_settings(dims, seed, tol)
+    bound, given = prepare(problem, dims, inputs)
+    concrete = sizes(problem, bound)
+    rng = np.random.default_rng(seed)
+    values = {**draw(problem, concrete, rng), **given}
+    value, expected, kwargs, size = _matcalc(problem, values, rng)
+    their_value, grads = _returned(function, kwargs, problem, label, concrete)
+    errors, notes = _compare(problem, grads, expected, size, concrete)
     unchecked = tuple(n for n in grads if n not in problem.wrt)
-    return AgainstResult(errors, notes, tol, concrete, label, value_error, unchecked)
+    return AgainstResult(errors, notes, tol, concrete, label,
+                         _value_error(their_value, value, size), unchecked)

@@ -20,7 +20,7 @@ import numpy as np
 from lark.exceptions import VisitError
 from lark.visitors import Transformer_NonRecursive, v_args
 
-from ..frontend.parser import _lark
+from ..frontend.grammar import lalr
 
 
 def _softmax(x, axis=None):
@@ -164,7 +164,7 @@ def evaluate(problem, values: dict, dims: dict | None = None, dtype=np.float64):
     for name, value in values.items():
         if name in problem.variables:
             scope[name] = np.asarray(value, dtype=dtype)[()]
-    tree = _lark().parse(problem.source.lstrip("\ufeff"))
+    tree = lalr().parse(problem.source.lstrip("\ufeff"))
     result = None
     with np.errstate(all="ignore"):
         try:

@@ -1,32 +1,25 @@
-"""Text to typed graph: the Lark grammar, name resolution and shape checks.
+"""Text to a problem: declarations, intermediates, the function and `wrt`.
 
-The grammar is `grammar/matcalc.lark`, shipped as package data. A Lark
-`Transformer` turns each expression into graph nodes with the builders of
-`ops.py`, so shapes are checked as nodes are built and every error carries
-its line and column.
+The statements are parsed by `grammar`, their expressions built into typed
+graph nodes by `expressions`; this module declares the names in order and
+checks the shapes and domains declared.
 """
 
 from __future__ import annotations
 
-import difflib
-import inspect
-import math
-from functools import lru_cache
-from importlib import resources
-
 import lark
 import sympy
-from lark import Token, v_args
-from lark.visitors import Transformer_NonRecursive
+from lark import Token
 
-from . import hints
 from .. import ops
-from ..errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
-from ..ir.expr import Const, Expr, Var, const, var
+from ..errors import MatcalcError, NameResolutionError, ParseError, ShapeError
 from ..hooks import provide
-from .reading import check_size, constant_value, first_argument, glued_dimensions
+from ..ir.expr import Expr, Var, const, var
 from ..ir.problem import Problem
-from ..ir.shapes import dim, fmt
+from ..ir.shapes import dim
+from .expressions import ExprBuilder, operand, suggest
+from .grammar import syntax_tree
+from .reading import glued_dimensions
 
 
 # The words that say what values a variable takes, after its shape; a
@@ -34,322 +27,7 @@ from ..ir.shapes import dim, fmt
 DOMAIN_WORDS = ("positive", "sign", "onehot", "symmetric", "spd")
 DOMAIN_WITH_STRUCTURE = {("positive", "symmetric"), ("positive", "spd"), ("sign", "symmetric")}
 
-
-class _BracketNewlines:
-    """Post-lexer: newlines inside brackets continue the line, as in Python."""
-
-    always_accept = ("_NL",)
-
-    def process(self, stream):
-        depth = 0
-        for token in stream:
-            if token.type in ("LPAR", "LSQB"):
-                depth += 1
-            elif token.type in ("RPAR", "RSQB"):
-                depth = max(depth - 1, 0)
-            elif token.type == "_NL" and depth:
-                continue
-            yield token
-
-
-@lru_cache(maxsize=1)
-def _lark() -> lark.Lark:
-    grammar = resources.files("matcalc.grammar").joinpath("matcalc.lark").read_text("utf-8")
-    # cache=True keeps the LALR tables in the temporary folder, keyed by the
-    # grammar's hash: the CLI starts 25 ms sooner.
-    return lark.Lark(grammar, parser="lalr", lexer="contextual",
-                     propagate_positions=True, postlex=_BracketNewlines(),
-                     maybe_placeholders=True, cache=True)
-
-
-_READABLE = {"NAME": "a name", "NUMBER": "a number", "INT": "an integer",
-             "_NL": "end of line", "$END": "end of input", "LPAR": "'('",
-             "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
-             "COLON": "':'", "EQUAL": "'='", "SEMICOLON": "';'",
-             "ADDOP": "'+' or '-'", "MULOP": "'*', '/' or '@'", "POWOP": "'**'",
-             "MINUS": "'-'", "PLUS": "'+'", "PRIME": "\"'\"", "DOT": "'.'",
-             "SCALAR": "'scalar'", "WRT": "'wrt'", "NONE": "'None'",
-             "STRUCTURE": "'symmetric' or 'spd'",
-             "DOMAIN": "'positive', 'sign' or 'onehot'",
-             "_TIMES": "'x'"}
-
-
-def _expected(names) -> str:
-    if {"NAME", "NUMBER"} <= set(names) or {"NAME", "LPAR"} <= set(names):
-        return "an expression"
-    words = sorted({_READABLE.get(n, n) for n in names})
-    return " or ".join(words[:6]) if words else "something else"
-
-
-def _token_text(token: Token) -> str:
-    if token.type == "$END":
-        return "end of input"
-    if token.type == "_NL":
-        return "end of line"
-    return repr(str(token))
-
-
-def _with_hint(message: str, text: str, line: int, column: int) -> ParseError:
-    """A syntax error at line:column, with the fix where `hints` knows one."""
-    lines = text.splitlines()
-    hint = hints.syntax(lines[line - 1], column) if 1 <= line <= len(lines) else ""
-    return ParseError(message + (f"; {hint}" if hint else ""), line=line, column=column,
-                      source=text)
-
-
-def _syntax_error(err: lark.exceptions.LarkError, text: str) -> ParseError:
-    if isinstance(err, lark.exceptions.UnexpectedCharacters):
-        char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        return _with_hint(f"syntax error: unexpected character {char!r}", text,
-                          err.line, err.column)
-    if isinstance(err, lark.exceptions.UnexpectedToken):
-        token = err.token
-        line, column = token.line, token.column
-        if token.type == "$END":
-            lines = text.splitlines() or [""]
-            line, column = len(lines), len(lines[-1]) + 1
-        return _with_hint(f"syntax error: unexpected {_token_text(token)}; "
-                          f"expected {_expected(err.expected)}", text, line, column)
-    if isinstance(err, lark.exceptions.UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        return ParseError("syntax error: unexpected end of input",
-                          line=len(lines), column=len(lines[-1]) + 1, source=text)
-    return ParseError(f"syntax error: {err}")
-
-
-def _suggest(name: str, known, hint: str = "") -> str:
-    """`hint` (the fix from `hints`) if any, else the closest known name."""
-    if hint:
-        return f"; {hint}"
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _operand(node, where, text: str):
-    """`node`, refused where it is a keyword value (None, True, False)."""
-    if node is NONE:
-        raise ParseError("'None' is only a keyword value, as in axis=None",
-                         line=where.line, column=where.column, source=text)
-    if isinstance(node, _KeywordValue):
-        raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
-                                  line=where.line, column=where.column, source=text)
-    return node
-
-
-class _KeywordValue:
-    """`None` (or an undeclared `True`, `False`): only a keyword value, so
-    `axis=None` works and `keepdims=True` is refused by its keyword."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-NONE = _KeywordValue("None")
-KEYWORD_VALUES = {v.text: v for v in (NONE, _KeywordValue("True"), _KeywordValue("False"))}
 RESERVED = ("wrt", "scalar", "None")
-
-@v_args(meta=True)
-class _ExprBuilder(Transformer_NonRecursive):
-    """Builds graph nodes from an expression tree, resolving names in `scope`."""
-
-    def __init__(self, scope: dict[str, Expr], text: str, values: dict | None = None):
-        super().__init__(visit_tokens=False)
-        self.scope = scope
-        self.text = text
-        self.values: dict[Expr, float | None] = {} if values is None else values
-
-    def _fail(self, err: MatcalcError, where) -> MatcalcError:
-        return err.at(where.line, where.column, self.text)
-
-    def number(self, meta, children):
-        token = str(children[0])
-        is_int = token.isdigit()
-        if not is_int and not math.isfinite(float(token)):
-            raise ParseError(f"the number {token} is out of range", line=children[0].line,
-                             column=children[0].column, source=self.text)
-        if is_int and len(token) > 300:
-            raise ParseError(f"the number {token[:10]}... is out of range",
-                             line=children[0].line, column=children[0].column, source=self.text)
-        return const(sympy.Integer(token) if is_int else sympy.Float(float(token)))
-
-    def name(self, meta, children):
-        token = children[0]
-        node = self.scope.get(str(token)) if token != "None" else None
-        if node is None and str(token) in KEYWORD_VALUES:
-            return KEYWORD_VALUES[str(token)]
-        if node is None:
-            raise NameResolutionError(f"unknown name '{token}'" + _suggest(
-                str(token), self.scope, hints.NAMES.get(str(token), "")),
-                line=token.line, column=token.column, source=self.text)
-        return node
-
-    def _operand(self, node, where):
-        return _operand(node, where, self.text)
-
-    def _finite(self, node: Expr, where) -> Expr:
-        """`node`, refused where a part of it is a number out of float range
-        or not real (exp(1000), log(0), sqrt(-1)): a function of constants is
-        computed, as `2 ** 5000` is, and must be a finite float."""
-        try:
-            constant_value(node, self.values)
-        except DomainError as err:
-            raise err.at(where.line, where.column, self.text)
-        return node
-
-    def binop(self, meta, children):
-        left, op, right = children
-        left, right = self._operand(left, meta), self._operand(right, meta)
-        return self._finite(self._binary(meta.start_pos, meta.end_pos, left, op, right), op)
-
-    def summand(self, meta, children):
-        return children[0], meta.end_pos
-
-    def terms(self, meta, children):
-        """a ± b ± c ...: one n-ary sum, so a sum of n terms takes time
-        linear in n; where it fails, the terms are added pair by pair, left to
-        right, and the error names the operator and operands that fail."""
-        first, rest = self._operand(children[0], meta), children[1:]
-        pairs = [(op, (self._operand(node, meta), end))
-                 for op, (node, end) in zip(rest[::2], rest[1::2])]
-        try:
-            return self._finite(ops.add(first, *(node if op == "+" else ops.neg(node)
-                                                 for op, (node, _) in pairs)), meta)
-        except MatcalcError as err:
-            if err.line is not None:
-                raise
-            left = first
-            for op, (node, end) in pairs:
-                left = self._binary(meta.start_pos, end, left, op, node)
-            raise self._fail(err, meta)
-
-    def _binary(self, start: int, end: int, left, op, right):
-        """`left op right`, the text from `start` to `end` (for messages)."""
-        build = {"+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div,
-                 "@": ops.matmul, "**": ops.power}[str(op)]
-        try:
-            return build(left, right)
-        except ShapeError as err:
-            lhs = " ".join(self.text[start:op.start_pos].split())
-            rhs = " ".join(self.text[op.end_pos:end].split())
-            message = (f"shape mismatch in '{op}': {lhs} is {fmt(left.shape)} "
-                       f"but {rhs} is {fmt(right.shape)}")
-            if "scalars" in err.message:
-                message = err.message
-            raise ShapeError(message, line=op.line, column=op.column, source=self.text)
-        except MatcalcError as err:
-            raise err.at(op.line, op.column, self.text)
-
-    def neg(self, meta, children):
-        return ops.neg(self._operand(children[1], meta))
-
-    def transpose(self, meta, children):
-        return ops.transpose(self._operand(children[0], meta))
-
-    def attribute(self, meta, children):
-        node, attr = children
-        if attr != "T":
-            hint = hints.ATTRIBUTES.get(str(attr)) or "only '.T' (transpose) exists"
-            raise ParseError(f"unknown attribute '.{attr}'; {hint}",
-                             line=attr.line, column=attr.column, source=self.text)
-        return ops.transpose(self._operand(node, meta))
-
-    def indexing(self, meta, children):
-        node, kind = children
-        node = self._operand(node, meta)
-        try:
-            return ops.col(node) if kind == "column" else ops.row(node)
-        except ShapeError as err:
-            raise self._fail(err, meta)
-
-    def column_index(self, meta, children):
-        return "column"
-
-    def row_index(self, meta, children):
-        return "row"
-
-    def keyword(self, meta, children):
-        return (children[0], children[1])
-
-    def arguments(self, meta, children):
-        return children
-
-    def call(self, meta, children):
-        token, arguments = children
-        name = ops.ALIASES.get(str(token), str(token))
-        known = ops.function_names()
-        if name not in known:
-            written = first_argument(self.text[token.end_pos:meta.end_pos])
-            hint = hints.function(name, written, arguments or [])
-            raise NameResolutionError(f"unknown function '{token}'"
-                                      + _suggest(str(token), known, hint),
-                                      line=token.line, column=token.column, source=self.text)
-        args, kwargs = [], {}
-        for item in arguments or []:
-            if isinstance(item, tuple):
-                key, value = item
-                if str(key) in kwargs:
-                    raise ParseError(f"{token}() got '{key}' twice", line=key.line,
-                                     column=key.column, source=self.text)
-                kwargs[str(key)] = value
-            elif kwargs:
-                raise ParseError(f"{token}(): positional argument after a keyword",
-                                 line=token.line, column=token.column, source=self.text)
-            else:
-                args.append(self._operand(item, token))
-        try:
-            return self._finite(self._apply(str(token), name, args, kwargs), token)
-        except MatcalcError as err:
-            raise self._fail(err, token)
-
-    def _apply(self, written: str, name: str, args: list, kwargs: dict) -> Expr:
-        op = ops.OPS.get(name)
-        builder = ops.BUILDERS.get(name)
-        if builder is not None:
-            signature = inspect.signature(builder).parameters.values()
-            allowed = {p.name: p.default for p in signature if p.default is not p.empty}
-            nargs = sum(p.default is p.empty for p in signature)
-        else:
-            allowed, nargs = dict(op.params), op.nargs
-        for key in kwargs:
-            if key not in allowed:
-                hint = hints.KEYWORDS.get(key, "")
-                raise ParseError(f"{written}() has no keyword '{key}'"
-                                 + (f"; it takes {', '.join(allowed)}" if allowed else "")
-                                 + (f"; {hint}" if hint else ""))
-        params = {key: self._axis(written, value) for key, value in kwargs.items()}
-        if op is not None and op.dims:
-            return self._with_dims(written, op, args)
-        if len(args) != nargs:
-            plural = "s" if nargs != 1 else ""
-            hint = hints.positional_axis(written, allowed, [str(a) for a in args[nargs:]])
-            raise ParseError(f"{written}() takes {nargs} argument{plural}, got {len(args)}"
-                             + (f"; {hint}" if hint else ""))
-        if builder is not None:
-            return builder(*args, **params)
-        return ops.func(name, *args, **params)
-
-    def _axis(self, written, value):
-        if value is NONE:
-            return None
-        if isinstance(value, Const) and value.value.is_Integer:
-            return int(value.value)
-        raise ParseError(f"{written}(): axis must be None or an integer")
-
-    def _with_dims(self, written: str, op, args: list) -> Expr:
-        count = 1 if op.name == "eye" else (1, 2)
-        if len(args) not in ((count,) if isinstance(count, int) else count):
-            raise ParseError(f"{written}() takes {'1' if count == 1 else '1 or 2'} "
-                             f"dimension{'s' if count != 1 else ''}, got {len(args)}")
-        shape = []
-        for a in args:
-            if not (isinstance(a, Const) and a.value.is_positive and
-                    (a.value.is_Integer or (a.value.free_symbols and a.value.is_integer))):
-                raise ParseError(f"{written}() takes dimensions (names, positive integers "
-                                 "or products of them)")
-            shape.append(a.value)
-        if op.name == "eye":
-            return ops.eye(shape[0])
-        return ops.ones(tuple(shape)) if op.name == "ones" else ops.zeros(tuple(shape))
 
 
 class _ProblemBuilder:
@@ -463,7 +141,7 @@ class _ProblemBuilder:
         too_deep = ParseError("expression too deeply nested", line=tree.meta.line,
                               column=tree.meta.column, source=self.text)
         try:
-            node = _ExprBuilder(self.scope(), self.text, self.values).transform(tree)
+            node = ExprBuilder(self.scope(), self.text, self.values).transform(tree)
         except lark.exceptions.VisitError as err:
             if isinstance(err.orig_exc, MatcalcError):
                 raise err.orig_exc from None
@@ -472,7 +150,7 @@ class _ProblemBuilder:
             raise
         except RecursionError:
             raise too_deep from None
-        return _operand(node, tree.meta, self.text)
+        return operand(node, tree.meta, self.text)
 
     def _assign(self, tree):
         token, expr_tree = tree.children
@@ -517,7 +195,7 @@ def _not_a_variable(name: str, variables, intermediates, undeclared: str) -> str
         shown = ", ".join(list(variables)[:6]) + (", ..." if len(variables) > 6 else "")
         return (f"wrt '{name}': {name} is an intermediate, not a variable; matcalc "
                 f"differentiates by declared variables ({shown}), through {name}")
-    return f"wrt '{name}': {undeclared}" + _suggest(name, variables)
+    return f"wrt '{name}': {undeclared}" + suggest(name, variables)
 
 
 def parse(text: str, filename: str | None = None) -> Problem:
@@ -531,10 +209,7 @@ def parse(text: str, filename: str | None = None) -> Problem:
         raise MatcalcError(f"a problem is text, not {type(text).__name__}")
     text = text.removeprefix("\ufeff")  # a byte-order mark, as some editors write
     try:
-        try:
-            tree = _lark().parse(check_size(text))
-        except lark.exceptions.LarkError as err:
-            raise _syntax_error(err, text) from None
+        tree = syntax_tree(text)
         builder = _ProblemBuilder(text, filename)
         for stmt in tree.children:
             builder.statement(stmt)
@@ -547,11 +222,7 @@ def parse(text: str, filename: str | None = None) -> Problem:
 
 def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
     """Parse one expression over the given names (variables, dimensions)."""
-    try:
-        tree = _lark().parse(check_size(text))
-    except lark.exceptions.LarkError as err:
-        raise _syntax_error(err, text) from None
-    statements = tree.children
+    statements = syntax_tree(text).children
     if len(statements) != 1 or statements[0].data != "result":
         raise ParseError("expected one expression")
     return _ExpressionBuilder(text, scope).expression(statements[0].children[0])

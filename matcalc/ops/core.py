@@ -21,8 +21,9 @@ class Op:
 
     `vjp(g, node, i)` returns the adjoint contribution to argument `i` of
     `node` given the adjoint `g` of `node`, or None where there is none.
-    `params` lists keyword parameters with their defaults; `dims` says the
-    positional arguments are dimensions (`ones(N, D)`); `domain` tells the
+    `params` lists keyword parameters with their defaults; `dims`, for an
+    operator whose positional arguments are dimensions (`ones(N, D)`), maps
+    them to its `shape` parameter (its signature says how many); `domain` tells the
     numerical check which inputs the function needs ('positive', 'unit' for
     |x| < 1, 'spd'). For the derivation shown step by step, `jvp(node, ds)`
     is the differential of `node` given the differentials `ds` of its
@@ -41,7 +42,7 @@ class Op:
     vjp: Callable | None
     nargs: int | None = 1
     params: tuple = ()
-    dims: bool = False
+    dims: Callable | None = None
     domain: str = ""
     elementwise: bool = False
     jvp: Callable | None = None

@@ -69,3 +69,13 @@ def _row_shape(s, p):
 def _given_shape(s, p):
     return p["shape"]
 
+
+
+def _rows_cols(rows, cols=None) -> tuple:
+    """ones(N) is a vector of N entries, ones(N, D) an N x D matrix."""
+    return (rows,) if cols is None else (rows, cols)
+
+
+def _square(n) -> tuple:
+    """eye(N) is N x N."""
+    return (n, n)

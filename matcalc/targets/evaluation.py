@@ -23,8 +23,8 @@ def evaluate(expr, values: dict) -> np.ndarray:
     names = {n.name for n in postorder([expr]) if isinstance(n, Var)}
     names |= {s.name for n in postorder([expr]) if isinstance(n, Const)
               for s in n.value.free_symbols}
-    names |= {str(d) for n in postorder([expr]) for k, v in getattr(n, "params", ())
-              if k == "shape" for d in v}
+    names |= {s.name for n in postorder([expr]) for k, v in getattr(n, "params", ())
+              if k == "shape" for d in v for s in d.free_symbols}
     printer = _InlinePrinter({name: f"_v[{name!r}]" for name in names})
     scope = {"np": np, "_v": values, "dtype": np.dtype(np.float64)}
     for node in postorder([expr]):

@@ -1,0 +1,258 @@
+"""Expression trees to graph nodes: the Lark `Transformer` that resolves
+names and builds each node with the builders of `ops`, so shapes are checked
+as nodes are built and every error carries its line and column."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+
+import sympy
+from lark import v_args
+from lark.visitors import Transformer_NonRecursive
+
+from . import hints
+from .. import ops
+from ..errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
+from ..ir.expr import Const, Expr, apply, const
+from ..ir.shapes import fmt
+from .reading import constant_value, first_argument
+
+
+def suggest(name: str, known, hint: str = "") -> str:
+    """`hint` (the fix from `hints`) if any, else the closest known name."""
+    if hint:
+        return f"; {hint}"
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def operand(node, where, text: str):
+    """`node`, refused where it is a keyword value (None, True, False)."""
+    if node is NONE:
+        raise ParseError("'None' is only a keyword value, as in axis=None",
+                         line=where.line, column=where.column, source=text)
+    if isinstance(node, _KeywordValue):
+        raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
+                                  line=where.line, column=where.column, source=text)
+    return node
+
+
+class _KeywordValue:
+    """`None` (or an undeclared `True`, `False`): only a keyword value, so
+    `axis=None` works and `keepdims=True` is refused by its keyword."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+NONE = _KeywordValue("None")
+KEYWORD_VALUES = {v.text: v for v in (NONE, _KeywordValue("True"), _KeywordValue("False"))}
+
+
+@v_args(meta=True)
+class ExprBuilder(Transformer_NonRecursive):
+    """Builds graph nodes from an expression tree, resolving names in `scope`."""
+
+    def __init__(self, scope: dict[str, Expr], text: str, values: dict | None = None):
+        super().__init__(visit_tokens=False)
+        self.scope = scope
+        self.text = text
+        self.values: dict[Expr, float | None] = {} if values is None else values
+
+    def _fail(self, err: MatcalcError, where) -> MatcalcError:
+        return err.at(where.line, where.column, self.text)
+
+    def number(self, meta, children):
+        token = str(children[0])
+        is_int = token.isdigit()
+        if not is_int and not math.isfinite(float(token)):
+            raise ParseError(f"the number {token} is out of range", line=children[0].line,
+                             column=children[0].column, source=self.text)
+        if is_int and len(token) > 300:
+            raise ParseError(f"the number {token[:10]}... is out of range",
+                             line=children[0].line, column=children[0].column, source=self.text)
+        return const(sympy.Integer(token) if is_int else sympy.Float(float(token)))
+
+    def name(self, meta, children):
+        token = children[0]
+        node = self.scope.get(str(token)) if token != "None" else None
+        if node is None and str(token) in KEYWORD_VALUES:
+            return KEYWORD_VALUES[str(token)]
+        if node is None:
+            raise NameResolutionError(f"unknown name '{token}'" + suggest(
+                str(token), self.scope, hints.NAMES.get(str(token), "")),
+                line=token.line, column=token.column, source=self.text)
+        return node
+
+    def _operand(self, node, where):
+        return operand(node, where, self.text)
+
+    def _finite(self, node: Expr, where) -> Expr:
+        """`node`, refused where a part of it is a number out of float range
+        or not real (exp(1000), log(0), sqrt(-1)): a function of constants is
+        computed, as `2 ** 5000` is, and must be a finite float."""
+        try:
+            constant_value(node, self.values)
+        except DomainError as err:
+            raise err.at(where.line, where.column, self.text)
+        return node
+
+    def binop(self, meta, children):
+        left, op, right = children
+        left, right = self._operand(left, meta), self._operand(right, meta)
+        return self._finite(self._binary(meta.start_pos, meta.end_pos, left, op, right), op)
+
+    def summand(self, meta, children):
+        return children[0], meta.end_pos
+
+    def terms(self, meta, children):
+        """a ± b ± c ...: one n-ary sum, so a sum of n terms takes time
+        linear in n; where it fails, the terms are added pair by pair, left to
+        right, and the error names the operator and operands that fail."""
+        first, rest = self._operand(children[0], meta), children[1:]
+        pairs = [(op, (self._operand(node, meta), end))
+                 for op, (node, end) in zip(rest[::2], rest[1::2])]
+        try:
+            return self._finite(ops.add(first, *(node if op == "+" else ops.neg(node)
+                                                 for op, (node, _) in pairs)), meta)
+        except MatcalcError as err:
+            if err.line is not None:
+                raise
+            left = first
+            for op, (node, end) in pairs:
+                left = self._binary(meta.start_pos, end, left, op, node)
+            raise self._fail(err, meta)
+
+    def _binary(self, start: int, end: int, left, op, right):
+        """`left op right`, the text from `start` to `end` (for messages)."""
+        build = {"+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div,
+                 "@": ops.matmul, "**": ops.power}[str(op)]
+        try:
+            return build(left, right)
+        except ShapeError as err:
+            lhs = " ".join(self.text[start:op.start_pos].split())
+            rhs = " ".join(self.text[op.end_pos:end].split())
+            message = (f"shape mismatch in '{op}': {lhs} is {fmt(left.shape)} "
+                       f"but {rhs} is {fmt(right.shape)}")
+            if "scalars" in err.message:
+                message = err.message
+            raise ShapeError(message, line=op.line, column=op.column, source=self.text)
+        except MatcalcError as err:
+            raise err.at(op.line, op.column, self.text)
+
+    def neg(self, meta, children):
+        return ops.neg(self._operand(children[1], meta))
+
+    def transpose(self, meta, children):
+        return ops.transpose(self._operand(children[0], meta))
+
+    def attribute(self, meta, children):
+        node, attr = children
+        if attr != "T":
+            hint = hints.ATTRIBUTES.get(str(attr)) or "only '.T' (transpose) exists"
+            raise ParseError(f"unknown attribute '.{attr}'; {hint}",
+                             line=attr.line, column=attr.column, source=self.text)
+        return ops.transpose(self._operand(node, meta))
+
+    def indexing(self, meta, children):
+        node, kind = children
+        node = self._operand(node, meta)
+        try:
+            return ops.col(node) if kind == "column" else ops.row(node)
+        except ShapeError as err:
+            raise self._fail(err, meta)
+
+    def column_index(self, meta, children):
+        return "column"
+
+    def row_index(self, meta, children):
+        return "row"
+
+    def keyword(self, meta, children):
+        return (children[0], children[1])
+
+    def arguments(self, meta, children):
+        return children
+
+    def call(self, meta, children):
+        token, arguments = children
+        name = ops.ALIASES.get(str(token), str(token))
+        known = ops.function_names()
+        if name not in known:
+            written = first_argument(self.text[token.end_pos:meta.end_pos])
+            hint = hints.function(name, written, arguments or [])
+            raise NameResolutionError(f"unknown function '{token}'"
+                                      + suggest(str(token), known, hint),
+                                      line=token.line, column=token.column, source=self.text)
+        args, kwargs = [], {}
+        for item in arguments or []:
+            if isinstance(item, tuple):
+                key, value = item
+                if str(key) in kwargs:
+                    raise ParseError(f"{token}() got '{key}' twice", line=key.line,
+                                     column=key.column, source=self.text)
+                kwargs[str(key)] = value
+            elif kwargs:
+                raise ParseError(f"{token}(): positional argument after a keyword",
+                                 line=token.line, column=token.column, source=self.text)
+            else:
+                args.append(self._operand(item, token))
+        try:
+            return self._finite(self._apply(str(token), name, args, kwargs), token)
+        except MatcalcError as err:
+            raise self._fail(err, token)
+
+    def _apply(self, written: str, name: str, args: list, kwargs: dict) -> Expr:
+        op = ops.OPS.get(name)
+        builder = ops.BUILDERS.get(name)
+        if builder is not None:
+            signature = inspect.signature(builder).parameters.values()
+            allowed = {p.name: p.default for p in signature if p.default is not p.empty}
+            nargs = sum(p.default is p.empty for p in signature)
+        else:
+            allowed, nargs = dict(op.params), op.nargs
+        for key in kwargs:
+            if key not in allowed:
+                hint = hints.KEYWORDS.get(key, "")
+                raise ParseError(f"{written}() has no keyword '{key}'"
+                                 + (f"; it takes {', '.join(allowed)}" if allowed else "")
+                                 + (f"; {hint}" if hint else ""))
+        params = {key: self._axis(written, value) for key, value in kwargs.items()}
+        if op is not None and op.dims:
+            return self._with_dims(written, op, args)
+        if len(args) != nargs:
+            plural = "s" if nargs != 1 else ""
+            hint = hints.positional_axis(written, allowed, [str(a) for a in args[nargs:]])
+            raise ParseError(f"{written}() takes {nargs} argument{plural}, got {len(args)}"
+                             + (f"; {hint}" if hint else ""))
+        if builder is not None:
+            return builder(*args, **params)
+        return ops.func(name, *args, **params)
+
+    def _axis(self, written, value):
+        if value is NONE:
+            return None
+        if isinstance(value, Const) and value.value.is_Integer:
+            return int(value.value)
+        raise ParseError(f"{written}(): axis must be None or an integer")
+
+    def _with_dims(self, written: str, op, args: list) -> Expr:
+        """`op` of the dimensions `args`: `op.dims` says how many it takes
+        (its signature) and the shape they give."""
+        accepted = inspect.signature(op.dims).parameters.values()
+        least = sum(p.default is p.empty for p in accepted)
+        most = len(accepted)
+        if not least <= len(args) <= most:
+            counts = " or ".join(str(n) for n in range(least, most + 1))
+            raise ParseError(f"{written}() takes {counts} "
+                             f"dimension{'s' if most != 1 else ''}, got {len(args)}")
+        shape = []
+        for a in args:
+            if not (isinstance(a, Const) and a.value.is_positive and
+                    (a.value.is_Integer or (a.value.free_symbols and a.value.is_integer))):
+                raise ParseError(f"{written}() takes dimensions (names, positive integers "
+                                 "or products of them)")
+            shape.append(a.value)
+        return apply(op, (), (("shape", op.dims(*shape)),))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numpy import NumpyPrinter
+from .numpy import CAPABILITIES, NumpyPrinter
 from ..ir.expr import Apply, Const, Var, postorder
 from ..ops import OPS
+from ..passes.lowering import lower_expr
 
 
 class _InlinePrinter(NumpyPrinter):
@@ -30,4 +31,4 @@ def evaluate(expr, values: dict) -> np.ndarray:
     for node in postorder([expr]):
         if isinstance(node, Apply) and OPS[node.op].helper:
             exec(OPS[node.op].helper, scope)
-    return eval(printer.doprint(expr), scope)
+    return eval(printer.doprint(lower_expr(expr, CAPABILITIES)), scope)

@@ -21,7 +21,7 @@ import itertools
 
 import sympy
 
-from matcalc.targets.numpy import SQUARES, _squared
+from matcalc.passes.lowering import SQUARES, squared
 from matcalc.ir.expr import Apply, Var, postorder
 
 # Nodes the printer writes as a view of their argument, or not at all.
@@ -33,7 +33,7 @@ CONSTRUCTORS = frozenset({"outer", "kron", "eye", "ones", "zeros"})
 def _not_formed(node) -> list:
     """The arguments of `node` that its NumPy form reads without forming."""
     if node.op == "sum" and node.param("axis") is None:
-        x = _squared(node.args[0])
+        x = squared(node.args[0])
         if isinstance(x, Var) and x.ndim in SQUARES:
             return [node.args[0]]
     if node.op == "trace" and isinstance(node.args[0], Apply) and node.args[0].op == "matmul":

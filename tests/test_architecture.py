@@ -43,8 +43,6 @@ OVERSIZED = {
     "bridges/sympy.py:_ToSympy.node",
     "bridges/sympy.py:_FromSympy.convert",
     "ops/builders.py",                       # part C: the builders' identities as rules
-    "passes/program.py:build",               # part D: one numeric lowering pass
-    "targets/numpy.py",
 }
 
 

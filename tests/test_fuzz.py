@@ -134,7 +134,7 @@ def pipeline(text: str, run: bool = True):
 HELPER_STRINGS = {node.value for helper in matcalc.targets.numpy_forms.HELPERS.values()
                   for node in ast.walk(ast.parse(helper))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)
-                  } | set(matcalc.targets.numpy.SQUARES.values()) | {matcalc.targets.numpy.TRACE_OF_PRODUCT} | {
+                  } | set(matcalc.passes.lowering.SQUARES.values()) | {matcalc.passes.lowering.TRACE_OF_PRODUCT} | {
                   node.value for node in ast.walk(ast.parse(matcalc.targets.guards.TEMPLATE))
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)}
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import sympy
-
-from ..ir.expr import Apply, Const, Expr, Var, apply, const, postorder, var
-from ..ops import OPS, add, unnamed
+from ..ir.expr import Apply, Expr, Var, apply, postorder, var
+from ..ops import OPS, unnamed
+from .lowering import inverse_times, plan, scaled
 
 # Deepest expression one binding may hold: deeper ones are split into named
 # parts, so generated code never nests past what Python compiles.
@@ -89,137 +88,130 @@ class Names:
                 return name
 
 
-def _inverse_times(node: Expr, chosen: dict) -> bool:
-    """`inv(A) @ B` where the inverse is needed nowhere else."""
-    if not (isinstance(node, Apply) and node.op == "matmul"):
-        return False
-    a = node.args[0]
-    return isinstance(a, Apply) and a.op == "inv" and a not in chosen
-
-
-def _scaled(node: Expr) -> tuple[Const, Expr] | None:
-    """(c, x) for c * x, also behind an `adjoint` barrier; else None."""
-    if isinstance(node, Apply) and node.op == "adjoint":
-        node = node.args[0]
-    if isinstance(node, Apply) and node.op == "mul" and len(node.args) == 2 \
-            and isinstance(node.args[0], Const) and node.args[1].ndim == 2:
-        return node.args[0], node.args[1]
-    return None
-
-
-def _product_operands(nodes: list, roots: list, parents: dict) -> set[Expr]:
-    """The scaled copies c X of forward values X that are used only as
-    matrix-product operands, directly or transposed, and are no result
-    themselves: the scale can go on the products, and no copy is made."""
-    forward = set(postorder(roots[:1]))
-    results = set(roots)
-
-    def only_in_products(x: Expr) -> bool:
-        users = parents.get(x, [])
-        return x not in results and bool(users) and all(
-            u.op == "matmul" or (u.op == "transpose" and only_in_products(u)) for u in users)
-    return {n for n in nodes
-            if (cx := _scaled(n)) is not None and cx[1] in forward and only_in_products(n)}
-
-
-def _scaled_operand(x: Expr, scaled: set) -> Expr | None:
-    """The scaled array behind a matrix-product operand, if any."""
-    if x in scaled:
-        return x
-    if isinstance(x, Apply) and x.op == "transpose" and x.args[0] in scaled:
-        return x.args[0]
-    return None
-
-
-def _parents(nodes: list, roots: list) -> dict[Expr, list]:
-    """Each node's users; a root counts as a user of itself."""
-    parents: dict[Expr, list] = {r: [r] for r in roots}
-    for node in nodes:
-        for a in node.args:
-            parents.setdefault(a, []).append(node)
-    return parents
-
-
-def _sigmoid_slope(node: Expr, parents: dict) -> tuple[Expr, Expr, Expr] | None:
-    """(σ(t), 1 − σ(t), t) for a product with both factors, where σ(t) is
-    needed nowhere else."""
-    if not (isinstance(node, Apply) and node.op == "mul"):
-        return None
-    for s in node.args:
-        if not (isinstance(s, Apply) and s.op == "sigmoid"):
-            continue
-        rest = apply(OPS["mul"], (const(-1), s))
-        c = apply(OPS["add"], (const(1), rest))
-        if node.args.count(s) == node.args.count(c) == 1 \
-                and set(parents[s]) <= {node, rest} \
-                and set(parents[rest]) == {c} and set(parents[c]) == {node}:
-            return s, c, s.args[0]
-    return None
-
-
-def _slope(t: Expr) -> Expr:
-    """σ'(t) = σ(t) (1 − σ(t)) = e / (1 + e)² with e = exp(−|t|): one exp,
-    never an overflow, and full precision in the tails, where 1 − σ(t)
-    rounds to 0. σ' is even, so a factor −1 of t is dropped, and so is a
-    factor y declared `sign` (|y t| = |t| for y = ±1)."""
-    if isinstance(t, Apply) and t.op == "mul":
-        kept = tuple(a for a in t.args if a != const(-1)
-                     and not (isinstance(a, Var) and a.domain == "sign"))
-        if kept:
-            t = kept[0] if len(kept) == 1 else apply(OPS["mul"], kept)
-    e = apply(OPS["exp"], (apply(OPS["mul"], (const(-1), apply(OPS["abs"], (t,)))),))
-    return apply(OPS["div"], (e, apply(OPS["pow"], (apply(OPS["add"], (const(1), e)),
-                                                      const(2)))))
-
-
-def _plan(roots: list, numeric: bool) -> dict[Expr, Expr]:
-    """How the code computes each node of `roots`: the node itself, except
-    - solve(A, B) is A⁻¹ @ B, and solve(Aᵀ, B) is A⁻ᵀ @ B, wherever inv(A) is
-      computed anyway, so A is factorised once;
-    - (c X) @ Y is c (X @ Y) where X is a forward value and c X only feeds
-      matrix products, so no scaled copy of X is made;
-    - with `numeric`, a factor σ(t) (1 − σ(t)), where σ(t) is needed nowhere
-      else, is computed from one exp (`_slope`)."""
-    nodes = list(postorder(roots))
-    inverted = {n.args[0] for n in nodes if isinstance(n, Apply) and n.op == "inv"}
-    parents = _parents(nodes, roots)
-    scaled = _product_operands(nodes, roots, parents)
-    plan: dict[Expr, Expr] = {}
-    for node in nodes:
-        args = tuple(plan[a] for a in node.args)
-        a = node.args[0] if isinstance(node, Apply) and node.op == "solve" else None
-        if numeric and (slope := _sigmoid_slope(node, parents)) is not None:
-            s, c, t = slope
-            kept = tuple(plan[x] for x in node.args if x is not c and x is not s)
-            plan[node] = _slope(plan[t]) if not kept \
-                else apply(OPS["mul"], kept + (_slope(plan[t]),))
-        elif a in inverted:
-            plan[node] = apply(OPS["matmul"], (apply(OPS["inv"], args[:1]), args[1]))
-        elif isinstance(a, Apply) and a.op == "transpose" and a.args[0] in inverted:
-            inverse = apply(OPS["inv"], (plan[a.args[0]],))
-            plan[node] = apply(OPS["matmul"], (apply(OPS["transpose"], (inverse,)), args[1]))
-        elif node in scaled:
-            plan[node] = plan[_scaled(node)[1]]  # its products take the scale
-        elif isinstance(node, Apply) and node.op == "matmul" and any(
-                _scaled_operand(x, scaled) for x in node.args):
-            scale = sympy.Integer(1)
-            for x in filter(None, (_scaled_operand(x, scaled) for x in node.args)):
-                scale *= _scaled(x)[0].value
-            product = apply(OPS["matmul"], args)
-            plan[node] = product if scale == 1 else apply(OPS["mul"], (const(scale), product))
-        elif args != node.args and node.op == "add":
-            plan[node] = add(*args)  # terms whose scale moved may now be alike
-        elif args != node.args:
-            plan[node] = apply(OPS[node.op], args, node.params)
-        else:
-            plan[node] = node
-    return plan
-
-
 def _is_bound(node: Expr, uses: dict) -> bool:
     """Whether a node is worth a name of its own: computed, and used twice."""
     return isinstance(node, Apply) and node.op not in _CHEAP and node.op != "name" \
         and uses.get(node, 0) > 1
+
+
+
+
+def _uses(order: list, roots: list) -> dict[Expr, int]:
+    """How often each node is used (a root once more); an inlined view
+    repeats its argument, so the argument counts its uses too."""
+    uses: dict[Expr, int] = {}
+    for node in order:
+        for a in node.args:
+            uses[a] = uses.get(a, 0) + 1
+    for r in roots:
+        uses[r] = uses.get(r, 0) + 1
+    for node in reversed(order):
+        if isinstance(node, Apply) and node.op in _CHEAP and uses.get(node, 0) > 1:
+            for a in node.args:
+                uses[a] += uses[node] - 1
+    return uses
+
+
+def _user_names(problem, planned: dict) -> dict[Expr, str]:
+    """The user's name of each node that computes a named value."""
+    user: dict[Expr, str] = {}
+    for name, node in problem.intermediates.items():
+        if isinstance(unnamed(node), Apply):
+            user.setdefault(planned.get(unnamed(node), unnamed(node)), name)
+    return user
+
+
+class _Naming:
+    """One build: which nodes get a name, and the bindings made in order
+    (`t0, t1, ...` forward, `g0, g1, ...` backward)."""
+
+    def __init__(self, names: Names, order: list, forward: set, uses: dict):
+        self.names, self.order, self.forward, self.uses = names, order, forward, uses
+        self.counters = {"forward": ("t", itertools.count()),
+                         "backward": ("g", itertools.count())}
+        self.chosen: dict[Expr, str] = {}
+        self.role: dict[Expr, tuple[str, str | None]] = {}
+        self.bindings: list[Binding] = []
+
+    def numbered(self, kind: str) -> str:
+        return self.names.numbered(*self.counters[kind])
+
+    def name_forward(self, value: Expr, value_name: str, user: dict) -> None:
+        """The value, the shared forward nodes and the user's named ones."""
+        self.chosen[value], self.role[value] = value_name, ("value", None)
+        for node in self.order:
+            if node in self.chosen:
+                continue
+            if node in self.forward and _is_bound(node, self.uses):
+                self.chosen[node] = user.get(node) or self.numbered("forward")
+                self.role[node] = ("forward", None)
+            elif node in user and (node in self.forward or node.op not in _CHEAP):
+                # a named value keeps its name, also where only the gradients use it
+                self.chosen[node], self.role[node] = user[node], ("forward", None)
+
+    def name_backward(self, adjoint: dict) -> None:
+        """The shared backward nodes: `d` + name for the adjoint of a named
+        forward node, else `g0, g1, ...`."""
+        owner: dict[Expr, str] = {}
+        for node in reversed(self.order):
+            name = self.chosen.get(unnamed(node))
+            if node in self.forward and node in adjoint and name is not None:
+                owner.setdefault(adjoint[node], name)
+        for node in self.order:
+            if node in self.forward or node in self.chosen or not _is_bound(node, self.uses):
+                continue
+            if node in owner:
+                self.chosen[node] = self.names.fresh("d" + owner[node])
+                self.role[node] = ("adjoint", owner[node])
+            else:
+                self.chosen[node], self.role[node] = self.numbered("backward"), ("backward", None)
+
+    def _temporary(self, body: Expr, kind: str) -> Var:
+        name = self.numbered(kind)
+        self.bindings.append(Binding(name, body, kind))
+        return var(name, body.shape)
+
+    def _split(self, op: str, args: tuple, kind: str) -> tuple:
+        """A long sum or product, in named parts of at most MAX_DEPTH terms."""
+        while len(args) > MAX_DEPTH:
+            args = tuple(self._temporary(apply(OPS[op], args[k:k + MAX_DEPTH]), kind)
+                         for k in range(0, len(args), MAX_DEPTH))
+        return args
+
+    def _body(self, node: Expr, args: tuple, replaced: dict) -> Expr:
+        if isinstance(node, Apply) and node.op == "adjoint":
+            return args[0]
+        if inverse_times(node, self.chosen):  # A⁻¹ B, computed once: a solve, not an inverse
+            return apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
+        if isinstance(node, Apply):
+            return apply(OPS[node.op], args, node.params)
+        return node
+
+    def emit(self) -> dict[Expr, Expr]:
+        """Bind the chosen nodes in order, and split what nests deeper than
+        MAX_DEPTH; returns each node as the bindings refer to it."""
+        replaced: dict[Expr, Expr] = {}
+        depth: dict[Expr, int] = {}
+        for node in self.order:
+            if isinstance(node, Apply) and node.op in ("name", "adjoint") \
+                    and node not in self.chosen:
+                replaced[node], depth[node] = replaced[node.args[0]], depth[node.args[0]]
+                continue
+            kind = "forward" if node in self.forward else "backward"
+            args = tuple(replaced[a] for a in node.args)
+            below = max((depth[a] for a in node.args), default=-1)
+            if isinstance(node, Apply) and node.op in ("add", "mul") and len(args) > MAX_DEPTH:
+                args, below = self._split(node.op, args, kind), 0
+            depth[node] = below + max(len(args), 1)
+            if depth[node] > MAX_DEPTH and node not in self.chosen:
+                self.chosen[node], self.role[node] = self.numbered(kind), (kind, None)
+            body = self._body(node, args, replaced)
+            if node in self.chosen:
+                self.bindings.append(Binding(self.chosen[node], body, *self.role[node]))
+                replaced[node], depth[node] = var(self.chosen[node], node.shape), 0
+            else:
+                replaced[node] = body
+        return replaced
 
 
 def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
@@ -229,104 +221,20 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     results, given as (name, what it is of, expression): the gradients
     ("dW", "W", ∂L/∂W), or second-order results. A `numeric` program is the
     one generated code runs, where a form may give way to one that is cheaper
-    or more accurate in floating point; the printed program keeps the
-    textbook form."""
-    plan = _plan([problem.output] + [expr for _, _, expr in results], numeric)
-    output = plan[problem.output]
-    grads = [plan[expr] for _, _, expr in results]
-    adjoint = {plan.get(k, k): plan[g] for k, g in adjoint.items()  # an adjoint whose scale
-               if g in plan and (plan[g] is g or _scaled(g) is None)}  # moved is not named
-    roots = [output] + grads
+    or more accurate in floating point (`lowering.plan`); the printed
+    program keeps the textbook form."""
+    planned = plan([problem.output] + [expr for _, _, expr in results], numeric)
+    output = planned[problem.output]
+    grads = [planned[expr] for _, _, expr in results]
+    adjoint = {planned.get(k, k): planned[g] for k, g in adjoint.items()  # an adjoint whose
+               if g in planned and (planned[g] is g or scaled(g) is None)}  # scale moved: no name
     order = list(postorder([output] + grads[::-1]))
-    forward = set(postorder([output]))
-
-    uses: dict[Expr, int] = {}
-    for node in order:
-        for a in node.args:
-            uses[a] = uses.get(a, 0) + 1
-    for r in roots:
-        uses[r] = uses.get(r, 0) + 1
-    for node in reversed(order):  # an inlined view repeats its argument
-        if isinstance(node, Apply) and node.op in _CHEAP and uses.get(node, 0) > 1:
-            for a in node.args:
-                uses[a] += uses[node] - 1
-
+    naming = _Naming(names, order, set(postorder([output])), _uses(order, [output] + grads))
     gradient_names = [(of, names.fresh(name)) for name, of, _ in results]
-    # The user's name goes to the node that computes the named value.
-    user: dict[Expr, str] = {}
-    for name, node in problem.intermediates.items():
-        if isinstance(unnamed(node), Apply):
-            user.setdefault(plan.get(unnamed(node), unnamed(node)), name)
-    value = unnamed(output)
-
-    chosen: dict[Expr, str] = {value: problem.output_name}
-    role: dict[Expr, tuple[str, str | None]] = {value: ("value", None)}
-    temps, grads_count = itertools.count(), itertools.count()
-    for node in order:
-        if node in forward and node not in chosen and _is_bound(node, uses):
-            chosen[node] = user.get(node) or names.numbered("t", temps)
-            role[node] = ("forward", None)
-        elif node in user and node not in chosen and (node in forward or node.op not in _CHEAP):
-            # a named value keeps its name, also where only the gradients use it
-            chosen[node], role[node] = user[node], ("forward", None)
-
-    owner: dict[Expr, str] = {}
-    for node in reversed(order):
-        name = chosen.get(unnamed(node))
-        if node in forward and node in adjoint and name is not None:
-            owner.setdefault(adjoint[node], name)
-    for node in order:
-        if node in forward or node in chosen or not _is_bound(node, uses):
-            continue
-        if node in owner:
-            chosen[node], role[node] = names.fresh("d" + owner[node]), ("adjoint", owner[node])
-        else:
-            chosen[node], role[node] = names.numbered("g", grads_count), ("backward", None)
-
-    replaced: dict[Expr, Expr] = {}
-    depth: dict[Expr, int] = {}
-    bindings: list[Binding] = []
-    for node in order:
-        if isinstance(node, Apply) and node.op in ("name", "adjoint") and node not in chosen:
-            replaced[node] = replaced[node.args[0]]
-            depth[node] = depth[node.args[0]]
-            continue
-        kind = "forward" if node in forward else "backward"
-
-        def temporary(body: Expr) -> Expr:
-            name = names.numbered(*(("t", temps) if kind == "forward" else ("g", grads_count)))
-            bindings.append(Binding(name, body, kind))
-            return var(name, body.shape)
-
-        args = tuple(replaced[a] for a in node.args)
-        below = max((depth[a] for a in node.args), default=-1)
-        if isinstance(node, Apply) and node.op in ("add", "mul") and len(args) > MAX_DEPTH:
-            while len(args) > MAX_DEPTH:  # a long sum or product, in named parts
-                args = tuple(temporary(apply(OPS[node.op], args[k:k + MAX_DEPTH]))
-                             for k in range(0, len(args), MAX_DEPTH))
-            below = 0
-        depth[node] = below + max(len(args), 1)
-        if depth[node] > MAX_DEPTH and node not in chosen:
-            chosen[node] = names.numbered(*(("t", temps) if kind == "forward"
-                                            else ("g", grads_count)))
-            role[node] = (kind, None)
-        if isinstance(node, Apply) and node.op == "adjoint":
-            body = args[0]
-        elif _inverse_times(node, chosen):  # A⁻¹ B, computed once: a solve, not an inverse
-            body = apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
-        elif isinstance(node, Apply):
-            body = apply(OPS[node.op], args, node.params)
-        else:
-            body = node
-        if node in chosen:
-            name = chosen[node]
-            bindings.append(Binding(name, body, *role[node]))
-            replaced[node] = var(name, node.shape)
-            depth[node] = 0
-        else:
-            replaced[node] = body
-
-    for (w, name), g in zip(gradient_names, grads):
-        bindings.append(Binding(name, replaced[g], role_of_results, w))
-    return Program(seed, tuple(bindings),
+    naming.name_forward(unnamed(output), problem.output_name, _user_names(problem, planned))
+    naming.name_backward(adjoint)
+    replaced = naming.emit()
+    results_bound = [Binding(name, replaced[g], role_of_results, w)
+                     for (w, name), g in zip(gradient_names, grads)]
+    return Program(seed, tuple(naming.bindings + results_bound),
                    problem.output_name, tuple(gradient_names))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.expr import Apply, Const, Var, postorder
-from .numpy import NumpyPrinter
+from ..passes.lowering import lower_expr
+from .numpy import CAPABILITIES, NumpyPrinter
 from .numpy_forms import HELPERS
 
 
@@ -30,4 +31,4 @@ def evaluate(expr, values: dict) -> np.ndarray:
     for node in postorder([expr]):
         if isinstance(node, Apply) and node.op in HELPERS:
             exec(HELPERS[node.op], scope)
-    return eval(printer.doprint(expr), scope)
+    return eval(printer.doprint(lower_expr(expr, CAPABILITIES)), scope)

@@ -1,0 +1,334 @@
+"""The numeric lowering: how the code computes each value, one pass.
+
+Mathematics and numerics part here. Every choice of how a value is computed
+in floating point, rather than what it is, lives in this module:
+
+- `plan` (for every program; `build` calls it before naming values):
+  solve(A, B) is A⁻¹ B where inv(A) is computed anyway; a scale factor c of
+  c X moves onto the matrix products X feeds; and, in a `numeric` program
+  (the one generated code runs), σ(t) (1 − σ(t)) is computed from one exp.
+- `lower` (between a program and a code target): each binding is rewritten
+  into the node kinds the target computes fastest, as far as its
+  `Capabilities` allow: Σ x² and tr(A B) as one `einsum`, a chain of matrix
+  products as one `multi_dot`, a step beside other factors as a boolean
+  `mask`, and a − A B as `subtract_product`, written into the product's
+  memory. A printer then only prints the lowered nodes.
+
+The lowered node kinds are operators of this module (`LOWERED`), not of the
+table: they have a shape and no derivative, and no pass but the printers ever
+sees them. Lowered nodes are made with `apply`, never with the builders,
+whose identities would undo the lowering.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy
+
+from ..ir.expr import Apply, Const, Expr, Var, apply, const, postorder
+from ..ops import OPS, add
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a code target's array library offers beyond elementwise
+    arithmetic, matrix products and the operators' forms; `lower` uses only
+    what is switched on (an array-API target has none of these)."""
+
+    einsum: bool = False           # contractions such as Σ_ij A_ij B_ji in one call
+    multi_dot: bool = False        # a product chain in one call that picks the order
+    out: bool = False              # a result written into an existing array (out=)
+    masks: bool = False            # a boolean array multiplies a floating one
+    item_assignment: bool = False  # x[index] = value (the loops of a full Hessian)
+
+
+# Everything off: plain sums, traces, products and subtractions.
+PLAIN = Capabilities()
+
+# einsum subscripts: Σ x² by the number of axes, and tr(A B).
+SQUARES = {1: "i,i", 2: "ij,ij"}
+TRACE_OF_PRODUCT = "ij,ji"
+
+
+@dataclass(frozen=True)
+class LoweredOp:
+    """A node kind only a lowered program has: a name and a shape rule
+    `shape(arg_shapes, params)`, as the table's operators have."""
+
+    name: str
+    shape: Callable
+
+
+def _chain_shape(shapes, params):
+    out = shapes[0]
+    for s in shapes[1:]:
+        out = OPS["matmul"].shape([out, s], {})
+    return out
+
+
+EINSUM = LoweredOp("einsum", lambda shapes, params: ())  # a full contraction
+MULTI_DOT = LoweredOp("multi_dot", _chain_shape)         # A @ B @ C @ ...
+MASK = LoweredOp("mask", lambda shapes, params: shapes[0])  # (x > 0): step(x), as a factor
+SUBTRACT_PRODUCT = LoweredOp(                            # a - A @ B, into A @ B's memory
+    "subtract_product", lambda shapes, params: _chain_shape(shapes[1:], params))
+LOWERED = {op.name: op for op in (EINSUM, MULTI_DOT, MASK, SUBTRACT_PRODUCT)}
+assert not set(LOWERED) & set(OPS), "a lowered node kind shadows an operator"
+
+
+# ------------------------------------------------------------------ plan ---
+
+def _is(node: Expr, name: str) -> bool:
+    return isinstance(node, Apply) and node.op == name
+
+
+def inverse_times(node: Expr, chosen: dict) -> bool:
+    """`inv(A) @ B` where the inverse is needed nowhere else (so the code
+    solves A X = B instead)."""
+    return _is(node, "matmul") and _is(node.args[0], "inv") and node.args[0] not in chosen
+
+
+def scaled(node: Expr) -> tuple[Const, Expr] | None:
+    """(c, x) for c * x, also behind an `adjoint` barrier; else None."""
+    if _is(node, "adjoint"):
+        node = node.args[0]
+    if _is(node, "mul") and len(node.args) == 2 \
+            and isinstance(node.args[0], Const) and node.args[1].ndim == 2:
+        return node.args[0], node.args[1]
+    return None
+
+
+def _product_operands(nodes: list, roots: list, parents: dict) -> set[Expr]:
+    """The scaled copies c X of forward values X that are used only as
+    matrix-product operands, directly or transposed, and are no result
+    themselves: the scale can go on the products, and no copy is made."""
+    forward = set(postorder(roots[:1]))
+    results = set(roots)
+
+    def only_in_products(x: Expr) -> bool:
+        users = parents.get(x, [])
+        return x not in results and bool(users) and all(
+            u.op == "matmul" or (u.op == "transpose" and only_in_products(u)) for u in users)
+    return {n for n in nodes
+            if (cx := scaled(n)) is not None and cx[1] in forward and only_in_products(n)}
+
+
+def _scaled_operand(x: Expr, scaled_copies: set) -> Expr | None:
+    """The scaled array behind a matrix-product operand, if any."""
+    if x in scaled_copies:
+        return x
+    if _is(x, "transpose") and x.args[0] in scaled_copies:
+        return x.args[0]
+    return None
+
+
+def _parents(nodes: list, roots: list) -> dict[Expr, list]:
+    """Each node's users; a root counts as a user of itself."""
+    parents: dict[Expr, list] = {r: [r] for r in roots}
+    for node in nodes:
+        for a in node.args:
+            parents.setdefault(a, []).append(node)
+    return parents
+
+
+def _sigmoid_slope(node: Expr, parents: dict) -> tuple[Expr, Expr, Expr] | None:
+    """(σ(t), 1 − σ(t), t) for a product with both factors, where σ(t) is
+    needed nowhere else."""
+    if not _is(node, "mul"):
+        return None
+    for s in node.args:
+        if not _is(s, "sigmoid"):
+            continue
+        rest = apply(OPS["mul"], (const(-1), s))
+        c = apply(OPS["add"], (const(1), rest))
+        if node.args.count(s) == node.args.count(c) == 1 \
+                and set(parents[s]) <= {node, rest} \
+                and set(parents[rest]) == {c} and set(parents[c]) == {node}:
+            return s, c, s.args[0]
+    return None
+
+
+def _slope(t: Expr) -> Expr:
+    """σ'(t) = σ(t) (1 − σ(t)) = e / (1 + e)² with e = exp(−|t|): one exp,
+    never an overflow, and full precision in the tails, where 1 − σ(t)
+    rounds to 0. σ' is even, so a factor −1 of t is dropped, and so is a
+    factor y declared `sign` (|y t| = |t| for y = ±1)."""
+    if _is(t, "mul"):
+        kept = tuple(a for a in t.args if a != const(-1)
+                     and not (isinstance(a, Var) and a.domain == "sign"))
+        if kept:
+            t = kept[0] if len(kept) == 1 else apply(OPS["mul"], kept)
+    e = apply(OPS["exp"], (apply(OPS["mul"], (const(-1), apply(OPS["abs"], (t,)))),))
+    return apply(OPS["div"], (e, apply(OPS["pow"], (apply(OPS["add"], (const(1), e)),
+                                                      const(2)))))
+
+
+def _rescaled_product(node: Apply, args: tuple, scaled_copies: set) -> Expr:
+    """(c X) @ (d Y) as c d (X @ Y), its operands' scales multiplied out."""
+    scale = sympy.Integer(1)
+    for x in filter(None, (_scaled_operand(x, scaled_copies) for x in node.args)):
+        scale *= scaled(x)[0].value
+    product = apply(OPS["matmul"], args)
+    return product if scale == 1 else apply(OPS["mul"], (const(scale), product))
+
+
+def _planned(node: Expr, plan: dict, parents: dict, inverted: set, scaled_copies: set,
+             numeric: bool) -> Expr:
+    """How the code computes `node`, its arguments already planned."""
+    args = tuple(plan[a] for a in node.args)
+    a = node.args[0] if _is(node, "solve") else None
+    if numeric and (slope := _sigmoid_slope(node, parents)) is not None:
+        s, c, t = slope
+        kept = tuple(plan[x] for x in node.args if x is not c and x is not s)
+        return _slope(plan[t]) if not kept else apply(OPS["mul"], kept + (_slope(plan[t]),))
+    if a in inverted:
+        return apply(OPS["matmul"], (apply(OPS["inv"], args[:1]), args[1]))
+    if _is(a, "transpose") and a.args[0] in inverted:
+        inverse = apply(OPS["inv"], (plan[a.args[0]],))
+        return apply(OPS["matmul"], (apply(OPS["transpose"], (inverse,)), args[1]))
+    if node in scaled_copies:
+        return plan[scaled(node)[1]]  # its products take the scale
+    if _is(node, "matmul") and any(_scaled_operand(x, scaled_copies) for x in node.args):
+        return _rescaled_product(node, args, scaled_copies)
+    if args != node.args and node.op == "add":
+        return add(*args)  # terms whose scale moved may now be alike
+    if args != node.args:
+        return apply(OPS[node.op], args, node.params)
+    return node
+
+
+def plan(roots: list, numeric: bool) -> dict[Expr, Expr]:
+    """How the code computes each node of `roots`: the node itself, except
+    - solve(A, B) is A⁻¹ @ B, and solve(Aᵀ, B) is A⁻ᵀ @ B, wherever inv(A) is
+      computed anyway, so A is factorised once;
+    - (c X) @ Y is c (X @ Y) where X is a forward value and c X only feeds
+      matrix products, so no scaled copy of X is made;
+    - with `numeric`, a factor σ(t) (1 − σ(t)), where σ(t) is needed nowhere
+      else, is computed from one exp (`_slope`)."""
+    nodes = list(postorder(roots))
+    inverted = {n.args[0] for n in nodes if _is(n, "inv")}
+    parents = _parents(nodes, roots)
+    scaled_copies = _product_operands(nodes, roots, parents)
+    out: dict[Expr, Expr] = {}
+    for node in nodes:
+        out[node] = _planned(node, out, parents, inverted, scaled_copies, numeric)
+    return out
+
+
+# ----------------------------------------------------------------- lower ---
+
+def squared(node: Expr) -> Expr | None:
+    """x for x ** 2 or square(x), else None."""
+    if _is(node, "square") or (_is(node, "pow") and isinstance(node.args[1], Const)
+                               and node.args[1].value == 2):
+        return node.args[0]
+    return None
+
+
+def _contraction(node: Apply) -> tuple[str, Expr, Expr] | None:
+    """(subscripts, a, b) when `node` is a full contraction of a and b:
+    Σ x² = Σ x ⊙ x over a whole array x; tr(A B) = Σ_ij A_ij B_ji (n²
+    products where forming A B takes n³); tr(A Cᵀ) = Σ_ij A_ij C_ij."""
+    if node.op == "sum" and node.param("axis") is None:
+        x = squared(node.args[0])
+        if isinstance(x, Var) and x.ndim in SQUARES:
+            return SQUARES[x.ndim], x, x
+    if node.op == "trace" and _is(node.args[0], "matmul"):
+        a, b = node.args[0].args
+        if _is(b, "transpose"):
+            return SQUARES[2], a, b.args[0]
+        return TRACE_OF_PRODUCT, a, b
+    return None
+
+
+def _chain(node: Apply) -> list[Expr] | None:
+    """The factors of A @ B @ C @ ..., three or more with matrices inside
+    (one call picks the cheapest order from the shapes at run time)."""
+    if node.op != "matmul":
+        return None
+    chain, head = [node.args[1]], node.args[0]
+    while _is(head, "matmul"):
+        chain.append(head.args[1])
+        head = head.args[0]
+    chain.append(head)
+    if len(chain) < 3 or any(m.ndim != 2 for m in chain[1:-1]):
+        return None
+    return chain[::-1]
+
+
+def _masked(args: tuple) -> tuple | None:
+    """A product's factors with each step(x) as the mask (x > 0), after the
+    other factors (a number first: -a * (x > 0), never -(x > 0)); None when
+    no step stands beside another factor."""
+    coeff = args[:1] if isinstance(args[0], Const) else ()
+    factors = args[len(coeff):]
+    if len(factors) < 2 or all(_is(f, "step") for f in factors) \
+            or not any(_is(f, "step") for f in factors):
+        return None
+    return coeff + tuple(f for f in factors if not _is(f, "step")) \
+        + tuple(apply(MASK, f.args) for f in factors if _is(f, "step"))
+
+
+def _lowered(node: Expr, low: dict, caps: Capabilities) -> Expr:
+    """`node` as the target computes it, its descendants lowered in `low`."""
+    if not isinstance(node, Apply):
+        return node
+    if caps.einsum and (found := _contraction(node)) is not None:
+        subscripts, a, b = found
+        return apply(EINSUM, (low[a], low[b]), (("subscripts", subscripts),))
+    if caps.multi_dot and (chain := _chain(node)) is not None:
+        return apply(MULTI_DOT, tuple(low[m] for m in chain))
+    args = tuple(low[a] for a in node.args)
+    if caps.masks and node.op == "mul" and (masked := _masked(args)) is not None:
+        return apply(OPS["mul"], masked)
+    return node if args == node.args else apply(OPS[node.op], args, node.params)
+
+
+def lower_expr(expr: Expr, caps: Capabilities) -> Expr:
+    """An expression in the node kinds a target with `caps` computes."""
+    low: dict[Expr, Expr] = {}
+    for node in postorder([expr]):
+        low[node] = _lowered(node, low, caps)
+    return low[expr]
+
+
+def _subtracted_product(expr: Expr) -> tuple[Expr, Expr, Expr] | None:
+    """(a, A, B) when `expr` is a - A @ B, the product of the result's shape
+    (an array, not a scalar) and A no product itself, else None."""
+    if not (_is(expr, "add") and len(expr.args) == 2 and expr.ndim > 0):
+        return None
+    term = expr.args[1]
+    if not (_is(term, "mul") and len(term.args) == 2 and isinstance(term.args[0], Const)
+            and term.args[0].value == -1):
+        return None
+    product = term.args[1]
+    if _is(product, "matmul") and product.shape == expr.shape \
+            and not _is(product.args[0], "matmul"):
+        return expr.args[0], *product.args
+    return None
+
+
+def lower_binding(expr: Expr, caps: Capabilities) -> Expr:
+    """The value a statement assigns: lowered, and a - A @ B computed into
+    the new product's memory where the target can write into an array
+    (NumPy adds in place only into the left operand of '-')."""
+    expr = lower_expr(expr, caps)
+    if caps.out and (split := _subtracted_product(expr)) is not None:
+        return apply(SUBTRACT_PRODUCT, split)
+    return expr
+
+
+def subtracted(node: Apply) -> Expr:
+    """The plain a - A @ B that a `subtract_product` node computes."""
+    a, left, right = node.args
+    product = apply(OPS["matmul"], (left, right))
+    return apply(OPS["add"], (a, apply(OPS["mul"], (const(-1), product))))
+
+
+def lower(program, caps: Capabilities):
+    """The program (a `passes.program.Program`) as a target with `caps`
+    computes it: the same bindings, each value lowered."""
+    return dataclasses.replace(program, bindings=tuple(
+        dataclasses.replace(b, expr=lower_binding(b.expr, caps)) for b in program.bindings))

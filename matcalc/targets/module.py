@@ -1,0 +1,429 @@
+"""The layout of a generated module, whatever array library it runs on.
+
+The module defines `INPUTS`, `WRT`, `forward(*inputs) -> (value, cache)`,
+`backward(cache, dout=None) -> gradients in WRT order` and
+`value_and_grad(dout=None, /, **inputs) -> (value, {name: gradient})`, and
+with second-order results `hessian`, `hvp` or `jacobian`. `forward` computes
+every named intermediate once and hands `backward` what it needs. Every
+function taking inputs checks them first, and constants are made in the
+inputs' floating type (`dtype`). Only validated identifiers and numbers from
+the problem reach the code; names that are Python keywords or builtins are
+renamed (`lambda_`).
+
+The program is lowered for the target (`passes.lowering.lower`, by the
+target's `capabilities`) and printed by the target's printer; the target
+(see `Target`) supplies what its library spells its own way.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+import textwrap
+import unicodedata
+from typing import Protocol
+
+from .._version import __version__
+from ..ad.gradient import Gradient
+from ..errors import MatcalcError
+from ..ir.expr import Const, Var, postorder
+from ..ir.shapes import fmt, symbols as shape_symbols
+from ..passes.lowering import Capabilities, lower
+from .text import TextPrinter, declarations
+
+# Names the generated module itself defines or uses.
+RESERVED = {"forward", "backward", "value_and_grad", "INPUTS", "WRT", "SHAPES",
+            "dtype", "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
+            "jacobian", "v", "out", "index", "arrays"}
+
+# The inputs' floating type, which constant arrays (np.ones, np.eye) take so
+# that float32 stays float32: a key no matcalc name can be, and the Python
+# name the operator forms use.
+DTYPE, DTYPE_CODE = "<dtype>", "dtype"
+
+WIDTH = 79
+
+
+class Target(Protocol):
+    """What a code target supplies to the layout: its lowering capabilities,
+    its printer, its names and the statements its library writes its own
+    way (the input checks `guards` provides as `targets.guards` does)."""
+
+    capabilities: Capabilities
+    imports: tuple          # the module's import lines
+    reserved: frozenset     # names the target's code uses (np, helper functions)
+    guards: object
+
+    def printer(self, ident: dict):
+        """The code printer, naming matcalc names by `ident`."""
+
+    def assignment(self, target: str, expr, printer) -> list[str]:
+        """The statements `target = expr` for a lowered expression."""
+
+    def needs_dtype(self, node) -> bool:
+        """Whether printing the lowered `node` names `dtype`."""
+
+    def helpers(self, exprs) -> list[str]:
+        """The sources of the helper functions the expressions call."""
+
+    def result_type(self, args: str) -> str:
+        """`dtype = ...`: the inputs' floating type."""
+
+    def zeros(self, shape: str) -> str:
+        """An array of zeros of the printed shape, of type `dtype`."""
+
+    def empty(self, shape: str) -> str:
+        """An uninitialised array of the printed shape, of type `dtype`."""
+
+    def indices(self, shape: str) -> str:
+        """An iterable of every index tuple of the printed shape."""
+
+
+def python_name(name: str, taken: set[str], reserved=frozenset()) -> str:
+    """A safe, unused Python identifier for a matcalc name."""
+    ident = unicodedata.normalize("NFKC", name)
+    ident = re.sub(r"\W", lambda m: f"_{ord(m.group()):x}", ident)
+    if not ident.isidentifier():
+        ident = "v_" + ident
+    if keyword.iskeyword(ident) or keyword.issoftkeyword(ident) or ident in RESERVED \
+            or ident in reserved or hasattr(builtins, ident):
+        ident += "_"
+    base, k = ident, 2
+    while ident in taken:
+        ident, k = f"{base}_{k}", k + 1
+    taken.add(ident)
+    return ident
+
+
+def _identifiers(names, reserved) -> dict[str, str]:
+    """Every matcalc name the code uses, mapped to its Python identifier."""
+    taken: set[str] = {DTYPE_CODE}
+    return {**{n: python_name(n, taken, reserved) for n in dict.fromkeys(names)},
+            DTYPE: DTYPE_CODE}
+
+
+def _used_names(exprs, target: Target) -> list[str]:
+    """Variable and dimension names the lowered expressions mention, in
+    order (and `DTYPE` where the code names the inputs' floating type)."""
+    out: dict[str, None] = {}
+    if any(isinstance(e, Const) for e in exprs):
+        out[DTYPE] = None  # a constant result, made in the inputs' type
+    for node in postorder(exprs):
+        if target.needs_dtype(node):
+            out[DTYPE] = None
+        if isinstance(node, Var):
+            out[node.name] = None
+        elif isinstance(node, Const):
+            for s in sorted(node.value.free_symbols, key=str):
+                out[s.name] = None
+        for key, value in getattr(node, "params", ()):
+            if key == "shape":
+                for s in sorted(shape_symbols(value), key=str):
+                    out[s.name] = None
+    return list(out)
+
+
+def _dim_lines(dims: list[str], problem, ident) -> list[str]:
+    """`N, D = X.shape` lines that define the dimensions the code uses."""
+    lines, pending = [], list(dims)
+    for name, v in problem.variables.items():
+        here = [str(d) for d in v.shape]
+        found = [d for d in pending if d in here]
+        if not found:
+            continue
+        if len(found) == len(here) == 2 and here[0] != here[1]:
+            lines.append(f"{ident[here[0]]}, {ident[here[1]]} = {ident[name]}.shape")
+        else:
+            lines += [f"{ident[d]} = {ident[name]}.shape[{here.index(d)}]" for d in found]
+        pending = [d for d in pending if d not in found]
+    return lines
+
+
+def _wrap(line: str, indent: str) -> list[str]:
+    """A statement within WIDTH columns: the long part goes in parentheses,
+    broken at spaces (printed code has spaces only between tokens, so every
+    break inside the parentheses is legal)."""
+    if len(indent + line) <= WIDTH or any(" " in q for q in re.findall("'[^']*'", line)):
+        # never split a string literal; quoted identifiers have no spaces
+        return [indent + line]
+    nested = line[:len(line) - len(line.lstrip(" "))]  # a line inside a loop
+    indent, line = indent + nested, line[len(nested):]
+    if line.startswith("#"):
+        return [indent + "# " + part for part in
+                textwrap.wrap(line[2:], WIDTH - len(indent) - 2, break_long_words=False)]
+    if line.endswith((" = cache", " = inputs", " = arrays")):
+        head, _, source = line.rpartition(" = ")
+        opening, body, closing = "(", head.strip("()"), ") = " + source
+    elif line.startswith("return "):
+        opening, body, closing = "return (", line[len("return "):], ")"
+    elif line.startswith("for ") and line.endswith("):"):  # for x in f(...):
+        head, _, rest = line.partition("(")
+        opening, body, closing = head + "(", rest[:-2], "):"
+    elif " = " not in line:  # a call statement: break inside its parentheses
+        head, _, rest = line.partition("(")
+        opening, body, closing = head + "(", rest[:-1], ")"
+    else:
+        head, _, body = line.partition(" = ")
+        opening, closing = f"{head} = (", ")"
+        if _enclosed(body):  # a tuple: its own parentheses
+            body = body[1:-1]
+    parts = textwrap.wrap(body, WIDTH - len(indent) - 4, break_long_words=False,
+                          break_on_hyphens=False)
+    return [indent + opening] + [indent + "    " + p for p in parts] + [indent + closing]
+
+
+def _enclosed(code: str) -> bool:
+    """Whether `code` is one parenthesised whole, `(...)`."""
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return k == len(code) - 1 and ch == ")"
+    return False
+
+
+def _comment(binding, text: str, code: str, value: str) -> str | None:
+    meaning = {"adjoint": f"∂{value}/∂{binding.of}",
+               "gradient": f"∂{value}/∂{binding.of}"}.get(binding.role)
+    parts = [p for p in (meaning, text if text != code else None) if p]
+    return f"# {binding.name} = " + " = ".join(parts) if parts else None
+
+
+class _Emitter:
+    """Writes the module for one gradient, function by function."""
+
+    def __init__(self, gradient: Gradient, target: Target):
+        self.problem, self.target = gradient.problem, target
+        self.textbook = gradient.program  # as printed: the comments show it
+        self.program = lower(gradient.program, target.capabilities)
+        program, problem = self.program, self.problem
+        names = [*problem.variables, *problem.dims,
+                 *([program.seed.name] if program.seed is not None else []),
+                 *(b.name for b in program.bindings)]
+        self.ident = _identifiers(names, target.reserved)
+        self.code, self.text = target.printer(self.ident), TextPrinter()
+        self.value = program.value
+        self.forward, self.backward = program.forward(), program.backward()
+        self.seed = program.seed.name if program.seed is not None else None
+        self.grads = [self.ident[name] for _, name in program.gradients]
+        self._cache()
+
+    def _cache(self) -> None:
+        """The dimensions forward defines, and what it hands backward."""
+        problem = self.problem
+        fwd_names = _used_names([b.expr for b in self.forward], self.target)
+        self.fwd_dims = [n for n in fwd_names if n in problem.dims]
+        defined = set(problem.variables) | {b.name for b in self.forward} | set(self.fwd_dims)
+        bwd_names = _used_names([b.expr for b in self.backward], self.target)
+        needed = set(bwd_names)
+        self.cache = [n for n in [*problem.variables, *(b.name for b in self.forward),
+                                  *self.fwd_dims] if n in needed and n in defined]
+        bwd_dims = [n for n in bwd_names if n in problem.dims and n not in self.cache]
+        self.cache += bwd_dims
+        self.fwd_dims += [d for d in bwd_dims if d not in self.fwd_dims]
+        self.dtype = DTYPE in fwd_names or DTYPE in bwd_names
+        if DTYPE in bwd_names:
+            self.cache.append(DTYPE)
+
+    def body(self, bindings) -> list[str]:
+        """The bindings' statements, each after a comment with its meaning
+        and its textbook form where the code differs."""
+        textbook = {b.name: b.expr for b in self.textbook.bindings}
+        lines = []
+        for b in bindings:
+            code = self.target.assignment(self.ident[b.name], b.expr, self.code)
+            comment = _comment(b, self.text.doprint(textbook[b.name]),
+                               code[0].partition(" = ")[2] if len(code) == 1 else "", self.value)
+            if comment:
+                lines.append(comment)
+            lines += code
+        return lines
+
+    def docstring(self) -> list[str]:
+        problem, value = self.problem, self.value
+        out = [f'"""Value and gradients of {value}, generated by matcalc {__version__}.', ""]
+        for name, node in problem.intermediates.items():
+            out += _wrap(f"{name} = {self.text.define(node)}", "    ")
+        if value not in problem.intermediates:
+            out += _wrap(f"{value} = {self.text.define(problem.output)}", "    ")
+        shapes = {w: problem.variables[w].shape for w in problem.wrt}
+        out += [""] + textwrap.wrap("Inputs: " + ", ".join(declarations(problem)), WIDTH)
+        out += textwrap.wrap("Gradients: " + ", ".join(
+            f"{name} = ∂{value}/∂{w} ({fmt(shapes[w])})"
+            for w, name in self.program.gradients), WIDTH, break_on_hyphens=False)
+        return out + ['"""']
+
+    def forward_function(self) -> list[str]:
+        ident = self.ident
+        args = ", ".join(ident[n] for n in self.problem.variables)
+        lines = self.target.guards.call(args)
+        if self.dtype:
+            lines.append(self.target.result_type(args))
+        lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
+        lines.append(f"return {ident[self.value]}, "
+                     f"{_tuple_code([ident[n] for n in self.cache])}")
+        signature = [f"def forward({args}):"]
+        if len(signature[0]) > WIDTH:
+            signature = ["def forward("] + ["        " + p for p in textwrap.wrap(
+                args, WIDTH - 8, break_long_words=False)]
+            signature[-1] += "):"
+        return (signature +
+                [f'    """Return ({self.value}, cache) for inputs as `_checked` takes them;',
+                 '    cache holds what backward needs."""']
+                + [w for line in lines for w in _wrap(line, "    ")])
+
+    def backward_function(self) -> list[str]:
+        ident, value = self.ident, self.value
+        lines = []
+        if self.cache:
+            lines.append(f"{_tuple_code([ident[n] for n in self.cache])} = cache")
+        if self.seed is not None:
+            lines += ["if dout is None:",
+                      f"    raise TypeError('backward needs dout = ∂L/∂{value}, "
+                      f"of shape {fmt(self.program.seed.shape)}')",
+                      f"{ident[self.seed]} = dout"]
+        lines += self.body(self.backward)
+        lines.append(f"grads = {_tuple_code(self.grads)}")
+        if self.seed is None:
+            lines += ["if dout is not None:",
+                      *("    " + line for line in self.target.guards.SCALAR_DOUT.strip("\n").split("\n")),
+                      "    grads = tuple(dout * g for g in grads)"]
+        lines.append("return grads")
+        scaled = "times dout (default 1)" if self.seed is None else "given dout = ∂L/∂" + value
+        doc = textwrap.wrap(f'"""Return ({", ".join(self.grads)}), the gradients of '
+                            f'{value} {scaled}."""', WIDTH - 4, break_on_hyphens=False)
+        return (["def backward(cache, dout=None):"] + ["    " + d for d in doc]
+                + [w for line in lines for w in _wrap(line, "    ")])
+
+    def module(self, extras=()) -> str:
+        problem, guards = self.problem, self.target.guards
+        out = self.docstring() + ["", *self.target.imports, ""]
+        out += _wrap(f"INPUTS = {_tuple(problem.variables)}", "")
+        out += _wrap(f"WRT = {_tuple(problem.wrt)}", "")
+        shapes = guards.shapes(problem)
+        out += shapes[:-1] + _wrap(shapes[-1], "") + ["", ""]
+        out += guards.checked(problem, self.ident, _wrap) + ["", ""]
+        helpers = self.target.helpers([b.expr for p in (self.textbook, *(e.code for e in extras))
+                                       for b in p.bindings])
+        if any(e.kind == "hvp" for e in extras):  # hvp's check of its direction v
+            helpers.append(guards.DIRECTION)
+        for helper in helpers:
+            out += [helper.strip("\n"), "", ""]
+        out += self.forward_function() + ["", ""] + self.backward_function() + ["", ""]
+        out += ["def value_and_grad(dout=None, /, **inputs):",
+                f'    """Return ({self.value}, {{name: gradient}}) for inputs named as in',
+                '    INPUTS, as `_checked` takes them; dout as for backward."""',
+                "    value, cache = forward(*_by_name(inputs))",
+                "    return value, dict(zip(WRT, backward(cache, dout)))", ""]
+        for extra in extras:
+            out[-1:] = ["", ""] + _SecondOrderEmitter(extra, self.target).function() + [""]
+        return "\n".join(out)
+
+
+class _SecondOrderEmitter:
+    """`hessian(**inputs)`, `hvp(v, /, **inputs)` or `jacobian(**inputs)`."""
+
+    def __init__(self, result, target: Target):
+        self.result, self.problem, self.target = result, result.problem, target
+        self.program = lower(result.code, target.capabilities)
+        names = [*self.problem.variables, *self.problem.dims,
+                 *(e.direction.name for e in result.entries if e.direction is not None),
+                 *(b.name for b in self.program.bindings)]
+        self.ident = _identifiers(names, target.reserved)
+        self.code = target.printer(self.ident)
+
+    def _depends_on(self, bindings, direction: str) -> set[str]:
+        """The bindings that (transitively) use the direction."""
+        out = {direction}
+        for b in bindings:
+            if any(isinstance(n, Var) and n.name in out for n in postorder([b.expr])):
+                out.add(b.name)
+        return out
+
+    def _lines(self, bindings) -> list[str]:
+        return [line for b in bindings
+                for line in self.target.assignment(self.ident[b.name], b.expr, self.code)]
+
+    def function(self) -> list[str]:
+        result, problem, ident = self.result, self.problem, self.ident
+        results = [name for _, name in self.program.gradients]
+        bindings = self.program.needed(results)
+        used = _used_names([b.expr for b in bindings], self.target)
+        arrays = [e for e in result.entries if e.form == "operator" and result.kind != "hvp"]
+        dims = [n for n in problem.dims if n in used or any(
+            str(d) == n for e in arrays for d in e.shape)]
+        args = ", ".join(ident[n] for n in problem.variables)
+        lines = self.target.guards.call(args, by_name=True)
+        if DTYPE in used or arrays:
+            lines.append(self.target.result_type(args))
+        lines += _dim_lines(dims, problem, ident)
+        single = len(result.entries) == 1
+        if result.kind == "hvp":
+            lines += [f"{ident[e.direction.name]} = _direction(v, {ident[e.of]}"
+                      + (")" if single else f", {e.of!r})") for e in result.entries]
+            lines += self._lines(bindings)
+            head = "def hvp(v, /, **inputs):"  # an input may be named v
+            doc = ('"""(H v)_X = Σ_Y ∂²L/∂X∂Y v_Y, about the cost of two gradients: v is '
+                   'an array for one variable, else a dict by name, each of its '
+                   'variable\'s shape."""')
+        else:
+            looped = set().union(*(self._depends_on(bindings, e.direction.name) | {name}
+                                   for e, name in zip(result.entries, results)
+                                   if e.form == "operator"))
+            lines += self._lines([b for b in bindings if b.name not in looped])
+            for e, name in zip(result.entries, results):
+                if e.form == "operator":
+                    lines += self._operator_loop(e, name, bindings)
+            head = f"def {result.kind}(**inputs):"
+            doc = (f'"""The {result.kind} of {problem.output_name}: '
+                   + "; ".join(e.name + ("" if e.layout.startswith("[") else " is ") + e.layout
+                               for e in result.entries) + '."""')
+        values = [ident[name] for name in results]
+        lines.append(f"return {values[0]}" if single else "return {" + ", ".join(
+            f"{e.of!r}: {v}" for e, v in zip(result.entries, values)) + "}")
+        body = [w for line in lines for w in _wrap(line, "    ")]
+        return [head] + ["    " + d for d in textwrap.wrap(doc, WIDTH - 4)] + body
+
+    def _operator_loop(self, entry, name, bindings) -> list[str]:
+        """The full array of a linear map: its value at each unit direction."""
+        ident = self.ident
+        v, out = ident[entry.direction.name], ident[name]
+        looped = self._depends_on(bindings, entry.direction.name)
+        inner = [b for b in bindings if b.name in looped]
+        vshape = _shape_code(entry.direction.shape, self.code)
+        full = _shape_code(entry.shape, self.code)
+        if not inner or inner[-1].name != name:  # a linear map free of v is 0
+            return [f"{out} = {self.target.zeros(full)}"]
+        if not self.target.capabilities.item_assignment:
+            raise MatcalcError(f"the full array {entry.name} needs item assignment, which "
+                               "this code target does not have (use hvp)")
+        block = [f"{out} = {self.target.empty(full)}",
+                 f"for index in {self.target.indices(vshape)}:",
+                 f"    {v} = {self.target.zeros(vshape)}",
+                 f"    {v}[index] = 1"]
+        block += ["    " + line for line in self._lines(inner[:-1])]
+        block.append(f"    {out}[(...,) + index] = {self.code.doprint(inner[-1].expr)}")
+        return block
+
+
+def generate(gradient: Gradient, target: Target, extras=()) -> str:
+    """The source of the module for `gradient` and any second-order results
+    (`matcalc.second`: hessian, hvp, jacobian) on `target`, deterministic."""
+    return _Emitter(gradient, target).module(extras)
+
+
+def _shape_code(shape, printer) -> str:
+    items = [printer.dim(d) for d in shape]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _tuple(names) -> str:
+    names = list(names)
+    return "(" + ", ".join(repr(n) for n in names) + ("," if len(names) == 1 else "") + ")"
+
+
+def _tuple_code(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+

@@ -1,0 +1,126 @@
+"""The numeric lowering (passes/lowering.py): a target's capabilities decide
+how the code computes each value, and the values do not depend on them.
+
+A NumPy target with einsum, multi_dot, out= and boolean masks switched off
+(what the array API offers) gets plain `sum(x ** 2)`, `trace(A @ B)`,
+`A @ B @ C`, `a - A @ B` and step(x) as a number, and the same values."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.ad import second
+from matcalc.errors import MatcalcError
+from matcalc.ir.expr import Apply, Var, postorder
+from matcalc.passes.lowering import PLAIN, lower, lower_expr
+from matcalc.targets import module
+from matcalc.targets.numpy import CAPABILITIES, NumpyPrinter, NumpyTarget, generate, load
+
+
+class PlainNumpy(NumpyTarget):
+    """NumPy restricted to the array API's means (item assignment kept, so
+    that the full Hessian can be written)."""
+
+    capabilities = dataclasses.replace(PLAIN, item_assignment=True)
+
+
+class ArrayApiLike(NumpyTarget):
+    """No capability at all: not even item assignment."""
+
+    capabilities = PLAIN
+
+
+# Each problem, its sizes, and what the NumPy target's code holds for it.
+PROBLEMS = [
+    ("sum((exp(X) - U @ V.T) ** 2)", dict(X="m x n", U="m x k", V="n x k"),
+     dict(m=5, n=4, k=3), ("np.einsum(", ", out=")),
+    ("trace(inv(S) @ C) + sum(relu(S) * C) + sum(w ** 2)",
+     dict(S="N x N", C="N x N", w="N"), dict(N=4),
+     ("np.einsum(", "np.linalg.multi_dot(", " > 0)")),
+]
+SPECIAL = ("np.einsum(", "np.linalg.multi_dot(", ", out=", " > 0)", "np.subtract(")
+IDS = ["in_place", "contractions"]
+
+
+def _inputs(problem, sizes: dict, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {name: rng.normal(size=tuple(sizes[str(d)] for d in v.shape))
+            for name, v in problem.variables.items()}
+
+
+def _extras(problem):
+    return [second.hessian(problem, problem.wrt[0]), second.hvp(problem)]
+
+
+@pytest.mark.parametrize("text, decls, sizes, special", PROBLEMS, ids=IDS)
+def test_numpy_target_uses_every_capability(text, decls, sizes, special):
+    # the cases below exercise the capabilities, so their absence can fail
+    code = matcalc.codegen(matcalc.problem(text, **decls))
+    assert all(s in code for s in special)
+
+
+@pytest.mark.parametrize("text, decls, sizes, special", PROBLEMS, ids=IDS)
+def test_a_target_without_capabilities_gets_plain_code_and_the_same_values(
+        text, decls, sizes, special):
+    p = matcalc.problem(text, **decls)
+    g = matcalc.grad(p)
+    plain_source = module.generate(g, PlainNumpy(), _extras(p))
+    assert not [s for s in SPECIAL if s in plain_source]
+    assert "np.trace(" in plain_source or "trace" not in text
+    fast = load(generate(g, _extras(p)), "fast")
+    plain = load(plain_source, "plain")
+    values = _inputs(p, sizes)
+    value, grads = fast.value_and_grad(**values)
+    plain_value, plain_grads = plain.value_and_grad(**values)
+    np.testing.assert_allclose(plain_value, value, rtol=1e-12)
+    for w in p.wrt:
+        np.testing.assert_allclose(plain_grads[w], grads[w], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(plain.hessian(**values), fast.hessian(**values),
+                               rtol=1e-10, atol=1e-12)
+    v = _inputs(p, sizes, seed=1)
+    for w, hv in fast.hvp(v, **values).items():
+        np.testing.assert_allclose(plain.hvp(v, **values)[w], hv, rtol=1e-10, atol=1e-12)
+
+
+def test_plain_lowering_keeps_the_textbook_program():
+    g = matcalc.grad(matcalc.problem(PROBLEMS[1][0], **PROBLEMS[1][1]))
+    assert lower(g.program, PLAIN).bindings == g.program.bindings
+    kinds = {n.op for b in lower(g.program, CAPABILITIES).bindings
+             for n in postorder([b.expr]) if isinstance(n, Apply)}
+    assert {"einsum", "multi_dot", "mask"} <= kinds
+
+
+def test_a_full_hessian_needs_item_assignment():
+    p = matcalc.problem("sum(exp(X @ w))", X="N x D", w="D")
+    g = matcalc.grad(p)
+    with pytest.raises(MatcalcError, match="item assignment"):
+        module.generate(g, ArrayApiLike(), [second.hessian(p)])
+    source = module.generate(g, ArrayApiLike(), [second.hvp(p)])  # the product needs none
+    assert "[index]" not in source and "def hvp" in source
+
+
+def _value(expr, values: dict):
+    names = {n.name for n in postorder([expr]) if isinstance(n, Var)}
+    printer = NumpyPrinter({name: f"_v[{name!r}]" for name in names})
+    return eval(printer.doprint(expr), {"np": np, "_v": values})
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("sum(x ** 2)", "einsum"), ("sum(square(X))", "einsum"),
+    ("trace(X @ Y)", "einsum"), ("trace(X @ Y.T)", "einsum"),
+    ("sum(X @ Y @ X)", "multi_dot"), ("sum(X @ Y @ x)", "multi_dot"),
+    ("sum(X * step(Y))", "mask"), ("sum(-x * step(x) * step(X @ x))", "mask"),
+])
+def test_each_lowering_fires_and_keeps_the_value(text, kind):
+    p = matcalc.problem(text, X="N x N", Y="N x N", x="N")
+    expr = p.output.args[0] if isinstance(p.output, Apply) and p.output.op == "name" \
+        else p.output
+    lowered = lower_expr(expr, CAPABILITIES)
+    assert kind in {n.op for n in postorder([lowered]) if isinstance(n, Apply)}
+    assert lower_expr(expr, PLAIN) is expr
+    values = _inputs(p, {"N": 5}, seed=2)
+    np.testing.assert_allclose(_value(lowered, values), _value(expr, values), rtol=1e-12)

@@ -245,15 +245,17 @@ _register(Op("inv", _square_to("inv", "matrix"),
              rule='d X⁻¹ = −X⁻¹ dX X⁻¹', identity='trace cyclicity: <A, −Y dX Y> = <−Yᵀ A Yᵀ, dX>'))
 
 
-def elementwise(name: str, vjp: Callable, latex: str | Form, numpy: str | Form,
+def elementwise(name: str, vjp: Callable, latex: str | Form = "", numpy: str | Form = "",
                 domain: str = "", helper: str = "") -> Op:
     """Register an elementwise function; `vjp(g, x, y)` with y = f(x).
 
     `latex` and `numpy` are a command or function name (written as a call)
-    or a template over the argument `{0}`; `helper` is the source of a NumPy
-    function the generated module defines for it.
+    or a template over the argument `{0}`, by default `\\operatorname{name}`
+    and `np.name`; `helper` is the source of a NumPy function the generated
+    module defines for it.
     """
     rule = lambda g, n, i: vjp(g, n.args[0], n)  # noqa: E731
+    latex, numpy = latex or rf"\operatorname{{{name}}}", numpy or f"np.{name}"
     if isinstance(numpy, str):
         numpy = Form(numpy) if "{0}" in numpy else call(numpy)
     if isinstance(latex, str):

@@ -28,7 +28,10 @@ The correspondence:
   `X1`, `1ᵀx` with `OneMatrix`;
 * elementwise functions (`exp(X)`, `sigmoid(X)`, `relu(X)`, ...) are
   `ElementwiseApplyFunction` (`X.applyfunc`) of the scalar formula
-  (`1/(1 + exp(-u))`, `Max(u, 0)`, `Heaviside(u, 0)` for `step`, ...);
+  (`1/(1 + exp(-u))`, `Max(u, 0)`, `Heaviside(u, 0)` for `step`, ...): by
+  default SymPy's function of the same name (`sympy.exp`), else an undefined
+  `sympy.Function` of that name, so an operator added to the table at run
+  time is written and read back too;
   `maximum(X, c)` and `minimum(X, c)` with a constant `c` likewise;
 * `norm(x)` is `sqrt` of the 1 x 1 matrix `x.T*x`, `norm(X)` is
   `sqrt(Trace(X.T*X))`, `norm1(x)` is `1ᵀ|x|`; `logsumexp` and `softmax`
@@ -48,9 +51,15 @@ or a variable exponent of an array, and the adjoints of kron
 
 Reading back, vectors lose their orientation (a column `v[:, None]` comes
 back as the vector `v`), `log(det(X))` comes back as `logdet(X)`,
-`solve(A, B)` as `inv(A) @ B`, `maximum(x, 0)` as `relu(x)`, and the
-written-out `norm1`, `softmax` and `logsumexp` as their formulas: equal in
-value, not the same node. Everything else comes back as the same node.
+`solve(A, B)` as `inv(A) @ B`, `maximum(x, 0)` as `relu(x)`, the
+written-out `norm1`, `softmax` and `logsumexp` as their formulas, and of a
+scalar a function SymPy writes as a power (`square(c)` is `c**2`) as that
+power: equal in value, not the same node. Everything else comes back as the same node.
+
+Where each part lives: `sympy_write.FORMS` maps an operator to its writer
+(the forms above); `sympy_forms.SCALARS` lists the elementwise functions
+whose SymPy function is not `sympy.<name>`; `sympy_read.READERS` maps a
+SymPy class to its reader. An elementwise operator needs no entry in any.
 """
 
 from __future__ import annotations

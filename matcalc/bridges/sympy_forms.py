@@ -61,11 +61,6 @@ def elementwise_names() -> tuple[str, ...]:
     return tuple(name for name, op in OPS.items() if op.elementwise)
 
 
-def functions() -> dict[str, Callable]:
-    """Every elementwise operator of the table as a SymPy function of one scalar."""
-    return {name: scalar_function(name) for name in elementwise_names()}
-
-
 def read_order() -> list[tuple[str, Callable]]:
     """(name, SymPy function) of every elementwise operator, in the order
     they are recognised when reading back: the larger template first, so a
@@ -120,7 +115,7 @@ def hadamard(*factors):
     return factors[0] if len(factors) == 1 else HadamardProduct(*factors)
 
 
-def broadcast(s, shape, target):
+def broadcast_to(s, shape, target):
     """The SymPy form of `s` (matcalc shape `shape`) broadcast to `target`:
     1 s 1ᵀ for a scalar, 1 sᵀ for a vector over rows."""
     if tuple(shape) == tuple(target) or not target:

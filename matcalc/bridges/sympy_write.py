@@ -20,7 +20,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 from ..errors import MatcalcError
 from ..ir.expr import Apply, Const, Expr, Var, postorder
 from ..ops import OPS
-from .sympy_forms import (as_scalar, broadcast, column, elementwise, hadamard, is_matrix,
+from .sympy_forms import (as_scalar, broadcast_to, column, elementwise, hadamard, is_matrix,
                           matmul, sum_axis, total)
 
 FORMS: dict[str, Callable] = {}
@@ -73,7 +73,7 @@ def _add(n: Apply, a: list):
         if any(is_matrix(x) for x in a):
             return MatAdd(*(x if is_matrix(x) else MatMul(x, Identity(1)) for x in a))
         return sympy.Add(*a)
-    return MatAdd(*(broadcast(x, s, n.shape) for x, s in zip(a, _shapes(n))))
+    return MatAdd(*(broadcast_to(x, s, n.shape) for x, s in zip(a, _shapes(n))))
 
 
 @form("mul")
@@ -81,7 +81,7 @@ def _mul(n: Apply, a: list):
     """An elementwise product: the scalar factors' product times the arrays' Hadamard product."""
     shapes = _shapes(n)
     scalars = [x for x, s in zip(a, shapes) if not s]
-    arrays = [broadcast(x, s, n.shape) for x, s in zip(a, shapes) if s]
+    arrays = [broadcast_to(x, s, n.shape) for x, s in zip(a, shapes) if s]
     if not arrays:
         if any(is_matrix(x) for x in scalars):
             return MatMul(*scalars)
@@ -99,11 +99,11 @@ def _div(n: Apply, a: list):
             if is_matrix(den):
                 return MatMul(num if is_matrix(num) else num * Identity(1), Inverse(den))
             return num / den
-        return MatMul(1 / as_scalar(den), broadcast(num, shapes[0], shape))
-    inverse = HadamardPower(broadcast(den, shapes[1], shape), -1)
+        return MatMul(1 / as_scalar(den), broadcast_to(num, shapes[0], shape))
+    inverse = HadamardPower(broadcast_to(den, shapes[1], shape), -1)
     if not shapes[0]:
         return MatMul(as_scalar(num), inverse)
-    return HadamardProduct(broadcast(num, shapes[0], shape), inverse)
+    return HadamardProduct(broadcast_to(num, shapes[0], shape), inverse)
 
 
 @form("pow")
@@ -167,7 +167,7 @@ def _softmax(n: Apply, a: list):
     if n.op == "logsumexp":
         return elementwise("log", sums, () if axis is None else (1,))
     if axis is None:
-        return hadamard(e, broadcast(HadamardPower(sums, -1), (), shape))
+        return hadamard(e, broadcast_to(HadamardPower(sums, -1), (), shape))
     rows, cols = column(shape)
     inverse = HadamardPower(sums, -1)
     spread = (MatMul(inverse, OneMatrix(1, cols)) if axis == 1

@@ -1,4 +1,4 @@
-"""matcalc <-> SymPy: `to_sympy` and `from_sympy` (matcalc/sympy_bridge.py).
+"""matcalc <-> SymPy: `to_sympy` and `from_sympy` (matcalc/bridges/).
 
 Round trips come back as the same interned node where the two languages
 have one form for the expression, and as an equal value where SymPy has no
@@ -222,6 +222,14 @@ def test_named_intermediates_are_written_out():
     back = from_sympy(s, p.scope())
     assert back is p.expr("sum(exp(X @ w))")
     assert ops.OPS  # the table the bridge walks
+
+
+@pytest.mark.parametrize("name", sorted(n for n, op in ops.OPS.items() if op.elementwise))
+def test_every_elementwise_operator_of_the_table_round_trips(name):
+    """The SymPy forms come from the table: no elementwise operator lacks one."""
+    for arg in (P.variables["x"], P.variables["X"]):
+        e = ops.func(name, arg)
+        assert from_sympy(to_sympy(e), SCOPE) is e, (name, to_sympy(e))
 
 
 # ------------------------------------------- an operator registered at run time ---

@@ -250,9 +250,8 @@ def elementwise(name: str, vjp: Callable, latex: str | Form = "", numpy: str | F
     """Register an elementwise function; `vjp(g, x, y)` with y = f(x).
 
     `latex` and `numpy` are a command or function name (written as a call)
-    or a template over the argument `{0}`, by default `\\operatorname{name}`
-    and `np.name`; `helper` is the source of a NumPy function the generated
-    module defines for it.
+    or a template over the argument `{0}` (default `\\operatorname{name}`, `np.name`);
+    `helper` is the source of a NumPy function the generated module defines for it.
     """
     rule = lambda g, n, i: vjp(g, n.args[0], n)  # noqa: E731
     latex, numpy = latex or rf"\operatorname{{{name}}}", numpy or f"np.{name}"

@@ -1,4 +1,4 @@
-"""matcalc <-> SymPy: `to_sympy` and `from_sympy` (matcalc/sympy_bridge.py).
+"""matcalc <-> SymPy: `to_sympy` and `from_sympy` (matcalc/bridges/).
 
 Round trips come back as the same interned node where the two languages
 have one form for the expression, and as an equal value where SymPy has no
@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 import sympy
 from sympy import MatrixSymbol, Trace
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 import matcalc
 from matcalc import MatcalcError, ops
 from matcalc.bridges.sympy import from_sympy, to_sympy
+from matcalc.ir.expr import const
 
 from sympy_numeric import evaluate
 
@@ -220,3 +222,84 @@ def test_named_intermediates_are_written_out():
     back = from_sympy(s, p.scope())
     assert back is p.expr("sum(exp(X @ w))")
     assert ops.OPS  # the table the bridge walks
+
+
+@pytest.mark.parametrize("name", sorted(n for n, op in ops.OPS.items() if op.elementwise))
+def test_every_elementwise_operator_of_the_table_round_trips(name):
+    """The SymPy forms come from the table: no elementwise operator lacks one."""
+    for arg in (P.variables["x"], P.variables["X"]):
+        e = ops.func(name, arg)
+        assert from_sympy(to_sympy(e), SCOPE) is e, (name, to_sympy(e))
+
+
+# ------------------------------------------- an operator registered at run time ---
+
+DECLS = "\n".join(f"{n}: {' x '.join(map(str, v.shape)) or 'scalar'}"
+                  + (f" {v.structure}" if v.structure else "") for n, v in P.variables.items())
+
+
+@pytest.fixture
+def registered():
+    """Two elementwise operators added at run time, removed again afterwards:
+    cbrt, which SymPy has (`sympy.cbrt(u) = u**(1/3)`), d cbrt(x) = dx / (3 cbrt(x)²);
+    log2, which SymPy has not (an undefined `sympy.Function`), d log2(x) = dx / (x log 2)."""
+    added = [ops.elementwise("cbrt", lambda g, x, y: ops.div(g, ops.mul(const(3), ops.power(
+                 y, const(2)))), domain="positive"),
+             ops.elementwise("log2", lambda g, x, y: ops.div(g, ops.mul(const(sympy.log(2)), x)),
+                             domain="positive")]
+    yield
+    for op in added:
+        del ops.OPS[op.name]
+
+
+REGISTERED = ["cbrt(X)", "sum(cbrt(x))", "y @ cbrt(X @ w)", "exp(cbrt(X)) + X", "cbrt(x) @ A",
+              "log2(X)", "sum(log2(x) * y)", "sigmoid(log2(X @ w))", "log2(c) + cbrt(X @ w) @ y"]
+
+
+@pytest.mark.parametrize("text", REGISTERED)
+def test_an_operator_registered_at_run_time_round_trips(registered, text):
+    e = P.expr(text)
+    assert from_sympy(to_sympy(e), SCOPE) is e, (text, to_sympy(e))
+
+
+def test_an_operator_registered_at_run_time_has_its_sympy_function(registered):
+    u = sympy.Dummy("u")
+    c = sympy.Symbol("c", real=True)
+    written = to_sympy(P.expr("cbrt(X)"))
+    assert isinstance(written, ElementwiseApplyFunction)
+    assert written.function(u) == sympy.cbrt(u)
+    assert to_sympy(P.expr("log2(c)")) == sympy.Function("log2")(c)
+    values = inputs()
+    for text in ("cbrt(X)", "y @ cbrt(X @ w)", "exp(cbrt(X)) + X"):
+        e = P.expr(text)
+        assert_same_value(sympy_value(to_sympy(e), values), matcalc_value(e, values))
+
+
+@pytest.mark.parametrize("f, wrt", [("sum(cbrt(X))", "X"), ("y @ cbrt(X @ w)", "w"),
+                                    ("sum(cbrt(X @ w))", "X")])
+def test_an_operator_registered_at_run_time_differentiates_as_sympy_does(registered, f, wrt):
+    """matcalc's gradient through the new operator agrees with finite
+    differences and with SymPy's derivative of `to_sympy` of the function."""
+    p = matcalc.parse(f"{DECLS}\nf = {f}\nwrt {wrt}")
+    d = to_sympy(p.output).diff(to_sympy(p.variables[wrt]))
+    mine = matcalc.grad(p)[wrt]
+    forward = matcalc.compile(p).forward
+    for seed in (0, 1):
+        values = inputs(seed)
+        gradient = matcalc_value(mine, values)
+        np.testing.assert_allclose(gradient, central_differences(forward, values, wrt),
+                                   rtol=1e-6, atol=1e-8)
+        assert_same_value(sympy_value(d, values), gradient)
+
+
+def central_differences(forward, values: dict, wrt: str, eps: float = 1e-6) -> np.ndarray:
+    """(f(x + eps eᵢ) - f(x - eps eᵢ)) / 2 eps for each entry i of `wrt`."""
+    x = np.asarray(values[wrt], dtype=float)
+    out = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = eps
+        up, down = ({**values, wrt: x + sign * step} for sign in (1, -1))
+        out[i] = (forward(*(up[n] for n in P.variables))[0]
+                  - forward(*(down[n] for n in P.variables))[0]) / (2 * eps)
+    return out

@@ -1,13 +1,16 @@
 """Operators: what each one is (the table) and how nodes are built.
 
 `core` defines the entry type and registry, `table` registers the entries,
-`builders` builds nodes with the algebra every node obeys, `symmetry` reads
-symmetry from structure and `shape_rules` holds the shape rules.
+`builders` builds nodes with the algebra every node obeys, `rulebook` keeps
+the named identities the builders try and `identities` registers them,
+`symmetry` reads symmetry from structure and `shape_rules` holds the shape
+rules.
 """
 
-from . import table  # noqa: F401  (registers the operators)
+from . import identities, table  # noqa: F401  (register the identities and operators)
+from . import rulebook
 from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _alike, _broadcast_vector,
-                       _coefficient, _reduction_of, _scaled_identity, add, col, diag, div,
+                       _coefficient, add, col, diag, div,
                        exp, expand, eye, func, function_names, is_zero, kron, log, logsumexp,
                        matmul, maximum, mean, minimum, mul, named, neg, ones, outer,
                        power, rebuild, reduce_sum, row, shared_adjoint, softmax, solve,

@@ -140,3 +140,26 @@ def test_a_disabled_rule_changes_what_the_language_builds():
     assert "softplus" in repr(matcalc.parse(text).output)
     with rulebook.disabled("log_softplus"):
         assert "softplus" not in repr(matcalc.parse(text).output)
+
+
+def _step_rules(text: str) -> list[tuple[str, ...]]:
+    derivation = matcalc.grad(matcalc.parse(text), steps=True)
+    return [step.rules for step in derivation.steps]
+
+
+def test_steps_name_the_identity_a_line_uses():
+    """d logsumexp builds exp(x − logsumexp(x)), which the builders make softmax."""
+    identity = rulebook.RULES["exp_softmax"].identity
+    rules = _step_rules("x: N\nf = logsumexp(x)")
+    assert identity in rules[0]
+    text = str(matcalc.grad(matcalc.parse("x: N\nf = logsumexp(x)"), steps=True))
+    assert f"df = sum(softmax(x) * dx)    [d logsumexp(x) = sum(softmax(x) ⊙ dx); {identity}]" \
+        in text
+    with rulebook.disabled("exp_softmax"):
+        assert all(identity not in r for r in _step_rules("x: N\nf = logsumexp(x)"))
+
+
+def test_steps_name_no_identity_where_none_is_used():
+    identities = {r.identity for r in rulebook.listing()}
+    for rules in _step_rules("x: N\ny: N\nf = sum(x * y)"):
+        assert not identities & set(rules)

@@ -34,7 +34,9 @@ def add_expm1(*terms: Expr) -> Expr | None:
 
 @rule("add")
 def add_exp_minus_one(*terms: Expr) -> Expr | None:
-    """exp(x) − 1 = expm1(x), without cancellation"""
+    """exp(x) − 1 = expm1(x)
+
+    without the cancellation near x = 0."""
     if len(terms) == 2 and is_const(terms[0], -1) and (e := _view(terms[1], "exp")) is not None:
         return func("expm1", e.args[0])
     return None
@@ -50,7 +52,9 @@ def _product(factors: tuple) -> tuple[sympy.Expr, list[Expr], Shape]:
 
 @rule("mul")
 def mul_eye_diag(*factors: Expr) -> Expr | None:
-    """a ⊙ I = diag(a) for a vector a (or a[:, None], a[None, :]) as long as I"""
+    """a ⊙ I = diag(a)
+
+    for a vector a (or a[:, None], a[None, :]) as long as I."""
     if len(factors) > 4:                     # at most c, ones and two more
         return None
     c, kept, shape = _product(factors)
@@ -117,7 +121,9 @@ def div_sigmoid(a: Expr, b: Expr) -> Expr | None:
 
 @rule("matmul")
 def matmul_symmetric_first(a: Expr, b: Expr) -> Expr | None:
-    """xᵀS = (S x)ᵀ for a symmetric S: one form for both"""
+    """xᵀ S = S x for a symmetric S
+
+    (one form for both)."""
     if a.ndim == 1 and b.ndim == 2 and is_symmetric(b):
         return matmul(b, a)
     return None
@@ -125,7 +131,9 @@ def matmul_symmetric_first(a: Expr, b: Expr) -> Expr | None:
 
 @rule("matmul")
 def matmul_diag_left(a: Expr, b: Expr) -> Expr | None:
-    """diag(v) X = v[:, None] ⊙ X (diag(v) x = v ⊙ x)"""
+    """diag(v) X = v[:, None] ⊙ X
+
+    and diag(v) x = v ⊙ x."""
     if _is(a, "diagm"):
         return mul(col(a.args[0]) if b.ndim == 2 else a.args[0], b)
     return None
@@ -141,7 +149,11 @@ def matmul_diag_right(a: Expr, b: Expr) -> Expr | None:
 
 @rule("matmul")
 def matmul_broadcast(a: Expr, b: Expr) -> Expr | None:
-    """A (1 vᵀ) = (A 1) vᵀ, (v 1ᵀ) B = v (1ᵀ B), A (v 1ᵀ) = (A v) 1ᵀ, (1 vᵀ) B = 1 (vᵀ B)"""
+    """A (1 vᵀ) = (A 1) vᵀ
+
+    and (v 1ᵀ) B = v (1ᵀ B), A (v 1ᵀ) = (A v) 1ᵀ, (1 vᵀ) B = 1 (vᵀ B): a
+    product with a broadcast vector, never formed; for a vector x,
+    x (1 vᵀ) = (xᵀ 1) v and xᵀ (v 1ᵀ) = (xᵀ v) 1ᵀ."""
     shape = _matmul_shape([a.shape, b.shape], {})
     for m, other, first in ((b, a, False), (a, b, True)):
         if not (_is(m, "mul") and len(m.args) == 2 and _is(m.args[0], "ones") and m.ndim == 2):
@@ -160,7 +172,9 @@ def matmul_broadcast(a: Expr, b: Expr) -> Expr | None:
 
 @rule("matmul")
 def matmul_ones_left(a: Expr, b: Expr) -> Expr | None:
-    """1ᵀ B = sum(B, 0): column sums, broadcast"""
+    """1ᵀ B = sum(B, 0)
+
+    the column sums (broadcast when 1 is a matrix)."""
     if not _is(a, "ones"):
         return None
     shape = _matmul_shape([a.shape, b.shape], {})
@@ -170,7 +184,9 @@ def matmul_ones_left(a: Expr, b: Expr) -> Expr | None:
 
 @rule("matmul")
 def matmul_ones_right(a: Expr, b: Expr) -> Expr | None:
-    """A 1 = sum(A, 1): row sums, broadcast"""
+    """A 1 = sum(A, 1)
+
+    the row sums (broadcast when 1 is a matrix)."""
     if not _is(b, "ones"):
         return None
     shape = _matmul_shape([a.shape, b.shape], {})
@@ -190,7 +206,9 @@ def matmul_kron(a: Expr, b: Expr) -> Expr | None:
 
 @rule("matmul")
 def matmul_coefficient(a: Expr, b: Expr) -> Expr | None:
-    """(c A)(d B) = c d (A B)"""
+    """(c A) B = c (A B)
+
+    and A (d B) = d (A B)."""
     ca, ra = _coefficient(a)
     cb, rb = _coefficient(b)
     if (ca != 1 or cb != 1) and ra is not None and rb is not None:
@@ -212,7 +230,9 @@ def _scaled_identity(x: Expr) -> tuple:
 
 @rule("matmul")
 def matmul_scaled_identity(a: Expr, b: Expr) -> Expr | None:
-    """A (s I) = s A, (s I) B = s B for a scalar s"""
+    """A (s I) = s A
+
+    and (s I) B = s B for a scalar s (a constant or a computed scalar)."""
     scale_a, ra = _scaled_identity(a)
     scale_b, rb = _scaled_identity(b)
     if scale_a is None and scale_b is None:
@@ -239,7 +259,9 @@ def transpose_transpose(x: Expr) -> Expr | None:
 
 @rule("sum")
 def sum_broadcast_vector(x: Expr, axis: int | None) -> Expr | None:
-    """sum(c v[:, None], 1) = c v, sum(c v[None, :], 0) = c v"""
+    """sum(c v[:, None], 1) = c v
+
+    and sum(c v[None, :], 0) = c v."""
     c, rest = _coefficient(x)
     if (_is(rest, "col") and axis == 1) or (_is(rest, "row") and axis == 0):
         return mul(const(c), rest.args[0])
@@ -260,7 +282,9 @@ def sum_diag_trace(x: Expr, axis: int | None) -> Expr | None:
 
 @rule("sum")
 def sum_coefficient(x: Expr, axis: int | None) -> Expr | None:
-    """sum(c X) = c sum(X), sum(c V, axis) = c sum(V, axis) for V a column or row"""
+    """sum(c X) = c sum(X)
+
+    over everything, or over an axis of a column or row V."""
     c, rest = _coefficient(x)
     if c != 1 and rest is not None and (axis is None or _is(rest, "col", "row")):
         return mul(const(c), reduce_sum(rest, axis))
@@ -269,7 +293,9 @@ def sum_coefficient(x: Expr, axis: int | None) -> Expr | None:
 
 @rule("sum")
 def sum_transpose(x: Expr, axis: int | None) -> Expr | None:
-    """sum(Xᵀ, 0) = sum(X, 1), sum(Xᵀ, 1) = sum(X, 0)"""
+    """sum(Xᵀ, 0) = sum(X, 1)
+
+    and sum(Xᵀ, 1) = sum(X, 0)."""
     return reduce_sum(x.args[0], 1 - axis) if _is(x, "transpose") and axis is not None \
         else None
 

@@ -7,13 +7,11 @@ the named identities the builders try and `identities` registers them,
 rules.
 """
 
-from . import identities, table  # noqa: F401  (register the identities and operators)
-from . import rulebook
-from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _alike, _broadcast_vector,
-                       _coefficient, add, col, diag, div,
-                       exp, expand, eye, func, function_names, is_zero, kron, log, logsumexp,
-                       matmul, maximum, mean, minimum, mul, named, neg, ones, outer,
-                       power, rebuild, reduce_sum, row, shared_adjoint, softmax, solve,
+from . import identities, rulebook, table  # noqa: F401  (identities, table: register)
+from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add,
+                       col, diag, div, exp, expand, eye, func, function_names, is_zero, kron,
+                       log, logsumexp, matmul, maximum, mean, minimum, mul, named, neg, ones,
+                       outer, power, rebuild, reduce_sum, row, shared_adjoint, softmax, solve,
                        spread, sub, symmetric_part, transpose, unbroadcast, unkron_left,
                        unkron_right, zeros)
 from .core import ALIASES, OPS, Form, Op, _is, _view, call, latex_call, unnamed

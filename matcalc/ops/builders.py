@@ -17,10 +17,10 @@ from typing import Callable
 import sympy
 
 from ..errors import DomainError, ShapeError
-from ..ir.expr import Apply, Const, Expr, Var, apply, const, const_power, is_const, rewrite
+from ..ir.expr import Apply, Const, Expr, Var, apply, const, const_power, is_const
 from ..ir.shapes import Shape, broadcast
 from . import rulebook
-from .core import ALIASES, OPS, _is, unnamed
+from .core import ALIASES, OPS, _is
 from .shape_rules import _matmul_shape
 from .symmetry import CHAIN, is_symmetric
 
@@ -238,7 +238,7 @@ def symmetric_part(g: Expr) -> Expr:
 
 
 def transpose(x: Expr) -> Expr:
-    """`x.T`: a no-op on scalars, vectors and symmetric matrices."""
+    """`x.T`: a no-op on scalars and vectors."""
     if x.ndim < 2:
         return x
     if (identity := rulebook.first("transpose", x)) is not None:
@@ -472,12 +472,4 @@ def rebuild(node: Expr, args: tuple) -> Expr:
     if node.op == "logsumexp":
         return logsumexp(args[0], node.param("axis"))
     return apply(OPS[node.op], args, node.params)
-
-
-def _alike(a: Expr, b: Expr) -> bool:
-    """Whether `a` and `b` are one value once every name is seen through."""
-    if unnamed(a) is unnamed(b):
-        return True
-    plain = rewrite([a, b], lambda n, args: args[0] if _is(n, "name") else rebuild(n, args))
-    return plain[0] is plain[1]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir.expr import Const, Expr, const, is_const
+from ..ir.expr import Const, Expr, const, is_const, rewrite
 from ..ir.shapes import Shape, broadcast
-from .builders import (_alike, _broadcast_vector, _coefficient, add, col, diag, exp, expand,
-                       eye, func, kron, logsumexp, matmul, mul, neg, ones, outer, reduce_sum,
-                       row, softmax, spread, sub)
+from .builders import (_broadcast_vector, _coefficient, add, col, diag, exp, expand, eye, func,
+                       kron, logsumexp, matmul, mul, neg, ones, outer, rebuild, reduce_sum, row,
+                       softmax, spread, sub)
 from .core import _is, _view, unnamed
 from .rulebook import rule
 from .shape_rules import _matmul_shape
@@ -84,6 +84,14 @@ def mul_column_outer(*factors: Expr) -> Expr | None:
 
 
 # ------------------------------------------------------------------ div ---
+
+def _alike(a: Expr, b: Expr) -> bool:
+    """Whether `a` and `b` are one value once every name is seen through."""
+    if unnamed(a) is unnamed(b):
+        return True
+    plain = rewrite([a, b], lambda n, args: args[0] if _is(n, "name") else rebuild(n, args))
+    return plain[0] is plain[1]
+
 
 def _reduction_of(b: Expr, op: str, x: Expr) -> Expr | None:
     """The reduction `op(x, axis)` that `b` repeats along its own axis, or

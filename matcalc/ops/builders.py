@@ -458,18 +458,18 @@ def function_names() -> list[str]:
     return sorted((set(OPS) - OPERATORS) | set(BUILDERS) | set(ALIASES))
 
 
+# The builders of operators written with symbols, for `rebuild` (as before
+# this table, a `row` or `unkron_*` node is rebuilt without its identities).
+_SYMBOL_BUILDERS: dict[str, Callable] = {"add": add, "mul": mul, "div": div, "pow": power,
+                                         "matmul": matmul, "transpose": transpose, "col": col,
+                                         "diagm": diag}
+
+
 def rebuild(node: Expr, args: tuple) -> Expr:
     """`node` with new arguments, through the builders (so their algebra applies)."""
     if not isinstance(node, Apply) or args == node.args:
         return node
-    builder = {"add": add, "mul": mul, "div": div, "pow": power, "matmul": matmul,
-               "transpose": transpose, "outer": outer, "kron": kron, "log": log, "exp": exp,
-               "diag": diag, "diagm": diag, "solve": solve, "col": col}.get(node.op)
-    if builder is not None:
-        return builder(*args)
-    if node.op == "sum":
-        return reduce_sum(args[0], node.param("axis"))
-    if node.op == "logsumexp":
-        return logsumexp(args[0], node.param("axis"))
-    return apply(OPS[node.op], args, node.params)
-
+    builder = _SYMBOL_BUILDERS.get(node.op) or BUILDERS.get(node.op)
+    if builder is None:
+        return apply(OPS[node.op], args, node.params)
+    return builder(*args, **dict(node.params))

@@ -163,3 +163,12 @@ def test_steps_name_no_identity_where_none_is_used():
     identities = {r.identity for r in rulebook.listing()}
     for rules in _step_rules("x: N\ny: N\nf = sum(x * y)"):
         assert not identities & set(rules)
+
+
+def test_an_identity_keeps_the_shape_a_dropped_term_broadcast():
+    """1 ⊙ 1ᵀ + expm1(x) is exp(x) broadcast to N x N, not the vector exp(x)."""
+    total = add(ones((N, N)), func("expm1", x))
+    assert total.shape == (N, N)
+    values = _inputs(x, seed=0)
+    np.testing.assert_allclose(evaluate(total, values),
+                               np.broadcast_to(np.exp(values["x"]), (3, 3)), rtol=1e-12)

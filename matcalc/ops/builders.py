@@ -98,10 +98,10 @@ def add(*terms: Expr) -> Expr:
     out += [mul(const(c), rest) for rest, c in coeffs.items() if c != 0]
     if not out:
         return zeros(shape)
-    if len(out) > 1 and (identity := rulebook.first("add", *out)) is not None:
-        return identity
-    node = out[0] if len(out) == 1 else apply(OPS["add"], tuple(out))
-    if node.shape != shape:
+    node = out[0] if len(out) == 1 else rulebook.first("add", *out)
+    if node is None:
+        node = apply(OPS["add"], tuple(out))
+    if node.shape != shape:                        # a dropped ones or zeros term broadcast it
         node = mul(ones(shape), node)
     return node
 

@@ -3,8 +3,8 @@
 Every rule gets the operands a builder is about to combine (after
 flattening, constant folding and like terms) and returns an equal node or
 None; `rulebook.first(op, ...)` tries the rules of `op` in the order below.
-Stable forms come first among them: log(1 + exp(z)) is softplus(z), not a
-log of an overflowing exp. Rules match through named intermediates (`_view`).
+The stable forms are among them: log(1 + exp(z)) is softplus(z), not a log
+of an overflowing exp. Rules match through named intermediates (`_view`).
 """
 
 from __future__ import annotations

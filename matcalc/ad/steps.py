@@ -10,6 +10,9 @@ Three kinds of lines, each an equality that holds:
   its shares, δt0 = δt1 @ W2.T;
 * identification: dL = Σ <G_X, dX> gives ∂L/∂X = G_X.
 
+A line that the builders' identities shaped (log(1 + exp(z)) = softplus(z),
+...) names them after its rules.
+
 Here <A, B> = tr(AᵀB) = sum(A ⊙ B), dX is a differential and δv = ∂L/∂v.
 """
 
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING
 from .derive import adjoints, differentials
 from ..ir.expr import Apply, Expr, Var, const, postorder, rewrite, var
 from ..hooks import provided
-from ..ops import OPS, add, rebuild, zeros
+from ..ops import OPS, add, rebuild, rulebook, zeros
 
 if TYPE_CHECKING:  # steps explain a Gradient, which imports this module
     from .gradient import Gradient
@@ -63,6 +66,11 @@ def _identities(expr: Expr, leaves) -> list[str]:
     return out
 
 
+def _with(rules: list[str], used: list) -> tuple[str, ...]:
+    """A line's rules, then the builders' identities that shaped it."""
+    return tuple(rules) + tuple(r.identity for r in used if r.identity not in rules)
+
+
 @dataclass(frozen=True)
 class Derivation:
     """The steps from the function to its gradients."""
@@ -90,13 +98,14 @@ def derivation(gradient: Gradient) -> Derivation:
     steps: list[Step] = []
     depends: list = []
     for b in forward:
-        d, rules = differentials(b.expr, ds)
+        with rulebook.recording() as used:
+            d, rules = differentials(b.expr, ds)
+            d = None if d is None else _named(d, b.expr, symbol[b.name])
         if d is None:
             continue
-        d = _named(d, b.expr, symbol[b.name])
         ds[symbol[b.name]] = differential(b.name, b.expr.shape)
         depends.append(b)
-        steps.append(Step("differential", ds[symbol[b.name]], d, tuple(rules)))
+        steps.append(Step("differential", ds[symbol[b.name]], d, _with(rules, used)))
 
     value = symbol[program.value]
     share: dict[Expr, list[Expr]] = {}
@@ -108,11 +117,12 @@ def derivation(gradient: Gradient) -> Derivation:
         if v not in delta:
             continue
         leaves = [leaf for leaf in postorder([b.expr]) if leaf in ds]
-        local = {leaf: _named(g, b.expr, v)
-                 for leaf, g in adjoints(b.expr, leaves, delta[v]).items()}
+        with rulebook.recording() as used:
+            local = {leaf: _named(g, b.expr, v)
+                     for leaf, g in adjoints(b.expr, leaves, delta[v]).items()}
         terms = tuple((local[leaf], ds[leaf]) for leaf in leaves if leaf in local)
-        steps.append(Step("share", delta[v], ds[v], tuple(_identities(b.expr, leaves)),
-                          terms))
+        steps.append(Step("share", delta[v], ds[v],
+                          _with(_identities(b.expr, leaves), used), terms))
         for leaf in leaves:
             if leaf in local:
                 share.setdefault(leaf, []).append(local[leaf])

@@ -1,16 +1,17 @@
 """Operators: what each one is (the table) and how nodes are built.
 
 `core` defines the entry type and registry, `table` registers the entries,
-`builders` builds nodes with the algebra every node obeys, `symmetry` reads
-symmetry from structure and `shape_rules` holds the shape rules.
+`builders` builds nodes with the algebra every node obeys, `rulebook` keeps
+the named identities the builders try and `identities` registers them,
+`symmetry` reads symmetry from structure and `shape_rules` holds the shape
+rules.
 """
 
-from . import table  # noqa: F401  (registers the operators)
-from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _alike, _broadcast_vector,
-                       _coefficient, _reduction_of, _scaled_identity, add, col, diag, div,
-                       exp, expand, eye, func, function_names, is_zero, kron, log, logsumexp,
-                       matmul, maximum, mean, minimum, mul, named, neg, ones, outer,
-                       power, rebuild, reduce_sum, row, shared_adjoint, softmax, solve,
+from . import identities, rulebook, table  # noqa: F401  (identities, table: register)
+from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add,
+                       col, diag, div, exp, expand, eye, func, function_names, is_zero, kron,
+                       log, logsumexp, matmul, maximum, mean, minimum, mul, named, neg, ones,
+                       outer, power, rebuild, reduce_sum, row, shared_adjoint, softmax, solve,
                        spread, sub, symmetric_part, transpose, unbroadcast, unkron_left,
                        unkron_right, zeros)
 from .core import ALIASES, OPS, Op, _is, _view, unnamed

@@ -2,9 +2,11 @@
 
 The builders apply the algebra every node obeys on construction: n-ary sums
 and products are flattened, scalar constants are folded into one leading
-coefficient, like terms are collected, and the symbolic `zeros`/`ones`/`eye`
-never survive where they are neutral, so no derivative rule ever builds a
-dense zero or identity array (as JAX's `Zero`).
+coefficient, like terms are collected (x ⊙ x² = x³, (a / b) ⊙ b = a), and the
+symbolic `zeros`/`ones`/`eye` never survive where they are neutral, so no
+derivative rule ever builds a dense zero or identity array (as JAX's `Zero`).
+Every other identity (stable forms, cheaper products) is a named rule of
+`matcalc.ops.identities`, tried through `rulebook.first` before a node is built.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Callable
 import sympy
 
 from ..errors import DomainError, ShapeError
-from ..ir.expr import Apply, Const, Expr, Var, apply, const, const_power, is_const, rewrite
+from ..ir.expr import Apply, Const, Expr, Var, apply, const, const_power, is_const
 from ..ir.shapes import Shape, broadcast
-from .core import ALIASES, OPS, _is, _view, unnamed
+from . import rulebook
+from .core import ALIASES, OPS, _is
 from .shape_rules import _matmul_shape
 from .symmetry import CHAIN, is_symmetric
 
@@ -51,8 +54,6 @@ def _coefficient(node: Expr) -> tuple[sympy.Expr, Expr | None]:
     return sympy.Integer(1), node
 
 
-
-
 def _term_key(x: Expr):
     """What makes two terms alike: the factors of a product in any order, the
     matrices of a product chain in any grouping."""
@@ -82,7 +83,7 @@ def add(*terms: Expr) -> Expr:
             flat.extend(a.args if _is(a, "add") else (a,))
     constant = sympy.Integer(0)
     coeffs: dict[Expr, sympy.Expr] = {}
-    first: dict[object, Expr] = {}   # like terms: x ⊙ y and y ⊙ x are one term
+    seen: dict[object, Expr] = {}    # like terms: x ⊙ y and y ⊙ x are one term
     for t in flat:
         if is_zero(t):
             continue
@@ -91,20 +92,16 @@ def add(*terms: Expr) -> Expr:
             constant += c
         else:
             key = _term_key(rest)
-            rest = first.setdefault(key, rest)
+            rest = seen.setdefault(key, rest)
             coeffs[rest] = coeffs.get(rest, 0) + c
-    if len(coeffs) == 1 and constant.is_number and float(constant) in (1.0, -1.0):
-        (rest, c), = coeffs.items()
-        if c == 1 and float(constant) == 1 and (m := _view(rest, "expm1")) is not None:
-            return exp(m.args[0])                 # 1 + expm1(x) = exp(x)
-        if c == 1 and float(constant) == -1 and (e := _view(rest, "exp")) is not None:
-            return func("expm1", e.args[0])       # exp(x) − 1, without cancellation
     out = [const(constant)] if constant != 0 else []
     out += [mul(const(c), rest) for rest, c in coeffs.items() if c != 0]
     if not out:
         return zeros(shape)
-    node = out[0] if len(out) == 1 else apply(OPS["add"], tuple(out))
-    if node.shape != shape:
+    node = out[0] if len(out) == 1 else rulebook.first("add", *out)
+    if node is None:
+        node = apply(OPS["add"], tuple(out))
+    if node.shape != shape:                        # a dropped ones or zeros term broadcast it
         node = mul(ones(shape), node)
     return node
 
@@ -148,23 +145,14 @@ def mul(*factors: Expr) -> Expr:
     if c == 0:
         return zeros(shape)
     kept = [f for f in rest if not _is(f, "ones")]
-    if len(kept) == 2:
-        vector, identity = kept[::-1] if _is(kept[0], "eye") else kept
-        column, other = kept if _is(kept[0], "col") else kept[::-1]
-        v = vector if vector.ndim == 1 else vector.args[0] if _is(vector, "col", "row") else None
-        if _is(identity, "eye") and v is not None and v.shape[0] == identity.shape[0]:
-            # a I = diag(a) when a is as long as I (not a length-1 axis that
-            # broadcasts), itself built (diag(c 1) = c I), so multiplied again,
-            # with the broadcast ones the other factors had
-            return mul(const(c), ones(shape), diag(v))
-        if _is(column, "col") and _is(other, "outer"):
-            b, d = other.args                         # a[:, None] * (b dᵀ) = (a ⊙ b) dᵀ
-            return mul(const(c), ones(shape), outer(mul(column.args[0], b), d))
     if broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
     if c != 1 or not kept:
         kept.insert(0, const(c))
-    return kept[0] if len(kept) == 1 else apply(OPS["mul"], tuple(kept))
+    if len(kept) == 1:
+        return kept[0]
+    identity = rulebook.first("mul", *kept)
+    return identity if identity is not None else apply(OPS["mul"], tuple(kept))
 
 
 _ONE = sympy.Integer(1)
@@ -206,15 +194,7 @@ def div(a: Expr, b: Expr) -> Expr:
     c, rest = _coefficient(a)
     if _is(rest, "ones") and b.shape == shape:
         a = const(c)                                       # (c 1) / b = c / b
-    if (e := _view(a, "exp")) is not None:                 # exp(x) / Σ exp(x) = softmax
-        total = _reduction_of(b, "sum", a)
-        if total is not None:
-            return softmax(e.args[0], total.param("axis"))
-    s = _view(b, "add")
-    if is_const(a, 1) and s is not None and len(s.args) == 2 and is_const(s.args[0], 1) \
-            and (e := _view(s.args[1], "exp")) is not None:
-        return func("sigmoid", neg(e.args[0]))            # 1 / (1 + e^-z) = σ(z)
-    return apply(OPS["div"], (a, b))
+    return _built("div", a, b)
 
 
 def power(x: Expr, e: Expr) -> Expr:
@@ -236,59 +216,11 @@ def matmul(a: Expr, b: Expr) -> Expr:
     if not a.shape or not b.shape:
         raise ShapeError("'@' needs vectors or matrices, not scalars; use '*'")
     shape = _matmul_shape([a.shape, b.shape], {})
-    if a.ndim == 1 and b.ndim == 2 and is_symmetric(b):
-        a, b = b, a  # xᵀS = (Sx)ᵀ: one canonical form for both
-    if _is(a, "diagm"):
-        return mul(col(a.args[0]) if b.ndim == 2 else a.args[0], b)   # diag(v) X = v[:, None] X
-    if _is(b, "diagm") and a.ndim == 2:
-        return mul(a, b.args[0])                                       # X diag(v) = X v[None, :]
-    product = _broadcast_product(a, b, shape)
-    if product is not None:
-        return product
-    if _is(a, "ones"):                                                 # 1 B: column sums, broadcast
-        sums = reduce_sum(b, 0 if b.ndim == 2 else None)
-        return sums if a.ndim == 1 else mul(ones(shape), row(sums) if b.ndim == 2 else sums)
-    if _is(b, "ones"):                                                 # A 1: row sums, broadcast
-        sums = reduce_sum(a, 1 if a.ndim == 2 else None)
-        return sums if b.ndim == 1 else mul(ones(shape), col(sums) if a.ndim == 2 else sums)
-    if _is(a, "kron") and _is(b, "kron"):  # (A ⊗ B)(C ⊗ D) = AC ⊗ BD
-        (p, q), (r, s) = a.args, b.args
-        if p.shape[1] == r.shape[0] and q.shape[1] == s.shape[0]:
-            return kron(matmul(p, r), matmul(q, s))
-    ca, ra = _coefficient(a)
-    cb, rb = _coefficient(b)
-    if (ca != 1 or cb != 1) and ra is not None and rb is not None:
-        return mul(const(ca * cb), matmul(ra, rb))  # (2A) B = 2 (A B)
-    scale_a, a = _scaled_identity(a)
-    scale_b, b = _scaled_identity(b)
-    if scale_a is not None or scale_b is not None:
-        scale = mul(scale_a or const(1), scale_b or const(1))
-        if a is None and b is None:
-            return mul(scale, eye(shape[0]))
-        return mul(scale, b if a is None else a if b is None else matmul(a, b))
+    if (identity := rulebook.first("matmul", a, b)) is not None:
+        return identity
     if is_zero(a) or is_zero(b):
         return zeros(shape)
     return apply(OPS["matmul"], (a, b))
-
-
-def _broadcast_product(a: Expr, b: Expr, shape: Shape) -> Expr | None:
-    """A product with a broadcast vector 1 vᵀ or v 1ᵀ, never formed:
-    A (1 vᵀ) = (A 1) vᵀ, (v 1ᵀ) B = v (1ᵀ B), A (v 1ᵀ) = (A v) 1ᵀ and
-    (1 vᵀ) B = 1 (vᵀ B); for a vector x, x (1 vᵀ) = (xᵀ 1) v and
-    xᵀ (v 1ᵀ) = (xᵀ v) 1ᵀ."""
-    for m, other, first in ((b, a, False), (a, b, True)):
-        if not (_is(m, "mul") and len(m.args) == 2 and _is(m.args[0], "ones") and m.ndim == 2):
-            continue
-        kind, v = _broadcast_vector(m.args[1])
-        if kind is None:
-            continue
-        if kind == ("col" if first else "row"):             # the sums of `other`
-            if other.ndim == 1:
-                return mul(reduce_sum(other), v)
-            return outer(v, reduce_sum(other, 0)) if first else outer(reduce_sum(other, 1), v)
-        inner = matmul(v, other) if first else matmul(other, v)
-        return mul(ones(shape), inner if other.ndim == 1 else row(inner) if first else col(inner))
-    return None
 
 
 def _broadcast_vector(x: Expr) -> tuple:
@@ -305,24 +237,12 @@ def symmetric_part(g: Expr) -> Expr:
     return g if is_symmetric(g) else mul(const(sympy.Rational(1, 2)), add(transpose(g), g))
 
 
-def _scaled_identity(x: Expr) -> tuple:
-    """(s, None) for s * eye(n) with s a scalar (a constant or a computed
-    scalar, so A (s I) = s A is never a product with a dense identity);
-    (None, x) for anything else."""
-    if _is(x, "eye"):
-        return const(1), None
-    if _is(x, "mul") and sum(_is(a, "eye") for a in x.args) == 1 and \
-            all(_is(a, "eye") or not a.shape for a in x.args):
-        return mul(*(a for a in x.args if not _is(a, "eye"))), None
-    return None, x
-
-
 def transpose(x: Expr) -> Expr:
-    """`x.T`: a no-op on scalars, vectors and symmetric matrices."""
-    if x.ndim < 2 or is_symmetric(x):
+    """`x.T`: a no-op on scalars and vectors."""
+    if x.ndim < 2:
         return x
-    if _is(x, "transpose"):
-        return x.args[0]
+    if (identity := rulebook.first("transpose", x)) is not None:
+        return identity
     if _is(x, "zeros", "ones"):
         return apply(OPS[x.op], (), (("shape", x.shape[::-1]),))
     return apply(OPS["transpose"], (x,))
@@ -358,39 +278,17 @@ def spread(b: Expr) -> tuple[Expr, int | None]:
     return b, (0 if b.ndim == 1 else None)
 
 
-def _reduction_of(b: Expr, op: str, x: Expr) -> Expr | None:
-    """The reduction `op(x, axis)` that `b` repeats along its own axis, or
-    None (a reduction over axis 1 written without [:, None] lines up with
-    the columns, not the rows: not a match)."""
-    r, axis = spread(unnamed(b))
-    r = _view(r, op)
-    if r is not None and _alike(r.args[0], x) \
-            and r.param("axis") == (axis if x.ndim == 2 else None):
-        return r
-    return None
-
-
 def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     """`sum(x, axis)`: over everything (axis None), rows (0) or columns (1)."""
     axis = _axis(x, axis, "sum")
     if not x.shape:
         return x
-    c, rest = _coefficient(x)
-    if (_is(rest, "col") and axis == 1) or (_is(rest, "row") and axis == 0):
-        return mul(const(c), rest.args[0])                 # sum(c v[:, None], axis=1) = c v
-    if _is(x, "diagm") and axis is not None:
-        return x.args[0]
-    if _is(x, "diag") and axis is None:
-        return func("trace", x.args[0])                    # sum(diag(X)) = tr(X)
-    if axis is not None and c != 1 and _is(rest, "col", "row"):
-        return mul(const(c), reduce_sum(rest, axis))       # sum(c V, axis) = c sum(V, axis)
-    if axis is None and c != 1 and rest is not None:
-        return mul(const(c), reduce_sum(rest))             # sum(c X) = c sum(X)
-    if _is(x, "transpose") and axis is not None:
-        return reduce_sum(x.args[0], 1 - axis)             # sum(Xᵀ, 0) = sum(X, 1)
+    if (identity := rulebook.first("sum", x, axis=axis)) is not None:
+        return identity
     node = apply(OPS["sum"], (x,), (("axis", axis),))
     if is_zero(x):
         return zeros(node.shape)
+    c, rest = _coefficient(x)
     if _is(rest, "ones"):                                  # sum(c 1) = c · count 1
         count = sympy.Mul(*x.shape) if axis is None else x.shape[axis]
         return mul(const(c * count), ones(node.shape))
@@ -417,63 +315,19 @@ def logsumexp(x: Expr, axis: int | None = None) -> Expr:
 
 def diag(x: Expr) -> Expr:
     """NumPy's diag: a vector's diagonal matrix, or a square matrix's diagonal."""
-    if x.ndim == 1:
-        c, rest = _coefficient(x)
-        if _is(rest, "ones"):
-            return mul(const(c), eye(x.shape[0]))           # diag(c 1) = c I
-        return func("diagm", x)
-    if x.ndim == 2:
-        if _is(x, "diagm"):
-            return x.args[0]
-        if _is(x, "outer"):
-            return mul(*x.args)                   # diag(a bᵀ) = a ⊙ b
-        if _is(x, "eye", "ones"):
-            return ones((x.shape[0],))                 # diag(I) = diag(1 1ᵀ) = 1
-        return func("diag", x)
+    if x.ndim in (1, 2):
+        return _built("diagm" if x.ndim == 1 else "diag", x)
     raise ShapeError("diag needs a vector or a square matrix, got a scalar")
 
 
 def log(x: Expr) -> Expr:
-    """log, in its stable forms: log(1 + u) = log1p(u), log(1 + exp(z)) =
-    softplus(z), log(sigmoid(z)) = −softplus(−z), log(1 − σ(z)) =
-    −softplus(z), log softmax(z) = z − logsumexp(z), log Σ exp(z) =
-    logsumexp(z), log(exp(z)) = z; through named intermediates as well."""
-    if (e := _view(x, "exp")) is not None:
-        return e.args[0]
-    if (s := _view(x, "sigmoid")) is not None:
-        return neg(func("softplus", neg(s.args[0])))
-    if (s := _view(x, "softmax")) is not None:            # log softmax = x − lse(x)
-        axis = s.param("axis")
-        return sub(s.args[0], expand(logsumexp(s.args[0], axis), axis))
-    if (s := _view(x, "sum")) is not None and (e := _view(s.args[0], "exp")) is not None:
-        return logsumexp(e.args[0], s.param("axis"))       # log Σ exp = logsumexp
-    s = _view(x, "add")
-    if s is not None and len(s.args) == 2 and is_const(s.args[0], 1):
-        u = s.args[1]
-        c, rest = _coefficient(unnamed(u))
-        if c == -1 and (g := _view(rest, "sigmoid")) is not None:
-            return neg(func("softplus", g.args[0]))        # log(1 − σ(z)) = −softplus(z)
-        e = _view(u, "exp")
-        return func("softplus", e.args[0]) if e is not None else func("log1p", u)
-    return func("log", x)
+    """log, in its stable forms (the rules of `identities` for "log")."""
+    return _built("log", x)
 
 
 def exp(x: Expr) -> Expr:
-    """exp; exp(x − logsumexp(x)) is softmax(x), exp(log(z)) is z (through
-    named intermediates as well)."""
-    if (g := _view(x, "log")) is not None:
-        return g.args[0]
-    if (s := _view(x, "add")) is not None:
-        for k, term in enumerate(s.args):
-            c, rest = _coefficient(unnamed(term))
-            if c != -1 or rest is None:
-                continue
-            others = s.args[:k] + s.args[k + 1:]
-            inner = _reduction_of(rest, "logsumexp",
-                                  others[0] if len(others) == 1 else add(*others))
-            if inner is not None:
-                return softmax(inner.args[0], inner.param("axis"))
-    return func("exp", x)
+    """exp (exp(log z) = z and softmax are rules of `identities`)."""
+    return _built("exp", x)
 
 
 def maximum(a: Expr, b: Expr) -> Expr:
@@ -491,29 +345,25 @@ def func(name: str, *args: Expr, **params) -> Expr:
     return apply(OPS[name], tuple(args), tuple(sorted(params.items())))
 
 
+def _built(name: str, *args: Expr) -> Expr:
+    """The first identity of `name` that applies to `args`, else the plain node."""
+    identity = rulebook.first(name, *args)
+    return identity if identity is not None else func(name, *args)
+
+
 def kron(a: Expr, b: Expr) -> Expr:
-    """A ⊗ B; I ⊗ I is the identity."""
-    if _is(a, "eye") and _is(b, "eye"):
-        return eye(a.shape[0] * b.shape[0])
-    ca, ra = _coefficient(a)
-    cb, rb = _coefficient(b)
-    if (ca != 1 or cb != 1) and ra is not None and rb is not None:
-        return mul(const(ca * cb), kron(ra, rb))
-    return func("kron", a, b)
+    """A ⊗ B."""
+    return _built("kron", a, b)
 
 
 def unkron_left(g: Expr, b: Expr) -> Expr:
-    """The adjoint of kron(A, B) for A; for G = I it is tr(B) I."""
-    if _is(g, "eye") and b.shape[0] == b.shape[1]:
-        return mul(func("trace", b), eye(sympy.cancel(g.shape[0] / b.shape[0])))
-    return func("unkron_left", g, b)
+    """The adjoint of kron(A, B) for A."""
+    return _built("unkron_left", g, b)
 
 
 def unkron_right(g: Expr, a: Expr) -> Expr:
-    """The adjoint of kron(A, B) for B; for G = I it is tr(A) I."""
-    if _is(g, "eye") and a.shape[0] == a.shape[1]:
-        return mul(func("trace", a), eye(sympy.cancel(g.shape[0] / a.shape[0])))
-    return func("unkron_right", g, a)
+    """The adjoint of kron(A, B) for B."""
+    return _built("unkron_right", g, a)
 
 
 def named(name: str, x: Expr) -> Expr:
@@ -553,27 +403,18 @@ def _stays_open(g: Expr) -> bool:
 
 
 def col(v: Expr) -> Expr:
-    """A vector as an n x 1 column: `v[:, None]`; (c 1)[:, None] is c 1."""
-    c, rest = _coefficient(v)
-    if _is(rest, "ones"):
-        return mul(const(c), ones((v.shape[0], sympy.Integer(1))))
-    return apply(OPS["col"], (v,))
+    """A vector as an n x 1 column: `v[:, None]`."""
+    return _built("col", v)
 
 
 def row(v: Expr) -> Expr:
-    """A vector as a 1 x n row: `v[None, :]`; (c 1)[None, :] is c 1."""
-    c, rest = _coefficient(v)
-    if _is(rest, "ones"):
-        return mul(const(c), ones((sympy.Integer(1), v.shape[0])))
-    return apply(OPS["row"], (v,))
+    """A vector as a 1 x n row: `v[None, :]`."""
+    return _built("row", v)
 
 
 def outer(x: Expr, y: Expr) -> Expr:
     """x yᵀ."""
-    c, rest = _coefficient(y)
-    if c != 1 and rest is not None:
-        return mul(const(c), outer(x, rest))
-    return apply(OPS["outer"], (x, y))
+    return _built("outer", x, y)
 
 
 def unbroadcast(g: Expr, shape: Shape) -> Expr:
@@ -594,14 +435,8 @@ def unbroadcast(g: Expr, shape: Shape) -> Expr:
 
 
 def solve(a: Expr, b: Expr) -> Expr:
-    """A⁻¹ B without the inverse; A⁻¹(cI) = c A⁻¹ and A⁻¹(cB) = c A⁻¹B."""
-    scale, rest = _scaled_identity(b)
-    if rest is None:
-        return mul(scale, func("inv", a))
-    scale, rest = _coefficient(b)
-    if scale != 1 and rest is not None:
-        return mul(const(scale), func("solve", a, rest))
-    return func("solve", a, b)
+    """A⁻¹ B without the inverse."""
+    return _built("solve", a, b)
 
 
 # Operators written with symbols rather than called by name (`diagm` is
@@ -623,26 +458,18 @@ def function_names() -> list[str]:
     return sorted((set(OPS) - OPERATORS) | set(BUILDERS) | set(ALIASES))
 
 
+# The builders of operators written with symbols, for `rebuild` (as before
+# this table, a `row` or `unkron_*` node is rebuilt without its identities).
+_SYMBOL_BUILDERS: dict[str, Callable] = {"add": add, "mul": mul, "div": div, "pow": power,
+                                         "matmul": matmul, "transpose": transpose, "col": col,
+                                         "diagm": diag}
+
+
 def rebuild(node: Expr, args: tuple) -> Expr:
     """`node` with new arguments, through the builders (so their algebra applies)."""
     if not isinstance(node, Apply) or args == node.args:
         return node
-    builder = {"add": add, "mul": mul, "div": div, "pow": power, "matmul": matmul,
-               "transpose": transpose, "outer": outer, "kron": kron, "log": log, "exp": exp,
-               "diag": diag, "diagm": diag, "solve": solve, "col": col}.get(node.op)
-    if builder is not None:
-        return builder(*args)
-    if node.op == "sum":
-        return reduce_sum(args[0], node.param("axis"))
-    if node.op == "logsumexp":
-        return logsumexp(args[0], node.param("axis"))
-    return apply(OPS[node.op], args, node.params)
-
-
-def _alike(a: Expr, b: Expr) -> bool:
-    """Whether `a` and `b` are one value once every name is seen through."""
-    if unnamed(a) is unnamed(b):
-        return True
-    plain = rewrite([a, b], lambda n, args: args[0] if _is(n, "name") else rebuild(n, args))
-    return plain[0] is plain[1]
-
+    builder = _SYMBOL_BUILDERS.get(node.op) or BUILDERS.get(node.op)
+    if builder is None:
+        return apply(OPS[node.op], args, node.params)
+    return builder(*args, **dict(node.params))

@@ -1,0 +1,492 @@
+"""The identities the builders apply, one named rule each.
+
+Every rule gets the operands a builder is about to combine (after
+flattening, constant folding and like terms) and returns an equal node or
+None; `rulebook.first(op, ...)` tries the rules of `op` in the order below.
+The stable forms are among them: log(1 + exp(z)) is softplus(z), not a log
+of an overflowing exp. Rules match through named intermediates (`_view`).
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from ..ir.expr import Const, Expr, const, is_const, rewrite
+from ..ir.shapes import Shape, broadcast
+from .builders import (_broadcast_vector, _coefficient, add, col, diag, exp, expand, eye, func,
+                       kron, logsumexp, matmul, mul, neg, ones, outer, rebuild, reduce_sum, row,
+                       softmax, spread, sub)
+from .core import _is, _view, unnamed
+from .rulebook import rule
+from .shape_rules import _matmul_shape
+from .symmetry import is_symmetric
+
+
+# ------------------------------------------------------------ add, mul ---
+
+@rule("add")
+def add_expm1(*terms: Expr) -> Expr | None:
+    """1 + expm1(x) = exp(x)"""
+    if len(terms) == 2 and is_const(terms[0], 1) and (m := _view(terms[1], "expm1")) is not None:
+        return exp(m.args[0])
+    return None
+
+
+@rule("add")
+def add_exp_minus_one(*terms: Expr) -> Expr | None:
+    """exp(x) − 1 = expm1(x)
+
+    without the cancellation near x = 0."""
+    if len(terms) == 2 and is_const(terms[0], -1) and (e := _view(terms[1], "exp")) is not None:
+        return func("expm1", e.args[0])
+    return None
+
+
+def _product(factors: tuple) -> tuple[sympy.Expr, list[Expr], Shape]:
+    """(c, kept, shape) of a product: its coefficient, the factors other
+    than the coefficient and broadcast ones, and its shape."""
+    c = factors[0].value if isinstance(factors[0], Const) else sympy.Integer(1)
+    kept = [f for f in factors if not isinstance(f, Const) and not _is(f, "ones")]
+    return c, kept, broadcast(*(f.shape for f in factors))
+
+
+@rule("mul")
+def mul_eye_diag(*factors: Expr) -> Expr | None:
+    """a ⊙ I = diag(a)
+
+    for a vector a (or a[:, None], a[None, :]) as long as I."""
+    if len(factors) > 4:                     # at most c, ones and two more
+        return None
+    c, kept, shape = _product(factors)
+    if len(kept) != 2:
+        return None
+    vector, identity = kept[::-1] if _is(kept[0], "eye") else kept
+    v = vector if vector.ndim == 1 else vector.args[0] if _is(vector, "col", "row") else None
+    if _is(identity, "eye") and v is not None and v.shape[0] == identity.shape[0]:
+        # diag(v) is itself built (diag(c 1) = c I), so multiplied again
+        return mul(const(c), ones(shape), diag(v))
+    return None
+
+
+@rule("mul")
+def mul_column_outer(*factors: Expr) -> Expr | None:
+    """a[:, None] ⊙ (b dᵀ) = (a ⊙ b) dᵀ"""
+    if len(factors) > 4:
+        return None
+    c, kept, shape = _product(factors)
+    if len(kept) != 2:
+        return None
+    column, other = kept if _is(kept[0], "col") else kept[::-1]
+    if _is(column, "col") and _is(other, "outer"):
+        b, d = other.args
+        return mul(const(c), ones(shape), outer(mul(column.args[0], b), d))
+    return None
+
+
+# ------------------------------------------------------------------ div ---
+
+def _alike(a: Expr, b: Expr) -> bool:
+    """Whether `a` and `b` are one value once every name is seen through."""
+    if unnamed(a) is unnamed(b):
+        return True
+    plain = rewrite([a, b], lambda n, args: args[0] if _is(n, "name") else rebuild(n, args))
+    return plain[0] is plain[1]
+
+
+def _reduction_of(b: Expr, op: str, x: Expr) -> Expr | None:
+    """The reduction `op(x, axis)` that `b` repeats along its own axis, or
+    None (a reduction over axis 1 written without [:, None] lines up with
+    the columns, not the rows: not a match)."""
+    r, axis = spread(unnamed(b))
+    r = _view(r, op)
+    if r is not None and _alike(r.args[0], x) \
+            and r.param("axis") == (axis if x.ndim == 2 else None):
+        return r
+    return None
+
+
+@rule("div")
+def div_softmax(a: Expr, b: Expr) -> Expr | None:
+    """exp(x) / sum(exp(x), axis) = softmax(x, axis)"""
+    if (e := _view(a, "exp")) is not None:
+        total = _reduction_of(b, "sum", a)
+        if total is not None:
+            return softmax(e.args[0], total.param("axis"))
+    return None
+
+
+@rule("div")
+def div_sigmoid(a: Expr, b: Expr) -> Expr | None:
+    """1 / (1 + exp(−z)) = σ(z)"""
+    s = _view(b, "add")
+    if is_const(a, 1) and s is not None and len(s.args) == 2 and is_const(s.args[0], 1) \
+            and (e := _view(s.args[1], "exp")) is not None:
+        return func("sigmoid", neg(e.args[0]))
+    return None
+
+
+# --------------------------------------------------------------- matmul ---
+
+@rule("matmul")
+def matmul_symmetric_first(a: Expr, b: Expr) -> Expr | None:
+    """xᵀ S = S x for a symmetric S
+
+    (one form for both)."""
+    if a.ndim == 1 and b.ndim == 2 and is_symmetric(b):
+        return matmul(b, a)
+    return None
+
+
+@rule("matmul")
+def matmul_diag_left(a: Expr, b: Expr) -> Expr | None:
+    """diag(v) X = v[:, None] ⊙ X
+
+    and diag(v) x = v ⊙ x."""
+    if _is(a, "diagm"):
+        return mul(col(a.args[0]) if b.ndim == 2 else a.args[0], b)
+    return None
+
+
+@rule("matmul")
+def matmul_diag_right(a: Expr, b: Expr) -> Expr | None:
+    """X diag(v) = X ⊙ v[None, :]"""
+    if _is(b, "diagm") and a.ndim == 2:
+        return mul(a, b.args[0])
+    return None
+
+
+@rule("matmul")
+def matmul_broadcast(a: Expr, b: Expr) -> Expr | None:
+    """A (1 vᵀ) = (A 1) vᵀ
+
+    and (v 1ᵀ) B = v (1ᵀ B), A (v 1ᵀ) = (A v) 1ᵀ, (1 vᵀ) B = 1 (vᵀ B): a
+    product with a broadcast vector, never formed; for a vector x,
+    x (1 vᵀ) = (xᵀ 1) v and xᵀ (v 1ᵀ) = (xᵀ v) 1ᵀ."""
+    shape = _matmul_shape([a.shape, b.shape], {})
+    for m, other, first in ((b, a, False), (a, b, True)):
+        if not (_is(m, "mul") and len(m.args) == 2 and _is(m.args[0], "ones") and m.ndim == 2):
+            continue
+        kind, v = _broadcast_vector(m.args[1])
+        if kind is None:
+            continue
+        if kind == ("col" if first else "row"):             # the sums of `other`
+            if other.ndim == 1:
+                return mul(reduce_sum(other), v)
+            return outer(v, reduce_sum(other, 0)) if first else outer(reduce_sum(other, 1), v)
+        inner = matmul(v, other) if first else matmul(other, v)
+        return mul(ones(shape), inner if other.ndim == 1 else row(inner) if first else col(inner))
+    return None
+
+
+@rule("matmul")
+def matmul_ones_left(a: Expr, b: Expr) -> Expr | None:
+    """1ᵀ B = sum(B, 0)
+
+    the column sums (broadcast when 1 is a matrix)."""
+    if not _is(a, "ones"):
+        return None
+    shape = _matmul_shape([a.shape, b.shape], {})
+    sums = reduce_sum(b, 0 if b.ndim == 2 else None)
+    return sums if a.ndim == 1 else mul(ones(shape), row(sums) if b.ndim == 2 else sums)
+
+
+@rule("matmul")
+def matmul_ones_right(a: Expr, b: Expr) -> Expr | None:
+    """A 1 = sum(A, 1)
+
+    the row sums (broadcast when 1 is a matrix)."""
+    if not _is(b, "ones"):
+        return None
+    shape = _matmul_shape([a.shape, b.shape], {})
+    sums = reduce_sum(a, 1 if a.ndim == 2 else None)
+    return sums if b.ndim == 1 else mul(ones(shape), col(sums) if a.ndim == 2 else sums)
+
+
+@rule("matmul")
+def matmul_kron(a: Expr, b: Expr) -> Expr | None:
+    """kron(A, B) kron(C, D) = kron(A C, B D)"""
+    if _is(a, "kron") and _is(b, "kron"):
+        (p, q), (r, s) = a.args, b.args
+        if p.shape[1] == r.shape[0] and q.shape[1] == s.shape[0]:
+            return kron(matmul(p, r), matmul(q, s))
+    return None
+
+
+@rule("matmul")
+def matmul_coefficient(a: Expr, b: Expr) -> Expr | None:
+    """(c A) B = c (A B)
+
+    and A (d B) = d (A B)."""
+    ca, ra = _coefficient(a)
+    cb, rb = _coefficient(b)
+    if (ca != 1 or cb != 1) and ra is not None and rb is not None:
+        return mul(const(ca * cb), matmul(ra, rb))
+    return None
+
+
+def _scaled_identity(x: Expr) -> tuple:
+    """(s, None) for s * eye(n) with s a scalar (a constant or a computed
+    scalar, so A (s I) = s A is never a product with a dense identity);
+    (None, x) for anything else."""
+    if _is(x, "eye"):
+        return const(1), None
+    if _is(x, "mul") and sum(_is(a, "eye") for a in x.args) == 1 and \
+            all(_is(a, "eye") or not a.shape for a in x.args):
+        return mul(*(a for a in x.args if not _is(a, "eye"))), None
+    return None, x
+
+
+@rule("matmul")
+def matmul_scaled_identity(a: Expr, b: Expr) -> Expr | None:
+    """A (s I) = s A
+
+    and (s I) B = s B for a scalar s (a constant or a computed scalar)."""
+    scale_a, ra = _scaled_identity(a)
+    scale_b, rb = _scaled_identity(b)
+    if scale_a is None and scale_b is None:
+        return None
+    scale = mul(scale_a or const(1), scale_b or const(1))
+    if ra is None and rb is None:
+        return mul(scale, eye(a.shape[0]))
+    return mul(scale, rb if ra is None else ra if rb is None else matmul(ra, rb))
+
+
+@rule("transpose")
+def transpose_symmetric(x: Expr) -> Expr | None:
+    """Sᵀ = S for a symmetric S"""
+    return x if is_symmetric(x) else None
+
+
+@rule("transpose")
+def transpose_transpose(x: Expr) -> Expr | None:
+    """(Xᵀ)ᵀ = X"""
+    return x.args[0] if _is(x, "transpose") else None
+
+
+# ------------------------------------------------------------------ sum ---
+
+@rule("sum")
+def sum_broadcast_vector(x: Expr, axis: int | None) -> Expr | None:
+    """sum(c v[:, None], 1) = c v
+
+    and sum(c v[None, :], 0) = c v."""
+    c, rest = _coefficient(x)
+    if (_is(rest, "col") and axis == 1) or (_is(rest, "row") and axis == 0):
+        return mul(const(c), rest.args[0])
+    return None
+
+
+@rule("sum")
+def sum_diagm(x: Expr, axis: int | None) -> Expr | None:
+    """sum(diag(v), axis) = v"""
+    return x.args[0] if _is(x, "diagm") and axis is not None else None
+
+
+@rule("sum")
+def sum_diag_trace(x: Expr, axis: int | None) -> Expr | None:
+    """sum(diag(X)) = tr(X)"""
+    return func("trace", x.args[0]) if _is(x, "diag") and axis is None else None
+
+
+@rule("sum")
+def sum_coefficient(x: Expr, axis: int | None) -> Expr | None:
+    """sum(c X) = c sum(X)
+
+    over everything, or over an axis of a column or row V."""
+    c, rest = _coefficient(x)
+    if c != 1 and rest is not None and (axis is None or _is(rest, "col", "row")):
+        return mul(const(c), reduce_sum(rest, axis))
+    return None
+
+
+@rule("sum")
+def sum_transpose(x: Expr, axis: int | None) -> Expr | None:
+    """sum(Xᵀ, 0) = sum(X, 1)
+
+    and sum(Xᵀ, 1) = sum(X, 0)."""
+    return reduce_sum(x.args[0], 1 - axis) if _is(x, "transpose") and axis is not None \
+        else None
+
+
+# ----------------------------------------------------------------- diag ---
+
+@rule("diagm")
+def diagm_ones(v: Expr) -> Expr | None:
+    """diag(c 1) = c I"""
+    c, rest = _coefficient(v)
+    return mul(const(c), eye(v.shape[0])) if _is(rest, "ones") else None
+
+
+@rule("diag")
+def diag_diagm(x: Expr) -> Expr | None:
+    """diag(diag(v)) = v"""
+    return x.args[0] if _is(x, "diagm") else None
+
+
+@rule("diag")
+def diag_outer(x: Expr) -> Expr | None:
+    """diag(a bᵀ) = a ⊙ b"""
+    return mul(*x.args) if _is(x, "outer") else None
+
+
+@rule("diag")
+def diag_eye_ones(x: Expr) -> Expr | None:
+    """diag(I) = diag(1 1ᵀ) = 1"""
+    return ones((x.shape[0],)) if _is(x, "eye", "ones") else None
+
+
+# ------------------------------------------------------------- log, exp ---
+
+@rule("log")
+def log_exp(x: Expr) -> Expr | None:
+    """log(exp(z)) = z"""
+    return e.args[0] if (e := _view(x, "exp")) is not None else None
+
+
+@rule("log")
+def log_sigmoid(x: Expr) -> Expr | None:
+    """log(σ(z)) = −softplus(−z)"""
+    s = _view(x, "sigmoid")
+    return neg(func("softplus", neg(s.args[0]))) if s is not None else None
+
+
+@rule("log")
+def log_softmax(x: Expr) -> Expr | None:
+    """log(softmax(z)) = z − logsumexp(z)"""
+    if (s := _view(x, "softmax")) is None:
+        return None
+    axis = s.param("axis")
+    return sub(s.args[0], expand(logsumexp(s.args[0], axis), axis))
+
+
+@rule("log")
+def log_sum_exp(x: Expr) -> Expr | None:
+    """log(sum(exp(z))) = logsumexp(z)"""
+    if (s := _view(x, "sum")) is not None and (e := _view(s.args[0], "exp")) is not None:
+        return logsumexp(e.args[0], s.param("axis"))
+    return None
+
+
+def _one_plus(x: Expr) -> Expr | None:
+    """u where x is 1 + u (through a name), else None."""
+    s = _view(x, "add")
+    return s.args[1] if s is not None and len(s.args) == 2 and is_const(s.args[0], 1) else None
+
+
+@rule("log")
+def log_one_minus_sigmoid(x: Expr) -> Expr | None:
+    """log(1 − σ(z)) = −softplus(z)"""
+    if (u := _one_plus(x)) is None:
+        return None
+    c, rest = _coefficient(unnamed(u))
+    if c == -1 and (g := _view(rest, "sigmoid")) is not None:
+        return neg(func("softplus", g.args[0]))
+    return None
+
+
+@rule("log")
+def log_softplus(x: Expr) -> Expr | None:
+    """log(1 + exp(z)) = softplus(z)"""
+    u = _one_plus(x)
+    e = _view(u, "exp") if u is not None else None
+    return func("softplus", e.args[0]) if e is not None else None
+
+
+@rule("log")
+def log_log1p(x: Expr) -> Expr | None:
+    """log(1 + u) = log1p(u)"""
+    u = _one_plus(x)
+    return func("log1p", u) if u is not None else None
+
+
+@rule("exp")
+def exp_log(x: Expr) -> Expr | None:
+    """exp(log(z)) = z"""
+    return g.args[0] if (g := _view(x, "log")) is not None else None
+
+
+@rule("exp")
+def exp_softmax(x: Expr) -> Expr | None:
+    """exp(x − logsumexp(x)) = softmax(x)"""
+    if (s := _view(x, "add")) is None:
+        return None
+    for k, term in enumerate(s.args):
+        c, rest = _coefficient(unnamed(term))
+        if c != -1 or rest is None:
+            continue
+        others = s.args[:k] + s.args[k + 1:]
+        inner = _reduction_of(rest, "logsumexp", others[0] if len(others) == 1 else add(*others))
+        if inner is not None:
+            return softmax(inner.args[0], inner.param("axis"))
+    return None
+
+
+# ------------------------------------------------ kron, solve and views ---
+
+@rule("kron")
+def kron_eye(a: Expr, b: Expr) -> Expr | None:
+    """kron(I, I) = I"""
+    return eye(a.shape[0] * b.shape[0]) if _is(a, "eye") and _is(b, "eye") else None
+
+
+@rule("kron")
+def kron_coefficient(a: Expr, b: Expr) -> Expr | None:
+    """kron(c A, d B) = c d kron(A, B)"""
+    ca, ra = _coefficient(a)
+    cb, rb = _coefficient(b)
+    if (ca != 1 or cb != 1) and ra is not None and rb is not None:
+        return mul(const(ca * cb), kron(ra, rb))
+    return None
+
+
+@rule("unkron_left")
+def unkron_left_eye(g: Expr, b: Expr) -> Expr | None:
+    """unkron_left(I, B) = tr(B) I"""
+    if _is(g, "eye") and b.shape[0] == b.shape[1]:
+        return mul(func("trace", b), eye(sympy.cancel(g.shape[0] / b.shape[0])))
+    return None
+
+
+@rule("unkron_right")
+def unkron_right_eye(g: Expr, a: Expr) -> Expr | None:
+    """unkron_right(I, A) = tr(A) I"""
+    if _is(g, "eye") and a.shape[0] == a.shape[1]:
+        return mul(func("trace", a), eye(sympy.cancel(g.shape[0] / a.shape[0])))
+    return None
+
+
+@rule("solve")
+def solve_scaled_identity(a: Expr, b: Expr) -> Expr | None:
+    """A⁻¹ (s I) = s A⁻¹"""
+    scale, rest = _scaled_identity(b)
+    return mul(scale, func("inv", a)) if rest is None else None
+
+
+@rule("solve")
+def solve_coefficient(a: Expr, b: Expr) -> Expr | None:
+    """A⁻¹ (c B) = c A⁻¹ B"""
+    scale, rest = _coefficient(b)
+    if scale != 1 and rest is not None:
+        return mul(const(scale), func("solve", a, rest))
+    return None
+
+
+@rule("col")
+def col_ones(v: Expr) -> Expr | None:
+    """(c 1)[:, None] = c 1"""
+    c, rest = _coefficient(v)
+    return mul(const(c), ones((v.shape[0], sympy.Integer(1)))) if _is(rest, "ones") else None
+
+
+@rule("row")
+def row_ones(v: Expr) -> Expr | None:
+    """(c 1)[None, :] = c 1"""
+    c, rest = _coefficient(v)
+    return mul(const(c), ones((sympy.Integer(1), v.shape[0]))) if _is(rest, "ones") else None
+
+
+@rule("outer")
+def outer_coefficient(x: Expr, y: Expr) -> Expr | None:
+    """x (c y)ᵀ = c x yᵀ"""
+    c, rest = _coefficient(y)
+    return mul(const(c), outer(x, rest)) if c != 1 and rest is not None else None

@@ -1,0 +1,174 @@
+"""The builders' identities, each tested alone: it fires on its case, and the
+node it makes equals, on random inputs in the domain, the node built with it
+turned off. Every registered rule must have a case here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+
+import matcalc
+from matcalc.checks.inputs import sample
+from matcalc.ir.expr import Var, const, postorder, var
+from matcalc.ops import (add, col, diag, div, eye, exp, func, kron, log, logsumexp, matmul,
+                         mul, neg, ones, outer, reduce_sum, row, rulebook, softmax, solve, sub,
+                         transpose, unkron_left, unkron_right)
+from matcalc.targets.evaluation import evaluate
+
+N, M = sympy.symbols("N M")
+SIZES = {"N": 3, "M": 4}
+x, y, z = (var(n, (N,)) for n in "xyz")
+w = var("w", (M,))
+p = var("p", (N,), domain="positive")
+s = var("s", ())
+A, B, C, D = (var(n, (N, N)) for n in "ABCD")
+S = var("S", (N, N), structure="symmetric")
+P = var("P", (N, N), structure="spd")
+X = var("X", (N, M))
+
+
+def _two(e):
+    return mul(const(2), e)
+
+
+CASES = {
+    "add_expm1": lambda: add(const(1), func("expm1", x)),
+    "add_exp_minus_one": lambda: sub(exp(x), const(1)),
+    "mul_eye_diag": lambda: mul(x, eye(N)),
+    "mul_column_outer": lambda: mul(col(x), outer(y, w)),
+    "div_softmax": lambda: div(exp(X), col(reduce_sum(exp(X), 1))),
+    "div_sigmoid": lambda: div(const(1), add(const(1), exp(neg(x)))),
+    "matmul_symmetric_first": lambda: matmul(x, S),
+    "matmul_diag_left": lambda: matmul(diag(x), X),
+    "matmul_diag_right": lambda: matmul(A, diag(x)),
+    "matmul_broadcast": lambda: matmul(A, mul(ones((N, N)), x)),
+    "matmul_ones_left": lambda: matmul(ones((N,)), X),
+    "matmul_ones_right": lambda: matmul(X, ones((M,))),
+    "matmul_kron": lambda: matmul(kron(A, B), kron(C, D)),
+    "matmul_coefficient": lambda: matmul(_two(A), X),
+    "matmul_scaled_identity": lambda: matmul(A, mul(s, eye(N))),
+    "transpose_symmetric": lambda: transpose(S),
+    "transpose_transpose": lambda: transpose(transpose(X)),
+    "sum_broadcast_vector": lambda: reduce_sum(_two(col(x)), 1),
+    "sum_diagm": lambda: reduce_sum(diag(x), 0),
+    "sum_diag_trace": lambda: reduce_sum(diag(A)),
+    "sum_coefficient": lambda: reduce_sum(_two(X)),
+    "sum_transpose": lambda: reduce_sum(transpose(X), 0),
+    "diagm_ones": lambda: diag(_two(ones((N,)))),
+    "diag_diagm": lambda: diag(diag(x)),
+    "diag_outer": lambda: diag(outer(x, y)),
+    "diag_eye_ones": lambda: diag(eye(N)),
+    "log_exp": lambda: log(exp(X)),
+    "log_sigmoid": lambda: log(func("sigmoid", x)),
+    "log_softmax": lambda: log(softmax(X, 1)),
+    "log_sum_exp": lambda: log(reduce_sum(exp(X), 0)),
+    "log_one_minus_sigmoid": lambda: log(sub(const(1), func("sigmoid", x))),
+    "log_softplus": lambda: log(add(const(1), exp(x))),
+    "log_log1p": lambda: log(add(const(1), p)),
+    "exp_log": lambda: exp(log(p)),
+    "exp_softmax": lambda: exp(sub(x, logsumexp(x))),
+    "kron_eye": lambda: kron(eye(2), eye(3)),      # (sizes: evaluate reads no N M)
+    "kron_coefficient": lambda: kron(_two(A), X),
+    "unkron_left_eye": lambda: unkron_left(eye(6), var("Q", (3, 3))),
+    "unkron_right_eye": lambda: unkron_right(eye(6), var("R", (2, 2))),
+    "solve_scaled_identity": lambda: solve(P, mul(s, eye(N))),
+    "solve_coefficient": lambda: solve(P, _two(X)),
+    "col_ones": lambda: col(_two(ones((N,)))),
+    "row_ones": lambda: row(_two(ones((N,)))),
+    "outer_coefficient": lambda: outer(x, _two(w)),
+}
+
+
+def _inputs(*exprs, seed: int) -> dict:
+    """Random values of every variable of `exprs`, in its declared domain."""
+    rng = np.random.default_rng(seed)
+    values: dict = dict(SIZES)
+    for v in postorder(exprs):
+        if isinstance(v, Var):
+            shape = tuple(int(d.subs(SIZES)) for d in v.shape)
+            values[v.name] = sample(v, shape, None, rng)
+    return values
+
+
+def test_every_rule_has_a_case():
+    assert set(CASES) == set(rulebook.RULES)
+
+
+@pytest.mark.parametrize("name", sorted(rulebook.RULES))
+def test_rule_fires_and_keeps_the_value(name):
+    with rulebook.disabled(name):
+        plain = CASES[name]()
+    with rulebook.recording() as fired:
+        rewritten = CASES[name]()
+    assert rulebook.RULES[name] in fired
+    assert rewritten is not plain
+    assert rewritten.shape == plain.shape
+    for seed in range(3):
+        values = _inputs(plain, rewritten, seed=seed)
+        expected = np.asarray(evaluate(plain, values), dtype=float)
+        got = np.asarray(evaluate(rewritten, values), dtype=float)
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_rules_are_listed_by_operator_in_order():
+    rules = rulebook.listing("log")
+    assert [r.name for r in rules][:2] == ["log_exp", "log_sigmoid"]
+    assert all(r.op == "log" and r.identity for r in rules)
+    assert len(rulebook.listing()) == len(rulebook.RULES)
+    assert rulebook.RULES["log_softplus"].identity == "log(1 + exp(z)) = softplus(z)"
+
+
+def test_a_disabled_rule_is_back_after_the_block():
+    with rulebook.disabled("log_softplus"):
+        assert log(add(const(1), exp(x))).op == "log1p"       # the next rule applies
+        with rulebook.disabled("log_log1p"):
+            assert log(add(const(1), exp(x))).op == "log"
+        assert log(add(const(1), exp(x))).op == "log1p"
+    assert log(add(const(1), exp(x))).op == "softplus"
+
+
+def test_disabling_an_unknown_rule_is_an_error():
+    with pytest.raises(KeyError, match="no_such_rule"):
+        with rulebook.disabled("no_such_rule"):
+            pass
+
+
+def test_a_disabled_rule_changes_what_the_language_builds():
+    text = "x: N\nf = sum(log(1 + exp(x)))"
+    assert "softplus" in repr(matcalc.parse(text).output)
+    with rulebook.disabled("log_softplus"):
+        assert "softplus" not in repr(matcalc.parse(text).output)
+
+
+def _step_rules(text: str) -> list[tuple[str, ...]]:
+    derivation = matcalc.grad(matcalc.parse(text), steps=True)
+    return [step.rules for step in derivation.steps]
+
+
+def test_steps_name_the_identity_a_line_uses():
+    """d logsumexp builds exp(x − logsumexp(x)), which the builders make softmax."""
+    identity = rulebook.RULES["exp_softmax"].identity
+    rules = _step_rules("x: N\nf = logsumexp(x)")
+    assert identity in rules[0]
+    text = str(matcalc.grad(matcalc.parse("x: N\nf = logsumexp(x)"), steps=True))
+    assert f"df = sum(softmax(x) * dx)    [d logsumexp(x) = sum(softmax(x) ⊙ dx); {identity}]" \
+        in text
+    with rulebook.disabled("exp_softmax"):
+        assert all(identity not in r for r in _step_rules("x: N\nf = logsumexp(x)"))
+
+
+def test_steps_name_no_identity_where_none_is_used():
+    identities = {r.identity for r in rulebook.listing()}
+    for rules in _step_rules("x: N\ny: N\nf = sum(x * y)"):
+        assert not identities & set(rules)
+
+
+def test_an_identity_keeps_the_shape_a_dropped_term_broadcast():
+    """1 ⊙ 1ᵀ + expm1(x) is exp(x) broadcast to N x N, not the vector exp(x)."""
+    total = add(ones((N, N)), func("expm1", x))
+    assert total.shape == (N, N)
+    values = _inputs(x, seed=0)
+    np.testing.assert_allclose(evaluate(total, values),
+                               np.broadcast_to(np.exp(values["x"]), (3, 3)), rtol=1e-12)

@@ -35,15 +35,6 @@ LAYERS = [
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
-# Today's violators, each split by another part of issue 13: the integrator
-# empties this list after merging them (an entry that no longer violates fails
-# the test, so the list cannot go stale).
-OVERSIZED = {
-    "bridges/sympy.py",                      # part B: the SymPy bridge from the table
-    "bridges/sympy.py:_ToSympy.node",
-    "bridges/sympy.py:_FromSympy.convert",
-    "ops/builders.py",                       # part C: the builders' identities as rules
-}
 
 
 def layer_of(module: str) -> int:
@@ -174,8 +165,7 @@ def test_no_module_over_500_lines_and_no_function_over_60():
     found = set()
     for path in sorted(PACKAGE.rglob("*.py")):
         found |= oversized(path.read_text(encoding="utf-8"), path.relative_to(PACKAGE).as_posix())
-    assert sorted(found - OVERSIZED) == [], "over the limits"
-    assert sorted(OVERSIZED - found) == [], "within the limits now: remove from OVERSIZED"
+    assert sorted(found) == [], "over the limits"
 
 
 def test_the_size_check_counts_modules_functions_and_methods():

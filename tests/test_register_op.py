@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy
 
 import matcalc
 from matcalc.ir.expr import const
@@ -128,3 +129,21 @@ def test_registries_list_only_exceptions(forms):
         listed, default = forms[name], forms.default(name)
         assert (listed.render(args, params), listed.prec, listed.arg_prec) != \
             (default.render(args, params), default.prec, default.arg_prec), name
+
+
+@pytest.fixture
+def log2():
+    """log2(x), d log2(x) = dx / (log(2) x): a rule with an exact constant
+    SymPy keeps unevaluated (log(2)), which every output writes."""
+    yield elementwise("log2", lambda g, x, y: div(g, mul(x, const(sympy.log(2)))), "positive")
+    del OPS["log2"]
+
+
+def test_an_exact_constant_in_a_rule_prints_everywhere(log2):
+    p = matcalc.parse(SOURCE.format(f="log2"))
+    g = matcalc.grad(p)
+    assert "log(2)" in str(g) and r"\log{\left(2 \right)}" in g.latex()
+    assert "log(2)" in gradient_unicode(g)
+    _assert_derivatives(p, lambda x, a: np.sum(np.log2(x) * (a @ x)))
+    values = {k: v.astype(np.float32) for k, v in _inputs().items()}
+    assert matcalc.compile(p).value_and_grad(**values)[1]["x"].dtype == np.float32

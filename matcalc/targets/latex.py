@@ -138,6 +138,9 @@ class LatexPrinter(Printer):
     def product(self, factors: list[str]) -> str:
         return " ".join(factors)
 
+    def constant(self, value) -> str:
+        return sympy.latex(value)
+
     def fraction(self, num: str, den: str) -> str:
         return rf"\frac{{{num}}}{{{den}}}"
 

@@ -9,6 +9,7 @@ import linecache
 import types
 
 import sympy
+from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
 from . import guards
 from ..ir.expr import Apply, Const, postorder
@@ -61,6 +62,14 @@ class NumpyPrinter(Printer):
             return super()._print_scalar(value)
         num, den = sympy.fraction(value)
         return f"{self.arg_scalar(num, P.MUL)} / {DTYPE_CODE}.type({self.scalar(den)})", P.MUL
+
+    def constant(self, value):
+        """An exact constant (log(2), pi) as a Python float, which takes the
+        arrays' floating type; one in dimensions (log(N)) by SymPy's NumPy
+        printer, whose `numpy.` is the module's `np.`."""
+        if value.is_number:
+            return repr(float(value))
+        return SympyNumPyPrinter().doprint(value).replace("numpy.", "np.")
 
     def _print_form(self, node):
         """A function of constants alone (sqrt(K), log(2 * pi)) takes them as

@@ -112,9 +112,16 @@ class Printer:
                                          self.arg_scalar(exp, P.POW)))
             elif factor.is_Symbol:
                 out.append(self.symbol(factor))
-            else:
+            elif factor.is_Add:
                 out.append(self.arg_scalar(factor, P.MUL + 1))
+            else:
+                out.append(self.constant(factor))
         return out, negative
+
+    def constant(self, value: sympy.Expr) -> str:
+        """A factor SymPy keeps exact and unexpanded (log(2), pi), as SymPy
+        writes it."""
+        return self.parenthesize(str(value)) if value.is_Mul else str(value)
 
     def power_of(self, base: str, exponent) -> str:
         return f"{base} ** {exponent}"

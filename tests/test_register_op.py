@@ -147,3 +147,11 @@ def test_an_exact_constant_in_a_rule_prints_everywhere(log2):
     _assert_derivatives(p, lambda x, a: np.sum(np.log2(x) * (a @ x)))
     values = {k: v.astype(np.float32) for k, v in _inputs().items()}
     assert matcalc.compile(p).value_and_grad(**values)[1]["x"].dtype == np.float32
+
+
+def test_the_check_compares_the_value_through_numpy_of_the_same_name(cbrt, log2):
+    """`matcalc.check` reads a registered function written as NumPy's ufunc
+    of the same name (np.cbrt, np.log2) for its value comparison."""
+    for name in ("cbrt", "log2"):
+        result = matcalc.check(matcalc.parse(SOURCE.format(f=name)))
+        assert result.ok and result.value_error is not None and result.value_error < 1e-12

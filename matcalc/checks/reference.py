@@ -147,9 +147,10 @@ class _Evaluator(Transformer_NonRecursive):
             sizes = tuple(int(round(float(a))) for a in args)
             return np.eye(sizes[0], dtype=self.dtype) if name == "eye" else \
                 (np.ones if name == "ones" else np.zeros)(sizes, dtype=self.dtype)
-        if name not in FUNCTIONS:  # an operator registered at run time: no reading here
-            raise _Unsupported(name)
-        return FUNCTIONS[name](*args, **kwargs)
+        function = FUNCTIONS.get(name, getattr(np, name, None))
+        if not isinstance(function, np.ufunc) and name not in FUNCTIONS:
+            raise _Unsupported(name)  # registered at run time, and no NumPy ufunc of its name
+        return function(*args, **kwargs)
 
 
 def evaluate(problem, values: dict, dims: dict | None = None, dtype=np.float64):

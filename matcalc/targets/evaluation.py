@@ -4,6 +4,7 @@ generated code (the parser folds constants with it; the check uses it)."""
 from __future__ import annotations
 
 import numpy as np
+import sympy
 
 from ..ir.expr import Apply, Const, Var, postorder
 from ..passes.lowering import lower_expr
@@ -25,7 +26,7 @@ def evaluate(expr, values: dict) -> np.ndarray:
     names |= {s.name for n in postorder([expr]) if isinstance(n, Const)
               for s in n.value.free_symbols}
     names |= {s.name for n in postorder([expr]) for k, v in getattr(n, "params", ())
-              if k == "shape" for d in v for s in d.free_symbols}
+              if k == "shape" for d in v for s in sympy.sympify(d).free_symbols}
     printer = _InlinePrinter({name: f"_v[{name!r}]" for name in names})
     scope = {"np": np, "_v": values, "dtype": np.dtype(np.float64)}
     for node in postorder([expr]):

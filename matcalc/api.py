@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from .errors import MatcalcError
-from .ad.gradient import Gradient, derive
+from .ad.gradient import derive
 from .frontend.parser import parse
 from .ir.problem import Problem
 

@@ -54,15 +54,15 @@ def _reads(text: str, monkeypatch) -> int:
     """How often the builders look at a node's operator while deriving."""
     p = matcalc.parse(text)
     count = [0]
-    look = matcalc.ops.core._is
+    look = matcalc.ir.expr.is_op
 
     def counted(node, *names):
         count[0] += 1
         return look(node, *names)
     with monkeypatch.context() as m:
         for module in _ops_modules():
-            if hasattr(module, "_is"):
-                m.setattr(module, "_is", counted)
+            if hasattr(module, "is_op"):
+                m.setattr(module, "is_op", counted)
         matcalc.grad(p)
     return count[0]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir.expr import Apply, Expr, Var, const, postorder
+from ..ir.expr import Apply, Expr, Var, const, is_op, postorder
 from ..ops import (LONG, add, col, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
                   shared_adjoint, transpose)
 
@@ -126,7 +126,7 @@ def _matrix_product(r: _Reading, e: Apply) -> Expr:
     if u.ndim == 0 and e.ndim == 1:   # a vector times a scalar linear in v
         return outer(a, m)
     if a.ndim == 1 and m.ndim == 2:   # diag(a) M, distributed over a sum
-        terms = m.args if isinstance(m, Apply) and m.op == "add" else (m,)
+        terms = m.args if is_op(m, "add") else (m,)
         return add(*(mul(col(a), t) for t in terms))
     return mul(a, m)
 

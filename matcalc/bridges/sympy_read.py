@@ -25,7 +25,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 
 from .. import ops
 from ..errors import MatcalcError
-from ..ir.expr import Apply, Const, Expr, const
+from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import broadcast
 from .sympy_forms import column, is_matrix, is_power, read_order
 
@@ -68,7 +68,7 @@ def _is_gram(s) -> bool:
 
 
 def _is_ones_node(n: Expr) -> bool:
-    return isinstance(n, Apply) and n.op == "ones"
+    return is_op(n, "ones")
 
 
 class Reader:
@@ -292,7 +292,7 @@ class Reader:
             others = [m.shape for m in nodes if m is not n]
             if _is_ones_node(n) and broadcast((), *others) == shape:
                 n = const(1)
-            if isinstance(n, Apply) and n.op == "mul" and any(map(_is_ones_node, n.args)):
+            if is_op(n, "mul") and any(map(_is_ones_node, n.args)):
                 rest = [a for a in n.args if not _is_ones_node(a)]
                 if rest and broadcast(*others, *(r.shape for r in rest)) == shape:
                     n = rest[0] if len(rest) == 1 else ops.mul(*rest)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import zipfile
 
 import numpy as np
-import sympy
 
 from ..errors import MatcalcError
 from ..ir.shapes import fmt

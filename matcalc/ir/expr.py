@@ -191,6 +191,11 @@ def apply(op, args: tuple, params: tuple = ()) -> Apply:
                                       op.shape([a.shape for a in args], dict(params))))
 
 
+def is_op(node: Expr, *names: str) -> bool:
+    """Whether `node` applies one of the operators `names`."""
+    return isinstance(node, Apply) and node.op in names
+
+
 def is_const(node: Expr, value=None) -> bool:
     """Whether `node` is a constant (equal to `value` when given)."""
     return isinstance(node, Const) and (value is None or node.value == value

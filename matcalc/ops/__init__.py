@@ -14,6 +14,6 @@ from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coef
                        outer, power, rebuild, reduce_sum, row, shared_adjoint, softmax, solve,
                        spread, sub, symmetric_part, transpose, unbroadcast, unkron_left,
                        unkron_right, zeros)
-from .core import ALIASES, OPS, Op, _is, _view, unnamed
+from .core import ALIASES, OPS, Op, _view, unnamed
 from .symmetry import CHAIN, is_symmetric
 from .table import elementwise

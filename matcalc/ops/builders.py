@@ -17,10 +17,10 @@ from typing import Callable
 import sympy
 
 from ..errors import DomainError, ShapeError
-from ..ir.expr import Apply, Const, Expr, Var, apply, const, const_power, is_const
+from ..ir.expr import Apply, Const, Expr, Var, apply, const, const_power, is_const, is_op
 from ..ir.shapes import Shape, broadcast
 from . import rulebook
-from .core import ALIASES, OPS, _is
+from .core import ALIASES, OPS
 from .shape_rules import _matmul_shape
 from .symmetry import CHAIN, is_symmetric
 
@@ -41,14 +41,14 @@ def eye(n) -> Expr:
 
 
 def is_zero(node: Expr) -> bool:
-    return is_const(node, 0) or _is(node, "zeros")
+    return is_const(node, 0) or is_op(node, "zeros")
 
 
 def _coefficient(node: Expr) -> tuple[sympy.Expr, Expr | None]:
     """Split `c * rest` into (c, rest); rest is None for a constant."""
     if isinstance(node, Const):
         return node.value, None
-    if _is(node, "mul") and isinstance(node.args[0], Const):
+    if is_op(node, "mul") and isinstance(node.args[0], Const):
         rest = node.args[1:]
         return node.args[0].value, rest[0] if len(rest) == 1 else apply(OPS["mul"], rest)
     return sympy.Integer(1), node
@@ -57,15 +57,15 @@ def _coefficient(node: Expr) -> tuple[sympy.Expr, Expr | None]:
 def _term_key(x: Expr):
     """What makes two terms alike: the factors of a product in any order, the
     matrices of a product chain in any grouping."""
-    if _is(x, "mul"):
+    if is_op(x, "mul"):
         return frozenset(Counter(x.args).items())
-    if _is(x, "matmul"):
+    if is_op(x, "matmul"):
         chain, stack = [], [x]
         while stack:
             if len(chain) + len(stack) > CHAIN:
                 return x                                   # a long chain is its own key
             node = stack.pop()
-            if _is(node, "matmul"):
+            if is_op(node, "matmul"):
                 stack.extend(reversed(node.args))
             else:
                 chain.append(node)
@@ -78,9 +78,9 @@ def add(*terms: Expr) -> Expr:
     shape = broadcast(*(t.shape for t in terms))
     flat: list[Expr] = []
     for t in terms:  # the sum broadcasts its terms: no term needs `ones` for it
-        for a in (t.args if _is(t, "add") else (t,)):
+        for a in (t.args if is_op(t, "add") else (t,)):
             a = _without_ones(a)                           # 1 (x + y) is itself a sum
-            flat.extend(a.args if _is(a, "add") else (a,))
+            flat.extend(a.args if is_op(a, "add") else (a,))
     constant = sympy.Integer(0)
     coeffs: dict[Expr, sympy.Expr] = {}
     seen: dict[object, Expr] = {}    # like terms: x ⊙ y and y ⊙ x are one term
@@ -108,10 +108,10 @@ def add(*terms: Expr) -> Expr:
 
 def _without_ones(t: Expr) -> Expr:
     """A term of a sum without its broadcast `ones` factor (c 1 is c)."""
-    if _is(t, "ones"):
+    if is_op(t, "ones"):
         return const(1)
-    if _is(t, "mul") and any(_is(a, "ones") for a in t.args):
-        return mul(*(a for a in t.args if not _is(a, "ones")))
+    if is_op(t, "mul") and any(is_op(a, "ones") for a in t.args):
+        return mul(*(a for a in t.args if not is_op(a, "ones")))
     return t
 
 
@@ -125,9 +125,9 @@ def mul(*factors: Expr) -> Expr:
     shape = broadcast(*(f.shape for f in factors))
     flat: list[Expr] = []
     for f in factors:  # a product longer than FLAT stays one factor: chains grow by nesting
-        flat.extend(f.args if _is(f, "mul") and len(f.args) <= FLAT else (f,))
+        flat.extend(f.args if is_op(f, "mul") and len(f.args) <= FLAT else (f,))
     for k, f in enumerate(flat):  # (a / b) * b = a
-        if _is(f, "div") and f.args[1] in flat and \
+        if is_op(f, "div") and f.args[1] in flat and \
                 (not f.args[1].shape or f.args[0].shape == f.shape):
             flat.remove(f.args[1])
             flat[flat.index(f)] = f.args[0]
@@ -144,7 +144,7 @@ def mul(*factors: Expr) -> Expr:
             rest.append(f)
     if c == 0:
         return zeros(shape)
-    kept = [f for f in rest if not _is(f, "ones")]
+    kept = [f for f in rest if not is_op(f, "ones")]
     if broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
     if c != 1 or not kept:
@@ -163,7 +163,7 @@ def _powers(factors: list[Expr]) -> list[Expr]:
     exponents: dict[Expr, sympy.Expr] = {}
     for f in factors:
         if not isinstance(f, Const):
-            base, e = (f.args[0], f.args[1].value) if _is(f, "pow") and \
+            base, e = (f.args[0], f.args[1].value) if is_op(f, "pow") and \
                 isinstance(f.args[1], Const) else (f, _ONE)
             exponents[base] = exponents.get(base, 0) + e
     if len(exponents) == sum(not isinstance(f, Const) for f in factors):
@@ -192,7 +192,7 @@ def div(a: Expr, b: Expr) -> Expr:
     if a is b:                                             # x / x = 1 (where x ≠ 0)
         return ones(shape)
     c, rest = _coefficient(a)
-    if _is(rest, "ones") and b.shape == shape:
+    if is_op(rest, "ones") and b.shape == shape:
         a = const(c)                                       # (c 1) / b = c / b
     return _built("div", a, b)
 
@@ -226,7 +226,7 @@ def matmul(a: Expr, b: Expr) -> Expr:
 def _broadcast_vector(x: Expr) -> tuple:
     """("col", v) for v[:, None], ("row", v) for v[None, :] or a vector v
     (which broadcasts as a row), else (None, None)."""
-    if _is(x, "col", "row"):
+    if is_op(x, "col", "row"):
         return x.op, x.args[0]
     return ("row", x) if x.ndim == 1 else (None, None)
 
@@ -243,7 +243,7 @@ def transpose(x: Expr) -> Expr:
         return x
     if (identity := rulebook.first("transpose", x)) is not None:
         return identity
-    if _is(x, "zeros", "ones"):
+    if is_op(x, "zeros", "ones"):
         return apply(OPS[x.op], (), (("shape", x.shape[::-1]),))
     return apply(OPS["transpose"], (x,))
 
@@ -271,9 +271,9 @@ def spread(b: Expr) -> tuple[Expr, int | None]:
     axis 0 (a vector lines up with the last axis), a scalar along every axis
     (None). So `X - r` undoes a reduction r over `axis` of X exactly when
     spread(b) gives that axis, whatever the sizes (X may be square)."""
-    if _is(b, "col"):
+    if is_op(b, "col"):
         return b.args[0], 1
-    if _is(b, "row"):
+    if is_op(b, "row"):
         return b.args[0], 0
     return b, (0 if b.ndim == 1 else None)
 
@@ -289,7 +289,7 @@ def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
     if is_zero(x):
         return zeros(node.shape)
     c, rest = _coefficient(x)
-    if _is(rest, "ones"):                                  # sum(c 1) = c · count 1
+    if is_op(rest, "ones"):                                  # sum(c 1) = c · count 1
         count = sympy.Mul(*x.shape) if axis is None else x.shape[axis]
         return mul(const(c * count), ones(node.shape))
     return node
@@ -390,16 +390,16 @@ def _stays_open(g: Expr) -> bool:
     """Whether g is s I (s a scalar), c 1, c 1 ⊙ v[:, None] (or v[None, :])
     or c X for a variable X: nothing to compute that the products cannot
     take."""
-    if not _is(g, "mul"):
+    if not is_op(g, "mul"):
         return False
-    if any(_is(a, "eye") for a in g.args) and all(_is(a, "eye") or not a.shape
+    if any(is_op(a, "eye") for a in g.args) and all(is_op(a, "eye") or not a.shape
                                                   for a in g.args):
         return True                                        # s I, s a computed scalar
-    rest = [a for a in g.args if not isinstance(a, Const) and not _is(a, "ones", "eye")]
+    rest = [a for a in g.args if not isinstance(a, Const) and not is_op(a, "ones", "eye")]
     if len(rest) == len(g.args) - 1 == 1 and isinstance(rest[0], Var):
         return True
     return not rest or (len(rest) == 1 and _broadcast_vector(rest[0])[0] is not None
-                        and any(_is(a, "ones") for a in g.args))
+                        and any(is_op(a, "ones") for a in g.args))
 
 
 def col(v: Expr) -> Expr:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..ir.expr import Apply, Expr
+from ..ir.expr import Apply, Expr, is_op
 from ..ir.shapes import Shape
 
 
@@ -61,13 +61,9 @@ def _register(op: Op) -> Op:
     return op
 
 
-def _is(node: Expr, *names: str) -> bool:
-    return isinstance(node, Apply) and node.op in names
-
-
 def unnamed(node: Expr) -> Expr:
     """The value a named intermediate stands for (the node itself if unnamed)."""
-    while _is(node, "name"):
+    while is_op(node, "name"):
         node = node.args[0]
     return node
 
@@ -77,4 +73,4 @@ def _view(node: Expr, *names: str) -> Apply | None:
     one of the operators `names`; else None. Every stable form matches its
     pattern through `_view`, so naming a value never hides the form."""
     node = unnamed(node)
-    return node if _is(node, *names) else None
+    return node if is_op(node, *names) else None

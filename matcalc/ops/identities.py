@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir.expr import Const, Expr, const, is_const, rewrite
+from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
 from .builders import (_broadcast_vector, _coefficient, add, col, diag, exp, expand, eye, func,
                        kron, logsumexp, matmul, mul, neg, ones, outer, rebuild, reduce_sum, row,
                        softmax, spread, sub)
-from .core import _is, _view, unnamed
+from .core import _view, unnamed
 from .rulebook import rule
 from .shape_rules import _matmul_shape
 from .symmetry import is_symmetric
@@ -46,7 +46,7 @@ def _product(factors: tuple) -> tuple[sympy.Expr, list[Expr], Shape]:
     """(c, kept, shape) of a product: its coefficient, the factors other
     than the coefficient and broadcast ones, and its shape."""
     c = factors[0].value if isinstance(factors[0], Const) else sympy.Integer(1)
-    kept = [f for f in factors if not isinstance(f, Const) and not _is(f, "ones")]
+    kept = [f for f in factors if not isinstance(f, Const) and not is_op(f, "ones")]
     return c, kept, broadcast(*(f.shape for f in factors))
 
 
@@ -60,9 +60,9 @@ def mul_eye_diag(*factors: Expr) -> Expr | None:
     c, kept, shape = _product(factors)
     if len(kept) != 2:
         return None
-    vector, identity = kept[::-1] if _is(kept[0], "eye") else kept
-    v = vector if vector.ndim == 1 else vector.args[0] if _is(vector, "col", "row") else None
-    if _is(identity, "eye") and v is not None and v.shape[0] == identity.shape[0]:
+    vector, identity = kept[::-1] if is_op(kept[0], "eye") else kept
+    v = vector if vector.ndim == 1 else vector.args[0] if is_op(vector, "col", "row") else None
+    if is_op(identity, "eye") and v is not None and v.shape[0] == identity.shape[0]:
         # diag(v) is itself built (diag(c 1) = c I), so multiplied again
         return mul(const(c), ones(shape), diag(v))
     return None
@@ -76,8 +76,8 @@ def mul_column_outer(*factors: Expr) -> Expr | None:
     c, kept, shape = _product(factors)
     if len(kept) != 2:
         return None
-    column, other = kept if _is(kept[0], "col") else kept[::-1]
-    if _is(column, "col") and _is(other, "outer"):
+    column, other = kept if is_op(kept[0], "col") else kept[::-1]
+    if is_op(column, "col") and is_op(other, "outer"):
         b, d = other.args
         return mul(const(c), ones(shape), outer(mul(column.args[0], b), d))
     return None
@@ -89,7 +89,7 @@ def _alike(a: Expr, b: Expr) -> bool:
     """Whether `a` and `b` are one value once every name is seen through."""
     if unnamed(a) is unnamed(b):
         return True
-    plain = rewrite([a, b], lambda n, args: args[0] if _is(n, "name") else rebuild(n, args))
+    plain = rewrite([a, b], lambda n, args: args[0] if is_op(n, "name") else rebuild(n, args))
     return plain[0] is plain[1]
 
 
@@ -142,7 +142,7 @@ def matmul_diag_left(a: Expr, b: Expr) -> Expr | None:
     """diag(v) X = v[:, None] ⊙ X
 
     and diag(v) x = v ⊙ x."""
-    if _is(a, "diagm"):
+    if is_op(a, "diagm"):
         return mul(col(a.args[0]) if b.ndim == 2 else a.args[0], b)
     return None
 
@@ -150,7 +150,7 @@ def matmul_diag_left(a: Expr, b: Expr) -> Expr | None:
 @rule("matmul")
 def matmul_diag_right(a: Expr, b: Expr) -> Expr | None:
     """X diag(v) = X ⊙ v[None, :]"""
-    if _is(b, "diagm") and a.ndim == 2:
+    if is_op(b, "diagm") and a.ndim == 2:
         return mul(a, b.args[0])
     return None
 
@@ -164,7 +164,7 @@ def matmul_broadcast(a: Expr, b: Expr) -> Expr | None:
     x (1 vᵀ) = (xᵀ 1) v and xᵀ (v 1ᵀ) = (xᵀ v) 1ᵀ."""
     shape = _matmul_shape([a.shape, b.shape], {})
     for m, other, first in ((b, a, False), (a, b, True)):
-        if not (_is(m, "mul") and len(m.args) == 2 and _is(m.args[0], "ones") and m.ndim == 2):
+        if not (is_op(m, "mul") and len(m.args) == 2 and is_op(m.args[0], "ones") and m.ndim == 2):
             continue
         kind, v = _broadcast_vector(m.args[1])
         if kind is None:
@@ -183,7 +183,7 @@ def matmul_ones_left(a: Expr, b: Expr) -> Expr | None:
     """1ᵀ B = sum(B, 0)
 
     the column sums (broadcast when 1 is a matrix)."""
-    if not _is(a, "ones"):
+    if not is_op(a, "ones"):
         return None
     shape = _matmul_shape([a.shape, b.shape], {})
     sums = reduce_sum(b, 0 if b.ndim == 2 else None)
@@ -195,7 +195,7 @@ def matmul_ones_right(a: Expr, b: Expr) -> Expr | None:
     """A 1 = sum(A, 1)
 
     the row sums (broadcast when 1 is a matrix)."""
-    if not _is(b, "ones"):
+    if not is_op(b, "ones"):
         return None
     shape = _matmul_shape([a.shape, b.shape], {})
     sums = reduce_sum(a, 1 if a.ndim == 2 else None)
@@ -205,7 +205,7 @@ def matmul_ones_right(a: Expr, b: Expr) -> Expr | None:
 @rule("matmul")
 def matmul_kron(a: Expr, b: Expr) -> Expr | None:
     """kron(A, B) kron(C, D) = kron(A C, B D)"""
-    if _is(a, "kron") and _is(b, "kron"):
+    if is_op(a, "kron") and is_op(b, "kron"):
         (p, q), (r, s) = a.args, b.args
         if p.shape[1] == r.shape[0] and q.shape[1] == s.shape[0]:
             return kron(matmul(p, r), matmul(q, s))
@@ -228,11 +228,11 @@ def _scaled_identity(x: Expr) -> tuple:
     """(s, None) for s * eye(n) with s a scalar (a constant or a computed
     scalar, so A (s I) = s A is never a product with a dense identity);
     (None, x) for anything else."""
-    if _is(x, "eye"):
+    if is_op(x, "eye"):
         return const(1), None
-    if _is(x, "mul") and sum(_is(a, "eye") for a in x.args) == 1 and \
-            all(_is(a, "eye") or not a.shape for a in x.args):
-        return mul(*(a for a in x.args if not _is(a, "eye"))), None
+    if is_op(x, "mul") and sum(is_op(a, "eye") for a in x.args) == 1 and \
+            all(is_op(a, "eye") or not a.shape for a in x.args):
+        return mul(*(a for a in x.args if not is_op(a, "eye"))), None
     return None, x
 
 
@@ -260,7 +260,7 @@ def transpose_symmetric(x: Expr) -> Expr | None:
 @rule("transpose")
 def transpose_transpose(x: Expr) -> Expr | None:
     """(Xᵀ)ᵀ = X"""
-    return x.args[0] if _is(x, "transpose") else None
+    return x.args[0] if is_op(x, "transpose") else None
 
 
 # ------------------------------------------------------------------ sum ---
@@ -271,7 +271,7 @@ def sum_broadcast_vector(x: Expr, axis: int | None) -> Expr | None:
 
     and sum(c v[None, :], 0) = c v."""
     c, rest = _coefficient(x)
-    if (_is(rest, "col") and axis == 1) or (_is(rest, "row") and axis == 0):
+    if (is_op(rest, "col") and axis == 1) or (is_op(rest, "row") and axis == 0):
         return mul(const(c), rest.args[0])
     return None
 
@@ -279,13 +279,13 @@ def sum_broadcast_vector(x: Expr, axis: int | None) -> Expr | None:
 @rule("sum")
 def sum_diagm(x: Expr, axis: int | None) -> Expr | None:
     """sum(diag(v), axis) = v"""
-    return x.args[0] if _is(x, "diagm") and axis is not None else None
+    return x.args[0] if is_op(x, "diagm") and axis is not None else None
 
 
 @rule("sum")
 def sum_diag_trace(x: Expr, axis: int | None) -> Expr | None:
     """sum(diag(X)) = tr(X)"""
-    return func("trace", x.args[0]) if _is(x, "diag") and axis is None else None
+    return func("trace", x.args[0]) if is_op(x, "diag") and axis is None else None
 
 
 @rule("sum")
@@ -294,7 +294,7 @@ def sum_coefficient(x: Expr, axis: int | None) -> Expr | None:
 
     over everything, or over an axis of a column or row V."""
     c, rest = _coefficient(x)
-    if c != 1 and rest is not None and (axis is None or _is(rest, "col", "row")):
+    if c != 1 and rest is not None and (axis is None or is_op(rest, "col", "row")):
         return mul(const(c), reduce_sum(rest, axis))
     return None
 
@@ -304,7 +304,7 @@ def sum_transpose(x: Expr, axis: int | None) -> Expr | None:
     """sum(Xᵀ, 0) = sum(X, 1)
 
     and sum(Xᵀ, 1) = sum(X, 0)."""
-    return reduce_sum(x.args[0], 1 - axis) if _is(x, "transpose") and axis is not None \
+    return reduce_sum(x.args[0], 1 - axis) if is_op(x, "transpose") and axis is not None \
         else None
 
 
@@ -314,25 +314,25 @@ def sum_transpose(x: Expr, axis: int | None) -> Expr | None:
 def diagm_ones(v: Expr) -> Expr | None:
     """diag(c 1) = c I"""
     c, rest = _coefficient(v)
-    return mul(const(c), eye(v.shape[0])) if _is(rest, "ones") else None
+    return mul(const(c), eye(v.shape[0])) if is_op(rest, "ones") else None
 
 
 @rule("diag")
 def diag_diagm(x: Expr) -> Expr | None:
     """diag(diag(v)) = v"""
-    return x.args[0] if _is(x, "diagm") else None
+    return x.args[0] if is_op(x, "diagm") else None
 
 
 @rule("diag")
 def diag_outer(x: Expr) -> Expr | None:
     """diag(a bᵀ) = a ⊙ b"""
-    return mul(*x.args) if _is(x, "outer") else None
+    return mul(*x.args) if is_op(x, "outer") else None
 
 
 @rule("diag")
 def diag_eye_ones(x: Expr) -> Expr | None:
     """diag(I) = diag(1 1ᵀ) = 1"""
-    return ones((x.shape[0],)) if _is(x, "eye", "ones") else None
+    return ones((x.shape[0],)) if is_op(x, "eye", "ones") else None
 
 
 # ------------------------------------------------------------- log, exp ---
@@ -426,7 +426,7 @@ def exp_softmax(x: Expr) -> Expr | None:
 @rule("kron")
 def kron_eye(a: Expr, b: Expr) -> Expr | None:
     """kron(I, I) = I"""
-    return eye(a.shape[0] * b.shape[0]) if _is(a, "eye") and _is(b, "eye") else None
+    return eye(a.shape[0] * b.shape[0]) if is_op(a, "eye") and is_op(b, "eye") else None
 
 
 @rule("kron")
@@ -442,7 +442,7 @@ def kron_coefficient(a: Expr, b: Expr) -> Expr | None:
 @rule("unkron_left")
 def unkron_left_eye(g: Expr, b: Expr) -> Expr | None:
     """unkron_left(I, B) = tr(B) I"""
-    if _is(g, "eye") and b.shape[0] == b.shape[1]:
+    if is_op(g, "eye") and b.shape[0] == b.shape[1]:
         return mul(func("trace", b), eye(sympy.cancel(g.shape[0] / b.shape[0])))
     return None
 
@@ -450,7 +450,7 @@ def unkron_left_eye(g: Expr, b: Expr) -> Expr | None:
 @rule("unkron_right")
 def unkron_right_eye(g: Expr, a: Expr) -> Expr | None:
     """unkron_right(I, A) = tr(A) I"""
-    if _is(g, "eye") and a.shape[0] == a.shape[1]:
+    if is_op(g, "eye") and a.shape[0] == a.shape[1]:
         return mul(func("trace", a), eye(sympy.cancel(g.shape[0] / a.shape[0])))
     return None
 
@@ -475,14 +475,14 @@ def solve_coefficient(a: Expr, b: Expr) -> Expr | None:
 def col_ones(v: Expr) -> Expr | None:
     """(c 1)[:, None] = c 1"""
     c, rest = _coefficient(v)
-    return mul(const(c), ones((v.shape[0], sympy.Integer(1)))) if _is(rest, "ones") else None
+    return mul(const(c), ones((v.shape[0], sympy.Integer(1)))) if is_op(rest, "ones") else None
 
 
 @rule("row")
 def row_ones(v: Expr) -> Expr | None:
     """(c 1)[None, :] = c 1"""
     c, rest = _coefficient(v)
-    return mul(const(c), ones((sympy.Integer(1), v.shape[0]))) if _is(rest, "ones") else None
+    return mul(const(c), ones((sympy.Integer(1), v.shape[0]))) if is_op(rest, "ones") else None
 
 
 @rule("outer")

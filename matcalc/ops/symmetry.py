@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..ir.expr import Apply, Expr, Var
-from .core import OPS, _is
+from ..ir.expr import Apply, Expr, Var, is_op
+from .core import OPS
 
 # Longest matrix-product chain read factor by factor (for like terms in any
 # grouping, and for symmetry); a longer one is taken as it is grouped, and as
@@ -47,11 +47,11 @@ def _chain(x: Expr, limit: int) -> list[tuple[Expr, bool, bool]] | None:
         node, flipped, inverted = stack.pop()
         if inverted:
             factors.append((node, flipped, True))
-        elif _is(node, "transpose"):
+        elif is_op(node, "transpose"):
             stack.append((node.args[0], not flipped, False))
-        elif _is(node, "inv"):
+        elif is_op(node, "inv"):
             stack.append((node.args[0], flipped, True))
-        elif _is(node, "matmul", "solve"):
+        elif is_op(node, "matmul", "solve"):
             a, b = node.args
             parts = [(a, flipped, node.op == "solve"), (b, flipped, False)]
             stack.extend(parts if flipped else parts[::-1])  # popped left to right

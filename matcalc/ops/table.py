@@ -16,13 +16,13 @@ from typing import Callable
 import sympy
 
 from ..errors import ShapeError
-from ..ir.expr import Expr, const
+from ..ir.expr import Expr, const, is_op
 from ..ir.shapes import fmt, require_square
 from .builders import (LONG, add, col, diag, div, exp, expand, eye, func, is_zero, kron,
                        log, matmul, mul, neg, ones, outer, power, reduce_sum, row,
                        shared_adjoint, solve, sub, transpose, unbroadcast, unkron_left,
                        unkron_right, zeros)
-from .core import Op, _is, _register
+from .core import Op, _register
 from .shape_rules import (_broadcast, _col_shape, _given_shape, _matmul_shape, _outer_shape,
                           _row_shape, _rows_cols, _same, _square, _square_to, _sum_shape,
                           _transpose_shape, _vector)
@@ -69,7 +69,7 @@ def _partial_products(args: tuple) -> tuple[list, list]:
     from the next shorter one and kept whole: the k partial products of a
     product of k factors take O(k) nodes rather than O(k²)."""
     def whole(product: Expr) -> Expr:
-        return shared_adjoint(product) if _is(product, "mul") else product
+        return shared_adjoint(product) if is_op(product, "mul") else product
     before, after = [const(1)], [const(1)]
     for a, b in zip(args[:-1], reversed(args[1:])):
         before.append(whole(mul(before[-1], a)))

@@ -28,7 +28,7 @@ from typing import Callable
 
 import sympy
 
-from ..ir.expr import Apply, Const, Expr, Var, apply, const, postorder
+from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op, postorder
 from ..ops import OPS, add
 
 
@@ -80,21 +80,17 @@ assert not set(LOWERED) & set(OPS), "a lowered node kind shadows an operator"
 
 # ------------------------------------------------------------------ plan ---
 
-def _is(node: Expr, name: str) -> bool:
-    return isinstance(node, Apply) and node.op == name
-
-
 def inverse_times(node: Expr, chosen: dict) -> bool:
     """`inv(A) @ B` where the inverse is needed nowhere else (so the code
     solves A X = B instead)."""
-    return _is(node, "matmul") and _is(node.args[0], "inv") and node.args[0] not in chosen
+    return is_op(node, "matmul") and is_op(node.args[0], "inv") and node.args[0] not in chosen
 
 
 def scaled(node: Expr) -> tuple[Const, Expr] | None:
     """(c, x) for c * x, also behind an `adjoint` barrier; else None."""
-    if _is(node, "adjoint"):
+    if is_op(node, "adjoint"):
         node = node.args[0]
-    if _is(node, "mul") and len(node.args) == 2 \
+    if is_op(node, "mul") and len(node.args) == 2 \
             and isinstance(node.args[0], Const) and node.args[1].ndim == 2:
         return node.args[0], node.args[1]
     return None
@@ -119,7 +115,7 @@ def _scaled_operand(x: Expr, scaled_copies: set) -> Expr | None:
     """The scaled array behind a matrix-product operand, if any."""
     if x in scaled_copies:
         return x
-    if _is(x, "transpose") and x.args[0] in scaled_copies:
+    if is_op(x, "transpose") and x.args[0] in scaled_copies:
         return x.args[0]
     return None
 
@@ -136,10 +132,10 @@ def _parents(nodes: list, roots: list) -> dict[Expr, list]:
 def _sigmoid_slope(node: Expr, parents: dict) -> tuple[Expr, Expr, Expr] | None:
     """(σ(t), 1 − σ(t), t) for a product with both factors, where σ(t) is
     needed nowhere else."""
-    if not _is(node, "mul"):
+    if not is_op(node, "mul"):
         return None
     for s in node.args:
-        if not _is(s, "sigmoid"):
+        if not is_op(s, "sigmoid"):
             continue
         rest = apply(OPS["mul"], (const(-1), s))
         c = apply(OPS["add"], (const(1), rest))
@@ -155,7 +151,7 @@ def _slope(t: Expr) -> Expr:
     never an overflow, and full precision in the tails, where 1 − σ(t)
     rounds to 0. σ' is even, so a factor −1 of t is dropped, and so is a
     factor y declared `sign` (|y t| = |t| for y = ±1)."""
-    if _is(t, "mul"):
+    if is_op(t, "mul"):
         kept = tuple(a for a in t.args if a != const(-1)
                      and not (isinstance(a, Var) and a.domain == "sign"))
         if kept:
@@ -178,19 +174,19 @@ def _planned(node: Expr, plan: dict, parents: dict, inverted: set, scaled_copies
              numeric: bool) -> Expr:
     """How the code computes `node`, its arguments already planned."""
     args = tuple(plan[a] for a in node.args)
-    a = node.args[0] if _is(node, "solve") else None
+    a = node.args[0] if is_op(node, "solve") else None
     if numeric and (slope := _sigmoid_slope(node, parents)) is not None:
         s, c, t = slope
         kept = tuple(plan[x] for x in node.args if x is not c and x is not s)
         return _slope(plan[t]) if not kept else apply(OPS["mul"], kept + (_slope(plan[t]),))
     if a in inverted:
         return apply(OPS["matmul"], (apply(OPS["inv"], args[:1]), args[1]))
-    if _is(a, "transpose") and a.args[0] in inverted:
+    if is_op(a, "transpose") and a.args[0] in inverted:
         inverse = apply(OPS["inv"], (plan[a.args[0]],))
         return apply(OPS["matmul"], (apply(OPS["transpose"], (inverse,)), args[1]))
     if node in scaled_copies:
         return plan[scaled(node)[1]]  # its products take the scale
-    if _is(node, "matmul") and any(_scaled_operand(x, scaled_copies) for x in node.args):
+    if is_op(node, "matmul") and any(_scaled_operand(x, scaled_copies) for x in node.args):
         return _rescaled_product(node, args, scaled_copies)
     if args != node.args and node.op == "add":
         return add(*args)  # terms whose scale moved may now be alike
@@ -208,7 +204,7 @@ def plan(roots: list, numeric: bool) -> dict[Expr, Expr]:
     - with `numeric`, a factor σ(t) (1 − σ(t)), where σ(t) is needed nowhere
       else, is computed from one exp (`_slope`)."""
     nodes = list(postorder(roots))
-    inverted = {n.args[0] for n in nodes if _is(n, "inv")}
+    inverted = {n.args[0] for n in nodes if is_op(n, "inv")}
     parents = _parents(nodes, roots)
     scaled_copies = _product_operands(nodes, roots, parents)
     out: dict[Expr, Expr] = {}
@@ -221,7 +217,7 @@ def plan(roots: list, numeric: bool) -> dict[Expr, Expr]:
 
 def squared(node: Expr) -> Expr | None:
     """x for x ** 2 or square(x), else None."""
-    if _is(node, "square") or (_is(node, "pow") and isinstance(node.args[1], Const)
+    if is_op(node, "square") or (is_op(node, "pow") and isinstance(node.args[1], Const)
                                and node.args[1].value == 2):
         return node.args[0]
     return None
@@ -235,9 +231,9 @@ def _contraction(node: Apply) -> tuple[str, Expr, Expr] | None:
         x = squared(node.args[0])
         if isinstance(x, Var) and x.ndim in SQUARES:
             return SQUARES[x.ndim], x, x
-    if node.op == "trace" and _is(node.args[0], "matmul"):
+    if node.op == "trace" and is_op(node.args[0], "matmul"):
         a, b = node.args[0].args
-        if _is(b, "transpose"):
+        if is_op(b, "transpose"):
             return SQUARES[2], a, b.args[0]
         return TRACE_OF_PRODUCT, a, b
     return None
@@ -249,7 +245,7 @@ def _chain(node: Apply) -> list[Expr] | None:
     if node.op != "matmul":
         return None
     chain, head = [node.args[1]], node.args[0]
-    while _is(head, "matmul"):
+    while is_op(head, "matmul"):
         chain.append(head.args[1])
         head = head.args[0]
     chain.append(head)
@@ -264,11 +260,11 @@ def _masked(args: tuple) -> tuple | None:
     no step stands beside another factor."""
     coeff = args[:1] if isinstance(args[0], Const) else ()
     factors = args[len(coeff):]
-    if len(factors) < 2 or all(_is(f, "step") for f in factors) \
-            or not any(_is(f, "step") for f in factors):
+    if len(factors) < 2 or all(is_op(f, "step") for f in factors) \
+            or not any(is_op(f, "step") for f in factors):
         return None
-    return coeff + tuple(f for f in factors if not _is(f, "step")) \
-        + tuple(apply(MASK, f.args) for f in factors if _is(f, "step"))
+    return coeff + tuple(f for f in factors if not is_op(f, "step")) \
+        + tuple(apply(MASK, f.args) for f in factors if is_op(f, "step"))
 
 
 def _lowered(node: Expr, low: dict, caps: Capabilities) -> Expr:
@@ -297,15 +293,15 @@ def lower_expr(expr: Expr, caps: Capabilities) -> Expr:
 def _subtracted_product(expr: Expr) -> tuple[Expr, Expr, Expr] | None:
     """(a, A, B) when `expr` is a - A @ B, the product of the result's shape
     (an array, not a scalar) and A no product itself, else None."""
-    if not (_is(expr, "add") and len(expr.args) == 2 and expr.ndim > 0):
+    if not (is_op(expr, "add") and len(expr.args) == 2 and expr.ndim > 0):
         return None
     term = expr.args[1]
-    if not (_is(term, "mul") and len(term.args) == 2 and isinstance(term.args[0], Const)
+    if not (is_op(term, "mul") and len(term.args) == 2 and isinstance(term.args[0], Const)
             and term.args[0].value == -1):
         return None
     product = term.args[1]
-    if _is(product, "matmul") and product.shape == expr.shape \
-            and not _is(product.args[0], "matmul"):
+    if is_op(product, "matmul") and product.shape == expr.shape \
+            and not is_op(product.args[0], "matmul"):
         return expr.args[0], *product.args
     return None
 

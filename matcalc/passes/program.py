@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..ir.expr import Apply, Expr, Var, apply, postorder, var
+from ..ir.expr import Apply, Expr, Var, apply, is_op, postorder, var
 from ..ops import OPS, unnamed
 from .lowering import inverse_times, plan, scaled
 
@@ -179,7 +179,7 @@ class _Naming:
         return args
 
     def _body(self, node: Expr, args: tuple, replaced: dict) -> Expr:
-        if isinstance(node, Apply) and node.op == "adjoint":
+        if is_op(node, "adjoint"):
             return args[0]
         if inverse_times(node, self.chosen):  # A⁻¹ B, computed once: a solve, not an inverse
             return apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
@@ -193,14 +193,14 @@ class _Naming:
         replaced: dict[Expr, Expr] = {}
         depth: dict[Expr, int] = {}
         for node in self.order:
-            if isinstance(node, Apply) and node.op in ("name", "adjoint") \
+            if is_op(node, "name", "adjoint") \
                     and node not in self.chosen:
                 replaced[node], depth[node] = replaced[node.args[0]], depth[node.args[0]]
                 continue
             kind = "forward" if node in self.forward else "backward"
             args = tuple(replaced[a] for a in node.args)
             below = max((depth[a] for a in node.args), default=-1)
-            if isinstance(node, Apply) and node.op in ("add", "mul") and len(args) > MAX_DEPTH:
+            if is_op(node, "add", "mul") and len(args) > MAX_DEPTH:
                 args, below = self._split(node.op, args, kind), 0
             depth[node] = below + max(len(args), 1)
             if depth[node] > MAX_DEPTH and node not in self.chosen:

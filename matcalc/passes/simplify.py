@@ -22,7 +22,7 @@ from typing import Callable
 
 import sympy
 
-from ..ir.expr import Apply, Const, Expr, Var, apply, const, postorder
+from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op
 from ..ops import (OPS, _coefficient, add, col, func, kron, matmul, mul, ones, rebuild, row,
                   transpose)
 
@@ -30,7 +30,7 @@ from ..ops import (OPS, _coefficient, add, col, func, kron, matmul, mul, ones, r
 def _transposed(node: Expr, computed: set, op: str | None = None) -> Apply | None:
     """The argument of `transpose(arg)` when arg applies `op` (any operator
     when None) and is not computed by the forward pass."""
-    if isinstance(node, Apply) and node.op == "transpose":
+    if is_op(node, "transpose"):
         inner = node.args[0]
         if isinstance(inner, Apply) and inner not in computed and op in (None, inner.op):
             return inner
@@ -87,9 +87,9 @@ def transpose_of_column(node: Expr, computed: set) -> Expr | None:
 
 def kron_sum(node: Expr, computed: set) -> Expr | None:
     """C ⊗ A + C ⊗ B = C ⊗ (A + B) (and A ⊗ C + B ⊗ C likewise)."""
-    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+    if not (is_op(node, "add")) or node in computed:
         return None
-    terms = [t for t in node.args if isinstance(t, Apply) and t.op == "kron"]
+    terms = [t for t in node.args if is_op(t, "kron")]
     for i, s in enumerate(terms):
         for t in terms[i + 1:]:
             for k in (0, 1):
@@ -103,15 +103,15 @@ def kron_sum(node: Expr, computed: set) -> Expr | None:
 
 def _broadcast_term(term: Expr) -> tuple[str, Expr, Expr] | None:
     """(col or row, v, X) for c · v[:, None] ⊙ X (v[None, :] likewise)."""
-    if not (isinstance(term, Apply) and term.op == "mul"):
+    if not (is_op(term, "mul")):
         return None
     consts = [a for a in term.args if isinstance(a, Const)]
     rest = [a for a in term.args if not isinstance(a, Const)]
     if len(rest) != 2:
         return None
     for v, x in (rest, rest[::-1]):
-        if isinstance(v, Apply) and v.op in ("col", "row") and x.ndim == 2 \
-                and not (isinstance(x, Apply) and x.op in ("col", "row")):
+        if is_op(v, "col", "row") and x.ndim == 2 \
+                and not (is_op(x, "col", "row")):
             return v.op, mul(*consts, v.args[0]), x
     return None
 
@@ -119,7 +119,7 @@ def _broadcast_term(term: Expr) -> tuple[str, Expr, Expr] | None:
 def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
     """a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X, and likewise
     for rows: the vectors are added, and X is scaled once."""
-    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+    if not (is_op(node, "add")) or node in computed:
         return None
     seen: dict[tuple[str, Expr], tuple[Expr, Expr]] = {}
     for term in node.args:
@@ -136,7 +136,7 @@ def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
 
 
 def _unmark(node: Expr) -> Expr:
-    while isinstance(node, Apply) and node.op in ("name", "adjoint"):
+    while is_op(node, "name", "adjoint"):
         node = node.args[0]
     return node
 
@@ -152,7 +152,7 @@ def _scaled_domain(node: Expr, domain: str) -> tuple | None:
 def onehot_sum(node: Expr, computed: set) -> Expr | None:
     """Each row of a onehot Y has one 1: sum(c Y, axis=1) = c 1, sum(c Y) =
     c N (for a onehot vector y, sum(c y) = c)."""
-    if not (isinstance(node, Apply) and node.op == "sum"):
+    if not (is_op(node, "sum")):
         return None
     found = _scaled_domain(node.args[0], "onehot")
     if found is None:
@@ -169,7 +169,7 @@ def onehot_sum(node: Expr, computed: set) -> Expr | None:
 def common_scale(node: Expr, computed: set) -> Expr | None:
     """c A − c B = c (A − B): a scale shared by every term (up to sign) is
     applied once, to the sum (positive terms first)."""
-    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+    if not (is_op(node, "add")) or node in computed:
         return None
     parts = [_coefficient(_unmark(t)) for t in node.args]
     if any(rest is None for _, rest in parts):
@@ -186,7 +186,7 @@ def common_scale(node: Expr, computed: set) -> Expr | None:
 def positive_first(node: Expr, computed: set) -> Expr | None:
     """−A + B = B − A: a sum starts with a term of positive sign where it
     has one (the constant term stays first)."""
-    if not (isinstance(node, Apply) and node.op == "add") or node in computed:
+    if not (is_op(node, "add")) or node in computed:
         return None
     terms = [t for t in node.args if not isinstance(t, Const)]
     negative = [bool(_coefficient(_unmark(t))[0].could_extract_minus_sign()) for t in terms]
@@ -235,9 +235,9 @@ def _chain(x: Expr, computed: set) -> list[Expr]:
         node, flipped = stack.pop()
         if node is not x and node in computed:
             factors.append(transpose(node) if flipped else node)
-        elif isinstance(node, Apply) and node.op == "transpose":
+        elif is_op(node, "transpose"):
             stack.append((node.args[0], not flipped))
-        elif isinstance(node, Apply) and node.op == "matmul":
+        elif is_op(node, "matmul"):
             parts = [(a, flipped) for a in node.args]
             stack.extend(parts if flipped else parts[::-1])  # popped left to right
         else:
@@ -249,7 +249,7 @@ def computed_product(node: Expr, computed: set) -> Expr | None:
     """F₁ ⋯ A B ⋯ Fₖ = F₁ ⋯ (A B) ⋯ Fₖ where the forward pass computes A B
     (or (A B)ᵀ = Bᵀ Aᵀ) and A or B is square, so the reused product is no
     larger than the factor it replaces: Σ⁻¹ Rᵀ R Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹)."""
-    if not (isinstance(node, Apply) and node.op == "matmul") or node in computed:
+    if not (is_op(node, "matmul")) or node in computed:
         return None
     factors = _chain(node, computed)
     if len(factors) < 3 or any(f.ndim != 2 for f in factors):
@@ -258,7 +258,7 @@ def computed_product(node: Expr, computed: set) -> Expr | None:
         if a.shape[0] != a.shape[1] and b.shape[0] != b.shape[1]:
             continue
         for product in (matmul(a, b), transpose(matmul(transpose(b), transpose(a)))):
-            transposed = isinstance(product, Apply) and product.op == "transpose"
+            transposed = is_op(product, "transpose")
             inner = product.args[0] if transposed else product
             if inner in computed:
                 out = factors[:i] + [product] + factors[i + 2:]
@@ -293,8 +293,8 @@ def _formed(nodes: list) -> set:
         for a in node.args:
             users.setdefault(a, []).append(node)
     return {n for n in nodes if not (
-        isinstance(n, Apply) and n.op == "matmul" and users.get(n)
-        and all(isinstance(u, Apply) and u.op == "trace" for u in users[n]))}
+        is_op(n, "matmul") and users.get(n)
+        and all(is_op(u, "trace") for u in users[n]))}
 
 
 class Simplifier:
@@ -355,7 +355,7 @@ def _key(node: Expr) -> str:
 
 def sorted_terms(node: Expr, computed: set) -> Expr | None:
     """A + B = B + A and A ⊙ B = B ⊙ A: terms and factors in one order."""
-    if isinstance(node, Apply) and node.op in ("add", "mul"):
+    if is_op(node, "add", "mul"):
         order = sorted(node.args, key=_key)
         if order != list(node.args):
             return (add if node.op == "add" else mul)(*order)
@@ -364,10 +364,10 @@ def sorted_terms(node: Expr, computed: set) -> Expr | None:
 
 def distributed(node: Expr, computed: set) -> Expr | None:
     """(A + B) C = A C + B C, and likewise for ⊙ and on the right."""
-    if not (isinstance(node, Apply) and node.op in ("matmul", "mul")):
+    if not (is_op(node, "matmul", "mul")):
         return None
     for i, a in enumerate(node.args):
-        if isinstance(a, Apply) and a.op == "add" and all(t.shape == a.shape for t in a.args):
+        if is_op(a, "add") and all(t.shape == a.shape for t in a.args):
             build = matmul if node.op == "matmul" else mul
             others = node.args[:i], node.args[i + 1:]
             return add(*(build(*others[0], t, *others[1]) for t in a.args))
@@ -376,9 +376,9 @@ def distributed(node: Expr, computed: set) -> Expr | None:
 
 def left_grouped(node: Expr, computed: set) -> Expr | None:
     """A (B C) = (A B) C."""
-    if isinstance(node, Apply) and node.op == "matmul":
+    if is_op(node, "matmul"):
         a, b = node.args
-        if isinstance(b, Apply) and b.op == "matmul" and a.ndim == 2 and b.args[0].ndim == 2:
+        if is_op(b, "matmul") and a.ndim == 2 and b.args[0].ndim == 2:
             return matmul(matmul(a, b.args[0]), b.args[1])
     return None
 
@@ -386,20 +386,20 @@ def left_grouped(node: Expr, computed: set) -> Expr | None:
 def column_vectors(node: Expr, computed: set) -> Expr | None:
     """x @ A = Aᵀ x; outer(a, b)ᵀ = outer(b, a); inv(Xᵀ) = inv(X)ᵀ;
     outer(A b, c) = A outer(b, c) and outer(b, A c) = outer(b, c) Aᵀ."""
-    if isinstance(node, Apply) and node.op == "outer":
+    if is_op(node, "outer"):
         a, b = node.args
-        if isinstance(a, Apply) and a.op == "matmul" and a.args[0].ndim == 2:
+        if is_op(a, "matmul") and a.args[0].ndim == 2:
             return matmul(a.args[0], apply(OPS["outer"], (a.args[1], b)))
-        if isinstance(b, Apply) and b.op == "matmul" and b.args[0].ndim == 2:
+        if is_op(b, "matmul") and b.args[0].ndim == 2:
             return matmul(apply(OPS["outer"], (a, b.args[1])), transpose(b.args[0]))
-    if isinstance(node, Apply) and node.op == "matmul":
+    if is_op(node, "matmul"):
         a, b = node.args
         if a.ndim == 1 and b.ndim == 2:
             return matmul(transpose(b), a)
     inner = _transposed(node, set(), "outer")
     if inner is not None:
         return apply(OPS["outer"], inner.args[::-1])
-    if isinstance(node, Apply) and node.op == "inv" and isinstance(node.args[0], Apply) \
+    if is_op(node, "inv") and isinstance(node.args[0], Apply) \
             and node.args[0].op == "transpose":
         return transpose(func("inv", node.args[0].args[0]))
     return None
@@ -407,7 +407,7 @@ def column_vectors(node: Expr, computed: set) -> Expr | None:
 
 def _unmarked(node: Expr, computed: set) -> Expr | None:
     """Names and adjoint marks are invisible to comparison."""
-    if isinstance(node, Apply) and node.op in ("name", "adjoint"):
+    if is_op(node, "name", "adjoint"):
         return node.args[0]
     return None
 

@@ -11,7 +11,7 @@ import re
 
 import sympy
 
-from ..ir.expr import Apply, Const, Expr
+from ..ir.expr import Apply, Const, Expr, is_op
 from ..hooks import provide
 from . import precedence as P
 from .forms import Form, Forms, latex_call
@@ -174,7 +174,7 @@ class LatexPrinter(Printer):
         a column a[:, None] scaling a matrix's rows is diag(a) M."""
         scalars = [self.arg(f, P.MUL + 1) for f in factors if not f.shape]
         arrays = [f for f in factors if f.shape]
-        if len(arrays) == 2 and isinstance(arrays[0], Apply) and arrays[0].op == "col" \
+        if len(arrays) == 2 and is_op(arrays[0], "col") \
                 and arrays[1].ndim == 2:
             diag = rf"\operatorname{{diag}}\left({self.doprint(arrays[0].args[0])}\right)"
             return " ".join(scalars + [diag, self.arg(arrays[1], P.MUL + 1)])
@@ -191,7 +191,7 @@ class LatexPrinter(Printer):
         a, b = node.args
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
         right = self.arg(b, P.MUL + 1)
-        row = isinstance(a, Apply) and a.op == "matmul" and a.args[0].ndim == 1
+        row = is_op(a, "matmul") and a.args[0].ndim == 1
         if a.ndim == 1 and not row:  # a vector on the left is a row: xᵀ A
             left = rf"{self.arg(a, P.POSTFIX + 1)}^\top"
         return f"{left} {right}", P.MUL
@@ -213,7 +213,7 @@ class LatexPrinter(Printer):
 
     def _print_transpose(self, node: Apply):
         inner = node.args[0]
-        if isinstance(inner, Apply) and inner.op == "inv":
+        if is_op(inner, "inv"):
             return rf"{self.arg(inner.args[0], P.ATOM)}^{{-\top}}", P.POSTFIX
         return rf"{self.arg(inner, P.ATOM)}^\top", P.POSTFIX
 

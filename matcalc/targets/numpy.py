@@ -12,7 +12,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
 from . import guards
-from ..ir.expr import Apply, Const, postorder
+from ..ir.expr import Apply, Const, is_op, postorder
 from ..ad.gradient import Gradient
 from . import precedence as P
 from ..passes.lowering import Capabilities, subtracted
@@ -126,7 +126,7 @@ class NumpyTarget:
         (NumPy adds in place only into the left operand of '-')."""
         if isinstance(expr, Const):
             return [f"{target} = {DTYPE_CODE}.type({printer.doprint(expr)})"]
-        if not (isinstance(expr, Apply) and expr.op == "subtract_product"):
+        if not (is_op(expr, "subtract_product")):
             return [f"{target} = {printer.doprint(expr)}"]
         a, left, right = (printer.doprint(m) for m in expr.args)
         return [f"{target} = np.matmul({left}, {right}, dtype={DTYPE_CODE})",

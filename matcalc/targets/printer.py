@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir.expr import Apply, Const, Expr, Var, postorder
+from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
 from . import precedence as P
 from .forms import Form, Forms
 
@@ -27,7 +27,7 @@ class Printer:
 
     def define(self, node: Expr) -> str:
         """The expression a named intermediate stands for."""
-        if isinstance(node, Apply) and node.op == "name":
+        if is_op(node, "name"):
             node = node.args[0]
         return self.print(node)[0]
 
@@ -164,7 +164,7 @@ class Printer:
         """A product as (scalar coefficient, other factors)."""
         if isinstance(node, Const):
             return node.value, []
-        if isinstance(node, Apply) and node.op == "mul":
+        if is_op(node, "mul"):
             if isinstance(node.args[0], Const):
                 return node.args[0].value, list(node.args[1:])
             return sympy.Integer(1), list(node.args)
@@ -224,7 +224,7 @@ class Printer:
 
     @staticmethod
     def elementwise_product(node: Expr) -> bool:
-        return isinstance(node, Apply) and node.op in ("mul", "div")
+        return is_op(node, "mul", "div")
 
     def product_of(self, factors: list[Expr]) -> str:
         return self.product([self.arg(f, P.MUL + 1) for f in factors])

@@ -34,8 +34,7 @@ import re
 
 import sympy
 
-from ..ir.expr import Apply, Const, Expr, Var, postorder
-from ..ops import _is
+from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
 from . import precedence as P
 from .forms import Forms, call
 from .text import FORMS as TEXT_FORMS, TextPrinter, program_text
@@ -108,7 +107,7 @@ class UnicodePrinter(TextPrinter):
         return "·".join(scalars + ([" ⊙ ".join(arrays)] if arrays else []))
 
     def scaled_body(self, factors):
-        if len(factors) == 1 and _is(factors[0], "sum"):
+        if len(factors) == 1 and is_op(factors[0], "sum"):
             return self.arg(factors[0], P.MUL)  # c·∑X = ∑(c·X): no parentheses
         return self.product_of(factors)
 
@@ -119,7 +118,7 @@ class UnicodePrinter(TextPrinter):
 
     def _print_div(self, node: Apply) -> tuple[str, int]:
         a, b = node.args
-        left = self.arg(a, P.MUL + 1 if _is(a, "matmul") else P.MUL)
+        left = self.arg(a, P.MUL + 1 if is_op(a, "matmul") else P.MUL)
         return f"{left} / {self.arg(b, P.MUL + 1)}", P.MUL
 
     def _print_kron(self, node: Apply) -> tuple[str, int]:
@@ -149,7 +148,7 @@ class UnicodePrinter(TextPrinter):
 
     def _print_transpose(self, node: Apply) -> tuple[str, int]:
         inner = node.args[0]
-        if _is(inner, "inv"):
+        if is_op(inner, "inv"):
             return self.arg(inner.args[0], P.ATOM) + "⁻ᵀ", P.POSTFIX
         return self.arg(inner, P.ATOM) + "ᵀ", P.POSTFIX
 

@@ -9,13 +9,14 @@
 """
 
 from ._version import __version__  # noqa: F401
-from .api import check, codegen, compile, grad, hessian, hvp, jacobian, parse, problem  # noqa: E501
+from .api import (check, codegen, compile, grad, hessian, hvp, jacobian, parse,  # noqa: F401
+                  problem, rules)
 from .errors import (DomainError, MatcalcError, NameResolutionError,
                      ParseError, ShapeError)
 from . import targets  # noqa: F401  (registers the printers: str(x), x.latex())
 
 __all__ = ["parse", "problem", "grad", "hessian", "hvp", "jacobian", "codegen", "compile",
-           "check", "to_sympy", "from_sympy", "MatcalcError",
+           "check", "rules", "to_sympy", "from_sympy", "MatcalcError",
            "ParseError", "NameResolutionError", "ShapeError", "DomainError"]
 
 

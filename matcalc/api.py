@@ -1,4 +1,4 @@
-"""The library's functions: parse, problem, grad, codegen, compile, check."""
+"""The library's functions: parse, problem, grad, codegen, compile, check, rules."""
 
 from __future__ import annotations
 
@@ -121,3 +121,11 @@ def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6)
 
 
 __all__ = ["parse", "problem", "grad", "codegen", "compile", "check"]
+
+
+def rules() -> list:
+    """Every named rewrite rule, as (name, rewrites, identity): the
+    identities the builders apply as each node is built (`rewrites` is the
+    operator), then the rules each derivative is simplified by."""
+    from .passes.simplify import listing
+    return listing()

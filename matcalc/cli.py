@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--against", metavar="MODULE:FUNCTION",
                        help="check a hand-written backward function (module:function or "
                             "file.py:function) against the derived gradients")
+    commands.add_parser("rules", help="list the named rewrite rules",
+                        description="list the named rewrite rules")
     return parser
 
 
@@ -168,6 +170,13 @@ def _write(path: str, source: str) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "rules":
+        from .api import rules
+        listed = rules()
+        width = [max(len(r[k]) for r in listed) for k in (0, 1)]
+        for name, rewrites, identity in listed:
+            print(f"{name:<{width[0]}}  {rewrites:<{width[1]}}  {identity}")
+        return 0
     if args.wrt is not None:  # --wrt W1 --wrt b1 is --wrt W1,b1
         args.wrt = ",".join(args.wrt)
     problem = _read_problem(args)

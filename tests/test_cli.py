@@ -411,3 +411,21 @@ def test_check_that_cannot_evaluate_exits_2(tmp_path, source, dims):
     path = tmp_path / "p.mc"
     path.write_text(source, "utf-8")
     assert_bad_input(run_cli("check", path, *dims), "cannot be evaluated at N = ")
+
+
+def test_rules_lists_every_named_rule():
+    """`matcalc rules` lists the builders' identities and the simplifier's
+    rules, one line each: name, what it rewrites, the identity."""
+    from matcalc.ops import rulebook
+    from matcalc.passes.simplify import RULES
+
+    proc = run_cli("rules")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode("utf-8").splitlines()
+    names = [line.split()[0] for line in lines]
+    assert names == [r.name for r in rulebook.listing()] + [r.__name__ for r in RULES]
+    assert any(line.split()[1:] == ["log", *"log(1 + exp(z)) = softplus(z)".split()]
+               for line in lines)
+    assert all(len(line.split()) > 3 for line in lines)  # every rule states its identity
+    assert [(r.name, r.rewrites) for r in matcalc.rules()] == \
+        [(line.split()[0], line.split()[1]) for line in lines]

@@ -18,13 +18,14 @@ Rules by a variable's declared domain use what its values are: the rows of a
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op
 from ..ops import (OPS, _coefficient, add, col, func, kron, matmul, mul, ones, rebuild, row,
                   transpose)
+from ..ops import rulebook
 
 
 def _transposed(node: Expr, computed: set, op: str | None = None) -> Apply | None:
@@ -419,3 +420,24 @@ CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_f
 def canonical(expr: Expr) -> Expr:
     """The canonical form of `expr`, for structural comparison."""
     return Simplifier(rules=CANONICAL)(expr)
+
+
+class NamedRule(NamedTuple):
+    """A rewrite rule as listed: its name, what it rewrites (an operator as
+    it is built, or 'derivative' for a rule of `RULES`) and the identity."""
+
+    name: str
+    rewrites: str
+    identity: str
+
+
+def listing() -> list[NamedRule]:
+    """Every named rule matcalc applies: the builders' identities, then the
+    rules each derivative is simplified by, in the order they are tried."""
+    built = [NamedRule(r.name, r.op, r.identity) for r in rulebook.listing()]
+    return built + [NamedRule(r.__name__, "derivative", _statement(r)) for r in RULES]
+
+
+def _statement(rule: Callable) -> str:
+    """The first paragraph of a rule's docstring, on one line."""
+    return " ".join((rule.__doc__ or "").strip().split("\n\n")[0].split())

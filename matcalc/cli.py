@@ -18,6 +18,8 @@ import math
 import re
 import sys
 
+from ._version import __version__
+
 EXIT_MISMATCH = 1
 EXIT_BAD_INPUT = 2
 
@@ -26,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="matcalc", description="Closed-form matrix gradients, as text, "
         "LaTeX and NumPy code, checked numerically.")
+    parser.add_argument("--version", action="version", version=f"matcalc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -46,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, help in (("hessian", "print the Hessian (--wrt w, or x,y for a mixed one)"),
                        ("hvp", "print the Hessian-vector products"),
                        ("jacobian", "print the Jacobian of the function")):
-        command(name, help).add_argument("--format", choices=("text", "latex"),
+        command(name, help).add_argument("--format", choices=("text", "latex", "unicode"),
                                          default="text")
     codegen = command("codegen", "write a NumPy module with forward/backward")
     codegen.add_argument("-o", "--output", help="file to write (default: standard output)")
@@ -183,7 +186,11 @@ def run(argv: list[str] | None = None) -> int:
     if args.command in ("hessian", "hvp", "jacobian"):
         from . import api
         result = getattr(api, args.command)(problem, args.wrt)
-        print(result.latex() if args.format == "latex" else str(result))
+        if args.format == "unicode":
+            from .targets.unicode import second_order_unicode
+            print(second_order_unicode(result))
+        else:
+            print(result.latex() if args.format == "latex" else str(result))
         return 0
     if args.wrt is not None:
         problem = problem.with_wrt(args.wrt)
@@ -191,8 +198,8 @@ def run(argv: list[str] | None = None) -> int:
         from .api import grad
         g = grad(problem, steps=args.steps)
         if args.format == "unicode":
-            from .targets.unicode import gradient_unicode
-            print(gradient_unicode(g.gradient if args.steps else g))
+            from .targets.unicode import derivation_unicode, gradient_unicode
+            print(derivation_unicode(g) if args.steps else gradient_unicode(g))
         else:
             print(g.latex() if args.format == "latex" else str(g))
         return 0

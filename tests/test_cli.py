@@ -429,3 +429,44 @@ def test_rules_lists_every_named_rule():
     assert all(len(line.split()) > 3 for line in lines)  # every rule states its identity
     assert [(r.name, r.rewrites) for r in matcalc.rules()] == \
         [(line.split()[0], line.split()[1]) for line in lines]
+
+
+def test_version():
+    proc = run_cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.decode().strip() == f"matcalc {matcalc.__version__}"
+
+
+@pytest.mark.parametrize("command, expected", [
+    (["hessian", "examples/logistic.mc"], "H_w = Xᵀ·((g₀ ⊙ (1 - g₀)) ⊙ X)"),
+    (["hvp", "examples/logistic.mc"], "# Hessian-vector product of f = ∑softplus(-y ⊙ (X·w))"),
+    (["jacobian", "-e", "X @ w", "-d", "X: N x D", "-d", "w: D"], "J_w = X"),
+    (["grad", "examples/mlp.mc", "--steps"], "dZ₁ = X·dW₁ + db₁    [product rule; sum rule]"),
+])
+def test_every_command_prints_unicode(command, expected):
+    """hessian, hvp, jacobian and grad --steps take --format unicode too."""
+    proc = run_cli(*command, "--format", "unicode")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode("utf-8")
+    assert expected in [line.strip() for line in out.splitlines()]
+    plain = run_cli(*command).stdout.decode("utf-8")
+    assert len(out.splitlines()) == len(plain.splitlines()) and out != plain
+
+
+def test_hessian_of_many_variables_names_them_not_the_library_call():
+    proc = run_cli("hessian", "examples/mlp.mc")
+    message = proc.stderr.decode("utf-8")
+    assert proc.returncode == 2 and "hessian(p" not in message
+    assert "'W1' or 'W1,b1'" in message and "W1, b1, W2, b2" in message
+
+
+def test_results_have_short_reprs(mlp_source):
+    p = matcalc.parse(mlp_source)
+    function = "loss = sum((relu(Z1) @ W2 + b2 - T) ** 2) / N"
+    assert repr(p) == f"<Problem {function} wrt W1, b1, W2, b2>"
+    assert repr(matcalc.grad(p)) == f"<Gradient of {function} by W1, b1, W2, b2>"
+    assert repr(matcalc.hessian(p, "b2")) == f"<Hessian of {function}: H_b2>"
+    steps = matcalc.grad(p, steps=True)
+    assert repr(steps) == f"<Derivation of the gradients of {function}: {len(steps.steps)} steps>"
+    long = matcalc.problem(" + ".join(f"sum(sin(x) ** {k})" for k in range(2, 30)), x="N")
+    assert len(repr(long)) < 100 and "…" in repr(long)

@@ -40,6 +40,10 @@ class Gradient:
     def __str__(self) -> str:
         return provided("program_text")(self.program, self.problem)
 
+    def __repr__(self) -> str:
+        given = f" given {self.seed.name}" if self.seed is not None else ""
+        return f"<Gradient of {self.problem.function()} by {', '.join(self.exprs)}{given}>"
+
     def latex(self) -> str:
         return provided("program_latex")(self.program, self.problem)
 

@@ -62,6 +62,11 @@ class SecondOrder:
     def __str__(self) -> str:
         return provided("second_order_text")(self)
 
+    def __repr__(self) -> str:
+        what = {"hessian": "Hessian", "hvp": "Hessian-vector product",
+                "jacobian": "Jacobian"}[self.kind]
+        return f"<{what} of {self.problem.function()}: {', '.join(e.name for e in self.entries)}>"
+
     def latex(self) -> str:
         return provided("second_order_latex")(self)
 
@@ -171,7 +176,9 @@ def hessian(problem: Problem, wrt=None) -> SecondOrder:
     _scalar_output(problem, "a Hessian")
     pair = problem.with_wrt(wrt).wrt if wrt is not None else problem.wrt
     if len(pair) not in (1, 2):
-        raise MatcalcError("a Hessian is by one variable or a pair: hessian(p, 'w') or 'x,y'")
+        raise MatcalcError(f"a Hessian is by one variable or a pair, e.g. {pair[0]!r} or "
+                           f"'{pair[0]},{pair[1]}', not the {len(pair)} variables "
+                           f"{', '.join(pair)}")
     x, y = pair[0], pair[-1]
     g = derive(problem.with_wrt([x]))
     names = problem_names(problem)

@@ -81,6 +81,10 @@ class Derivation:
     def __str__(self) -> str:
         return provided("derivation_text")(self)
 
+    def __repr__(self) -> str:
+        return (f"<Derivation of the gradients of {self.gradient.problem.function()}: "
+                f"{len(self.steps)} steps>")
+
     def latex(self) -> str:
         return provided("derivation_latex")(self)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import sympy
 
-from .expr import Expr, Var, const
+from .expr import Expr, Var, const, is_op
 from ..errors import MatcalcError
 from ..hooks import provided
 
@@ -47,6 +47,16 @@ class Problem:
 
     def __str__(self) -> str:
         return provided("problem_text")(self)
+
+    def __repr__(self) -> str:
+        return f"<Problem {self.function()} wrt {', '.join(self.wrt)}>"
+
+    def function(self, width: int = 60) -> str:
+        """`f = ...`: the function as written (cut at `width` characters)."""
+        node = self.output.args[0] if is_op(self.output, "name") else self.output
+        text = provided("to_text")(node)
+        text = text if len(text) <= width else text[:width - 1] + "…"
+        return f"{self.output_name} = {text}"
 
     def _repr_latex_(self) -> str:
         return f"$${provided('problem_latex')(self)}$$"

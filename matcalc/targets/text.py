@@ -70,22 +70,26 @@ def program_text(program, problem, printer=None, label=lambda name: name) -> str
     return "\n".join(lines)
 
 
-def step_symbols(names) -> dict[str, str]:
+def step_symbols(names, label=lambda name: name) -> dict[str, str]:
     """How the derivation writes differentials (dX) and adjoints (δX)."""
-    return {**{f"d {n}": f"d{n}" for n in names}, **{f"δ {n}": f"δ{n}" for n in names}}
+    return {**{f"d {n}": f"d{label(n)}" for n in names},
+            **{f"δ {n}": f"δ{label(n)}" for n in names}}
 
 
-def derivation_text(derivation) -> str:
-    """The steps as text: differentials, shares of dL, identification."""
+def derivation_text(derivation, printer_class=None, label=lambda name: name) -> str:
+    """The steps as text: differentials, shares of dL, identification; in
+    another notation given its printer class and how it writes names."""
+    printer_class = printer_class or TextPrinter
     problem, program = derivation.gradient.problem, derivation.gradient.program
     names = [*problem.variables, *(b.name for b in program.bindings)]
-    printer = TextPrinter(step_symbols(names))
+    plain = {n: label(n) for n in [*names, *problem.dims, *problem.intermediates]}
+    printer = printer_class({**plain, **step_symbols(names, label)})
     headings = {"differential": "forward: the differential of each intermediate",
                 "share": "reverse: each intermediate's part of dL, moved onto its inputs "
                          "(<A, B> = sum(A * B))",
                 "gradient": "identification: dL = Σ <∂L/∂X, dX>"}
-    lines = [f"# derivation of the gradients of {program.value} = "
-             f"{TextPrinter().define(problem.output)}"]
+    lines = [f"# derivation of the gradients of {label(program.value)} = "
+             f"{printer_class(plain).define(problem.output)}"]
     kind = None
     for step in derivation.steps:
         if step.kind in headings and step.kind != kind and not (
@@ -104,25 +108,26 @@ def derivation_text(derivation) -> str:
         elif step.kind == "adjoint":
             lines.append(f"  {printer.doprint(step.lhs)} = {printer.doprint(step.rhs)}")
         else:
-            top = "L" if program.seed is not None else program.value
-            lines.append(f"  ∂{top}/∂{step.lhs.name} = {printer.doprint(step.rhs)}")
+            top = "L" if program.seed is not None else label(program.value)
+            lines.append(f"  ∂{top}/∂{label(step.lhs.name)} = {printer.doprint(step.rhs)}")
     return "\n".join(lines)
 
 
-def second_order_text(result) -> str:
-    """Hessians, Hessian-vector products or Jacobians as lines of text."""
+def second_order_text(result, printer=None, label=lambda name: name) -> str:
+    """Hessians, Hessian-vector products or Jacobians as lines of text; in
+    another notation given its printer and how it writes names."""
     problem, program = result.problem, result.program
-    printer = TextPrinter()
+    printer = printer or TextPrinter()
     what = {"hessian": "Hessian", "hvp": "Hessian-vector product",
             "jacobian": "Jacobian"}[result.kind]
-    lines = [f"# {what} of {problem.output_name} = {printer.define(problem.output)}"]
+    lines = [f"# {what} of {label(problem.output_name)} = {printer.define(problem.output)}"]
     for e in result.entries:
-        direction = (f", applied to the direction {e.direction.name}"
+        direction = (f", applied to the direction {label(e.direction.name)}"
                      if e.form == "operator" else "")
         sep = "" if e.layout.startswith("[") else ": "
-        lines.append(f"# {e.name}{direction}{sep}{e.layout}")
+        lines.append(f"# {label(e.name)}{direction}{sep}{e.layout}")
     for b in program.needed(name for _, name in program.gradients):
-        lines.append(f"{b.name} = {printer.doprint(b.expr)}")
+        lines.append(f"{label(b.name)} = {printer.doprint(b.expr)}")
     return "\n".join(lines)
 
 

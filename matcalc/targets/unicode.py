@@ -37,7 +37,8 @@ import sympy
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
 from . import precedence as P
 from .forms import Forms, call
-from .text import FORMS as TEXT_FORMS, TextPrinter, program_text
+from .text import (FORMS as TEXT_FORMS, TextPrinter, derivation_text, program_text,
+                   second_order_text)
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -262,6 +263,20 @@ def program_unicode(program, problem) -> str:
 def gradient_unicode(gradient) -> str:
     """`program_unicode` of a `Gradient` (what `matcalc grad --format unicode` prints)."""
     return program_unicode(gradient.program, gradient.problem)
+
+
+def second_order_unicode(result) -> str:
+    """Hessians, Hessian-vector products or Jacobians in Unicode notation
+    (what `matcalc hessian --format unicode` prints)."""
+    names = symbols(result.program, result.problem)
+    return second_order_text(result, UnicodePrinter(names), lambda n: names.get(n, name(n)))
+
+
+def derivation_unicode(derivation) -> str:
+    """The derivation step by step in Unicode notation (what `matcalc grad
+    --steps --format unicode` prints)."""
+    names = symbols(derivation.gradient.program, derivation.gradient.problem)
+    return derivation_text(derivation, UnicodePrinter, lambda n: names.get(n, name(n)))
 
 
 def _shape(shape) -> str:

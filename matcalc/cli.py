@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 
@@ -241,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `matcalc grad ... | head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush is quiet
+        return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -470,3 +471,22 @@ def test_results_have_short_reprs(mlp_source):
     assert repr(steps) == f"<Derivation of the gradients of {function}: {len(steps.steps)} steps>"
     long = matcalc.problem(" + ".join(f"sum(sin(x) ** {k})" for k in range(2, 30)), x="N")
     assert len(repr(long)) < 100 and "…" in repr(long)
+
+
+def test_a_closed_pipe_is_no_traceback():
+    """`matcalc grad ... | head -1`: the rest of the output has no reader."""
+    proc = subprocess.run(f"{shlex.quote(sys.executable)} -m matcalc.cli grad {MLP} --steps "
+                          "--format latex | head -1", shell=True, capture_output=True,
+                          cwd=ROOT, timeout=60)
+    assert proc.stdout.decode().startswith("\\begin{aligned}")
+    assert b"Traceback" not in proc.stderr and b"Error" not in proc.stderr
+
+
+def test_steps_define_every_intermediate_before_use(mlp_source):
+    """The derivation lists the intermediates it names (t0, t1) first."""
+    p = matcalc.parse(mlp_source)
+    text = str(matcalc.grad(p, steps=True))
+    head = text.split("forward:")[0]
+    for b in matcalc.grad(p).program.forward():
+        assert f"\n  {b.name} = " in head
+    assert r"t_{0} &= \operatorname{relu}\left(Z_{1}\right)" in matcalc.grad(p, steps=True).latex()

@@ -288,7 +288,7 @@ def derivation_latex(derivation) -> str:
     def inner(a, b) -> str:
         return rf"\left\langle {printer.doprint(a)}, {printer.doprint(b)} \right\rangle"
 
-    lines = []
+    lines = [f"{symbol(b.name)} &= {printer.doprint(b.expr)}" for b in program.forward()]
     for step in derivation.steps:
         why = rf" && \text{{{_rule_text('; '.join(step.rules))}}}" if step.rules else ""
         if step.kind == "differential" or step.kind == "adjoint":

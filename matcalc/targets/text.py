@@ -90,6 +90,10 @@ def derivation_text(derivation, printer_class=None, label=lambda name: name) -> 
                 "gradient": "identification: dL = Σ <∂L/∂X, dX>"}
     lines = [f"# derivation of the gradients of {label(program.value)} = "
              f"{printer_class(plain).define(problem.output)}"]
+    forward = program.forward()
+    if forward:
+        lines.append("intermediates:")
+        lines += [f"  {label(b.name)} = {printer.doprint(b.expr)}" for b in forward]
     kind = None
     for step in derivation.steps:
         if step.kind in headings and step.kind != kind and not (

@@ -490,3 +490,20 @@ def test_steps_define_every_intermediate_before_use(mlp_source):
     for b in matcalc.grad(p).program.forward():
         assert f"\n  {b.name} = " in head
     assert r"t_{0} &= \operatorname{relu}\left(Z_{1}\right)" in matcalc.grad(p, steps=True).latex()
+
+
+def test_a_kronecker_layout_names_its_own_matrix_not_a_dimension():
+    """`J_X: K with vec(H V) = K vec(V)` read H and K as the problem's
+    dimensions; the comment names the entry itself."""
+    proc = run_cli("jacobian", "-e", "H @ X", "-d", "H: K x N", "-d", "X: N x M")
+    lines = proc.stdout.decode("utf-8").splitlines()
+    assert "# J_X: vec stacks columns: J_X[i + K·j, m + N·n] = ∂f[i, j]/∂X[m, n]" in lines
+    assert not any("K with" in line or "vec(H V)" in line for line in lines)
+
+
+def test_hessian_by_a_bias_is_a_matrix():
+    """The README's promise: a Hessian by a vector is a matrix (2·I for the
+    MLP's output bias), not the operator sum(2 / N * ones(N, O) * v, axis=0)."""
+    proc = run_cli("hessian", MLP, "--wrt", "b2")
+    lines = proc.stdout.decode("utf-8").splitlines()
+    assert lines[-1] == "H_b2 = 2 * eye(O)" and "# H_b2[i, m] = ∂²loss/∂b2[i]∂b2[m]" in lines

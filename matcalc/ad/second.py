@@ -140,16 +140,16 @@ def _linear_map(e: Expr, out_shape: tuple, v: Var) -> tuple[Expr, str]:
     return e, "operator"
 
 
-def _layout(form: str, entry, x: tuple[str, tuple], y: tuple[str, tuple]) -> str:
-    """How the entries of a second derivative or Jacobian are laid out: `x`
-    and `y` are the (name, shape) of the two index groups, `entry(ix, jy)`
-    writes one entry given their index strings."""
+def _layout(form: str, entry, x: tuple[str, tuple], y: tuple[str, tuple], name: str) -> str:
+    """How the entries of the second derivative or Jacobian `name` are laid
+    out: `x` and `y` are the (name, shape) of the two index groups,
+    `entry(ix, jy)` writes one entry given their index strings."""
     (xn, xs), (yn, ys) = x, y
     i, j = "ijkl"[:len(xs)], "mnop"[:len(ys)]
     text = entry(f"[{', '.join(i)}]" if i else "", f"[{', '.join(j)}]" if j else "")
     if form == "kron":
-        return (f"K with vec(H V) = K vec(V), vec stacking columns: "
-                f"K[i + {xs[0]}·j, m + {ys[0]}·n] = {text}")
+        return (f"vec stacks columns: "
+                f"{name}[i + {xs[0]}·j, m + {ys[0]}·n] = {text}")
     if form == "operator":
         return (f"the array [{', '.join(i + j)}] = {text} (the indices of {xn}, "
                 f"then those of {yn})")
@@ -166,7 +166,7 @@ def _second(problem: Problem, names: Names, of: Expr, out: tuple[str, tuple], y:
     d, _ = differentials(of, {yv: v})
     d = zeros(out[1]) if d is None else _simplifier(problem)(d)
     expr, form = _linear_map(d, out[1], v)
-    layout = _layout(form, entry, out, (y, yv.shape))
+    layout = _layout(form, entry, out, (y, yv.shape), name)
     return Entry(name, label, expr, form, layout, v, out[1] + yv.shape)
 
 

@@ -3,8 +3,8 @@
 Every rule gets the operands a builder is about to combine (after
 flattening, constant folding and like terms) and returns an equal node or
 None; `rulebook.first(op, ...)` tries the rules of `op` in the order below.
-The stable forms are among them: log(1 + exp(z)) is softplus(z), not a log
-of an overflowing exp. Rules match through named intermediates (`_view`).
+The stable forms of log and exp are in `stable_forms`. Rules match through
+named intermediates (`_view`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import sympy
 
 from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
-from .builders import (_broadcast_vector, _coefficient, add, col, diag, exp, expand, eye, func,
-                       kron, logsumexp, matmul, mul, neg, ones, outer, rebuild, reduce_sum, row,
-                       softmax, spread, sub)
+from .builders import (_broadcast_vector, _coefficient, col, diag, exp, eye, func, kron, matmul,
+                       mul, neg, ones, outer, rebuild, reduce_sum, row, softmax, spread)
 from .core import _view, unnamed
 from .rulebook import rule
 from .shape_rules import _matmul_shape
@@ -277,6 +276,29 @@ def sum_broadcast_vector(x: Expr, axis: int | None) -> Expr | None:
 
 
 @rule("sum")
+def sum_of_broadcast(x: Expr, axis: int | None) -> Expr | None:
+    """sum(1 ⊙ v, 0) = N v for v the same in every row
+
+    (a vector, v[None, :] or a scalar; likewise v[:, None] over axis 1): the
+    sum of N equal rows, never formed."""
+    if axis is None or not is_op(x, "mul") or not any(is_op(a, "ones") for a in x.args):
+        return None
+    kept = []
+    for a in x.args:
+        if is_op(a, "ones"):
+            continue
+        if not a.shape or (axis == 0 and a.ndim == 1):
+            kept.append(a)
+        elif is_op(a, "row" if axis == 0 else "col"):
+            kept.append(a.args[0])
+        else:
+            return None
+    if not any(k.shape for k in kept):
+        return None  # c 1 sums to c · count 1 as it is built
+    return mul(const(x.shape[axis]), *kept)
+
+
+@rule("sum")
 def sum_diagm(x: Expr, axis: int | None) -> Expr | None:
     """sum(diag(v), axis) = v"""
     return x.args[0] if is_op(x, "diagm") and axis is not None else None
@@ -333,92 +355,6 @@ def diag_outer(x: Expr) -> Expr | None:
 def diag_eye_ones(x: Expr) -> Expr | None:
     """diag(I) = diag(1 1ᵀ) = 1"""
     return ones((x.shape[0],)) if is_op(x, "eye", "ones") else None
-
-
-# ------------------------------------------------------------- log, exp ---
-
-@rule("log")
-def log_exp(x: Expr) -> Expr | None:
-    """log(exp(z)) = z"""
-    return e.args[0] if (e := _view(x, "exp")) is not None else None
-
-
-@rule("log")
-def log_sigmoid(x: Expr) -> Expr | None:
-    """log(σ(z)) = −softplus(−z)"""
-    s = _view(x, "sigmoid")
-    return neg(func("softplus", neg(s.args[0]))) if s is not None else None
-
-
-@rule("log")
-def log_softmax(x: Expr) -> Expr | None:
-    """log(softmax(z)) = z − logsumexp(z)"""
-    if (s := _view(x, "softmax")) is None:
-        return None
-    axis = s.param("axis")
-    return sub(s.args[0], expand(logsumexp(s.args[0], axis), axis))
-
-
-@rule("log")
-def log_sum_exp(x: Expr) -> Expr | None:
-    """log(sum(exp(z))) = logsumexp(z)"""
-    if (s := _view(x, "sum")) is not None and (e := _view(s.args[0], "exp")) is not None:
-        return logsumexp(e.args[0], s.param("axis"))
-    return None
-
-
-def _one_plus(x: Expr) -> Expr | None:
-    """u where x is 1 + u (through a name), else None."""
-    s = _view(x, "add")
-    return s.args[1] if s is not None and len(s.args) == 2 and is_const(s.args[0], 1) else None
-
-
-@rule("log")
-def log_one_minus_sigmoid(x: Expr) -> Expr | None:
-    """log(1 − σ(z)) = −softplus(z)"""
-    if (u := _one_plus(x)) is None:
-        return None
-    c, rest = _coefficient(unnamed(u))
-    if c == -1 and (g := _view(rest, "sigmoid")) is not None:
-        return neg(func("softplus", g.args[0]))
-    return None
-
-
-@rule("log")
-def log_softplus(x: Expr) -> Expr | None:
-    """log(1 + exp(z)) = softplus(z)"""
-    u = _one_plus(x)
-    e = _view(u, "exp") if u is not None else None
-    return func("softplus", e.args[0]) if e is not None else None
-
-
-@rule("log")
-def log_log1p(x: Expr) -> Expr | None:
-    """log(1 + u) = log1p(u)"""
-    u = _one_plus(x)
-    return func("log1p", u) if u is not None else None
-
-
-@rule("exp")
-def exp_log(x: Expr) -> Expr | None:
-    """exp(log(z)) = z"""
-    return g.args[0] if (g := _view(x, "log")) is not None else None
-
-
-@rule("exp")
-def exp_softmax(x: Expr) -> Expr | None:
-    """exp(x − logsumexp(x)) = softmax(x)"""
-    if (s := _view(x, "add")) is None:
-        return None
-    for k, term in enumerate(s.args):
-        c, rest = _coefficient(unnamed(term))
-        if c != -1 or rest is None:
-            continue
-        others = s.args[:k] + s.args[k + 1:]
-        inner = _reduction_of(rest, "logsumexp", others[0] if len(others) == 1 else add(*others))
-        if inner is not None:
-            return softmax(inner.args[0], inner.param("axis"))
-    return None
 
 
 # ------------------------------------------------ kron, solve and views ---

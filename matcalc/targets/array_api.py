@@ -22,7 +22,8 @@ from .array_api_forms import FORMS, HELPERS
 from .module import DTYPE_CODE
 from .printer import Printer
 
-_CHECKS = {"_checked", "_by_name", "_direction", "_device_of", "array_namespace"}
+_CHECKS = {"_checked", "_by_name", "_direction", "_device_of", "array_namespace",
+           "_NAMESPACES"}
 
 
 def _may_be_zero_denominator(value: sympy.Expr) -> bool:

@@ -15,6 +15,11 @@ from .guards import _BY_NAME, shapes  # noqa: F401  (the same SHAPES and _by_nam
 from .guards import _axis, _tuple, WIDTH
 
 _CHECKED = '''
+# The namespace of each combination of array types met (array_namespace
+# takes microseconds per array).
+_NAMESPACES = {}
+
+
 def _checked(*arrays):
     """(xp, device, *inputs): the inputs' namespace and device, and the
     inputs in INPUTS order as floating arrays of their declared SHAPES
@@ -22,11 +27,15 @@ def _checked(*arrays):
     one size, at least 1, throughout: else ValueError."""
     given = [x for x in arrays if hasattr(x, "shape") and hasattr(x, "dtype")]
     if given:
-        xp = array_namespace(*given)
+        kinds = tuple({type(x): None for x in given})
+        xp = _NAMESPACES.get(kinds) or _NAMESPACES.setdefault(
+            kinds, array_namespace(*given))
     else:
         import array_api_compat.numpy as xp
     device = _device_of(given[0]) if given else "cpu"
-    floating = [x.dtype for x in given if xp.isdtype(x.dtype, "real floating")]
+    floats = (xp.float64, xp.float32)
+    floating = [x.dtype for x in given
+                if x.dtype in floats or xp.isdtype(x.dtype, "real floating")]
     dtype = xp.result_type(*floating) if floating else xp.float64
     sizes = {SIZES}  # dimension -> size, from the first input that has it
     out = []
@@ -36,7 +45,7 @@ def _checked(*arrays):
                 x = xp.asarray(x, dtype=dtype, device=device)
             except (TypeError, ValueError) as error:
                 raise TypeError(f"{name}: expected numbers ({error})") from None
-        elif not xp.isdtype(x.dtype, "real floating"):
+        elif x.dtype not in floats and not xp.isdtype(x.dtype, "real floating"):
             x = xp.astype(x, dtype)
         got = tuple(x.shape)
         if len(got) != len(shape) or 0 in got or [

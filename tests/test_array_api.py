@@ -196,3 +196,25 @@ def test_backends_extra_is_declared():
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert "backends = [" in text
     assert importlib.util.find_spec("matcalc") is not None
+
+
+def test_dask_data_with_numpy_parameters_stays_lazy():
+    """X and y as Dask arrays, w a NumPy array (the usual recipe): the
+    gradient and HVP are Dask graphs, computed only by .compute()."""
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    text = (ROOT / "examples" / "logistic.mc").read_text(encoding="utf-8")
+    reference = matcalc.compile(text, hvp=True)
+    portable = matcalc.compile(text, target="array-api", hvp=True)
+    rng = np.random.default_rng(0)
+    X, w, v = rng.standard_normal((40, 3)), rng.standard_normal(3), rng.standard_normal(3)
+    y = np.sign(rng.standard_normal(40))
+    with dask.config.set(scheduler=_no_compute):
+        _, grads = portable.value_and_grad(X=da.from_array(X, chunks=(8, 3)),
+                                           y=da.from_array(y, chunks=8), w=w)
+        hv = portable.hvp(v, X=da.from_array(X, chunks=(8, 3)), y=da.from_array(y, chunks=8), w=w)
+    assert isinstance(grads["w"], da.Array) and isinstance(hv, da.Array)
+    np.testing.assert_allclose(grads["w"].compute(scheduler="sync"),
+                               reference.value_and_grad(X=X, y=y, w=w)[1]["w"], rtol=RTOL)
+    np.testing.assert_allclose(hv.compute(scheduler="sync"),
+                               reference.hvp(v, X=X, y=y, w=w), rtol=RTOL)

@@ -23,7 +23,7 @@ from .module import DTYPE_CODE
 from .printer import Printer
 
 _CHECKS = {"_checked", "_by_name", "_direction", "_device_of", "array_namespace",
-           "_NAMESPACES"}
+           "_NAMESPACES", "is_numpy_array"}
 
 
 def _may_be_zero_denominator(value: sympy.Expr) -> bool:
@@ -100,7 +100,7 @@ class ArrayApiTarget:
 
     capabilities = Capabilities(multi_dot=True)
     imports = ("import math", "", "from array_api_compat import array_namespace",
-               "from array_api_compat import device as _device_of")
+               "from array_api_compat import device as _device_of, is_numpy_array")
     reserved = frozenset({"xp", "device", "math"} | _CHECKS | {f"_{op}" for op in HELPERS})
     context = ("xp", "device")
     guards = guards

@@ -1,7 +1,9 @@
 """The input checks of the array-API target, written with `xp` alone.
 
 `_checked(*arrays)` returns the inputs' namespace `xp` (array-api-compat's
-`array_namespace` of the arrays among them; NumPy's when there are none), the
+`array_namespace` of the arrays among them; NumPy arrays beside another
+library's are taken into it, as Dask and PyTorch CPU do; NumPy's namespace
+when there are no arrays), the
 first array's device, and the inputs as arrays of their declared shapes: an
 array-like or Python number goes through `xp.asarray` in the arrays' floating
 type, each dimension name takes one size throughout, and a `ValueError` names
@@ -23,9 +25,16 @@ _NAMESPACES = {}
 def _checked(*arrays):
     """(xp, device, *inputs): the inputs' namespace and device, and the
     inputs in INPUTS order as floating arrays of their declared SHAPES
-    (array-likes and numbers through xp.asarray). Each dimension name takes
+    (array-likes, numbers, and NumPy arrays beside another library's,
+    through xp.asarray). Each dimension name takes
     one size, at least 1, throughout: else ValueError."""
     given = [x for x in arrays if hasattr(x, "shape") and hasattr(x, "dtype")]
+    native = [x for x in given if not is_numpy_array(x)]
+    if native and len(native) < len(given):  # NumPy beside another library
+        xp, device = array_namespace(*native), _device_of(native[0])
+        arrays = [xp.asarray(x, device=device) if is_numpy_array(x) else x
+                  for x in arrays]
+        given = [x for x in arrays if hasattr(x, "dtype")]
     if given:
         kinds = tuple({type(x): None for x in given})
         xp = _NAMESPACES.get(kinds) or _NAMESPACES.setdefault(

@@ -11,6 +11,7 @@ branch on a value, so a Dask graph is built without computing anything.
 from __future__ import annotations
 
 import sympy
+from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
 from ..ad.gradient import Gradient
 from ..ir.expr import Apply, Const, postorder
@@ -20,22 +21,11 @@ from . import module
 from . import precedence as P
 from .array_api_forms import FORMS, HELPERS
 from .module import DTYPE_CODE
+from .numpy import _may_be_zero_denominator, _of_constants
 from .printer import Printer
 
 _CHECKS = {"_checked", "_by_name", "_direction", "_device_of", "array_namespace",
            "_NAMESPACES", "is_numpy_array"}
-
-
-def _may_be_zero_denominator(value: sympy.Expr) -> bool:
-    """Whether a constant's denominator may be 0 at positive sizes (N - D)."""
-    den = sympy.fraction(value)[1]
-    return bool(den.free_symbols) and den.is_positive is not True
-
-
-def _of_constants(node) -> bool:
-    """Whether `node` is a function of constant scalars only, sqrt(K)."""
-    return isinstance(node, Apply) and bool(node.args) and \
-        all(isinstance(a, Const) for a in node.args)
 
 
 def _scalar(code: str) -> str:
@@ -60,11 +50,12 @@ class ArrayApiPrinter(Printer):
         return f"{self.arg_scalar(num, P.MUL)} / {_scalar(self.scalar(den))}", P.MUL
 
     def constant(self, value):
-        """An exact constant (log(2), pi) as a Python float; one in
-        dimensions (log(N)) with Python's math functions."""
+        """An exact constant (log(2), pi) as a Python float; a function of
+        dimensions (log(N)) of 0-d arrays of the inputs' type and device."""
         if value.is_number:
             return repr(float(value))
-        return sympy.pycode(value, fully_qualified_modules=True)
+        arrays = {d: sympy.Symbol(_scalar(self.symbol(d))) for d in value.free_symbols}
+        return SympyNumPyPrinter().doprint(value.xreplace(arrays)).replace("numpy.", "xp.")
 
     def _print_form(self, node):
         """A function of constants alone (sqrt(K)) takes them as 0-d arrays
@@ -91,17 +82,17 @@ def _needs_dtype(node) -> bool:
     """Whether printing the lowered `node` names `dtype` and `device`."""
     if isinstance(node, Apply):
         return node.op in ("ones", "zeros", "eye") or _of_constants(node)
-    return isinstance(node, Const) and any(
-        _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value))
+    return isinstance(node, Const) and (bool(node.value.atoms(sympy.Function)) or any(
+        _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value)))
 
 
 class ArrayApiTarget:
     """The array API's part of a generated module (see `module.Target`)."""
 
     capabilities = Capabilities(multi_dot=True)
-    imports = ("import math", "", "from array_api_compat import array_namespace",
+    imports = ("from array_api_compat import array_namespace",
                "from array_api_compat import device as _device_of, is_numpy_array")
-    reserved = frozenset({"xp", "device", "math"} | _CHECKS | {f"_{op}" for op in HELPERS})
+    reserved = frozenset({"xp", "device"} | _CHECKS | {f"_{op}" for op in HELPERS})
     context = ("xp", "device")
     guards = guards
     printer = ArrayApiPrinter

@@ -94,6 +94,10 @@ class ArrayApiTarget:
                "from array_api_compat import device as _device_of, is_numpy_array")
     reserved = frozenset({"xp", "device"} | _CHECKS | {f"_{op}" for op in HELPERS})
     context = ("xp", "device")
+    note = ("Needs array-api-compat (pip install array-api-compat); runs on NumPy, "
+            "CuPy, PyTorch, JAX and Dask arrays through the Python array API "
+            "standard, returning arrays of the inputs' library, device and "
+            "floating type.")
     guards = guards
     printer = ArrayApiPrinter
     needs_dtype = staticmethod(_needs_dtype)

@@ -88,6 +88,7 @@ class Target(Protocol):
     def indices(self, shape: str) -> str:
         """An iterable of every index tuple of the printed shape."""
 
+    # A target may add `note: str`, a sentence for the module's docstring.
     # Without item assignment, a full array is stacked from its columns
     # (`STACKING` names), and forward hands backward the names in `context`
     # (the array namespace), which each function's input check defines.
@@ -282,7 +283,8 @@ class _Emitter:
         out += textwrap.wrap("Gradients: " + ", ".join(
             f"{name} = ∂{value}/∂{w} ({fmt(shapes[w])})"
             for w, name in self.program.gradients), WIDTH, break_on_hyphens=False)
-        return out + ['"""']
+        note = getattr(self.target, "note", "")  # what the module needs to run
+        return out + ([""] + textwrap.wrap(note, WIDTH) if note else []) + ['"""']
 
     def forward_function(self) -> list[str]:
         ident = self.ident

@@ -46,11 +46,10 @@ FORMS = Forms(default, {
     "norm": call("xp.linalg.vector_norm"),
     "norm1": Form("xp.sum(xp.abs({0}))"),
     "relu": Form("xp.maximum({0}, 0.0)"),
-    "step": Form("xp.sign(xp.maximum({0}, 0.0))"),
     "softplus": Form("xp.logaddexp({0}, 0.0)"),
     "outer": Form("{0}[:, None] * {1}[None, :]", P.MUL, P.POSTFIX),
     **{name: _helper(name) for name in (
-        "det", "logdet", "sigmoid", "softmax", "logsumexp", "diagm", "kron",
+        "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right")},
 })
 
@@ -63,6 +62,11 @@ def _sigmoid(xp, x):
     float's log (never an overflow), one exp pass."""
     cap = 88.0 if x.dtype == xp.float32 else 709.0
     return 1 / (1 + xp.exp(xp.minimum(-x, cap)))
+''',
+    "step": '''
+def _step(xp, x):
+    """step(x) = 1 where x > 0, else 0, in x's floating type (one pass)."""
+    return xp.astype(x > 0, x.dtype)
 ''',
     "softmax": '''
 def _softmax(xp, x, axis=None):

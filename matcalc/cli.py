@@ -3,6 +3,7 @@
     matcalc grad PROBLEM [--wrt W1,b1] [--format text|latex]
     matcalc hessian PROBLEM --wrt w    (hvp, jacobian likewise)
     matcalc codegen PROBLEM [-o out.py] [--hessian w] [--hvp] [--jacobian [x]]
+                          [--target numpy|array-api]
     matcalc check PROBLEM [--dims N=5,D=3] [--inputs data.npz] [--tol 1e-6] [--seed 0]
                           [--against M:F]
 
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     codegen.add_argument("--hvp", action="store_true", help="add hvp(v, /, **inputs)")
     codegen.add_argument("--jacobian", nargs="?", const=True, metavar="X",
                          help="add jacobian(**inputs) (by X, default every wrt variable)")
+    codegen.add_argument("--target", choices=("numpy", "array-api"), default="numpy",
+                         help="the array library: numpy (default), or array-api (any "
+                              "library of the array API standard, via array-api-compat)")
     check = command("check", "compare the gradients with finite differences")
     check.add_argument("--dims", default="", help="sizes, e.g. N=5,D=3 (default: small)")
     check.add_argument("--tol", type=float, default=1e-6, help="max relative error")
@@ -206,7 +210,8 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "codegen":
         from .api import codegen
-        source = codegen(problem, hessian=args.hessian, hvp=args.hvp, jacobian=args.jacobian)
+        source = codegen(problem, hessian=args.hessian, hvp=args.hvp, jacobian=args.jacobian,
+                         target=args.target)
         if args.output:
             _write(args.output, source)
         else:

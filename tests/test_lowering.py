@@ -14,7 +14,6 @@ import pytest
 
 import matcalc
 from matcalc.ad import second
-from matcalc.errors import MatcalcError
 from matcalc.ir.expr import Apply, Var, postorder
 from matcalc.passes.lowering import PLAIN, lower, lower_expr
 from matcalc.targets import module
@@ -29,9 +28,22 @@ class PlainNumpy(NumpyTarget):
 
 
 class ArrayApiLike(NumpyTarget):
-    """No capability at all: not even item assignment."""
+    """No capability at all: not even item assignment (a full Hessian is
+    stacked from columns)."""
 
     capabilities = PLAIN
+
+    @staticmethod
+    def eye(size: str) -> str:
+        return f"np.eye({size}, dtype=dtype)"
+
+    @staticmethod
+    def reshape(x: str, shape: str) -> str:
+        return f"np.reshape({x}, {shape})"
+
+    @staticmethod
+    def stack(items: str, shape: str) -> str:
+        return f"np.stack([np.broadcast_to(c, {shape}) for c in {items}], axis=-1)"
 
 
 # Each problem, its sizes, and what the NumPy target's code holds for it.
@@ -94,13 +106,26 @@ def test_plain_lowering_keeps_the_textbook_program():
     assert {"einsum", "multi_dot", "mask"} <= kinds
 
 
-def test_a_full_hessian_needs_item_assignment():
-    p = matcalc.problem("sum(exp(X @ w))", X="N x D", w="D")
+@pytest.mark.parametrize("text, decls", [
+    ("sum(exp(X @ w))", dict(X="N x D", w="D")),
+    ("sum(exp(X @ W))", dict(X="N x D", W="D x K")),
+])
+def test_a_full_hessian_without_item_assignment_is_stacked(text, decls):
+    """Without item assignment the full Hessian is the stack of its
+    columns H e_k, equal to the one filled entry by entry."""
+    p = matcalc.problem(text, **decls)
     g = matcalc.grad(p)
-    with pytest.raises(MatcalcError, match="item assignment"):
-        module.generate(g, ArrayApiLike(), [second.hessian(p)])
-    source = module.generate(g, ArrayApiLike(), [second.hvp(p)])  # the product needs none
-    assert "[index]" not in source and "def hvp" in source
+    source = module.generate(g, ArrayApiLike(), [second.hessian(p)])
+    assert "index] = " not in source and "np.stack(" in source
+    values = _inputs(p, dict(N=5, D=3, K=2))
+    stacked, filled = (m.hessian(**values) for m in (
+        load(source, "stacked"), load(generate(g, [second.hessian(p)]), "filled")))
+    if not isinstance(filled, dict):  # one variable: the array itself
+        stacked, filled = {"": stacked}, {"": filled}
+    assert set(stacked) == set(filled)
+    for key, h in filled.items():
+        assert stacked[key].shape == h.shape
+        np.testing.assert_allclose(stacked[key], h, rtol=1e-12, atol=1e-12)
 
 
 def _value(expr, values: dict):

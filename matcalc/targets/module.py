@@ -26,7 +26,6 @@ from typing import Protocol
 
 from .._version import __version__
 from ..ad.gradient import Gradient
-from ..errors import MatcalcError
 from ..ir.expr import Const, Var, postorder
 from ..ir.shapes import fmt, symbols as shape_symbols
 from ..passes.lowering import Capabilities, lower
@@ -43,6 +42,16 @@ RESERVED = {"forward", "backward", "value_and_grad", "INPUTS", "WRT", "SHAPES",
 DTYPE, DTYPE_CODE = "<dtype>", "dtype"
 
 WIDTH = 79
+
+# The names a full array built by stacking uses (targets without item
+# assignment): the unit directions and the list of columns.
+STACKING = frozenset({"units", "columns"})
+
+
+def _reserved(target: Target) -> frozenset:
+    """The names a target's code uses, with `STACKING`'s where it stacks."""
+    stacking = STACKING if not target.capabilities.item_assignment else frozenset()
+    return frozenset(target.reserved) | stacking | frozenset(getattr(target, "context", ()))
 
 
 class Target(Protocol):
@@ -78,6 +87,22 @@ class Target(Protocol):
 
     def indices(self, shape: str) -> str:
         """An iterable of every index tuple of the printed shape."""
+
+    # A target may add `note: str`, a sentence for the module's docstring.
+    # Without item assignment, a full array is stacked from its columns
+    # (`STACKING` names), and forward hands backward the names in `context`
+    # (the array namespace), which each function's input check defines.
+    context: tuple
+
+    def eye(self, size: str) -> str:
+        """The identity of the printed size, of type `dtype`."""
+
+    def reshape(self, x: str, shape: str) -> str:
+        """Array `x` in the printed shape."""
+
+    def stack(self, items: str, shape: str) -> str:
+        """The arrays of the list `items`, each broadcast to the printed
+        shape, stacked along a new last axis."""
 
 
 def python_name(name: str, taken: set[str], reserved=frozenset()) -> str:
@@ -201,7 +226,7 @@ class _Emitter:
         names = [*problem.variables, *problem.dims,
                  *([program.seed.name] if program.seed is not None else []),
                  *(b.name for b in program.bindings)]
-        self.ident = _identifiers(names, target.reserved)
+        self.ident = _identifiers(names, _reserved(target))
         self.code, self.text = target.printer(self.ident), TextPrinter()
         self.value = program.value
         self.forward, self.backward = program.forward(), program.backward()
@@ -225,6 +250,12 @@ class _Emitter:
         self.dtype = DTYPE in fwd_names or DTYPE in bwd_names
         if DTYPE in bwd_names:
             self.cache.append(DTYPE)
+
+    def cached(self) -> list[str]:
+        """The code names forward hands backward: the cache, then the
+        target's context (its array namespace) where backward computes."""
+        context = list(getattr(self.target, "context", ())) if self.backward else []
+        return [self.ident[n] for n in self.cache] + context
 
     def body(self, bindings) -> list[str]:
         """The bindings' statements, each after a comment with its meaning
@@ -252,7 +283,8 @@ class _Emitter:
         out += textwrap.wrap("Gradients: " + ", ".join(
             f"{name} = ∂{value}/∂{w} ({fmt(shapes[w])})"
             for w, name in self.program.gradients), WIDTH, break_on_hyphens=False)
-        return out + ['"""']
+        note = getattr(self.target, "note", "")  # what the module needs to run
+        return out + ([""] + textwrap.wrap(note, WIDTH) if note else []) + ['"""']
 
     def forward_function(self) -> list[str]:
         ident = self.ident
@@ -261,8 +293,7 @@ class _Emitter:
         if self.dtype:
             lines.append(self.target.result_type(args))
         lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
-        lines.append(f"return {ident[self.value]}, "
-                     f"{_tuple_code([ident[n] for n in self.cache])}")
+        lines.append(f"return {ident[self.value]}, {_tuple_code(self.cached())}")
         signature = [f"def forward({args}):"]
         if len(signature[0]) > WIDTH:
             signature = ["def forward("] + ["        " + p for p in textwrap.wrap(
@@ -276,8 +307,8 @@ class _Emitter:
     def backward_function(self) -> list[str]:
         ident, value = self.ident, self.value
         lines = []
-        if self.cache:
-            lines.append(f"{_tuple_code([ident[n] for n in self.cache])} = cache")
+        if self.cached():
+            lines.append(f"{_tuple_code(self.cached())} = cache")
         if self.seed is not None:
             lines += ["if dout is None:",
                       f"    raise TypeError('backward needs dout = ∂L/∂{value}, "
@@ -330,7 +361,7 @@ class _SecondOrderEmitter:
         names = [*self.problem.variables, *self.problem.dims,
                  *(e.direction.name for e in result.entries if e.direction is not None),
                  *(b.name for b in self.program.bindings)]
-        self.ident = _identifiers(names, target.reserved)
+        self.ident = _identifiers(names, _reserved(target))
         self.code = target.printer(self.ident)
 
     def _depends_on(self, bindings, direction: str) -> set[str]:
@@ -396,14 +427,30 @@ class _SecondOrderEmitter:
         if not inner or inner[-1].name != name:  # a linear map free of v is 0
             return [f"{out} = {self.target.zeros(full)}"]
         if not self.target.capabilities.item_assignment:
-            raise MatcalcError(f"the full array {entry.name} needs item assignment, which "
-                               "this code target does not have (use hvp)")
+            return self._stacked(entry, name, inner)
         block = [f"{out} = {self.target.empty(full)}",
                  f"for index in {self.target.indices(vshape)}:",
                  f"    {v} = {self.target.zeros(vshape)}",
                  f"    {v}[index] = 1"]
         block += ["    " + line for line in self._lines(inner[:-1])]
         block.append(f"    {out}[(...,) + index] = {self.code.doprint(inner[-1].expr)}")
+        return block
+
+    def _stacked(self, entry, name, inner) -> list[str]:
+        """The full array without item assignment: the linear map's value at
+        each unit direction (a row of the identity, reshaped), stacked along
+        a last axis and reshaped to the value's shape + the direction's."""
+        target, v, out = self.target, self.ident[entry.direction.name], self.ident[name]
+        dims = [self.code.dim(d) for d in entry.direction.shape]
+        size = " * ".join(dims) or "1"
+        vshape = _shape_code(entry.direction.shape, self.code)
+        value = _shape_code(entry.shape[:len(entry.shape) - len(dims)], self.code)
+        block = [f"units = {target.eye(size)}", "columns = []",
+                 f"for index in range({size}):",
+                 f"    {v} = {target.reshape('units[index, :]', vshape)}"]
+        block += ["    " + line for line in self._lines(inner[:-1])]
+        full = target.reshape(target.stack("columns", value), _shape_code(entry.shape, self.code))
+        block += [f"    columns.append({self.code.doprint(inner[-1].expr)})", f"{out} = {full}"]
         return block
 
 

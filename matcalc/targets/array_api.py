@@ -1,0 +1,149 @@
+"""The array-API target: one module that runs unchanged on NumPy, CuPy,
+PyTorch, JAX and Dask arrays through the Python array API standard.
+
+Each function takes `xp = array_namespace(*inputs)` (array-api-compat, a
+dependency of the generated module only) and computes with `xp` alone:
+results in the inputs' library, on their device, in their floating type; no
+mutation (full Hessians and Jacobians are stacked from columns), no Python
+branch on a value, so a Dask graph is built without computing anything.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
+
+from ..ad.gradient import Gradient
+from ..ir.expr import Apply, Const, postorder
+from ..passes.lowering import Capabilities, lower_binding
+from . import array_api_guards as guards
+from . import module
+from . import precedence as P
+from .array_api_forms import FORMS, HELPERS
+from .module import DTYPE_CODE
+from .numpy import _may_be_zero_denominator, _of_constants
+from .printer import Printer
+
+_CHECKS = {"_checked", "_by_name", "_direction", "_device_of", "array_namespace",
+           "_NAMESPACES", "is_numpy_array"}
+
+
+def _scalar(code: str) -> str:
+    """A Python number as a 0-d array of the inputs' type and device."""
+    return f"xp.asarray({code}, dtype={DTYPE_CODE}, device=device)"
+
+
+class ArrayApiPrinter(Printer):
+    """Array-API source (`xp.`), also of a lowered product chain."""
+
+    language = "array-api"
+    forms = FORMS
+
+    def _print_scalar(self, value):
+        """A constant in dimensions; one whose denominator may be 0 (N - 1
+        at N = 1) divides as a 0-d array (inf or nan, never Python's
+        ZeroDivisionError)."""
+        value = sympy.sympify(value)
+        if value.is_Add or not _may_be_zero_denominator(value):
+            return super()._print_scalar(value)
+        num, den = sympy.fraction(value)
+        return f"{self.arg_scalar(num, P.MUL)} / {_scalar(self.scalar(den))}", P.MUL
+
+    def constant(self, value):
+        """An exact constant (log(2), pi) as a Python float; a function of
+        dimensions (log(N)) of 0-d arrays of the inputs' type and device."""
+        if value.is_number:
+            return repr(float(value))
+        arrays = {d: sympy.Symbol(_scalar(self.symbol(d))) for d in value.free_symbols}
+        return SympyNumPyPrinter().doprint(value.xreplace(arrays)).replace("numpy.", "xp.")
+
+    def _print_form(self, node):
+        """A function of constants alone (sqrt(K)) takes them as 0-d arrays
+        of the inputs' type and device."""
+        if not _of_constants(node):
+            return super()._print_form(node)
+        form = self.form(node)
+        args = [_scalar(self.doprint(a)) for a in node.args]
+        return form.render(args, dict(node.params)), form.prec
+
+    def _print_transpose(self, node):
+        """`x.T` of a matrix; a vector or scalar is its own transpose (the
+        standard defines `.T` for two axes only)."""
+        if node.args[0].ndim < 2:
+            return self.print(node.args[0])
+        return f"{self.arg(node.args[0], P.POSTFIX)}.T", P.POSTFIX
+
+    def _print_multi_dot(self, node):
+        """`_multi_dot(A, B, C)`: the order chosen from the runtime shapes."""
+        return f"_multi_dot({', '.join(self.print(m)[0] for m in node.args)})", P.ATOM
+
+
+def _needs_dtype(node) -> bool:
+    """Whether printing the lowered `node` names `dtype` and `device`."""
+    if isinstance(node, Apply):
+        return node.op in ("ones", "zeros", "eye") or _of_constants(node)
+    return isinstance(node, Const) and (bool(node.value.atoms(sympy.Function)) or any(
+        _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value)))
+
+
+class ArrayApiTarget:
+    """The array API's part of a generated module (see `module.Target`)."""
+
+    capabilities = Capabilities(multi_dot=True)
+    imports = ("from array_api_compat import array_namespace",
+               "from array_api_compat import device as _device_of, is_numpy_array")
+    reserved = frozenset({"xp", "device"} | _CHECKS | {f"_{op}" for op in HELPERS})
+    context = ("xp", "device")
+    note = ("Needs array-api-compat (pip install array-api-compat); runs on NumPy, "
+            "CuPy, PyTorch, JAX and Dask arrays through the Python array API "
+            "standard, returning arrays of the inputs' library, device and "
+            "floating type.")
+    guards = guards
+    printer = ArrayApiPrinter
+    needs_dtype = staticmethod(_needs_dtype)
+
+    @staticmethod
+    def assignment(target: str, expr, printer: ArrayApiPrinter) -> list[str]:
+        """`target = expr`; a constant result is a 0-d array of the inputs'
+        type and device."""
+        if isinstance(expr, Const):
+            return [f"{target} = {_scalar(printer.doprint(expr))}"]
+        return [f"{target} = {printer.doprint(expr)}"]
+
+    @staticmethod
+    def helpers(exprs) -> list[str]:
+        """The helper functions the lowered expressions call, by operator."""
+        lowered = [lower_binding(e, ArrayApiTarget.capabilities) for e in exprs]
+        used = {node.op for node in postorder(lowered) if isinstance(node, Apply)}
+        used |= {"logdet"} if "det" in used else set()
+        return [HELPERS[op] for op in sorted(used & set(HELPERS))]
+
+    @staticmethod
+    def result_type(args: str) -> str:
+        """`dtype = xp.result_type(X, y)`: the inputs' floating type."""
+        return f"{DTYPE_CODE} = xp.result_type({args})"
+
+    @staticmethod
+    def zeros(shape: str) -> str:
+        return f"xp.zeros({shape}, dtype={DTYPE_CODE}, device=device)"
+
+    @staticmethod
+    def eye(size: str) -> str:
+        return f"xp.eye({size}, dtype={DTYPE_CODE}, device=device)"
+
+    @staticmethod
+    def reshape(x: str, shape: str) -> str:
+        return f"xp.reshape({x}, {shape})"
+
+    @staticmethod
+    def stack(items: str, shape: str) -> str:
+        return f"xp.stack([xp.broadcast_to(c, {shape}) for c in {items}], axis=-1)"
+
+
+TARGET = ArrayApiTarget()
+
+
+def generate(gradient: Gradient, extras=()) -> str:
+    """The source of the array-API module for `gradient` and any
+    second-order results (hessian, hvp, jacobian), deterministic."""
+    return module.generate(gradient, TARGET, extras)

@@ -1,0 +1,123 @@
+"""The input checks of the array-API target, written with `xp` alone.
+
+`_checked(*arrays)` returns the inputs' namespace `xp` (array-api-compat's
+`array_namespace` of the arrays among them; NumPy arrays beside another
+library's are taken into it, as Dask and PyTorch CPU do; NumPy's namespace
+when there are no arrays), the
+first array's device, and the inputs as arrays of their declared shapes: an
+array-like or Python number goes through `xp.asarray` in the arrays' floating
+type, each dimension name takes one size throughout, and a `ValueError` names
+the input (`y: expected shape (N,) = (6,), got (6, 1)`). Only `.shape` is
+read, so nothing is computed (a Dask graph stays lazy).
+"""
+
+from __future__ import annotations
+
+from .guards import _BY_NAME, shapes  # noqa: F401  (the same SHAPES and _by_name)
+from .guards import _axis, _tuple, WIDTH
+
+_CHECKED = '''
+# The namespace of each combination of array types met (array_namespace
+# takes microseconds per array).
+_NAMESPACES = {}
+
+
+def _checked(*arrays):
+    """(xp, device, *inputs): the inputs' namespace and device, and the
+    inputs in INPUTS order as floating arrays of their declared SHAPES
+    (array-likes, numbers, and NumPy arrays beside another library's,
+    through xp.asarray). Each dimension name takes
+    one size, at least 1, throughout: else ValueError."""
+    given = [x for x in arrays if hasattr(x, "shape") and hasattr(x, "dtype")]
+    native = [x for x in given if not is_numpy_array(x)]
+    if native and len(native) < len(given):  # NumPy beside another library
+        xp, device = array_namespace(*native), _device_of(native[0])
+        arrays = [xp.asarray(x, device=device) if is_numpy_array(x) else x
+                  for x in arrays]
+        given = [x for x in arrays if hasattr(x, "dtype")]
+    if given:
+        kinds = tuple({type(x): None for x in given})
+        xp = _NAMESPACES.get(kinds) or _NAMESPACES.setdefault(
+            kinds, array_namespace(*given))
+    else:
+        import array_api_compat.numpy as xp
+    device = _device_of(given[0]) if given else "cpu"
+    floats = (xp.float64, xp.float32)
+    floating = [x.dtype for x in given
+                if x.dtype in floats or xp.isdtype(x.dtype, "real floating")]
+    dtype = xp.result_type(*floating) if floating else xp.float64
+    sizes = {SIZES}  # dimension -> size, from the first input that has it
+    out = []
+    for name, x, shape in zip(INPUTS, arrays, SHAPES):
+        if not hasattr(x, "dtype"):
+            try:
+                x = xp.asarray(x, dtype=dtype, device=device)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"{name}: expected numbers ({error})") from None
+        elif x.dtype not in floats and not xp.isdtype(x.dtype, "real floating"):
+            x = xp.astype(x, dtype)
+        got = tuple(x.shape)
+        if len(got) != len(shape) or 0 in got or [
+                sizes.setdefault(d, n) for d, n in zip(shape, got)] != [*got]:
+            want, bound = (", ".join(f"{d}" for d in s) + ","[len(s) != 1:]
+                           for s in (shape, [sizes.get(d, d) for d in shape]))
+            want += f") = ({bound}" if bound != want else ""
+            raise ValueError(f"{name}: expected shape ({want}), got {got}"
+                             + " (sizes are at least 1)" * (0 in got))
+        out.append(x)
+    return (xp, device, *out)
+'''
+
+DIRECTION = '''
+def _direction(v, x, name=None):
+    """The direction for input x, v itself or v[name] for several inputs:
+    of x's shape, in x's namespace, floating type and device."""
+    label = "v" if name is None else f"v[{name!r}]"
+    if name is not None:
+        if type(v) is not dict or name not in v:
+            raise TypeError(f"hvp needs {label}: v is a dict by input name")
+        unknown = [k for k in v if k not in WRT]
+        if unknown:
+            raise TypeError(f"v[{unknown[0]!r}]: not a variable of "
+                            "the gradient")
+        v = v[name]
+    xp = array_namespace(x)
+    v = xp.asarray(v, dtype=x.dtype, device=_device_of(x))
+    if tuple(v.shape) != tuple(x.shape):
+        raise ValueError(f"{label}: expected shape {tuple(x.shape)}, "
+                         f"got {tuple(v.shape)}")
+    return v
+'''
+
+# The check `backward` makes of the dout of a scalar function.
+SCALAR_DOUT = '''
+if len(getattr(dout, "shape", ())):  # a scalar function's dout is one
+    raise ValueError(f"dout: expected a scalar, got shape "
+                     f"{tuple(dout.shape)}")
+'''
+
+TEMPLATE = _BY_NAME + _CHECKED + DIRECTION + SCALAR_DOUT
+
+
+def call(names: str, by_name: bool = False) -> list[str]:
+    """`(xp, device, X, y) = _checked(X, y)`, the first line of a function
+    (by keyword with `by_name`); two lines, through `inputs`, where one
+    would not fit."""
+    given = "*_by_name(inputs)" if by_name else names
+    if not names:
+        return ["_by_name(inputs)"] if by_name else []
+    target = _tuple(["xp", "device", *names.split(", ")])
+    line = f"{target} = _checked({given})"
+    if len(line) <= WIDTH - 4:
+        return [line]
+    return [f"inputs = _checked({given})", f"{target} = inputs"]
+
+
+def checked(problem, ident, wrap) -> list[str]:
+    """The source of `_by_name` and `_checked` for `problem`'s inputs."""
+    fixed = sorted({a for v in problem.variables.values() for a in map(_axis, v.shape)
+                    if isinstance(a, int)})
+    sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
+    if not problem.variables:
+        return [_BY_NAME.strip("\n")]
+    return [_BY_NAME.strip("\n"), "", "", _CHECKED.strip("\n").replace("{SIZES}", sizes)]

@@ -1,0 +1,250 @@
+"""`--target array-api`: every example and a sample of the property
+strategy's problems, generated once, run on array-api-strict (any call
+outside the standard fails), NumPy, PyTorch, JAX and Dask, each against the
+NumPy target's value, gradients, Hessian-vector product and Hessian. Results
+stay in the inputs' library and floating type; on Dask nothing is computed
+before `.compute()`. A backend that is not installed skips its tests by name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.checks import verify
+from matcalc.errors import MatcalcError
+from strategies import RandomSource, build_problem
+
+pytest.importorskip("array_api_compat")
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.mc"))
+SAMPLED = [build_problem(RandomSource(seed)) for seed in range(30)]
+RTOL = 1e-9  # float64 on every library: only the rounding of another order
+
+
+def _example_inputs(text: str) -> dict:
+    problem = matcalc.parse(text)
+    return verify.draw(problem, verify.sizes(problem), np.random.default_rng(0))
+
+
+CASES = [pytest.param(p.read_text(encoding="utf-8"), None, id=p.stem) for p in EXAMPLES]
+CASES += [pytest.param(gp.text, gp, id=f"sample{k}") for k, gp in enumerate(SAMPLED)]
+
+
+def _modules(text: str):
+    """The NumPy and array-API modules of a problem, with the HVP and the
+    Hessian where the function is a scalar (and the Hessian is defined)."""
+    problem = matcalc.parse(text)
+    scalar = not problem.output.shape
+    for extras in ([dict(hvp=True, hessian=True)] if scalar else []) + [{}]:
+        try:
+            return tuple(matcalc.compile(problem, target=t, **extras)
+                         for t in ("numpy", "array-api")), extras
+        except MatcalcError:
+            continue
+    raise AssertionError("no module")
+
+
+def _backend(name: str, text: str = ""):
+    """(to the library, back to NumPy, the library's array type check)."""
+    if name == "numpy":
+        return (lambda x: x), np.asarray, lambda y: isinstance(y, (np.ndarray, np.generic))
+    if name == "strict":
+        xp = pytest.importorskip("array_api_strict")
+        return xp.asarray, lambda y: np.asarray(y._array), lambda y: isinstance(y, type(xp.asarray(0.0)))
+    if name == "torch":
+        torch = pytest.importorskip("torch")
+        return torch.asarray, lambda y: y.numpy(), lambda y: isinstance(y, torch.Tensor)
+    if name == "jax":
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+        return jax.numpy.asarray, np.asarray, lambda y: isinstance(y, jax.Array)
+    da = pytest.importorskip("dask.array")
+    return (lambda x: da.from_array(x, chunks=_chunks(x.shape, text))), (lambda y: np.asarray(y.compute(
+        scheduler="sync"))), lambda y: isinstance(y, da.Array)
+
+
+FACTORISED = ("inv(", "solve(", "det(", "logdet(")
+
+
+def _chunks(shape: tuple, text: str) -> tuple:
+    """Dask chunks: rows two at a time; each array whole where the problem
+    factorises a matrix (Dask's LU and Cholesky take square chunks only)."""
+    whole = any(f in text for f in FACTORISED) or len(shape) == 2 and shape[0] == shape[1]
+    return shape if whole else (2,) * bool(shape) + shape[1:]
+
+
+class _Computed(Exception):
+    """Raised by the Dask scheduler set while the graph is built."""
+
+
+def _no_compute(*args, **kwargs):
+    raise _Computed("something was computed before .compute()")
+
+
+def _run(module, inputs: dict, v: dict | None, extras: dict, dout=None) -> dict:
+    """Value, gradients (against dout), HVP and Hessian of a module, by name."""
+    value, grads = module.value_and_grad(dout, **inputs)
+    out = {"value": value, **{f"d{n}": g for n, g in grads.items()}}
+    if extras:
+        out.update({f"Hv{n}": h for n, h in _as_dict(module.hvp(v, **inputs)).items()})
+        out.update({f"H{n}": h for n, h in _as_dict(module.hessian(**inputs)).items()})
+    return out
+
+
+def _as_dict(result) -> dict:
+    return result if isinstance(result, dict) else {"": result}
+
+
+def _inputs(text: str, gp) -> dict:
+    values = gp.inputs() if gp is not None else _example_inputs(text)
+    return {n: np.asarray(x, dtype=np.float64) for n, x in values.items()}
+
+
+@pytest.mark.parametrize("library", ["strict", "numpy", "torch", "jax", "dask"])
+@pytest.mark.parametrize("text, gp", CASES)
+def test_array_api_module_matches_numpy_target(text, gp, library):
+    """Values and derivatives equal the NumPy target's, as the library's
+    arrays (Dask: a lazy graph, nothing computed before .compute())."""
+    to, back, native = _backend(library, text)
+    (reference, portable), extras = _modules(text)
+    inputs = _inputs(text, gp)
+    rng = np.random.default_rng(1)
+    wrt = matcalc.parse(text).wrt
+    v = {n: rng.standard_normal(np.shape(inputs[n])) for n in wrt} if extras else None
+    v = v[wrt[0]] if v is not None and len(wrt) == 1 else v  # one variable: v itself
+    dout = _dout(reference, inputs, rng)
+    want = _run(reference, inputs, v, extras, dout)
+    args = (_converted(inputs, to), _converted(v, to), extras, _converted(dout, to))
+    if library == "dask":
+        import dask
+        with dask.config.set(scheduler=_no_compute):
+            got = _run(portable, *args)
+    else:
+        got = _run(portable, *args)
+    assert set(got) == set(want)
+    for name, x in inputs.items():  # NumPy and PyTorch share the inputs' memory
+        np.testing.assert_array_equal(x, _inputs(text, gp)[name], err_msg=f"{name} changed")
+    for key, value in got.items():
+        assert native(value), f"{key}: {type(value).__name__}, not the inputs' library"
+        value, expected = back(value), np.asarray(want[key])
+        assert value.dtype == np.float64, key
+        scale = max(1.0, float(np.max(np.abs(expected), initial=0)))
+        np.testing.assert_allclose(value, expected, rtol=RTOL, atol=RTOL * scale, err_msg=key)
+
+
+def _converted(values, to):
+    if values is None or isinstance(values, np.ndarray):
+        return None if values is None else to(values)
+    return {n: to(x) for n, x in values.items()}
+
+
+def _dout(module, inputs: dict, rng):
+    """A random ∂L/∂value for an array-valued function, else None."""
+    value, _ = module.forward(*(inputs[n] for n in module.INPUTS))
+    return rng.standard_normal(np.shape(value)) if np.ndim(value) else None
+
+
+@pytest.mark.parametrize("library", ["strict", "numpy", "torch", "jax"])
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_float32_stays_float32(path, library):
+    """float32 inputs give float32 values and gradients, equal to the
+    float64 ones to float32's precision."""
+    to, back, native = _backend(library)
+    text = path.read_text(encoding="utf-8")
+    (reference, portable), extras = _modules(text)
+    inputs = _inputs(text, None)
+    dout = _dout(reference, inputs, np.random.default_rng(1))
+    want = _run(reference, inputs, None, {}, dout)
+    got = _run(portable, {n: to(x.astype(np.float32)) for n, x in inputs.items()}, None, {},
+               None if dout is None else to(dout.astype(np.float32)))
+    for key, value in got.items():
+        assert native(value), key
+        value, expected = back(value), np.asarray(want[key])
+        assert value.dtype == np.float32, key
+        scale = max(1.0, float(np.max(np.abs(expected), initial=0)))
+        np.testing.assert_allclose(value, expected, rtol=1e-3, atol=1e-3 * scale, err_msg=key)
+
+
+def test_target_is_chosen_by_name_and_numpy_is_the_default():
+    text = (EXAMPLES[0]).read_text(encoding="utf-8")
+    assert matcalc.codegen(text) == matcalc.codegen(text, target="numpy")
+    portable = matcalc.codegen(text, target="array-api")
+    assert "array_namespace" in portable and "np." not in portable
+    docstring = portable.split('"""')[1]
+    assert "Needs array-api-compat" in docstring and "array-api" not in matcalc.codegen(text)
+    with pytest.raises(MatcalcError, match="unknown target"):
+        matcalc.codegen(text, target="cupy")
+
+
+def test_wrong_shape_names_the_input():
+    """The portable input check: shapes only, a ValueError naming the input."""
+    xp = pytest.importorskip("array_api_strict")
+    module = matcalc.compile(AFFINE, target="array-api")
+    with pytest.raises(ValueError, match=r"b: expected shape \(K,\) = \(3,\), got \(4,\)"):
+        module.forward(xp.ones((5, 2)), xp.ones((2, 3)), xp.ones(4))
+    value, _ = module.forward([[1.0, 2.0]], [[1.0], [0.0]], [0.5])  # array-likes
+    assert value.shape == (1, 1)
+
+
+AFFINE = "X: N x D\nW: D x K\nb: K\nS = X @ W + b\nwrt X, W, b\n"
+
+
+def test_backends_extra_is_declared():
+    """The libraries these tests run on are one extra, which CI installs."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    extra = text[text.index("backends = ["):].split("\n\n")[0]
+    for name in ("array-api-compat", "array-api-strict", "dask", "jax", "torch"):
+        assert name in extra
+    assert "'.[test,backends]'" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_dask_data_with_numpy_parameters_stays_lazy():
+    """X and y as Dask arrays, w a NumPy array (the usual recipe): the
+    gradient and HVP are Dask graphs, computed only by .compute()."""
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    text = (ROOT / "examples" / "logistic.mc").read_text(encoding="utf-8")
+    reference = matcalc.compile(text, hvp=True)
+    portable = matcalc.compile(text, target="array-api", hvp=True)
+    rng = np.random.default_rng(0)
+    X, w, v = rng.standard_normal((40, 3)), rng.standard_normal(3), rng.standard_normal(3)
+    y = np.sign(rng.standard_normal(40))
+    with dask.config.set(scheduler=_no_compute):
+        _, grads = portable.value_and_grad(X=da.from_array(X, chunks=(8, 3)),
+                                           y=da.from_array(y, chunks=8), w=w)
+        hv = portable.hvp(v, X=da.from_array(X, chunks=(8, 3)), y=da.from_array(y, chunks=8), w=w)
+    assert isinstance(grads["w"], da.Array) and isinstance(hv, da.Array)
+    np.testing.assert_allclose(grads["w"].compute(scheduler="sync"),
+                               reference.value_and_grad(X=X, y=y, w=w)[1]["w"], rtol=RTOL)
+    np.testing.assert_allclose(hv.compute(scheduler="sync"),
+                               reference.hvp(v, X=X, y=y, w=w), rtol=RTOL)
+
+
+ARRAY_VALUED = [c for c in CASES if matcalc.parse(c.values[0]).output.shape]
+
+
+@pytest.mark.parametrize("library", ["strict", "jax", "dask"])
+@pytest.mark.parametrize("text, gp", ARRAY_VALUED)
+def test_jacobian_is_stacked_without_item_assignment(text, gp, library):
+    """The full Jacobian of an array-valued problem, built from columns
+    (immutable JAX arrays, a lazy Dask graph), equals the NumPy target's."""
+    to, back, native = _backend(library, text)
+    reference, portable = (matcalc.compile(text, target=t, jacobian=True)
+                           for t in ("numpy", "array-api"))
+    inputs = _inputs(text, gp)
+    want = _as_dict(reference.jacobian(**inputs))
+    if library == "dask":
+        import dask
+        with dask.config.set(scheduler=_no_compute):
+            got = _as_dict(portable.jacobian(**_converted(inputs, to)))
+    else:
+        got = _as_dict(portable.jacobian(**_converted(inputs, to)))
+    assert set(got) == set(want)
+    for key, value in got.items():
+        assert native(value), key
+        np.testing.assert_allclose(back(value), want[key], rtol=RTOL, atol=RTOL, err_msg=key)

@@ -4,12 +4,15 @@ on disk), the `--target array-api` logistic-regression gradient, its HVP and
 the MLP gradient built as one lazy graph with nothing computed, then
 `dask.compute(...)` on the local threaded scheduler and on a
 `dask.distributed` LocalCluster, each equal to the NumPy target on the same
-data. Skipped by name where dask, distributed or zarr is missing.
+data; and benchmarks/bench_dask.py --quick. Skipped by name where dask,
+distributed or zarr is missing.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +143,13 @@ def test_readme_recipe_runs():
     section = readme.split("### Beyond one machine's memory: Dask", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     exec(compile(block, "README.md (Dask)", "exec"), {"__name__": "readme"})
+
+
+def test_benchmark_quick_mode_stays_under_its_memory_limit():
+    """benchmarks/bench_dask.py --quick in its own process: exit 0 (peak
+    resident memory under 2 GB) and the figures printed."""
+    bench = ROOT / "benchmarks" / "bench_dask.py"
+    done = subprocess.run([sys.executable, str(bench), "--quick"], capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "peak RSS" in done.stdout and "hvp       streamed" in done.stdout

@@ -90,21 +90,24 @@ def _extras(problem, hessian_wrt, with_hvp, jacobian_wrt) -> list:
     return extras
 
 
-def codegen(p, wrt=None, *, hessian=None, hvp=False, jacobian=None) -> str:
-    """The source of a NumPy module with forward, backward, value_and_grad,
+def codegen(p, wrt=None, *, target="numpy", hessian=None, hvp=False, jacobian=None) -> str:
+    """The source of a module with forward, backward, value_and_grad,
     and `hessian(**inputs)` (hessian="w", "x,y" or True for the problem's
     wrt), `hvp(v, /, **inputs)`
-    (hvp=True) and `jacobian(**inputs)` (jacobian=True or names) when asked."""
-    from .targets.numpy import generate
+    (hvp=True) and `jacobian(**inputs)` (jacobian=True or names) when asked,
+    on the code `target` ("numpy", "torch", "jax": `targets.CODE_TARGETS`)."""
+    from .targets import code_target
+    generate = code_target(target).generate
     g = grad(p, wrt)
     return generate(g, _extras(g.problem, hessian, hvp, jacobian))
 
 
-def compile(p, wrt=None, *, hessian=None, hvp=False, jacobian=None):  # noqa: A001
+def compile(p, wrt=None, *, target="numpy", hessian=None, hvp=False,  # noqa: A001
+            jacobian=None):
     """The generated module, loaded; its text is `module.source`."""
-    from .targets.numpy import load
-    source = codegen(p, wrt, hessian=hessian, hvp=hvp, jacobian=jacobian)
-    return load(source, _problem(p).output_name)
+    from .targets import code_target
+    source = codegen(p, wrt, target=target, hessian=hessian, hvp=hvp, jacobian=jacobian)
+    return code_target(target).load(source, _problem(p).output_name)
 
 
 def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6):

@@ -2,7 +2,8 @@
 
     matcalc grad PROBLEM [--wrt W1,b1] [--format text|latex]
     matcalc hessian PROBLEM --wrt w    (hvp, jacobian likewise)
-    matcalc codegen PROBLEM [-o out.py] [--hessian w] [--hvp] [--jacobian [x]]
+    matcalc codegen PROBLEM [-o out.py] [--target numpy|torch|jax] [--hessian w] [--hvp]
+                            [--jacobian [x]]
     matcalc check PROBLEM [--dims N=5,D=3] [--inputs data.npz] [--tol 1e-6] [--seed 0]
                           [--against M:F]
 
@@ -23,6 +24,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .targets import CODE_TARGETS
+
     parser = argparse.ArgumentParser(
         prog="matcalc", description="Closed-form matrix gradients, as text, "
         "LaTeX and NumPy code, checked numerically.")
@@ -48,8 +51,10 @@ def _parser() -> argparse.ArgumentParser:
                        ("jacobian", "print the Jacobian of the function")):
         command(name, help).add_argument("--format", choices=("text", "latex"),
                                          default="text")
-    codegen = command("codegen", "write a NumPy module with forward/backward")
+    codegen = command("codegen", "write a module with forward/backward (NumPy, torch, JAX)")
     codegen.add_argument("-o", "--output", help="file to write (default: standard output)")
+    codegen.add_argument("--target", choices=tuple(CODE_TARGETS), default="numpy",
+                         help="the array library the code runs on (default: numpy)")
     codegen.add_argument("--hessian", metavar="W", help="add hessian(**inputs) by W (or x,y)")
     codegen.add_argument("--hvp", action="store_true", help="add hvp(v, /, **inputs)")
     codegen.add_argument("--jacobian", nargs="?", const=True, metavar="X",
@@ -198,7 +203,8 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "codegen":
         from .api import codegen
-        source = codegen(problem, hessian=args.hessian, hvp=args.hvp, jacobian=args.jacobian)
+        source = codegen(problem, target=args.target, hessian=args.hessian, hvp=args.hvp,
+                         jacobian=args.jacobian)
         if args.output:
             _write(args.output, source)
         else:

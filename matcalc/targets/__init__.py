@@ -7,3 +7,18 @@ the operator's name. Importing the package registers the text and LaTeX
 forms that nodes, problems and results print through (see `matcalc.hooks`)."""
 
 from . import latex, text  # noqa: F401
+
+# The code targets by name (`--target`, `codegen(target=...)`): the module of
+# this package whose `generate(gradient, extras)` writes one, and `load`.
+CODE_TARGETS = {"numpy": "numpy", "torch": "torch", "jax": "jax"}
+
+
+def code_target(name: str):
+    """The module of the code target `name`; a MatcalcError names the others."""
+    from importlib import import_module
+
+    from ..errors import MatcalcError
+    if name not in CODE_TARGETS:
+        raise MatcalcError(f"unknown code target {name!r}; the targets are "
+                           + ", ".join(CODE_TARGETS))
+    return import_module(f"{__name__}.{CODE_TARGETS[name]}")

@@ -50,8 +50,8 @@ jax.tree_util.register_pytree_node(
 
 @jax.custom_vjp
 def f(*inputs):
-    """{value} of the inputs in INPUTS order, ({args}); jax.grad and
-    jax.vjp of it run backward, under jax.jit too."""
+    """{value} of the inputs, in INPUTS order; jax.grad and jax.vjp of it
+    run backward, under jax.jit too."""
     return forward(*inputs)[0]
 
 
@@ -112,6 +112,4 @@ def generate(gradient: Gradient, extras=()) -> str:
     """The source of the JAX module for `gradient` (and an `hvp`), with
     `f`, the function as a `jax.custom_vjp`, deterministic."""
     source = module.generate(gradient, TARGET, extras)
-    args = ", ".join(module._identifiers(gradient.problem.variables, TARGET.reserved)[n]
-                     for n in gradient.problem.variables)
-    return source + "\n" + _WRAPPER.format(args=args, value=gradient.problem.output_name)
+    return source + "\n" + _WRAPPER.format(value=gradient.problem.output_name)

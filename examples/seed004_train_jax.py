@@ -48,8 +48,8 @@ def train(steps: int) -> list[float]:
     losses = []
     for _ in range(steps):
         params, velocity, loss = step(params, velocity, X, y)
-        losses.append(float(loss))
-    return losses
+        losses.append(loss)
+    return [float(loss) for loss in losses]
 
 
 if __name__ == "__main__":

@@ -226,3 +226,21 @@ def test_seed004_training_example_decreases_the_loss(framework):
     assert result.returncode == 0, result.stderr
     first, last = map(float, re.search(r"loss (\S+) -> (\S+)", result.stdout).groups())
     assert last < 1e-3 * first, result.stdout
+
+
+def test_python_numbers_take_the_arrays_type(torch, jax):
+    """A scalar input given as a Python float takes the arrays' floating
+    type, as in the NumPy target: float32 arrays give a float32 loss."""
+    problem, inputs, value, grads = reference((EXAMPLES / "linalg.mc").read_text("utf-8"))
+    for target, make, want in (("torch", lambda a: torch.tensor(a, dtype=torch.float32),
+                                torch.float32),
+                               ("jax", lambda a: jax.numpy.asarray(a, dtype="float32"),
+                                np.dtype("float32"))):
+        module = matcalc.compile(problem, target=target)
+        args = [inputs[n] if np.ndim(inputs[n]) == 0 else make(inputs[n])
+                for n in module.INPUTS]
+        assert all(type(inputs[n]) is float for n in ("lam", "mu"))
+        loss, (dS,) = module.forward(*args)[0], module.backward(module.forward(*args)[1])
+        assert loss.dtype == want and dS.dtype == want, target
+        assert_close(np.asarray(loss), value, 1e-3)
+        assert_close(np.asarray(dS), grads["S"], 1e-3)

@@ -108,13 +108,15 @@ class FrameworkPrinter(NumpyPrinter):
 class Guards:
     """The input checks of a framework module (the interface of
     `targets.guards`): `array` is the source of `_array(x)`, an input as
-    the framework's floating array (a tracer as it is)."""
+    the framework's floating array (a tracer as it is); `numbers`, lines
+    of `_checked` giving the inputs given as Python numbers the arrays'
+    floating type (where the framework's promotion does not)."""
 
     call = staticmethod(numpy_guards.call)
     shapes = staticmethod(numpy_guards.shapes)
 
-    def __init__(self, array: str):
-        self.array = array
+    def __init__(self, array: str, numbers: str = ""):
+        self.array, self.numbers = array, numbers
 
     def checked(self, problem, ident, wrap) -> list[str]:
         """`_by_name`, `_array` and `_checked`: the inputs as the framework's
@@ -126,8 +128,8 @@ class Guards:
         by_name = numpy_guards._BY_NAME.strip("\n")
         if not problem.variables:
             return [by_name]
-        return [by_name, "", "", self.array.strip("\n"), "", "",
-                _CHECKED.strip("\n").replace("{SIZES}", sizes)]
+        checked = _CHECKED.replace("{SIZES}", sizes).replace("{NUMBERS}\n", self.numbers.lstrip("\n"))
+        return [by_name, "", "", self.array.strip("\n"), "", "", checked.strip("\n")]
 
     DIRECTION = '''
 def _direction(v, x, name=None):
@@ -169,6 +171,7 @@ def _checked(*arrays):
             want = ", ".join(f"{d}" for d in shape) + ","[len(shape) != 1:]
             raise ValueError(f"{name}: expected shape ({want}), got {got}")
         out.append(x)
+{NUMBERS}
     return out
 '''
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from . import module
 from ..ad.gradient import Gradient
-from ..ir.expr import Const, postorder
 from .forms import Form
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, forms, helpers
 from .module import DTYPE_CODE
@@ -68,12 +67,22 @@ def _logsumexp(x, axis):
 _ARRAY = '''
 def _array(x):
     """x as a floating tensor: a tensor as given (integers and booleans
-    become the default floating type); a Python number a float64 scalar,
-    which takes the type of the tensors with axes it meets."""
+    become the default floating type); a Python number a float64 scalar
+    (which _checked gives the other inputs' type)."""
     if type(x) in (float, int):
         return torch.tensor(float(x), dtype=torch.float64)
     x = torch.as_tensor(x)
     return x if x.is_floating_point() else x.to(torch.get_default_dtype())
+'''
+
+# `_checked`'s lines making inputs given as Python numbers scalars of the
+# tensors' floating type (a float64 scalar times a float32 one is float64).
+_NUMBERS = '''
+    if any(type(x) in (float, int) for x in arrays):
+        shaped = [x for x, a in zip(out, arrays) if type(a) not in (float, int)]
+        kind = _like(*shaped)["dtype"] if shaped else torch.float64
+        out = [x.to(kind) if type(a) in (float, int) else x
+               for x, a in zip(out, arrays)]
 '''
 
 _LIKE = '''
@@ -143,15 +152,8 @@ class TorchTarget(FrameworkTarget):
     imports = ("import math", "", "import torch")
     names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})
     helper_sources = HELPERS
-    guards = Guards(_ARRAY)
+    guards = Guards(_ARRAY + "\n" + _LIKE, _NUMBERS)
     printer = TorchPrinter
-
-    def helpers(self, exprs) -> list[str]:
-        """The helper functions the expressions call, and `_like` where the
-        code names `dtype`."""
-        typed = any(isinstance(e, Const) for e in exprs) or any(
-            self.needs_dtype(n) for n in postorder(exprs))
-        return [_LIKE] * typed + super().helpers(exprs)
 
     @staticmethod
     def result_type(args: str) -> str:

@@ -40,16 +40,25 @@ def renamed(form: Form, module: str) -> Form:
     return Form(render, form.prec, form.arg_prec)
 
 
-def forms(module: str, exceptions: dict) -> Forms:
-    """NumPy's forms with `np.` read as `module.`, the default
-    `module.name(x, key=value)`, and the framework's own `exceptions`."""
-    entries = {name: renamed(form, module) for name, form in NUMPY_FORMS.items()}
-    return Forms(lambda name: call(f"{module}.{name}"), {**entries, **exceptions})
+class RenamedForms(Forms):
+    """A framework's forms: its own `exceptions`, then NumPy's forms (read
+    when asked, so one registered at run time applies) with `np.` read as
+    `module.`, else the default `module.name(x, key=value)`."""
+
+    def __init__(self, module: str, exceptions: dict):
+        super().__init__(lambda name: call(f"{module}.{name}"), exceptions)
+        self.module = module
+
+    def __missing__(self, name: str) -> Form:
+        if name in NUMPY_FORMS:
+            return renamed(NUMPY_FORMS[name], self.module)
+        return self.default(name)
 
 
 def helpers(module: str, exceptions: dict) -> dict:
-    """NumPy's helper functions with `np.` read as `module.`, and the
-    framework's own (an exception of None: the operator needs none)."""
+    """NumPy's helper functions (as they are now) with `np.` read as
+    `module.`, and the framework's own (an exception of None: the operator
+    needs none)."""
     out = {op: re.sub(r"\bnp\.", module + ".", source) for op, source in NUMPY_HELPERS.items()}
     out.update(exceptions)
     return {op: source for op, source in out.items() if source is not None}
@@ -182,11 +191,18 @@ CHECKS = frozenset({"_checked", "_by_name", "_direction", "_array"})
 class FrameworkTarget(NumpyTarget):
     """A framework's part of a module (see `module.Target`): NumPy's, read
     with the framework's module name, without writes into arrays; a
-    subclass sets `names` (its modules, wrappers) and `helper_sources`."""
+    subclass sets `names` (its modules, wrappers), `module` and
+    `helper_exceptions`."""
 
     capabilities = CAPABILITIES
     names: frozenset
-    helper_sources: dict  # operator -> the source of its helper function
+    module: str               # the framework's module as the code names it
+    helper_exceptions: dict   # operator -> its own helper's source, or None
+
+    @property
+    def helper_sources(self) -> dict:
+        """Operator -> the source of the helper function its form calls."""
+        return helpers(self.module, self.helper_exceptions)
 
     @property
     def reserved(self) -> frozenset:

@@ -14,18 +14,19 @@ from __future__ import annotations
 from . import module
 from ..ad.gradient import Gradient
 from .forms import Form, call
-from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, forms, helpers
+from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
 
 # JAX's exceptions to NumPy's forms read as `jnp.`.
-FORMS = forms("jnp", {
+FORMS = RenamedForms("jnp", {
     "sigmoid": call("jax.nn.sigmoid"),
     "zeros": Form(lambda a, p: f"jnp.zeros({_shape(p['shape'])}, {DTYPE_CODE})"),
     "ones": Form(lambda a, p: f"jnp.ones({_shape(p['shape'])}, {DTYPE_CODE})"),
 })
 
-HELPERS = helpers("jnp", {"sigmoid": None})
+# JAX's own helpers: sigmoid is jax.nn.sigmoid, no helper.
+HELPERS = {"sigmoid": None}
 
 _ARRAY = '''
 def _array(x):
@@ -91,7 +92,8 @@ class JaxTarget(FrameworkTarget):
 
     imports = ("import math", "", "import jax", "import jax.numpy as jnp")
     names = frozenset({"math", "jax", "jnp", "f", "_f_forward", "_f_backward", "_Static"})
-    helper_sources = HELPERS
+    module = "jnp"
+    helper_exceptions = HELPERS
     guards = Guards(_ARRAY)
     printer = JaxPrinter
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from . import module
 from ..ad.gradient import Gradient
 from .forms import Form
-from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, forms, helpers
+from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
 
@@ -31,7 +31,7 @@ def _both_tensors(name: str) -> Form:
 
 
 # PyTorch's exceptions to NumPy's forms read as `torch.`.
-FORMS = forms("torch", {
+FORMS = RenamedForms("torch", {
     "zeros": _made("zeros"),
     "ones": _made("ones"),
     "eye": Form(lambda a, p: f"torch.eye({p['shape'][0]}, **{DTYPE_CODE})"),
@@ -43,7 +43,8 @@ FORMS = forms("torch", {
     "minimum": _both_tensors("minimum"),
 })
 
-HELPERS = helpers("torch", {
+# PyTorch's own helpers (None: torch has the function itself).
+HELPERS = {
     "sigmoid": None,
     "softplus": '''
 def _softplus(x):
@@ -62,7 +63,7 @@ def _logsumexp(x, axis):
     """log(sum(exp(x), axis)), shifted by the max for stability."""
     return torch.logsumexp(x, dim=tuple(range(x.ndim)) if axis is None else axis)
 ''',
-})
+}
 
 _ARRAY = '''
 def _array(x):
@@ -151,7 +152,8 @@ class TorchTarget(FrameworkTarget):
 
     imports = ("import math", "", "import torch")
     names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})
-    helper_sources = HELPERS
+    module = "torch"
+    helper_exceptions = HELPERS
     guards = Guards(_ARRAY + "\n" + _LIKE, _NUMBERS)
     printer = TorchPrinter
 

@@ -90,33 +90,25 @@ def _extras(problem, hessian_wrt, with_hvp, jacobian_wrt) -> list:
     return extras
 
 
-TARGETS = ("numpy", "array-api")
-
-
-def codegen(p, wrt=None, *, hessian=None, hvp=False, jacobian=None,
-            target: str = "numpy") -> str:
+def codegen(p, wrt=None, *, target="numpy", hessian=None, hvp=False, jacobian=None) -> str:
     """The source of a module with forward, backward, value_and_grad,
     and `hessian(**inputs)` (hessian="w", "x,y" or True for the problem's
     wrt), `hvp(v, /, **inputs)`
-    (hvp=True) and `jacobian(**inputs)` (jacobian=True or names) when asked;
-    `target` "numpy" (NumPy code) or "array-api" (any array-API library,
-    through array-api-compat)."""
-    if target not in TARGETS:
-        raise MatcalcError(f"unknown target {target!r}; the targets are " + ", ".join(TARGETS))
-    if target == "array-api":
-        from .targets.array_api import generate
-    else:
-        from .targets.numpy import generate
+    (hvp=True) and `jacobian(**inputs)` (jacobian=True or names) when asked,
+    on the code `target` ("numpy", "array-api", "torch", "jax":
+    `targets.CODE_TARGETS`)."""
+    from .targets import code_target
+    generate = code_target(target).generate
     g = grad(p, wrt)
     return generate(g, _extras(g.problem, hessian, hvp, jacobian))
 
 
-def compile(p, wrt=None, *, hessian=None, hvp=False, jacobian=None,  # noqa: A001
-            target: str = "numpy"):
+def compile(p, wrt=None, *, target="numpy", hessian=None, hvp=False,  # noqa: A001
+            jacobian=None):
     """The generated module, loaded; its text is `module.source`."""
-    from .targets.numpy import load
-    source = codegen(p, wrt, hessian=hessian, hvp=hvp, jacobian=jacobian, target=target)
-    return load(source, _problem(p).output_name)
+    from .targets import code_target
+    source = codegen(p, wrt, target=target, hessian=hessian, hvp=hvp, jacobian=jacobian)
+    return code_target(target).load(source, _problem(p).output_name)
 
 
 def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6):

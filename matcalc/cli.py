@@ -2,8 +2,8 @@
 
     matcalc grad PROBLEM [--wrt W1,b1] [--format text|latex]
     matcalc hessian PROBLEM --wrt w    (hvp, jacobian likewise)
-    matcalc codegen PROBLEM [-o out.py] [--hessian w] [--hvp] [--jacobian [x]]
-                          [--target numpy|array-api]
+    matcalc codegen PROBLEM [-o out.py] [--target numpy|array-api|torch|jax] [--hessian w]
+                            [--hvp] [--jacobian [x]]
     matcalc check PROBLEM [--dims N=5,D=3] [--inputs data.npz] [--tol 1e-6] [--seed 0]
                           [--against M:F]
 
@@ -27,6 +27,8 @@ EXIT_BAD_INPUT = 2
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .targets import CODE_TARGETS
+
     parser = argparse.ArgumentParser(
         prog="matcalc", description="Closed-form matrix gradients, as text, "
         "LaTeX and NumPy code, checked numerically.")
@@ -53,15 +55,16 @@ def _parser() -> argparse.ArgumentParser:
                        ("jacobian", "print the Jacobian of the function")):
         command(name, help).add_argument("--format", choices=("text", "latex", "unicode"),
                                          default="text")
-    codegen = command("codegen", "write a NumPy module with forward/backward")
+    codegen = command("codegen", "write a module with forward/backward (NumPy, array API, torch, JAX)")
     codegen.add_argument("-o", "--output", help="file to write (default: standard output)")
+    codegen.add_argument("--target", choices=tuple(CODE_TARGETS), default="numpy",
+                         help="the array library the code runs on: numpy (default), "
+                              "array-api (any library of the array API standard, via "
+                              "array-api-compat), torch or jax")
     codegen.add_argument("--hessian", metavar="W", help="add hessian(**inputs) by W (or x,y)")
     codegen.add_argument("--hvp", action="store_true", help="add hvp(v, /, **inputs)")
     codegen.add_argument("--jacobian", nargs="?", const=True, metavar="X",
                          help="add jacobian(**inputs) (by X, default every wrt variable)")
-    codegen.add_argument("--target", choices=("numpy", "array-api"), default="numpy",
-                         help="the array library: numpy (default), or array-api (any "
-                              "library of the array API standard, via array-api-compat)")
     check = command("check", "compare the gradients with finite differences")
     check.add_argument("--dims", default="", help="sizes, e.g. N=5,D=3 (default: small)")
     check.add_argument("--tol", type=float, default=1e-6, help="max relative error")
@@ -210,8 +213,8 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "codegen":
         from .api import codegen
-        source = codegen(problem, hessian=args.hessian, hvp=args.hvp, jacobian=args.jacobian,
-                         target=args.target)
+        source = codegen(problem, target=args.target, hessian=args.hessian, hvp=args.hvp,
+                         jacobian=args.jacobian)
         if args.output:
             _write(args.output, source)
         else:

@@ -23,6 +23,7 @@ from .array_api_forms import FORMS, HELPERS
 from .module import DTYPE_CODE
 from .numpy import _may_be_zero_denominator, _of_constants
 from .printer import Printer
+from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
 
 _CHECKS = {"_checked", "_by_name", "_direction", "_device_of", "array_namespace",
            "_NAMESPACES", "is_numpy_array"}

@@ -1,0 +1,121 @@
+"""The JAX target (`--target jax`): the NumPy module read in `jax.numpy`,
+plus `f(*inputs)`, a `jax.custom_vjp` function whose backward rule is
+matcalc's closed-form `backward` (no JAX autodiff), so `jax.grad`,
+`jax.value_and_grad` and `jax.vjp` of `f` run it, under `jax.jit` too.
+
+Only `jnp` functions, no `out=`, no item assignment (JAX arrays are
+immutable); constants take the inputs' floating type, so float32 stays
+float32. Sizes and the floating type, which `backward` may need, travel
+from the forward rule as static pytree data, never as arrays.
+"""
+
+from __future__ import annotations
+
+from . import module
+from ..ad.gradient import Gradient
+from .forms import Form, call
+from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
+from .module import DTYPE_CODE
+from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
+
+# JAX's exceptions to NumPy's forms read as `jnp.`.
+FORMS = RenamedForms("jnp", {
+    "sigmoid": call("jax.nn.sigmoid"),
+    "zeros": Form(lambda a, p: f"jnp.zeros({_shape(p['shape'])}, {DTYPE_CODE})"),
+    "ones": Form(lambda a, p: f"jnp.ones({_shape(p['shape'])}, {DTYPE_CODE})"),
+})
+
+# JAX's own helpers: sigmoid is jax.nn.sigmoid, no helper.
+HELPERS = {"sigmoid": None}
+
+_ARRAY = '''
+def _array(x):
+    """x as a JAX floating array (a tracer as it is; integers and booleans
+    become the default floating type)."""
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
+'''
+
+_WRAPPER = '''
+class _Static:
+    """A value backward needs that is no array (a size, the floating
+    type): JAX carries it as static pytree data."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+jax.tree_util.register_pytree_node(
+    _Static, lambda s: ((), s.value), lambda value, _: _Static(value))
+
+
+@jax.custom_vjp
+def f(*inputs):
+    """{value} of the inputs, in INPUTS order; jax.grad and jax.vjp of it
+    run backward, under jax.jit too."""
+    return forward(*inputs)[0]
+
+
+def _f_forward(*inputs):
+    value, cache = forward(*inputs)
+    return value, tuple(c if isinstance(c, jax.Array) else _Static(c)
+                        for c in cache)
+
+
+def _f_backward(cache, dout):
+    cache = tuple(c.value if isinstance(c, _Static) else c for c in cache)
+    grads = dict(zip(WRT, backward(cache, dout)))
+    return tuple(grads.get(name) for name in INPUTS)
+
+
+f.defvjp(_f_forward, _f_backward)
+'''
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+class JaxPrinter(FrameworkPrinter):
+    """NumPy's printer, in `jax.numpy`."""
+
+    language = "jax"
+    module = "jnp"
+    forms = FORMS
+
+    def typed(self, value: str) -> str:
+        return f"jnp.asarray({value}, {DTYPE_CODE})"
+
+
+class JaxTarget(FrameworkTarget):
+    """JAX's part of a generated module (see `module.Target`)."""
+
+    imports = ("import math", "", "import jax", "import jax.numpy as jnp")
+    names = frozenset({"math", "jax", "jnp", "f", "_f_forward", "_f_backward", "_Static"})
+    module = "jnp"
+    helper_exceptions = HELPERS
+    guards = Guards(_ARRAY)
+    printer = JaxPrinter
+
+    @staticmethod
+    def result_type(args: str) -> str:
+        """`dtype = jnp.result_type(X, y, 1.0)`: float32 stays float32."""
+        return f"{DTYPE_CODE} = jnp.result_type({', '.join(a for a in (args, '1.0') if a)})"
+
+    @staticmethod
+    def zeros(shape: str) -> str:
+        return f"jnp.zeros({shape}, {DTYPE_CODE})"
+
+    @staticmethod
+    def eye(size: str) -> str:
+        return f"jnp.eye({size}, dtype={DTYPE_CODE})"
+
+
+TARGET = JaxTarget()
+
+
+def generate(gradient: Gradient, extras=()) -> str:
+    """The source of the JAX module for `gradient` (and an `hvp`), with
+    `f`, the function as a `jax.custom_vjp`, deterministic."""
+    source = module.generate(gradient, TARGET, extras)
+    return source + "\n" + _WRAPPER.format(value=gradient.problem.output_name)

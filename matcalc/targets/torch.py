@@ -1,0 +1,181 @@
+"""The PyTorch target (`--target torch`): the NumPy module read in `torch`,
+plus `Function`, a `torch.autograd.Function` whose `forward` computes the
+function (saving what backward needs on its ctx) and whose `backward` is
+matcalc's closed form, and `f(*inputs) = Function.apply(*inputs)`, so
+`loss.backward()`, `torch.autograd.grad` and `torch.compile` run it.
+
+Only torch functions, no NumPy call, no `out=`, no item assignment; arrays
+and constants are made on the inputs' device in their floating type
+(`dtype` holds both, as keywords: `torch.eye(N, **dtype)`).
+"""
+
+from __future__ import annotations
+
+from . import module
+from ..ad.gradient import Gradient
+from .forms import Form
+from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
+from .module import DTYPE_CODE
+from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
+
+
+def _made(name: str) -> Form:
+    """`torch.zeros((N, D), **dtype)`: of the inputs' type, on their device."""
+    return Form(lambda a, p: f"torch.{name}(({', '.join(map(str, p['shape']))}"
+                + ("," if len(p["shape"]) == 1 else "") + f"), **{DTYPE_CODE})")
+
+
+def _both_tensors(name: str) -> Form:
+    """`torch.maximum(a, b)`, which takes tensors only (a may be a number)."""
+    return Form(f"torch.{name}(torch.as_tensor({{0}}), torch.as_tensor({{1}}))")
+
+
+# PyTorch's exceptions to NumPy's forms read as `torch.`.
+FORMS = RenamedForms("torch", {
+    "zeros": _made("zeros"),
+    "ones": _made("ones"),
+    "eye": Form(lambda a, p: f"torch.eye({p['shape'][0]}, **{DTYPE_CODE})"),
+    "sigmoid": Form("torch.sigmoid({0})"),
+    "relu": Form("torch.relu({0})"),
+    "step": Form("torch.sign(torch.relu({0}))"),
+    "softplus": Form("_softplus({0})"),
+    "maximum": _both_tensors("maximum"),
+    "minimum": _both_tensors("minimum"),
+})
+
+# PyTorch's own helpers (None: torch has the function itself).
+HELPERS = {
+    "sigmoid": None,
+    "softplus": '''
+def _softplus(x):
+    """log(1 + e^x), as logaddexp(x, 0): never an overflow."""
+    return torch.logaddexp(x, torch.zeros_like(x))
+''',
+    "softmax": '''
+def _softmax(x, axis):
+    """exp(x) / sum(exp(x), axis), shifted by the max for stability."""
+    dims = tuple(range(x.ndim)) if axis is None else axis
+    e = torch.exp(x - torch.amax(x, dim=dims, keepdim=True))
+    return e / torch.sum(e, dim=dims, keepdim=True)
+''',
+    "logsumexp": '''
+def _logsumexp(x, axis):
+    """log(sum(exp(x), axis)), shifted by the max for stability."""
+    return torch.logsumexp(x, dim=tuple(range(x.ndim)) if axis is None else axis)
+''',
+}
+
+_ARRAY = '''
+def _array(x):
+    """x as a floating tensor: a tensor as given (integers and booleans
+    become the default floating type); a Python number a float64 scalar
+    (which _checked gives the other inputs' type)."""
+    if type(x) in (float, int):
+        return torch.tensor(float(x), dtype=torch.float64)
+    x = torch.as_tensor(x)
+    return x if x.is_floating_point() else x.to(torch.get_default_dtype())
+'''
+
+# `_checked`'s lines making inputs given as Python numbers scalars of the
+# tensors' floating type (a float64 scalar times a float32 one is float64).
+_NUMBERS = '''
+    if any(type(x) in (float, int) for x in arrays):
+        shaped = [x for x, a in zip(out, arrays) if type(a) not in (float, int)]
+        kind = _like(*shaped)["dtype"] if shaped else torch.float64
+        out = [x.to(kind) if type(a) in (float, int) else x
+               for x, a in zip(out, arrays)]
+'''
+
+_LIKE = '''
+def _like(*tensors):
+    """The floating type (float32 stays float32) and device of the
+    inputs' results, as keywords of torch.zeros, torch.eye, torch.tensor:
+    a scalar's type counts only where no input has axes."""
+    shaped = [x for x in tensors if x.ndim] or tensors
+    kind = torch.result_type(shaped[0], 1.0)
+    for x in shaped[1:]:
+        kind = torch.promote_types(kind, torch.result_type(x, 1.0))
+    return {"dtype": kind, "device": shaped[0].device}
+'''
+
+_WRAPPER = '''
+def _save(ctx, cache):
+    """Keep forward's cache for backward: its tensors by save_for_backward,
+    the rest (sizes, dtype) on ctx."""
+    ctx.tensor = tuple(isinstance(c, torch.Tensor) for c in cache)
+    ctx.others = [c for c in cache if not isinstance(c, torch.Tensor)]
+    ctx.save_for_backward(*(c for c in cache if isinstance(c, torch.Tensor)))
+
+
+def _saved(ctx):
+    """The cache _save kept."""
+    tensors, others = iter(ctx.saved_tensors), iter(ctx.others)
+    return tuple(next(tensors) if t else next(others) for t in ctx.tensor)
+
+
+class Function(torch.autograd.Function):
+    """{value} as a torch.autograd.Function: forward computes it and saves
+    what backward needs; backward is matcalc's closed form."""
+
+    @staticmethod
+    def forward(ctx, *inputs):
+        value, cache = forward(*inputs)
+        _save(ctx, cache)
+        return value
+
+    @staticmethod
+    def backward(ctx, dout):
+        grads = dict(zip(WRT, backward(_saved(ctx), dout)))
+        return tuple(grads.get(name) for name in INPUTS)
+
+
+def f(*inputs):
+    """{value} of the inputs, in INPUTS order; its backward (loss.backward(),
+    torch.autograd.grad) is matcalc's."""
+    return Function.apply(*inputs)
+'''
+
+
+class TorchPrinter(FrameworkPrinter):
+    """NumPy's printer, in `torch`."""
+
+    language = "torch"
+    module = "torch"
+    forms = FORMS
+
+    def typed(self, value: str) -> str:
+        return f"torch.tensor({value}, **{DTYPE_CODE})"
+
+
+class TorchTarget(FrameworkTarget):
+    """PyTorch's part of a generated module (see `module.Target`)."""
+
+    imports = ("import math", "", "import torch")
+    names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})
+    module = "torch"
+    helper_exceptions = HELPERS
+    guards = Guards(_ARRAY + "\n" + _LIKE, _NUMBERS)
+    printer = TorchPrinter
+
+    @staticmethod
+    def result_type(args: str) -> str:
+        """`dtype = _like(X, y)`: the inputs' floating type and device."""
+        return f"{DTYPE_CODE} = _like({args})"
+
+    @staticmethod
+    def zeros(shape: str) -> str:
+        return f"torch.zeros({shape}, **{DTYPE_CODE})"
+
+    @staticmethod
+    def eye(size: str) -> str:
+        return f"torch.eye({size}, **{DTYPE_CODE})"
+
+
+TARGET = TorchTarget()
+
+
+def generate(gradient: Gradient, extras=()) -> str:
+    """The source of the PyTorch module for `gradient` (and an `hvp`), with
+    `Function` and `f`, deterministic."""
+    source = module.generate(gradient, TARGET, extras)
+    return source + "\n" + _WRAPPER.format(value=gradient.problem.output_name)

@@ -177,7 +177,7 @@ def test_target_is_chosen_by_name_and_numpy_is_the_default():
     assert "array_namespace" in portable and "np." not in portable
     docstring = portable.split('"""')[1]
     assert "Needs array-api-compat" in docstring and "array-api" not in matcalc.codegen(text)
-    with pytest.raises(MatcalcError, match="unknown target"):
+    with pytest.raises(MatcalcError, match="unknown code target .cupy.; the targets are numpy, array-api"):
         matcalc.codegen(text, target="cupy")
 
 

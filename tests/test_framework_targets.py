@@ -172,17 +172,33 @@ def test_hvp_matches_numpy(torch, jax, name):
             assert_close(got[w], want[w])
 
 
-@pytest.mark.parametrize("target", ["torch", "jax"])
-def test_full_hessian_needs_item_assignment(target):
-    """A full Hessian built by unit directions needs item assignment, which
-    neither framework target has: a clear error naming hvp."""
-    with pytest.raises(MatcalcError, match="item assignment.*hvp"):
-        matcalc.codegen((EXAMPLES / "mlp.mc").read_text("utf-8"), target=target,
-                        hessian="W1")
+def test_full_hessian_and_jacobian_are_stacked_from_columns(torch, jax):
+    """Neither framework writes into arrays: a full Hessian (the MLP's by W1,
+    built by unit directions) and a Jacobian are stacked from their columns,
+    equal to the NumPy target's filled ones, under jax.jit too."""
+    text = (EXAMPLES / "mlp.mc").read_text("utf-8")
+    problem, inputs, _, _ = reference(text)
+    want = matcalc.compile(problem, hessian="W1").hessian(**inputs)
+    got_torch = matcalc.compile(problem, target="torch", hessian="W1").hessian(
+        **{n: torch.asarray(a) for n, a in inputs.items()})
+    hessian = matcalc.compile(problem, target="jax", hessian="W1").hessian
+    got_jax = jax.jit(hessian)(**{n: jax.numpy.asarray(a) for n, a in inputs.items()})
+    for got in (got_torch, got_jax):
+        assert_close(got, want)
+    array = "X: N x D\nw: D\nf = sin(X @ w)\n"
+    problem = matcalc.parse(array)
+    inputs = draw(problem, sizes(problem), np.random.default_rng(0))
+    want = matcalc.compile(problem, jacobian=True).jacobian(**inputs)
+    for framework, target in ((torch, "torch"), (jax.numpy, "jax")):
+        got = matcalc.compile(problem, target=target, jacobian=True).jacobian(
+            **{n: framework.asarray(a) for n, a in inputs.items()})
+        for name in want:
+            assert_close(got[name], want[name])
 
 
 def test_unknown_target_is_named():
-    with pytest.raises(MatcalcError, match="unknown code target 'cupy'.*numpy, torch, jax"):
+    with pytest.raises(MatcalcError,
+                       match="unknown code target 'cupy'.*numpy, array-api, torch, jax"):
         matcalc.codegen("x: N\nf = sum(x)", target="cupy")
 
 

@@ -31,6 +31,9 @@ import sys
 import time
 from pathlib import Path
 
+import array_api_compat
+import dask
+import dask.array as da
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,9 +58,6 @@ def peak_rss_bytes() -> int:
 def streamed(module, rows: int, cols: int, chunk: int, workers: int) -> dict:
     """Seconds of the gradient (with the value), of the HVP and of drawing
     X and y alone, each one dask.compute over freshly drawn chunks."""
-    import dask
-    import dask.array as da
-
     rng = da.random.default_rng(0)
     X = rng.standard_normal((rows, cols), chunks=(chunk, cols))
     y = da.sign(rng.standard_normal(rows, chunks=chunk))
@@ -80,9 +80,6 @@ def in_memory(reference, portable, rows: int, cols: int, chunk: int,
     """Best seconds of the NumPy target's gradient and HVP on rows x cols
     NumPy arrays, and of the array-API module's on the same arrays as Dask
     chunks (`da.from_array`: Dask's own cost, nothing drawn)."""
-    import dask
-    import dask.array as da
-
     rng = np.random.default_rng(0)
     X = rng.standard_normal((rows, cols))
     y = np.sign(rng.standard_normal(rows))
@@ -108,9 +105,6 @@ def in_memory(reference, portable, rows: int, cols: int, chunk: int,
 
 
 def versions() -> str:
-    import array_api_compat
-    import dask
-
     return f"dask {dask.__version__}, array-api-compat {array_api_compat.__version__}"
 
 

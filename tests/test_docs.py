@@ -84,18 +84,23 @@ def test_the_docs_show_commands():
     assert set(EXIT) <= set(COMMANDS), "a command in EXIT is no longer in the docs"
 
 
-def _missing_library(argv: list[str]) -> str | None:
-    """A library a documented Python script imports that is not installed
-    (PyTorch and JAX are optional extras), else None."""
-    script = next((ROOT / a for a in argv[1:2] if a.endswith(".py")), None)
-    if script is None:
-        return None
-    body = ast.parse(script.read_text("utf-8")).body  # its unconditional imports
+def _missing_import(code: str, folder=ROOT) -> str | None:
+    """A library Python `code` imports unconditionally that is not installed
+    (PyTorch, JAX and Dask are optional extras), else None; `folder`'s own
+    modules count as installed."""
+    body = ast.parse(code).body
     names = {a.name.split(".")[0] for n in body if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module.split(".")[0] for n in body
               if isinstance(n, ast.ImportFrom) and n.module and not n.level}
-    return next((m for m in sorted(names) if not (script.parent / f"{m}.py").exists()
+    return next((m for m in sorted(names) if not (folder / f"{m}.py").exists()
                  and importlib.util.find_spec(m) is None), None)
+
+
+def _missing_library(argv: list[str]) -> str | None:
+    """`_missing_import` of a documented Python script, else None."""
+    script = next((ROOT / a for a in argv[1:2] if a.endswith(".py")), None)
+    return None if script is None else _missing_import(script.read_text("utf-8"),
+                                                       script.parent)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -120,6 +125,8 @@ def test_command_runs(command, tmp_path):
     (ROOT / "README.md").read_text("utf-8")))))
 def test_python_block_runs(index):
     code = PYTHON.findall((ROOT / "README.md").read_text("utf-8"))[index]
+    if (missing := _missing_import(code)) is not None:
+        pytest.skip(f"the block needs {missing}, an optional extra")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           timeout=120)
     assert proc.returncode == 0, (proc.stdout + proc.stderr).decode("utf-8", "replace")[-3000:]

@@ -321,12 +321,12 @@ def diag(x: Expr) -> Expr:
 
 
 def log(x: Expr) -> Expr:
-    """log, in its stable forms (the rules of `identities` for "log")."""
+    """log, in its stable forms (the rules of `stable_forms` for "log")."""
     return _built("log", x)
 
 
 def exp(x: Expr) -> Expr:
-    """exp (exp(log z) = z and softmax are rules of `identities`)."""
+    """exp (exp(log z) = z and softmax are rules of `stable_forms`)."""
     return _built("exp", x)
 
 

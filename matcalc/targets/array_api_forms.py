@@ -12,7 +12,7 @@ alone. Constant arrays take the inputs' floating type and device.
 from __future__ import annotations
 
 from . import precedence as P
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs
+from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped
 
 
 def default(name: str) -> Form:
@@ -22,8 +22,7 @@ def default(name: str) -> Form:
 
 def _dims(name: str) -> Form:
     """xp.ones((N, D), dtype=dtype, device=device): the inputs' type, device."""
-    return Form(lambda a, p: f"xp.{name}(({', '.join(map(str, p['shape']))}"
-                + ("," if len(p["shape"]) == 1 else "") + "), dtype=dtype, device=device)")
+    return shaped(f"xp.{name}", "dtype=dtype, device=device")
 
 
 def _helper(name: str) -> Form:

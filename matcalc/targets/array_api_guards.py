@@ -14,7 +14,7 @@ read, so nothing is computed (a Dask graph stays lazy).
 from __future__ import annotations
 
 from .guards import _BY_NAME, shapes  # noqa: F401  (the same SHAPES and _by_name)
-from .guards import _axis, _tuple, WIDTH
+from .guards import _axis, _tuple, WIDTH, direction
 
 _CHECKED = '''
 # The namespace of each combination of array types met (array_namespace
@@ -68,26 +68,16 @@ def _checked(*arrays):
     return (xp, device, *out)
 '''
 
-DIRECTION = '''
-def _direction(v, x, name=None):
+DIRECTION = direction(
     """The direction for input x, v itself or v[name] for several inputs:
-    of x's shape, in x's namespace, floating type and device."""
-    label = "v" if name is None else f"v[{name!r}]"
-    if name is not None:
-        if type(v) is not dict or name not in v:
-            raise TypeError(f"hvp needs {label}: v is a dict by input name")
-        unknown = [k for k in v if k not in WRT]
-        if unknown:
-            raise TypeError(f"v[{unknown[0]!r}]: not a variable of "
-                            "the gradient")
-        v = v[name]
+    of x's shape, in x's namespace, floating type and device.""", '''
     xp = array_namespace(x)
     v = xp.asarray(v, dtype=x.dtype, device=_device_of(x))
     if tuple(v.shape) != tuple(x.shape):
         raise ValueError(f"{label}: expected shape {tuple(x.shape)}, "
                          f"got {tuple(v.shape)}")
     return v
-'''
+''')
 
 # The check `backward` makes of the dout of a scalar function.
 SCALAR_DOUT = '''

@@ -62,6 +62,13 @@ def call(name: str) -> Form:
     return Form(lambda a, p: f"{name}({', '.join(a)}{kwargs(p)})")
 
 
+def shaped(function: str, rest: str) -> Form:
+    """`function((N, D), rest)`: an array of the node's `shape` parameter
+    (a one-axis shape keeps its tuple comma, `(N,)`)."""
+    return Form(lambda a, p: f"{function}(({', '.join(map(str, p['shape']))}"
+                + ("," if len(p["shape"]) == 1 else "") + f"), {rest})")
+
+
 def latex_call(command: str) -> Form:
     """The LaTeX form `\\command\\left(arg\\right)`."""
     return Form(lambda a, p: f"{command}\\left({', '.join(a)}\\right)")

@@ -140,24 +140,15 @@ class Guards:
         checked = _CHECKED.replace("{SIZES}", sizes).replace("{NUMBERS}\n", self.numbers.lstrip("\n"))
         return [by_name, "", "", self.array.strip("\n"), "", "", checked.strip("\n")]
 
-    DIRECTION = '''
-def _direction(v, x, name=None):
+    DIRECTION = numpy_guards.direction(
     """The direction for input x, v itself or v[name] for several inputs,
-    of x's shape, made an array as by _checked."""
-    label = "v" if name is None else f"v[{name!r}]"
-    if name is not None:
-        if type(v) is not dict or name not in v:
-            raise TypeError(f"hvp needs {label}: v is a dict by input name")
-        unknown = [k for k in v if k not in WRT]
-        if unknown:
-            raise TypeError(f"v[{unknown[0]!r}]: not a variable of the gradient")
-        v = v[name]
+    of x's shape, made an array as by _checked.""", '''
     v = _array(v)
     if tuple(v.shape) != tuple(x.shape):
         raise ValueError(f"{label}: expected shape {tuple(x.shape)}, "
                          f"got {tuple(v.shape)}")
     return v
-'''
+''')
 
     SCALAR_DOUT = '''
 if getattr(dout, "ndim", 0):  # the function is a scalar, so is dout

@@ -71,10 +71,17 @@ def _by_name(inputs):
     raise TypeError(", ".join(wrong) + "; the inputs are " + ", ".join(INPUTS))
 '''
 
-DIRECTION = '''
-def _direction(v, x, name=None):
-    """The direction for input x, v itself or v[name] for several inputs:
-    of x's shape, array-likes made arrays as by _checked."""
+def direction(doc: str, shaped: str) -> str:
+    """The source of `_direction(v, x, name=None)`, the hvp's direction for
+    the input x, with the docstring `doc`: v itself, or v[name] for several
+    inputs (a TypeError names what is missing or unknown), then made x's
+    kind of array of x's shape by the lines `shaped`."""
+    return ('\ndef _direction(v, x, name=None):\n    """' + doc + '"""\n' + _PICK
+            + shaped.lstrip("\n"))
+
+
+# The direction v, or v[name] for several inputs, with `label` for messages.
+_PICK = '''
     label = "v" if name is None else f"v[{name!r}]"
     if name is not None:
         if type(v) is not dict or name not in v:
@@ -84,6 +91,11 @@ def _direction(v, x, name=None):
             raise TypeError(f"v[{unknown[0]!r}]: not a variable of "
                             "the gradient")
         v = v[name]
+'''.lstrip("\n")
+
+DIRECTION = direction(
+    """The direction for input x, v itself or v[name] for several inputs:
+    of x's shape, array-likes made arrays as by _checked.""", '''
     if (type(v) is np.ndarray and v.dtype.kind == "f"
             and v.shape == np.shape(x)):
         return v  # the usual case
@@ -94,7 +106,7 @@ def _direction(v, x, name=None):
         raise ValueError(f"{label}: expected shape {np.shape(x)}, "
                          f"got {np.shape(v)}")
     return v
-'''
+''')
 
 # The check `backward` makes of the dout of a scalar function (module level
 # here so that its strings are parsed with the helpers').

@@ -10,7 +10,7 @@ arrays take the inputs' floating type `dtype`, so float32 stays float32.
 from __future__ import annotations
 
 from . import precedence as P
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs
+from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped
 
 
 def default(name: str) -> Form:
@@ -20,8 +20,7 @@ def default(name: str) -> Form:
 
 def _dims(name: str) -> Form:
     """np.ones((N, D), dtype): in the inputs' precision (float32 stays float32)."""
-    return Form(lambda a, p: f"np.{name}(({', '.join(map(str, p['shape']))}"
-                + ("," if len(p["shape"]) == 1 else "") + "), dtype)")
+    return shaped(f"np.{name}", "dtype")
 
 
 def _along(helper: str) -> Form:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from . import module
 from ..ad.gradient import Gradient
-from .forms import Form
+from .forms import Form, shaped
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
@@ -21,8 +21,7 @@ from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does
 
 def _made(name: str) -> Form:
     """`torch.zeros((N, D), **dtype)`: of the inputs' type, on their device."""
-    return Form(lambda a, p: f"torch.{name}(({', '.join(map(str, p['shape']))}"
-                + ("," if len(p["shape"]) == 1 else "") + f"), **{DTYPE_CODE})")
+    return shaped(f"torch.{name}", f"**{DTYPE_CODE}")
 
 
 def _both_tensors(name: str) -> Form:

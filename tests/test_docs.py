@@ -1,4 +1,7 @@
-"""Every command the README and benchmarks/README.md show is run here.
+"""Every command and Python block README.md, benchmarks/README.md and
+docs/*.md show is run here, and every output they show is compared with
+the real one (tests/docs_outputs.py; `python tests/docs_outputs.py --write`
+regenerates them).
 
 A command is a line of an indented block or an inline `matcalc ...` in the
 text; a synopsis with placeholders (`matcalc grad PROBLEM [--wrt ...]`) is
@@ -8,7 +11,9 @@ suite itself (`pytest -q`) are what CI runs; a benchmark runs as its
 is the documented one at a size a test can afford. A benchmark's timing
 verdict (exit 1 when a target is missed) is its own, judged on a quiet
 machine in benchmarks/README.md, never here: here it must finish, with every
-implementation agreeing. Python blocks run whole.
+implementation agreeing. Python blocks run whole. A ```console block's
+`$ command` is run once, by `test_shown_output`, which compares what it
+prints and its exit code.
 """
 
 from __future__ import annotations
@@ -23,23 +28,22 @@ import sys
 
 import pytest
 
+import docs_outputs
 from conftest import ROOT
+from docs_outputs import DOCS, EXIT
 
-DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md"]
-BLOCK = re.compile(r"^    ((?:matcalc|python|pip|pytest) [^\n]*)$", re.M)
-INLINE = re.compile(r"`(matcalc (?:grad|hessian|hvp|jacobian|codegen|check) [^`]+|matcalc rules)`")
+BLOCK = re.compile(r"^ {4,}((?:matcalc|python|pip|pytest) [^\n]*)$", re.M)
+INLINE = re.compile(r"`(matcalc (?:grad|hessian|hvp|jacobian|codegen|check) [^`]+|matcalc rules"
+                    r"|python (?:examples|benchmarks|tests)/[^`]+)`")
 PYTHON = re.compile(r"```python\n(.*?)```", re.S)
 SYNOPSIS = re.compile(r"\b[A-Z][A-Z_:]{2,}\b|\[")  # PROBLEM, MODULE:FUNCTION, [--wrt ...]
-# Commands whose documented outcome is not success: `check` finding the
-# seed's hand-written backward wrong exits 1.
-EXIT = {"matcalc check examples/seed004.mc --dims N=5,O=5 "
-        "--against examples/seed004_handwritten.py:backward": 1}
+SHOWN = [s for doc in DOCS for s in docs_outputs.shown(doc)]
 
 
 def _commands() -> list[str]:
     found = []
     for doc in DOCS:
-        text = doc.read_text("utf-8")
+        text = docs_outputs.CONSOLE.sub("", doc.read_text("utf-8"))
         for line in BLOCK.findall(text) + INLINE.findall(text):
             for part in line.split("#")[0].split("&&"):
                 part = part.strip()
@@ -49,11 +53,11 @@ def _commands() -> list[str]:
 
 
 def _runnable(command: str) -> list[str] | None:
-    """The argument list that runs `command` here, or None for installing
-    and for the suite itself."""
+    """The argument list that runs `command` here, or None for installing,
+    for the suite itself and for rewriting the docs."""
     words = shlex.split(command)
-    if words[0] in ("pip", "pytest"):
-        return None
+    if words[0] in ("pip", "pytest") or words[1:] == ["tests/docs_outputs.py", "--write"]:
+        return None  # installing, the suite, regenerating the docs' outputs
     if words[0] == "matcalc":
         return [sys.executable, "-m", "matcalc.cli", *words[1:]]
     words[0] = sys.executable
@@ -80,8 +84,20 @@ COMMANDS = _distinct(_commands())
 
 
 def test_the_docs_show_commands():
-    assert len(COMMANDS) >= 10
-    assert set(EXIT) <= set(COMMANDS), "a command in EXIT is no longer in the docs"
+    assert len(COMMANDS) >= 10 and len(SHOWN) >= 10
+    shown = {s.command for s in SHOWN}
+    assert set(EXIT) <= set(COMMANDS) | shown, "a command in EXIT is no longer in the docs"
+    assert {d.name for d in DOCS} >= {"README.md", "language.md"}, "docs/ is not read"
+
+
+@pytest.mark.parametrize("shown", SHOWN, ids=lambda s: f"{s.doc.name}: {s.command}")
+def test_shown_output(shown):
+    """What a console block shows is what the command prints."""
+    code, out = docs_outputs.run(shown.command)
+    assert code == EXIT.get(shown.command, 0), out[-3000:]
+    assert out == docs_outputs.normal(shown.output), (
+        f"{shown.doc.name}: `{shown.command}` prints something else now; if the new output "
+        "is right, run `python tests/docs_outputs.py --write`")
 
 
 def _missing_import(code: str, folder=ROOT) -> str | None:
@@ -121,10 +137,13 @@ def test_command_runs(command, tmp_path):
     assert "Traceback" not in out, out[-3000:]
 
 
-@pytest.mark.parametrize("index", range(len(PYTHON.findall(
-    (ROOT / "README.md").read_text("utf-8")))))
+BLOCKS = [(doc, code) for doc in DOCS for code in PYTHON.findall(doc.read_text("utf-8"))]
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)),
+                         ids=lambda i: f"{BLOCKS[i][0].name}-{i}")
 def test_python_block_runs(index):
-    code = PYTHON.findall((ROOT / "README.md").read_text("utf-8"))[index]
+    code = BLOCKS[index][1]
     if (missing := _missing_import(code)) is not None:
         pytest.skip(f"the block needs {missing}, an optional extra")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,

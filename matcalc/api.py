@@ -111,15 +111,22 @@ def compile(p, wrt=None, *, target="numpy", hessian=None, hvp=False,  # noqa: A0
     return code_target(target).load(source, _problem(p).output_name)
 
 
-def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6):
+def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
+          against=None):
     """Finite-difference check of every gradient (see `matcalc.verify.check`).
 
     `dims` gives sizes ({"N": 5}); `inputs` gives values ({"X": array}),
     which set the sizes they bind (a conflict with `dims` is an error); the
     inputs not given are drawn at random in their declared domains. A given
     input of the wrong shape, or outside its declared domain, is a
-    `MatcalcError` naming it.
+    `MatcalcError` naming it. With `against` (a hand-written backward
+    function, or 'module:function'), that function's gradients are compared
+    with matcalc's at those inputs instead (`checks.against.check_against`).
     """
+    if against is not None:
+        from .checks.against import check_against
+        return check_against(_problem(p, wrt), against, dims=dims, seed=seed, tol=tol,
+                             inputs=inputs)
     from .checks.verify import check as run
     return run(_problem(p, wrt), dims=dims, inputs=inputs, seed=seed, tol=tol)
 

@@ -119,6 +119,36 @@ def execute_notebook(path: Path = NOTEBOOK, timeout: int = 120):
     return notebook
 
 
+def _merged(outputs: list) -> list:
+    """A cell's outputs with consecutive pieces of one stream joined (how a
+    stream is cut into pieces depends on timing)."""
+    merged: list = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged
+                and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == out.get("name")):
+            merged[-1]["text"] += out["text"]
+        else:
+            merged.append(out)
+    return merged
+
+
+def notebook_outputs(notebook) -> list[list[tuple[str, str]]]:
+    """What each code cell shows: (stream name or MIME type, text) pairs."""
+    cells = []
+    for cell in (c for c in notebook.cells if c.cell_type == "code"):
+        shown = []
+        for out in _merged([dict(o) for o in cell.outputs]):
+            if out["output_type"] == "stream":
+                shown.append((out["name"], normal(out["text"])))
+            elif out["output_type"] == "error":
+                shown.append(("error", f"{out['ename']}: {out['evalue']}"))
+            else:
+                shown += [(mime, normal(text)) for mime, text in sorted(out["data"].items())]
+        cells.append(shown)
+    return cells
+
+
 def write() -> None:
     """Regenerate every shown output and the notebook's stored outputs."""
     for doc in DOCS:
@@ -127,8 +157,11 @@ def write() -> None:
     import nbformat
 
     notebook = execute_notebook()
-    for cell in notebook.cells:  # no timings or run counters in the stored file
+    for cell in notebook.cells:  # no timings in the stored file
         cell.get("metadata", {}).pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.from_dict(o) for o in _merged(
+                [nbformat.from_dict(dict(o)) for o in cell.outputs])]
     nbformat.write(notebook, NOTEBOOK)
     print(f"executed and stored {NOTEBOOK.relative_to(ROOT)}")
 

@@ -52,6 +52,17 @@ def test_seed004_buggy_backward_names_dW2_and_what_follows(seed004):
     assert text.startswith(f"{SPEC} against matcalc's gradients (N=5, ")
 
 
+def test_library_check_with_against_is_check_against(seed004, handwritten):
+    """matcalc.check(p, against=f) is check_against(p, f), the function or its spec."""
+    for function in (SPEC, handwritten.backward):
+        result = matcalc.check(seed004, dims={"N": 5, "O": 5}, seed=3, against=function)
+        expected = check_against(seed004, function, dims={"N": 5, "O": 5}, seed=3)
+        assert isinstance(result, AgainstResult) and result.wrong == ["W1", "b1", "W2"]
+        assert result.errors == expected.errors and result.notes == expected.notes
+    fixed = matcalc.check(seed004, "W2", seed=1, against=handwritten.backward_fixed)
+    assert fixed.ok and list(fixed.errors) == ["W2"]
+
+
 def test_seed004_buggy_backward_at_distinct_sizes_stops_at_the_dW2_line(seed004):
     with pytest.raises(MatcalcError) as info:
         check_against(seed004, SPEC)

@@ -266,7 +266,8 @@ def problem_latex(problem) -> str:
 
 _RULE_MATH = {"⊙": r"\odot", "ᵀ": r"^\top", "⁻¹": r"^{-1}", "⁻ᵀ": r"^{-\top}",
               "Σ": r"\Sigma", "∂": r"\partial", "‖": r"\|", "₁": "_1", "−": "-",
-              "<": r"\langle ", ">": r"\rangle", "δ": r"\delta", "σ": r"\sigma"}
+              "<": r"\langle ", ">": r"\rangle", "δ": r"\delta", "σ": r"\sigma",
+              "⊗": r"\otimes", "²": "^2", "ₖ": "_k", "⋯": r"\cdots"}
 
 
 def _rule_text(rule: str) -> str:

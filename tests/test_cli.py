@@ -502,7 +502,7 @@ def test_a_kronecker_layout_names_its_own_matrix_not_a_dimension():
 
 
 def test_hessian_by_a_bias_is_a_matrix():
-    """The README's promise: a Hessian by a vector is a matrix (2·I for the
+    """The promise of docs/second-order.md: a Hessian by a vector is a matrix (2·I for the
     MLP's output bias), not the operator sum(2 / N * ones(N, O) * v, axis=0)."""
     proc = run_cli("hessian", MLP, "--wrt", "b2")
     lines = proc.stdout.decode("utf-8").splitlines()

@@ -14,7 +14,7 @@
 * Deep and wide input: 10,000 nested parentheses, unary minuses, reductions
   and transposes, a 3,000-deep chain of functions, a 1,000-term sum of
   distinct terms, 500 variables, 3,000 statements, and input at the limits
-  the README states (brackets 20,000 deep, 50,000 tokens, a 5,000-deep
+  docs/language.md states (brackets 20,000 deep, 50,000 tokens, a 5,000-deep
   sin(sin(…))): each works end to end (values checked); one bracket or one
   token more is refused with a clear MatcalcError.
 * Names are never code: Python keywords, builtins, the generated module's own
@@ -676,7 +676,7 @@ def _sum_of_sines(x):
 
 
 def test_input_at_the_stated_limits_works_and_beyond_is_refused():
-    # README: brackets nest at most 20,000 deep, input is at most 50,000 tokens
+    # docs/language.md: brackets nest at most 20,000 deep, input is at most 50,000 tokens
     x = np.array([0.3, -0.2, 0.5])
     value = _sum_of_sines(x)
     deep = "x: N\nf = sum(sin(" + "(" * 19998 + "x" + ")" * 19998 + "))\n"
@@ -693,7 +693,7 @@ def test_input_at_the_stated_limits_works_and_beyond_is_refused():
 
 
 def test_five_thousand_deep_sines_end_to_end():
-    # README: a 5,000-deep sin(sin(…)) works end to end
+    # docs/testing.md: a 5,000-deep sin(sin(…)) works end to end
     x = np.array([0.3, -0.2])
 
     def value(module):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -149,3 +150,18 @@ def test_python_block_runs(index):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           timeout=120)
     assert proc.returncode == 0, (proc.stdout + proc.stderr).decode("utf-8", "replace")[-3000:]
+
+
+def test_ci_installs_what_the_notebook_and_latex_tests_need():
+    """CI runs these tests, not their skips: .ci/run installs the docs extra
+    and the npm renderers, pinned in .ci/package.json."""
+    tomllib = pytest.importorskip("tomllib")
+    run = (ROOT / ".ci" / "run").read_text("utf-8")
+    installed = re.search(r"pip install -e '\.\[([\w,]+)\]'", run)
+    assert installed and "docs" in installed.group(1).split(",")
+    assert "npm ci --prefix .ci" in run
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    assert {r.split(">")[0] for r in extras["optional-dependencies"]["docs"]} >= {
+        "nbclient", "ipykernel", "nbformat"}
+    pinned = json.loads((ROOT / ".ci" / "package.json").read_text("utf-8"))["dependencies"]
+    assert set(pinned) == {"katex", "mathjax-full"}

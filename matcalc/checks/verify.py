@@ -101,8 +101,8 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
 
 
 def domains(problem) -> dict[str, str]:
-    """'positive', 'unit' (|x| < 1) or 'spd' for each variable some function
-    restricts (an spd need wins over the others)."""
+    """'positive', 'unit' (|x| < 1), 'above_one' (x > 1) or 'spd' for each
+    variable some function restricts (an spd need wins over the others)."""
     need: dict[str, str] = {}
     for node in postorder([problem.output]):
         if not isinstance(node, Apply):
@@ -117,7 +117,7 @@ def domains(problem) -> dict[str, str]:
         arg = node.args[0]
         if domain == "spd" and isinstance(arg, Var):
             need[arg.name] = "spd"
-        elif domain in ("positive", "unit"):
+        elif domain in ("positive", "unit", "above_one"):
             for leaf in postorder([arg]):
                 if isinstance(leaf, Var) and need.get(leaf.name) != "spd":
                     need[leaf.name] = domain

@@ -36,7 +36,7 @@ import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
 from . import precedence as P
-from .forms import Forms, call
+from .forms import Form, Forms, call
 from .text import (FORMS as TEXT_FORMS, TextPrinter, derivation_text, program_text,
                    second_order_text)
 
@@ -58,7 +58,9 @@ GREEK = {
 FORMS = Forms(TEXT_FORMS.__getitem__, {
     "sigmoid": call("σ"), "trace": call("tr"), "logdet": call("log det"),
     "maximum": call("max"), "minimum": call("min"),
+    "compare": Form(lambda a, p: f"{a[0]} {_RELATIONS[p['op']]} {a[1]}", P.COMPARE, P.ADD),
 })
+_RELATIONS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
 
 INDICATOR = "𝟙"
 

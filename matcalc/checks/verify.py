@@ -124,6 +124,18 @@ def domains(problem) -> dict[str, str]:
     return need
 
 
+DOMAIN_WORDS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x > 1",
+                "spd": "a symmetric positive definite matrix"}
+
+
+def _needs(problem) -> str:
+    """' (arccosh: x > 1; log: x > 0)': the domains its functions need."""
+    needs = {n.op: DOMAIN_WORDS[OPS[n.op].domain] for n in postorder([problem.output])
+             if isinstance(n, Apply) and OPS[n.op].domain in DOMAIN_WORDS}
+    listed = "; ".join(f"{op}: {words}" for op, words in sorted(needs.items()))
+    return f" ({listed})" if listed else ""
+
+
 def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
     """Random inputs of the declared shapes, in each variable's declared
     domain, else in the domain its functions need (see `matcalc.inputs`)."""
@@ -337,8 +349,8 @@ def _compare(problem, module, values, concrete, rng, tol, eps) -> CheckResult:
     order = list(problem.variables)
     value, cache = module.forward(*(values[n] for n in order))
     if not np.all(np.isfinite(value)):
-        raise DomainError(f"{problem.output_name} is not finite at the random inputs; "
-                          "pass inputs in its domain")
+        raise DomainError(f"{problem.output_name} is not finite at these inputs; pass "
+                          f"inputs in its domain{_needs(problem)}")
     dout = None if not problem.output.shape else rng.standard_normal(np.shape(value))
     grads = dict(zip(problem.wrt, module.backward(cache, dout)))
     for w, g in grads.items():

@@ -79,6 +79,7 @@ class ExprBuilder(Transformer_NonRecursive):
         self.scope = scope
         self.text = text
         self.values: dict[Expr, float | None] = {} if values is None else values
+        self.conditions: dict[Expr, object] = {}  # each comparison's operator token
 
     def _fail(self, err: MatcalcError, where) -> MatcalcError:
         return err.at(where.line, where.column, self.text)
@@ -108,6 +109,8 @@ class ExprBuilder(Transformer_NonRecursive):
         return node
 
     def _operand(self, node, where, condition: bool = False):
+        if is_op(node, "compare"):  # a misplaced comparison is shown at its operator
+            where = self.conditions.get(node, where)
         return operand(node, where, self.text, condition)
 
     def string(self, meta, children):
@@ -118,7 +121,9 @@ class ExprBuilder(Transformer_NonRecursive):
         left, op, right = children
         left, right = self._operand(left, meta), self._operand(right, meta)
         try:
-            return ops.compare(left, right, str(op))
+            node = ops.compare(left, right, str(op))
+            self.conditions[node] = op
+            return node
         except ShapeError:
             lhs = " ".join(self.text[meta.start_pos:op.start_pos].split())
             rhs = " ".join(self.text[op.end_pos:meta.end_pos].split())

@@ -14,7 +14,7 @@ import sympy
 from ..errors import ShapeError
 from ..ir.expr import Const, Expr, apply, const, is_op
 from ..ir.shapes import fmt
-from .builders import (BUILDERS, add, div, exp, func, is_zero, mul, neg, ones, power,
+from .builders import (BUILDERS, add, div, exp, func, is_zero, log, mul, neg, ones, power,
                        reduce_sum, sub, unbroadcast, zeros)
 from .core import OPS, Op, _register
 from .shape_rules import _broadcast, _cumsum_shape, _given_shape, _matrix_only
@@ -25,8 +25,10 @@ _SQRT_PI = sympy.sqrt(sympy.pi)
 # ------------------------------------------------------------ elementwise ---
 elementwise("erf", lambda g, x, y: mul(const(2 / _SQRT_PI), g,
                                        exp(neg(power(x, const(2))))))
-elementwise("log2", lambda g, x, y: div(g, mul(const(sympy.log(2)), x)), "positive")
-elementwise("log10", lambda g, x, y: div(g, mul(const(sympy.log(10)), x)), "positive")
+# log(2) as the node the text `log(2)` reads as (so a gradient reads back as
+# itself), computed in the inputs' floating type.
+elementwise("log2", lambda g, x, y: div(g, mul(log(const(2)), x)), "positive")
+elementwise("log10", lambda g, x, y: div(g, mul(log(const(10)), x)), "positive")
 elementwise("arcsinh", lambda g, x, y: div(g, func("sqrt", add(power(x, const(2)), const(1)))))
 elementwise("arccosh", lambda g, x, y: div(g, func("sqrt", sub(power(x, const(2)), const(1)))),
             "above_one")
@@ -156,7 +158,9 @@ def _running(name: str, x: Expr, like: Expr) -> Expr:
 def triangle(name: str, x: Expr, k: int = 0) -> Expr:
     """triu(X, k) keeps the entries on and above the k-th diagonal (j − i ≥ k),
     tril(X, k) those on and below it (j − i ≤ k); the rest are 0."""
-    return x if is_zero(x) else func(name, x, k=int(k))
+    if not isinstance(k, int):
+        raise ShapeError(f"{name}(X, k): k is an integer (the diagonal's offset), not {k}")
+    return x if is_zero(x) else func(name, x, k=k)
 
 
 def cumsum(x: Expr, axis: int | None = None) -> Expr:

@@ -73,7 +73,7 @@ _RELATIONS = {"<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq", "==": "=", "!=":
 
 
 def _triangle(name: str, a, p) -> str:
-    """`\operatorname{triu}(X)`, with the diagonal offset as a subscript where not 0."""
+    r"""`\operatorname{triu}(X)`, with the diagonal offset as a subscript where not 0."""
     sub = f"_{{{p['k']}}}" if p["k"] else ""
     return rf"\operatorname{{{name}}}{sub}\left({a[0]}\right)"
 

@@ -17,14 +17,13 @@ from ..ir.shapes import fmt
 from .builders import (BUILDERS, add, div, exp, func, is_zero, log, mul, neg, ones, power,
                        reduce_sum, sub, unbroadcast, zeros)
 from .core import OPS, Op, _register
-from .shape_rules import _broadcast, _cumsum_shape, _given_shape, _matrix_only
+from .shape_rules import _broadcast, _cumsum_shape, _eye, _given_shape, _matrix_only
 from .table import _given, elementwise
 
-_SQRT_PI = sympy.sqrt(sympy.pi)
-
 # ------------------------------------------------------------ elementwise ---
-elementwise("erf", lambda g, x, y: mul(const(2 / _SQRT_PI), g,
-                                       exp(neg(power(x, const(2))))))
+# d erf(x) = 2 e^(−x²) / sqrt(pi) dx, with sqrt(pi) the node its text reads as.
+elementwise("erf", lambda g, x, y: div(mul(const(2), g, exp(neg(power(x, const(2))))),
+                                       func("sqrt", const(sympy.pi))))
 # log(2) as the node the text `log(2)` reads as (so a gradient reads back as
 # itself), computed in the inputs' floating type.
 elementwise("log2", lambda g, x, y: div(g, mul(log(const(2)), x)), "positive")
@@ -147,7 +146,7 @@ _register(Op("revcumsum", _cumsum_shape, lambda g, n, i: _running("cumsum", g, n
              identity="<A, revcumsum(B)> = <cumsum(A), B>"))
 # eye(N, M) with N ≠ M: ones on the main diagonal; not an identity, so none
 # of the identities of `eye` applies to it.
-_register(Op("eye_rect", _given_shape, None, nargs=0, cheap=True))
+_register(Op("eye_rect", _given_shape, None, nargs=0, dims=_eye, cheap=True))
 
 
 def _running(name: str, x: Expr, like: Expr) -> Expr:

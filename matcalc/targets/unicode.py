@@ -36,7 +36,7 @@ import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
 from . import precedence as P
-from .forms import Form, Forms, call
+from .forms import Forms, call
 from .text import (FORMS as TEXT_FORMS, TextPrinter, derivation_text, program_text,
                    second_order_text)
 
@@ -58,9 +58,8 @@ GREEK = {
 FORMS = Forms(TEXT_FORMS.__getitem__, {
     "sigmoid": call("σ"), "trace": call("tr"), "logdet": call("log det"),
     "maximum": call("max"), "minimum": call("min"),
-    "compare": Form(lambda a, p: f"{a[0]} {_RELATIONS[p['op']]} {a[1]}", P.COMPARE, P.ADD),
 })
-_RELATIONS = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
+RELATIONS = {"<=": "≤", ">=": "≥", "==": "=", "!=": "≠"}
 
 INDICATOR = "𝟙"
 
@@ -145,6 +144,12 @@ class UnicodePrinter(TextPrinter):
         if small is not None:
             return self.arg(base, P.ATOM) + small, P.POW
         return f"{self.arg(base, P.ATOM)}^{self.arg(exponent, P.ATOM)}", P.POW
+
+    def _print_compare(self, node: Apply) -> tuple[str, int]:
+        """a ≤ b, a ≠ b: the relation's symbol."""
+        op = node.param("op")
+        return (f"{self.arg(node.args[0], P.ADD)} {RELATIONS.get(op, op)} "
+                f"{self.arg(node.args[1], P.ADD)}"), P.COMPARE
 
     def _print_square(self, node: Apply) -> tuple[str, int]:
         return self.arg(node.args[0], P.ATOM) + "²", P.POW

@@ -297,3 +297,13 @@ def test_check_outside_arccosh_domain_names_it():
     with pytest.raises(DomainError) as info:
         matcalc.check(p, inputs={"x": np.array([0.5, 2.0])})
     assert "arccosh: x > 1" in info.value.message
+
+
+def test_derivation_steps_name_the_new_rules():
+    # a condition bound to a name (t0 = x > 0) stays where's condition
+    p = matcalc.problem("sum(where(x > 0, cumsum(x), clip(x, -1, 1)) ** 2) + logaddexp(sum(x), 1)",
+                        x="N")
+    text = str(matcalc.grad(p).derivation())
+    assert "t0 = x > 0" in text and "d where(c, a, b) = where(c, da, db)" in text
+    assert "<A, cumsum(B)> = <revcumsum(A), B>" in text and "d logaddexp(a, b)" in text
+    assert matcalc.check(p).ok

@@ -239,6 +239,10 @@ class ExprBuilder(Transformer_NonRecursive):
             elif kwargs:
                 raise ParseError(f"{token}(): positional argument after a keyword",
                                  line=token.line, column=token.column, source=self.text)
+            elif name == "where" and not args and not is_op(item, "compare"):
+                raise ParseError("where(cond, a, b) takes a comparison as its condition, "
+                                 "such as x > 0", line=token.line, column=token.column,
+                                 source=self.text)
             else:
                 args.append(self._operand(item, token, name == "where" and not args))
         try:

@@ -105,10 +105,8 @@ def compare(a: Expr, b: Expr, op: str) -> Expr:
 
 
 def where(cond: Expr, a: Expr, b: Expr) -> Expr:
-    """a where `cond` holds, else b (with NumPy broadcasting)."""
-    if not is_op(cond, "compare"):
-        raise ShapeError("where(cond, a, b) takes a comparison as its condition, "
-                         "such as x > 0")
+    """a where `cond` (a comparison, or a name bound to one) holds, else b
+    (with NumPy broadcasting)."""
     shape = _broadcast([cond.shape, a.shape, b.shape], {})
     if a is b:
         return mul(ones(shape), a)

@@ -267,7 +267,7 @@ ERRORS = [  # (function, message, column of the caret)
     ("x > 0", "a comparison is a condition", 5),
     ("sum(where(x, x, 0))", "takes a comparison as its condition", 9),
     ("sum(where(0 < x < 1, x, 0))", "comparisons do not chain", 21),
-    ("sum(x * 'fro')", "only a keyword value", 9),
+    ("sum(x * 'fro')", "a string is only a keyword value", 13),
     ("norm(X, ord=2)", "ord='fro' is the Frobenius norm", 5),
     ("norm(x, ord='fro')", "a vector's 2-norm is ord=2", 5),
     ("norm(x, ord='nuc')", "not in the language", 5),

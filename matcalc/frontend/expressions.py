@@ -35,9 +35,8 @@ def operand(node, where, text: str, condition: bool = False):
         raise ParseError("'None' is only a keyword value, as in axis=None",
                          line=where.line, column=where.column, source=text)
     if isinstance(node, String):
-        raise ParseError(f"the string {node.text} is only a keyword value, as in "
-                         "norm(X, ord='fro')", line=where.line, column=where.column,
-                         source=text)
+        raise ParseError("a string is only a keyword value, as in norm(X, ord='fro')",
+                         line=node.token.line, column=node.token.column, source=text)
     if isinstance(node, _KeywordValue):
         raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
                                   line=where.line, column=where.column, source=text)
@@ -57,7 +56,12 @@ class _KeywordValue:
 
 
 class String(_KeywordValue):
-    """A string, such as 'fro': only a keyword value (norm's ord=)."""
+    """A string, such as 'fro': only a keyword value (norm's ord=); `token`
+    says where it is written."""
+
+    def __init__(self, token):
+        super().__init__(str(token))
+        self.token = token
 
     @property
     def value(self) -> str:
@@ -114,7 +118,7 @@ class ExprBuilder(Transformer_NonRecursive):
         return operand(node, where, self.text, condition)
 
     def string(self, meta, children):
-        return String(str(children[0]))
+        return String(children[0])
 
     def compare(self, meta, children):
         """`a < b` (<=, >, >=, ==, !=): a condition, for where's first argument."""

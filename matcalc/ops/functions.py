@@ -1,7 +1,7 @@
-"""The operator table's entries of issue 16's first part: more elementwise
-functions (erf, log2, log10, arcsinh, arccosh, arctanh), `logaddexp`,
-`clip`, comparisons and `where`, the masks `triu`/`tril`, `cumsum`, the
-rectangular `eye(N, M)` and `norm` with `ord=` and `axis=`.
+"""The operator table's entries for `logaddexp`, `clip`, comparisons and
+`where`, the masks `triu`/`tril`, `cumsum`, the rectangular `eye(N, M)`
+and `norm` with `ord=` and `axis=` (the elementwise functions erf, log2,
+log10, arcsinh, arccosh and arctanh are one line each in `table`).
 
 Each entry is the mathematics only, as in `table`; the builders the
 language calls by name are added to `builders.BUILDERS` here.
@@ -14,24 +14,11 @@ import sympy
 from ..errors import ShapeError
 from ..ir.expr import Const, Expr, apply, const, is_op
 from ..ir.shapes import fmt
-from .builders import (BUILDERS, add, div, exp, func, is_zero, log, mul, neg, ones, power,
-                       reduce_sum, sub, unbroadcast, zeros)
+from .builders import (BUILDERS, add, exp, func, is_zero, mul, ones, power, reduce_sum, sub,
+                       unbroadcast, zeros)
 from .core import OPS, Op, _register
 from .shape_rules import _broadcast, _cumsum_shape, _eye, _given_shape, _matrix_only
-from .table import _given, elementwise
-
-# ------------------------------------------------------------ elementwise ---
-# d erf(x) = 2 e^(−x²) / sqrt(pi) dx, with sqrt(pi) the node its text reads as.
-elementwise("erf", lambda g, x, y: div(mul(const(2), g, exp(neg(power(x, const(2))))),
-                                       func("sqrt", const(sympy.pi))))
-# log(2) as the node the text `log(2)` reads as (so a gradient reads back as
-# itself), computed in the inputs' floating type.
-elementwise("log2", lambda g, x, y: div(g, mul(log(const(2)), x)), "positive")
-elementwise("log10", lambda g, x, y: div(g, mul(log(const(10)), x)), "positive")
-elementwise("arcsinh", lambda g, x, y: div(g, func("sqrt", add(power(x, const(2)), const(1)))))
-elementwise("arccosh", lambda g, x, y: div(g, func("sqrt", sub(power(x, const(2)), const(1)))),
-            "above_one")
-elementwise("arctanh", lambda g, x, y: div(g, sub(const(1), power(x, const(2)))), "unit")
+from .table import _given
 
 
 def _logaddexp_share(n: Expr, i: int) -> Expr:

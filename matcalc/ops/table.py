@@ -213,6 +213,17 @@ elementwise("sinh", lambda g, x, y: mul(g, func("cosh", x)))
 elementwise("cosh", lambda g, x, y: mul(g, func("sinh", x)))
 elementwise("expm1", lambda g, x, y: mul(g, add(const(1), y)))
 elementwise("square", lambda g, x, y: mul(const(2), g, x))
+# d erf(x) = 2 e^(−x²) / sqrt(pi) dx, with sqrt(pi) the node its text reads as.
+elementwise("erf", lambda g, x, y: div(mul(const(2), g, exp(neg(power(x, const(2))))),
+                                       func("sqrt", const(sympy.pi))))
+# log(2) as the node the text `log(2)` reads as (so a gradient reads back as
+# itself), computed in the inputs' floating type.
+elementwise("log2", lambda g, x, y: div(g, mul(log(const(2)), x)), "positive")
+elementwise("log10", lambda g, x, y: div(g, mul(log(const(10)), x)), "positive")
+elementwise("arcsinh", lambda g, x, y: div(g, func("sqrt", add(power(x, const(2)), const(1)))))
+elementwise("arccosh", lambda g, x, y: div(g, func("sqrt", sub(power(x, const(2)), const(1)))),
+            "above_one")
+elementwise("arctanh", lambda g, x, y: div(g, sub(const(1), power(x, const(2)))), "unit")
 
 
 def _share(mine: Expr, other: Expr, sign: int) -> Expr:

@@ -176,6 +176,35 @@ CASES: dict[str, list[tuple[str, dict]]] = {
              ("kron(A, B)", {"A": "M x N", "B": "P x Q"})],
     "unkron_left": [("sum(sin(unkron_left(G, B)))", {"G": "6 x 6", "B": "2 x 3"})],
     "unkron_right": [("sum(sin(unkron_right(G, A)))", {"G": "6 x 6", "A": "3 x 2"})],
+    "erf": [("sum(erf(X) * Y)", M), ("erf(x)", {"x": "N"}),
+            ("sum(x * (1 + erf(x / sqrt(2))) / 2)", {"x": "N"})],        # exact GELU
+    "log2": [("sum(log2(X) * Y)", M), ("log2(x)", {"x": "N"})],
+    "log10": [("sum(log10(X) * Y)", M), ("log10(x)", {"x": "N"})],
+    "arcsinh": [("sum(arcsinh(X) * Y)", M), ("arcsinh(x)", {"x": "N"})],
+    "arccosh": [("sum(arccosh(X) * Y)", M), ("arccosh(x)", {"x": "N"})],  # x > 1
+    "arctanh": [("sum(arctanh(X) * Y)", M), ("arctanh(x)", {"x": "N"})],  # |x| < 1
+    "logaddexp": [("sum(logaddexp(X, Y) ** 2)", M), ("logaddexp(x, c)", {"x": "N", "c": "scalar"}),
+                  ("sum(logaddexp(X, b) * Y)", {"X": "N x D", "Y": "N x D", "b": "D"})],
+    "clip": [("sum(clip(X, -0.5, 0.5) * Y)", M),
+             ("sum(clip(X, lo, hi) ** 2)", {"X": "N x D", "lo": "scalar", "hi": "scalar"}),
+             ("clip(x, a - 1, a + 1)", {"x": "N", "a": "N"})],
+    "where": [("sum(where(X > 0, X, 0.1 * X) ** 2)", {"X": "N x D"}),
+              ("sum(where(X <= Y, sin(X), Y ** 2))", M),
+              ("where(x != 0, x * y, c)", {"x": "N", "y": "N", "c": "scalar"}),
+              ("sum(softmax(where(tril(ones(N, N)) > 0, S, -1e9), axis=1) * V)",
+               {"S": "N x N", "V": "N x N"})],                                # a causal mask
+    "compare": [("sum(where(x >= b, x ** 2, b))", {"x": "N", "b": "scalar"}),
+                ("sum(where(X == Y, X, X * Y))", M),
+                ("sum(where(X < Y, X, Y))", M)],
+    "triu": [("sum(triu(A) * B)", {"A": "N x N", "B": "N x N"}),
+             ("sum(triu(A, k=-1) ** 2)", {"A": "N x D"}),
+             ("triu(A @ A.T, k=1)", {"A": "N x D"})],
+    "tril": [("sum(tril(A) * B)", {"A": "N x N", "B": "N x N"}),
+             ("sum(tril(A, k=1) ** 2)", {"A": "N x D"})],
+    "cumsum": [("sum(cumsum(x) ** 2)", {"x": "N"}), ("cumsum(x)", {"x": "N"}),
+               ("sum(cumsum(X, axis=1) ** 2) + sum(sin(cumsum(X, axis=0)))", M)],
+    "revcumsum": [("sum(revcumsum(X, axis=1) ** 2)", M),
+                  ("sum(sin(revcumsum(x, axis=0)))", {"x": "N"})],
 }
 
 # Zero derivative almost everywhere: covered by the zero-derivative tests below
@@ -198,6 +227,12 @@ BUILDER_CASES = [
     ("mean(x, axis=0) * x", {"x": "N"}),
     ("mean(x) * x", {"x": "N"}),
     ("mean(X ** 2, axis=0) @ mean(Y, axis=0)", M),
+    ("norm(x, ord=1) + norm(x, ord=2) + norm(X, ord='fro')", {"x": "N", "X": "N x D"}),
+    ("norm(X, axis=1)", {"X": "N x D"}),
+    ("norm(X, ord=1, axis=0)", {"X": "N x D"}),
+    ("norm(X - Y, axis=-1) @ norm(X, ord=2, axis=1)", M),
+    ("pi * sum(x ** 2) + e * sum(x)", {"x": "N"}),
+    ("sum(eye(N, D) * X) + sum(eye(D, N) @ X)", {"X": "N x D"}),
 ]
 
 

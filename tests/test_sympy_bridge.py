@@ -242,10 +242,11 @@ DECLS = "\n".join(f"{n}: {' x '.join(map(str, v.shape)) or 'scalar'}"
 def registered():
     """Two elementwise operators added at run time, removed again afterwards:
     cbrt, which SymPy has (`sympy.cbrt(u) = u**(1/3)`), d cbrt(x) = dx / (3 cbrt(x)²);
-    log2, which SymPy has not (an undefined `sympy.Function`), d log2(x) = dx / (x log 2)."""
+    lg (log base 2), which SymPy has not (an undefined `sympy.Function`),
+    d lg(x) = dx / (x log 2)."""
     added = [ops.elementwise("cbrt", lambda g, x, y: ops.div(g, ops.mul(const(3), ops.power(
                  y, const(2)))), domain="positive"),
-             ops.elementwise("log2", lambda g, x, y: ops.div(g, ops.mul(const(sympy.log(2)), x)),
+             ops.elementwise("lg", lambda g, x, y: ops.div(g, ops.mul(const(sympy.log(2)), x)),
                              domain="positive")]
     yield
     for op in added:
@@ -253,7 +254,7 @@ def registered():
 
 
 REGISTERED = ["cbrt(X)", "sum(cbrt(x))", "y @ cbrt(X @ w)", "exp(cbrt(X)) + X", "cbrt(x) @ A",
-              "log2(X)", "sum(log2(x) * y)", "sigmoid(log2(X @ w))", "log2(c) + cbrt(X @ w) @ y"]
+              "lg(X)", "sum(lg(x) * y)", "sigmoid(lg(X @ w))", "lg(c) + cbrt(X @ w) @ y"]
 
 
 @pytest.mark.parametrize("text", REGISTERED)
@@ -268,7 +269,7 @@ def test_an_operator_registered_at_run_time_has_its_sympy_function(registered):
     written = to_sympy(P.expr("cbrt(X)"))
     assert isinstance(written, ElementwiseApplyFunction)
     assert written.function(u) == sympy.cbrt(u)
-    assert to_sympy(P.expr("log2(c)")) == sympy.Function("log2")(c)
+    assert to_sympy(P.expr("lg(c)")) == sympy.Function("lg")(c)
     values = inputs()
     for text in ("cbrt(X)", "y @ cbrt(X @ w)", "exp(cbrt(X)) + X"):
         e = P.expr(text)

@@ -34,6 +34,9 @@ SCALARS: dict[str, Callable] = {
     "log1p": lambda u: sympy.log(1 + u),
     "expm1": lambda u: sympy.exp(u) - 1,
     "square": lambda u: u ** 2,
+    "log2": lambda u: sympy.log(u) / sympy.log(2),
+    "log10": lambda u: sympy.log(u) / sympy.log(10),
+    "arcsinh": sympy.asinh, "arccosh": sympy.acosh, "arctanh": sympy.atanh,
 }
 
 

@@ -5,8 +5,8 @@ A declared domain decides how a variable is drawn: `onehot` rows (one 1 at a
 random place, the rest 0), `sign` entries (±1 with equal odds), `positive`
 entries (uniform in [0.5, 1.5]); a `symmetric` or `spd` matrix is drawn
 symmetric (spd: B Bᵀ/n + I). Otherwise what the problem's functions need
-decides (positive under log, |x| < 1 under arcsin, spd under inv), and a
-standard normal is the default. Given arrays are checked against the
+decides (positive under log, |x| < 1 under arcsin, x > 1 under arccosh,
+spd under inv), and a standard normal is the default. Given arrays are checked against the
 declarations: shape (each dimension name bound once), finiteness, domain and
 structure; a mismatch is a `MatcalcError` naming the input.
 """
@@ -33,6 +33,8 @@ def sample(v, shape: tuple, need: str | None, rng) -> np.ndarray | float:
     elif kind == "spd" and len(shape) == 2 and shape[0] == shape[1]:
         b = rng.uniform(0.5, 1.5, shape) if v.domain == "positive" else rng.standard_normal(shape)
         value = b @ b.T / shape[0] + np.eye(shape[0])
+    elif kind == "above_one":
+        value = rng.uniform(1.2, 2.0, shape)
     elif v.domain == "positive":
         value = rng.uniform(0.2, 0.8, shape) if kind == "unit" else rng.uniform(0.5, 1.5, shape)
     elif kind == "positive":

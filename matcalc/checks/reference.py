@@ -16,6 +16,8 @@ error, measured against the same formulas in extended precision.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from lark.exceptions import VisitError
 from lark.visitors import Transformer_NonRecursive, v_args
@@ -49,6 +51,22 @@ def _linalg(f):
     return run
 
 
+def _erf(x):
+    """erf entry by entry by Python's math.erf (float64, whatever x's type)."""
+    return np.vectorize(math.erf, otypes=[np.float64])(x)[()]
+
+
+def _norm(x, ord=None, axis=None):
+    """np.linalg.norm for the orders of the language, in x's own precision."""
+    if ord == 1:
+        return np.sum(np.abs(x), axis=axis)
+    return np.sqrt(np.sum(np.square(x), axis=axis))
+
+
+def _revcumsum(x, axis=0):
+    return np.flip(np.cumsum(np.flip(x, axis), axis), axis)
+
+
 # Each function of the language, as a person writes it in NumPy.
 FUNCTIONS = {
     "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "sign": np.sign,
@@ -68,11 +86,18 @@ FUNCTIONS = {
     "det": _linalg(np.linalg.det),
     "logdet": _linalg(lambda a: np.log(np.abs(np.linalg.det(a)))),
     "inv": _linalg(np.linalg.inv), "solve": _linalg(np.linalg.solve), "diag": np.diag,
-    "norm": lambda x: np.sqrt(np.sum(np.square(x))), "norm1": lambda x: np.sum(np.abs(x)),
+    "norm": _norm, "norm1": lambda x: np.sum(np.abs(x)),
     "kron": np.kron, "outer": np.outer,
     "unkron_left": _unkron_left, "unkron_right": _unkron_right,
+    "erf": _erf, "log2": np.log2, "log10": np.log10, "arcsinh": np.arcsinh,
+    "arccosh": np.arccosh, "arctanh": np.arctanh, "logaddexp": np.logaddexp,
+    "clip": np.clip, "where": np.where, "triu": np.triu, "tril": np.tril,
+    "cumsum": lambda x, axis=0: np.cumsum(x, axis=axis), "revcumsum": _revcumsum,
 }
 CONSTANT_ARRAYS = ("ones", "zeros", "eye")
+CONSTANTS = {"pi": np.pi, "e": np.e}
+COMPARISONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+               "==": np.equal, "!=": np.not_equal}
 
 
 class _Unsupported(Exception):
@@ -97,7 +122,15 @@ class _Evaluator(Transformer_NonRecursive):
         return float(token)
 
     def name(self, token):
-        return None if token == "None" else self.scope[str(token)]
+        if token == "None":
+            return None
+        return self.scope[str(token)] if str(token) in self.scope else CONSTANTS[str(token)]
+
+    def string(self, token):
+        return str(token)[1:-1]
+
+    def compare(self, left, op, right):
+        return COMPARISONS[str(op)](left, right)
 
     def binop(self, left, op, right):
         if op == "@":
@@ -134,7 +167,7 @@ class _Evaluator(Transformer_NonRecursive):
         return "row"
 
     def keyword(self, key, value):
-        return (str(key), None if value is None else int(value))
+        return (str(key), value if value is None or isinstance(value, str) else int(value))
 
     def arguments(self, *items):
         return list(items)
@@ -145,7 +178,7 @@ class _Evaluator(Transformer_NonRecursive):
         kwargs = dict(a for a in arguments or () if isinstance(a, tuple))
         if name in CONSTANT_ARRAYS:
             sizes = tuple(int(round(float(a))) for a in args)
-            return np.eye(sizes[0], dtype=self.dtype) if name == "eye" else \
+            return np.eye(*sizes, dtype=self.dtype) if name == "eye" else \
                 (np.ones if name == "ones" else np.zeros)(sizes, dtype=self.dtype)
         function = FUNCTIONS.get(name, getattr(np, name, None))
         if not isinstance(function, np.ufunc) and name not in FUNCTIONS:

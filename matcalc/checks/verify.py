@@ -101,8 +101,8 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
 
 
 def domains(problem) -> dict[str, str]:
-    """'positive', 'unit' (|x| < 1) or 'spd' for each variable some function
-    restricts (an spd need wins over the others)."""
+    """'positive', 'unit' (|x| < 1), 'above_one' (x > 1) or 'spd' for each
+    variable some function restricts (an spd need wins over the others)."""
     need: dict[str, str] = {}
     for node in postorder([problem.output]):
         if not isinstance(node, Apply):
@@ -117,11 +117,23 @@ def domains(problem) -> dict[str, str]:
         arg = node.args[0]
         if domain == "spd" and isinstance(arg, Var):
             need[arg.name] = "spd"
-        elif domain in ("positive", "unit"):
+        elif domain in ("positive", "unit", "above_one"):
             for leaf in postorder([arg]):
                 if isinstance(leaf, Var) and need.get(leaf.name) != "spd":
                     need[leaf.name] = domain
     return need
+
+
+DOMAIN_WORDS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x > 1",
+                "spd": "a symmetric positive definite matrix"}
+
+
+def _needs(problem) -> str:
+    """' (arccosh: x > 1; log: x > 0)': the domains its functions need."""
+    needs = {n.op: DOMAIN_WORDS[OPS[n.op].domain] for n in postorder([problem.output])
+             if isinstance(n, Apply) and OPS[n.op].domain in DOMAIN_WORDS}
+    listed = "; ".join(f"{op}: {words}" for op, words in sorted(needs.items()))
+    return f" ({listed})" if listed else ""
 
 
 def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
@@ -337,8 +349,8 @@ def _compare(problem, module, values, concrete, rng, tol, eps) -> CheckResult:
     order = list(problem.variables)
     value, cache = module.forward(*(values[n] for n in order))
     if not np.all(np.isfinite(value)):
-        raise DomainError(f"{problem.output_name} is not finite at the random inputs; "
-                          "pass inputs in its domain")
+        raise DomainError(f"{problem.output_name} is not finite at these inputs; pass "
+                          f"inputs in its domain{_needs(problem)}")
     dout = None if not problem.output.shape else rng.standard_normal(np.shape(value))
     grads = dict(zip(problem.wrt, module.backward(cache, dout)))
     for w, g in grads.items():

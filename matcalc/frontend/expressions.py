@@ -15,7 +15,7 @@ from lark.visitors import Transformer_NonRecursive
 from . import hints
 from .. import ops
 from ..errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
-from ..ir.expr import Const, Expr, apply, const
+from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import fmt
 from .reading import constant_value, first_argument
 
@@ -28,14 +28,22 @@ def suggest(name: str, known, hint: str = "") -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def operand(node, where, text: str):
-    """`node`, refused where it is a keyword value (None, True, False)."""
+def operand(node, where, text: str, condition: bool = False):
+    """`node`, refused where it is a keyword value (None, True, False, a
+    string) or, unless `condition`, a comparison (a condition, no number)."""
     if node is NONE:
         raise ParseError("'None' is only a keyword value, as in axis=None",
                          line=where.line, column=where.column, source=text)
+    if isinstance(node, String):
+        raise ParseError("a string is only a keyword value, as in norm(X, ord='fro')",
+                         line=node.token.line, column=node.token.column, source=text)
     if isinstance(node, _KeywordValue):
         raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
                                   line=where.line, column=where.column, source=text)
+    if not condition and is_op(node, "compare"):
+        raise ParseError("a comparison is a condition, not a number; use it as "
+                         "where(cond, a, b)'s condition, as in where(x > 0, x, 0)",
+                         line=where.line, column=where.column, source=text)
     return node
 
 
@@ -47,7 +55,22 @@ class _KeywordValue:
         self.text = text
 
 
+class String(_KeywordValue):
+    """A string, such as 'fro': only a keyword value (norm's ord=); `token`
+    says where it is written."""
+
+    def __init__(self, token):
+        super().__init__(str(token))
+        self.token = token
+
+    @property
+    def value(self) -> str:
+        return self.text[1:-1]
+
+
 NONE = _KeywordValue("None")
+# Named constants, unless the problem declares the name.
+CONSTANTS = {"pi": sympy.pi, "e": sympy.E}
 KEYWORD_VALUES = {v.text: v for v in (NONE, _KeywordValue("True"), _KeywordValue("False"))}
 
 
@@ -60,6 +83,7 @@ class ExprBuilder(Transformer_NonRecursive):
         self.scope = scope
         self.text = text
         self.values: dict[Expr, float | None] = {} if values is None else values
+        self.conditions: dict[Expr, object] = {}  # each comparison's operator token
 
     def _fail(self, err: MatcalcError, where) -> MatcalcError:
         return err.at(where.line, where.column, self.text)
@@ -80,14 +104,36 @@ class ExprBuilder(Transformer_NonRecursive):
         node = self.scope.get(str(token)) if token != "None" else None
         if node is None and str(token) in KEYWORD_VALUES:
             return KEYWORD_VALUES[str(token)]
+        if node is None and str(token) in CONSTANTS:
+            return const(CONSTANTS[str(token)])
         if node is None:
             raise NameResolutionError(f"unknown name '{token}'" + suggest(
                 str(token), self.scope, hints.NAMES.get(str(token), "")),
                 line=token.line, column=token.column, source=self.text)
         return node
 
-    def _operand(self, node, where):
-        return operand(node, where, self.text)
+    def _operand(self, node, where, condition: bool = False):
+        if is_op(node, "compare"):  # a misplaced comparison is shown at its operator
+            where = self.conditions.get(node, where)
+        return operand(node, where, self.text, condition)
+
+    def string(self, meta, children):
+        return String(children[0])
+
+    def compare(self, meta, children):
+        """`a < b` (<=, >, >=, ==, !=): a condition, for where's first argument."""
+        left, op, right = children
+        left, right = self._operand(left, meta), self._operand(right, meta)
+        try:
+            node = ops.compare(left, right, str(op))
+            self.conditions[node] = op
+            return node
+        except ShapeError:
+            lhs = " ".join(self.text[meta.start_pos:op.start_pos].split())
+            rhs = " ".join(self.text[op.end_pos:meta.end_pos].split())
+            raise ShapeError(f"shape mismatch in '{op}': {lhs} is {fmt(left.shape)} "
+                             f"but {rhs} is {fmt(right.shape)}", line=op.line,
+                             column=op.column, source=self.text)
 
     def _finite(self, node: Expr, where) -> Expr:
         """`node`, refused where a part of it is a number out of float range
@@ -197,8 +243,12 @@ class ExprBuilder(Transformer_NonRecursive):
             elif kwargs:
                 raise ParseError(f"{token}(): positional argument after a keyword",
                                  line=token.line, column=token.column, source=self.text)
+            elif name == "where" and not args and not is_op(item, "compare"):
+                raise ParseError("where(cond, a, b) takes a comparison as its condition, "
+                                 "such as x > 0", line=token.line, column=token.column,
+                                 source=self.text)
             else:
-                args.append(self._operand(item, token))
+                args.append(self._operand(item, token, name == "where" and not args))
         try:
             return self._finite(self._apply(str(token), name, args, kwargs), token)
         except MatcalcError as err:
@@ -219,7 +269,7 @@ class ExprBuilder(Transformer_NonRecursive):
                 raise ParseError(f"{written}() has no keyword '{key}'"
                                  + (f"; it takes {', '.join(allowed)}" if allowed else "")
                                  + (f"; {hint}" if hint else ""))
-        params = {key: self._axis(written, value) for key, value in kwargs.items()}
+        params = {key: self._keyword(written, key, value) for key, value in kwargs.items()}
         if op is not None and op.dims:
             return self._with_dims(written, op, args)
         if len(args) != nargs:
@@ -231,12 +281,17 @@ class ExprBuilder(Transformer_NonRecursive):
             return builder(*args, **params)
         return ops.func(name, *args, **params)
 
-    def _axis(self, written, value):
+    def _keyword(self, written, key, value):
+        """A keyword's value: None, an integer, or a string where the keyword
+        takes one (norm's ord='fro')."""
         if value is NONE:
             return None
         if isinstance(value, Const) and value.value.is_Integer:
             return int(value.value)
-        raise ParseError(f"{written}(): axis must be None or an integer")
+        if isinstance(value, String) and key == "ord":
+            return value.value
+        raise ParseError(f"{written}(): {key} must be None or an integer"
+                         + (" or 'fro'" if key == "ord" else ""))
 
     def _with_dims(self, written: str, op, args: list) -> Expr:
         """`op` of the dimensions `args`: `op.dims` says how many it takes
@@ -255,4 +310,4 @@ class ExprBuilder(Transformer_NonRecursive):
                 raise ParseError(f"{written}() takes dimensions (names, positive integers "
                                  "or products of them)")
             shape.append(a.value)
-        return apply(op, (), (("shape", op.dims(*shape)),))
+        return ops.constant_array(op.name, op.dims(*shape))

@@ -42,12 +42,9 @@ FUNCTIONS = {
     "pow": "write a ** p for a power",
     "multiply": "write a * b", "divide": "write a / b", "add": "write a + b",
     "subtract": "write a - b", "negative": "write -a", "absolute": "write abs(x)",
-    "clip": "write minimum(maximum(x, lo), hi)",
     "std": "write sqrt(mean((x - mean(x)) ** 2)) (or with axis=...)",
     "var": "write mean((x - mean(x)) ** 2) (or with axis=...)",
-    "log2": "write log(x) / log(2)", "log10": "write log(x) / log(10)",
-    "exp2": "write 2 ** x", "logaddexp": "write logsumexp of the stacked values, or "
-                                         "log(exp(a) + exp(b))",
+    "exp2": "write 2 ** x",
     "expit": "write sigmoid(x)", "logistic": "write sigmoid(x)",
     "log_softmax": "write log(softmax(x, axis=...)): it is computed stably",
     "logsoftmax": "write log(softmax(x, axis=...)): it is computed stably",
@@ -57,9 +54,9 @@ FUNCTIONS = {
     "identity": "write eye(N)", "zeros_like": "write zeros(N, D) with the dimension names",
     "ones_like": "write ones(N, D) with the dimension names",
     "prod": f"prod {_NOT_YET}; exp(sum(log(x))) for positive x",
-    "cumsum": f"cumsum {_NOT_YET}",
-    "where": f"where {_NOT_YET}; maximum, minimum, relu and step(x) (1 where x > 0) "
-             "cover most uses",
+    "cumprod": f"cumprod {_NOT_YET}; exp(cumsum(log(x))) for positive x",
+    "heaviside": "write step(x), or where(x > 0, 1, 0)",
+    "nuclear_norm": f"the nuclear norm {_NOT_YET}",
     "reshape": _RESHAPE, "ravel": _RESHAPE, "flatten": _RESHAPE, "concatenate": _RESHAPE,
     "stack": _RESHAPE, "hstack": _RESHAPE, "vstack": _RESHAPE, "squeeze": _RESHAPE,
     "expand_dims": _RESHAPE,
@@ -93,7 +90,7 @@ KEYWORDS = {
                 "and sum(X, axis=0)[None, :] the 1 x D row",
     "dim": "NumPy's name is axis=",
     "axes": "the keyword is axis=",
-    "ord": "norm(x) is the 2-norm (Frobenius for a matrix), norm1(x) the 1-norm",
+    "ord": "norm(x, ord=...) takes ord=2 or ord=1 (vectors), ord='fro' (matrices)",
     "dtype": "drop dtype=: the generated code follows its inputs' dtype",
     "out": "drop out=",
 }
@@ -115,9 +112,9 @@ SYNTAX = [
                               "as in {0}(X) for X.{0}()"),
     (r"\w\s*\[[^\]]*$", r"", "indexing " + _NOT_YET + "; only v[:, None] (a column) "
                             "and v[None, :] (a row)"),
-    (r"", r"['\"]", "strings are not in the language"),
-    (r"", r"(==|!=|<=|>=|<|>)", "comparisons are not in the language; step(x) is 1 where "
-                                "x > 0, else 0"),
+    (r"", r"['\"]", "a string is only a keyword value, as in norm(X, ord='fro')"),
+    (r"(==|!=|<=|>=|<|>)[^=<>!]*$", r"(==|!=|<=|>=|<|>)",
+     "comparisons do not chain: where(0 < x, where(x < 1, a, b), b) for 0 < x < 1"),
     (r"", r"(//|%)", "'{0}' is not in the language; '/' is division"),
     (r"^\s*(import|from|def|return|print|for|while|if|lambda|class)\b", r"",
      "a problem is not Python: declarations (X: N x D), intermediates (Z = ...) "

@@ -64,6 +64,10 @@ def first_argument(text: str) -> list[str]:
     return []
 
 
+# What an elementwise function's domain takes, in words.
+DOMAINS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x ≥ 1"}
+
+
 def constant_value(node: Expr, values: dict) -> float | None:
     """The value of a scalar free of variables and dimensions (None for
     anything else), computed one operator at a time through the NumPy
@@ -79,7 +83,9 @@ def constant_value(node: Expr, values: dict) -> float | None:
             value = _evaluate(n, args)
             if not math.isfinite(value):
                 why = "it is not a real number" if math.isnan(value) else "it is infinite"
-                raise DomainError(f"a constant out of range ({n}): {why}")
+                takes = DOMAINS.get(ops.OPS[n.op].domain)
+                raise DomainError(f"a constant out of range ({n}): {why}"
+                                  + (f"; {n.op} takes {takes}" if takes else ""))
         values[n] = value
     return values[node]
 

@@ -8,7 +8,7 @@ register them,
 rules.
 """
 
-from . import identities, rulebook, stable_forms, table  # noqa: F401  (they register)
+from . import functions, identities, rulebook, stable_forms, table  # noqa: F401  (they register)
 from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add,
                        col, diag, div, exp, expand, eye, func, function_names, is_zero, kron,
                        log, logsumexp, matmul, maximum, mean, minimum, mul, named, neg, ones,
@@ -16,5 +16,6 @@ from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coef
                        spread, sub, symmetric_part, transpose, unbroadcast, unkron_left,
                        unkron_right, zeros)
 from .core import ALIASES, OPS, Op, _view, unnamed
+from .functions import COMPARISONS, compare, constant_array, norm, where
 from .symmetry import CHAIN, is_symmetric
 from .table import elementwise

@@ -440,9 +440,10 @@ def solve(a: Expr, b: Expr) -> Expr:
 
 
 # Operators written with symbols rather than called by name (`diagm` is
-# written `diag`, which picks it for a vector).
+# written `diag`, which picks it for a vector; a comparison `a < b`, the
+# rectangular `eye_rect` `eye(N, M)`).
 OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col", "row",
-                       "name", "adjoint", "diagm"})
+                       "name", "adjoint", "diagm", "compare", "eye_rect"})
 
 # Functions the language calls through a builder (with its algebra) rather
 # than through `func`; `mean` is sugar and never appears in the graph.

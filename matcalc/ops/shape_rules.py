@@ -76,6 +76,18 @@ def _rows_cols(rows, cols=None) -> tuple:
     return (rows,) if cols is None else (rows, cols)
 
 
-def _square(n) -> tuple:
-    """eye(N) is N x N."""
-    return (n, n)
+def _eye(rows, cols=None) -> tuple:
+    """eye(N) is N x N, eye(N, M) N x M."""
+    return (rows, rows if cols is None else cols)
+
+
+def _matrix_only(name: str):
+    def rule(s, p):
+        if len(s[0]) != 2:
+            raise ShapeError(f"{name} needs a matrix, got {fmt(s[0])}")
+        return s[0]
+    return rule
+
+
+def _cumsum_shape(s, p):
+    return s[0]

@@ -24,7 +24,7 @@ from .builders import (LONG, add, col, diag, div, exp, expand, eye, func, is_zer
                        unkron_right, zeros)
 from .core import Op, _register
 from .shape_rules import (_broadcast, _col_shape, _given_shape, _matmul_shape, _outer_shape,
-                          _row_shape, _rows_cols, _same, _square, _square_to, _sum_shape,
+                          _row_shape, _rows_cols, _same, _eye, _square_to, _sum_shape,
                           _transpose_shape, _vector)
 
 def _matmul_vjp(g, node, i):
@@ -152,7 +152,7 @@ _register(Op("outer", _outer_shape,
              lambda g, n, i: matmul(g, n.args[1]) if i == 0 else matmul(transpose(g), n.args[0]),
              nargs=2, jvp=_product_rule(outer), symmetry="same_args",
              rule='product rule', identity='<A, x yᵀ> = <A y, x> = <Aᵀ x, y>'))
-for _name, _dims in (("zeros", _rows_cols), ("ones", _rows_cols), ("eye", _square)):
+for _name, _dims in (("zeros", _rows_cols), ("ones", _rows_cols), ("eye", _eye)):
     _register(Op(_name, _given_shape, None, nargs=0, dims=_dims, symmetry="always", cheap=True))
 _register(Op("trace", _square_to("trace", "scalar"),
              lambda g, n, i: mul(g, eye(n.args[0].shape[0])),
@@ -213,6 +213,17 @@ elementwise("sinh", lambda g, x, y: mul(g, func("cosh", x)))
 elementwise("cosh", lambda g, x, y: mul(g, func("sinh", x)))
 elementwise("expm1", lambda g, x, y: mul(g, add(const(1), y)))
 elementwise("square", lambda g, x, y: mul(const(2), g, x))
+# d erf(x) = 2 e^(−x²) / sqrt(pi) dx, with sqrt(pi) the node its text reads as.
+elementwise("erf", lambda g, x, y: div(mul(const(2), g, exp(neg(power(x, const(2))))),
+                                       func("sqrt", const(sympy.pi))))
+# log(2) as the node the text `log(2)` reads as (so a gradient reads back as
+# itself), computed in the inputs' floating type.
+elementwise("log2", lambda g, x, y: div(g, mul(log(const(2)), x)), "positive")
+elementwise("log10", lambda g, x, y: div(g, mul(log(const(10)), x)), "positive")
+elementwise("arcsinh", lambda g, x, y: div(g, func("sqrt", add(power(x, const(2)), const(1)))))
+elementwise("arccosh", lambda g, x, y: div(g, func("sqrt", sub(power(x, const(2)), const(1)))),
+            "above_one")
+elementwise("arctanh", lambda g, x, y: div(g, sub(const(1), power(x, const(2)))), "unit")
 
 
 def _share(mine: Expr, other: Expr, sign: int) -> Expr:

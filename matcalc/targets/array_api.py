@@ -82,7 +82,7 @@ class ArrayApiPrinter(Printer):
 def _needs_dtype(node) -> bool:
     """Whether printing the lowered `node` names `dtype` and `device`."""
     if isinstance(node, Apply):
-        return node.op in ("ones", "zeros", "eye") or _of_constants(node)
+        return node.op in ("ones", "zeros", "eye", "eye_rect") or _of_constants(node)
     return isinstance(node, Const) and (bool(node.value.atoms(sympy.Function)) or any(
         _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value)))
 

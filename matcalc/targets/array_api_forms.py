@@ -38,6 +38,12 @@ FORMS = Forms(default, {
     "arcsin": call("xp.asin"),
     "arccos": call("xp.acos"),
     "arctan": call("xp.atan"),
+    "arcsinh": call("xp.asinh"),
+    "arccosh": call("xp.acosh"),
+    "arctanh": call("xp.atanh"),
+    "eye_rect": Form(lambda a, p: f"xp.eye({p['shape'][0]}, {p['shape'][1]}, dtype=dtype, "
+                     "device=device)"),
+    "cumsum": Form(lambda a, p: f"xp.cumulative_sum({a[0]}, axis={p['axis']})"),
     "trace": call("xp.linalg.trace"),
     "diag": call("xp.linalg.diagonal"),
     "inv": call("xp.linalg.inv"),
@@ -49,7 +55,7 @@ FORMS = Forms(default, {
     "outer": Form("{0}[:, None] * {1}[None, :]", P.MUL, P.POSTFIX),
     **{name: _helper(name) for name in (
         "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
-        "unkron_left", "unkron_right")},
+        "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},
 })
 
 # The helper functions the forms call, by operator (a lowered product chain
@@ -79,6 +85,65 @@ def _logsumexp(xp, x, axis=None):
     m = xp.max(x, axis=axis, keepdims=True)
     s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
     return xp.sum(s, axis=axis)  # drops the kept axis (one element)
+''',
+    "erf": '''
+def _erf(xp, x):
+    """erf(x), which the standard lacks, by W. J. Cody's rational
+    approximations (Math. Comp. 23, 1969; Netlib's CALERF), to a few units
+    in the last place of float64: x P(x²)/Q(x²) for |x| ≤ 0.46875, else
+    ±(1 − erfc(|x|)) with erfc(y) = e^(−y²) R(y) for y ≤ 4 and
+    e^(−y²) (1/√π − R(1/y²)/y²) / y beyond (each on every entry, then picked)."""
+    def horner(coefficients, x):
+        out = coefficients[0] * x + coefficients[1]
+        for c in coefficients[2:]:
+            out = out * x + c
+        return out
+    y = xp.abs(x)
+    z = xp.minimum(y, 0.46875) ** 2
+    small = x * horner((1.85777706184603153e-1, 3.16112374387056560e0, 1.13864154151050156e2,
+                        3.77485237685302021e2, 3.20937758913846947e3), z) \\
+        / horner((1.0, 2.36012909523441209e1, 2.44024637934444173e2, 1.28261652607737228e3,
+                  2.84423683343917062e3), z)
+    t = xp.clip(y, 0.46875, 4.0)
+    middle = horner((2.15311535474403846e-8, 5.64188496988670089e-1, 8.88314979438837594e0,
+                     6.61191906371416295e1, 2.98635138197400131e2, 8.81952221241769090e2,
+                     1.71204761263407058e3, 2.05107837782607147e3, 1.23033935479799725e3), t) \\
+        / horner((1.0, 1.57449261107098347e1, 1.17693950891312499e2, 5.37181101862009858e2,
+                  1.62138957456669019e3, 3.29079923573345963e3, 4.36261909014324716e3,
+                  3.43936767414372164e3, 1.23033935480374942e3), t)
+    u = xp.clip(y, 4.0, 27.0)  # erfc(27) is below the least float
+    s = 1 / (u * u)
+    tail = (0.5641895835477563 - s * horner(
+        (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1,
+         1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4), s)
+        / horner((1.0, 2.56852019228982242e0, 1.87295284992346047e0, 5.27905102951428412e-1,
+                  6.05183413124413191e-2, 2.33520497626869185e-3), s)) / u
+    r = xp.minimum(y, 27.0)
+    near = xp.floor(16 * r) / 16  # e^(−r²) in two factors, so that r² is exact
+    erfc = xp.exp(-near * near) * xp.exp((near - r) * (r + near)) \\
+        * xp.where(y <= 4.0, middle, tail)
+    return xp.where(y <= 0.46875, small, xp.sign(x) * (1 - erfc))
+''',
+    "triu": '''
+def _triu(xp, x, k=0):
+    """The entries of x on and above the k-th diagonal (j − i ≥ k), the rest 0."""
+    device = _device_of(x)
+    i = xp.arange(x.shape[0], device=device)[:, None]
+    j = xp.arange(x.shape[1], device=device)[None, :]
+    return xp.where(j - i >= k, x, xp.zeros_like(x))
+''',
+    "tril": '''
+def _tril(xp, x, k=0):
+    """The entries of x on and below the k-th diagonal (j − i ≤ k), the rest 0."""
+    device = _device_of(x)
+    i = xp.arange(x.shape[0], device=device)[:, None]
+    j = xp.arange(x.shape[1], device=device)[None, :]
+    return xp.where(j - i <= k, x, xp.zeros_like(x))
+''',
+    "revcumsum": '''
+def _revcumsum(xp, x, axis=0):
+    """The sums from the end along `axis`, y_i = Σ_{j ≥ i} x_j (the adjoint of cumsum)."""
+    return xp.flip(xp.cumulative_sum(xp.flip(x, axis=axis), axis=axis), axis=axis)
 ''',
     "solve": '''
 def _solve(xp, a, b):

@@ -95,4 +95,11 @@ PYTHON_SYNTAX = {
     "adjoint": Form("{0}", P.LOWEST),
     "col": Form("{0}[:, None]", P.POSTFIX, P.POSTFIX),
     "row": Form("{0}[None, :]", P.POSTFIX, P.POSTFIX),
+    "compare": Form(lambda a, p: f"{a[0]} {p['op']} {a[1]}", P.COMPARE, P.ADD),
 }
+
+
+def triangle(name: str) -> Form:
+    """`triu(X)`, `triu(X, 1)`: the diagonal offset k by position, where not 0
+    (NumPy, PyTorch and JAX agree on the position, not on its keyword)."""
+    return Form(lambda a, p: f"{name}({a[0]}" + (f", {p['k']})" if p["k"] else ")"))

@@ -21,12 +21,13 @@ from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does
 # JAX's exceptions to NumPy's forms read as `jnp.`.
 FORMS = RenamedForms("jnp", {
     "sigmoid": call("jax.nn.sigmoid"),
+    "erf": call("jax.scipy.special.erf"),
     "zeros": Form(lambda a, p: f"jnp.zeros({_shape(p['shape'])}, {DTYPE_CODE})"),
     "ones": Form(lambda a, p: f"jnp.ones({_shape(p['shape'])}, {DTYPE_CODE})"),
 })
 
-# JAX's own helpers: sigmoid is jax.nn.sigmoid, no helper.
-HELPERS = {"sigmoid": None}
+# JAX's own helpers: sigmoid is jax.nn.sigmoid and erf jax.scipy.special.erf, no helper.
+HELPERS = {"sigmoid": None, "erf": None}
 
 _ARRAY = '''
 def _array(x):

@@ -69,6 +69,15 @@ def _sum(a, p):
     return rf"\operatorname{{sum}}\left({a[0]}\right)"
 
 
+_RELATIONS = {"<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq", "==": "=", "!=": r"\neq"}
+
+
+def _triangle(name: str, a, p) -> str:
+    r"""`\operatorname{triu}(X)`, with the diagonal offset as a subscript where not 0."""
+    sub = f"_{{{p['k']}}}" if p["k"] else ""
+    return rf"\operatorname{{{name}}}{sub}\left({a[0]}\right)"
+
+
 def _dims(symbol: str) -> Form:
     r"""`\mathbf{1}_{N \times D}`: a constant array by its dimensions."""
     return Form(lambda a, p: rf"{symbol}_{{{' '.join(str(d) for d in p['shape'])}}}"
@@ -112,6 +121,12 @@ FORMS = Forms(default, {
     "kron": Form(r"{0} \otimes {1}", P.MUL, P.MUL + 1),
     "unkron_left": latex_call(r"\operatorname{unkron}_{L}"),
     "unkron_right": latex_call(r"\operatorname{unkron}_{R}"),
+    "log2": latex_call(r"\log_2"),
+    "log10": latex_call(r"\log_{10}"),
+    "eye_rect": Form(lambda a, p: rf"I_{{{p['shape'][0]} \times {p['shape'][1]}}}"),
+    "compare": Form(lambda a, p: f"{a[0]} {_RELATIONS[p['op']]} {a[1]}", P.COMPARE, P.ADD),
+    "triu": Form(lambda a, p: _triangle("triu", a, p)),
+    "tril": Form(lambda a, p: _triangle("tril", a, p)),
 })
 
 

@@ -42,7 +42,8 @@ def _needs_dtype(node) -> bool:
     """Whether printing the lowered `node` names the inputs' floating type
     `dtype` (an in-place update makes its product in it, so `a` fits)."""
     if isinstance(node, Apply):
-        return node.op in ("ones", "zeros", "eye", "subtract_product") or _of_constants(node)
+        return node.op in ("ones", "zeros", "eye", "eye_rect", "subtract_product") or \
+            _of_constants(node)
     return isinstance(node, Const) and any(
         _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value))
 

@@ -10,7 +10,7 @@ arrays take the inputs' floating type `dtype`, so float32 stays float32.
 from __future__ import annotations
 
 from . import precedence as P
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped
+from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped, triangle
 
 
 def default(name: str) -> Form:
@@ -51,6 +51,11 @@ FORMS = Forms(default, {
     "diagm": call("np.diag"),
     "unkron_left": call("_unkron_left"),
     "unkron_right": call("_unkron_right"),
+    "eye_rect": Form(lambda a, p: f"np.eye({p['shape'][0]}, {p['shape'][1]}, dtype=dtype)"),
+    "triu": triangle("np.triu"),
+    "tril": triangle("np.tril"),
+    "erf": call("_erf"),
+    "revcumsum": _along("_revcumsum"),
 })
 
 # The helper functions the forms call, by operator.
@@ -75,6 +80,59 @@ def _logsumexp(x, axis):
     """log(sum(exp(x), axis)), shifted by the max for stability."""
     m = np.max(x, axis=axis, keepdims=True)
     return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
+''',
+    "erf": '''
+def _erf(x):
+    """erf(x) by W. J. Cody's rational approximations (Math. Comp. 23, 1969;
+    Netlib's CALERF), to a few units in the last place of float64: x P(x²)/Q(x²)
+    for |x| ≤ 0.46875, else ±(1 − erfc(|x|)) with erfc(y) = e^(−y²) R(y) for
+    y ≤ 4 and e^(−y²) (1/√π − R(1/y²)/y²) / y beyond; each entry computed
+    by its own interval's formula only."""
+    def horner(coefficients, x):
+        out = coefficients[0] * x + coefficients[1]
+        for c in coefficients[2:]:
+            out *= x
+            out += c
+        return out
+    x = np.asarray(x)
+    y = np.abs(x)
+    out = np.empty_like(y)
+    low = y <= 0.46875
+    z = y[low] ** 2
+    out[low] = x[low] * horner((1.85777706184603153e-1, 3.16112374387056560e0,
+                                1.13864154151050156e2, 3.77485237685302021e2,
+                                3.20937758913846947e3), z) \\
+        / horner((1.0, 2.36012909523441209e1, 2.44024637934444173e2, 1.28261652607737228e3,
+                  2.84423683343917062e3), z)
+    high = ~low
+    r = y[high]
+    erfc = np.empty_like(r)
+    middle = r <= 4.0
+    t = r[middle]
+    erfc[middle] = horner((2.15311535474403846e-8, 5.64188496988670089e-1, 8.88314979438837594e0,
+                           6.61191906371416295e1, 2.98635138197400131e2, 8.81952221241769090e2,
+                           1.71204761263407058e3, 2.05107837782607147e3,
+                           1.23033935479799725e3), t) \\
+        / horner((1.0, 1.57449261107098347e1, 1.17693950891312499e2, 5.37181101862009858e2,
+                  1.62138957456669019e3, 3.29079923573345963e3, 4.36261909014324716e3,
+                  3.43936767414372164e3, 1.23033935480374942e3), t)
+    u = r[~middle]
+    s = 1 / (u * u)
+    erfc[~middle] = (0.5641895835477563 - s * horner(
+        (1.63153871373020978e-2, 3.05326634961232344e-1, 3.60344899949804439e-1,
+         1.25781726111229246e-1, 1.60837851487422766e-2, 6.58749161529837803e-4), s)
+        / horner((1.0, 2.56852019228982242e0, 1.87295284992346047e0, 5.27905102951428412e-1,
+                  6.05183413124413191e-2, 2.33520497626869185e-3), s)) / u
+    r = np.minimum(r, 27.0)  # erfc(27) is below the least float
+    near = np.floor(16 * r) / 16  # e^(−r²) in two factors, so that r² is exact
+    erfc *= np.exp(-near * near) * np.exp(-(r - near) * (r + near))
+    out[high] = np.sign(x[high]) * (1 - erfc)
+    return out[()]
+''',
+    "revcumsum": '''
+def _revcumsum(x, axis):
+    """The sums from the end along `axis`, y_i = Σ_{j ≥ i} x_j (the adjoint of cumsum)."""
+    return np.flip(np.cumsum(np.flip(x, axis), axis), axis)
 ''',
     "unkron_left": '''
 def _unkron_left(g, b):

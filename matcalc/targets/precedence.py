@@ -5,6 +5,7 @@ the same levels so that parentheses appear exactly where they are needed.
 """
 
 LOWEST = 0
+COMPARE = 5
 ADD = 10
 MUL = 20
 NEG = 30

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sympy
+
 from ..ir.expr import Const
 from ..hooks import provide
 from ..ir.shapes import fmt
@@ -21,12 +23,19 @@ FORMS = Forms(call, {
     "ones": _dims("ones"),
     "eye": Form(lambda a, p: f"eye({p['shape'][0]})"),
     "diagm": call("diag"),
+    "eye_rect": _dims("eye"),
+    "triu": Form(lambda a, p: f"triu({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
+    "tril": Form(lambda a, p: f"tril({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
 })
 
 
 class TextPrinter(Printer):
     language = "text"
     forms = FORMS
+
+    def constant(self, value) -> str:
+        """The constant e is `e` (SymPy writes E)."""
+        return "e" if value == sympy.E else super().constant(value)
 
 
 def to_text(node, symbols=None) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from . import module
 from ..ad.gradient import Gradient
-from .forms import Form, shaped
+from .forms import Form, call, shaped
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
@@ -40,11 +40,20 @@ FORMS = RenamedForms("torch", {
     "softplus": Form("_softplus({0})"),
     "maximum": _both_tensors("maximum"),
     "minimum": _both_tensors("minimum"),
+    "logaddexp": _both_tensors("logaddexp"),
+    "clip": Form("torch.clamp({0}, torch.as_tensor({1}), torch.as_tensor({2}))"),
+    "where": Form("torch.where({0}, torch.as_tensor({1}), torch.as_tensor({2}))"),
+    "erf": call("torch.erf"),
+    "eye_rect": Form(lambda a, p: f"torch.eye({p['shape'][0]}, {p['shape'][1]}, **{DTYPE_CODE})"),
+    "cumsum": Form("torch.cumsum({0}, {axis})"),
+    "revcumsum": Form("torch.flip(torch.cumsum(torch.flip({0}, ({axis},)), {axis}), ({axis},))"),
 })
 
 # PyTorch's own helpers (None: torch has the function itself).
 HELPERS = {
     "sigmoid": None,
+    "erf": None,
+    "revcumsum": None,
     "softplus": '''
 def _softplus(x):
     """log(1 + e^x), as logaddexp(x, 0): never an overflow."""

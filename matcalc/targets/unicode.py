@@ -59,6 +59,7 @@ FORMS = Forms(TEXT_FORMS.__getitem__, {
     "sigmoid": call("σ"), "trace": call("tr"), "logdet": call("log det"),
     "maximum": call("max"), "minimum": call("min"),
 })
+RELATIONS = {"<=": "≤", ">=": "≥", "==": "=", "!=": "≠"}
 
 INDICATOR = "𝟙"
 
@@ -143,6 +144,12 @@ class UnicodePrinter(TextPrinter):
         if small is not None:
             return self.arg(base, P.ATOM) + small, P.POW
         return f"{self.arg(base, P.ATOM)}^{self.arg(exponent, P.ATOM)}", P.POW
+
+    def _print_compare(self, node: Apply) -> tuple[str, int]:
+        """a ≤ b, a ≠ b: the relation's symbol."""
+        op = node.param("op")
+        return (f"{self.arg(node.args[0], P.ADD)} {RELATIONS.get(op, op)} "
+                f"{self.arg(node.args[1], P.ADD)}"), P.COMPARE
 
     def _print_square(self, node: Apply) -> tuple[str, int]:
         return self.arg(node.args[0], P.ATOM) + "²", P.POW

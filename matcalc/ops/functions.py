@@ -1,0 +1,205 @@
+"""The operator table's entries for `logaddexp`, `clip`, comparisons and
+`where`, the masks `triu`/`tril`, `cumsum`, the rectangular `eye(N, M)`
+and `norm` with `ord=` and `axis=` (the elementwise functions erf, log2,
+log10, arcsinh, arccosh and arctanh are one line each in `table`).
+
+Each entry is the mathematics only, as in `table`; the builders the
+language calls by name are added to `builders.BUILDERS` here.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from ..errors import ShapeError
+from ..ir.expr import Const, Expr, apply, const, is_op
+from ..ir.shapes import fmt
+from .builders import (BUILDERS, add, exp, func, is_zero, mul, ones, power, reduce_sum, sub,
+                       unbroadcast, zeros)
+from .core import OPS, Op, _register
+from .shape_rules import _broadcast, _cumsum_shape, _eye, _given_shape, _matrix_only
+from .table import _given
+
+
+def _logaddexp_share(n: Expr, i: int) -> Expr:
+    """∂ logaddexp(a, b)/∂a = e^(a − y) with y = logaddexp(a, b) ≥ a: at most 1."""
+    return exp(sub(n.args[i], n))
+
+
+_register(Op("logaddexp", _broadcast,
+             lambda g, n, i: unbroadcast(mul(g, _logaddexp_share(n, i)), n.args[i].shape),
+             nargs=2, symmetry="args",
+             jvp=lambda n, d: add(*_given(mul(_logaddexp_share(n, i), di)
+                                          for i, di in enumerate(d) if di is not None)),
+             rule="d logaddexp(a, b) = e^(a − y) da + e^(b − y) db",
+             identity="<G, s ⊙ dA> = <s ⊙ G, dA>"))
+
+
+# ------------------------------------------------------------------ clip ---
+def _clip_shares(n: Expr) -> tuple[Expr, Expr, Expr]:
+    """The derivative of clip(x, lo, hi) (lo ≤ hi) by x, lo and hi: 1[lo ≤ x ≤ hi]
+    (1 at the bounds, as PyTorch's clamp), 1[x < lo] and 1[x > hi]."""
+    x, lo, hi = n.args
+    below, above = func("step", sub(lo, x)), func("step", sub(x, hi))
+    return sub(sub(const(1), below), above), below, above
+
+
+def _clip_jvp(n, d):
+    return add(*_given(mul(s, di) for s, di in zip(_clip_shares(n), d) if di is not None))
+
+
+_register(Op("clip", _broadcast,
+             lambda g, n, i: unbroadcast(mul(g, _clip_shares(n)[i]), n.args[i].shape),
+             nargs=3, jvp=_clip_jvp, symmetry="args",
+             rule="d clip(x, lo, hi) = 1[lo ≤ x ≤ hi] dx + 1[x < lo] dlo + 1[x > hi] dhi",
+             identity="<G, s ⊙ dX> = <s ⊙ G, dX>"))
+
+
+# ------------------------------------------------- comparisons and where ---
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+
+# A comparison is a condition (true or false at each entry), never a number:
+# the language takes it only as where's first argument, and it has no
+# derivative.
+_register(Op("compare", _broadcast, lambda g, n, i: None, nargs=2, params=(("op", "<"),),
+             jvp=lambda n, d: None, symmetry="args"))
+
+
+def _where_vjp(g, n, i):
+    """The adjoint reaches a where the condition holds and b elsewhere."""
+    if i == 0:
+        return None
+    cond = n.args[0]
+    picked = where(cond, g, const(0)) if i == 1 else where(cond, const(0), g)
+    return unbroadcast(picked, n.args[i].shape)
+
+
+def _where_jvp(n, d):
+    if d[1] is None and d[2] is None:
+        return None
+    return where(n.args[0], d[1] if d[1] is not None else const(0),
+                 d[2] if d[2] is not None else const(0))
+
+
+_register(Op("where", _broadcast, _where_vjp, nargs=3, jvp=_where_jvp,
+             rule="d where(c, a, b) = where(c, da, db)",
+             identity="<G, where(c, dA, dB)> = <where(c, G, 0), dA> + <where(c, 0, G), dB>"))
+
+
+def compare(a: Expr, b: Expr, op: str) -> Expr:
+    """The condition `a op b`, entry by entry (op one of COMPARISONS)."""
+    return func("compare", a, b, op=op)
+
+
+def where(cond: Expr, a: Expr, b: Expr) -> Expr:
+    """a where `cond` (a comparison, or a name bound to one) holds, else b
+    (with NumPy broadcasting)."""
+    shape = _broadcast([cond.shape, a.shape, b.shape], {})
+    if a is b:
+        return mul(ones(shape), a)
+    if is_zero(a) and is_zero(b):
+        return zeros(shape)
+    # ones beside an array is 1 (the array gives the floating type and the
+    # condition or the array the shape); beside a number it stays, typed
+    if is_op(a, "ones") and not isinstance(b, Const):
+        a = const(1)
+    elif is_op(b, "ones") and not isinstance(a, Const):
+        b = const(1)
+    node = func("where", cond, a, b)
+    return node if node.shape == shape else mul(ones(shape), node)
+
+
+# ---------------------------------------------- masks, cumsum, rectangular eye ---
+def _triangle_vjp(g, n, i):
+    """Masking is self-adjoint: <A, triu(B)> = <triu(A), B>."""
+    return triangle(n.op, g, n.param("k"))
+
+
+for _name in ("triu", "tril"):
+    _register(Op(_name, _matrix_only(_name), _triangle_vjp, params=(("k", 0),),
+                 jvp=lambda n, d: triangle(n.op, d[0], n.param("k")),
+                 rule=f"d {_name}(X) = {_name}(dX)",
+                 identity=f"<A, {_name}(B)> = <{_name}(A), B>"))
+
+_register(Op("cumsum", _cumsum_shape, lambda g, n, i: _running("revcumsum", g, n),
+             params=(("axis", 0),), jvp=lambda n, d: _running("cumsum", d[0], n),
+             rule="d cumsum(x) = cumsum(dx)", identity="<A, cumsum(B)> = <revcumsum(A), B>"))
+# The adjoint of cumsum: the sums from the end, y_i = Σ_{j ≥ i} x_j.
+_register(Op("revcumsum", _cumsum_shape, lambda g, n, i: _running("cumsum", g, n),
+             params=(("axis", 0),), jvp=lambda n, d: _running("revcumsum", d[0], n),
+             rule="d revcumsum(x) = revcumsum(dx)",
+             identity="<A, revcumsum(B)> = <cumsum(A), B>"))
+# eye(N, M) with N ≠ M: ones on the main diagonal; not an identity, so none
+# of the identities of `eye` applies to it.
+_register(Op("eye_rect", _given_shape, None, nargs=0, dims=_eye, cheap=True))
+
+
+def _running(name: str, x: Expr, like: Expr) -> Expr:
+    """cumsum or revcumsum of x along the axis of the node `like`."""
+    return zeros(x.shape) if is_zero(x) else func(name, x, axis=like.param("axis"))
+
+
+def triangle(name: str, x: Expr, k: int = 0) -> Expr:
+    """triu(X, k) keeps the entries on and above the k-th diagonal (j − i ≥ k),
+    tril(X, k) those on and below it (j − i ≤ k); the rest are 0."""
+    if not isinstance(k, int):
+        raise ShapeError(f"{name}(X, k): k is an integer (the diagonal's offset), not {k}")
+    return x if is_zero(x) else func(name, x, k=k)
+
+
+def cumsum(x: Expr, axis: int | None = None) -> Expr:
+    """The running sums along `axis` (a vector's only axis by default)."""
+    if x.ndim == 0:
+        raise ShapeError("cumsum needs a vector or a matrix, got a scalar")
+    if axis is None and x.ndim == 2:
+        raise ShapeError("cumsum of a matrix needs axis=0 or axis=1 (NumPy would flatten it)")
+    axis = 0 if axis is None else axis
+    if not -x.ndim <= axis < x.ndim:
+        raise ShapeError(f"axis {axis} is out of range for a {fmt(x.shape)} array")
+    return x if is_zero(x) else func("cumsum", x, axis=axis % x.ndim)
+
+
+def constant_array(name: str, shape: tuple) -> Expr:
+    """ones, zeros or eye of the given dimensions; eye(N) is the N x N
+    identity, eye(N, M) with N ≠ M the N x M matrix of ones on its main
+    diagonal (NumPy's)."""
+    if name == "eye" and sympy.simplify(shape[0] - shape[1]) != 0:
+        name = "eye_rect"
+    return apply(OPS[name], (), (("shape", tuple(shape)),))
+
+
+# ------------------------------------------------------------------ norm ---
+_ORDERS = (None, 1, 2, "fro")
+
+
+def norm(x: Expr, ord=None, axis: int | None = None) -> Expr:
+    """NumPy's norm: a vector's 2-norm (ord=2, the default) or 1-norm
+    (ord=1); a matrix's Frobenius norm (ord='fro', the default); with
+    axis=, the vector norm of each column (0) or row (1)."""
+    if ord not in _ORDERS:
+        raise ShapeError(f"norm(ord={ord!r}) is not in the language: ord=2 or ord=1 for "
+                         "vectors (or along an axis), ord='fro' for a matrix")
+    if x.ndim == 0:
+        raise ShapeError("norm needs a vector or a matrix, got a scalar")
+    if axis is not None:
+        if not -x.ndim <= axis < x.ndim:
+            raise ShapeError(f"axis {axis} is out of range for a {fmt(x.shape)} array")
+        axis = None if x.ndim == 1 else axis % 2
+    if x.ndim == 2 and axis is None:
+        if ord not in (None, "fro"):
+            raise ShapeError(f"norm(X, ord={ord}) of a matrix is an induced norm, not in "
+                             "the language: ord='fro' is the Frobenius norm, and axis=0 "
+                             "or axis=1 gives the vector norms of the columns or rows")
+        return func("norm", x)
+    if ord == "fro":
+        raise ShapeError("ord='fro' is a matrix norm: a vector's 2-norm is ord=2 (the default)")
+    if axis is None:
+        return func("norm1" if ord == 1 else "norm", x)
+    if ord == 1:
+        return reduce_sum(func("abs", x), axis)
+    return func("sqrt", reduce_sum(power(x, const(2)), axis))
+
+
+BUILDERS.update({"triu": lambda x, k=0: triangle("triu", x, k),
+                 "tril": lambda x, k=0: triangle("tril", x, k),
+                 "cumsum": cumsum, "where": where, "norm": norm})

@@ -1,0 +1,309 @@
+"""Issue 16's first functions (`matcalc/ops/functions.py`): erf (exact GELU),
+log2, log10, arcsinh, arccosh, arctanh, logaddexp, clip, pi and e,
+eye(N, M), triu/tril, cumsum, comparisons with where, and norm with ord=
+and axis=.
+
+Their derivative rules are checked against finite differences in
+`test_ops.py` (CASES); here every code target (NumPy, the array API on
+NumPy, array-api-strict, PyTorch and JAX, `--target torch`, `--target jax`)
+gives the NumPy target's values and gradients, float32 stays float32, the
+text reads back, the notations write them as textbooks do, and bad input
+is refused with the fix.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy
+
+import matcalc
+from matcalc import ops
+from matcalc.checks.verify import draw, sizes
+from matcalc.errors import DomainError, MatcalcError
+from matcalc.targets import numpy_forms
+
+PROBLEMS = [
+    ("sum(x * (1 + erf(x / sqrt(2))) / 2)", {"x": "N"}),
+    ("sum(erf(X) * Y)", {"X": "N x D", "Y": "N x D"}),
+    ("sum(log2(x) + log10(x)) + x @ arcsinh(x)", {"x": "N"}),
+    ("sum(arccosh(y) * arctanh(z))", {"y": "N", "z": "N"}),
+    ("sum(logaddexp(X, b) ** 2)", {"X": "N x D", "b": "D"}),
+    ("sum(clip(X, lo, hi) ** 2)", {"X": "N x D", "lo": "scalar", "hi": "scalar"}),
+    ("pi * sum(x ** 2) + e * sum(x)", {"x": "N"}),
+    ("sum(eye(N, D) * X) + sum((eye(D, N) @ X) ** 2)", {"X": "N x D"}),
+    ("sum(triu(A, k=1) * B) + sum(tril(A, k=-1) ** 2)", {"A": "N x D", "B": "N x D"}),
+    ("sum(cumsum(x) ** 2) + sum(sin(cumsum(X, axis=1)))", {"x": "N", "X": "N x D"}),
+    ("sum(where(X <= Y, sin(X), Y ** 2)) + sum(where(X > 0, X, 0.1 * X) ** 2)",
+     {"X": "N x D", "Y": "N x D"}),
+    ("sum(softmax(where(tril(ones(N, N)) > 0, S, -1e9), axis=1) * V)",
+     {"S": "N x N", "V": "N x N"}),
+    ("norm(x, ord=1) + norm(X, ord='fro') + norm(X, axis=1) @ norm(X, ord=1, axis=1)",
+     {"x": "D", "X": "N x D"}),
+]
+IDS = [p[0] for p in PROBLEMS]
+
+
+def _reference(expr, shapes, seed=0):
+    problem = matcalc.problem(expr, **shapes)
+    inputs = draw(problem, sizes(problem), np.random.default_rng(seed))
+    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
+    return problem, inputs, value, grads
+
+
+def _close(got, want):
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10,
+                               atol=1e-10 * max(1.0, float(np.max(np.abs(want)))))
+
+
+@pytest.mark.parametrize("expr, shapes", PROBLEMS, ids=IDS)
+def test_gradient_matches_finite_differences(expr, shapes):
+    for seed in (0, 1):
+        result = matcalc.check(matcalc.problem(expr, **shapes), seed=seed)
+        assert result.ok, str(result)
+        assert result.value_error is not None and result.value_error < 1e-12
+
+
+@pytest.mark.parametrize("library", ["numpy", "strict", "torch", "jax"])
+@pytest.mark.parametrize("expr, shapes", PROBLEMS, ids=IDS)
+def test_array_api_module_matches_numpy(expr, shapes, library):
+    problem, inputs, value, grads = _reference(expr, shapes)
+    if library == "numpy":
+        to, back = np.asarray, np.asarray
+    elif library == "strict":
+        xp = pytest.importorskip("array_api_strict")
+        to, back = xp.asarray, lambda y: np.asarray(y._array)
+    elif library == "torch":
+        torch = pytest.importorskip("torch")
+        to, back = torch.asarray, lambda y: y.numpy()
+    else:
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+        to, back = jax.numpy.asarray, np.asarray
+    module = matcalc.compile(problem, target="array-api")
+    got, got_grads = module.value_and_grad(**{n: to(np.asarray(x)) for n, x in inputs.items()})
+    _close(back(got), value)
+    for name in grads:
+        _close(back(got_grads[name]), grads[name])
+
+
+@pytest.mark.parametrize("expr, shapes", PROBLEMS, ids=IDS)
+def test_torch_target_matches_numpy(expr, shapes):
+    torch = pytest.importorskip("torch")
+    problem, inputs, value, grads = _reference(expr, shapes)
+    module = matcalc.compile(problem, target="torch")
+    args = [torch.tensor(np.asarray(inputs[n]), dtype=torch.float64, requires_grad=True)
+            for n in module.INPUTS]
+    loss = module.f(*args)
+    loss.backward()
+    _close(loss.detach(), value)
+    for name, x in zip(module.INPUTS, args):
+        _close(x.grad, grads[name])
+
+
+@pytest.mark.parametrize("expr, shapes", PROBLEMS, ids=IDS)
+def test_jax_target_matches_numpy_under_jit(expr, shapes):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    problem, inputs, value, grads = _reference(expr, shapes)
+    module = matcalc.compile(problem, target="jax")
+    args = [jax.numpy.asarray(inputs[n]) for n in module.INPUTS]
+    wrt = [module.INPUTS.index(w) for w in module.WRT]
+    loss, got = jax.jit(jax.value_and_grad(module.f, argnums=wrt))(*args)
+    _close(loss, value)
+    for name, g in zip(module.WRT, got):
+        _close(g, grads[name])
+
+
+@pytest.mark.parametrize("expr, shapes", PROBLEMS, ids=IDS)
+def test_float32_stays_float32(expr, shapes):
+    problem, inputs, value, grads = _reference(expr, shapes)
+    for target in ("numpy", "array-api"):
+        module = matcalc.compile(problem, target=target)
+        got, got_grads = module.value_and_grad(
+            **{n: np.asarray(x, dtype=np.float32) for n, x in inputs.items()})
+        assert {np.asarray(got).dtype, *(np.asarray(g).dtype for g in got_grads.values())} \
+            == {np.dtype(np.float32)}, target
+        np.testing.assert_allclose(got, value, rtol=1e-4)
+
+
+@pytest.mark.parametrize("expr, shapes", PROBLEMS, ids=IDS)
+def test_text_reads_back(expr, shapes):
+    problem = matcalc.problem(expr, **shapes)
+    assert problem.expr(str(problem.output.args[0])) is problem.output.args[0]
+    for _, g in matcalc.grad(problem):
+        assert problem.expr(str(g)) is g
+
+
+def test_hessians_of_the_new_functions():
+    for expr, shapes in [("sum(x * (1 + erf(x / sqrt(2))) / 2)", {"x": "N"}),
+                         ("sum(cumsum(x) ** 3)", {"x": "N"}),
+                         ("sum(where(x > 0, x ** 3, logaddexp(x, 2 * x)))", {"x": "N"}),
+                         ("sum(triu(outer(x, x)) * arcsinh(outer(x, x)))", {"x": "N"})]:
+        problem = matcalc.problem(expr, **shapes)
+        x = draw(problem, sizes(problem), np.random.default_rng(0))["x"]
+        module = matcalc.compile(problem, hessian=True)
+        gradient = lambda z: module.value_and_grad(x=z)[1]["x"]  # noqa: E731
+        h = 1e-6
+        numeric = np.stack([(gradient(x + h * e) - gradient(x - h * e)) / (2 * h)
+                            for e in np.eye(x.size)])
+        np.testing.assert_allclose(module.hessian(x=x), numeric, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ erf ---
+
+def _erf_helper():
+    namespace = {"np": np}
+    exec(numpy_forms.HELPERS["erf"], namespace)
+    return namespace["_erf"]
+
+
+def test_numpy_erf_helper_is_accurate_to_the_last_places():
+    erf = _erf_helper()
+    x = np.concatenate([np.linspace(-7, 7, 20001), np.geomspace(1e-300, 1, 300),
+                        -np.geomspace(1e-300, 1, 300), [0.46875, 4.0, 26.0, 30.0]])
+    want = np.array([math.erf(v) for v in x])
+    assert np.max(np.abs(erf(x) - want) / np.maximum(np.abs(want), 1e-300)) < 1e-15
+    assert list(erf(np.array([np.inf, -np.inf, 0.0]))) == [1.0, -1.0, 0.0]
+    assert np.isnan(erf(np.nan)) and np.ndim(erf(0.5)) == 0
+    assert erf(np.float32([0.1, 3.0])).dtype == np.float32
+
+
+def test_gelu_gradient_is_the_textbook_one():
+    # d/dx x Φ(x) = Φ(x) + x φ(x), with Φ(x) = (1 + erf(x / √2)) / 2
+    problem = matcalc.problem("sum(x * (1 + erf(x / sqrt(2))) / 2)", x="N")
+    x = np.linspace(-3, 3, 7)
+    _, grads = matcalc.compile(problem).value_and_grad(x=x)
+    cdf = np.array([(1 + math.erf(v / math.sqrt(2))) / 2 for v in x])
+    np.testing.assert_allclose(grads["x"], cdf + x * np.exp(-x ** 2 / 2) / np.sqrt(2 * np.pi),
+                               rtol=1e-14)
+
+
+# ------------------------------------------------------- structure of rules ---
+
+def test_cumsum_adjoint_is_the_reversed_cumsum():
+    p = matcalc.problem("cumsum(X, axis=1) * Y", X="N x D", Y="N x D")
+    g = matcalc.grad(matcalc.problem("sum(cumsum(X, axis=1) * Y)", X="N x D", Y="N x D"))
+    assert str(g["X"]) == "revcumsum(Y, axis=1)"
+    assert p.output.args[0].op == "mul"
+    Y = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(
+        matcalc.compile(g.problem).value_and_grad(X=np.ones((2, 3)), Y=Y)[1]["X"],
+        np.cumsum(Y[:, ::-1], axis=1)[:, ::-1])
+
+
+def test_where_never_differentiates_its_condition():
+    g = matcalc.grad(matcalc.problem("sum(where(x > y, x, 0))", x="N", y="N"))
+    assert ops.is_zero(g["y"])
+    assert str(g["x"]) == "where(x > y, ones(N), 0)"
+
+
+def test_masks_are_self_adjoint():
+    g = matcalc.grad(matcalc.problem("sum(triu(A, k=1) * B)", A="N x N", B="N x N"))
+    assert str(g["A"]) == "triu(B, k=1)"
+
+
+def test_constants_are_exact_and_a_declared_name_wins():
+    p = matcalc.problem("pi * x + e", x="N")
+    assert str(p.output.args[0]) == "e + pi * x"
+    assert p.expr("e").value == sympy.E and p.expr("pi").value == sympy.pi
+    q = matcalc.parse("e: N\nf = sum(e * pi)")
+    assert "e" in q.variables
+    value, _ = matcalc.compile(q).value_and_grad(e=np.ones(2))
+    assert value == pytest.approx(2 * np.pi)
+
+
+def test_eye_of_two_equal_sizes_is_the_identity():
+    p = matcalc.problem("eye(N, N) @ X + eye(N, D)", X="N x D")
+    assert str(p.output.args[0]) == "X + eye(N, D)"
+
+
+def test_arccosh_inputs_are_drawn_above_one():
+    p = matcalc.problem("sum(arccosh(X) * Y)", X="N x D", Y="N x D")
+    values = draw(p, sizes(p), np.random.default_rng(0))
+    assert np.all(values["X"] > 1) and np.any(values["Y"] < 0)
+
+
+# --------------------------------------------------------------- notation ---
+
+@pytest.mark.parametrize("expr, latex, unicode", [
+    ("log2(x) + log10(x)", r"\log_2\left(x\right)", "log2(x)"),
+    ("where(x <= y, x, y)", r"x \leq y", "x ≤ y"),
+    ("where(x != y, x, y)", r"x \neq y", "x ≠ y"),
+    ("sum(triu(A, k=1))", r"\operatorname{triu}_{1}\left(A\right)", "triu(A, k=1)"),
+    ("eye(N, M) @ A", r"I_{N \times M}", "eye(N, M)"),
+    ("erf(x)", r"\operatorname{erf}\left(x\right)", "erf(x)"),
+])
+def test_latex_and_unicode(expr, latex, unicode):
+    from matcalc.targets.latex import to_latex
+    from matcalc.targets.unicode import to_unicode
+    p = matcalc.problem(expr, x="N", y="N", A="M x N")
+    node = p.output.args[0]
+    assert latex in to_latex(node)
+    assert unicode in to_unicode(node)
+
+
+def test_sympy_writes_the_elementwise_functions():
+    from matcalc.bridges.sympy import from_sympy, to_sympy
+    p = matcalc.problem("sum(erf(x) + arcsinh(x) + log2(x) + arctanh(x))", x="N")
+    written = to_sympy(p.output)
+    text = str(written)
+    assert "erf" in text and "asinh" in text and "log(2)" in text and "atanh" in text
+    back = from_sympy(written, p.scope())
+    x = np.array([0.2, 0.5])
+    evaluate = lambda node: matcalc.checks.verify.evaluate(node, {"x": x, "N": 2})  # noqa: E731
+    assert evaluate(back) == pytest.approx(evaluate(p.output), rel=1e-14)
+
+
+# ------------------------------------------------------------------ errors ---
+
+ERRORS = [  # (function, message, column of the caret)
+    ("sum(clip(x, 1))", "clip() takes 3 arguments, got 2", 9),
+    ("sum(cumsum(x, dim=0))", "NumPy's name is axis=", 9),
+    ("sum(x > 0)", "a comparison is a condition, not a number", 11),
+    ("sum((x > 0) * x)", "where(x > 0, x, 0)", 12),
+    ("x > 0", "a comparison is a condition", 5),
+    ("sum(where(x, x, 0))", "takes a comparison as its condition", 9),
+    ("sum(where(0 < x < 1, x, 0))", "comparisons do not chain", 21),
+    ("sum(x * 'fro')", "a string is only a keyword value", 13),
+    ("norm(X, ord=2)", "ord='fro' is the Frobenius norm", 5),
+    ("norm(x, ord='fro')", "a vector's 2-norm is ord=2", 5),
+    ("norm(x, ord='nuc')", "not in the language", 5),
+    ("sum(cumsum(X))", "needs axis=0 or axis=1", 9),
+    ("sum(triu(x))", "triu needs a matrix", 9),
+    ("sum(triu(X, k=None))", "k is an integer", 9),
+    ("sum(x) * arccosh(0.5)", "arccosh takes x ≥ 1", 14),
+    ("logaddexp(x)", "logaddexp() takes 2 arguments, got 1", 5),
+]
+
+
+@pytest.mark.parametrize("function, message, column", ERRORS, ids=[e[0] for e in ERRORS])
+def test_bad_input_is_one_line_at_its_place(function, message, column):
+    source = f"x: N\nX: N x D\nf = {function}\n"
+    with pytest.raises(MatcalcError) as info:
+        matcalc.parse(source, "p.mc")
+    err = info.value
+    assert message in err.message
+    assert (err.line, err.column) == (3, column)
+    head, code, caret = str(err).splitlines()
+    assert head.startswith(f"p.mc:3:{column}: ")
+    assert code == f"    f = {function}" and caret == " " * (3 + column) + "^"
+
+
+def test_check_outside_arccosh_domain_names_it():
+    p = matcalc.parse("x: N\nf = sum(arccosh(x))")
+    with pytest.raises(DomainError) as info:
+        matcalc.check(p, inputs={"x": np.array([0.5, 2.0])})
+    assert "arccosh: x > 1" in info.value.message
+
+
+def test_derivation_steps_name_the_new_rules():
+    # a condition bound to a name (t0 = x > 0) stays where's condition
+    p = matcalc.problem("sum(where(x > 0, cumsum(x), clip(x, -1, 1)) ** 2) + logaddexp(sum(x), 1)",
+                        x="N")
+    text = str(matcalc.grad(p).derivation())
+    assert "t0 = x > 0" in text and "d where(c, a, b) = where(c, da, db)" in text
+    assert "<A, cumsum(B)> = <revcumsum(A), B>" in text and "d logaddexp(a, b)" in text
+    assert matcalc.check(p).ok

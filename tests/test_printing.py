@@ -17,16 +17,16 @@ from conftest import AFFINE_SOURCE, EXAMPLES, scope_of
 # ------------------------------------------------------------ golden strings ---
 
 MLP_TEXT = """\
-# gradient of loss = sum((relu(Z1) @ W2 + b2 - T) ** 2) / N
+# gradient of loss = sum((relu(Z1) @ W2 + b2 - T)**2) / N
 Z1 = X @ W1 + b1
 t0 = relu(Z1)
 t1 = t0 @ W2 + b2 - T
-dt1 = 2 / N * t1
-dZ1 = (dt1 @ W2.T) * step(Z1)
-dW1 = X.T @ dZ1
-db1 = sum(dZ1, axis=0)
-dW2 = t0.T @ dt1
-db2 = sum(dt1, axis=0)"""
+δt1 = 2 / N * t1
+δZ1 = (δt1 @ W2.T) * step(Z1)
+∂loss/∂W1 = X.T @ δZ1
+∂loss/∂b1 = sum(δZ1, axis=0)
+∂loss/∂W2 = t0.T @ δt1
+∂loss/∂b2 = sum(δt1, axis=0)"""
 
 MLP_LATEX = r"""\begin{aligned}
 Z_{1} &= X W_{1} + \mathbf{1} b_{1}^\top \\
@@ -41,10 +41,10 @@ t_{1} &= t_{0} W_{2} + \mathbf{1} b_{2}^\top - T \\
 \end{aligned}"""
 
 AFFINE_TEXT = """\
-# gradient of S = X @ W + b, given dS = ∂L/∂S
-dX = dS @ W.T
-dW = X.T @ dS
-db = sum(dS, axis=0)"""
+# gradient of S = X @ W + b, given δS = ∂L/∂S
+∂L/∂X = δS @ W.T
+∂L/∂W = X.T @ δS
+∂L/∂b = sum(δS, axis=0)"""
 
 AFFINE_LATEX = r"""\begin{aligned}
 &\text{given } \delta_{S} = \frac{\partial L}{\partial S} \\

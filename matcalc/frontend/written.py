@@ -42,6 +42,10 @@ class WrittenBuilder(ExprBuilder):
     def binop(self, meta, children):
         left, op, right = children
         built = super().binop(meta, self._stand_ins(children))
+        if str(op) == "/" and isinstance(right, Const):  # a constant divisor is a
+            if isinstance(left, Const):                   # coefficient, as printers write it
+                return const(left.value / right.value)
+            return Apply("mul", (const(1 / right.value), left), (), built.shape)
         return Apply(_OPERATORS[str(op)], (left, right), (), built.shape)
 
     def terms(self, meta, children):

@@ -81,15 +81,16 @@ def result_names(program, problem, label=lambda name: name) -> dict[str, str]:
     output: δv is the adjoint ∂f/∂v of an intermediate v, ∂f/∂W the gradient
     by W (L for an array-valued S, whose δS = ∂L/∂S is given); every other
     name as `label` writes it. The generated code keeps `dv` and `dW`."""
-    top = "L" if program.seed is not None else label(program.value)
-    shown = {n: label(n) for n in [*problem_names(problem), *(b.name for b in program.bindings)]}
+    shown = distinct({n: label(n) for n in [*problem_names(problem),
+                                            *(b.name for b in program.bindings)]})
+    top = "L" if program.seed is not None else shown[program.value]
     for b in program.bindings:
         if b.role == "adjoint" and b.of:
-            shown[b.name] = "δ" + label(b.of)
+            shown[b.name] = "δ" + shown.get(b.of, label(b.of))
         elif b.role == "gradient":
-            shown[b.name] = f"∂{top}/∂{label(b.of)}"
+            shown[b.name] = f"∂{top}/∂{shown.get(b.of, label(b.of))}"
     if program.seed is not None:
-        shown[program.seed.name] = "δ" + label(program.value)
+        shown[program.seed.name] = "δ" + shown[program.value]
     return distinct(shown)
 
 

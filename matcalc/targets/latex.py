@@ -330,7 +330,7 @@ def second_order_latex(result) -> str:
         if result.kind == "jacobian":
             labels[e.of] = rf"\frac{{\partial {top}}}{{\partial {symbol(e.of)}}}"
         elif result.kind == "hvp":
-            labels[e.of] = rf"\left(H {symbol(e.direction.name)}\right)_{{{symbol(e.of)}}}"
+            labels[e.of] = (rf"\left(\nabla^{{2}} {top} \, v\right)_{{{symbol(e.of)}}}")
         elif len(parts) == 1:
             labels[e.of] = rf"\frac{{\partial^2 {top}}}{{\partial {symbol(e.of)}^2}}"
         else:

@@ -180,8 +180,8 @@ def second_order_text(result, printer_class=None, label=lambda name: name) -> st
     lines = [f"# {what} of {function_text(problem, printer)}"]
     for e in result.entries:
         direction = (f", applied to the direction {label(e.direction.name)}"
-                     if e.form == "operator" else "")
-        sep = "" if e.layout.startswith("[") else ": "
+                     if e.form == "operator" and result.kind != "hvp" else "")
+        sep = " = " if result.kind == "hvp" else "" if e.layout.startswith("[") else ": "
         lines.append(f"# {names.get(e.name, label(e.name))}{direction}{sep}{e.layout}")
     for b in program.needed(name for _, name in program.gradients):
         lines.append(f"{names.get(b.name, label(b.name))} = {printer.doprint(b.expr)}")

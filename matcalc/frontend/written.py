@@ -57,7 +57,8 @@ class WrittenBuilder(ExprBuilder):
         return Apply("add", tuple(args), (), built.shape)
 
     def neg(self, meta, children):
-        return _negative(self._operand(children[1], meta))
+        x = self._operand(children[1], meta)
+        return const(-x.value) if isinstance(x, Const) else _negative(x)  # -1 is a number
 
     def transpose(self, meta, children):
         built = super().transpose(meta, self._stand_ins(children))

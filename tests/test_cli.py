@@ -512,3 +512,15 @@ def test_hessian_by_a_bias_is_a_matrix():
     proc = run_cli("hessian", MLP, "--wrt", "b2")
     lines = proc.stdout.decode("utf-8").splitlines()
     assert lines[-1] == "H_b2 = 2 * eye(O)" and "# H_b2[i, m] = ∂²loss/∂b2[i]∂b2[m]" in lines
+
+
+@pytest.mark.parametrize("fmt", ["text", "unicode", "latex"])
+def test_steps_are_shown_in_every_format(fmt, mlp_problem):
+    """--steps is honoured with --format unicode and latex too."""
+    from matcalc.targets.unicode import derivation_unicode
+    steps = matcalc.grad(mlp_problem, steps=True).steps
+    want = {"text": str(steps), "unicode": derivation_unicode(steps), "latex": steps.latex()}
+    proc = run_cli("grad", MLP, "--steps", "--format", fmt)
+    assert proc.returncode == 0, proc.stderr
+    assert out(proc) == want[fmt] + "\n"
+    assert out(proc) != out(run_cli("grad", MLP, "--format", fmt))

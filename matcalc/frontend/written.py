@@ -58,7 +58,16 @@ class WrittenBuilder(ExprBuilder):
 
     def neg(self, meta, children):
         x = self._operand(children[1], meta)
-        return const(-x.value) if isinstance(x, Const) else _negative(x)  # -1 is a number
+        return super().neg(meta, children) if isinstance(x, Const) else _negative(x)
+
+    def keyword(self, meta, children):
+        """A keyword's value (axis=-1) as the builders read it: a number."""
+        key, value = children
+        if isinstance(value, Expr) and not isinstance(value, Const):
+            text = self.text[key.end_pos:meta.end_pos].lstrip().removeprefix("=")
+            value = ExprBuilder(self.scope, text).transform(syntax_tree(text).children[0]
+                                                            .children[0])
+        return key, value
 
     def transpose(self, meta, children):
         built = super().transpose(meta, self._stand_ins(children))

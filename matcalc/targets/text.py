@@ -106,8 +106,9 @@ def function_text(problem, printer) -> str:
 
 
 def program_text(program, problem, printer_class=None, label=lambda name: name) -> str:
-    """The gradients as lines `name = expression`: in the input language, or
-    in another notation given its printer class and how it writes names."""
+    """The gradients as lines `name = expression` (`δt1 = ...` an adjoint,
+    `∂f/∂W = ...` a gradient), the expressions in the input language, or in
+    another notation given its printer class and how it writes names."""
     names = result_names(program, problem, label)
     printer = (printer_class or TextPrinter)(names)
     head = "# gradient of " + function_text(problem, printer)

@@ -144,14 +144,15 @@ def _linear_map(e: Expr, out_shape: tuple, v: Var) -> tuple[Expr, str]:
     return e, "operator"
 
 
-def _letters(problem: Problem) -> str:
-    """Index letters no name of the problem uses (i, j, m, n unless taken)."""
+def _letters(problem: Problem) -> list[str]:
+    """Index names no name of the problem uses (i, j, m, n unless taken)."""
     taken = {*problem.variables, *problem.dims, *problem.intermediates, problem.output_name}
-    return "".join(c for c in "ijmnklpqrsuabcefgh" if c not in taken)
+    candidates = [*"ijmnklpqrsuabcefgh", *(f"i{k}" for k in range(1, len(taken) + 5))]
+    return [c for c in candidates if c not in taken]
 
 
 def _layout(form: str, entry, x: tuple[str, tuple], y: tuple[str, tuple], name: str,
-            letters: str) -> str:
+            letters: list[str]) -> str:
     """How the entries of the second derivative or Jacobian `name` are laid
     out: `x` and `y` are the (name, shape) of the two index groups,
     `entry(ix, jy)` writes one entry given their index strings, `letters`

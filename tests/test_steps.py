@@ -217,3 +217,11 @@ def test_the_check_of_defined_names_can_fail():
     assert lines[1].startswith("  Z1 = ")
     k = _first_use(lines, "t0", "text")
     assert not defines(lines[k], "t0")
+
+
+def test_a_differential_that_would_read_as_a_name_is_bracketed():
+    """With a variable named dx, the differential of x is d(x), not dx."""
+    steps = str(matcalc.grad(matcalc.problem("sum(dx * x)", x="N", dx="N"), steps=True).steps)
+    assert "  df = <x, ddx> + <dx, d(x)>" in steps.splitlines()[6]
+    plain = str(matcalc.grad(matcalc.problem("sum(u * x)", x="N", u="N"), steps=True).steps)
+    assert "  df = <x, du> + <u, dx>" in plain.splitlines()[6]

@@ -120,10 +120,13 @@ def program_text(program, problem, printer_class=None, label=lambda name: name) 
     return "\n".join(lines)
 
 
-def step_symbols(names, label=lambda name: name) -> dict[str, str]:
-    """How the derivation writes differentials (dX) and adjoints (δX)."""
-    return {**{f"d {n}": f"d{label(n)}" for n in names},
-            **{f"δ {n}": f"δ{label(n)}" for n in names}}
+def step_symbols(names, label=lambda name: name, taken=()) -> dict[str, str]:
+    """How the derivation writes differentials (dX) and adjoints (δX); d(X)
+    and δ(X) where dX or δX is a name of the problem (a variable dx)."""
+    taken = set(taken)
+    return {f"{mark} {n}": (f"{mark}{label(n)}" if f"{mark}{label(n)}" not in taken
+                            else f"{mark}({label(n)})")
+            for mark in ("d", "δ") for n in names}
 
 
 def derivation_text(derivation, printer_class=None, label=lambda name: name) -> str:
@@ -133,7 +136,9 @@ def derivation_text(derivation, printer_class=None, label=lambda name: name) -> 
     problem, program = derivation.gradient.problem, derivation.gradient.program
     names = [*problem.variables, *(b.name for b in program.bindings)]
     plain = distinct({n: label(n) for n in [*names, *problem_names(problem)]})
-    printer = printer_class({**plain, **step_symbols(names, lambda n: plain.get(n, label(n)))})
+    shown = {plain[n] for n in [*problem_names(problem), *(b.name for b in program.forward())]}
+    printer = printer_class({**plain, **step_symbols(names, lambda n: plain.get(n, label(n)),
+                                                     shown)})
     headings = {"differential": "forward: the differential of each intermediate",
                 "share": "reverse: each intermediate's part of dL, moved onto its inputs "
                          "(<A, B> = sum(A * B))",

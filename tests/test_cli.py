@@ -494,7 +494,8 @@ def test_steps_define_every_intermediate_before_use(mlp_source):
     head = text.split("forward:")[0]
     for b in matcalc.grad(p).program.forward():
         assert f"\n  {b.name} = " in head
-    assert r"t_{0} &= \operatorname{relu}\left(Z_{1}\right)" in matcalc.grad(p, steps=True).steps.latex()
+    latex = matcalc.grad(p, steps=True).steps.latex()
+    assert r"t_{0} &= \operatorname{relu}\left(Z_{1}\right)" in latex
 
 
 def test_a_kronecker_layout_names_its_own_matrix_not_a_dimension():

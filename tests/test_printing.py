@@ -312,7 +312,8 @@ def test_headers_print_the_function_as_written():
     g = matcalc.grad(p)
     assert str(g).splitlines()[0] == \
         "# gradient of f = mean((X @ W - Y)**2) + lam * (x @ S @ x)"
-    assert gradient_unicode(g).splitlines()[0] == "# gradient of f = mean((X·W - Y)²) + lam·(x·S·x)"
+    assert gradient_unicode(g).splitlines()[0] == \
+        "# gradient of f = mean((X·W - Y)²) + lam·(x·S·x)"
     assert str(g.steps).splitlines()[0].endswith("f = mean((X @ W - Y)**2) + lam * (x @ S @ x)")
     assert str(matcalc.hessian(p, "x")).splitlines()[0] == \
         "# Hessian of f = mean((X @ W - Y)**2) + lam * (x @ S @ x)"

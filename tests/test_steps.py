@@ -152,7 +152,8 @@ def _forms(fmt: str):
     a line defines a name; and the printed derivation of a problem."""
     if fmt == "latex":
         from matcalc.targets.latex import symbol
-        return (symbol, lambda n: rf"\delta_{{{symbol(n)}}}", lambda n: rf"\mathrm{{d}}{symbol(n)}",
+        return (symbol, lambda n: rf"\delta_{{{symbol(n)}}}",
+                lambda n: rf"\mathrm{{d}}{symbol(n)}",
                 lambda line, c: line.startswith(c + " &= ") or line.startswith(r"&\text{given "),
                 lambda d: d.latex().splitlines()[1:-1], " && ")
     if fmt == "unicode":
@@ -179,7 +180,8 @@ def _undefined(problem, fmt: str) -> list[str]:
     g = matcalc.grad(problem, steps=True)
     lines = [line.split(rules)[0] for line in printed(g.steps)]
     if fmt != "latex":  # the header: the function as written, then what is given
-        lines[0] = lines[0].partition(", given ")[2] and "given " + lines[0].partition(", given ")[2]
+        given = lines[0].partition(", given ")[2]
+        lines[0] = given and "given " + given
     names = [b.name for b in g.program.forward() if b.name not in problem.variables]
     wrong = []
     for form in (delta, diff, plain):

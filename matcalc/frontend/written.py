@@ -4,8 +4,10 @@
 
 Each node is the operator the text names, applied to its arguments as
 written, with the shape the builders give it (found by building the node
-over stand-ins of its arguments' shapes); nothing is rewritten. The tree is
-for printing only: it is never differentiated or evaluated.
+over stand-ins of its arguments' shapes); nothing is rewritten but the
+spelling of constants (`x / N` is the coefficient 1/N, `-1` a number), as
+the printers write them. The tree is for printing only: it is never
+differentiated or evaluated.
 """
 
 from __future__ import annotations

@@ -52,11 +52,12 @@ def _problem(p, wrt=None) -> Problem:
 
 
 def grad(p, wrt=None, steps: bool = False):
-    """The closed-form gradients of a problem (or problem text); with
-    `steps=True`, the `Derivation` that shows how (its `.gradient` is the
-    `Gradient`)."""
+    """The closed-form gradients of a problem (or problem text), a
+    `Gradient`; with `steps=True` its derivation, `g.steps`, is made too."""
     g = derive(_problem(p, wrt))
-    return g.derivation() if steps else g
+    if steps:
+        g.derivation()  # made now, kept as g.steps
+    return g
 
 
 def hessian(p, wrt=None):

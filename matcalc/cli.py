@@ -205,11 +205,12 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "grad":
         from .api import grad
         g = grad(problem, steps=args.steps)
+        shown = g.steps if args.steps else g
         if args.format == "unicode":
             from .targets.unicode import derivation_unicode, gradient_unicode
-            print(derivation_unicode(g) if args.steps else gradient_unicode(g))
+            print(derivation_unicode(shown) if args.steps else gradient_unicode(g))
         else:
-            print(g.latex() if args.format == "latex" else str(g))
+            print(shown.latex() if args.format == "latex" else str(shown))
         return 0
     if args.command == "codegen":
         from .api import codegen

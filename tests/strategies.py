@@ -1279,6 +1279,23 @@ def assert_balanced_latex(latex: str) -> None:
 
 # ------------------------------------------------------- the whole check ---
 
+def program_body(g) -> list[str]:
+    """The lines of str(g) after its header, each gradient's line under the
+    name the generated code gives it (`∂f/∂W = ...` read as `dW = ...`): a
+    problem body again (an adjoint's name, δt1, is an identifier)."""
+    from matcalc.targets.text import result_names
+    shown = result_names(g.program, g.problem)
+    code_name = {shown[name]: name for _, name in g.program.gradients}
+    return [f"{code_name.get(lhs, lhs)} = {rhs}" for lhs, _, rhs in
+            (line.partition(" = ") for line in str(g).splitlines()[1:])]
+
+
+def printed_seed(g) -> str:
+    """The name str(g) gives the upstream gradient of an array-valued function."""
+    from matcalc.targets.text import result_names
+    return result_names(g.program, g.problem)[g.seed.name]
+
+
 def run_program(problem, values: dict) -> dict:
     """Evaluate a problem's intermediates in order, each line on its own (an
     intermediate a line uses is read from the values computed so far, never
@@ -1426,7 +1443,7 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
         # the gradient program (str(g)) is itself a valid problem body: read
         # back after the declarations, its gradient lines compute the same
         # values as the generated module (checked in module_value)
-        program = str(g).splitlines()[1:]
+        program = program_body(g)
         names = [line.split(" = ", 1)[0] for line in program]
         assert len(set(names)) == len(names), f"a name is bound twice in\n{g}"
         seed = []
@@ -1434,7 +1451,7 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
             shape = g.seed.shape
             if not all(str(d).isidentifier() or str(d).isdigit() for d in shape):
                 return None
-            seed = [f"{g.seed.name}: " + (" x ".join(map(str, shape)) or "scalar")]
+            seed = [f"{printed_seed(g)}: " + (" x ".join(map(str, shape)) or "scalar")]
         return matcalc.parse("\n".join(declarations(p) + seed + program) + "\n")
     reparsed = prop("str(gradient program) parses", program_round_trip, "round trip")
 
@@ -1492,7 +1509,7 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
         grads, dout = computed
         values = {**inputs, **gp.dims()}
         if g.seed is not None:
-            values[g.seed.name] = dout[0]
+            values[printed_seed(g)] = dout[0]
         env = run_program(reparsed, values)
         for w, name in g.program.gradients:
             got = np.asarray(env[name], dtype=float)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import matcalc
+from matcalc.ad.gradient import Gradient
 from matcalc import cli
 from matcalc.checks.verify import CheckResult
 
@@ -71,7 +72,7 @@ def test_grad_text(mlp_problem):
     assert_ok(proc)
     assert out(proc) == str(matcalc.grad(mlp_problem)) + "\n"
     assert out(proc).splitlines()[0].startswith("# gradient of loss = ")
-    assert "dW1 = X.T @ dZ1" in out(proc)
+    assert "∂loss/∂W1 = X.T @ δZ1" in out(proc)
 
 
 def test_grad_latex(mlp_problem):
@@ -85,7 +86,7 @@ def test_grad_wrt(mlp_problem):
     proc = run_cli("grad", MLP, "--wrt", "W2,b2")
     assert_ok(proc)
     text = out(proc)
-    assert "dW2 = " in text and "db2 = " in text
+    assert "∂loss/∂W2 = " in text and "∂loss/∂b2 = " in text
     assert "dW1" not in text and "db1" not in text
     assert text == str(matcalc.grad(mlp_problem, wrt=["W2", "b2"])) + "\n"
 
@@ -96,7 +97,7 @@ def test_grad_inline():
     assert_ok(proc)
     assert out(proc) == ("# gradient of f = sum((X @ w - y) ** 2)\n"
                          "t0 = X @ w - y\n"
-                         "dw = 2 * (X.T @ t0)\n")
+                         "∂f/∂w = 2 * (X.T @ t0)\n")
 
 
 def test_grad_inline_latex():
@@ -108,7 +109,7 @@ def test_grad_inline_latex():
 def test_grad_stdin():
     proc = run_cli("grad", "-", input=b"x: N\nf = sum(x ** 2)\n")
     assert_ok(proc)
-    assert out(proc) == "# gradient of f = sum(x ** 2)\ndx = 2 * x\n"
+    assert out(proc) == "# gradient of f = sum(x ** 2)\n∂f/∂x = 2 * x\n"
 
 
 def test_grad_array_valued(tmp_path):
@@ -117,8 +118,8 @@ def test_grad_array_valued(tmp_path):
     proc = run_cli("grad", path)
     assert_ok(proc)
     assert out(proc).splitlines() == [
-        "# gradient of S = X @ W + b, given dS = ∂L/∂S",
-        "dX = dS @ W.T", "dW = X.T @ dS", "db = sum(dS, axis=0)"]
+        "# gradient of S = X @ W + b, given δS = ∂L/∂S",
+        "∂L/∂X = δS @ W.T", "∂L/∂W = X.T @ δS", "∂L/∂b = sum(δS, axis=0)"]
 
 
 # ---------------------------------------------------------------- codegen ---
@@ -397,8 +398,8 @@ def test_wheel_contains_grammar_and_works_alone(tmp_path):
     proc = subprocess.run([sys.executable, "-S", "-c", "import matcalc.cli\n" + script],
                           capture_output=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr.decode()
-    assert out(proc).splitlines() == ["# gradient of f = sum(X)", "dX = ones(N, D)",
-                                      "# gradient of f = sum(x ** 2)", "dx = 2 * x"]
+    assert out(proc).splitlines() == ["# gradient of f = sum(X)", "∂f/∂X = ones(N, D)",
+                                      "# gradient of f = sum(x ** 2)", "∂f/∂x = 2 * x"]
 
 
 @pytest.mark.parametrize("source, dims", [
@@ -463,11 +464,15 @@ def test_hessian_of_many_variables_names_them_not_the_library_call():
 
 def test_results_have_short_reprs(mlp_source):
     p = matcalc.parse(mlp_source)
-    function = "loss = sum((relu(Z1) @ W2 + b2 - T) ** 2) / N"
+    function = "loss = sum((relu(Z1) @ W2 + b2 - T)**2) / N"  # as written
     assert repr(p) == f"<Problem {function} wrt W1, b1, W2, b2>"
     assert repr(matcalc.grad(p)) == f"<Gradient of {function} by W1, b1, W2, b2>"
     assert repr(matcalc.hessian(p, "b2")) == f"<Hessian of {function}: H_b2>"
-    steps = matcalc.grad(p, steps=True)
+    with_steps = matcalc.grad(p, steps=True)  # a Gradient still, carrying its derivation
+    assert isinstance(with_steps, Gradient) and repr(with_steps) == repr(matcalc.grad(p))
+    assert str(with_steps) == str(matcalc.grad(p))
+    assert with_steps["W1"] is matcalc.grad(p)["W1"]  # code written for grad(p) keeps working
+    steps = with_steps.steps
     assert repr(steps) == f"<Derivation of the gradients of {function}: {len(steps.steps)} steps>"
     long = matcalc.problem(" + ".join(f"sum(sin(x) ** {k})" for k in range(2, 30)), x="N")
     assert len(repr(long)) < 100 and "…" in repr(long)
@@ -485,11 +490,12 @@ def test_a_closed_pipe_is_no_traceback():
 def test_steps_define_every_intermediate_before_use(mlp_source):
     """The derivation lists the intermediates it names (t0, t1) first."""
     p = matcalc.parse(mlp_source)
-    text = str(matcalc.grad(p, steps=True))
+    text = str(matcalc.grad(p, steps=True).steps)
     head = text.split("forward:")[0]
     for b in matcalc.grad(p).program.forward():
         assert f"\n  {b.name} = " in head
-    assert r"t_{0} &= \operatorname{relu}\left(Z_{1}\right)" in matcalc.grad(p, steps=True).latex()
+    latex = matcalc.grad(p, steps=True).steps.latex()
+    assert r"t_{0} &= \operatorname{relu}\left(Z_{1}\right)" in latex
 
 
 def test_a_kronecker_layout_names_its_own_matrix_not_a_dimension():
@@ -507,3 +513,15 @@ def test_hessian_by_a_bias_is_a_matrix():
     proc = run_cli("hessian", MLP, "--wrt", "b2")
     lines = proc.stdout.decode("utf-8").splitlines()
     assert lines[-1] == "H_b2 = 2 * eye(O)" and "# H_b2[i, m] = ∂²loss/∂b2[i]∂b2[m]" in lines
+
+
+@pytest.mark.parametrize("fmt", ["text", "unicode", "latex"])
+def test_steps_are_shown_in_every_format(fmt, mlp_problem):
+    """--steps is honoured with --format unicode and latex too."""
+    from matcalc.targets.unicode import derivation_unicode
+    steps = matcalc.grad(mlp_problem, steps=True).steps
+    want = {"text": str(steps), "unicode": derivation_unicode(steps), "latex": steps.latex()}
+    proc = run_cli("grad", MLP, "--steps", "--format", fmt)
+    assert proc.returncode == 0, proc.stderr
+    assert out(proc) == want[fmt] + "\n"
+    assert out(proc) != out(run_cli("grad", MLP, "--format", fmt))

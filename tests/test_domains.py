@@ -193,8 +193,8 @@ def test_common_scale_holds_numerically():
 def test_softmax_cross_entropy_gradient_is_the_textbook_form():
     p = matcalc.parse((EXAMPLES / "softmax_ce.mc").read_text("utf-8"))
     lines = str(matcalc.grad(p)).splitlines()
-    assert "dZ = (softmax(Z, axis=1) - Y) / N" in lines
-    assert "dW = X.T @ dZ" in lines and "db = sum(dZ, axis=0)" in lines
+    assert "δZ = (softmax(Z, axis=1) - Y) / N" in lines
+    assert "∂loss/∂W = X.T @ δZ" in lines and "∂loss/∂b = sum(δZ, axis=0)" in lines
     assert "dZ = (_softmax(Z, 1) - Y) / N" in matcalc.codegen(p)
     for seed in range(3):
         assert matcalc.check(p, seed=seed).ok
@@ -391,7 +391,7 @@ def test_positive_first_holds_numerically():
         assert str(got) == after
         np.testing.assert_allclose(evaluate(got, values), evaluate(before, values), rtol=1e-15)
     unscaled = matcalc.problem("-sum(Y * log(softmax(Z, axis=1)))", Y="N x K onehot", Z="N x K")
-    assert "dZ = softmax(Z, axis=1) - Y" in str(matcalc.grad(unscaled)).splitlines()
+    assert "∂f/∂Z = softmax(Z, axis=1) - Y" in str(matcalc.grad(unscaled)).splitlines()
 
 
 # ------------------------------ generated problems over declared domains ---

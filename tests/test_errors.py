@@ -224,7 +224,7 @@ def test_api_rejects_non_problem():
 
 def test_api_accepts_text():
     g = matcalc.grad("x: N\nf = sum(x ** 2)\n")
-    assert str(g).splitlines()[-1] == "dx = 2 * x"
+    assert str(g).splitlines()[-1] == "∂f/∂x = 2 * x"
 
 
 @pytest.mark.parametrize("dims, fragment", [

@@ -94,12 +94,12 @@ def test_mlp_closed_form():
     # t0 = relu(Z1) is the hidden activation, t1 = prediction - T the residual.
     assert "t0 = relu(Z1)" in text
     assert "t1 = t0 @ W2 + b2 - T" in text
-    assert "dt1 = 2 / N * t1" in text
-    assert "dW2 = t0.T @ dt1" in text            # dW = A.T @ dS
-    assert "db2 = sum(dt1, axis=0)" in text      # db = column sums of dS
-    assert "dZ1 = (dt1 @ W2.T) * step(Z1)" in text   # dA = dS @ W.T, then ReLU'
-    assert "dW1 = X.T @ dZ1" in text
-    assert "db1 = sum(dZ1, axis=0)" in text
+    assert "δt1 = 2 / N * t1" in text
+    assert "∂loss/∂W2 = t0.T @ δt1" in text            # dW = A.T @ dS
+    assert "∂loss/∂b2 = sum(δt1, axis=0)" in text      # db = column sums of dS
+    assert "δZ1 = (δt1 @ W2.T) * step(Z1)" in text   # dA = dS @ W.T, then ReLU'
+    assert "∂loss/∂W1 = X.T @ δZ1" in text
+    assert "∂loss/∂b1 = sum(δZ1, axis=0)" in text
 
 
 SEED004 = """
@@ -177,16 +177,16 @@ def test_seed001_closed_form():
         assert f"A{k} = relu(Z{k})" in text
     assert "Y = A3 @ W4 + B4" in text
     assert "t0 = Y - T" in text
-    assert "dY = 2 / (N * O) * t0" in text      # mean over N*O entries
-    assert "dW4 = A3.T @ dY" in text
-    assert "dB4 = sum(dY, axis=0)" in text
-    assert "dZ3 = (dY @ W4.T) * step(Z3)" in text   # the seed's DZ3, over N*O
-    assert "dZ2 = (dZ3 @ W3.T) * step(Z2)" in text
-    assert "dZ1 = (dZ2 @ W2.T) * step(Z1)" in text
-    assert "dW3 = A2.T @ dZ3" in text
-    assert "dW2 = A1.T @ dZ2" in text
-    assert "dW1 = X.T @ dZ1" in text
-    assert "dB1 = sum(dZ1, axis=0)" in text
+    assert "δY = 2 / (N * O) * t0" in text      # mean over N*O entries
+    assert "∂err/∂W4 = A3.T @ δY" in text
+    assert "∂err/∂B4 = sum(δY, axis=0)" in text
+    assert "δZ3 = (δY @ W4.T) * step(Z3)" in text   # the seed's DZ3, over N*O
+    assert "δZ2 = (δZ3 @ W3.T) * step(Z2)" in text
+    assert "δZ1 = (δZ2 @ W2.T) * step(Z1)" in text
+    assert "∂err/∂W3 = A2.T @ δZ3" in text
+    assert "∂err/∂W2 = A1.T @ δZ2" in text
+    assert "∂err/∂W1 = X.T @ δZ1" in text
+    assert "∂err/∂B1 = sum(δZ1, axis=0)" in text
 
 
 def test_seed001_script_runs():
@@ -221,9 +221,9 @@ def test_seed001_formulas_hold_for_a_batch():
 def test_affine_closed_form():
     g = matcalc.grad(load("affine.mc"))
     text = lines(g)
-    assert "dX = dS @ W.T" in text
-    assert "dW = X.T @ dS" in text
-    assert "db = sum(dS, axis=0)" in text
+    assert "∂L/∂X = δS @ W.T" in text
+    assert "∂L/∂W = X.T @ δS" in text
+    assert "∂L/∂b = sum(δS, axis=0)" in text
 
 
 def test_affine_backward_given_dS():
@@ -248,12 +248,12 @@ def test_sigmoid_chain_closed_form():
     text = lines(g)
     # sigmoid'(z) = a (1 - a); dC0/da3 = 2 (a3 - y)
     assert "t0 = a3 - y" in text
-    assert "dz3 = 2 * t0 * a3 * (1 - a3)" in text
-    assert "dz2 = dz3 * w3 * a2 * (1 - a2)" in text
-    assert "dz1 = dz2 * w2 * a1 * (1 - a1)" in text
-    assert "dw3 = dz3 * a2" in text
-    assert "db3 = dz3" in text
-    assert "dw1 = dz1 * x" in text
+    assert "δz3 = 2 * t0 * a3 * (1 - a3)" in text
+    assert "δz2 = δz3 * w3 * a2 * (1 - a2)" in text
+    assert "δz1 = δz2 * w2 * a1 * (1 - a1)" in text
+    assert "∂C0/∂w3 = δz3 * a2" in text
+    assert "∂C0/∂b3 = δz3" in text
+    assert "∂C0/∂w1 = δz1 * x" in text
 
 
 def test_sigmoid_chain_matches_hand_chain_rule():
@@ -281,7 +281,7 @@ def test_sigmoid_chain_matches_hand_chain_rule():
 
 def test_least_squares_closed_form_and_normal_equations():
     p = load("least_squares.mc")
-    assert "dx = 2 * (A.T @ t0)" in lines(matcalc.grad(p))
+    assert "∂f/∂x = 2 * (A.T @ t0)" in lines(matcalc.grad(p))
     module = matcalc.compile(p)
     rng = np.random.default_rng(2)
     A, b = rng.standard_normal((8, 3)), rng.standard_normal(8)
@@ -295,7 +295,7 @@ def test_least_squares_closed_form_and_normal_equations():
 
 def test_logistic_closed_form():
     p = load("logistic.mc")
-    assert "dw = -(X.T @ (sigmoid(t0) * y))" in lines(matcalc.grad(p))
+    assert "∂f/∂w = -(X.T @ (sigmoid(t0) * y))" in lines(matcalc.grad(p))
     module = matcalc.compile(p)
     rng = np.random.default_rng(3)
     X, w = rng.standard_normal((9, 4)), rng.standard_normal(4)
@@ -360,9 +360,9 @@ def test_column_layout_closed_form():
     g = matcalc.grad(load("column_layout.mc"))
     text = lines(g)
     assert "Y = W @ X + b[:, None]" in text
-    assert "dW = Y @ X.T" in text    # dY @ X.T with dY = Y, not seed 003's dY.T @ X.T
-    assert "dX = W.T @ Y" in text
-    assert "db = sum(Y, axis=1)" in text   # row sums: b is broadcast along columns
+    assert "∂L/∂W = Y @ X.T" in text    # dY @ X.T with dY = Y, not seed 003's dY.T @ X.T
+    assert "∂L/∂X = W.T @ Y" in text
+    assert "∂L/∂b = sum(Y, axis=1)" in text   # row sums: b is broadcast along columns
     assert not any("Y.T @ X.T" in line for line in text)
 
 

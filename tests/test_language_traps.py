@@ -175,7 +175,7 @@ def test_regression_byte_order_mark_is_accepted(capsys, tmp_path):
     path = tmp_path / "bom.mc"
     path.write_bytes(b"\xef\xbb\xbfx: N\nf = sum(x ** 2)\n")
     code, out, err = main(capsys, "grad", str(path))
-    assert code == 0 and err == "" and "dx = 2 * x" in out
+    assert code == 0 and err == "" and "∂f/∂x = 2 * x" in out
     assert matcalc.parse("\ufeffx: N\nf = sum(x)\n").variables["x"].shape
 
 

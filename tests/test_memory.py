@@ -75,7 +75,7 @@ def test_scaled_identity_in_a_shared_adjoint_stays_symbolic():
     # `trace(X @ S @ X.T) / 2` printed g0 = eye(N) / 2; dt0 = g0 @ X
     out = run_cli("grad", "-e", "trace(X @ S @ X.T) / 2", "-d", "X: N x D", "-d", "S: D x D")
     text = out.stdout.decode()
-    assert out.returncode == 0 and "dX = " in text
+    assert out.returncode == 0 and "∂f/∂X = " in text
     assert "eye" not in text, text
     p = matcalc.problem("trace(X @ S @ X.T) / 2", X="N x D", S="D x D")
     assert "np.eye" not in matcalc.codegen(p)

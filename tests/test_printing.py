@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -17,16 +18,16 @@ from conftest import AFFINE_SOURCE, EXAMPLES, scope_of
 # ------------------------------------------------------------ golden strings ---
 
 MLP_TEXT = """\
-# gradient of loss = sum((relu(Z1) @ W2 + b2 - T) ** 2) / N
+# gradient of loss = sum((relu(Z1) @ W2 + b2 - T)**2) / N
 Z1 = X @ W1 + b1
 t0 = relu(Z1)
 t1 = t0 @ W2 + b2 - T
-dt1 = 2 / N * t1
-dZ1 = (dt1 @ W2.T) * step(Z1)
-dW1 = X.T @ dZ1
-db1 = sum(dZ1, axis=0)
-dW2 = t0.T @ dt1
-db2 = sum(dt1, axis=0)"""
+δt1 = 2 / N * t1
+δZ1 = (δt1 @ W2.T) * step(Z1)
+∂loss/∂W1 = X.T @ δZ1
+∂loss/∂b1 = sum(δZ1, axis=0)
+∂loss/∂W2 = t0.T @ δt1
+∂loss/∂b2 = sum(δt1, axis=0)"""
 
 MLP_LATEX = r"""\begin{aligned}
 Z_{1} &= X W_{1} + \mathbf{1} b_{1}^\top \\
@@ -41,10 +42,10 @@ t_{1} &= t_{0} W_{2} + \mathbf{1} b_{2}^\top - T \\
 \end{aligned}"""
 
 AFFINE_TEXT = """\
-# gradient of S = X @ W + b, given dS = ∂L/∂S
-dX = dS @ W.T
-dW = X.T @ dS
-db = sum(dS, axis=0)"""
+# gradient of S = X @ W + b, given δS = ∂L/∂S
+∂L/∂X = δS @ W.T
+∂L/∂W = X.T @ δS
+∂L/∂b = sum(δS, axis=0)"""
 
 AFFINE_LATEX = r"""\begin{aligned}
 &\text{given } \delta_{S} = \frac{\partial L}{\partial S} \\
@@ -295,3 +296,79 @@ def test_problem_text_keeps_symmetric_structure():
     assert "S: D x D symmetric" in str(p)
     again = matcalc.parse(str(p))
     assert matcalc.grad(again)["S"] is matcalc.grad(p)["S"]
+
+
+# --------------------------------------- the function as written, notation ---
+
+RIDGE = ("X: N x D\nW: D x O\nY: N x O\nlam: scalar\nx: D\nS: D x D symmetric\n"
+         "f = mean((X @ W - Y)**2) + lam * (x @ S @ x)\n")
+
+
+def test_headers_print_the_function_as_written():
+    """mean stays mean, x @ S @ x keeps its order (the built graph holds
+    sum(...) / (N * O) and S @ x @ x), in text, Unicode and LaTeX."""
+    from matcalc.targets.unicode import gradient_unicode, problem_unicode
+    p = matcalc.parse(RIDGE)
+    g = matcalc.grad(p)
+    assert str(g).splitlines()[0] == \
+        "# gradient of f = mean((X @ W - Y)**2) + lam * (x @ S @ x)"
+    assert gradient_unicode(g).splitlines()[0] == \
+        "# gradient of f = mean((X·W - Y)²) + lam·(x·S·x)"
+    assert str(g.steps).splitlines()[0].endswith("f = mean((X @ W - Y)**2) + lam * (x @ S @ x)")
+    assert str(matcalc.hessian(p, "x")).splitlines()[0] == \
+        "# Hessian of f = mean((X @ W - Y)**2) + lam * (x @ S @ x)"
+    assert r"\operatorname{mean}" in p._repr_latex_() and r"x^\top S x" in p._repr_latex_()
+    assert "mean((X·W - Y)²)" in problem_unicode(p)
+    assert repr(p).startswith("<Problem f = mean((X @ W - Y)**2)")
+
+
+def test_the_written_function_drops_comments_and_line_breaks():
+    p = matcalc.parse("x: N  # a vector\nf = sum(  # the sum\n    exp(x)\n  ) / N\n")
+    assert p.written == {"f": "sum( exp(x) ) / N"}
+    assert str(matcalc.grad(p)).splitlines()[0] == "# gradient of f = sum( exp(x) ) / N"
+
+
+def test_a_problem_without_text_prints_its_built_form():
+    p = matcalc.parse("x: N\nf = mean(x)\n")
+    bare = dataclasses.replace(p, written={})
+    assert str(matcalc.grad(bare)).splitlines()[0] == "# gradient of f = sum(x) / N"
+
+
+def test_one_notation_for_adjoints_and_gradients():
+    """δv is the adjoint of an intermediate, ∂f/∂W a gradient, in text and
+    Unicode; the generated code keeps dv and dW, its comments say dv = ∂f/∂v."""
+    p = matcalc.parse((EXAMPLES / "mlp.mc").read_text("utf-8"))
+    text = str(matcalc.grad(p)).splitlines()
+    for line in ("δt1 = 2 / N * t1", "δZ1 = (δt1 @ W2.T) * step(Z1)", "∂loss/∂W1 = X.T @ δZ1"):
+        assert line in text
+    assert not any(line.startswith(("dt1", "dZ1", "dW1")) for line in text)
+    source = matcalc.codegen(p)
+    assert "    dW1 = X.T @ dZ1\n" in source and "# dZ1 = ∂loss/∂Z1" in source
+    assert "δ" not in source
+
+
+def test_second_order_index_letters_avoid_the_problems_names():
+    """A Kronecker layout comment with dimensions named i, j, m, n."""
+    p = matcalc.parse("A: i x j\nB: j x m\nS = A @ B\n")
+    layout = str(matcalc.jacobian(p, "B")).splitlines()[1]
+    assert layout == "# J_B: vec stacks columns: J_B[n + i·k, l + j·p] = ∂S[n, k]/∂B[l, p]"
+    assert str(matcalc.jacobian(matcalc.parse("A: N x D\nB: D x K\nS = A @ B\n"), "B")) \
+        .splitlines()[1] == "# J_B: vec stacks columns: J_B[i + N·j, m + D·n] = ∂S[i, j]/∂B[m, n]"
+
+
+def test_hvp_comment_names_the_problems_variables():
+    p = matcalc.parse((EXAMPLES / "mlp.mc").read_text("utf-8"))
+    lines = str(matcalc.hvp(p)).splitlines()
+    assert lines[1] == ("# Hv_W1 = ∂²loss/∂W1²[v_W1] + ∂²loss/∂W1∂b1[v_b1] "
+                        "+ ∂²loss/∂W1∂W2[v_W2] + ∂²loss/∂W1∂b2[v_b2]")
+    assert "(H v)" not in "\n".join(lines) and r"\left(H " not in matcalc.hvp(p).latex()
+
+
+def test_latex_column_layout_writes_its_broadcast():
+    """Y = W X + b 1ᵀ in column layout, as the row layout writes 1 bᵀ."""
+    g = matcalc.grad(matcalc.parse((EXAMPLES / "column_layout.mc").read_text("utf-8")))
+    lines = g.latex().splitlines()
+    assert r"Y &= W X + b \mathbf{1}^\top \\" in lines
+    assert r"\frac{\partial L}{\partial b} &= Y \mathbf{1}" in lines
+    rows = matcalc.grad(matcalc.problem("sum((X + b[None, :]) ** 2)", X="N x D", b="D"))
+    assert r"X + \mathbf{1} b^\top" in rows.latex()

@@ -7,7 +7,9 @@ evaluated exactly at the same point.
 
 from __future__ import annotations
 
+import functools
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -102,7 +104,7 @@ def test_every_step_holds(expr, shapes):
 
 
 def test_mlp_steps_read_like_the_textbook():
-    text = str(matcalc.grad((EXAMPLES / "mlp.mc").read_text(), steps=True))
+    text = str(matcalc.grad((EXAMPLES / "mlp.mc").read_text(), steps=True).steps)
     assert "dZ1 = X @ dW1 + db1    [product rule; sum rule]" in text
     assert "dt0 = dZ1 * step(Z1)    [chain rule for the elementwise relu]" in text
     assert ("<δt1, dt1> = <δt1 @ W2.T, dt0> + <t0.T @ δt1, dW2> + <sum(δt1, axis=0), db2>"
@@ -112,21 +114,21 @@ def test_mlp_steps_read_like_the_textbook():
 
 
 def test_sigmoid_chain_steps_follow_seed_002():
-    text = str(matcalc.grad((EXAMPLES / "sigmoid_chain.mc").read_text(), steps=True))
+    text = str(matcalc.grad((EXAMPLES / "sigmoid_chain.mc").read_text(), steps=True).steps)
     assert "da3 = dz3 * a3 * (1 - a3)    [chain rule for the elementwise sigmoid]" in text
     assert "δz3 = δa3 * a3 * (1 - a3)" in text
     assert "∂C0/∂w3 = δz3 * a2" in text
 
 
 def test_trace_det_inverse_rules_are_named():
-    text = str(matcalc.grad(matcalc.problem(*EXTRA[0][:1], **EXTRA[0][1]), steps=True))
+    text = str(matcalc.grad(matcalc.problem(*EXTRA[0][:1], **EXTRA[0][1]), steps=True).steps)
     for rule in ("d log det(X) = tr(X⁻¹ dX)", "d X⁻¹ = −X⁻¹ dX X⁻¹", "d tr(X) = tr(dX)",
                  "d det(X) = det(X) tr(X⁻¹ dX)"):
         assert rule in text
 
 
 def test_steps_latex_is_balanced():
-    latex = matcalc.grad((EXAMPLES / "mlp.mc").read_text(), steps=True).latex()
+    latex = matcalc.grad((EXAMPLES / "mlp.mc").read_text(), steps=True).steps.latex()
     assert latex.count("{") == latex.count("}")
     assert latex.count(r"\left") == latex.count(r"\right")
     assert r"\left\langle \delta_{t_{1}}, \mathrm{d}t_{1} \right\rangle" in latex
@@ -138,3 +140,90 @@ def test_cli_steps():
                          capture_output=True, text=True, check=True).stdout
     assert "dS = dX @ W + X @ dW + db" in out
     assert "∂L/∂W = X.T @ δS" in out
+
+
+# ------------------------------------------- every name defined before use ---
+
+_NAME_CHAR = r"A-Za-z0-9_\u0370-\u03ff\u2080-\u2089"
+
+
+def _forms(fmt: str):
+    """How `fmt` writes a plain name, its adjoint and its differential; how
+    a line defines a name; and the printed derivation of a problem."""
+    if fmt == "latex":
+        from matcalc.targets.latex import symbol
+        return (symbol, lambda n: rf"\delta_{{{symbol(n)}}}",
+                lambda n: rf"\mathrm{{d}}{symbol(n)}",
+                lambda line, c: line.startswith(c + " &= ") or line.startswith(r"&\text{given "),
+                lambda d: d.latex().splitlines()[1:-1], " && ")
+    if fmt == "unicode":
+        from matcalc.targets.unicode import derivation_unicode, name
+        return (name, lambda n: "δ" + name(n), lambda n: "d" + name(n),
+                lambda line, c: line.strip().startswith(c + " = ") or "given" in line,
+                lambda d: derivation_unicode(d).splitlines(), "    [")
+    return (str, lambda n: "δ" + n, lambda n: "d" + n,
+            lambda line, c: line.strip().startswith(c + " = ") or "given" in line,
+            lambda d: str(d).splitlines(), "    [")
+
+
+def _first_use(lines: list[str], written: str, fmt: str) -> int | None:
+    before = rf"(?<![{_NAME_CHAR}\\])" if fmt != "latex" else r"(?<![A-Za-z\\])"
+    after = rf"(?![{_NAME_CHAR}])" if fmt != "latex" else r"(?![A-Za-z_])"
+    pattern = re.compile(before + re.escape(written) + after)
+    return next((k for k, line in enumerate(lines) if pattern.search(line)), None)
+
+
+def _undefined(problem, fmt: str) -> list[str]:
+    """The names the derivation uses on a line before the one defining them
+    (intermediates, their adjoints δv and differentials dv)."""
+    plain, delta, diff, defines, printed, rules = _forms(fmt)
+    g = matcalc.grad(problem, steps=True)
+    lines = [line.split(rules)[0] for line in printed(g.steps)]
+    if fmt != "latex":  # the header: the function as written, then what is given
+        given = lines[0].partition(", given ")[2]
+        lines[0] = given and "given " + given
+    names = [b.name for b in g.program.forward() if b.name not in problem.variables]
+    wrong = []
+    for form in (delta, diff, plain):
+        shown = [(n, form(n)) for n in names]
+        masked = lines
+        if form is plain:  # a plain name inside δv or dv is no use of v
+            masked = [functools.reduce(lambda s, f: s.replace(f, "•"),
+                                       sorted({f(n) for n in names for f in (delta, diff)},
+                                              key=len, reverse=True), line) for line in lines]
+        for n, written in shown:
+            k = _first_use(masked, written, fmt)
+            if k is not None and not defines(lines[k], written):
+                wrong.append(f"{written} first used in: {lines[k]}")
+    return wrong
+
+
+@pytest.mark.parametrize("fmt", ["text", "unicode", "latex"])
+@pytest.mark.parametrize("name", PROBLEMS + [e for e, _ in EXTRA])
+def test_every_name_in_the_steps_is_defined_before_use(name, fmt):
+    """t0, t1, δt1, dt1: each is defined on its own line before any line uses it."""
+    if name in PROBLEMS:
+        problem = matcalc.parse((EXAMPLES / f"{name}.mc").read_text())
+    else:
+        problem = matcalc.problem(name, **dict(EXTRA)[name])
+    assert _undefined(problem, fmt) == []
+
+
+def test_the_check_of_defined_names_can_fail():
+    """A derivation whose intermediates were not listed first is caught."""
+    problem = matcalc.parse((EXAMPLES / "mlp.mc").read_text())
+    steps = matcalc.grad(problem, steps=True).steps
+    cut = "\n".join(line for line in str(steps).splitlines() if not line.startswith("  t0 = "))
+    plain, delta, diff, defines, _, rules = _forms("text")
+    lines = [line.split(rules)[0] for line in cut.splitlines()[1:]]
+    assert lines[1].startswith("  Z1 = ")
+    k = _first_use(lines, "t0", "text")
+    assert not defines(lines[k], "t0")
+
+
+def test_a_differential_that_would_read_as_a_name_is_bracketed():
+    """With a variable named dx, the differential of x is d(x), not dx."""
+    steps = str(matcalc.grad(matcalc.problem("sum(dx * x)", x="N", dx="N"), steps=True).steps)
+    assert "  df = <x, ddx> + <dx, d(x)>" in steps.splitlines()[6]
+    plain = str(matcalc.grad(matcalc.problem("sum(u * x)", x="N", u="N"), steps=True).steps)
+    assert "  df = <x, du> + <u, dx>" in plain.splitlines()[6]

@@ -17,18 +17,18 @@ MLP_UNICODE = """\
 Z₁ = X·W₁ + b₁
 t₀ = relu(Z₁)
 t₁ = t₀·W₂ + b₂ - T
-dt₁ = 2/N·t₁
-dZ₁ = (dt₁·W₂ᵀ) ⊙ 𝟙[Z₁ > 0]
-dW₁ = Xᵀ·dZ₁
-db₁ = ∑₀dZ₁
-dW₂ = t₀ᵀ·dt₁
-db₂ = ∑₀dt₁"""
+δt₁ = 2/N·t₁
+δZ₁ = (δt₁·W₂ᵀ) ⊙ 𝟙[Z₁ > 0]
+∂loss/∂W₁ = Xᵀ·δZ₁
+∂loss/∂b₁ = ∑₀δZ₁
+∂loss/∂W₂ = t₀ᵀ·δt₁
+∂loss/∂b₂ = ∑₀δt₁"""
 
 AFFINE_UNICODE = """\
-# gradient of S = X·W + b, given dS = ∂L/∂S
-dX = dS·Wᵀ
-dW = Xᵀ·dS
-db = ∑₀dS"""
+# gradient of S = X·W + b, given δS = ∂L/∂S
+∂L/∂X = δS·Wᵀ
+∂L/∂W = Xᵀ·δS
+∂L/∂b = ∑₀δS"""
 
 SIGMOID_CHAIN_UNICODE = """\
 # gradient of C₀ = (a₃ - y)²
@@ -39,15 +39,15 @@ a₂ = σ(z₂)
 z₃ = w₃·a₂ + b₃
 a₃ = σ(z₃)
 t₀ = a₃ - y
-dz₃ = 2·t₀·a₃·(1 - a₃)
-dz₂ = dz₃·w₃·a₂·(1 - a₂)
-dz₁ = dz₂·w₂·a₁·(1 - a₁)
-dw₁ = dz₁·x
-db₁ = dz₁
-dw₂ = dz₂·a₁
-db₂ = dz₂
-dw₃ = dz₃·a₂
-db₃ = dz₃"""
+δz₃ = 2·t₀·a₃·(1 - a₃)
+δz₂ = δz₃·w₃·a₂·(1 - a₂)
+δz₁ = δz₂·w₂·a₁·(1 - a₁)
+∂C₀/∂w₁ = δz₁·x
+∂C₀/∂b₁ = δz₁
+∂C₀/∂w₂ = δz₂·a₁
+∂C₀/∂b₂ = δz₂
+∂C₀/∂w₃ = δz₃·a₂
+∂C₀/∂b₃ = δz₃"""
 
 SEED004_UNICODE = """\
 # gradient of loss = ∑(y - pred)²
@@ -55,19 +55,19 @@ h = X·W₁ + b₁
 h_relu = relu(h)
 pred = h_relu·W₂ + b₂
 t₀ = y - pred
-dpred = -2·t₀
-dh = (dpred·W₂ᵀ) ⊙ 𝟙[h > 0]
-dW₁ = Xᵀ·dh
-db₁ = ∑₀dh
-dW₂ = h_reluᵀ·dpred
-db₂ = ∑₀dpred"""
+δpred = -2·t₀
+δh = (δpred·W₂ᵀ) ⊙ 𝟙[h > 0]
+∂loss/∂W₁ = Xᵀ·δh
+∂loss/∂b₁ = ∑₀δh
+∂loss/∂W₂ = h_reluᵀ·δpred
+∂loss/∂b₂ = ∑₀δpred"""
 
 LINALG_UNICODE = """\
 # gradient of nll = N/2·log det(S) + N/2·tr(S⁻¹·C) + lam·tr(S) + μ·det(S)
 t₀ = S⁻¹
 C = (Xᵀ·X)/N
 t₁ = det(S)
-dS = μ·t₁·t₀ᵀ + lam·I - N/2·(t₀ᵀ·C·t₀ᵀ) + N/2·t₀ᵀ"""
+∂nll/∂S = μ·t₁·t₀ᵀ + lam·I - N/2·(t₀ᵀ·C·t₀ᵀ) + N/2·t₀ᵀ"""
 
 
 def grad_of(filename: str):
@@ -105,7 +105,7 @@ def test_linalg():
 def test_column_layout_row_sums_and_column_bias():
     text = gradient_unicode(grad_of("column_layout.mc"))
     assert "Y = W·X + b" in text
-    assert "db = ∑₁Y" in text
+    assert "∂L/∂b = ∑₁Y" in text
 
 
 def test_problem_unicode(mlp_problem):
@@ -212,7 +212,7 @@ def test_names_that_would_print_alike_keep_their_spelling():
     assert to_unicode(p.output.args[0]) == "∑(W1 ⊙ W_1)"
     g = matcalc.grad(p)
     text = gradient_unicode(g)
-    assert "dW1 = W_1" in text and "dW_1 = W1" in text
+    assert "∂f/∂W1 = W_1" in text and "∂f/∂W_1 = W1" in text
     assert "W₁" not in text
 
 

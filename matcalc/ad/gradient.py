@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .derive import gradients
 from ..ir.expr import Apply, Expr, Var, const, postorder, rewrite, var
@@ -23,6 +24,7 @@ class Gradient:
     upstream gradient `seed` (named dS). `program` names the shared parts;
     `shared[X]` is `exprs[X]` with its shared adjoints still marked, so a
     long chain stays nested (second order differentiates that form).
+    `steps` is the derivation, step by step (made when first asked for).
     """
 
     problem: Problem
@@ -50,9 +52,14 @@ class Gradient:
     def _repr_latex_(self) -> str:
         return f"$${self.latex()}$$"
 
-    def derivation(self) -> Derivation:
-        """The derivation step by step (see `matcalc.steps`)."""
+    @cached_property
+    def steps(self) -> Derivation:
+        """The derivation step by step (see `matcalc.ad.steps`)."""
         return derivation(self)
+
+    def derivation(self) -> Derivation:
+        """The derivation step by step, `self.steps`."""
+        return self.steps
 
 
 def problem_names(problem: Problem) -> Names:

@@ -100,8 +100,9 @@ def _scalar_output(problem: Problem, what: str) -> None:
 
 
 def hvp(problem: Problem) -> SecondOrder:
-    """(H v)_X = Σ_Y ∂²L/∂X∂Y v_Y for each X in wrt, with a direction v_Y
-    for each variable: the differential of the gradient along v."""
+    """Hv_X = Σ_Y ∂²L/∂X∂Y [v_Y] for each X in wrt, with a direction v_Y
+    for each variable: the differential of the gradient along v (the
+    layout lists the terms by the problem's own names)."""
     _scalar_output(problem, "a Hessian-vector product")
     g = derive(problem)
     names = problem_names(problem)
@@ -111,8 +112,11 @@ def hvp(problem: Problem) -> SecondOrder:
     for w in problem.wrt:
         d, _ = differentials(g.shared[w], tangents)
         shape = problem.variables[w].shape
+        f = problem.output_name
+        terms = " + ".join(f"∂²{f}/∂{w}²[{v.name}]" if u == w else f"∂²{f}/∂{w}∂{u}[{v.name}]"
+                           for u, v in directions.items())
         entries.append(Entry("Hv_" + w, w, zeros(shape) if d is None else d, "operator",
-                             f"(H v)_{w} = Σ_Y ∂²L/∂{w}∂Y v_Y", directions[w], shape))
+                             terms, directions[w], shape))
     return _program(problem, entries, names, "hvp")
 
 
@@ -140,16 +144,25 @@ def _linear_map(e: Expr, out_shape: tuple, v: Var) -> tuple[Expr, str]:
     return e, "operator"
 
 
-def _layout(form: str, entry, x: tuple[str, tuple], y: tuple[str, tuple], name: str) -> str:
+def _letters(problem: Problem) -> list[str]:
+    """Index names no name of the problem uses (i, j, m, n unless taken)."""
+    taken = {*problem.variables, *problem.dims, *problem.intermediates, problem.output_name}
+    candidates = [*"ijmnklpqrsuabcefgh", *(f"i{k}" for k in range(1, len(taken) + 5))]
+    return [c for c in candidates if c not in taken]
+
+
+def _layout(form: str, entry, x: tuple[str, tuple], y: tuple[str, tuple], name: str,
+            letters: list[str]) -> str:
     """How the entries of the second derivative or Jacobian `name` are laid
     out: `x` and `y` are the (name, shape) of the two index groups,
-    `entry(ix, jy)` writes one entry given their index strings."""
+    `entry(ix, jy)` writes one entry given their index strings, `letters`
+    the index letters to use."""
     (xn, xs), (yn, ys) = x, y
-    i, j = "ijkl"[:len(xs)], "mnop"[:len(ys)]
+    i, j = letters[:len(xs)], letters[2:2 + len(ys)]
     text = entry(f"[{', '.join(i)}]" if i else "", f"[{', '.join(j)}]" if j else "")
     if form == "kron":
         return (f"vec stacks columns: "
-                f"{name}[i + {xs[0]}·j, m + {ys[0]}·n] = {text}")
+                f"{name}[{i[0]} + {xs[0]}·{i[1]}, {j[0]} + {ys[0]}·{j[1]}] = {text}")
     if form == "operator":
         return (f"the array [{', '.join(i + j)}] = {text} (the indices of {xn}, "
                 f"then those of {yn})")
@@ -166,7 +179,7 @@ def _second(problem: Problem, names: Names, of: Expr, out: tuple[str, tuple], y:
     d, _ = differentials(of, {yv: v})
     d = zeros(out[1]) if d is None else _simplifier(problem)(d)
     expr, form = _linear_map(d, out[1], v)
-    layout = _layout(form, entry, out, (y, yv.shape), name)
+    layout = _layout(form, entry, out, (y, yv.shape), name, _letters(problem))
     return Entry(name, label, expr, form, layout, v, out[1] + yv.shape)
 
 

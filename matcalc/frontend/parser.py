@@ -7,6 +7,8 @@ checks the shapes and domains declared.
 
 from __future__ import annotations
 
+import re
+
 import lark
 import sympy
 from lark import Token
@@ -20,6 +22,7 @@ from ..ir.shapes import dim
 from .expressions import ExprBuilder, operand, suggest
 from .grammar import syntax_tree
 from .reading import glued_dimensions
+from . import written  # noqa: F401  (provides written_expr)
 
 
 # The words that say what values a variable takes, after its shape; a
@@ -44,6 +47,7 @@ class _ProblemBuilder:
         self.wrt: list[Token] | None = None
         self.result_seen: Token | None = None
         self.names: dict[str, Expr] = {}
+        self.written: dict[str, str] = {}
         self.values: dict[Expr, float | None] = {}
 
     def error(self, cls, message: str, token) -> MatcalcError:
@@ -159,9 +163,11 @@ class _ProblemBuilder:
         node = ops.named(str(token), node)
         self.intermediates[str(token)] = self.names[str(token)] = node
         self.output = (str(token), node)
+        self.written[str(token)] = as_written(self.text, token.end_pos, tree.meta.end_pos)
 
     def _result(self, tree):
         self.output = ("f", self.expression(tree.children[0]))
+        self.written["f"] = as_written(self.text, tree.meta.start_pos, tree.meta.end_pos)
         self.result_seen = Token("NAME", "", line=tree.meta.line, column=tree.meta.column)
 
     def _wrt(self, tree):
@@ -186,7 +192,14 @@ class _ProblemBuilder:
         if len(set(wrt)) != len(wrt):
             raise self.error(ParseError, "a name appears twice in 'wrt'", self.wrt[0])
         return Problem(dict(self.variables), dict(self.dims), dict(self.intermediates),
-                       output, name, wrt, self.text, self.filename)
+                       output, name, wrt, self.text, self.filename, dict(self.written))
+
+
+def as_written(text: str, start: int, end: int) -> str:
+    """The expression in text[start:end] (after `name =` for a definition),
+    its comments, line continuations and runs of white space taken out."""
+    body = re.sub(r"#[^\n]*|\\\r?\n", " ", text[start:end])
+    return " ".join(body.split()).removeprefix("=").strip()
 
 
 def _not_a_variable(name: str, variables, intermediates, undeclared: str) -> str:

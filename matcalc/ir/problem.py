@@ -17,7 +17,9 @@ class Problem:
 
     `variables` and `intermediates` keep declaration order; `output` is the
     function (the last intermediate, or a bare expression named `f`); `wrt`
-    names the variables to differentiate by.
+    names the variables to differentiate by; `written` holds each
+    definition's text as the user wrote it (comments and line breaks taken
+    out), which headers print instead of the built, rewritten form.
     """
 
     variables: dict[str, Var]
@@ -28,6 +30,7 @@ class Problem:
     wrt: tuple[str, ...]
     source: str | None = field(default=None, repr=False)
     filename: str | None = None
+    written: dict[str, str] = field(default_factory=dict, repr=False)
 
     def scope(self) -> dict[str, Expr]:
         """Every name an expression over this problem may use."""
@@ -43,7 +46,8 @@ class Problem:
     def with_wrt(self, wrt) -> "Problem":
         """The same problem differentiated by other variables."""
         return Problem(self.variables, self.dims, self.intermediates, self.output,
-                       self.output_name, provided("check_wrt")(self, wrt), self.source, self.filename)
+                       self.output_name, provided("check_wrt")(self, wrt), self.source,
+                       self.filename, self.written)
 
     def __str__(self) -> str:
         return provided("problem_text")(self)
@@ -54,7 +58,7 @@ class Problem:
     def function(self, width: int = 60) -> str:
         """`f = ...`: the function as written (cut at `width` characters)."""
         node = self.output.args[0] if is_op(self.output, "name") else self.output
-        text = provided("to_text")(node)
+        text = self.written.get(self.output_name) or provided("to_text")(node)
         text = text if len(text) <= width else text[:width - 1] + "…"
         return f"{self.output_name} = {text}"
 

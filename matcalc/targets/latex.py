@@ -12,7 +12,7 @@ import re
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, is_op
-from ..hooks import provide
+from ..hooks import provide, provided
 from . import precedence as P
 from .forms import Form, Forms, latex_call
 from .printer import Printer
@@ -197,10 +197,21 @@ class LatexPrinter(Printer):
         return " ".join(scalars + ([r" \odot ".join(arrays)] if arrays else []))
 
     def term(self, term: Expr, parent: Apply, text: str, prec: int) -> str:
-        """A vector broadcast over the rows of a matrix sum is 1 bᵀ."""
-        if parent.ndim == 2 and term.ndim == 1:
+        """A term broadcast over the rows of a matrix sum is 1 bᵀ (a vector
+        b, or a row b[None, :]); one broadcast over its columns, a column
+        b[:, None], is b 1ᵀ."""
+        if parent.ndim != 2 or term.ndim == 0 or term.shape == parent.shape:
+            return text
+        if term.ndim == 1:
             return rf"\mathbf{{1}} {text if prec >= P.ATOM else self.parenthesize(text)}^\top"
+        if term.shape[1] == 1 and parent.shape[1] != 1:
+            return rf"{self.arg_text(text, prec, P.MUL)} \mathbf{{1}}^\top"
+        if term.shape[0] == 1 and parent.shape[0] != 1:
+            return rf"\mathbf{{1}} {self.arg_text(text, prec, P.MUL + 1)}"
         return text
+
+    def arg_text(self, text: str, prec: int, least: int) -> str:
+        return text if prec >= least else self.parenthesize(text)
 
     def _print_matmul(self, node: Apply):
         a, b = node.args
@@ -270,12 +281,13 @@ def program_latex(program, problem) -> str:
 
 
 def problem_latex(problem) -> str:
-    """The problem's definitions as an `aligned` block."""
+    """The problem's definitions as an `aligned` block, as written."""
     printer = LatexPrinter()
-    lines = [rf"{symbol(name)} &= {printer.define(node)}"
-             for name, node in problem.intermediates.items()]
-    if problem.output_name not in problem.intermediates:
-        lines.append(rf"{symbol(problem.output_name)} &= {printer.define(problem.output)}")
+    lines = []
+    for name in dict.fromkeys([*problem.intermediates, problem.output_name]):
+        node = provided("written_expr")(problem, name)
+        node = node if node is not None else problem.scope().get(name, problem.output)
+        lines.append(rf"{symbol(name)} &= {printer.define(node)}")
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
@@ -305,6 +317,9 @@ def derivation_latex(derivation) -> str:
         return rf"\left\langle {printer.doprint(a)}, {printer.doprint(b)} \right\rangle"
 
     lines = [f"{symbol(b.name)} &= {printer.doprint(b.expr)}" for b in program.forward()]
+    if program.seed is not None:
+        lines.insert(0, rf"&\text{{given }} {symbols[f'δ {program.value}']} = "
+                        rf"\frac{{\partial L}}{{\partial {symbol(program.value)}}}")
     for step in derivation.steps:
         why = rf" && \text{{{_rule_text('; '.join(step.rules))}}}" if step.rules else ""
         if step.kind == "differential" or step.kind == "adjoint":
@@ -331,7 +346,7 @@ def second_order_latex(result) -> str:
         if result.kind == "jacobian":
             labels[e.of] = rf"\frac{{\partial {top}}}{{\partial {symbol(e.of)}}}"
         elif result.kind == "hvp":
-            labels[e.of] = rf"\left(H {symbol(e.direction.name)}\right)_{{{symbol(e.of)}}}"
+            labels[e.of] = (rf"\left(\nabla^{{2}} {top} \, v\right)_{{{symbol(e.of)}}}")
         elif len(parts) == 1:
             labels[e.of] = rf"\frac{{\partial^2 {top}}}{{\partial {symbol(e.of)}^2}}"
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy
 
 from ..ir.expr import Const
-from ..hooks import provide
+from ..hooks import provide, provided
 from ..ir.shapes import fmt
 from .forms import PYTHON_SYNTAX, Form, Forms, call
 from .printer import Printer
@@ -65,24 +65,77 @@ def problem_text(problem) -> str:
     return "\n".join(lines)
 
 
-def program_text(program, problem, printer=None, label=lambda name: name) -> str:
-    """The gradients as lines `name = expression`: in the input language, or
-    in another notation given its printer and how it writes names."""
-    printer = printer or TextPrinter()
-    value = label(problem.output_name)
-    head = f"# gradient of {value} = {printer.define(problem.output)}"
+def distinct(shown: dict[str, str]) -> dict[str, str]:
+    """`shown` (name -> how it prints) with every name that would print like
+    another kept as it is (W1 and W_1 both W₁; a variable named δt1)."""
+    shown = dict(shown)
+    while True:
+        seen: dict[str, set[str]] = {}
+        for raw, text in shown.items():
+            seen.setdefault(text, set()).add(raw)
+        clash = {raw for group in seen.values() if len(group) > 1 for raw in group
+                 if shown[raw] != raw}
+        if not clash:
+            return shown
+        for raw in clash:
+            shown[raw] = raw
+
+
+def problem_names(problem) -> list[str]:
+    return [*problem.variables, *problem.dims, *problem.intermediates, problem.output_name]
+
+
+def result_names(program, problem, label=lambda name: name) -> dict[str, str]:
+    """How printed math names a program's results, one notation for every
+    output: δv is the adjoint ∂f/∂v of an intermediate v, ∂f/∂W the gradient
+    by W (L for an array-valued S, whose δS = ∂L/∂S is given); every other
+    name as `label` writes it. The generated code keeps `dv` and `dW`."""
+    shown = distinct({n: label(n) for n in [*problem_names(problem),
+                                            *(b.name for b in program.bindings)]})
+    top = "L" if program.seed is not None else shown[program.value]
+    for b in program.bindings:
+        if b.role == "adjoint" and b.of:
+            shown[b.name] = "δ" + shown.get(b.of, label(b.of))
+        elif b.role == "gradient":
+            shown[b.name] = f"∂{top}/∂{shown.get(b.of, label(b.of))}"
     if program.seed is not None:
-        head += f", given {label(program.seed.name)} = ∂L/∂{value}"
+        shown[program.seed.name] = "δ" + shown[program.value]
+    return distinct(shown)
+
+
+def function_text(problem, printer) -> str:
+    """`f = ...`, the function as its user wrote it (the built form where
+    the problem has no text): `mean` stays mean, `x @ S @ x` keeps its order."""
+    name = problem.output_name
+    if printer.language == "text" and name in problem.written:
+        return f"{name} = {problem.written[name]}"
+    written = provided("written_expr")(problem, name)
+    body = printer.define(written if written is not None else problem.output)
+    return f"{printer.symbols.get(name, name)} = {body}"
+
+
+def program_text(program, problem, printer_class=None, label=lambda name: name) -> str:
+    """The gradients as lines `name = expression` (`δt1 = ...` an adjoint,
+    `∂f/∂W = ...` a gradient), the expressions in the input language, or in
+    another notation given its printer class and how it writes names."""
+    names = result_names(program, problem, label)
+    printer = (printer_class or TextPrinter)(names)
+    head = "# gradient of " + function_text(problem, printer)
+    if program.seed is not None:
+        head += f", given {names[program.seed.name]} = ∂L/∂{names[program.value]}"
     lines = [head]
     for b in program.needed(name for _, name in program.gradients):
-        lines.append(f"{label(b.name)} = {printer.doprint(b.expr)}")
+        lines.append(f"{names.get(b.name, b.name)} = {printer.doprint(b.expr)}")
     return "\n".join(lines)
 
 
-def step_symbols(names, label=lambda name: name) -> dict[str, str]:
-    """How the derivation writes differentials (dX) and adjoints (δX)."""
-    return {**{f"d {n}": f"d{label(n)}" for n in names},
-            **{f"δ {n}": f"δ{label(n)}" for n in names}}
+def step_symbols(names, label=lambda name: name, taken=()) -> dict[str, str]:
+    """How the derivation writes differentials (dX) and adjoints (δX); d(X)
+    and δ(X) where dX or δX is a name of the problem (a variable dx)."""
+    taken = set(taken)
+    return {f"{mark} {n}": (f"{mark}{label(n)}" if f"{mark}{label(n)}" not in taken
+                            else f"{mark}({label(n)})")
+            for mark in ("d", "δ") for n in names}
 
 
 def derivation_text(derivation, printer_class=None, label=lambda name: name) -> str:
@@ -91,56 +144,62 @@ def derivation_text(derivation, printer_class=None, label=lambda name: name) -> 
     printer_class = printer_class or TextPrinter
     problem, program = derivation.gradient.problem, derivation.gradient.program
     names = [*problem.variables, *(b.name for b in program.bindings)]
-    plain = {n: label(n) for n in [*names, *problem.dims, *problem.intermediates]}
-    printer = printer_class({**plain, **step_symbols(names, label)})
+    plain = distinct({n: label(n) for n in [*names, *problem_names(problem)]})
+    shown = {plain[n] for n in [*problem_names(problem), *(b.name for b in program.forward())]}
+    printer = printer_class({**plain, **step_symbols(names, lambda n: plain.get(n, label(n)),
+                                                     shown)})
     headings = {"differential": "forward: the differential of each intermediate",
                 "share": "reverse: each intermediate's part of dL, moved onto its inputs "
                          "(<A, B> = sum(A * B))",
                 "gradient": "identification: dL = Σ <∂L/∂X, dX>"}
-    lines = [f"# derivation of the gradients of {label(program.value)} = "
-             f"{printer_class(plain).define(problem.output)}"]
+    head = "# derivation of the gradients of " + function_text(problem, printer_class(plain))
+    if program.seed is not None:
+        head += f", given {printer.symbols[f'δ {program.value}']} = ∂L/∂{plain[program.value]}"
+    lines = [head]
     forward = program.forward()
     if forward:
         lines.append("intermediates:")
-        lines += [f"  {label(b.name)} = {printer.doprint(b.expr)}" for b in forward]
+        lines += [f"  {plain[b.name]} = {printer.doprint(b.expr)}" for b in forward]
     kind = None
     for step in derivation.steps:
-        if step.kind in headings and step.kind != kind and not (
-                step.kind == "adjoint" or (kind == "share" and step.kind == "adjoint")):
+        if step.kind in headings and step.kind != kind:
             lines.append(headings[step.kind] + ":")
         kind = step.kind if step.kind != "adjoint" else kind
-        why = f"    [{'; '.join(step.rules)}]" if step.rules else ""
-        if step.kind == "differential":
-            lines.append(f"  {printer.doprint(step.lhs)} = {printer.doprint(step.rhs)}{why}")
-        elif step.kind == "share":
-            right = " + ".join(f"<{printer.doprint(g)}, {printer.doprint(d)}>"
-                               for g, d in step.terms)
-            left = (printer.doprint(step.rhs) if isinstance(step.lhs, Const)
-                    else f"<{printer.doprint(step.lhs)}, {printer.doprint(step.rhs)}>")
-            lines.append(f"  {left} = {right}{why}")
-        elif step.kind == "adjoint":
-            lines.append(f"  {printer.doprint(step.lhs)} = {printer.doprint(step.rhs)}")
-        else:
-            top = "L" if program.seed is not None else label(program.value)
-            lines.append(f"  ∂{top}/∂{label(step.lhs.name)} = {printer.doprint(step.rhs)}")
+        lines.append("  " + _step_line(step, printer, program, plain))
     return "\n".join(lines)
 
 
-def second_order_text(result, printer=None, label=lambda name: name) -> str:
+def _step_line(step, printer, program, plain) -> str:
+    """One line of the derivation, with its rules in brackets."""
+    why = f"    [{'; '.join(step.rules)}]" if step.rules and step.kind != "adjoint" else ""
+    if step.kind in ("differential", "adjoint"):
+        return f"{printer.doprint(step.lhs)} = {printer.doprint(step.rhs)}{why}"
+    if step.kind == "share":
+        right = " + ".join(f"<{printer.doprint(g)}, {printer.doprint(d)}>"
+                           for g, d in step.terms)
+        left = (printer.doprint(step.rhs) if isinstance(step.lhs, Const)
+                else f"<{printer.doprint(step.lhs)}, {printer.doprint(step.rhs)}>")
+        return f"{left} = {right}{why}"
+    top = "L" if program.seed is not None else plain[program.value]
+    return f"∂{top}/∂{plain[step.lhs.name]} = {printer.doprint(step.rhs)}"
+
+
+def second_order_text(result, printer_class=None, label=lambda name: name) -> str:
     """Hessians, Hessian-vector products or Jacobians as lines of text; in
-    another notation given its printer and how it writes names."""
+    another notation given its printer class and how it writes names."""
     problem, program = result.problem, result.program
-    printer = printer or TextPrinter()
+    names = result_names(program, problem, label)
+    printer = (printer_class or TextPrinter)(names)
     what = {"hessian": "Hessian", "hvp": "Hessian-vector product",
             "jacobian": "Jacobian"}[result.kind]
-    lines = [f"# {what} of {label(problem.output_name)} = {printer.define(problem.output)}"]
+    lines = [f"# {what} of {function_text(problem, printer)}"]
     for e in result.entries:
         direction = (f", applied to the direction {label(e.direction.name)}"
-                     if e.form == "operator" else "")
-        sep = "" if e.layout.startswith("[") else ": "
-        lines.append(f"# {label(e.name)}{direction}{sep}{e.layout}")
+                     if e.form == "operator" and result.kind != "hvp" else "")
+        sep = " = " if result.kind == "hvp" else "" if e.layout.startswith("[") else ": "
+        lines.append(f"# {names.get(e.name, label(e.name))}{direction}{sep}{e.layout}")
     for b in program.needed(name for _, name in program.gradients):
-        lines.append(f"{label(b.name)} = {printer.doprint(b.expr)}")
+        lines.append(f"{names.get(b.name, label(b.name))} = {printer.doprint(b.expr)}")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Readable Unicode text for terminals: Xᵀ·dZ₁, (dt₁·W₂ᵀ) ⊙ 𝟙[Z₁ > 0], ∑₀dZ₁.
+"""Readable Unicode text for terminals: Xᵀ·δZ₁, (δt₁·W₂ᵀ) ⊙ 𝟙[Z₁ > 0], ∑₀δZ₁.
 
 The notation, one rule each:
 
@@ -16,11 +16,12 @@ The notation, one rule each:
   `kron`, `A⁻¹·B` for `solve(A, B)`, `I` for `eye(n)`, a column `b[:, None]`
   is `b` and a row `b[None, :]` is `bᵀ`; every other function keeps its text
   form (`relu(Z₁)`, `softmax(x, axis=1)`).
-* Names: trailing digits become subscripts (`W1` → `W₁`, `x_2` → `x₂`,
-  `dZ1` → `dZ₁`), Greek names become letters (`alpha` → `α`); adjoints and
-  gradients keep the `d` of the text form (`dZ₁` = ∂loss/∂Z₁, `dW₁`), as
-  in the generated code. Names that would print alike (`W1` and `W_1`) keep
-  their text spelling.
+* Names: trailing digits become subscripts (`W1` → `W₁`, `x_2` → `x₂`),
+  Greek names become letters (`alpha` → `α`); as in every printed output,
+  `δZ₁` is the adjoint ∂loss/∂Z₁ of an intermediate, `∂loss/∂W₁` a
+  gradient and `dZ₁` a differential (the generated code keeps `dZ1`,
+  `dW1`). Names that would print alike (`W1` and `W_1`) keep their text
+  spelling.
 
 This printer is the text printer with its own `_print_<op>` methods and a
 forms registry of the functions written under another name (`FORMS`); it
@@ -37,8 +38,9 @@ import sympy
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
 from . import precedence as P
 from .forms import Forms, call
-from .text import (FORMS as TEXT_FORMS, TextPrinter, derivation_text, program_text,
-                   second_order_text)
+from ..hooks import provided
+from .text import (FORMS as TEXT_FORMS, TextPrinter, derivation_text, distinct, problem_names,
+                   program_text, second_order_text)
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -216,42 +218,8 @@ def _names_in(node: Expr) -> list[str]:
 def to_unicode(node: Expr, symbols: dict[str, str] | None = None) -> str:
     """An expression in Unicode notation (see the module docstring); names
     that would print alike keep their text spelling."""
-    names = _distinct({n: name(n) for n in _names_in(node)})
+    names = distinct({n: name(n) for n in _names_in(node)})
     return UnicodePrinter({**names, **(symbols or {})}).doprint(node)
-
-
-def _distinct(pretty: dict[str, str]) -> dict[str, str]:
-    """`pretty` with every name that would print like another kept as is."""
-    pretty = dict(pretty)
-    while True:
-        seen: dict[str, set[str]] = {}
-        for raw, shown in pretty.items():
-            seen.setdefault(shown, set()).add(raw)
-        clash = {raw for group in seen.values() if len(group) > 1 for raw in group
-                 if pretty[raw] != raw}
-        if not clash:
-            return pretty
-        for raw in clash:
-            pretty[raw] = raw
-
-
-def _problem_names(problem) -> list[str]:
-    return [*problem.variables, *problem.dims, *problem.intermediates, problem.output_name]
-
-
-def symbols(program, problem) -> dict[str, str]:
-    """Unicode names for every name the program prints: dZ₁ for the adjoint
-    dZ1 (d + the name of what it belongs to), W₁ for W1."""
-    pretty = {n: name(n) for n in _problem_names(problem)}
-    for b in program.bindings:
-        if b.role in ("adjoint", "gradient") and b.of and b.name == "d" + b.of:
-            pretty[b.name] = "d" + name(b.of)
-        else:
-            pretty.setdefault(b.name, name(b.name))
-    if program.seed is not None:
-        seed = program.seed.name
-        pretty[seed] = "d" + name(program.value) if seed == "d" + program.value else name(seed)
-    return _distinct(pretty)
 
 
 def program_unicode(program, problem) -> str:
@@ -260,11 +228,9 @@ def program_unicode(program, problem) -> str:
         # gradient of loss = ∑(relu(Z₁)·W₂ + b₂ - T)²/N
         Z₁ = X·W₁ + b₁
         ...
-        dW₁ = Xᵀ·dZ₁
+        ∂loss/∂W₁ = Xᵀ·δZ₁
     """
-    names = symbols(program, problem)
-    return program_text(program, problem, UnicodePrinter(names),
-                        lambda n: names.get(n, name(n)))
+    return program_text(program, problem, UnicodePrinter, name)
 
 
 def gradient_unicode(gradient) -> str:
@@ -275,15 +241,13 @@ def gradient_unicode(gradient) -> str:
 def second_order_unicode(result) -> str:
     """Hessians, Hessian-vector products or Jacobians in Unicode notation
     (what `matcalc hessian --format unicode` prints)."""
-    names = symbols(result.program, result.problem)
-    return second_order_text(result, UnicodePrinter(names), lambda n: names.get(n, name(n)))
+    return second_order_text(result, UnicodePrinter, name)
 
 
 def derivation_unicode(derivation) -> str:
     """The derivation step by step in Unicode notation (what `matcalc grad
     --steps --format unicode` prints)."""
-    names = symbols(derivation.gradient.program, derivation.gradient.problem)
-    return derivation_text(derivation, UnicodePrinter, lambda n: names.get(n, name(n)))
+    return derivation_text(derivation, UnicodePrinter, name)
 
 
 def _shape(shape) -> str:
@@ -292,14 +256,15 @@ def _shape(shape) -> str:
 
 def problem_unicode(problem) -> str:
     """The problem in Unicode notation: declarations, definitions, wrt."""
-    names = _distinct({n: name(n) for n in _problem_names(problem)})
+    names = distinct({n: name(n) for n in problem_names(problem)})
     printer = UnicodePrinter(names)
     lines = [f"{names[n]}: {_shape(v.shape)}" + "".join(f" {w}" for w in (v.structure, v.domain)
                                                          if w)
              for n, v in problem.variables.items()]
-    for n, node in problem.intermediates.items():
+    definitions = [*problem.intermediates, problem.output_name]
+    for n in dict.fromkeys(definitions):
+        node = provided("written_expr")(problem, n)
+        node = node if node is not None else problem.scope().get(n, problem.output)
         lines.append(f"{names[n]} = {printer.define(node)}")
-    if problem.output_name not in problem.intermediates:
-        lines.append(f"{names[problem.output_name]} = {printer.define(problem.output)}")
     lines.append("wrt " + ", ".join(names[w] for w in problem.wrt))
     return "\n".join(lines)

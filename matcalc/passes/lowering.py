@@ -36,9 +36,10 @@ from ..ops import OPS, add
 class Capabilities:
     """What a code target's array library offers beyond elementwise
     arithmetic, matrix products and the operators' forms; `lower` uses only
-    what is switched on (an array-API target has none of these)."""
+    what is switched on (the array-API target: full contractions, printed
+    as `vecdot`, and product chains)."""
 
-    einsum: bool = False           # contractions such as Σ_ij A_ij B_ji in one call
+    einsum: bool = False           # full contractions: Σ x², Σ_ij A_ij B_ji in one call
     multi_dot: bool = False        # a product chain in one call that picks the order
     out: bool = False              # a result written into an existing array (out=)
     masks: bool = False            # a boolean array multiplies a floating one

@@ -5,6 +5,7 @@ frameworks' own autodiff of the same function.
     python benchmarks/bench_frameworks.py --quick    # small sizes, few samples (a smoke run)
     python benchmarks/bench_frameworks.py --only jax # one framework
     python benchmarks/bench_frameworks.py --threads 1   # one thread each, CPU time (steadier when shared)
+    python benchmarks/bench_frameworks.py --device cuda # torch on a GPU (JAX: its default device)
 
 Workloads (a), (d), (e) of bench_peers.py, float64, value and gradient:
 
@@ -79,6 +80,7 @@ WORKLOADS = {
     "e": (lambda: peers.MF_TEXT, peers.mf_inputs, peers.mf_hand, _mf),
 }
 SYMMETRIC = {"d": "S"}  # the peers' gradient is symmetrised, as matcalc's is
+DEVICE = ["cpu"]  # the torch tensors' device (--device); JAX uses its default device
 
 
 def generated(text, target, name):
@@ -128,8 +130,9 @@ def torch_entries(key, size):
     text, inputs, ref, wrt = _reference(key, size)
     module = generated(text, "torch", f"generated_torch_{key}")
     leaf = [n in wrt for n in module.INPUTS]
-    args = tuple(torch.tensor(inputs[n]) for n in module.INPUTS)
-    leaves = tuple(torch.tensor(inputs[n], requires_grad=g) for n, g in zip(module.INPUTS, leaf))
+    args = tuple(torch.tensor(inputs[n], device=DEVICE[0]) for n in module.INPUTS)
+    leaves = tuple(torch.tensor(inputs[n], device=DEVICE[0], requires_grad=g)
+                   for n, g in zip(module.INPUTS, leaf))
     argnums = tuple(i for i, g in enumerate(leaf) if g)
     sym = SYMMETRIC.get(key)
     grad_and_value = torch.func.grad_and_value(WORKLOADS[key][3](torch), argnums=argnums)
@@ -163,6 +166,10 @@ def run(framework, key, size, cfg, guard):
     if framework == "jax":
         import jax
         entries = [(n, (lambda fn: lambda *a: jax.block_until_ready(fn(*a)))(fn), a)
+                   for n, fn, a in entries]
+    elif DEVICE[0] != "cpu":  # a GPU: each call waits for its kernels
+        import torch
+        entries = [(n, (lambda fn: lambda *a: (fn(*a), torch.cuda.synchronize())[0])(fn), a)
                    for n, fn, a in entries]
     first = {}
     with warnings.catch_warnings():
@@ -202,7 +209,7 @@ def _setup(frameworks, threads):
         import torch
         torch.set_num_threads(threads or peers.numpy_threads())
         lines.append(f"torch     {torch.__version__}, {torch.get_num_threads()} threads,"
-                     " torch.compile(dynamic=False), inductor")
+                     f" device {DEVICE[0]}, torch.compile(dynamic=False), inductor")
     return lines
 
 
@@ -211,10 +218,12 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, few samples (rough)")
     parser.add_argument("--only", default="jax,torch", help="frameworks: jax, torch or both")
     parser.add_argument("--workloads", default="ade", help="some of a, d, e")
+    parser.add_argument("--device", default="cpu", help="torch tensors' device, e.g. cuda")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for BLAS, XLA (1 only) and torch (default: the libraries')")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
+    DEVICE[0] = args.device
     frameworks = [f for f in ("jax", "torch") if f in args.only]
     started, load = time.perf_counter(), OtherLoad()
     guard = QuietGuard(max_share=peers.QUIET_SHARE, budget_s=cfg["wait_s"])

@@ -3,6 +3,7 @@
     python benchmarks/bench_targets.py            # full run (~1 min on 2 idle cores)
     python benchmarks/bench_targets.py --quick    # smoke run: small sizes, few samples
     python benchmarks/bench_targets.py --only a,e # some workloads
+    python benchmarks/bench_targets.py --threads 1  # one BLAS thread, CPU time (steadier when shared)
 
 The workloads and sizes of bench_peers.py, (a)-(e): the module generated with
 `--target array-api`, called with NumPy arrays, against the module generated
@@ -17,12 +18,17 @@ when every one passes, else 1. See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
+# --threads must reach OpenBLAS before NumPy loads it.
+if "--threads" in sys.argv[:-1]:
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
+
+import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -30,6 +36,7 @@ import bench_peers as peers  # noqa: E402  (this folder's scripts)
 from bench_mlp import PROBLEM as MLP_PROBLEM  # noqa: E402
 from bench_mlp import hand_written as mlp_hand  # noqa: E402
 from bench_mlp import make_inputs as mlp_inputs  # noqa: E402
+import timing  # noqa: E402
 from timing import OtherLoad, QuietGuard, machine_lines, race_many  # noqa: E402
 
 TARGET = 1.10  # array-api / numpy, time
@@ -88,7 +95,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few samples (rough)")
     parser.add_argument("--only", default="abcde", help="workloads to run, e.g. 'a,e'")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="OpenBLAS threads; 1: samples are the process's CPU time")
     args = parser.parse_args(argv)
+    if args.threads == 1:
+        timing.CLOCK = time.process_time
     cfg = QUICK if args.quick else FULL
     keys = [k for k in "abcde" if k in args.only.lower()]
     started, load = time.perf_counter(), OtherLoad()
@@ -96,7 +107,9 @@ def main(argv=None) -> int:
     print("--target array-api vs --target numpy, on NumPy arrays"
           + (" (--quick: smoke run, numbers are rough)" if args.quick else ""))
     print("\n".join(machine_lines()))
-    print(f"libs      array-api-compat {version('array-api-compat')}\n")
+    print(f"libs      array-api-compat {version('array-api-compat')}")
+    print("clock     " + ("CPU time of the process (time.process_time)" if args.threads == 1
+                         else "wall time") + "\n")
     print(f"{'workload':<24} {'numpy':>10} {'array-api':>10} {'hand':>10}"
           f" {'xp/np':>7} {'np/hand':>8}  target xp/np <= {TARGET}")
     failed = []

@@ -73,12 +73,11 @@ def _checked(*arrays):
 DIRECTION = direction(
     """The direction for input x, v itself or v[name] for several inputs:
     of x's shape, in x's namespace, floating type and device.""", '''
-    device = _device_of(x)
     if (type(v) is type(x) and v.dtype == x.dtype and v.shape == x.shape
-            and _device_of(v) == device):
-        return v  # the usual case
+            and (is_numpy_array(x) or _device_of(v) == _device_of(x))):
+        return v  # the usual case (NumPy arrays are all on the CPU)
     xp = array_namespace(x)
-    v = xp.asarray(v, dtype=x.dtype, device=device)
+    v = xp.asarray(v, dtype=x.dtype, device=_device_of(x))
     if tuple(v.shape) != tuple(x.shape):
         raise ValueError(f"{label}: expected shape {tuple(x.shape)}, "
                          f"got {tuple(v.shape)}")

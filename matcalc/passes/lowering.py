@@ -37,7 +37,7 @@ class Capabilities:
     """What a code target's array library offers beyond elementwise
     arithmetic, matrix products and the operators' forms; `lower` uses only
     what is switched on (the array-API target: full contractions, printed
-    as `vecdot`, product chains, and a - A @ B as -(A @ B - a))."""
+    as `vecdot`, product chains, and a - A @ B as a + A @ (-B))."""
 
     einsum: bool = False           # full contractions: Σ x², Σ_ij A_ij B_ji in one call
     multi_dot: bool = False        # a product chain in one call that picks the order

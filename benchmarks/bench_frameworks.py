@@ -29,6 +29,7 @@ judged ratio passes, else 1. See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import sys
@@ -225,12 +226,15 @@ def main(argv=None) -> int:
     cfg = QUICK if args.quick else FULL
     DEVICE[0] = args.device
     frameworks = [f for f in ("jax", "torch") if f in args.only]
+    missing = [f for f in frameworks if importlib.util.find_spec(f) is None]
+    frameworks = [f for f in frameworks if f not in missing]
     started, load = time.perf_counter(), OtherLoad()
     guard = QuietGuard(max_share=peers.QUIET_SHARE, budget_s=cfg["wait_s"])
     print("--target jax / torch under jax.jit / torch.compile vs the frameworks' autodiff"
           + (" (--quick: small sizes, numbers are rough)" if args.quick else ""))
     setup = _setup(frameworks, args.threads)  # before NumPy's BLAS starts its threads
-    print("\n".join(machine_lines() + setup) + "\n")
+    print("\n".join(machine_lines() + setup
+                     + [f"{f:<9} not installed: not run" for f in missing]) + "\n")
     print(f"{'framework':<7} {'workload':<20} {'peer':>10} {'ours':>10} {'direct':>10}"
           f" {'ours/peer':>9} {'direct/peer':>11} {'compile s (peer, ours, direct)':>31}")
     failed = []

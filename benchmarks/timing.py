@@ -28,9 +28,15 @@ BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 _EMPTY: dict = {}
 
 
+# The clock samples are read from: wall time; a script may set CPU time
+# (time.process_time, all the process's threads), steadier on a shared
+# machine for single-threaded code.
+CLOCK = time.perf_counter
+
+
 def time_k(fn, kwargs, k, args=()) -> float:
-    """Seconds taken by `k` back-to-back calls `fn(*args, **kwargs)`."""
-    clock = time.perf_counter
+    """Seconds taken by `k` back-to-back calls `fn(*args, **kwargs)`, by CLOCK."""
+    clock = CLOCK
     start = clock()
     for _ in range(k):
         fn(*args, **kwargs)

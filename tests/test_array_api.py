@@ -197,16 +197,19 @@ AFFINE = "X: N x D\nW: D x K\nb: K\nS = X @ W + b\nwrt X, W, b\n"
 
 def test_backends_extra_is_declared():
     """The libraries these tests run on are one extra, which CI installs;
-    PyTorch is its own extra (its PyPI wheel brings the CUDA libraries)."""
+    PyTorch is its own extra (its PyPI wheel brings the CUDA libraries),
+    which CI installs from a local wheel only."""
     tomllib = pytest.importorskip("tomllib")
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
         "project"]["optional-dependencies"]
     for name in ("array-api-compat", "array-api-strict", "dask", "jax"):
         assert any(r.startswith(name) for r in extras["backends"]), name
     assert [r for r in extras["torch"] if r.startswith("torch")]
-    installed = re.search(r"pip install -e '\.\[([\w,]+)\]'",
-                          (ROOT / ".ci" / "run").read_text(encoding="utf-8"))
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    installed = re.search(r"pip install -e '\.\[([\w,]+)\]'", ci)
     assert installed and {"test", "backends"} <= set(installed.group(1).split(","))
+    # PyTorch only from a wheel already on the machine (never PyPI's CUDA one)
+    assert "pip install --no-index --no-deps 'torch>=2.5'" in ci
 
 
 def test_dask_data_with_numpy_parameters_stays_lazy():

@@ -1,8 +1,8 @@
 """The numeric lowering (passes/lowering.py): a target's capabilities decide
 how the code computes each value, and the values do not depend on them.
 
-A NumPy target with einsum, multi_dot, out= and boolean masks switched off
-(what the array API offers) gets plain `sum(x ** 2)`, `trace(A @ B)`,
+A NumPy target with einsum (and vdot), multi_dot, out= and boolean masks
+switched off gets plain `sum(x ** 2)`, `trace(A @ B)`,
 `A @ B @ C`, `a - A @ B` and step(x) as a number, and the same values."""
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ class ArrayApiLike(NumpyTarget):
 # Each problem, its sizes, and what the NumPy target's code holds for it.
 PROBLEMS = [
     ("sum((exp(X) - U @ V.T) ** 2)", dict(X="m x n", U="m x k", V="n x k"),
-     dict(m=5, n=4, k=3), ("np.einsum(", ", out=")),
+     dict(m=5, n=4, k=3), ("np.vdot(", ", out=")),
     ("trace(inv(S) @ C) + sum(relu(S) * C) + sum(w ** 2)",
      dict(S="N x N", C="N x N", w="N"), dict(N=4),
-     ("np.einsum(", "np.linalg.multi_dot(", " > 0)")),
+     ("np.einsum(", "np.vdot(", "np.linalg.multi_dot(", " > 0)")),
 ]
-SPECIAL = ("np.einsum(", "np.linalg.multi_dot(", ", out=", " > 0)", "np.subtract(")
+SPECIAL = ("np.einsum(", "np.vdot(", "np.linalg.multi_dot(", ", out=", " > 0)", "np.subtract(")
 IDS = ["in_place", "contractions"]
 
 

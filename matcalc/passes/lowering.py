@@ -36,11 +36,12 @@ from ..ops import OPS, add
 class Capabilities:
     """What a code target's array library offers beyond elementwise
     arithmetic, matrix products and the operators' forms; `lower` uses only
-    what is switched on (an array-API target has none of these)."""
+    what is switched on (the array-API target: full contractions, printed
+    as `vecdot`, product chains, and a - A @ B as a + A @ (-B))."""
 
-    einsum: bool = False           # contractions such as Σ_ij A_ij B_ji in one call
+    einsum: bool = False           # full contractions: Σ x², Σ_ij A_ij B_ji in one call
     multi_dot: bool = False        # a product chain in one call that picks the order
-    out: bool = False              # a result written into an existing array (out=)
+    out: bool = False              # a - A @ B computed into the product's memory
     masks: bool = False            # a boolean array multiplies a floating one
     item_assignment: bool = False  # x[index] = value (the loops of a full Hessian)
 

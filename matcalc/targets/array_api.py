@@ -15,7 +15,7 @@ from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
 from ..ad.gradient import Gradient
 from ..ir.expr import Apply, Const, postorder
-from ..passes.lowering import Capabilities, lower_binding
+from ..passes.lowering import TRACE_OF_PRODUCT, Capabilities, lower_binding
 from . import array_api_guards as guards
 from . import module
 from . import precedence as P
@@ -74,6 +74,29 @@ class ArrayApiPrinter(Printer):
             return self.print(node.args[0])
         return f"{self.arg(node.args[0], P.POSTFIX)}.T", P.POSTFIX
 
+    def _print_einsum(self, node):
+        """Σ_ij A_ij B_ij (B_ji for "ij,ji") as one `xp.vecdot` of the
+        arrays flattened: no temporary of A's size, and NumPy's vecdot is
+        BLAS ddot (3-10x faster than sum(A * B))."""
+        a, b = node.args
+        flat = [self.print(a)[0], self.print(b)[0]]
+        if node.param("subscripts") == TRACE_OF_PRODUCT:
+            flat[1] = f"{self.arg(b, P.POSTFIX)}.T"
+        if a.ndim > 1:
+            flat = [f"xp.reshape({x}, (-1,))" for x in flat]
+        return f"xp.vecdot({', '.join(flat)})", P.ATOM
+
+    def _print_subtract_product(self, node):
+        """a - A @ B as `a + A @ (-B)` (the operand of fewer axes negated,
+        B on a tie): NumPy adds into the product's memory, a temporary,
+        where `a - A @ B` makes a second array of the result's size (2.2 ms
+        against 5.1 ms at 1000 x 800); elsewhere one pass over B more."""
+        a, left, right = node.args
+        product = (f"{self.arg(left, P.MUL)} @ (-{self.arg(right, P.NEG)})"
+                   if right.ndim <= left.ndim else
+                   f"(-{self.arg(left, P.NEG)}) @ {self.arg(right, P.MUL + 1)}")
+        return f"{self.arg(a, P.ADD)} + {product}", P.ADD
+
     def _print_multi_dot(self, node):
         """`_multi_dot(A, B, C)`: the order chosen from the runtime shapes."""
         return f"_multi_dot({', '.join(self.print(m)[0] for m in node.args)})", P.ATOM
@@ -90,7 +113,7 @@ def _needs_dtype(node) -> bool:
 class ArrayApiTarget:
     """The array API's part of a generated module (see `module.Target`)."""
 
-    capabilities = Capabilities(multi_dot=True)
+    capabilities = Capabilities(einsum=True, multi_dot=True, out=True)  # out: a - A @ B, see below
     imports = ("from array_api_compat import array_namespace",
                "from array_api_compat import device as _device_of, is_numpy_array")
     reserved = frozenset({"xp", "device"} | _CHECKS | {f"_{op}" for op in HELPERS})

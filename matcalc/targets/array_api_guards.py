@@ -14,7 +14,7 @@ read, so nothing is computed (a Dask graph stays lazy).
 from __future__ import annotations
 
 from .guards import _BY_NAME, shapes  # noqa: F401  (the same SHAPES and _by_name)
-from .guards import _axis, _tuple, WIDTH, direction
+from .guards import _axis, _tuple, WIDTH, direction, fast_path
 
 _CHECKED = '''
 # The namespace of each combination of array types met (array_namespace
@@ -26,8 +26,10 @@ def _checked(*arrays):
     """(xp, device, *inputs): the inputs' namespace and device, and the
     inputs in INPUTS order as floating arrays of their declared SHAPES
     (array-likes, numbers, and NumPy arrays beside another library's,
-    through xp.asarray). Each dimension name takes
-    one size, at least 1, throughout: else ValueError."""
+    through xp.asarray). Each dimension name takes one size, at least 1,
+    throughout: else ValueError. First the usual case: arrays of one
+    library and floating type, of the declared shapes."""
+{FAST}
     given = [x for x in arrays if hasattr(x, "shape") and hasattr(x, "dtype")]
     native = [x for x in given if not is_numpy_array(x)]
     if native and len(native) < len(given):  # NumPy beside another library
@@ -71,6 +73,9 @@ def _checked(*arrays):
 DIRECTION = direction(
     """The direction for input x, v itself or v[name] for several inputs:
     of x's shape, in x's namespace, floating type and device.""", '''
+    if (type(v) is type(x) and v.dtype == x.dtype and v.shape == x.shape
+            and (is_numpy_array(x) or _device_of(v) == _device_of(x))):
+        return v  # the usual case (NumPy arrays are all on the CPU)
     xp = array_namespace(x)
     v = xp.asarray(v, dtype=x.dtype, device=_device_of(x))
     if tuple(v.shape) != tuple(x.shape):
@@ -103,11 +108,39 @@ def call(names: str, by_name: bool = False) -> list[str]:
     return [f"inputs = _checked({given})", f"{target} = inputs"]
 
 
+def _kinds(checked, numbers) -> list[str]:
+    """Arrays of one type and one floating type; the scalars given as
+    floats."""
+    test = [" is ".join(f"type({n})" for n in checked),
+            " == ".join(f"{n}.dtype" for n in checked)] if len(checked) > 1 else []
+    test += [" is ".join(["float"] + [f"type({n})" for n in numbers])] if numbers else []
+    return ["and " + t for t in test]
+
+
+def _accept(arrays, names, numbers) -> list[str]:
+    """The namespace met before for the arrays' type, if their type is
+    float64 or float32: the arrays as given, a float scalar as a 0-d array
+    of their type on their device."""
+    first = arrays[0]
+    return [f"xp = _NAMESPACES.get((type({first}),))",
+            f"if xp is not None and {first}.dtype in (xp.float64, xp.float32):",
+            f"    device = _device_of({first})",
+            *(f"    {n} = xp.asarray({n}, dtype={first}.dtype, device=device)"
+              for n in numbers),
+            f"    return {_tuple(['xp', 'device', *names])}"]
+
+
 def checked(problem, ident, wrap) -> list[str]:
-    """The source of `_by_name` and `_checked` for `problem`'s inputs."""
+    """The source of `_by_name` and `_checked` for `problem`'s inputs, the
+    usual case (arrays of one library, of the declared shapes, met before)
+    written for the problem."""
     fixed = sorted({a for v in problem.variables.values() for a in map(_axis, v.shape)
                     if isinstance(a, int)})
     sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
     if not problem.variables:
         return [_BY_NAME.strip("\n")]
-    return [_BY_NAME.strip("\n"), "", "", _CHECKED.strip("\n").replace("{SIZES}", sizes)]
+    has_array = any(v.shape for v in problem.variables.values())
+    fast = [w for line in (fast_path(problem, ident, _kinds, _accept) if has_array else [])
+            for w in wrap(line, "    ")]
+    body = _CHECKED.strip("\n").replace("{SIZES}", sizes)
+    return [_BY_NAME.strip("\n"), "", "", body.replace("{FAST}\n", "".join(f + "\n" for f in fast))]

@@ -142,12 +142,13 @@ def shapes(problem) -> list[str]:
             "SHAPES = " + _tuple(items)]
 
 
-def _fast_path(problem, ident) -> list[str]:
+def fast_path(problem, ident, kinds, accept) -> list[str]:
     """`_checked`'s usual case, written for the problem: each dimension read
-    where it first appears, then one comparison of all the shapes, and the
-    arrays' types and kinds; a scalar input given as a Python float is made
-    a scalar of the first array's type. Empty when a declared axis is
-    neither a name nor a size."""
+    where it first appears, then one comparison of all the shapes, the tests
+    `kinds(arrays, numbers)` of the arrays' kinds (and of the scalar inputs
+    `numbers` given as Python floats), and the lines `accept(arrays, names,
+    numbers)` that return. Empty when a declared axis is neither a name nor
+    a size."""
     if not all(isinstance(d, (sympy.Symbol, sympy.Integer))
                for v in problem.variables.values() for d in v.shape):
         return []
@@ -169,12 +170,8 @@ def _fast_path(problem, ident) -> list[str]:
     dims = [ident[a] for a in first]
     test = [f"if ({_tuple(got)}", f"== {_tuple(want)}"]
     test += [f"and 0 not in {_tuple(dims)}"] if dims else []
-    test += [" is ".join(["and np.ndarray"] + [f"type({n})" for n in checked]),
-             " == ".join(['and "f"'] + [f"{n}.dtype.kind" for n in checked])]
-    test += [" is ".join(["and float"] + [f"type({n})" for n in numbers])] if numbers else []
+    test += kinds(checked, numbers)
     test[-1] += "):"
-    result = _tuple(f"{arrays[0]}.dtype.type({n})" if n in numbers else n for n in names) \
-        if numbers else "arrays"
     lines = [f"{_tuple(names)} = arrays",
              "try:  # the usual case: float arrays of the declared shapes, float scalars"
              if numbers else "try:  # the usual case: floating arrays of the declared shapes"]
@@ -184,9 +181,26 @@ def _fast_path(problem, ident) -> list[str]:
         part, WIDTH - 8, initial_indent="" if k == 0 else " " * 8,
         subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False)]
     return lines + ["    " + c for c in condition] + [
-        f"        return {result}",
+        "        " + line for line in accept(arrays, names, numbers)] + [
         "except (AttributeError, IndexError):  # not an array, or too few axes",
         "    pass"]
+
+
+def _numpy_kinds(checked, numbers) -> list[str]:
+    """NumPy arrays of a floating type; the scalars given as floats."""
+    test = [" is ".join(["and np.ndarray"] + [f"type({n})" for n in checked]),
+            " == ".join(['and "f"'] + [f"{n}.dtype.kind" for n in checked])]
+    return test + ([" is ".join(["and float"] + [f"type({n})" for n in numbers])]
+                   if numbers else [])
+
+
+def _numpy_accept(arrays, names, numbers) -> list[str]:
+    """The arrays as given; a float scalar as a scalar of the first array's
+    type."""
+    if not numbers:
+        return ["return arrays"]
+    return ["return " + _tuple(f"{arrays[0]}.dtype.type({n})" if n in numbers else n
+                               for n in names)]
 
 
 def call(names: str, by_name: bool = False) -> list[str]:
@@ -212,6 +226,7 @@ def checked(problem, ident, wrap) -> list[str]:
     sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
     if not problem.variables:  # nothing to check but that no keyword is given
         return [_BY_NAME.strip("\n")]
-    fast = [w for line in _fast_path(problem, ident) for w in wrap(line, "    ")]
+    fast = [w for line in fast_path(problem, ident, _numpy_kinds, _numpy_accept)
+            for w in wrap(line, "    ")]
     return [_BY_NAME.strip("\n"), "", "", _DOC.strip("\n"), *fast,
             _GENERAL.strip("\n").replace("{SIZES}", sizes)]

@@ -206,6 +206,9 @@ class _Naming:
             if depth[node] > MAX_DEPTH and node not in self.chosen:
                 self.chosen[node], self.role[node] = self.numbered(kind), (kind, None)
             body = self._body(node, args, replaced)
+            if isinstance(body, Var) and self.role.get(node, ("",))[0] != "value":
+                replaced[node], depth[node] = body, 0      # no alias line: g0 = t0
+                continue
             if node in self.chosen:
                 self.bindings.append(Binding(self.chosen[node], body, *self.role[node]))
                 replaced[node], depth[node] = var(self.chosen[node], node.shape), 0

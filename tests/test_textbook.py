@@ -416,3 +416,15 @@ def test_operations_are_counted_on_the_printed_tree():
     assert operations(p.expr("A.T @ r")) == 1          # the transpose is a view
     assert operations(p.expr("exp(A @ x) + sin(A @ x) + y")) == 6
     assert operations(p.expr("-(A @ x)")) == 1
+
+
+@pytest.mark.parametrize("row", _params("numeric"))
+def test_canonical_keeps_the_value(row):
+    """The canonical form of each textbook gradient has its value (so two
+    forms with one canonical node are equal)."""
+    _, lines = textbook_program(row)
+    inlined = inline_textbook(lines)
+    values, fd = finite_gradients(row, 0)
+    for w in row.problem().wrt:
+        got = evaluate(canonical(inlined["d" + w]), values)
+        assert _close(got, fd[w]), f"{row.id}: canonical(d{w}) is not the gradient"

@@ -48,6 +48,7 @@ CASES = {
     "matmul_kron": lambda: matmul(kron(A, B), kron(C, D)),
     "matmul_coefficient": lambda: matmul(_two(A), X),
     "matmul_scaled_identity": lambda: matmul(A, mul(s, eye(N))),
+    "matmul_scalar": lambda: matmul(mul(s, A), mul(func("exp", s), x)),
     "transpose_symmetric": lambda: transpose(S),
     "transpose_transpose": lambda: transpose(transpose(X)),
     "sum_broadcast_vector": lambda: reduce_sum(_two(col(x)), 1),

@@ -250,6 +250,30 @@ def matmul_scaled_identity(a: Expr, b: Expr) -> Expr | None:
     return mul(scale, rb if ra is None else ra if rb is None else matmul(ra, rb))
 
 
+def _scalar_factors(x: Expr) -> tuple:
+    """(s, rest) for x = s ⊙ rest with s the product of x's computed scalar
+    factors (a constant stays with rest); (None, x) when there is none."""
+    if not is_op(x, "mul"):
+        return None, x
+    scalars = [a for a in x.args if not a.shape and not isinstance(a, Const)]
+    if not scalars or len(scalars) == len(x.args):
+        return None, x
+    return mul(*scalars), mul(*(a for a in x.args if a.shape or isinstance(a, Const)))
+
+
+@rule("matmul")
+def matmul_scalar(a: Expr, b: Expr) -> Expr | None:
+    """(s A) B = s (A B)
+
+    and A (s B) = s (A B) for a computed scalar s: a scale shared by two
+    terms is seen as one (λ S x + S (λ x) = 2 λ S x)."""
+    sa, ra = _scalar_factors(a)
+    sb, rb = _scalar_factors(b)
+    if sa is None and sb is None:
+        return None
+    return mul(sa or const(1), sb or const(1), matmul(ra, rb))
+
+
 @rule("transpose")
 def transpose_symmetric(x: Expr) -> Expr | None:
     """Sᵀ = S for a symmetric S"""

@@ -37,6 +37,7 @@ CASES = {
     "add_exp_minus_one": lambda: sub(exp(x), const(1)),
     "mul_eye_diag": lambda: mul(x, eye(N)),
     "mul_column_outer": lambda: mul(col(x), outer(y, w)),
+    "mul_relu_step": lambda: mul(y, func("relu", x), func("step", x)),
     "div_softmax": lambda: div(exp(X), col(reduce_sum(exp(X), 1))),
     "div_sigmoid": lambda: div(const(1), add(const(1), exp(neg(x)))),
     "matmul_symmetric_first": lambda: matmul(x, S),

@@ -246,9 +246,7 @@ ROWS = [
         "soft-margin SVM with max (the tie split evenly)"),
     Row("squared_hinge", ML, "X: N x D; y: N sign; w: D",
         "sum(relu(1 - y * (X @ w)) ** 2)", "w",
-        "dw = -2 * X.T @ (y * relu(1 - y * (X @ w)))", "squared hinge (L2-SVM)",
-        xfail=(("form", "relu(m) * step(m) is not relu(m)"),
-               ("operations", "relu(m) * step(m): 9 operations against 7"),)),
+        "dw = -2 * X.T @ (y * relu(1 - y * (X @ w)))", "squared hinge (L2-SVM)"),
     Row("layer_norm", ML, "X: N x D; G: N x D",
         "C = X - mean(X, axis=1)[:, None]; s = sqrt(mean(C ** 2, axis=1)); "
         "Y = C / s[:, None]; f = sum(G * Y)", "X",

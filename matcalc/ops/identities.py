@@ -82,6 +82,18 @@ def mul_column_outer(*factors: Expr) -> Expr | None:
     return None
 
 
+@rule("mul")
+def mul_relu_step(*factors: Expr) -> Expr | None:
+    """relu(z) ⊙ step(z) = relu(z)
+
+    (the step is 1 wherever relu(z) is not 0)."""
+    relus = {unnamed(f).args[0] for f in factors if is_op(unnamed(f), "relu")}
+    steps = [f for f in factors if is_op(f, "step") and f.args[0] in relus]
+    if not steps:
+        return None
+    return mul(*(f for f in factors if f is not steps[0]))
+
+
 # ------------------------------------------------------------------ div ---
 
 def _alike(a: Expr, b: Expr) -> bool:

@@ -35,6 +35,8 @@ def _two(e):
 CASES = {
     "add_expm1": lambda: add(const(1), func("expm1", x)),
     "add_exp_minus_one": lambda: sub(exp(x), const(1)),
+    "add_sigmoid_complement": lambda: add(mul(y, func("sigmoid", x)),
+                                          mul(z, func("sigmoid", neg(x))), p),
     "mul_eye_diag": lambda: mul(x, eye(N)),
     "mul_column_outer": lambda: mul(col(x), outer(y, w)),
     "mul_relu_step": lambda: mul(y, func("relu", x), func("step", x)),

@@ -13,8 +13,8 @@ import sympy
 
 from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
-from .builders import (_broadcast_vector, _coefficient, col, diag, exp, eye, func, kron, matmul,
-                       mul, neg, ones, outer, rebuild, reduce_sum, row, softmax, spread)
+from .builders import (_broadcast_vector, _coefficient, add, col, diag, exp, eye, func, kron,
+                       matmul, mul, neg, ones, outer, rebuild, reduce_sum, row, softmax, spread)
 from .core import _view, unnamed
 from .rulebook import rule
 from .shape_rules import _matmul_shape
@@ -38,6 +38,34 @@ def add_exp_minus_one(*terms: Expr) -> Expr | None:
     without the cancellation near x = 0."""
     if len(terms) == 2 and is_const(terms[0], -1) and (e := _view(terms[1], "exp")) is not None:
         return func("expm1", e.args[0])
+    return None
+
+
+def _sigmoid_term(term: Expr) -> tuple | None:
+    """(z, a) for a term a ⊙ σ(z) (a = 1 for σ(z) alone), else None."""
+    if is_op(term, "sigmoid"):
+        return term.args[0], const(1)
+    for f in term.args if is_op(term, "mul") else ():
+        if is_op(f, "sigmoid"):
+            return f.args[0], mul(*(a for a in term.args if a is not f))
+    return None
+
+
+@rule("add")
+def add_sigmoid_complement(*terms: Expr) -> Expr | None:
+    """a ⊙ σ(z) + b ⊙ σ(−z) = (a − b) ⊙ σ(z) + b
+
+    since σ(−z) = 1 − σ(z) (a binary cross-entropy's σ(z) − y)."""
+    found = {}
+    for t in terms:
+        if (part := _sigmoid_term(t)) is not None:
+            found.setdefault(part[0], (t, part[1]))
+    for z, (t, a) in found.items():
+        if _coefficient(z)[0].could_extract_minus_sign() or neg(z) not in found:
+            continue
+        u, b = found[neg(z)]
+        rest = (r for r in terms if r is not t and r is not u)
+        return add(mul(add(a, neg(b)), func("sigmoid", z)), b, *rest)
     return None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..ir.expr import Apply, Expr, Var, apply, is_op, postorder, var
+from ..ir.expr import Apply, Expr, Var, apply, is_const, is_op, postorder, var
 from ..ops import OPS, unnamed
 from .lowering import inverse_times, plan, scaled
 
@@ -89,9 +89,15 @@ class Names:
 
 
 def _is_bound(node: Expr, uses: dict) -> bool:
-    """Whether a node is worth a name of its own: computed, and used twice."""
+    """Whether a node is worth a name of its own: computed, used twice, and
+    more than a negated variable (−y reads as itself)."""
     return isinstance(node, Apply) and node.op not in _CHEAP and node.op != "name" \
-        and uses.get(node, 0) > 1
+        and uses.get(node, 0) > 1 and not _negated_leaf(node)
+
+
+def _negated_leaf(node: Apply) -> bool:
+    return node.op == "mul" and len(node.args) == 2 and is_const(node.args[0], -1) \
+        and isinstance(node.args[1], Var)
 
 
 

@@ -166,9 +166,12 @@ def _coefficient(node):
 
 
 def _scaled(node, bodies) -> bool:
-    """A product with a constant other than ±1 (through a binding's name)."""
+    """A product with a constant other than ±1, or a constant divided by
+    something (through a binding's name)."""
     if isinstance(node, Var) and node.name in bodies:
         node = bodies[node.name]
+    if is_op(node, "div"):
+        return isinstance(node.args[0], Const) and abs(node.args[0].value) != 1
     return is_op(node, "mul", "adjoint", "name") and abs(_coefficient(node)) != 1
 
 

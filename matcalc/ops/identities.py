@@ -13,8 +13,9 @@ import sympy
 
 from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
-from .builders import (_broadcast_vector, _coefficient, add, col, diag, exp, eye, func, kron,
-                       matmul, mul, neg, ones, outer, rebuild, reduce_sum, row, softmax, spread)
+from .builders import (_broadcast_vector, _coefficient, add, col, diag, div, exp, eye, func,
+                       kron, matmul, mul, neg, ones, outer, rebuild, reduce_sum, row, softmax,
+                       spread)
 from .core import _view, unnamed
 from .rulebook import rule
 from .shape_rules import _matmul_shape
@@ -122,6 +123,19 @@ def mul_relu_step(*factors: Expr) -> Expr | None:
     return mul(*(f for f in factors if f is not steps[0]))
 
 
+@rule("mul")
+def mul_reciprocal(*factors: Expr) -> Expr | None:
+    """x ⊙ (c / b) = c (x / b)
+
+    (the constant joins the coefficient, the quotient is written as one)."""
+    for f in factors:
+        if is_op(f, "div") and isinstance(f.args[0], Const):
+            others = [a for a in factors if a is not f]
+            if any(not isinstance(a, Const) and not is_op(a, "ones") for a in others):
+                return mul(f.args[0], div(mul(*others), f.args[1]))
+    return None
+
+
 # ------------------------------------------------------------------ div ---
 
 def _alike(a: Expr, b: Expr) -> bool:
@@ -142,6 +156,19 @@ def _reduction_of(b: Expr, op: str, x: Expr) -> Expr | None:
             and r.param("axis") == (axis if x.ndim == 2 else None):
         return r
     return None
+
+
+@rule("div")
+def div_coefficient(a: Expr, b: Expr) -> Expr | None:
+    """(c a) / (d b) = (c / d) (a / b)
+
+    for constants c, d: the constants join the other constants (c / (d b)
+    = (c / d) / b)."""
+    ca, ra = _coefficient(a)
+    cb, rb = _coefficient(b)
+    if rb is None or cb == 1 and (ca == 1 or ra is None):
+        return None
+    return div(const(ca / cb), rb) if ra is None else mul(const(ca / cb), div(ra, rb))
 
 
 @rule("div")

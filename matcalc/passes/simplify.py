@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 
 import sympy
 
-from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_const, is_op
+from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op
 from ..ops import (OPS, _coefficient, add, col, div, func, kron, matmul, mul, ones, outer,
                    rebuild, reduce_sum, row, transpose)
 from ..ops import rulebook
@@ -422,18 +422,22 @@ def column_vectors(node: Expr, computed: set) -> Expr | None:
 
 
 def linear_forms(node: Expr, computed: set) -> Expr | None:
-    """A⁻¹ B for solve(A, B); a / b = a (1 / b) and 1 / (c b) = (1 / c)(1 / b);
+    """A⁻¹ B for solve(A, B); (a + b) / c = a / c + b / c, (a / b) / c = a / (b c),
+    A (B / s) = (A B) / s;
     sum(A + B) = sum(A) + sum(B) and sum(c A) = c sum(A) along any axis;
     sum(A B, 0) = sum(A, 0) B and sum(A B, 1) = A sum(B, 1); (c v)[:, None]
     = c v[:, None]."""
     if is_op(node, "solve"):
         return matmul(func("inv", node.args[0]), node.args[1])
-    if is_op(node, "div"):
-        a, b = node.args
-        c, rest = _coefficient(b)
-        if c != 1 and rest is not None:
-            return mul(const(1 / c), div(a, rest))
-        return mul(a, div(const(1), b)) if not is_const(a, 1) else None
+    if is_op(node, "div") and is_op(node.args[0], "add"):
+        return add(*(div(t, node.args[1]) for t in node.args[0].args))
+    if is_op(node, "div") and is_op(node.args[0], "div"):
+        return div(node.args[0].args[0], mul(node.args[0].args[1], node.args[1]))
+    for i, x in enumerate(node.args if is_op(node, "matmul") else ()):
+        if is_op(x, "div") and not x.args[1].shape:
+            args = list(node.args)
+            args[i] = x.args[0]
+            return div(matmul(*args), x.args[1])
     if is_op(node, "col", "row"):
         c, rest = _coefficient(node.args[0])
         return mul(const(c), rebuild(node, (rest,))) if c != 1 and rest is not None else None

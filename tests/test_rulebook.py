@@ -10,8 +10,8 @@ import sympy
 
 import matcalc
 from matcalc.checks.inputs import sample
-from matcalc.ir.expr import Var, const, postorder, var
-from matcalc.ops import (add, col, diag, div, eye, exp, func, kron, log, logsumexp, matmul,
+from matcalc.ir.expr import Var, apply, const, postorder, var
+from matcalc.ops import (OPS, add, col, diag, div, eye, exp, func, kron, log, logsumexp, matmul,
                          mul, neg, ones, outer, reduce_sum, row, rulebook, softmax, solve, sub,
                          transpose, unkron_left, unkron_right)
 from matcalc.targets.evaluation import evaluate
@@ -84,6 +84,8 @@ CASES = {
     "solve_coefficient": lambda: solve(P, _two(X)),
     "col_ones": lambda: col(_two(ones((N,)))),
     "row_ones": lambda: row(_two(ones((N,)))),
+    "col_coefficient": lambda: col(_two(x)),
+    "row_coefficient": lambda: row(neg(x)),
     "outer_coefficient": lambda: outer(x, _two(w)),
 }
 
@@ -180,3 +182,28 @@ def test_an_identity_keeps_the_shape_a_dropped_term_broadcast():
     values = _inputs(x, seed=0)
     np.testing.assert_allclose(evaluate(total, values),
                                np.broadcast_to(np.exp(values["x"]), (3, 3)), rtol=1e-12)
+
+
+# Rules of `passes.simplify.RULES` (applied to derivatives) added with the
+# textbook table, each tested alone: it rewrites its case, and the rewrite
+# has the case's value on random inputs.
+DERIVATIVE_CASES = {
+    "sum_of_sums": lambda: apply(OPS["add"], (reduce_sum(A, 0), reduce_sum(mul(s, B), 0),
+                                              reduce_sum(C, 1))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DERIVATIVE_CASES))
+def test_derivative_rule_rewrites_and_keeps_the_value(name):
+    from matcalc.passes import simplify
+    rule = getattr(simplify, name)
+    assert rule in simplify.RULES
+    case = DERIVATIVE_CASES[name]()
+    rewritten = rule(case, set())
+    assert rewritten is not None and rewritten is not case
+    assert rule(case, {case}) is None                   # a computed node is kept
+    for seed in range(3):
+        values = _inputs(case, rewritten, seed=seed)
+        np.testing.assert_allclose(np.asarray(evaluate(rewritten, values), dtype=float),
+                                   np.asarray(evaluate(case, values), dtype=float),
+                                   rtol=1e-10, atol=1e-12)

@@ -512,6 +512,20 @@ def row_ones(v: Expr) -> Expr | None:
     return mul(const(c), ones((sympy.Integer(1), v.shape[0]))) if is_op(rest, "ones") else None
 
 
+@rule("col")
+def col_coefficient(v: Expr) -> Expr | None:
+    """(c v)[:, None] = c v[:, None]"""
+    c, rest = _coefficient(v)
+    return mul(const(c), col(rest)) if c != 1 and rest is not None else None
+
+
+@rule("row")
+def row_coefficient(v: Expr) -> Expr | None:
+    """(c v)[None, :] = c v[None, :]"""
+    c, rest = _coefficient(v)
+    return mul(const(c), row(rest)) if c != 1 and rest is not None else None
+
+
 @rule("outer")
 def outer_coefficient(x: Expr, y: Expr) -> Expr | None:
     """x (c y)ᵀ = c x yᵀ"""

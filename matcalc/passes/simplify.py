@@ -167,6 +167,23 @@ def onehot_sum(node: Expr, computed: set) -> Expr | None:
     return None
 
 
+def sum_of_sums(node: Expr, computed: set) -> Expr | None:
+    """sum(A, axis) + sum(B, axis) = sum(A + B, axis) for A, B of one shape:
+    one reduction, and A + B is the adjoint a textbook names (dZ in
+    db = sum(dZ, 0) next to dW = Xᵀ dZ)."""
+    if not is_op(node, "add") or node in computed:
+        return None
+    groups: dict[tuple, list] = {}
+    for t in node.args:
+        if is_op(t, "sum"):
+            groups.setdefault((t.param("axis"), t.args[0].shape), []).append(t)
+    for (axis, _), sums in groups.items():
+        if len(sums) > 1:
+            rest = (t for t in node.args if not any(t is s for s in sums))
+            return add(reduce_sum(add(*(s.args[0] for s in sums)), axis), *rest)
+    return None
+
+
 def common_scale(node: Expr, computed: set) -> Expr | None:
     """c A − c B = c (A − B): a scale shared by every term (up to sign) is
     applied once, to the sum (positive terms first)."""
@@ -279,6 +296,7 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     kron_sum,
     broadcast_common_factor,
     onehot_sum,
+    sum_of_sums,
     domain_elementwise,
     common_scale,
     positive_first,
@@ -463,7 +481,8 @@ def _unmarked(node: Expr, computed: set) -> Expr | None:
     return None
 
 
-CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first)),
+CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first,
+                                                       sum_of_sums)),
              column_vectors, linear_forms, distributed, left_grouped, sorted_terms]
 
 

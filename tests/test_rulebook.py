@@ -59,6 +59,8 @@ CASES = {
     "sum_broadcast_vector": lambda: reduce_sum(_two(col(x)), 1),
     "sum_of_broadcast": lambda: add(reduce_sum(mul(ones((M, N)), x, y), 0),
                                     reduce_sum(mul(ones((N, M)), col(x), s), 1)),
+    "sum_weighted_rows": lambda: add(reduce_sum(mul(const(3), col(x), B), 0),
+                                     reduce_sum(mul(A, row(y)), 1)),
     "sum_diagm": lambda: reduce_sum(diag(x), 0),
     "sum_diag_trace": lambda: reduce_sum(diag(A)),
     "sum_coefficient": lambda: reduce_sum(_two(X)),

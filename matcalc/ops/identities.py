@@ -15,7 +15,7 @@ from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
 from .builders import (_broadcast_vector, _coefficient, add, col, diag, div, exp, eye, func,
                        kron, matmul, mul, neg, ones, outer, rebuild, reduce_sum, row, softmax,
-                       spread)
+                       spread, transpose)
 from .core import _view, unnamed
 from .rulebook import rule
 from .shape_rules import _matmul_shape
@@ -387,6 +387,23 @@ def sum_of_broadcast(x: Expr, axis: int | None) -> Expr | None:
     if not any(k.shape for k in kept):
         return None  # c 1 sums to c · count 1 as it is built
     return mul(const(x.shape[axis]), *kept)
+
+
+@rule("sum")
+def sum_weighted_rows(x: Expr, axis: int | None) -> Expr | None:
+    """sum(c v[:, None] ⊙ X, 0) = c Xᵀ v
+
+    and sum(c X ⊙ v[None, :], 1) = c X v: a weighted sum of rows (or
+    columns) is a matrix-vector product."""
+    c, rest = _coefficient(x)
+    if axis not in (0, 1) or not is_op(rest, "mul") or len(rest.args) != 2:
+        return None
+    for v, m in (rest.args, rest.args[::-1]):
+        if is_op(v, "col" if axis == 0 else "row") and m.ndim == 2 and m.shape == x.shape \
+                and not is_op(m, "ones", "eye"):
+            product = matmul(transpose(m), v.args[0]) if axis == 0 else matmul(m, v.args[0])
+            return mul(const(c), product)
+    return None
 
 
 @rule("sum")

@@ -190,6 +190,8 @@ def test_an_identity_keeps_the_shape_a_dropped_term_broadcast():
 # textbook table, each tested alone: it rewrites its case, and the rewrite
 # has the case's value on random inputs.
 DERIVATIVE_CASES = {
+    "common_factor": lambda: apply(OPS["add"], (neg(matmul(A, matmul(B, C))),
+                                                mul(const(-2), matmul(matmul(A, D), C)), x)),
     "sum_of_sums": lambda: apply(OPS["add"], (reduce_sum(A, 0), reduce_sum(mul(s, B), 0),
                                               reduce_sum(C, 1))),
 }
@@ -209,3 +211,12 @@ def test_derivative_rule_rewrites_and_keeps_the_value(name):
         np.testing.assert_allclose(np.asarray(evaluate(rewritten, values), dtype=float),
                                    np.asarray(evaluate(case, values), dtype=float),
                                    rtol=1e-10, atol=1e-12)
+
+
+def test_sigmoid_complement_leaves_a_zero_argument_alone():
+    """σ(0) + c: the argument is its own negation, and the one term is not a
+    pair (the fuzzer's trace(inner / (sigmoid(zeros(K, K)) + 1E-1)))."""
+    from matcalc.ops import zeros
+    node = add(func("sigmoid", zeros((N, N))), const(sympy.Rational(1, 10)))
+    values = _inputs(node, seed=0)
+    np.testing.assert_allclose(np.asarray(evaluate(node, values), dtype=float), 0.6)

@@ -118,8 +118,7 @@ ROWS = [
     Row("tr_kron", COOKBOOK, "A: M x M; X: N x N", "trace(kron(A, X))", "X",
         "dX = trace(A) * eye(N)", "Cookbook eq. 106"),
     Row("tr_invS_A", COOKBOOK, "A: N x N; S: N x N spd", "trace(inv(S) @ A)", "S",
-        "Si = inv(S); dS = -Si @ (A + A.T) @ Si / 2", "Cookbook eq. 124, S = Sᵀ",
-        xfail=(("operations", "-(t0 @ A @ t0) - t0 @ A.T @ t0: the common factors t0 … t0 are not taken out (7 against 5)"),)),
+        "Si = inv(S); dS = -Si @ (A + A.T) @ Si / 2", "Cookbook eq. 124, S = Sᵀ"),
     # -------------------------------------------------------------- seeds ---
     Row("seed000_affine", SEED, "X: N x D; W: D x K; b: K", "S = X @ W + b", "X, W, b",
         "dX = dS @ W.T; dW = X.T @ dS; db = sum(dS, axis=0)", "seed 000 (examples/affine.mc)"),

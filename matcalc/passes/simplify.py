@@ -26,6 +26,7 @@ from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op
 from ..ops import (OPS, _coefficient, add, col, div, func, kron, matmul, mul, ones, outer,
                    rebuild, reduce_sum, row, transpose)
 from ..ops import rulebook
+from .collect import _chain, _unmark, common_factor, sum_of_sums
 
 
 def _transposed(node: Expr, computed: set, op: str | None = None) -> Apply | None:
@@ -136,12 +137,6 @@ def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
     return None
 
 
-def _unmark(node: Expr) -> Expr:
-    while is_op(node, "name", "adjoint"):
-        node = node.args[0]
-    return node
-
-
 def _scaled_domain(node: Expr, domain: str) -> tuple | None:
     """(c, Y) for c · Y (through names and adjoint marks) with Y a variable
     declared `domain`."""
@@ -164,23 +159,6 @@ def onehot_sum(node: Expr, computed: set) -> Expr | None:
         return mul(const(c), ones(y.shape[:1]))
     if axis is None:
         return const(c * (y.shape[0] if y.ndim == 2 else 1))
-    return None
-
-
-def sum_of_sums(node: Expr, computed: set) -> Expr | None:
-    """sum(A, axis) + sum(B, axis) = sum(A + B, axis) for A, B of one shape:
-    one reduction, and A + B is the adjoint a textbook names (dZ in
-    db = sum(dZ, 0) next to dW = Xᵀ dZ)."""
-    if not is_op(node, "add") or node in computed:
-        return None
-    groups: dict[tuple, list] = {}
-    for t in node.args:
-        if is_op(t, "sum"):
-            groups.setdefault((t.param("axis"), t.args[0].shape), []).append(t)
-    for (axis, _), sums in groups.items():
-        if len(sums) > 1:
-            rest = (t for t in node.args if not any(t is s for s in sums))
-            return add(reduce_sum(add(*(s.args[0] for s in sums)), axis), *rest)
     return None
 
 
@@ -245,24 +223,6 @@ def domain_elementwise(node: Expr, computed: set) -> Expr | None:
     return x if result == "same" else ones(x.shape)
 
 
-def _chain(x: Expr, computed: set) -> list[Expr]:
-    """x as a product F₁ ⋯ Fₖ, reading (AB)ᵀ as BᵀAᵀ; values the forward
-    pass computes are whole factors."""
-    factors, stack = [], [(x, False)]
-    while stack:
-        node, flipped = stack.pop()
-        if node is not x and node in computed:
-            factors.append(transpose(node) if flipped else node)
-        elif is_op(node, "transpose"):
-            stack.append((node.args[0], not flipped))
-        elif is_op(node, "matmul"):
-            parts = [(a, flipped) for a in node.args]
-            stack.extend(parts if flipped else parts[::-1])  # popped left to right
-        else:
-            factors.append(transpose(node) if flipped else node)
-    return factors
-
-
 def computed_product(node: Expr, computed: set) -> Expr | None:
     """F₁ ⋯ A B ⋯ Fₖ = F₁ ⋯ (A B) ⋯ Fₖ where the forward pass computes A B
     (or (A B)ᵀ = Bᵀ Aᵀ) and A or B is square, so the reused product is no
@@ -297,6 +257,7 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     broadcast_common_factor,
     onehot_sum,
     sum_of_sums,
+    common_factor,
     domain_elementwise,
     common_scale,
     positive_first,
@@ -482,7 +443,7 @@ def _unmarked(node: Expr, computed: set) -> Expr | None:
 
 
 CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first,
-                                                       sum_of_sums)),
+                                                       sum_of_sums, common_factor)),
              column_vectors, linear_forms, distributed, left_grouped, sorted_terms]
 
 

@@ -190,6 +190,8 @@ def test_an_identity_keeps_the_shape_a_dropped_term_broadcast():
 # textbook table, each tested alone: it rewrites its case, and the rewrite
 # has the case's value on random inputs.
 DERIVATIVE_CASES = {
+    "common_elementwise_factor": lambda: apply(OPS["add"], (mul(x, y, z), mul(const(3), y, p, x),
+                                                            mul(s, z))),
     "common_factor": lambda: apply(OPS["add"], (neg(matmul(A, matmul(B, C))),
                                                 mul(const(-2), matmul(matmul(A, D), C)), x)),
     "sum_of_sums": lambda: apply(OPS["add"], (reduce_sum(A, 0), reduce_sum(mul(s, B), 0),

@@ -80,3 +80,42 @@ def common_factor(node: Expr, computed: set) -> Expr | None:
                 return add(mul(const(sign), pair),
                            *(a for a in node.args if a is not t and a is not u))
     return None
+
+
+def _factors(term: Expr) -> tuple:
+    """(c, factors) of a term c ⊙ f₁ ⊙ ⋯ ⊙ fₖ (a term that is no product is
+    its own one factor)."""
+    c, rest = _coefficient(_unmark(term))
+    if rest is None:
+        return c, []
+    return c, list(rest.args) if is_op(rest, "mul") else [rest]
+
+
+def common_elementwise_factor(node: Expr, computed: set) -> Expr | None:
+    """c F ⊙ A + d F ⊙ B = F ⊙ (c A + d B): the factors that most terms of
+    a sum share are multiplied once (a Hessian's products of a chain's
+    slopes)."""
+    if not is_op(node, "add") or node in computed or len(node.args) > 64:
+        return None
+    parts = [_factors(t) for t in node.args]
+    counts: dict = {}
+    for _, fs in parts:
+        for f in set(fs):
+            if not is_op(f, "ones"):
+                counts[f] = counts.get(f, 0) + 1
+    best = max(counts.values(), default=0)
+    if best < 2:
+        return None
+    pivot = next(f for f, k in counts.items() if k == best)
+    group = [i for i, (_, fs) in enumerate(parts) if pivot in fs]
+    common = list(parts[group[0]][1])
+    for i in group[1:]:
+        common = [f for f in common if f in parts[i][1]]
+    rests = []
+    for i in group:
+        c, left = parts[i][0], list(parts[i][1])
+        for f in common:
+            left.remove(f)
+        rests.append(mul(const(c), *left))
+    others = (t for i, t in enumerate(node.args) if i not in group)
+    return add(mul(*common, add(*rests)), *others)

@@ -229,8 +229,7 @@ ROWS = [
         "W1, W2",
         "Z1 = X @ W1 + b1; A1 = relu(Z1); dY = 2 / N * (A1 @ W2 + b2 - T); "
         "dZ1 = (dY @ W2.T) * step(Z1); dW1 = X.T @ dZ1 + lam * W1; dW2 = A1.T @ dY + lam * W2",
-        "L2 weight decay; the issue's g0 = lam / 2",
-        xfail=(("operations", "the scale 2 / N is applied twice, in dW1 and dW2, instead of once in dY"),)),
+        "L2 weight decay; the issue's g0 = lam / 2"),
     Row("hinge", ML, "X: N x D; y: N sign; w: D; lam: scalar",
         "sum(relu(1 - y * (X @ w))) + lam / 2 * sum(w ** 2)", "w",
         "m = 1 - y * (X @ w); dw = lam * w - X.T @ (y * step(m))",

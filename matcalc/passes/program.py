@@ -225,14 +225,16 @@ class _Naming:
 
 def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
           adjoint: dict[Expr, Expr], names: Names, role_of_results: str = "gradient",
-          numeric: bool = False) -> Program:
+          numeric: bool = False, textbook: bool = False) -> Program:
     """Name the shared subexpressions of the value of `problem` and of the
     results, given as (name, what it is of, expression): the gradients
     ("dW", "W", ∂L/∂W), or second-order results. A `numeric` program is the
     one generated code runs, where a form may give way to one that is cheaper
-    or more accurate in floating point (`lowering.plan`); the printed
-    program keeps the textbook form."""
-    planned = plan([problem.output] + [expr for _, _, expr in results], numeric)
+    or more accurate in floating point (`lowering.plan`); a `textbook`
+    program keeps every scale on the adjoint it belongs to (dY = 2/N (Y − T),
+    named once, where code scales the products it feeds)."""
+    planned = plan([problem.output] + [expr for _, _, expr in results], numeric,
+                   moved_scales=not textbook)
     output = planned[problem.output]
     grads = [planned[expr] for _, _, expr in results]
     adjoint = {planned.get(k, k): planned[g] for k, g in adjoint.items()  # an adjoint whose

@@ -14,6 +14,7 @@ from matcalc.ir.expr import Var, apply, const, postorder, var
 from matcalc.ops import (OPS, add, col, diag, div, eye, exp, func, kron, log, logsumexp, matmul,
                          mul, neg, ones, outer, reduce_sum, row, rulebook, softmax, solve, sub,
                          transpose, unkron_left, unkron_right)
+from matcalc.ops.builders import inv
 from matcalc.targets.evaluation import evaluate
 
 N, M = sympy.symbols("N M")
@@ -89,6 +90,8 @@ CASES = {
     "col_coefficient": lambda: col(_two(x)),
     "row_coefficient": lambda: row(neg(x)),
     "outer_coefficient": lambda: outer(x, _two(w)),
+    "inv_inv": lambda: inv(inv(P)),
+    "matmul_inverse": lambda: add(matmul(transpose(inv(P)), transpose(P)), A),
 }
 
 

@@ -6,7 +6,7 @@ each operator tries these last."""
 from __future__ import annotations
 
 from ..ir.expr import Const, Expr, const, is_op
-from .builders import _coefficient, add, col, div, func, matmul, mul, neg, row, transpose
+from .builders import _coefficient, add, col, div, eye, func, matmul, mul, neg, row, transpose
 from .core import unnamed
 from .rulebook import rule
 
@@ -126,3 +126,24 @@ def row_coefficient(v: Expr) -> Expr | None:
     """(c v)[None, :] = c v[None, :]"""
     c, rest = _coefficient(v)
     return mul(const(c), row(rest)) if c != 1 and rest is not None else None
+
+
+@rule("inv")
+def inv_inv(x: Expr) -> Expr | None:
+    """inv(X⁻¹) = X"""
+    return x.args[0] if is_op(x, "inv") else None
+
+
+def _inverse_pair(a: Expr, b: Expr) -> bool:
+    """Whether a b = I: X⁻¹ X, X X⁻¹, or their transposes X⁻ᵀ Xᵀ, Xᵀ X⁻ᵀ."""
+    if is_op(a, "transpose") and is_op(b, "transpose"):
+        a, b = b.args[0], a.args[0]
+    return (is_op(a, "inv") and a.args[0] is b) or (is_op(b, "inv") and b.args[0] is a)
+
+
+@rule("matmul")
+def matmul_inverse(a: Expr, b: Expr) -> Expr | None:
+    """X⁻¹ X = X X⁻¹ = I
+
+    (and X⁻ᵀ Xᵀ = I)."""
+    return eye(a.shape[0]) if a.ndim == 2 and b.ndim == 2 and _inverse_pair(a, b) else None

@@ -37,7 +37,7 @@ import sympy
 
 import matcalc
 from matcalc.checks import verify
-from matcalc.ir.expr import Apply, Const, Var, is_op, postorder, rewrite
+from matcalc.ir.expr import Apply, Const, Var, is_op, rewrite
 from matcalc.ops import OPS, mul, rebuild
 from matcalc.passes.simplify import canonical
 from matcalc.targets.evaluation import evaluate

@@ -1,7 +1,8 @@
-"""Derivative rules that collect what two terms share, so it is computed
-once: sums along one axis (sum(A, 0) + sum(B, 0) = sum(A + B, 0)) and
-matrix factors at either end of two products (P A + P B = P (A + B)).
-`canonical` leaves them out: it distributes, they factor."""
+"""Derivative rules that collect what terms share, so it is computed once:
+sums along one axis (sum(A, 0) + sum(B, 0) = sum(A + B, 0)), matrix factors
+at either end of two products (P A + P B = P (A + B)) and elementwise
+factors (F ⊙ A + F ⊙ B = F ⊙ (A + B)). `canonical` leaves them out: it
+distributes, they factor."""
 
 from __future__ import annotations
 

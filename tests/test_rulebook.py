@@ -43,6 +43,7 @@ CASES = {
     "mul_reciprocal": lambda: mul(x, div(const(3), p)),
     "mul_relu_step": lambda: mul(y, func("relu", x), func("step", x)),
     "div_coefficient": lambda: div(x, _two(p)),
+    "div_cancel": lambda: div(mul(x, p), p),
     "div_softmax": lambda: div(exp(X), col(reduce_sum(exp(X), 1))),
     "div_sigmoid": lambda: div(const(1), add(const(1), exp(neg(x)))),
     "matmul_symmetric_first": lambda: matmul(x, S),
@@ -193,6 +194,9 @@ def test_an_identity_keeps_the_shape_a_dropped_term_broadcast():
 # textbook table, each tested alone: it rewrites its case, and the rewrite
 # has the case's value on random inputs.
 DERIVATIVE_CASES = {
+    "marked_like_terms": lambda: apply(OPS["add"], (
+        mul(const(sympy.Rational(1, 2)), matmul(A, x)),
+        matmul(A, apply(OPS["adjoint"], (mul(const(sympy.Rational(1, 2)), x),))), y)),
     "common_elementwise_factor": lambda: apply(OPS["add"], (mul(x, y, z), mul(const(3), y, p, x),
                                                             mul(s, z))),
     "common_factor": lambda: apply(OPS["add"], (neg(matmul(A, matmul(B, C))),

@@ -333,4 +333,25 @@ ROWS = [
         "dw = X.T @ sign(X @ w - y)", "least absolute deviations (a subgradient)"),
     Row("exp_family", ML, "X: N x D; W: D x K", "sum(exp(X @ W))", "W",
         "dW = X.T @ exp(X @ W)", "a log-linear model's partition"),
+    Row("cosine", ML, "x, y: N", "(x @ y) / (norm(x) * norm(y))", "x",
+        "nx = norm(x); ny = norm(y); f = (x @ y) / (nx * ny); "
+        "dx = y / (nx * ny) - f * x / nx ** 2",
+        "cosine similarity: ∂ cos/∂x = y / (‖x‖‖y‖) − cos · x / ‖x‖²",
+        xfail=(("form", "(f / t2) * t1 * (x / t0) with t2 = t0 * t1: the quotients are not "
+                        "combined and cancelled to f * x / t0 ** 2"),)),
+    Row("mlp_bce", ML, "X: N x D; y: N; W1: D x H; b1: H; w2: H",
+        "A1 = tanh(X @ W1 + b1); z = A1 @ w2; loss = sum(softplus(z) - y * z)", "W1, b1, w2",
+        "A1 = tanh(X @ W1 + b1); z = A1 @ w2; dz = sigmoid(z) - y; "
+        "dZ1 = outer(dz, w2) * (1 - A1 ** 2); dW1 = X.T @ dZ1; db1 = sum(dZ1, axis=0); "
+        "dw2 = A1.T @ dz", "a tanh network with a logistic output"),
+    Row("ridge_mean_bias", ML, "X: N x D; w: D; b: scalar; y: N; lam: scalar",
+        "mean((X @ w + b - y) ** 2) + lam * (w @ w)", "w, b",
+        "r = X @ w + b - y; dw = 2 / N * X.T @ r + 2 * lam * w; db = 2 / N * sum(r)",
+        "ridge regression with an intercept, mean loss"),
+    Row("temperature_lse", ML, "x: N; T: scalar positive", "T * logsumexp(x / T)", "x",
+        "dx = softmax(x / T)", "smoothed maximum T log Σ exp(x / T)"),
+    Row("quad_S", ML, "x, m: N; S: N x N symmetric", "(x - m) @ S @ (x - m) / 2", "x, S",
+        "r = x - m; dx = S @ r; dS = outer(r, r) / 2", "a quadratic energy"),
+    Row("tr_XAXtB", COOKBOOK, "X: N x M; A: M x M; B: N x N", "trace(X @ A @ X.T @ B)", "X",
+        "dX = B @ X @ A + B.T @ X @ A.T", "Cookbook eq. 117 (cyclic)"),
 ]

@@ -6,6 +6,7 @@ each operator tries these last."""
 from __future__ import annotations
 
 from ..ir.expr import Const, Expr, const, is_op
+from ..ir.shapes import broadcast
 from .builders import _coefficient, add, col, div, eye, func, matmul, mul, neg, row, transpose
 from .core import unnamed
 from .rulebook import rule
@@ -147,3 +148,16 @@ def matmul_inverse(a: Expr, b: Expr) -> Expr | None:
 
     (and X⁻ᵀ Xᵀ = I)."""
     return eye(a.shape[0]) if a.ndim == 2 and b.ndim == 2 and _inverse_pair(a, b) else None
+
+
+@rule("div")
+def div_cancel(a: Expr, b: Expr) -> Expr | None:
+    """(b ⊙ a) / b = a
+
+    (where b ≠ 0, as the quotient needs)."""
+    if not is_op(a, "mul") or not any(f is b for f in a.args):
+        return None
+    rest = list(a.args)
+    rest.remove(b)
+    result = mul(*rest)
+    return result if result.shape == broadcast(a.shape, b.shape) else None

@@ -7,7 +7,7 @@ distributes, they factor."""
 from __future__ import annotations
 
 from ..ir.expr import Expr, const, is_op
-from ..ops import _coefficient, add, matmul, mul, reduce_sum, transpose
+from ..ops import _coefficient, add, matmul, mul, rebuild, reduce_sum, transpose
 
 
 def _unmark(node: Expr) -> Expr:
@@ -120,3 +120,31 @@ def common_elementwise_factor(node: Expr, computed: set) -> Expr | None:
         rests.append(mul(const(c), *left))
     others = (t for i, t in enumerate(node.args) if i not in group)
     return add(mul(*common, add(*rests)), *others)
+
+
+def _shallow_plain(node: Expr, depth: int = 2) -> Expr:
+    """`node` rebuilt with the adjoint marks of its top `depth` levels
+    dissolved (so the builders see the constants they hid)."""
+    if is_op(node, "adjoint"):
+        return _shallow_plain(node.args[0], depth)
+    if depth == 0 or not node.args:
+        return node
+    return rebuild(node, tuple(_shallow_plain(a, depth - 1) for a in node.args))
+
+
+def marked_like_terms(node: Expr, computed: set) -> Expr | None:
+    """c X + S (d X') = (c + d) X where X' is X behind an adjoint mark: like
+    terms the mark kept apart (S (r / 2) beside (S r) / 2)."""
+    if not is_op(node, "add") or node in computed:
+        return None
+    seen: dict = {}
+    for t in node.args:
+        c, rest = _coefficient(_shallow_plain(t))
+        if rest is None:
+            continue
+        if rest in seen:
+            u, d = seen[rest]
+            others = (a for a in node.args if a is not t and a is not u)
+            return add(mul(const(c + d), rest), *others)
+        seen[rest] = (t, c)
+    return None

@@ -26,7 +26,8 @@ from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op
 from ..ops import (OPS, _coefficient, add, col, div, func, kron, matmul, mul, ones, outer,
                    rebuild, reduce_sum, row, transpose)
 from ..ops import rulebook
-from .collect import _chain, _unmark, common_elementwise_factor, common_factor, sum_of_sums
+from .collect import (_chain, _unmark, common_elementwise_factor, common_factor,
+                      marked_like_terms, sum_of_sums)
 
 
 def _transposed(node: Expr, computed: set, op: str | None = None) -> Apply | None:
@@ -257,6 +258,7 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     broadcast_common_factor,
     onehot_sum,
     sum_of_sums,
+    marked_like_terms,
     common_factor,
     common_elementwise_factor,
     domain_elementwise,
@@ -445,7 +447,8 @@ def _unmarked(node: Expr, computed: set) -> Expr | None:
 
 CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first,
                                                        sum_of_sums, common_factor,
-                                                       common_elementwise_factor)),
+                                                       common_elementwise_factor,
+                                                       marked_like_terms)),
              column_vectors, linear_forms, distributed, left_grouped, sorted_terms]
 
 

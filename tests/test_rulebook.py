@@ -10,10 +10,11 @@ import sympy
 
 import matcalc
 from matcalc.checks.inputs import sample
-from matcalc.ir.expr import Var, const, postorder, var
-from matcalc.ops import (add, col, diag, div, eye, exp, func, kron, log, logsumexp, matmul,
+from matcalc.ir.expr import Var, apply, const, postorder, var
+from matcalc.ops import (OPS, add, col, diag, div, eye, exp, func, kron, log, logsumexp, matmul,
                          mul, neg, ones, outer, reduce_sum, row, rulebook, softmax, solve, sub,
                          transpose, unkron_left, unkron_right)
+from matcalc.ops.builders import inv
 from matcalc.targets.evaluation import evaluate
 
 N, M = sympy.symbols("N M")
@@ -35,8 +36,14 @@ def _two(e):
 CASES = {
     "add_expm1": lambda: add(const(1), func("expm1", x)),
     "add_exp_minus_one": lambda: sub(exp(x), const(1)),
+    "add_sigmoid_complement": lambda: add(mul(y, func("sigmoid", x)),
+                                          mul(z, func("sigmoid", neg(x))), p),
     "mul_eye_diag": lambda: mul(x, eye(N)),
     "mul_column_outer": lambda: mul(col(x), outer(y, w)),
+    "mul_reciprocal": lambda: mul(x, div(const(3), p)),
+    "mul_relu_step": lambda: mul(y, func("relu", x), func("step", x)),
+    "div_coefficient": lambda: div(x, _two(p)),
+    "div_cancel": lambda: div(mul(x, p), p),
     "div_softmax": lambda: div(exp(X), col(reduce_sum(exp(X), 1))),
     "div_sigmoid": lambda: div(const(1), add(const(1), exp(neg(x)))),
     "matmul_symmetric_first": lambda: matmul(x, S),
@@ -48,11 +55,14 @@ CASES = {
     "matmul_kron": lambda: matmul(kron(A, B), kron(C, D)),
     "matmul_coefficient": lambda: matmul(_two(A), X),
     "matmul_scaled_identity": lambda: matmul(A, mul(s, eye(N))),
+    "matmul_scalar": lambda: matmul(mul(s, A), mul(func("exp", s), x)),
     "transpose_symmetric": lambda: transpose(S),
     "transpose_transpose": lambda: transpose(transpose(X)),
     "sum_broadcast_vector": lambda: reduce_sum(_two(col(x)), 1),
     "sum_of_broadcast": lambda: add(reduce_sum(mul(ones((M, N)), x, y), 0),
                                     reduce_sum(mul(ones((N, M)), col(x), s), 1)),
+    "sum_weighted_rows": lambda: add(reduce_sum(mul(const(3), col(x), B), 0),
+                                     reduce_sum(mul(A, row(y)), 1)),
     "sum_diagm": lambda: reduce_sum(diag(x), 0),
     "sum_diag_trace": lambda: reduce_sum(diag(A)),
     "sum_coefficient": lambda: reduce_sum(_two(X)),
@@ -78,7 +88,11 @@ CASES = {
     "solve_coefficient": lambda: solve(P, _two(X)),
     "col_ones": lambda: col(_two(ones((N,)))),
     "row_ones": lambda: row(_two(ones((N,)))),
+    "col_coefficient": lambda: col(_two(x)),
+    "row_coefficient": lambda: row(neg(x)),
     "outer_coefficient": lambda: outer(x, _two(w)),
+    "inv_inv": lambda: inv(inv(P)),
+    "matmul_inverse": lambda: add(matmul(transpose(inv(P)), transpose(P)), A),
 }
 
 
@@ -174,3 +188,44 @@ def test_an_identity_keeps_the_shape_a_dropped_term_broadcast():
     values = _inputs(x, seed=0)
     np.testing.assert_allclose(evaluate(total, values),
                                np.broadcast_to(np.exp(values["x"]), (3, 3)), rtol=1e-12)
+
+
+# Rules of `passes.simplify.RULES` (applied to derivatives) added with the
+# textbook table, each tested alone: it rewrites its case, and the rewrite
+# has the case's value on random inputs.
+DERIVATIVE_CASES = {
+    "marked_like_terms": lambda: apply(OPS["add"], (
+        mul(const(sympy.Rational(1, 2)), matmul(A, x)),
+        matmul(A, apply(OPS["adjoint"], (mul(const(sympy.Rational(1, 2)), x),))), y)),
+    "common_elementwise_factor": lambda: apply(OPS["add"], (mul(x, y, z), mul(const(3), y, p, x),
+                                                            mul(s, z))),
+    "common_factor": lambda: apply(OPS["add"], (neg(matmul(A, matmul(B, C))),
+                                                mul(const(-2), matmul(matmul(A, D), C)), x)),
+    "sum_of_sums": lambda: apply(OPS["add"], (reduce_sum(A, 0), reduce_sum(mul(s, B), 0),
+                                              reduce_sum(C, 1))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DERIVATIVE_CASES))
+def test_derivative_rule_rewrites_and_keeps_the_value(name):
+    from matcalc.passes import simplify
+    rule = getattr(simplify, name)
+    assert rule in simplify.RULES
+    case = DERIVATIVE_CASES[name]()
+    rewritten = rule(case, set())
+    assert rewritten is not None and rewritten is not case
+    assert rule(case, {case}) is None                   # a computed node is kept
+    for seed in range(3):
+        values = _inputs(case, rewritten, seed=seed)
+        np.testing.assert_allclose(np.asarray(evaluate(rewritten, values), dtype=float),
+                                   np.asarray(evaluate(case, values), dtype=float),
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_sigmoid_complement_leaves_a_zero_argument_alone():
+    """σ(0) + c: the argument is its own negation, and the one term is not a
+    pair (the fuzzer's trace(inner / (sigmoid(zeros(K, K)) + 1E-1)))."""
+    from matcalc.ops import zeros
+    node = add(func("sigmoid", zeros((N, N))), const(sympy.Rational(1, 10)))
+    values = _inputs(node, seed=0)
+    np.testing.assert_allclose(np.asarray(evaluate(node, values), dtype=float), 0.6)

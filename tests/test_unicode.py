@@ -66,8 +66,8 @@ LINALG_UNICODE = """\
 # gradient of nll = N/2·log det(S) + N/2·tr(S⁻¹·C) + lam·tr(S) + μ·det(S)
 t₀ = S⁻¹
 C = (Xᵀ·X)/N
-t₁ = det(S)
-∂nll/∂S = μ·t₁·t₀ᵀ + lam·I - N/2·(t₀ᵀ·C·t₀ᵀ) + N/2·t₀ᵀ"""
+t₁ = μ·det(S)
+∂nll/∂S = (N/2 + t₁)·t₀ᵀ + lam·I - N/2·(t₀ᵀ·C·t₀ᵀ)"""
 
 
 def grad_of(filename: str):

@@ -21,7 +21,9 @@ class Gradient:
 
     For a scalar function L, `exprs[X]` is the gradient (the shape of X);
     for an array-valued S it is the vector-Jacobian product given the
-    upstream gradient `seed` (named dS). `program` names the shared parts;
+    upstream gradient `seed` (named dS). `program` names the shared parts
+    as printed (`code`: as generated code computes them, scales moved onto
+    the products they feed);
     `shared[X]` is `exprs[X]` with its shared adjoints still marked, so a
     long chain stays nested (second order differentiates that form).
     `steps` is the derivation, step by step (made when first asked for).
@@ -32,6 +34,7 @@ class Gradient:
     seed: Var | None
     program: Program
     shared: dict[str, Expr] | None = None
+    code: Program | None = None      # the program generated code computes
 
     def __getitem__(self, name: str) -> Expr:
         return self.exprs[name]
@@ -80,10 +83,12 @@ def derive(problem: Problem) -> Gradient:
     simplify = Simplifier(computed=postorder([problem.output]))
     grads = [simplify(g) for g in grads]
     adjoint = {node: simplify(a) for node, a in adjoint.items()}
-    program = build(problem, seed, [("d" + w, w, g) for w, g in zip(problem.wrt, grads)],
-                    adjoint, names)
+    results = [("d" + w, w, g) for w, g in zip(problem.wrt, grads)]
+    taken = set(names.taken)
+    program = build(problem, seed, results, adjoint, names, textbook=True)
+    code = build(problem, seed, results, adjoint, Names(taken))
     return Gradient(problem, dict(zip(problem.wrt, _without_marks(grads))), seed, program,
-                    dict(zip(problem.wrt, grads)))
+                    dict(zip(problem.wrt, grads)), code)
 
 
 def _without_marks(exprs: list[Expr]) -> list[Expr]:

@@ -2,13 +2,13 @@
 
 `core` defines the entry type and registry, `table` registers the entries,
 `builders` builds nodes with the algebra every node obeys, `rulebook` keeps
-the named identities the builders try, `identities` and `stable_forms`
-register them,
+the named identities the builders try, `identities`, `stable_forms` and
+`textbook_forms` register them,
 `symmetry` reads symmetry from structure and `shape_rules` holds the shape
 rules.
 """
 
-from . import functions, identities, rulebook, stable_forms, table  # noqa: F401  (they register)
+from . import functions, identities, rulebook, stable_forms, table, textbook_forms  # noqa: F401  (they register)
 from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add,
                        col, diag, div, exp, expand, eye, func, function_names, is_zero, kron,
                        log, logsumexp, matmul, maximum, mean, minimum, mul, named, neg, ones,

@@ -439,6 +439,11 @@ def solve(a: Expr, b: Expr) -> Expr:
     return _built("solve", a, b)
 
 
+def inv(x: Expr) -> Expr:
+    """X⁻¹ (inv(X⁻¹) = X is a rule)."""
+    return _built("inv", x)
+
+
 # Operators written with symbols rather than called by name (`diagm` is
 # written `diag`, which picks it for a vector; a comparison `a < b`, the
 # rectangular `eye_rect` `eye(N, M)`).
@@ -451,7 +456,7 @@ BUILDERS: dict[str, Callable] = {"sum": reduce_sum, "mean": mean, "outer": outer
                                  "log": log, "exp": exp,
                                  "softmax": softmax, "logsumexp": logsumexp, "diag": diag,
                                  "maximum": maximum, "minimum": minimum, "kron": kron,
-                                 "solve": solve}
+                                 "solve": solve, "inv": inv}
 
 
 def function_names() -> list[str]:

@@ -423,6 +423,9 @@ def row_ones(v: Expr) -> Expr | None:
 
 @rule("outer")
 def outer_coefficient(x: Expr, y: Expr) -> Expr | None:
-    """x (c y)ᵀ = c x yᵀ"""
-    c, rest = _coefficient(y)
-    return mul(const(c), outer(x, rest)) if c != 1 and rest is not None else None
+    """(c x)(d y)ᵀ = c d x yᵀ"""
+    c, rx = _coefficient(x)
+    d, ry = _coefficient(y)
+    if (c != 1 or d != 1) and rx is not None and ry is not None:
+        return mul(const(c * d), outer(rx, ry))
+    return None

@@ -196,18 +196,18 @@ def _planned(node: Expr, plan: dict, parents: dict, inverted: set, scaled_copies
     return node
 
 
-def plan(roots: list, numeric: bool) -> dict[Expr, Expr]:
+def plan(roots: list, numeric: bool, moved_scales: bool = True) -> dict[Expr, Expr]:
     """How the code computes each node of `roots`: the node itself, except
     - solve(A, B) is A⁻¹ @ B, and solve(Aᵀ, B) is A⁻ᵀ @ B, wherever inv(A) is
       computed anyway, so A is factorised once;
-    - (c X) @ Y is c (X @ Y) where X is a forward value and c X only feeds
-      matrix products, so no scaled copy of X is made;
+    - with `moved_scales`, (c X) @ Y is c (X @ Y) where X is a forward value
+      and c X only feeds matrix products, so no scaled copy of X is made;
     - with `numeric`, a factor σ(t) (1 − σ(t)), where σ(t) is needed nowhere
       else, is computed from one exp (`_slope`)."""
     nodes = list(postorder(roots))
     inverted = {n.args[0] for n in nodes if is_op(n, "inv")}
     parents = _parents(nodes, roots)
-    scaled_copies = _product_operands(nodes, roots, parents)
+    scaled_copies = _product_operands(nodes, roots, parents) if moved_scales else set()
     out: dict[Expr, Expr] = {}
     for node in nodes:
         out[node] = _planned(node, out, parents, inverted, scaled_copies, numeric)

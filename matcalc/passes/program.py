@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..ir.expr import Apply, Expr, Var, apply, is_op, postorder, var
+from ..ir.expr import Apply, Expr, Var, apply, is_const, is_op, postorder, var
 from ..ops import OPS, unnamed
 from .lowering import inverse_times, plan, scaled
 
@@ -89,9 +89,15 @@ class Names:
 
 
 def _is_bound(node: Expr, uses: dict) -> bool:
-    """Whether a node is worth a name of its own: computed, and used twice."""
+    """Whether a node is worth a name of its own: computed, used twice, and
+    more than a negated variable (−y reads as itself)."""
     return isinstance(node, Apply) and node.op not in _CHEAP and node.op != "name" \
-        and uses.get(node, 0) > 1
+        and uses.get(node, 0) > 1 and not _negated_leaf(node)
+
+
+def _negated_leaf(node: Apply) -> bool:
+    return node.op == "mul" and len(node.args) == 2 and is_const(node.args[0], -1) \
+        and isinstance(node.args[1], Var)
 
 
 
@@ -206,6 +212,9 @@ class _Naming:
             if depth[node] > MAX_DEPTH and node not in self.chosen:
                 self.chosen[node], self.role[node] = self.numbered(kind), (kind, None)
             body = self._body(node, args, replaced)
+            if isinstance(body, Var) and self.role.get(node, ("",))[0] != "value":
+                replaced[node], depth[node] = body, 0      # no alias line: g0 = t0
+                continue
             if node in self.chosen:
                 self.bindings.append(Binding(self.chosen[node], body, *self.role[node]))
                 replaced[node], depth[node] = var(self.chosen[node], node.shape), 0
@@ -216,14 +225,16 @@ class _Naming:
 
 def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
           adjoint: dict[Expr, Expr], names: Names, role_of_results: str = "gradient",
-          numeric: bool = False) -> Program:
+          numeric: bool = False, textbook: bool = False) -> Program:
     """Name the shared subexpressions of the value of `problem` and of the
     results, given as (name, what it is of, expression): the gradients
     ("dW", "W", ∂L/∂W), or second-order results. A `numeric` program is the
     one generated code runs, where a form may give way to one that is cheaper
-    or more accurate in floating point (`lowering.plan`); the printed
-    program keeps the textbook form."""
-    planned = plan([problem.output] + [expr for _, _, expr in results], numeric)
+    or more accurate in floating point (`lowering.plan`); a `textbook`
+    program keeps every scale on the adjoint it belongs to (dY = 2/N (Y − T),
+    named once, where code scales the products it feeds)."""
+    planned = plan([problem.output] + [expr for _, _, expr in results], numeric,
+                   moved_scales=not textbook)
     output = planned[problem.output]
     grads = [planned[expr] for _, _, expr in results]
     adjoint = {planned.get(k, k): planned[g] for k, g in adjoint.items()  # an adjoint whose

@@ -23,9 +23,11 @@ from typing import Callable, NamedTuple
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op
-from ..ops import (OPS, _coefficient, add, col, func, kron, matmul, mul, ones, rebuild, row,
-                  transpose)
+from ..ops import (OPS, _coefficient, add, col, div, func, kron, matmul, mul, ones, outer,
+                   rebuild, reduce_sum, row, transpose)
 from ..ops import rulebook
+from .collect import (_chain, _unmark, common_elementwise_factor, common_factor,
+                      marked_like_terms, sum_of_sums)
 
 
 def _transposed(node: Expr, computed: set, op: str | None = None) -> Apply | None:
@@ -136,12 +138,6 @@ def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
     return None
 
 
-def _unmark(node: Expr) -> Expr:
-    while is_op(node, "name", "adjoint"):
-        node = node.args[0]
-    return node
-
-
 def _scaled_domain(node: Expr, domain: str) -> tuple | None:
     """(c, Y) for c · Y (through names and adjoint marks) with Y a variable
     declared `domain`."""
@@ -228,24 +224,6 @@ def domain_elementwise(node: Expr, computed: set) -> Expr | None:
     return x if result == "same" else ones(x.shape)
 
 
-def _chain(x: Expr, computed: set) -> list[Expr]:
-    """x as a product F₁ ⋯ Fₖ, reading (AB)ᵀ as BᵀAᵀ; values the forward
-    pass computes are whole factors."""
-    factors, stack = [], [(x, False)]
-    while stack:
-        node, flipped = stack.pop()
-        if node is not x and node in computed:
-            factors.append(transpose(node) if flipped else node)
-        elif is_op(node, "transpose"):
-            stack.append((node.args[0], not flipped))
-        elif is_op(node, "matmul"):
-            parts = [(a, flipped) for a in node.args]
-            stack.extend(parts if flipped else parts[::-1])  # popped left to right
-        else:
-            factors.append(transpose(node) if flipped else node)
-    return factors
-
-
 def computed_product(node: Expr, computed: set) -> Expr | None:
     """F₁ ⋯ A B ⋯ Fₖ = F₁ ⋯ (A B) ⋯ Fₖ where the forward pass computes A B
     (or (A B)ᵀ = Bᵀ Aᵀ) and A or B is square, so the reused product is no
@@ -279,6 +257,10 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     kron_sum,
     broadcast_common_factor,
     onehot_sum,
+    sum_of_sums,
+    marked_like_terms,
+    common_factor,
+    common_elementwise_factor,
     domain_elementwise,
     common_scale,
     positive_first,
@@ -363,15 +345,30 @@ def sorted_terms(node: Expr, computed: set) -> Expr | None:
     return None
 
 
+def _distributes(node: Expr, i: int, t: Expr) -> bool:
+    """Whether term t of the sum at argument i of `node` may be taken out:
+    ⊙ broadcasts every term; in a matrix product, a broadcast row vector v
+    gives (1 vᵀ) C = 1 (vᵀ C) and A (1 vᵀ) = (A 1) vᵀ."""
+    a = node.args[i]
+    return t.shape == a.shape or node.op == "mul" or (t.ndim == 1 and a.ndim == 2)
+
+
+def _term_product(node: Expr, i: int, t: Expr) -> Expr:
+    """`node` with term t in place of its argument i (a sum)."""
+    if node.op == "matmul" and t.ndim == 1 and node.args[i].ndim == 2 and i == 1:
+        return outer(reduce_sum(node.args[0], 1), t)
+    args = list(node.args)
+    args[i] = t
+    return (matmul if node.op == "matmul" else mul)(*args)
+
+
 def distributed(node: Expr, computed: set) -> Expr | None:
     """(A + B) C = A C + B C, and likewise for ⊙ and on the right."""
     if not (is_op(node, "matmul", "mul")):
         return None
     for i, a in enumerate(node.args):
-        if is_op(a, "add") and all(t.shape == a.shape for t in a.args):
-            build = matmul if node.op == "matmul" else mul
-            others = node.args[:i], node.args[i + 1:]
-            return add(*(build(*others[0], t, *others[1]) for t in a.args))
+        if is_op(a, "add") and all(_distributes(node, i, t) for t in a.args):
+            return add(*(_term_product(node, i, t) for t in a.args))
     return None
 
 
@@ -406,6 +403,41 @@ def column_vectors(node: Expr, computed: set) -> Expr | None:
     return None
 
 
+def linear_forms(node: Expr, computed: set) -> Expr | None:
+    """A⁻¹ B for solve(A, B); (a + b) / c = a / c + b / c, (a / b) / c = a / (b c),
+    A (B / s) = (A B) / s;
+    sum(A + B) = sum(A) + sum(B) and sum(c A) = c sum(A) along any axis;
+    sum(A B, 0) = sum(A, 0) B and sum(A B, 1) = A sum(B, 1); (c v)[:, None]
+    = c v[:, None]."""
+    if is_op(node, "solve"):
+        return matmul(func("inv", node.args[0]), node.args[1])
+    if is_op(node, "div") and is_op(node.args[0], "add"):
+        return add(*(div(t, node.args[1]) for t in node.args[0].args))
+    if is_op(node, "div") and is_op(node.args[0], "div"):
+        return div(node.args[0].args[0], mul(node.args[0].args[1], node.args[1]))
+    for i, x in enumerate(node.args if is_op(node, "matmul") else ()):
+        if is_op(x, "div") and not x.args[1].shape:
+            args = list(node.args)
+            args[i] = x.args[0]
+            return div(matmul(*args), x.args[1])
+    if is_op(node, "col", "row"):
+        c, rest = _coefficient(node.args[0])
+        return mul(const(c), rebuild(node, (rest,))) if c != 1 and rest is not None else None
+    if not is_op(node, "sum"):
+        return None
+    x, axis = node.args[0], node.param("axis")
+    if is_op(x, "add"):   # a broadcast term is summed as broadcast (sum(1 vᵀ, 0) = N v)
+        return add(*(reduce_sum(t if t.shape == x.shape else mul(ones(x.shape), t), axis)
+                     for t in x.args))
+    c, rest = _coefficient(x)
+    if c != 1 and rest is not None:
+        return mul(const(c), reduce_sum(rest, axis))
+    if is_op(x, "matmul") and x.ndim == 2 and axis in (0, 1) and x.args[axis].ndim == 2:
+        a, b = x.args
+        return matmul(reduce_sum(a, 0), b) if axis == 0 else matmul(a, reduce_sum(b, 1))
+    return None
+
+
 def _unmarked(node: Expr, computed: set) -> Expr | None:
     """Names and adjoint marks are invisible to comparison."""
     if is_op(node, "name", "adjoint"):
@@ -413,8 +445,11 @@ def _unmarked(node: Expr, computed: set) -> Expr | None:
     return None
 
 
-CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first)),
-             column_vectors, distributed, left_grouped, sorted_terms]
+CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first,
+                                                       sum_of_sums, common_factor,
+                                                       common_elementwise_factor,
+                                                       marked_like_terms)),
+             column_vectors, linear_forms, distributed, left_grouped, sorted_terms]
 
 
 def canonical(expr: Expr) -> Expr:

@@ -220,8 +220,8 @@ class _Emitter:
 
     def __init__(self, gradient: Gradient, target: Target):
         self.problem, self.target = gradient.problem, target
-        self.textbook = gradient.program  # as printed: the comments show it
-        self.program = lower(gradient.program, target.capabilities)
+        self.textbook = gradient.code or gradient.program  # the comments show it
+        self.program = lower(self.textbook, target.capabilities)
         program, problem = self.program, self.problem
         names = [*problem.variables, *problem.dims,
                  *([program.seed.name] if program.seed is not None else []),

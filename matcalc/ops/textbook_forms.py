@@ -1,0 +1,163 @@
+"""Identities that give gradients the form a textbook prints: constants
+and scalars collected (a / (2 b), (s A) B), σ(−z) = 1 − σ(z), relu ⊙ step
+= relu, a weighted sum of rows as Xᵀv. Registered after `identities`, so
+each operator tries these last."""
+
+from __future__ import annotations
+
+from ..ir.expr import Const, Expr, const, is_op
+from ..ir.shapes import broadcast
+from .builders import _coefficient, add, col, div, eye, func, matmul, mul, neg, row, transpose
+from .core import unnamed
+from .rulebook import rule
+
+
+def _sigmoid_term(term: Expr) -> tuple | None:
+    """(z, a) for a term a ⊙ σ(z) (a = 1 for σ(z) alone), else None."""
+    if is_op(term, "sigmoid"):
+        return term.args[0], const(1)
+    for f in term.args if is_op(term, "mul") else ():
+        if is_op(f, "sigmoid"):
+            return f.args[0], mul(*(a for a in term.args if a is not f))
+    return None
+
+
+@rule("add")
+def add_sigmoid_complement(*terms: Expr) -> Expr | None:
+    """a ⊙ σ(z) + b ⊙ σ(−z) = (a − b) ⊙ σ(z) + b
+
+    since σ(−z) = 1 − σ(z) (a binary cross-entropy's σ(z) − y)."""
+    found = {}
+    for t in terms:
+        if (part := _sigmoid_term(t)) is not None:
+            found.setdefault(part[0], (t, part[1]))
+    for z, (t, a) in found.items():
+        if _coefficient(z)[0].could_extract_minus_sign() or neg(z) not in found \
+                or found[neg(z)][0] is t:                  # z = −z = 0
+            continue
+        u, b = found[neg(z)]
+        rest = (r for r in terms if r is not t and r is not u)
+        return add(mul(add(a, neg(b)), func("sigmoid", z)), b, *rest)
+    return None
+
+@rule("mul")
+def mul_relu_step(*factors: Expr) -> Expr | None:
+    """relu(z) ⊙ step(z) = relu(z)
+
+    (the step is 1 wherever relu(z) is not 0)."""
+    relus = {unnamed(f).args[0] for f in factors if is_op(unnamed(f), "relu")}
+    steps = [f for f in factors if is_op(f, "step") and f.args[0] in relus]
+    if not steps:
+        return None
+    return mul(*(f for f in factors if f is not steps[0]))
+
+
+@rule("mul")
+def mul_reciprocal(*factors: Expr) -> Expr | None:
+    """x ⊙ (c / b) = c (x / b)
+
+    (the constant joins the coefficient, the quotient is written as one)."""
+    for f in factors:
+        if is_op(f, "div") and isinstance(f.args[0], Const):
+            others = [a for a in factors if a is not f]
+            if any(not isinstance(a, Const) and not is_op(a, "ones") for a in others):
+                return mul(f.args[0], div(mul(*others), f.args[1]))
+    return None
+
+@rule("div")
+def div_coefficient(a: Expr, b: Expr) -> Expr | None:
+    """(c a) / (d b) = (c / d) (a / b)
+
+    for constants c, d: the constants join the other constants (c / (d b)
+    = (c / d) / b)."""
+    ca, ra = _coefficient(a)
+    cb, rb = _coefficient(b)
+    if rb is None or cb == 1 and (ca == 1 or ra is None):
+        return None
+    return div(const(ca / cb), rb) if ra is None else mul(const(ca / cb), div(ra, rb))
+
+def _scalar_factors(x: Expr) -> tuple:
+    """(s, rest) for x = s ⊙ rest with s the product of x's computed scalar
+    factors (a constant stays with rest); (None, x) when there is none."""
+    if not is_op(x, "mul"):
+        return None, x
+    scalars = [a for a in x.args if not a.shape and not isinstance(a, Const)]
+    if not scalars or len(scalars) == len(x.args):
+        return None, x
+    return mul(*scalars), mul(*(a for a in x.args if a.shape or isinstance(a, Const)))
+
+
+@rule("matmul")
+def matmul_scalar(a: Expr, b: Expr) -> Expr | None:
+    """(s A) B = s (A B)
+
+    and A (s B) = s (A B) for a computed scalar s: a scale shared by two
+    terms is seen as one (λ S x + S (λ x) = 2 λ S x)."""
+    sa, ra = _scalar_factors(a)
+    sb, rb = _scalar_factors(b)
+    if sa is None and sb is None:
+        return None
+    return mul(sa or const(1), sb or const(1), matmul(ra, rb))
+
+@rule("sum")
+def sum_weighted_rows(x: Expr, axis: int | None) -> Expr | None:
+    """sum(c v[:, None] ⊙ X, 0) = c Xᵀ v
+
+    and sum(c X ⊙ v[None, :], 1) = c X v: a weighted sum of rows (or
+    columns) is a matrix-vector product."""
+    c, rest = _coefficient(x)
+    if axis not in (0, 1) or not is_op(rest, "mul") or len(rest.args) != 2:
+        return None
+    for v, m in (rest.args, rest.args[::-1]):
+        if is_op(v, "col" if axis == 0 else "row") and m.ndim == 2 and m.shape == x.shape \
+                and not is_op(m, "ones", "eye"):
+            product = matmul(transpose(m), v.args[0]) if axis == 0 else matmul(m, v.args[0])
+            return mul(const(c), product)
+    return None
+
+@rule("col")
+def col_coefficient(v: Expr) -> Expr | None:
+    """(c v)[:, None] = c v[:, None]"""
+    c, rest = _coefficient(v)
+    return mul(const(c), col(rest)) if c != 1 and rest is not None else None
+
+
+@rule("row")
+def row_coefficient(v: Expr) -> Expr | None:
+    """(c v)[None, :] = c v[None, :]"""
+    c, rest = _coefficient(v)
+    return mul(const(c), row(rest)) if c != 1 and rest is not None else None
+
+
+@rule("inv")
+def inv_inv(x: Expr) -> Expr | None:
+    """inv(X⁻¹) = X"""
+    return x.args[0] if is_op(x, "inv") else None
+
+
+def _inverse_pair(a: Expr, b: Expr) -> bool:
+    """Whether a b = I: X⁻¹ X, X X⁻¹, or their transposes X⁻ᵀ Xᵀ, Xᵀ X⁻ᵀ."""
+    if is_op(a, "transpose") and is_op(b, "transpose"):
+        a, b = b.args[0], a.args[0]
+    return (is_op(a, "inv") and a.args[0] is b) or (is_op(b, "inv") and b.args[0] is a)
+
+
+@rule("matmul")
+def matmul_inverse(a: Expr, b: Expr) -> Expr | None:
+    """X⁻¹ X = X X⁻¹ = I
+
+    (and X⁻ᵀ Xᵀ = I)."""
+    return eye(a.shape[0]) if a.ndim == 2 and b.ndim == 2 and _inverse_pair(a, b) else None
+
+
+@rule("div")
+def div_cancel(a: Expr, b: Expr) -> Expr | None:
+    """(b ⊙ a) / b = a
+
+    (where b ≠ 0, as the quotient needs)."""
+    if not is_op(a, "mul") or not any(f is b for f in a.args):
+        return None
+    rest = list(a.args)
+    rest.remove(b)
+    result = mul(*rest)
+    return result if result.shape == broadcast(a.shape, b.shape) else None

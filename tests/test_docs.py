@@ -120,12 +120,22 @@ def _missing_library(argv: list[str]) -> str | None:
                                                        script.parent)
 
 
+def _has_cuda() -> bool:
+    """Whether PyTorch is installed and sees a CUDA device."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+    return torch.cuda.is_available()
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_command_runs(command, tmp_path):
     env = {**os.environ, "PYTHONIOENCODING": "utf-8", "MPLBACKEND": "Agg"}
     argv = _runnable(command)
     if (missing := _missing_library(argv)) is not None:
         pytest.skip(f"{command} needs {missing}, an optional extra")
+    if "cuda" in argv and not _has_cuda():
+        pytest.skip(f"{command} needs a CUDA device")
     if "-o" in argv:  # the file a command writes goes to a temporary folder
         at = argv.index("-o") + 1
         argv[at] = str(tmp_path / argv[at])

@@ -93,7 +93,7 @@ class WrittenBuilder(ExprBuilder):
         if name in ops.OPS and ops.OPS[name].dims:  # zeros(N, D), eye(N): dimensions only
             return built
         args = [a for a in arguments or [] if not isinstance(a, tuple)]
-        params = tuple((str(k), self._axis(str(token), v)) for k, v in
+        params = tuple((str(k), self._keyword(str(token), str(k), v)) for k, v in
                        (a for a in arguments if isinstance(a, tuple)))
         return Apply(name, tuple(args), params, built.shape)
 

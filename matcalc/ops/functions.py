@@ -31,7 +31,7 @@ _register(Op("logaddexp", _broadcast,
              nargs=2, symmetry="args",
              jvp=lambda n, d: add(*_given(mul(_logaddexp_share(n, i), di)
                                           for i, di in enumerate(d) if di is not None)),
-             rule="d logaddexp(a, b) = e^(a − y) da + e^(b − y) db",
+             rule="d logaddexp(a, b) = exp(a − y) da + exp(b − y) db",
              identity="<G, s ⊙ dA> = <s ⊙ G, dA>"))
 
 

@@ -293,12 +293,15 @@ def problem_latex(problem) -> str:
 
 _RULE_MATH = {"⊙": r"\odot", "ᵀ": r"^\top", "⁻¹": r"^{-1}", "⁻ᵀ": r"^{-\top}",
               "Σ": r"\Sigma", "∂": r"\partial", "‖": r"\|", "₁": "_1", "−": "-",
-              "<": r"\langle ", ">": r"\rangle", "δ": r"\delta", "σ": r"\sigma",
-              "⊗": r"\otimes", "²": "^2", "ₖ": "_k", "⋯": r"\cdots"}
+              "⟨": r"\langle ", "⟩": r"\rangle", "δ": r"\delta", "σ": r"\sigma",
+              "⊗": r"\otimes", "²": "^2", "ₖ": "_k", "⋯": r"\cdots", "≤": r"\le",
+              "≥": r"\ge", "≠": r"\ne", "<": "<", ">": ">"}
+_INNER = re.compile(r"<([^<>,]*,[^<>]*)>")  # <A, B>, an inner product
 
 
 def _rule_text(rule: str) -> str:
     """A rule's name for \\text{}: its symbols in inline math."""
+    rule = _INNER.sub(r"⟨\1⟩", rule)
     for plain, math in sorted(_RULE_MATH.items(), key=lambda kv: -len(kv[0])):
         rule = rule.replace(plain, f"${math}$")
     return rule.replace("_", r"\_").replace("$\\_1$", "$_1$")

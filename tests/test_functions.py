@@ -319,3 +319,11 @@ def test_a_condition_may_be_named_but_is_no_number():
         with pytest.raises(MatcalcError) as info:
             matcalc.parse(source)
         assert message in info.value.message and (info.value.line, info.value.column) == place
+
+
+def test_regression_revcumsum_written_without_its_axis():
+    # found by the property tests: revcumsum(X), called by name without
+    # axis=, was a node without its axis parameter, which no code target wrote
+    p = matcalc.parse("X: N\nloss = sum(revcumsum(X) ** 2)")
+    assert str(p.output.args[0]) == "sum(revcumsum(X, axis=0) ** 2)"
+    assert matcalc.check(p).ok

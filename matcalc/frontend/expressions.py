@@ -40,7 +40,7 @@ def operand(node, where, text: str, condition: bool = False):
     if isinstance(node, _KeywordValue):
         raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
                                   line=where.line, column=where.column, source=text)
-    if not condition and is_op(node, "compare"):
+    if not condition and is_op(ops.unnamed(node), "compare"):
         raise ParseError("a comparison is a condition, not a number; use it as "
                          "where(cond, a, b)'s condition, as in where(x > 0, x, 0)",
                          line=where.line, column=where.column, source=text)
@@ -243,7 +243,7 @@ class ExprBuilder(Transformer_NonRecursive):
             elif kwargs:
                 raise ParseError(f"{token}(): positional argument after a keyword",
                                  line=token.line, column=token.column, source=self.text)
-            elif name == "where" and not args and not is_op(item, "compare"):
+            elif name == "where" and not args and not is_op(ops.unnamed(item), "compare"):
                 raise ParseError("where(cond, a, b) takes a comparison as its condition, "
                                  "such as x > 0", line=token.line, column=token.column,
                                  source=self.text)

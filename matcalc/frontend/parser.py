@@ -16,7 +16,7 @@ from lark import Token
 from .. import ops
 from ..errors import MatcalcError, NameResolutionError, ParseError, ShapeError
 from ..hooks import provide
-from ..ir.expr import Expr, Var, const, var
+from ..ir.expr import Expr, Var, const, is_op, var
 from ..ir.problem import Problem
 from ..ir.shapes import dim
 from .expressions import ExprBuilder, operand, suggest
@@ -141,7 +141,9 @@ class _ProblemBuilder:
                              f"without an x between letters (such as "
                              f"'{str(token).replace('x', '')}') for a vector", token)
 
-    def expression(self, tree) -> Expr:
+    def expression(self, tree, condition: bool = False) -> Expr:
+        """The node of an expression; a comparison only where `condition`
+        (a named condition, `mask = X > 0`)."""
         too_deep = ParseError("expression too deeply nested", line=tree.meta.line,
                               column=tree.meta.column, source=self.text)
         try:
@@ -154,11 +156,11 @@ class _ProblemBuilder:
             raise
         except RecursionError:
             raise too_deep from None
-        return operand(node, tree.meta, self.text)
+        return operand(node, tree.meta, self.text, condition)
 
     def _assign(self, tree):
         token, expr_tree = tree.children
-        node = self.expression(expr_tree)
+        node = self.expression(expr_tree, condition=True)
         self.claim(token, "an intermediate")
         node = ops.named(str(token), node)
         self.intermediates[str(token)] = self.names[str(token)] = node
@@ -184,6 +186,11 @@ class _ProblemBuilder:
             raise ParseError("no function: write 'name = expression' or an expression "
                              "after the declarations")
         name, output = self.output
+        if is_op(ops.unnamed(output), "compare"):
+            line, column = self.places[name]
+            raise ParseError(f"the function {name} is a comparison, a condition: use it as "
+                             "where(cond, a, b)'s condition", line=line, column=column,
+                             source=self.text)
         wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else _default_wrt(self)
         for token in self.wrt or ():
             if str(token) not in self.variables:
@@ -250,6 +257,10 @@ class _ExpressionBuilder(_ProblemBuilder):
 
     def scope(self) -> dict[str, Expr]:
         return dict(self.given)
+
+    def expression(self, tree, condition: bool = True) -> Expr:
+        """One expression, a comparison too (`p.expr("x > 0")`)."""
+        return super().expression(tree, condition)
 
 
 def _default_wrt(builder) -> tuple[str, ...]:

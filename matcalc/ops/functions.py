@@ -147,16 +147,17 @@ def triangle(name: str, x: Expr, k: int = 0) -> Expr:
     return x if is_zero(x) else func(name, x, k=k)
 
 
-def cumsum(x: Expr, axis: int | None = None) -> Expr:
-    """The running sums along `axis` (a vector's only axis by default)."""
+def cumsum(x: Expr, axis: int | None = None, name: str = "cumsum") -> Expr:
+    """The running sums along `axis` (a vector's only axis by default); from
+    the end for `name` revcumsum."""
     if x.ndim == 0:
-        raise ShapeError("cumsum needs a vector or a matrix, got a scalar")
+        raise ShapeError(f"{name} needs a vector or a matrix, got a scalar")
     if axis is None and x.ndim == 2:
-        raise ShapeError("cumsum of a matrix needs axis=0 or axis=1 (NumPy would flatten it)")
+        raise ShapeError(f"{name} of a matrix needs axis=0 or axis=1 (NumPy would flatten it)")
     axis = 0 if axis is None else axis
     if not -x.ndim <= axis < x.ndim:
         raise ShapeError(f"axis {axis} is out of range for a {fmt(x.shape)} array")
-    return x if is_zero(x) else func("cumsum", x, axis=axis % x.ndim)
+    return x if is_zero(x) else func(name, x, axis=axis % x.ndim)
 
 
 def constant_array(name: str, shape: tuple) -> Expr:
@@ -202,4 +203,6 @@ def norm(x: Expr, ord=None, axis: int | None = None) -> Expr:
 
 BUILDERS.update({"triu": lambda x, k=0: triangle("triu", x, k),
                  "tril": lambda x, k=0: triangle("tril", x, k),
-                 "cumsum": cumsum, "where": where, "norm": norm})
+                 "cumsum": lambda x, axis=None: cumsum(x, axis),
+                 "revcumsum": lambda x, axis=None: cumsum(x, axis, "revcumsum"),
+                 "where": where, "norm": norm})

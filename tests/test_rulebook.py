@@ -42,6 +42,8 @@ CASES = {
     "mul_column_outer": lambda: mul(col(x), outer(y, w)),
     "mul_reciprocal": lambda: mul(x, div(const(3), p)),
     "mul_relu_step": lambda: mul(y, func("relu", x), func("step", x)),
+    "mul_cancel_quotients": lambda: mul(div(x, mul(s, func("exp", s))), func("exp", s),
+                                        div(y, func("abs", s))),
     "div_coefficient": lambda: div(x, _two(p)),
     "div_cancel": lambda: div(mul(x, p), p),
     "div_softmax": lambda: div(exp(X), col(reduce_sum(exp(X), 1))),

@@ -336,9 +336,7 @@ ROWS = [
     Row("cosine", ML, "x, y: N", "(x @ y) / (norm(x) * norm(y))", "x",
         "nx = norm(x); ny = norm(y); f = (x @ y) / (nx * ny); "
         "dx = y / (nx * ny) - f * x / nx ** 2",
-        "cosine similarity: ∂ cos/∂x = y / (‖x‖‖y‖) − cos · x / ‖x‖²",
-        xfail=(("form", "(f / t2) * t1 * (x / t0) with t2 = t0 * t1: the quotients are not "
-                        "combined and cancelled to f * x / t0 ** 2"),)),
+        "cosine similarity: ∂ cos/∂x = y / (‖x‖‖y‖) − cos · x / ‖x‖²"),
     Row("mlp_bce", ML, "X: N x D; y: N; W1: D x H; b1: H; w2: H",
         "A1 = tanh(X @ W1 + b1); z = A1 @ w2; loss = sum(softplus(z) - y * z)", "W1, b1, w2",
         "A1 = tanh(X @ W1 + b1); z = A1 @ w2; dz = sigmoid(z) - y; "

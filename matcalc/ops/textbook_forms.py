@@ -161,3 +161,28 @@ def div_cancel(a: Expr, b: Expr) -> Expr | None:
     rest.remove(b)
     result = mul(*rest)
     return result if result.shape == broadcast(a.shape, b.shape) else None
+
+
+def _factors(x: Expr) -> list[Expr]:
+    return list(x.args) if is_op(x, "mul") else [x]
+
+
+@rule("mul")
+def mul_cancel_quotients(*factors: Expr) -> Expr | None:
+    """(a / (b c)) ⊙ b ⊙ (x / d) = (a ⊙ x) / (c d)
+
+    for scalar denominators: the quotients of a product are one quotient,
+    and a factor both above and below cancels (where b ≠ 0, as the quotient
+    needs)."""
+    quotients = [f for f in factors if is_op(f, "div") and not f.args[1].shape]
+    top = [g for f in factors for g in (_factors(f.args[0]) if f in quotients else [f])]
+    bottom = [g for q in quotients for g in _factors(q.args[1])]
+    common = next((g for g in bottom if not isinstance(g, Const) and g in top), None)
+    if common is None and len(quotients) < 2:
+        return None
+    if common is not None:
+        top.remove(common)
+        bottom.remove(common)
+    result = mul(*top) if top else const(1)
+    result = div(result, mul(*bottom)) if bottom else result
+    return result if result.shape == broadcast(*(f.shape for f in factors)) else None

@@ -29,6 +29,12 @@ P = var("P", (N, N), structure="spd")
 X = var("X", (N, M))
 
 
+def _centred(m, axis=1):
+    """m − mean(m, axis) broadcast back."""
+    spread = col if axis == 1 else row
+    return sub(m, div(spread(reduce_sum(m, axis)), const(m.shape[axis])))
+
+
 def _two(e):
     return mul(const(2), e)
 
@@ -42,6 +48,8 @@ CASES = {
     "mul_column_outer": lambda: mul(col(x), outer(y, w)),
     "mul_reciprocal": lambda: mul(x, div(const(3), p)),
     "mul_relu_step": lambda: mul(y, func("relu", x), func("step", x)),
+    "mul_cancel_quotients": lambda: mul(div(x, mul(s, func("exp", s))), func("exp", s),
+                                        div(y, func("abs", s))),
     "div_coefficient": lambda: div(x, _two(p)),
     "div_cancel": lambda: div(mul(x, p), p),
     "div_softmax": lambda: div(exp(X), col(reduce_sum(exp(X), 1))),
@@ -63,6 +71,7 @@ CASES = {
                                     reduce_sum(mul(ones((N, M)), col(x), s), 1)),
     "sum_weighted_rows": lambda: add(reduce_sum(mul(const(3), col(x), B), 0),
                                      reduce_sum(mul(A, row(y)), 1)),
+    "sum_centred": lambda: reduce_sum(add(exp(X), div(mul(col(x), _centred(X)), col(p))), 1),
     "sum_diagm": lambda: reduce_sum(diag(x), 0),
     "sum_diag_trace": lambda: reduce_sum(diag(A)),
     "sum_coefficient": lambda: reduce_sum(_two(X)),
@@ -229,3 +238,32 @@ def test_sigmoid_complement_leaves_a_zero_argument_alone():
     node = add(func("sigmoid", zeros((N, N))), const(sympy.Rational(1, 10)))
     values = _inputs(node, seed=0)
     np.testing.assert_allclose(np.asarray(evaluate(node, values), dtype=float), 0.6)
+
+
+def test_centred_columns_sum_to_zero():
+    """sum(C ⊙ v[None, :], 0) = 0 for C = X − mean(X, 0)[None, :], and a sum
+    of terms keeps the others."""
+    from matcalc.ops import zeros
+    c = _centred(X, 0)
+    assert reduce_sum(mul(row(w), c), 0) is zeros((M,))
+    assert reduce_sum(add(X, mul(s, c)), 0) is reduce_sum(X, 0)
+    assert reduce_sum(mul(row(w), c), 1) is not zeros((N,))     # rows of C do not
+
+
+@pytest.mark.parametrize("make", [
+    lambda: reduce_sum(div(mul(col(x), X), col(mul(p, p))), 1),
+    lambda: reduce_sum(mul(row(w), X, s), 0),
+    lambda: col(add(mul(x, p), div(y, p))),
+    lambda: mul(X, div(col(x), row(w))),
+])
+def test_canonical_takes_broadcast_factors_out_of_sums(make):
+    """canonical's broadcast_forms: v[:, None] leaves a sum along axis 1 (v ⊙ sum(A, 1),
+    sum(A, 1) / v), a column of a product is a product of columns, and
+    a ⊙ (b / c) = (a ⊙ b) / c; the value is kept."""
+    from matcalc.passes.broadcast_forms import broadcast_forms
+    node = make()
+    out = broadcast_forms(node, set())
+    assert out is not None and out is not node
+    values = _inputs(node, seed=0)
+    np.testing.assert_allclose(np.asarray(evaluate(out, values), dtype=float),
+                               np.asarray(evaluate(node, values), dtype=float), rtol=1e-10)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import broadcast
-from .builders import _coefficient, add, col, div, eye, func, matmul, mul, neg, row, transpose
+from .builders import (_coefficient, add, col, div, eye, func, matmul, mul, neg, reduce_sum,
+                       row, transpose, zeros)
 from .core import unnamed
 from .rulebook import rule
 
@@ -161,3 +162,77 @@ def div_cancel(a: Expr, b: Expr) -> Expr | None:
     rest.remove(b)
     result = mul(*rest)
     return result if result.shape == broadcast(a.shape, b.shape) else None
+
+
+def _factors(x: Expr) -> list[Expr]:
+    return list(x.args) if is_op(x, "mul") else [x]
+
+
+@rule("mul")
+def mul_cancel_quotients(*factors: Expr) -> Expr | None:
+    """(a / (b c)) ⊙ b ⊙ (x / d) = (a ⊙ x) / (c d)
+
+    for scalar denominators: the quotients of a product are one quotient,
+    and a factor both above and below cancels (where b ≠ 0, as the quotient
+    needs)."""
+    quotients = [f for f in factors if is_op(f, "div") and not f.args[1].shape]
+    top = [g for f in factors for g in (_factors(f.args[0]) if f in quotients else [f])]
+    bottom = [g for q in quotients for g in _factors(q.args[1])]
+    common = next((g for g in bottom if not isinstance(g, Const) and g in top), None)
+    if common is None and len(quotients) < 2:
+        return None
+    if common is not None:
+        top.remove(common)
+        bottom.remove(common)
+    result = mul(*top) if top else const(1)
+    result = div(result, mul(*bottom)) if bottom else result
+    return result if result.shape == broadcast(*(f.shape for f in factors)) else None
+
+
+def _centred(c: Expr, axis: int) -> bool:
+    """Whether C = X − mean(X, axis) broadcast back (its sums along `axis`
+    are 0)."""
+    c = unnamed(c)
+    if not is_op(c, "add") or len(c.args) != 2:
+        return False
+    for x, t in (c.args, c.args[::-1]):
+        k, rest = _coefficient(t)
+        spread = col if axis == 1 else row
+        if x.ndim == 2 and rest is spread(reduce_sum(x, axis)) and k == -1 / x.shape[axis]:
+            return True
+    return False
+
+
+def _flat(f: Expr, axis: int) -> bool:
+    """Whether f is constant along `axis` (a scalar, or of length 1 there)."""
+    return f.ndim == 0 or f.ndim == 2 and f.shape[axis] == 1
+
+
+def _vanishes(term: Expr, axis: int) -> bool:
+    """Whether term = A ⊙ C (or A ⊙ C / B) with A, B constant along `axis`
+    and C centred along it."""
+    while is_op(term, "div") and _flat(term.args[1], axis):
+        term = term.args[0]
+    factors = term.args if is_op(term, "mul") else (term,)
+    rest = [f for f in factors if not _flat(f, axis)]
+    return len(rest) == 1 and _centred(rest[0], axis)
+
+
+@rule("sum")
+def sum_centred(x: Expr, axis: int | None) -> Expr | None:
+    """sum(a[:, None] ⊙ (X − mean(X, 1)[:, None]), 1) = 0
+
+    and likewise along axis 0: a centred matrix's rows (columns) sum to 0,
+    so a term a ⊙ C of a sum along that axis is dropped."""
+    if axis not in (0, 1) or x.ndim != 2:
+        return None
+    while is_op(x, "name", "adjoint"):
+        x = x.args[0]
+    terms = x.args if is_op(x, "add") else (x,)
+    kept = [t for t in terms if not _vanishes(t, axis)]
+    if len(kept) == len(terms):
+        return None
+    if not kept:
+        return zeros(x.shape[1:] if axis == 0 else x.shape[:1])
+    rest = add(*kept)
+    return reduce_sum(rest, axis) if rest.shape == x.shape else None

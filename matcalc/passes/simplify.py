@@ -26,6 +26,7 @@ from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op
 from ..ops import (OPS, _coefficient, add, col, div, func, kron, matmul, mul, ones, outer,
                    rebuild, reduce_sum, row, transpose)
 from ..ops import rulebook
+from .broadcast_forms import broadcast_forms
 from .collect import (_chain, _unmark, common_elementwise_factor, common_factor,
                       marked_like_terms, sum_of_sums)
 
@@ -449,7 +450,8 @@ CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_f
                                                        sum_of_sums, common_factor,
                                                        common_elementwise_factor,
                                                        marked_like_terms)),
-             column_vectors, linear_forms, distributed, left_grouped, sorted_terms]
+             column_vectors, linear_forms, broadcast_forms, distributed, left_grouped,
+             sorted_terms]
 
 
 def canonical(expr: Expr) -> Expr:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..ir.expr import Apply, Expr, Var, apply, is_const, is_op, postorder, var
+from ..ir.expr import Apply, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
 from ..ops import OPS, unnamed
 from .lowering import inverse_times, plan, scaled
 
@@ -138,9 +138,12 @@ class _Naming:
         self.chosen: dict[Expr, str] = {}
         self.role: dict[Expr, tuple[str, str | None]] = {}
         self.bindings: list[Binding] = []
+        self.issued: set[str] = set()  # the numbered names given
 
     def numbered(self, kind: str) -> str:
-        return self.names.numbered(*self.counters[kind])
+        name = self.names.numbered(*self.counters[kind])
+        self.issued.add(name)
+        return name
 
     def name_forward(self, value: Expr, value_name: str, user: dict) -> None:
         """The value, the shared forward nodes and the user's named ones."""
@@ -247,5 +250,27 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     replaced = naming.emit()
     results_bound = [Binding(name, replaced[g], role_of_results, w)
                      for (w, name), g in zip(gradient_names, grads)]
-    return Program(seed, tuple(naming.bindings + results_bound),
+    return Program(seed, _renumbered(naming.bindings + results_bound,
+                                      names.taken - naming.issued),
                    problem.output_name, tuple(gradient_names))
+
+
+def _renumbered(bindings: list, taken: set) -> tuple:
+    """The backward bindings numbered g0, g1, ... in order, without the gaps
+    that numbers given and then not bound (an alias) leave; `taken`: the
+    names no numbered binding may take."""
+    numbered = [b.name for b in bindings if b.role == "backward" and b.name[:1] == "g"
+                and b.name[1:].isdigit() and b.name not in taken]
+    free = (f"g{k}" for k in itertools.count() if f"g{k}" not in taken)
+    by_name = {old: new for old, new in zip(numbered, free) if old != new}
+    if not by_name:
+        return tuple(bindings)
+
+    def visit(node, args):
+        if isinstance(node, Var) and node.name in by_name:
+            return var(by_name[node.name], node.shape, node.structure, node.domain)
+        return apply(OPS[node.op], args, node.params) if isinstance(node, Apply) else node
+
+    exprs = rewrite([b.expr for b in bindings], visit)
+    return tuple(Binding(by_name.get(b.name, b.name), e, b.role, b.of)
+                 for b, e in zip(bindings, exprs))

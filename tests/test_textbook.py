@@ -42,6 +42,7 @@ from matcalc.ops import OPS, mul, rebuild
 from matcalc.passes.simplify import canonical
 from matcalc.targets.evaluation import evaluate
 
+from conftest import ROOT
 from textbook_table import ROWS, Row
 
 assert len({r.id for r in ROWS}) == len(ROWS), "row ids must be unique"
@@ -448,3 +449,13 @@ def test_sigmoid_chain_hessian_collects_its_common_factors():
     forward = {b.name for b in printed if b.role == "forward"}
     for check in FLAWS:
         assert not check(bindings, {bindings[-1][0]}, forward), check.__name__
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.mc")), ids=lambda p: p.stem)
+def test_numbered_names_have_no_gaps(path):
+    """Shared backward values are g0, g1, ... in order: a number given to a
+    node that then needed no line (an alias) is not left out."""
+    program = matcalc.grad(matcalc.parse(path.read_text("utf-8"))).program
+    numbered = [b.name for b in program.bindings
+                if b.role == "backward" and b.name[:1] == "g" and b.name[1:].isdigit()]
+    assert numbered == [f"g{k}" for k in range(len(numbered))]

@@ -327,3 +327,13 @@ def test_regression_revcumsum_written_without_its_axis():
     p = matcalc.parse("X: N\nloss = sum(revcumsum(X) ** 2)")
     assert str(p.output.args[0]) == "sum(revcumsum(X, axis=0) ** 2)"
     assert matcalc.check(p).ok
+
+
+def test_where_prints_as_written_in_every_format():
+    """The header's written form keeps where's condition a comparison
+    (Unicode and LaTeX rebuild the function as written)."""
+    p = matcalc.parse("X: N x D\nf = sum(where(X > 0, X, 0.1 * X) ** 2)\nwrt X\n")
+    g = matcalc.grad(p)
+    assert str(g).startswith("# gradient of f = sum(where(X > 0, X, 0.1 * X) ** 2)")
+    assert "where" in p._repr_latex_() and "where" in p.function()
+    assert "where" in matcalc.grad(p).latex()

@@ -16,7 +16,7 @@ from lark import v_args
 
 from .. import ops
 from ..hooks import provide
-from ..ir.expr import Apply, Const, Expr, const, var
+from ..ir.expr import Apply, Const, Expr, const, is_op, var
 from .expressions import ExprBuilder
 from .grammar import syntax_tree
 
@@ -33,8 +33,10 @@ class WrittenBuilder(ExprBuilder):
 
     @staticmethod
     def _stand_in(node, k: int = 0):
-        """A variable of `node`'s shape (a constant stays itself)."""
-        if isinstance(node, Expr) and not isinstance(node, Const):
+        """A variable of `node`'s shape (a constant, and a condition, which
+        only `where` takes, stay themselves)."""
+        if isinstance(node, Expr) and not isinstance(node, Const) \
+                and not is_op(ops.unnamed(node), "compare"):
             return var(f"written {k}", node.shape)
         return node
 

@@ -15,6 +15,7 @@ from matcalc.ops import (OPS, add, col, diag, div, eye, exp, func, kron, log, lo
                          mul, neg, ones, outer, reduce_sum, row, rulebook, softmax, solve, sub,
                          transpose, unkron_left, unkron_right)
 from matcalc.ops.builders import inv
+from matcalc.ops.functions import compare, where
 from matcalc.targets.evaluation import evaluate
 
 N, M = sympy.symbols("N M")
@@ -47,6 +48,9 @@ CASES = {
     "mul_eye_diag": lambda: mul(x, eye(N)),
     "mul_column_outer": lambda: mul(col(x), outer(y, w)),
     "mul_reciprocal": lambda: mul(x, div(const(3), p)),
+    "mul_into_where": lambda: mul(const(0.1), where(compare(x, y, ">"), const(0), z)),
+    "add_complementary_wheres": lambda: add(where(compare(x, y, ">"), z, const(0)),
+                                            where(compare(x, y, ">"), const(0), mul(y, z)), p),
     "mul_relu_step": lambda: mul(y, func("relu", x), func("step", x)),
     "mul_cancel_quotients": lambda: mul(div(x, mul(s, func("exp", s))), func("exp", s),
                                         div(y, func("abs", s))),

@@ -105,8 +105,21 @@ def where(cond: Expr, a: Expr, b: Expr) -> Expr:
         a = const(1)
     elif is_op(b, "ones") and not isinstance(a, Const):
         b = const(1)
+    a, b = (_unspread(x, shape) for x in (a, b))
     node = func("where", cond, a, b)
     return node if node.shape == shape else mul(ones(shape), node)
+
+
+def _unspread(x: Expr, shape) -> Expr:
+    """A branch `ones(S) ⊙ y ⊙ …` as `y ⊙ …` where where's shape is S anyway
+    and the rest is an array (where broadcasts it; a number would lose the
+    floating type)."""
+    if not is_op(x, "mul"):
+        return x
+    rest = [f for f in x.args if not (is_op(f, "ones") and f.shape == shape)]
+    if len(rest) == len(x.args) or all(isinstance(f, Const) for f in rest):
+        return x
+    return mul(*rest)
 
 
 # ---------------------------------------------- masks, cumsum, rectangular eye ---

@@ -236,3 +236,46 @@ def sum_centred(x: Expr, axis: int | None) -> Expr | None:
         return zeros(x.shape[1:] if axis == 0 else x.shape[:1])
     rest = add(*kept)
     return reduce_sum(rest, axis) if rest.shape == x.shape else None
+
+
+def _where_with_zero(term: Expr) -> tuple | None:
+    """(cond, a, b) of where(cond, a, b) with a or b zero, else None."""
+    if is_op(term, "where") and (_is_zero(term.args[1]) or _is_zero(term.args[2])):
+        return term.args
+    return None
+
+
+def _is_zero(x: Expr) -> bool:
+    return isinstance(x, Const) and x.value == 0
+
+
+@rule("mul")
+def mul_into_where(*factors: Expr) -> Expr | None:
+    """c where(k, 0, b) = where(k, 0, c b), and so for where(k, a, 0)
+
+    (a constant scale moves onto the branch that is not 0)."""
+    from .functions import where
+    consts = [f for f in factors if isinstance(f, Const)]
+    masked = [f for f in factors if _where_with_zero(f) is not None]
+    if not consts or not masked:
+        return None
+    c, (k, a, b) = consts[0], masked[0].args
+    rest = (f for f in factors if f is not c and f is not masked[0])
+    return mul(where(k, a if _is_zero(a) else mul(c, a), b if _is_zero(b) else mul(c, b)),
+               *rest)
+
+
+@rule("add")
+def add_complementary_wheres(*terms: Expr) -> Expr | None:
+    """where(k, a, 0) + where(k, 0, b) = where(k, a, b)
+
+    (the two branches of one condition, as a leaky ReLU's gradient)."""
+    from .functions import where
+    parts = [(t, _where_with_zero(t)) for t in terms]
+    left = {p[0]: (t, p[1]) for t, p in parts if p is not None and _is_zero(p[2])}
+    for t, p in parts:
+        if p is not None and _is_zero(p[1]) and p[0] in left and left[p[0]][0] is not t:
+            u, a = left[p[0]]
+            rest = (r for r in terms if r is not t and r is not u)
+            return add(where(p[0], a, p[2]), *rest)
+    return None

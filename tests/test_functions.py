@@ -337,3 +337,14 @@ def test_where_prints_as_written_in_every_format():
     assert str(g).startswith("# gradient of f = sum(where(X > 0, X, 0.1 * X) ** 2)")
     assert "where" in p._repr_latex_() and "where" in p.function()
     assert "where" in matcalc.grad(p).latex()
+
+
+def test_a_leaky_relu_by_where_has_one_where_in_its_gradient():
+    """where(k, a, 0) + c where(k, 0, b) is collected to where(k, a, c b),
+    and a branch needs no dense ones where the condition gives the shape."""
+    g = matcalc.grad(matcalc.problem("sum(where(X > 0, X, 0.1 * X) ** 2)", X="N x D"))
+    assert str(g).splitlines()[-1] == "∂f/∂X = where(t0, δt1, 0.1 * δt1)"
+    g = matcalc.grad(matcalc.problem("sum(where(X > 0, X, 0.1 * X) @ W)", X="N x D",
+                                     W="D x K", wrt="X"))
+    assert "ones" not in str(g) and str(g).count("where") == 2  # the header's and dX's
+    assert matcalc.check(g.problem).ok

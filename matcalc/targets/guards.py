@@ -17,6 +17,18 @@ import textwrap
 
 import sympy
 
+# The check of one array's shape against its declared one (sizes bound on
+# first sight), shared by every target's `_checked`.
+SHAPE_CHECK = '''\
+        if len(got) != len(shape) or 0 in got or [
+                sizes.setdefault(d, n) for d, n in zip(shape, got)] != [*got]:
+            want, bound = (", ".join(f"{d}" for d in s) + ","[len(s) != 1:]
+                           for s in (shape, [sizes.get(d, d) for d in shape]))
+            want += f") = ({bound}" if bound != want else ""
+            raise ValueError(f"{name}: expected shape ({want}), got {got}"
+                             + " (sizes are at least 1)" * (0 in got))
+'''
+
 _GENERAL = '''
     sizes = {SIZES}  # dimension -> size, from the first input that has it
     out, numbers = [], False
@@ -33,14 +45,7 @@ _GENERAL = '''
                     raise TypeError(f"{name}: expected numbers, got {x.dtype}")
                 x = x if x.dtype.kind == "f" else x.astype(np.float64)
             got = x.shape
-        if len(got) != len(shape) or 0 in got or [
-                sizes.setdefault(d, n) for d, n in zip(shape, got)] != [*got]:
-            want, bound = (", ".join(f"{d}" for d in s) + ","[len(s) != 1:]
-                           for s in (shape, [sizes.get(d, d) for d in shape]))
-            want += f") = ({bound}" if bound != want else ""
-            raise ValueError(f"{name}: expected shape ({want}), got {got}"
-                             + " (sizes are at least 1)" * (0 in got))
-        out.append(x)
+''' + SHAPE_CHECK + '''        out.append(x)
     if numbers:
         kind = np.result_type(*out, 1.0)
         out = [kind.type(x) if type(x) in (float, int) else x for x in out]

@@ -251,11 +251,7 @@ def main(argv=None) -> int:
                   + "".join(f" {t[n][0] * 1e3:8.3f}ms" for n in ("peer", "ours", "direct"))
                   + f" {ratio:9.3f} {t['direct'][0] / t['peer'][0]:11.3f} {firsts:>31}"
                   + f"  {'PASS' if ratio <= 1.0 else 'FAIL'}", flush=True)
-    other = load.share()
-    print(f"\nverdict   ours / peer <= 1.0: {'all pass' if not failed else 'FAIL: ' + '; '.join(failed)}"
-          f"; {time.perf_counter() - started:.0f} s"
-          + (f"; other processes used {other:.0%} of the CPUs" if other is not None else "")
-          + f"; {guard.redone} disturbed rounds redone")
+    print(timing.verdict(failed, started, load, guard, "ours / peer <= 1.0: ", "; "))
     return 1 if failed else 0
 
 

@@ -123,11 +123,7 @@ def main(argv=None) -> int:
             print(f"{label:<24} {t['numpy'] * 1e6:8.1f}us {t['array-api'] * 1e6:8.1f}us"
                   f" {t['hand'] * 1e6:8.1f}us {ratio:7.3f} {t['numpy'] / t['hand']:8.3f}"
                   f"  {'PASS' if ratio <= TARGET else 'FAIL'}", flush=True)
-    other = load.share()
-    print(f"\nverdict   {'all pass' if not failed else 'FAIL: ' + ', '.join(failed)}"
-          f"; {time.perf_counter() - started:.0f} s"
-          + (f"; other processes used {other:.0%} of the CPUs" if other is not None else "")
-          + f"; {guard.redone} disturbed rounds redone")
+    print(timing.verdict(failed, started, load, guard))
     return 1 if failed else 0
 
 

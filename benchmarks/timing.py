@@ -193,6 +193,18 @@ class OtherLoad:
         return max(0.0, other / (wall * cpus)) if wall > 0 else None
 
 
+def verdict(failed: list, started: float, load: OtherLoad, guard, criterion: str = "",
+            sep: str = ", ") -> str:
+    """A run's closing line: the `criterion`'s verdict (the failed cases
+    joined by `sep`), the run's seconds since `started` (perf_counter), the
+    CPU share other processes used and the rounds `guard` redid."""
+    other = load.share()
+    return (f"\nverdict   {criterion}{'all pass' if not failed else 'FAIL: ' + sep.join(failed)}"
+            f"; {time.perf_counter() - started:.0f} s"
+            + (f"; other processes used {other:.0%} of the CPUs" if other is not None else "")
+            + f"; {guard.redone} disturbed rounds redone")
+
+
 class QuietGuard:
     """Throws away timing rounds disturbed by other processes.
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import matcalc
@@ -28,6 +29,17 @@ def scope_of(problem, gradient=None) -> dict:
     if gradient is not None and gradient.seed is not None:
         scope[gradient.seed.name] = gradient.seed
     return scope
+
+
+def close_to(value, fd, tol=1e-5) -> bool:
+    """Whether `value` has `fd`'s entries (finite differences), within `tol`
+    of the larger of their largest entries (at least 1e-2)."""
+    value = np.asarray(value, dtype=float)
+    if value.size != fd.size:
+        return False
+    value = value.reshape(fd.shape)
+    scale = max(np.max(np.abs(fd)), np.max(np.abs(value)), 1e-2)
+    return bool(np.max(np.abs(value - fd)) / scale <= tol)
 
 
 def run_cli(*args, input: bytes | None = None, cwd=None, timeout: float = 60):

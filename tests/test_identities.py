@@ -52,6 +52,7 @@ from matcalc.passes.simplify import canonical
 from matcalc.checks import verify
 from matcalc.bridges.sympy import to_sympy
 
+from conftest import close_to
 from sympy_numeric import Unevaluated, evaluate
 
 
@@ -312,15 +313,6 @@ def reference(row: Row, seed: int = 0) -> Reference:
     return Reference(p, module, dims, values, fd)
 
 
-def _close(value, fd, tol=1e-5) -> bool:
-    value = np.asarray(value, dtype=float)
-    if value.size != fd.size:
-        return False
-    value = value.reshape(fd.shape)
-    scale = max(np.max(np.abs(fd)), np.max(np.abs(value)), 1e-2)
-    return bool(np.max(np.abs(value - fd)) / scale <= tol)
-
-
 def _value_of(p, text: str, values: dict):
     """The value of an expression over p's names at `values` (matcalc's own
     evaluator: the generated forward of a problem whose function it is)."""
@@ -348,7 +340,7 @@ def test_expected_formula_is_right(row):
     ref = reference(row)
     for text in (row.expected, *row.also):
         value = _value_of(ref.problem, text, ref.values)
-        assert _close(value, ref.fd), f"{row.id}: {text} is not the gradient"
+        assert close_to(value, ref.fd), f"{row.id}: {text} is not the gradient"
 
 
 @pytest.mark.parametrize("row", _params(structural=True))
@@ -393,7 +385,7 @@ def sympy_outcome(row: Row) -> tuple[str, str]:
     if _symmetric(p, row.wrt):  # SymPy knows no symmetric MatrixSymbol
         value = value.reshape(ref.fd.shape)
         value = (value + value.T) / 2
-    if not _close(value, ref.fd):
+    if not close_to(value, ref.fd):
         return WRONG, str(d)[:80]
     return OK, str(d)[:80]
 
@@ -408,7 +400,7 @@ def test_sympy_on_the_table():
         ref = reference(row)
         cache = ref.module.forward(*(ref.values[n] for n in ref.problem.variables))[1]
         grads = dict(zip(ref.problem.wrt, ref.module.backward(cache)))
-        assert _close(grads[row.wrt], ref.fd), f"matcalc is wrong on {row.id}"
+        assert close_to(grads[row.wrt], ref.fd), f"matcalc is wrong on {row.id}"
         outcomes[row.id] = sympy_outcome(row)
     width = max(map(len, outcomes))
     print(f"\nSymPy {sympy.__version__} on the identity table (matcalc right on all "

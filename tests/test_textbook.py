@@ -42,7 +42,7 @@ from matcalc.ops import OPS, mul, rebuild
 from matcalc.passes.simplify import canonical
 from matcalc.targets.evaluation import evaluate
 
-from conftest import ROOT
+from conftest import ROOT, close_to
 from textbook_table import ROWS, Row
 
 assert len({r.id for r in ROWS}) == len(ROWS), "row ids must be unique"
@@ -280,15 +280,6 @@ def flaws(row: Row) -> dict[str, list[str]]:
 
 # ---------------------------------------------------------------- numbers ---
 
-def _close(value, fd, tol=1e-5) -> bool:
-    value = np.asarray(value, dtype=float)
-    if value.size != fd.size:
-        return False
-    value = value.reshape(fd.shape)
-    scale = max(np.max(np.abs(fd)), np.max(np.abs(value)), 1e-2)
-    return bool(np.max(np.abs(value - fd)) / scale <= tol)
-
-
 def finite_gradients(row: Row, seed: int):
     """Random inputs in the problem's domains (with the upstream gradient of
     an array-valued function) and central differences of the function, or
@@ -346,7 +337,7 @@ def test_textbook_program_is_right(row):
         values, fd = finite_gradients(row, seed)
         for w in row.problem().wrt:
             got = evaluate(inlined["d" + w], values)
-            assert _close(got, fd[w]), f"{row.id}: the textbook's d{w} is not the gradient"
+            assert close_to(got, fd[w]), f"{row.id}: the textbook's d{w} is not the gradient"
 
 
 @pytest.mark.parametrize("row", _params("form"))
@@ -431,7 +422,7 @@ def test_canonical_keeps_the_value(row):
     values, fd = finite_gradients(row, 0)
     for w in row.problem().wrt:
         got = evaluate(canonical(inlined["d" + w]), values)
-        assert _close(got, fd[w]), f"{row.id}: canonical(d{w}) is not the gradient"
+        assert close_to(got, fd[w]), f"{row.id}: canonical(d{w}) is not the gradient"
 
 
 def test_sigmoid_chain_hessian_collects_its_common_factors():

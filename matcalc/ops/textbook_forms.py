@@ -10,6 +10,7 @@ from ..ir.shapes import broadcast
 from .builders import (_coefficient, add, col, div, eye, func, matmul, mul, neg, reduce_sum,
                        row, transpose, zeros)
 from .core import unnamed
+from .functions import where
 from .rulebook import rule
 
 
@@ -254,7 +255,6 @@ def mul_into_where(*factors: Expr) -> Expr | None:
     """c where(k, 0, b) = where(k, 0, c b), and so for where(k, a, 0)
 
     (a constant scale moves onto the branch that is not 0)."""
-    from .functions import where
     consts = [f for f in factors if isinstance(f, Const)]
     masked = [f for f in factors if _where_with_zero(f) is not None]
     if not consts or not masked:
@@ -270,7 +270,6 @@ def add_complementary_wheres(*terms: Expr) -> Expr | None:
     """where(k, a, 0) + where(k, 0, b) = where(k, a, b)
 
     (the two branches of one condition, as a leaky ReLU's gradient)."""
-    from .functions import where
     parts = [(t, _where_with_zero(t)) for t in terms]
     left = {p[0]: (t, p[1]) for t, p in parts if p is not None and _is_zero(p[2])}
     for t, p in parts:

@@ -100,6 +100,14 @@ COMPARISONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.grea
                "==": np.equal, "!=": np.not_equal}
 
 
+def _integer(value):
+    """An index or axis read as NumPy takes it: a whole number as an int,
+    an integer array as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class _Unsupported(Exception):
     """A construct of the grammar this module has no NumPy reading for."""
 
@@ -157,17 +165,24 @@ class _Evaluator(Transformer_NonRecursive):
     def attribute(self, node, _attr):
         return np.transpose(node)
 
-    def indexing(self, node, kind):
-        return np.asarray(node)[:, None] if kind == "column" else np.asarray(node)[None, :]
+    def tuple(self, *items):
+        return tuple(_integer(i) for i in items if i is not None)
 
-    def column_index(self, *_):
-        return "column"
+    def slice(self, start, stop, step):
+        return slice(*(None if p is None else _integer(p) for p in (start, stop, step)))
 
-    def row_index(self, *_):
-        return "row"
+    def ellipsis(self, _token):
+        return Ellipsis
+
+    def subscripts(self, *items):
+        return tuple(_integer(i) for i in items)
+
+    def indexing(self, node, subscripts):
+        return np.asarray(node)[subscripts]
 
     def keyword(self, key, value):
-        return (str(key), value if value is None or isinstance(value, str) else int(value))
+        return (str(key), value if value is None or isinstance(value, (str, tuple))
+                else int(value))
 
     def arguments(self, *items):
         return list(items)

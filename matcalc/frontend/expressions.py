@@ -37,6 +37,10 @@ def operand(node, where, text: str, condition: bool = False):
     if isinstance(node, String):
         raise ParseError("a string is only a keyword value, as in norm(X, ord='fro')",
                          line=node.token.line, column=node.token.column, source=text)
+    if isinstance(node, Tuple):
+        raise ParseError("a tuple is only a function's argument, as in sum(X, axis=(0, 1)) "
+                         "or reshape(X, (N, D))", line=where.line, column=where.column,
+                         source=text)
     if isinstance(node, _KeywordValue):
         raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
                                   line=where.line, column=where.column, source=text)
@@ -68,7 +72,29 @@ class String(_KeywordValue):
         return self.text[1:-1]
 
 
+class Tuple:
+    """`(a, b, ...)`: axes or a shape, only ever a function's argument;
+    `items` are the nodes, `where` the position of its '('."""
+
+    def __init__(self, items: tuple, where):
+        self.items = items
+        self.where = where
+
+
+class Slice:
+    """`start:stop:step` in a subscript; each part a node or None."""
+
+    def __init__(self, start, stop, step):
+        self.start, self.stop, self.step = start, stop, step
+
+    @property
+    def whole(self) -> bool:
+        """Whether it is `:` (every entry, in order)."""
+        return self.start is None and self.stop is None and self.step is None
+
+
 NONE = _KeywordValue("None")
+ELLIPSIS = _KeywordValue("...")
 # Named constants, unless the problem declares the name.
 CONSTANTS = {"pi": sympy.pi, "e": sympy.E}
 KEYWORD_VALUES = {v.text: v for v in (NONE, _KeywordValue("True"), _KeywordValue("False"))}
@@ -202,19 +228,36 @@ class ExprBuilder(Transformer_NonRecursive):
                              line=attr.line, column=attr.column, source=self.text)
         return ops.transpose(self._operand(node, meta))
 
+    def tuple(self, meta, children):
+        return Tuple(tuple(self._operand(c, meta) for c in children if c is not None), meta)
+
+    def slice(self, meta, children):
+        return Slice(*(None if c is None else self._operand(c, meta) for c in children))
+
+    def ellipsis(self, meta, children):
+        return ELLIPSIS
+
+    def subscripts(self, meta, children):
+        return children
+
     def indexing(self, meta, children):
-        node, kind = children
+        node, subscripts = children
         node = self._operand(node, meta)
         try:
-            return ops.col(node) if kind == "column" else ops.row(node)
-        except ShapeError as err:
+            return self._index(node, subscripts)
+        except MatcalcError as err:
             raise self._fail(err, meta)
 
-    def column_index(self, meta, children):
-        return "column"
-
-    def row_index(self, meta, children):
-        return "row"
+    def _index(self, node: Expr, subscripts: list) -> Expr:
+        """`node[subscripts]`: v[:, None] is a column, v[None, :] a row."""
+        kinds = tuple("slice" if isinstance(s, Slice) and s.whole else
+                      "None" if s is NONE else "other" for s in subscripts)
+        if node.ndim == 1 and kinds == ("slice", "None"):
+            return ops.col(node)
+        if node.ndim == 1 and kinds == ("None", "slice"):
+            return ops.row(node)
+        raise ParseError("indexing is not in the language yet; only v[:, None] (a column) "
+                         "and v[None, :] (a row)")
 
     def keyword(self, meta, children):
         return (children[0], children[1])
@@ -288,6 +331,9 @@ class ExprBuilder(Transformer_NonRecursive):
             return None
         if isinstance(value, Const) and value.value.is_Integer:
             return int(value.value)
+        if isinstance(value, Tuple) and all(isinstance(v, Const) and v.value.is_Integer
+                                            for v in value.items):
+            return tuple(int(v.value) for v in value.items)
         if isinstance(value, String) and key == "ord":
             return value.value
         raise ParseError(f"{written}(): {key} must be None or an integer"

@@ -49,9 +49,9 @@ _READABLE = {"NAME": "a name", "NUMBER": "a number", "INT": "an integer",
              "COLON": "':'", "EQUAL": "'='", "SEMICOLON": "';'",
              "ADDOP": "'+' or '-'", "MULOP": "'*', '/' or '@'", "POWOP": "'**'",
              "MINUS": "'-'", "PLUS": "'+'", "PRIME": "\"'\"", "DOT": "'.'",
-             "SCALAR": "'scalar'", "WRT": "'wrt'", "NONE": "'None'",
+             "SCALAR": "'scalar'", "WRT": "'wrt'", "ELLIPSIS": "'...'",
              "STRUCTURE": "'symmetric' or 'spd'",
-             "DOMAIN": "'positive', 'sign' or 'onehot'",
+             "DOMAIN": "'positive', 'sign', 'onehot' or 'int'",
              "_TIMES": "'x'"}
 
 

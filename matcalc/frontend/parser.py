@@ -103,9 +103,9 @@ class _ProblemBuilder:
             raise self.error(ShapeError, f"a {structure} matrix cannot also be {domain} (a "
                              "symmetric or spd matrix may be positive, a symmetric one "
                              "sign)", words["DOMAIN"])
-        if len(tree.children) > 2:
-            raise self.error(ShapeError, "only scalars, vectors and matrices "
-                             "(at most two dimensions)", tree.children[2])
+        if domain == "int":
+            raise self.error(ShapeError, "integer inputs are not in the language yet",
+                             words["DOMAIN"])
         shape = []
         for token in tree.children:
             if token.type == "INT":

@@ -82,9 +82,9 @@ class WrittenBuilder(ExprBuilder):
         return Apply("transpose", (children[0],), (), built.shape)
 
     def indexing(self, meta, children):
-        node, kind = children
-        built = super().indexing(meta, self._stand_ins(children))
-        return Apply("col" if kind == "column" else "row", (node,), (), built.shape)
+        node, subscripts = children
+        built = super().indexing(meta, [self._stand_in(node, 0), subscripts])
+        return Apply(built.op, (node,), built.params, built.shape)
 
     def call(self, meta, children):
         token, arguments = children

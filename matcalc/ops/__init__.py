@@ -1,7 +1,8 @@
 """Operators: what each one is (the table) and how nodes are built.
 
 `core` defines the entry type and registry, `table` registers the entries,
-`builders` builds nodes with the algebra every node obeys, `rulebook` keeps
+`builders` builds nodes with the algebra every node obeys (`axes` the
+reductions and broadcasts), `rulebook` keeps
 the named identities the builders try, `identities`, `stable_forms` and
 `textbook_forms` register them,
 `symmetry` reads symmetry from structure and `shape_rules` holds the shape
@@ -9,12 +10,12 @@ rules.
 """
 
 from . import functions, identities, rulebook, stable_forms, table, textbook_forms  # noqa: F401  (they register)
-from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add,
-                       col, diag, div, exp, expand, eye, func, function_names, is_zero, kron,
-                       log, logsumexp, matmul, maximum, mean, minimum, mul, named, neg, ones,
-                       outer, power, rebuild, reduce_sum, row, shared_adjoint, softmax, solve,
-                       spread, sub, symmetric_part, transpose, unbroadcast, unkron_left,
+from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add, col,
+                       diag, div, exp, eye, func, function_names, is_zero, kron, log, matmul,
+                       maximum, minimum, mul, named, neg, ones, outer, power, rebuild, row,
+                       shared_adjoint, solve, sub, symmetric_part, transpose, unkron_left,
                        unkron_right, zeros)
+from .axes import expand, expand_dims, logsumexp, mean, reduce_sum, softmax, spread, unbroadcast
 from .core import ALIASES, OPS, Op, _view, unnamed
 from .functions import COMPARISONS, compare, constant_array, norm, where
 from .symmetry import CHAIN, is_symmetric

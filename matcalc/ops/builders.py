@@ -248,71 +248,6 @@ def transpose(x: Expr) -> Expr:
     return apply(OPS["transpose"], (x,))
 
 
-def _axis(x: Expr, axis: int | None, what: str) -> int | None:
-    """A reduction axis as 0, 1 or None (a vector's only axis is None)."""
-    if axis is not None and -x.ndim <= axis < 0:
-        axis += x.ndim
-    if x.ndim == 1 and axis == 0:
-        return None
-    if not x.shape and axis is not None:
-        raise ShapeError(f"{what} over axis {axis} of a scalar")
-    return axis
-
-
-def expand(g: Expr, axis: int | None) -> Expr:
-    """A reduction's result made to broadcast against its input again."""
-    return col(g) if axis == 1 else g
-
-
-def spread(b: Expr) -> tuple[Expr, int | None]:
-    """(r, axis): the operand `b` of an elementwise operation is r repeated
-    along `axis` of the other operand (NumPy broadcasting, orientation
-    explicit): r[:, None] along axis 1, a bare vector r or r[None, :] along
-    axis 0 (a vector lines up with the last axis), a scalar along every axis
-    (None). So `X - r` undoes a reduction r over `axis` of X exactly when
-    spread(b) gives that axis, whatever the sizes (X may be square)."""
-    if is_op(b, "col"):
-        return b.args[0], 1
-    if is_op(b, "row"):
-        return b.args[0], 0
-    return b, (0 if b.ndim == 1 else None)
-
-
-def reduce_sum(x: Expr, axis: int | None = None) -> Expr:
-    """`sum(x, axis)`: over everything (axis None), rows (0) or columns (1)."""
-    axis = _axis(x, axis, "sum")
-    if not x.shape:
-        return x
-    if (identity := rulebook.first("sum", x, axis=axis)) is not None:
-        return identity
-    node = apply(OPS["sum"], (x,), (("axis", axis),))
-    if is_zero(x):
-        return zeros(node.shape)
-    c, rest = _coefficient(x)
-    if is_op(rest, "ones"):                                  # sum(c 1) = c · count 1
-        count = sympy.Mul(*x.shape) if axis is None else x.shape[axis]
-        return mul(const(c * count), ones(node.shape))
-    return node
-
-
-def mean(x: Expr, axis: int | None = None) -> Expr:
-    """`mean(x, axis)` = sum(x, axis) / (number of terms)."""
-    total = reduce_sum(x, axis)
-    count = sympy.Mul(*x.shape) if axis is None or x.ndim == 1 else x.shape[axis % x.ndim]
-    return mul(const(1 / sympy.sympify(count)), total)
-
-
-def softmax(x: Expr, axis: int | None = None) -> Expr:
-    """exp(x) / sum(exp(x), axis), computed stably."""
-    return func("softmax", x, axis=_axis(x, axis, "softmax"))
-
-
-def logsumexp(x: Expr, axis: int | None = None) -> Expr:
-    """log(sum(exp(x), axis)), computed stably."""
-    axis = _axis(x, axis, "logsumexp")
-    return x if not x.shape else func("logsumexp", x, axis=axis)
-
-
 def diag(x: Expr) -> Expr:
     """NumPy's diag: a vector's diagonal matrix, or a square matrix's diagonal."""
     if x.ndim in (1, 2):
@@ -417,23 +352,6 @@ def outer(x: Expr, y: Expr) -> Expr:
     return _built("outer", x, y)
 
 
-def unbroadcast(g: Expr, shape: Shape) -> Expr:
-    """Adjoint of broadcasting `shape` up to `g.shape`: sum the broadcast axes."""
-    if not shape:
-        return reduce_sum(g)
-    if len(shape) == 1 and shape[0] == 1 and g.shape[-1] != 1:
-        return mul(ones(shape), reduce_sum(g))
-    while g.ndim > len(shape):
-        g = reduce_sum(g, 0 if g.ndim == 2 else None)
-    if g.ndim == 2 and g.shape != tuple(shape):
-        if shape[0] == 1 and g.shape[0] != 1:
-            g = row(reduce_sum(g, 0))
-        if shape[1] == 1 and g.shape[1] != 1:
-            g = col(reduce_sum(g, 1))
-    return g
-
-
-
 def solve(a: Expr, b: Expr) -> Expr:
     """A⁻¹ B without the inverse."""
     return _built("solve", a, b)
@@ -448,13 +366,13 @@ def inv(x: Expr) -> Expr:
 # written `diag`, which picks it for a vector; a comparison `a < b`, the
 # rectangular `eye_rect` `eye(N, M)`).
 OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col", "row",
-                       "name", "adjoint", "diagm", "compare", "eye_rect"})
+                       "name", "adjoint", "diagm", "compare", "eye_rect", "expand_dims"})
 
 # Functions the language calls through a builder (with its algebra) rather
 # than through `func`; `mean` is sugar and never appears in the graph.
-BUILDERS: dict[str, Callable] = {"sum": reduce_sum, "mean": mean, "outer": outer,
+BUILDERS: dict[str, Callable] = {"outer": outer,
                                  "log": log, "exp": exp,
-                                 "softmax": softmax, "logsumexp": logsumexp, "diag": diag,
+                                 "diag": diag,
                                  "maximum": maximum, "minimum": minimum, "kron": kron,
                                  "solve": solve, "inv": inv}
 

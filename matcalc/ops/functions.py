@@ -14,8 +14,8 @@ import sympy
 from ..errors import ShapeError
 from ..ir.expr import Const, Expr, apply, const, is_op
 from ..ir.shapes import fmt
-from .builders import (BUILDERS, add, exp, func, is_zero, mul, ones, power, reduce_sum, sub,
-                       unbroadcast, zeros)
+from .builders import BUILDERS, add, exp, func, is_zero, mul, ones, power, sub, zeros
+from .axes import reduce_sum, unbroadcast
 from .core import OPS, Op, _register
 from .shape_rules import _broadcast, _cumsum_shape, _eye, _given_shape, _matrix_only
 from .table import _given

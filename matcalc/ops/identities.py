@@ -14,7 +14,8 @@ import sympy
 from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
 from .builders import (_broadcast_vector, _coefficient, col, diag, exp, eye, func, kron, matmul,
-                       mul, neg, ones, outer, rebuild, reduce_sum, row, softmax, spread)
+                       mul, neg, ones, outer, rebuild, row)
+from .axes import reduce_sum, softmax, spread
 from .core import _view, unnamed
 from .rulebook import rule
 from .shape_rules import _matmul_shape

@@ -17,6 +17,9 @@ def _broadcast(s, p):
 
 def _matmul_shape(s, p):
     a, b = s
+    if len(a) > 2 or len(b) > 2:
+        raise ShapeError(f"'@' of {fmt(a)} and {fmt(b)}: a product of arrays of more than "
+                         "two dimensions is not in the language yet")
     inner_a = a[-1]
     inner_b = b[0]
     if inner_a != inner_b:
@@ -30,12 +33,28 @@ def _transpose_shape(s, p):
 
 
 def _sum_shape(s, p):
+    """The shape left by a reduction over `axis` (None, an int or a tuple,
+    normalised by the builders)."""
     shape, axis = s[0], p.get("axis")
     if axis is None:
         return ()
-    if not 0 <= axis < len(shape):
-        raise ShapeError(f"axis {axis} is out of range for a {fmt(shape)} array")
-    return shape[:axis] + shape[axis + 1:]
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    for a in axes:
+        if not 0 <= a < len(shape):
+            raise ShapeError(f"axis {a} is out of range for a {fmt(shape)} array")
+    return tuple(n for k, n in enumerate(shape) if k not in axes)
+
+
+def _expand_dims_shape(s, p):
+    """Sizes of 1 inserted at the positions `axis` of the result."""
+    shape, axis = list(s[0]), p["axis"]
+    ndim = len(shape) + len(axis)
+    if any(not 0 <= a < ndim for a in axis):
+        raise ShapeError(f"expand_dims: axis {axis} is out of range for a "
+                         f"{ndim}-dimensional result")
+    for a in sorted(axis):
+        shape.insert(a, sympy.Integer(1))
+    return tuple(shape)
 
 
 def _square_to(name, result):

@@ -6,7 +6,8 @@ matched through named intermediates (`_view`)."""
 from __future__ import annotations
 
 from ..ir.expr import Expr, is_const
-from .builders import _coefficient, add, expand, func, logsumexp, neg, softmax, sub
+from .builders import _coefficient, add, func, neg, sub
+from .axes import expand, logsumexp, softmax
 from .core import _view, unnamed
 from .identities import _reduction_of
 from .rulebook import rule

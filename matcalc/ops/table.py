@@ -18,14 +18,14 @@ import sympy
 from ..errors import ShapeError
 from ..ir.expr import Expr, const, is_op
 from ..ir.shapes import fmt, require_square
-from .builders import (LONG, add, col, diag, div, exp, expand, eye, func, is_zero, kron,
-                       log, matmul, mul, neg, ones, outer, power, reduce_sum, row,
-                       shared_adjoint, solve, sub, transpose, unbroadcast, unkron_left,
-                       unkron_right, zeros)
+from .builders import (LONG, add, col, diag, div, exp, eye, func, is_zero, kron, log, matmul, mul,
+                       neg, ones, outer, power, row, shared_adjoint, solve, sub, transpose,
+                       unkron_left, unkron_right, zeros)
+from .axes import expand, expand_dims, reduce_sum, unbroadcast
 from .core import Op, _register
 from .shape_rules import (_broadcast, _col_shape, _given_shape, _matmul_shape, _outer_shape,
                           _row_shape, _rows_cols, _same, _eye, _square_to, _sum_shape,
-                          _transpose_shape, _vector)
+                          _transpose_shape, _vector, _expand_dims_shape)
 
 def _matmul_vjp(g, node, i):
     a, b = node.args
@@ -40,9 +40,7 @@ def _matmul_vjp(g, node, i):
 
 def _sum_vjp(g, node, i):
     x = node.args[0]
-    if node.param("axis") == 1:
-        g = col(g)
-    return mul(ones(x.shape), g)
+    return mul(ones(x.shape), expand(g, node.param("axis")))
 
 
 def _mul_vjp(g, node, i):
@@ -143,6 +141,11 @@ _register(Op("name", _same, lambda g, n, i: g, jvp=lambda n, d: d[0], symmetry="
 _register(Op("adjoint", _same, lambda g, n, i: g, jvp=lambda n, d: d[0], symmetry="args"))
 _register(Op("col", _col_shape, lambda g, n, i: reduce_sum(g, 1),
              jvp=lambda n, d: col(d[0]), cheap=True, identity='<A, v 1ᵀ> = <A 1, v>'))
+# x with axes of size 1 inserted (a view); its adjoint sums them away.
+_register(Op("expand_dims", _expand_dims_shape,
+             lambda g, n, i: reduce_sum(g, n.param("axis")), params=(("axis", ()),),
+             jvp=lambda n, d: expand_dims(d[0], n.param("axis")), cheap=True,
+             identity='<A, x with axes of size 1> = <Σ over those axes of A, x>'))
 _register(Op("row", _row_shape, lambda g, n, i: reduce_sum(g, 0),
              jvp=lambda n, d: row(d[0]), cheap=True, identity='<A, 1 vᵀ> = <1ᵀ A, v>'))
 _register(Op("sum", _sum_shape, _sum_vjp, params=(("axis", None),),

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import broadcast
-from .builders import (_coefficient, add, col, div, eye, func, matmul, mul, neg, reduce_sum,
-                       row, transpose, zeros)
+from .builders import (_coefficient, add, col, div, eye, func, matmul, mul, neg, row, transpose,
+                       zeros)
+from .axes import reduce_sum
 from .core import unnamed
 from .functions import where
 from .rulebook import rule

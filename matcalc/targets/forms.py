@@ -80,6 +80,12 @@ def infix(symbol: str, prec: int, right_assoc: bool = False) -> Form:
     return Form("{0}" + symbol + "{1}", prec, args)
 
 
+def _inserted(axis: tuple) -> str:
+    """The subscript that inserts axes of size 1 at the positions `axis`
+    of the result: (1, 3) is `:, None, :, None` (the rest follow as `:`)."""
+    return ", ".join("None" if k in axis else ":" for k in range(max(axis) + 1))
+
+
 # Operators in Python's syntax, as both the input language and NumPy write
 # them. Products of matrices are parenthesised against elementwise products
 # (both bind as tightly in Python), so `(A @ B) * C` never reads as
@@ -95,6 +101,7 @@ PYTHON_SYNTAX = {
     "adjoint": Form("{0}", P.LOWEST),
     "col": Form("{0}[:, None]", P.POSTFIX, P.POSTFIX),
     "row": Form("{0}[None, :]", P.POSTFIX, P.POSTFIX),
+    "expand_dims": Form(lambda a, p: f"{a[0]}[{_inserted(p['axis'])}]", P.POSTFIX, P.POSTFIX),
     "compare": Form(lambda a, p: f"{a[0]} {p['op']} {a[1]}", P.COMPARE, P.ADD),
 }
 

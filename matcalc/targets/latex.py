@@ -96,6 +96,7 @@ FORMS = Forms(default, {
     "name": Form(lambda a, p: p["name"]),
     "adjoint": Form("{0}", P.LOWEST),
     "col": Form("{0}", P.MUL, P.MUL),
+    "expand_dims": Form("{0}", P.MUL, P.MUL),
     "row": Form(r"{0}^\top", P.POSTFIX, P.ATOM),
     "sum": Form(_sum, P.MUL, P.MUL + 1),
     "outer": Form(r"{0} {1}^\top", P.MUL, P.POSTFIX),

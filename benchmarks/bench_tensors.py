@@ -215,7 +215,12 @@ def _arrays(key, result):
     value, grads = result
     if isinstance(grads, dict):
         grads = [grads[n] for n in WRT[key]]
-    return [np.asarray(value, dtype=float)] + [np.asarray(g, dtype=float) for g in grads]
+    return [_numpy(value)] + [_numpy(g) for g in grads]
+
+
+def _numpy(x):
+    """A NumPy array of a NumPy, JAX or torch result."""
+    return np.asarray(x.detach() if hasattr(x, "detach") else x, dtype=float)
 
 
 def agree(key, result, reference) -> bool:
@@ -282,7 +287,7 @@ def main(argv=None) -> int:
                                                    for n in ("jax.jit", "torch eager")):
                 failed.append(f"{key} {size_name}")
     print(timing.verdict(failed, started, load, guard,
-                         f"gen/hand <= {TARGET_HAND}, faster than jax.jit and torch eager"))
+                         f"gen/hand <= {TARGET_HAND}, faster than jax.jit and torch eager: "))
     return 1 if failed else 0
 
 

@@ -16,6 +16,7 @@ from ..ops import _coefficient, add, col, div, mul, rebuild, reduce_sum, row
 from .collect import _unmark
 
 _SPREAD = {"col": col, "row": row, "scalar": lambda v: v}
+DEPTH = 4     # how far below a term a divisor is looked for (a chain of products is deep)
 
 
 def _kind(d: Expr, frame: str | None) -> tuple | None:
@@ -31,28 +32,30 @@ def _kind(d: Expr, frame: str | None) -> tuple | None:
     return None
 
 
-def quotients(x: Expr, computed: set, frame: str | None = None) -> Iterator[tuple]:
+def quotients(x: Expr, computed: set, frame: str | None = None,
+              depth: int = DEPTH) -> Iterator[tuple]:
     """((kind, v), rest) for each way x = rest / v spread as kind: a divisor
-    of a quotient, a factor or a column or row of x. A value the forward pass
-    computes is whole (taking it apart would compute it again)."""
-    if x in computed or is_op(x, "name"):
+    of a quotient, a factor or a column or row of x, at most `depth` levels
+    down. A value the forward pass computes is whole (taking it apart would
+    compute it again)."""
+    if depth == 0 or x in computed or is_op(x, "name"):
         return
     if is_op(x, "adjoint"):
-        yield from quotients(x.args[0], computed, frame)
+        yield from quotients(x.args[0], computed, frame, depth - 1)
     elif is_op(x, "div"):
         a, d = x.args
         kind = _kind(d, frame)
         if kind is not None:
             yield kind, a
-        for key, rest in quotients(a, computed, frame):
+        for key, rest in quotients(a, computed, frame, depth - 1):
             yield key, div(rest, d)
     elif is_op(x, "mul"):
         for i, f in enumerate(x.args):
             others = x.args[:i] + x.args[i + 1:]
-            for key, rest in quotients(f, computed, frame):
+            for key, rest in quotients(f, computed, frame, depth - 1):
                 yield key, mul(*others, rest)
     elif is_op(x, "col", "row") and frame is None:
-        for key, rest in quotients(x.args[0], computed, x.op):
+        for key, rest in quotients(x.args[0], computed, x.op, depth - 1):
             yield key, rebuild(x, (rest,))
 
 
@@ -79,7 +82,8 @@ def common_divisor(node: Expr, computed: set) -> Expr | None:
         if len(group) > 1:
             others = (a for a in node.args if all(a is not t for t, _ in group))
             result = add(div(add(*(rest for _, rest in group)), _SPREAD[kind](v)), *others)
-            return result if result.shape == node.shape else None
+            if result.shape == node.shape:
+                return result
     return None
 
 

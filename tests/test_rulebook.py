@@ -252,13 +252,17 @@ def _divisor_rule(name):
     ("common_divisor", lambda: (apply(OPS["add"], (div(X, row(q)), mul(s, div(X, row(q)), X),
                                                   X)), set())),
     ("common_divisor", lambda: (apply(OPS["add"], (div(x, s), mul(const(3), div(y, s)))), set())),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(X, row(q)), div(func("exp", w), q))),
+                                set())),
     ("sum_of_quotient", lambda: (reduce_sum(div(mul(X, X), col(p)), 1), set())),
     ("sum_of_quotient", lambda: (reduce_sum(mul(X, div(X, func("exp", s)))), set())),
     ("computed_quotient", lambda: (mul(row(div(w, q)), X), {div(X, row(q))})),
+    ("computed_quotient", lambda: (mul(div(w, q), X), {div(X, q)})),
     ("computed_quotient", lambda: (mul(div(func("exp", s), s), X), {div(X, s)})),
 ])
 def test_divisor_rules_take_any_broadcast_divisor(name, make):
-    """Rows and scalars as well as columns, along either axis; the value is kept."""
+    """Rows (a vector in a matrix is one) and scalars as well as columns, along
+    either axis; the value is kept."""
     node, computed = make()
     out = _divisor_rule(name)(node, computed)
     assert out is not None and out is not node
@@ -300,6 +304,8 @@ def test_centred_columns_sum_to_zero():
     assert reduce_sum(mul(row(w), c), 0) is zeros((M,))
     assert reduce_sum(add(X, mul(s, c)), 0) is reduce_sum(X, 0)
     assert reduce_sum(mul(row(w), c), 1) is not zeros((N,))     # rows of C do not
+    assert reduce_sum(mul(w, c), 0) is zeros((M,))              # a vector is a row
+    assert reduce_sum(mul(w, _centred(X, 1)), 1) is not zeros((N,))
 
 
 @pytest.mark.parametrize("make", [

@@ -22,7 +22,7 @@ DEPTH = 4     # how far below a term a divisor is looked for (a chain of product
 def _kind(d: Expr, frame: str | None) -> tuple | None:
     """(kind, v) for a divisor d = v spread as kind ("col", "row", "scalar")
     in a term of frame `frame` (None for a matrix, "col" or "row" for the
-    vector inside a column or row), else None."""
+    vector of a column or row, a vector in a matrix being a row), else None."""
     if not d.shape:
         return None if isinstance(d, Const) else ("scalar", d)
     if frame is None and is_op(d, "col", "row"):
@@ -30,6 +30,11 @@ def _kind(d: Expr, frame: str | None) -> tuple | None:
     if frame is not None and d.ndim == 1:
         return frame, d
     return None
+
+
+def _frame(x: Expr, part: Expr, frame: str | None) -> str | None:
+    """The frame of `part`, an operand of x: a vector in a matrix is a row."""
+    return "row" if frame is None and x.ndim == 2 and part.ndim == 1 else frame
 
 
 def quotients(x: Expr, computed: set, frame: str | None = None,
@@ -44,15 +49,15 @@ def quotients(x: Expr, computed: set, frame: str | None = None,
         yield from quotients(x.args[0], computed, frame, depth - 1)
     elif is_op(x, "div"):
         a, d = x.args
-        kind = _kind(d, frame)
+        kind = _kind(d, _frame(x, d, frame))
         if kind is not None:
             yield kind, a
-        for key, rest in quotients(a, computed, frame, depth - 1):
+        for key, rest in quotients(a, computed, _frame(x, a, frame), depth - 1):
             yield key, div(rest, d)
     elif is_op(x, "mul"):
         for i, f in enumerate(x.args):
             others = x.args[:i] + x.args[i + 1:]
-            for key, rest in quotients(f, computed, frame, depth - 1):
+            for key, rest in quotients(f, computed, _frame(x, f, frame), depth - 1):
                 yield key, mul(*others, rest)
     elif is_op(x, "col", "row") and frame is None:
         for key, rest in quotients(x.args[0], computed, x.op, depth - 1):
@@ -72,7 +77,7 @@ def common_divisor(node: Expr, computed: set) -> Expr | None:
         return None
     seen: list[tuple] = []
     for t in node.args:
-        for key, rest in quotients(t, computed):
+        for key, rest in quotients(t, computed, _frame(node, t, None)):
             group = next((g for g in seen if _same(g[0], key)), None)
             if group is None:
                 seen.append((key, [(t, rest)]))
@@ -104,22 +109,30 @@ def sum_of_quotient(node: Expr, computed: set) -> Expr | None:
 
 def computed_quotient(node: Expr, computed: set) -> Expr | None:
     """(a / v)[:, None] ⊙ C = a[:, None] ⊙ Y where the forward pass computes
-    Y = C / v[:, None], and likewise for rows and scalars: C over a divisor
-    it was already divided by is the value that division named."""
+    Y = C / v[:, None], and likewise for rows (v[None, :] or v) and scalars:
+    C over a divisor it was already divided by is the value that division
+    named."""
     if not is_op(node, "mul") or node in computed:
         return None
     for i, f in enumerate(node.args):
-        for (kind, v), rest in quotients(f, computed):
+        for (kind, v), rest in quotients(f, computed, _frame(node, f, None)):
             for j, c in enumerate(node.args):
-                if j == i or c.ndim != 2 or not _fits(kind, v, c):
-                    continue
-                value = div(c, _SPREAD[kind](v))
-                if value in computed:
+                value = None if j == i else _computed(c, kind, v, computed)
+                if value is not None:
                     others = (a for k, a in enumerate(node.args) if k not in (i, j))
-                    return mul(*others, rest, value)
+                    result = mul(*others, rest, value)
+                    if is_op(result, "mul") and value in result.args:   # not merged away
+                        return result
     return None
 
 
-def _fits(kind: str, v: Expr, c: Expr) -> bool:
-    """Whether v spread as kind divides the matrix c."""
-    return kind == "scalar" or v.shape == (c.shape[:1] if kind == "col" else c.shape[1:])
+def _computed(c: Expr, kind: str, v: Expr, computed: set) -> Expr | None:
+    """c / v spread as kind, where the forward pass computes it, else None."""
+    if kind == "scalar":
+        fits = bool(c.shape)
+    else:
+        fits = c.ndim == 2 and v.shape == (c.shape[:1] if kind == "col" else c.shape[1:])
+    if not fits:
+        return None
+    spreads = (_SPREAD[kind](v), v) if kind == "row" else (_SPREAD[kind](v),)
+    return next((q for q in (div(c, d) for d in spreads) if q in computed), None)

@@ -276,13 +276,16 @@ def test_divisor_rules_take_any_broadcast_divisor(name, make):
     ("common_divisor", lambda: (apply(OPS["add"], (div(A, col(p)), div(B, row(p)))), set())),
     ("common_divisor", lambda: (apply(OPS["add"], (div(A, col(p)), div(B, col(p)))),
                                 {div(A, col(p))})),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(A, col(p)), col(div(func("exp", s), p)))),
+                                set())),
     ("sum_of_quotient", lambda: (reduce_sum(div(X, col(p)), 0), set())),
     ("sum_of_quotient", lambda: (reduce_sum(div(X, col(p)), 1), {div(X, col(p))})),
     ("computed_quotient", lambda: (mul(col(div(x, p)), X), set())),
 ])
 def test_divisor_rules_leave_other_divisors_and_computed_values(name, make):
-    """Two divisors that differ, a divisor not constant along the summed axis,
-    a quotient the forward pass computes and a quotient it does not: no rewrite."""
+    """Two divisors that differ, a column (s / v)[:, None] (s[:, None] is no
+    column), a divisor not constant along the summed axis, a quotient the
+    forward pass computes and a quotient it does not: no rewrite."""
     node, computed = make()
     assert _divisor_rule(name)(node, computed) is None
 

@@ -61,7 +61,8 @@ def quotients(x: Expr, computed: set, frame: str | None = None,
                 yield key, mul(*others, rest)
     elif is_op(x, "col", "row") and frame is None:
         for key, rest in quotients(x.args[0], computed, x.op, depth - 1):
-            yield key, rebuild(x, (rest,))
+            if rest.ndim == 1:                             # (s / v)[:, None] stays a quotient
+                yield key, rebuild(x, (rest,))
 
 
 def _same(key: tuple, other: tuple) -> bool:

@@ -23,6 +23,7 @@ SIZES = {"N": 3, "M": 4}
 x, y, z = (var(n, (N,)) for n in "xyz")
 w = var("w", (M,))
 p = var("p", (N,), domain="positive")
+q = var("q", (M,), domain="positive")
 s = var("s", ())
 A, B, C, D = (var(n, (N, N)) for n in "ABCD")
 S = var("S", (N, N), structure="symmetric")
@@ -207,7 +208,8 @@ def test_an_identity_keeps_the_shape_a_dropped_term_broadcast():
 
 # Rules of `passes.simplify.RULES` (applied to derivatives) added with the
 # textbook table, each tested alone: it rewrites its case, and the rewrite
-# has the case's value on random inputs.
+# has the case's value on random inputs. A case is a node, or (the node, the
+# nodes the forward pass computes).
 DERIVATIVE_CASES = {
     "marked_like_terms": lambda: apply(OPS["add"], (
         mul(const(sympy.Rational(1, 2)), matmul(A, x)),
@@ -218,6 +220,11 @@ DERIVATIVE_CASES = {
                                                 mul(const(-2), matmul(matmul(A, D), C)), x)),
     "sum_of_sums": lambda: apply(OPS["add"], (reduce_sum(A, 0), reduce_sum(mul(s, B), 0),
                                               reduce_sum(C, 1))),
+    "common_divisor": lambda: apply(OPS["add"], (
+        apply(OPS["adjoint"], (div(A, col(p)),)), mul(const(-2), col(div(y, p)), B),
+        div(C, row(p)))),
+    "sum_of_quotient": lambda: reduce_sum(mul(const(-3), div(mul(X, X), row(q))), 0),
+    "computed_quotient": lambda: (mul(const(3), col(div(x, p)), X), {div(X, col(p))}),
 }
 
 
@@ -227,14 +234,62 @@ def test_derivative_rule_rewrites_and_keeps_the_value(name):
     rule = getattr(simplify, name)
     assert rule in simplify.RULES
     case = DERIVATIVE_CASES[name]()
-    rewritten = rule(case, set())
+    case, computed = case if isinstance(case, tuple) else (case, set())
+    rewritten = rule(case, computed)
     assert rewritten is not None and rewritten is not case
-    assert rule(case, {case}) is None                   # a computed node is kept
+    assert rule(case, computed | {case}) is None        # a computed node is kept
     for seed in range(3):
         values = _inputs(case, rewritten, seed=seed)
         np.testing.assert_allclose(np.asarray(evaluate(rewritten, values), dtype=float),
                                    np.asarray(evaluate(case, values), dtype=float),
                                    rtol=1e-10, atol=1e-12)
+
+
+def _divisor_rule(name):
+    from matcalc.passes import divisors
+    return getattr(divisors, name)
+
+
+@pytest.mark.parametrize("name, make", [
+    ("common_divisor", lambda: (apply(OPS["add"], (div(X, row(q)), mul(s, div(X, row(q)), X),
+                                                  X)), set())),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(x, s), mul(const(3), div(y, s)))), set())),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(X, row(q)), div(func("exp", w), q))),
+                                set())),
+    ("sum_of_quotient", lambda: (reduce_sum(div(mul(X, X), col(p)), 1), set())),
+    ("sum_of_quotient", lambda: (reduce_sum(mul(X, div(X, func("exp", s)))), set())),
+    ("computed_quotient", lambda: (mul(row(div(w, q)), X), {div(X, row(q))})),
+    ("computed_quotient", lambda: (mul(div(w, q), X), {div(X, q)})),
+    ("computed_quotient", lambda: (mul(div(func("exp", s), s), X), {div(X, s)})),
+])
+def test_divisor_rules_take_any_broadcast_divisor(name, make):
+    """Rows (a vector in a matrix is one) and scalars as well as columns, along
+    either axis; the value is kept."""
+    node, computed = make()
+    out = _divisor_rule(name)(node, computed)
+    assert out is not None and out is not node
+    for seed in range(2):
+        values = _inputs(node, out, seed=seed)
+        np.testing.assert_allclose(np.asarray(evaluate(out, values), dtype=float),
+                                   np.asarray(evaluate(node, values), dtype=float), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name, make", [
+    ("common_divisor", lambda: (apply(OPS["add"], (div(A, col(p)), div(B, row(p)))), set())),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(A, col(p)), div(B, col(p)))),
+                                {div(A, col(p))})),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(A, col(p)), col(div(func("exp", s), p)))),
+                                set())),
+    ("sum_of_quotient", lambda: (reduce_sum(div(X, col(p)), 0), set())),
+    ("sum_of_quotient", lambda: (reduce_sum(div(X, col(p)), 1), {div(X, col(p))})),
+    ("computed_quotient", lambda: (mul(col(div(x, p)), X), set())),
+])
+def test_divisor_rules_leave_other_divisors_and_computed_values(name, make):
+    """Two divisors that differ, a column (s / v)[:, None] (s[:, None] is no
+    column), a divisor not constant along the summed axis, a quotient the
+    forward pass computes and a quotient it does not: no rewrite."""
+    node, computed = make()
+    assert _divisor_rule(name)(node, computed) is None
 
 
 def test_sigmoid_complement_leaves_a_zero_argument_alone():
@@ -254,6 +309,8 @@ def test_centred_columns_sum_to_zero():
     assert reduce_sum(mul(row(w), c), 0) is zeros((M,))
     assert reduce_sum(add(X, mul(s, c)), 0) is reduce_sum(X, 0)
     assert reduce_sum(mul(row(w), c), 1) is not zeros((N,))     # rows of C do not
+    assert reduce_sum(mul(w, c), 0) is zeros((M,))              # a vector is a row
+    assert reduce_sum(mul(w, _centred(X, 1)), 1) is not zeros((N,))
 
 
 @pytest.mark.parametrize("make", [

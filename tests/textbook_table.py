@@ -261,10 +261,21 @@ ROWS = [
         "Y = C / s[:, None]; f = sum(G * Y)", "X",
         "C = X - mean(X, axis=1)[:, None]; s = sqrt(mean(C ** 2, axis=1)); Y = C / s[:, None]; "
         "dX = (G - mean(G, axis=1)[:, None] - Y * mean(G * Y, axis=1)[:, None]) / s[:, None]",
-        "layer normalisation (Ba et al. 2016), backward pass",
-        xfail=(("operations", "19 operations against 17: g0 = G / s, dX = g0 + (sum(-(G Y / s), "
-                              "1) / s) C / D - mean(g0) divides by s three times where the "
-                              "textbook's (G - mean(G) - Y mean(G Y)) / s divides once"),)),
+        "layer normalisation (Ba et al. 2016), backward pass"),
+    Row("batch_norm", ML, "X: N x D; G: N x D",
+        "C = X - mean(X, axis=0)[None, :]; s = sqrt(mean(C ** 2, axis=0)); "
+        "Y = C / s[None, :]; f = sum(G * Y)", "X",
+        "C = X - mean(X, axis=0)[None, :]; s = sqrt(mean(C ** 2, axis=0)); Y = C / s[None, :]; "
+        "dX = (G - mean(G, axis=0) - Y * mean(G * Y, axis=0)) / s[None, :]",
+        "batch normalisation (Ioffe & Szegedy 2015), backward pass"),
+    Row("rms_norm", ML, "X: N x D; G: N x D",
+        "r = sqrt(mean(X ** 2, axis=1)); Y = X / r[:, None]; f = sum(G * Y)", "X",
+        "r = sqrt(mean(X ** 2, axis=1)); Y = X / r[:, None]; "
+        "dX = (G - Y * mean(G * Y, axis=1)[:, None]) / r[:, None]",
+        "RMS normalisation (Zhang & Sennrich 2019), backward pass"),
+    Row("unit_vector", ML, "x: N; g: N", "n = sqrt(sum(x ** 2)); y = x / n; f = sum(g * y)", "x",
+        "n = sqrt(sum(x ** 2)); y = x / n; dx = (g - y * sum(g * y)) / n",
+        "a vector scaled to unit length, backward pass"),
     Row("attention_V", ML, "Q: N x E; K: M x E; V: M x F; G: N x F",
         "sum(G * (softmax(Q @ K.T, axis=1) @ V))", "V",
         "P = softmax(Q @ K.T, axis=1); dV = P.T @ G", "attention, by the values"),

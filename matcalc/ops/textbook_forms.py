@@ -206,8 +206,9 @@ def _centred(c: Expr, axis: int) -> bool:
 
 
 def _flat(f: Expr, axis: int) -> bool:
-    """Whether f is constant along `axis` (a scalar, or of length 1 there)."""
-    return f.ndim == 0 or f.ndim == 2 and f.shape[axis] == 1
+    """Whether f, a factor of a matrix, is constant along `axis` (a scalar,
+    of length 1 there, or a vector, which broadcasts as a row)."""
+    return f.ndim == 0 or f.ndim == 2 and f.shape[axis] == 1 or f.ndim == 1 and axis == 0
 
 
 def _vanishes(term: Expr, axis: int) -> bool:

@@ -27,6 +27,7 @@ from ..ops import (OPS, _coefficient, add, col, div, func, kron, matmul, mul, on
                    rebuild, reduce_sum, row, transpose)
 from ..ops import rulebook
 from .broadcast_forms import broadcast_forms
+from .divisors import common_divisor, computed_quotient, sum_of_quotient
 from .collect import (_chain, _unmark, common_elementwise_factor, common_factor,
                       marked_like_terms, sum_of_sums)
 
@@ -258,10 +259,13 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     kron_sum,
     broadcast_common_factor,
     onehot_sum,
+    sum_of_quotient,
+    computed_quotient,
     sum_of_sums,
     marked_like_terms,
     common_factor,
     common_elementwise_factor,
+    common_divisor,
     domain_elementwise,
     common_scale,
     positive_first,
@@ -449,6 +453,7 @@ def _unmarked(node: Expr, computed: set) -> Expr | None:
 CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_first,
                                                        sum_of_sums, common_factor,
                                                        common_elementwise_factor,
+                                                       common_divisor,
                                                        marked_like_terms)),
              column_vectors, linear_forms, broadcast_forms, distributed, left_grouped,
              sorted_terms]

@@ -162,9 +162,10 @@ class TorchTarget(FrameworkTarget):
     Made for torch.compile as much as for eager mode: step(x) is the float
     `torch.sign(torch.relu(x))`, never the boolean mask `(x > 0)` (a mask
     the compiled forward hands its backward is a bool tensor, which
-    inductor's CPU kernels store 15x slower than a float one); and dout
-    multiplies the first adjoints (`early_dout`), so no gradient made by a
-    matrix product takes one more pass for it."""
+    inductor's CPU kernels store 15x slower than a float one; in eager mode
+    a float times a bool is the slower product too); and dout multiplies
+    the first adjoints (`early_dout`), so no gradient made by a matrix
+    product takes one more pass for it."""
 
     capabilities = Capabilities(einsum=True, multi_dot=True)
     early_dout = True

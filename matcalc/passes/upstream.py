@@ -21,7 +21,7 @@ operator the tables do not know) or a gradient is made from no such adjoint
 
 from __future__ import annotations
 
-from ..ir.expr import Apply, Const, Expr, Var, apply, postorder
+from ..ir.expr import Apply, Const, Expr, Var, apply, postorder, var
 from ..ops import OPS
 from .program import Binding, Program
 
@@ -75,22 +75,24 @@ def _times(dout: Var, expr: Expr) -> Expr:
     return apply(OPS["mul"], (dout, expr))
 
 
-def scale_adjoints(program: Program, backward: list, dout: Var) -> tuple[list, set] | None:
-    """`backward` (the program's backward bindings, lowered) with dout
-    multiplied into the first adjoints, and the names of those it was
-    multiplied into; None where a binding is not homogeneous in them."""
+def scale_adjoints(program: Program, backward: list) -> tuple[list, dict]:
+    """`backward` (the program's backward bindings, lowered) with `dout`
+    multiplied into the first adjoints, and the expressions those had
+    before; `backward` as given and {} where a binding is not homogeneous
+    in them."""
+    dout = var("dout", ())
     grads = {name for _, name in program.gradients}
     scaled: dict[str, int] = {}
-    out, taken = [], set()
+    out, before = [], {}
     for b in backward:
         degree = _degrees(b.expr, scaled)
         if degree is None:
-            return None
+            return backward, {}
         if degree == 0 and b.role == "adjoint":
+            before[b.name] = b.expr
             b, degree = Binding(b.name, _times(dout, b.expr), b.role, b.of), 1
-            taken.add(b.name)
         scaled[b.name] = degree
         out.append(b)
     if any(scaled.get(name) != 1 for name in grads):
-        return None
-    return out, taken
+        return backward, {}
+    return out, before

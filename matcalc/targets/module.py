@@ -26,7 +26,7 @@ from typing import Protocol
 
 from .._version import __version__
 from ..ad.gradient import Gradient
-from ..ir.expr import Const, Var, postorder, var
+from ..ir.expr import Const, Var, postorder
 from ..ir.shapes import fmt, symbols as shape_symbols
 from ..passes.lowering import Capabilities, lower
 from ..passes.upstream import scale_adjoints
@@ -237,19 +237,9 @@ class _Emitter:
         self.grads = [self.ident[name] for _, name in program.gradients]
         self.unscaled: dict = {}   # binding -> its expression before dout (early_dout)
         if self.seed is None and getattr(target, "early_dout", False):
-            self._early_dout()
+            self.backward, self.unscaled = scale_adjoints(program, self.backward)
+            self.ident["dout"] = "dout"
         self._cache()
-
-    def _early_dout(self) -> None:
-        """dout multiplied into the first adjoints, where they carry it to
-        every gradient (`passes.upstream`)."""
-        scaled = scale_adjoints(self.program, self.backward, var("dout", ()))
-        if scaled is None:
-            return
-        before = {b.name: b.expr for b in self.backward}
-        self.backward = scaled[0]
-        self.unscaled = {name: before[name] for name in scaled[1]}
-        self.ident["dout"] = "dout"
 
     def _cache(self) -> None:
         """The dimensions forward defines, and what it hands backward."""

@@ -115,7 +115,7 @@ def test_torch_backward_takes_dout_where_it_costs_least():
     so they take it; the NumPy target scales its gradients."""
     mlp = (EXAMPLES / "mlp.mc").read_text("utf-8")
     torch_mlp = matcalc.codegen(mlp, target="torch")
-    assert "dt1 = 2 / N * dout * t1" in torch_mlp
+    assert "dt1 = (2 / N * dout) * t1" in torch_mlp
     assert "dout * g for g in grads" not in torch_mlp and "> 0" not in torch_mlp
     assert "dout * g for g in grads" in matcalc.codegen(mlp)
     factorisation = ("X: m x n\nU: m x k\nV: n x k\nlam: scalar\n"

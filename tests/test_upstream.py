@@ -28,7 +28,7 @@ def _scaled(gradient):
 def test_a_linear_gradient_takes_dout_from_its_adjoint():
     bindings, before = _scaled(apply(OPS["matmul"], (X, DT)))
     assert before == {"dt": apply(OPS["mul"], (const(2), T))}
-    assert bindings[0].expr == apply(OPS["mul"], (const(2), DOUT, T))
+    assert bindings[0].expr == apply(OPS["mul"], (apply(OPS["mul"], (const(2), DOUT)), T))
     assert bindings[1].expr == apply(OPS["matmul"], (X, DT))
 
 

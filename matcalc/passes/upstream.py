@@ -68,10 +68,10 @@ def _degrees(expr: Expr, scaled: dict) -> int | None:
 
 
 def _times(dout: Var, expr: Expr) -> Expr:
-    """dout · expr, after a product's numeric coefficient (2 / N * dout * t1)."""
-    if isinstance(expr, Apply) and expr.op == "mul":
-        lead = 1 if isinstance(expr.args[0], Const) else 0
-        return apply(OPS["mul"], (*expr.args[:lead], dout, *expr.args[lead:]))
+    """dout · expr; a product's numeric coefficient and dout multiplied
+    first, `(2 / N * dout) * t1`, so that the array takes one product."""
+    if isinstance(expr, Apply) and expr.op == "mul" and isinstance(expr.args[0], Const):
+        return apply(OPS["mul"], (apply(OPS["mul"], (expr.args[0], dout)), *expr.args[1:]))
     return apply(OPS["mul"], (dout, expr))
 
 

@@ -89,9 +89,8 @@ class Target(Protocol):
     def indices(self, shape: str) -> str:
         """An iterable of every index tuple of the printed shape."""
 
-    # A target may add `note: str`, a sentence for the module's docstring,
-    # and `early_dout = True`: a scalar function's backward multiplies dout
-    # into its first adjoints, not into every gradient (`passes.upstream`).
+    # A target may add `note: str`, a sentence for the module's docstring, and
+    # `early_dout = True`: dout multiplies the first adjoints (`passes.upstream`).
     # Without item assignment, a full array is stacked from its columns
     # (`STACKING` names), and forward hands backward the names in `context`
     # (the array namespace), which each function's input check defines.
@@ -212,9 +211,16 @@ def _enclosed(code: str) -> bool:
 
 
 def _comment(binding, text: str, code: str, value: str, dout: str = "") -> str | None:
-    meaning = {"adjoint": f"{dout}∂{value}/∂{binding.of}",
-               "gradient": f"{dout}∂{value}/∂{binding.of}"}.get(binding.role)
-    parts = [p for p in (meaning, text if text != code else None) if p]
+    """`# dZ = ∂L/∂Z = textbook form`; `dout` "carried": `# dZ = dout · ∂L/∂Z = ...`,
+    "taken" (multiplied in there): `# dt = dout · ∂L/∂t, ∂L/∂t = ...`."""
+    meaning = {"adjoint": f"∂{value}/∂{binding.of}",
+               "gradient": f"∂{value}/∂{binding.of}"}.get(binding.role)
+    shown = text if text != code else None
+    if meaning and dout == "taken" and shown:
+        return f"# {binding.name} = dout · {meaning}, {meaning} = {shown}"
+    if meaning and dout:
+        meaning = "dout · " + meaning
+    parts = [p for p in (meaning, shown) if p]
     return f"# {binding.name} = " + " = ".join(parts) if parts else None
 
 
@@ -275,7 +281,8 @@ class _Emitter:
                 if b.name in self.unscaled else code
             comment = _comment(b, self.text.doprint(textbook[b.name]),
                                shown[0].partition(" = ")[2] if len(shown) == 1 else "",
-                               self.value, "dout · " if self.unscaled else "")
+                               self.value, ("taken" if b.name in self.unscaled
+                                            else "carried") if self.unscaled else "")
             if comment:
                 lines.append(comment)
             lines += code

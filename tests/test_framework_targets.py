@@ -92,6 +92,37 @@ def test_torch_function_matches_numpy_and_passes_gradcheck(torch, text):
         assert torch.autograd.gradcheck(module.f, args)
 
 
+@pytest.mark.parametrize("text", PROBLEMS)
+def test_torch_backward_scales_by_the_upstream_gradient(torch, text):
+    """An upstream gradient of -1.5 gives -1.5 times the gradients, where
+    dout multiplies the first adjoints (early_dout) and where it multiplies
+    the gradients; with dout left out, backward gives the gradients."""
+    problem, inputs, value, grads = reference(text)
+    module = matcalc.compile(problem, target="torch")
+    args = [torch.tensor(inputs[n], dtype=torch.float64, requires_grad=n in module.WRT)
+            for n in module.INPUTS]
+    wrt = [x for name, x in zip(module.INPUTS, args) if name in module.WRT]
+    got = torch.autograd.grad(module.f(*args), wrt, torch.tensor(-1.5, dtype=torch.float64))
+    plain = module.backward(module.forward(*args)[1])
+    for name, g, h in zip(module.WRT, got, plain):
+        assert_close(g, -1.5 * grads[name])
+        assert_close(h.detach(), grads[name])
+
+
+def test_torch_backward_takes_dout_where_it_costs_least():
+    """The MLP's dout goes on its first adjoint (N x O), not on the D x H
+    gradient dW1; the factorisation's gradients are made from no adjoint,
+    so they take it; the NumPy target scales its gradients."""
+    mlp = (EXAMPLES / "mlp.mc").read_text("utf-8")
+    torch_mlp = matcalc.codegen(mlp, target="torch")
+    assert "dt1 = (2 / N * dout) * t1" in torch_mlp
+    assert "dout * g for g in grads" not in torch_mlp and "> 0" not in torch_mlp
+    assert "dout * g for g in grads" in matcalc.codegen(mlp)
+    factorisation = ("X: m x n\nU: m x k\nV: n x k\nlam: scalar\n"
+                     "f = sum((X - U @ V.T) ** 2) + lam * (sum(U ** 2) + sum(V ** 2))\nwrt U, V")
+    assert "dout * g for g in grads" in matcalc.codegen(factorisation, target="torch")
+
+
 def _jax_function(module, inputs, jnp):
     """(arguments, wrt positions, f of the wrt arguments alone)."""
     args = [jnp.asarray(inputs[n]) for n in module.INPUTS]

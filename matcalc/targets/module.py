@@ -29,6 +29,7 @@ from ..ad.gradient import Gradient
 from ..ir.expr import Const, Var, postorder
 from ..ir.shapes import fmt, symbols as shape_symbols
 from ..passes.lowering import Capabilities, lower
+from ..passes.upstream import scale_adjoints
 from .text import TextPrinter, declarations
 
 # Names the generated module itself defines or uses.
@@ -88,7 +89,8 @@ class Target(Protocol):
     def indices(self, shape: str) -> str:
         """An iterable of every index tuple of the printed shape."""
 
-    # A target may add `note: str`, a sentence for the module's docstring.
+    # A target may add `note: str`, a sentence for the module's docstring, and
+    # `early_dout = True`: dout multiplies the first adjoints (`passes.upstream`).
     # Without item assignment, a full array is stacked from its columns
     # (`STACKING` names), and forward hands backward the names in `context`
     # (the array namespace), which each function's input check defines.
@@ -208,10 +210,17 @@ def _enclosed(code: str) -> bool:
     return False
 
 
-def _comment(binding, text: str, code: str, value: str) -> str | None:
+def _comment(binding, text: str, code: str, value: str, dout: str = "") -> str | None:
+    """`# dZ = ∂L/∂Z = textbook form`; `dout` "carried": `# dZ = dout · ∂L/∂Z = ...`,
+    "taken" (multiplied in there): `# dt = dout · ∂L/∂t, ∂L/∂t = ...`."""
     meaning = {"adjoint": f"∂{value}/∂{binding.of}",
                "gradient": f"∂{value}/∂{binding.of}"}.get(binding.role)
-    parts = [p for p in (meaning, text if text != code else None) if p]
+    shown = text if text != code else None
+    if meaning and dout == "taken" and shown:
+        return f"# {binding.name} = dout · {meaning}, {meaning} = {shown}"
+    if meaning and dout:
+        meaning = "dout · " + meaning
+    parts = [p for p in (meaning, shown) if p]
     return f"# {binding.name} = " + " = ".join(parts) if parts else None
 
 
@@ -232,6 +241,10 @@ class _Emitter:
         self.forward, self.backward = program.forward(), program.backward()
         self.seed = program.seed.name if program.seed is not None else None
         self.grads = [self.ident[name] for _, name in program.gradients]
+        self.unscaled: dict = {}   # binding -> its expression before dout (early_dout)
+        if self.seed is None and getattr(target, "early_dout", False):
+            self.backward, self.unscaled = scale_adjoints(program, self.backward)
+            self.ident["dout"] = "dout"
         self._cache()
 
     def _cache(self) -> None:
@@ -264,8 +277,12 @@ class _Emitter:
         lines = []
         for b in bindings:
             code = self.target.assignment(self.ident[b.name], b.expr, self.code)
+            shown = self.target.assignment(self.ident[b.name], self.unscaled[b.name], self.code) \
+                if b.name in self.unscaled else code
             comment = _comment(b, self.text.doprint(textbook[b.name]),
-                               code[0].partition(" = ")[2] if len(code) == 1 else "", self.value)
+                               shown[0].partition(" = ")[2] if len(shown) == 1 else "",
+                               self.value, ("taken" if b.name in self.unscaled
+                                            else "carried") if self.unscaled else "")
             if comment:
                 lines.append(comment)
             lines += code
@@ -318,9 +335,12 @@ class _Emitter:
                       f"    raise TypeError('backward needs dout = ∂L/∂{value}, "
                       f"of shape {fmt(self.program.seed.shape)}')",
                       f"{ident[self.seed]} = dout"]
+        if self.unscaled:
+            lines += ["if dout is None:", "    dout = 1",
+                      *self.target.guards.SCALAR_DOUT.strip("\n").split("\n")]
         lines += self.body(self.backward)
         lines.append(f"grads = {_tuple_code(self.grads)}")
-        if self.seed is None:
+        if self.seed is None and not self.unscaled:
             lines += ["if dout is not None:",
                       *("    " + line for line in self.target.guards.SCALAR_DOUT.strip("\n").split("\n")),
                       "    grads = tuple(dout * g for g in grads)"]

@@ -16,6 +16,7 @@ from ..ad.gradient import Gradient
 from .forms import Form, call, shaped
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
+from ..passes.lowering import Capabilities
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
 
 
@@ -156,8 +157,18 @@ class TorchPrinter(FrameworkPrinter):
 
 
 class TorchTarget(FrameworkTarget):
-    """PyTorch's part of a generated module (see `module.Target`)."""
+    """PyTorch's part of a generated module (see `module.Target`).
 
+    Made for torch.compile as much as for eager mode: step(x) is the float
+    `torch.sign(torch.relu(x))`, never the boolean mask `(x > 0)` (a mask
+    the compiled forward hands its backward is a bool tensor, which
+    inductor's CPU kernels store 15x slower than a float one; in eager mode
+    a float times a bool is the slower product too); and dout multiplies
+    the first adjoints (`early_dout`), so no gradient made by a matrix
+    product takes one more pass for it."""
+
+    capabilities = Capabilities(einsum=True, multi_dot=True)
+    early_dout = True
     imports = ("import math", "", "import torch")
     names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})
     module = "torch"

@@ -45,6 +45,9 @@ def contract(terms: list[str], out: str, xs: list[Expr]) -> Expr:
     scale = sympy.Integer(1)
     kept_terms, kept = [], []  # the operands less their constant factors and `ones`
     for term, x in zip(terms, xs):
+        if is_op(x, "permute"):                     # Σ over transpose(X, p): X relabelled
+            term = "".join(term[x.param("axes").index(k)] for k in range(x.ndim))
+            x = x.args[0]
         c, rest = _coefficient(x)
         scale *= c
         if rest is not None and not is_op(rest, "ones"):
@@ -123,8 +126,8 @@ def _contract_vjp(g, node, i):
             eyes.append((c + d, eye(node.args[i].shape[len(written)])))
             c = d
         written += c
-    others = [(t, x) for k, (t, x) in enumerate(zip(terms, node.args)) if k != i]
-    operands = [(out, g)] + others + eyes
+    operands = [(out, g) if k == i else (t, x) for k, (t, x) in enumerate(zip(terms, node.args))]
+    operands += eyes
     return contract([t for t, _ in operands], written, [x for _, x in operands])
 
 

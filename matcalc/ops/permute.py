@@ -25,6 +25,10 @@ def permute(x: Expr, axes: tuple) -> Expr:
         return zeros(shape) if is_zero(x) else mul(const(c), ones(shape))
     if c != 1:
         return mul(const(c), permute(rest, axes))
+    if is_op(x, "contract"):                          # an einsum's output permuted
+        terms, _, out = x.param("spec").partition("->")
+        return _SYMBOL_BUILDERS["contract"](*x.args, spec=f"{terms}->"
+                                            + "".join(out[a] for a in axes))
     if is_op(x, "permute"):
         inner = x.param("axes")
         return permute(x.args[0], tuple(inner[a] for a in axes))

@@ -12,6 +12,7 @@ alone. Constant arrays take the inputs' floating type and device.
 from __future__ import annotations
 
 from . import precedence as P
+from .einsum_forms import ARRAY_API_EINSUM, axes_call
 from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped
 
 
@@ -53,6 +54,8 @@ FORMS = Forms(default, {
     "relu": Form("xp.maximum({0}, 0.0)"),
     "softplus": Form("xp.logaddexp({0}, 0.0)"),
     "outer": Form("{0}[:, None] * {1}[None, :]", P.MUL, P.POSTFIX),
+    "contract": Form(lambda a, p: f'_einsum(xp, "{p["spec"]}", {", ".join(a)})'),
+    "permute": axes_call("xp.permute_dims"),
     **{name: _helper(name) for name in (
         "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},
@@ -216,4 +219,5 @@ def _multi_dot(*arrays):
         return product(i, k) @ product(k + 1, j)
     return product(0, n - 1)
 ''',
+    "contract": ARRAY_API_EINSUM,
 }

@@ -10,6 +10,7 @@ arrays take the inputs' floating type `dtype`, so float32 stays float32.
 from __future__ import annotations
 
 from . import precedence as P
+from .einsum_forms import axes_call, einsum_call
 from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped, triangle
 
 
@@ -56,6 +57,8 @@ FORMS = Forms(default, {
     "tril": triangle("np.tril"),
     "erf": call("_erf"),
     "revcumsum": _along("_revcumsum"),
+    "contract": einsum_call("np.einsum", path=True),
+    "permute": axes_call("np.transpose"),
 })
 
 # The helper functions the forms call, by operator.

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
+from ..ops.einsum_matrix import matmul_pattern
+from ..ops.einsum_spec import split_spec
 from . import precedence as P
 from .forms import Form, Forms
 
@@ -221,6 +223,16 @@ class Printer:
         a, b = node.args
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
         return self.form(node).render([left, self.arg(b, P.MUL + 1)], {}), P.MUL
+
+    def _print_contract(self, node: Apply) -> tuple[str, int]:
+        """An einsum: `A @ B` where it is NumPy's product of stacks of
+        matrices, else the target's form of `contract`."""
+        terms, out = split_spec(node.param("spec"))
+        if not matmul_pattern(terms, out, [a.shape for a in node.args]):
+            return self._print_form(node)
+        a, b = node.args
+        left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
+        return self.forms["matmul"].render([left, self.arg(b, P.MUL + 1)], {}), P.MUL
 
     @staticmethod
     def elementwise_product(node: Expr) -> bool:

@@ -7,6 +7,7 @@ import sympy
 from ..ir.expr import Const
 from ..hooks import provide, provided
 from ..ir.shapes import fmt
+from .einsum_forms import axes_call, einsum_call
 from .forms import PYTHON_SYNTAX, Form, Forms, call
 from .printer import Printer
 
@@ -26,6 +27,8 @@ FORMS = Forms(call, {
     "eye_rect": _dims("eye"),
     "triu": Form(lambda a, p: f"triu({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
     "tril": Form(lambda a, p: f"tril({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
+    "contract": einsum_call("einsum"),
+    "permute": axes_call("transpose"),
 })
 
 

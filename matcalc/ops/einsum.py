@@ -34,12 +34,13 @@ def einsum(spec: str, *xs: Expr) -> Expr:
     return contract(terms, out, list(xs))
 
 
-def contract(terms: list[str], out: str, xs: list[Expr]) -> Expr:
+def contract(terms: list[str], out: str, xs: list[Expr], shape=None) -> Expr:
     """Σ over the letters not in `out` of Π_k xs[k][terms[k]]: constant
     factors taken out, `ones` and identities absorbed, the matrix form
-    where there is one, else a `contract` node."""
+    where there is one, else a `contract` node. An index of `out` that no
+    operand has is broadcast (its size from `shape`, the result's shape)."""
     size = sizes(terms, [x.shape for x in xs])
-    shape = tuple(size[c] for c in out)
+    shape = tuple(size[c] for c in out) if shape is None else tuple(shape)
     if any(is_zero(x) for x in xs):
         return zeros(shape)
     scale = sympy.Integer(1)
@@ -83,10 +84,10 @@ def _broadcast_back(core: Expr, present: str, out: str, shape) -> Expr:
     has is an axis of size 1 and a broadcast `ones`, never a dense copy."""
     if present == out:
         return core
-    missing = tuple(k for k, c in enumerate(out) if c not in present)
-    if len(present) == 0:
-        return mul(core, ones(shape))
-    return mul(ones(shape), expand_dims(core, missing))
+    missing = [k for k, c in enumerate(out) if c not in present]
+    lead = next(k for k in range(len(out) + 1) if k not in missing)  # broadcasting adds these
+    inner = tuple(k - lead for k in missing if k >= lead)
+    return mul(ones(shape), expand_dims(core, inner) if inner else core)
 
 
 def _core(terms: list[str], out: str, xs: list[Expr]) -> Expr:
@@ -128,7 +129,8 @@ def _contract_vjp(g, node, i):
         written += c
     operands = [(out, g) if k == i else (t, x) for k, (t, x) in enumerate(zip(terms, node.args))]
     operands += eyes
-    return contract([t for t, _ in operands], written, [x for _, x in operands])
+    return contract([t for t, _ in operands], written, [x for _, x in operands],
+                    node.args[i].shape)
 
 
 def _contract_jvp(node, d):

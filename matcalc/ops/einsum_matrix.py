@@ -104,6 +104,21 @@ def single_form(term: str, out: str, x: Expr) -> Expr | None:
     return permute(x, tuple(term.index(c) for c in out)) if term != out else x
 
 
+def matmul_operands(terms: list[str], out: str, shapes: list) -> tuple[bool, bool] | None:
+    """(whether a is transposed, whether b is) where the einsum is NumPy's
+    `a @ b` of stacks of matrices with a matrix operand possibly written
+    transposed (`X @ W.T`), else None."""
+    if len(terms) != 2:
+        return None
+    for flips in ((False, False), (False, True), (True, False)):
+        if any(f and len(t) != 2 for f, t in zip(flips, terms)):
+            continue
+        flipped = [t[::-1] if f else t for f, t in zip(flips, terms)]
+        if matmul_pattern(flipped, out, [s[::-1] if f else s for f, s in zip(flips, shapes)]):
+            return flips
+    return None
+
+
 def matmul_pattern(terms: list[str], out: str, shapes: list) -> bool:
     """Whether the einsum is NumPy's `a @ b` of stacks of matrices: a = ..ij
     (or j), b = ..jk (or j), the output ..ik with the batch indices aligned

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
-from ..ops.einsum_matrix import matmul_pattern
+from ..ops.einsum_matrix import matmul_operands
 from ..ops.einsum_spec import split_spec
 from . import precedence as P
 from .forms import Form, Forms
@@ -228,11 +228,17 @@ class Printer:
         """An einsum: `A @ B` where it is NumPy's product of stacks of
         matrices, else the target's form of `contract`."""
         terms, out = split_spec(node.param("spec"))
-        if not matmul_pattern(terms, out, [a.shape for a in node.args]):
+        flips = matmul_operands(terms, out, [a.shape for a in node.args])
+        if flips is None:
             return self._print_form(node)
         a, b = node.args
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
-        return self.forms["matmul"].render([left, self.arg(b, P.MUL + 1)], {}), P.MUL
+        right = self.arg(b, P.MUL + 1)
+        if flips[0]:
+            left = self.forms["transpose"].render([self.arg(a, P.POSTFIX)], {})
+        if flips[1]:
+            right = self.forms["transpose"].render([self.arg(b, P.POSTFIX)], {})
+        return self.forms["matmul"].render([left, right], {}), P.MUL
 
     @staticmethod
     def elementwise_product(node: Expr) -> bool:

@@ -120,7 +120,14 @@ def test_torch_and_jax_targets_match_numpy(expr, shapes):
         _close(g, grads[name])
 
 
-@pytest.mark.parametrize("expr, shapes", CORPUS, ids=IDS)
+# Gradients whose text needs what other parts of issue 16 bring: ones of
+# three axes (the adjoint of sum over axes) and indexing with None.
+NEEDS_OTHER_PARTS = {CORPUS[k][0] for k in (3, 5, 19)}
+
+
+@pytest.mark.parametrize("expr, shapes", [
+    pytest.param(*c, marks=pytest.mark.xfail(strict=True, reason="ones(B, T, D), x[None]"))
+    if c[0] in NEEDS_OTHER_PARTS else c for c in CORPUS], ids=IDS)
 def test_text_reads_back(expr, shapes):
     problem = matcalc.problem(expr, **shapes)
     assert problem.expr(str(problem.output.args[0])) is problem.output.args[0]

@@ -49,6 +49,8 @@ def contract(terms: list[str], out: str, xs: list[Expr], shape=None) -> Expr:
         if is_op(x, "permute"):                     # Σ over transpose(X, p): X relabelled
             term = "".join(term[x.param("axes").index(k)] for k in range(x.ndim))
             x = x.args[0]
+        elif is_op(x, "transpose") and x.ndim == 2:
+            term, x = term[::-1], x.args[0]
         c, rest = _coefficient(x)
         scale *= c
         if rest is not None and not is_op(rest, "ones"):
@@ -85,6 +87,8 @@ def _broadcast_back(core: Expr, present: str, out: str, shape) -> Expr:
     if present == out:
         return core
     missing = [k for k, c in enumerate(out) if c not in present]
+    if all(shape[k] == 1 for k in missing):             # axes of size 1 only: no ones
+        return expand_dims(core, tuple(missing)) if core.shape else mul(core, ones(shape))
     lead = next(k for k in range(len(out) + 1) if k not in missing)  # broadcasting adds these
     inner = tuple(k - lead for k in missing if k >= lead)
     return mul(ones(shape), expand_dims(core, inner) if inner else core)

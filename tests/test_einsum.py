@@ -213,7 +213,8 @@ def test_hessian_layout_names_every_index_once(capsys):
     ("X.T", {"X": "B x T x D"}, "transpose(X, (2, 1, 0))"),
     ("transpose(transpose(X, (1, 2, 0)), (2, 0, 1))", {"X": "B x T x D"}, "X"),
     ('einsum("bqd,bkd->bqk", X, Y)', {"X": "B x T x D", "Y": "B x S x D"},
-     'einsum("ijk,ilk->ijl", X, Y)'),
+     "X @ swapaxes(Y, -1, -2)"),
+    ('einsum("bi,bj->bij", U, V)', {"U": "B x N", "V": "B x D"}, 'einsum("ij,ik->ijk", U, V)'),
 ])
 def test_matrix_notation_where_there_is_one(expr, shapes, text):
     problem = matcalc.problem(expr, **shapes)

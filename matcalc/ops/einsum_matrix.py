@@ -105,18 +105,24 @@ def single_form(term: str, out: str, x: Expr) -> Expr | None:
 
 
 def matmul_operands(terms: list[str], out: str, shapes: list) -> tuple[bool, bool] | None:
-    """(whether a is transposed, whether b is) where the einsum is NumPy's
-    `a @ b` of stacks of matrices with a matrix operand possibly written
-    transposed (`X @ W.T`), else None."""
+    """(whether a's last two axes are swapped, whether b's are) where the
+    einsum is NumPy's `a @ b` of stacks of matrices, an operand possibly
+    transposed (`X @ W.T`, `Q @ swapaxes(K, -1, -2)`), else None."""
     if len(terms) != 2:
         return None
-    for flips in ((False, False), (False, True), (True, False)):
-        if any(f and len(t) != 2 for f, t in zip(flips, terms)):
+    for flips in ((False, False), (False, True), (True, False), (True, True)):
+        if any(f and len(t) < 2 for f, t in zip(flips, terms)):
             continue
-        flipped = [t[::-1] if f else t for f, t in zip(flips, terms)]
-        if matmul_pattern(flipped, out, [s[::-1] if f else s for f, s in zip(flips, shapes)]):
+        flipped = [_swapped(t) if f else t for f, t in zip(flips, terms)]
+        if matmul_pattern(flipped, out, [_swapped(s) if f else s
+                                         for f, s in zip(flips, shapes)]):
             return flips
     return None
+
+
+def _swapped(items):
+    """A term or shape with its last two entries exchanged."""
+    return items[:-2] + items[-1:] + items[-2:-1]
 
 
 def matmul_pattern(terms: list[str], out: str, shapes: list) -> bool:

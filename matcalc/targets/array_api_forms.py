@@ -56,6 +56,7 @@ FORMS = Forms(default, {
     "outer": Form("{0}[:, None] * {1}[None, :]", P.MUL, P.POSTFIX),
     "contract": Form(lambda a, p: f'_einsum(xp, "{p["spec"]}", {", ".join(a)})'),
     "permute": axes_call("xp.permute_dims"),
+    "matrix_transpose": call("xp.matrix_transpose"),
     **{name: _helper(name) for name in (
         "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.einsum_spec import split_spec
+from . import precedence as P
 from .forms import Form
 
 # Each symbolic dimension's size when the contraction order is chosen: all
@@ -37,6 +38,34 @@ def einsum_call(function: str, path: bool = False) -> Form:
         order = f", optimize={contraction_path(spec)!r}" if path and len(args) > 1 else ""
         return f'{function}("{spec}", {", ".join(args)}{order})'
     return Form(render)
+
+
+def tensordot_axes(spec: str) -> tuple | None:
+    """(axes of a, axes of b, the permutation of the result or None) where
+    the einsum of two operands is one `tensordot`: every index shared by
+    both summed, none repeated or summed in one operand alone; else None."""
+    terms, out = split_spec(spec)
+    if len(terms) != 2:
+        return None
+    a, b = terms
+    shared = [c for c in a if c in b]
+    if any(len(set(t)) != len(t) for t in terms) or any(c in out for c in shared) \
+            or any(c not in out and c not in shared for c in a + b) or not shared:
+        return None
+    result = [c for c in a if c not in shared] + [c for c in b if c not in shared]
+    perm = tuple(result.index(c) for c in out)
+    return ([a.index(c) for c in shared], [b.index(c) for c in shared],
+            None if perm == tuple(range(len(perm))) else perm)
+
+
+def tensordot_call(module: str, keyword: str, permute: str) -> Form:
+    """`module.tensordot(a, b, keyword=([..], [..]))`, its result permuted
+    by the method `permute` where the output's order needs it."""
+    def render(args, params):
+        text = f"{module}.tensordot({args[0]}, {args[1]}, {keyword}=({params['a']}, " \
+               f"{params['b']}))"
+        return text + (f".{permute}{params['perm']}" if params["perm"] else "")
+    return Form(render, P.POSTFIX)
 
 
 def axes_call(function: str) -> Form:

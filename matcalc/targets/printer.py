@@ -19,6 +19,7 @@ class Printer:
 
     language: str
     forms: Forms
+    swaps_operands = True  # b @ a for an einsum of (a, b); text keeps the order (it reads back)
 
     def __init__(self, symbols: dict[str, str] | None = None):
         self.symbols = symbols or {}
@@ -226,19 +227,30 @@ class Printer:
 
     def _print_contract(self, node: Apply) -> tuple[str, int]:
         """An einsum: `A @ B` where it is NumPy's product of stacks of
-        matrices, else the target's form of `contract`."""
+        matrices (of the operands in either order), else the target's form
+        of `contract`."""
         terms, out = split_spec(node.param("spec"))
-        flips = matmul_operands(terms, out, [a.shape for a in node.args])
+        shapes = [a.shape for a in node.args]
+        a, b = node.args if len(node.args) == 2 else (None, None)
+        flips = matmul_operands(terms, out, shapes)
+        if flips is None and len(terms) == 2 and self.swaps_operands:
+            flips = matmul_operands(terms[::-1], out, shapes[::-1])
+            a, b = b, a
         if flips is None:
             return self._print_form(node)
-        a, b = node.args
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
         right = self.arg(b, P.MUL + 1)
         if flips[0]:
-            left = self.forms["transpose"].render([self.arg(a, P.POSTFIX)], {})
+            left = self.swapped(a)
         if flips[1]:
-            right = self.forms["transpose"].render([self.arg(b, P.POSTFIX)], {})
+            right = self.swapped(b)
         return self.forms["matmul"].render([left, right], {}), P.MUL
+
+    def swapped(self, x: Expr) -> str:
+        """x with its last two axes exchanged: `X.T` of a matrix, else the
+        target's `matrix_transpose` form."""
+        name = "transpose" if x.ndim == 2 else "matrix_transpose"
+        return self.forms[name].render([self.arg(x, P.POSTFIX)], {})
 
     @staticmethod
     def elementwise_product(node: Expr) -> bool:

@@ -29,12 +29,14 @@ FORMS = Forms(call, {
     "tril": Form(lambda a, p: f"tril({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
     "contract": einsum_call("einsum"),
     "permute": axes_call("transpose"),
+    "matrix_transpose": Form("swapaxes({0}, -1, -2)"),
 })
 
 
 class TextPrinter(Printer):
     language = "text"
     forms = FORMS
+    swaps_operands = False
 
     def constant(self, value) -> str:
         """The constant e is `e` (SymPy writes E)."""

@@ -16,15 +16,15 @@ from __future__ import annotations
 import sympy
 
 from ..errors import ShapeError
-from ..ir.expr import Const, Expr, apply, const, is_op
+from ..ir.expr import Expr, apply, const, is_op
 from ..ir.shapes import fmt
-from .axes import expand_dims, reduce_sum
-from .builders import (_SYMBOL_BUILDERS, BATCHED, BUILDERS, _coefficient, add, eye, is_zero, mul, ones,
-                       transpose, zeros)
+from .axes import expand_dims
+from .builders import (_SYMBOL_BUILDERS, BATCHED, BUILDERS, _coefficient, add, eye, is_zero, mul,
+                       ones, zeros)
 from .core import OPS, Op, _register
 from .einsum_matrix import matrix_form, single_form
-from .shape_rules import _matmul_shape
 from .einsum_spec import canonical, fresh, parse_spec, sizes, spec_text, split_spec
+from .shape_rules import _matmul_shape
 
 
 def einsum(spec: str, *xs: Expr) -> Expr:

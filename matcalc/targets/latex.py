@@ -128,7 +128,8 @@ FORMS = Forms(default, {
     "eye_rect": Form(lambda a, p: rf"I_{{{p['shape'][0]} \times {p['shape'][1]}}}"),
     "compare": Form(lambda a, p: f"{a[0]} {_RELATIONS[p['op']]} {a[1]}", P.COMPARE, P.ADD),
     "triu": Form(lambda a, p: _triangle("triu", a, p)),
-    "permute": Form(lambda a, p: rf"\operatorname{{transpose}}\left({a[0]}, {tuple(p['axes'])}\right)"),
+    "permute": Form(lambda a, p: rf"\operatorname{{transpose}}\left({a[0]}, "
+                    rf"{tuple(p['axes'])}\right)"),
     "tril": Form(lambda a, p: _triangle("tril", a, p)),
 })
 

@@ -104,10 +104,27 @@ def _core(terms: list[str], out: str, xs: list[Expr]) -> Expr:
     form = matrix_form(terms, out, xs)
     if form is None and len(xs) == 1:
         form = single_form(terms[0], out, xs[0])
+    if form is None:
+        form = _broadcast_product(terms, out, xs)
     if form is not None:
         return form
     terms, out = canonical(terms, out)
     return apply(OPS["contract"], tuple(xs), (("spec", spec_text(terms, out)),))
+
+
+def _broadcast_product(terms: list[str], out: str, xs: list[Expr]) -> Expr | None:
+    """Nothing summed and each operand's indices in the output's order: the
+    elementwise product of the operands with axes of size 1 inserted
+    (x_i Z_ijk = x[:, None, None] * Z), else None."""
+    if any(c not in out for t in terms for c in t) or \
+            any(list(t) != sorted(set(t), key=out.index) for t in terms):
+        return None
+    factors = []
+    for term, x in zip(terms, xs):
+        start = out.index(term[0])                    # leading axes: broadcasting's own
+        inserted = tuple(k - start for k, c in enumerate(out) if k > start and c not in term)
+        factors.append(expand_dims(x, inserted) if inserted else x)
+    return mul(*factors)
 
 
 def _contract_shape(s, p):

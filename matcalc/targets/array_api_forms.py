@@ -12,7 +12,7 @@ alone. Constant arrays take the inputs' floating type and device.
 from __future__ import annotations
 
 from . import precedence as P
-from .einsum_forms import ARRAY_API_EINSUM, axes_call
+from .einsum_forms import ARRAY_API_EINSUM, axes_call, tensordot_call
 from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped
 
 
@@ -57,6 +57,7 @@ FORMS = Forms(default, {
     "contract": Form(lambda a, p: f'_einsum(xp, "{p["spec"]}", {", ".join(a)})'),
     "permute": axes_call("xp.permute_dims"),
     "matrix_transpose": call("xp.matrix_transpose"),
+    "tensordot": tensordot_call("xp", "axes", "xp.permute_dims("),
     **{name: _helper(name) for name in (
         "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},

@@ -60,11 +60,16 @@ def tensordot_axes(spec: str) -> tuple | None:
 
 def tensordot_call(module: str, keyword: str, permute: str) -> Form:
     """`module.tensordot(a, b, keyword=([..], [..]))`, its result permuted
-    by the method `permute` where the output's order needs it."""
+    where the output's order needs it: by the method `.permute(...)`, or by
+    the function `permute(x, ...)` when `permute` ends in '('."""
     def render(args, params):
         text = f"{module}.tensordot({args[0]}, {args[1]}, {keyword}=({params['a']}, " \
                f"{params['b']}))"
-        return text + (f".{permute}{params['perm']}" if params["perm"] else "")
+        if not params["perm"]:
+            return text
+        if permute.endswith("("):
+            return f"{permute}{text}, {params['perm']})"
+        return f"{text}.{permute}{params['perm']}"
     return Form(render, P.POSTFIX)
 
 

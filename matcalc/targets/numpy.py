@@ -18,7 +18,6 @@ from . import precedence as P
 from ..passes.lowering import SQUARES, Capabilities, subtracted
 from . import module
 from .module import DTYPE_CODE
-from .einsum_forms import tensordot_axes
 from .numpy_forms import FORMS, HELPERS
 from .printer import Printer
 
@@ -82,17 +81,6 @@ class NumpyPrinter(Printer):
         form = self.form(node)
         args = [f"{DTYPE_CODE}.type({self.doprint(a)})" for a in node.args]
         return form.render(args, dict(node.params)), form.prec
-
-    def _print_contract(self, node):
-        """Two operands with every shared index summed as `np.tensordot`:
-        one BLAS product of the operands reshaped (X @ W of a B x T x D X
-        is one gemm, not B of them), else `@` or `np.einsum` (Printer)."""
-        axes = tensordot_axes(node.param("spec"))
-        if axes is None:
-            return super()._print_contract(node)
-        args = [self.print(a)[0] for a in node.args]
-        form = self.forms["tensordot"]
-        return form.render(args, dict(zip(("a", "b", "perm"), axes))), form.prec
 
     def _print_einsum(self, node):
         """Σ_ij A_ij B_ij as `np.vdot(A, B)` (BLAS ddot: 4-10x faster than

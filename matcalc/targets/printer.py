@@ -10,6 +10,7 @@ from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
 from ..ops.einsum_matrix import matmul_operands
 from ..ops.einsum_spec import split_spec
 from . import precedence as P
+from .einsum_forms import tensordot_axes
 from .forms import Form, Forms
 
 
@@ -226,9 +227,16 @@ class Printer:
         return self.form(node).render([left, self.arg(b, P.MUL + 1)], {}), P.MUL
 
     def _print_contract(self, node: Apply) -> tuple[str, int]:
-        """An einsum: `A @ B` where it is NumPy's product of stacks of
-        matrices (of the operands in either order), else the target's form
-        of `contract`."""
+        """An einsum: where the target has a `tensordot` form, two operands
+        with every shared index summed as one (one BLAS product of the
+        operands reshaped: X @ W of a B x T x D X is one gemm, not B of
+        them); `A @ B` where it is NumPy's product of stacks of matrices (of
+        the operands in either order); else the target's form of `contract`."""
+        axes = tensordot_axes(node.param("spec"))
+        if axes is not None and "tensordot" in self.forms:
+            args = [self.print(a)[0] for a in node.args]
+            form = self.forms["tensordot"]
+            return form.render(args, dict(zip(("a", "b", "perm"), axes))), form.prec
         terms, out = split_spec(node.param("spec"))
         shapes = [a.shape for a in node.args]
         a, b = node.args if len(node.args) == 2 else (None, None)

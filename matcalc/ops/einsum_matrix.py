@@ -77,10 +77,12 @@ def _pair(terms: list[str], out: str, xs: list[Expr]) -> Expr | None:
         return outer(a, b) if ta == out[0] else outer(b, a)
     if not summed and (eye_form := _diagonal(ta, tb, a, b, out)) is not None:
         return eye_form
+    if summed and out and set(ta) == set(order):
+        order = ta                                      # Σ_i A_ij B_ij = sum(A * B, axis=0)
     product = mul(_aligned(a, ta, order), _aligned(b, tb, order))
     if not summed:
         return product
-    return reduce_sum(product, None if not out else 1)
+    return reduce_sum(product, None if not out else order.index(summed[0]))
 
 
 def _diagonal(ta: str, tb: str, a: Expr, b: Expr, out: str) -> Expr | None:

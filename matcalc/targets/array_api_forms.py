@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from . import precedence as P
 from .einsum_forms import ARRAY_API_EINSUM, axes_call, tensordot_call
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped
+from .forms import PYTHON_SYNTAX, Form, Forms, _inserted, call, kwargs, shaped
 
 
 def default(name: str) -> Form:
@@ -57,6 +57,9 @@ FORMS = Forms(default, {
     "contract": Form(lambda a, p: f'_einsum(xp, "{p["spec"]}", {", ".join(a)})'),
     "permute": axes_call("xp.permute_dims"),
     "matrix_transpose": call("xp.matrix_transpose"),
+    # The standard's index names every axis: `...` stands for those after the last.
+    "expand_dims": Form(lambda a, p: f"{a[0]}[{_inserted(p['axis'])}, ...]", P.POSTFIX,
+                        P.POSTFIX),
     "tensordot": tensordot_call("xp", "axes", "xp.permute_dims("),
     **{name: _helper(name) for name in (
         "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",

@@ -97,6 +97,9 @@ CASES: dict[str, list[tuple[str, dict]]] = {
     ],
     "sum": [
         ("sum(X ** 2)", {"X": "N x D"}),
+        ("sum(sum(X, axis=(0, 2)) ** 2)", {"X": "B x T x D"}),       # axes of a 3-D array
+        ("sum(mean(X, axis=1) ** 2)", {"X": "B x T x D"}),
+        ("sum(exp(X + c) * b)", {"X": "B x T x D", "c": "T x 1", "b": "D"}),
         ("sum(sum(X, axis=0) ** 2)", {"X": "N x D"}),
         ("sum(sum(X, axis=1) ** 2)", {"X": "N x D"}),
         ("sum(X, axis=-1) @ y", {"X": "N x D", "y": "N"}),
@@ -262,14 +265,15 @@ def build(source: str, shapes: dict):
 
 # Operators the language cannot write (derivation-internal marks): checked by
 # wrapping a subexpression of an ordinary problem in them by hand.
-INTERNAL_OPS = ("adjoint",)
+INTERNAL_OPS = ("adjoint", "expand_dims")
+INTERNAL_PARAMS = {"expand_dims": (("axis", (1,)),)}
 
 
 def internal_problem(op: str):
     """sum(op(X @ W) ** 2), with `op` applied to X @ W as a graph node."""
     base = matcalc.problem("X @ W", X="N x D", W="D x H")
     inner = base.output.args[0] if getattr(base.output, "op", None) == "name" else base.output
-    marked = apply(ops.OPS[op], (inner,))
+    marked = apply(ops.OPS[op], (inner,), INTERNAL_PARAMS.get(op, ()))
     output = ops.reduce_sum(ops.power(marked, const(2)))
     return dataclasses.replace(base, output=output, intermediates={}, source=None)
 

@@ -254,9 +254,9 @@ class ExprBuilder(Transformer_NonRecursive):
         """`node[subscripts]`: v[:, None] is a column, v[None, :] a row."""
         kinds = tuple("slice" if isinstance(s, Slice) and s.whole else
                       "None" if s is NONE else "other" for s in subscripts)
-        if node.ndim == 1 and kinds == ("slice", "None"):
+        if kinds == ("slice", "None"):
             return ops.col(node)
-        if node.ndim == 1 and kinds == ("None", "slice"):
+        if kinds == ("None", "slice"):
             return ops.row(node)
         raise ParseError("indexing is not in the language yet; only v[:, None] (a column) "
                          "and v[None, :] (a row)")

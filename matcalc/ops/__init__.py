@@ -17,8 +17,7 @@ from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coef
                        shared_adjoint, solve, sub, symmetric_part, transpose, unkron_left,
                        unkron_right, zeros)
 from .axes import expand, expand_dims, logsumexp, mean, reduce_sum, softmax, spread, unbroadcast
-from .einsum import batched_matmul, contract, einsum
-from .einsum_matrix import matmul_pattern
+from .einsum import contract, einsum
 from .permute import permute, swapaxes
 from .core import ALIASES, OPS, Op, _view, unnamed
 from .functions import COMPARISONS, compare, constant_array, norm, where

@@ -75,7 +75,7 @@ _RELATIONS = {"<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq", "==": "=", "!=":
 
 def _triangle(name: str, a, p) -> str:
     r"""`\operatorname{triu}(X)`, with the diagonal offset as a subscript where not 0."""
-    sub = f"_{{{p['k']}}}" if p["k"] else ""
+    sub = f"_{{{p['k']}}}" if p.get("k") else ""  # written triu(X) has no k
     return rf"\operatorname{{{name}}}{sub}\left({a[0]}\right)"
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -97,6 +98,13 @@ class RandomSource:
 
     def chance(self, p: float) -> bool:
         return self._rng.random() < p
+
+
+def _spelt(text: str, one_in: int) -> bool:
+    """Whether a term is spelt another way (einsum for @, transpose(A) for
+    A.T): about one in `one_in`, decided by its text, so the random draws,
+    and so the problems drawn, stay those of the other spelling."""
+    return zlib.crc32(text.encode()) % one_in == 0
 
 
 def pick(source, items):
@@ -542,8 +550,12 @@ class Builder:
         sv = None
         if a.sv is not None and b.sv is not None:
             sv = (a.sv[0] * b.sv[0], a.sv[1] * b.sv[1])
-        return self.term(self.wrap(a, MUL) + self.sep("@") + self.wrap(b, UNARY), MUL,
-                         a.shape[:-1] + b.shape[1:], (k * lo, k * hi), [a, b],
+        text, prec = self.wrap(a, MUL) + self.sep("@") + self.wrap(b, UNARY), MUL
+        if _spelt(text, 10):  # the product as an einsum: "ij,jk->ik", "ij,j->i", ...
+            ia, ib = ("ij" if a.ndim == 2 else "j"), ("jk" if b.ndim == 2 else "j")
+            out = (ia + ib).replace("j", "")
+            text, prec = self.call("einsum", [f'"{ia},{ib}->{out}"', a.text, b.text]), ATOM
+        return self.term(text, prec, a.shape[:-1] + b.shape[1:], (k * lo, k * hi), [a, b],
                          lambda env, x=a.ref, y=b.ref: np.asarray(x(env)) @ np.asarray(y(env)),
                          sv=sv)
 
@@ -552,8 +564,13 @@ class Builder:
             return None
         if t.number or t.ndim == 0:
             return None
-        written = "'" if self.style["prime"] else ".T"
-        return self.term(self.wrap(t, POSTFIX) + written, POSTFIX, t.shape[::-1],
+        written = self.wrap(t, POSTFIX) + ("'" if self.style["prime"] else ".T")
+        prec = POSTFIX
+        if _spelt(written, 8):  # transpose(A), or swapaxes(A, 0, 1) of a matrix
+            prec = ATOM
+            written = self.call("swapaxes", [t.text, "0", "1"]) if t.ndim == 2 and \
+                _spelt(t.text, 2) else self.call("transpose", [t.text])
+        return self.term(written, prec, t.shape[::-1],
                          (t.lo, t.hi), [t], lambda env, x=t.ref: np.transpose(x(env)),
                          sv=t.sv, spd=t.spd)
 

@@ -348,3 +348,11 @@ def test_a_leaky_relu_by_where_has_one_where_in_its_gradient():
                                      W="D x K", wrt="X"))
     assert "ones" not in str(g) and str(g).count("where") == 2  # the header's and dX's
     assert matcalc.check(g.problem).ok
+
+
+def test_triangle_written_without_k_prints_in_every_notation():
+    from matcalc.targets.latex import problem_latex
+    from matcalc.targets.unicode import gradient_unicode
+    problem = matcalc.problem("sum(triu(X) * tril(X))", X="N x N")
+    assert "∑(triu(X) ⊙ tril(X))" in gradient_unicode(matcalc.grad(problem))
+    assert r"\operatorname{triu}\left(X\right)" in problem_latex(problem)

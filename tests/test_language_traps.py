@@ -88,7 +88,7 @@ def test_regression_errors_in_a_declaration_name_that_declaration(capsys):
 HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not made)
     ("max(X @ w)", "X: N x D; w: D", ["maximum(a, b)", "logsumexp"], "softmax"),
     ("sum(min(X))", "X: N x D", ["minimum(a, b)"], "'mean'"),
-    ("sum(transpose(X))", "X: N x D", ["X.T"], "trace"),
+    ("sum(tensordot(X, X))", "X: N x D", ["einsum(\"ij,jk->ik\", A, B)"], "trace"),
     ("sum(y) / len(y)", "y: N", ["len(y) is N"], "mean"),
     ("sum(X ^ 2)", "X: N x D", ["write ** for a power", ".T"], None),
     ("sum(X^T @ X)", "X: N x D", ["write X.T for the transpose"], None),
@@ -105,8 +105,7 @@ HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not ma
      ["keepdims", "sum(X, axis=1)[:, None]"], None),
     ("sum(sum(X, dim=1))", "X: N x D", ["axis="], None),
     ("sum(mean(X, 1))", "X: N x D", ["write mean(..., axis=1)"], None),
-    ("einsum('ij,ij', X, X)", "X: N x D", ["einsum is not in the language yet"], None),
-    ("einsum(X, X)", "X: N x D", ["einsum is not in the language yet"], "'sum'"),
+    ("einsum(X, X)", "X: N x D", ["einsum takes its subscripts first, as a string"], "'sum'"),
     ("True * sum(X)", "X: N x D", ["unknown name 'True'", "not values"], None),
     ("sum(X) == 1", "X: N x D", ["the function f is a comparison",
                                  "where(cond, a, b)"], None),

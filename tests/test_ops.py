@@ -208,6 +208,12 @@ CASES: dict[str, list[tuple[str, dict]]] = {
                ("sum(cumsum(X, axis=1) ** 2) + sum(sin(cumsum(X, axis=0)))", M)],
     "revcumsum": [("sum(revcumsum(X, axis=1) ** 2)", M),
                   ("sum(sin(revcumsum(x, axis=0)))", {"x": "N"})],
+    "contract": [('sum(sin(einsum("btd,dk->btk", X3, W)))', {"X3": "B x T x D", "W": "D x K"}),
+                 ('sum(cos(einsum("bii,bj->bij", A3, V)))', {"A3": "B x N x N", "V": "B x N"}),
+                 ("sum(tanh(P3 @ R3))", {"P3": "B x N x D", "R3": "B x D x K"})],
+    "permute": [("sum(sin(transpose(X3, (1, 2, 0))) * Y3)",
+                 {"X3": "B x T x D", "Y3": "T x D x B"}),
+                ("sum(swapaxes(X3, 0, 1) ** 3)", {"X3": "B x T x D"})],
 }
 
 # Zero derivative almost everywhere: covered by the zero-derivative tests below

@@ -158,7 +158,8 @@ def _layout(form: str, entry, x: tuple[str, tuple], y: tuple[str, tuple], name: 
     `entry(ix, jy)` writes one entry given their index strings, `letters`
     the index letters to use."""
     (xn, xs), (yn, ys) = x, y
-    i, j = letters[:len(xs)], letters[2:2 + len(ys)]
+    start = max(2, len(xs))  # a matrix's indices i, j then m, n; more for more axes
+    i, j = letters[:len(xs)], letters[start:start + len(ys)]
     text = entry(f"[{', '.join(i)}]" if i else "", f"[{', '.join(j)}]" if j else "")
     if form == "kron":
         return (f"vec stacks columns: "

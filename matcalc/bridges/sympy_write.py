@@ -180,6 +180,9 @@ def write(n: Expr, a: list):
     if isinstance(n, Var):
         if not n.shape:
             return sympy.Symbol(n.name, real=True)
+        if n.ndim > 2:
+            raise unsupported(f"'{n.name}', an array of {n.ndim} axes (SymPy's matrix "
+                              "expressions have two)")
         return sympy.MatrixSymbol(n.name, *column(n.shape))
     if isinstance(n, Const):
         return n.value

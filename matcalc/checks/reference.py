@@ -93,11 +93,17 @@ FUNCTIONS = {
     "arccosh": np.arccosh, "arctanh": np.arctanh, "logaddexp": np.logaddexp,
     "clip": np.clip, "where": np.where, "triu": np.triu, "tril": np.tril,
     "cumsum": lambda x, axis=0: np.cumsum(x, axis=axis), "revcumsum": _revcumsum,
+    "einsum": np.einsum, "transpose": np.transpose, "swapaxes": lambda x, a, b: np.swapaxes(x, int(a), int(b)),
 }
 CONSTANT_ARRAYS = ("ones", "zeros", "eye")
 CONSTANTS = {"pi": np.pi, "e": np.e}
 COMPARISONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
                "==": np.equal, "!=": np.not_equal}
+
+
+def _is_keyword(item) -> bool:
+    """Whether a call's argument is a keyword (key, value), not a tuple of axes."""
+    return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
 
 
 def _integer(value):
@@ -189,8 +195,8 @@ class _Evaluator(Transformer_NonRecursive):
 
     def call(self, token, arguments):
         name = str(token)
-        args = [a for a in arguments or () if not isinstance(a, tuple)]
-        kwargs = dict(a for a in arguments or () if isinstance(a, tuple))
+        args = [a for a in arguments or () if not _is_keyword(a)]
+        kwargs = dict(a for a in arguments or () if _is_keyword(a))
         if name in CONSTANT_ARRAYS:
             sizes = tuple(int(round(float(a))) for a in args)
             return np.eye(*sizes, dtype=self.dtype) if name == "eye" else \

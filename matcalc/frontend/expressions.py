@@ -93,6 +93,8 @@ class Slice:
         return self.start is None and self.stop is None and self.step is None
 
 
+# Functions with a string or integers beside their operands (`_contraction`).
+CONTRACTIONS = ("einsum", "transpose", "swapaxes")
 NONE = _KeywordValue("None")
 ELLIPSIS = _KeywordValue("...")
 # Named constants, unless the problem declares the name.
@@ -275,6 +277,8 @@ class ExprBuilder(Transformer_NonRecursive):
             raise NameResolutionError(f"unknown function '{token}'"
                                       + suggest(str(token), known, hint),
                                       line=token.line, column=token.column, source=self.text)
+        if name in CONTRACTIONS:
+            return self._contraction(token, name, arguments or [])
         args, kwargs = [], {}
         for item in arguments or []:
             if isinstance(item, tuple):
@@ -296,6 +300,48 @@ class ExprBuilder(Transformer_NonRecursive):
             return self._finite(self._apply(str(token), name, args, kwargs), token)
         except MatcalcError as err:
             raise self._fail(err, token)
+
+    def _contraction(self, token, name: str, arguments: list) -> Expr:
+        """einsum("ij,jk->ik", A, B), transpose(X, axes) and swapaxes(X, a, b):
+        a string or integers beside the operands, each error at its place."""
+        where = token
+        try:
+            if name == "einsum":
+                if not arguments or not isinstance(arguments[0], String):
+                    raise ParseError('einsum takes its subscripts first, as a string: '
+                                     'einsum("ij,jk->ik", A, B)')
+                where = arguments[0].token
+                operands = [self._operand(a, token) for a in arguments[1:]
+                            if not isinstance(a, tuple) or self._no_keyword(token, a)]
+                return ops.einsum(arguments[0].value, *operands)
+            positional = [a for a in arguments if not isinstance(a, tuple)]
+            keywords = dict(a for a in arguments if isinstance(a, tuple))
+            for key in keywords:
+                if name != "transpose" or str(key) != "axes":
+                    self._no_keyword(token, (key, None))
+            x = self._operand(positional[0], token) if positional else None
+            rest = [self._integers(token, a) for a in [*positional[1:], *keywords.values()]]
+            if name == "transpose" and x is not None and len(rest) <= 1:
+                return ops.permute(x, rest[0] if rest else None)
+            if name == "swapaxes" and x is not None and len(rest) == 2:
+                return ops.swapaxes(x, *rest)
+            raise ParseError(f"{token}() takes " + ("(X) or (X, axes)" if name == "transpose"
+                                                  else "(X, axis1, axis2)"))
+        except MatcalcError as err:
+            raise self._fail(err, where)
+
+    def _no_keyword(self, token, item) -> bool:
+        raise ParseError(f"{token}() takes no keyword '{item[0]}'", line=item[0].line,
+                         column=item[0].column, source=self.text)
+
+    def _integers(self, token, value):
+        """An integer (an axis) or a tuple of integers (a permutation)."""
+        if isinstance(value, Const) and value.value.is_Integer:
+            return int(value.value)
+        if isinstance(value, Tuple) and all(isinstance(v, Const) and v.value.is_Integer
+                                            for v in value.items):
+            return tuple(int(v.value) for v in value.items)
+        raise ParseError(f"{token}() takes axes as integers, as in transpose(X, (0, 2, 1))")
 
     def _apply(self, written: str, name: str, args: list, kwargs: dict) -> Expr:
         op = ops.OPS.get(name)

@@ -2,7 +2,7 @@
 
 One table per kind of mistake, each mapping what was written to the fix, so
 an error names the fix rather than the nearest spelling: an unknown function
-(`max`, `transpose`, `len`, `einsum`), an unknown name (`np`, `True`), an
+(`max`, `len`, `tensordot`), an unknown name (`np`, `True`), an
 attribute or method (`X.dot`, `X.shape`), a keyword (`keepdims`, `dim`) and
 text the grammar cannot read (`X ^ 2`, `np.sum(X)`, `X.T()`, `X[0]`).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 _NOT_YET = "is not in the language yet"
-_CONTRACT = "write the contraction with @, .T, * and sum(..., axis=...)"
+_CONTRACT = "write the contraction with einsum, as in einsum(\"ij,jk->ik\", A, B), or @"
 _RESHAPE = f"reshaping and joining arrays {_NOT_YET}; v[:, None] and v[None, :] " \
     "make a column and a row"
 _MODULES = ("np", "numpy", "torch", "jnp", "jax", "tf", "math", "scipy", "F", "la",
@@ -29,9 +29,7 @@ FUNCTIONS = {
     "amin": "see min: use minimum(a, b) or -logsumexp(-x)",
     "argmax": f"argmax {_NOT_YET} (it has no derivative)",
     "argmin": f"argmin {_NOT_YET} (it has no derivative)",
-    "transpose": "write {arg}.T (or {arg}') for the transpose",
     "len": "write the dimension's name instead: len({arg}) is {dim}",
-    "einsum": f"einsum {_NOT_YET}; {_CONTRACT}",
     "tensordot": f"tensordot {_NOT_YET}; {_CONTRACT}",
     "dot": "write a @ b for the matrix or inner product",
     "matmul": "write a @ b for the matrix product",
@@ -102,7 +100,6 @@ _MODULE = "|".join(_MODULES)
 SYNTAX = [
     (r"", r"\^\s*T\b", "'^' is not an operator: write X.T for the transpose"),
     (r"", r"\^", "'^' is not an operator: write ** for a power (or .T for a transpose)"),
-    (r"\b(einsum)\s*\(.*$", r"", "einsum " + _NOT_YET + "; " + _CONTRACT),
     (rf"\b({_MODULE})((?:\.\w+)*)\.(\w+)\s*$", r"\(",
      lambda module, path, name: f"drop the '{module}{path}.' prefix: "
      + (function(name, [], []) or f"write {name}(...)")),

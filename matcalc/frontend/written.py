@@ -17,7 +17,7 @@ from lark import v_args
 from .. import ops
 from ..hooks import provide
 from ..ir.expr import Apply, Const, Expr, const, is_op, var
-from .expressions import ExprBuilder
+from .expressions import CONTRACTIONS, ExprBuilder
 from .grammar import syntax_tree
 
 _OPERATORS = {"+": "add", "*": "mul", "/": "div", "@": "matmul", "**": "pow"}
@@ -94,10 +94,23 @@ class WrittenBuilder(ExprBuilder):
         name = ops.ALIASES.get(str(token), str(token))
         if name in ops.OPS and ops.OPS[name].dims:  # zeros(N, D), eye(N): dimensions only
             return built
+        if name in CONTRACTIONS:  # the built node over the arguments as written
+            return _substituted(built, {self._stand_in(a, k): a
+                                        for k, a in enumerate(arguments) if isinstance(a, Expr)})
         args = [a for a in arguments or [] if not isinstance(a, tuple)]
         params = tuple((str(k), self._keyword(str(token), str(k), v)) for k, v in
                        (a for a in arguments if isinstance(a, tuple)))
         return Apply(name, tuple(args), params, built.shape)
+
+
+def _substituted(node: Expr, values: dict) -> Expr:
+    """`node` with the stand-ins in `values` replaced, nothing rebuilt."""
+    if node in values:
+        return values[node]
+    if not isinstance(node, Apply):
+        return node
+    return Apply(node.op, tuple(_substituted(a, values) for a in node.args), node.params,
+                 node.shape)
 
 
 def written_expr(problem, name: str) -> Expr | None:

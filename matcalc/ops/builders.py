@@ -211,10 +211,16 @@ def power(x: Expr, e: Expr) -> Expr:
     return apply(OPS["pow"], (x, e))
 
 
+# The product of stacks of matrices, an einsum (registered by `ops.einsum`).
+BATCHED: dict[str, Callable] = {}
+
+
 def matmul(a: Expr, b: Expr) -> Expr:
-    """NumPy's `a @ b` for vectors and matrices."""
+    """NumPy's `a @ b` for vectors and matrices (stacks of them: `BATCHED`)."""
     if not a.shape or not b.shape:
         raise ShapeError("'@' needs vectors or matrices, not scalars; use '*'")
+    if a.ndim > 2 or b.ndim > 2:
+        return BATCHED["matmul"](a, b)
     shape = _matmul_shape([a.shape, b.shape], {})
     if (identity := rulebook.first("matmul", a, b)) is not None:
         return identity
@@ -238,9 +244,12 @@ def symmetric_part(g: Expr) -> Expr:
 
 
 def transpose(x: Expr) -> Expr:
-    """`x.T`: a no-op on scalars and vectors."""
+    """`x.T`: a no-op on scalars and vectors; every axis reversed for
+    three or more (the `permute` builder)."""
     if x.ndim < 2:
         return x
+    if x.ndim > 2:
+        return _SYMBOL_BUILDERS["permute"](x, None)
     if (identity := rulebook.first("transpose", x)) is not None:
         return identity
     if is_op(x, "zeros", "ones"):
@@ -366,7 +375,8 @@ def inv(x: Expr) -> Expr:
 # written `diag`, which picks it for a vector; a comparison `a < b`, the
 # rectangular `eye_rect` `eye(N, M)`).
 OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col", "row",
-                       "name", "adjoint", "diagm", "compare", "eye_rect", "expand_dims"})
+                       "name", "adjoint", "diagm", "compare", "eye_rect", "expand_dims",
+                       "contract", "permute"})
 
 # Functions the language calls through a builder (with its algebra) rather
 # than through `func`; `mean` is sugar and never appears in the graph.

@@ -16,16 +16,22 @@ def _broadcast(s, p):
 
 
 def _matmul_shape(s, p):
+    """NumPy's `a @ b`: a vector is a row (left) or a column (right), the
+    axes before the last two are stacks, broadcast against each other."""
     a, b = s
-    if len(a) > 2 or len(b) > 2:
-        raise ShapeError(f"'@' of {fmt(a)} and {fmt(b)}: a product of arrays of more than "
-                         "two dimensions is not in the language yet")
     inner_a = a[-1]
-    inner_b = b[0]
+    inner_b = b[0] if len(b) == 1 else b[-2]
     if inner_a != inner_b:
         raise ShapeError(f"'@' of {fmt(a)} and {fmt(b)}: inner dimensions "
                          f"{inner_a} and {inner_b} differ")
-    return a[:-1] + b[1:]
+    if len(a) <= 2 and len(b) <= 2:
+        return a[:-1] + b[1:]
+    try:
+        batch = broadcast(a[:-2], b[:-2])
+    except ShapeError:
+        raise ShapeError(f"'@' of {fmt(a)} and {fmt(b)}: the stacks {fmt(a[:-2])} and "
+                         f"{fmt(b[:-2])} do not broadcast") from None
+    return batch + a[-2:-1] + b[-1:] if len(b) > 1 else batch + a[-2:-1]
 
 
 def _transpose_shape(s, p):

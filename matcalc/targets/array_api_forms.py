@@ -12,7 +12,8 @@ alone. Constant arrays take the inputs' floating type and device.
 from __future__ import annotations
 
 from . import precedence as P
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped
+from .einsum_forms import ARRAY_API_EINSUM, axes_call, tensordot_call
+from .forms import PYTHON_SYNTAX, Form, Forms, _inserted, call, kwargs, shaped
 
 
 def default(name: str) -> Form:
@@ -53,6 +54,13 @@ FORMS = Forms(default, {
     "relu": Form("xp.maximum({0}, 0.0)"),
     "softplus": Form("xp.logaddexp({0}, 0.0)"),
     "outer": Form("{0}[:, None] * {1}[None, :]", P.MUL, P.POSTFIX),
+    "contract": Form(lambda a, p: f'_einsum(xp, "{p["spec"]}", {", ".join(a)})'),
+    "permute": axes_call("xp.permute_dims"),
+    "matrix_transpose": call("xp.matrix_transpose"),
+    # The standard's index names every axis: `...` stands for those after the last.
+    "expand_dims": Form(lambda a, p: f"{a[0]}[{_inserted(p['axis'])}, ...]", P.POSTFIX,
+                        P.POSTFIX),
+    "tensordot": tensordot_call("xp", "axes", "xp.permute_dims("),
     **{name: _helper(name) for name in (
         "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},
@@ -216,4 +224,5 @@ def _multi_dot(*arrays):
         return product(i, k) @ product(k + 1, j)
     return product(0, n - 1)
 ''',
+    "contract": ARRAY_API_EINSUM,
 }

@@ -109,4 +109,4 @@ PYTHON_SYNTAX = {
 def triangle(name: str) -> Form:
     """`triu(X)`, `triu(X, 1)`: the diagonal offset k by position, where not 0
     (NumPy, PyTorch and JAX agree on the position, not on its keyword)."""
-    return Form(lambda a, p: f"{name}({a[0]}" + (f", {p['k']})" if p["k"] else ")"))
+    return Form(lambda a, p: f"{name}({a[0]}" + (f", {p['k']})" if p.get("k") else ")"))

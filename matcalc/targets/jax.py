@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import module
 from ..ad.gradient import Gradient
+from .einsum_forms import einsum_call
 from .forms import Form, call
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
@@ -24,6 +25,7 @@ FORMS = RenamedForms("jnp", {
     "erf": call("jax.scipy.special.erf"),
     "zeros": Form(lambda a, p: f"jnp.zeros({_shape(p['shape'])}, {DTYPE_CODE})"),
     "ones": Form(lambda a, p: f"jnp.ones({_shape(p['shape'])}, {DTYPE_CODE})"),
+    "contract": einsum_call("jnp.einsum"),
 })
 
 # JAX's own helpers: sigmoid is jax.nn.sigmoid and erf jax.scipy.special.erf, no helper.

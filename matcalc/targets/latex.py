@@ -14,6 +14,7 @@ import sympy
 from ..ir.expr import Apply, Const, Expr, is_op
 from ..hooks import provide, provided
 from . import precedence as P
+from .einsum_forms import index_notation
 from .forms import Form, Forms, latex_call
 from .printer import Printer
 
@@ -74,7 +75,7 @@ _RELATIONS = {"<": "<", "<=": r"\leq", ">": ">", ">=": r"\geq", "==": "=", "!=":
 
 def _triangle(name: str, a, p) -> str:
     r"""`\operatorname{triu}(X)`, with the diagonal offset as a subscript where not 0."""
-    sub = f"_{{{p['k']}}}" if p["k"] else ""
+    sub = f"_{{{p['k']}}}" if p.get("k") else ""  # written triu(X) has no k
     return rf"\operatorname{{{name}}}{sub}\left({a[0]}\right)"
 
 
@@ -127,6 +128,8 @@ FORMS = Forms(default, {
     "eye_rect": Form(lambda a, p: rf"I_{{{p['shape'][0]} \times {p['shape'][1]}}}"),
     "compare": Form(lambda a, p: f"{a[0]} {_RELATIONS[p['op']]} {a[1]}", P.COMPARE, P.ADD),
     "triu": Form(lambda a, p: _triangle("triu", a, p)),
+    "permute": Form(lambda a, p: rf"\operatorname{{transpose}}\left({a[0]}, "
+                    rf"{tuple(p['axes'])}\right)"),
     "tril": Form(lambda a, p: _triangle("tril", a, p)),
 })
 
@@ -237,6 +240,20 @@ class LatexPrinter(Printer):
         if axis is None:
             return rf"\operatorname{{sum}}\left({self.doprint(x)}\right)", P.ATOM
         return self._print_form(node)
+
+    def _print_contract(self, node: Apply):
+        r"""Index notation: \sum_{k} X_{ijk} W_{kl}."""
+        return index_notation(node.param("spec"), [self._entry(a) for a in node.args],
+                              lambda s: rf"\sum_{{{s}}}"), P.MUL
+
+    def _entry(self, x: Expr):
+        """The entry of `x` at indices: X_{ijk}, {W_{1}}_{ij}, (A + B)_{ij}."""
+        text, prec = self.print(x)
+        if prec < P.POSTFIX:
+            text = self.parenthesize(text)
+        elif "_" in text or "^" in text:
+            text = f"{{{text}}}"
+        return lambda indices: f"{text}_{{{indices}}}"
 
     def _print_transpose(self, node: Apply):
         inner = node.args[0]

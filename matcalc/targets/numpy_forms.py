@@ -10,6 +10,7 @@ arrays take the inputs' floating type `dtype`, so float32 stays float32.
 from __future__ import annotations
 
 from . import precedence as P
+from .einsum_forms import axes_call, einsum_call, tensordot_call
 from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped, triangle
 
 
@@ -56,6 +57,10 @@ FORMS = Forms(default, {
     "tril": triangle("np.tril"),
     "erf": call("_erf"),
     "revcumsum": _along("_revcumsum"),
+    "contract": einsum_call("np.einsum", path=True),
+    "tensordot": tensordot_call("np", "axes", "transpose"),
+    "permute": axes_call("np.transpose"),
+    "matrix_transpose": Form("np.swapaxes({0}, -1, -2)"),
 })
 
 # The helper functions the forms call, by operator.

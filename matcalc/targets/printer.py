@@ -7,7 +7,10 @@ from __future__ import annotations
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
+from ..ops.einsum_matrix import matmul_operands
+from ..ops.einsum_spec import split_spec
 from . import precedence as P
+from .einsum_forms import tensordot_axes
 from .forms import Form, Forms
 
 
@@ -17,6 +20,7 @@ class Printer:
 
     language: str
     forms: Forms
+    swaps_operands = True  # b @ a for an einsum of (a, b); text keeps the order (it reads back)
 
     def __init__(self, symbols: dict[str, str] | None = None):
         self.symbols = symbols or {}
@@ -221,6 +225,40 @@ class Printer:
         a, b = node.args
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
         return self.form(node).render([left, self.arg(b, P.MUL + 1)], {}), P.MUL
+
+    def _print_contract(self, node: Apply) -> tuple[str, int]:
+        """An einsum: where the target has a `tensordot` form, two operands
+        with every shared index summed as one (one BLAS product of the
+        operands reshaped: X @ W of a B x T x D X is one gemm, not B of
+        them); `A @ B` where it is NumPy's product of stacks of matrices (of
+        the operands in either order); else the target's form of `contract`."""
+        axes = tensordot_axes(node.param("spec"))
+        if axes is not None and "tensordot" in self.forms:
+            args = [self.print(a)[0] for a in node.args]
+            form = self.forms["tensordot"]
+            return form.render(args, dict(zip(("a", "b", "perm"), axes))), form.prec
+        terms, out = split_spec(node.param("spec"))
+        shapes = [a.shape for a in node.args]
+        a, b = node.args if len(node.args) == 2 else (None, None)
+        flips = matmul_operands(terms, out, shapes)
+        if flips is None and len(terms) == 2 and self.swaps_operands:
+            flips = matmul_operands(terms[::-1], out, shapes[::-1])
+            a, b = b, a
+        if flips is None:
+            return self._print_form(node)
+        left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
+        right = self.arg(b, P.MUL + 1)
+        if flips[0]:
+            left = self.swapped(a)
+        if flips[1]:
+            right = self.swapped(b)
+        return self.forms["matmul"].render([left, right], {}), P.MUL
+
+    def swapped(self, x: Expr) -> str:
+        """x with its last two axes exchanged: `X.T` of a matrix, else the
+        target's `matrix_transpose` form."""
+        name = "transpose" if x.ndim == 2 else "matrix_transpose"
+        return self.forms[name].render([self.arg(x, P.POSTFIX)], {})
 
     @staticmethod
     def elementwise_product(node: Expr) -> bool:

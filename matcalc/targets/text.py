@@ -7,6 +7,7 @@ import sympy
 from ..ir.expr import Const
 from ..hooks import provide, provided
 from ..ir.shapes import fmt
+from .einsum_forms import axes_call, einsum_call
 from .forms import PYTHON_SYNTAX, Form, Forms, call
 from .printer import Printer
 
@@ -24,14 +25,18 @@ FORMS = Forms(call, {
     "eye": Form(lambda a, p: f"eye({p['shape'][0]})"),
     "diagm": call("diag"),
     "eye_rect": _dims("eye"),
-    "triu": Form(lambda a, p: f"triu({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
-    "tril": Form(lambda a, p: f"tril({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
+    "triu": Form(lambda a, p: f"triu({a[0]}" + (f", k={p['k']})" if p.get("k") else ")")),
+    "tril": Form(lambda a, p: f"tril({a[0]}" + (f", k={p['k']})" if p.get("k") else ")")),
+    "contract": einsum_call("einsum"),
+    "permute": axes_call("transpose"),
+    "matrix_transpose": Form("swapaxes({0}, -1, -2)"),
 })
 
 
 class TextPrinter(Printer):
     language = "text"
     forms = FORMS
+    swaps_operands = False
 
     def constant(self, value) -> str:
         """The constant e is `e` (SymPy writes E)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import module
 from ..ad.gradient import Gradient
+from .einsum_forms import axes_call, einsum_call, tensordot_call
 from .forms import Form, call, shaped
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
@@ -48,6 +49,9 @@ FORMS = RenamedForms("torch", {
     "eye_rect": Form(lambda a, p: f"torch.eye({p['shape'][0]}, {p['shape'][1]}, **{DTYPE_CODE})"),
     "cumsum": Form("torch.cumsum({0}, {axis})"),
     "revcumsum": Form("torch.flip(torch.cumsum(torch.flip({0}, ({axis},)), {axis}), ({axis},))"),
+    "contract": einsum_call("torch.einsum"),
+    "tensordot": tensordot_call("torch", "dims", "permute"),
+    "permute": axes_call("torch.permute"),
 })
 
 # PyTorch's own helpers (None: torch has the function itself).

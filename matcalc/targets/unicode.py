@@ -37,6 +37,7 @@ import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
 from . import precedence as P
+from .einsum_forms import index_notation
 from .forms import Forms, call
 from ..hooks import provided
 from .text import (FORMS as TEXT_FORMS, TextPrinter, derivation_text, distinct, problem_names,
@@ -69,6 +70,17 @@ INDICATOR = "𝟙"
 def superscript(text: str) -> str | None:
     """An integer in superscript digits ('-3' -> '⁻³'), else None."""
     return text.translate(SUPERSCRIPT) if re.fullmatch(r"-?\d+", text) else None
+
+
+# Letters Unicode has subscripts for (the indices of a sum).
+_SUBSCRIPT_LETTERS = dict(zip("aehijklmnoprstuvx", "ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ"))
+
+
+def _subscripts(indices: str) -> str:
+    """Σ's indices as subscripts where Unicode has them all, else `_{k,l}`."""
+    if all(c in _SUBSCRIPT_LETTERS for c in indices):
+        return "".join(_SUBSCRIPT_LETTERS[c] for c in indices)
+    return "_{" + ",".join(indices) + "}"
 
 
 def name(text: str) -> str:
@@ -124,6 +136,14 @@ class UnicodePrinter(TextPrinter):
         a, b = node.args
         left = self.arg(a, P.MUL + 1 if is_op(a, "matmul") else P.MUL)
         return f"{left} / {self.arg(b, P.MUL + 1)}", P.MUL
+
+    def _print_contract(self, node: Apply) -> tuple[str, int]:
+        """Index notation, as LaTeX: Σₖ X[i,j,k] W[k,l]."""
+        def entry(x):
+            text = self.arg(x, P.POSTFIX)
+            return lambda indices: f"{text}[{','.join(indices)}]"
+        return index_notation(node.param("spec"), [entry(a) for a in node.args],
+                              lambda s: "Σ" + _subscripts(s)), P.MUL
 
     def _print_kron(self, node: Apply) -> tuple[str, int]:
         a, b = node.args

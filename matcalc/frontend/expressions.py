@@ -325,8 +325,9 @@ class ExprBuilder(Transformer_NonRecursive):
         return ops.func(name, *args, **params)
 
     def _keyword(self, written, key, value):
-        """A keyword's value: None, an integer, or a string where the keyword
-        takes one (norm's ord='fro')."""
+        """A keyword's value: None, an integer, a tuple of integers, a string
+        where the keyword takes one (norm's ord='fro'), True or False for
+        keepdims."""
         if value is NONE:
             return None
         if isinstance(value, Const) and value.value.is_Integer:
@@ -336,7 +337,10 @@ class ExprBuilder(Transformer_NonRecursive):
             return tuple(int(v.value) for v in value.items)
         if isinstance(value, String) and key == "ord":
             return value.value
-        raise ParseError(f"{written}(): {key} must be None or an integer"
+        if key == "keepdims" and any(value is KEYWORD_VALUES[b] for b in ("True", "False")):
+            return value is KEYWORD_VALUES["True"]
+        raise ParseError(f"{written}(): {key} must be "
+                         + ("True or False" if key == "keepdims" else "None or an integer")
                          + (" or 'fro'" if key == "ord" else ""))
 
     def _with_dims(self, written: str, op, args: list) -> Expr:

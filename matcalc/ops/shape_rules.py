@@ -108,5 +108,14 @@ def _matrix_only(name: str):
     return rule
 
 
+def _matrices(name: str):
+    """A matrix, or a stack of them (the last two axes), keeps its shape."""
+    def rule(s, p):
+        if len(s[0]) < 2:
+            raise ShapeError(f"{name} needs a matrix or a stack of matrices, got {fmt(s[0])}")
+        return s[0]
+    return rule
+
+
 def _cumsum_shape(s, p):
     return s[0]

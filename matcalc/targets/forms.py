@@ -54,7 +54,13 @@ class Forms(dict):
 
 def kwargs(params: dict) -> str:
     """`, key=value` for each parameter that is set."""
-    return "".join(f", {k}={v}" for k, v in params.items() if v is not None)
+    return "".join(f", {k}={axis_text(v)}" for k, v in params.items() if v is not None)
+
+
+def axis_text(axis) -> str:
+    """An axis parameter as NumPy writes it: one axis of a tuple as the
+    integer, (2,) as 2."""
+    return str(axis[0]) if isinstance(axis, tuple) and len(axis) == 1 else str(axis)
 
 
 def call(name: str) -> Form:

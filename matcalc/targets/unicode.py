@@ -174,7 +174,8 @@ class UnicodePrinter(TextPrinter):
     # ------------------------------------------------------------ prefix
     def _print_sum(self, node: Apply) -> tuple[str, int]:
         axis = node.param("axis")
-        sign = "∑" if axis is None else "∑" + str(axis).translate(SUBSCRIPT)
+        axes = ",".join(map(str, axis)) if isinstance(axis, tuple) else str(axis)
+        sign = "∑" if axis is None else "∑" + axes.translate(SUBSCRIPT)
         return sign + self.arg(node.args[0], P.POW), P.MUL
 
     def _print_sqrt(self, node: Apply) -> tuple[str, int]:

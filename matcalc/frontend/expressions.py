@@ -249,13 +249,17 @@ class ExprBuilder(Transformer_NonRecursive):
             raise self._fail(err, meta)
 
     def _index(self, node: Expr, subscripts: list) -> Expr:
-        """`node[subscripts]`: v[:, None] is a column, v[None, :] a row."""
+        """`node[subscripts]`: v[:, None] is a column, v[None, :] a row; None
+        among whole slices (X[:, :, None]) inserts an axis of size 1."""
         kinds = tuple("slice" if isinstance(s, Slice) and s.whole else
                       "None" if s is NONE else "other" for s in subscripts)
         if node.ndim == 1 and kinds == ("slice", "None"):
             return ops.col(node)
         if node.ndim == 1 and kinds == ("None", "slice"):
             return ops.row(node)
+        if "None" in kinds and set(kinds) <= {"slice", "None"} \
+                and kinds.count("slice") <= node.ndim:  # X[:, :, None]: axes of size 1
+            return ops.expand_dims(node, tuple(k for k, s in enumerate(kinds) if s == "None"))
         raise ParseError("indexing is not in the language yet; only v[:, None] (a column) "
                          "and v[None, :] (a row)")
 

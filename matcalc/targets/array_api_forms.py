@@ -12,7 +12,7 @@ alone. Constant arrays take the inputs' floating type and device.
 from __future__ import annotations
 
 from . import precedence as P
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped
+from .forms import PYTHON_SYNTAX, Form, Forms, _inserted, call, kwargs, shaped
 
 
 def default(name: str) -> Form:
@@ -53,6 +53,9 @@ FORMS = Forms(default, {
     "relu": Form("xp.maximum({0}, 0.0)"),
     "softplus": Form("xp.logaddexp({0}, 0.0)"),
     "outer": Form("{0}[:, None] * {1}[None, :]", P.MUL, P.POSTFIX),
+    # The standard indexes every axis: `...` stands for the axes after the last None.
+    "expand_dims": Form(lambda a, p: f"{a[0]}[{_inserted(p['axis'])}, ...]", P.POSTFIX,
+                        P.POSTFIX),
     **{name: _helper(name) for name in (
         "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},

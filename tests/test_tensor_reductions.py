@@ -212,7 +212,7 @@ def test_numpy_code_reduces_with_tuples():
 
 BAD = [
     ("sum(X, axis=3)", "axis 3 is out of range for a B x T x D array", "f = sum(X, axis=3)"),
-    ("max(X, axis=(0, 0))", "names an axis twice", None),
+    ("max(X, axis=(0, 0))", "names axis 0 twice", None),
     ("sum(min(X, axis=(1, -5)))", "axis -5 is out of range", None),
     ("sum(softmax(X, axis=-1, keepdims=True))", "softmax() has no keyword 'keepdims'", None),
     ("sum(log_softmax(X, keepdims=False))", "has no keyword 'keepdims'", None),

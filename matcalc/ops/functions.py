@@ -165,7 +165,9 @@ def cumsum(x: Expr, axis: int | None = None, name: str = "cumsum") -> Expr:
     the end for `name` revcumsum."""
     if x.ndim == 0:
         raise ShapeError(f"{name} needs a vector or a matrix, got a scalar")
-    if axis is None and x.ndim >= 2:
+    if axis is None and x.ndim == 2:
+        raise ShapeError(f"{name} of a matrix needs axis=0 or axis=1 (NumPy would flatten it)")
+    if axis is None and x.ndim > 2:
         raise ShapeError(f"{name} of an array of {x.ndim} dimensions needs axis= "
                          "(NumPy would flatten it)")
     axis = 0 if axis is None else axis

@@ -246,6 +246,10 @@ class LatexPrinter(Printer):
                     P.ATOM)
         return self._print_form(node)
 
+    def _print_expand_dims(self, node: Apply):
+        """Axes of size 1 put back are broadcasting, unwritten: x itself."""
+        return self.print(node.args[0])
+
     def _print_transpose(self, node: Apply):
         inner = node.args[0]
         if is_op(inner, "inv"):

@@ -165,6 +165,10 @@ class UnicodePrinter(TextPrinter):
     def _print_inv(self, node: Apply) -> tuple[str, int]:
         return self.arg(node.args[0], P.ATOM) + "⁻¹", P.POSTFIX
 
+    def _print_expand_dims(self, node: Apply) -> tuple[str, int]:
+        """Axes of size 1 put back are broadcasting, unwritten (as a column is)."""
+        return self.print(node.args[0])
+
     def _print_col(self, node: Apply) -> tuple[str, int]:
         return self.print(node.args[0])
 

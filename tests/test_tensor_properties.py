@@ -47,7 +47,7 @@ def test_generated_tensor_problems_match_differences_and_jax(tp):
 
     def of(*arrays):
         return tp.jax_f(dict(zip(wrt, arrays)))
-    want, want_grads = jax.value_and_grad(of, argnums=tuple(range(len(wrt))))(
+    want, want_grads = jax.jit(jax.value_and_grad(of, argnums=tuple(range(len(wrt)))))(
         *(jax.numpy.asarray(inputs[w]) for w in wrt))
     _close(value, want)
     for w, g in zip(wrt, want_grads):

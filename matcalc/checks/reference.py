@@ -135,9 +135,11 @@ class _Evaluator(Transformer_NonRecursive):
     def name(self, token):
         if token == "None":
             return None
-        if token in ("True", "False"):
+        if str(token) in self.scope:
+            return self.scope[str(token)]
+        if token in ("True", "False"):  # keepdims's values, unless declared
             return token == "True"
-        return self.scope[str(token)] if str(token) in self.scope else CONSTANTS[str(token)]
+        return CONSTANTS[str(token)]
 
     def string(self, token):
         return str(token)[1:-1]

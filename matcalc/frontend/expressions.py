@@ -354,7 +354,8 @@ class ExprBuilder(Transformer_NonRecursive):
         least = sum(p.default is p.empty for p in accepted)
         most = len(accepted)
         if not least <= len(args) <= most:
-            counts = " or ".join(str(n) for n in range(least, most + 1))
+            counts = (f"{least} to {most}" if most - least > 1 else
+                      " or ".join(str(n) for n in range(least, most + 1)))
             raise ParseError(f"{written}() takes {counts} "
                              f"dimension{'s' if most != 1 else ''}, got {len(args)}")
         shape = []

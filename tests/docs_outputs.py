@@ -34,6 +34,7 @@ EXIT = {
     "matcalc check examples/seed004.mc --dims N=5,O=5 "
     "--against examples/seed004_handwritten.py:backward": 1,
     "matcalc grad -e 'sum(X ^ 2)' -d 'X: N x D'": 2,
+    "matcalc grad -e 'sum(max(X, axis=(1, -2)))' -d 'X: B x T x D'": 2,
 }
 
 

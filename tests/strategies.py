@@ -621,8 +621,29 @@ class Builder:
                         1 / (1 + (count - 1) * math.exp(-min(spread, 700))))
             shape = t.shape
             ref = lambda env, x=t.ref, a=axis: _softmax_ref(x(env), a)  # noqa: E731
+        elif name == "log_softmax":
+            interval = (-(t.hi - t.lo) - math.log(count), 0.0)
+            shape = t.shape
+            ref = lambda env, x=t.ref, a=axis: np.log(_softmax_ref(x(env), a))  # noqa: E731
+        elif name in ("max", "min"):
+            interval = (t.lo, t.hi)
+            f = np.max if name == "max" else np.min
+            ref = lambda env, x=t.ref, a=axis, f=f: f(x(env), axis=a)  # noqa: E731
+        elif name == "var":
+            interval = (0.0, (t.hi - t.lo) ** 2)
+            ref = lambda env, x=t.ref, a=axis: np.var(x(env), axis=a)  # noqa: E731
+        elif name == "std":   # only of a variable over at least two entries: never 0
+            if t.depth or t.number or not t.vars or count < 2:
+                return None
+            interval = (0.0, t.hi - t.lo)
+            ref = lambda env, x=t.ref, a=axis: np.std(x(env), axis=a)  # noqa: E731
         else:
             raise ValueError(name)
+        if axis is not None and t.ndim == 2 and name not in ("softmax", "log_softmax") \
+                and self.src.chance(0.2):       # keepdims=True: the axis kept, of size 1
+            kwargs = {**kwargs, "keepdims": "True"}
+            shape = tuple(ONE if k == axis else d for k, d in enumerate(t.shape))
+            ref = lambda env, r=ref, a=axis: np.expand_dims(r(env), a)  # noqa: E731
         return self.term(self.call(name, [t.text], **kwargs), ATOM, shape, interval, [t], ref)
 
     def matrix_function(self, name: str, t: Term, b: Term | None = None) -> Term | None:
@@ -1007,7 +1028,8 @@ class Builder:
             return self.binary(pick(src, ["/", "*"]), a, n)
         if kind == 14:                                  # softmax/logsumexp explicitly
             a = self.choose(pred=lambda t: t.ndim >= 1)
-            return self.reduce(pick(src, ["softmax", "logsumexp"]), a) if a else None
+            return self.reduce(pick(src, ["softmax", "logsumexp", "log_softmax", "max", "min",
+                                          "var", "std"]), a) if a else None
         if kind == 15:                                  # broadcasting a vector
             a = self.choose(pred=lambda t: t.ndim == 1)
             b = self.choose(pred=lambda t: t.ndim == 1)

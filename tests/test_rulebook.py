@@ -14,6 +14,7 @@ from matcalc.ir.expr import Var, apply, const, postorder, var
 from matcalc.ops import (OPS, add, col, diag, div, eye, exp, func, kron, log, logsumexp, matmul,
                          mul, neg, ones, outer, reduce_sum, row, rulebook, softmax, solve, sub,
                          transpose, unkron_left, unkron_right)
+from matcalc.ops.axes import expand_dims
 from matcalc.ops.builders import inv
 from matcalc.ops.functions import compare, where
 from matcalc.targets.evaluation import evaluate
@@ -58,6 +59,7 @@ CASES = {
     "div_coefficient": lambda: div(x, _two(p)),
     "div_cancel": lambda: div(mul(x, p), p),
     "div_softmax": lambda: div(exp(X), col(reduce_sum(exp(X), 1))),
+    "sum_inserted_axes": lambda: reduce_sum(mul(const(3), expand_dims(X, (1,))), (1, 2)),
     "div_sigmoid": lambda: div(const(1), add(const(1), exp(neg(x)))),
     "matmul_symmetric_first": lambda: matmul(x, S),
     "matmul_diag_left": lambda: matmul(diag(x), X),

@@ -177,6 +177,9 @@ def _softmax(n: Apply, a: list):
 
 def write(n: Expr, a: list):
     """The SymPy form of one node given its arguments' SymPy forms `a`."""
+    if len(n.shape) > 2:
+        raise MatcalcError(f"SymPy's matrix expressions have at most two dimensions; "
+                           f"{n} has {len(n.shape)}")
     if isinstance(n, Var):
         if not n.shape:
             return sympy.Symbol(n.name, real=True)

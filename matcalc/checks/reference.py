@@ -79,9 +79,12 @@ FUNCTIONS = {
     "step": lambda x: np.heaviside(x, 0),
     "maximum": np.maximum, "minimum": np.minimum,
     "softmax": _softmax,
-    "logsumexp": lambda x, axis=None: np.log(np.sum(np.exp(x), axis=axis)),
-    "sum": lambda x, axis=None: np.sum(x, axis=axis),
-    "mean": lambda x, axis=None: np.mean(x, axis=axis),
+    "log_softmax": lambda x, axis=None: np.log(_softmax(x, axis)),
+    "logsumexp": lambda x, axis=None, keepdims=False: np.log(np.sum(np.exp(x), axis=axis,
+                                                                     keepdims=keepdims)),
+    "sum": lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+    "mean": lambda x, axis=None, keepdims=False: np.mean(x, axis=axis, keepdims=keepdims),
+    "max": np.max, "min": np.min, "var": np.var, "std": np.std,
     "trace": np.trace, "tr": np.trace,
     "det": _linalg(np.linalg.det),
     "logdet": _linalg(lambda a: np.log(np.abs(np.linalg.det(a)))),
@@ -138,7 +141,11 @@ class _Evaluator(Transformer_NonRecursive):
     def name(self, token):
         if token == "None":
             return None
-        return self.scope[str(token)] if str(token) in self.scope else CONSTANTS[str(token)]
+        if str(token) in self.scope:
+            return self.scope[str(token)]
+        if token in ("True", "False"):  # keepdims's values, unless declared
+            return token == "True"
+        return CONSTANTS[str(token)]
 
     def string(self, token):
         return str(token)[1:-1]
@@ -187,7 +194,7 @@ class _Evaluator(Transformer_NonRecursive):
         return np.asarray(node)[subscripts]
 
     def keyword(self, key, value):
-        return (str(key), value if value is None or isinstance(value, (str, tuple))
+        return (str(key), value if value is None or isinstance(value, (str, tuple, bool))
                 else int(value))
 
     def arguments(self, *items):

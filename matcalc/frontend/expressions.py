@@ -251,13 +251,17 @@ class ExprBuilder(Transformer_NonRecursive):
             raise self._fail(err, meta)
 
     def _index(self, node: Expr, subscripts: list) -> Expr:
-        """`node[subscripts]`: v[:, None] is a column, v[None, :] a row."""
+        """`node[subscripts]`: v[:, None] is a column, v[None, :] a row; None
+        among whole slices (X[:, :, None]) inserts an axis of size 1."""
         kinds = tuple("slice" if isinstance(s, Slice) and s.whole else
                       "None" if s is NONE else "other" for s in subscripts)
         if kinds == ("slice", "None"):
             return ops.col(node)
         if kinds == ("None", "slice"):
             return ops.row(node)
+        if "None" in kinds and set(kinds) <= {"slice", "None"} \
+                and kinds.count("slice") <= node.ndim:  # X[:, :, None]: axes of size 1
+            return ops.expand_dims(node, tuple(k for k, s in enumerate(kinds) if s == "None"))
         raise ParseError("indexing is not in the language yet; only v[:, None] (a column) "
                          "and v[None, :] (a row)")
 
@@ -371,8 +375,9 @@ class ExprBuilder(Transformer_NonRecursive):
         return ops.func(name, *args, **params)
 
     def _keyword(self, written, key, value):
-        """A keyword's value: None, an integer, or a string where the keyword
-        takes one (norm's ord='fro')."""
+        """A keyword's value: None, an integer, a tuple of integers, a string
+        where the keyword takes one (norm's ord='fro'), True or False for
+        keepdims."""
         if value is NONE:
             return None
         if isinstance(value, Const) and value.value.is_Integer:
@@ -382,7 +387,10 @@ class ExprBuilder(Transformer_NonRecursive):
             return tuple(int(v.value) for v in value.items)
         if isinstance(value, String) and key == "ord":
             return value.value
-        raise ParseError(f"{written}(): {key} must be None or an integer"
+        if key == "keepdims" and any(value is KEYWORD_VALUES[b] for b in ("True", "False")):
+            return value is KEYWORD_VALUES["True"]
+        raise ParseError(f"{written}(): {key} must be "
+                         + ("True or False" if key == "keepdims" else "None or an integer")
                          + (" or 'fro'" if key == "ord" else ""))
 
     def _with_dims(self, written: str, op, args: list) -> Expr:
@@ -392,7 +400,8 @@ class ExprBuilder(Transformer_NonRecursive):
         least = sum(p.default is p.empty for p in accepted)
         most = len(accepted)
         if not least <= len(args) <= most:
-            counts = " or ".join(str(n) for n in range(least, most + 1))
+            counts = (f"{least} to {most}" if most - least > 1 else
+                      " or ".join(str(n) for n in range(least, most + 1)))
             raise ParseError(f"{written}() takes {counts} "
                              f"dimension{'s' if most != 1 else ''}, got {len(args)}")
         shape = []

@@ -2,7 +2,7 @@
 
 One table per kind of mistake, each mapping what was written to the fix, so
 an error names the fix rather than the nearest spelling: an unknown function
-(`max`, `len`, `tensordot`), an unknown name (`np`, `True`), an
+(`amax`, `len`, `tensordot`), an unknown name (`np`, `True`), an
 attribute or method (`X.dot`, `X.shape`), a keyword (`keepdims`, `dim`) and
 text the grammar cannot read (`X ^ 2`, `np.sum(X)`, `X.T()`, `X[0]`).
 """
@@ -21,12 +21,8 @@ _MODULES = ("np", "numpy", "torch", "jnp", "jax", "tf", "math", "scipy", "F", "l
 # An unknown function -> the fix. `{arg}` is the first argument as written,
 # `{dim}` its first dimension.
 FUNCTIONS = {
-    "max": "matcalc has no max reduction: maximum(a, b) is the elementwise maximum "
-           "of two arrays, logsumexp(x) a smooth maximum of one",
-    "min": "matcalc has no min reduction: minimum(a, b) is the elementwise minimum "
-           "of two arrays, -logsumexp(-x) a smooth minimum of one",
-    "amax": "see max: use maximum(a, b) or logsumexp(x)",
-    "amin": "see min: use minimum(a, b) or -logsumexp(-x)",
+    "amax": "write max(x, axis=...) (maximum(a, b) is the elementwise maximum of two arrays)",
+    "amin": "write min(x, axis=...) (minimum(a, b) is the elementwise minimum of two arrays)",
     "argmax": f"argmax {_NOT_YET} (it has no derivative)",
     "argmin": f"argmin {_NOT_YET} (it has no derivative)",
     "len": "write the dimension's name instead: len({arg}) is {dim}",
@@ -40,12 +36,9 @@ FUNCTIONS = {
     "pow": "write a ** p for a power",
     "multiply": "write a * b", "divide": "write a / b", "add": "write a + b",
     "subtract": "write a - b", "negative": "write -a", "absolute": "write abs(x)",
-    "std": "write sqrt(mean((x - mean(x)) ** 2)) (or with axis=...)",
-    "var": "write mean((x - mean(x)) ** 2) (or with axis=...)",
     "exp2": "write 2 ** x",
     "expit": "write sigmoid(x)", "logistic": "write sigmoid(x)",
-    "log_softmax": "write log(softmax(x, axis=...)): it is computed stably",
-    "logsoftmax": "write log(softmax(x, axis=...)): it is computed stably",
+    "logsoftmax": "write log_softmax(x, axis=...): it is computed stably",
     "inverse": "write inv(A)", "pinv": f"pinv {_NOT_YET}; inv(A) or solve(A, B) for "
                                       "a square A",
     "slogdet": "write logdet(A) for log |det A|", "diagonal": "write diag(X)",
@@ -84,8 +77,8 @@ ATTRIBUTES = {
 
 # A keyword argument a function does not take -> the fix.
 KEYWORDS = {
-    "keepdims": "reductions drop the axis; sum(X, axis=1)[:, None] is the N x 1 column "
-                "and sum(X, axis=0)[None, :] the 1 x D row",
+    "keepdims": "keepdims= is taken by the reductions sum, mean, max, min, logsumexp, "
+                "var and std",
     "dim": "NumPy's name is axis=",
     "axes": "the keyword is axis=",
     "ord": "norm(x, ord=...) takes ord=2 or ord=1 (vectors), ord='fro' (matrices)",

@@ -11,6 +11,7 @@ rules.
 
 from . import functions, identities, rulebook, stable_forms, table, textbook_forms  # noqa: F401  (they register)
 from . import einsum as _einsum, permute as _permute  # noqa: F401  (they register)
+from . import reductions  # noqa: F401  (registers max and min, and the written reductions)
 from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add, col,
                        diag, div, exp, eye, func, function_names, is_zero, kron, log, matmul,
                        maximum, minimum, mul, named, neg, ones, outer, power, rebuild, row,

@@ -32,10 +32,14 @@ def normal_axis(x: Expr, axis, what: str):
         raise ShapeError(f"{what} over axis {axis} of a scalar")
     for a in axes:
         if not -x.ndim <= a < x.ndim:
-            raise ShapeError(f"axis {a} is out of range for a {fmt(x.shape)} array")
-    axes = tuple(sorted({a % x.ndim for a in axes}))
-    if len(axes) != len(axis if isinstance(axis, tuple) else (axis,)):
-        raise ShapeError(f"{what}: axis {axis} names an axis twice")
+            raise ShapeError(f"axis {a} is out of range for a {fmt(x.shape)} array (its "
+                             f"axes are 0 to {x.ndim - 1}, or -{x.ndim} to -1 from the end)")
+    named = [a % x.ndim for a in axes]
+    if len(set(named)) != len(named):
+        twice = next(a for a in axes if named.count(a % x.ndim) > 1)
+        raise ShapeError(f"{what}: axis {axis} names axis {twice % x.ndim} twice (negative "
+                         f"axes count from the end of the {x.ndim} axes)")
+    axes = tuple(sorted(set(named)))
     if len(axes) == x.ndim:
         return None
     return axes[0] if x.ndim <= 2 else axes

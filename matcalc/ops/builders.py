@@ -18,7 +18,7 @@ import sympy
 
 from ..errors import DomainError, ShapeError
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, const_power, is_const, is_op
-from ..ir.shapes import Shape, broadcast
+from ..ir.shapes import Shape, broadcast, fmt
 from . import rulebook
 from .core import ALIASES, OPS
 from .shape_rules import _matmul_shape
@@ -261,7 +261,8 @@ def diag(x: Expr) -> Expr:
     """NumPy's diag: a vector's diagonal matrix, or a square matrix's diagonal."""
     if x.ndim in (1, 2):
         return _built("diagm" if x.ndim == 1 else "diag", x)
-    raise ShapeError("diag needs a vector or a square matrix, got a scalar")
+    raise ShapeError("diag needs a vector or a square matrix, got "
+                     + ("a scalar" if not x.shape else fmt(x.shape)))
 
 
 def log(x: Expr) -> Expr:

@@ -17,7 +17,7 @@ from ..ir.shapes import fmt
 from .builders import BUILDERS, add, exp, func, is_zero, mul, ones, power, sub, zeros
 from .axes import reduce_sum, unbroadcast
 from .core import OPS, Op, _register
-from .shape_rules import _broadcast, _cumsum_shape, _eye, _given_shape, _matrix_only
+from .shape_rules import _broadcast, _cumsum_shape, _eye, _given_shape, _matrices
 from .table import _given
 
 
@@ -129,7 +129,7 @@ def _triangle_vjp(g, n, i):
 
 
 for _name in ("triu", "tril"):
-    _register(Op(_name, _matrix_only(_name), _triangle_vjp, params=(("k", 0),),
+    _register(Op(_name, _matrices(_name), _triangle_vjp, params=(("k", 0),),
                  jvp=lambda n, d: triangle(n.op, d[0], n.param("k")),
                  rule=f"d {_name}(X) = {_name}(dX)",
                  identity=f"<A, {_name}(B)> = <{_name}(A), B>"))
@@ -167,6 +167,9 @@ def cumsum(x: Expr, axis: int | None = None, name: str = "cumsum") -> Expr:
         raise ShapeError(f"{name} needs a vector or a matrix, got a scalar")
     if axis is None and x.ndim == 2:
         raise ShapeError(f"{name} of a matrix needs axis=0 or axis=1 (NumPy would flatten it)")
+    if axis is None and x.ndim > 2:
+        raise ShapeError(f"{name} of an array of {x.ndim} dimensions needs axis= "
+                         "(NumPy would flatten it)")
     axis = 0 if axis is None else axis
     if not -x.ndim <= axis < x.ndim:
         raise ShapeError(f"axis {axis} is out of range for a {fmt(x.shape)} array")
@@ -196,9 +199,15 @@ def norm(x: Expr, ord=None, axis: int | None = None) -> Expr:
     if x.ndim == 0:
         raise ShapeError("norm needs a vector or a matrix, got a scalar")
     if axis is not None:
+        if not isinstance(axis, int):
+            raise ShapeError(f"norm(x, axis={axis}): axis is one integer (the vector norms "
+                             "along it)")
         if not -x.ndim <= axis < x.ndim:
             raise ShapeError(f"axis {axis} is out of range for a {fmt(x.shape)} array")
-        axis = None if x.ndim == 1 else axis % 2
+        axis = None if x.ndim == 1 else axis % x.ndim
+    if x.ndim > 2 and axis is None and ord is not None:
+        raise ShapeError(f"norm(X, ord={ord!r}) of an array of {x.ndim} dimensions needs "
+                         "axis= (without ord=, it is the 2-norm of every entry)")
     if x.ndim == 2 and axis is None:
         if ord not in (None, "fro"):
             raise ShapeError(f"norm(X, ord={ord}) of a matrix is an induced norm, not in "

@@ -316,9 +316,10 @@ def sum_diag_trace(x: Expr, axis: int | None) -> Expr | None:
 def sum_coefficient(x: Expr, axis: int | None) -> Expr | None:
     """sum(c X) = c sum(X)
 
-    over everything, or over an axis of a column or row V."""
+    over everything, the axes of a tuple, or an axis of a column or row V."""
     c, rest = _coefficient(x)
-    if c != 1 and rest is not None and (axis is None or is_op(rest, "col", "row")):
+    if c != 1 and rest is not None and (axis is None or isinstance(axis, tuple)
+                                        or is_op(rest, "col", "row")):
         return mul(const(c), reduce_sum(rest, axis))
     return None
 

@@ -96,9 +96,10 @@ def _given_shape(s, p):
 
 
 
-def _rows_cols(rows, cols=None) -> tuple:
-    """ones(N) is a vector of N entries, ones(N, D) an N x D matrix."""
-    return (rows,) if cols is None else (rows, cols)
+def _rows_cols(rows, cols=None, third=None, fourth=None, fifth=None, sixth=None) -> tuple:
+    """ones(N) is a vector of N entries, ones(N, D) an N x D matrix, ones(B,
+    T, D) an array of three dimensions (up to six)."""
+    return tuple(d for d in (rows, cols, third, fourth, fifth, sixth) if d is not None)
 
 
 def _eye(rows, cols=None) -> tuple:
@@ -110,6 +111,15 @@ def _matrix_only(name: str):
     def rule(s, p):
         if len(s[0]) != 2:
             raise ShapeError(f"{name} needs a matrix, got {fmt(s[0])}")
+        return s[0]
+    return rule
+
+
+def _matrices(name: str):
+    """A matrix, or a stack of them (the last two axes), keeps its shape."""
+    def rule(s, p):
+        if len(s[0]) < 2:
+            raise ShapeError(f"{name} needs a matrix or a stack of matrices, got {fmt(s[0])}")
         return s[0]
     return rule
 

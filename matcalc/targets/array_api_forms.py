@@ -134,18 +134,20 @@ def _erf(xp, x):
 ''',
     "triu": '''
 def _triu(xp, x, k=0):
-    """The entries of x on and above the k-th diagonal (j − i ≥ k), the rest 0."""
+    """The entries of x on and above the k-th diagonal (j − i ≥ k), the rest 0
+    (of each matrix of a stack: the last two axes)."""
     device = _device_of(x)
-    i = xp.arange(x.shape[0], device=device)[:, None]
-    j = xp.arange(x.shape[1], device=device)[None, :]
+    i = xp.arange(x.shape[-2], device=device)[:, None]
+    j = xp.arange(x.shape[-1], device=device)[None, :]
     return xp.where(j - i >= k, x, xp.zeros_like(x))
 ''',
     "tril": '''
 def _tril(xp, x, k=0):
-    """The entries of x on and below the k-th diagonal (j − i ≤ k), the rest 0."""
+    """The entries of x on and below the k-th diagonal (j − i ≤ k), the rest 0
+    (of each matrix of a stack: the last two axes)."""
     device = _device_of(x)
-    i = xp.arange(x.shape[0], device=device)[:, None]
-    j = xp.arange(x.shape[1], device=device)[None, :]
+    i = xp.arange(x.shape[-2], device=device)[:, None]
+    j = xp.arange(x.shape[-1], device=device)[None, :]
     return xp.where(j - i <= k, x, xp.zeros_like(x))
 ''',
     "revcumsum": '''

@@ -54,7 +54,13 @@ class Forms(dict):
 
 def kwargs(params: dict) -> str:
     """`, key=value` for each parameter that is set."""
-    return "".join(f", {k}={v}" for k, v in params.items() if v is not None)
+    return "".join(f", {k}={axis_text(v)}" for k, v in params.items() if v is not None)
+
+
+def axis_text(axis) -> str:
+    """An axis parameter as NumPy writes it: one axis of a tuple as the
+    integer, (2,) as 2."""
+    return str(axis[0]) if isinstance(axis, tuple) and len(axis) == 1 else str(axis)
 
 
 def call(name: str) -> Form:
@@ -83,7 +89,7 @@ def infix(symbol: str, prec: int, right_assoc: bool = False) -> Form:
 def _inserted(axis: tuple) -> str:
     """The subscript that inserts axes of size 1 at the positions `axis`
     of the result: (1, 3) is `:, None, :, None` (the rest follow as `:`)."""
-    return ", ".join("None" if k in axis else ":" for k in range(max(axis) + 1))
+    return ", ".join("None" if k in axis else ":" for k in range(max(axis, default=-1) + 1))
 
 
 # Operators in Python's syntax, as both the input language and NumPy write

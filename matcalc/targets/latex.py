@@ -54,10 +54,15 @@ def default(name: str) -> Form:
     command = "\\" + name if name in COMMANDS else rf"\operatorname{{{_escape(name)}}}"
 
     def write(a, p):
-        given = [str(v) for v in p.values() if v is not None]
+        given = [_axes(v) for v in p.values() if v is not None]
         sub = f"_{{{', '.join(given)}}}" if given else ""
         return rf"{command}{sub}\left({', '.join(a)}\right)"
     return Form(write)
+
+
+def _axes(value) -> str:
+    """A parameter as a subscript: the axes of a tuple listed, (1, 2) as 1, 2."""
+    return ", ".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
 
 
 def _sum(a, p):
@@ -81,9 +86,8 @@ def _triangle(name: str, a, p) -> str:
 
 def _dims(symbol: str) -> Form:
     r"""`\mathbf{1}_{N \times D}`: a constant array by its dimensions."""
-    return Form(lambda a, p: rf"{symbol}_{{{' '.join(str(d) for d in p['shape'])}}}"
-                if len(p["shape"]) == 1 else
-                rf"{symbol}_{{{p['shape'][0]} \times {p['shape'][1]}}}")
+    times = r" \times "
+    return Form(lambda a, p: rf"{symbol}_{{{times.join(str(d) for d in p['shape'])}}}")
 
 
 # The LaTeX forms: `default(name)` unless listed here.
@@ -235,10 +239,14 @@ class LatexPrinter(Printer):
         return f"{base_text}^{{{exp_text}}}", P.POW
 
     def _print_sum(self, node: Apply):
-        """sum(X) is atomic; column and row sums are 1ᵀX and X1."""
+        """sum(X) is atomic; column and row sums are 1ᵀX and X1; a sum over
+        the axes of a tuple is sum with the axes as a subscript."""
         x, axis = node.args[0], node.param("axis")
         if axis is None:
             return rf"\operatorname{{sum}}\left({self.doprint(x)}\right)", P.ATOM
+        if isinstance(axis, tuple):  # over the axes of an array of 3+ dimensions
+            return (rf"\operatorname{{sum}}_{{{_axes(axis)}}}\left({self.doprint(x)}\right)",
+                    P.ATOM)
         return self._print_form(node)
 
     def _print_contract(self, node: Apply):
@@ -254,6 +262,10 @@ class LatexPrinter(Printer):
         elif "_" in text or "^" in text:
             text = f"{{{text}}}"
         return lambda indices: f"{text}_{{{indices}}}"
+
+    def _print_expand_dims(self, node: Apply):
+        """Axes of size 1 put back are broadcasting, unwritten: x itself."""
+        return self.print(node.args[0])
 
     def _print_transpose(self, node: Apply):
         inner = node.args[0]

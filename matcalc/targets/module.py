@@ -406,8 +406,8 @@ class _SecondOrderEmitter:
         bindings = self.program.needed(results)
         used = _used_names([b.expr for b in bindings], self.target)
         arrays = [e for e in result.entries if e.form == "operator" and result.kind != "hvp"]
-        dims = [n for n in problem.dims if n in used or any(
-            str(d) == n for e in arrays for d in e.shape)]
+        in_arrays = {s.name for e in arrays for s in shape_symbols(e.shape)}
+        dims = [n for n in problem.dims if n in used or n in in_arrays]
         args = ", ".join(ident[n] for n in problem.variables)
         lines = self.target.guards.call(args, by_name=True)
         if DTYPE in used or arrays:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import precedence as P
 from .einsum_forms import axes_call, einsum_call, tensordot_call
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped, triangle
+from .forms import PYTHON_SYNTAX, Form, Forms, axis_text, call, kwargs, shaped, triangle
 
 
 def default(name: str) -> Form:
@@ -26,7 +26,7 @@ def _dims(name: str) -> Form:
 
 def _along(helper: str) -> Form:
     """`helper(x, axis)`: a helper function reducing along an axis."""
-    return Form(lambda a, p: f"{helper}({a[0]}, {p['axis']})")
+    return Form(lambda a, p: f"{helper}({a[0]}, {axis_text(p['axis'])})")
 
 
 # The NumPy forms: `default(name)` unless listed here.

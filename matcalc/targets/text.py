@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir.expr import Const
+from ..ir.expr import Apply, Const, is_op
 from ..hooks import provide, provided
 from ..ir.shapes import fmt
 from .einsum_forms import axes_call, einsum_call
@@ -33,6 +33,10 @@ FORMS = Forms(call, {
 })
 
 
+# The reductions the language writes with keepdims=True.
+KEEPDIMS = ("sum", "max", "min", "logsumexp")
+
+
 class TextPrinter(Printer):
     language = "text"
     forms = FORMS
@@ -41,6 +45,20 @@ class TextPrinter(Printer):
     def constant(self, value) -> str:
         """The constant e is `e` (SymPy writes E)."""
         return "e" if value == sympy.E else super().constant(value)
+
+    def _print_expand_dims(self, node: Apply) -> tuple[str, int]:
+        """A reduction with every reduced axis put back is the reduction
+        with keepdims=True, `max(X, axis=(1, 2), keepdims=True)`."""
+        inner = node.args[0]
+        if is_op(inner, *KEEPDIMS):
+            axis = inner.param("axis")
+            axes = tuple(range(inner.args[0].ndim)) if axis is None else axis
+            if node.param("axis") == axes:
+                form = call(inner.op)
+                params = {**dict(inner.params), "keepdims": True}
+                return form.render([self.arg(inner.args[0], form.arg_precedence(0))],
+                                   params), form.prec
+        return self._print_form(node)
 
 
 def to_text(node, symbols=None) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from . import module
 from ..ad.gradient import Gradient
 from .einsum_forms import axes_call, einsum_call, tensordot_call
-from .forms import Form, call, shaped
+from .forms import Form, axis_text, call, shaped
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
 from ..passes.lowering import Capabilities
@@ -29,6 +29,11 @@ def _made(name: str) -> Form:
 def _both_tensors(name: str) -> Form:
     """`torch.maximum(a, b)`, which takes tensors only (a may be a number)."""
     return Form(f"torch.{name}(torch.as_tensor({{0}}), torch.as_tensor({{1}}))")
+
+
+def _dim(params: dict) -> str:
+    """`, dim=axes` for a reduction over some axes (amax, amin), else nothing."""
+    return "" if params["axis"] is None else f", dim={axis_text(params['axis'])}"
 
 
 # PyTorch's exceptions to NumPy's forms read as `torch.`.
@@ -48,6 +53,8 @@ FORMS = RenamedForms("torch", {
     "erf": call("torch.erf"),
     "eye_rect": Form(lambda a, p: f"torch.eye({p['shape'][0]}, {p['shape'][1]}, **{DTYPE_CODE})"),
     "cumsum": Form("torch.cumsum({0}, {axis})"),
+    "max": Form(lambda a, p: f"torch.amax({a[0]}{_dim(p)})"),
+    "min": Form(lambda a, p: f"torch.amin({a[0]}{_dim(p)})"),
     "revcumsum": Form("torch.flip(torch.cumsum(torch.flip({0}, ({axis},)), {axis}), ({axis},))"),
     "contract": einsum_call("torch.einsum"),
     "tensordot": tensordot_call("torch", "dims", "permute"),

@@ -185,6 +185,10 @@ class UnicodePrinter(TextPrinter):
     def _print_inv(self, node: Apply) -> tuple[str, int]:
         return self.arg(node.args[0], P.ATOM) + "⁻¹", P.POSTFIX
 
+    def _print_expand_dims(self, node: Apply) -> tuple[str, int]:
+        """Axes of size 1 put back are broadcasting, unwritten (as a column is)."""
+        return self.print(node.args[0])
+
     def _print_col(self, node: Apply) -> tuple[str, int]:
         return self.print(node.args[0])
 
@@ -194,7 +198,8 @@ class UnicodePrinter(TextPrinter):
     # ------------------------------------------------------------ prefix
     def _print_sum(self, node: Apply) -> tuple[str, int]:
         axis = node.param("axis")
-        sign = "∑" if axis is None else "∑" + str(axis).translate(SUBSCRIPT)
+        axes = ",".join(map(str, axis)) if isinstance(axis, tuple) else str(axis)
+        sign = "∑" if axis is None else "∑" + axes.translate(SUBSCRIPT)
         return sign + self.arg(node.args[0], P.POW), P.MUL
 
     def _print_sqrt(self, node: Apply) -> tuple[str, int]:

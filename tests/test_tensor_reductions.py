@@ -1,0 +1,242 @@
+"""Reductions over axis tuples with keepdims (sum, mean, max, min,
+logsumexp, softmax, log_softmax, var, std) and elementwise operations on
+arrays of three and four dimensions (`tests/tensor_corpus.py`).
+
+Every problem's gradient is checked against finite differences, its value
+and gradient against `jax.grad` of the same function in jax.numpy, its
+Hessian-vector product against differences of the gradient; the generated
+NumPy module keeps float32, and the array API (on array-api-strict),
+PyTorch and JAX targets give NumPy's numbers. Bad axes and keywords are
+refused with line:col.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.targets.unicode import program_unicode
+from matcalc.checks.verify import draw, sizes
+from matcalc.errors import MatcalcError
+from tensor_corpus import CORPUS
+
+NAMES = sorted(CORPUS)
+
+
+def _problem(name):
+    return matcalc.parse(CORPUS[name][0])
+
+
+def _inputs(problem, seed=0):
+    return draw(problem, sizes(problem), np.random.default_rng(seed))
+
+
+def _close(got, want, rtol=1e-10):
+    want = np.asarray(want, dtype=float)
+    np.testing.assert_allclose(np.asarray(got, dtype=float), want, rtol=rtol,
+                               atol=rtol * max(1.0, float(np.max(np.abs(want)))))
+
+
+@pytest.fixture(scope="module")
+def jax64():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CORPUS) >= 25
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_matches_finite_differences(name):
+    result = matcalc.check(_problem(name), seed=1)
+    assert result.ok, str(result)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_value_and_gradient_match_jax(name, jax64):
+    problem = _problem(name)
+    inputs = _inputs(problem)
+    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
+    wrt = list(problem.wrt)
+    f = CORPUS[name][1]
+
+    def of(*arrays):
+        return f({**inputs, **dict(zip(wrt, arrays))})
+    want, want_grads = jax64.jit(jax64.value_and_grad(of, argnums=tuple(range(len(wrt)))))(
+        *(jax64.numpy.asarray(inputs[w]) for w in wrt))
+    _close(value, want)
+    for w, g in zip(wrt, want_grads):
+        _close(grads[w], g)
+
+
+@pytest.mark.parametrize("name", ["layer_norm", "max_pool", "softmax_tuple", "cross_entropy",
+                                  "logsumexp_keepdims", "std_ddof", "order4_softmax",
+                                  "broadcast_all"])
+def test_hessian_vector_product_matches_differences_of_the_gradient(name):
+    problem = _problem(name)
+    inputs = _inputs(problem)
+    module = matcalc.compile(problem, hvp=True)
+    rng = np.random.default_rng(5)
+    v = {w: rng.standard_normal(np.shape(inputs[w])) for w in problem.wrt}
+    h = 1e-5
+    up = module.value_and_grad(**{n: x + h * v.get(n, 0) for n, x in inputs.items()})[1]
+    down = module.value_and_grad(**{n: x - h * v.get(n, 0) for n, x in inputs.items()})[1]
+    got = module.hvp(v if len(v) > 1 else v[problem.wrt[0]], **inputs)
+    got = got if isinstance(got, dict) else {problem.wrt[0]: got}
+    for w in problem.wrt:
+        _close(got[w], (up[w] - down[w]) / (2 * h), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_numpy_module_keeps_float32(name):
+    problem = _problem(name)
+    inputs = _inputs(problem)
+    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
+    got, got_grads = matcalc.compile(problem).value_and_grad(
+        **{n: np.asarray(x, dtype=np.float32) for n, x in inputs.items()})
+    assert {np.asarray(got).dtype, *(np.asarray(g).dtype for g in got_grads.values())} \
+        == {np.dtype(np.float32)}
+    _close(got, value, rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_array_api_on_array_api_strict_matches_numpy(name):
+    xp = pytest.importorskip("array_api_strict")
+    problem = _problem(name)
+    inputs = _inputs(problem)
+    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
+    module = matcalc.compile(problem, target="array-api")
+    got, got_grads = module.value_and_grad(**{n: xp.asarray(x) for n, x in inputs.items()})
+    _close(np.asarray(got._array), value)
+    for w in grads:
+        _close(np.asarray(got_grads[w]._array), grads[w])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_target_matches_numpy(name):
+    torch = pytest.importorskip("torch")
+    problem = _problem(name)
+    inputs = _inputs(problem)
+    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
+    module = matcalc.compile(problem, target="torch")
+    args = [torch.tensor(np.asarray(inputs[n]), dtype=torch.float64,
+                         requires_grad=n in problem.wrt) for n in module.INPUTS]
+    loss = module.f(*args)
+    loss.backward()
+    _close(loss.detach(), value)
+    for n, x in zip(module.INPUTS, args):
+        if n in grads:
+            _close(x.grad, grads[n])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jax_target_matches_numpy_under_jit(name, jax64):
+    problem = _problem(name)
+    inputs = _inputs(problem)
+    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
+    module = matcalc.compile(problem, target="jax")
+    args = [jax64.numpy.asarray(inputs[n]) for n in module.INPUTS]
+    wrt = [module.INPUTS.index(w) for w in module.WRT]
+    loss, got = jax64.jit(jax64.value_and_grad(module.f, argnums=wrt))(*args)
+    _close(loss, value)
+    for w, g in zip(module.WRT, got):
+        _close(g, grads[w])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_read_back(name):
+    problem = _problem(name)
+    for _, g in matcalc.grad(problem):
+        assert problem.expr(str(g)) is g
+
+
+# ------------------------------------------------------------ the rules ---
+
+def test_max_splits_its_derivative_among_ties_as_jax_does(jax64):
+    problem = matcalc.problem("sum(max(X, axis=(1, 2)) * w)", X="B x T x D", w="B")
+    x = np.zeros((2, 3, 4))
+    x[0, 1, 2] = x[0, 2, 3] = 1.0      # two maxima in the first slice, all tied in the second
+    w = np.array([3.0, 5.0])
+    grads = matcalc.compile(problem).value_and_grad(X=x, w=w)[1]
+    want = jax64.grad(lambda a: (jax64.numpy.max(a, axis=(1, 2)) * w).sum())(x)
+    _close(grads["X"], want)
+    assert grads["X"][0, 1, 2] == 1.5 and grads["X"][1, 0, 0] == pytest.approx(5.0 / 12)
+
+
+def test_keepdims_keeps_the_reduced_axes_as_size_one():
+    shapes = {"max(X, axis=(0, 2), keepdims=True)": "1 x T x 1",
+              "sum(X, keepdims=True)": "1 x 1 x 1",
+              "mean(X, axis=1, keepdims=False)": "B x D",
+              "logsumexp(X, axis=-1, keepdims=True)": "B x T x 1",
+              "var(X, axis=(1, 2), keepdims=True)": "B x 1 x 1",
+              "min(x, keepdims=True)": "1"}
+    for text, shape in shapes.items():
+        problem = matcalc.parse(f"X: B x T x D\nx: N\nf = sum({text})")
+        node = problem.expr(text)
+        assert " x ".join(map(str, node.shape)) == shape, text
+
+
+def test_a_sum_over_inserted_axes_is_the_sum_of_the_original():
+    g = matcalc.grad(matcalc.problem("sum(logsumexp(X, axis=2, keepdims=True) * X)",
+                                     X="B x T x D"))
+    assert "sum(sum" not in str(g["X"]) and "sum(X, axis=2, keepdims=True)" in str(g["X"])
+
+
+# ------------------------------------------------------------- printing ---
+
+def test_text_latex_and_unicode_write_the_axes():
+    problem = matcalc.parse("X: B x T x D\nf = sum(max(X, axis=(1, 2)) ** 2) "
+                            "+ sum(logsumexp(X, axis=-1)) + sum(sum(X, axis=(0, 2)) ** 2)")
+    g = matcalc.grad(problem)
+    text = str(g)
+    assert "max(X, axis=(1, 2))" in text and "logsumexp(X, axis=2)" in text
+    assert "axis=(2,)" not in text
+    latex = g.latex()
+    assert r"\max_{1, 2}\left(X\right)" in latex
+    assert r"\operatorname{logsumexp}_{2}\left(X\right)" in latex
+    assert r"\operatorname{sum}_{0, 2}" in latex and r"\mathbf{1}_{B \times T \times D}" in latex
+    unicode = program_unicode(g.program, g.problem)
+    assert "∑₀,₂X" in unicode
+
+
+def test_numpy_code_reduces_with_tuples():
+    code = matcalc.codegen(matcalc.problem("sum(max(X, axis=(0, 2)) ** 2)", X="B x T x D"))
+    assert "np.max(X, axis=(0, 2))" in code
+
+
+# ----------------------------------------------------------- bad input ---
+
+BAD = [
+    ("sum(X, axis=3)", "axis 3 is out of range for a B x T x D array", "f = sum(X, axis=3)"),
+    ("max(X, axis=(0, 0))", "names axis 0 twice", None),
+    ("sum(min(X, axis=(1, -5)))", "axis -5 is out of range", None),
+    ("sum(softmax(X, axis=-1, keepdims=True))", "softmax() has no keyword 'keepdims'", None),
+    ("sum(log_softmax(X, keepdims=False))", "has no keyword 'keepdims'", None),
+    ("sum(sum(X, axis=1, keepdims=1))", "keepdims must be True or False", None),
+    ("sum(var(X, ddof=True))", "ddof must be None or an integer", None),
+    ("sum(cumsum(X))", "cumsum of an array of 3 dimensions needs axis=", None),
+    ("norm(X, ord=1)", "needs axis=", None),
+    ("sum(norm(X, axis=(0, 1)))", "axis is one integer", None),
+    ("sum(triu(x))", "triu needs a matrix or a stack of matrices", None),
+]
+
+
+@pytest.mark.parametrize("expr, message, line", BAD, ids=[b[0] for b in BAD])
+def test_bad_axes_and_keywords_are_refused_with_line_and_column(expr, message, line):
+    source = f"X: B x T x D\nx: N\nf = {expr}\n"
+    with pytest.raises(MatcalcError) as info:
+        matcalc.parse(source)
+    text = str(info.value)
+    assert message in text
+    assert text.startswith("3:") and "^" in text
+
+
+def test_sympy_bridge_refuses_arrays_of_three_dimensions():
+    pytest.importorskip("sympy")
+    from matcalc.bridges import sympy as bridge
+    problem = matcalc.problem("sum(max(X, axis=1))", X="B x T x D")
+    with pytest.raises(MatcalcError, match="dimensions"):
+        bridge.to_sympy(problem.output.args[0])

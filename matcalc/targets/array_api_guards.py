@@ -115,12 +115,15 @@ def _kinds(checked, numbers) -> list[str]:
 def _accept(arrays, names, numbers) -> list[str]:
     """The namespace met before for the arrays' type, if their type is
     float64 or float32: the arrays as given, a float scalar as a 0-d array
-    of their type on their device."""
+    of their type on their device, indexed by `[()]`: a 0-d array still,
+    but in NumPy its scalar type, as NumPy's reductions return, whose
+    arithmetic costs a tenth of a 0-d array's."""
     first = arrays[0]
+    note = ["    # [()]: 0-d; in NumPy its scalar type (cheaper arithmetic)"] * bool(numbers)
     return [f"xp = _NAMESPACES.get((type({first}),))",
             f"if xp is not None and {first}.dtype in (xp.float64, xp.float32):",
-            f"    device = _device_of({first})",
-            *(f"    {n} = xp.asarray({n}, dtype={first}.dtype, device=device)"
+            f"    device = _device_of({first})", *note,
+            *(f"    {n} = xp.asarray({n}, dtype={first}.dtype, device=device)[()]"
               for n in numbers),
             f"    return {_tuple(['xp', 'device', *names])}"]
 

@@ -4,8 +4,10 @@ PyTorch, JAX and Dask arrays through the Python array API standard.
 Each function takes `xp = array_namespace(*inputs)` (array-api-compat, a
 dependency of the generated module only) and computes with `xp` alone:
 results in the inputs' library, on their device, in their floating type; no
-mutation (full Hessians and Jacobians are stacked from columns), no Python
-branch on a value, so a Dask graph is built without computing anything.
+item assignment (full Hessians and Jacobians are stacked from columns), no
+write but `t += a` into a product just made (JAX and Dask rebind `t`), no
+Python branch on a value, so a Dask graph is built without computing
+anything.
 """
 
 from __future__ import annotations

@@ -171,6 +171,42 @@ def test_float32_stays_float32(path, library):
         np.testing.assert_allclose(value, expected, rtol=1e-3, atol=1e-3 * scale, err_msg=key)
 
 
+# a - A @ B, written `t = A @ (-B)` then `t += a`: a matrix a, a broadcast
+# vector a, the left operand negated.
+SUBTRACTED_PRODUCTS = [
+    ("X: m x n\nU: m x k\nV: n x k\nf = sum((X - U @ V.T) ** 2)\nwrt U, V\n", "t0 += X"),
+    ("X: N x D\nW: D x K\nb: K\nS = b - X @ W\nwrt X, W, b\n", "S += b"),
+    ("y: K\nx: D\nA: D x K\nf = sum((y - x @ A) ** 2)\nwrt x, A\n", "t0 = (-x) @ A"),
+]
+
+
+@pytest.mark.parametrize("library", ["strict", "numpy", "torch", "jax", "dask"])
+@pytest.mark.parametrize("text, line", SUBTRACTED_PRODUCTS, ids=["matrix", "vector", "left"])
+def test_subtracted_product_is_updated_in_place_in_the_wider_type(text, line, library):
+    """a - A @ B adds a into the new product (JAX and Dask rebind): with the
+    first input float64 and the others float32, everything is computed in
+    float64 (never a float64 a added into a float32 product), equal to the
+    NumPy target's, and no input changes."""
+    to, back, native = _backend(library, text)
+    (reference, portable), extras = _modules(text)
+    assert line in matcalc.codegen(text, target="array-api")
+    inputs = _inputs(text, None)
+    mixed = {n: to(x.astype(np.float32 if k else np.float64))
+             for k, (n, x) in enumerate(inputs.items())}
+    dout = _dout(reference, inputs, np.random.default_rng(1))
+    want = _run(reference, {n: back(x) for n, x in mixed.items()}, None, {}, dout)
+    got = _run(portable, mixed, None, {}, None if dout is None else to(dout))
+    for name, x in inputs.items():
+        np.testing.assert_array_equal(back(mixed[name]), x.astype(back(mixed[name]).dtype),
+                                      err_msg=f"{name} changed")
+    for key, value in got.items():
+        assert native(value), key
+        value, expected = back(value), np.asarray(want[key])
+        assert value.dtype == np.float64, key
+        scale = max(1.0, float(np.max(np.abs(expected), initial=0)))
+        np.testing.assert_allclose(value, expected, rtol=RTOL, atol=RTOL * scale, err_msg=key)
+
+
 def test_target_is_chosen_by_name_and_numpy_is_the_default():
     text = (EXAMPLES[0]).read_text(encoding="utf-8")
     assert matcalc.codegen(text) == matcalc.codegen(text, target="numpy")

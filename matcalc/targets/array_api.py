@@ -4,8 +4,10 @@ PyTorch, JAX and Dask arrays through the Python array API standard.
 Each function takes `xp = array_namespace(*inputs)` (array-api-compat, a
 dependency of the generated module only) and computes with `xp` alone:
 results in the inputs' library, on their device, in their floating type; no
-mutation (full Hessians and Jacobians are stacked from columns), no Python
-branch on a value, so a Dask graph is built without computing anything.
+item assignment (full Hessians and Jacobians are stacked from columns), no
+write but `t += a` into a product just made (JAX and Dask rebind `t`), no
+Python branch on a value, so a Dask graph is built without computing
+anything.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
 from ..ad.gradient import Gradient
-from ..ir.expr import Apply, Const, postorder
+from ..ir.expr import Apply, Const, is_op, postorder
 from ..passes.lowering import TRACE_OF_PRODUCT, Capabilities, lower_binding
 from . import array_api_guards as guards
 from . import module
@@ -77,8 +79,11 @@ class ArrayApiPrinter(Printer):
     def _print_einsum(self, node):
         """Σ_ij A_ij B_ij (B_ji for "ij,ji") as one `xp.vecdot` of the
         arrays flattened: no temporary of A's size, and NumPy's vecdot is
-        BLAS ddot (3-10x faster than sum(A * B))."""
+        BLAS ddot (3-10x faster than sum(A * B)); Σ A_ij² as
+        `_sum_of_squares(xp, A)`, which flattens A once."""
         a, b = node.args
+        if _is_square(node):
+            return f"_sum_of_squares(xp, {self.print(a)[0]})", P.ATOM
         flat = [self.print(a)[0], self.print(b)[0]]
         if node.param("subscripts") == TRACE_OF_PRODUCT:
             flat[1] = f"{self.arg(b, P.POSTFIX)}.T"
@@ -86,20 +91,30 @@ class ArrayApiPrinter(Printer):
             flat = [f"xp.reshape({x}, (-1,))" for x in flat]
         return f"xp.vecdot({', '.join(flat)})", P.ATOM
 
+    def negated_product(self, node) -> str:
+        """A @ B of a `subtract_product` node a - A @ B, written A @ (-B)
+        (the operand of fewer axes negated, B on a tie: one pass over the
+        smaller operand)."""
+        _, left, right = node.args
+        if right.ndim <= left.ndim:
+            return f"{self.arg(left, P.MUL)} @ (-{self.arg(right, P.NEG)})"
+        return f"(-{self.arg(left, P.NEG)}) @ {self.arg(right, P.MUL + 1)}"
+
     def _print_subtract_product(self, node):
-        """a - A @ B as `a + A @ (-B)` (the operand of fewer axes negated,
-        B on a tie): NumPy adds into the product's memory, a temporary,
-        where `a - A @ B` makes a second array of the result's size (2.2 ms
-        against 5.1 ms at 1000 x 800); elsewhere one pass over B more."""
-        a, left, right = node.args
-        product = (f"{self.arg(left, P.MUL)} @ (-{self.arg(right, P.NEG)})"
-                   if right.ndim <= left.ndim else
-                   f"(-{self.arg(left, P.NEG)}) @ {self.arg(right, P.MUL + 1)}")
-        return f"{self.arg(a, P.ADD)} + {product}", P.ADD
+        """a - A @ B where it is no statement of its own (`assignment`):
+        `a + A @ (-B)`."""
+        return f"{self.arg(node.args[0], P.ADD)} + {self.negated_product(node)}", P.ADD
 
     def _print_multi_dot(self, node):
         """`_multi_dot(A, B, C)`: the order chosen from the runtime shapes."""
         return f"_multi_dot({', '.join(self.print(m)[0] for m in node.args)})", P.ATOM
+
+
+def _is_square(node) -> bool:
+    """Whether `node` is Σ A_ij², an einsum of an array of two or more axes
+    with itself."""
+    return (is_op(node, "einsum") and node.args[0] == node.args[1] and node.args[0].ndim > 1
+            and node.param("subscripts") != TRACE_OF_PRODUCT)
 
 
 def _needs_dtype(node) -> bool:
@@ -129,17 +144,28 @@ class ArrayApiTarget:
     @staticmethod
     def assignment(target: str, expr, printer: ArrayApiPrinter) -> list[str]:
         """`target = expr`; a constant result is a 0-d array of the inputs'
-        type and device."""
+        type and device. a - A @ B (`subtract_product`, of A @ B's shape) is
+        `t = A @ (-B)` then `t += a`: NumPy, PyTorch and CuPy add into the
+        new product's memory, where `a + A @ (-B)` would make a second array
+        of its size (the array API has no `out=`); JAX and Dask arrays
+        have no in-place `+=`, so Python rebinds `t` to `t + a`. The
+        product has the result's type, as `_checked` gives every input the
+        same floating type."""
         if isinstance(expr, Const):
             return [f"{target} = {_scalar(printer.doprint(expr))}"]
-        return [f"{target} = {printer.doprint(expr)}"]
+        if not is_op(expr, "subtract_product"):
+            return [f"{target} = {printer.doprint(expr)}"]
+        return [f"{target} = {printer.negated_product(expr)}",
+                f"{target} += {printer.doprint(expr.args[0])}"]
 
     @staticmethod
     def helpers(exprs) -> list[str]:
         """The helper functions the lowered expressions call, by operator."""
         lowered = [lower_binding(e, ArrayApiTarget.capabilities) for e in exprs]
-        used = {node.op for node in postorder(lowered) if isinstance(node, Apply)}
+        nodes = [node for node in postorder(lowered) if isinstance(node, Apply)]
+        used = {node.op for node in nodes}
         used |= {"logdet"} if "det" in used else set()
+        used |= {"sum_of_squares"} if any(map(_is_square, nodes)) else set()
         return [HELPERS[op] for op in sorted(used & set(HELPERS))]
 
     @staticmethod

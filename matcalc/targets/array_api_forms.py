@@ -204,6 +204,12 @@ def _unkron_right(xp, g, a):
     g = xp.reshape(g, (m, mp // m, n, nq // n))
     return xp.sum(g * a[:, None, :, None], axis=(0, 2))
 ''',
+    "sum_of_squares": '''
+def _sum_of_squares(xp, x):
+    """Σ x², one vecdot of x flattened (NumPy's is BLAS ddot)."""
+    x = xp.reshape(x, (-1,))
+    return xp.vecdot(x, x)
+''',
     "multi_dot": '''
 def _multi_dot(*arrays):
     """A₁ A₂ … Aₙ in the order of fewest multiplications for the arrays'

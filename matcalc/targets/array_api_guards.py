@@ -6,7 +6,8 @@ library's are taken into it, as Dask and PyTorch CPU do; NumPy's namespace
 when there are no arrays), the
 first array's device, and the inputs as arrays of their declared shapes: an
 array-like or Python number goes through `xp.asarray` in the arrays' floating
-type, each dimension name takes one size throughout, and a `ValueError` names
+type, and every input takes that one type (float32 beside float64: both
+float64), each dimension name takes one size throughout, and a `ValueError` names
 the input (`y: expected shape (N,) = (6,), got (6, 1)`). Only `.shape` is
 read, so nothing is computed (a Dask graph stays lazy).
 """
@@ -24,11 +25,12 @@ _NAMESPACES = {}
 
 def _checked(*arrays):
     """(xp, device, *inputs): the inputs' namespace and device, and the
-    inputs in INPUTS order as floating arrays of their declared SHAPES
-    (array-likes, numbers, and NumPy arrays beside another library's,
-    through xp.asarray). Each dimension name takes one size, at least 1,
-    throughout: else ValueError. First the usual case: arrays of one
-    library and floating type, of the declared shapes."""
+    inputs in INPUTS order as arrays of their declared SHAPES and of one
+    floating type, the floating inputs' together (array-likes, numbers,
+    and NumPy arrays beside another library's, through xp.asarray). Each
+    dimension name takes one size, at least 1, throughout: else
+    ValueError. First the usual case: arrays of one library and floating
+    type, of the declared shapes."""
 {FAST}
     given = [x for x in arrays if hasattr(x, "shape") and hasattr(x, "dtype")]
     native = [x for x in given if not is_numpy_array(x)]
@@ -56,7 +58,7 @@ def _checked(*arrays):
                 x = xp.asarray(x, dtype=dtype, device=device)
             except (TypeError, ValueError) as error:
                 raise TypeError(f"{name}: expected numbers ({error})") from None
-        elif x.dtype not in floats and not xp.isdtype(x.dtype, "real floating"):
+        elif x.dtype != dtype:  # one floating type throughout
             x = xp.astype(x, dtype)
         got = tuple(x.shape)
 ''' + SHAPE_CHECK + '''        out.append(x)
@@ -113,12 +115,15 @@ def _kinds(checked, numbers) -> list[str]:
 def _accept(arrays, names, numbers) -> list[str]:
     """The namespace met before for the arrays' type, if their type is
     float64 or float32: the arrays as given, a float scalar as a 0-d array
-    of their type on their device."""
+    of their type on their device, indexed by `[()]`: a 0-d array still,
+    but in NumPy its scalar type, as NumPy's reductions return, whose
+    arithmetic costs a tenth of a 0-d array's."""
     first = arrays[0]
+    note = ["    # [()]: 0-d; in NumPy its scalar type (cheaper arithmetic)"] * bool(numbers)
     return [f"xp = _NAMESPACES.get((type({first}),))",
             f"if xp is not None and {first}.dtype in (xp.float64, xp.float32):",
-            f"    device = _device_of({first})",
-            *(f"    {n} = xp.asarray({n}, dtype={first}.dtype, device=device)"
+            f"    device = _device_of({first})", *note,
+            *(f"    {n} = xp.asarray({n}, dtype={first}.dtype, device=device)[()]"
               for n in numbers),
             f"    return {_tuple(['xp', 'device', *names])}"]
 

@@ -229,7 +229,7 @@ def test_hessian_layout_names_every_index_once(capsys):
     ('einsum("btd,dk->btk", X, W)', {"X": "B x T x D", "W": "D x K"}, "X @ W"),
     ('einsum("btd,kd->btk", X, W)', {"X": "B x T x D", "W": "K x D"}, "X @ W.T"),
     ("P @ C", {"P": "B x N x D", "C": "B x D x K"}, "P @ C"),
-    ('einsum("btd->bd", X)', {"X": "B x T x D"}, "sum(X, axis=(1,))"),
+    ('einsum("btd->bd", X)', {"X": "B x T x D"}, "sum(X, axis=1)"),
     ("transpose(X, (0, 2, 1))", {"X": "B x T x D"}, "transpose(X, (0, 2, 1))"),
     ("swapaxes(X, 0, -1)", {"X": "B x T x D"}, "transpose(X, (2, 1, 0))"),
     ("X.T", {"X": "B x T x D"}, "transpose(X, (2, 1, 0))"),

@@ -212,7 +212,8 @@ def evaluate(problem, values: dict, dims: dict | None = None, dtype=np.float64):
     scope = {name: float(size) for name, size in (dims or sizes_of(problem, values)).items()}
     for name, value in values.items():
         if name in problem.variables:
-            scope[name] = np.asarray(value, dtype=dtype)[()]
+            integer = problem.variables[name].domain == "int"  # indices stay integers
+            scope[name] = np.asarray(value, dtype=None if integer else dtype)[()]
     tree = lalr().parse(problem.source.lstrip("\ufeff"))
     result = None
     with np.errstate(all="ignore"):

@@ -21,7 +21,7 @@ import sympy
 from ..targets.numpy import generate, load
 from ..errors import DomainError, MatcalcError
 from ..targets.evaluation import evaluate  # noqa: F401  (matcalc.verify.evaluate, as before)
-from ..ir.expr import Apply, Const, Var, postorder
+from ..ir.expr import Apply, Const, Var, is_op, postorder
 from ..ad.gradient import derive
 from .inputs import prepare, sample
 from ..ops import OPS
@@ -124,6 +124,18 @@ def domains(problem) -> dict[str, str]:
     return need
 
 
+def index_ranges(problem, dims: dict[str, int]) -> dict[str, int]:
+    """For each integer input, the size of the axis it indexes (the least,
+    where it indexes several): random indices are drawn below it."""
+    at = {problem.dims[k]: n for k, n in dims.items()}
+    out: dict[str, int] = {}
+    for node in postorder([problem.output]):
+        if is_op(node, "gather") and isinstance(node.args[1], Var):
+            size = int(sympy.sympify(node.args[0].shape[0]).subs(at))
+            out[node.args[1].name] = min(size, out.get(node.args[1].name, size))
+    return out
+
+
 DOMAIN_WORDS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x > 1",
                 "spd": "a symmetric positive definite matrix"}
 
@@ -139,7 +151,7 @@ def _needs(problem) -> str:
 def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
     """Random inputs of the declared shapes, in each variable's declared
     domain, else in the domain its functions need (see `matcalc.inputs`)."""
-    need = domains(problem)
+    need = {**domains(problem), **index_ranges(problem, dims)}
     out = {}
     for name, v in problem.variables.items():
         shape = tuple(int(d.subs({problem.dims[k]: n for k, n in dims.items()}))

@@ -15,7 +15,7 @@ from lark.visitors import Transformer_NonRecursive
 from . import hints
 from .. import ops
 from ..errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
-from ..ir.expr import Const, Expr, const, is_op
+from ..ir.expr import Const, Expr, Var, const, is_op
 from ..ir.shapes import fmt
 from .reading import constant_value, first_argument
 
@@ -44,11 +44,53 @@ def operand(node, where, text: str, condition: bool = False):
     if isinstance(node, _KeywordValue):
         raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
                                   line=where.line, column=where.column, source=text)
+    if isinstance(node, Var) and node.domain == "int":
+        raise ParseError(f"{node.name} is an integer input: it is only an index, as in "
+                         f"E[{node.name}] (an embedding lookup) or eye(C)[{node.name}]",
+                         line=where.line, column=where.column, source=text)
     if not condition and is_op(ops.unnamed(node), "compare"):
         raise ParseError("a comparison is a condition, not a number; use it as "
                          "where(cond, a, b)'s condition, as in where(x > 0, x, 0)",
                          line=where.line, column=where.column, source=text)
     return node
+
+
+def _subscript(item):
+    """One subscript as Python's indexing takes it: an int, a slice of ints,
+    None or Ellipsis."""
+    if item is NONE:
+        return None
+    if item is ELLIPSIS:
+        return Ellipsis
+    if isinstance(item, Slice):
+        return slice(*(None if p is None else _whole(p) for p in
+                       (item.start, item.stop, item.step)))
+    return _whole(item)
+
+
+def _whole(node) -> int:
+    """An index or slice bound: a fixed integer."""
+    if isinstance(node, Const) and node.value.is_Integer:
+        return int(node.value)
+    raise ShapeError("an index is an integer (a slice's bounds too), a slice, None, '...' "
+                     "or an integer array input (as E[tokens])")
+
+
+# Functions whose argument after the first may be a tuple of sizes.
+SHAPE_ARGUMENTS = ("reshape",)
+
+
+def _sizes(item: "Tuple", text: str) -> tuple:
+    """A tuple of sizes (reshape's): dimensions, products of them,
+    integers, or -1."""
+    out = []
+    for node in item.items:
+        value = ops.unnamed(node)
+        if not (isinstance(value, Const) and value.value.is_integer):
+            raise ShapeError("a size is a dimension, a product of them, an integer or -1",
+                             line=item.where.line, column=item.where.column, source=text)
+        out.append(value.value)
+    return tuple(out)
 
 
 class _KeywordValue:
@@ -249,15 +291,15 @@ class ExprBuilder(Transformer_NonRecursive):
             raise self._fail(err, meta)
 
     def _index(self, node: Expr, subscripts: list) -> Expr:
-        """`node[subscripts]`: v[:, None] is a column, v[None, :] a row."""
-        kinds = tuple("slice" if isinstance(s, Slice) and s.whole else
-                      "None" if s is NONE else "other" for s in subscripts)
-        if node.ndim == 1 and kinds == ("slice", "None"):
-            return ops.col(node)
-        if node.ndim == 1 and kinds == ("None", "slice"):
-            return ops.row(node)
-        raise ParseError("indexing is not in the language yet; only v[:, None] (a column) "
-                         "and v[None, :] (a row)")
+        """`node[subscripts]`: NumPy's basic indexing (integers, slices,
+        None, '...'), or a gather by one integer array input (E[tokens])."""
+        arrays = [s for s in subscripts if isinstance(s, Expr) and not isinstance(s, Const)]
+        if arrays:
+            if len(subscripts) != 1:
+                raise ParseError("an integer array indexes the first axis alone, as in "
+                                 "E[tokens]; index the other axes in a second step")
+            return ops.gather(node, arrays[0])
+        return ops.index(node, [_subscript(s) for s in subscripts])
 
     def keyword(self, meta, children):
         return (children[0], children[1])
@@ -290,6 +332,8 @@ class ExprBuilder(Transformer_NonRecursive):
                 raise ParseError("where(cond, a, b) takes a comparison as its condition, "
                                  "such as x > 0", line=token.line, column=token.column,
                                  source=self.text)
+            elif isinstance(item, Tuple) and name in SHAPE_ARGUMENTS and args:
+                args.append(_sizes(item, self.text))
             else:
                 args.append(self._operand(item, token, name == "where" and not args))
         try:

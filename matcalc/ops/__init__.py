@@ -9,13 +9,14 @@ the named identities the builders try, `identities`, `stable_forms` and
 rules.
 """
 
-from . import functions, identities, rulebook, stable_forms, table, textbook_forms  # noqa: F401  (they register)
+from . import functions, identities, indexing, rulebook, stable_forms, table, textbook_forms  # noqa: F401  (they register)
 from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add, col,
                        diag, div, exp, eye, func, function_names, is_zero, kron, log, matmul,
                        maximum, minimum, mul, named, neg, ones, outer, power, rebuild, row,
                        shared_adjoint, solve, sub, symmetric_part, transpose, unkron_left,
                        unkron_right, zeros)
 from .axes import expand, expand_dims, logsumexp, mean, reduce_sum, softmax, spread, unbroadcast
+from .indexing import gather, index, normal_key, reshape, scatter_add, unindex
 from .core import ALIASES, OPS, Op, _view, unnamed
 from .functions import COMPARISONS, compare, constant_array, norm, where
 from .symmetry import CHAIN, is_symmetric

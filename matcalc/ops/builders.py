@@ -366,7 +366,8 @@ def inv(x: Expr) -> Expr:
 # written `diag`, which picks it for a vector; a comparison `a < b`, the
 # rectangular `eye_rect` `eye(N, M)`).
 OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col", "row",
-                       "name", "adjoint", "diagm", "compare", "eye_rect", "expand_dims"})
+                       "name", "adjoint", "diagm", "compare", "eye_rect", "expand_dims",
+                       "index", "unindex", "gather", "scatter_add"})
 
 # Functions the language calls through a builder (with its algebra) rather
 # than through `func`; `mean` is sugar and never appears in the graph.

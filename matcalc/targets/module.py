@@ -294,8 +294,9 @@ class _Emitter:
         ident = self.ident
         args = ", ".join(ident[n] for n in self.problem.variables)
         lines = self.target.guards.call(args)
-        if self.dtype:
-            lines.append(self.target.result_type(args))
+        if self.dtype:  # the floating inputs' type (integer inputs are indices)
+            lines.append(self.target.result_type(", ".join(
+                ident[n] for n, v in self.problem.variables.items() if v.domain != "int")))
         lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
         lines.append(f"return {ident[self.value]}, {_tuple_code(self.cached())}")
         signature = [f"def forward({args}):"]

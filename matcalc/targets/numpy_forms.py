@@ -10,7 +10,8 @@ arrays take the inputs' floating type `dtype`, so float32 stays float32.
 from __future__ import annotations
 
 from . import precedence as P
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, shaped, triangle
+from ..ops.indexing import key_text
+from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, reshaped, shaped, sizes, triangle
 
 
 def default(name: str) -> Form:
@@ -56,10 +57,29 @@ FORMS = Forms(default, {
     "tril": triangle("np.tril"),
     "erf": call("_erf"),
     "revcumsum": _along("_revcumsum"),
+    "reshape": reshaped("np.reshape"),
+    "unindex": Form(lambda a, p: f"_unindex({a[0]}, {sizes(p['shape'])}, "
+                    f"np.s_[{key_text(p['key'])}])"),
+    "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
 })
 
 # The helper functions the forms call, by operator.
 HELPERS = {
+    "unindex": '''
+def _unindex(g, shape, key):
+    """Zeros of `shape` with g at [key]: the adjoint of x[key]."""
+    out = np.zeros(shape, dtype=np.result_type(g))
+    out[key] = g
+    return out
+''',
+    "scatter_add": '''
+def _scatter_add(g, idx, shape):
+    """Zeros of `shape` with each g[i] added at the row idx[i], repeated
+    rows adding up: the adjoint of table[idx]."""
+    out = np.zeros(shape, dtype=np.result_type(g))
+    np.add.at(out, idx, g)
+    return out
+''',
     "sigmoid": '''
 def _sigmoid(x):
     """σ(x) = 1 / (1 + e^-x), the exponent capped where σ falls below the

@@ -7,7 +7,9 @@ import sympy
 from ..ir.expr import Const
 from ..hooks import provide, provided
 from ..ir.shapes import fmt
-from .forms import PYTHON_SYNTAX, Form, Forms, call
+from . import precedence as P
+from ..ops.indexing import key_text
+from .forms import PYTHON_SYNTAX, Form, Forms, call, reshaped
 from .printer import Printer
 
 
@@ -26,6 +28,12 @@ FORMS = Forms(call, {
     "eye_rect": _dims("eye"),
     "triu": Form(lambda a, p: f"triu({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
     "tril": Form(lambda a, p: f"tril({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
+    "reshape": reshaped("reshape"),
+    # the adjoints of indexing and gather, as JAX writes them
+    "unindex": Form(lambda a, p: f"zeros({', '.join(p['shape'])}).at[{key_text(p['key'])}]"
+                    f".set({a[0]})", P.POSTFIX),
+    "scatter_add": Form(lambda a, p: f"zeros({', '.join(p['shape'])}).at[{a[1]}].add({a[0]})",
+                        P.POSTFIX),
 })
 
 

@@ -1,0 +1,283 @@
+"""Basic indexing and reshape: views of an array, and their adjoints.
+
+`index(x, key)` is NumPy's basic indexing with a key already normalised by
+`normal_key`: one entry per axis of x (integers, negative ones too, and
+slices as (start, stop, step) triples) with `None` where a new axis of size
+1 goes, trailing whole slices dropped. Its adjoint `unindex(g, shape, key)`
+is the gradient placed into zeros of x's shape (zeros(shape).at[key].set(g)).
+`reshape(x, shape)` keeps the entries in C order; its adjoint is the reshape
+back.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from ..errors import ShapeError
+from ..ir.expr import Expr, Var, apply, const, is_op
+from ..ir.shapes import Shape, fmt
+from .axes import expand_dims
+from .builders import (BUILDERS, _SYMBOL_BUILDERS, _coefficient, col, is_zero, mul, ones, row,
+                       zeros)
+from .core import OPS, Op, _register
+
+WHOLE = (None, None, None)
+
+
+def key_text(key: tuple) -> str:
+    """The key as NumPy writes it: `:, -1`, `..., 1:`, `::-1`, `:, :, None`."""
+    def entry(e):
+        if e is None or isinstance(e, int):
+            return str(e)
+        start, stop, step = ("" if p is None else str(p) for p in e)
+        return f"{start}:{stop}" + (f":{step}" if step else "")
+    return ", ".join(entry(e) for e in key) or "..."
+
+
+def key_code(key: tuple) -> str:
+    """The key as a Python tuple, for a function that takes it:
+    `(slice(None), -1)`."""
+    def entry(e):
+        if e is None or isinstance(e, int):
+            return str(e)
+        parts = list(e)
+        while len(parts) > 1 and parts[-1] is None:
+            parts.pop()
+        return f"slice({', '.join(map(str, parts))})"
+    return "(" + ", ".join(entry(e) for e in key) + ("," if len(key) == 1 else "") + ")"
+
+
+def negative_step(key: tuple) -> bool:
+    """Whether a slice of the key steps backwards (X[::-1])."""
+    return any(isinstance(e, tuple) and (e[2] or 1) < 0 for e in key)
+
+
+def normal_key(shape: Shape, items: list) -> tuple:
+    """NumPy's basic index `items` (ints, slices, None, Ellipsis) over an
+    array of `shape`: one entry per axis, `...` expanded, slices as
+    (start, stop, step) with a step of 1 written as None, trailing whole
+    slices dropped."""
+    if sum(i is Ellipsis for i in items) > 1:
+        raise ShapeError("an index can have only one '...'")
+    taken = sum(i is not None and i is not Ellipsis for i in items)
+    if taken > len(shape):
+        raise ShapeError(f"too many indices: {taken} for a {fmt(shape)} array "
+                         f"({len(shape)} dimension{'s' * (len(shape) != 1)})")
+    key = []
+    for i in items:
+        if i is Ellipsis:
+            key += [WHOLE] * (len(shape) - taken)
+        elif isinstance(i, slice):
+            key.append((i.start, i.stop, None if i.step == 1 else i.step))
+        else:
+            key.append(i)
+    if Ellipsis not in items:
+        key += [WHOLE] * (len(shape) - taken)
+    while key and key[-1] == WHOLE:
+        key.pop()
+    return tuple(key)
+
+
+def _index_shape(s, p):
+    """The axes left by the key: an integer drops its axis, a slice keeps
+    its length, None adds an axis of size 1."""
+    shape, key = list(s[0]), p["key"]
+    out = []
+    for e in key:
+        if e is None:
+            out.append(sympy.Integer(1))
+            continue
+        n = shape.pop(0)
+        if isinstance(e, int):
+            _position(e, n)
+        else:
+            out.append(_length(e, n))
+    return tuple(out + shape)
+
+
+def _position(i: int, n) -> None:
+    """Refuse an integer index outside an axis of (known) size n."""
+    if sympy.sympify(n).is_Integer and not -n <= i < n:
+        raise ShapeError(f"index {i} is out of range for an axis of size {n}")
+
+
+def _length(e: tuple, n):
+    """The number of entries the slice `e` takes from an axis of size n; for
+    a symbolic n the bounds are taken as within the axis (X[1:] has N - 1)."""
+    start, stop, step = e
+    step = 1 if step is None else step
+    if step == 0:
+        raise ShapeError("a slice step cannot be 0")
+    if sympy.sympify(n).is_Integer:
+        count = len(range(*slice(start, stop, step).indices(int(n))))
+    else:
+        count = _symbolic_length(start, stop, step, n)
+    if count == 0:
+        raise ShapeError(f"the slice {key_text((e,))} of an axis of size {n} is empty")
+    return sympy.sympify(count)
+
+
+def _symbolic_length(start, stop, step, n):
+    """A slice's length over an axis of symbolic size n, which must be a
+    whole expression in n (steps other than ±1 need bounds on one side)."""
+    def at(p, default):
+        return default if p is None else (n + p if p < 0 else sympy.Integer(p))
+    if step > 0:
+        span = at(stop, n) - at(start, 0)
+    else:
+        span = at(start, n - 1) - (at(stop, 0) if stop is not None else sympy.Integer(-1))
+    count = sympy.ceiling(sympy.sympify(span) / abs(step))
+    if not (count.is_Integer or (count.is_integer and not count.has(sympy.ceiling))):
+        raise ShapeError(f"the slice {key_text(((start, stop, None if step == 1 else step),))}"
+                         f" of an axis of size {n}: its length is not a whole expression "
+                         f"in {n}; use a step of 1 or -1, or a fixed size")
+    if count.is_Integer and count < 0:
+        return 0
+    return count
+
+
+def index(x: Expr, items: list) -> Expr:
+    """`x[items]`, NumPy's basic indexing: a column v[:, None] and a row
+    v[None, :] stay `col` and `row`, new axes alone are `expand_dims`."""
+    key = normal_key(x.shape, items)
+    if x.ndim == 1 and key in ((WHOLE, None), (None,)):
+        return col(x) if key == (WHOLE, None) else row(x)
+    if all(e is None or e == WHOLE for e in key):
+        news = tuple(k for k, e in enumerate(key) if e is None)
+        return expand_dims(x, news) if news else x
+    return index_by(x, key)
+
+
+def unindex(g: Expr, shape: Shape, key: tuple) -> Expr:
+    """Zeros of `shape` with g placed at `key` (the adjoint of indexing)."""
+    if is_zero(g):
+        return zeros(shape)
+    return apply(OPS["unindex"], (g,), (("key", key), ("shape", tuple(shape))))
+
+
+def _unindex_shape(s, p):
+    if _index_shape([p["shape"]], p) != tuple(s[0]):
+        raise ShapeError(f"unindex: {fmt(s[0])} does not fit [{key_text(p['key'])}] "
+                         f"of {fmt(p['shape'])}")
+    return tuple(p["shape"])
+
+
+_register(Op("index", _index_shape,
+             lambda g, n, i: unindex(g, n.args[0].shape, n.param("key")),
+             params=(("key", ()),), cheap=True,
+             jvp=lambda n, d: index_by(d[0], n.param("key")),
+             rule="d x[key] = dx[key]",
+             identity="<G, X[key]> = <zeros with G at [key], X>"))
+_register(Op("unindex", _unindex_shape,
+             lambda g, n, i: index_by(g, n.param("key")),
+             params=(("key", ()), ("shape", ())),
+             jvp=lambda n, d: unindex(d[0], n.param("shape"), n.param("key")),
+             rule="d unindex(g) = unindex(dg)",
+             identity="<A, zeros with G at [key]> = <A[key], G>"))
+
+
+def index_by(x: Expr, key: tuple) -> Expr:
+    """`x[key]` for a key already normal (a constant array stays one)."""
+    return _constant_or(apply(OPS["index"], (x,), (("key", key),)), x)
+
+
+def _constant_or(node: Expr, x: Expr) -> Expr:
+    """`node`, a view or gather of x, as the constant array it is when x
+    is c 1 or 0."""
+    c, rest = _coefficient(x)
+    if rest is None or is_op(rest, "ones", "zeros"):
+        return zeros(node.shape) if is_zero(x) else mul(const(c), ones(node.shape))
+    return node
+
+
+# ---------------------------------------------------------------- reshape ---
+def reshape(x: Expr, shape: tuple) -> Expr:
+    """`reshape(x, shape)`, entries in C order; one size may be -1 (the one
+    the others leave). The sizes' product must be x's, as SymPy sees it."""
+    shape = [sympy.sympify(d) for d in shape]
+    total = sympy.Mul(*x.shape)
+    if sum(d == -1 for d in shape) > 1:
+        raise ShapeError("reshape: only one size can be -1")
+    for d in shape:
+        if d != -1 and not (d.is_integer and d.is_positive):
+            raise ShapeError(f"reshape: the size {d} is not a positive whole number of "
+                             "the dimensions; declare a product, as D = H * E")
+    if -1 in shape:
+        rest = sympy.cancel(total / sympy.Mul(*(d for d in shape if d != -1)))
+        if not (rest.is_integer and rest.is_positive):
+            raise ShapeError(f"reshape of {fmt(x.shape)} to {fmt(shape)}: the -1 would be "
+                             f"{rest}, not a whole number")
+        shape[shape.index(-1)] = rest
+    shape = tuple(shape)
+    if shape == tuple(x.shape):
+        return x
+    return apply(OPS["reshape"], (x,), (("shape", shape),))
+
+
+def _reshape_shape(s, p):
+    if sympy.expand(sympy.Mul(*s[0]) - sympy.Mul(*p["shape"])) != 0:
+        raise ShapeError(f"cannot reshape {fmt(s[0])} ({sympy.Mul(*s[0])} entries) "
+                         f"to {fmt(p['shape'])} ({sympy.Mul(*p['shape'])} entries)")
+    return tuple(p["shape"])
+
+
+_register(Op("reshape", _reshape_shape,
+             lambda g, n, i: reshape(g, n.args[0].shape), params=(("shape", ()),),
+             jvp=lambda n, d: reshape(d[0], n.shape), cheap=True,
+             rule="d reshape(x) = reshape(dx)",
+             identity="<G, reshape(X)> = <reshape(G, shape of X), X>"))
+
+
+
+# ----------------------------------------------------------------- gather ---
+def gather(table: Expr, idx: Expr) -> Expr:
+    """`table[idx]` for an integer array input idx: the rows (entries along
+    the first axis) of table that idx names, of shape idx.shape +
+    table.shape[1:] (an embedding lookup E[tokens], one-hot eye(C)[labels])."""
+    if not (isinstance(idx, Var) and idx.domain == "int"):
+        raise ShapeError("an index array must be an integer input (declared as "
+                         "'tokens: B x T int')")
+    if not table.shape:
+        raise ShapeError("a scalar cannot be indexed")
+    return _constant_or(apply(OPS["gather"], (table, idx)), table)
+
+
+def scatter_add(g: Expr, idx: Expr, size) -> Expr:
+    """Zeros of `size` rows with each row of g added at the row idx names
+    (repeated indices add up): the adjoint of gather."""
+    shape = (size,) + tuple(g.shape[idx.ndim:])
+    if is_zero(g):
+        return zeros(shape)
+    return apply(OPS["scatter_add"], (g, idx), (("shape", shape),))
+
+
+def _gather_shape(s, p):
+    table, idx = s
+    return tuple(idx) + tuple(table[1:])
+
+
+def _scatter_add_shape(s, p):
+    g, idx = s
+    if tuple(g[:len(idx)]) != tuple(idx) or tuple(g[len(idx):]) != tuple(p["shape"][1:]):
+        raise ShapeError(f"scatter_add: {fmt(g)} is not the index's {fmt(idx)} followed by "
+                         f"rows of {fmt(p['shape'][1:])}")
+    return tuple(p["shape"])
+
+
+_register(Op("gather", _gather_shape,
+             lambda g, n, i: scatter_add(g, n.args[1], n.args[0].shape[0]) if i == 0 else None,
+             nargs=2, jvp=lambda n, d: None if d[0] is None else gather(d[0], n.args[1]),
+             rule="d E[idx] = dE[idx]",
+             identity="<G, E[idx]> = <zeros with the rows of G added at idx, E>"))
+_register(Op("scatter_add", _scatter_add_shape,
+             lambda g, n, i: gather(g, n.args[1]) if i == 0 else None,
+             nargs=2, params=(("shape", ()),),
+             jvp=lambda n, d: None if d[0] is None else
+             scatter_add(d[0], n.args[1], n.shape[0]),
+             rule="d scatter_add(g) = scatter_add(dg)",
+             identity="<A, scatter_add(G, idx)> = <A[idx], G>"))
+
+BUILDERS["reshape"] = reshape
+_SYMBOL_BUILDERS.update({"index": index_by, "gather": gather,
+                         "unindex": lambda g, key, shape: unindex(g, shape, key),
+                         "scatter_add": lambda g, idx, shape: scatter_add(g, idx, shape[0])})

@@ -93,6 +93,7 @@ FUNCTIONS = {
     "arccosh": np.arccosh, "arctanh": np.arctanh, "logaddexp": np.logaddexp,
     "clip": np.clip, "where": np.where, "triu": np.triu, "tril": np.tril,
     "cumsum": lambda x, axis=0: np.cumsum(x, axis=axis), "revcumsum": _revcumsum,
+    "reshape": lambda x, shape: np.reshape(x, tuple(int(round(float(n))) for n in shape)),
 }
 CONSTANT_ARRAYS = ("ones", "zeros", "eye")
 CONSTANTS = {"pi": np.pi, "e": np.e}
@@ -106,6 +107,10 @@ def _integer(value):
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+class _Keyword(tuple):
+    """A keyword argument (name, value), told apart from a tuple argument."""
 
 
 class _Unsupported(Exception):
@@ -181,16 +186,16 @@ class _Evaluator(Transformer_NonRecursive):
         return np.asarray(node)[subscripts]
 
     def keyword(self, key, value):
-        return (str(key), value if value is None or isinstance(value, (str, tuple))
-                else int(value))
+        return _Keyword((str(key), value if value is None or isinstance(value, (str, tuple))
+                         else int(value)))
 
     def arguments(self, *items):
         return list(items)
 
     def call(self, token, arguments):
         name = str(token)
-        args = [a for a in arguments or () if not isinstance(a, tuple)]
-        kwargs = dict(a for a in arguments or () if isinstance(a, tuple))
+        args = [a for a in arguments or () if not isinstance(a, _Keyword)]
+        kwargs = dict(a for a in arguments or () if isinstance(a, _Keyword))
         if name in CONSTANT_ARRAYS:
             sizes = tuple(int(round(float(a))) for a in args)
             return np.eye(*sizes, dtype=self.dtype) if name == "eye" else \

@@ -85,12 +85,26 @@ def _sizes(item: "Tuple", text: str) -> tuple:
     integers, or -1."""
     out = []
     for node in item.items:
-        value = ops.unnamed(node)
-        if not (isinstance(value, Const) and value.value.is_integer):
+        value = size_value(node)
+        if value is None or not value.is_integer:
             raise ShapeError("a size is a dimension, a product of them, an integer or -1",
                              line=item.where.line, column=item.where.column, source=text)
-        out.append(value.value)
+        out.append(value)
     return tuple(out)
+
+
+def size_value(node: Expr):
+    """The number a constant node stands for, through named intermediates
+    (D = H * E with H = 2 is 2 E), else None."""
+    node = ops.unnamed(node)
+    if isinstance(node, Const):
+        return node.value
+    if is_op(node, "mul", "div"):
+        parts = [size_value(a) for a in node.args]
+        if None in parts:
+            return None
+        return parts[0] / parts[1] if node.op == "div" else sympy.Mul(*parts)
+    return None
 
 
 class _KeywordValue:

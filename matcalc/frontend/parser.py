@@ -19,7 +19,7 @@ from ..hooks import provide
 from ..ir.expr import Const, Expr, Var, const, is_op, var
 from ..ir.problem import Problem
 from ..ir.shapes import dim
-from .expressions import CONSTANTS, KEYWORD_VALUES, ExprBuilder, operand, suggest
+from .expressions import CONSTANTS, KEYWORD_VALUES, ExprBuilder, operand, size_value, suggest
 from .grammar import syntax_tree
 from .reading import glued_dimensions
 from . import written  # noqa: F401  (provides written_expr)
@@ -137,10 +137,8 @@ class _ProblemBuilder:
         """The size an intermediate defined as a product of dimensions and
         positive integers stands for (D = H * E, H = 4), else None."""
         node = self.intermediates.get(name)
-        value = ops.unnamed(node) if node is not None else None
-        if isinstance(value, Const) and value.value.is_integer and value.value.is_positive:
-            return value.value
-        return None
+        value = size_value(node) if node is not None else None
+        return value if value is not None and value.is_integer and value.is_positive else None
 
     def new_dimensions(self, tree) -> None:
         """Declare the names of `D = H * E` not yet declared as dimensions,
@@ -156,8 +154,8 @@ class _ProblemBuilder:
             else:
                 return
         names = [t for t in factors if t.type == "NAME"]
-        if any(str(t) in self.names and str(t) not in self.dims or str(t) in NOT_DIMENSIONS
-               for t in names):
+        if any(str(t) in NOT_DIMENSIONS or str(t) in self.names and str(t) not in self.dims
+               and self.defined_size(str(t)) is None for t in names):
             return
         for token in names:
             if str(token) not in self.names:

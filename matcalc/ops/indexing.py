@@ -19,7 +19,7 @@ from ..ir.shapes import Shape, fmt
 from .axes import expand_dims
 from .builders import (BUILDERS, _SYMBOL_BUILDERS, _coefficient, col, is_zero, mul, ones, row,
                        zeros)
-from .core import OPS, Op, _register
+from .core import OPS, Op, _register, _view
 
 WHOLE = (None, None, None)
 
@@ -209,8 +209,15 @@ def reshape(x: Expr, shape: tuple) -> Expr:
                              f"{rest}, not a whole number")
         shape[shape.index(-1)] = rest
     shape = tuple(shape)
+    while (inner := _view(x, "reshape")) is not None:  # reshape(reshape(x, s), t) = reshape(x, t)
+        x = inner.args[0]
     if shape == tuple(x.shape):
         return x
+    c, rest = _coefficient(x)
+    if rest is None or is_op(rest, "ones", "zeros"):
+        return zeros(shape) if is_zero(x) else mul(const(c), ones(shape))
+    if c != 1:  # reshape(c x) = c reshape(x)
+        return mul(const(c), reshape(rest, shape))
     return apply(OPS["reshape"], (x,), (("shape", shape),))
 
 

@@ -24,6 +24,8 @@ import textwrap
 import unicodedata
 from typing import Protocol
 
+import sympy
+
 from .._version import __version__
 from ..ad.gradient import Gradient
 from ..ir.expr import Const, Var, postorder
@@ -162,6 +164,29 @@ def _dim_lines(dims: list[str], problem, ident) -> list[str]:
         else:
             lines += [f"{ident[d]} = {ident[name]}.shape[{here.index(d)}]" for d in found]
         pending = [d for d in pending if d not in found]
+    return lines + _solved_dims(pending, problem, ident)
+
+
+def _solved_dims(pending: list[str], problem, ident) -> list[str]:
+    """`E = X.shape[2] // H` for each dimension only a declared product
+    (D = H * E) gives, once the product's other factors are known."""
+    lines, known = [], set(problem.dims) - set(pending)
+    while pending:
+        for name, v, k, p in ((n, v, k, p) for n, v in problem.variables.items()
+                              for k, d in enumerate(v.shape) for p in pending
+                              if problem.dims[p] in d.free_symbols):
+            d = v.shape[k]
+            rest = sympy.cancel(d / problem.dims[p])
+            if rest.free_symbols <= {problem.dims[n] for n in known} and \
+                    problem.dims[p] not in rest.free_symbols:
+                divisor = " * ".join(ident.get(str(f), str(f)) for f in sympy.Mul.make_args(rest))
+                divisor = f"({divisor})" if " * " in divisor else divisor
+                lines.append(f"{ident[p]} = {ident[name]}.shape[{k}] // {divisor}")
+                known.add(p)
+                pending.remove(p)
+                break
+        else:
+            return lines
     return lines
 
 

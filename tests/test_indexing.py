@@ -1,0 +1,197 @@
+"""Issue 16's shapes and indexing: NumPy's basic indexing (integers,
+negative ones, slices with steps, `...`, None), `reshape` with symbolic sizes
+(a product dimension declared `D = H * E`), and gather by an integer input
+(`E[tokens]`, `eye(C)[labels]`) whose gradient is a scatter-add.
+
+Each problem's value and gradients are compared with `jax.value_and_grad`
+of the same function written in jax.numpy, and with finite differences
+(`matcalc.check`); the generated NumPy module keeps float32, the array-API
+module runs on array-api-strict, the PyTorch and JAX targets give NumPy's
+numbers, and bad input is refused with its line and column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.checks.verify import draw, sizes
+from matcalc.errors import MatcalcError
+
+jax = pytest.importorskip("jax")
+jnp = jax.numpy
+
+
+def _lse(z, axis):
+    return jax.scipy.special.logsumexp(z, axis=axis)
+
+
+# (source, the same function in jax.numpy of the inputs by name)
+PROBLEMS = [
+    ("X: B x T x D\nw: D\nf = sum(tanh(X[:, -1] * w))",
+     lambda v: jnp.sum(jnp.tanh(v["X"][:, -1] * v["w"]))),
+    ("X: B x T x D\nf = sum(X[:, 0] ** 2 * X[:, 1])",
+     lambda v: jnp.sum(v["X"][:, 0] ** 2 * v["X"][:, 1])),
+    ("X: B x T x D\nf = sum(X[:, ::-1] * sin(X))",
+     lambda v: jnp.sum(v["X"][:, ::-1] * jnp.sin(v["X"]))),
+    ("X: B x T x D\nf = sum(sin(X[..., 1:]) * X[..., :-1])",
+     lambda v: jnp.sum(jnp.sin(v["X"][..., 1:]) * v["X"][..., :-1])),
+    ("X: 6 x D\nf = sum(X[::2] * X[1::2] ** 2)",
+     lambda v: jnp.sum(v["X"][::2] * v["X"][1::2] ** 2)),
+    ("X: 4 x D\nf = sum(exp(X[1:3]))",
+     lambda v: jnp.sum(jnp.exp(v["X"][1:3]))),
+    ("X: 5 x D\nf = sum(X[3:0:-1] ** 3 * X[:3])",
+     lambda v: jnp.sum(v["X"][3:0:-1] ** 3 * v["X"][:3])),
+    ("X: B x T x D\ny: B x D\nf = sum((X[:, 1, :] - y) ** 2)",
+     lambda v: jnp.sum((v["X"][:, 1, :] - v["y"]) ** 2)),
+    ("X: B x T x D\nW: D x D\nf = sum(X[0, ::-1, None] * X[-1, :, :, None] * W)",
+     lambda v: jnp.sum(v["X"][0, ::-1, None] * v["X"][-1, :, :, None] * v["W"])),
+    ("x: N\nf = sum(x[1:] * x[:-1]) + x[0] * x[-1]",
+     lambda v: jnp.sum(v["x"][1:] * v["x"][:-1]) + v["x"][0] * v["x"][-1]),
+    ("X: N x D\nf = sum(X[-1] * X[0]) + sum(X[1:, ::-1] * X[:-1, :])",
+     lambda v: jnp.sum(v["X"][-1] * v["X"][0]) + jnp.sum(v["X"][1:, ::-1] * v["X"][:-1, :])),
+    ("X: B x T x D\nv: T\nf = sum(X[:, :, None] * X[:, None] * v[None, :, None, None])",
+     lambda v: jnp.sum(v["X"][:, :, None] * v["X"][:, None] * v["v"][None, :, None, None])),
+    # heads by reshape: softmax over each head's E entries, without transposes
+    ("H = 2\nD = H * E\nX: B x T x D\nQ = reshape(X, (B, T, H, E))\n"
+     "P = exp(Q) / sum(exp(Q), axis=3)[..., None]\nf = sum(P * Q)",
+     lambda v: jnp.sum(jax.nn.softmax(v["X"].reshape(v["X"].shape[:2] + (2, -1)), axis=3)
+                       * v["X"].reshape(v["X"].shape[:2] + (2, -1)))),
+    ("X: B x T x D\nw: D\nf = sum(reshape(X * w, (B, -1)) ** 2) + sum(reshape(X, (-1,))[1:])",
+     lambda v: jnp.sum((v["X"] * v["w"]).reshape(v["X"].shape[0], -1) ** 2)
+     + jnp.sum(v["X"].reshape(-1)[1:])),
+    ("X: B x T x D\nf = sum(reshape(X, (B, T * D))[:, 1:] ** 2)",
+     lambda v: jnp.sum(v["X"].reshape(v["X"].shape[0], -1)[:, 1:] ** 2)),
+    # the embedding + mean-pool + softmax cross-entropy classifier
+    ("tokens: B x T int\nE: V x D\nW: D x C\nlabels: B int\nh = mean(E[tokens], axis=1)\n"
+     "z = h @ W\nf = -sum(eye(C)[labels] * (z - logsumexp(z, axis=1)[:, None])) / B",
+     lambda v: -jnp.sum(jax.nn.one_hot(v["labels"], v["W"].shape[1])
+                        * jax.nn.log_softmax(jnp.mean(v["E"][v["tokens"]], axis=1) @ v["W"],
+                                             axis=1)) / v["tokens"].shape[0]),
+    ("labels: N int\nZ: N x C\nf = -sum(eye(C)[labels] * (Z - logsumexp(Z, axis=1)[:, None]))",
+     lambda v: -jnp.sum(jax.nn.one_hot(v["labels"], v["Z"].shape[1])
+                        * (v["Z"] - _lse(v["Z"], 1)[:, None]))),
+    # seven tokens into three rows: repeats, which the scatter-add must add up
+    ("E: 3 x D\ntokens: 7 int\nf = sum(E[tokens] ** 2 * sin(E[tokens]))",
+     lambda v: jnp.sum(v["E"][v["tokens"]] ** 2 * jnp.sin(v["E"][v["tokens"]]))),
+    ("e: V\ntokens: B x T int\nf = sum(tanh(e[tokens]) ** 2)",
+     lambda v: jnp.sum(jnp.tanh(v["e"][v["tokens"]]) ** 2)),
+    ("E: V x D\nF: V x D\ntokens: B x T int\nf = sum(E[tokens][:, -1] * F[tokens][:, 0])",
+     lambda v: jnp.sum(v["E"][v["tokens"]][:, -1] * v["F"][v["tokens"]][:, 0])),
+    ("E: V x D\ntokens: B x T int\nP: T x D\nf = sum(log1p(exp(E[tokens] + P)))",
+     lambda v: jnp.sum(jnp.log1p(jnp.exp(v["E"][v["tokens"]] + v["P"])))),
+]
+IDS = [p[0].split("\n")[-1] for p in PROBLEMS]
+
+
+def _inputs(problem, seed=0):
+    return draw(problem, sizes(problem), np.random.default_rng(seed))
+
+
+def _close(got, want, rtol=1e-10):
+    want = np.asarray(want, dtype=np.float64)
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), want, rtol=rtol,
+                               atol=rtol * max(1.0, float(np.max(np.abs(want)))))
+
+
+def _numpy(source, seed=0):
+    problem = matcalc.parse(source)
+    inputs = _inputs(problem, seed)
+    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
+    return problem, inputs, value, grads
+
+
+@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
+def test_matches_jax_grad(source, function):
+    jax.config.update("jax_enable_x64", True)
+    for seed in (0, 1):
+        problem, inputs, value, grads = _numpy(source, seed)
+        wrt = list(problem.wrt)
+        assert not any(problem.variables[w].domain == "int" for w in wrt)
+
+        def of(floats):
+            return function({**{n: jnp.asarray(x) for n, x in inputs.items()}, **floats})
+        want, want_grads = jax.value_and_grad(of)({w: jnp.asarray(inputs[w]) for w in wrt})
+        _close(value, want)
+        for w in wrt:
+            _close(grads[w], want_grads[w])
+
+
+@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
+def test_gradient_matches_finite_differences(source, function):
+    for seed in (0, 1):
+        result = matcalc.check(matcalc.parse(source), seed=seed)
+        assert result.ok, str(result)
+        assert result.value_error is not None and result.value_error < 1e-12
+
+
+@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
+def test_float32_stays_float32(source, function):
+    problem, inputs, value, grads = _numpy(source)
+    single = {n: x if problem.variables[n].domain == "int" else np.asarray(x, np.float32)
+              for n, x in inputs.items()}
+    for target in ("numpy", "array-api"):
+        got, got_grads = matcalc.compile(problem, target=target).value_and_grad(**single)
+        assert {np.asarray(got).dtype, *(np.asarray(g).dtype for g in got_grads.values())} \
+            == {np.dtype(np.float32)}, target
+        _close(got, value, 1e-4)
+
+
+@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
+def test_array_api_strict_matches_numpy(source, function):
+    xp = pytest.importorskip("array_api_strict")
+    problem, inputs, value, grads = _numpy(source)
+    module = matcalc.compile(problem, target="array-api")
+    got, got_grads = module.value_and_grad(**{n: xp.asarray(x) for n, x in inputs.items()})
+    _close(np.asarray(got._array), value)
+    for name in grads:
+        _close(np.asarray(got_grads[name]._array), grads[name])
+
+
+@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
+def test_torch_target_matches_numpy(source, function):
+    torch = pytest.importorskip("torch")
+    problem, inputs, value, grads = _numpy(source)
+    module = matcalc.compile(problem, target="torch")
+    args = [torch.as_tensor(inputs[n]) if problem.variables[n].domain == "int" else
+            torch.tensor(np.asarray(inputs[n]), dtype=torch.float64, requires_grad=True)
+            for n in module.INPUTS]
+    loss = module.f(*args)
+    loss.backward()
+    _close(loss.detach(), value)
+    for name, x in zip(module.INPUTS, args):
+        if name in grads:
+            _close(x.grad, grads[name])
+
+
+@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
+def test_jax_target_matches_numpy_under_jit(source, function):
+    jax.config.update("jax_enable_x64", True)
+    problem, inputs, value, grads = _numpy(source)
+    module = matcalc.compile(problem, target="jax")
+    args = [jnp.asarray(inputs[n]) for n in module.INPUTS]
+    wrt = [module.INPUTS.index(w) for w in module.WRT]
+    loss, got = jax.jit(jax.value_and_grad(module.f, argnums=wrt))(*args)
+    _close(loss, value)
+    for name, g in zip(module.WRT, got):
+        _close(g, grads[name])
+
+
+@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
+def test_hessian_vector_products(source, function):
+    problem = matcalc.parse(source)
+    inputs = _inputs(problem)
+    module = matcalc.compile(problem, hvp=True)
+    rng = np.random.default_rng(5)
+    v = {w: rng.standard_normal(np.shape(inputs[w])) for w in problem.wrt}
+    h = 1e-6
+
+    def grad(shift):
+        return module.value_and_grad(**{n: x + shift * v[n] if n in v else x
+                                        for n, x in inputs.items()})[1]
+    up, down = grad(h), grad(-h)
+    got = module.hvp(v if len(v) > 1 else v[problem.wrt[0]], **inputs)
+    got = got if isinstance(got, dict) else {problem.wrt[0]: got}
+    for w in problem.wrt:
+        _close(got[w], (up[w] - down[w]) / (2 * h), 1e-6)

@@ -40,9 +40,7 @@ def key_code(key: tuple) -> str:
     def entry(e):
         if e is None or isinstance(e, int):
             return str(e)
-        parts = list(e)
-        while len(parts) > 1 and parts[-1] is None:
-            parts.pop()
+        parts = list(e) if e[2] is not None else list(e[:2]) if e[0] is not None else [e[1]]
         return f"slice({', '.join(map(str, parts))})"
     return "(" + ", ".join(entry(e) for e in key) + ("," if len(key) == 1 else "") + ")"
 

@@ -12,8 +12,8 @@ alone. Constant arrays take the inputs' floating type and device.
 from __future__ import annotations
 
 from . import precedence as P
-from ..ops.indexing import key_code
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, reshaped, shaped, sizes
+from ..ops.indexing import key_code, key_text
+from .forms import PYTHON_SYNTAX, Form, Forms, _inserted, call, kwargs, reshaped, shaped, sizes
 
 
 def default(name: str) -> Form:
@@ -55,6 +55,10 @@ FORMS = Forms(default, {
     "softplus": Form("xp.logaddexp({0}, 0.0)"),
     "outer": Form("{0}[:, None] * {1}[None, :]", P.MUL, P.POSTFIX),
     "reshape": reshaped("xp.reshape"),
+    # the standard indexes every axis: a trailing `...` takes those not named
+    "index": Form(lambda a, p: f"{a[0]}[{key_text(p['key'])}, ...]", P.POSTFIX, P.POSTFIX),
+    "expand_dims": Form(lambda a, p: f"{a[0]}[{_inserted(p['axis'])}, ...]", P.POSTFIX,
+                        P.POSTFIX),
     "gather": _helper("gather"),
     "unindex": Form(lambda a, p: f"_unindex(xp, {a[0]}, {sizes(p['shape'])}, "
                     f"{key_code(p['key'])})"),
@@ -95,6 +99,9 @@ def _unindex(xp, g, shape, key):
             g = xp.squeeze(g, axis=axis)
             continue
         n = shape[k - sum(e is None for e in key[:k])]
+        if entry == slice(None):  # every entry, in place
+            axis += 1
+            continue
         if isinstance(entry, slice):
             places = list(range(n)[entry])
         else:

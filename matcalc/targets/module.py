@@ -24,13 +24,12 @@ import textwrap
 import unicodedata
 from typing import Protocol
 
-import sympy
-
 from .._version import __version__
 from ..ad.gradient import Gradient
 from ..ir.expr import Const, Var, postorder
 from ..ir.shapes import fmt, symbols as shape_symbols
 from ..passes.lowering import Capabilities, lower
+from .dims import dim_lines as _dim_lines
 from .text import TextPrinter, declarations
 
 # Names the generated module itself defines or uses.
@@ -149,45 +148,6 @@ def _used_names(exprs, target: Target) -> list[str]:
                 for s in sorted(shape_symbols(value), key=str):
                     out[s.name] = None
     return list(out)
-
-
-def _dim_lines(dims: list[str], problem, ident) -> list[str]:
-    """`N, D = X.shape` lines that define the dimensions the code uses."""
-    lines, pending = [], list(dims)
-    for name, v in problem.variables.items():
-        here = [str(d) for d in v.shape]
-        found = [d for d in pending if d in here]
-        if not found:
-            continue
-        if len(found) == len(here) == 2 and here[0] != here[1]:
-            lines.append(f"{ident[here[0]]}, {ident[here[1]]} = {ident[name]}.shape")
-        else:
-            lines += [f"{ident[d]} = {ident[name]}.shape[{here.index(d)}]" for d in found]
-        pending = [d for d in pending if d not in found]
-    return lines + _solved_dims(pending, problem, ident)
-
-
-def _solved_dims(pending: list[str], problem, ident) -> list[str]:
-    """`E = X.shape[2] // H` for each dimension only a declared product
-    (D = H * E) gives, once the product's other factors are known."""
-    lines, known = [], set(problem.dims) - set(pending)
-    while pending:
-        for name, v, k, p in ((n, v, k, p) for n, v in problem.variables.items()
-                              for k, d in enumerate(v.shape) for p in pending
-                              if problem.dims[p] in d.free_symbols):
-            d = v.shape[k]
-            rest = sympy.cancel(d / problem.dims[p])
-            if rest.free_symbols <= {problem.dims[n] for n in known} and \
-                    problem.dims[p] not in rest.free_symbols:
-                divisor = " * ".join(ident.get(str(f), str(f)) for f in sympy.Mul.make_args(rest))
-                divisor = f"({divisor})" if " * " in divisor else divisor
-                lines.append(f"{ident[p]} = {ident[name]}.shape[{k}] // {divisor}")
-                known.add(p)
-                pending.remove(p)
-                break
-        else:
-            return lines
-    return lines
 
 
 def _wrap(line: str, indent: str) -> list[str]:

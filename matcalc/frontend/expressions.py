@@ -87,8 +87,11 @@ def _sizes(item: "Tuple", text: str) -> tuple:
     for node in item.items:
         value = size_value(node)
         if value is None or not value.is_integer:
-            raise ShapeError("a size is a dimension, a product of them, an integer or -1",
-                             line=item.where.line, column=item.where.column, source=text)
+            hint = (f" ({value} is not a whole number of the dimensions: declare the "
+                    "product first, as D = H * E)" if value is not None else "")
+            raise ShapeError("a size is a dimension, a product of them, an integer or -1"
+                             + hint, line=item.where.line, column=item.where.column,
+                             source=text)
         out.append(value)
     return tuple(out)
 

@@ -51,6 +51,7 @@ class _ProblemBuilder:
         self.names: dict[str, Expr] = {}
         self.written: dict[str, str] = {}
         self.values: dict[Expr, float | None] = {}
+        self.products: dict[str, Token] = {}  # dimensions a product declared (D = H * E)
 
     def error(self, cls, message: str, token) -> MatcalcError:
         return cls(message, line=token.line, column=token.column, source=self.text)
@@ -140,6 +141,14 @@ class _ProblemBuilder:
         value = size_value(node) if node is not None else None
         return value if value is not None and value.is_integer and value.is_positive else None
 
+    def check_readable(self) -> None:
+        """Refuse a dimension declared by a product that the inputs' shapes
+        cannot give (D = H * E with neither H nor E an axis of its own)."""
+        for name in sorted(set(self.products) - readable(self.variables, self.dims)):
+            raise self.error(ShapeError, f"the size {name} cannot be read from the inputs' "
+                             f"shapes: fix it by a number (as '{name} = 4' before the "
+                             f"product) or give an input an axis {name}", self.products[name])
+
     def new_dimensions(self, tree) -> None:
         """Declare the names of `D = H * E` not yet declared as dimensions,
         where its right side is a product of names and integers that are
@@ -160,6 +169,7 @@ class _ProblemBuilder:
         for token in names:
             if str(token) not in self.names:
                 self.check_dimension(token)
+                self.products[str(token)] = token
                 self.dims[str(token)] = dim(str(token))
                 self.names[str(token)] = const(self.dims[str(token)])
 
@@ -227,6 +237,7 @@ class _ProblemBuilder:
             raise ParseError(f"the function {name} is a comparison, a condition: use it as "
                              "where(cond, a, b)'s condition", line=line, column=column,
                              source=self.text)
+        self.check_readable()
         wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else _default_wrt(self)
         for token in self.wrt or ():
             if str(token) not in self.variables:
@@ -238,6 +249,21 @@ class _ProblemBuilder:
             raise self.error(ParseError, "a name appears twice in 'wrt'", self.wrt[0])
         return Problem(dict(self.variables), dict(self.dims), dict(self.intermediates),
                        output, name, wrt, self.text, self.filename, dict(self.written))
+
+
+def readable(variables, dims: dict) -> set:
+    """The dimensions the inputs' shapes give: those an axis has alone, then
+    each one of a product whose other factors are given (D = H * E)."""
+    known = {str(d) for v in variables.values() for d in v.shape if d.is_Symbol}
+    grown = True
+    while grown:
+        grown = False
+        for d in (d for v in variables.values() for d in v.shape):
+            unknown = [s for s in d.free_symbols if str(s) not in known]
+            if len(unknown) == 1 and unknown[0] not in sympy.cancel(d / unknown[0]).free_symbols:
+                known.add(str(unknown[0]))
+                grown = True
+    return known & set(dims)
 
 
 def as_written(text: str, start: int, end: int) -> str:

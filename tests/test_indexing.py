@@ -195,3 +195,101 @@ def test_hessian_vector_products(source, function):
     got = got if isinstance(got, dict) else {problem.wrt[0]: got}
     for w in problem.wrt:
         _close(got[w], (up[w] - down[w]) / (2 * h), 1e-6)
+
+
+# ------------------------------------------------------------------ errors ---
+
+ERRORS = [
+    ("X: 3 x D\nf = sum(X[5])", 2, 9, ["index 5 is out of range", "size 3"]),
+    ("X: N x D\nf = sum(X[0, 0, 0])", 2, 9, ["too many indices: 3 for a N x D array"]),
+    ("X: N x D\nf = sum(X[..., ...])", 2, 9, ["only one '...'"]),
+    ("X: N x D\nf = sum(X[::0])", 2, 9, ["step cannot be 0"]),
+    ("X: 3 x D\nf = sum(X[2:1])", 2, 9, ["slice 2:1", "empty"]),
+    ("X: N x D\nf = sum(X[::2])", 2, 9, ["not a whole expression in N", "fixed size"]),
+    ("X: N x D\nf = sum(X[:N])", 2, 9, ["an index is an integer"]),
+    ("X: N x D\nf = sum(X[:, 0.5])", 2, 9, ["an index is an integer"]),
+    ("X: B x T x D\nf = sum(reshape(X, (B, T, 7)))", 2, 9,
+     ["cannot reshape B x T x D", "B x T x 7"]),
+    ("X: B x T x D\nf = sum(reshape(X, (B, -1, -1)))", 2, 9, ["only one size can be -1"]),
+    ("X: B x T x D\nH = 2\nf = sum(reshape(X, (B, T, H, D / H)))", 3, 20,
+     ["D/2 is not a whole number", "D = H * E"]),
+    ("D = H * E\nX: B x T x D\nf = sum(X)", 1, 9,
+     ["the size E cannot be read from the inputs' shapes", "E = 4"]),
+    ("tokens: B x T\nE: V x D\nf = sum(E[tokens])", 3, 9,
+     ["an index array must be an integer input", "tokens: B x T int"]),
+    ("tokens: B x T int\nX: B x T\nf = sum(X * tokens)", 3, 9,
+     ["tokens is an integer input", "E[tokens]"]),
+    ("tokens: B x T int\nE: V x D\nf = sum(E[tokens])\nwrt E, tokens", 4, 8,
+     ["tokens is an integer input", "no derivative"]),
+    ("E: V x D\ntokens: B int\nf = sum(E[tokens, 0])", 3, 9, ["first axis alone"]),
+    ("k: scalar int\nf = k", 1, 11, ["an integer input is an array of indices"]),
+]
+
+
+@pytest.mark.parametrize("source, line, column, words", ERRORS, ids=[e[0] for e in ERRORS])
+def test_bad_input_is_refused_at_its_place(source, line, column, words):
+    from test_fuzz import assert_clear_message
+    with pytest.raises(MatcalcError) as info:
+        matcalc.parse(source, "t.mc")
+    assert_clear_message(info.value, source)
+    assert (info.value.line, info.value.column) == (line, column), str(info.value)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_an_integer_input_is_checked_by_the_generated_modules():
+    problem = matcalc.parse("tokens: B x T int\nE: V x D\nf = sum(E[tokens] ** 2)")
+    inputs = _inputs(problem)
+    for target in ("numpy", "array-api", "torch", "jax"):
+        if target == "torch":
+            pytest.importorskip("torch")
+        module = matcalc.compile(problem, target=target)
+        with pytest.raises(TypeError, match="tokens: expected an integer array"):
+            module.value_and_grad(tokens=inputs["tokens"].astype(float), E=inputs["E"])
+        with pytest.raises(ValueError, match="tokens: expected shape"):
+            module.value_and_grad(tokens=inputs["tokens"][0], E=inputs["E"])
+    with pytest.raises(MatcalcError, match="pass an integer array"):
+        matcalc.check(problem, inputs={"tokens": inputs["tokens"].astype(float)})
+
+
+def test_an_integer_input_is_never_differentiated():
+    problem = matcalc.parse("tokens: B x T int\nE: V x D\nf = sum(E[tokens] ** 2)")
+    assert problem.wrt == ("E",)
+    with pytest.raises(MatcalcError, match="integer input"):
+        problem.with_wrt("tokens")
+
+
+def test_check_draws_indices_within_the_axis_they_index():
+    problem = matcalc.parse("E: V x D\nF: 2 x D\ntokens: 50 int\nf = sum(E[tokens] * F[tokens])")
+    for seed in range(3):
+        values = draw(problem, sizes(problem), np.random.default_rng(seed))
+        assert values["tokens"].dtype.kind == "i"
+        assert set(values["tokens"]) == {0, 1}  # below the smaller table's 2 rows
+
+
+def test_repeated_tokens_add_up():
+    problem = matcalc.parse("E: 3 x 2\ntokens: 4 int\nf = sum(E[tokens])")
+    _, grads = matcalc.compile(problem).value_and_grad(E=np.zeros((3, 2)),
+                                                       tokens=np.array([2, 0, 2, 2]))
+    np.testing.assert_array_equal(grads["E"], [[1, 1], [0, 0], [3, 3]])
+
+
+def test_notation():
+    from matcalc.targets.latex import to_latex
+    from matcalc.targets.unicode import to_unicode
+    p = matcalc.parse("X: B x T x D\nw: D\nf = sum(tanh(X[:, -1] * w))")
+    g = matcalc.grad(p)
+    assert str(g["w"]) == "sum((1 - tanh(X[:, -1] * w) ** 2) * X[:, -1], axis=0)"
+    assert str(g["X"]) == "zeros(B, T, D).at[:, -1].set((1 - tanh(X[:, -1] * w) ** 2) * w)"
+    assert r"X\left[:, -1\right]" in to_latex(g["w"])
+    assert r"\mathbf{0}_{B \times T \times D}.\mathrm{at}\left[:, -1\right]" in to_latex(g["X"])
+    assert "X[:, -1]" in to_unicode(g["w"])
+    q = matcalc.parse("tokens: B x T int\nE: V x D\nf = sum(E[tokens] ** 2)")
+    assert str(matcalc.grad(q)["E"]) == "zeros(V, D).at[tokens].add(2 * E[tokens])"
+
+
+def test_views_simplify():
+    p = matcalc.parse("x: N\nX: N x D\nf = sum(x[:, None] * X) + sum(X[:] * X[...])")
+    assert str(p.output.args[0]) == "sum(x[:, None] * X) + sum(X ** 2)"
+    q = matcalc.parse("X: B x T x D\nf = sum(reshape(reshape(X, (B, -1)), (B, T, D)) * X)")
+    assert str(q.output.args[0]) == "sum(X ** 2)"

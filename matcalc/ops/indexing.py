@@ -147,9 +147,12 @@ def index(x: Expr, items: list) -> Expr:
 
 
 def unindex(g: Expr, shape: Shape, key: tuple) -> Expr:
-    """Zeros of `shape` with g placed at `key` (the adjoint of indexing)."""
+    """Zeros of `shape` with g placed at `key` (the adjoint of indexing); a
+    key of whole and reversed axes only is a reversal, its own adjoint."""
     if is_zero(g):
         return zeros(shape)
+    if all(e in (WHOLE, (None, None, -1)) for e in key):
+        return index_by(g, key)
     return apply(OPS["unindex"], (g,), (("key", key), ("shape", tuple(shape))))
 
 

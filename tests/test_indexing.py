@@ -81,6 +81,16 @@ PROBLEMS = [
      lambda v: jnp.sum(v["E"][v["tokens"]][:, -1] * v["F"][v["tokens"]][:, 0])),
     ("E: V x D\ntokens: B x T int\nP: T x D\nf = sum(log1p(exp(E[tokens] + P)))",
      lambda v: jnp.sum(jnp.log1p(jnp.exp(v["E"][v["tokens"]] + v["P"])))),
+    # concatenate and stack of a few arrays: the adjoint slices the parts out
+    ("A: N x D\nB: M x D\nf = sum(tanh(concatenate((A, B), axis=0)) ** 2)",
+     lambda v: jnp.sum(jnp.tanh(jnp.concatenate((v["A"], v["B"]), axis=0)) ** 2)),
+    ("x: D\ny: D\nf = sum(stack((x, y), axis=1) ** 3) + sum(stack((x, sin(y))) * 2)",
+     lambda v: jnp.sum(jnp.stack((v["x"], v["y"]), axis=1) ** 3)
+     + jnp.sum(jnp.stack((v["x"], jnp.sin(v["y"]))) * 2)),
+    ("X: B x T x D\nY: B x T x D\nf = sum(concatenate((X, Y * X, Y), axis=2)[..., 1:] ** 2)",
+     lambda v: jnp.sum(jnp.concatenate((v["X"], v["Y"] * v["X"], v["Y"]), axis=2)[..., 1:] ** 2)),
+    ("X: B x T x D\nY: B x T x D\nf = sum(stack((X, Y), axis=1)[:, -1] * exp(X))",
+     lambda v: jnp.sum(jnp.stack((v["X"], v["Y"]), axis=1)[:, -1] * jnp.exp(v["X"]))),
 ]
 IDS = [p[0].split("\n")[-1] for p in PROBLEMS]
 
@@ -223,6 +233,11 @@ ERRORS = [
      ["tokens is an integer input", "no derivative"]),
     ("E: V x D\ntokens: B int\nf = sum(E[tokens, 0])", 3, 9, ["first axis alone"]),
     ("k: scalar int\nf = k", 1, 11, ["an integer input is an array of indices"]),
+    ("A: N x D\nB: M x K\nf = sum(concatenate((A, B), axis=0))", 3, 9,
+     ["concatenate along axis 0: N x D and M x K differ on another axis"]),
+    ("A: N x D\nf = sum(concatenate(A, axis=0))", 2, 9, ["takes a tuple of arrays"]),
+    ("A: N x D\nf = sum(concatenate((A, A), axis=2))", 2, 9, ["axis 2 is out of range"]),
+    ("x: D\ny: N\nf = sum(stack((x, y)))", 3, 9, ["stack takes a tuple of arrays of one shape"]),
 ]
 
 

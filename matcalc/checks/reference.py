@@ -93,6 +93,8 @@ FUNCTIONS = {
     "arccosh": np.arccosh, "arctanh": np.arctanh, "logaddexp": np.logaddexp,
     "clip": np.clip, "where": np.where, "triu": np.triu, "tril": np.tril,
     "cumsum": lambda x, axis=0: np.cumsum(x, axis=axis), "revcumsum": _revcumsum,
+    "concatenate": lambda arrays, axis=0: np.concatenate(arrays, axis=axis),
+    "stack": lambda arrays, axis=0: np.stack(arrays, axis=axis),
     "reshape": lambda x, shape: np.reshape(x, tuple(int(round(float(n))) for n in shape)),
 }
 CONSTANT_ARRAYS = ("ones", "zeros", "eye")

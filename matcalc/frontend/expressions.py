@@ -76,8 +76,10 @@ def _whole(node) -> int:
                      "or an integer array input (as E[tokens])")
 
 
-# Functions whose argument after the first may be a tuple of sizes.
+# Functions whose argument after the first may be a tuple of sizes, and
+# those whose first argument is a tuple of arrays.
 SHAPE_ARGUMENTS = ("reshape",)
+ARRAY_TUPLES = ("concatenate", "stack")
 
 
 def _sizes(item: "Tuple", text: str) -> tuple:
@@ -351,6 +353,8 @@ class ExprBuilder(Transformer_NonRecursive):
                                  source=self.text)
             elif isinstance(item, Tuple) and name in SHAPE_ARGUMENTS and args:
                 args.append(_sizes(item, self.text))
+            elif isinstance(item, Tuple) and name in ARRAY_TUPLES and not args:
+                args.append([self._operand(a, token) for a in item.items])
             else:
                 args.append(self._operand(item, token, name == "where" and not args))
         try:

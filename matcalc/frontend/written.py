@@ -17,7 +17,7 @@ from lark import v_args
 from .. import ops
 from ..hooks import provide
 from ..ir.expr import Apply, Const, Expr, const, is_op, var
-from .expressions import SHAPE_ARGUMENTS, ExprBuilder
+from .expressions import ARRAY_TUPLES, SHAPE_ARGUMENTS, ExprBuilder
 from .grammar import syntax_tree
 
 _OPERATORS = {"+": "add", "*": "mul", "/": "div", "@": "matmul", "**": "pow"}
@@ -100,6 +100,8 @@ class WrittenBuilder(ExprBuilder):
         if name in ops.OPS and ops.OPS[name].dims:  # zeros(N, D), eye(N): dimensions only
             return built
         args = [a for a in arguments or [] if not isinstance(a, tuple)]
+        if name in ARRAY_TUPLES:  # concatenate((A, B), axis=1): as built
+            return built
         if name in SHAPE_ARGUMENTS:  # reshape(X, (B, -1)): its sizes as the builder reads them
             return Apply(name, (args[0],), (("shape", built.shape),), built.shape)
         params = tuple((str(k), self._keyword(str(token), str(k), v)) for k, v in

@@ -27,7 +27,7 @@ WHOLE = (None, None, None)
 def key_text(key: tuple) -> str:
     """The key as NumPy writes it: `:, -1`, `..., 1:`, `::-1`, `:, :, None`."""
     def entry(e):
-        if e is None or isinstance(e, int):
+        if not isinstance(e, tuple):  # an integer (symbolic in concatenate's parts) or None
             return str(e)
         start, stop, step = ("" if p is None else str(p) for p in e)
         return f"{start}:{stop}" + (f":{step}" if step else "")
@@ -38,7 +38,7 @@ def key_code(key: tuple) -> str:
     """The key as a Python tuple, for a function that takes it:
     `(slice(None), -1)`."""
     def entry(e):
-        if e is None or isinstance(e, int):
+        if not isinstance(e, tuple):
             return str(e)
         parts = list(e) if e[2] is not None else list(e[:2]) if e[0] is not None else [e[1]]
         return f"slice({', '.join(map(str, parts))})"
@@ -86,16 +86,16 @@ def _index_shape(s, p):
             out.append(sympy.Integer(1))
             continue
         n = shape.pop(0)
-        if isinstance(e, int):
-            _position(e, n)
-        else:
+        if isinstance(e, tuple):
             out.append(_length(e, n))
+        else:
+            _position(e, n)
     return tuple(out + shape)
 
 
 def _position(i: int, n) -> None:
     """Refuse an integer index outside an axis of (known) size n."""
-    if sympy.sympify(n).is_Integer and not -n <= i < n:
+    if isinstance(i, int) and sympy.sympify(n).is_Integer and not -n <= i < n:
         raise ShapeError(f"index {i} is out of range for an axis of size {n}")
 
 
@@ -106,7 +106,7 @@ def _length(e: tuple, n):
     step = 1 if step is None else step
     if step == 0:
         raise ShapeError("a slice step cannot be 0")
-    if sympy.sympify(n).is_Integer:
+    if sympy.sympify(n).is_Integer and all(isinstance(p, int) or p is None for p in e):
         count = len(range(*slice(start, stop, step).indices(int(n))))
     else:
         count = _symbolic_length(start, stop, step, n)
@@ -119,7 +119,9 @@ def _symbolic_length(start, stop, step, n):
     """A slice's length over an axis of symbolic size n, which must be a
     whole expression in n (steps other than ±1 need bounds on one side)."""
     def at(p, default):
-        return default if p is None else (n + p if p < 0 else sympy.Integer(p))
+        if p is None:
+            return default
+        return n + p if isinstance(p, int) and p < 0 else sympy.sympify(p)
     if step > 0:
         span = at(stop, n) - at(start, 0)
     else:
@@ -289,3 +291,70 @@ BUILDERS["reshape"] = reshape
 _SYMBOL_BUILDERS.update({"index": index_by, "gather": gather,
                          "unindex": lambda g, key, shape: unindex(g, shape, key),
                          "scatter_add": lambda g, idx, shape: scatter_add(g, idx, shape[0])})
+
+
+# ------------------------------------------------------ concatenate, stack ---
+def concatenate(arrays: list, axis: int = 0) -> Expr:
+    """NumPy's concatenate of a few arrays along `axis`: their sizes there
+    add up, the others must agree. Its adjoint slices each part back out."""
+    arrays = _tuple_of_arrays(arrays, "concatenate")
+    if any(not a.shape for a in arrays):
+        raise ShapeError("concatenate joins arrays, not scalars: stack((a, b)) makes a vector")
+    ndim = arrays[0].ndim
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"axis {axis} is out of range for a {fmt(arrays[0].shape)} array")
+    if len(arrays) == 1:
+        return arrays[0]
+    return apply(OPS["concatenate"], tuple(arrays), (("axis", axis % ndim),))
+
+
+def stack(arrays: list, axis: int = 0) -> Expr:
+    """NumPy's stack: the arrays, of one shape, along a new axis `axis`
+    (concatenate of each with a new axis of size 1 there)."""
+    arrays = _tuple_of_arrays(arrays, "stack")
+    if len({a.shape for a in arrays}) != 1:
+        raise ShapeError("stack takes a tuple of arrays of one shape: "
+                         + ", ".join(fmt(a.shape) for a in arrays))
+    ndim = arrays[0].ndim + 1
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"axis {axis} is out of range for a stack of {ndim} dimensions")
+    return concatenate([expand_dims(a, (axis % ndim,)) for a in arrays], axis % ndim)
+
+
+def _tuple_of_arrays(arrays, name: str) -> list:
+    if not isinstance(arrays, (list, tuple)) or not arrays:
+        raise ShapeError(f"{name} takes a tuple of arrays, as {name}((A, B), axis=0)")
+    return list(arrays)
+
+
+def _concatenate_shape(s, p):
+    axis, first = p["axis"], s[0]
+    for shape in s[1:]:
+        if len(shape) != len(first) or any(a != b for k, (a, b) in enumerate(zip(first, shape))
+                                           if k != axis):
+            raise ShapeError(f"concatenate along axis {axis}: " + " and ".join(map(fmt, s))
+                             + " differ on another axis")
+    return first[:axis] + (sympy.Add(*(shape[axis] for shape in s)),) + first[axis + 1:]
+
+
+def _part(g: Expr, node: Expr, i: int) -> Expr:
+    """Argument i's part of g, the adjoint of a concatenate `node`."""
+    axis = node.param("axis")
+    start = sympy.Add(*(a.shape[axis] for a in node.args[:i]))
+    stop = start + node.args[i].shape[axis]
+    if node.args[i].shape[axis] == 1:  # one entry: g[..., start] with its axis kept
+        at = int(start) if start.is_Integer else start
+        return expand_dims(index_by(g, (WHOLE,) * axis + (at,)), (axis,))
+    bound = [None if b == 0 or b == g.shape[axis] else int(b) if b.is_Integer else b
+             for b in (start, stop)]
+    return index_by(g, (WHOLE,) * axis + ((bound[0], bound[1], None),))
+
+
+_register(Op("concatenate", _concatenate_shape, _part, nargs=None, params=(("axis", 0),),
+             jvp=lambda n, d: concatenate([zeros(a.shape) if da is None else da
+                                           for a, da in zip(n.args, d)], n.param("axis")),
+             rule="d concatenate(A, B) = concatenate(dA, dB)",
+             identity="<G, concatenate(A, B)> = <G's part of A, A> + <G's part of B, B>"))
+
+BUILDERS.update({"concatenate": concatenate, "stack": stack})
+_SYMBOL_BUILDERS["concatenate"] = lambda *arrays, axis: concatenate(arrays, axis)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from . import precedence as P
 from ..ops.indexing import key_code, key_text
-from .forms import PYTHON_SYNTAX, Form, Forms, _inserted, call, kwargs, reshaped, shaped, sizes
+from .forms import (PYTHON_SYNTAX, Form, Forms, _inserted, call, joined, kwargs, reshaped,
+                    shaped, sizes)
 
 
 def default(name: str) -> Form:
@@ -55,6 +56,7 @@ FORMS = Forms(default, {
     "softplus": Form("xp.logaddexp({0}, 0.0)"),
     "outer": Form("{0}[:, None] * {1}[None, :]", P.MUL, P.POSTFIX),
     "reshape": reshaped("xp.reshape"),
+    "concatenate": joined("xp.concat"),
     # the standard indexes every axis: a trailing `...` takes those not named
     "index": Form(lambda a, p: f"{a[0]}[{key_text(p['key'])}, ...]", P.POSTFIX, P.POSTFIX),
     "expand_dims": Form(lambda a, p: f"{a[0]}[{_inserted(p['axis'])}, ...]", P.POSTFIX,

@@ -114,6 +114,11 @@ def sizes(shape) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
+def joined(function: str, axis: str = "axis") -> Form:
+    """`function((A, B), axis=k)`: arrays joined along an axis."""
+    return Form(lambda a, p: f"{function}(({', '.join(a)}), {axis}={p['axis']})")
+
+
 def reshaped(function: str) -> Form:
     """`function(x, (B, T, H, E))`: x's entries in C order in a new shape."""
     return Form(lambda a, p: f"{function}({a[0]}, {sizes(p['shape'])})")

@@ -147,6 +147,10 @@ def _used_names(exprs, target: Target) -> list[str]:
             if key == "shape":
                 for s in sorted(shape_symbols(value), key=str):
                     out[s.name] = None
+            elif key == "key":  # a slice's symbolic bounds (concatenate's parts)
+                for s in sorted(shape_symbols([b for e in value if isinstance(e, tuple)
+                                               for b in e if b is not None]), key=str):
+                    out[s.name] = None
     return list(out)
 
 

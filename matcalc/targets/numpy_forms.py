@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from . import precedence as P
 from ..ops.indexing import key_text
-from .forms import PYTHON_SYNTAX, Form, Forms, call, kwargs, reshaped, shaped, sizes, triangle
+from .forms import (PYTHON_SYNTAX, Form, Forms, call, joined, kwargs, reshaped, shaped, sizes,
+                    triangle)
 
 
 def default(name: str) -> Form:
@@ -58,6 +59,7 @@ FORMS = Forms(default, {
     "erf": call("_erf"),
     "revcumsum": _along("_revcumsum"),
     "reshape": reshaped("np.reshape"),
+    "concatenate": joined("np.concatenate"),
     "unindex": Form(lambda a, p: f"_unindex({a[0]}, {sizes(p['shape'])}, "
                     f"np.s_[{key_text(p['key'])}])"),
     "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),

@@ -9,7 +9,7 @@ from ..hooks import provide, provided
 from ..ir.shapes import fmt
 from . import precedence as P
 from ..ops.indexing import key_text
-from .forms import PYTHON_SYNTAX, Form, Forms, call, reshaped
+from .forms import PYTHON_SYNTAX, Form, Forms, call, joined, reshaped
 from .printer import Printer
 
 
@@ -29,6 +29,7 @@ FORMS = Forms(call, {
     "triu": Form(lambda a, p: f"triu({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
     "tril": Form(lambda a, p: f"tril({a[0]}" + (f", k={p['k']})" if p["k"] else ")")),
     "reshape": reshaped("reshape"),
+    "concatenate": joined("concatenate"),
     # the adjoints of indexing and gather, as JAX writes them
     "unindex": Form(lambda a, p: f"zeros({', '.join(p['shape'])}).at[{key_text(p['key'])}]"
                     f".set({a[0]})", P.POSTFIX),

@@ -16,7 +16,7 @@ from . import precedence as P
 from ..ad.gradient import Gradient
 from ..ir.expr import is_op, postorder
 from ..ops.indexing import key_code, key_text, negative_step
-from .forms import PYTHON_SYNTAX, Form, call, shaped, sizes
+from .forms import Form, call, joined, shaped, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
@@ -55,6 +55,7 @@ FORMS = RenamedForms("torch", {
                   if negative_step(p["key"]) else f"{a[0]}[{key_text(p['key'])}]",
                   P.POSTFIX, P.POSTFIX),
     "unindex": Form(lambda a, p: f"_unindex({a[0]}, {sizes(p['shape'])}, {key_code(p['key'])})"),
+    "concatenate": joined("torch.cat", "dim"),
     "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
 })
 

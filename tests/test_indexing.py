@@ -308,3 +308,24 @@ def test_views_simplify():
     assert str(p.output.args[0]) == "sum(x[:, None] * X) + sum(X ** 2)"
     q = matcalc.parse("X: B x T x D\nf = sum(reshape(reshape(X, (B, -1)), (B, T, D)) * X)")
     assert str(q.output.args[0]) == "sum(X ** 2)"
+
+
+@pytest.mark.parametrize("source, function, wrt", [
+    ("X: N x D\nw: D\nf = sum(tanh(X[-1] * w)) + sum(X[1:, ::-1] * X[:-1] ** 2)",
+     lambda v: jnp.sum(jnp.tanh(v["X"][-1] * v["w"]))
+     + jnp.sum(v["X"][1:, ::-1] * v["X"][:-1] ** 2), "X"),
+    ("tokens: B x T int\nE: V x D\nf = sum(tanh(E[tokens]) ** 2)",
+     lambda v: jnp.sum(jnp.tanh(v["E"][v["tokens"]]) ** 2), "E"),
+    ("H = 2\nD = H * E\nX: B x D\nf = sum(exp(reshape(X, (B, H, E))[:, 0]) * X[:, -1, None])",
+     lambda v: jnp.sum(jnp.exp(v["X"].reshape(v["X"].shape[0], 2, -1)[:, 0])
+                       * v["X"][:, -1, None]), "X"),
+])
+def test_full_hessian_matches_jax(source, function, wrt):
+    jax.config.update("jax_enable_x64", True)
+    problem = matcalc.parse(source).with_wrt(wrt)
+    inputs = _inputs(problem)
+    got = matcalc.compile(problem, hessian=True).hessian(**inputs)
+
+    def of(x):
+        return function({**{n: jnp.asarray(v) for n, v in inputs.items()}, wrt: x})
+    _close(got, jax.hessian(of)(jnp.asarray(inputs[wrt])))

@@ -15,8 +15,8 @@ import sympy
 
 from ..errors import ShapeError
 from ..ir.expr import Expr, Var, apply, const, is_op
-from ..ir.shapes import Shape, fmt
-from .axes import expand_dims
+from ..ir.shapes import Shape, broadcast, fmt
+from .axes import expand_dims, unbroadcast
 from .builders import (BUILDERS, _SYMBOL_BUILDERS, _coefficient, col, is_zero, mul, ones, row,
                        zeros)
 from .core import OPS, Op, _register, _view
@@ -252,12 +252,15 @@ def gather(table: Expr, idx: Expr) -> Expr:
     return _constant_or(apply(OPS["gather"], (table, idx)), table)
 
 
-def scatter_add(g: Expr, idx: Expr, size) -> Expr:
-    """Zeros of `size` rows with each row of g added at the row idx names
-    (repeated indices add up): the adjoint of gather."""
-    shape = (size,) + tuple(g.shape[idx.ndim:])
+def scatter_add(g: Expr, idx: Expr, shape) -> Expr:
+    """Zeros of `shape` (the table's) with each row of g added at the row
+    idx names, repeated indices adding up: the adjoint of gather. g may be
+    a broadcast of its rows (ones(S) ⊙ y is y: never made dense)."""
+    shape = tuple(shape)
     if is_zero(g):
         return zeros(shape)
+    if is_op(g, "mul") and any(is_op(f, "ones") for f in g.args):
+        g = mul(*(f for f in g.args if not is_op(f, "ones")))
     return apply(OPS["scatter_add"], (g, idx), (("shape", shape),))
 
 
@@ -268,29 +271,30 @@ def _gather_shape(s, p):
 
 def _scatter_add_shape(s, p):
     g, idx = s
-    if tuple(g[:len(idx)]) != tuple(idx) or tuple(g[len(idx):]) != tuple(p["shape"][1:]):
-        raise ShapeError(f"scatter_add: {fmt(g)} is not the index's {fmt(idx)} followed by "
-                         f"rows of {fmt(p['shape'][1:])}")
+    rows = tuple(idx) + tuple(p["shape"][1:])
+    if len(g) > len(rows) or broadcast(tuple(g), rows) != rows:
+        raise ShapeError(f"scatter_add: {fmt(g)} does not broadcast to the index's "
+                         f"{fmt(idx)} followed by rows of {fmt(p['shape'][1:])}")
     return tuple(p["shape"])
 
 
 _register(Op("gather", _gather_shape,
-             lambda g, n, i: scatter_add(g, n.args[1], n.args[0].shape[0]) if i == 0 else None,
+             lambda g, n, i: scatter_add(g, n.args[1], n.args[0].shape) if i == 0 else None,
              nargs=2, jvp=lambda n, d: None if d[0] is None else gather(d[0], n.args[1]),
              rule="d E[idx] = dE[idx]",
              identity="<G, E[idx]> = <zeros with the rows of G added at idx, E>"))
 _register(Op("scatter_add", _scatter_add_shape,
-             lambda g, n, i: gather(g, n.args[1]) if i == 0 else None,
+             lambda g, n, i: unbroadcast(gather(g, n.args[1]), n.args[0].shape) if i == 0
+             else None,
              nargs=2, params=(("shape", ()),),
-             jvp=lambda n, d: None if d[0] is None else
-             scatter_add(d[0], n.args[1], n.shape[0]),
+             jvp=lambda n, d: None if d[0] is None else scatter_add(d[0], n.args[1], n.shape),
              rule="d scatter_add(g) = scatter_add(dg)",
              identity="<A, scatter_add(G, idx)> = <A[idx], G>"))
 
 BUILDERS["reshape"] = reshape
 _SYMBOL_BUILDERS.update({"index": index_by, "gather": gather,
                          "unindex": lambda g, key, shape: unindex(g, shape, key),
-                         "scatter_add": lambda g, idx, shape: scatter_add(g, idx, shape[0])})
+                         "scatter_add": scatter_add})
 
 
 # ------------------------------------------------------ concatenate, stack ---

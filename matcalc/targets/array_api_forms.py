@@ -81,13 +81,14 @@ def _gather(xp, table, idx):
 ''',
     "scatter_add": '''
 def _scatter_add(xp, g, idx, shape):
-    """Zeros of `shape` with each g[i] added at the row idx[i], repeated rows
-    adding up (the adjoint of table[idx]), as onehot(idx)ᵀ g: the standard
-    has no scatter."""
+    """Zeros of `shape` with each g[i] (broadcast to the rows idx names)
+    added at the row idx[i], repeated rows adding up (the adjoint of
+    table[idx]), as onehot(idx)ᵀ g: the standard has no scatter."""
     flat = xp.reshape(idx, (-1,))
     rows = xp.arange(shape[0], device=_device_of(g))
     onehot = xp.astype(flat[:, None] == rows[None, :], g.dtype)
-    g = xp.reshape(g, (flat.shape[0], -1))
+    g = xp.reshape(xp.broadcast_to(g, tuple(idx.shape) + tuple(shape[1:])),
+                   (flat.shape[0], -1))
     return xp.reshape(xp.matrix_transpose(onehot) @ g, shape)
 ''',
     "unindex": '''

@@ -38,8 +38,9 @@ def _unindex(g, shape, key):
 ''',
            "scatter_add": '''
 def _scatter_add(g, idx, shape):
-    """Zeros of `shape` with each g[i] added at the row idx[i], repeated
-    rows adding up: the adjoint of table[idx]."""
+    """Zeros of `shape` with each g[i] (broadcast to the rows idx names)
+    added at the row idx[i], repeated rows adding up: the adjoint of
+    table[idx]."""
     return jnp.zeros(shape, g.dtype).at[idx].add(g)
 '''}
 

@@ -76,8 +76,9 @@ def _unindex(g, shape, key):
 ''',
     "scatter_add": '''
 def _scatter_add(g, idx, shape):
-    """Zeros of `shape` with each g[i] added at the row idx[i], repeated
-    rows adding up: the adjoint of table[idx]."""
+    """Zeros of `shape` with each g[i] (broadcast to the rows idx names)
+    added at the row idx[i], repeated rows adding up: the adjoint of
+    table[idx]."""
     out = np.zeros(shape, dtype=np.result_type(g))
     np.add.at(out, idx, g)
     return out

@@ -78,10 +78,11 @@ def _unindex(g, shape, key):
 ''',
     "scatter_add": '''
 def _scatter_add(g, idx, shape):
-    """Zeros of `shape` with each g[i] added at the row idx[i], repeated
-    rows adding up: the adjoint of table[idx]."""
+    """Zeros of `shape` with each g[i] (broadcast to the rows idx names)
+    added at the row idx[i], repeated rows adding up: the adjoint of
+    table[idx]."""
     out = torch.zeros(shape, dtype=g.dtype, device=g.device)
-    return out.index_put_((idx,), g, accumulate=True)
+    return out.index_put_((idx,), g.expand(*idx.shape, *shape[1:]), accumulate=True)
 ''',
     "sigmoid": None,
     "erf": None,

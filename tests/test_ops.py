@@ -205,6 +205,15 @@ CASES: dict[str, list[tuple[str, dict]]] = {
                ("sum(cumsum(X, axis=1) ** 2) + sum(sin(cumsum(X, axis=0)))", M)],
     "revcumsum": [("sum(revcumsum(X, axis=1) ** 2)", M),
                   ("sum(sin(revcumsum(x, axis=0)))", {"x": "N"})],
+    "index": [("sum(X[:, -1] * X[0, ::-1, None])", {"X": "N x D x N"}),
+              ("sum(tanh(X[1:, ::-1]) * X[:-1])", M)],
+    "expand_dims": [("sum(X[:, None] * sin(X[:, :, None]))", M)],
+    "reshape": [("sum(sin(reshape(X, (D, N))) * X.T)", M),
+                ("sum(reshape(X * b, (-1,)) ** 3)", {"X": "N x D x K", "b": "K"})],
+    "gather": [("sum(E[tokens] ** 3)", {"E": "V x D", "tokens": "N x K int"}),
+               ("sum(sin(e[tokens]))", {"e": "V", "tokens": "N int"})],
+    "concatenate": [("sum(tanh(concatenate((X, Y * X), axis=1)) ** 2)", M),
+                    ("sum(stack((x, y), axis=1) ** 3)", {"x": "N", "y": "N"})],
 }
 
 # Zero derivative almost everywhere: covered by the zero-derivative tests below
@@ -254,16 +263,24 @@ def build(source: str, shapes: dict):
     return matcalc.parse(decls + source + "\n")
 
 
-# Operators the language cannot write (derivation-internal marks): checked by
-# wrapping a subexpression of an ordinary problem in them by hand.
-INTERNAL_OPS = ("adjoint",)
+# Operators the language cannot write (derivation-internal marks, the
+# adjoints of indexing and gather): checked by wrapping a subexpression of
+# an ordinary problem in them by hand.
+INTERNAL = {
+    "adjoint": lambda x, tokens: apply(ops.OPS["adjoint"], (x,)),
+    "unindex": lambda x, tokens: ops.unindex(x, (x.shape[0], 3, x.shape[1]),
+                                             ((None, None, None), 1)),
+    "scatter_add": lambda x, tokens: ops.scatter_add(x, tokens, (x.shape[1], x.shape[1])),
+}
+INTERNAL_OPS = tuple(INTERNAL)
 
 
 def internal_problem(op: str):
-    """sum(op(X @ W) ** 2), with `op` applied to X @ W as a graph node."""
-    base = matcalc.problem("X @ W", X="N x D", W="D x H")
+    """sum(op(X @ W) ** 2), with `op` applied to X @ W as a graph node
+    (scatter_add by the integer input `tokens`)."""
+    base = matcalc.parse("X: N x D\nW: D x H\ntokens: N int\nf = X @ W")
     inner = base.output.args[0] if getattr(base.output, "op", None) == "name" else base.output
-    marked = apply(ops.OPS[op], (inner,))
+    marked = INTERNAL[op](inner, base.variables["tokens"])
     output = ops.reduce_sum(ops.power(marked, const(2)))
     return dataclasses.replace(base, output=output, intermediates={}, source=None)
 

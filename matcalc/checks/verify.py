@@ -130,8 +130,9 @@ def index_ranges(problem, dims: dict[str, int]) -> dict[str, int]:
     at = {problem.dims[k]: n for k, n in dims.items()}
     out: dict[str, int] = {}
     for node in postorder([problem.output]):
-        if is_op(node, "gather") and isinstance(node.args[1], Var):
-            size = int(sympy.sympify(node.args[0].shape[0]).subs(at))
+        if is_op(node, "gather", "scatter_add") and isinstance(node.args[1], Var):
+            rows = node.args[0].shape[0] if node.op == "gather" else node.shape[0]
+            size = int(sympy.sympify(rows).subs(at))
             out[node.args[1].name] = min(size, out.get(node.args[1].name, size))
     return out
 

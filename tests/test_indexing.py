@@ -329,3 +329,12 @@ def test_full_hessian_matches_jax(source, function, wrt):
     def of(x):
         return function({**{n: jnp.asarray(v) for n, v in inputs.items()}, wrt: x})
     _close(got, jax.hessian(of)(jnp.asarray(inputs[wrt])))
+
+
+def test_a_problem_with_a_product_dimension_reads_back():
+    p = matcalc.parse("H = 2\nD = H * E\nX: B x T x D\nw: D\n"
+                      "Q = reshape(X * w, (B, T, H, E))\nf = sum(Q ** 2)")
+    assert str(p).splitlines()[:3] == ["H = 2", "D = E * H", "X: B x T x D"]
+    assert matcalc.parse(str(p)).output is p.output
+    q = matcalc.parse("tokens: B x T int\nE: V x D\nf = sum(E[tokens] ** 2)")
+    assert matcalc.parse(str(q)).output is q.output

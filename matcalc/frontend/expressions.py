@@ -17,6 +17,7 @@ from .. import ops
 from ..errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
 from ..ir.expr import Const, Expr, Var, const, is_op
 from ..ir.shapes import fmt
+from ..ops.indexing import size_value
 from .reading import constant_value, first_argument
 
 
@@ -96,20 +97,6 @@ def _sizes(item: "Tuple", text: str) -> tuple:
                              source=text)
         out.append(value)
     return tuple(out)
-
-
-def size_value(node: Expr):
-    """The number a constant node stands for, through named intermediates
-    (D = H * E with H = 2 is 2 E), else None."""
-    node = ops.unnamed(node)
-    if isinstance(node, Const):
-        return node.value
-    if is_op(node, "mul", "div"):
-        parts = [size_value(a) for a in node.args]
-        if None in parts:
-            return None
-        return parts[0] / parts[1] if node.op == "div" else sympy.Mul(*parts)
-    return None
 
 
 class _KeywordValue:

@@ -14,14 +14,28 @@ from __future__ import annotations
 import sympy
 
 from ..errors import ShapeError
-from ..ir.expr import Expr, Var, apply, const, is_op
+from ..ir.expr import Const, Expr, Var, apply, const, is_op
 from ..ir.shapes import Shape, broadcast, fmt
 from .axes import expand_dims, unbroadcast
 from .builders import (BUILDERS, _SYMBOL_BUILDERS, _coefficient, col, is_zero, mul, ones, row,
                        zeros)
-from .core import OPS, Op, _register, _view
+from .core import OPS, Op, _register, _view, unnamed
 
 WHOLE = (None, None, None)
+
+
+def size_value(node: Expr):
+    """The number a constant node stands for, through named intermediates
+    (D = H * E with H = 2 is 2 E), else None."""
+    node = unnamed(node)
+    if isinstance(node, Const):
+        return node.value
+    if is_op(node, "mul", "div"):
+        parts = [size_value(a) for a in node.args]
+        if None in parts:
+            return None
+        return parts[0] / parts[1] if node.op == "div" else sympy.Mul(*parts)
+    return None
 
 
 def key_text(key: tuple) -> str:

@@ -265,6 +265,9 @@ def test_an_integer_input_is_checked_by_the_generated_modules():
             module.value_and_grad(tokens=inputs["tokens"][0], E=inputs["E"])
     with pytest.raises(MatcalcError, match="pass an integer array"):
         matcalc.check(problem, inputs={"tokens": inputs["tokens"].astype(float)})
+    with pytest.raises(MatcalcError, match="indices outside the 5 entries"):
+        matcalc.check(problem, dims={"V": 5}, inputs={"tokens": np.full((2, 3), 5)})
+    assert matcalc.check(problem, dims={"V": 5}, inputs={"tokens": np.full((2, 3), -5)}).ok
 
 
 def test_an_integer_input_is_never_differentiated():

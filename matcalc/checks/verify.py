@@ -137,6 +137,15 @@ def index_ranges(problem, dims: dict[str, int]) -> dict[str, int]:
     return out
 
 
+def _in_range(given: dict, ranges: dict[str, int]) -> None:
+    """Refuse a given integer input with an index outside the axis it indexes."""
+    for name, n in ranges.items():
+        if name in given and np.size(given[name]) and not (
+                -n <= np.min(given[name]) and np.max(given[name]) < n):
+            raise MatcalcError(f"input '{name}' has indices outside the {n} entries of the "
+                               f"axis it indexes (from {-n} to {n - 1})")
+
+
 DOMAIN_WORDS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x > 1",
                 "spd": "a symmetric positive definite matrix"}
 
@@ -331,6 +340,7 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
     check_settings(dims, seed, tol, eps)
     bound, given = prepare(problem, dims, inputs)
     concrete = sizes(problem, bound)
+    _in_range(given, index_ranges(problem, concrete))
     rng = np.random.default_rng(seed)
     values = {**draw(problem, concrete, rng), **given}
     if module is None:

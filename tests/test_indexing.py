@@ -216,7 +216,7 @@ ERRORS = [
     ("X: N x D\nf = sum(X[::0])", 2, 9, ["step cannot be 0"]),
     ("X: 3 x D\nf = sum(X[2:1])", 2, 9, ["slice 2:1", "empty"]),
     ("X: N x D\nf = sum(X[::2])", 2, 9, ["not a whole expression in N", "fixed size"]),
-    ("X: N x D\nf = sum(X[:N])", 2, 9, ["an index is an integer"]),
+    ("X: N x D\nx: N\nf = sum(X[:x])", 3, 9, ["an index is an integer"]),
     ("X: N x D\nf = sum(X[:, 0.5])", 2, 9, ["an index is an integer"]),
     ("X: B x T x D\nf = sum(reshape(X, (B, T, 7)))", 2, 9,
      ["cannot reshape B x T x D", "B x T x 7"]),

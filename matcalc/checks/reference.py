@@ -187,6 +187,14 @@ class _Evaluator(Transformer_NonRecursive):
     def indexing(self, node, subscripts):
         return np.asarray(node)[subscripts]
 
+    def at_update(self, target, _at, subscripts, method, value):
+        out = np.array(target, dtype=np.result_type(target, value))
+        if str(method) == "add":
+            np.add.at(out, subscripts, value)
+        else:
+            out[subscripts] = value
+        return out
+
     def keyword(self, key, value):
         return _Keyword((str(key), value if value is None or isinstance(value, (str, tuple))
                          else int(value)))

@@ -70,9 +70,11 @@ def _subscript(item):
 
 
 def _whole(node) -> int:
-    """An index or slice bound: a fixed integer."""
-    if isinstance(node, Const) and node.value.is_Integer:
-        return int(node.value)
+    """An index or slice bound: a fixed integer, or a whole expression in
+    the dimensions (X[:N], as a concatenate's gradient prints)."""
+    value = size_value(node)
+    if value is not None and value.is_integer:
+        return int(value) if value.is_Integer else value
     raise ShapeError("an index is an integer (a slice's bounds too), a slice, None, '...' "
                      "or an integer array input (as E[tokens])")
 
@@ -307,6 +309,24 @@ class ExprBuilder(Transformer_NonRecursive):
             return ops.gather(node, arrays[0])
         return ops.index(node, [_subscript(s) for s in subscripts])
 
+    def at_update(self, meta, children):
+        """`zeros(S).at[key].set(g)`, `zeros(S).at[idx].add(g)`: the adjoints
+        of indexing and gather, as JAX writes them (and gradients print)."""
+        target, _, subscripts, method, value = children
+        target, value = self._operand(target, meta), self._operand(value, meta)
+        try:
+            if not is_op(target, "zeros") or str(method) not in ("set", "add"):
+                raise ParseError("'.at[...]' is only zeros(...).at[key].set(g) or "
+                                 "zeros(...).at[tokens].add(g), the adjoints of indexing "
+                                 "and gather")
+            arrays = [s for s in subscripts if isinstance(s, Expr) and not isinstance(s, Const)]
+            if arrays and len(subscripts) == 1 and str(method) == "add":
+                return ops.scatter_add(value, arrays[0], target.shape)
+            key = ops.normal_key(target.shape, [_subscript(s) for s in subscripts])
+            return ops.unindex(value, target.shape, key)
+        except MatcalcError as err:
+            raise self._fail(err, meta)
+
     def keyword(self, meta, children):
         return (children[0], children[1])
 
@@ -395,12 +415,15 @@ class ExprBuilder(Transformer_NonRecursive):
         """`op` of the dimensions `args`: `op.dims` says how many it takes
         (its signature) and the shape they give."""
         accepted = inspect.signature(op.dims).parameters.values()
-        least = sum(p.default is p.empty for p in accepted)
-        most = len(accepted)
+        least = sum(p.default is p.empty and p.kind != p.VAR_POSITIONAL for p in accepted)
+        any_number = any(p.kind == p.VAR_POSITIONAL for p in accepted)
+        most = len(args) if any_number else len(accepted)
         if not least <= len(args) <= most:
-            counts = " or ".join(str(n) for n in range(least, most + 1))
+            counts = f"at least {least}" if any_number else \
+                " or ".join(str(n) for n in range(least, most + 1))
             raise ParseError(f"{written}() takes {counts} "
-                             f"dimension{'s' if most != 1 else ''}, got {len(args)}")
+                             f"dimension{'s' if (least if any_number else most) != 1 else ''}"
+                             f", got {len(args)}")
         shape = []
         for a in args:
             if not (isinstance(a, Const) and a.value.is_positive and

@@ -173,9 +173,9 @@ def unindex(g: Expr, shape: Shape, key: tuple) -> Expr:
 
 
 def _unindex_shape(s, p):
-    if _index_shape([p["shape"]], p) != tuple(s[0]):
-        raise ShapeError(f"unindex: {fmt(s[0])} does not fit [{key_text(p['key'])}] "
-                         f"of {fmt(p['shape'])}")
+    if (fits := _index_shape([p["shape"]], p)) != tuple(s[0]):
+        raise ShapeError(f"zeros(...).at[{key_text(p['key'])}].set(g): g is {fmt(s[0])} "
+                         f"but [{key_text(p['key'])}] of {fmt(p['shape'])} is {fmt(fits)}")
     return tuple(p["shape"])
 
 

@@ -90,9 +90,10 @@ def _given_shape(s, p):
 
 
 
-def _rows_cols(rows, cols=None) -> tuple:
-    """ones(N) is a vector of N entries, ones(N, D) an N x D matrix."""
-    return (rows,) if cols is None else (rows, cols)
+def _rows_cols(rows, *more) -> tuple:
+    """ones(N) is a vector of N entries, ones(N, D) an N x D matrix,
+    ones(B, T, D) an array of three dimensions."""
+    return (rows, *more)
 
 
 def _eye(rows, cols=None) -> tuple:

@@ -126,7 +126,16 @@ WIDTH = 79
 
 # The helpers' fixed text (parsed by tests that read every string the
 # generated code holds).
-TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT
+_INDICES = '''
+def _indices(name, x):
+    """An integer input: an array of integers (indices), never converted."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
+    return x
+'''
+
+TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT + _INDICES
 
 
 def _axis(d):
@@ -264,11 +273,4 @@ _INTEGER_OR_FLOATING = """            if name in INTEGERS:
                 x = _indices(name, x)
             elif type(x) is not np.ndarray or x.dtype.kind != "f":"""
 
-_INDICES = '''
-def _indices(name, x):
-    """An integer input: an array of integers (indices), never converted."""
-    x = np.asarray(x)
-    if x.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
-    return x
-'''
+

@@ -380,8 +380,9 @@ class _SecondOrderEmitter:
             str(d) == n for e in arrays for d in e.shape)]
         args = ", ".join(ident[n] for n in problem.variables)
         lines = self.target.guards.call(args, by_name=True)
-        if DTYPE in used or arrays:
-            lines.append(self.target.result_type(args))
+        if DTYPE in used or arrays:  # the floating inputs' type (not the indices')
+            lines.append(self.target.result_type(", ".join(
+                ident[n] for n, v in problem.variables.items() if v.domain != "int")))
         lines += _dim_lines(dims, problem, ident)
         single = len(result.entries) == 1
         if result.kind == "hvp":

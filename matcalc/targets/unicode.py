@@ -168,13 +168,19 @@ class UnicodePrinter(TextPrinter):
     def _print_col(self, node: Apply) -> tuple[str, int]:
         return self.print(node.args[0])
 
+    def _print_expand_dims(self, node: Apply) -> tuple[str, int]:
+        """New axes of size 1 (x[:, None] of a matrix) are implicit, as a
+        column's: broadcasting puts them where they go."""
+        return self.print(node.args[0])
+
     def _print_row(self, node: Apply) -> tuple[str, int]:
         return self.arg(node.args[0], P.ATOM) + "ᵀ", P.POSTFIX
 
     # ------------------------------------------------------------ prefix
     def _print_sum(self, node: Apply) -> tuple[str, int]:
         axis = node.param("axis")
-        sign = "∑" if axis is None else "∑" + str(axis).translate(SUBSCRIPT)
+        axes = axis if isinstance(axis, tuple) else () if axis is None else (axis,)
+        sign = "∑" + ",".join(str(a) for a in axes).translate(SUBSCRIPT)
         return sign + self.arg(node.args[0], P.POW), P.MUL
 
     def _print_sqrt(self, node: Apply) -> tuple[str, int]:

@@ -341,3 +341,19 @@ def test_a_problem_with_a_product_dimension_reads_back():
     assert matcalc.parse(str(p)).output is p.output
     q = matcalc.parse("tokens: B x T int\nE: V x D\nf = sum(E[tokens] ** 2)")
     assert matcalc.parse(str(q)).output is q.output
+
+
+@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
+def test_text_reads_back(source, function):
+    problem = matcalc.parse(source)
+    for _, g in matcalc.grad(problem):
+        assert problem.expr(str(g)) is g, str(g)
+
+
+def test_the_adjoints_are_written_as_jax_writes_them():
+    p = matcalc.parse("X: B x T x D\nG: B x D\ntokens: B int\nH: B x D\n"
+                      "f = sum(zeros(B, T, D).at[:, -1].set(G) * X) "
+                      "+ sum(zeros(B, D).at[tokens].add(H) ** 2)")
+    result = matcalc.check(p)
+    assert result.ok, str(result)
+    assert str(matcalc.grad(p)["G"]) == "X[:, -1]"

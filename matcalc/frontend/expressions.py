@@ -426,8 +426,10 @@ class ExprBuilder(Transformer_NonRecursive):
                              f", got {len(args)}")
         shape = []
         for a in args:
-            if not (isinstance(a, Const) and a.value.is_positive and
-                    (a.value.is_Integer or (a.value.free_symbols and a.value.is_integer))):
+            # a whole expression in dimensions may be a slice's length (N - 1)
+            if not (isinstance(a, Const) and (a.value.is_Integer and a.value.is_positive or (
+                    a.value.free_symbols and a.value.is_integer
+                    and a.value.is_positive is not False))):
                 raise ParseError(f"{written}() takes dimensions (names, positive integers "
                                  "or products of them)")
             shape.append(a.value)

@@ -357,3 +357,18 @@ def test_the_adjoints_are_written_as_jax_writes_them():
     result = matcalc.check(p)
     assert result.ok, str(result)
     assert str(matcalc.grad(p)["G"]) == "X[:, -1]"
+
+
+@pytest.mark.parametrize("g_shape", [(4, 3, 2), (4, 1, 2), (1, 3, 2), (1, 1, 2), (4, 3, 1), (2,)])
+def test_numpy_scatter_add_counts_repeated_gradients(g_shape):
+    from matcalc.targets import numpy_forms
+    namespace = {"np": np}
+    exec(numpy_forms.HELPERS["scatter_add"], namespace)
+    rng = np.random.default_rng(0)
+    idx, g = rng.integers(5, size=(4, 3)), rng.standard_normal(g_shape)
+    want = np.zeros((5, 2))
+    np.add.at(want, idx, np.broadcast_to(g, (4, 3, 2)))
+    for dtype in (np.float64, np.float32):
+        got = namespace["_scatter_add"](g.astype(dtype), idx, (5, 2))
+        assert got.dtype == dtype
+        _close(got, want, 1e-6 if dtype == np.float32 else 1e-12)

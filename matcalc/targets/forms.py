@@ -84,7 +84,7 @@ def infix(symbol: str, prec: int, right_assoc: bool = False) -> Form:
 def _inserted(axis: tuple) -> str:
     """The subscript that inserts axes of size 1 at the positions `axis`
     of the result: (1, 3) is `:, None, :, None` (the rest follow as `:`)."""
-    return ", ".join("None" if k in axis else ":" for k in range(max(axis) + 1))
+    return ", ".join("None" if k in axis else ":" for k in range(max(axis, default=0) + 1))
 
 
 # Operators in Python's syntax, as both the input language and NumPy write

@@ -113,8 +113,6 @@ FORMS = Forms(default, {
                     P.POSTFIX),
     "scatter_add": Form(lambda a, p: rf"\mathbf{{0}}_{{{_times(p['shape'])}}}.\mathrm{{at}}"
                         rf"\left[{a[1]}\right].\mathrm{{add}}\left({a[0]}\right)", P.POSTFIX),
-    "concatenate": Form(lambda a, p: rf"\operatorname{{concatenate}}_{{{p['axis']}}}"
-                        rf"\left({', '.join(a)}\right)"),
     "reshape": Form(lambda a, p: rf"\operatorname{{reshape}}_{{{_times(p['shape'])}}}"
                     rf"\left({a[0]}\right)"),
     "sum": Form(_sum, P.MUL, P.MUL + 1),

@@ -112,7 +112,6 @@ CASES = [
     ("index-out-of-range", "X: 3 x D\nf = sum(X[5])\n", ShapeError, 2, 9,
      ["index 5 is out of range", "size 3"]),
     ("unknown-attribute", "X: N x D\nf = sum(X.U)\n", ParseError, 2, 11, ["'.U'"]),
-    ("three-dimensions", "X: N x D x K\nf = sum(X)\n", ShapeError, 1, 12, ["at most two"]),
     ("zero-dimension", "X: 0 x D\nf = sum(X)\n", ShapeError, 1, 4, ["positive integer"]),
     ("none-as-value", "X: N x D\nf = sum(None)\n", ParseError, 2, 5, ["'None'"]),
     ("division-by-zero", "X: N x D\nf = sum(X / 0)\n", DomainError, 2, 11,

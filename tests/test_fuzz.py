@@ -233,8 +233,6 @@ CORPUS = [
     ("mismatched-bracket", "x: N\nf = sum(x]\n", ParseError, 2, 10, ["unexpected ']'"]),
     ("unclosed-index", "x: N\nf = x[:, None\n", ParseError, 2, 14,
      ["unexpected end of input", "']'"]),
-    ("integer-index", "x: N\nf = x[0]\n", ParseError, 2, 7, ["unexpected '0'"]),
-    ("none-none-index", "x: N\nf = x[None, None]\n", ParseError, 2, 13, ["unexpected 'None'"]),
     ("several-closing-brackets", "x: N\nf = sum(x))) \n", ParseError, 2, 11,
      ["unexpected ')'"]),
     ("continuation-swallows-next-line", "x: N\nf = (x\ny = 2\n", ParseError, 3, 1,

@@ -97,6 +97,9 @@ CASES: dict[str, list[tuple[str, dict]]] = {
     ],
     "sum": [
         ("sum(X ** 2)", {"X": "N x D"}),
+        ("sum(sum(X, axis=(0, 2)) ** 2)", {"X": "B x T x D"}),       # axes of a 3-D array
+        ("sum(mean(X, axis=1) ** 2)", {"X": "B x T x D"}),
+        ("sum(exp(X + c) * b)", {"X": "B x T x D", "c": "T x 1", "b": "D"}),
         ("sum(sum(X, axis=0) ** 2)", {"X": "N x D"}),
         ("sum(sum(X, axis=1) ** 2)", {"X": "N x D"}),
         ("sum(X, axis=-1) @ y", {"X": "N x D", "y": "N"}),
@@ -268,6 +271,7 @@ def build(source: str, shapes: dict):
 # an ordinary problem in them by hand.
 INTERNAL = {
     "adjoint": lambda x, tokens: apply(ops.OPS["adjoint"], (x,)),
+    "expand_dims": lambda x, tokens: apply(ops.OPS["expand_dims"], (x,), (("axis", (1,)),)),
     "unindex": lambda x, tokens: ops.unindex(x, (x.shape[0], 3, x.shape[1]),
                                              ((None, None, None), 1)),
     "scatter_add": lambda x, tokens: ops.scatter_add(x, tokens, (x.shape[1], x.shape[1])),

@@ -80,6 +80,8 @@ CASES = {
     "sum_diag_trace": lambda: reduce_sum(diag(A)),
     "sum_coefficient": lambda: reduce_sum(_two(X)),
     "sum_transpose": lambda: reduce_sum(transpose(X), 0),
+    "sum_of_sum": lambda: add(reduce_sum(reduce_sum(X, 1)),
+                              reduce_sum(reduce_sum(var("Z", (N, M, 2)), (0, 2)))),
     "diagm_ones": lambda: diag(_two(ones((N,)))),
     "diag_diagm": lambda: diag(diag(x)),
     "diag_outer": lambda: diag(outer(x, y)),

@@ -282,7 +282,8 @@ def sum_of_broadcast(x: Expr, axis: int | None) -> Expr | None:
 
     (a vector, v[None, :] or a scalar; likewise v[:, None] over axis 1): the
     sum of N equal rows, never formed."""
-    if axis is None or not is_op(x, "mul") or not any(is_op(a, "ones") for a in x.args):
+    if axis is None or isinstance(axis, tuple) or not is_op(x, "mul") \
+            or not any(is_op(a, "ones") for a in x.args):
         return None
     kept = []
     for a in x.args:
@@ -327,8 +328,16 @@ def sum_transpose(x: Expr, axis: int | None) -> Expr | None:
     """sum(Xᵀ, 0) = sum(X, 1)
 
     and sum(Xᵀ, 1) = sum(X, 0)."""
-    return reduce_sum(x.args[0], 1 - axis) if is_op(x, "transpose") and axis is not None \
+    return reduce_sum(x.args[0], 1 - axis) if is_op(x, "transpose") and axis in (0, 1) \
         else None
+
+
+@rule("sum")
+def sum_of_sum(x: Expr, axis) -> Expr | None:
+    """sum(sum(X, a)) = sum(X)
+
+    the total of partial sums is the total."""
+    return reduce_sum(x.args[0]) if is_op(x, "sum") and axis is None else None
 
 
 # ----------------------------------------------------------------- diag ---

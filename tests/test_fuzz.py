@@ -44,7 +44,7 @@ import pytest
 import matcalc
 from matcalc import MatcalcError, NameResolutionError, ParseError, ShapeError
 from matcalc.targets.numpy import load
-from matcalc.checks.verify import draw
+from matcalc.checks.verify import draw, least_sizes
 
 from conftest import EXAMPLES, run_cli
 from strategies import RandomSource, build_problem
@@ -113,7 +113,8 @@ def pipeline(text: str, run: bool = True):
     module = load(source, p.output_name)
     if not run:
         return module
-    dims = {name: 2 + k % 3 for k, name in enumerate(p.dims)}
+    least = least_sizes(p)  # a fixed index (b[9]) needs that many entries
+    dims = {name: max(2 + k % 3, least.get(name, 1)) for k, name in enumerate(p.dims)}
     for v in p.variables.values():    # a literal dimension of 10**9 is the user's choice
         size = np.prod([float(d.subs({p.dims[k]: n for k, n in dims.items()}))
                         for d in v.shape])

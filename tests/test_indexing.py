@@ -372,3 +372,11 @@ def test_numpy_scatter_add_counts_repeated_gradients(g_shape):
         got = namespace["_scatter_add"](g.astype(dtype), idx, (5, 2))
         assert got.dtype == dtype
         _close(got, want, 1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_check_sizes_fit_the_fixed_indices():
+    problem = matcalc.parse("W: K x D\nb: K\nx: D\nf = sum(W @ x + b[9, None]) + sum(x[-6:])")
+    assert sizes(problem)["K"] >= 10 and sizes(problem)["D"] >= 6
+    assert matcalc.check(problem).ok
+    with pytest.raises(MatcalcError, match="K must be at least 10"):
+        matcalc.check(problem, dims={"K": 3})

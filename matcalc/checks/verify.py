@@ -88,9 +88,13 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
         if not isinstance(dims[name], (int, np.integer)) or dims[name] < 1:
             raise MatcalcError(f"dimension {name} must be a positive integer")
     free = (s for s in DEFAULT_SIZES if s not in dims.values())
+    least = least_sizes(problem)
     for name in problem.dims:
+        if name in dims and dims[name] < least.get(name, 1):
+            raise MatcalcError(f"dimension {name} must be at least {least[name]}: a fixed "
+                               f"index of the problem needs {least[name]} entries")
         if name not in dims:
-            dims[name] = next(free, 3)
+            dims[name] = max(next(free, 3), least.get(name, 1))
     concrete = {name: int(dims[name]) for name in problem.dims}
     entries = sum(int(sympy.Mul(*v.shape).subs({problem.dims[k]: n for k, n in concrete.items()}))
                   for v in problem.variables.values())
@@ -98,6 +102,21 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
         raise MatcalcError(f"{entries} input entries are too many for a finite-difference "
                            f"check (at most {MAX_ENTRIES}); give smaller --dims")
     return concrete
+
+
+def least_sizes(problem) -> dict[str, int]:
+    """The least size of each dimension the problem's fixed indices and
+    slice bounds need (X[:, 5] of X: N x T needs T >= 6, X[-7:] 7)."""
+    out: dict[str, int] = {}
+    for node in postorder([problem.output]):
+        if not is_op(node, "index"):
+            continue
+        for n, e in zip(node.args[0].shape, (e for e in node.param("key") if e is not None)):
+            bounds = [b for b in (e if isinstance(e, tuple) else (e,)) if isinstance(b, int)]
+            if n.is_Symbol and bounds:
+                need = max(b + 1 if b >= 0 else -b for b in bounds)
+                out[str(n)] = max(need, out.get(str(n), 1))
+    return out
 
 
 def domains(problem) -> dict[str, str]:

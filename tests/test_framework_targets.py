@@ -75,12 +75,18 @@ def assert_close(got, want, rtol=1e-9):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * max(1.0, np.max(np.abs(want))))
 
 
+def _tensor(torch, x, dtype, requires_grad):
+    """An input as a tensor of `dtype` (an integer input, indices, as it is)."""
+    if np.asarray(x).dtype.kind == "i":
+        return torch.as_tensor(x)
+    return torch.tensor(x, dtype=dtype, requires_grad=requires_grad)
+
+
 @pytest.mark.parametrize("text", PROBLEMS)
 def test_torch_function_matches_numpy_and_passes_gradcheck(torch, text):
     problem, inputs, value, grads = reference(text)
     module = matcalc.compile(problem, target="torch")
-    args = [torch.tensor(inputs[n], dtype=torch.float64, requires_grad=n in module.WRT)
-            for n in module.INPUTS]
+    args = [_tensor(torch, inputs[n], torch.float64, n in module.WRT) for n in module.INPUTS]
     loss = module.f(*args)
     loss.backward()
     assert_close(loss.detach(), value)
@@ -154,7 +160,7 @@ def test_float32_stays_float32(torch, jax, text):
     for target in ("torch", "jax"):
         module = matcalc.compile(problem, target=target)
         if target == "torch":
-            args = [torch.tensor(inputs[n], dtype=torch.float32, requires_grad=n in module.WRT)
+            args = [_tensor(torch, inputs[n], torch.float32, n in module.WRT)
                     for n in module.INPUTS]
             loss = module.f(*args)
             loss.backward()
@@ -162,7 +168,8 @@ def test_float32_stays_float32(torch, jax, text):
             dtypes = {loss.dtype, *(g.dtype for g in got)}
             want = {torch.float32}
         else:
-            args = [jax.numpy.asarray(inputs[n], dtype="float32") for n in module.INPUTS]
+            args = [jax.numpy.asarray(inputs[n], dtype=None if np.asarray(inputs[n]).dtype.kind
+                                      == "i" else "float32") for n in module.INPUTS]
             wrt = [module.INPUTS.index(w) for w in module.WRT]
             loss, got = jax.jit(jax.value_and_grad(module.f, argnums=wrt))(*args)
             dtypes = {loss.dtype, *(g.dtype for g in got)}

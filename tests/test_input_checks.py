@@ -274,7 +274,9 @@ def _float32_outputs(problem, inputs) -> dict:
 
 
 def _as_float32(values: dict) -> dict:
-    return {k: np.asarray(v, np.float32) if np.ndim(v) else np.float32(v)
+    """The floating inputs in float32 (integer inputs, indices, as they are)."""
+    return {k: v if np.asarray(v).dtype.kind == "i" else
+            np.asarray(v, np.float32) if np.ndim(v) else np.float32(v)
             for k, v in values.items()}
 
 

@@ -281,7 +281,9 @@ def _inputs(p, dtype, python_scalars=False):
     values = draw(p, sizes(p), np.random.default_rng(0))
     out = {}
     for name, v in values.items():
-        if np.ndim(v):
+        if p.variables[name].domain == "int":  # indices stay integers
+            out[name] = v
+        elif np.ndim(v):
             out[name] = np.asarray(v, dtype=dtype)
         else:
             out[name] = float(v) if python_scalars else dtype(v)

@@ -164,7 +164,8 @@ CASES: dict[str, list[tuple[str, dict]]] = {
             ("sum(max(X, axis=-1, keepdims=True) * X)", {"X": "B x T x D"})],
     "expand_dims": [("sum(sum(X, axis=(0, 2), keepdims=True) * Y)",
                      {"X": "B x T x D", "Y": "B x T x D"}),
-                    ("sum(X[:, :, None] * Y)", {"X": "N x D", "Y": "N x D x K"})],
+                    ("sum(X[:, :, None] * Y)", {"X": "N x D", "Y": "N x D x K"}),
+                    ("sum(X[:, None] * sin(X[:, :, None]))", M)],
     "min": [("sum(min(X, axis=0) * y)", {"X": "N x D", "y": "D"}),
             ("sum(sin(min(X, axis=(1, 2))))", {"X": "B x T x D"})],
     "logsumexp": [("sum(logsumexp(X, axis=1) * y)", {"X": "N x D", "y": "N"}),
@@ -222,6 +223,14 @@ CASES: dict[str, list[tuple[str, dict]]] = {
     "permute": [("sum(sin(transpose(X3, (1, 2, 0))) * Y3)",
                  {"X3": "B x T x D", "Y3": "T x D x B"}),
                 ("sum(swapaxes(X3, 0, 1) ** 3)", {"X3": "B x T x D"})],
+    "index": [("sum(X[:, -1] * X[0, ::-1, None])", {"X": "N x D x N"}),
+              ("sum(tanh(X[1:, ::-1]) * X[:-1])", M)],
+    "reshape": [("sum(sin(reshape(X, (D, N))) * X.T)", M),
+                ("sum(reshape(X * b, (-1,)) ** 3)", {"X": "N x D x K", "b": "K"})],
+    "gather": [("sum(E[tokens] ** 3)", {"E": "V x D", "tokens": "N x K int"}),
+               ("sum(sin(e[tokens]))", {"e": "V", "tokens": "N int"})],
+    "concatenate": [("sum(tanh(concatenate((X, Y * X), axis=1)) ** 2)", M),
+                    ("sum(stack((x, y), axis=1) ** 3)", {"x": "N", "y": "N"})],
 }
 
 # Zero derivative almost everywhere: covered by the zero-derivative tests below
@@ -271,17 +280,25 @@ def build(source: str, shapes: dict):
     return matcalc.parse(decls + source + "\n")
 
 
-# Operators the language cannot write (derivation-internal marks): checked by
-# wrapping a subexpression of an ordinary problem in them by hand.
-INTERNAL_OPS = ("adjoint", "expand_dims")
-INTERNAL_PARAMS = {"expand_dims": (("axis", (1,)),)}
+# Operators the language cannot write (derivation-internal marks, the
+# adjoints of indexing and gather): checked by wrapping a subexpression of
+# an ordinary problem in them by hand.
+INTERNAL = {
+    "adjoint": lambda x, tokens: apply(ops.OPS["adjoint"], (x,)),
+    "expand_dims": lambda x, tokens: apply(ops.OPS["expand_dims"], (x,), (("axis", (1,)),)),
+    "unindex": lambda x, tokens: ops.unindex(x, (x.shape[0], 3, x.shape[1]),
+                                             ((None, None, None), 1)),
+    "scatter_add": lambda x, tokens: ops.scatter_add(x, tokens, (x.shape[1], x.shape[1])),
+}
+INTERNAL_OPS = tuple(INTERNAL)
 
 
 def internal_problem(op: str):
-    """sum(op(X @ W) ** 2), with `op` applied to X @ W as a graph node."""
-    base = matcalc.problem("X @ W", X="N x D", W="D x H")
+    """sum(op(X @ W) ** 2), with `op` applied to X @ W as a graph node
+    (scatter_add by the integer input `tokens`)."""
+    base = matcalc.parse("X: N x D\nW: D x H\ntokens: N int\nf = X @ W")
     inner = base.output.args[0] if getattr(base.output, "op", None) == "name" else base.output
-    marked = apply(ops.OPS[op], (inner,), INTERNAL_PARAMS.get(op, ()))
+    marked = INTERNAL[op](inner, base.variables["tokens"])
     output = ops.reduce_sum(ops.power(marked, const(2)))
     return dataclasses.replace(base, output=output, intermediates={}, source=None)
 

@@ -21,10 +21,13 @@ from ..errors import MatcalcError
 from ..ir.shapes import fmt
 
 
-def sample(v, shape: tuple, need: str | None, rng) -> np.ndarray | float:
+def sample(v, shape: tuple, need, rng) -> np.ndarray | float:
     """A random value of the variable `v` of the concrete `shape`, in its
-    declared domain, else in the domain its functions `need`."""
+    declared domain, else in the domain its functions `need`; an integer
+    input's `need` is the size of the axis it indexes."""
     kind = "spd" if v.structure == "spd" else need
+    if v.domain == "int":  # indices into an axis of `need` entries
+        return rng.integers(need or 1, size=shape)
     if v.domain == "onehot":
         k = shape[-1]
         value = np.eye(k)[rng.integers(k, size=shape[:-1])]
@@ -132,8 +135,18 @@ def given_inputs(problem, inputs: dict | None) -> dict[str, np.ndarray]:
         if name not in problem.variables:
             raise MatcalcError(f"input '{name}' is not a variable of the problem "
                                f"(its variables: {', '.join(problem.variables)})")
-        given[name] = as_array(name, value)
+        v = problem.variables[name]
+        given[name] = as_indices(name, v, value) if v.domain == "int" else as_array(name, value)
     return given
+
+
+def as_indices(name: str, v, value) -> np.ndarray:
+    """A given integer input as an array of integers, or a MatcalcError."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise MatcalcError(f"input '{name}' is declared {fmt(v.shape)} int (indices) but "
+                           f"holds {array.dtype} entries; pass an integer array")
+    return array
 
 
 def prepare(problem, dims: dict | None, inputs: dict | None) -> tuple[dict, dict]:

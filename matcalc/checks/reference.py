@@ -97,16 +97,14 @@ FUNCTIONS = {
     "clip": np.clip, "where": np.where, "triu": np.triu, "tril": np.tril,
     "cumsum": lambda x, axis=0: np.cumsum(x, axis=axis), "revcumsum": _revcumsum,
     "einsum": np.einsum, "transpose": np.transpose, "swapaxes": lambda x, a, b: np.swapaxes(x, int(a), int(b)),
+    "concatenate": lambda arrays, axis=0: np.concatenate(arrays, axis=axis),
+    "stack": lambda arrays, axis=0: np.stack(arrays, axis=axis),
+    "reshape": lambda x, shape: np.reshape(x, tuple(int(round(float(n))) for n in shape)),
 }
 CONSTANT_ARRAYS = ("ones", "zeros", "eye")
 CONSTANTS = {"pi": np.pi, "e": np.e}
 COMPARISONS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
                "==": np.equal, "!=": np.not_equal}
-
-
-def _is_keyword(item) -> bool:
-    """Whether a call's argument is a keyword (key, value), not a tuple of axes."""
-    return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
 
 
 def _integer(value):
@@ -115,6 +113,10 @@ def _integer(value):
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+class _Keyword(tuple):
+    """A keyword argument (name, value), told apart from a tuple argument."""
 
 
 class _Unsupported(Exception):
@@ -193,17 +195,25 @@ class _Evaluator(Transformer_NonRecursive):
     def indexing(self, node, subscripts):
         return np.asarray(node)[subscripts]
 
+    def at_update(self, target, _at, subscripts, method, value):
+        out = np.array(target, dtype=np.result_type(target, value))
+        if str(method) == "add":
+            np.add.at(out, subscripts, value)
+        else:
+            out[subscripts] = value
+        return out
+
     def keyword(self, key, value):
-        return (str(key), value if value is None or isinstance(value, (str, tuple, bool))
-                else int(value))
+        return _Keyword((str(key), value if value is None or isinstance(value, (str, tuple, bool))
+                         else int(value)))
 
     def arguments(self, *items):
         return list(items)
 
     def call(self, token, arguments):
         name = str(token)
-        args = [a for a in arguments or () if not _is_keyword(a)]
-        kwargs = dict(a for a in arguments or () if _is_keyword(a))
+        args = [a for a in arguments or () if not isinstance(a, _Keyword)]
+        kwargs = dict(a for a in arguments or () if isinstance(a, _Keyword))
         if name in CONSTANT_ARRAYS:
             sizes = tuple(int(round(float(a))) for a in args)
             return np.eye(*sizes, dtype=self.dtype) if name == "eye" else \
@@ -225,7 +235,8 @@ def evaluate(problem, values: dict, dims: dict | None = None, dtype=np.float64):
     scope = {name: float(size) for name, size in (dims or sizes_of(problem, values)).items()}
     for name, value in values.items():
         if name in problem.variables:
-            scope[name] = np.asarray(value, dtype=dtype)[()]
+            integer = problem.variables[name].domain == "int"  # indices stay integers
+            scope[name] = np.asarray(value, dtype=None if integer else dtype)[()]
     tree = lalr().parse(problem.source.lstrip("\ufeff"))
     result = None
     with np.errstate(all="ignore"):

@@ -21,7 +21,7 @@ import sympy
 from ..targets.numpy import generate, load
 from ..errors import DomainError, MatcalcError
 from ..targets.evaluation import evaluate  # noqa: F401  (matcalc.verify.evaluate, as before)
-from ..ir.expr import Apply, Const, Var, postorder
+from ..ir.expr import Apply, Const, Var, is_op, postorder
 from ..ad.gradient import derive
 from .inputs import prepare, sample
 from ..ops import OPS
@@ -88,9 +88,13 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
         if not isinstance(dims[name], (int, np.integer)) or dims[name] < 1:
             raise MatcalcError(f"dimension {name} must be a positive integer")
     free = (s for s in DEFAULT_SIZES if s not in dims.values())
+    least = least_sizes(problem)
     for name in problem.dims:
+        if name in dims and dims[name] < least.get(name, 1):
+            raise MatcalcError(f"dimension {name} must be at least {least[name]}: a fixed "
+                               f"index of the problem needs {least[name]} entries")
         if name not in dims:
-            dims[name] = next(free, 3)
+            dims[name] = max(next(free, 3), least.get(name, 1))
     concrete = {name: int(dims[name]) for name in problem.dims}
     entries = sum(int(sympy.Mul(*v.shape).subs({problem.dims[k]: n for k, n in concrete.items()}))
                   for v in problem.variables.values())
@@ -98,6 +102,21 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
         raise MatcalcError(f"{entries} input entries are too many for a finite-difference "
                            f"check (at most {MAX_ENTRIES}); give smaller --dims")
     return concrete
+
+
+def least_sizes(problem) -> dict[str, int]:
+    """The least size of each dimension the problem's fixed indices and
+    slice bounds need (X[:, 5] of X: N x T needs T >= 6, X[-7:] 7)."""
+    out: dict[str, int] = {}
+    for node in postorder([problem.output]):
+        if not is_op(node, "index"):
+            continue
+        for n, e in zip(node.args[0].shape, (e for e in node.param("key") if e is not None)):
+            bounds = [b for b in (e if isinstance(e, tuple) else (e,)) if isinstance(b, int)]
+            if n.is_Symbol and bounds:
+                need = max(b + 1 if b >= 0 else -b for b in bounds)
+                out[str(n)] = max(need, out.get(str(n), 1))
+    return out
 
 
 def domains(problem) -> dict[str, str]:
@@ -124,6 +143,28 @@ def domains(problem) -> dict[str, str]:
     return need
 
 
+def index_ranges(problem, dims: dict[str, int]) -> dict[str, int]:
+    """For each integer input, the size of the axis it indexes (the least,
+    where it indexes several): random indices are drawn below it."""
+    at = {problem.dims[k]: n for k, n in dims.items()}
+    out: dict[str, int] = {}
+    for node in postorder([problem.output]):
+        if is_op(node, "gather", "scatter_add") and isinstance(node.args[1], Var):
+            rows = node.args[0].shape[0] if node.op == "gather" else node.shape[0]
+            size = int(sympy.sympify(rows).subs(at))
+            out[node.args[1].name] = min(size, out.get(node.args[1].name, size))
+    return out
+
+
+def _in_range(given: dict, ranges: dict[str, int]) -> None:
+    """Refuse a given integer input with an index outside the axis it indexes."""
+    for name, n in ranges.items():
+        if name in given and np.size(given[name]) and not (
+                -n <= np.min(given[name]) and np.max(given[name]) < n):
+            raise MatcalcError(f"input '{name}' has indices outside the {n} entries of the "
+                               f"axis it indexes (from {-n} to {n - 1})")
+
+
 DOMAIN_WORDS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x > 1",
                 "spd": "a symmetric positive definite matrix"}
 
@@ -139,7 +180,7 @@ def _needs(problem) -> str:
 def draw(problem, dims: dict[str, int], rng) -> dict[str, np.ndarray]:
     """Random inputs of the declared shapes, in each variable's declared
     domain, else in the domain its functions need (see `matcalc.inputs`)."""
-    need = domains(problem)
+    need = {**domains(problem), **index_ranges(problem, dims)}
     out = {}
     for name, v in problem.variables.items():
         shape = tuple(int(d.subs({problem.dims[k]: n for k, n in dims.items()}))
@@ -318,6 +359,7 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
     check_settings(dims, seed, tol, eps)
     bound, given = prepare(problem, dims, inputs)
     concrete = sizes(problem, bound)
+    _in_range(given, index_ranges(problem, concrete))
     rng = np.random.default_rng(seed)
     values = {**draw(problem, concrete, rng), **given}
     if module is None:

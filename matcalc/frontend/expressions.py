@@ -15,8 +15,9 @@ from lark.visitors import Transformer_NonRecursive
 from . import hints
 from .. import ops
 from ..errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
-from ..ir.expr import Const, Expr, const, is_op
+from ..ir.expr import Const, Expr, Var, const, is_op
 from ..ir.shapes import fmt
+from ..ops.indexing import size_value
 from .reading import constant_value, first_argument
 
 
@@ -44,11 +45,60 @@ def operand(node, where, text: str, condition: bool = False):
     if isinstance(node, _KeywordValue):
         raise NameResolutionError(f"unknown name '{node.text}'; {hints.NAMES[node.text]}",
                                   line=where.line, column=where.column, source=text)
+    if isinstance(node, Var) and node.domain == "int":
+        raise ParseError(f"{node.name} is an integer input: it is only an index, as in "
+                         f"E[{node.name}] (an embedding lookup) or eye(C)[{node.name}]",
+                         line=where.line, column=where.column, source=text)
     if not condition and is_op(ops.unnamed(node), "compare"):
         raise ParseError("a comparison is a condition, not a number; use it as "
                          "where(cond, a, b)'s condition, as in where(x > 0, x, 0)",
                          line=where.line, column=where.column, source=text)
     return node
+
+
+def _subscript(item):
+    """One subscript as Python's indexing takes it: an int, a slice of ints,
+    None or Ellipsis."""
+    if item is NONE:
+        return None
+    if item is ELLIPSIS:
+        return Ellipsis
+    if isinstance(item, Slice):
+        return slice(*(None if p is None else _whole(p) for p in
+                       (item.start, item.stop, item.step)))
+    return _whole(item)
+
+
+def _whole(node) -> int:
+    """An index or slice bound: a fixed integer, or a whole expression in
+    the dimensions (X[:N], as a concatenate's gradient prints)."""
+    value = size_value(node)
+    if value is not None and value.is_integer:
+        return int(value) if value.is_Integer else value
+    raise ShapeError("an index is an integer (a slice's bounds too), a slice, None, '...' "
+                     "or an integer array input (as E[tokens])")
+
+
+# Functions whose argument after the first may be a tuple of sizes, and
+# those whose first argument is a tuple of arrays.
+SHAPE_ARGUMENTS = ("reshape",)
+ARRAY_TUPLES = ("concatenate", "stack")
+
+
+def _sizes(item: "Tuple", text: str) -> tuple:
+    """A tuple of sizes (reshape's): dimensions, products of them,
+    integers, or -1."""
+    out = []
+    for node in item.items:
+        value = size_value(node)
+        if value is None or not value.is_integer:
+            hint = (f" ({value} is not a whole number of the dimensions: declare the "
+                    "product first, as D = H * E)" if value is not None else "")
+            raise ShapeError("a size is a dimension, a product of them, an integer or -1"
+                             + hint, line=item.where.line, column=item.where.column,
+                             source=text)
+        out.append(value)
+    return tuple(out)
 
 
 class _KeywordValue:
@@ -251,19 +301,33 @@ class ExprBuilder(Transformer_NonRecursive):
             raise self._fail(err, meta)
 
     def _index(self, node: Expr, subscripts: list) -> Expr:
-        """`node[subscripts]`: v[:, None] is a column, v[None, :] a row; None
-        among whole slices (X[:, :, None]) inserts an axis of size 1."""
-        kinds = tuple("slice" if isinstance(s, Slice) and s.whole else
-                      "None" if s is NONE else "other" for s in subscripts)
-        if kinds == ("slice", "None"):
-            return ops.col(node)
-        if kinds == ("None", "slice"):
-            return ops.row(node)
-        if "None" in kinds and set(kinds) <= {"slice", "None"} \
-                and kinds.count("slice") <= node.ndim:  # X[:, :, None]: axes of size 1
-            return ops.expand_dims(node, tuple(k for k, s in enumerate(kinds) if s == "None"))
-        raise ParseError("indexing is not in the language yet; only v[:, None] (a column) "
-                         "and v[None, :] (a row)")
+        """`node[subscripts]`: NumPy's basic indexing (integers, slices,
+        None, '...'), or a gather by one integer array input (E[tokens])."""
+        arrays = [s for s in subscripts if isinstance(s, Expr) and not isinstance(s, Const)]
+        if arrays:
+            if len(subscripts) != 1:
+                raise ParseError("an integer array indexes the first axis alone, as in "
+                                 "E[tokens]; index the other axes in a second step")
+            return ops.gather(node, arrays[0])
+        return ops.index(node, [_subscript(s) for s in subscripts])
+
+    def at_update(self, meta, children):
+        """`zeros(S).at[key].set(g)`, `zeros(S).at[idx].add(g)`: the adjoints
+        of indexing and gather, as JAX writes them (and gradients print)."""
+        target, _, subscripts, method, value = children
+        target, value = self._operand(target, meta), self._operand(value, meta)
+        try:
+            if not is_op(target, "zeros") or str(method) not in ("set", "add"):
+                raise ParseError("'.at[...]' is only zeros(...).at[key].set(g) or "
+                                 "zeros(...).at[tokens].add(g), the adjoints of indexing "
+                                 "and gather")
+            arrays = [s for s in subscripts if isinstance(s, Expr) and not isinstance(s, Const)]
+            if arrays and len(subscripts) == 1 and str(method) == "add":
+                return ops.scatter_add(value, arrays[0], target.shape)
+            key = ops.normal_key(target.shape, [_subscript(s) for s in subscripts])
+            return ops.unindex(value, target.shape, key)
+        except MatcalcError as err:
+            raise self._fail(err, meta)
 
     def keyword(self, meta, children):
         return (children[0], children[1])
@@ -298,6 +362,10 @@ class ExprBuilder(Transformer_NonRecursive):
                 raise ParseError("where(cond, a, b) takes a comparison as its condition, "
                                  "such as x > 0", line=token.line, column=token.column,
                                  source=self.text)
+            elif isinstance(item, Tuple) and name in SHAPE_ARGUMENTS and args:
+                args.append(_sizes(item, self.text))
+            elif isinstance(item, Tuple) and name in ARRAY_TUPLES and not args:
+                args.append([self._operand(a, token) for a in item.items])
             else:
                 args.append(self._operand(item, token, name == "where" and not args))
         try:
@@ -397,17 +465,21 @@ class ExprBuilder(Transformer_NonRecursive):
         """`op` of the dimensions `args`: `op.dims` says how many it takes
         (its signature) and the shape they give."""
         accepted = inspect.signature(op.dims).parameters.values()
-        least = sum(p.default is p.empty for p in accepted)
-        most = len(accepted)
+        least = sum(p.default is p.empty and p.kind != p.VAR_POSITIONAL for p in accepted)
+        any_number = any(p.kind == p.VAR_POSITIONAL for p in accepted)
+        most = len(args) if any_number else len(accepted)
         if not least <= len(args) <= most:
-            counts = (f"{least} to {most}" if most - least > 1 else
-                      " or ".join(str(n) for n in range(least, most + 1)))
+            counts = f"at least {least}" if any_number else \
+                " or ".join(str(n) for n in range(least, most + 1))
             raise ParseError(f"{written}() takes {counts} "
-                             f"dimension{'s' if most != 1 else ''}, got {len(args)}")
+                             f"dimension{'s' if (least if any_number else most) != 1 else ''}"
+                             f", got {len(args)}")
         shape = []
         for a in args:
-            if not (isinstance(a, Const) and a.value.is_positive and
-                    (a.value.is_Integer or (a.value.free_symbols and a.value.is_integer))):
+            # a whole expression in dimensions may be a slice's length (N - 1)
+            if not (isinstance(a, Const) and (a.value.is_Integer and a.value.is_positive or (
+                    a.value.free_symbols and a.value.is_integer
+                    and a.value.is_positive is not False))):
                 raise ParseError(f"{written}() takes dimensions (names, positive integers "
                                  "or products of them)")
             shape.append(a.value)

@@ -49,7 +49,7 @@ _READABLE = {"NAME": "a name", "NUMBER": "a number", "INT": "an integer",
              "COLON": "':'", "EQUAL": "'='", "SEMICOLON": "';'",
              "ADDOP": "'+' or '-'", "MULOP": "'*', '/' or '@'", "POWOP": "'**'",
              "MINUS": "'-'", "PLUS": "'+'", "PRIME": "\"'\"", "DOT": "'.'",
-             "SCALAR": "'scalar'", "WRT": "'wrt'", "ELLIPSIS": "'...'",
+             "SCALAR": "'scalar'", "WRT": "'wrt'", "AT": "'at'", "ELLIPSIS": "'...'",
              "STRUCTURE": "'symmetric' or 'spd'",
              "DOMAIN": "'positive', 'sign', 'onehot' or 'int'",
              "_TIMES": "'x'"}

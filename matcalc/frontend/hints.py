@@ -4,7 +4,7 @@ One table per kind of mistake, each mapping what was written to the fix, so
 an error names the fix rather than the nearest spelling: an unknown function
 (`amax`, `len`, `tensordot`), an unknown name (`np`, `True`), an
 attribute or method (`X.dot`, `X.shape`), a keyword (`keepdims`, `dim`) and
-text the grammar cannot read (`X ^ 2`, `np.sum(X)`, `X.T()`, `X[0]`).
+text the grammar cannot read (`X ^ 2`, `np.sum(X)`, `X.T()`, `X[[0, 1]]`).
 """
 
 from __future__ import annotations
@@ -100,8 +100,9 @@ SYNTAX = [
     (r"\.\s*T\s*$", r"\(", "X.T is the transpose, not a method: write X.T without ()"),
     (r"\.\s*(\w+)\s*$", r"\(", "methods are not in the language: call the function, "
                               "as in {0}(X) for X.{0}()"),
-    (r"\w\s*\[[^\]]*$", r"", "indexing " + _NOT_YET + "; only v[:, None] (a column) "
-                            "and v[None, :] (a row)"),
+    (r"\w\s*\[[^\]]*$", r"", "an index is integers, slices (1:, ::-1), None and '...' "
+                            "(X[:, -1], X[..., 1:], X[:, :, None]) or one integer input "
+                            "(E[tokens]); lists and boolean masks are not in the language"),
     (r"", r"['\"]", "a string is only a keyword value, as in norm(X, ord='fro')"),
     (r"(==|!=|<=|>=|<|>)[^=<>!]*$", r"(==|!=|<=|>=|<|>)",
      "comparisons do not chain: where(0 < x, where(x < 1, a, b), b) for 0 < x < 1"),

@@ -16,10 +16,10 @@ from lark import Token
 from .. import ops
 from ..errors import MatcalcError, NameResolutionError, ParseError, ShapeError
 from ..hooks import provide
-from ..ir.expr import Expr, Var, const, is_op, var
+from ..ir.expr import Const, Expr, Var, const, is_op, var
 from ..ir.problem import Problem
 from ..ir.shapes import dim
-from .expressions import ExprBuilder, operand, suggest
+from .expressions import CONSTANTS, KEYWORD_VALUES, ExprBuilder, operand, size_value, suggest
 from .grammar import syntax_tree
 from .reading import glued_dimensions
 from . import written  # noqa: F401  (provides written_expr)
@@ -31,6 +31,8 @@ DOMAIN_WORDS = ("positive", "sign", "onehot", "symmetric", "spd")
 DOMAIN_WITH_STRUCTURE = {("positive", "symmetric"), ("positive", "spd"), ("sign", "symmetric")}
 
 RESERVED = ("wrt", "scalar", "None")
+# Names a product of dimensions cannot declare as new dimensions.
+NOT_DIMENSIONS = (*RESERVED, *CONSTANTS, *KEYWORD_VALUES)
 
 
 class _ProblemBuilder:
@@ -49,6 +51,7 @@ class _ProblemBuilder:
         self.names: dict[str, Expr] = {}
         self.written: dict[str, str] = {}
         self.values: dict[Expr, float | None] = {}
+        self.products: dict[str, Token] = {}  # dimensions a product declared (D = H * E)
 
     def error(self, cls, message: str, token) -> MatcalcError:
         return cls(message, line=token.line, column=token.column, source=self.text)
@@ -92,6 +95,9 @@ class _ProblemBuilder:
         tree.children = [t for t in tree.children if t.type not in ("DOMAIN", "STRUCTURE")]
         structure, domain = (str(words[k]) if k in words else "" for k in ("STRUCTURE", "DOMAIN"))
         if tree.data == "scalar_shape":
+            if domain == "int":
+                raise self.error(ShapeError, "an integer input is an array of indices "
+                                 "(e.g. tokens: B x T int)", words["DOMAIN"])
             if domain == "onehot":
                 raise self.error(ShapeError, "a onehot variable is a vector or a matrix "
                                  "(e.g. Y: N x K onehot)", words["DOMAIN"])
@@ -103,9 +109,6 @@ class _ProblemBuilder:
             raise self.error(ShapeError, f"a {structure} matrix cannot also be {domain} (a "
                              "symmetric or spd matrix may be positive, a symmetric one "
                              "sign)", words["DOMAIN"])
-        if domain == "int":
-            raise self.error(ShapeError, "integer inputs are not in the language yet",
-                             words["DOMAIN"])
         shape = []
         for token in tree.children:
             if token.type == "INT":
@@ -114,6 +117,9 @@ class _ProblemBuilder:
                 shape.append(dim(int(token)))
                 continue
             name = str(token)
+            if (size := self.defined_size(name)) is not None:
+                shape.append(size)
+                continue
             if name in self.variables or name in self.intermediates:
                 raise self.error(NameResolutionError,
                                  f"'{name}' is a variable, not a dimension", token)
@@ -127,6 +133,45 @@ class _ProblemBuilder:
                 self.names[name] = const(self.dims[name])
             shape.append(self.dims[name])
         return tuple(shape), structure, domain
+
+    def defined_size(self, name: str):
+        """The size an intermediate defined as a product of dimensions and
+        positive integers stands for (D = H * E, H = 4), else None."""
+        node = self.intermediates.get(name)
+        value = size_value(node) if node is not None else None
+        return value if value is not None and value.is_integer and value.is_positive else None
+
+    def check_readable(self) -> None:
+        """Refuse a dimension declared by a product that the inputs' shapes
+        cannot give (D = H * E with neither H nor E an axis of its own)."""
+        for name in sorted(set(self.products) - readable(self.variables, self.dims)):
+            raise self.error(ShapeError, f"the size {name} cannot be read from the inputs' "
+                             f"shapes: fix it by a number (as '{name} = 4' before the "
+                             f"product) or give an input an axis {name}", self.products[name])
+
+    def new_dimensions(self, tree) -> None:
+        """Declare the names of `D = H * E` not yet declared as dimensions,
+        where its right side is a product of names and integers that are
+        dimensions or new (so D is a product of dimensions)."""
+        factors, stack = [], [tree]
+        while stack:
+            node = stack.pop()
+            if node.data == "binop" and str(node.children[1]) == "*":
+                stack += [node.children[0], node.children[2]]
+            elif node.data in ("name", "number"):
+                factors.append(node.children[0])
+            else:
+                return
+        names = [t for t in factors if t.type == "NAME"]
+        if any(str(t) in NOT_DIMENSIONS or str(t) in self.names and str(t) not in self.dims
+               and self.defined_size(str(t)) is None for t in names):
+            return
+        for token in names:
+            if str(token) not in self.names:
+                self.check_dimension(token)
+                self.products[str(token)] = token
+                self.dims[str(token)] = dim(str(token))
+                self.names[str(token)] = const(self.dims[str(token)])
 
     def check_dimension(self, token: Token) -> None:
         """Refuse a reserved word, and a name that reads as two dimensions
@@ -160,6 +205,7 @@ class _ProblemBuilder:
 
     def _assign(self, tree):
         token, expr_tree = tree.children
+        self.new_dimensions(expr_tree)
         node = self.expression(expr_tree, condition=True)
         self.claim(token, "an intermediate")
         node = ops.named(str(token), node)
@@ -191,15 +237,33 @@ class _ProblemBuilder:
             raise ParseError(f"the function {name} is a comparison, a condition: use it as "
                              "where(cond, a, b)'s condition", line=line, column=column,
                              source=self.text)
+        self.check_readable()
         wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else _default_wrt(self)
         for token in self.wrt or ():
             if str(token) not in self.variables:
                 raise self.error(NameResolutionError, _not_a_variable(
                     str(token), self.variables, self.intermediates, "not declared"), token)
+            if self.variables[str(token)].domain == "int":
+                raise self.error(ParseError, _integer_wrt(str(token)), token)
         if len(set(wrt)) != len(wrt):
             raise self.error(ParseError, "a name appears twice in 'wrt'", self.wrt[0])
         return Problem(dict(self.variables), dict(self.dims), dict(self.intermediates),
                        output, name, wrt, self.text, self.filename, dict(self.written))
+
+
+def readable(variables, dims: dict) -> set:
+    """The dimensions the inputs' shapes give: those an axis has alone, then
+    each one of a product whose other factors are given (D = H * E)."""
+    known = {str(d) for v in variables.values() for d in v.shape if d.is_Symbol}
+    grown = True
+    while grown:
+        grown = False
+        for d in (d for v in variables.values() for d in v.shape):
+            unknown = [s for s in d.free_symbols if str(s) not in known]
+            if len(unknown) == 1 and unknown[0] not in sympy.cancel(d / unknown[0]).free_symbols:
+                known.add(str(unknown[0]))
+                grown = True
+    return known & set(dims)
 
 
 def as_written(text: str, start: int, end: int) -> str:
@@ -265,9 +329,15 @@ class _ExpressionBuilder(_ProblemBuilder):
 
 def _default_wrt(builder) -> tuple[str, ...]:
     """Every variable but those of discrete values (sign, onehot: data, such
-    as labels), unless there is nothing else."""
-    names = tuple(n for n, v in builder.variables.items() if v.domain not in ("sign", "onehot"))
-    return names or tuple(builder.variables)
+    as labels), unless there is nothing else; never an integer input."""
+    names = tuple(n for n, v in builder.variables.items()
+                  if v.domain not in ("sign", "onehot", "int"))
+    return names or tuple(n for n, v in builder.variables.items() if v.domain != "int")
+
+
+def _integer_wrt(name: str) -> str:
+    return (f"wrt '{name}': {name} is an integer input (indices), which has no "
+            "derivative; differentiate by the arrays it indexes")
 
 
 def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
@@ -291,6 +361,8 @@ def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
         if name not in problem.variables:
             raise NameResolutionError(_not_a_variable(
                 name, problem.variables, problem.intermediates, "not a declared variable"))
+        if problem.variables[name].domain == "int":
+            raise NameResolutionError(_integer_wrt(name))
     if len(set(names)) != len(names) or not names:
         raise NameResolutionError("wrt needs distinct variable names")
     return tuple(names)

@@ -17,7 +17,7 @@ from lark import v_args
 from .. import ops
 from ..hooks import provide
 from ..ir.expr import Apply, Const, Expr, const, is_op, var
-from .expressions import CONTRACTIONS, ExprBuilder
+from .expressions import ARRAY_TUPLES, CONTRACTIONS, SHAPE_ARGUMENTS, ExprBuilder
 from .grammar import syntax_tree
 
 _OPERATORS = {"+": "add", "*": "mul", "/": "div", "@": "matmul", "**": "pow"}
@@ -83,7 +83,12 @@ class WrittenBuilder(ExprBuilder):
 
     def indexing(self, meta, children):
         node, subscripts = children
-        built = super().indexing(meta, [self._stand_in(node, 0), subscripts])
+        stand_in = self._stand_in(node, 0)
+        built = super().indexing(meta, [stand_in, subscripts])
+        if built is stand_in:  # X[...] is X
+            return node
+        if is_op(built, "gather"):
+            return Apply("gather", (node, built.args[1]), (), built.shape)
         return Apply(built.op, (node,), built.params, built.shape)
 
     def call(self, meta, children):
@@ -98,6 +103,10 @@ class WrittenBuilder(ExprBuilder):
             return _substituted(built, {self._stand_in(a, k): a
                                         for k, a in enumerate(arguments) if isinstance(a, Expr)})
         args = [a for a in arguments or [] if not isinstance(a, tuple)]
+        if name in ARRAY_TUPLES:  # concatenate((A, B), axis=1): as built
+            return built
+        if name in SHAPE_ARGUMENTS:  # reshape(X, (B, -1)): its sizes as the builder reads them
+            return Apply(name, (args[0],), (("shape", built.shape),), built.shape)
         params = tuple((str(k), self._keyword(str(token), str(k), v)) for k, v in
                        (a for a in arguments if isinstance(a, tuple)))
         return Apply(name, tuple(args), params, built.shape)

@@ -9,7 +9,7 @@ the named identities the builders try, `identities`, `stable_forms` and
 rules.
 """
 
-from . import functions, identities, rulebook, stable_forms, table, textbook_forms  # noqa: F401  (they register)
+from . import functions, identities, indexing, rulebook, stable_forms, table, textbook_forms  # noqa: F401  (they register)
 from . import einsum as _einsum, permute as _permute  # noqa: F401  (they register)
 from . import reductions  # noqa: F401  (registers max and min, and the written reductions)
 from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add, col,
@@ -20,6 +20,7 @@ from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coef
 from .axes import expand, expand_dims, logsumexp, mean, reduce_sum, softmax, spread, unbroadcast
 from .einsum import contract, einsum
 from .permute import permute, swapaxes
+from .indexing import gather, index, normal_key, reshape, scatter_add, unindex
 from .core import ALIASES, OPS, Op, _view, unnamed
 from .functions import COMPARISONS, compare, constant_array, norm, where
 from .symmetry import CHAIN, is_symmetric

@@ -377,7 +377,7 @@ def inv(x: Expr) -> Expr:
 # rectangular `eye_rect` `eye(N, M)`).
 OPERATORS = frozenset({"add", "mul", "div", "pow", "matmul", "transpose", "col", "row",
                        "name", "adjoint", "diagm", "compare", "eye_rect", "expand_dims",
-                       "contract", "permute"})
+                       "contract", "permute", "index", "unindex", "gather", "scatter_add", "concatenate"})
 
 # Functions the language calls through a builder (with its algebra) rather
 # than through `func`; `mean` is sugar and never appears in the graph.

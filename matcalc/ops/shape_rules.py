@@ -96,10 +96,10 @@ def _given_shape(s, p):
 
 
 
-def _rows_cols(rows, cols=None, third=None, fourth=None, fifth=None, sixth=None) -> tuple:
-    """ones(N) is a vector of N entries, ones(N, D) an N x D matrix, ones(B,
-    T, D) an array of three dimensions (up to six)."""
-    return tuple(d for d in (rows, cols, third, fourth, fifth, sixth) if d is not None)
+def _rows_cols(rows, *more) -> tuple:
+    """ones(N) is a vector of N entries, ones(N, D) an N x D matrix,
+    ones(B, T, D) an array of three dimensions."""
+    return (rows, *more)
 
 
 def _eye(rows, cols=None) -> tuple:

@@ -145,12 +145,14 @@ def _scaled_domain(node: Expr, domain: str) -> tuple | None:
     declared `domain`."""
     c, rest = _coefficient(_unmark(node))
     rest = _unmark(rest) if rest is not None else None
+    if domain == "onehot" and is_op(rest, "gather") and is_op(rest.args[0], "eye"):
+        return c, rest  # eye(C)[labels]: one-hot rows
     return (c, rest) if isinstance(rest, Var) and rest.domain == domain else None
 
 
 def onehot_sum(node: Expr, computed: set) -> Expr | None:
-    """Each row of a onehot Y has one 1: sum(c Y, axis=1) = c 1, sum(c Y) =
-    c N (for a onehot vector y, sum(c y) = c)."""
+    """Each row of a onehot Y (or of eye(C)[labels]) has one 1: sum(c Y,
+    axis=1) = c 1, sum(c Y) = c N (for a onehot vector y, sum(c y) = c)."""
     if not (is_op(node, "sum")):
         return None
     found = _scaled_domain(node.args[0], "onehot")
@@ -161,7 +163,7 @@ def onehot_sum(node: Expr, computed: set) -> Expr | None:
     if y.ndim == 2 and axis == 1:
         return mul(const(c), ones(y.shape[:1]))
     if axis is None:
-        return const(c * (y.shape[0] if y.ndim == 2 else 1))
+        return const(c * sympy.Mul(*y.shape[:-1]))
     return None
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from . import precedence as P
 from .einsum_forms import ARRAY_API_EINSUM, axes_call, tensordot_call
-from .forms import PYTHON_SYNTAX, Form, Forms, _inserted, call, kwargs, shaped
+from ..ops.indexing import key_code, key_text
+from .forms import (PYTHON_SYNTAX, Form, Forms, _inserted, call, joined, kwargs, reshaped,
+                    shaped, sizes)
 
 
 def default(name: str) -> Form:
@@ -61,6 +63,14 @@ FORMS = Forms(default, {
     "expand_dims": Form(lambda a, p: f"{a[0]}[{_inserted(p['axis'])}, ...]", P.POSTFIX,
                         P.POSTFIX),
     "tensordot": tensordot_call("xp", "axes", "xp.permute_dims("),
+    "reshape": reshaped("xp.reshape"),
+    "concatenate": joined("xp.concat"),
+    # the standard indexes every axis: a trailing `...` takes those not named
+    "index": Form(lambda a, p: f"{a[0]}[{key_text(p['key'])}, ...]", P.POSTFIX, P.POSTFIX),
+    "gather": _helper("gather"),
+    "unindex": Form(lambda a, p: f"_unindex(xp, {a[0]}, {sizes(p['shape'])}, "
+                    f"{key_code(p['key'])})"),
+    "scatter_add": Form(lambda a, p: f"_scatter_add(xp, {a[0]}, {a[1]}, {sizes(p['shape'])})"),
     **{name: _helper(name) for name in (
         "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},
@@ -69,6 +79,50 @@ FORMS = Forms(default, {
 # The helper functions the forms call, by operator (a lowered product chain
 # is "multi_dot").
 HELPERS = {
+    "gather": '''
+def _gather(xp, table, idx):
+    """table[idx] along the first axis: xp.take of the flattened indices."""
+    rows = xp.take(table, xp.reshape(idx, (-1,)), axis=0)
+    return xp.reshape(rows, tuple(idx.shape) + tuple(table.shape[1:]))
+''',
+    "scatter_add": '''
+def _scatter_add(xp, g, idx, shape):
+    """Zeros of `shape` with each g[i] (broadcast to the rows idx names)
+    added at the row idx[i], repeated rows adding up (the adjoint of
+    table[idx]), as onehot(idx)ᵀ g: the standard has no scatter."""
+    flat = xp.reshape(idx, (-1,))
+    rows = xp.arange(shape[0], device=_device_of(g))
+    onehot = xp.astype(flat[:, None] == rows[None, :], g.dtype)
+    g = xp.reshape(xp.broadcast_to(g, tuple(idx.shape) + tuple(shape[1:])),
+                   (flat.shape[0], -1))
+    return xp.reshape(xp.matrix_transpose(onehot) @ g, shape)
+''',
+    "unindex": '''
+def _unindex(xp, g, shape, key):
+    """Zeros of `shape` with g at [key] (the adjoint of x[key]) without item
+    assignment: each indexed axis of g spread to its place by a 0/1 matrix
+    P[i, j] = 1 where entry j of the slice is entry i of the axis."""
+    axis = 0  # the axis of g that the next entry of the key reads
+    for k, entry in enumerate(key):
+        if entry is None:  # a new axis of size 1
+            g = xp.squeeze(g, axis=axis)
+            continue
+        n = shape[k - sum(e is None for e in key[:k])]
+        if entry == slice(None):  # every entry, in place
+            axis += 1
+            continue
+        if isinstance(entry, slice):
+            places = list(range(n)[entry])
+        else:
+            places = [entry % n]
+            g = xp.expand_dims(g, axis=axis)
+        device = _device_of(g)
+        spread = xp.astype(xp.arange(n, device=device)[:, None]
+                           == xp.asarray(places, device=device)[None, :], g.dtype)
+        g = xp.moveaxis(xp.tensordot(spread, g, axes=([1], [axis])), 0, axis)
+        axis += 1
+    return g
+''',
     "sigmoid": '''
 def _sigmoid(xp, x):
     """σ(x) = 1 / (1 + e^-x), the exponent capped at the largest finite

@@ -15,7 +15,23 @@ read, so nothing is computed (a Dask graph stays lazy).
 from __future__ import annotations
 
 from .guards import _BY_NAME, shapes  # noqa: F401  (the same SHAPES and _by_name)
-from .guards import _axis, _tuple, SHAPE_CHECK, WIDTH, direction, fast_path
+from .guards import _axis, _tuple, SHAPE_CHECK, WIDTH, direction, fast_path, integers
+
+_CONVERT = """        if not hasattr(x, "dtype"):
+            try:"""
+_INTEGER_OR_CONVERT = """        if name in INTEGERS:
+            x = _indices(xp, name, x, device)
+        elif not hasattr(x, "dtype"):
+            try:"""
+_INDICES = '''
+def _indices(xp, name, x, device):
+    """An integer input: an integer array (indices) of the namespace xp."""
+    if not hasattr(x, "dtype"):
+        x = xp.asarray(x, device=device)
+    if not xp.isdtype(x.dtype, "integral"):
+        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
+    return x
+'''
 
 _CHECKED = '''
 # The namespace of each combination of array types met (array_namespace
@@ -138,7 +154,13 @@ def checked(problem, ident, wrap) -> list[str]:
     if not problem.variables:
         return [_BY_NAME.strip("\n")]
     has_array = any(v.shape for v in problem.variables.values())
-    fast = [w for line in (fast_path(problem, ident, _kinds, _accept) if has_array else [])
+    ints = any(v.domain == "int" for v in problem.variables.values())
+    fast = [w for line in (fast_path(problem, ident, _kinds, _accept)
+                           if has_array and not ints else [])
             for w in wrap(line, "    ")]
     body = _CHECKED.strip("\n").replace("{SIZES}", sizes)
+    if ints:  # indices stay integers
+        body = body.replace(_CONVERT, _INTEGER_OR_CONVERT)
+        return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
+                "", "", body.replace("{FAST}\n", "")]
     return [_BY_NAME.strip("\n"), "", "", body.replace("{FAST}\n", "".join(f + "\n" for f in fast))]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ..ops.indexing import key_text
 from . import precedence as P
 
 
@@ -109,7 +110,24 @@ PYTHON_SYNTAX = {
     "row": Form("{0}[None, :]", P.POSTFIX, P.POSTFIX),
     "expand_dims": Form(lambda a, p: f"{a[0]}[{_inserted(p['axis'])}]", P.POSTFIX, P.POSTFIX),
     "compare": Form(lambda a, p: f"{a[0]} {p['op']} {a[1]}", P.COMPARE, P.ADD),
+    "index": Form(lambda a, p: f"{a[0]}[{key_text(p['key'])}]", P.POSTFIX, P.POSTFIX),
+    "gather": Form("{0}[{1}]", P.POSTFIX, (P.POSTFIX, P.LOWEST)),
 }
+
+
+def sizes(shape) -> str:
+    """A printed shape as a tuple: `(B, T, D)`, `(N,)`."""
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def joined(function: str, axis: str = "axis") -> Form:
+    """`function((A, B), axis=k)`: arrays joined along an axis."""
+    return Form(lambda a, p: f"{function}(({', '.join(a)}), {axis}={p['axis']})")
+
+
+def reshaped(function: str) -> Form:
+    """`function(x, (B, T, H, E))`: x's entries in C order in a new shape."""
+    return Form(lambda a, p: f"{function}({a[0]}, {sizes(p['shape'])})")
 
 
 def triangle(name: str) -> Form:

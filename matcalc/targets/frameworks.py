@@ -124,8 +124,8 @@ class Guards:
     call = staticmethod(numpy_guards.call)
     shapes = staticmethod(numpy_guards.shapes)
 
-    def __init__(self, array: str, numbers: str = ""):
-        self.array, self.numbers = array, numbers
+    def __init__(self, array: str, numbers: str = "", indices: str = ""):
+        self.array, self.numbers, self.indices = array, numbers, indices
 
     def checked(self, problem, ident, wrap) -> list[str]:
         """`_by_name`, `_array` and `_checked`: the inputs as the framework's
@@ -138,6 +138,12 @@ class Guards:
         if not problem.variables:
             return [by_name]
         checked = _CHECKED.replace("{SIZES}", sizes).replace("{NUMBERS}\n", self.numbers.lstrip("\n"))
+        if any(v.domain == "int" for v in problem.variables.values()):  # indices stay integers
+            checked = checked.replace("        x = _array(x)\n", "        x = _indices(name, x) "
+                                      "if name in INTEGERS else _array(x)\n")
+            return [by_name, "", "", numpy_guards.integers(problem), "", "",
+                    self.indices.strip("\n"), "", "", self.array.strip("\n"), "", "",
+                    checked.strip("\n")]
         return [by_name, "", "", self.array.strip("\n"), "", "", checked.strip("\n")]
 
     DIRECTION = numpy_guards.direction(

@@ -126,7 +126,16 @@ WIDTH = 79
 
 # The helpers' fixed text (parsed by tests that read every string the
 # generated code holds).
-TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT
+_INDICES = '''
+def _indices(name, x):
+    """An integer input: an array of integers (indices), never converted."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
+    return x
+'''
+
+TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT + _INDICES
 
 
 def _axis(d):
@@ -231,7 +240,37 @@ def checked(problem, ident, wrap) -> list[str]:
     sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
     if not problem.variables:  # nothing to check but that no keyword is given
         return [_BY_NAME.strip("\n")]
-    fast = [w for line in fast_path(problem, ident, _numpy_kinds, _numpy_accept)
+    ints = [ident[n] for n, v in problem.variables.items() if v.domain == "int"]
+    fast = [w for line in fast_path(problem, ident, integer_kinds(_numpy_kinds, ints),
+                                    _numpy_accept)
             for w in wrap(line, "    ")]
-    return [_BY_NAME.strip("\n"), "", "", _DOC.strip("\n"), *fast,
-            _GENERAL.strip("\n").replace("{SIZES}", sizes)]
+    general = _GENERAL.strip("\n").replace("{SIZES}", sizes)
+    if ints:
+        general = general.replace(_FLOATING, _INTEGER_OR_FLOATING)
+        return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
+                "", "", _DOC.strip("\n"), *fast, general]
+    return [_BY_NAME.strip("\n"), "", "", _DOC.strip("\n"), *fast, general]
+
+
+def integers(problem) -> str:
+    """`INTEGERS = ('tokens',)`: the integer inputs (indices)."""
+    return "INTEGERS = " + _tuple(repr(n) for n, v in problem.variables.items()
+                                  if v.domain == "int")
+
+
+def integer_kinds(kinds, ints: list):
+    """`kinds` for the floating inputs, and a test that each integer input
+    (`ints`, by name in the code) is an integer array."""
+    def both(checked, numbers):
+        floating = [n for n in checked if n not in ints]
+        return (kinds(floating, numbers) if floating else []) + [
+            f'and {n}.dtype.kind in "iu"' for n in ints]
+    return both
+
+
+_FLOATING = """            if type(x) is not np.ndarray or x.dtype.kind != "f":"""
+_INTEGER_OR_FLOATING = """            if name in INTEGERS:
+                x = _indices(name, x)
+            elif type(x) is not np.ndarray or x.dtype.kind != "f":"""
+
+

@@ -14,7 +14,8 @@ from __future__ import annotations
 from . import module
 from ..ad.gradient import Gradient
 from .einsum_forms import einsum_call
-from .forms import Form, call
+from ..ops.indexing import key_code
+from .forms import Form, call, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
@@ -26,10 +27,33 @@ FORMS = RenamedForms("jnp", {
     "zeros": Form(lambda a, p: f"jnp.zeros({_shape(p['shape'])}, {DTYPE_CODE})"),
     "ones": Form(lambda a, p: f"jnp.ones({_shape(p['shape'])}, {DTYPE_CODE})"),
     "contract": einsum_call("jnp.einsum"),
+    "unindex": Form(lambda a, p: f"_unindex({a[0]}, {sizes(p['shape'])}, {key_code(p['key'])})"),
+    "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
 })
 
 # JAX's own helpers: sigmoid is jax.nn.sigmoid and erf jax.scipy.special.erf, no helper.
-HELPERS = {"sigmoid": None, "erf": None}
+HELPERS = {"sigmoid": None, "erf": None,
+           "unindex": '''
+def _unindex(g, shape, key):
+    """Zeros of `shape` with g at [key]: the adjoint of x[key]."""
+    return jnp.zeros(shape, g.dtype).at[key].set(g)
+''',
+           "scatter_add": '''
+def _scatter_add(g, idx, shape):
+    """Zeros of `shape` with each g[i] (broadcast to the rows idx names)
+    added at the row idx[i], repeated rows adding up: the adjoint of
+    table[idx]."""
+    return jnp.zeros(shape, g.dtype).at[idx].add(g)
+'''}
+
+_INDICES = '''
+def _indices(name, x):
+    """An integer input: an integer array (indices), never converted."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.integer):
+        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
+    return x
+'''
 
 _ARRAY = '''
 def _array(x):
@@ -97,7 +121,7 @@ class JaxTarget(FrameworkTarget):
     names = frozenset({"math", "jax", "jnp", "f", "_f_forward", "_f_backward", "_Static"})
     module = "jnp"
     helper_exceptions = HELPERS
-    guards = Guards(_ARRAY)
+    guards = Guards(_ARRAY, indices=_INDICES)
     printer = JaxPrinter
 
     @staticmethod

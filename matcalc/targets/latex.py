@@ -13,6 +13,7 @@ import sympy
 
 from ..ir.expr import Apply, Const, Expr, is_op
 from ..hooks import provide, provided
+from ..ops.indexing import key_text
 from . import precedence as P
 from .einsum_forms import index_notation
 from .forms import Form, Forms, latex_call
@@ -90,6 +91,11 @@ def _dims(symbol: str) -> Form:
     return Form(lambda a, p: rf"{symbol}_{{{times.join(str(d) for d in p['shape'])}}}")
 
 
+def _times(shape) -> str:
+    r"""`B \times T \times D`: a printed shape."""
+    return r" \times ".join(shape)
+
+
 # The LaTeX forms: `default(name)` unless listed here.
 FORMS = Forms(default, {
     "add": Form(" + ", P.ADD),
@@ -103,6 +109,17 @@ FORMS = Forms(default, {
     "col": Form("{0}", P.MUL, P.MUL),
     "expand_dims": Form("{0}", P.MUL, P.MUL),
     "row": Form(r"{0}^\top", P.POSTFIX, P.ATOM),
+    # indexing as NumPy writes it; its adjoints as JAX does
+    "index": Form(lambda a, p: rf"{a[0]}\left[{key_text(p['key'])}\right]", P.POSTFIX,
+                  P.POSTFIX),
+    "gather": Form(r"{0}\left[{1}\right]", P.POSTFIX, (P.POSTFIX, P.LOWEST)),
+    "unindex": Form(lambda a, p: rf"\mathbf{{0}}_{{{_times(p['shape'])}}}.\mathrm{{at}}"
+                    rf"\left[{key_text(p['key'])}\right].\mathrm{{set}}\left({a[0]}\right)",
+                    P.POSTFIX),
+    "scatter_add": Form(lambda a, p: rf"\mathbf{{0}}_{{{_times(p['shape'])}}}.\mathrm{{at}}"
+                        rf"\left[{a[1]}\right].\mathrm{{add}}\left({a[0]}\right)", P.POSTFIX),
+    "reshape": Form(lambda a, p: rf"\operatorname{{reshape}}_{{{_times(p['shape'])}}}"
+                    rf"\left({a[0]}\right)"),
     "sum": Form(_sum, P.MUL, P.MUL + 1),
     "outer": Form(r"{0} {1}^\top", P.MUL, P.POSTFIX),
     "zeros": _dims(r"\mathbf{0}"),

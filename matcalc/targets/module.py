@@ -30,6 +30,7 @@ from ..ir.expr import Const, Var, postorder
 from ..ir.shapes import fmt, symbols as shape_symbols
 from ..passes.lowering import Capabilities, lower
 from ..passes.upstream import scale_adjoints
+from .dims import dim_lines as _dim_lines
 from .text import TextPrinter, declarations
 
 # Names the generated module itself defines or uses.
@@ -148,23 +149,11 @@ def _used_names(exprs, target: Target) -> list[str]:
             if key == "shape":
                 for s in sorted(shape_symbols(value), key=str):
                     out[s.name] = None
+            elif key == "key":  # a slice's symbolic bounds (concatenate's parts)
+                for s in sorted(shape_symbols([b for e in value if isinstance(e, tuple)
+                                               for b in e if b is not None]), key=str):
+                    out[s.name] = None
     return list(out)
-
-
-def _dim_lines(dims: list[str], problem, ident) -> list[str]:
-    """`N, D = X.shape` lines that define the dimensions the code uses."""
-    lines, pending = [], list(dims)
-    for name, v in problem.variables.items():
-        here = [str(d) for d in v.shape]
-        found = [d for d in pending if d in here]
-        if not found:
-            continue
-        if len(found) == len(here) == 2 and here[0] != here[1]:
-            lines.append(f"{ident[here[0]]}, {ident[here[1]]} = {ident[name]}.shape")
-        else:
-            lines += [f"{ident[d]} = {ident[name]}.shape[{here.index(d)}]" for d in found]
-        pending = [d for d in pending if d not in found]
-    return lines
 
 
 def _wrap(line: str, indent: str) -> list[str]:
@@ -311,8 +300,9 @@ class _Emitter:
         ident = self.ident
         args = ", ".join(ident[n] for n in self.problem.variables)
         lines = self.target.guards.call(args)
-        if self.dtype:
-            lines.append(self.target.result_type(args))
+        if self.dtype:  # the floating inputs' type (integer inputs are indices)
+            lines.append(self.target.result_type(", ".join(
+                ident[n] for n, v in self.problem.variables.items() if v.domain != "int")))
         lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
         lines.append(f"return {ident[self.value]}, {_tuple_code(self.cached())}")
         signature = [f"def forward({args}):"]
@@ -410,8 +400,9 @@ class _SecondOrderEmitter:
         dims = [n for n in problem.dims if n in used or n in in_arrays]
         args = ", ".join(ident[n] for n in problem.variables)
         lines = self.target.guards.call(args, by_name=True)
-        if DTYPE in used or arrays:
-            lines.append(self.target.result_type(args))
+        if DTYPE in used or arrays:  # the floating inputs' type (not the indices')
+            lines.append(self.target.result_type(", ".join(
+                ident[n] for n, v in problem.variables.items() if v.domain != "int")))
         lines += _dim_lines(dims, problem, ident)
         single = len(result.entries) == 1
         if result.kind == "hvp":

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from . import precedence as P
 from .einsum_forms import axes_call, einsum_call, tensordot_call
-from .forms import PYTHON_SYNTAX, Form, Forms, axis_text, call, kwargs, shaped, triangle
+from ..ops.indexing import key_text
+from .forms import (PYTHON_SYNTAX, Form, Forms, axis_text, call, joined, kwargs, reshaped, shaped, sizes,
+                    triangle)
 
 
 def default(name: str) -> Form:
@@ -61,10 +63,44 @@ FORMS = Forms(default, {
     "tensordot": tensordot_call("np", "axes", "transpose"),
     "permute": axes_call("np.transpose"),
     "matrix_transpose": Form("np.swapaxes({0}, -1, -2)"),
+    "reshape": reshaped("np.reshape"),
+    "concatenate": joined("np.concatenate"),
+    "unindex": Form(lambda a, p: f"_unindex({a[0]}, {sizes(p['shape'])}, "
+                    f"np.s_[{key_text(p['key'])}])"),
+    "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
 })
 
 # The helper functions the forms call, by operator.
 HELPERS = {
+    "unindex": '''
+def _unindex(g, shape, key):
+    """Zeros of `shape` with g at [key]: the adjoint of x[key]."""
+    out = np.zeros(shape, dtype=np.result_type(g))
+    out[key] = g
+    return out
+''',
+    "scatter_add": '''
+def _scatter_add(g, idx, shape):
+    """Zeros of `shape` with each g[i] (broadcast to the rows idx names)
+    added at the row idx[i], repeated rows adding up: the adjoint of
+    table[idx]. Where g repeats along index axes (a mean-pool's gradient)
+    and the table is small enough, the times each row is named (bincount)
+    times g's distinct rows, one matmul (about 1 ns a multiply-add, where
+    np.add.at takes 80 ns an entry); else np.add.at."""
+    g = np.asarray(g)
+    g = g.reshape((1,) * (idx.ndim + len(shape) - 1 - g.ndim) + g.shape)
+    g = np.broadcast_to(g, g.shape[:idx.ndim] + tuple(shape[1:]))
+    kept = [a for a in range(idx.ndim) if g.shape[a] != 1 or idx.shape[a] == 1]
+    m = int(np.prod([idx.shape[a] for a in kept]))
+    if len(kept) == idx.ndim or m * shape[0] > 64 * idx.size:
+        out = np.zeros(shape, dtype=g.dtype)
+        np.add.at(out, idx, g)
+        return out
+    flat = np.moveaxis(idx, kept, range(len(kept)))
+    at = np.arange(m)[:, None] * shape[0] + flat.reshape(m, -1)
+    counts = np.bincount(at.ravel(), minlength=m * shape[0]).reshape(m, shape[0])
+    return (counts.T.astype(g.dtype) @ g.reshape(m, -1)).reshape(shape)
+''',
     "sigmoid": '''
 def _sigmoid(x):
     """σ(x) = 1 / (1 + e^-x), the exponent capped where σ falls below the

@@ -7,8 +7,10 @@ import sympy
 from ..ir.expr import Apply, Const, is_op
 from ..hooks import provide, provided
 from ..ir.shapes import fmt
+from ..ops.indexing import key_text, size_value
+from . import precedence as P
 from .einsum_forms import axes_call, einsum_call
-from .forms import PYTHON_SYNTAX, Form, Forms, call
+from .forms import PYTHON_SYNTAX, Form, Forms, call, joined, reshaped
 from .printer import Printer
 
 
@@ -30,6 +32,13 @@ FORMS = Forms(call, {
     "contract": einsum_call("einsum"),
     "permute": axes_call("transpose"),
     "matrix_transpose": Form("swapaxes({0}, -1, -2)"),
+    "reshape": reshaped("reshape"),
+    "concatenate": joined("concatenate"),
+    # the adjoints of indexing and gather, as JAX writes them
+    "unindex": Form(lambda a, p: f"zeros({', '.join(p['shape'])}).at[{key_text(p['key'])}]"
+                    f".set({a[0]})", P.POSTFIX),
+    "scatter_add": Form(lambda a, p: f"zeros({', '.join(p['shape'])}).at[{a[1]}].add({a[0]})",
+                        P.POSTFIX),
 })
 
 
@@ -72,15 +81,35 @@ def scalar_text(value) -> str:
 
 
 def declarations(problem) -> list[str]:
-    return [f"{name}: {fmt(v.shape)}" + "".join(f" {w}" for w in (v.structure, v.domain) if w)
+    names = {size: name for name, size in _sizes(problem).items()}
+    return [f"{name}: {fmt(tuple(names.get(d, d) for d in v.shape))}"
+            + "".join(f" {w}" for w in (v.structure, v.domain) if w)
             for name, v in problem.variables.items()]
 
 
-def problem_text(problem) -> str:
-    """The problem as a program in the input language."""
-    printer = TextPrinter()
-    lines = declarations(problem)
+def _sizes(problem) -> dict:
+    """The intermediates that name a product of dimensions (D = H * E), by
+    name: declarations write the name."""
+    out = {}
     for name, node in problem.intermediates.items():
+        size = size_value(node)
+        if size is not None and size.free_symbols and size.is_integer and size.is_positive:
+            out[name] = size
+    return out
+
+
+def problem_text(problem) -> str:
+    """The problem as a program in the input language (the sizes it names,
+    D = H * E, before the declarations that use them)."""
+    printer = TextPrinter()
+    declared = {d for v in problem.variables.values() for d in v.shape}
+    sizes = [n for n in problem.intermediates if size_value(problem.intermediates[n])
+             is not None] if declared & set(_sizes(problem).values()) else []
+    lines = [f"{name} = {printer.define(problem.intermediates[name])}" for name in sizes]
+    lines += declarations(problem)
+    for name, node in problem.intermediates.items():
+        if name in sizes:
+            continue
         lines.append(f"{name} = {printer.define(node)}")
     lines.append("wrt " + ", ".join(problem.wrt))
     if problem.output_name not in problem.intermediates:

@@ -12,9 +12,12 @@ and constants are made on the inputs' device in their floating type
 from __future__ import annotations
 
 from . import module
+from . import precedence as P
 from ..ad.gradient import Gradient
 from .einsum_forms import axes_call, einsum_call, tensordot_call
-from .forms import Form, axis_text, call, shaped
+from ..ir.expr import is_op, postorder
+from ..ops.indexing import key_code, key_text, negative_step
+from .forms import Form, axis_text, call, joined, shaped, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
 from ..passes.lowering import Capabilities
@@ -59,10 +62,40 @@ FORMS = RenamedForms("torch", {
     "contract": einsum_call("torch.einsum"),
     "tensordot": tensordot_call("torch", "dims", "permute"),
     "permute": axes_call("torch.permute"),
+    # PyTorch's slices step forwards only: x[::-1] goes through _index
+    "index": Form(lambda a, p: f"_index({a[0]}, {key_code(p['key'])})"
+                  if negative_step(p["key"]) else f"{a[0]}[{key_text(p['key'])}]",
+                  P.POSTFIX, P.POSTFIX),
+    "unindex": Form(lambda a, p: f"_unindex({a[0]}, {sizes(p['shape'])}, {key_code(p['key'])})"),
+    "concatenate": joined("torch.cat", "dim"),
+    "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
 })
 
 # PyTorch's own helpers (None: torch has the function itself).
 HELPERS = {
+    "index": '''
+def _index(x, key):
+    """x[key], its slices of negative step (which PyTorch lacks) read as
+    flips of slices of positive step."""
+    key, flips = _forward(key, x.shape)
+    return torch.flip(x[key], flips)
+''',
+    "unindex": '''
+def _unindex(g, shape, key):
+    """Zeros of `shape` with g at [key]: the adjoint of x[key]."""
+    key, flips = _forward(key, shape)
+    out = torch.zeros(shape, dtype=g.dtype, device=g.device)
+    out[key] = torch.flip(g, flips) if flips else g
+    return out
+''',
+    "scatter_add": '''
+def _scatter_add(g, idx, shape):
+    """Zeros of `shape` with each g[i] (broadcast to the rows idx names)
+    added at the row idx[i], repeated rows adding up: the adjoint of
+    table[idx]."""
+    out = torch.zeros(shape, dtype=g.dtype, device=g.device)
+    return out.index_put_((idx,), g.expand(*idx.shape, *shape[1:]), accumulate=True)
+''',
     "sigmoid": None,
     "erf": None,
     "revcumsum": None,
@@ -84,6 +117,33 @@ def _logsumexp(x, axis):
     return torch.logsumexp(x, dim=tuple(range(x.ndim)) if axis is None else axis)
 ''',
 }
+
+# What _index and _unindex share.
+_FORWARD = '''
+def _forward(key, shape):
+    """(key, flips): the key with each slice of negative step as the slice
+    of positive step of the same entries, and the result's axes to flip."""
+    out, flips, axis = [], [], 0
+    for k in key:
+        if isinstance(k, slice):
+            places = range(shape[axis])[k]
+            if places.step < 0:
+                places = places[::-1]
+                flips.append(len(out) - sum(isinstance(e, int) for e in out))
+            k = slice(places.start, places.stop, places.step)
+        out.append(k)
+        axis += k is not None
+    return tuple(out), flips
+'''
+
+_INDICES = '''
+def _indices(name, x):
+    """An integer input: an integer tensor (indices), never converted."""
+    x = torch.as_tensor(x)
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
+    return x
+'''
 
 _ARRAY = '''
 def _array(x):
@@ -184,7 +244,17 @@ class TorchTarget(FrameworkTarget):
     names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})
     module = "torch"
     helper_exceptions = HELPERS
-    guards = Guards(_ARRAY + "\n" + _LIKE, _NUMBERS)
+    guards = Guards(_ARRAY + "\n" + _LIKE, _NUMBERS, _INDICES)
+
+    def helpers(self, exprs) -> list[str]:
+        """The helpers the expressions call; `_forward` where `_index` or
+        `_unindex` is, `_index` only for a slice of negative step."""
+        indexed = [n for n in postorder(exprs) if is_op(n, "index", "unindex")]
+        backwards = any(negative_step(n.param("key")) for n in indexed if n.op == "index")
+        out = [h for h in super().helpers(exprs)
+               if backwards or h != self.helper_sources["index"]]
+        return out + ([_FORWARD] if backwards or any(n.op == "unindex" for n in indexed)
+                      else [])
     printer = TorchPrinter
 
     @staticmethod

@@ -105,8 +105,7 @@ def test_torch_backward_scales_by_the_upstream_gradient(torch, text):
     the gradients; with dout left out, backward gives the gradients."""
     problem, inputs, value, grads = reference(text)
     module = matcalc.compile(problem, target="torch")
-    args = [torch.tensor(inputs[n], dtype=torch.float64, requires_grad=n in module.WRT)
-            for n in module.INPUTS]
+    args = [_tensor(torch, inputs[n], torch.float64, n in module.WRT) for n in module.INPUTS]
     wrt = [x for name, x in zip(module.INPUTS, args) if name in module.WRT]
     got = torch.autograd.grad(module.f(*args), wrt, torch.tensor(-1.5, dtype=torch.float64))
     plain = module.backward(module.forward(*args)[1])

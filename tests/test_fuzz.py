@@ -158,6 +158,13 @@ def _bound_names(tree) -> set[str]:
     return bound
 
 
+def _dimension_text(text: str, names: set) -> bool:
+    """Whether `text` is a product of declared dimensions and integers
+    (`8*E`, an axis the input check names)."""
+    return re.fullmatch(r"\w+(\*\w+)*", text) is not None and \
+        all(part.isdigit() or part in names for part in text.split("*"))
+
+
 def assert_safe_module(source: str, problem=None, markers=()):
     """The generated source, read as a syntax tree: it imports only NumPy,
     touches no dunder attribute, calls only its own functions, NumPy and a
@@ -193,8 +200,8 @@ def assert_safe_module(source: str, problem=None, markers=()):
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if id(node) in docstrings:
                 continue
-            assert node.value in names | HELPER_STRINGS or \
-                node.value.startswith("backward needs dout"), \
+            assert node.value in names | HELPER_STRINGS or _dimension_text(node.value, names) \
+                or node.value.startswith("backward needs dout"), \
                 f"string {node.value!r} in generated code"
         elif isinstance(node, (ast.Lambda, ast.Global, ast.Nonlocal, ast.ClassDef,
                                ast.AsyncFunctionDef, ast.Await, ast.Yield)):

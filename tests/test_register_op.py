@@ -122,10 +122,12 @@ def test_removed_again(cbrt):
 def test_registries_list_only_exceptions(forms):
     """Every listed form writes its operator unlike the target's default."""
     for name in forms:
+        if name not in OPS:  # a lowering's own spelling (tensordot): no operator, no default
+            continue
         op = OPS[name]
         args = ["a", "b"][:2 if op.nargs is None else op.nargs]
-        params = ({"shape": ("N", "D")} if op.dims else {"name": "Y"} if name == "name"
-                  else dict(op.params))
+        params = ({"shape": ("N", "D")} if op.dims or "shape" in dict(op.params)
+                  else {"name": "Y"} if name == "name" else dict(op.params))
         listed, default = forms[name], forms.default(name)
         assert (listed.render(args, params), listed.prec, listed.arg_prec) != \
             (default.render(args, params), default.prec, default.arg_prec), name

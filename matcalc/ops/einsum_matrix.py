@@ -158,3 +158,28 @@ def _aligned_batch(own: str, shape, batch: str, every: str) -> bool:
     return all(c == batch[start + k] or (shape[k] == 1 and every.count(c) == 1
                                           and c not in batch)
                for k, c in enumerate(own))
+
+
+def permuted_matmul(terms: list[str], out: str) -> tuple | None:
+    """(pa, pb, po) where the einsum of two operands is a product of stacks
+    of matrices once its operands and result are permuted:
+    permute(permute(a, pa) @ permute(b, pb), po), each a tuple of axes (None
+    where the order is already right). Every index is a batch index (in a,
+    b and the output), the one summed index (in a and b), the row (a and
+    the output) or the column (b and the output); else None."""
+    if len(terms) != 2 or any(len(set(t)) != len(t) for t in terms):
+        return None
+    ta, tb = terms
+    batch = [c for c in out if c in ta and c in tb]
+    summed = [c for c in ta if c in tb and c not in out]
+    rows = [c for c in ta if c not in tb]
+    cols = [c for c in tb if c not in ta]
+    if len(summed) != 1 or len(rows) != 1 or len(cols) != 1 \
+            or set(rows + cols + batch) != set(out) or not batch:
+        return None
+    order_a = "".join(batch + rows + summed)
+    order_b = "".join(batch + summed + cols)
+    result = "".join(batch + rows + cols)
+    return tuple(None if order == term else tuple(term.index(c) for c in order)
+                 for order, term in ((order_a, ta), (order_b, tb))) + \
+        (None if result == out else tuple(result.index(c) for c in out),)

@@ -41,7 +41,7 @@ def kept(r: Expr, x: Expr, axis, keepdims: bool) -> Expr:
 
 @rule("sum")
 def sum_inserted_axes(x: Expr, axis) -> Expr | None:
-    """sum(c expand_dims(r, I), A) = c sum(r, A \\ I) for I ⊆ A
+    """sum(c expand_dims(r, I), A) = c sum(r, A − I) for axes I among A
 
     (the inserted axes have size 1: summing over them adds one term)."""
     c, rest = _coefficient(x)
@@ -70,7 +70,7 @@ def _extremum(name: str) -> Op:
         name, _sum_shape, lambda g, n, i: mul(expand(g, n.param("axis")), _winners(n)),
         params=(("axis", None),),
         jvp=lambda n, d: reduce_sum(mul(_winners(n), d[0]), n.param("axis")),
-        rule=f"d {word}(x) = sum(s ⊙ dx), s = 1[x = {word}(x)] / #ties",
+        rule=f"d {word}(x) = sum(s ⊙ dx), s = 1[x = {word}(x)] / (number of ties)",
         identity="<a, sum(s ⊙ dx)> = <a s, dx>"))
 
 

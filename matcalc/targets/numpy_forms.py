@@ -112,9 +112,12 @@ def _sigmoid(x):
 ''',
     "softmax": '''
 def _softmax(x, axis):
-    """exp(x) / sum(exp(x), axis), shifted by the max for stability."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """exp(x) / sum(exp(x), axis), shifted by the max for stability (one
+    array, updated in place)."""
+    e = x - np.max(x, axis=axis, keepdims=True)
+    np.exp(e, out=e)
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
 ''',
     "logsumexp": '''
 def _logsumexp(x, axis):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
-from ..ops.einsum_matrix import matmul_operands
+from ..ops.einsum_matrix import matmul_operands, permuted_matmul
 from ..ops.einsum_spec import split_spec
 from . import precedence as P
 from .einsum_forms import tensordot_axes
@@ -245,7 +245,8 @@ class Printer:
             flips = matmul_operands(terms[::-1], out, shapes[::-1])
             a, b = b, a
         if flips is None:
-            return self._print_form(node)
+            plan = permuted_matmul(terms, out) if "permute" in self.forms else None
+            return self._print_form(node) if plan is None else self.permuted_product(node, plan)
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
         right = self.arg(b, P.MUL + 1)
         if flips[0]:
@@ -253,6 +254,23 @@ class Printer:
         if flips[1]:
             right = self.swapped(b)
         return self.forms["matmul"].render([left, right], {}), P.MUL
+
+    def permuted_product(self, node: Apply, plan: tuple) -> tuple[str, int]:
+        """A contraction as `@` of stacks of matrices between permutations
+        (`transpose(A @ V, (0, 2, 1, 3))`): one batched BLAS product where an
+        einsum would loop over the batch indices."""
+        sides = []
+        for x, axes in zip(node.args, plan[:2]):
+            if axes is None:
+                sides.append(self.arg(x, P.MUL + 1))
+            elif list(axes) == [*range(x.ndim - 2), x.ndim - 1, x.ndim - 2]:
+                sides.append(self.swapped(x))
+            else:
+                sides.append(self.forms["permute"].render([self.print(x)[0]], {"axes": axes}))
+        product = self.forms["matmul"].render(sides, {})
+        if plan[2] is None:
+            return product, P.MUL
+        return self.forms["permute"].render([product], {"axes": plan[2]}), P.ATOM
 
     def swapped(self, x: Expr) -> str:
         """x with its last two axes exchanged: `X.T` of a matrix, else the

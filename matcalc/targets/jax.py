@@ -31,8 +31,15 @@ FORMS = RenamedForms("jnp", {
     "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
 })
 
-# JAX's own helpers: sigmoid is jax.nn.sigmoid and erf jax.scipy.special.erf, no helper.
+# JAX's own helpers: sigmoid is jax.nn.sigmoid and erf jax.scipy.special.erf, no
+# helper; softmax without NumPy's update in place (JAX arrays are immutable).
 HELPERS = {"sigmoid": None, "erf": None,
+           "softmax": '''
+def _softmax(x, axis):
+    """exp(x) / sum(exp(x), axis), shifted by the max for stability."""
+    e = jnp.exp(x - jnp.max(x, axis=axis, keepdims=True))
+    return e / jnp.sum(e, axis=axis, keepdims=True)
+''',
            "unindex": '''
 def _unindex(g, shape, key):
     """Zeros of `shape` with g at [key]: the adjoint of x[key]."""

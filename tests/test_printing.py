@@ -372,3 +372,9 @@ def test_latex_column_layout_writes_its_broadcast():
     assert r"\frac{\partial L}{\partial b} &= Y \mathbf{1}" in lines
     rows = matcalc.grad(matcalc.problem("sum((X + b[None, :]) ** 2)", X="N x D", b="D"))
     assert r"X + \mathbf{1} b^\top" in rows.latex()
+
+
+def test_a_constant_over_a_broadcast_divisor_cancels():
+    """The gradient of Σ‖row‖ is X / ‖row‖ (was 2 * (1 / 2 / t0)[:, None] * X)."""
+    g = matcalc.grad(matcalc.problem("sum(norm(X, axis=1))", X="N x D"))
+    assert str(g).splitlines()[-1] == "∂f/∂X = X / t0[:, None]"

@@ -106,7 +106,7 @@ CASES = {
     "solve_coefficient": lambda: solve(P, _two(X)),
     "col_ones": lambda: col(_two(ones((N,)))),
     "row_ones": lambda: row(_two(ones((N,)))),
-    "col_coefficient": lambda: col(_two(x)),
+    "col_coefficient": lambda: add(col(_two(x)), col(div(const(3), p))),
     "row_coefficient": lambda: row(neg(x)),
     "outer_coefficient": lambda: outer(x, _two(w)),
     "inv_inv": lambda: inv(inv(P)),

@@ -120,7 +120,11 @@ def sum_weighted_rows(x: Expr, axis: int | None) -> Expr | None:
 
 @rule("col")
 def col_coefficient(v: Expr) -> Expr | None:
-    """(c v)[:, None] = c v[:, None]"""
+    """(c v)[:, None] = c v[:, None]
+
+    and (c / v)[:, None] = c / v[:, None]."""
+    if is_op(v, "div") and isinstance(v.args[0], Const) and v.args[0].value != 1:
+        return mul(v.args[0], div(const(1), col(v.args[1])))
     c, rest = _coefficient(v)
     return mul(const(c), col(rest)) if c != 1 and rest is not None else None
 

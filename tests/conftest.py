@@ -42,6 +42,18 @@ def close_to(value, fd, tol=1e-5) -> bool:
     return bool(np.max(np.abs(value - fd)) / scale <= tol)
 
 
+def jax_value_and_grad(problem, inputs: dict):
+    """(value, {name: gradient}) of the problem's `--target jax` module under
+    jax.jit(jax.value_and_grad), in float64."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    module = matcalc.compile(problem, target="jax")
+    args = [jax.numpy.asarray(inputs[n]) for n in module.INPUTS]
+    wrt = [module.INPUTS.index(w) for w in module.WRT]
+    value, grads = jax.jit(jax.value_and_grad(module.f, argnums=wrt))(*args)
+    return value, dict(zip(module.WRT, grads))
+
+
 def run_cli(*args, input: bytes | None = None, cwd=None, timeout: float = 60):
     """Run `python -m matcalc.cli ARGS` and return the CompletedProcess (bytes)."""
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}

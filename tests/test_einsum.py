@@ -22,6 +22,7 @@ from matcalc.checks.verify import draw, sizes
 from matcalc.errors import MatcalcError
 from matcalc.targets.latex import to_latex
 from matcalc.targets.unicode import to_unicode
+from conftest import jax_value_and_grad
 
 from einsum_corpus import CORPUS
 
@@ -113,12 +114,9 @@ def test_torch_and_jax_targets_match_numpy(expr, shapes):
     _close(loss.detach(), value)
     for name, x in zip(module.INPUTS, args):
         _close(x.grad, grads[name])
-    module = matcalc.compile(problem, target="jax")
-    args = [jax.numpy.asarray(inputs[n]) for n in module.INPUTS]
-    wrt = [module.INPUTS.index(w) for w in module.WRT]
-    loss, got = jax.jit(jax.value_and_grad(module.f, argnums=wrt))(*args)
+    loss, got = jax_value_and_grad(problem, inputs)
     _close(loss, value)
-    for name, g in zip(module.WRT, got):
+    for name, g in got.items():
         _close(g, grads[name])
 
 

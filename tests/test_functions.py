@@ -24,6 +24,7 @@ from matcalc import ops
 from matcalc.checks.verify import draw, sizes
 from matcalc.errors import DomainError, MatcalcError
 from matcalc.targets import numpy_forms
+from conftest import jax_value_and_grad
 
 PROBLEMS = [
     ("sum(x * (1 + erf(x / sqrt(2))) / 2)", {"x": "N"}),
@@ -105,15 +106,10 @@ def test_torch_target_matches_numpy(expr, shapes):
 
 @pytest.mark.parametrize("expr, shapes", PROBLEMS, ids=IDS)
 def test_jax_target_matches_numpy_under_jit(expr, shapes):
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
     problem, inputs, value, grads = _reference(expr, shapes)
-    module = matcalc.compile(problem, target="jax")
-    args = [jax.numpy.asarray(inputs[n]) for n in module.INPUTS]
-    wrt = [module.INPUTS.index(w) for w in module.WRT]
-    loss, got = jax.jit(jax.value_and_grad(module.f, argnums=wrt))(*args)
+    loss, got = jax_value_and_grad(problem, inputs)
     _close(loss, value)
-    for name, g in zip(module.WRT, got):
+    for name, g in got.items():
         _close(g, grads[name])
 
 

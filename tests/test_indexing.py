@@ -18,6 +18,7 @@ import pytest
 import matcalc
 from matcalc.checks.verify import draw, sizes
 from matcalc.errors import MatcalcError
+from conftest import jax_value_and_grad
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -177,14 +178,10 @@ def test_torch_target_matches_numpy(source, function):
 
 @pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
 def test_jax_target_matches_numpy_under_jit(source, function):
-    jax.config.update("jax_enable_x64", True)
     problem, inputs, value, grads = _numpy(source)
-    module = matcalc.compile(problem, target="jax")
-    args = [jnp.asarray(inputs[n]) for n in module.INPUTS]
-    wrt = [module.INPUTS.index(w) for w in module.WRT]
-    loss, got = jax.jit(jax.value_and_grad(module.f, argnums=wrt))(*args)
+    loss, got = jax_value_and_grad(problem, inputs)
     _close(loss, value)
-    for name, g in zip(module.WRT, got):
+    for name, g in got.items():
         _close(g, grads[name])
 
 

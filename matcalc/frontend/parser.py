@@ -16,7 +16,7 @@ from lark import Token
 from .. import ops
 from ..errors import MatcalcError, NameResolutionError, ParseError, ShapeError
 from ..hooks import provide
-from ..ir.expr import Const, Expr, Var, const, is_op, var
+from ..ir.expr import Expr, Var, const, is_op, var
 from ..ir.problem import Problem
 from ..ir.shapes import dim
 from .expressions import CONSTANTS, KEYWORD_VALUES, ExprBuilder, operand, size_value, suggest

@@ -192,11 +192,6 @@ class UnicodePrinter(TextPrinter):
     def _print_col(self, node: Apply) -> tuple[str, int]:
         return self.print(node.args[0])
 
-    def _print_expand_dims(self, node: Apply) -> tuple[str, int]:
-        """New axes of size 1 (x[:, None] of a matrix) are implicit, as a
-        column's: broadcasting puts them where they go."""
-        return self.print(node.args[0])
-
     def _print_row(self, node: Apply) -> tuple[str, int]:
         return self.arg(node.args[0], P.ATOM) + "ᵀ", P.POSTFIX
 

@@ -60,7 +60,9 @@ def _check(problem, seed=0, eps=1e-6):
     for w, d in directions.items():
         env[differential(w, ()).name] = d
     for b in program.forward():
-        env[f"d {b.name}"] = (np.asarray(up[b.name]) - np.asarray(down[b.name])) / (2 * eps)
+        # a condition's differential is 0: booleans are read as numbers
+        env[f"d {b.name}"] = (np.asarray(up[b.name], dtype=float)
+                              - np.asarray(down[b.name], dtype=float)) / (2 * eps)
     value = env[program.value]
     env[f"δ {program.value}"] = rng.standard_normal(np.shape(value)) if np.ndim(value) else 1.0
     kinds = set()

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import matcalc
+from conftest import jax_value_and_grad
 from matcalc.targets.unicode import program_unicode
 from matcalc.checks.verify import draw, sizes
 from matcalc.errors import MatcalcError
@@ -137,12 +138,9 @@ def test_jax_target_matches_numpy_under_jit(name, jax64):
     problem = _problem(name)
     inputs = _inputs(problem)
     value, grads = matcalc.compile(problem).value_and_grad(**inputs)
-    module = matcalc.compile(problem, target="jax")
-    args = [jax64.numpy.asarray(inputs[n]) for n in module.INPUTS]
-    wrt = [module.INPUTS.index(w) for w in module.WRT]
-    loss, got = jax64.jit(jax64.value_and_grad(module.f, argnums=wrt))(*args)
+    loss, got = jax_value_and_grad(problem, inputs)
     _close(loss, value)
-    for w, g in zip(module.WRT, got):
+    for w, g in got.items():
         _close(g, grads[w])
 
 

@@ -356,19 +356,54 @@ def test_the_adjoints_are_written_as_jax_writes_them():
     assert str(matcalc.grad(p)["G"]) == "X[:, -1]"
 
 
+def _scatter_reference(g, idx, shape):
+    want = np.zeros(shape)
+    np.add.at(want, idx, np.broadcast_to(g, idx.shape + shape[1:]))
+    return want
+
+
+@pytest.mark.parametrize("rows", [5, 1000])  # counts @ g, and bincount (a long table)
 @pytest.mark.parametrize("g_shape", [(4, 3, 2), (4, 1, 2), (1, 3, 2), (1, 1, 2), (4, 3, 1), (2,)])
-def test_numpy_scatter_add_counts_repeated_gradients(g_shape):
+def test_numpy_scatter_add_counts_repeated_gradients(g_shape, rows):
     from matcalc.targets import numpy_forms
     namespace = {"np": np}
     exec(numpy_forms.HELPERS["scatter_add"], namespace)
     rng = np.random.default_rng(0)
-    idx, g = rng.integers(5, size=(4, 3)), rng.standard_normal(g_shape)
-    want = np.zeros((5, 2))
-    np.add.at(want, idx, np.broadcast_to(g, (4, 3, 2)))
+    idx, g = rng.integers(-5, 5, size=(4, 3)), rng.standard_normal(g_shape)
+    want = _scatter_reference(g, idx, (rows, 2))
     for dtype in (np.float64, np.float32):
-        got = namespace["_scatter_add"](g.astype(dtype), idx, (5, 2))
+        got = namespace["_scatter_add"](g.astype(dtype), idx, (rows, 2))
         assert got.dtype == dtype
         _close(got, want, 1e-6 if dtype == np.float32 else 1e-12)
+
+
+def _array_api_scatter_add():
+    from matcalc.targets import array_api_forms
+    namespace = {"_device_of": pytest.importorskip("array_api_compat").device}
+    exec(array_api_forms.HELPERS["scatter_add"], namespace)
+    return namespace["_scatter_add"]
+
+
+@pytest.mark.parametrize("library", ["numpy", "array_api_strict", "torch", "jax.numpy"])
+@pytest.mark.parametrize("shape, idx_shape, g_shape", [
+    ((5, 2, 3), (4, 3), (4, 1, 2, 3)),  # a mean-pool's gradient into a 5 x 2 x 3 table
+    ((5,), (7,), (1,)),                 # one number into every named row
+    ((2 ** 20,), (10,), (10,)),         # a long table: the one-hot matrix in three blocks
+])
+def test_array_api_scatter_add_on_each_library(library, shape, idx_shape, g_shape):
+    """Each library's way (bincount, index_add, .at[].add, blocked one-hot)
+    adds up repeated and negative indices as np.add.at does."""
+    from array_api_compat import array_namespace
+    lib = pytest.importorskip(library)
+    if library == "jax.numpy":
+        jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(1)
+    idx = rng.integers(-5, 5, size=idx_shape)
+    g = rng.standard_normal(g_shape)
+    xg = lib.asarray(g)
+    got = _array_api_scatter_add()(array_namespace(xg), xg, lib.asarray(idx), shape)
+    assert tuple(got.shape) == shape and got.dtype == xg.dtype
+    _close(np.asarray(got), _scatter_reference(g, idx, shape), 1e-12)
 
 
 def test_check_sizes_fit_the_fixed_indices():

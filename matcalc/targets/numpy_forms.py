@@ -85,17 +85,21 @@ def _scatter_add(g, idx, shape):
     added at the row idx[i], repeated rows adding up: the adjoint of
     table[idx]. Where g repeats along index axes (a mean-pool's gradient)
     and the table is small enough, the times each row is named (bincount)
-    times g's distinct rows, one matmul (about 1 ns a multiply-add, where
-    np.add.at takes 80 ns an entry); else np.add.at."""
+    times g's distinct rows, one matmul; else one bincount of g's entries
+    at their places row * width + column (about 5 ns an entry, where
+    np.add.at takes 80), summed in float64."""
     g = np.asarray(g)
     g = g.reshape((1,) * (idx.ndim + len(shape) - 1 - g.ndim) + g.shape)
     g = np.broadcast_to(g, g.shape[:idx.ndim] + tuple(shape[1:]))
+    idx = idx % shape[0]  # negative indices count from the end, as in table[idx]
     kept = [a for a in range(idx.ndim) if g.shape[a] != 1 or idx.shape[a] == 1]
     m = int(np.prod([idx.shape[a] for a in kept]))
     if len(kept) == idx.ndim or m * shape[0] > 64 * idx.size:
-        out = np.zeros(shape, dtype=g.dtype)
-        np.add.at(out, idx, g)
-        return out
+        width = int(np.prod(shape[1:]))
+        at = (idx.reshape(-1, 1) * width + np.arange(width)).reshape(-1)
+        g = np.broadcast_to(g, idx.shape + tuple(shape[1:])).reshape(-1)
+        out = np.bincount(at, g, minlength=shape[0] * width)
+        return out.reshape(shape).astype(g.dtype, copy=False)
     flat = np.moveaxis(idx, kept, range(len(kept)))
     at = np.arange(m)[:, None] * shape[0] + flat.reshape(m, -1)
     counts = np.bincount(at.ravel(), minlength=m * shape[0]).reshape(m, shape[0])

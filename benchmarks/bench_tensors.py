@@ -21,7 +21,11 @@ Every implementation is first checked to agree with the hand-written result
 (benchmarks/timing.py); a ratio is a quotient of medians. Targets: generated /
 hand <= 1.10, generated faster than jax.jit and than PyTorch eager, at the
 large sizes (the small ones are reported: there fixed costs rule). Exits with
-0 when every one holds, else 1. See benchmarks/README.md.
+0 when every one holds, else 1. Reported beside them, not judged: the
+--target jax module under jax.jit over jax.jit(jax.value_and_grad), and the
+--target torch module over PyTorch eager autograd (jaxtgt/jax, torchtgt/torch:
+each framework's generated code against its own autodiff). See
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -172,16 +176,40 @@ WORKLOADS = {"t": (attention_inputs, attention_hand, attention_lib),
 
 # ------------------------------------------------------------------- run ---
 
-def generated(key):
+def generated(key, target="numpy"):
     """value_and_grad of the module matcalc generates for the workload's
-    example, or None where it does not compile."""
+    example with `--target target`."""
     import matcalc
     folder = Path(tempfile.mkdtemp(prefix="bench_tensors_"))
-    name = f"mc_{key}"
+    name = f"mc_{key}_{target}"
     text = (EXAMPLES / FILES[key]).read_text(encoding="utf-8")
-    (folder / f"{name}.py").write_text(matcalc.codegen(text), encoding="utf-8")
+    (folder / f"{name}.py").write_text(matcalc.codegen(text, target=target), encoding="utf-8")
     sys.path.insert(0, str(folder))
     return importlib.import_module(name).value_and_grad
+
+
+def framework_targets(key, inputs):
+    """{name: (fn, args)}: the --target jax module's value_and_grad under
+    jax.jit, and the --target torch module's in eager mode (reported beside
+    each framework's own autodiff)."""
+    out, names = {}, list(inputs)
+    try:
+        import jax
+        import jax.numpy as jnp
+        vg = generated(key, "jax")
+        f = jax.jit(lambda *a: vg(**dict(zip(names, a))))
+        args = [jnp.asarray(v) for v in inputs.values()]
+        out["jax target"] = (lambda *a: jax.block_until_ready(f(*a)), args)
+    except ImportError:
+        pass
+    try:
+        import torch
+        vg_torch = generated(key, "torch")
+        args = [torch.asarray(v) for v in inputs.values()]
+        out["torch target"] = (lambda *a: vg_torch(**dict(zip(names, a))), args)
+    except ImportError:
+        pass
+    return out
 
 
 def peers(key, inputs):
@@ -245,7 +273,7 @@ def run(key, size_name, cfg, guard):
         entries.insert(0, ("matcalc", gen, (), inputs))
     except Exception as err:  # noqa: BLE001  (reported, not raised: the peers still run)
         print(f"  ({key} {size_name}: no generated module: {type(err).__name__}: {err})")
-    for name, (fn, args) in peers(key, inputs).items():
+    for name, (fn, args) in {**peers(key, inputs), **framework_targets(key, inputs)}.items():
         if agree(key, fn(*args), reference):
             entries.append((name, fn, args, {}))
         else:
@@ -270,7 +298,8 @@ def main(argv=None) -> int:
           + (" (--quick: smoke run)" if args.quick else ""))
     print("\n".join(machine_lines()) + "\n")
     print(f"{'workload':<18} {'matcalc':>10} {'hand':>10} {'jax.jit':>10} {'torch':>10}"
-          f" {'gen/hand':>9} {'gen/jax':>8} {'gen/torch':>9}")
+          f" {'gen/hand':>9} {'gen/jax':>8} {'gen/torch':>9} {'jaxtgt/jax':>10}"
+          f" {'torchtgt/torch':>14}")
     failed = []
     for key in [k for k in "tm" if k in args.only]:
         for size_name in ("small",) if args.quick else ("small", "large"):
@@ -281,9 +310,13 @@ def main(argv=None) -> int:
             cells = [timing.ms(t[n]) if n in t else "n/a"
                      for n in ("matcalc", "hand", "jax.jit", "torch eager")]
             ratios = {n: t["matcalc"] / t[n] for n in ("hand", "jax.jit", "torch eager") if n in t}
+            own = [t[a] / t[b] if a in t and b in t else None for a, b in
+                   (("jax target", "jax.jit"), ("torch target", "torch eager"))]
             print(f"{key + ' ' + size_name:<18} " + " ".join(f"{c:>10}" for c in cells)
                   + "".join(f" {ratios[n]:>8.3f}" if n in ratios else f" {'n/a':>8}"
-                            for n in ("hand", "jax.jit", "torch eager")))
+                            for n in ("hand", "jax.jit", "torch eager"))
+                  + "".join(f" {r:>{w}.3f}" if r else f" {'n/a':>{w}}"
+                            for r, w in zip(own, (10, 14))))
             judged = size_name == "large" or args.quick  # the issue's sizes; small: overhead
             if judged and (ratios["hand"] > TARGET_HAND or any(
                     ratios.get(n, 0) > 1.0 for n in ("jax.jit", "torch eager"))):

@@ -106,7 +106,10 @@ def _softplus(x):
 ''',
     "softmax": '''
 def _softmax(x, axis):
-    """exp(x) / sum(exp(x), axis), shifted by the max for stability."""
+    """exp(x) / sum(exp(x), axis), shifted by the max for stability: one
+    torch.softmax kernel along one axis (torch's exp alone is slower)."""
+    if isinstance(axis, int):
+        return torch.softmax(x, axis)
     dims = tuple(range(x.ndim)) if axis is None else axis
     e = torch.exp(x - torch.amax(x, dim=dims, keepdim=True))
     return e / torch.sum(e, dim=dims, keepdim=True)

@@ -297,3 +297,16 @@ def test_python_numbers_take_the_arrays_type(torch, jax):
         assert loss.dtype == want and dS.dtype == want, target
         assert_close(np.asarray(loss), value, 1e-3)
         assert_close(np.asarray(dS), grads["S"], 1e-3)
+
+
+@pytest.mark.parametrize("axis", [1, -1, (0, 2), None])
+def test_torch_softmax_helper_along_one_axis_or_several(torch, axis):
+    """torch.softmax where the axis is one; the shifted exp over several."""
+    from matcalc.targets.torch import HELPERS
+    namespace = {"torch": torch}
+    exec(HELPERS["softmax"], namespace)
+    x = np.random.default_rng(0).standard_normal((3, 4, 5)) * 30
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    want = e / e.sum(axis=axis, keepdims=True)
+    np.testing.assert_allclose(namespace["_softmax"](torch.asarray(x), axis).numpy(), want,
+                               rtol=1e-12, atol=1e-15)

@@ -145,12 +145,16 @@ def test_generation_is_deterministic(mlp_problem):
 
 
 def test_generation_is_deterministic_across_processes():
-    # Set and dict iteration must not leak into the output: generate under two
-    # hash seeds and compare the bytes.
+    # Set and dict iteration (and object addresses: a set of nodes) must not
+    # leak into the output: generate under two hash seeds and compare the
+    # bytes, HVP modules too (a factoring pivot among ties once varied).
     script = ("import sys, matcalc\n"
               "for path in sys.argv[1:]:\n"
-              "    sys.stdout.write(matcalc.codegen(open(path, encoding='utf-8').read()))\n"
-              "    sys.stdout.write(str(matcalc.grad(open(path, encoding='utf-8').read())))\n")
+              "    text = open(path, encoding='utf-8').read()\n"
+              "    sys.stdout.write(matcalc.codegen(text))\n"
+              "    sys.stdout.write(str(matcalc.grad(text)))\n"
+              "    if 'sigmoid' in text or 'exp(' in text:\n"
+              "        sys.stdout.write(matcalc.codegen(text, hvp=True))\n")
     paths = [str(p) for p in sorted(EXAMPLES.glob("*.mc"))]
     outputs = []
     for hashseed in ("1", "2"):

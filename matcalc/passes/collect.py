@@ -101,7 +101,7 @@ def common_elementwise_factor(node: Expr, computed: set) -> Expr | None:
     parts = [_factors(t) for t in node.args]
     counts: dict = {}
     for _, fs in parts:
-        for f in set(fs):
+        for f in dict.fromkeys(fs):  # in order: the pivot among ties is deterministic
             if not is_op(f, "ones"):
                 counts[f] = counts.get(f, 0) + 1
     best = max(counts.values(), default=0)

@@ -42,7 +42,8 @@ class Capabilities:
     """What a code target's array library offers beyond elementwise
     arithmetic, matrix products and the operators' forms; `lower` uses only
     what is switched on (the array-API target: full contractions, printed
-    as `vecdot`, product chains, and a - A @ B as a + A @ (-B))."""
+    as `vecdot`, product chains, a - A @ B as a + A @ (-B), tensordot and
+    `@` between permutations, but no einsum order: `_einsum` goes left to right)."""
 
     einsum: bool = False           # full contractions: Σ x², Σ_ij A_ij B_ji in one call
     multi_dot: bool = False        # a product chain in one call that picks the order
@@ -86,7 +87,8 @@ def _tensordot_shape(shapes, params):
     """The axes of a not in params["a"], then those of b not in params["b"],
     permuted by params["perm"] (None: in that order)."""
     (sa, sb), (a, b) = shapes, (params["a"], params["b"])
-    free = [n for k, n in enumerate(sa) if k not in a] + [n for k, n in enumerate(sb) if k not in b]
+    free = [n for k, n in enumerate(sa) if k not in a] + \
+        [n for k, n in enumerate(sb) if k not in b]
     return tuple(free[k] for k in params["perm"] or range(len(free)))
 
 

@@ -189,9 +189,9 @@ def permuted_matmul(terms: list[str], out: str) -> tuple | None:
 
 def tensordot_axes(spec: str) -> tuple | None:
     """(axes of a, axes of b, the permutation of the result or None), each
-    a tuple, where the einsum of two operands is `tensordot(a, b, axes)`
-    permuted: every index shared by
-    both summed, none repeated or summed in one operand alone; else None."""
+    a tuple, where the einsum of two operands a, b is one tensordot over
+    those axes, permuted: every index both share summed, none repeated or
+    summed in one operand alone; else None."""
     terms, out = split_spec(spec)
     if len(terms) != 2:
         return None

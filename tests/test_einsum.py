@@ -215,6 +215,10 @@ def test_hessian_layout_names_every_index_once(capsys):
     ('einsum("bqd,bkd->bqk", X, Y)', {"X": "B x T x D", "Y": "B x S x D"},
      "X @ swapaxes(Y, -1, -2)"),
     ('einsum("bi,bj->bij", U, V)', {"U": "B x N", "V": "B x D"}, "U[:, :, None] * V[:, None]"),
+    ('einsum("bhst,bhsd->bthd", P, V)', {"P": "B x H x T x T", "V": "B x H x T x D"},
+     "transpose(swapaxes(P, -1, -2) @ V, (0, 2, 1, 3))"),
+    ('einsum("bthd,bshd->bhts", Q, K)', {"Q": "B x T x H x D", "K": "B x T x H x D"},
+     "transpose(Q, (0, 2, 1, 3)) @ transpose(K, (0, 2, 3, 1))"),
     ('einsum("bij,bjk,bkl->bil", P, C, R)', {"P": "B x N x D", "C": "B x D x K", "R": "B x K x M"},
      'einsum("ijk,ikl,ilm->ijm", P, C, R)'),
 ])

@@ -149,3 +149,55 @@ def test_each_lowering_fires_and_keeps_the_value(text, kind):
     assert lower_expr(expr, PLAIN) is expr
     values = _inputs(p, {"N": 5}, seed=2)
     np.testing.assert_allclose(_value(lowered, values), _value(expr, values), rtol=1e-12)
+
+
+# An einsum's lowered forms: (text, what the NumPy target computes it as).
+CONTRACTIONS = [
+    ('einsum("btd,dk->btk", X3, W)', "tensordot"),               # X @ W: one gemm
+    ('einsum("btd,dk->kbt", X3, W)', "tensordot"),               # its result permuted
+    ('einsum("btd,btk->dk", X3, Y3)', "tensordot"),              # two indices summed
+    ('einsum("bthd,bshd->bhts", Q4, K4)', "permute"),            # both operands permuted
+    ('einsum("bhst,bhsd->bthd", P4, V4)', "matrix_transpose"),   # swapaxes(P) @ V, permuted
+    ('einsum("bhts,bhsd->bthd", P4, V4)', "matmul"),             # transpose(P @ V, ...)
+    ('einsum("btd,dk,bk->bt", X3, W, Y)', "ordered_contract"),   # the fallback: an order
+    ('einsum("btd,btd->b", X3, Z3)', "ordered_contract"),        # no product of stacks
+]
+SHAPES = dict(X3="B x T x D", Y3="B x T x K", Z3="B x T x D", W="D x K", Y="B x K",
+              Q4="B x T x H x D", K4="B x T x H x D", P4="B x H x T x T", V4="B x H x T x D")
+
+
+def _contraction(text: str):
+    """The `contract` node of `text` and random values of its operands."""
+    p = matcalc.problem(text, **{n: s for n, s in SHAPES.items() if n in text})
+    node = p.output.args[0] if p.output.op == "name" else p.output
+    assert node.op == "contract" and all(isinstance(a, Var) for a in node.args)
+    return node, _inputs(p, {"B": 2, "T": 3, "D": 4, "K": 5, "H": 6}, seed=3)
+
+
+@pytest.mark.parametrize("text, kind", CONTRACTIONS)
+def test_each_einsum_lowering_fires_and_equals_the_einsum(text, kind):
+    node, values = _contraction(text)
+    lowered = lower_expr(node, CAPABILITIES)
+    assert lowered.op != "contract" and kind in {
+        n.op for n in postorder([lowered]) if isinstance(n, Apply)}
+    assert lowered.shape == node.shape
+    assert lower_expr(node, PLAIN) is node
+    einsum = np.einsum(node.param("spec"), *(values[a.name] for a in node.args))
+    np.testing.assert_allclose(_value(lowered, values), einsum, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("flag, text, kinds", [
+    ("tensordot", CONTRACTIONS[0][0], {"tensordot"}),
+    ("batched_matmul", CONTRACTIONS[3][0], {"matmul", "permute", "matrix_transpose"}),
+    ("contraction_order", CONTRACTIONS[6][0], {"ordered_contract"})])
+def test_each_einsum_lowering_is_gated_by_its_capability(flag, text, kinds):
+    node, _ = _contraction(text)
+    assert kinds & {n.op for n in postorder([lower_expr(node, CAPABILITIES)])
+                    if isinstance(n, Apply)}
+    without = lower_expr(node, dataclasses.replace(CAPABILITIES, **{flag: False}))
+    assert not kinds & {n.op for n in postorder([without]) if isinstance(n, Apply)}
+
+
+def test_an_einsum_the_printers_write_as_matmul_is_not_lowered():
+    node, _ = _contraction('einsum("bhtd,bhsd->bhts", Q4, K4)')  # Q4 @ swapaxes(K4, -1, -2)
+    assert lower_expr(node, CAPABILITIES) is node

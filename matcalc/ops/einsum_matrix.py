@@ -1,7 +1,8 @@
 """Einsums the matrix core writes: a contraction of vectors and matrices as
 @, ᵀ, ⊙, outer, diag, trace and sum; one operand of any order as a sum over
 axes and a permutation; and which einsums are batched matrix products
-(`matmul_pattern`, printed `A @ B`).
+(`matmul_pattern`, printed `A @ B`) or a product of them between
+permutations (`permuted_matmul`), and which are one `tensordot`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from ..ir.expr import Expr, is_op
 from .axes import reduce_sum
 from .builders import col, diag, matmul, mul, outer, transpose
+from .einsum_spec import split_spec
 from .permute import permute
 
 
@@ -183,3 +185,22 @@ def permuted_matmul(terms: list[str], out: str) -> tuple | None:
     return tuple(None if order == term else tuple(term.index(c) for c in order)
                  for order, term in ((order_a, ta), (order_b, tb))) + \
         (None if result == out else tuple(result.index(c) for c in out),)
+
+
+def tensordot_axes(spec: str) -> tuple | None:
+    """(axes of a, axes of b, the permutation of the result or None), each
+    a tuple, where the einsum of two operands a, b is one tensordot over
+    those axes, permuted: every index both share summed, none repeated or
+    summed in one operand alone; else None."""
+    terms, out = split_spec(spec)
+    if len(terms) != 2:
+        return None
+    a, b = terms
+    shared = [c for c in a if c in b]
+    if any(len(set(t)) != len(t) for t in terms) or any(c in out for c in shared) \
+            or any(c not in out and c not in shared for c in a + b) or not shared:
+        return None
+    result = [c for c in a if c not in shared] + [c for c in b if c not in shared]
+    perm = tuple(result.index(c) for c in out)
+    return (tuple(a.index(c) for c in shared), tuple(b.index(c) for c in shared),
+            None if perm == tuple(range(len(perm))) else perm)

@@ -11,8 +11,10 @@ in floating point, rather than what it is, lives in this module:
   into the node kinds the target computes fastest, as far as its
   `Capabilities` allow: Σ x² and tr(A B) as one `einsum`, a chain of matrix
   products as one `multi_dot`, a step beside other factors as a boolean
-  `mask`, and a − A B as `subtract_product`, written into the product's
-  memory. A printer then only prints the lowered nodes.
+  `mask`, a − A B as `subtract_product`, written into the product's
+  memory, and an einsum (`contract`) as one `tensordot`, as `@` of stacks
+  of matrices between permutations, or in a pairwise order chosen here
+  (`ordered_contract`). A printer then only prints the lowered nodes.
 
 The lowered node kinds are operators of this module (`LOWERED`), not of the
 table: they have a shape and no derivative, and no pass but the printers ever
@@ -26,10 +28,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op, postorder
 from ..ops import OPS, add
+from ..ops.einsum_matrix import matmul_operands, permuted_matmul, tensordot_axes
+from ..ops.einsum_spec import split_spec
 
 
 @dataclass(frozen=True)
@@ -37,13 +42,17 @@ class Capabilities:
     """What a code target's array library offers beyond elementwise
     arithmetic, matrix products and the operators' forms; `lower` uses only
     what is switched on (the array-API target: full contractions, printed
-    as `vecdot`, product chains, and a - A @ B as a + A @ (-B))."""
+    as `vecdot`, product chains, a - A @ B as a + A @ (-B), tensordot and
+    `@` between permutations, but no einsum order: `_einsum` goes left to right)."""
 
     einsum: bool = False           # full contractions: Σ x², Σ_ij A_ij B_ji in one call
     multi_dot: bool = False        # a product chain in one call that picks the order
     out: bool = False              # a - A @ B computed into the product's memory
     masks: bool = False            # a boolean array multiplies a floating one
     item_assignment: bool = False  # x[index] = value (the loops of a full Hessian)
+    tensordot: bool = False        # an einsum summing all two operands share: one tensordot
+    batched_matmul: bool = False   # an einsum as `@` of stacks between permutations
+    contraction_order: bool = False  # an einsum of operands in a pairwise order chosen here
 
 
 # Everything off: plain sums, traces, products and subtractions.
@@ -52,6 +61,10 @@ PLAIN = Capabilities()
 # einsum subscripts: Σ x² by the number of axes, and tr(A B).
 SQUARES = {1: "i,i", 2: "ij,ij"}
 TRACE_OF_PRODUCT = "ij,ji"
+
+# Each symbolic dimension's size when the contraction order is chosen: all
+# equal, so the order minimises the number of indices of each intermediate.
+PATH_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -70,12 +83,27 @@ def _chain_shape(shapes, params):
     return out
 
 
+def _tensordot_shape(shapes, params):
+    """The axes of a not in params["a"], then those of b not in params["b"],
+    permuted by params["perm"] (None: in that order)."""
+    (sa, sb), (a, b) = shapes, (params["a"], params["b"])
+    free = [n for k, n in enumerate(sa) if k not in a] + \
+        [n for k, n in enumerate(sb) if k not in b]
+    return tuple(free[k] for k in params["perm"] or range(len(free)))
+
+
 EINSUM = LoweredOp("einsum", lambda shapes, params: ())  # a full contraction
 MULTI_DOT = LoweredOp("multi_dot", _chain_shape)         # A @ B @ C @ ...
 MASK = LoweredOp("mask", lambda shapes, params: shapes[0])  # (x > 0): step(x), as a factor
 SUBTRACT_PRODUCT = LoweredOp(                            # a - A @ B, into A @ B's memory
     "subtract_product", lambda shapes, params: _chain_shape(shapes[1:], params))
-LOWERED = {op.name: op for op in (EINSUM, MULTI_DOT, MASK, SUBTRACT_PRODUCT)}
+TENSORDOT = LoweredOp("tensordot", _tensordot_shape)     # Σ over axes a of x, b of y, permuted
+MATRIX_TRANSPOSE = LoweredOp(                            # x with its last two axes swapped
+    "matrix_transpose", lambda shapes, params: (*shapes[0][:-2], shapes[0][-1], shapes[0][-2]))
+ORDERED_CONTRACT = LoweredOp(                            # an einsum in the order params["path"]
+    "ordered_contract", lambda shapes, params: OPS["contract"].shape(shapes, params))
+LOWERED = {op.name: op for op in (EINSUM, MULTI_DOT, MASK, SUBTRACT_PRODUCT, TENSORDOT,
+                                  MATRIX_TRANSPOSE, ORDERED_CONTRACT)}
 assert not set(LOWERED) & set(OPS), "a lowered node kind shadows an operator"
 
 
@@ -268,6 +296,67 @@ def _masked(args: tuple) -> tuple | None:
         + tuple(apply(MASK, f.args) for f in factors if is_op(f, "step"))
 
 
+def contraction_path(spec: str) -> tuple:
+    """NumPy's greedy pairwise order ('einsum_path', (0, 1), ...) for `spec`,
+    every dimension taken as PATH_SIZE (no arrays made: broadcast views)."""
+    terms, _ = split_spec(spec)
+    views = [np.broadcast_to(np.zeros(()), (PATH_SIZE,) * len(t)) for t in terms]
+    return tuple(np.einsum_path(spec, *views, optimize="greedy")[0])
+
+
+def written_as_matmul(node: Apply) -> bool:
+    """Whether the printers write the einsum `a @ b` (or `b @ a`): NumPy's
+    product of stacks of matrices, an operand's last two axes swapped or
+    not (`matmul_operands`); that notation is theirs, not lowered here."""
+    terms, out = split_spec(node.param("spec"))
+    shapes = [a.shape for a in node.args]
+    return len(terms) == 2 and (matmul_operands(terms, out, shapes) is not None or
+                                matmul_operands(terms[::-1], out, shapes[::-1]) is not None)
+
+
+def _operand(x: Expr, axes: tuple | None) -> Expr:
+    """An operand of a product of stacks with its axes in the order `axes`:
+    x itself (None), its last two swapped (`matrix_transpose`), else a
+    `permute`."""
+    if axes is None:
+        return x
+    if list(axes) == [*range(x.ndim - 2), x.ndim - 1, x.ndim - 2]:
+        return apply(MATRIX_TRANSPOSE, (x,))
+    return apply(OPS["permute"], (x,), (("axes", tuple(axes)),))
+
+
+def permuted_product(node: Apply, args: tuple) -> Expr | None:
+    """The einsum of `args` (`node`'s operands, lowered) as a product of
+    stacks of matrices between permutations, permute(permute(a, pa) @
+    permute(b, pb), po), as in `transpose(A @ V, (0, 2, 1, 3))`: one batched
+    BLAS product where an einsum loops over the batch indices; None where
+    the einsum is no such product (`permuted_matmul`)."""
+    plan = permuted_matmul(*split_spec(node.param("spec")))
+    if plan is None:
+        return None
+    product = apply(OPS["matmul"], tuple(_operand(x, p) for x, p in zip(args, plan[:2])))
+    return product if plan[2] is None else apply(OPS["permute"], (product,), (("axes", plan[2]),))
+
+
+def _contraction_form(node: Apply, args: tuple, caps: Capabilities) -> Expr | None:
+    """An einsum as the target computes it fastest, else None (the einsum
+    itself): two operands with every shared index summed as one `tensordot`
+    (one BLAS product of the operands reshaped: X @ W of a B x T x D X is one
+    gemm, not B of them); unless the printers write it `a @ b`, a product
+    of stacks of matrices between permutations; else, of several operands,
+    an `ordered_contract` in the pairwise order chosen now."""
+    spec = node.param("spec")
+    if caps.tensordot and (axes := tensordot_axes(spec)) is not None:
+        return apply(TENSORDOT, args, tuple(zip(("a", "b", "perm"), axes)))
+    if written_as_matmul(node):
+        return None
+    if caps.batched_matmul and (product := permuted_product(node, args)) is not None:
+        return product
+    if caps.contraction_order and len(args) > 1:
+        return apply(ORDERED_CONTRACT, args, (("spec", spec), ("path", contraction_path(spec))))
+    return None
+
+
 def _lowered(node: Expr, low: dict, caps: Capabilities) -> Expr:
     """`node` as the target computes it, its descendants lowered in `low`."""
     if not isinstance(node, Apply):
@@ -280,6 +369,8 @@ def _lowered(node: Expr, low: dict, caps: Capabilities) -> Expr:
     args = tuple(low[a] for a in node.args)
     if caps.masks and node.op == "mul" and (masked := _masked(args)) is not None:
         return apply(OPS["mul"], masked)
+    if node.op == "contract" and (form := _contraction_form(node, args, caps)) is not None:
+        return form
     return node if args == node.args else apply(OPS[node.op], args, node.params)
 
 

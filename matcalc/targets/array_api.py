@@ -17,7 +17,8 @@ from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
 from ..ad.gradient import Gradient
 from ..ir.expr import Apply, Const, is_op, postorder
-from ..passes.lowering import TRACE_OF_PRODUCT, Capabilities, lower_binding
+from ..passes.lowering import (TRACE_OF_PRODUCT, Capabilities, lower_binding,
+                                written_as_matmul)
 from . import array_api_guards as guards
 from . import module
 from . import precedence as P
@@ -128,7 +129,8 @@ def _needs_dtype(node) -> bool:
 class ArrayApiTarget:
     """The array API's part of a generated module (see `module.Target`)."""
 
-    capabilities = Capabilities(einsum=True, multi_dot=True, out=True)  # out: a - A @ B, see below
+    capabilities = Capabilities(einsum=True, multi_dot=True, out=True,  # out: a - A @ B, see below
+                                tensordot=True, batched_matmul=True)
     imports = ("from array_api_compat import array_namespace",
                "from array_api_compat import device as _device_of, is_numpy_array")
     reserved = frozenset({"xp", "device"} | _CHECKS | {f"_{op}" for op in HELPERS})
@@ -160,9 +162,11 @@ class ArrayApiTarget:
 
     @staticmethod
     def helpers(exprs) -> list[str]:
-        """The helper functions the lowered expressions call, by operator."""
+        """The helper functions the lowered expressions call, by operator (an
+        einsum printed `a @ b` calls none)."""
         lowered = [lower_binding(e, ArrayApiTarget.capabilities) for e in exprs]
-        nodes = [node for node in postorder(lowered) if isinstance(node, Apply)]
+        nodes = [node for node in postorder(lowered) if isinstance(node, Apply)
+                 and not (node.op == "contract" and written_as_matmul(node))]
         used = {node.op for node in nodes}
         used |= {"logdet"} if "det" in used else set()
         used |= {"sum_of_squares"} if any(map(_is_square, nodes)) else set()

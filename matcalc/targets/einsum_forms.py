@@ -1,61 +1,30 @@
-"""How the targets write a contraction (`contract`, an einsum) and a
-permutation of axes (`permute`).
+"""How the targets write a contraction (`contract`, an einsum), the lowered
+forms of one (`tensordot`, `ordered_contract`: `passes.lowering` chooses
+them) and a permutation of axes (`permute`).
 
 Text and the Python targets write `einsum("ijk,kl->ijl", X, W)` (the
-printer writes a batched matrix product `X @ W`, see `Printer`); NumPy adds
-the pairwise contraction order chosen here, at generation time; LaTeX and
-Unicode write index notation, Σ over the summed indices of the operands'
-entries. The array-API standard has no einsum: `ARRAY_API_EINSUM` is a
-helper that contracts pairwise with `matmul`, `permute_dims` and `reshape`.
+printer writes a batched matrix product `X @ W`, see `Printer`); NumPy
+writes an `ordered_contract` with its pairwise contraction order,
+`optimize=[...]`; LaTeX and Unicode write index notation, Σ over the summed
+indices of the operands' entries. The array-API standard has no einsum:
+`ARRAY_API_EINSUM` is a helper that contracts pairwise with `matmul`,
+`permute_dims` and `reshape`.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from ..ops.einsum_spec import split_spec
 from . import precedence as P
 from .forms import Form
 
-# Each symbolic dimension's size when the contraction order is chosen: all
-# equal, so the order minimises the number of indices of each intermediate.
-PATH_SIZE = 8
 
-
-def contraction_path(spec: str) -> list:
-    """NumPy's greedy pairwise order ('einsum_path', (0, 1), ...) for `spec`,
-    every dimension taken as PATH_SIZE (no arrays made: broadcast views)."""
-    terms, _ = split_spec(spec)
-    views = [np.broadcast_to(np.zeros(()), (PATH_SIZE,) * len(t)) for t in terms]
-    return np.einsum_path(spec, *views, optimize="greedy")[0]
-
-
-def einsum_call(function: str, path: bool = False) -> Form:
-    """`function("spec", a, b)`; with `path`, NumPy's `optimize=` the order
-    chosen at generation time (one operand needs none)."""
+def einsum_call(function: str) -> Form:
+    """`function("spec", a, b)`; for a node with a `path` (an
+    `ordered_contract`), `optimize=` that pairwise order."""
     def render(args, params):
-        spec = params["spec"]
-        order = f", optimize={contraction_path(spec)!r}" if path and len(args) > 1 else ""
-        return f'{function}("{spec}", {", ".join(args)}{order})'
+        order = f", optimize={list(params['path'])!r}" if params.get("path") else ""
+        return f'{function}("{params["spec"]}", {", ".join(args)}{order})'
     return Form(render)
-
-
-def tensordot_axes(spec: str) -> tuple | None:
-    """(axes of a, axes of b, the permutation of the result or None) where
-    the einsum of two operands is one `tensordot`: every index shared by
-    both summed, none repeated or summed in one operand alone; else None."""
-    terms, out = split_spec(spec)
-    if len(terms) != 2:
-        return None
-    a, b = terms
-    shared = [c for c in a if c in b]
-    if any(len(set(t)) != len(t) for t in terms) or any(c in out for c in shared) \
-            or any(c not in out and c not in shared for c in a + b) or not shared:
-        return None
-    result = [c for c in a if c not in shared] + [c for c in b if c not in shared]
-    perm = tuple(result.index(c) for c in out)
-    return ([a.index(c) for c in shared], [b.index(c) for c in shared],
-            None if perm == tuple(range(len(perm))) else perm)
 
 
 def tensordot_call(module: str, keyword: str, permute: str) -> Form:
@@ -63,8 +32,8 @@ def tensordot_call(module: str, keyword: str, permute: str) -> Form:
     where the output's order needs it: by the method `.permute(...)`, or by
     the function `permute(x, ...)` when `permute` ends in '('."""
     def render(args, params):
-        text = f"{module}.tensordot({args[0]}, {args[1]}, {keyword}=({params['a']}, " \
-               f"{params['b']}))"
+        text = f"{module}.tensordot({args[0]}, {args[1]}, {keyword}=({list(params['a'])}, " \
+               f"{list(params['b'])}))"
         if not params["perm"]:
             return text
         if permute.endswith("("):

@@ -26,6 +26,8 @@ from .forms import Form, Forms, call
 from .numpy import NumpyPrinter, NumpyTarget, _may_be_zero_denominator, _of_constants
 from .numpy_forms import FORMS as NUMPY_FORMS, HELPERS as NUMPY_HELPERS
 
+# JAX's (torch has its own): no tensordot, permuted `@` or contraction order,
+# as jnp.einsum is XLA's dot_general, which picks the order itself.
 CAPABILITIES = Capabilities(einsum=True, multi_dot=True, masks=True)
 
 _MARK = "\0{}\0"

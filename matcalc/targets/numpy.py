@@ -111,7 +111,8 @@ class NumpyTarget:
     """NumPy's part of a generated module (see `module.Target`)."""
 
     capabilities = Capabilities(einsum=True, multi_dot=True, out=True, masks=True,
-                                item_assignment=True)
+                                item_assignment=True, tensordot=True, batched_matmul=True,
+                                contraction_order=True)
     imports = ("import numpy as np",)
 
     @property

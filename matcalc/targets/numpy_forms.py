@@ -59,7 +59,8 @@ FORMS = Forms(default, {
     "tril": triangle("np.tril"),
     "erf": call("_erf"),
     "revcumsum": _along("_revcumsum"),
-    "contract": einsum_call("np.einsum", path=True),
+    "contract": einsum_call("np.einsum"),
+    "ordered_contract": einsum_call("np.einsum"),  # optimize= the order lowering chose
     "tensordot": tensordot_call("np", "axes", "transpose"),
     "permute": axes_call("np.transpose"),
     "matrix_transpose": Form("np.swapaxes({0}, -1, -2)"),

@@ -7,10 +7,9 @@ from __future__ import annotations
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
-from ..ops.einsum_matrix import matmul_operands, permuted_matmul
+from ..ops.einsum_matrix import matmul_operands
 from ..ops.einsum_spec import split_spec
 from . import precedence as P
-from .einsum_forms import tensordot_axes
 from .forms import Form, Forms
 
 
@@ -227,16 +226,10 @@ class Printer:
         return self.form(node).render([left, self.arg(b, P.MUL + 1)], {}), P.MUL
 
     def _print_contract(self, node: Apply) -> tuple[str, int]:
-        """An einsum: where the target has a `tensordot` form, two operands
-        with every shared index summed as one (one BLAS product of the
-        operands reshaped: X @ W of a B x T x D X is one gemm, not B of
-        them); `A @ B` where it is NumPy's product of stacks of matrices (of
-        the operands in either order); else the target's form of `contract`."""
-        axes = tensordot_axes(node.param("spec"))
-        if axes is not None and "tensordot" in self.forms:
-            args = [self.print(a)[0] for a in node.args]
-            form = self.forms["tensordot"]
-            return form.render(args, dict(zip(("a", "b", "perm"), axes))), form.prec
+        """An einsum: `A @ B` where it is NumPy's product of stacks of
+        matrices (of the operands in either order, where the printer
+        `swaps_operands`), else `unmatched_contract`. How code computes an
+        einsum (tensordot, a permuted `@`, an order) is the lowering's."""
         terms, out = split_spec(node.param("spec"))
         shapes = [a.shape for a in node.args]
         a, b = node.args if len(node.args) == 2 else (None, None)
@@ -245,38 +238,28 @@ class Printer:
             flips = matmul_operands(terms[::-1], out, shapes[::-1])
             a, b = b, a
         if flips is None:
-            plan = permuted_matmul(terms, out) if "permute" in self.forms else None
-            return self._print_form(node) if plan is None else self.permuted_product(node, plan)
+            return self.unmatched_contract(node)
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
         right = self.arg(b, P.MUL + 1)
         if flips[0]:
-            left = self.swapped(a)
+            left = self.swapped(a)[0]
         if flips[1]:
-            right = self.swapped(b)
+            right = self.swapped(b)[0]
         return self.forms["matmul"].render([left, right], {}), P.MUL
 
-    def permuted_product(self, node: Apply, plan: tuple) -> tuple[str, int]:
-        """A contraction as `@` of stacks of matrices between permutations
-        (`transpose(A @ V, (0, 2, 1, 3))`): one batched BLAS product where an
-        einsum would loop over the batch indices."""
-        sides = []
-        for x, axes in zip(node.args, plan[:2]):
-            if axes is None:
-                sides.append(self.arg(x, P.MUL + 1))
-            elif list(axes) == [*range(x.ndim - 2), x.ndim - 1, x.ndim - 2]:
-                sides.append(self.swapped(x))
-            else:
-                sides.append(self.forms["permute"].render([self.print(x)[0]], {"axes": axes}))
-        product = self.forms["matmul"].render(sides, {})
-        if plan[2] is None:
-            return product, P.MUL
-        return self.forms["permute"].render([product], {"axes": plan[2]}), P.ATOM
+    def unmatched_contract(self, node: Apply) -> tuple[str, int]:
+        """An einsum that is no `a @ b`: the target's form of `contract`."""
+        return self._print_form(node)
 
-    def swapped(self, x: Expr) -> str:
+    def _print_matrix_transpose(self, node: Apply) -> tuple[str, int]:
+        """A lowered `matrix_transpose` (last two axes swapped), as `swapped`."""
+        return self.swapped(node.args[0])
+
+    def swapped(self, x: Expr) -> tuple[str, int]:
         """x with its last two axes exchanged: `X.T` of a matrix, else the
         target's `matrix_transpose` form."""
-        name = "transpose" if x.ndim == 2 else "matrix_transpose"
-        return self.forms[name].render([self.arg(x, P.POSTFIX)], {})
+        form = self.forms["transpose" if x.ndim == 2 else "matrix_transpose"]
+        return form.render([self.arg(x, P.POSTFIX)], {}), form.prec
 
     @staticmethod
     def elementwise_product(node: Expr) -> bool:

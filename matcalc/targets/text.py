@@ -8,6 +8,7 @@ from ..ir.expr import Apply, Const, is_op
 from ..hooks import provide, provided
 from ..ir.shapes import fmt
 from ..ops.indexing import key_text, size_value
+from ..passes.lowering import permuted_product
 from . import precedence as P
 from .einsum_forms import axes_call, einsum_call
 from .forms import PYTHON_SYNTAX, Form, Forms, call, joined, reshaped
@@ -54,6 +55,13 @@ class TextPrinter(Printer):
     def constant(self, value) -> str:
         """The constant e is `e` (SymPy writes E)."""
         return "e" if value == sympy.E else super().constant(value)
+
+    def unmatched_contract(self, node: Apply) -> tuple[str, int]:
+        """An einsum that is a product of stacks of matrices between
+        permutations written so, as the language reads it (`transpose(A @ V,
+        (0, 2, 1, 3))`, the lowering's `permuted_product`), else `einsum(...)`."""
+        product = permuted_product(node, node.args)
+        return self._print_form(node) if product is None else self.print(product)
 
     def _print_expand_dims(self, node: Apply) -> tuple[str, int]:
         """A reduction with every reduced axis put back is the reduction

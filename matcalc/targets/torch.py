@@ -241,7 +241,7 @@ class TorchTarget(FrameworkTarget):
     the first adjoints (`early_dout`), so no gradient made by a matrix
     product takes one more pass for it."""
 
-    capabilities = Capabilities(einsum=True, multi_dot=True)
+    capabilities = Capabilities(einsum=True, multi_dot=True, tensordot=True, batched_matmul=True)
     early_dout = True
     imports = ("import math", "", "import torch")
     names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})

@@ -67,6 +67,15 @@ def covering(problems: dict, target: str) -> list:
     return [key for key in problems if key in chosen]
 
 
+def check_differences(problem):
+    """Every gradient matches central differences at the inputs of seeds 0
+    and 1, and the value matches the text read by plain NumPy."""
+    for seed in (0, 1):
+        result = matcalc.check(problem, seed=seed)
+        assert result.ok, str(result)
+        assert result.value_error is not None and result.value_error < 1e-12
+
+
 def close(got, want, rtol=1e-10):
     """`got` has `want`'s entries within rtol (relative to max(1, |want|))."""
     want = np.asarray(want, dtype=np.float64)

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import matcalc
-from corpus_checks import TARGET_CHECKS, close, per_target, reference
+from corpus_checks import (TARGET_CHECKS, check_differences, close, covering, features,
+                           per_target, reference)
 from matcalc.targets.unicode import program_unicode
 from matcalc.checks.verify import draw, sizes
 from matcalc.errors import MatcalcError
@@ -47,8 +48,7 @@ def test_the_corpus_is_large_enough():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_gradient_matches_finite_differences(name):
-    result = matcalc.check(_problem(name), seed=1)
-    assert result.ok, str(result)
+    check_differences(PROBLEMS[name])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -83,6 +83,15 @@ def test_hessian_vector_product_matches_differences_of_the_gradient(name):
     got = got if isinstance(got, dict) else {problem.wrt[0]: got}
     for w in problem.wrt:
         close(got[w], (up[w] - down[w]) / (2 * h), rtol=1e-6)
+
+
+def test_each_targets_sample_has_every_feature_of_the_corpus():
+    for target in TARGET_CHECKS:
+        chosen = covering(PROBLEMS, target)
+        assert len(chosen) < len(PROBLEMS)
+        assert frozenset().union(*(features(PROBLEMS[n], target) for n in chosen)) \
+            == frozenset().union(*(features(p, target) for p in PROBLEMS.values()))
+    assert "logsumexp keepdims=True" in features(PROBLEMS["logsumexp_keepdims"], "torch")
 
 
 @pytest.mark.parametrize("target, name", per_target(PROBLEMS))

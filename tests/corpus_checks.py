@@ -12,7 +12,9 @@ by `assert_refused`: one line at its place, the source line and a caret.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 
 import numpy as np
 import pytest
@@ -25,6 +27,23 @@ from matcalc.passes.lowering import lower
 from matcalc.targets import code_target
 
 FLOAT32_TARGETS = ("numpy", "array-api")
+_KEPT: list[dict] = []
+
+
+def kept(problems: dict) -> dict:
+    """`problems` (key -> problem), a corpus parsed once, dropped at exit
+    while imports still work: a node freed as the interpreter shuts down
+    cannot hash its SymPy float to leave the intern table."""
+    _KEPT.append(problems)
+    return problems
+
+
+@atexit.register
+def _drop():
+    for problems in _KEPT:
+        problems.clear()
+    _reference.cache_clear()
+    gc.collect()
 
 
 def _kind(value) -> str:

@@ -20,13 +20,14 @@ import matcalc
 from matcalc.checks.verify import draw, sizes
 from matcalc.targets.latex import to_latex
 from matcalc.targets.unicode import to_unicode
-from corpus_checks import (TARGET_CHECKS, assert_refused, check_differences, close,
+from corpus_checks import (TARGET_CHECKS, assert_refused, check_differences, close, kept,
                            per_target, reference)
 
 from einsum_corpus import CORPUS
 
 IDS = [c[0] for c in CORPUS]
-PROBLEMS = {i: matcalc.problem(expr, **shapes) for i, (expr, shapes) in zip(IDS, CORPUS)}
+PROBLEMS = kept({i: matcalc.problem(expr, **shapes)
+                 for i, (expr, shapes) in zip(IDS, CORPUS)})
 
 
 @pytest.mark.parametrize("name", IDS)

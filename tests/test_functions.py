@@ -24,8 +24,8 @@ from matcalc import ops
 from matcalc.checks.verify import draw, sizes
 from matcalc.errors import DomainError, MatcalcError
 from matcalc.targets import numpy_forms
-from corpus_checks import (TARGET_CHECKS, assert_refused, check_differences, close,
-                           covering, per_target, reference)
+from corpus_checks import (TARGET_CHECKS, assert_refused, check_differences, close, covering,
+                           kept, per_target, reference)
 
 PROBLEMS = [
     ("sum(x * (1 + erf(x / sqrt(2))) / 2)", {"x": "N"}),
@@ -46,7 +46,7 @@ PROBLEMS = [
      {"x": "D", "X": "N x D"}),
 ]
 IDS = [p[0] for p in PROBLEMS]
-PARSED = {expr: matcalc.problem(expr, **shapes) for expr, shapes in PROBLEMS}
+PARSED = kept({expr: matcalc.problem(expr, **shapes) for expr, shapes in PROBLEMS})
 ON_LIBRARIES = [pytest.param(library, name, id=f"{library}-{name}")
                 for library in ("numpy", "torch", "jax")
                 for name in (IDS if library == "numpy" else covering(PARSED, "array-api"))]

@@ -18,7 +18,7 @@ import pytest
 import matcalc
 from matcalc.checks.verify import draw, sizes
 from matcalc.errors import MatcalcError
-from corpus_checks import (TARGET_CHECKS, assert_refused, check_differences, close,
+from corpus_checks import (TARGET_CHECKS, assert_refused, check_differences, close, kept,
                            per_target, reference)
 
 jax = pytest.importorskip("jax")
@@ -97,7 +97,7 @@ PROBLEMS = [
 IDS = [p[0].split("\n")[-1] for p in PROBLEMS]
 
 
-PARSED = {i: matcalc.parse(p[0]) for i, p in zip(IDS, PROBLEMS)}
+PARSED = kept({i: matcalc.parse(p[0]) for i, p in zip(IDS, PROBLEMS)})
 FUNCTIONS = {i: p[1] for i, p in zip(IDS, PROBLEMS)}
 
 

@@ -7,7 +7,8 @@ A command is a line of an indented block or an inline `matcalc ...` in the
 text; a synopsis with placeholders (`matcalc grad PROBLEM [--wrt ...]`) is
 the form of the others, not a command. Installing (`pip install`) and the
 suite itself (`pytest -q`) are what CI runs; a benchmark runs as its
-`--quick` smoke run and the problem generator on 20 problems, so the command
+`--quick` smoke run (one shown plain and with options: plain, and once with
+all the options) and the problem generator on 20 problems, so the command
 is the documented one at a size a test can afford. A benchmark's timing
 verdict (exit 1 when a target is missed) is its own, judged on a quiet
 machine in benchmarks/README.md, never here: here it must finish, with every
@@ -71,13 +72,20 @@ def _runnable(command: str) -> list[str] | None:
 
 
 def _distinct(commands: list[str]) -> list[str]:
-    """The commands that run here, each way of running it once."""
+    """The commands that run here, each way of running it once; where a
+    benchmark is shown plain and with options (`--only b,c`, `--no-compile`),
+    its plain run and one run with all the options."""
     seen, out = set(), []
     for c in commands:
         argv = _runnable(c)
         if argv is not None and tuple(argv) not in seen:
             seen.add(tuple(argv))
             out.append(c)
+    for plain in [c for c in out if c.startswith("python benchmarks/") and len(c.split()) == 2]:
+        group = [c for c in out if c != plain and c.split()[:2] == plain.split()]
+        if len(group) > 1:
+            out = [c for c in out if c not in group]
+            out.append(" ".join([plain, *(c.split(maxsplit=2)[2] for c in group)]))
     return out
 
 

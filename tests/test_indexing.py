@@ -18,7 +18,8 @@ import pytest
 import matcalc
 from matcalc.checks.verify import draw, sizes
 from matcalc.errors import MatcalcError
-from conftest import jax_value_and_grad
+from corpus_checks import (TARGET_CHECKS, assert_refused, check_differences, close, kept,
+                           per_target, reference)
 
 jax = pytest.importorskip("jax")
 jnp = jax.numpy
@@ -96,93 +97,41 @@ PROBLEMS = [
 IDS = [p[0].split("\n")[-1] for p in PROBLEMS]
 
 
+PARSED = kept({i: matcalc.parse(p[0]) for i, p in zip(IDS, PROBLEMS)})
+FUNCTIONS = {i: p[1] for i, p in zip(IDS, PROBLEMS)}
+
+
+assert len(PARSED) == len(PROBLEMS)
+
+
 def _inputs(problem, seed=0):
     return draw(problem, sizes(problem), np.random.default_rng(seed))
 
 
-def _close(got, want, rtol=1e-10):
-    want = np.asarray(want, dtype=np.float64)
-    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), want, rtol=rtol,
-                               atol=rtol * max(1.0, float(np.max(np.abs(want)))))
-
-
-def _numpy(source, seed=0):
-    problem = matcalc.parse(source)
-    inputs = _inputs(problem, seed)
-    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
-    return problem, inputs, value, grads
-
-
-@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
-def test_matches_jax_grad(source, function):
+@pytest.mark.parametrize("name", IDS)
+def test_matches_jax_grad(name):
     jax.config.update("jax_enable_x64", True)
-    for seed in (0, 1):
-        problem, inputs, value, grads = _numpy(source, seed)
-        wrt = list(problem.wrt)
-        assert not any(problem.variables[w].domain == "int" for w in wrt)
+    problem, function = PARSED[name], FUNCTIONS[name]
+    inputs, value, grads = reference(problem)
+    wrt = list(problem.wrt)
+    assert not any(problem.variables[w].domain == "int" for w in wrt)
 
-        def of(floats):
-            return function({**{n: jnp.asarray(x) for n, x in inputs.items()}, **floats})
-        want, want_grads = jax.value_and_grad(of)({w: jnp.asarray(inputs[w]) for w in wrt})
-        _close(value, want)
-        for w in wrt:
-            _close(grads[w], want_grads[w])
-
-
-@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
-def test_gradient_matches_finite_differences(source, function):
-    for seed in (0, 1):
-        result = matcalc.check(matcalc.parse(source), seed=seed)
-        assert result.ok, str(result)
-        assert result.value_error is not None and result.value_error < 1e-12
+    def of(floats):
+        return function({**{n: jnp.asarray(x) for n, x in inputs.items()}, **floats})
+    want, want_grads = jax.jit(jax.value_and_grad(of))({w: jnp.asarray(inputs[w]) for w in wrt})
+    close(value, want)
+    for w in wrt:
+        close(grads[w], want_grads[w])
 
 
-@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
-def test_float32_stays_float32(source, function):
-    problem, inputs, value, grads = _numpy(source)
-    single = {n: x if problem.variables[n].domain == "int" else np.asarray(x, np.float32)
-              for n, x in inputs.items()}
-    for target in ("numpy", "array-api"):
-        got, got_grads = matcalc.compile(problem, target=target).value_and_grad(**single)
-        assert {np.asarray(got).dtype, *(np.asarray(g).dtype for g in got_grads.values())} \
-            == {np.dtype(np.float32)}, target
-        _close(got, value, 1e-4)
+@pytest.mark.parametrize("name", IDS)
+def test_gradient_matches_finite_differences(name):
+    check_differences(PARSED[name])
 
 
-@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
-def test_array_api_strict_matches_numpy(source, function):
-    xp = pytest.importorskip("array_api_strict")
-    problem, inputs, value, grads = _numpy(source)
-    module = matcalc.compile(problem, target="array-api")
-    got, got_grads = module.value_and_grad(**{n: xp.asarray(x) for n, x in inputs.items()})
-    _close(np.asarray(got._array), value)
-    for name in grads:
-        _close(np.asarray(got_grads[name]._array), grads[name])
-
-
-@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
-def test_torch_target_matches_numpy(source, function):
-    torch = pytest.importorskip("torch")
-    problem, inputs, value, grads = _numpy(source)
-    module = matcalc.compile(problem, target="torch")
-    args = [torch.as_tensor(inputs[n]) if problem.variables[n].domain == "int" else
-            torch.tensor(np.asarray(inputs[n]), dtype=torch.float64, requires_grad=True)
-            for n in module.INPUTS]
-    loss = module.f(*args)
-    loss.backward()
-    _close(loss.detach(), value)
-    for name, x in zip(module.INPUTS, args):
-        if name in grads:
-            _close(x.grad, grads[name])
-
-
-@pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
-def test_jax_target_matches_numpy_under_jit(source, function):
-    problem, inputs, value, grads = _numpy(source)
-    loss, got = jax_value_and_grad(problem, inputs)
-    _close(loss, value)
-    for name, g in got.items():
-        _close(g, grads[name])
+@pytest.mark.parametrize("target, name", per_target(PARSED))
+def test_targets_give_the_numpy_modules_numbers(target, name):
+    TARGET_CHECKS[target](PARSED[name])
 
 
 @pytest.mark.parametrize("source, function", PROBLEMS, ids=IDS)
@@ -201,7 +150,7 @@ def test_hessian_vector_products(source, function):
     got = module.hvp(v if len(v) > 1 else v[problem.wrt[0]], **inputs)
     got = got if isinstance(got, dict) else {problem.wrt[0]: got}
     for w in problem.wrt:
-        _close(got[w], (up[w] - down[w]) / (2 * h), 1e-6)
+        close(got[w], (up[w] - down[w]) / (2 * h), 1e-6)
 
 
 # ------------------------------------------------------------------ errors ---
@@ -240,13 +189,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("source, line, column, words", ERRORS, ids=[e[0] for e in ERRORS])
 def test_bad_input_is_refused_at_its_place(source, line, column, words):
-    from test_fuzz import assert_clear_message
-    with pytest.raises(MatcalcError) as info:
-        matcalc.parse(source, "t.mc")
-    assert_clear_message(info.value, source)
-    assert (info.value.line, info.value.column) == (line, column), str(info.value)
-    for word in words:
-        assert word in str(info.value)
+    assert_refused(source, line, column, words)
 
 
 def test_an_integer_input_is_checked_by_the_generated_modules():
@@ -328,7 +271,7 @@ def test_full_hessian_matches_jax(source, function, wrt):
 
     def of(x):
         return function({**{n: jnp.asarray(v) for n, v in inputs.items()}, wrt: x})
-    _close(got, jax.hessian(of)(jnp.asarray(inputs[wrt])))
+    close(got, jax.jit(jax.hessian(of))(jnp.asarray(inputs[wrt])))
 
 
 def test_a_problem_with_a_product_dimension_reads_back():
@@ -374,7 +317,7 @@ def test_numpy_scatter_add_counts_repeated_gradients(g_shape, rows):
     for dtype in (np.float64, np.float32):
         got = namespace["_scatter_add"](g.astype(dtype), idx, (rows, 2))
         assert got.dtype == dtype
-        _close(got, want, 1e-6 if dtype == np.float32 else 1e-12)
+        close(got, want, 1e-6 if dtype == np.float32 else 1e-12)
 
 
 def _array_api_scatter_add():

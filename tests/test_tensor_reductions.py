@@ -16,27 +16,23 @@ import numpy as np
 import pytest
 
 import matcalc
-from conftest import jax_value_and_grad
+from corpus_checks import (TARGET_CHECKS, assert_refused, check_differences, close, covering,
+                           features, kept, per_target, reference)
 from matcalc.targets.unicode import program_unicode
 from matcalc.checks.verify import draw, sizes
 from matcalc.errors import MatcalcError
 from tensor_corpus import CORPUS
 
 NAMES = sorted(CORPUS)
+PROBLEMS = kept({name: matcalc.parse(CORPUS[name][0]) for name in NAMES})
 
 
 def _problem(name):
-    return matcalc.parse(CORPUS[name][0])
+    return PROBLEMS[name]
 
 
 def _inputs(problem, seed=0):
     return draw(problem, sizes(problem), np.random.default_rng(seed))
-
-
-def _close(got, want, rtol=1e-10):
-    want = np.asarray(want, dtype=float)
-    np.testing.assert_allclose(np.asarray(got, dtype=float), want, rtol=rtol,
-                               atol=rtol * max(1.0, float(np.max(np.abs(want)))))
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +48,13 @@ def test_the_corpus_is_large_enough():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_gradient_matches_finite_differences(name):
-    result = matcalc.check(_problem(name), seed=1)
-    assert result.ok, str(result)
+    check_differences(PROBLEMS[name])
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_value_and_gradient_match_jax(name, jax64):
     problem = _problem(name)
-    inputs = _inputs(problem)
-    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
+    inputs, value, grads = reference(problem)
     wrt = list(problem.wrt)
     f = CORPUS[name][1]
 
@@ -68,9 +62,9 @@ def test_value_and_gradient_match_jax(name, jax64):
         return f({**inputs, **dict(zip(wrt, arrays))})
     want, want_grads = jax64.jit(jax64.value_and_grad(of, argnums=tuple(range(len(wrt)))))(
         *(jax64.numpy.asarray(inputs[w]) for w in wrt))
-    _close(value, want)
+    close(value, want)
     for w, g in zip(wrt, want_grads):
-        _close(grads[w], g)
+        close(grads[w], g)
 
 
 @pytest.mark.parametrize("name", ["layer_norm", "max_pool", "softmax_tuple", "cross_entropy",
@@ -88,60 +82,22 @@ def test_hessian_vector_product_matches_differences_of_the_gradient(name):
     got = module.hvp(v if len(v) > 1 else v[problem.wrt[0]], **inputs)
     got = got if isinstance(got, dict) else {problem.wrt[0]: got}
     for w in problem.wrt:
-        _close(got[w], (up[w] - down[w]) / (2 * h), rtol=1e-6)
+        close(got[w], (up[w] - down[w]) / (2 * h), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_numpy_module_keeps_float32(name):
-    problem = _problem(name)
-    inputs = _inputs(problem)
-    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
-    got, got_grads = matcalc.compile(problem).value_and_grad(
-        **{n: np.asarray(x, dtype=np.float32) for n, x in inputs.items()})
-    assert {np.asarray(got).dtype, *(np.asarray(g).dtype for g in got_grads.values())} \
-        == {np.dtype(np.float32)}
-    _close(got, value, rtol=1e-3)
+def test_each_targets_sample_has_every_feature_of_the_corpus():
+    for target in TARGET_CHECKS:
+        chosen = covering(PROBLEMS, target)
+        assert len(chosen) < len(PROBLEMS)
+        assert frozenset().union(*(features(PROBLEMS[n], target) for n in chosen)) \
+            == frozenset().union(*(features(p, target) for p in PROBLEMS.values()))
+    assert {"logsumexp axis=tuple", "expand_dims axis=tuple"} \
+        <= features(PROBLEMS["logsumexp_keepdims"], "torch")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_array_api_on_array_api_strict_matches_numpy(name):
-    xp = pytest.importorskip("array_api_strict")
-    problem = _problem(name)
-    inputs = _inputs(problem)
-    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
-    module = matcalc.compile(problem, target="array-api")
-    got, got_grads = module.value_and_grad(**{n: xp.asarray(x) for n, x in inputs.items()})
-    _close(np.asarray(got._array), value)
-    for w in grads:
-        _close(np.asarray(got_grads[w]._array), grads[w])
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_torch_target_matches_numpy(name):
-    torch = pytest.importorskip("torch")
-    problem = _problem(name)
-    inputs = _inputs(problem)
-    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
-    module = matcalc.compile(problem, target="torch")
-    args = [torch.tensor(np.asarray(inputs[n]), dtype=torch.float64,
-                         requires_grad=n in problem.wrt) for n in module.INPUTS]
-    loss = module.f(*args)
-    loss.backward()
-    _close(loss.detach(), value)
-    for n, x in zip(module.INPUTS, args):
-        if n in grads:
-            _close(x.grad, grads[n])
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_jax_target_matches_numpy_under_jit(name, jax64):
-    problem = _problem(name)
-    inputs = _inputs(problem)
-    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
-    loss, got = jax_value_and_grad(problem, inputs)
-    _close(loss, value)
-    for w, g in got.items():
-        _close(g, grads[w])
+@pytest.mark.parametrize("target, name", per_target(PROBLEMS))
+def test_targets_give_the_numpy_modules_numbers(target, name):
+    TARGET_CHECKS[target](PROBLEMS[name])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -160,7 +116,7 @@ def test_max_splits_its_derivative_among_ties_as_jax_does(jax64):
     w = np.array([3.0, 5.0])
     grads = matcalc.compile(problem).value_and_grad(X=x, w=w)[1]
     want = jax64.grad(lambda a: (jax64.numpy.max(a, axis=(1, 2)) * w).sum())(x)
-    _close(grads["X"], want)
+    close(grads["X"], want)
     assert grads["X"][0, 1, 2] == 1.5 and grads["X"][1, 0, 0] == pytest.approx(5.0 / 12)
 
 
@@ -207,29 +163,24 @@ def test_numpy_code_reduces_with_tuples():
 
 # ----------------------------------------------------------- bad input ---
 
-BAD = [
-    ("sum(X, axis=3)", "axis 3 is out of range for a B x T x D array", "f = sum(X, axis=3)"),
-    ("max(X, axis=(0, 0))", "names axis 0 twice", None),
-    ("sum(min(X, axis=(1, -5)))", "axis -5 is out of range", None),
-    ("sum(softmax(X, axis=-1, keepdims=True))", "softmax() has no keyword 'keepdims'", None),
-    ("sum(log_softmax(X, keepdims=False))", "has no keyword 'keepdims'", None),
-    ("sum(sum(X, axis=1, keepdims=1))", "keepdims must be True or False", None),
-    ("sum(var(X, ddof=True))", "ddof must be None or an integer", None),
-    ("sum(cumsum(X))", "cumsum of an array of 3 dimensions needs axis=", None),
-    ("norm(X, ord=1)", "needs axis=", None),
-    ("sum(norm(X, axis=(0, 1)))", "axis is one integer", None),
-    ("sum(triu(x))", "triu needs a matrix or a stack of matrices", None),
+BAD = [  # (function, message, column of the caret: the call refused)
+    ("sum(X, axis=3)", "axis 3 is out of range for a B x T x D array", 5),
+    ("max(X, axis=(0, 0))", "names axis 0 twice", 5),
+    ("sum(min(X, axis=(1, -5)))", "axis -5 is out of range", 9),
+    ("sum(softmax(X, axis=-1, keepdims=True))", "softmax() has no keyword 'keepdims'", 9),
+    ("sum(log_softmax(X, keepdims=False))", "has no keyword 'keepdims'", 9),
+    ("sum(sum(X, axis=1, keepdims=1))", "keepdims must be True or False", 9),
+    ("sum(var(X, ddof=True))", "ddof must be None or an integer", 9),
+    ("sum(cumsum(X))", "cumsum of an array of 3 dimensions needs axis=", 9),
+    ("norm(X, ord=1)", "needs axis=", 5),
+    ("sum(norm(X, axis=(0, 1)))", "axis is one integer", 9),
+    ("sum(triu(x))", "triu needs a matrix or a stack of matrices", 9),
 ]
 
 
-@pytest.mark.parametrize("expr, message, line", BAD, ids=[b[0] for b in BAD])
-def test_bad_axes_and_keywords_are_refused_with_line_and_column(expr, message, line):
-    source = f"X: B x T x D\nx: N\nf = {expr}\n"
-    with pytest.raises(MatcalcError) as info:
-        matcalc.parse(source)
-    text = str(info.value)
-    assert message in text
-    assert text.startswith("3:") and "^" in text
+@pytest.mark.parametrize("expr, message, column", BAD, ids=[b[0] for b in BAD])
+def test_bad_axes_and_keywords_are_refused_with_line_and_column(expr, message, column):
+    assert_refused(f"X: B x T x D\nx: N\nf = {expr}\n", 3, column, [message])
 
 
 def test_sympy_bridge_refuses_arrays_of_three_dimensions():

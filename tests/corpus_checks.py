@@ -1,0 +1,199 @@
+"""Checks shared by the corpus tests (`test_einsum.py`, `test_functions.py`,
+`test_indexing.py`, `test_tensor_reductions.py`).
+
+Every problem of a corpus is checked against finite differences and JAX
+through the NumPy target in its own test file. The per-target checks here
+(float32 on the NumPy and array-API targets, array-api-strict, `--target
+torch`, `--target jax` under jit) run on `covering(...)`: a subset of the
+corpus, chosen by greedy set cover, in which every feature (`features`) a
+target prints for the corpus occurs at least once. A bad input is refused
+by `assert_refused`: one line at its place, the source line and a caret.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import gc
+
+import numpy as np
+import pytest
+
+import matcalc
+from matcalc.checks.verify import draw, sizes
+from matcalc.errors import MatcalcError
+from matcalc.ir.expr import Apply, Var, postorder
+from matcalc.passes.lowering import lower
+from matcalc.targets import code_target
+
+FLOAT32_TARGETS = ("numpy", "array-api")
+_KEPT: list[dict] = []
+
+
+def kept(problems: dict) -> dict:
+    """`problems` (key -> problem), a corpus parsed once, dropped at exit
+    while imports still work: a node freed as the interpreter shuts down
+    cannot hash its SymPy float to leave the intern table."""
+    _KEPT.append(problems)
+    return problems
+
+
+@atexit.register
+def _drop():
+    for problems in _KEPT:
+        problems.clear()
+    _reference.cache_clear()
+    gc.collect()
+
+
+def _kind(value) -> str:
+    """A parameter value as a feature: its type, and a bool or sign as such."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        return "negative int" if value < 0 else "int"
+    if isinstance(value, tuple):
+        return f"tuple of {len(value)}" if len(value) < 2 else "tuple"
+    return type(value).__name__
+
+
+def features(problem, target: str) -> frozenset[str]:
+    """What the `target` module of `problem` computes with: each operator of
+    the lowered program (value and gradients), with the rank of its result
+    and the kind of each parameter, and each input's domain."""
+    g = matcalc.grad(problem)
+    program = lower(g.code or g.program, code_target(target).TARGET.capabilities)
+    found = {f"input {v.domain}" for v in problem.variables.values() if v.domain}
+    for node in postorder([b.expr for b in program.bindings]):
+        if isinstance(node, Apply):
+            found.add(f"{node.op} of rank {min(node.ndim, 3)}")
+            found.update(f"{node.op} {key}={_kind(value)}" for key, value in node.params)
+        elif isinstance(node, Var) and node.ndim >= 3:
+            found.add(f"input of rank {node.ndim}")
+    return frozenset(found)
+
+
+def covering(problems: dict, target: str) -> list:
+    """The keys of a subset of `problems` (key -> problem) whose features on
+    `target` are all the corpus's: greedy set cover, ties to the first key."""
+    left = {key: features(p, target) for key, p in problems.items()}
+    wanted = frozenset().union(*left.values())
+    chosen = []
+    while wanted:
+        key = max(left, key=lambda k: len(left[k] & wanted))
+        chosen.append(key)
+        wanted -= left.pop(key)
+    return [key for key in problems if key in chosen]
+
+
+def check_differences(problem):
+    """Every gradient matches central differences at the inputs of seeds 0
+    and 1, and the value matches the text read by plain NumPy."""
+    for seed in (0, 1):
+        result = matcalc.check(problem, seed=seed)
+        assert result.ok, str(result)
+        assert result.value_error is not None and result.value_error < 1e-12
+
+
+def close(got, want, rtol=1e-10):
+    """`got` has `want`'s entries within rtol (relative to max(1, |want|))."""
+    want = np.asarray(want, dtype=np.float64)
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), want, rtol=rtol,
+                               atol=rtol * max(1.0, float(np.max(np.abs(want)))))
+
+
+@functools.lru_cache(maxsize=None)
+def _reference(problem):
+    inputs = draw(problem, sizes(problem), np.random.default_rng(0))
+    value, grads = matcalc.compile(problem).value_and_grad(**inputs)
+    return inputs, value, grads
+
+
+def reference(problem):
+    """(inputs, value, gradients): the NumPy module at inputs of seed 0,
+    computed once per problem."""
+    return _reference(problem)
+
+
+def check_float32(problem, rtol=1e-4, grad_rtol=1e-3):
+    """The NumPy and array-API modules keep float32 (integer inputs stay
+    integers) and give the float64 value within rtol, the gradients within
+    grad_rtol."""
+    inputs, value, grads = reference(problem)
+    single = {n: x if problem.variables[n].domain == "int" else np.asarray(x, np.float32)
+              for n, x in inputs.items()}
+    for target in FLOAT32_TARGETS:
+        got, got_grads = matcalc.compile(problem, target=target).value_and_grad(**single)
+        assert {np.asarray(got).dtype, *(np.asarray(g).dtype for g in got_grads.values())} \
+            == {np.dtype(np.float32)}, target
+        close(got, value, rtol)
+        for name in grads:
+            close(got_grads[name], grads[name], grad_rtol)
+
+
+def check_array_api_strict(problem):
+    """The array-API module on array-api-strict gives NumPy's numbers."""
+    xp = pytest.importorskip("array_api_strict")
+    inputs, value, grads = reference(problem)
+    module = matcalc.compile(problem, target="array-api")
+    got, got_grads = module.value_and_grad(**{n: xp.asarray(x) for n, x in inputs.items()})
+    close(np.asarray(got._array), value)
+    assert set(got_grads) == set(grads)
+    for name in grads:
+        close(np.asarray(got_grads[name]._array), grads[name])
+
+
+def check_torch_target(problem):
+    """`--target torch`'s f, differentiated by torch.autograd, gives
+    NumPy's value and gradients (integer inputs as integer tensors)."""
+    torch = pytest.importorskip("torch")
+    inputs, value, grads = reference(problem)
+    module = matcalc.compile(problem, target="torch")
+    args = [torch.as_tensor(inputs[n]) if problem.variables[n].domain == "int" else
+            torch.tensor(np.asarray(inputs[n]), dtype=torch.float64,
+                         requires_grad=n in problem.wrt)
+            for n in module.INPUTS]
+    loss = module.f(*args)
+    loss.backward()
+    close(loss.detach(), value)
+    got = {n: x.grad for n, x in zip(module.INPUTS, args) if n in problem.wrt}
+    assert set(got) == set(grads)
+    for name, g in got.items():
+        close(g, grads[name])
+
+
+def check_jax_target(problem):
+    """`--target jax` under jax.jit(jax.value_and_grad) gives NumPy's value
+    and gradients."""
+    from conftest import jax_value_and_grad
+    inputs, value, grads = reference(problem)
+    loss, got = jax_value_and_grad(problem, inputs)
+    close(loss, value)
+    assert set(got) == set(grads)
+    for name, g in got.items():
+        close(g, grads[name])
+
+
+TARGET_CHECKS = {"numpy": check_float32, "array-api": check_array_api_strict,
+                 "torch": check_torch_target, "jax": check_jax_target}
+
+
+def assert_refused(source: str, line: int, column: int, words, filename="t.mc"):
+    """Parsing `source` raises a MatcalcError whose message has each of
+    `words`, written as `file:line:col: message`, the line and a caret."""
+    with pytest.raises(MatcalcError) as info:
+        matcalc.parse(source, filename)
+    err = info.value
+    for word in words:
+        assert word in err.message, err.message
+    head, code, caret = str(err).splitlines()
+    assert head == f"{filename}:{line}:{column}: {err.message}", head
+    assert code == "    " + source.splitlines()[line - 1].expandtabs(1)
+    assert caret == " " * (3 + column) + "^", str(err)
+
+
+def per_target(problems: dict) -> list:
+    """The pytest parameters (target, key): for each target of
+    TARGET_CHECKS, the keys of its covering subset of `problems`."""
+    return [pytest.param(target, key, id=f"{target}-{key}")
+            for target in TARGET_CHECKS for key in covering(problems, target)]

@@ -346,7 +346,7 @@ def test_array_api_scatter_add_on_each_library(library, shape, idx_shape, g_shap
     xg = lib.asarray(g)
     got = _array_api_scatter_add()(array_namespace(xg), xg, lib.asarray(idx), shape)
     assert tuple(got.shape) == shape and got.dtype == xg.dtype
-    _close(np.asarray(got), _scatter_reference(g, idx, shape), 1e-12)
+    close(np.asarray(got), _scatter_reference(g, idx, shape), 1e-12)
 
 
 def test_check_sizes_fit_the_fixed_indices():

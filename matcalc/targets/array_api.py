@@ -19,6 +19,7 @@ from ..ad.gradient import Gradient
 from ..ir.expr import Apply, Const, is_op, postorder
 from ..passes.lowering import TRACE_OF_PRODUCT, Capabilities, lower_binding
 from . import array_api_guards as guards
+from . import bounds
 from . import module
 from . import precedence as P
 from .array_api_forms import FORMS, HELPERS
@@ -131,7 +132,8 @@ class ArrayApiTarget:
     capabilities = Capabilities(einsum=True, multi_dot=True, out=True)  # out: a - A @ B, see below
     imports = ("from array_api_compat import array_namespace",
                "from array_api_compat import device as _device_of, is_numpy_array")
-    reserved = frozenset({"xp", "device"} | _CHECKS | {f"_{op}" for op in HELPERS})
+    reserved = frozenset({"xp", "device"} | _CHECKS | bounds.NAMES
+                         | {f"_{op}" for op in HELPERS})
     context = ("xp", "device")
     note = ("Needs array-api-compat (pip install array-api-compat); runs on NumPy, "
             "CuPy, PyTorch, JAX and Dask arrays through the Python array API "

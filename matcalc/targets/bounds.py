@@ -19,6 +19,8 @@ import sympy
 from ..ops.indexing import indexed_sizes
 from .dims import dim_lines
 
+WIDTH = 79
+
 # The names the check defines in a generated module.
 NAMES = frozenset({"_in_range", "_in_ranges"})
 
@@ -91,11 +93,12 @@ def bounds(problem) -> dict[str, sympy.Expr]:
     return {name: sympy.Min(*sizes[name]) for name in problem.variables if name in sizes}
 
 
-def interval(n: sympy.Expr) -> str:
-    """`[-V, V)`, `[-(M + N), M + N)`: the valid values for the bound n."""
+def interval(n: sympy.Expr) -> tuple[str, str]:
+    """`[-V, ` and `V)`, `[-(M + N), ` and `M + N)`: the valid values for
+    the bound n, in two parts."""
     text = sympy.pycode(n)
     low = f"-{text}" if n.is_Atom or isinstance(n, sympy.Min) else f"-({text})"
-    return f"[{low}, {text})"
+    return f"[{low}, ", f"{text})"
 
 
 def in_ranges(problem, ident) -> list[str]:
@@ -109,9 +112,8 @@ def in_ranges(problem, ident) -> list[str]:
     names = [ident[n] for n in problem.variables]
     named = {problem.dims[d]: sympy.Symbol(ident[d]) for d in dims}
     head = "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ") = arrays"
-    checks = [f'_in_range("{name}", {ident[name]}, '
-              f'{sympy.pycode(n.xreplace(named))}, "{interval(n)}")'
-              for name, n in bound.items()]
+    checks = [line for name, n in bound.items() for line in _call(
+        [repr(name), ident[name], sympy.pycode(n.xreplace(named))], interval(n))]
     return ["def _in_ranges(arrays):",
             '    """The arrays, once each integer input\'s values lie within the',
             '    axes it indexes (_in_range)."""',
@@ -119,6 +121,15 @@ def in_ranges(problem, ident) -> list[str]:
             *("    " + line for line in dim_lines(dims, problem, ident)),
             *("    " + line for line in checks),
             "    return arrays"]
+
+
+def _call(args: list[str], shown: tuple[str, str]) -> list[str]:
+    """`_in_range(*args, interval)` on one line, or one argument a line
+    where that is too long (the interval in its two parts)."""
+    line = f"_in_range({', '.join(args)}, {''.join(shown)!r})"
+    if len(line) <= WIDTH - 4:
+        return [line]
+    return ["_in_range(", *(f"    {a}," for a in args), f"    {shown[0]!r}", f"    {shown[1]!r})"]
 
 
 def returned(lines: list[str]) -> list[str]:

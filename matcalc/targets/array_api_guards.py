@@ -164,7 +164,8 @@ def checked(problem, ident, wrap) -> list[str]:
         body = body.replace(_CONVERT, _INTEGER_OR_CONVERT)
         ranges = [w for line in bounds.in_ranges(problem, ident) for w in wrap(line, "")]
         if ranges:
-            body = body.replace("*out)", "*_in_ranges(out))")
+            body = body.replace("return (xp, device, *out)",
+                                "return (xp, device, *_in_ranges(out))")
             ranges = ["", "", bounds.ARRAY_API.strip("\n"), "", "", *ranges]
         return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
                 *ranges, "", "", body.replace("{FAST}\n", "")]

@@ -92,10 +92,17 @@ def bounds(problem) -> dict[str, sympy.Expr]:
     return {name: sympy.Min(*sizes[name]) for name in problem.variables if name in sizes}
 
 
+class _Declared(sympy.printing.str.StrPrinter):
+    """A bound as declared: `min(3, V)`, `M + N`, the names as written."""
+
+    def _print_Min(self, expr):
+        return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+
 def interval(n: sympy.Expr) -> tuple[str, str]:
     """`[-V, ` and `V)`, `[-(M + N), ` and `M + N)`: the valid values for
     the bound n, in two parts."""
-    text = sympy.pycode(n)
+    text = _Declared().doprint(n)
     low = f"-{text}" if n.is_Atom or isinstance(n, sympy.Min) else f"-({text})"
     return f"[{low}, ", f"{text})"
 

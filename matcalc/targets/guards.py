@@ -18,6 +18,7 @@ import textwrap
 import sympy
 
 from . import bounds
+
 # The check of one array's shape against its declared one (sizes bound on
 # first sight), shared by every target's `_checked`.
 SHAPE_CHECK = '''\
@@ -136,7 +137,8 @@ def _indices(name, x):
     return x
 '''
 
-TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT + _INDICES
+TEMPLATE = (_BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT + _INDICES
+            + bounds.NUMPY)
 
 
 def _axis(d):

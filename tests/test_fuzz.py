@@ -140,7 +140,7 @@ HELPER_STRINGS = {node.value for helper in matcalc.targets.numpy_forms.HELPERS.v
                   if isinstance(node, ast.Constant) and isinstance(node.value, str)}
 
 # The only names generated code may use without defining them.
-SAFE_BUILTINS = {"tuple", "dict", "zip", "TypeError", "len", "range",
+SAFE_BUILTINS = {"tuple", "dict", "zip", "TypeError", "len", "range", "min",
                  "type", "float", "int", "ValueError", "AttributeError", "IndexError", "KeyError"}
 
 
@@ -163,6 +163,14 @@ def _dimension_text(text: str, names: set) -> bool:
     (`8*E`, an axis the input check names)."""
     return re.fullmatch(r"\w+(\*\w+)*", text) is not None and \
         all(part.isdigit() or part in names for part in text.split("*"))
+
+
+def _interval_text(text: str, names: set) -> bool:
+    """Whether `text` is (a part of) an index bound's interval, as the
+    range check of an integer input names it (`[-min(3, V), `, `M + N)`):
+    declared names, integers, `min` and arithmetic only."""
+    return re.fullmatch(r"[\w +*(),\[\]-]+", text) is not None and \
+        all(w.isdigit() or w in names or w == "min" for w in re.findall(r"\w+", text))
 
 
 def assert_safe_module(source: str, problem=None, markers=()):
@@ -201,6 +209,7 @@ def assert_safe_module(source: str, problem=None, markers=()):
             if id(node) in docstrings:
                 continue
             assert node.value in names | HELPER_STRINGS or _dimension_text(node.value, names) \
+                or _interval_text(node.value, names) \
                 or node.value.startswith("backward needs dout"), \
                 f"string {node.value!r} in generated code"
         elif isinstance(node, (ast.Lambda, ast.Global, ast.Nonlocal, ast.ClassDef,

@@ -25,6 +25,7 @@ from ..ir.expr import Apply, Const, Var, is_op, postorder
 from ..ad.gradient import derive
 from .inputs import prepare, sample
 from ..ops import OPS
+from ..ops.indexing import indexed_sizes
 from .reference import value_error
 
 DEFAULT_SIZES = (3, 4, 5, 6, 7, 8, 9, 10)
@@ -147,13 +148,8 @@ def index_ranges(problem, dims: dict[str, int]) -> dict[str, int]:
     """For each integer input, the size of the axis it indexes (the least,
     where it indexes several): random indices are drawn below it."""
     at = {problem.dims[k]: n for k, n in dims.items()}
-    out: dict[str, int] = {}
-    for node in postorder([problem.output]):
-        if is_op(node, "gather", "scatter_add") and isinstance(node.args[1], Var):
-            rows = node.args[0].shape[0] if node.op == "gather" else node.shape[0]
-            size = int(sympy.sympify(rows).subs(at))
-            out[node.args[1].name] = min(size, out.get(node.args[1].name, size))
-    return out
+    return {name: min(int(sympy.sympify(rows).subs(at)) for rows in sizes)
+            for name, sizes in indexed_sizes([problem.output]).items()}
 
 
 def _in_range(given: dict, ranges: dict[str, int]) -> None:

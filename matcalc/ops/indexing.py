@@ -14,7 +14,7 @@ from __future__ import annotations
 import sympy
 
 from ..errors import ShapeError
-from ..ir.expr import Const, Expr, Var, apply, const, is_op
+from ..ir.expr import Const, Expr, Var, apply, const, is_op, postorder
 from ..ir.shapes import Shape, broadcast, fmt
 from .axes import expand_dims, unbroadcast
 from .builders import (BUILDERS, _SYMBOL_BUILDERS, _coefficient, col, is_zero, mul, ones, row,
@@ -276,6 +276,19 @@ def scatter_add(g: Expr, idx: Expr, shape) -> Expr:
     if is_op(g, "mul") and any(is_op(f, "ones") for f in g.args):
         g = mul(*(f for f in g.args if not is_op(f, "ones")))
     return apply(OPS["scatter_add"], (g, idx), (("shape", shape),))
+
+
+def indexed_sizes(exprs) -> dict[str, list]:
+    """For each integer input the expressions index by, the sizes of the
+    axes it indexes (a gather's table's rows, a scatter-add's result's),
+    each once: its values i must satisfy -n <= i < n for the least n."""
+    out: dict[str, list] = {}
+    for node in postorder(exprs):
+        if is_op(node, "gather", "scatter_add") and isinstance(node.args[1], Var):
+            rows = node.args[0].shape[0] if node.op == "gather" else node.shape[0]
+            sizes = out.setdefault(node.args[1].name, [])
+            sizes += [] if rows in sizes else [rows]
+    return out
 
 
 def _gather_shape(s, p):

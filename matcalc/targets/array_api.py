@@ -20,6 +20,7 @@ from ..ir.expr import Apply, Const, is_op, postorder
 from ..passes.lowering import (TRACE_OF_PRODUCT, Capabilities, lower_binding,
                                 written_as_matmul)
 from . import array_api_guards as guards
+from . import bounds
 from . import module
 from . import precedence as P
 from .array_api_forms import FORMS, HELPERS
@@ -133,7 +134,8 @@ class ArrayApiTarget:
                                 tensordot=True, batched_matmul=True)
     imports = ("from array_api_compat import array_namespace",
                "from array_api_compat import device as _device_of, is_numpy_array")
-    reserved = frozenset({"xp", "device"} | _CHECKS | {f"_{op}" for op in HELPERS})
+    reserved = frozenset({"xp", "device"} | _CHECKS | bounds.NAMES
+                         | {f"_{op}" for op in HELPERS})
     context = ("xp", "device")
     note = ("Needs array-api-compat (pip install array-api-compat); runs on NumPy, "
             "CuPy, PyTorch, JAX and Dask arrays through the Python array API "

@@ -14,6 +14,7 @@ read, so nothing is computed (a Dask graph stays lazy).
 
 from __future__ import annotations
 
+from . import bounds
 from .guards import _BY_NAME, shapes  # noqa: F401  (the same SHAPES and _by_name)
 from .guards import _axis, _tuple, SHAPE_CHECK, WIDTH, direction, fast_path, integers
 
@@ -161,6 +162,11 @@ def checked(problem, ident, wrap) -> list[str]:
     body = _CHECKED.strip("\n").replace("{SIZES}", sizes)
     if ints:  # indices stay integers
         body = body.replace(_CONVERT, _INTEGER_OR_CONVERT)
+        ranges = [w for line in bounds.in_ranges(problem, ident) for w in wrap(line, "")]
+        if ranges:
+            body = body.replace("return (xp, device, *out)",
+                                "return (xp, device, *_in_ranges(out))")
+            ranges = ["", "", bounds.ARRAY_API.strip("\n"), "", "", *ranges]
         return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
-                "", "", body.replace("{FAST}\n", "")]
+                *ranges, "", "", body.replace("{FAST}\n", "")]
     return [_BY_NAME.strip("\n"), "", "", body.replace("{FAST}\n", "".join(f + "\n" for f in fast))]

@@ -18,6 +18,7 @@ import re
 
 import sympy
 
+from . import bounds
 from . import guards as numpy_guards
 from . import precedence as P
 from ..ir.expr import Apply, Const, postorder
@@ -126,8 +127,9 @@ class Guards:
     call = staticmethod(numpy_guards.call)
     shapes = staticmethod(numpy_guards.shapes)
 
-    def __init__(self, array: str, numbers: str = "", indices: str = ""):
+    def __init__(self, array: str, numbers: str = "", indices: str = "", in_range: str = ""):
         self.array, self.numbers, self.indices = array, numbers, indices
+        self.in_range = in_range
 
     def checked(self, problem, ident, wrap) -> list[str]:
         """`_by_name`, `_array` and `_checked`: the inputs as the framework's
@@ -143,8 +145,12 @@ class Guards:
         if any(v.domain == "int" for v in problem.variables.values()):  # indices stay integers
             checked = checked.replace("        x = _array(x)\n", "        x = _indices(name, x) "
                                       "if name in INTEGERS else _array(x)\n")
+            ranges = [w for line in bounds.in_ranges(problem, ident) for w in wrap(line, "")]
+            if ranges:
+                checked = checked.replace("    return out\n", "    return _in_ranges(out)\n")
+                ranges = ["", "", self.in_range.strip("\n"), "", "", *ranges]
             return [by_name, "", "", numpy_guards.integers(problem), "", "",
-                    self.indices.strip("\n"), "", "", self.array.strip("\n"), "", "",
+                    self.indices.strip("\n"), *ranges, "", "", self.array.strip("\n"), "", "",
                     checked.strip("\n")]
         return [by_name, "", "", self.array.strip("\n"), "", "", checked.strip("\n")]
 
@@ -184,7 +190,7 @@ def _checked(*arrays):
 '''
 
 # The names a framework module's checks define.
-CHECKS = frozenset({"_checked", "_by_name", "_direction", "_array"})
+CHECKS = frozenset({"_checked", "_by_name", "_direction", "_array"}) | bounds.NAMES
 
 
 class FrameworkTarget(NumpyTarget):

@@ -17,6 +17,8 @@ import textwrap
 
 import sympy
 
+from . import bounds
+
 # The check of one array's shape against its declared one (sizes bound on
 # first sight), shared by every target's `_checked`.
 SHAPE_CHECK = '''\
@@ -135,7 +137,8 @@ def _indices(name, x):
     return x
 '''
 
-TEMPLATE = _BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT + _INDICES
+TEMPLATE = (_BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT + _INDICES
+            + bounds.NUMPY)
 
 
 def _axis(d):
@@ -241,15 +244,19 @@ def checked(problem, ident, wrap) -> list[str]:
     if not problem.variables:  # nothing to check but that no keyword is given
         return [_BY_NAME.strip("\n")]
     ints = [ident[n] for n, v in problem.variables.items() if v.domain == "int"]
-    fast = [w for line in fast_path(problem, ident, integer_kinds(_numpy_kinds, ints),
-                                    _numpy_accept)
+    ranges = [w for line in bounds.in_ranges(problem, ident) for w in wrap(line, "")]
+    accept = ((lambda *a: bounds.returned(_numpy_accept(*a))) if ranges else _numpy_accept)
+    fast = [w for line in fast_path(problem, ident, integer_kinds(_numpy_kinds, ints), accept)
             for w in wrap(line, "    ")]
     general = _GENERAL.strip("\n").replace("{SIZES}", sizes)
-    if ints:
-        general = general.replace(_FLOATING, _INTEGER_OR_FLOATING)
-        return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
-                "", "", _DOC.strip("\n"), *fast, general]
-    return [_BY_NAME.strip("\n"), "", "", _DOC.strip("\n"), *fast, general]
+    if not ints:
+        return [_BY_NAME.strip("\n"), "", "", _DOC.strip("\n"), *fast, general]
+    general = general.replace(_FLOATING, _INTEGER_OR_FLOATING)
+    if ranges:
+        general = "\n".join(bounds.returned(general.split("\n")))
+        ranges = ["", "", bounds.NUMPY.strip("\n"), "", "", *ranges]
+    return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
+            *ranges, "", "", _DOC.strip("\n"), *fast, general]
 
 
 def integers(problem) -> str:

@@ -11,7 +11,7 @@ from the forward rule as static pytree data, never as arrays.
 
 from __future__ import annotations
 
-from . import module
+from . import bounds, module
 from ..ad.gradient import Gradient
 from .einsum_forms import einsum_call
 from ..ops.indexing import key_code
@@ -128,7 +128,7 @@ class JaxTarget(FrameworkTarget):
     names = frozenset({"math", "jax", "jnp", "f", "_f_forward", "_f_backward", "_Static"})
     module = "jnp"
     helper_exceptions = HELPERS
-    guards = Guards(_ARRAY, indices=_INDICES)
+    guards = Guards(_ARRAY, indices=_INDICES, in_range=bounds.JAX)
     printer = JaxPrinter
 
     @staticmethod

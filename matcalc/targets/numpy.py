@@ -11,7 +11,7 @@ import types
 import sympy
 from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
-from . import guards
+from . import bounds, guards
 from ..ir.expr import Apply, Const, is_op, postorder
 from ..ad.gradient import Gradient
 from . import precedence as P
@@ -118,7 +118,7 @@ class NumpyTarget:
     @property
     def reserved(self) -> frozenset:
         """Names the module defines: np, the checks and the NumPy helpers."""
-        return frozenset({"np"} | _CHECKS | {f"_{op}" for op in HELPERS})
+        return frozenset({"np"} | _CHECKS | bounds.NAMES | {f"_{op}" for op in HELPERS})
     guards = guards
     printer = NumpyPrinter
 

@@ -11,7 +11,7 @@ and constants are made on the inputs' device in their floating type
 
 from __future__ import annotations
 
-from . import module
+from . import bounds, module
 from . import precedence as P
 from ..ad.gradient import Gradient
 from .einsum_forms import axes_call, einsum_call, tensordot_call
@@ -247,7 +247,7 @@ class TorchTarget(FrameworkTarget):
     names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})
     module = "torch"
     helper_exceptions = HELPERS
-    guards = Guards(_ARRAY + "\n" + _LIKE, _NUMBERS, _INDICES)
+    guards = Guards(_ARRAY + "\n" + _LIKE, _NUMBERS, _INDICES, in_range=bounds.TORCH)
 
     def helpers(self, exprs) -> list[str]:
         """The helpers the expressions call; `_forward` where `_index` or

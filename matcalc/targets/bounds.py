@@ -1,0 +1,145 @@
+"""The check that an integer input's values lie within the axes it indexes.
+
+An integer input i that indexes axes of sizes n1, n2, ... (`E[tokens]`
+indexes E's V rows, `eye(C)[labels]` C rows) must hold values with
+-n <= i < n, n = min(n1, n2, ...): NumPy's rule, a negative index counting
+from the end. `_checked` ends with `_in_ranges(arrays)`, written for the
+problem: it reads each bound from the inputs' shapes, as the functions read
+their sizes, and calls the target's helper `_in_range(name, x, n, bound)`,
+a `ValueError` naming the input, the bound as declared and as bound, and the
+value found outside it (`tokens: values must lie in [-V, V) = [-5000, 5000),
+got 5003`). The helper reads values only where that computes nothing hidden
+(`NUMPY`, `TORCH`, `JAX`, `ARRAY_API`: each target's helper).
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from ..ops.indexing import indexed_sizes
+from .dims import dim_lines
+
+WIDTH = 79
+
+# The names the check defines in a generated module.
+NAMES = frozenset({"_in_range", "_in_ranges"})
+
+# The test and message every target's `_in_range` shares, once the least
+# and greatest values `low` and `high` are Python integers.
+REFUSE = '''\
+    if low < -n or high >= n:
+        shown = "" if bound == f"[-{n}, {n})" else f" = [-{n}, {n})"
+        raise ValueError(f"{name}: values must lie in {bound}{shown}, "
+                         f"got {high if high >= n else low}")
+'''
+
+NUMPY = '''
+def _in_range(name, x, n, bound):
+    """Refuse the integer input x unless its values i lie in -n <= i < n
+    (the interval `bound` as declared), n the size of the axis it indexes:
+    a negative i counts from the end. A ValueError names the input."""
+    low, high = int(x.min()), int(x.max())
+''' + REFUSE
+
+TORCH = '''
+def _in_range(name, x, n, bound):
+    """Refuse the integer input x unless its values i lie in -n <= i < n
+    (the interval `bound` as declared), n the size of the axis it indexes:
+    a negative i counts from the end. A ValueError names the input. One pass (aminmax);
+    none while torch.compile traces, where the values are not known."""
+    if torch.compiler.is_compiling():
+        return
+    low, high = (int(v) for v in torch.aminmax(x))
+''' + REFUSE
+
+JAX = '''
+def _in_range(name, x, n, bound):
+    """Refuse the integer input x unless its values i lie in -n <= i < n
+    (the interval `bound` as declared), n the size of the axis it indexes:
+    a negative i counts from the end. A ValueError names the input. A tracer (jax.jit,
+    jax.grad) is not checked: its values are not known, and JAX clamps
+    an index out of range."""
+    if isinstance(x, jax.core.Tracer):
+        return
+    if {d.platform for d in x.devices()} == {"cpu"}:  # read on the host:
+        x = jax.device_get(x)  # 15 us, where jnp.min and jnp.max take 110
+        low, high = int(x.min()), int(x.max())
+    else:
+        low, high = (int(v) for v in jax.device_get((jnp.min(x), jnp.max(x))))
+''' + REFUSE
+
+ARRAY_API = '''
+def _in_range(name, x, n, bound):
+    """Refuse the integer input x unless its values i lie in -n <= i < n
+    (the interval `bound` as declared), n the size of the axis it indexes:
+    a negative i counts from the end. A ValueError names the input. Only NumPy arrays and
+    PyTorch tensors (not while torch.compile traces) are read: a Dask graph
+    stays lazy, a JAX array may be a tracer, and others are left as given."""
+    if is_numpy_array(x):
+        low, high = int(x.min()), int(x.max())
+    else:
+        import sys  # torch is loaded where x is a tensor
+        torch = sys.modules.get("torch")
+        if not (torch and isinstance(x, torch.Tensor)) or torch.compiler.is_compiling():
+            return
+        low, high = (int(v) for v in torch.aminmax(x))
+''' + REFUSE
+
+
+def bounds(problem) -> dict[str, sympy.Expr]:
+    """Each integer input's bound: the least size of the axes it indexes."""
+    sizes = indexed_sizes([problem.output])
+    return {name: sympy.Min(*sizes[name]) for name in problem.variables if name in sizes}
+
+
+class _Declared(sympy.printing.str.StrPrinter):
+    """A bound as declared: `min(3, V)`, `M + N`, the names as written."""
+
+    def _print_Min(self, expr):
+        return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+
+def interval(n: sympy.Expr) -> tuple[str, str]:
+    """`[-V, ` and `V)`, `[-(M + N), ` and `M + N)`: the valid values for
+    the bound n, in two parts."""
+    text = _Declared().doprint(n)
+    low = f"-{text}" if n.is_Atom or isinstance(n, sympy.Min) else f"-({text})"
+    return f"[{low}, ", f"{text})"
+
+
+def in_ranges(problem, ident) -> list[str]:
+    """The source of `_in_ranges(arrays)` for the problem's inputs, named in
+    the code by `ident`; empty where no integer input indexes an axis."""
+    bound = bounds(problem)
+    if not bound:
+        return []
+    dims = [d for d in problem.dims
+            if any(problem.dims[d] in n.free_symbols for n in bound.values())]
+    names = [ident[n] for n in problem.variables]
+    named = {problem.dims[d]: sympy.Symbol(ident[d]) for d in dims}
+    head = "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ") = arrays"
+    checks = [line for name, n in bound.items() for line in _call(
+        [repr(name), ident[name], sympy.pycode(n.xreplace(named))], interval(n))]
+    return ["def _in_ranges(arrays):",
+            '    """The arrays, once each integer input\'s values lie within the',
+            '    axes it indexes (_in_range)."""',
+            f"    {head}",
+            *("    " + line for line in dim_lines(dims, problem, ident)),
+            *("    " + line for line in checks),
+            "    return arrays"]
+
+
+def _call(args: list[str], shown: tuple[str, str]) -> list[str]:
+    """`_in_range(*args, interval)` on one line, or one argument a line
+    where that is too long (the interval in its two parts)."""
+    line = f"_in_range({', '.join(args)}, {''.join(shown)!r})"
+    if len(line) <= WIDTH - 4:
+        return [line]
+    return ["_in_range(", *(f"    {a}," for a in args), f"    {shown[0]!r}", f"    {shown[1]!r})"]
+
+
+def returned(lines: list[str]) -> list[str]:
+    """The lines with their last, `return x`, returning `_in_ranges(x)`."""
+    last = lines[-1]
+    indent, value = last[:len(last) - len(last.lstrip())], last.strip()[len("return "):]
+    return lines[:-1] + [f"{indent}return _in_ranges({value})"]

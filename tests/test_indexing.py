@@ -305,14 +305,15 @@ def _scatter_reference(g, idx, shape):
     return want
 
 
+@pytest.mark.parametrize("index_type", [np.int64, np.int8])  # int8: row * width overflows
 @pytest.mark.parametrize("rows", [5, 1000])  # counts @ g, and bincount (a long table)
 @pytest.mark.parametrize("g_shape", [(4, 3, 2), (4, 1, 2), (1, 3, 2), (1, 1, 2), (4, 3, 1), (2,)])
-def test_numpy_scatter_add_counts_repeated_gradients(g_shape, rows):
+def test_numpy_scatter_add_counts_repeated_gradients(g_shape, rows, index_type):
     from matcalc.targets import numpy_forms
     namespace = {"np": np}
     exec(numpy_forms.HELPERS["scatter_add"], namespace)
     rng = np.random.default_rng(0)
-    idx, g = rng.integers(-5, 5, size=(4, 3)), rng.standard_normal(g_shape)
+    idx, g = rng.integers(-5, 5, size=(4, 3), dtype=index_type), rng.standard_normal(g_shape)
     want = _scatter_reference(g, idx, (rows, 2))
     for dtype in (np.float64, np.float32):
         got = namespace["_scatter_add"](g.astype(dtype), idx, (rows, 2))
@@ -355,3 +356,21 @@ def test_check_sizes_fit_the_fixed_indices():
     assert matcalc.check(problem).ok
     with pytest.raises(MatcalcError, match="K must be at least 10"):
         matcalc.check(problem, dims={"K": 3})
+
+
+@pytest.mark.parametrize("index_type", ["uint8", "int8", "int16", "int32"])
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch"])
+def test_small_integer_types_index_as_int64_does(target, index_type):
+    """Narrow index types give the gradient int64 indices give: row * width
+    never overflows, and PyTorch never reads uint8 as a mask."""
+    if target != "numpy":
+        pytest.importorskip("torch" if target == "torch" else "array_api_compat")
+    text = "E: V x D\ntokens: N int\nf = sum(tanh(E[tokens]) ** 2)"
+    rng = np.random.default_rng(3)
+    E, tokens = rng.standard_normal((7, 70)), rng.integers(0, 7, size=40)
+    want = matcalc.compile(text).value_and_grad(E=E, tokens=tokens)[1]["E"]
+    namespace = {}
+    exec(matcalc.codegen(text, target=target), namespace)
+    convert = (lambda a: a) if target != "torch" else __import__("torch").asarray
+    _, grads = namespace["value_and_grad"](E=convert(E), tokens=convert(tokens.astype(index_type)))
+    close(np.asarray(grads["E"]), want, 1e-12)

@@ -93,24 +93,33 @@ def _scatter_add(xp, g, idx, shape):
     index_add and JAX's .at[].add where xp is theirs; else onehot(idx)ᵀ g
     (exact sums), the one-hot matrix made 2**22 entries at a time."""
     import math
-    from array_api_compat import is_jax_namespace, is_numpy_namespace, is_torch_namespace
+    from array_api_compat import (is_jax_namespace, is_numpy_namespace,
+                                  is_torch_namespace)
     n, rows, width = math.prod(idx.shape), shape[0], math.prod(shape[1:])
-    flat = xp.reshape(idx, (n,)) % rows  # negative indices count from the end
-    g = xp.reshape(xp.broadcast_to(g, tuple(idx.shape) + tuple(shape[1:])), (n, width))
+    flat = xp.reshape(idx, (n,))
+    if flat.dtype not in (xp.int64, xp.int32):  # int8 or uint8: no overflow
+        flat = xp.astype(flat, xp.int64)
+    flat = flat % rows  # negative indices count from the end
+    g = xp.broadcast_to(g, tuple(idx.shape) + tuple(shape[1:]))
+    g = xp.reshape(g, (n, width))
     if is_numpy_namespace(xp):
         import numpy as np
-        at = (flat[:, None] * width + np.arange(width)).reshape(-1)
-        out = np.bincount(at, g.reshape(-1), minlength=rows * width).astype(g.dtype)
+        at = (np.asarray(flat, dtype=np.intp)[:, None] * width
+              + np.arange(width)).reshape(-1)
+        out = np.bincount(at, g.reshape(-1), minlength=rows * width)
+        out = out.astype(g.dtype)
     elif is_torch_namespace(xp):
-        out = xp.zeros((rows, width), dtype=g.dtype, device=g.device).index_add_(0, flat, g)
+        out = xp.zeros((rows, width), dtype=g.dtype, device=g.device)
+        out = out.index_add_(0, flat, g)
     elif is_jax_namespace(xp):
         out = xp.zeros((rows, width), dtype=g.dtype).at[flat].add(g)
     else:
         table = xp.arange(rows, device=_device_of(g))[None, :]
         step = max(1, 2**22 // rows)
         parts = [slice(i, min(i + step, n)) for i in range(0, n, step)]
-        out = sum(xp.matrix_transpose(xp.astype(flat[part, None] == table, g.dtype))
-                  @ g[part, :] for part in parts)
+        out = sum(xp.matrix_transpose(
+            xp.astype(flat[part, None] == table, g.dtype)) @ g[part, :]
+            for part in parts)
     return xp.reshape(out, shape)
 ''',
     "unindex": '''

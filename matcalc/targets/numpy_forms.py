@@ -92,7 +92,7 @@ def _scatter_add(g, idx, shape):
     g = np.asarray(g)
     g = g.reshape((1,) * (idx.ndim + len(shape) - 1 - g.ndim) + g.shape)
     g = np.broadcast_to(g, g.shape[:idx.ndim] + tuple(shape[1:]))
-    idx = idx % shape[0]  # negative indices count from the end, as in table[idx]
+    idx = idx.astype(np.intp, copy=False) % shape[0]  # negatives from the end
     kept = [a for a in range(idx.ndim) if g.shape[a] != 1 or idx.shape[a] == 1]
     m = int(np.prod([idx.shape[a] for a in kept]))
     if len(kept) == idx.ndim or m * shape[0] > 64 * idx.size:

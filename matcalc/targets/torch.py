@@ -141,11 +141,12 @@ def _forward(key, shape):
 
 _INDICES = '''
 def _indices(name, x):
-    """An integer input: an integer tensor (indices), never converted."""
+    """An integer input: an integer tensor (indices), as int64 where PyTorch
+    indexes by no other (int8, int16; uint8, which it reads as a mask)."""
     x = torch.as_tensor(x)
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
         raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
-    return x
+    return x if x.dtype in (torch.int64, torch.int32) else x.to(torch.int64)
 '''
 
 _ARRAY = '''

@@ -57,18 +57,58 @@ def _kind(value) -> str:
     return type(value).__name__
 
 
+def _spec_kinds(spec: str) -> set:
+    """An einsum's kinds: operand count, a repeated index in one operand (a
+    diagonal or trace), an index summed in one operand alone, an ellipsis,
+    a scalar operand, an implicit output."""
+    terms, _, out = spec.partition("->")
+    terms = terms.split(",")
+    joined = "".join(terms)
+    kinds = {f"{len(terms)} operands"}
+    kinds |= {"repeated index"} if any(len(set(t)) < len(t.replace(".", "")) for t in terms) else set()
+    kinds |= {"summed in one operand"} if any(
+        joined.count(c) == 1 and c not in out for c in joined if c.isalpha()) else set()
+    kinds |= {"ellipsis"} if "..." in spec else set()
+    kinds |= {"scalar operand"} if "" in terms else set()
+    kinds |= {"implicit output"} if "->" not in spec else set()
+    return kinds
+
+
+def _key_kinds(key: tuple) -> set:
+    """An index key's entries by kind: int (negative), slice by the sign and
+    size of its step, None, Ellipsis."""
+    kinds = set()
+    for entry in key:
+        if isinstance(entry, slice):
+            step = entry.step or 1
+            kinds.add("slice step -" if step < 0 else "slice step >1" if step > 1 else "slice")
+        else:
+            kinds.add("Ellipsis" if entry is Ellipsis else _kind(entry))
+    return kinds
+
+
+def _param_features(op: str, key: str, value) -> set:
+    if key == "spec" and isinstance(value, str):
+        return {f"{op} {kind}" for kind in _spec_kinds(value)}
+    if key == "key" and isinstance(value, tuple):
+        return {f"{op} key {kind}" for kind in _key_kinds(value)}
+    return {f"{op} {key}={_kind(value)}"}
+
+
 def features(problem, target: str) -> frozenset[str]:
     """What the `target` module of `problem` computes with: each operator of
     the lowered program (value and gradients), with the rank of its result
-    and the kind of each parameter, and each input's domain."""
+    and the kinds of its parameters (an einsum's spec, an index's key, by
+    kind), and each input's domain and rank."""
     g = matcalc.grad(problem)
     program = lower(g.code or g.program, code_target(target).TARGET.capabilities)
     found = {f"input {v.domain}" for v in problem.variables.values() if v.domain}
     for node in postorder([b.expr for b in program.bindings]):
         if isinstance(node, Apply):
             found.add(f"{node.op} of rank {min(node.ndim, 3)}")
-            found.update(f"{node.op} {key}={_kind(value)}" for key, value in node.params)
-        elif isinstance(node, Var) and node.ndim >= 3:
+            for key, value in node.params:
+                found |= _param_features(node.op, key, value)
+        elif isinstance(node, Var):
             found.add(f"input of rank {node.ndim}")
     return frozenset(found)
 

@@ -442,3 +442,18 @@ def test_in_place_update_takes_numpys_result_type():
         R = x - u @ v.T
         assert grads["X"].dtype == np.result_type(R, 1.0)
         np.testing.assert_allclose(grads["X"], 2 * R, rtol=1e-6)
+
+
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch", "jax"])
+def test_generated_lines_fit_79_columns(target):
+    """PEP 8's line length in every example's module, with its HVP."""
+    long = []
+    for path in sorted(EXAMPLES.glob("*.mc")):
+        text = path.read_text("utf-8")
+        for options in ({}, {"hvp": True}):
+            try:
+                source = matcalc.codegen(text, target=target, **options)
+            except matcalc.MatcalcError:  # no HVP of a non-scalar function
+                continue
+            long += [f"{path.name}: {line}" for line in source.splitlines() if len(line) > 79]
+    assert not long, "\n".join(long[:5])

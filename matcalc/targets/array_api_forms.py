@@ -302,7 +302,8 @@ def _multi_dot(*arrays):
         for i in range(n - span):
             j = i + span
             cost[i, j] = min((cost[i, k][0] + cost[k + 1, j][0]
-                              + dims[i] * dims[k + 1] * dims[j + 1], k) for k in range(i, j))
+                              + dims[i] * dims[k + 1] * dims[j + 1], k)
+                             for k in range(i, j))
 
     def product(i, j):
         if i == j:

@@ -30,7 +30,8 @@ def _indices(xp, name, x, device):
     if not hasattr(x, "dtype"):
         x = xp.asarray(x, device=device)
     if not xp.isdtype(x.dtype, "integral"):
-        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
+        raise TypeError(f"{name}: expected an integer array (indices), "
+                        f"got {x.dtype}")
     return x
 '''
 
@@ -74,7 +75,8 @@ def _checked(*arrays):
             try:
                 x = xp.asarray(x, dtype=dtype, device=device)
             except (TypeError, ValueError) as error:
-                raise TypeError(f"{name}: expected numbers ({error})") from None
+                raise TypeError(
+                    f"{name}: expected numbers ({error})") from None
         elif x.dtype != dtype:  # one floating type throughout
             x = xp.astype(x, dtype)
         got = tuple(x.shape)

@@ -45,20 +45,21 @@ TORCH = '''
 def _in_range(name, x, n, bound):
     """Refuse the integer input x unless its values i lie in -n <= i < n
     (the interval `bound` as declared), n the size of the axis it indexes:
-    a negative i counts from the end. A ValueError names the input. One pass (aminmax);
-    none while torch.compile traces, where the values are not known."""
+    a negative i counts from the end. A ValueError names the input. One
+    pass (aminmax) and one read to the host; none while torch.compile
+    traces, where the values are not known."""
     if torch.compiler.is_compiling():
         return
-    low, high = (int(v) for v in torch.aminmax(x))
+    low, high = torch.stack(torch.aminmax(x)).tolist()
 ''' + REFUSE
 
 JAX = '''
 def _in_range(name, x, n, bound):
     """Refuse the integer input x unless its values i lie in -n <= i < n
     (the interval `bound` as declared), n the size of the axis it indexes:
-    a negative i counts from the end. A ValueError names the input. A tracer (jax.jit,
-    jax.grad) is not checked: its values are not known, and JAX clamps
-    an index out of range."""
+    a negative i counts from the end. A ValueError names the input. A
+    tracer (jax.jit, jax.grad) is not checked: its values are not known,
+    and JAX clamps an index out of range."""
     if isinstance(x, jax.core.Tracer):
         return
     if {d.platform for d in x.devices()} == {"cpu"}:  # read on the host:
@@ -72,17 +73,20 @@ ARRAY_API = '''
 def _in_range(name, x, n, bound):
     """Refuse the integer input x unless its values i lie in -n <= i < n
     (the interval `bound` as declared), n the size of the axis it indexes:
-    a negative i counts from the end. A ValueError names the input. Only NumPy arrays and
-    PyTorch tensors (not while torch.compile traces) are read: a Dask graph
-    stays lazy, a JAX array may be a tracer, and others are left as given."""
+    a negative i counts from the end. A ValueError names the input. Only
+    NumPy arrays and PyTorch tensors (not while torch.compile traces) are
+    read: a Dask graph stays lazy, a JAX array may be a tracer, and others
+    (CuPy, array-api-strict) are left as given."""
     if is_numpy_array(x):
         low, high = int(x.min()), int(x.max())
     else:
         import sys  # torch is loaded where x is a tensor
         torch = sys.modules.get("torch")
-        if not (torch and isinstance(x, torch.Tensor)) or torch.compiler.is_compiling():
+        if not (torch and isinstance(x, torch.Tensor)):
             return
-        low, high = (int(v) for v in torch.aminmax(x))
+        if torch.compiler.is_compiling():
+            return
+        low, high = torch.stack(torch.aminmax(x)).tolist()
 ''' + REFUSE
 
 

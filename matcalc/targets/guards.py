@@ -133,7 +133,8 @@ def _indices(name, x):
     """An integer input: an array of integers (indices), never converted."""
     x = np.asarray(x)
     if x.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
+        raise TypeError(f"{name}: expected an integer array (indices), "
+                        f"got {x.dtype}")
     return x
 '''
 

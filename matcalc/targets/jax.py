@@ -58,7 +58,8 @@ def _indices(name, x):
     """An integer input: an integer array (indices), never converted."""
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.integer):
-        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
+        raise TypeError(f"{name}: expected an integer array (indices), "
+                        f"got {x.dtype}")
     return x
 '''
 

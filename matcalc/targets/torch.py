@@ -94,7 +94,8 @@ def _scatter_add(g, idx, shape):
     added at the row idx[i], repeated rows adding up: the adjoint of
     table[idx]."""
     out = torch.zeros(shape, dtype=g.dtype, device=g.device)
-    return out.index_put_((idx,), g.expand(*idx.shape, *shape[1:]), accumulate=True)
+    g = g.expand(*idx.shape, *shape[1:])
+    return out.index_put_((idx,), g, accumulate=True)
 ''',
     "sigmoid": None,
     "erf": None,
@@ -117,7 +118,8 @@ def _softmax(x, axis):
     "logsumexp": '''
 def _logsumexp(x, axis):
     """log(sum(exp(x), axis)), shifted by the max for stability."""
-    return torch.logsumexp(x, dim=tuple(range(x.ndim)) if axis is None else axis)
+    dims = tuple(range(x.ndim)) if axis is None else axis
+    return torch.logsumexp(x, dim=dims)
 ''',
 }
 
@@ -145,7 +147,8 @@ def _indices(name, x):
     indexes by no other (int8, int16; uint8, which it reads as a mask)."""
     x = torch.as_tensor(x)
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-        raise TypeError(f"{name}: expected an integer array (indices), got {x.dtype}")
+        raise TypeError(f"{name}: expected an integer array (indices), "
+                        f"got {x.dtype}")
     return x if x.dtype in (torch.int64, torch.int32) else x.to(torch.int64)
 '''
 
@@ -164,7 +167,8 @@ def _array(x):
 # tensors' floating type (a float64 scalar times a float32 one is float64).
 _NUMBERS = '''
     if any(type(x) in (float, int) for x in arrays):
-        shaped = [x for x, a in zip(out, arrays) if type(a) not in (float, int)]
+        shaped = [x for x, a in zip(out, arrays)
+                  if type(a) not in (float, int)]
         kind = _like(*shaped)["dtype"] if shaped else torch.float64
         out = [x.to(kind) if type(a) in (float, int) else x
                for x, a in zip(out, arrays)]

@@ -164,11 +164,10 @@ def checked(problem, ident, wrap) -> list[str]:
     body = _CHECKED.strip("\n").replace("{SIZES}", sizes)
     if ints:  # indices stay integers
         body = body.replace(_CONVERT, _INTEGER_OR_CONVERT)
-        ranges = [w for line in bounds.in_ranges(problem, ident) for w in wrap(line, "")]
+        ranges = bounds.section(problem, ident, wrap, bounds.ARRAY_API)
         if ranges:
             body = body.replace("return (xp, device, *out)",
                                 "return (xp, device, *_in_ranges(out))")
-            ranges = ["", "", bounds.ARRAY_API.strip("\n"), "", "", *ranges]
         return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
                 *ranges, "", "", body.replace("{FAST}\n", "")]
     return [_BY_NAME.strip("\n"), "", "", body.replace("{FAST}\n", "".join(f + "\n" for f in fast))]

@@ -142,6 +142,14 @@ def _call(args: list[str], shown: tuple[str, str]) -> list[str]:
     return ["_in_range(", *(f"    {a}," for a in args), f"    {shown[0]!r}", f"    {shown[1]!r})"]
 
 
+def section(problem, ident, wrap, helper: str) -> list[str]:
+    """The module's lines of the check, each after two blank lines: the
+    target's `helper` (its `_in_range`) and `_in_ranges` for the problem,
+    wrapped by `wrap`; empty where no integer input indexes an axis."""
+    lines = [w for line in in_ranges(problem, ident) for w in wrap(line, "")]
+    return ["", "", helper.strip("\n"), "", "", *lines] if lines else []
+
+
 def returned(lines: list[str]) -> list[str]:
     """The lines with their last, `return x`, returning `_in_ranges(x)`."""
     last = lines[-1]

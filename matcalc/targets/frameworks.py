@@ -145,10 +145,9 @@ class Guards:
         if any(v.domain == "int" for v in problem.variables.values()):  # indices stay integers
             checked = checked.replace("        x = _array(x)\n", "        x = _indices(name, x) "
                                       "if name in INTEGERS else _array(x)\n")
-            ranges = [w for line in bounds.in_ranges(problem, ident) for w in wrap(line, "")]
+            ranges = bounds.section(problem, ident, wrap, self.in_range)
             if ranges:
                 checked = checked.replace("    return out\n", "    return _in_ranges(out)\n")
-                ranges = ["", "", self.in_range.strip("\n"), "", "", *ranges]
             return [by_name, "", "", numpy_guards.integers(problem), "", "",
                     self.indices.strip("\n"), *ranges, "", "", self.array.strip("\n"), "", "",
                     checked.strip("\n")]

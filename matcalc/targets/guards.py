@@ -245,7 +245,7 @@ def checked(problem, ident, wrap) -> list[str]:
     if not problem.variables:  # nothing to check but that no keyword is given
         return [_BY_NAME.strip("\n")]
     ints = [ident[n] for n, v in problem.variables.items() if v.domain == "int"]
-    ranges = [w for line in bounds.in_ranges(problem, ident) for w in wrap(line, "")]
+    ranges = bounds.section(problem, ident, wrap, bounds.NUMPY)
     accept = ((lambda *a: bounds.returned(_numpy_accept(*a))) if ranges else _numpy_accept)
     fast = [w for line in fast_path(problem, ident, integer_kinds(_numpy_kinds, ints), accept)
             for w in wrap(line, "    ")]
@@ -255,7 +255,6 @@ def checked(problem, ident, wrap) -> list[str]:
     general = general.replace(_FLOATING, _INTEGER_OR_FLOATING)
     if ranges:
         general = "\n".join(bounds.returned(general.split("\n")))
-        ranges = ["", "", bounds.NUMPY.strip("\n"), "", "", *ranges]
     return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
             *ranges, "", "", _DOC.strip("\n"), *fast, general]
 

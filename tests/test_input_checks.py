@@ -214,8 +214,8 @@ def test_the_usual_case_is_a_few_comparisons_written_for_the_problem():
                              hessian="b2", hvp=True)
     assert source.count("def _checked(") == 1
     usual = source.split("def _checked(")[1].split("    sizes = ")[0]
-    assert "N, D, O, H = X.shape[0], X.shape[1], T.shape[1], W1.shape[1]" in usual
-    assert "== ((N, D), (N, O), (D, H), (H,), (H, O), (O,))" in usual
+    assert "(N, D) = X.shape\n        O, H = T.shape[1], W1.shape[1]\n" in usual
+    assert "== ((N, O), (D, H), (H,), (H, O), (O,))" in usual
     assert " for " not in usual.split('"""')[2]
     for head in ("def forward(X, T, W1, b1, W2, b2):", "def hessian(**inputs):",
                  "def hvp(v, /, **inputs):"):

@@ -15,7 +15,7 @@ read, so nothing is computed (a Dask graph stays lazy).
 from __future__ import annotations
 
 from . import bounds
-from .guards import _BY_NAME, shapes  # noqa: F401  (the same SHAPES and _by_name)
+from .guards import _BY_NAME, by_name_source, shapes  # noqa: F401  (the same SHAPES and _by_name)
 from .guards import _axis, _tuple, SHAPE_CHECK, WIDTH, direction, fast_path, integers
 
 _CONVERT = """        if not hasattr(x, "dtype"):
@@ -93,6 +93,7 @@ DIRECTION = direction(
     xp = array_namespace(x)
     v = xp.asarray(v, dtype=x.dtype, device=_device_of(x))
     if tuple(v.shape) != tuple(x.shape):
+        label = "v" if name is None else f"v[{name!r}]"
         raise ValueError(f"{label}: expected shape {tuple(x.shape)}, "
                          f"got {tuple(v.shape)}")
     return v
@@ -155,7 +156,7 @@ def checked(problem, ident, wrap) -> list[str]:
                     if isinstance(a, int)})
     sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
     if not problem.variables:
-        return [_BY_NAME.strip("\n")]
+        return by_name_source(problem, wrap)
     has_array = any(v.shape for v in problem.variables.values())
     ints = any(v.domain == "int" for v in problem.variables.values())
     fast = [w for line in (fast_path(problem, ident, _kinds, _accept)
@@ -168,6 +169,6 @@ def checked(problem, ident, wrap) -> list[str]:
         if ranges:
             body = body.replace("return (xp, device, *out)",
                                 "return (xp, device, *_in_ranges(out))")
-        return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
+        return [*by_name_source(problem, wrap), "", "", integers(problem), "", "", _INDICES.strip("\n"),
                 *ranges, "", "", body.replace("{FAST}\n", "")]
-    return [_BY_NAME.strip("\n"), "", "", body.replace("{FAST}\n", "".join(f + "\n" for f in fast))]
+    return [*by_name_source(problem, wrap), "", "", body.replace("{FAST}\n", "".join(f + "\n" for f in fast))]

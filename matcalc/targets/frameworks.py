@@ -138,7 +138,7 @@ class Guards:
         fixed = sorted({a for v in problem.variables.values()
                         for a in map(numpy_guards._axis, v.shape) if isinstance(a, int)})
         sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
-        by_name = numpy_guards._BY_NAME.strip("\n")
+        by_name = numpy_guards.by_name_source(problem, wrap)[0]
         if not problem.variables:
             return [by_name]
         checked = _CHECKED.replace("{SIZES}", sizes).replace("{NUMBERS}\n", self.numbers.lstrip("\n"))
@@ -158,6 +158,7 @@ class Guards:
     of x's shape, made an array as by _checked.""", '''
     v = _array(v)
     if tuple(v.shape) != tuple(x.shape):
+        label = "v" if name is None else f"v[{name!r}]"
         raise ValueError(f"{label}: expected shape {tuple(x.shape)}, "
                          f"got {tuple(v.shape)}")
     return v

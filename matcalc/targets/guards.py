@@ -70,13 +70,25 @@ def _by_name(inputs):
     """The inputs given by keyword, in INPUTS order."""
     try:
         if len(inputs) == len(INPUTS):
-            return [inputs[n] for n in INPUTS]
+            return {PICKED}
     except KeyError:
         pass
     wrong = [f"missing input {n!r}" for n in INPUTS if n not in inputs]
     wrong += [f"unknown input {n!r}" for n in inputs if n not in INPUTS]
     raise TypeError(", ".join(wrong) + "; the inputs are " + ", ".join(INPUTS))
 '''
+
+
+def by_name_source(problem, wrap) -> list[str]:
+    """The source of `_by_name(inputs)` for `problem`'s inputs: each read
+    by its key, the usual case (a list comprehension over INPUTS costs
+    three times as much); `wrap(line, indent)` keeps a line within WIDTH."""
+    picked = "[" + ", ".join(f"inputs[{n!r}]" for n in problem.variables) + "]"
+    lines = _BY_NAME.strip("\n").split("\n")
+    at = next(k for k, line in enumerate(lines) if "{PICKED}" in line)
+    lines[at:at + 1] = wrap(lines[at].strip().replace("{PICKED}", picked), " " * 12)
+    return ["\n".join(lines)]
+
 
 def direction(doc: str, shaped: str) -> str:
     """The source of `_direction(v, x, name=None)`, the hvp's direction for
@@ -87,12 +99,12 @@ def direction(doc: str, shaped: str) -> str:
             + shaped.lstrip("\n"))
 
 
-# The direction v, or v[name] for several inputs, with `label` for messages.
+# The direction v, or v[name] for several inputs.
 _PICK = '''
-    label = "v" if name is None else f"v[{name!r}]"
     if name is not None:
         if type(v) is not dict or name not in v:
-            raise TypeError(f"hvp needs {label}: v is a dict by input name")
+            raise TypeError(f"hvp needs v[{name!r}]: v is a dict by "
+                            "input name")
         unknown = [k for k in v if k not in WRT]
         if unknown:
             raise TypeError(f"v[{unknown[0]!r}]: not a variable of "
@@ -104,13 +116,14 @@ DIRECTION = direction(
     """The direction for input x, v itself or v[name] for several inputs:
     of x's shape, array-likes made arrays as by _checked.""", '''
     if (type(v) is np.ndarray and v.dtype.kind == "f"
-            and v.shape == np.shape(x)):
+            and v.shape == x.shape):  # x: an array or NumPy scalar
         return v  # the usual case
     if type(v) not in (float, int):
         v = np.asarray(v)
         v = v if v.dtype.kind == "f" else v.astype(np.float64)
-    if np.shape(v) != np.shape(x):
-        raise ValueError(f"{label}: expected shape {np.shape(x)}, "
+    if np.shape(v) != x.shape:
+        label = "v" if name is None else f"v[{name!r}]"
+        raise ValueError(f"{label}: expected shape {x.shape}, "
                          f"got {np.shape(v)}")
     return v
 ''')
@@ -162,11 +175,12 @@ def shapes(problem) -> list[str]:
 
 def fast_path(problem, ident, kinds, accept) -> list[str]:
     """`_checked`'s usual case, written for the problem: each dimension read
-    where it first appears, then one comparison of all the shapes, the tests
-    `kinds(arrays, numbers)` of the arrays' kinds (and of the scalar inputs
-    `numbers` given as Python floats), and the lines `accept(arrays, names,
-    numbers)` that return. Empty when a declared axis is neither a name nor
-    a size."""
+    where it first appears (a whole shape unpacked where every axis of an
+    input is a new name: `N, D = X.shape`), then one comparison of the
+    other shapes, the tests `kinds(arrays, numbers)` of the arrays' kinds
+    (and of the scalar inputs `numbers` given as Python floats), and the
+    lines `accept(arrays, names, numbers)` that return. Empty when a
+    declared axis is neither a name nor a size."""
     if not all(isinstance(d, (sympy.Symbol, sympy.Integer))
                for v in problem.variables.values() for d in v.shape):
         return []
@@ -174,33 +188,41 @@ def fast_path(problem, ident, kinds, accept) -> list[str]:
     arrays = [n for n, v in zip(names, problem.variables.values()) if v.shape]
     numbers = [n for n in names if n not in arrays] if arrays else []
     first: dict[str, str] = {}
-    got, want = [], []
+    unpacked, got, want = [], [], []
     for name, v in zip(names, problem.variables.values()):
         if name in numbers:
             continue
         axes = [_axis(d) for d in v.shape]
+        if all(isinstance(a, str) and a not in first for a in axes) \
+                and len(set(axes)) == len(axes):
+            unpacked.append(f"{_tuple(ident[a] for a in axes)} = {name}.shape")
+            first.update((a, "") for a in axes)
+            continue
         for k, a in enumerate(axes):
             if isinstance(a, str):
                 first.setdefault(a, f"{name}.shape[{k}]")
         got.append(f"{name}.shape")
         want.append(_tuple(ident[a] if isinstance(a, str) else str(a) for a in axes))
     checked = [n for n in names if n not in numbers]
-    dims = [ident[a] for a in first]
-    test = [f"if ({_tuple(got)}", f"== {_tuple(want)}"]
-    test += [f"and 0 not in {_tuple(dims)}"] if dims else []
+    read = {ident[a]: at for a, at in first.items() if at}
+    test = ([f"and {got[0]} == {want[0]}"] if len(got) == 1 else
+            [f"and {_tuple(got)}", f"== {_tuple(want)}"] if got else [])
+    test += [f"and 0 not in {_tuple(ident[a] for a in first)}"] if first else []
     test += kinds(checked, numbers)
+    test[0] = "if (" + test[0].removeprefix("and ")
     test[-1] += "):"
     lines = [f"{_tuple(names)} = arrays",
              "try:  # the usual case: float arrays of the declared shapes, float scalars"
              if numbers else "try:  # the usual case: floating arrays of the declared shapes"]
-    if dims:
-        lines.append(f"    {', '.join(dims)} = {', '.join(first.values())}")
+    lines += ["    " + line for line in unpacked]
+    if read:
+        lines.append(f"    {', '.join(read)} = {', '.join(read.values())}")
     condition = [w for k, part in enumerate(test) for w in textwrap.wrap(
         part, WIDTH - 8, initial_indent="" if k == 0 else " " * 8,
         subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False)]
     return lines + ["    " + c for c in condition] + [
         "        " + line for line in accept(arrays, names, numbers)] + [
-        "except (AttributeError, IndexError):  # not an array, or too few axes",
+        "except (AttributeError, IndexError, ValueError):  # not an array, bad rank",
         "    pass"]
 
 
@@ -243,7 +265,7 @@ def checked(problem, ident, wrap) -> list[str]:
                     if isinstance(a, int)})
     sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
     if not problem.variables:  # nothing to check but that no keyword is given
-        return [_BY_NAME.strip("\n")]
+        return by_name_source(problem, wrap)
     ints = [ident[n] for n, v in problem.variables.items() if v.domain == "int"]
     ranges = bounds.section(problem, ident, wrap, bounds.NUMPY)
     accept = ((lambda *a: bounds.returned(_numpy_accept(*a))) if ranges else _numpy_accept)
@@ -251,11 +273,11 @@ def checked(problem, ident, wrap) -> list[str]:
             for w in wrap(line, "    ")]
     general = _GENERAL.strip("\n").replace("{SIZES}", sizes)
     if not ints:
-        return [_BY_NAME.strip("\n"), "", "", _DOC.strip("\n"), *fast, general]
+        return [*by_name_source(problem, wrap), "", "", _DOC.strip("\n"), *fast, general]
     general = general.replace(_FLOATING, _INTEGER_OR_FLOATING)
     if ranges:
         general = "\n".join(bounds.returned(general.split("\n")))
-    return [_BY_NAME.strip("\n"), "", "", integers(problem), "", "", _INDICES.strip("\n"),
+    return [*by_name_source(problem, wrap), "", "", integers(problem), "", "", _INDICES.strip("\n"),
             *ranges, "", "", _DOC.strip("\n"), *fast, general]
 
 

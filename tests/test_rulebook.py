@@ -227,6 +227,8 @@ DERIVATIVE_CASES = {
         div(C, row(p)))),
     "sum_of_quotient": lambda: reduce_sum(mul(const(-3), div(mul(X, X), row(q))), 0),
     "computed_quotient": lambda: (mul(const(3), col(div(x, p)), X), {div(X, col(p))}),
+    "computed_symmetric_product": lambda: (
+        apply(OPS["matmul"], (inv(P), apply(OPS["transpose"], (solve(P, S),)))), {solve(P, S)}),
 }
 
 
@@ -292,6 +294,33 @@ def test_divisor_rules_leave_other_divisors_and_computed_values(name, make):
     forward pass computes and a quotient it does not: no rewrite."""
     node, computed = make()
     assert _divisor_rule(name)(node, computed) is None
+
+
+def _flipped(a, b):
+    """(a b)ᵀ, built as it is written."""
+    return apply(OPS["transpose"], (apply(OPS["matmul"], (a, b)),))
+
+
+def test_computed_symmetric_product_on_the_right():
+    """(S P)ᵀ P = P (S P): the forward pass's S P is reused, not transposed."""
+    from matcalc.passes.simplify import computed_symmetric_product
+    node = apply(OPS["matmul"], (_flipped(S, P), P))
+    out = computed_symmetric_product(node, {matmul(S, P)})
+    assert out is matmul(P, matmul(S, P))
+    for seed in range(2):
+        values = _inputs(node, out, seed=seed)
+        np.testing.assert_allclose(evaluate(out, values), evaluate(node, values), rtol=1e-10)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (apply(OPS["matmul"], (S, _flipped(S, A))), {matmul(S, A)}),   # A not symmetric
+    lambda: (apply(OPS["matmul"], (S, _flipped(S, P))), set()),            # S P not computed
+    lambda: (apply(OPS["matmul"], (P, _flipped(S, P))), {matmul(S, P)}),   # P (S P)ᵀ = P² S
+])
+def test_computed_symmetric_product_leaves_other_products(make):
+    from matcalc.passes.simplify import computed_symmetric_product
+    node, computed = make()
+    assert computed_symmetric_product(node, computed) is None
 
 
 def test_sigmoid_complement_leaves_a_zero_argument_alone():

@@ -25,7 +25,8 @@ import sympy
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op
 from ..ops import (OPS, _coefficient, add, col, div, func, kron, matmul, mul, ones, outer,
                    rebuild, reduce_sum, row, transpose)
-from ..ops import rulebook
+from ..ops import is_symmetric, rulebook
+from ..ops.builders import inv
 from .broadcast_forms import broadcast_forms
 from .divisors import common_divisor, computed_quotient, sum_of_quotient
 from .collect import (_chain, _unmark, common_elementwise_factor, common_factor,
@@ -252,6 +253,30 @@ def computed_product(node: Expr, computed: set) -> Expr | None:
     return None
 
 
+def _factors(product: Expr) -> tuple[Expr, Expr] | None:
+    """(A, B) for A B, and (A⁻¹, B) for solve(A, B), of matrices."""
+    if is_op(product, "matmul", "solve") and all(a.ndim == 2 for a in product.args):
+        a, b = product.args
+        return (inv(a), b) if product.op == "solve" else (a, b)
+    return None
+
+
+def computed_symmetric_product(node: Expr, computed: set) -> Expr | None:
+    """A (A B)ᵀ = (A B) A and (A B)ᵀ B = B (A B) for symmetric A and B, where
+    the forward pass computes A B (or solve(S, B) = S⁻¹ B): the product
+    reused, not transposed (S⁻¹ (S⁻¹ C)ᵀ = (S⁻¹ C) S⁻¹, the textbook's
+    S⁻¹ C S⁻¹ for C = XᵀX)."""
+    if not is_op(node, "matmul") or node in computed:
+        return None
+    left, right = node.args
+    for flipped, other, side in ((right, left, 0), (left, right, 1)):
+        product = flipped.args[0] if is_op(flipped, "transpose") else None
+        factors = _factors(product) if product in computed else None
+        if factors and other is factors[side] and all(map(is_symmetric, factors)):
+            return matmul(product, other) if side == 0 else matmul(other, product)
+    return None
+
+
 RULES: list[Callable[[Expr, set], Expr | None]] = [
     transpose_of_product,
     transpose_of_sum,
@@ -271,6 +296,7 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     domain_elementwise,
     common_scale,
     positive_first,
+    computed_symmetric_product,
     computed_product,
 ]
 

@@ -12,11 +12,12 @@ in floating point, rather than what it is, lives in this module:
   `Capabilities` allow: Σ x² and tr(A B) as one `einsum`, a chain of matrix
   products as one `multi_dot`, a step beside other factors as a boolean
   `mask`, a − A B as `subtract_product`, written into the product's
-  memory, a broadcast c 1 ⊙ x as x broadcast (`broadcast`, a view, or
-  `broadcast_copy` and `full` where it is a result: no array of ones),
-  where(k, 1, 0) as k cast to the floating type (`indicator`), and an einsum (`contract`) as one `tensordot`, as `@` of stacks
-  of matrices between permutations, or in a pairwise order chosen here
-  (`ordered_contract`). A printer then only prints the lowered nodes.
+  memory, a broadcast 1 ⊙ x as x broadcast, never an array of ones
+  times x (`broadcast`, a view, or `broadcast_copy`, a new array, where it
+  is a result; a constant c 1 as one `full` array), where(k, 1, 0) as k
+  cast to the floating type (`indicator`), and an einsum (`contract`) as
+  one `tensordot`, as `@` of stacks of matrices between permutations, or
+  in a pairwise order chosen here (`ordered_contract`). A printer then only prints the lowered nodes.
 
 The lowered node kinds are operators of this module (`LOWERED`), not of the
 table: they have a shape and no derivative, and no pass but the printers ever

@@ -17,7 +17,8 @@ in floating point, rather than what it is, lives in this module:
   is a result; a constant c 1 as one `full` array), where(k, 1, 0) as k
   cast to the floating type (`indicator`), and an einsum (`contract`) as
   one `tensordot`, as `@` of stacks of matrices between permutations, or
-  in a pairwise order chosen here (`ordered_contract`). A printer then only prints the lowered nodes.
+  in a pairwise order chosen here (`ordered_contract`). A printer then
+  only prints the lowered nodes.
 
 The lowered node kinds are operators of this module (`LOWERED`), not of the
 table: they have a shape and no derivative, and no pass but the printers ever

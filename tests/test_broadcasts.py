@@ -2,9 +2,9 @@
 `ones(S) ⊙ x` is x broadcast to S, a view where it is only read and one new
 array where it is a result (`np.broadcast_to(x, S).copy()`, never
 `np.ones(S) * x`); a constant c ⊙ ones(S) is `np.full(S, c, dtype)`; the
-0/1 mask where(k, 1, 0) is k cast to the floating type; and the rules
-where(k, a 1, b) ⊙ y = where(k, a y, b y) and (c 1) / b = 1 ⊙ (c / b) keep
-the ones out of products and quotients. Each problem is checked against
+0/1 mask where(k, 1, 0) is k cast to the floating type (where(k, 0, 1):
+not k); and the rules where(k, a 1, b) ⊙ y = where(k, a y, b y) and
+(c 1) / b = 1 ⊙ (c / b) keep the ones out of products and quotients. Each problem is checked against
 finite differences and on every code target."""
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ PROBLEMS = kept({
     "branches": matcalc.problem("sum(where(X > 0, X, 0.1 * X) ** 2) "
                                 "+ sum(where(X <= Y, sin(X), Y ** 2))", X="N x D", Y="N x D"),
     "broadcast value": matcalc.parse("X: N x D\nw: N\nf = 0 * X + w[:, None]\n"),
+    "negated mask": matcalc.problem("sum(where(X > Y, 0, 3 * X))", X="N x D", Y="N x D"),
 })
 
 # (problem, target, a line of its module), each once made with np.ones
@@ -52,6 +53,8 @@ LINES = [
     ("branches", "numpy", "dY = np.where(t2, 0, 2 * Y)"),
     ("branches", "numpy", "dX = np.where(t0, dt1, 0.1 * dt1) + np.where(t2, np.cos(X), 0)"),
     ("broadcast value", "numpy", "f = np.broadcast_to(w[:, None], (N, D)).copy()"),
+    ("negated mask", "numpy", "dX = 3 * np.logical_not(t0).astype(dtype)"),
+    ("negated mask", "array-api", "dX = 3 * xp.astype(xp.logical_not(t0), dtype)"),
 ]
 
 

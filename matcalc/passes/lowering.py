@@ -36,7 +36,7 @@ import numpy as np
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op, postorder
-from ..ops import OPS, add
+from ..ops import OPS, _coefficient, add
 from ..ops.einsum_matrix import matmul_operands, permuted_matmul, tensordot_axes
 from ..ops.einsum_spec import split_spec
 
@@ -114,9 +114,10 @@ BROADCAST_COPY = LoweredOp(                              # the same, as a new wr
     "broadcast_copy", lambda shapes, params: params["shape"])
 FULL = LoweredOp("full", lambda shapes, params: params["shape"])  # a constant, as a new array
 INDICATOR = LoweredOp("indicator", lambda shapes, params: shapes[0])  # 1 where k holds, else 0
+LOGICAL_NOT = LoweredOp("logical_not", lambda shapes, params: shapes[0])  # where k does not hold
 LOWERED = {op.name: op for op in (EINSUM, MULTI_DOT, MASK, SUBTRACT_PRODUCT, TENSORDOT,
                                   MATRIX_TRANSPOSE, ORDERED_CONTRACT, BROADCAST,
-                                  BROADCAST_COPY, FULL, INDICATOR)}
+                                  BROADCAST_COPY, FULL, INDICATOR, LOGICAL_NOT)}
 assert not set(LOWERED) & set(OPS), "a lowered node kind shadows an operator"
 
 
@@ -385,17 +386,19 @@ def _broadcast(args: tuple, shape: tuple, fresh: bool) -> Expr | None:
     return apply(kind, (x,), (("shape", shape),))
 
 
-def _indicator(node: Apply, args: tuple) -> Expr | None:
-    """where(k, c 1, 0) of k's own shape as c times k cast to the floating
-    type (one array: no ones, no select); None for any other where."""
-    k, a, b = args
-    c, rest = (a.args[0], a.args[1]) if is_op(a, "mul") and len(a.args) == 2 \
-        and isinstance(a.args[0], Const) else (const(1), a)
-    if not (isinstance(b, Const) and b.value == 0 and k.shape == node.shape
-            and (is_op(rest, "ones") or (isinstance(rest, Const) and rest.value == 1))):
+def _indicator(node: Apply, k: Expr) -> Expr | None:
+    """where(k, c 1, 0) of k's own shape (k lowered) as c times k cast to
+    the floating type, where(k, 0, c 1) as c times (not k) cast: one array,
+    no ones, no select; None for any other where."""
+    a, b = (_coefficient(x) for x in node.args[1:])
+    if a == (0, None):
+        a, b, k = b, a, apply(LOGICAL_NOT, (k,))
+    c, rest = a
+    if k.shape != node.shape or b != (0, None) or c == 0 \
+            or not (rest is None or is_op(rest, "ones")):
         return None
     cast = apply(INDICATOR, (k,))
-    return cast if c.value == 1 else apply(OPS["mul"], (c, cast))
+    return cast if c == 1 else apply(OPS["mul"], (const(c), cast))
 
 
 def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> Expr:
@@ -414,7 +417,7 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     if caps.broadcasts and node.op == "mul" and \
             (spread := _broadcast(args, node.shape, fresh)) is not None:
         return spread
-    if caps.casts and node.op == "where" and (cast := _indicator(node, args)) is not None:
+    if caps.casts and node.op == "where" and (cast := _indicator(node, args[0])) is not None:
         return cast
     if node.op == "contract" and (form := _contraction_form(node, args, caps)) is not None:
         return form

@@ -201,3 +201,37 @@ def test_each_einsum_lowering_is_gated_by_its_capability(flag, text, kinds):
 def test_an_einsum_the_printers_write_as_matmul_is_not_lowered():
     node, _ = _contraction('einsum("bhtd,bhsd->bhts", Q4, K4)')  # Q4 @ swapaxes(K4, -1, -2)
     assert lower_expr(node, CAPABILITIES) is node
+
+
+def _broadcasts():
+    """ones(N, D) ⊙ w[:, None], 2 ones(N, D), where(X > w[:, None], 1, 0) and
+    where(X > w[:, None], 0, 3)."""
+    from matcalc.ir.expr import const, var
+    from matcalc.ops import col, compare, mul, ones, where
+    n, d = (matcalc.problem("sum(X)", X="N x D").variables["X"].shape)
+    x, w = var("X", (n, d)), var("w", (n,))
+    return (mul(ones((n, d)), col(w)), mul(const(2), ones((n, d))),
+            where(compare(x, col(w), ">"), ones((n, d)), const(0)),
+            where(compare(x, col(w), ">"), const(0), mul(const(3), ones((n, d)))))
+
+
+@pytest.mark.parametrize("k, fresh, kind, flag", [
+    (0, False, "broadcast", "broadcasts"), (0, True, "broadcast_copy", "broadcasts"),
+    (1, False, "full", "broadcasts"), (2, False, "indicator", "casts"),
+    (3, False, "logical_not", "casts")])
+def test_broadcasts_and_masks_are_lowered_without_ones(k, fresh, kind, flag):
+    expr = _broadcasts()[k]
+    lowered = lower_expr(expr, CAPABILITIES, fresh)
+    ops = {n.op for n in postorder([lowered]) if isinstance(n, Apply)}
+    assert kind in ops and "ones" not in ops and lowered.shape == expr.shape
+    without = lower_expr(expr, dataclasses.replace(CAPABILITIES, **{flag: False}), fresh)
+    assert kind not in {n.op for n in postorder([without]) if isinstance(n, Apply)}
+    rng = np.random.default_rng(0)
+    values = {"X": rng.standard_normal((4, 3)), "w": rng.standard_normal(4), "N": 4, "D": 3}
+    scope = {"np": np, "_v": values, "dtype": np.dtype(np.float64)}
+    names = {"X": "_v['X']", "w": "_v['w']", "N": "4", "D": "3"}
+    got, want = (eval(NumpyPrinter(names).doprint(e), scope) for e in (lowered, without))
+    assert np.asarray(got).dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+    if fresh:
+        assert got.flags.writeable

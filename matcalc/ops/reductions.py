@@ -55,19 +55,32 @@ def sum_inserted_axes(x: Expr, axis) -> Expr | None:
     return mul(const(c), reduce_sum(r, others) if others else r)
 
 
-def _winners(n: Expr) -> Expr:
-    """1[x = y] / #{x = y} along the axes of the reduction n: y = max(x)
-    (or min): the share of each entry of x in the derivative."""
+def _ties(n: Expr) -> tuple[Expr, Expr]:
+    """(1[x = y], #{x = y}) along the axes of the reduction n: y = max(x)
+    (or min), the entries that attain it and how many they are."""
     x, axis = n.args[0], n.param("axis")
     mask = where(compare(x, expand(n, axis), "=="), ones(x.shape), const(0))
-    return div(mask, expand(reduce_sum(mask, axis), axis))
+    return mask, reduce_sum(mask, axis)
+
+
+def _winners(n: Expr) -> Expr:
+    """1[x = y] / #{x = y}: the share of each entry of x in the derivative."""
+    mask, count = _ties(n)
+    return div(mask, expand(count, n.param("axis")))
+
+
+def _shared(g: Expr, n: Expr) -> Expr:
+    """The adjoint g of y = max(x) split among the ties, 1[x = y] ⊙ (g / #):
+    g divided on y's axes, then spread (no x-sized quotient)."""
+    mask, count = _ties(n)
+    return mul(mask, expand(div(g, count), n.param("axis")))
 
 
 def _extremum(name: str) -> Op:
     """max or min of x over `axis`; its derivative is split evenly among ties."""
     word = "max" if name == "max" else "min"
     return _register(Op(
-        name, _sum_shape, lambda g, n, i: mul(expand(g, n.param("axis")), _winners(n)),
+        name, _sum_shape, lambda g, n, i: _shared(g, n),
         params=(("axis", None),),
         jvp=lambda n, d: reduce_sum(mul(_winners(n), d[0]), n.param("axis")),
         rule=f"d {word}(x) = sum(s ⊙ dx), s = 1[x = {word}(x)] / (number of ties)",

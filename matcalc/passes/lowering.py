@@ -12,9 +12,13 @@ in floating point, rather than what it is, lives in this module:
   `Capabilities` allow: Σ x² and tr(A B) as one `einsum`, a chain of matrix
   products as one `multi_dot`, a step beside other factors as a boolean
   `mask`, a − A B as `subtract_product`, written into the product's
-  memory, and an einsum (`contract`) as one `tensordot`, as `@` of stacks
-  of matrices between permutations, or in a pairwise order chosen here
-  (`ordered_contract`). A printer then only prints the lowered nodes.
+  memory, a broadcast 1 ⊙ x as x broadcast, never an array of ones
+  times x (`broadcast`, a view, or `broadcast_copy`, a new array, where it
+  is a result; a constant c 1 as one `full` array), where(k, 1, 0) as k
+  cast to the floating type (`indicator`), and an einsum (`contract`) as
+  one `tensordot`, as `@` of stacks of matrices between permutations, or
+  in a pairwise order chosen here (`ordered_contract`). A printer then
+  only prints the lowered nodes.
 
 The lowered node kinds are operators of this module (`LOWERED`), not of the
 table: they have a shape and no derivative, and no pass but the printers ever
@@ -32,7 +36,7 @@ import numpy as np
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op, postorder
-from ..ops import OPS, add
+from ..ops import OPS, _coefficient, add
 from ..ops.einsum_matrix import matmul_operands, permuted_matmul, tensordot_axes
 from ..ops.einsum_spec import split_spec
 
@@ -53,6 +57,8 @@ class Capabilities:
     tensordot: bool = False        # an einsum summing all two operands share: one tensordot
     batched_matmul: bool = False   # an einsum as `@` of stacks between permutations
     contraction_order: bool = False  # an einsum of operands in a pairwise order chosen here
+    broadcasts: bool = False       # c 1 ⊙ x as x broadcast to the shape (no array of ones)
+    casts: bool = False            # where(k, c 1, 0) as c times k cast to the floating type
 
 
 # Everything off: plain sums, traces, products and subtractions.
@@ -102,8 +108,16 @@ MATRIX_TRANSPOSE = LoweredOp(                            # x with its last two a
     "matrix_transpose", lambda shapes, params: (*shapes[0][:-2], shapes[0][-1], shapes[0][-2]))
 ORDERED_CONTRACT = LoweredOp(                            # an einsum in the order params["path"]
     "ordered_contract", lambda shapes, params: OPS["contract"].shape(shapes, params))
+BROADCAST = LoweredOp(                                   # x broadcast to params["shape"]: a view
+    "broadcast", lambda shapes, params: params["shape"])
+BROADCAST_COPY = LoweredOp(                              # the same, as a new writeable array
+    "broadcast_copy", lambda shapes, params: params["shape"])
+FULL = LoweredOp("full", lambda shapes, params: params["shape"])  # a constant, as a new array
+INDICATOR = LoweredOp("indicator", lambda shapes, params: shapes[0])  # 1 where k holds, else 0
+LOGICAL_NOT = LoweredOp("logical_not", lambda shapes, params: shapes[0])  # where k does not hold
 LOWERED = {op.name: op for op in (EINSUM, MULTI_DOT, MASK, SUBTRACT_PRODUCT, TENSORDOT,
-                                  MATRIX_TRANSPOSE, ORDERED_CONTRACT)}
+                                  MATRIX_TRANSPOSE, ORDERED_CONTRACT, BROADCAST,
+                                  BROADCAST_COPY, FULL, INDICATOR, LOGICAL_NOT)}
 assert not set(LOWERED) & set(OPS), "a lowered node kind shadows an operator"
 
 
@@ -357,8 +371,39 @@ def _contraction_form(node: Apply, args: tuple, caps: Capabilities) -> Expr | No
     return None
 
 
-def _lowered(node: Expr, low: dict, caps: Capabilities) -> Expr:
-    """`node` as the target computes it, its descendants lowered in `low`."""
+def _broadcast(args: tuple, shape: tuple, fresh: bool) -> Expr | None:
+    """A product c 1 ⊙ x ⊙ … with the all-ones array as x ⊙ … broadcast to
+    its shape: a `full` array of a constant, else a view (`broadcast`) or,
+    where the array is a result (`fresh`), a new one (`broadcast_copy`);
+    never the ones and a product. None where no factor is ones."""
+    rest = tuple(a for a in args if not is_op(a, "ones"))
+    if len(rest) == len(args) or not rest:
+        return None
+    x = rest[0] if len(rest) == 1 else apply(OPS["mul"], rest)
+    if x.shape == shape:
+        return x
+    kind = FULL if isinstance(x, Const) else BROADCAST_COPY if fresh else BROADCAST
+    return apply(kind, (x,), (("shape", shape),))
+
+
+def _indicator(node: Apply, k: Expr) -> Expr | None:
+    """where(k, c 1, 0) of k's own shape (k lowered) as c times k cast to
+    the floating type, where(k, 0, c 1) as c times (not k) cast: one array,
+    no ones, no select; None for any other where."""
+    a, b = (_coefficient(x) for x in node.args[1:])
+    if a == (0, None):
+        a, b, k = b, a, apply(LOGICAL_NOT, (k,))
+    c, rest = a
+    if k.shape != node.shape or b != (0, None) or c == 0 \
+            or not (rest is None or is_op(rest, "ones")):
+        return None
+    cast = apply(INDICATOR, (k,))
+    return cast if c == 1 else apply(OPS["mul"], (const(c), cast))
+
+
+def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> Expr:
+    """`node` as the target computes it, its descendants lowered in `low`
+    (`fresh`: the node is a result, returned to the caller)."""
     if not isinstance(node, Apply):
         return node
     if caps.einsum and (found := _contraction(node)) is not None:
@@ -368,17 +413,23 @@ def _lowered(node: Expr, low: dict, caps: Capabilities) -> Expr:
         return apply(MULTI_DOT, tuple(low[m] for m in chain))
     args = tuple(low[a] for a in node.args)
     if caps.masks and node.op == "mul" and (masked := _masked(args)) is not None:
-        return apply(OPS["mul"], masked)
+        args = masked
+    if caps.broadcasts and node.op == "mul" and \
+            (spread := _broadcast(args, node.shape, fresh)) is not None:
+        return spread
+    if caps.casts and node.op == "where" and (cast := _indicator(node, args[0])) is not None:
+        return cast
     if node.op == "contract" and (form := _contraction_form(node, args, caps)) is not None:
         return form
     return node if args == node.args else apply(OPS[node.op], args, node.params)
 
 
-def lower_expr(expr: Expr, caps: Capabilities) -> Expr:
-    """An expression in the node kinds a target with `caps` computes."""
+def lower_expr(expr: Expr, caps: Capabilities, fresh: bool = False) -> Expr:
+    """An expression in the node kinds a target with `caps` computes
+    (`fresh`: its value is a result, so a broadcast of it is a new array)."""
     low: dict[Expr, Expr] = {}
     for node in postorder([expr]):
-        low[node] = _lowered(node, low, caps)
+        low[node] = _lowered(node, low, caps, fresh and node is expr)
     return low[expr]
 
 
@@ -398,11 +449,11 @@ def _subtracted_product(expr: Expr) -> tuple[Expr, Expr, Expr] | None:
     return None
 
 
-def lower_binding(expr: Expr, caps: Capabilities) -> Expr:
+def lower_binding(expr: Expr, caps: Capabilities, fresh: bool = False) -> Expr:
     """The value a statement assigns: lowered, and a - A @ B computed into
     the new product's memory where the target can write into an array
     (NumPy adds in place only into the left operand of '-')."""
-    expr = lower_expr(expr, caps)
+    expr = lower_expr(expr, caps, fresh)
     if caps.out and (split := _subtracted_product(expr)) is not None:
         return apply(SUBTRACT_PRODUCT, split)
     return expr
@@ -415,8 +466,23 @@ def subtracted(node: Apply) -> Expr:
     return apply(OPS["add"], (a, apply(OPS["mul"], (const(-1), product))))
 
 
+def results(program) -> set[str]:
+    """The names of the bindings a caller receives: the value and each
+    gradient (or second-order result), and the bindings they only rename."""
+    by_name = {b.name: b.expr for b in program.bindings}
+    out = {program.value, *(name for _, name in program.gradients)}
+    for name in list(out):
+        while isinstance(expr := by_name.get(name), Var) and expr.name not in out:
+            name = expr.name
+            out.add(name)
+    return out
+
+
 def lower(program, caps: Capabilities):
     """The program (a `passes.program.Program`) as a target with `caps`
-    computes it: the same bindings, each value lowered."""
+    computes it: the same bindings, each value lowered; a result is a new
+    array the caller may write into, never a view."""
+    fresh = results(program)
     return dataclasses.replace(program, bindings=tuple(
-        dataclasses.replace(b, expr=lower_binding(b.expr, caps)) for b in program.bindings))
+        dataclasses.replace(b, expr=lower_binding(b.expr, caps, b.name in fresh))
+        for b in program.bindings))

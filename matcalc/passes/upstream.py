@@ -29,7 +29,8 @@ from .program import Binding, Program
 _PRODUCTS = frozenset({"mul", "matmul", "outer", "kron", "einsum", "multi_dot"})
 # Operators linear in their first argument, the others constant.
 _LINEAR = frozenset({"transpose", "sum", "trace", "diag", "diagm", "tril", "triu", "col",
-                     "row", "cumsum", "revcumsum", "name", "adjoint", "div"})
+                     "row", "cumsum", "revcumsum", "name", "adjoint", "div", "broadcast",
+                     "broadcast_copy"})
 
 
 def _degree(node: Apply, args: list) -> int | None:

@@ -122,7 +122,8 @@ def _is_square(node) -> bool:
 def _needs_dtype(node) -> bool:
     """Whether printing the lowered `node` names `dtype` and `device`."""
     if isinstance(node, Apply):
-        return node.op in ("ones", "zeros", "eye", "eye_rect") or _of_constants(node)
+        return node.op in ("ones", "zeros", "eye", "eye_rect", "full", "indicator") \
+            or _of_constants(node)
     return isinstance(node, Const) and (bool(node.value.atoms(sympy.Function)) or any(
         _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value)))
 
@@ -131,7 +132,8 @@ class ArrayApiTarget:
     """The array API's part of a generated module (see `module.Target`)."""
 
     capabilities = Capabilities(einsum=True, multi_dot=True, out=True,  # out: a - A @ B, see below
-                                tensordot=True, batched_matmul=True)
+                                tensordot=True, batched_matmul=True, broadcasts=True,
+                                casts=True)
     imports = ("from array_api_compat import array_namespace",
                "from array_api_compat import device as _device_of, is_numpy_array")
     reserved = frozenset({"xp", "device"} | _CHECKS | bounds.NAMES

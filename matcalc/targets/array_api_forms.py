@@ -71,6 +71,12 @@ FORMS = Forms(default, {
     "unindex": Form(lambda a, p: f"_unindex(xp, {a[0]}, {sizes(p['shape'])}, "
                     f"{key_code(p['key'])})"),
     "scatter_add": Form(lambda a, p: f"_scatter_add(xp, {a[0]}, {a[1]}, {sizes(p['shape'])})"),
+    "broadcast": Form(lambda a, p: f"xp.broadcast_to({a[0]}, {sizes(p['shape'])})"),
+    "broadcast_copy": Form(lambda a, p: f"xp.asarray(xp.broadcast_to({a[0]}, "
+                           f"{sizes(p['shape'])}), copy=True)"),
+    "full": Form(lambda a, p: f"xp.full({sizes(p['shape'])}, {a[0]}, dtype=dtype, "
+                 "device=device)"),
+    "indicator": Form("xp.astype({0}, dtype)"),
     **{name: _helper(name) for name in (
         "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},

@@ -29,7 +29,8 @@ from .numpy_forms import FORMS as NUMPY_FORMS, HELPERS as NUMPY_HELPERS
 
 # JAX's (torch has its own): no tensordot, permuted `@` or contraction order,
 # as jnp.einsum is XLA's dot_general, which picks the order itself.
-CAPABILITIES = Capabilities(einsum=True, multi_dot=True, masks=True)
+CAPABILITIES = Capabilities(einsum=True, multi_dot=True, masks=True, broadcasts=True,
+                            casts=True)
 
 _MARK = "\0{}\0"
 

@@ -29,6 +29,8 @@ FORMS = RenamedForms("jnp", {
     "contract": einsum_call("jnp.einsum"),
     "unindex": Form(lambda a, p: f"_unindex({a[0]}, {sizes(p['shape'])}, {key_code(p['key'])})"),
     "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
+    # JAX arrays are never written into: a broadcast result needs no copy
+    "broadcast_copy": Form(lambda a, p: f"jnp.broadcast_to({a[0]}, {sizes(p['shape'])})"),
 })
 
 # JAX's own helpers: sigmoid is jax.nn.sigmoid and erf jax.scipy.special.erf, no

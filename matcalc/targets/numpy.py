@@ -15,7 +15,7 @@ from . import bounds, guards
 from ..ir.expr import Apply, Const, is_op, postorder
 from ..ad.gradient import Gradient
 from . import precedence as P
-from ..passes.lowering import SQUARES, Capabilities, subtracted
+from ..passes.lowering import LOWERED, SQUARES, Capabilities, subtracted
 from . import module
 from .module import DTYPE_CODE
 from .numpy_forms import FORMS, HELPERS
@@ -33,8 +33,9 @@ def _may_be_zero_denominator(value: sympy.Expr) -> bool:
 
 
 def _of_constants(node) -> bool:
-    """Whether `node` is a function of constant scalars only, sqrt(K)."""
-    return isinstance(node, Apply) and bool(node.args) and \
+    """Whether `node` is a function of constant scalars only, sqrt(K) (an
+    operator, not a lowered node kind such as `full`)."""
+    return isinstance(node, Apply) and node.op not in LOWERED and bool(node.args) and \
         all(isinstance(a, Const) for a in node.args)
 
 
@@ -42,7 +43,8 @@ def _needs_dtype(node) -> bool:
     """Whether printing the lowered `node` names the inputs' floating type
     `dtype` (an in-place update makes its product in it, so `a` fits)."""
     if isinstance(node, Apply):
-        return node.op in ("ones", "zeros", "eye", "eye_rect", "subtract_product") or \
+        return node.op in ("ones", "zeros", "eye", "eye_rect", "subtract_product", "full",
+                           "indicator") or \
             _of_constants(node)
     return isinstance(node, Const) and any(
         _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value))
@@ -112,7 +114,7 @@ class NumpyTarget:
 
     capabilities = Capabilities(einsum=True, multi_dot=True, out=True, masks=True,
                                 item_assignment=True, tensordot=True, batched_matmul=True,
-                                contraction_order=True)
+                                contraction_order=True, broadcasts=True, casts=True)
     imports = ("import numpy as np",)
 
     @property

@@ -69,6 +69,11 @@ FORMS = Forms(default, {
     "unindex": Form(lambda a, p: f"_unindex({a[0]}, {sizes(p['shape'])}, "
                     f"np.s_[{key_text(p['key'])}])"),
     "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
+    # x broadcast to a shape: a view where it is read, a new array where it is a result
+    "broadcast": Form(lambda a, p: f"np.broadcast_to({a[0]}, {sizes(p['shape'])})"),
+    "broadcast_copy": Form(lambda a, p: f"np.broadcast_to({a[0]}, {sizes(p['shape'])}).copy()"),
+    "full": Form(lambda a, p: f"np.full({sizes(p['shape'])}, {a[0]}, dtype)"),
+    "indicator": Form("{0}.astype(dtype)", P.POSTFIX, P.POSTFIX),  # 1.0 where k holds
 })
 
 # The helper functions the forms call, by operator.

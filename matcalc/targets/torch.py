@@ -69,6 +69,10 @@ FORMS = RenamedForms("torch", {
     "unindex": Form(lambda a, p: f"_unindex({a[0]}, {sizes(p['shape'])}, {key_code(p['key'])})"),
     "concatenate": joined("torch.cat", "dim"),
     "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
+    "broadcast_copy": Form(lambda a, p: f"torch.broadcast_to({a[0]}, "
+                           f"{sizes(p['shape'])}).clone()"),
+    "full": Form(lambda a, p: f"torch.full({sizes(p['shape'])}, {a[0]}, **{DTYPE_CODE})"),
+    "indicator": Form(f"{{0}}.to(**{DTYPE_CODE})", P.POSTFIX, P.POSTFIX),
 })
 
 # PyTorch's own helpers (None: torch has the function itself).
@@ -246,7 +250,8 @@ class TorchTarget(FrameworkTarget):
     the first adjoints (`early_dout`), so no gradient made by a matrix
     product takes one more pass for it."""
 
-    capabilities = Capabilities(einsum=True, multi_dot=True, tensordot=True, batched_matmul=True)
+    capabilities = Capabilities(einsum=True, multi_dot=True, tensordot=True, batched_matmul=True,
+                                broadcasts=True, casts=True)
     early_dout = True
     imports = ("import math", "", "import torch")
     names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})

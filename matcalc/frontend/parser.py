@@ -16,7 +16,7 @@ from lark import Token
 from .. import ops
 from ..errors import MatcalcError, NameResolutionError, ParseError, ShapeError
 from ..hooks import provide
-from ..ir.expr import Expr, Var, const, is_op, var
+from ..ir.expr import Apply, Expr, Var, apply, const, is_op, rewrite, var
 from ..ir.problem import Problem
 from ..ir.shapes import dim
 from .expressions import CONSTANTS, KEYWORD_VALUES, ExprBuilder, operand, size_value, suggest
@@ -247,8 +247,35 @@ class _ProblemBuilder:
                 raise self.error(ParseError, _integer_wrt(str(token)), token)
         if len(set(wrt)) != len(wrt):
             raise self.error(ParseError, "a name appears twice in 'wrt'", self.wrt[0])
-        return Problem(dict(self.variables), dict(self.dims), dict(self.intermediates),
+        output, intermediates = shared_names(output, self.intermediates)
+        return Problem(dict(self.variables), dict(self.dims), intermediates,
                        output, name, wrt, self.text, self.filename, dict(self.written))
+
+
+def shared_names(output: Expr, intermediates: dict) -> tuple[Expr, dict]:
+    """The output and the intermediates with each value a builder made again
+    (var's X − mean(X) beside the user's m = mean(X)) referring to the user's
+    name, so it is one node, computed once."""
+    names, roots, changed = list(intermediates), [output, *intermediates.values()], True
+    while changed:
+        alias: dict[Expr, Expr] = {}
+        for node in roots[1:]:
+            if is_op(node, "name") and isinstance(node.args[0], Apply) \
+                    and not is_op(node.args[0], "name"):
+                alias.setdefault(node.args[0], node)
+        new = rewrite(roots, lambda node, args: _aliased(node, args, alias))
+        changed, roots = any(a is not b for a, b in zip(new, roots)), new
+    return roots[0], dict(zip(names, roots[1:]))
+
+
+def _aliased(node: Expr, args: tuple, alias: dict) -> Expr:
+    """`node` over `args`, each argument a name stands for replaced by that
+    name (a name's own value stays)."""
+    if not isinstance(node, Apply):
+        return node
+    if node.op != "name":
+        args = tuple(alias.get(a, a) for a in args)
+    return node if args == node.args else apply(ops.OPS[node.op], args, node.params)
 
 
 def readable(variables, dims: dict) -> set:

@@ -254,28 +254,38 @@ class _ProblemBuilder:
 
 def shared_names(output: Expr, intermediates: dict) -> tuple[Expr, dict]:
     """The output and the intermediates with each value a builder made again
-    (var's X − mean(X) beside the user's m = mean(X)) referring to the user's
-    name, so it is one node, computed once."""
+    (var's X − mean(X) beside the user's m = mean(X)), or a multiple of it,
+    referring to the user's name, so it is one node, computed once."""
     names, roots, changed = list(intermediates), [output, *intermediates.values()], True
     while changed:
-        alias: dict[Expr, Expr] = {}
+        alias: dict[Expr, tuple] = {}
         for node in roots[1:]:
             if is_op(node, "name") and isinstance(node.args[0], Apply) \
                     and not is_op(node.args[0], "name"):
-                alias.setdefault(node.args[0], node)
+                c, rest = ops._coefficient(node.args[0])
+                alias.setdefault(rest, (c, node))
         new = rewrite(roots, lambda node, args: _aliased(node, args, alias))
         changed, roots = any(a is not b for a, b in zip(new, roots)), new
     return roots[0], dict(zip(names, roots[1:]))
 
 
 def _aliased(node: Expr, args: tuple, alias: dict) -> Expr:
-    """`node` over `args`, each argument a name stands for replaced by that
-    name (a name's own value stays)."""
+    """`node` over `args`, an argument k r replaced by (k / c) n where a name
+    n stands for c r and k is c or a constant other than 1 (a name's own
+    value stays)."""
     if not isinstance(node, Apply):
         return node
     if node.op != "name":
-        args = tuple(alias.get(a, a) for a in args)
+        args = tuple(_multiple(a, alias) for a in args)
     return node if args == node.args else apply(ops.OPS[node.op], args, node.params)
+
+
+def _multiple(a: Expr, alias: dict) -> Expr:
+    k, rest = ops._coefficient(a)
+    c, name = alias.get(rest, (None, None))
+    if name is None or (k == 1 and c != 1):
+        return a
+    return name if k == c else apply(ops.OPS["mul"], (const(k / c), name))
 
 
 def readable(variables, dims: dict) -> set:

@@ -121,10 +121,10 @@ def _kept_sum_of_quotient(node: Expr, computed: set) -> Expr | None:
     axes, x = node.param("axis"), node.args[0]
     if not is_op(x, "sum") or x.param("axis") != axes or x.args[0].ndim != node.ndim:
         return None
-    c, rest = _coefficient(x.args[0])
-    for (kind, d), top in quotients(rest, computed) if rest is not None else ():
-        if kind == "kept" and all(d.shape[a] == 1 for a in axes) and top.shape == rest.shape:
-            return mul(const(c), div(expand_dims(reduce_sum(top, axes), axes), d))
+    for (kind, d), top in quotients(x.args[0], computed):
+        if kind == "kept" and all(d.shape[a] == 1 for a in axes) \
+                and top.shape == x.args[0].shape:
+            return div(expand_dims(reduce_sum(top, axes), axes), d)
     return None
 
 

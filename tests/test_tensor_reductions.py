@@ -139,6 +139,24 @@ def test_a_sum_over_inserted_axes_is_the_sum_of_the_original():
     assert "sum(sum" not in str(g["X"]) and "sum(X, axis=2, keepdims=True)" in str(g["X"])
 
 
+@pytest.mark.parametrize("lines", [
+    ["m = mean(X, axis=-1, keepdims=True)", "s = var(X, axis=-1, keepdims=True)"],
+    ["s = var(X, axis=-1, keepdims=True)", "m = mean(X, axis=-1, keepdims=True)"],
+])
+def test_a_named_mean_and_the_mean_var_takes_are_one_value(lines):
+    """var(X) centres X by the mean the user named m (whichever line comes
+    first), so X - m is computed once, forward and backward; the gradient
+    keeps its value."""
+    text = "\n".join(["X: B x T x D", "W: B x T x D", *lines,
+                      "Y = (X - m) / sqrt(s + 1e-5)", "f = sum(Y * W)"])
+    problem = matcalc.parse(text)
+    g = matcalc.grad(problem)
+    assert str(g).count("X - ") == 1 and "X - m" in str(g), str(g)
+    code = matcalc.codegen(problem)
+    assert code[code.index("def forward"):code.index("def backward")].count("X - ") == 1
+    check_differences(problem)
+
+
 # ------------------------------------------------------------- printing ---
 
 def test_text_latex_and_unicode_write_the_axes():

@@ -34,6 +34,7 @@ Xp = var("Xp", (N, M), domain="positive")
 Z = var("Z", (N, M, 2))
 K = var("K", (N, M, 1), domain="positive")       # a kept divisor (keepdims)
 U = var("U", (N, 1, M))
+Kc = var("Kc", (N, 1), domain="positive")         # a kept divisor of a matrix
 
 
 def _centred(m, axis=1):
@@ -67,6 +68,8 @@ CASES = {
     "expand_dims_coefficient": lambda: add(expand_dims(_two(X), (2,)),
                                            expand_dims(div(const(3), Xp), (2,))),
     "expand_dims_unit_sum": lambda: expand_dims(reduce_sum(mul(U, U), (1,)), (1,)),
+    "col_unit_sum": lambda: col(reduce_sum(mul(const(3), Kc, exp(Kc)), 1)),
+    "row_unit_sum": lambda: row(reduce_sum(exp(var("Xr", (1, M))), 0)),
     "div_sigmoid": lambda: div(const(1), add(const(1), exp(neg(x)))),
     "matmul_symmetric_first": lambda: matmul(x, S),
     "matmul_diag_left": lambda: matmul(diag(x), X),
@@ -277,6 +280,8 @@ def _divisor_rule(name):
                                  set())),
     ("computed_quotient", lambda: (mul(div(expand_dims(reduce_sum(Z, (2,)), (2,)), K), Z, s),
                                    {div(Z, K)})),
+    ("sum_of_quotient", lambda: (col(reduce_sum(div(X, Kc), 1)), set())),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(X, Kc), div(exp(X), Kc))), set())),
 ])
 def test_divisor_rules_take_any_broadcast_divisor(name, make):
     """Rows (a vector in a matrix is one), scalars and kept divisors (an

@@ -48,7 +48,7 @@ from textbook_table import ROWS, Row
 assert len({r.id for r in ROWS}) == len(ROWS), "row ids must be unique"
 
 # Operators that compute nothing: views and the marks of names.
-VIEWS = frozenset({"transpose", "col", "row", "name", "adjoint"})
+VIEWS = frozenset({"transpose", "col", "row", "expand_dims", "name", "adjoint"})
 
 
 # ----------------------------------------------------------- the program ---

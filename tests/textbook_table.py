@@ -273,6 +273,13 @@ ROWS = [
         "r = sqrt(mean(X ** 2, axis=1)); Y = X / r[:, None]; "
         "dX = (G - Y * mean(G * Y, axis=1)[:, None]) / r[:, None]",
         "RMS normalisation (Zhang & Sennrich 2019), backward pass"),
+    Row("layer_norm_keepdims", ML, "X: N x D; G: N x D",
+        "m = mean(X, axis=1, keepdims=True); C = X - m; "
+        "s = sqrt(mean(C ** 2, axis=1, keepdims=True)); Y = C / s; f = sum(G * Y)", "X",
+        "C = X - mean(X, axis=1, keepdims=True); s = sqrt(mean(C ** 2, axis=1, keepdims=True)); "
+        "Y = C / s; dX = (G - mean(G, axis=1, keepdims=True) "
+        "- Y * mean(G * Y, axis=1, keepdims=True)) / s",
+        "layer normalisation of rows with keepdims (s an N x 1 array, not a column)"),
     Row("layer_norm_batched", ML, "X: B x T x D; G: B x T x D",
         "m = mean(X, axis=-1, keepdims=True); C = X - m; "
         "s = sqrt(mean(C ** 2, axis=-1, keepdims=True)); Y = C / s; f = sum(G * Y)", "X",

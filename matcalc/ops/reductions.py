@@ -67,15 +67,36 @@ def expand_dims_coefficient(x: Expr, axis: tuple) -> Expr | None:
     return mul(const(c), expand_dims(rest, axis)) if c != 1 and rest is not None else None
 
 
+def _unit_sum(x: Expr, axes: tuple) -> Expr | None:
+    """y for x = sum(y, axes) with y of length 1 along `axes`, else None."""
+    if not is_op(x, "sum") or _axes(x.args[0], x.param("axis")) != axes:
+        return None
+    y = x.args[0]
+    return y if all(y.shape[a] == 1 for a in axes) else None
+
+
 @rule("expand_dims")
 def expand_dims_unit_sum(x: Expr, axis: tuple) -> Expr | None:
     """sum(y, I, keepdims=True) = y for y of length 1 along the axes I
 
     (a sum over an axis of length 1 adds one term; put back, it is y)."""
-    if not is_op(x, "sum") or _axes(x.args[0], x.param("axis")) != axis:
-        return None
-    y = x.args[0]
-    return y if all(y.shape[a] == 1 for a in axis) else None
+    return _unit_sum(x, axis)
+
+
+@rule("col")
+def col_unit_sum(v: Expr) -> Expr | None:
+    """sum(y, 1)[:, None] = y for y of n x 1
+
+    (keepdims along axis 1 of a matrix: one term, put back)."""
+    return _unit_sum(v, (1,))
+
+
+@rule("row")
+def row_unit_sum(v: Expr) -> Expr | None:
+    """sum(y, 0)[None, :] = y for y of 1 x n
+
+    (keepdims along axis 0 of a matrix: one term, put back)."""
+    return _unit_sum(v, (0,))
 
 
 def _winners(n: Expr) -> Expr:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..ir.expr import Const, Expr, const, is_op
-from ..ops import _coefficient, add, col, div, expand_dims, mul, rebuild, reduce_sum, row
+from ..ops import _coefficient, add, col, div, mul, rebuild, reduce_sum, row
 from .collect import _unmark
 
 _SPREAD = {"col": col, "row": row, "scalar": lambda v: v, "kept": lambda v: v}
@@ -103,7 +103,7 @@ def sum_of_quotient(node: Expr, computed: set) -> Expr | None:
     sum(A / d, I, keepdims=True) = sum(A, I, keepdims=True) / d for d of
     length 1 along I: what is constant along the summed axes divides the
     smaller sum."""
-    if is_op(node, "expand_dims") and node not in computed:
+    if is_op(node, "expand_dims", "col", "row") and node not in computed:
         return _kept_sum_of_quotient(node, computed)
     if not is_op(node, "sum") or node in computed:
         return None
@@ -117,14 +117,18 @@ def sum_of_quotient(node: Expr, computed: set) -> Expr | None:
 
 
 def _kept_sum_of_quotient(node: Expr, computed: set) -> Expr | None:
-    """sum(A / d, I, keepdims=True) = sum(A, I, keepdims=True) / d."""
-    axes, x = node.param("axis"), node.args[0]
-    if not is_op(x, "sum") or x.param("axis") != axes or x.args[0].ndim != node.ndim:
+    """sum(A / d, I, keepdims=True) = sum(A, I, keepdims=True) / d (the
+    sum put back by expand_dims, or as a column or row of a matrix)."""
+    axes = {"col": (1,), "row": (0,)}.get(node.op) or node.param("axis")
+    x = node.args[0]
+    summed = x.param("axis") if is_op(x, "sum") else None
+    if summed is None or x.args[0].ndim != node.ndim or \
+            (summed if isinstance(summed, tuple) else (summed,)) != axes:
         return None
     for (kind, d), top in quotients(x.args[0], computed):
         if kind == "kept" and all(d.shape[a] == 1 for a in axes) \
                 and top.shape == x.args[0].shape:
-            return div(expand_dims(reduce_sum(top, axes), axes), d)
+            return div(rebuild(node, (reduce_sum(top, x.param("axis")),)), d)
     return None
 
 

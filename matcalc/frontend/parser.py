@@ -281,6 +281,7 @@ def _aliased(node: Expr, args: tuple, alias: dict) -> Expr:
 
 
 def _multiple(a: Expr, alias: dict) -> Expr:
+    """`a` = k r as (k / c) n for a name n = c r (see `_aliased`), else `a`."""
     k, rest = ops._coefficient(a)
     c, name = alias.get(rest, (None, None))
     if name is None or (k == 1 and c != 1):

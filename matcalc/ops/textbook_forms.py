@@ -195,16 +195,17 @@ def mul_cancel_quotients(*factors: Expr) -> Expr | None:
     return result if result.shape == broadcast(*(f.shape for f in factors)) else None
 
 
-def _centred(c: Expr, axes: tuple) -> bool:
-    """Whether C = X − mean(X, axes) broadcast back (its sums along `axes`
-    are 0), the mean through a name (m = mean(X, axes, keepdims=True))."""
+def _centred(c: Expr, axes: tuple, ndim: int) -> bool:
+    """Whether C, of `ndim` axes, is X − mean(X, axes) broadcast back (its
+    sums along `axes` are 0), the mean through a name (m = mean(X, axes,
+    keepdims=True))."""
     c = unnamed(c)
-    if not is_op(c, "add") or len(c.args) != 2:
+    if not is_op(c, "add") or len(c.args) != 2 or c.ndim != ndim:
         return False
     for x, t in (c.args, c.args[::-1]):
         k, rest = _coefficient(t)
         inner, rest = _coefficient(unnamed(rest))
-        if rest is not None and x.shape and k * inner == -1 / _count(x, axes) \
+        if rest is not None and x.shape == c.shape and k * inner == -1 / _count(x, axes) \
                 and any(rest is m for m in _spread_sums(x, axes)):
             return True
     return False
@@ -242,7 +243,7 @@ def _vanishes(term: Expr, axes: tuple, ndim: int) -> bool:
     c = unnamed(rest[0])
     while is_op(c, "div") and _flat(c.args[1], axes, ndim):
         c = unnamed(c.args[0])
-    return _centred(c, axes)
+    return _centred(c, axes, ndim)
 
 
 @rule("sum")

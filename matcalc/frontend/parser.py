@@ -254,39 +254,42 @@ class _ProblemBuilder:
 
 def shared_names(output: Expr, intermediates: dict) -> tuple[Expr, dict]:
     """The output and the intermediates with each value a builder made again
-    (var's X − mean(X) beside the user's m = mean(X)), or a multiple of it,
-    referring to the user's name, so it is one node, computed once."""
-    names, roots, changed = list(intermediates), [output, *intermediates.values()], True
-    while changed:
-        alias: dict[Expr, tuple] = {}
-        for node in roots[1:]:
-            if is_op(node, "name") and isinstance(node.args[0], Apply) \
-                    and not is_op(node.args[0], "name"):
-                c, rest = ops._coefficient(node.args[0])
-                alias.setdefault(rest, (c, node))
-        new = rewrite(roots, lambda node, args: _aliased(node, args, alias))
-        changed, roots = any(a is not b for a, b in zip(new, roots)), new
-    return roots[0], dict(zip(names, roots[1:]))
+    (var's X − mean(X) after the user's m = mean(X)), or its negation,
+    referring to the name of an earlier line, so it is one node, computed
+    once."""
+    alias: dict[Expr, tuple] = {}
+    renamed: dict[Expr, Expr] = {}      # each line's name node as first built -> as shared
+    for name, node in intermediates.items():
+        renamed[node] = _aliased(node, alias, renamed)
+        for value in {node.args[0], renamed[node].args[0]} if is_op(node, "name") else ():
+            c, rest = ops._coefficient(value)
+            if isinstance(rest, Apply) and not is_op(rest, "name"):
+                alias.setdefault(rest, (c, renamed[node]))
+    return _aliased(output, alias, renamed), {k: renamed[v] for k, v in intermediates.items()}
 
 
-def _aliased(node: Expr, args: tuple, alias: dict) -> Expr:
-    """`node` over `args`, an argument k r replaced by (k / c) n where a name
-    n stands for c r and k is c or a constant other than 1 (a name's own
-    value stays)."""
-    if not isinstance(node, Apply):
-        return node
-    if node.op != "name":
-        args = tuple(_multiple(a, alias) for a in args)
-    return node if args == node.args else apply(ops.OPS[node.op], args, node.params)
+def _aliased(root: Expr, alias: dict, renamed: dict) -> Expr:
+    """`root` with an earlier line's name node as shared, and each argument
+    ±c r replaced by ±n where the name n stands for c r (a name's own value
+    stays)."""
+    def visit(node: Expr, args: tuple) -> Expr:
+        if node in renamed:
+            return renamed[node]
+        if not isinstance(node, Apply):
+            return node
+        if node.op == "name":
+            return node if args == node.args else apply(ops.OPS["name"], args, node.params)
+        return ops.rebuild(node, tuple(_multiple(a, alias) for a in args))
+    return rewrite([root], visit)[0]
 
 
 def _multiple(a: Expr, alias: dict) -> Expr:
-    """`a` = k r as (k / c) n for a name n = c r (see `_aliased`), else `a`."""
+    """`a` = ±c r as ±n for a name n = c r (see `_aliased`), else `a`."""
     k, rest = ops._coefficient(a)
     c, name = alias.get(rest, (None, None))
-    if name is None or (k == 1 and c != 1):
+    if name is None or k not in (c, -c):
         return a
-    return name if k == c else apply(ops.OPS["mul"], (const(k / c), name))
+    return name if k == c else ops.neg(name)
 
 
 def readable(variables, dims: dict) -> set:

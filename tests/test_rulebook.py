@@ -30,6 +30,11 @@ A, B, C, D = (var(n, (N, N)) for n in "ABCD")
 S = var("S", (N, N), structure="symmetric")
 P = var("P", (N, N), structure="spd")
 X = var("X", (N, M))
+Xp = var("Xp", (N, M), domain="positive")
+Z = var("Z", (N, M, 2))
+K = var("K", (N, M, 1), domain="positive")       # a kept divisor (keepdims)
+U = var("U", (N, 1, M))
+Kc = var("Kc", (N, 1), domain="positive")         # a kept divisor of a matrix
 
 
 def _centred(m, axis=1):
@@ -63,6 +68,11 @@ CASES = {
     "div_cancel": lambda: div(mul(x, p), p),
     "div_softmax": lambda: div(exp(X), col(reduce_sum(exp(X), 1))),
     "sum_inserted_axes": lambda: reduce_sum(mul(const(3), expand_dims(X, (1,))), (1, 2)),
+    "expand_dims_coefficient": lambda: add(expand_dims(_two(X), (2,)),
+                                           expand_dims(div(const(3), Xp), (2,))),
+    "expand_dims_unit_sum": lambda: expand_dims(reduce_sum(mul(U, U), (1,)), (1,)),
+    "col_unit_sum": lambda: col(reduce_sum(mul(const(3), Kc, exp(Kc)), 1)),
+    "row_unit_sum": lambda: row(reduce_sum(exp(var("Xr", (1, M))), 0)),
     "div_sigmoid": lambda: div(const(1), add(const(1), exp(neg(x)))),
     "matmul_symmetric_first": lambda: matmul(x, S),
     "matmul_diag_left": lambda: matmul(diag(x), X),
@@ -268,10 +278,20 @@ def _divisor_rule(name):
     ("computed_quotient", lambda: (mul(row(div(w, q)), X), {div(X, row(q))})),
     ("computed_quotient", lambda: (mul(div(w, q), X), {div(X, q)})),
     ("computed_quotient", lambda: (mul(div(func("exp", s), s), X), {div(X, s)})),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(Z, K), mul(const(-3), div(exp(Z), K)),
+                                                  Z)), set())),
+    ("sum_of_quotient", lambda: (expand_dims(reduce_sum(div(mul(Z, Z), K), (2,)), (2,)), set())),
+    ("sum_of_quotient", lambda: (expand_dims(reduce_sum(mul(Z, div(exp(Z), K)), (2,)), (2,)),
+                                 set())),
+    ("computed_quotient", lambda: (mul(div(expand_dims(reduce_sum(Z, (2,)), (2,)), K), Z, s),
+                                   {div(Z, K)})),
+    ("sum_of_quotient", lambda: (col(reduce_sum(div(X, Kc), 1)), set())),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(X, Kc), div(exp(X), Kc))), set())),
 ])
 def test_divisor_rules_take_any_broadcast_divisor(name, make):
-    """Rows (a vector in a matrix is one) and scalars as well as columns, along
-    either axis; the value is kept."""
+    """Rows (a vector in a matrix is one), scalars and kept divisors (an
+    array of length 1 along the summed axes, as keepdims makes) as well as
+    columns, along either axis; the value is kept."""
     node, computed = make()
     out = _divisor_rule(name)(node, computed)
     assert out is not None and out is not node
@@ -290,6 +310,12 @@ def test_divisor_rules_take_any_broadcast_divisor(name, make):
     ("sum_of_quotient", lambda: (reduce_sum(div(X, col(p)), 0), set())),
     ("sum_of_quotient", lambda: (reduce_sum(div(X, col(p)), 1), {div(X, col(p))})),
     ("computed_quotient", lambda: (mul(col(div(x, p)), X), set())),
+    ("common_divisor", lambda: (apply(OPS["add"], (div(Z, K), div(Z, exp(K)))), set())),
+    ("sum_of_quotient", lambda: (expand_dims(reduce_sum(div(Z, exp(Z)), (2,)), (2,)), set())),
+    ("sum_of_quotient", lambda: (expand_dims(reduce_sum(div(Z, K), (2,)), (2,)),
+                                 {expand_dims(reduce_sum(div(Z, K), (2,)), (2,))})),
+    ("computed_quotient", lambda: (mul(div(expand_dims(reduce_sum(Z, (2,)), (2,)), K), Z),
+                                   set())),
 ])
 def test_divisor_rules_leave_other_divisors_and_computed_values(name, make):
     """Two divisors that differ, a column (s / v)[:, None] (s[:, None] is no
@@ -345,6 +371,35 @@ def test_centred_columns_sum_to_zero():
     assert reduce_sum(mul(row(w), c), 1) is not zeros((N,))     # rows of C do not
     assert reduce_sum(mul(w, c), 0) is zeros((M,))              # a vector is a row
     assert reduce_sum(mul(w, _centred(X, 1)), 1) is not zeros((N,))
+
+
+def _kept_mean_centred(m, axes, named=False):
+    """m − mean(m, axes, keepdims=True), the mean named where `named`."""
+    from matcalc.ops import named as name
+    mean = div(expand_dims(reduce_sum(m, axes), axes), const(sympy.Mul(*(m.shape[a]
+                                                                     for a in axes))))
+    return sub(m, name("mu", mean) if named else mean)
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_centred_arrays_sum_to_zero_along_kept_axes(named):
+    """sum(a ⊙ C / d, I) = 0 for C = Z − mean(Z, I, keepdims=True) (its
+    mean named or not) and a, d of length 1 along I; a term of a sum is
+    dropped; along another axis nothing is; the value is kept."""
+    from matcalc.ops import zeros
+    c = _kept_mean_centred(Z, (2,), named)
+    a = expand_dims(reduce_sum(exp(Z), (2,)), (2,))
+    vanishing = mul(a, div(c, K), s)
+    assert reduce_sum(vanishing, (2,)) is zeros((N, M))
+    total = add(exp(Z), vanishing)
+    assert reduce_sum(total, (2,)) is reduce_sum(exp(Z), (2,))
+    assert reduce_sum(vanishing, (1,)) is not zeros((N, 2))
+    with rulebook.disabled("sum_centred"):
+        plain = reduce_sum(total, (2,))
+    for seed in range(2):
+        values = _inputs(plain, seed=seed)
+        np.testing.assert_allclose(np.asarray(evaluate(plain, values), dtype=float),
+                                   evaluate(reduce_sum(exp(Z), (2,)), values), rtol=1e-10)
 
 
 @pytest.mark.parametrize("make", [

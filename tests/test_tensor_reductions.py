@@ -139,6 +139,33 @@ def test_a_sum_over_inserted_axes_is_the_sum_of_the_original():
     assert "sum(sum" not in str(g["X"]) and "sum(X, axis=2, keepdims=True)" in str(g["X"])
 
 
+def test_a_named_mean_and_the_mean_var_takes_after_it_are_one_value():
+    """var(X) centres X by the mean the user named m on an earlier line, so
+    X - m is computed once, forward and backward; the gradient keeps its
+    value, and the problem prints as written."""
+    text = "\n".join(["X: B x T x D", "W: B x T x D", "m = mean(X, axis=-1, keepdims=True)",
+                      "s = var(X, axis=-1, keepdims=True)", "Y = (X - m) / sqrt(s + 1e-5)",
+                      "f = sum(Y * W)"])
+    problem = matcalc.parse(text)
+    g = matcalc.grad(problem)
+    assert str(g).count("X - ") == 1 and "X - m" in str(g), str(g)
+    code = matcalc.codegen(problem)
+    assert code[code.index("def forward"):code.index("def backward")].count("X - ") == 1
+    assert matcalc.parse(str(problem)).output is problem.output
+    check_differences(problem)
+
+
+def test_a_value_is_named_only_by_an_earlier_line():
+    """h = diag(exp(X)) before loss = exp(X) keeps its exp(X) (a later name
+    would be read before its line); a multiple of a variable is no named
+    value's multiple."""
+    problem = matcalc.parse("X: N x N\nh = diag(exp(X))\nloss = exp(X)")
+    assert "h = diag(exp(X))" in str(problem)
+    assert matcalc.parse(str(problem)).output is problem.output
+    problem = matcalc.parse("X: N x N\nd = 2 * X\nf = sum(exp(-X) * d)")
+    assert "f = sum(exp(-X) * d)" in str(problem)
+
+
 # ------------------------------------------------------------- printing ---
 
 def test_text_latex_and_unicode_write_the_axes():

@@ -48,7 +48,7 @@ from textbook_table import ROWS, Row
 assert len({r.id for r in ROWS}) == len(ROWS), "row ids must be unique"
 
 # Operators that compute nothing: views and the marks of names.
-VIEWS = frozenset({"transpose", "col", "row", "name", "adjoint"})
+VIEWS = frozenset({"transpose", "col", "row", "expand_dims", "name", "adjoint"})
 
 
 # ----------------------------------------------------------- the program ---
@@ -222,15 +222,16 @@ def _without_coefficient(node):
 
 
 def do_nothing_wrappers(bindings, gradients, forward) -> list[str]:
-    """`sum(v[:, None], axis=1)`: a sum over an axis of length 1, or of a
-    scalar; a transpose of a transpose."""
+    """`sum(v[:, None], axis=1)`: a sum over axes of length 1 (`sum(x[:, :,
+    None], axis=2)` too), or of a scalar; a transpose of a transpose."""
     found = []
     for n, e in bindings:
         for node in _tree(e):
             if is_op(node, "sum"):
                 axis, x = node.param("axis"), node.args[0]
-                if not x.shape or (axis is not None and x.shape[axis] == 1) or \
-                        (axis is None and all(d == 1 for d in x.shape)):
+                axes = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) \
+                    else axis
+                if all(x.shape[a] == 1 for a in axes):
                     found.append(f"{n}: {node}")
             if is_op(node, "transpose") and is_op(node.args[0], "transpose"):
                 found.append(f"{n}: {node}")

@@ -273,6 +273,35 @@ ROWS = [
         "r = sqrt(mean(X ** 2, axis=1)); Y = X / r[:, None]; "
         "dX = (G - Y * mean(G * Y, axis=1)[:, None]) / r[:, None]",
         "RMS normalisation (Zhang & Sennrich 2019), backward pass"),
+    Row("layer_norm_keepdims", ML, "X: N x D; G: N x D",
+        "m = mean(X, axis=1, keepdims=True); C = X - m; "
+        "s = sqrt(mean(C ** 2, axis=1, keepdims=True)); Y = C / s; f = sum(G * Y)", "X",
+        "C = X - mean(X, axis=1, keepdims=True); s = sqrt(mean(C ** 2, axis=1, keepdims=True)); "
+        "Y = C / s; dX = (G - mean(G, axis=1, keepdims=True) "
+        "- Y * mean(G * Y, axis=1, keepdims=True)) / s",
+        "layer normalisation of rows with keepdims (s an N x 1 array, not a column)"),
+    Row("layer_norm_batched", ML, "X: B x T x D; G: B x T x D",
+        "m = mean(X, axis=-1, keepdims=True); C = X - m; "
+        "s = sqrt(mean(C ** 2, axis=-1, keepdims=True)); Y = C / s; f = sum(G * Y)", "X",
+        "C = X - mean(X, axis=-1, keepdims=True); "
+        "s = sqrt(mean(C ** 2, axis=-1, keepdims=True)); Y = C / s; "
+        "dX = (G - mean(G, axis=-1, keepdims=True) "
+        "- Y * mean(G * Y, axis=-1, keepdims=True)) / s",
+        "layer normalisation over the last axis of a batch of sequences (keepdims)"),
+    Row("layer_norm_batched_affine", ML, "X: B x T x D; gamma, beta: D; W: B x T x D",
+        "m = mean(X, axis=-1, keepdims=True); s = var(X, axis=-1, keepdims=True); "
+        "Y = (X - m) / sqrt(s + 1e-5) * gamma + beta; f = sum(Y * W)", "X, gamma, beta",
+        "C = X - mean(X, axis=-1, keepdims=True); "
+        "r = sqrt(mean(C ** 2, axis=-1, keepdims=True) + 1e-5); Xh = C / r; G = W * gamma; "
+        "dX = (G - Xh * mean(G * Xh, axis=-1, keepdims=True) "
+        "- mean(G, axis=-1, keepdims=True)) / r; "
+        "dgamma = sum(W * Xh, axis=(0, 1)); dbeta = sum(W, axis=(0, 1))",
+        "examples/batched_layernorm.mc: var with keepdims, scale gamma and shift beta"),
+    Row("rms_norm_batched", ML, "X: B x T x D; G: B x T x D",
+        "r = sqrt(mean(X ** 2, axis=-1, keepdims=True)); Y = X / r; f = sum(G * Y)", "X",
+        "r = sqrt(mean(X ** 2, axis=-1, keepdims=True)); Y = X / r; "
+        "dX = (G - Y * mean(G * Y, axis=-1, keepdims=True)) / r",
+        "RMS normalisation over the last axis of a batch of sequences (keepdims)"),
     Row("unit_vector", ML, "x: N; g: N", "n = sqrt(sum(x ** 2)); y = x / n; f = sum(g * y)", "x",
         "n = sqrt(sum(x ** 2)); y = x / n; dx = (g - y * sum(g * y)) / n",
         "a vector scaled to unit length, backward pass"),

@@ -16,7 +16,7 @@ from lark import Token
 from .. import ops
 from ..errors import MatcalcError, NameResolutionError, ParseError, ShapeError
 from ..hooks import provide
-from ..ir.expr import Expr, Var, const, is_op, var
+from ..ir.expr import Apply, Expr, Var, apply, const, is_op, rewrite, var
 from ..ir.problem import Problem
 from ..ir.shapes import dim
 from .expressions import CONSTANTS, KEYWORD_VALUES, ExprBuilder, operand, size_value, suggest
@@ -247,8 +247,49 @@ class _ProblemBuilder:
                 raise self.error(ParseError, _integer_wrt(str(token)), token)
         if len(set(wrt)) != len(wrt):
             raise self.error(ParseError, "a name appears twice in 'wrt'", self.wrt[0])
-        return Problem(dict(self.variables), dict(self.dims), dict(self.intermediates),
+        output, intermediates = shared_names(output, self.intermediates)
+        return Problem(dict(self.variables), dict(self.dims), intermediates,
                        output, name, wrt, self.text, self.filename, dict(self.written))
+
+
+def shared_names(output: Expr, intermediates: dict) -> tuple[Expr, dict]:
+    """The output and the intermediates with each value a builder made again
+    (var's X − mean(X) after the user's m = mean(X)), or its negation,
+    referring to the name of an earlier line, so it is one node, computed
+    once."""
+    alias: dict[Expr, tuple] = {}
+    renamed: dict[Expr, Expr] = {}      # each line's name node as first built -> as shared
+    for name, node in intermediates.items():
+        renamed[node] = _aliased(node, alias, renamed)
+        for value in {node.args[0], renamed[node].args[0]} if is_op(node, "name") else ():
+            c, rest = ops._coefficient(value)
+            if isinstance(rest, Apply) and not is_op(rest, "name"):
+                alias.setdefault(rest, (c, renamed[node]))
+    return _aliased(output, alias, renamed), {k: renamed[v] for k, v in intermediates.items()}
+
+
+def _aliased(root: Expr, alias: dict, renamed: dict) -> Expr:
+    """`root` with an earlier line's name node as shared, and each argument
+    ±c r replaced by ±n where the name n stands for c r (a name's own value
+    stays)."""
+    def visit(node: Expr, args: tuple) -> Expr:
+        if node in renamed:
+            return renamed[node]
+        if not isinstance(node, Apply):
+            return node
+        if node.op == "name":
+            return node if args == node.args else apply(ops.OPS["name"], args, node.params)
+        return ops.rebuild(node, tuple(_multiple(a, alias) for a in args))
+    return rewrite([root], visit)[0]
+
+
+def _multiple(a: Expr, alias: dict) -> Expr:
+    """`a` = ±c r as ±n for a name n = c r (see `_aliased`), else `a`."""
+    k, rest = ops._coefficient(a)
+    c, name = alias.get(rest, (None, None))
+    if name is None or k not in (c, -c):
+        return a
+    return name if k == c else ops.neg(name)
 
 
 def readable(variables, dims: dict) -> set:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sympy
 
 from ..errors import ShapeError
-from ..ir.expr import Expr, const, is_op
+from ..ir.expr import Const, Expr, const, is_op
 from .axes import _count, expand, expand_dims, logsumexp, mean, normal_axis, reduce_sum, softmax
 from .builders import BUILDERS, _coefficient, div, func, log, mul, ones, power, sub
 from .core import Op, _register
@@ -53,6 +53,50 @@ def sum_inserted_axes(x: Expr, axis) -> Expr | None:
     others = tuple(a - sum(i < a for i in inserted) for a in axes if a not in inserted)
     r = rest.args[0]
     return mul(const(c), reduce_sum(r, others) if others else r)
+
+
+@rule("expand_dims")
+def expand_dims_coefficient(x: Expr, axis: tuple) -> Expr | None:
+    """expand_dims(c v, I) = c expand_dims(v, I)
+
+    and expand_dims(c / v, I) = c / expand_dims(v, I), as for columns: the
+    constant joins the other constants of a product."""
+    if is_op(x, "div") and isinstance(x.args[0], Const) and x.args[0].value != 1:
+        return mul(x.args[0], div(const(1), expand_dims(x.args[1], axis)))
+    c, rest = _coefficient(x)
+    return mul(const(c), expand_dims(rest, axis)) if c != 1 and rest is not None else None
+
+
+def _unit_sum(x: Expr, axes: tuple) -> Expr | None:
+    """y for x = sum(y, axes) with y of length 1 along `axes`, else None."""
+    if not is_op(x, "sum") or _axes(x.args[0], x.param("axis")) != axes:
+        return None
+    y = x.args[0]
+    return y if all(y.shape[a] == 1 for a in axes) else None
+
+
+@rule("expand_dims")
+def expand_dims_unit_sum(x: Expr, axis: tuple) -> Expr | None:
+    """sum(y, I, keepdims=True) = y for y of length 1 along the axes I
+
+    (a sum over an axis of length 1 adds one term; put back, it is y)."""
+    return _unit_sum(x, axis)
+
+
+@rule("col")
+def col_unit_sum(v: Expr) -> Expr | None:
+    """sum(y, 1)[:, None] = y for y of n x 1
+
+    (keepdims along axis 1 of a matrix: one term, put back)."""
+    return _unit_sum(v, (1,))
+
+
+@rule("row")
+def row_unit_sum(v: Expr) -> Expr | None:
+    """sum(y, 0)[None, :] = y for y of 1 x n
+
+    (keepdims along axis 0 of a matrix: one term, put back)."""
+    return _unit_sum(v, (0,))
 
 
 def _ties(n: Expr) -> tuple[Expr, Expr]:

@@ -9,7 +9,7 @@ from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import broadcast
 from .builders import (_coefficient, add, col, div, eye, func, matmul, mul, neg, row, transpose,
                        zeros)
-from .axes import reduce_sum
+from .axes import _count, expand, expand_dims, reduce_sum
 from .core import unnamed
 from .functions import where
 from .rulebook import rule
@@ -195,52 +195,75 @@ def mul_cancel_quotients(*factors: Expr) -> Expr | None:
     return result if result.shape == broadcast(*(f.shape for f in factors)) else None
 
 
-def _centred(c: Expr, axis: int) -> bool:
-    """Whether C = X − mean(X, axis) broadcast back (its sums along `axis`
-    are 0)."""
+def _centred(c: Expr, axes: tuple, ndim: int) -> bool:
+    """Whether C, of `ndim` axes, is X − mean(X, axes) broadcast back (its
+    sums along `axes` are 0), the mean through a name (m = mean(X, axes,
+    keepdims=True))."""
     c = unnamed(c)
-    if not is_op(c, "add") or len(c.args) != 2:
+    if not is_op(c, "add") or len(c.args) != 2 or c.ndim != ndim:
         return False
     for x, t in (c.args, c.args[::-1]):
         k, rest = _coefficient(t)
-        spread = col if axis == 1 else row
-        if x.ndim == 2 and rest is spread(reduce_sum(x, axis)) and k == -1 / x.shape[axis]:
+        inner, rest = _coefficient(unnamed(rest))
+        if rest is not None and x.shape == c.shape and k * inner == -1 / _count(x, axes) \
+                and any(rest is m for m in _spread_sums(x, axes)):
             return True
     return False
 
 
-def _flat(f: Expr, axis: int) -> bool:
-    """Whether f, a factor of a matrix, is constant along `axis` (a scalar,
-    of length 1 there, or a vector, which broadcasts as a row)."""
-    return f.ndim == 0 or f.ndim == 2 and f.shape[axis] == 1 or f.ndim == 1 and axis == 0
+def _spread_sums(x: Expr, axes: tuple) -> tuple:
+    """sum(x, axes) put back as it broadcasts against x: a column or row of
+    a matrix; an array's with its reduced axes of length 1 (keepdims), or
+    without the leading ones."""
+    if x.ndim == 2 and len(axes) == 1:
+        return ((col if axes[0] == 1 else row)(reduce_sum(x, axes[0])),)
+    if x.ndim < 3 or len(axes) == x.ndim:
+        return ()
+    total = reduce_sum(x, axes)
+    return expand_dims(total, axes), expand(total, axes)
 
 
-def _vanishes(term: Expr, axis: int) -> bool:
-    """Whether term = A ⊙ C (or A ⊙ C / B) with A, B constant along `axis`
-    and C centred along it."""
-    while is_op(term, "div") and _flat(term.args[1], axis):
+def _flat(f: Expr, axes: tuple, ndim: int) -> bool:
+    """Whether f, a factor of an array of `ndim` axes, is constant along
+    `axes` (a scalar, of length 1 there, or missing them: a vector in a
+    matrix broadcasts as a row)."""
+    lead = ndim - f.ndim
+    return all(a < lead or f.shape[a - lead] == 1 for a in axes)
+
+
+def _vanishes(term: Expr, axes: tuple, ndim: int) -> bool:
+    """Whether term = A ⊙ C (or A ⊙ C / B, with C / B a factor too) with
+    A, B constant along `axes` and C centred along them."""
+    while is_op(term, "div") and _flat(term.args[1], axes, ndim):
         term = term.args[0]
     factors = term.args if is_op(term, "mul") else (term,)
-    rest = [f for f in factors if not _flat(f, axis)]
-    return len(rest) == 1 and _centred(rest[0], axis)
+    rest = [f for f in factors if not _flat(f, axes, ndim)]
+    if len(rest) != 1:
+        return False
+    c = unnamed(rest[0])
+    while is_op(c, "div") and _flat(c.args[1], axes, ndim):
+        c = unnamed(c.args[0])
+    return _centred(c, axes, ndim)
 
 
 @rule("sum")
-def sum_centred(x: Expr, axis: int | None) -> Expr | None:
+def sum_centred(x: Expr, axis) -> Expr | None:
     """sum(a[:, None] ⊙ (X − mean(X, 1)[:, None]), 1) = 0
 
-    and likewise along axis 0: a centred matrix's rows (columns) sum to 0,
-    so a term a ⊙ C of a sum along that axis is dropped."""
-    if axis not in (0, 1) or x.ndim != 2:
+    and likewise along axis 0, and along the axes I of an array with a of
+    length 1 along them (keepdims): a centred array's sums along I are 0,
+    so a term a ⊙ C of a sum along I is dropped."""
+    axes = (axis,) if isinstance(axis, int) else axis
+    if axes is None or x.ndim < 2:
         return None
     while is_op(x, "name", "adjoint"):
         x = x.args[0]
     terms = x.args if is_op(x, "add") else (x,)
-    kept = [t for t in terms if not _vanishes(t, axis)]
+    kept = [t for t in terms if not _vanishes(t, axes, x.ndim)]
     if len(kept) == len(terms):
         return None
     if not kept:
-        return zeros(x.shape[1:] if axis == 0 else x.shape[:1])
+        return zeros(tuple(n for k, n in enumerate(x.shape) if k not in axes))
     rest = add(*kept)
     return reduce_sum(rest, axis) if rest.shape == x.shape else None
 

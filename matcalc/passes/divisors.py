@@ -15,20 +15,24 @@ from ..ir.expr import Const, Expr, const, is_op
 from ..ops import _coefficient, add, col, div, mul, rebuild, reduce_sum, row
 from .collect import _unmark
 
-_SPREAD = {"col": col, "row": row, "scalar": lambda v: v}
+_SPREAD = {"col": col, "row": row, "scalar": lambda v: v, "kept": lambda v: v}
 DEPTH = 4     # how far below a term a divisor is looked for (a chain of products is deep)
 
 
-def _kind(d: Expr, frame: str | None) -> tuple | None:
-    """(kind, v) for a divisor d = v spread as kind ("col", "row", "scalar")
-    in a term of frame `frame` (None for a matrix, "col" or "row" for the
-    vector of a column or row, a vector in a matrix being a row), else None."""
+def _kind(d: Expr, frame: str | None, ndim: int) -> tuple | None:
+    """(kind, v) for a divisor d = v spread as kind ("col", "row", "scalar",
+    or "kept": d itself, of the term's `ndim` with an axis of length 1, as a
+    reduction with keepdims) in a term of frame `frame` (None for a matrix or
+    an array, "col" or "row" for the vector of a column or row, a vector in
+    a matrix being a row), else None."""
     if not d.shape:
         return None if isinstance(d, Const) else ("scalar", d)
     if frame is None and is_op(d, "col", "row"):
         return d.op, d.args[0]
     if frame is not None and d.ndim == 1:
         return frame, d
+    if frame is None and d.ndim == ndim >= 2 and any(n == 1 for n in d.shape):
+        return "kept", d
     return None
 
 
@@ -49,7 +53,7 @@ def quotients(x: Expr, computed: set, frame: str | None = None,
         yield from quotients(x.args[0], computed, frame, depth - 1)
     elif is_op(x, "div"):
         a, d = x.args
-        kind = _kind(d, _frame(x, d, frame))
+        kind = _kind(d, _frame(x, d, frame), x.ndim)
         if kind is not None:
             yield kind, a
         for key, rest in quotients(a, computed, _frame(x, a, frame), depth - 1):
@@ -95,8 +99,12 @@ def common_divisor(node: Expr, computed: set) -> Expr | None:
 
 def sum_of_quotient(node: Expr, computed: set) -> Expr | None:
     """sum(A / v[:, None], 1) = sum(A, 1) / v and sum(A / v[None, :], 0) =
-    sum(A, 0) / v; sum(A / s, axis) = sum(A, axis) / s for a scalar s: what
-    is constant along the summed axis divides the smaller sum."""
+    sum(A, 0) / v; sum(A / s, axis) = sum(A, axis) / s for a scalar s; and
+    sum(A / d, I, keepdims=True) = sum(A, I, keepdims=True) / d for d of
+    length 1 along I: what is constant along the summed axes divides the
+    smaller sum."""
+    if is_op(node, "expand_dims", "col", "row") and node not in computed:
+        return _kept_sum_of_quotient(node, computed)
     if not is_op(node, "sum") or node in computed:
         return None
     x, axis = node.args[0], node.param("axis")
@@ -105,6 +113,22 @@ def sum_of_quotient(node: Expr, computed: set) -> Expr | None:
     for (kind, v), top in quotients(rest, computed) if rest is not None else ():
         if kind in flat and top.shape == x.shape:
             return mul(const(c), div(reduce_sum(top, axis), v))
+    return None
+
+
+def _kept_sum_of_quotient(node: Expr, computed: set) -> Expr | None:
+    """sum(A / d, I, keepdims=True) = sum(A, I, keepdims=True) / d (the
+    sum put back by expand_dims, or as a column or row of a matrix)."""
+    axes = {"col": (1,), "row": (0,)}.get(node.op) or node.param("axis")
+    x = node.args[0]
+    summed = x.param("axis") if is_op(x, "sum") else None
+    if summed is None or x.args[0].ndim != node.ndim or \
+            (summed if isinstance(summed, tuple) else (summed,)) != axes:
+        return None
+    for (kind, d), top in quotients(x.args[0], computed):
+        if kind == "kept" and all(d.shape[a] == 1 for a in axes) \
+                and top.shape == x.args[0].shape:
+            return div(rebuild(node, (reduce_sum(top, x.param("axis")),)), d)
     return None
 
 
@@ -131,6 +155,8 @@ def _computed(c: Expr, kind: str, v: Expr, computed: set) -> Expr | None:
     """c / v spread as kind, where the forward pass computes it, else None."""
     if kind == "scalar":
         fits = bool(c.shape)
+    elif kind == "kept":
+        fits = c.ndim == v.ndim
     else:
         fits = c.ndim == 2 and v.shape == (c.shape[:1] if kind == "col" else c.shape[1:])
     if not fits:

@@ -352,6 +352,19 @@ def test_computed_symmetric_product_leaves_other_products(make):
     assert computed_symmetric_product(node, computed) is None
 
 
+def test_computed_symmetric_product_leaves_a_product_only_traced():
+    """tr((S⁻¹C) S⁻¹) is a sum the forward pass never forms; naming (S⁻¹C) S⁻¹
+    in the derivative would make it form one more product."""
+    from matcalc.passes.products import computed_symmetric_product, formed
+    t1 = solve(P, S)
+    traced = apply(OPS["matmul"], (t1, inv(P)))
+    computed = formed([inv(P), t1, traced, apply(OPS["trace"], (traced,))])
+    assert traced not in computed and traced in computed.traced
+    node = apply(OPS["matmul"], (inv(P), apply(OPS["transpose"], (t1,))))
+    assert computed_symmetric_product(node, computed) is None
+    assert computed_symmetric_product(node, formed([inv(P), t1])) is matmul(t1, inv(P))
+
+
 def test_sigmoid_complement_leaves_a_zero_argument_alone():
     """σ(0) + c: the argument is its own negation, and the one term is not a
     pair (the fuzzer's trace(inner / (sigmoid(zeros(K, K)) + 1E-1)))."""

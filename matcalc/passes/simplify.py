@@ -10,7 +10,7 @@ towards the leaves, where they are free: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ +
 common factors that would otherwise be computed twice: C ⊗ A + C ⊗ B =
 C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X; and
 a product chain reuses a product the forward pass forms (Σ⁻¹RᵀRΣ⁻¹ =
-(RΣ⁻¹)ᵀ(RΣ⁻¹)). A product the forward pass only traces is not formed
+(RΣ⁻¹)ᵀ(RΣ⁻¹); those rules live in `products.py`). A product the forward pass only traces is not formed
 (tr(A B) is a sum of A ⊙ Bᵀ), so it does not count as computed.
 Rules by a variable's declared domain use what its values are: the rows of a
 `onehot` Y sum to 1, y² = |y| = 1 for `sign` entries, |x| = x for `positive`.
@@ -25,11 +25,11 @@ import sympy
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op
 from ..ops import (OPS, _coefficient, add, col, div, func, kron, matmul, mul, ones, outer,
                    rebuild, reduce_sum, row, transpose)
-from ..ops import is_symmetric, rulebook
-from ..ops.builders import inv
+from ..ops import rulebook
 from .broadcast_forms import broadcast_forms
 from .divisors import common_divisor, computed_quotient, sum_of_quotient
-from .collect import (_chain, _unmark, common_elementwise_factor, common_factor,
+from .products import computed_product, computed_symmetric_product, formed
+from .collect import (_unmark, common_elementwise_factor, common_factor,
                       marked_like_terms, sum_of_sums)
 
 
@@ -229,54 +229,6 @@ def domain_elementwise(node: Expr, computed: set) -> Expr | None:
     return x if result == "same" else ones(x.shape)
 
 
-def computed_product(node: Expr, computed: set) -> Expr | None:
-    """F₁ ⋯ A B ⋯ Fₖ = F₁ ⋯ (A B) ⋯ Fₖ where the forward pass computes A B
-    (or (A B)ᵀ = Bᵀ Aᵀ) and A or B is square, so the reused product is no
-    larger than the factor it replaces: Σ⁻¹ Rᵀ R Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹)."""
-    if not (is_op(node, "matmul")) or node in computed:
-        return None
-    factors = _chain(node, computed)
-    if len(factors) < 3 or any(f.ndim != 2 for f in factors):
-        return None
-    for i, (a, b) in enumerate(zip(factors, factors[1:])):
-        if a.shape[0] != a.shape[1] and b.shape[0] != b.shape[1]:
-            continue
-        for product in (matmul(a, b), transpose(matmul(transpose(b), transpose(a)))):
-            transposed = is_op(product, "transpose")
-            inner = product.args[0] if transposed else product
-            if inner in computed:
-                out = factors[:i] + [product] + factors[i + 2:]
-                result = out[0]
-                for f in out[1:]:
-                    result = matmul(result, f)
-                return result
-    return None
-
-
-def _factors(product: Expr) -> tuple[Expr, Expr] | None:
-    """(A, B) for A B, and (A⁻¹, B) for solve(A, B), of matrices."""
-    if is_op(product, "matmul", "solve") and all(a.ndim == 2 for a in product.args):
-        a, b = product.args
-        return (inv(a), b) if product.op == "solve" else (a, b)
-    return None
-
-
-def computed_symmetric_product(node: Expr, computed: set) -> Expr | None:
-    """A (A B)ᵀ = (A B) A and (A B)ᵀ B = B (A B) for symmetric A and B, where
-    the forward pass computes A B (or solve(S, B) = S⁻¹ B): the product
-    reused, not transposed (S⁻¹ (S⁻¹ C)ᵀ = (S⁻¹ C) S⁻¹, the textbook's
-    S⁻¹ C S⁻¹ for C = XᵀX)."""
-    if not is_op(node, "matmul") or node in computed:
-        return None
-    left, right = node.args
-    for flipped, other, side in ((right, left, 0), (left, right, 1)):
-        product = flipped.args[0] if is_op(flipped, "transpose") else None
-        factors = _factors(product) if product in computed else None
-        if factors and other is factors[side] and all(map(is_symmetric, factors)):
-            return matmul(product, other) if side == 0 else matmul(other, product)
-    return None
-
-
 RULES: list[Callable[[Expr, set], Expr | None]] = [
     transpose_of_product,
     transpose_of_sum,
@@ -301,24 +253,12 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
 ]
 
 
-def _formed(nodes: list) -> set:
-    """The nodes whose values the code forms: a product A B used only in
-    tr(A B) is not (the trace is a sum of A ⊙ Bᵀ)."""
-    users: dict[Expr, list] = {}
-    for node in nodes:
-        for a in node.args:
-            users.setdefault(a, []).append(node)
-    return {n for n in nodes if not (
-        is_op(n, "matmul") and users.get(n)
-        and all(is_op(u, "trace") for u in users[n]))}
-
-
 class Simplifier:
     """Simplifies many expressions with one memo, so shared nodes stay shared."""
 
     def __init__(self, computed=(), rules=RULES):
         self.rules = rules
-        self.computed = _formed(list(computed))
+        self.computed = formed(list(computed))
         self.memo: dict[Expr, Expr] = {}
 
     def __call__(self, root: Expr) -> Expr:

@@ -44,18 +44,17 @@ LINES = [
     ("broadcast gradient", "jax", "dX = jnp.broadcast_to(w[:, None], (N, D))"),
     ("broadcast gradient", "array-api",
      "dX = xp.asarray(xp.broadcast_to(w[:, None], (N, D)), copy=True)"),
-    ("max pool", "numpy",
-     "dX = np.where(g0, (dt0 @ W.T / g0.astype(dtype).sum(axis=1))[:, None], 0)"),
-    ("max pool", "torch", "g0.to(**dtype).sum(axis=1)"),
-    ("max pool", "jax",
-     "dX = jnp.where(g0, (dt0 @ W.T / g0.astype(dtype).sum(axis=1))[:, None], 0)"),
-    ("max pool", "array-api", "xp.sum(xp.astype(g0, dtype), axis=1)"),
+    ("max pool", "numpy", "g0 = (X == P[:, None]).astype(dtype)"),
+    ("max pool", "numpy", "dX = g0 * (dt0 @ W.T / g0.sum(axis=1))[:, None]"),
+    ("max pool", "torch", "g0 = (X == P[:, None]).to(**dtype)"),
+    ("max pool", "jax", "dX = g0 * (dt0 @ W.T / g0.sum(axis=1))[:, None]"),
+    ("max pool", "array-api", "g0 = xp.astype(X == P[:, None, ...], dtype)"),
     ("ones divided", "numpy", "dt1 = np.broadcast_to(1 / t2, (B, T, D))"),
     ("constant gradient", "numpy", "dX = np.full((N, D), 2, dtype)"),
     ("constant gradient", "torch", "dX = torch.full((N, D), 2, **dtype)"),
     ("constant gradient", "array-api", "dX = xp.full((N, D), 2, dtype=dtype, device=device)"),
-    ("branches", "numpy", "dY = np.where(t2, 0, 2 * Y)"),
-    ("branches", "numpy", "dX = np.where(t0, dt1, 0.1 * dt1) + np.where(t2, np.cos(X), 0)"),
+    ("branches", "numpy", "dY = (2 * np.logical_not(t2).astype(dtype)) * Y"),
+    ("branches", "numpy", "dX = np.where(t0, dt1, 0.1 * dt1) + np.cos(X) * t2"),
     ("broadcast value", "numpy", "f = np.broadcast_to(w[:, None], (N, D)).copy()"),
     ("negated mask", "numpy", "dX = 3 * np.logical_not(t0).astype(dtype)"),
     ("negated mask", "array-api", "dX = 3 * xp.astype(xp.logical_not(t0), dtype)"),
@@ -90,12 +89,14 @@ def _peak(call) -> int:
     return peak
 
 
-@pytest.mark.parametrize("name, shape", [
-    ("broadcast gradient", (2000, 300)), ("mean pool", (16, 64, 128)),
-    ("max pool", (16, 64, 128))])
-def test_a_broadcast_gradient_allocates_only_itself(name, shape):
+@pytest.mark.parametrize("name, shape, bound", [
+    ("broadcast gradient", (2000, 300), 1.5), ("mean pool", (16, 64, 128), 1.5),
+    ("max pool", (16, 64, 128), 2.2)])
+def test_a_broadcast_gradient_allocates_only_itself(name, shape, bound):
     # np.ones(S) times the vector: twice the gradient's size; max pooling's
     # np.where(mask, np.ones(S), 0), then g * (mask / count): three times
+    # (now the 0/1 mask in the floating type, which keeps a NaN's NaN, and
+    # dX: twice)
     problem = PROBLEMS[name]
     module = matcalc.compile(problem)
     rng = np.random.default_rng(0)
@@ -103,7 +104,7 @@ def test_a_broadcast_gradient_allocates_only_itself(name, shape):
         {"N": shape[0], "B": shape[0], "D": shape[-1], "K": 5}[str(d)] for d in v.shape))
         for n, v in problem.variables.items()]
     _, cache = module.forward(*inputs)
-    assert _peak(lambda: module.backward(cache)) < 1.5 * inputs[0].nbytes
+    assert _peak(lambda: module.backward(cache)) < bound * inputs[0].nbytes
 
 
 @pytest.mark.parametrize("name", ["broadcast gradient", "constant gradient", "broadcast value"])
@@ -124,6 +125,50 @@ def test_a_broadcast_result_is_a_new_writeable_array(name):
     for result in [value, *grads.values()]:
         if result.ndim:
             result.mul_(2)  # an expanded view would refuse this
+
+
+@pytest.mark.parametrize("text", [
+    "X: D x N\nw: D\nf = sum(X.T * w)\nwrt X\n",               # dX a transposed broadcast
+    "X: D x N\nw: N\nY = (X * 0 + w).T\nf = sum(Y * X.T)\nwrt X\n",
+    "X: N x D\nw: D\nY = (X * 0 + w)[1:, :]\nf = sum(Y)\nwrt w\n",
+])
+def test_a_result_viewing_a_broadcast_is_writeable(text):
+    """A result that is a transpose or slice of a broadcast owns its memory
+    (was a read-only view of the broadcast: dX *= lr raised)."""
+    problem = matcalc.parse(text)
+    inputs = draw(problem, sizes(problem), np.random.default_rng(0))
+    module = matcalc.compile(problem)
+    forward = module.forward(**inputs)[0]
+    dout = np.ones(np.shape(forward)) if np.ndim(forward) else None
+    value, grads = module.value_and_grad(dout, **inputs)
+    for result in [value, *grads.values()]:
+        if np.ndim(result):
+            assert result.flags.writeable and 0 not in result.strides
+            result *= 2
+
+
+@pytest.mark.parametrize("target", ["numpy", "jax"])
+@pytest.mark.parametrize("text", ["Y = X * 0 + step(w)", "Y = 2 * ones(N, D) * step(w)"])
+def test_a_broadcast_mask_is_floating(text, target):
+    """ones ⊙ step(w) broadcast is 0/1 in X's floating type, not bool or int."""
+    problem = matcalc.parse(f"w: D\nX: N x D\n{text}\nf = sum(Y * X)\nwrt X\n")
+    inputs = draw(problem, sizes(problem), np.random.default_rng(0))
+    if target == "jax":
+        pytest.importorskip("jax")
+    module = matcalc.compile(problem, target=target)
+    _, grads = module.value_and_grad(**inputs)
+    assert np.asarray(grads["X"]).dtype == np.float64 or (
+        target == "jax" and np.asarray(grads["X"]).dtype.kind == "f")
+
+
+def test_a_nan_in_a_max_gives_a_nan_gradient():
+    """The tie mask multiplies (0 ⊙ NaN = NaN, as in JAX), never selects."""
+    module = matcalc.compile("X: N x D\nf = sum(max(X, axis=1))\nwrt X\n")
+    X = np.arange(6.0).reshape(2, 3)
+    X[0, 1] = np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        _, grads = module.value_and_grad(X=X)
+    assert np.isnan(grads["X"][0]).all() and grads["X"][1].tolist() == [0, 0, 1]
 
 
 @pytest.mark.parametrize("name", list(PROBLEMS))

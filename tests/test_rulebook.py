@@ -56,8 +56,6 @@ CASES = {
     "mul_column_outer": lambda: mul(col(x), outer(y, w)),
     "mul_reciprocal": lambda: mul(x, div(const(3), p)),
     "mul_into_where": lambda: mul(const(0.1), where(compare(x, y, ">"), const(0), z)),
-    "mul_into_constant_where": lambda: mul(where(compare(X, const(0), ">"), _two(ones((N, M))),
-                                                 const(0)), exp(X)),
     "div_broadcast_ones": lambda: div(_two(ones((N, M))), col(p)),
     "add_complementary_wheres": lambda: add(where(compare(x, y, ">"), z, const(0)),
                                             where(compare(x, y, ">"), const(0), mul(y, z)), p),

@@ -17,7 +17,6 @@ from .builders import (_broadcast_vector, _coefficient, col, diag, div, exp, eye
                        matmul, mul, neg, ones, outer, rebuild, row)
 from .axes import reduce_sum, softmax, spread
 from .core import _view, unnamed
-from .functions import where
 from .rulebook import rule
 from .shape_rules import _matmul_shape
 from .symmetry import is_symmetric
@@ -81,29 +80,6 @@ def mul_column_outer(*factors: Expr) -> Expr | None:
     if is_op(column, "col") and is_op(other, "outer"):
         b, d = other.args
         return mul(const(c), ones(shape), outer(mul(column.args[0], b), d))
-    return None
-
-
-def _constant_branch(x: Expr) -> bool:
-    """Whether a branch of a where is a constant: c, or c 1 (all ones)."""
-    return _coefficient(x)[1] is None or is_op(_coefficient(x)[1], "ones")
-
-
-@rule("mul")
-def mul_into_constant_where(*factors: Expr) -> Expr | None:
-    """where(k, a 1, b) ⊙ y = where(k, a y, b y)
-
-    for constant branches a, b, one of them an array of ones: the select
-    takes y itself, and no array of ones is made."""
-    for f in factors:
-        if is_op(f, "where") and all(map(_constant_branch, f.args[1:])) \
-                and any(_coefficient(b)[1] is not None for b in f.args[1:]):
-            others = [a for a in factors if a is not f]
-            if all(isinstance(a, Const) for a in others):
-                return None
-            k, a, b = f.args
-            node = where(k, *(c if is_const(c, 0) else mul(c, *others) for c in (a, b)))
-            return node if node.shape == broadcast(*(a.shape for a in factors)) else None
     return None
 
 

@@ -298,16 +298,18 @@ def _chain(node: Apply) -> list[Expr] | None:
 
 
 def _masked(args: tuple) -> tuple | None:
-    """A product's factors with each step(x) as the mask (x > 0), after the
-    other factors (a number first: -a * (x > 0), never -(x > 0)); None when
-    no step stands beside another factor."""
+    """A product's factors with each step(x) as the mask (x > 0) and each
+    condition cast to 0/1 as the condition itself, after the other factors
+    (a number first: -a * (x > 0), never -(x > 0)); None when no such
+    factor stands beside another factor."""
     coeff = args[:1] if isinstance(args[0], Const) else ()
     factors = args[len(coeff):]
-    if len(factors) < 2 or all(is_op(f, "step") for f in factors) \
-            or not any(is_op(f, "step") for f in factors):
+    flags = [is_op(f, "step", INDICATOR.name) for f in factors]
+    if len(factors) < 2 or all(flags) or not any(flags):
         return None
-    return coeff + tuple(f for f in factors if not is_op(f, "step")) \
-        + tuple(apply(MASK, f.args) for f in factors if is_op(f, "step"))
+    return coeff + tuple(f for f, flag in zip(factors, flags) if not flag) + tuple(
+        apply(MASK, f.args) if is_op(f, "step") else f.args[0]
+        for f, flag in zip(factors, flags) if flag)
 
 
 def contraction_path(spec: str) -> tuple:
@@ -412,11 +414,11 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     if caps.multi_dot and (chain := _chain(node)) is not None:
         return apply(MULTI_DOT, tuple(low[m] for m in chain))
     args = tuple(low[a] for a in node.args)
-    if caps.masks and node.op == "mul" and (masked := _masked(args)) is not None:
-        args = masked
     if caps.broadcasts and node.op == "mul" and \
             (spread := _broadcast(args, node.shape, fresh)) is not None:
-        return spread
+        return spread  # before masks: a boolean broadcast alone is no float
+    if caps.masks and node.op == "mul" and (masked := _masked(args)) is not None:
+        args = masked
     if caps.casts and node.op == "where" and (cast := _indicator(node, args[0])) is not None:
         return cast
     if node.op == "contract" and (form := _contraction_form(node, args, caps)) is not None:
@@ -424,12 +426,28 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     return node if args == node.args else apply(OPS[node.op], args, node.params)
 
 
+# Operators whose NumPy value can be a view of their argument's memory.
+VIEWS = frozenset({"transpose", "permute", "index", "reshape", "col", "row", "expand_dims",
+                   "name"})
+
+
+def _viewed(expr: Expr) -> list[Expr]:
+    """expr and the nodes whose memory it may share: down through views
+    (a transpose, a slice, a reshape) to the first node that is none."""
+    chain = [expr]
+    while is_op(chain[-1], *VIEWS):
+        chain.append(chain[-1].args[0])
+    return chain
+
+
 def lower_expr(expr: Expr, caps: Capabilities, fresh: bool = False) -> Expr:
     """An expression in the node kinds a target with `caps` computes
-    (`fresh`: its value is a result, so a broadcast of it is a new array)."""
+    (`fresh`: its value is a result, so a broadcast it is, or is a view
+    of, is a new array)."""
+    shared = set(_viewed(expr)) if fresh else set()
     low: dict[Expr, Expr] = {}
     for node in postorder([expr]):
-        low[node] = _lowered(node, low, caps, fresh and node is expr)
+        low[node] = _lowered(node, low, caps, node in shared)
     return low[expr]
 
 
@@ -468,20 +486,24 @@ def subtracted(node: Apply) -> Expr:
 
 def results(program) -> set[str]:
     """The names of the bindings a caller receives: the value and each
-    gradient (or second-order result), and the bindings they only rename."""
+    gradient (or second-order result), and the bindings they only rename
+    or view (`dX = t0.T`: t0's memory is dX's)."""
     by_name = {b.name: b.expr for b in program.bindings}
     out = {program.value, *(name for _, name in program.gradients)}
-    for name in list(out):
-        while isinstance(expr := by_name.get(name), Var) and expr.name not in out:
-            name = expr.name
-            out.add(name)
+    todo = list(out)
+    while todo:
+        base = _viewed(by_name.get(todo.pop()))[-1]
+        if isinstance(base, Var) and base.name in by_name and base.name not in out:
+            out.add(base.name)
+            todo.append(base.name)
     return out
 
 
 def lower(program, caps: Capabilities):
     """The program (a `passes.program.Program`) as a target with `caps`
-    computes it: the same bindings, each value lowered; a result is a new
-    array the caller may write into, never a view."""
+    computes it: the same bindings, each value lowered; a broadcast that is
+    a result, or that a result views, is a new array the caller may write
+    into."""
     fresh = results(program)
     return dataclasses.replace(program, bindings=tuple(
         dataclasses.replace(b, expr=lower_binding(b.expr, caps, b.name in fresh))

@@ -96,6 +96,7 @@ def div_broadcast_ones(a: Expr, b: Expr) -> Expr | None:
         return None
     return mul(ones(a.shape), div(const(c), b))
 
+
 def _alike(a: Expr, b: Expr) -> bool:
     """Whether `a` and `b` are one value once every name is seen through."""
     if unnamed(a) is unnamed(b):

@@ -3,17 +3,18 @@
 Each rule takes a node and returns an equal, simpler node or None (in the
 manner of tensorgrad); it also gets the set of nodes the forward pass computes
 anyway, which it must not take apart (a transpose of a computed value is a
-free view, while pushing it inside would compute the value twice). The builders in `ops.py` already fold constants,
-drop zeros and ones and collect like terms; the rules here move transposes
-towards the leaves, where they are free: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ + Bᵀ,
-(A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, f(A)ᵀ = f(Aᵀ) for elementwise f; and they collect
-common factors that would otherwise be computed twice: C ⊗ A + C ⊗ B =
-C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X = (a + b)[:, None] ⊙ X; and
-a product chain reuses a product the forward pass forms (Σ⁻¹RᵀRΣ⁻¹ =
-(RΣ⁻¹)ᵀ(RΣ⁻¹); those rules live in `products.py`). A product the forward pass only traces is not formed
-(tr(A B) is a sum of A ⊙ Bᵀ), so it does not count as computed.
-Rules by a variable's declared domain use what its values are: the rows of a
-`onehot` Y sum to 1, y² = |y| = 1 for `sign` entries, |x| = x for `positive`.
+free view, while pushing it inside would compute the value twice). The
+builders in `ops.py` already fold constants, drop zeros and ones and collect
+like terms; the rules here move transposes towards the leaves, where they are
+free: (AB)ᵀ = BᵀAᵀ, (A + B)ᵀ = Aᵀ + Bᵀ, (A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ, f(A)ᵀ = f(Aᵀ) for
+elementwise f; and they collect common factors that would otherwise be
+computed twice: C ⊗ A + C ⊗ B = C ⊗ (A + B), a[:, None] ⊙ X + b[:, None] ⊙ X =
+(a + b)[:, None] ⊙ X; and a product chain reuses a product the forward pass
+forms (Σ⁻¹RᵀRΣ⁻¹ = (RΣ⁻¹)ᵀ(RΣ⁻¹); those rules live in `products.py`). A
+product the forward pass only traces is not formed (tr(A B) is a sum of A ⊙
+Bᵀ), so it does not count as computed. Rules by a variable's declared domain
+use what its values are: the rows of a `onehot` Y sum to 1, y² = |y| = 1 for
+`sign` entries, |x| = x for `positive`.
 """
 
 from __future__ import annotations

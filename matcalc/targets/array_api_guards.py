@@ -156,7 +156,7 @@ def checked(problem, ident, wrap) -> list[str]:
                     if isinstance(a, int)})
     sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
     if not problem.variables:
-        return by_name_source(problem, wrap)
+        return by_name_source(problem)
     has_array = any(v.shape for v in problem.variables.values())
     ints = any(v.domain == "int" for v in problem.variables.values())
     fast = [w for line in (fast_path(problem, ident, _kinds, _accept)
@@ -169,6 +169,7 @@ def checked(problem, ident, wrap) -> list[str]:
         if ranges:
             body = body.replace("return (xp, device, *out)",
                                 "return (xp, device, *_in_ranges(out))")
-        return [*by_name_source(problem, wrap), "", "", integers(problem), "", "", _INDICES.strip("\n"),
+        return [*by_name_source(problem), "", "", integers(problem), "", "", _INDICES.strip("\n"),
                 *ranges, "", "", body.replace("{FAST}\n", "")]
-    return [*by_name_source(problem, wrap), "", "", body.replace("{FAST}\n", "".join(f + "\n" for f in fast))]
+    usual = "".join(f + "\n" for f in fast)
+    return [*by_name_source(problem), "", "", body.replace("{FAST}\n", usual)]

@@ -139,7 +139,7 @@ class Guards:
         fixed = sorted({a for v in problem.variables.values()
                         for a in map(numpy_guards._axis, v.shape) if isinstance(a, int)})
         sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
-        by_name = numpy_guards.by_name_source(problem, wrap)[0]
+        by_name = numpy_guards.by_name_source(problem)[0]
         if not problem.variables:
             return [by_name]
         checked = _CHECKED.replace("{SIZES}", sizes).replace("{NUMBERS}\n", self.numbers.lstrip("\n"))

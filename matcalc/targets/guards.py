@@ -79,15 +79,18 @@ def _by_name(inputs):
 '''
 
 
-def by_name_source(problem, wrap) -> list[str]:
+def by_name_source(problem) -> list[str]:
     """The source of `_by_name(inputs)` for `problem`'s inputs: each read
     by its key, the usual case (a list comprehension over INPUTS costs
-    three times as much); `wrap(line, indent)` keeps a line within WIDTH."""
-    picked = "[" + ", ".join(f"inputs[{n!r}]" for n in problem.variables) + "]"
-    lines = _BY_NAME.strip("\n").split("\n")
-    at = next(k for k, line in enumerate(lines) if "{PICKED}" in line)
-    lines[at:at + 1] = wrap(lines[at].strip().replace("{PICKED}", picked), " " * 12)
-    return ["\n".join(lines)]
+    three times as much), the list wrapped within WIDTH."""
+    lead = " " * 12 + "return ["
+    picked = textwrap.wrap(", ".join(f"inputs[{n!r}]" for n in problem.variables) + "]",
+                           WIDTH, initial_indent=lead, subsequent_indent=" " * len(lead),
+                           break_long_words=False, break_on_hyphens=False) or [lead + "]"]
+    source = _BY_NAME.strip("\n").split("\n")
+    at = next(k for k, line in enumerate(source) if "{PICKED}" in line)
+    source[at:at + 1] = picked
+    return ["\n".join(source)]
 
 
 def direction(doc: str, shaped: str) -> str:
@@ -193,7 +196,7 @@ def fast_path(problem, ident, kinds, accept) -> list[str]:
         if name in numbers:
             continue
         axes = [_axis(d) for d in v.shape]
-        if all(isinstance(a, str) and a not in first for a in axes) \
+        if axes and all(isinstance(a, str) and a not in first for a in axes) \
                 and len(set(axes)) == len(axes):
             unpacked.append(f"{_tuple(ident[a] for a in axes)} = {name}.shape")
             first.update((a, "") for a in axes)
@@ -265,7 +268,7 @@ def checked(problem, ident, wrap) -> list[str]:
                     if isinstance(a, int)})
     sizes = "{" + ", ".join(f"{n}: {n}" for n in fixed) + "}"
     if not problem.variables:  # nothing to check but that no keyword is given
-        return by_name_source(problem, wrap)
+        return by_name_source(problem)
     ints = [ident[n] for n, v in problem.variables.items() if v.domain == "int"]
     ranges = bounds.section(problem, ident, wrap, bounds.NUMPY)
     accept = ((lambda *a: bounds.returned(_numpy_accept(*a))) if ranges else _numpy_accept)
@@ -273,11 +276,11 @@ def checked(problem, ident, wrap) -> list[str]:
             for w in wrap(line, "    ")]
     general = _GENERAL.strip("\n").replace("{SIZES}", sizes)
     if not ints:
-        return [*by_name_source(problem, wrap), "", "", _DOC.strip("\n"), *fast, general]
+        return [*by_name_source(problem), "", "", _DOC.strip("\n"), *fast, general]
     general = general.replace(_FLOATING, _INTEGER_OR_FLOATING)
     if ranges:
         general = "\n".join(bounds.returned(general.split("\n")))
-    return [*by_name_source(problem, wrap), "", "", integers(problem), "", "", _INDICES.strip("\n"),
+    return [*by_name_source(problem), "", "", integers(problem), "", "", _INDICES.strip("\n"),
             *ranges, "", "", _DOC.strip("\n"), *fast, general]
 
 

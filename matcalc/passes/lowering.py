@@ -59,6 +59,7 @@ class Capabilities:
     contraction_order: bool = False  # an einsum of operands in a pairwise order chosen here
     broadcasts: bool = False       # c 1 ⊙ x as x broadcast to the shape (no array of ones)
     casts: bool = False            # where(k, c 1, 0) as c times k cast to the floating type
+    vector_first: bool = False     # Aᵀ v as v @ A: no transposed view (NumPy: 0.3 µs a call)
 
 
 # Everything off: plain sums, traces, products and subtractions.
@@ -423,6 +424,9 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
         return cast
     if node.op == "contract" and (form := _contraction_form(node, args, caps)) is not None:
         return form
+    if caps.vector_first and node.op == "matmul" and args[1].ndim == 1 \
+            and is_op(args[0], "transpose") and args[0].args[0].ndim == 2:
+        return apply(OPS["matmul"], (args[1], args[0].args[0]))
     return node if args == node.args else apply(OPS[node.op], args, node.params)
 
 

@@ -114,7 +114,8 @@ class NumpyTarget:
 
     capabilities = Capabilities(einsum=True, multi_dot=True, out=True, masks=True,
                                 item_assignment=True, tensordot=True, batched_matmul=True,
-                                contraction_order=True, broadcasts=True, casts=True)
+                                contraction_order=True, broadcasts=True, casts=True,
+                                vector_first=True)
     imports = ("import numpy as np",)
 
     @property

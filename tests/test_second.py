@@ -104,7 +104,7 @@ def test_logistic_hessian_code_computes_the_slope_from_one_exp():
     assert "g0 = np.exp(-np.abs(t0))" in code
     any_y = open("examples/logistic.mc").read().replace("y: N sign", "y: N")
     assert "g0 = np.exp(-np.abs(y * t0))" in _hessian_source(matcalc.compile(any_y, hessian="w"))
-    assert "(g0 / (1 + g0) ** 2)" in code
+    assert "(g0 / (1.0 + g0) ** 2)" in code
     assert "_sigmoid" not in code
     sigmoid_twice = matcalc.compile(matcalc.problem("sum(sigmoid(X @ w))", X="N x D", w="D"),
                                     hessian="w")

@@ -201,8 +201,8 @@ def _slope(t: Expr) -> Expr:
         if kept:
             t = kept[0] if len(kept) == 1 else apply(OPS["mul"], kept)
     e = apply(OPS["exp"], (apply(OPS["mul"], (const(-1), apply(OPS["abs"], (t,)))),))
-    return apply(OPS["div"], (e, apply(OPS["pow"], (apply(OPS["add"], (const(1), e)),
-                                                      const(2)))))
+    one = const(sympy.Float(1.0))  # NumPy 2 adds a float to an array faster than an int
+    return apply(OPS["div"], (e, apply(OPS["pow"], (apply(OPS["add"], (one, e)), const(2)))))
 
 
 def _rescaled_product(node: Apply, args: tuple, scaled_copies: set) -> Expr:

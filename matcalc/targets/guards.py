@@ -179,8 +179,8 @@ def shapes(problem) -> list[str]:
 def fast_path(problem, ident, kinds, accept) -> list[str]:
     """`_checked`'s usual case, written for the problem: each dimension read
     where it first appears (a whole shape unpacked where every axis of an
-    input is a new name: `N, D = X.shape`), then one comparison of the
-    other shapes, the tests `kinds(arrays, numbers)` of the arrays' kinds
+    input is a new name: `N, D = X.shape`), then a comparison of each
+    other shape (cheaper than one of tuples of them), the tests `kinds(arrays, numbers)` of the arrays' kinds
     (and of the scalar inputs `numbers` given as Python floats), and the
     lines `accept(arrays, names, numbers)` that return. Empty when a
     declared axis is neither a name nor a size."""
@@ -208,8 +208,7 @@ def fast_path(problem, ident, kinds, accept) -> list[str]:
         want.append(_tuple(ident[a] if isinstance(a, str) else str(a) for a in axes))
     checked = [n for n in names if n not in numbers]
     read = {ident[a]: at for a, at in first.items() if at}
-    test = ([f"and {got[0]} == {want[0]}"] if len(got) == 1 else
-            [f"and {_tuple(got)}", f"== {_tuple(want)}"] if got else [])
+    test = [f"and {g} == {w}" for g, w in zip(got, want)]
     test += [f"and 0 not in {_tuple(ident[a] for a in first)}"] if first else []
     test += kinds(checked, numbers)
     test[0] = "if (" + test[0].removeprefix("and ")

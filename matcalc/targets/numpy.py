@@ -15,7 +15,8 @@ from . import bounds, guards
 from ..ir.expr import Apply, Const, is_op, postorder
 from ..ad.gradient import Gradient
 from . import precedence as P
-from ..passes.lowering import LOWERED, SQUARES, Capabilities, subtracted
+from ..passes.lowered_ops import LOWERED
+from ..passes.lowering import SQUARES, Capabilities, subtracted
 from . import module
 from .module import DTYPE_CODE
 from .numpy_forms import FORMS, HELPERS

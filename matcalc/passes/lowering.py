@@ -21,8 +21,8 @@ in floating point, rather than what it is, lives in this module:
   only prints the lowered nodes.
 
 The lowered node kinds are operators of `lowered_ops` (`LOWERED`), not of
-the table: they have a shape and no derivative, and no pass but the printers ever
-sees them. Lowered nodes are made with `apply`, never with the builders,
+the table: they have a shape and no derivative, and no pass but the printers
+ever sees them. Lowered nodes are made with `apply`, never with the builders,
 whose identities would undo the lowering.
 """
 

@@ -18,7 +18,10 @@ class Formed(frozenset):
     """The nodes whose values the code forms; `traced`, the products it
     only traces."""
 
-    traced: frozenset = frozenset()
+    def __new__(cls, nodes=(), traced=()):
+        out = super().__new__(cls, nodes)
+        out.traced = frozenset(traced)
+        return out
 
 
 def formed(nodes: list) -> Formed:
@@ -30,9 +33,7 @@ def formed(nodes: list) -> Formed:
             users.setdefault(a, []).append(node)
     traced = {n for n in nodes if is_op(n, "matmul") and users.get(n)
               and all(is_op(u, "trace") for u in users[n])}
-    out = Formed(n for n in nodes if n not in traced)
-    out.traced = frozenset(traced)
-    return out
+    return Formed((n for n in nodes if n not in traced), traced)
 
 
 def computed_product(node: Expr, computed: set) -> Expr | None:

@@ -179,11 +179,11 @@ def shapes(problem) -> list[str]:
 def fast_path(problem, ident, kinds, accept) -> list[str]:
     """`_checked`'s usual case, written for the problem: each dimension read
     where it first appears (a whole shape unpacked where every axis of an
-    input is a new name: `N, D = X.shape`), then a comparison of each
-    other shape (cheaper than one of tuples of them), the tests `kinds(arrays, numbers)` of the arrays' kinds
-    (and of the scalar inputs `numbers` given as Python floats), and the
-    lines `accept(arrays, names, numbers)` that return. Empty when a
-    declared axis is neither a name nor a size."""
+    input is a new name: `N, D = X.shape`), then a comparison of each other
+    shape (cheaper than one of tuples of them), the tests `kinds(arrays,
+    numbers)` of the arrays' kinds (and of the scalar inputs `numbers` given
+    as Python floats), and the lines `accept(arrays, names, numbers)` that
+    return. Empty when a declared axis is neither a name nor a size."""
     if not all(isinstance(d, (sympy.Symbol, sympy.Integer))
                for v in problem.variables.values() for d in v.shape):
         return []

@@ -102,7 +102,7 @@ PYTHON_SYNTAX = {
     "mul": Form(" * ", P.MUL),
     "div": infix(" / ", P.MUL),
     "pow": infix(" ** ", P.POW, True),
-    "matmul": Form("{0} @ {1}", P.MUL, P.MUL + 1),
+    "matmul": Form("{0} @ {1}", P.MUL, (P.MUL, P.MUL + 1)),
     "transpose": Form("{0}.T", P.POSTFIX, P.POSTFIX),
     "name": Form(lambda a, p: p["name"]),
     "adjoint": Form("{0}", P.LOWEST),

@@ -118,7 +118,7 @@ _PICK = '''
 DIRECTION = direction(
     """The direction for input x, v itself or v[name] for several inputs:
     of x's shape, array-likes made arrays as by _checked.""", '''
-    if (type(v) is np.ndarray and v.dtype.kind == "f"
+    if (type(v) is np.ndarray and v.dtype is x.dtype
             and v.shape == x.shape):  # x: an array or NumPy scalar
         return v  # the usual case
     if type(v) not in (float, int):
@@ -229,9 +229,13 @@ def fast_path(problem, ident, kinds, accept) -> list[str]:
 
 
 def _numpy_kinds(checked, numbers) -> list[str]:
-    """NumPy arrays of a floating type; the scalars given as floats."""
-    test = [" is ".join(["and np.ndarray"] + [f"type({n})" for n in checked]),
-            " == ".join(['and "f"'] + [f"{n}.dtype.kind" for n in checked])]
+    """NumPy arrays of one floating type (one `is` test of the dtypes costs
+    half of a `kind` test of each; mixed types go the general way); the
+    scalars given as floats."""
+    test = [" is ".join(["and np.ndarray"] + [f"type({n})" for n in checked])]
+    if len(checked) > 1:
+        test.append("and " + " is ".join(f"{n}.dtype" for n in checked))
+    test.append(f'and {checked[0]}.dtype.kind == "f"')
     return test + ([" is ".join(["and float"] + [f"type({n})" for n in numbers])]
                    if numbers else [])
 

@@ -102,7 +102,7 @@ FORMS = Forms(default, {
     "mul": Form(r" \odot ", P.MUL),
     "div": Form(r"\frac{{{0}}}{{{1}}}"),
     "pow": Form("{0}^{{{1}}}", P.POW, (P.ATOM, P.LOWEST)),
-    "matmul": Form("{0} {1}", P.MUL, P.MUL + 1),
+    "matmul": Form("{0} {1}", P.MUL, (P.MUL, P.MUL + 1)),
     "transpose": Form(r"{0}^\top", P.POSTFIX, P.ATOM),
     "name": Form(lambda a, p: p["name"]),
     "adjoint": Form("{0}", P.LOWEST),

@@ -219,11 +219,27 @@ class Printer:
         return self.product([self.arg_scalar(coeff, P.MUL), body]), P.MUL
 
     def _print_matmul(self, node: Apply) -> tuple[str, int]:
-        """`A @ B @ C` reads left to right; an elementwise product inside a
-        matrix product is parenthesised, `(A * B) @ C`."""
-        a, b = node.args
-        left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
-        return self.form(node).render([left, self.arg(b, P.MUL + 1)], {}), P.MUL
+        return self.matrix_product(*node.args)
+
+    def matrix_product(self, a: Expr, b: Expr, flips=(False, False)) -> tuple[str, int]:
+        """a @ b in the target's form for these operands (`product_form`),
+        an operand transposed where `flips` says. `A @ B @ C` reads left to
+        right; an elementwise product on the left is parenthesised,
+        `(A * B) @ C`."""
+        form = self.product_form(a, b)
+        texts = []
+        for k, (x, flip) in enumerate(zip((a, b), flips)):
+            least = form.arg_precedence(k)
+            if k == 0 and self.elementwise_product(x):
+                least = max(least, P.MUL + 1)
+            text, own = self.swapped(x) if flip else self.print(x)
+            texts.append(self.parenthesize(text) if own < least else text)
+        return form.render(texts, {}), form.prec
+
+    def product_form(self, a: Expr, b: Expr) -> Form:
+        """How the target writes the matrix product a @ b (a hook: NumPy
+        writes one with a vector operand as a method call)."""
+        return self.forms["matmul"]
 
     def _print_contract(self, node: Apply) -> tuple[str, int]:
         """An einsum: `A @ B` where it is NumPy's product of stacks of
@@ -239,13 +255,7 @@ class Printer:
             a, b = b, a
         if flips is None:
             return self.unmatched_contract(node)
-        left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
-        right = self.arg(b, P.MUL + 1)
-        if flips[0]:
-            left = self.swapped(a)[0]
-        if flips[1]:
-            right = self.swapped(b)[0]
-        return self.forms["matmul"].render([left, right], {}), P.MUL
+        return self.matrix_product(a, b, flips)
 
     def unmatched_contract(self, node: Apply) -> tuple[str, int]:
         """An einsum that is no `a @ b`: the target's form of `contract`."""

@@ -35,6 +35,14 @@ def _library(target):
     return np.asarray
 
 
+def _compiled(target, source=CLASSIFIER):
+    """The module of `source` for `target`, skipped without the library the
+    module imports."""
+    if target != "numpy":
+        pytest.importorskip({"array-api": "array_api_compat"}.get(target, target))
+    return matcalc.compile(source, target=target)
+
+
 def _classifier(seed=0):
     rng = np.random.default_rng(seed)
     B, T, V, D, C = SIZES.values()
@@ -66,7 +74,7 @@ def _refused(module, inputs, target) -> str:
     ("tokens", 10 ** 9, "[-V, V) = [-7, 7)"),
     ("labels", 3, "[-C, C) = [-3, 3)"), ("labels", -4, "[-C, C) = [-3, 3)")])
 def test_a_value_outside_the_axis_is_refused_naming_the_input(target, name, value, bound):
-    module = matcalc.compile(CLASSIFIER, target=target)
+    module = _compiled(target)
     message = _refused(module, _with(_classifier(), name, value), target)
     assert message == f"{name}: values must lie in {bound}, got {value}"
 
@@ -74,7 +82,7 @@ def test_a_value_outside_the_axis_is_refused_naming_the_input(target, name, valu
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_general_path_refuses_too(target):
     """Lists (converted by the general loop of `_checked`) are checked."""
-    module = matcalc.compile(CLASSIFIER, target=target)
+    module = _compiled(target)
     inputs = {n: x.tolist() if n in ("tokens", "E") else x for n, x in _classifier().items()}
     inputs["tokens"][0][0] = -9
     to = _library(target)
@@ -101,7 +109,7 @@ def _wrapped(inputs):
 def test_the_edges_are_accepted_and_negative_indices_count_from_the_end(target):
     """-n and n - 1 are valid; the value and gradients at negative indices
     are those at the indices they count to (i + n)."""
-    module = matcalc.compile(CLASSIFIER, target=target)
+    module = _compiled(target)
     inputs = _classifier(1)
     inputs["tokens"][0, :2] = [-7, 6]
     inputs["tokens"][1, :2] = [-1, -7]
@@ -125,7 +133,7 @@ TWO_TABLES = "E: V x D\nF: 3 x D\ntokens: N int\nf = sum(tanh(E[tokens]) * F[tok
     (7, 3, "[-min(3, V), min(3, V)) = [-3, 3)"), (7, -4, "[-min(3, V), min(3, V)) = [-3, 3)"),
     (2, 2, "[-min(3, V), min(3, V)) = [-2, 2)"), (2, -3, "[-min(3, V), min(3, V)) = [-2, 2)")])
 def test_an_input_indexing_two_tables_takes_the_smaller(target, rows, value, shown):
-    module = matcalc.compile(TWO_TABLES, target=target)
+    module = _compiled(target, TWO_TABLES)
     rng = np.random.default_rng(0)
     inputs = {"E": rng.standard_normal((rows, 2)), "F": rng.standard_normal((3, 2)),
               "tokens": np.array([0, 1, value])}
@@ -156,7 +164,7 @@ def test_an_input_indexing_two_tables_takes_the_smaller(target, rows, value, sho
 ])
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_bound_is_read_from_the_axis_indexed(source, inputs, message, target):
-    assert _refused(matcalc.compile(source, target=target), inputs, target) == message
+    assert _refused(_compiled(target, source), inputs, target) == message
 
 
 def test_an_unused_bound_writes_no_check():
@@ -210,7 +218,7 @@ def test_dask_stays_lazy_and_unchecked():
     built without a computation, as for any other input."""
     dask = pytest.importorskip("dask")
     da = pytest.importorskip("dask.array")
-    module = matcalc.compile(CLASSIFIER, target="array-api")
+    module = _compiled("array-api")
     inputs = _classifier()
 
     def no_compute(*args, **kwargs):

@@ -215,7 +215,8 @@ def test_the_usual_case_is_a_few_comparisons_written_for_the_problem():
     assert source.count("def _checked(") == 1
     usual = source.split("def _checked(")[1].split("    sizes = ")[0]
     assert "(N, D) = X.shape\n        O, H = T.shape[1], W1.shape[1]\n" in usual
-    assert "if (T.shape == (N, O)\n                and W1.shape == (D, H)\n" in usual
+    assert "usual = (T.shape == (N, O)\n                 and W1.shape == (D, H)\n" in usual
+    assert "    if usual:\n        return arrays\n" in usual  # after the try
     assert " for " not in usual.split('"""')[2]
     for head in ("def forward(X, T, W1, b1, W2, b2):", "def hessian(**inputs):",
                  "def hvp(v, /, **inputs):"):

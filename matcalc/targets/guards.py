@@ -180,39 +180,42 @@ def fast_path(problem, ident, kinds, accept) -> list[str]:
     """`_checked`'s usual case, written for the problem: each dimension read
     where it first appears (a whole shape unpacked where every axis of an
     input is a new name: `N, D = X.shape`), then a comparison of each other
-    shape (cheaper than one of tuples of them), the tests `kinds(arrays,
+    shape (cheaper than one of tuples of them) and the tests `kinds(arrays,
     numbers)` of the arrays' kinds (and of the scalar inputs `numbers` given
-    as Python floats), and the lines `accept(arrays, names, numbers)` that
-    return. Empty when a declared axis is neither a name nor a size."""
+    as Python floats), as `usual`; where it holds, the lines `accept(arrays,
+    names, numbers)`, which return, run after the `try` (so that an error
+    they raise is not taken for a bad rank). Empty when a declared axis is
+    neither a name nor a size."""
     if not all(isinstance(d, (sympy.Symbol, sympy.Integer))
                for v in problem.variables.values() for d in v.shape):
         return []
     names = [ident[n] for n in problem.variables]
     arrays = [n for n, v in zip(names, problem.variables.values()) if v.shape]
     numbers = [n for n in names if n not in arrays] if arrays else []
-    first: dict[str, str] = {}
+    known: list[str] = []  # each dimension, in the order it first appears
+    read: dict[str, str] = {}  # a dimension read by index -> where
     unpacked, got, want = [], [], []
     for name, v in zip(names, problem.variables.values()):
         if name in numbers:
             continue
         axes = [_axis(d) for d in v.shape]
-        if axes and all(isinstance(a, str) and a not in first for a in axes) \
+        if axes and all(isinstance(a, str) and a not in known for a in axes) \
                 and len(set(axes)) == len(axes):
             unpacked.append(f"{_tuple(ident[a] for a in axes)} = {name}.shape")
-            first.update((a, "") for a in axes)
+            known += axes
             continue
         for k, a in enumerate(axes):
-            if isinstance(a, str):
-                first.setdefault(a, f"{name}.shape[{k}]")
+            if isinstance(a, str) and a not in known:
+                known.append(a)
+                read[ident[a]] = f"{name}.shape[{k}]"
         got.append(f"{name}.shape")
         want.append(_tuple(ident[a] if isinstance(a, str) else str(a) for a in axes))
     checked = [n for n in names if n not in numbers]
-    read = {ident[a]: at for a, at in first.items() if at}
     test = [f"and {g} == {w}" for g, w in zip(got, want)]
-    test += [f"and 0 not in {_tuple(ident[a] for a in first)}"] if first else []
+    test += [f"and 0 not in {_tuple(ident[a] for a in known)}"] if known else []
     test += kinds(checked, numbers)
-    test[0] = "if (" + test[0].removeprefix("and ")
-    test[-1] += "):"
+    test[0] = "usual = (" + test[0].removeprefix("and ")
+    test[-1] += ")"
     lines = [f"{_tuple(names)} = arrays",
              "try:  # the usual case: float arrays of the declared shapes, float scalars"
              if numbers else "try:  # the usual case: floating arrays of the declared shapes"]
@@ -220,12 +223,12 @@ def fast_path(problem, ident, kinds, accept) -> list[str]:
     if read:
         lines.append(f"    {', '.join(read)} = {', '.join(read.values())}")
     condition = [w for k, part in enumerate(test) for w in textwrap.wrap(
-        part, WIDTH - 8, initial_indent="" if k == 0 else " " * 8,
-        subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False)]
+        part, WIDTH - 8, initial_indent="" if k == 0 else " " * 9,
+        subsequent_indent=" " * 9, break_long_words=False, break_on_hyphens=False)]
     return lines + ["    " + c for c in condition] + [
-        "        " + line for line in accept(arrays, names, numbers)] + [
         "except (AttributeError, IndexError, ValueError):  # not an array, bad rank",
-        "    pass"]
+        "    usual = False",
+        "if usual:"] + ["    " + line for line in accept(arrays, names, numbers)]
 
 
 def _numpy_kinds(checked, numbers) -> list[str]:

@@ -100,6 +100,21 @@ def test_unsigned_indices_are_checked():
         "tokens: values must lie in [-V, V) = [-7, 7), got 200"
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_refused_input_is_read_once(target):
+    """The usual case refuses out-of-range values itself: its error is not
+    taken for a bad rank, which would check the values again."""
+    module = _compiled(target)
+    calls = []
+
+    def counted(name, x, n, bound):
+        calls.append(name)
+        return checked(name, x, n, bound)
+    checked, module._in_range = module._in_range, counted
+    _refused(module, _with(_classifier(), "labels", 3), target)
+    assert calls == ["tokens", "labels"]
+
+
 def _wrapped(inputs):
     return {**inputs, "tokens": inputs["tokens"] % SIZES["V"],
             "labels": inputs["labels"] % SIZES["C"]}

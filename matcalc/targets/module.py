@@ -184,9 +184,48 @@ def _wrap(line: str, indent: str) -> list[str]:
         opening, closing = f"{head} = (", ")"
         if _enclosed(body):  # a tuple: its own parentheses
             body = body[1:-1]
-    parts = textwrap.wrap(body, WIDTH - len(indent) - 4, break_long_words=False,
-                          break_on_hyphens=False)
+    parts = _broken(body, WIDTH - len(indent) - 4)
     return [indent + opening] + [indent + "    " + p for p in parts] + [indent + closing]
+
+
+def _broken(body: str, width: int) -> list[str]:
+    """`body` in lines of at most `width`, broken at spaces outside any
+    brackets (a break inside `f(a, b` would need the next line aligned with
+    its bracket, PEP 8); a part too long even so opens its first bracket on
+    its line and goes on, four columns in, on the next ones."""
+    depth, start, pieces = 0, 0, []
+    for k, ch in enumerate(body):
+        depth += _DEPTH.get(ch, 0)
+        if ch == " " and depth == 0:
+            pieces.append(body[start:k])
+            start = k + 1
+    lines: list[str] = []
+    for piece in pieces + [body[start:]]:
+        if lines and len(lines[-1]) + 1 + len(piece) <= width:
+            lines[-1] += " " + piece
+        else:
+            lines.append(piece)
+    return [part for line in lines for part in
+            (_opened(line, width) if len(line) > width else [line])]
+
+
+def _opened(line: str, width: int) -> list[str]:
+    """A line too long, `f(a, b) + c`, as `f(`, its contents broken four
+    columns in, and `) + c`; as it is where it has no bracket to open."""
+    opening = next((k for k, ch in enumerate(line) if _DEPTH.get(ch) == 1), None)
+    if opening is None or width < 20:
+        return [line]
+    depth = 0
+    for k in range(opening, len(line)):
+        depth += _DEPTH.get(line[k], 0)
+        if depth == 0:
+            break
+    inner = line[opening + 1:k]
+    return ([line[:opening + 1]] + ["    " + part for part in _broken(inner, width - 4)]
+            + [line[k:]])
+
+
+_DEPTH = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 
 
 def _enclosed(code: str) -> bool:

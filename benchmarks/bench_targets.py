@@ -21,13 +21,13 @@ import argparse
 import os
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 # --threads must reach OpenBLAS before NumPy loads it.
 if "--threads" in sys.argv[:-1]:
     os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
 
+import array_api_compat  # noqa: E402  (the array-API modules' dependency)
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     print("--target array-api vs --target numpy, on NumPy arrays"
           + (" (--quick: smoke run, numbers are rough)" if args.quick else ""))
     print("\n".join(machine_lines()))
-    print(f"libs      array-api-compat {version('array-api-compat')}")
+    print(f"libs      array-api-compat {array_api_compat.__version__}")
     print("clock     " + ("CPU time of the process (time.process_time)" if args.threads == 1
                          else "wall time") + "\n")
     print(f"{'workload':<24} {'numpy':>10} {'array-api':>10} {'hand':>10}"

@@ -19,7 +19,7 @@ import pytest
 import matcalc
 from matcalc.checks.verify import draw, sizes
 from conftest import EXAMPLES
-from corpus_checks import TARGET_CHECKS, check_differences, close, kept, reference
+from corpus_checks import TARGET_CHECKS, check_differences, close, compile_for, kept, reference
 from tensor_corpus import CORPUS
 
 TARGETS = ("numpy", "array-api", "torch", "jax")
@@ -197,7 +197,7 @@ def test_hvp_matches_differences_of_the_gradient(name, target):
     rng = np.random.default_rng(1)
     v = {n: rng.standard_normal(np.shape(inputs[n])) for n in problem.wrt}
     want = _hvp_by_differences(matcalc.compile(problem), inputs, v)
-    module = matcalc.compile(problem, target=target, hvp=True)
+    module = compile_for(problem, target, hvp=True)
     if target == "torch":
         torch = pytest.importorskip("torch")
         got = module.hvp({n: torch.as_tensor(x) for n, x in v.items()},

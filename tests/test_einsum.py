@@ -190,7 +190,7 @@ def test_generated_numpy_chooses_the_contraction_order():
     problem = matcalc.problem('sum(einsum("btd,dk,bk->bt", X, W, Y) ** 2)',
                               X="B x T x D", W="D x K", Y="B x K")
     source = matcalc.codegen(problem)
-    assert "np.einsum(\"ijk,kl,il->ij\", X, W, Y, optimize=['einsum_path', (1, 2)," in source
+    assert "np.einsum(\n        \"ijk,kl,il->ij\", X, W, Y, optimize=['einsum_path', (1, 2)," in source
     batched = matcalc.codegen(matcalc.problem("sum(tanh(X @ W))", X="B x T x D", W="D x K"))
     assert "X @ W" in batched and "@ W.T" in batched
 

@@ -168,6 +168,9 @@ def _wrap(line: str, indent: str) -> list[str]:
     if line.startswith("#"):
         return [indent + "# " + part for part in
                 textwrap.wrap(line[2:], WIDTH - len(indent) - 2, break_long_words=False)]
+    value = line.partition(" = ")[2] if " = " in line else line.removeprefix("return ")
+    if _one_call(value):  # `t0 = np.einsum(` ... `)`: the call's own brackets
+        return [indent + part for part in _opened(line, WIDTH - len(indent))]
     if line.endswith((" = cache", " = inputs", " = arrays")):
         head, _, source = line.rpartition(" = ")
         opening, body, closing = "(", head.strip("()"), ") = " + source
@@ -226,6 +229,17 @@ def _opened(line: str, width: int) -> list[str]:
 
 
 _DEPTH = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
+
+
+def _one_call(code: str) -> bool:
+    """Whether `code` is one call or subscript, `np.einsum(...)`,
+    `-x.sum(axis=0)` (no space outside its brackets), not a tuple."""
+    depth = 0
+    for ch in code:
+        depth += _DEPTH.get(ch, 0)
+        if ch == " " and depth == 0:
+            return False
+    return code.endswith((")", "]")) and not _enclosed(code)
 
 
 def _enclosed(code: str) -> bool:

@@ -31,6 +31,7 @@ from ..ir.shapes import fmt, symbols as shape_symbols
 from ..passes.lowering import Capabilities, lower
 from ..passes.upstream import scale_adjoints
 from .dims import dim_lines as _dim_lines
+from .wrapping import WIDTH, wrap
 from .text import TextPrinter, declarations
 
 # Names the generated module itself defines or uses.
@@ -42,8 +43,6 @@ RESERVED = {"forward", "backward", "value_and_grad", "INPUTS", "WRT", "SHAPES",
 # that float32 stays float32: a key no matcalc name can be, and the Python
 # name the operator forms use.
 DTYPE, DTYPE_CODE = "<dtype>", "dtype"
-
-WIDTH = 79
 
 # The names a full array built by stacking uses (targets without item
 # assignment): the unit directions and the list of columns.
@@ -156,102 +155,6 @@ def _used_names(exprs, target: Target) -> list[str]:
     return list(out)
 
 
-def _wrap(line: str, indent: str) -> list[str]:
-    """A statement within WIDTH columns: the long part goes in parentheses,
-    broken at spaces (printed code has spaces only between tokens, so every
-    break inside the parentheses is legal)."""
-    if len(indent + line) <= WIDTH or any(" " in q for q in re.findall("'[^']*'", line)):
-        # never split a string literal; quoted identifiers have no spaces
-        return [indent + line]
-    nested = line[:len(line) - len(line.lstrip(" "))]  # a line inside a loop
-    indent, line = indent + nested, line[len(nested):]
-    if line.startswith("#"):
-        return [indent + "# " + part for part in
-                textwrap.wrap(line[2:], WIDTH - len(indent) - 2, break_long_words=False)]
-    value = line.partition(" = ")[2] if " = " in line else line.removeprefix("return ")
-    if _one_call(value):  # `t0 = np.einsum(` ... `)`: the call's own brackets
-        return [indent + part for part in _opened(line, WIDTH - len(indent))]
-    if line.endswith((" = cache", " = inputs", " = arrays")):
-        head, _, source = line.rpartition(" = ")
-        opening, body, closing = "(", head.strip("()"), ") = " + source
-    elif line.startswith("return "):
-        opening, body, closing = "return (", line[len("return "):], ")"
-    elif line.startswith("for ") and line.endswith("):"):  # for x in f(...):
-        head, _, rest = line.partition("(")
-        opening, body, closing = head + "(", rest[:-2], "):"
-    elif " = " not in line:  # a call statement: break inside its parentheses
-        head, _, rest = line.partition("(")
-        opening, body, closing = head + "(", rest[:-1], ")"
-    else:
-        head, _, body = line.partition(" = ")
-        opening, closing = f"{head} = (", ")"
-        if _enclosed(body):  # a tuple: its own parentheses
-            body = body[1:-1]
-    parts = _broken(body, WIDTH - len(indent) - 4)
-    return [indent + opening] + [indent + "    " + p for p in parts] + [indent + closing]
-
-
-def _broken(body: str, width: int) -> list[str]:
-    """`body` in lines of at most `width`, broken at spaces outside any
-    brackets (a break inside `f(a, b` would need the next line aligned with
-    its bracket, PEP 8); a part too long even so opens its first bracket on
-    its line and goes on, four columns in, on the next ones."""
-    depth, start, pieces = 0, 0, []
-    for k, ch in enumerate(body):
-        depth += _DEPTH.get(ch, 0)
-        if ch == " " and depth == 0:
-            pieces.append(body[start:k])
-            start = k + 1
-    lines: list[str] = []
-    for piece in pieces + [body[start:]]:
-        if lines and len(lines[-1]) + 1 + len(piece) <= width:
-            lines[-1] += " " + piece
-        else:
-            lines.append(piece)
-    return [part for line in lines for part in
-            (_opened(line, width) if len(line) > width else [line])]
-
-
-def _opened(line: str, width: int) -> list[str]:
-    """A line too long, `f(a, b) + c`, as `f(`, its contents broken four
-    columns in, and `) + c`; as it is where it has no bracket to open."""
-    opening = next((k for k, ch in enumerate(line) if _DEPTH.get(ch) == 1), None)
-    if opening is None or width < 20:
-        return [line]
-    depth = 0
-    for k in range(opening, len(line)):
-        depth += _DEPTH.get(line[k], 0)
-        if depth == 0:
-            break
-    inner = line[opening + 1:k]
-    return ([line[:opening + 1]] + ["    " + part for part in _broken(inner, width - 4)]
-            + [line[k:]])
-
-
-_DEPTH = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
-
-
-def _one_call(code: str) -> bool:
-    """Whether `code` is one call or subscript, `np.einsum(...)`,
-    `-x.sum(axis=0)` (no space outside its brackets), not a tuple."""
-    depth = 0
-    for ch in code:
-        depth += _DEPTH.get(ch, 0)
-        if ch == " " and depth == 0:
-            return False
-    return code.endswith((")", "]")) and not _enclosed(code)
-
-
-def _enclosed(code: str) -> bool:
-    """Whether `code` is one parenthesised whole, `(...)`."""
-    depth = 0
-    for k, ch in enumerate(code):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth == 0:
-            return k == len(code) - 1 and ch == ")"
-    return False
-
-
 def _comment(binding, text: str, code: str, value: str, dout: str = "") -> str | None:
     """`# dZ = ∂L/∂Z = textbook form`; `dout` "carried": `# dZ = dout · ∂L/∂Z = ...`,
     "taken" (multiplied in there): `# dt = dout · ∂L/∂t, ∂L/∂t = ...`."""
@@ -338,9 +241,9 @@ class _Emitter:
         problem, value = self.problem, self.value
         out = [f'"""Value and gradients of {value}, generated by matcalc {__version__}.', ""]
         for name, node in problem.intermediates.items():
-            out += _wrap(f"{name} = {self._as_written(name, node)}", "    ")
+            out += wrap(f"{name} = {self._as_written(name, node)}", "    ")
         if value not in problem.intermediates:
-            out += _wrap(f"{value} = {self._as_written(value, problem.output)}", "    ")
+            out += wrap(f"{value} = {self._as_written(value, problem.output)}", "    ")
         shapes = {w: problem.variables[w].shape for w in problem.wrt}
         out += [""] + textwrap.wrap("Inputs: " + ", ".join(declarations(problem)), WIDTH)
         out += textwrap.wrap("Gradients: " + ", ".join(
@@ -366,7 +269,7 @@ class _Emitter:
         return (signature +
                 [f'    """Return ({self.value}, cache) for inputs as `_checked` takes them;',
                  '    cache holds what backward needs."""']
-                + [w for line in lines for w in _wrap(line, "    ")])
+                + [w for line in lines for w in wrap(line, "    ")])
 
     def backward_function(self) -> list[str]:
         ident, value = self.ident, self.value
@@ -392,16 +295,16 @@ class _Emitter:
         doc = textwrap.wrap(f'"""Return ({", ".join(self.grads)}), the gradients of '
                             f'{value} {scaled}."""', WIDTH - 4, break_on_hyphens=False)
         return (["def backward(cache, dout=None):"] + ["    " + d for d in doc]
-                + [w for line in lines for w in _wrap(line, "    ")])
+                + [w for line in lines for w in wrap(line, "    ")])
 
     def module(self, extras=()) -> str:
         problem, guards = self.problem, self.target.guards
         out = self.docstring() + ["", *self.target.imports, ""]
-        out += _wrap(f"INPUTS = {_tuple(problem.variables)}", "")
-        out += _wrap(f"WRT = {_tuple(problem.wrt)}", "")
+        out += wrap(f"INPUTS = {_tuple(problem.variables)}", "")
+        out += wrap(f"WRT = {_tuple(problem.wrt)}", "")
         shapes = guards.shapes(problem)
-        out += shapes[:-1] + _wrap(shapes[-1], "") + ["", ""]
-        out += guards.checked(problem, self.ident, _wrap) + ["", ""]
+        out += shapes[:-1] + wrap(shapes[-1], "") + ["", ""]
+        out += guards.checked(problem, self.ident, wrap) + ["", ""]
         helpers = self.target.helpers([b.expr for p in (self.textbook, *(e.code for e in extras))
                                        for b in p.bindings])
         if any(e.kind == "hvp" for e in extras):  # hvp's check of its direction v
@@ -481,7 +384,7 @@ class _SecondOrderEmitter:
         values = [ident[name] for name in results]
         lines.append(f"return {values[0]}" if single else "return {" + ", ".join(
             f"{e.of!r}: {v}" for e, v in zip(result.entries, values)) + "}")
-        body = [w for line in lines for w in _wrap(line, "    ")]
+        body = [w for line in lines for w in wrap(line, "    ")]
         return [head] + ["    " + d for d in textwrap.wrap(doc, WIDTH - 4)] + body
 
     def _operator_loop(self, entry, name, bindings) -> list[str]:

@@ -1,6 +1,7 @@
 """No array of ones in second-order code either: the survey's hits (an HVP's
 product with a broadcast direction, an outer product with ones in a Hessian,
-a sum of a slice's adjoint, a solve of an array of ones), each made by the
+a sum of a slice's adjoint, a solve of an array of ones, the adjoint of a
+Kronecker product at ones; `tests/survey_ones.py` finds them), each made by the
 rules of `ops/ones_forms.py`, now computed without one. Each problem's
 source has no `ones(` on any target, its numbers agree with finite
 differences, and its peak memory is at most what hand-written NumPy takes."""
@@ -23,8 +24,9 @@ LINEAR = matcalc.parse("X: N x D\nw: D\nf = sum(X @ w)\nwrt X, w\n")
 VARIANCE = matcalc.parse("x: N\nf = sum((x - mean(x)) ** 2) / (N - 1)\n")
 SLICE = matcalc.parse("X: N x D\nw: D\nY = (X * 0 + w)[1:, :]\nf = sum(Y)\nwrt w\n")
 SOLVE = matcalc.parse("S: N x N spd\nX: N x D\nf = sum(solve(S, X)) + sum(inv(S))\nwrt S, X\n")
+KRON = matcalc.parse("A: K x K\nf = sum(kron(A, A))\n")
 PROBLEMS = {"rbf rows": RBF, "softmax": LSE, "linear": LINEAR, "variance": VARIANCE,
-            "slice of a broadcast": SLICE, "solve of ones": SOLVE}
+            "slice of a broadcast": SLICE, "solve of ones": SOLVE, "kron": KRON}
 
 
 def _code(problem, target: str) -> list[str]:
@@ -38,7 +40,8 @@ def _code(problem, target: str) -> list[str]:
 @pytest.mark.parametrize("name", list(PROBLEMS))
 def test_no_array_of_ones(name, target):
     # was t2.dot(np.broadcast_to(-v_x, (N, D))), np.outer(np.ones((N,), dtype), g0),
-    # _unindex(np.ones((-1 + N, D), dtype), ...).sum(axis=0), t0 @ np.ones((N, D), dtype)
+    # _unindex(np.ones((-1 + N, D), dtype), ...).sum(axis=0), t0 @ np.ones((N, D), dtype),
+    # _unkron_left(np.ones((K ** 2, K ** 2), dtype), A)
     code = _code(PROBLEMS[name], target)
     assert not [line for line in code if "ones(" in line], "\n".join(code)
 
@@ -50,6 +53,7 @@ def test_no_array_of_ones(name, target):
     ("H_x = g0[:, None] * ((np.eye(N, dtype=dtype) - g0) / T)", "softmax"),
     ("dw = np.full((D,), -1 + N, dtype)", "slice of a broadcast"),
     ("g0 = t0.sum(axis=1)", "solve of ones"),
+    ("dA = np.broadcast_to(2 * A.sum(), (K, K)).copy()", "kron"),
 ])
 def test_each_is_written_as_by_hand(line, name):
     assert line in "\n".join(_code(PROBLEMS[name], "numpy"))

@@ -126,6 +126,8 @@ CASES = {
     "outer_ones": lambda: add(outer(ones((N,)), w), outer(x, ones((M,)))),
     "solve_broadcast": lambda: add(solve(P, mul(ones((N, M)), w)), solve(P, ones((N, M))),
                                    solve(P, mul(s, ones((N, M)), col(x), w))),
+    "unkron_left_ones": lambda: unkron_left(_two(ones((6, 6))), var("Q", (3, 2))),
+    "unkron_right_ones": lambda: unkron_right(ones((6, 4)), var("R", (2, 2))),
     "sum_eye": lambda: add(reduce_sum(eye(N), 0), mul(reduce_sum(eye(N)), x)),
     "sum_unindex": lambda: add(reduce_sum(unindex(var("G", (2, M)), (N, M), ((1, 3, None),)), 0),
                                reduce_sum(unindex(var("V", (2,)), (N,), ((0, 2, None),)))),

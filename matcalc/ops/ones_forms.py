@@ -1,14 +1,17 @@
 """Identities that keep an array of ones symbolic where a derivative makes
 one: a broadcast transposed, an outer product with ones, a solve of a
-broadcast, a sum of the identity and a sum of an array placed into zeros.
+broadcast, a sum of the identity, a sum of an array placed into zeros and
+the adjoints of a Kronecker product at an array of ones.
 Each returns a broadcast (1 ⊙ v), which the lowering computes as a view of
 v, never as an array of ones. Registered after `identities`, so each
 operator tries these after its own."""
 
 from __future__ import annotations
 
+import sympy
+
 from ..ir.expr import Expr, const, is_op
-from .builders import _broadcast_vector, col, func, mul, ones, outer, row
+from .builders import _broadcast_vector, _coefficient, col, func, mul, ones, outer, row
 from .axes import reduce_sum
 from .indexing import WHOLE
 from .rulebook import rule
@@ -101,3 +104,27 @@ def sum_unindex(x: Expr, axis) -> Expr | None:
     if all(e == WHOLE or (isinstance(e, tuple) and k in summed) for k, e in enumerate(key)):
         return reduce_sum(g, axis)
     return None
+
+
+def _unkron_ones(g: Expr, other: Expr) -> Expr | None:
+    """c sum(other) 1 for g = c 1 (of the shape g / other), else None."""
+    c, rest = _coefficient(g)
+    if not is_op(rest, "ones"):
+        return None
+    shape = tuple(sympy.cancel(n / m) for n, m in zip(g.shape, other.shape))
+    return mul(const(c), reduce_sum(other), ones(shape))
+
+
+@rule("unkron_left")
+def unkron_left_ones(g: Expr, b: Expr) -> Expr | None:
+    """unkron_left(c 1, B) = c sum(B) 1
+
+    every block of an array of ones meets all of B (the gradient of
+    sum(kron(A, B)) by A, never the array of ones of kron's size)."""
+    return _unkron_ones(g, b)
+
+
+@rule("unkron_right")
+def unkron_right_ones(g: Expr, a: Expr) -> Expr | None:
+    """unkron_right(c 1, A) = c sum(A) 1"""
+    return _unkron_ones(g, a)

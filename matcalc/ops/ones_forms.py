@@ -17,7 +17,7 @@ from .indexing import WHOLE
 from .rulebook import rule
 
 
-def _broadcast_factors(x: Expr) -> tuple | None:
+def broadcast_factors(x: Expr) -> tuple | None:
     """(scalars, rows, columns) of a product 1 ⊙ … of a matrix shape whose
     other factors are scalars and broadcast vectors (v, v[None, :] as rows,
     v[:, None] as columns), each vector as itself, for 1 ⊙ … or a matrix
@@ -43,7 +43,7 @@ def transpose_broadcast(x: Expr) -> Expr | None:
 
     and (1 ⊙ v[:, None])ᵀ = 1 ⊙ v[None, :]: a broadcast vector transposed is
     the vector broadcast the other way (a product with it is then a sum)."""
-    found = _broadcast_factors(x) if is_op(x, "mul") else None
+    found = broadcast_factors(x) if is_op(x, "mul") else None
     if found is None:
         return None
     scalars, rows, cols = found
@@ -69,7 +69,7 @@ def solve_broadcast(a: Expr, b: Expr) -> Expr | None:
 
     for B = 1 ⊙ u[:, None] ⊙ v[None, :] (u, v or both ones): one solve
     for a vector, its result broadcast."""
-    found = _broadcast_factors(b)
+    found = broadcast_factors(b)
     if found is None:
         return None
     scalars, rows, cols = found

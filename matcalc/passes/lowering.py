@@ -14,7 +14,8 @@ in floating point, rather than what it is, lives in this module:
   `mask`, a − A B as `subtract_product`, written into the product's
   memory, a broadcast 1 ⊙ x as x broadcast, never an array of ones
   times x (`broadcast`, a view, or `broadcast_copy`, a new array, where it
-  is a result; a constant c 1 as one `full` array), where(k, 1, 0) as k
+  is a result; a constant c 1 as one `full` array, and placed into zeros
+  as c alone, `fill`), where(k, 1, 0) as k
   cast to the floating type (`indicator`), and an einsum (`contract`) as
   one `tensordot`, as `@` of stacks of matrices between permutations, or
   in a pairwise order chosen here (`ordered_contract`). A printer then
@@ -38,7 +39,7 @@ from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op, postorder
 from ..ops import OPS, _coefficient, add, matmul
 from ..ops.einsum_matrix import matmul_operands, permuted_matmul, tensordot_axes
 from ..ops.einsum_spec import split_spec
-from .lowered_ops import (BROADCAST, BROADCAST_COPY, EINSUM, FULL, INDICATOR, LOGICAL_NOT,
+from .lowered_ops import (BROADCAST, BROADCAST_COPY, EINSUM, FILL, FULL, INDICATOR, LOGICAL_NOT,
                           MASK, MATRIX_TRANSPOSE, MULTI_DOT, ORDERED_CONTRACT,
                           SUBTRACT_PRODUCT, TENSORDOT)
 
@@ -352,6 +353,14 @@ def _broadcast(args: tuple, shape: tuple, fresh: bool) -> Expr | None:
     return apply(kind, (x,), (("shape", shape),))
 
 
+def _filled(node: Apply, g: Expr) -> Expr | None:
+    """zeros with c 1 at a key (g lowered: ones, or c as a `full` array) as
+    zeros with c placed there, which item assignment broadcasts (`fill`):
+    one array, no ones; None for any other g."""
+    c = const(1) if is_op(g, "ones") else g.args[0] if is_op(g, FULL.name) else None
+    return None if c is None else apply(FILL, (c,), node.params)
+
+
 def _indicator(node: Apply, k: Expr) -> Expr | None:
     """where(k, c 1, 0) of k's own shape (k lowered) as c times k cast to
     the floating type, where(k, 0, c 1) as c times (not k) cast: one array,
@@ -381,6 +390,9 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     if caps.broadcasts and node.op == "mul" and \
             (spread := _broadcast(args, node.shape, fresh)) is not None:
         return spread  # before masks: a boolean broadcast alone is no float
+    if caps.broadcasts and caps.item_assignment and node.op == "unindex" \
+            and (filled := _filled(node, args[0])) is not None:
+        return filled
     if caps.masks and node.op == "mul" and (masked := _masked(args)) is not None:
         args = masked
     if caps.casts and node.op == "where" and (cast := _indicator(node, args[0])) is not None:

@@ -1,7 +1,7 @@
 """Survey: every generated module (value_and_grad, hessian, hvp, jacobian) of
 the examples and the test corpora that still builds an array of ones.
 
-`python tests/survey_ones.py [--generated N] [--targets numpy,torch,...]`
+`python tests/survey_ones.py [--generated N] [--targets numpy,torch,...] [--no-literals]`
 prints one line per hit: corpus/problem, the function, the target and the
 generated line (the examples, the textbook table, the tensor and einsum
 corpora, every problem text written in a test, and N generated problems).
@@ -25,7 +25,7 @@ from matcalc.errors import MatcalcError  # noqa: E402
 PATTERN = re.compile(r"\b(np|xp|torch|jnp)\.ones\(|np\.outer\(np\.ones")
 
 
-def corpora(generated: int):
+def corpora(generated: int, literals: bool = True):
     """(corpus name, problem id, Problem) for every problem surveyed."""
     for path in sorted((ROOT / "examples").glob("*.mc")):
         yield "examples", path.name, path.read_text("utf-8")
@@ -38,7 +38,8 @@ def corpora(generated: int):
     import einsum_corpus
     for i, (text, shapes) in enumerate(einsum_corpus.CORPUS):
         yield "einsum", f"{i}:{text[:40]}", (text, shapes)
-    yield from _literals()
+    if literals:
+        yield from _literals()
     if generated:
         from strategies import RandomSource, build_problem
         for seed in range(generated):
@@ -87,9 +88,9 @@ def variants(p):
         yield "jacobian", {"jacobian": True}
 
 
-def survey(generated: int, targets):
+def survey(generated: int, targets, literals: bool = True):
     hits = 0
-    for corpus, name, spec in corpora(generated):
+    for corpus, name, spec in corpora(generated, literals):
         try:
             p = _problem(spec)
         except MatcalcError:
@@ -115,8 +116,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--generated", type=int, default=0)
     parser.add_argument("--targets", default="numpy")
+    parser.add_argument("--no-literals", action="store_true",
+                        help="skip the problem texts written in tests/*.py")
     args = parser.parse_args()
-    survey(args.generated, args.targets.split(","))
+    survey(args.generated, args.targets.split(","), not args.no_literals)
 
 
 if __name__ == "__main__":

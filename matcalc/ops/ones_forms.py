@@ -3,8 +3,8 @@ one: a broadcast transposed, an outer product with ones, a solve of a
 broadcast, a sum of the identity, a sum of an array placed into zeros and
 the adjoints of a Kronecker product at an array of ones.
 Each returns a broadcast (1 ⊙ v), which the lowering computes as a view of
-v, never as an array of ones. Registered after `identities`, so each
-operator tries these after its own."""
+v, or a reduction of what was placed or scaled, never an array of ones.
+Registered after `identities`, so each operator tries these after its own."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from matcalc.checks.inputs import sample
 from matcalc.ir.expr import Var, apply, const, postorder, var
 from matcalc.ops import (OPS, add, col, diag, div, eye, exp, func, kron, log, logsumexp, matmul,
                          mul, neg, ones, outer, reduce_sum, row, rulebook, softmax, solve, sub,
-                         transpose, unkron_left, unkron_right)
+                         transpose, unindex, unkron_left, unkron_right)
 from matcalc.ops.axes import expand_dims
 from matcalc.ops.builders import inv
 from matcalc.ops.functions import compare, where
@@ -121,6 +121,16 @@ CASES = {
     "row_coefficient": lambda: row(neg(x)),
     "outer_coefficient": lambda: outer(x, _two(w)),
     "inv_inv": lambda: inv(inv(P)),
+    "transpose_broadcast": lambda: add(transpose(mul(const(-2), ones((N, M)), w)),
+                                       transpose(mul(ones((N, M)), col(x), s))),
+    "outer_ones": lambda: add(outer(ones((N,)), w), outer(x, ones((M,)))),
+    "solve_broadcast": lambda: add(solve(P, mul(ones((N, M)), w)), solve(P, ones((N, M))),
+                                   solve(P, mul(s, ones((N, M)), col(x), w))),
+    "unkron_left_ones": lambda: unkron_left(_two(ones((6, 6))), var("Q", (3, 2))),
+    "unkron_right_ones": lambda: unkron_right(ones((6, 4)), var("R", (2, 2))),
+    "sum_eye": lambda: add(reduce_sum(eye(N), 0), mul(reduce_sum(eye(N)), x)),
+    "sum_unindex": lambda: add(reduce_sum(unindex(var("G", (2, M)), (N, M), ((1, 3, None),)), 0),
+                               reduce_sum(unindex(var("V", (2,)), (N,), ((0, 2, None),)))),
     "matmul_inverse": lambda: add(matmul(transpose(inv(P)), transpose(P)), A),
 }
 

@@ -20,6 +20,7 @@ import sympy
 from ..ir.expr import Apply, Expr, Var, const, is_op, postorder
 from ..ops import (LONG, add, col, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
                   shared_adjoint, transpose)
+from ..ops.ones_forms import broadcast_factors
 
 
 class NotLinear(Exception):
@@ -106,6 +107,18 @@ def _matrix_add(r: _Reading, e: Apply) -> Expr:
     return add(*(_broadcast_rows(r.of(t), t, e) for t in e.args if r.depends(t)))
 
 
+def _rows_scaled(a: Expr, t: Expr) -> Expr:
+    """diag(a) T = a[:, None] ⊙ T, and a vᵀ where T is a row v broadcast
+    (1 vᵀ, v[None, :], or a vector term of a matrix sum)."""
+    if t.ndim == 1 or is_op(t, "row"):
+        return outer(a, t if t.ndim == 1 else t.args[0])
+    found = broadcast_factors(t)
+    if found is not None and found[1] and not found[2]:
+        scalars, rows, _ = found
+        return outer(a, mul(*scalars, *rows))
+    return mul(col(a), t)
+
+
 def _matrix_product(r: _Reading, e: Apply) -> Expr:
     """M(a ⊙ u) = diag(a) M(u) (a scalar u: a M(u)ᵀ), a/d = a ⊙ (1/d)."""
     factors = list(e.args)
@@ -127,7 +140,7 @@ def _matrix_product(r: _Reading, e: Apply) -> Expr:
         return outer(a, m)
     if a.ndim == 1 and m.ndim == 2:   # diag(a) M, distributed over a sum
         terms = m.args if is_op(m, "add") else (m,)
-        return add(*(mul(col(a), t) for t in terms))
+        return add(*(_rows_scaled(a, t) for t in terms))
     return mul(a, m)
 
 

@@ -106,16 +106,16 @@ def matmul_scalar(a: Expr, b: Expr) -> Expr | None:
 def sum_weighted_rows(x: Expr, axis: int | None) -> Expr | None:
     """sum(c v[:, None] ⊙ X, 0) = c Xᵀ v
 
-    and sum(c X ⊙ v[None, :], 1) = c X v: a weighted sum of rows (or
-    columns) is a matrix-vector product."""
+    and sum(c X ⊙ v[None, :], 1) = c X v (v[None, :] or the vector v): a
+    weighted sum of rows (or columns) is a matrix-vector product."""
     c, rest = _coefficient(x)
     if axis not in (0, 1) or not is_op(rest, "mul") or len(rest.args) != 2:
         return None
     for v, m in (rest.args, rest.args[::-1]):
-        if is_op(v, "col" if axis == 0 else "row") and m.ndim == 2 and m.shape == x.shape \
-                and not is_op(m, "ones", "eye"):
-            product = matmul(transpose(m), v.args[0]) if axis == 0 else matmul(m, v.args[0])
-            return mul(const(c), product)
+        if (is_op(v, "col" if axis == 0 else "row") or (axis == 1 and v.ndim == 1)) \
+                and m.ndim == 2 and m.shape == x.shape and not is_op(m, "ones", "eye"):
+            w = v if v.ndim == 1 else v.args[0]
+            return mul(const(c), matmul(transpose(m), w) if axis == 0 else matmul(m, w))
     return None
 
 @rule("col")

@@ -50,9 +50,10 @@ BROADCAST = LoweredOp(                                   # x broadcast to params
 BROADCAST_COPY = LoweredOp(                              # the same, as a new writeable array
     "broadcast_copy", lambda shapes, params: params["shape"])
 FULL = LoweredOp("full", lambda shapes, params: params["shape"])  # a constant, as a new array
+FILL = LoweredOp("fill", lambda shapes, params: params["shape"])  # zeros, a constant at ["key"]
 INDICATOR = LoweredOp("indicator", lambda shapes, params: shapes[0])  # 1 where k holds, else 0
 LOGICAL_NOT = LoweredOp("logical_not", lambda shapes, params: shapes[0])  # where k does not hold
 LOWERED = {op.name: op for op in (EINSUM, MULTI_DOT, MASK, SUBTRACT_PRODUCT, TENSORDOT,
                                   MATRIX_TRANSPOSE, ORDERED_CONTRACT, BROADCAST,
-                                  BROADCAST_COPY, FULL, INDICATOR, LOGICAL_NOT)}
+                                  BROADCAST_COPY, FULL, FILL, INDICATOR, LOGICAL_NOT)}
 assert not set(LOWERED) & set(OPS), "a lowered node kind shadows an operator"

@@ -14,7 +14,8 @@ in floating point, rather than what it is, lives in this module:
   `mask`, a − A B as `subtract_product`, written into the product's
   memory, a broadcast 1 ⊙ x as x broadcast, never an array of ones
   times x (`broadcast`, a view, or `broadcast_copy`, a new array, where it
-  is a result; a constant c 1 as one `full` array), where(k, 1, 0) as k
+  is a result; a constant c 1 as one `full` array, and placed into zeros
+  as c alone, `fill`), where(k, 1, 0) as k
   cast to the floating type (`indicator`), and an einsum (`contract`) as
   one `tensordot`, as `@` of stacks of matrices between permutations, or
   in a pairwise order chosen here (`ordered_contract`). A printer then
@@ -35,10 +36,10 @@ import numpy as np
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op, postorder
-from ..ops import OPS, _coefficient, add
+from ..ops import OPS, _coefficient, add, matmul
 from ..ops.einsum_matrix import matmul_operands, permuted_matmul, tensordot_axes
 from ..ops.einsum_spec import split_spec
-from .lowered_ops import (BROADCAST, BROADCAST_COPY, EINSUM, FULL, INDICATOR, LOGICAL_NOT,
+from .lowered_ops import (BROADCAST, BROADCAST_COPY, EINSUM, FILL, FULL, INDICATOR, LOGICAL_NOT,
                           MASK, MATRIX_TRANSPOSE, MULTI_DOT, ORDERED_CONTRACT,
                           SUBTRACT_PRODUCT, TENSORDOT)
 
@@ -168,6 +169,15 @@ def _rescaled_product(node: Apply, args: tuple, scaled_copies: set) -> Expr:
     return product if scale == 1 else apply(OPS["mul"], (const(scale), product))
 
 
+def _times_inverse(inverse: Expr, b: Expr) -> Expr:
+    """A⁻¹ B for a solve, A⁻¹ 1 as the row sums of A⁻¹ (the builder's
+    rule: a product with ones is a sum, never a product with an array of
+    ones)."""
+    if is_op(b, "ones"):
+        return matmul(inverse, b)
+    return apply(OPS["matmul"], (inverse, b))
+
+
 def _planned(node: Expr, plan: dict, parents: dict, inverted: set, scaled_copies: set,
              numeric: bool) -> Expr:
     """How the code computes `node`, its arguments already planned."""
@@ -178,10 +188,10 @@ def _planned(node: Expr, plan: dict, parents: dict, inverted: set, scaled_copies
         kept = tuple(plan[x] for x in node.args if x is not c and x is not s)
         return _slope(plan[t]) if not kept else apply(OPS["mul"], kept + (_slope(plan[t]),))
     if a in inverted:
-        return apply(OPS["matmul"], (apply(OPS["inv"], args[:1]), args[1]))
+        return _times_inverse(apply(OPS["inv"], args[:1]), args[1])
     if is_op(a, "transpose") and a.args[0] in inverted:
         inverse = apply(OPS["inv"], (plan[a.args[0]],))
-        return apply(OPS["matmul"], (apply(OPS["transpose"], (inverse,)), args[1]))
+        return _times_inverse(apply(OPS["transpose"], (inverse,)), args[1])
     if node in scaled_copies:
         return plan[scaled(node)[1]]  # its products take the scale
     if is_op(node, "matmul") and any(_scaled_operand(x, scaled_copies) for x in node.args):
@@ -343,6 +353,14 @@ def _broadcast(args: tuple, shape: tuple, fresh: bool) -> Expr | None:
     return apply(kind, (x,), (("shape", shape),))
 
 
+def _filled(node: Apply, g: Expr) -> Expr | None:
+    """zeros with c 1 at a key (g lowered: ones, or c as a `full` array) as
+    zeros with c placed there, which item assignment broadcasts (`fill`):
+    one array, no ones; None for any other g."""
+    c = const(1) if is_op(g, "ones") else g.args[0] if is_op(g, FULL.name) else None
+    return None if c is None else apply(FILL, (c,), node.params)
+
+
 def _indicator(node: Apply, k: Expr) -> Expr | None:
     """where(k, c 1, 0) of k's own shape (k lowered) as c times k cast to
     the floating type, where(k, 0, c 1) as c times (not k) cast: one array,
@@ -372,6 +390,9 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     if caps.broadcasts and node.op == "mul" and \
             (spread := _broadcast(args, node.shape, fresh)) is not None:
         return spread  # before masks: a boolean broadcast alone is no float
+    if caps.broadcasts and caps.item_assignment and node.op == "unindex" \
+            and (filled := _filled(node, args[0])) is not None:
+        return filled
     if caps.masks and node.op == "mul" and (masked := _masked(args)) is not None:
         args = masked
     if caps.casts and node.op == "where" and (cast := _indicator(node, args[0])) is not None:
@@ -442,12 +463,13 @@ def subtracted(node: Apply) -> Expr:
     return apply(OPS["add"], (a, apply(OPS["mul"], (const(-1), product))))
 
 
-def results(program) -> set[str]:
+def results(program, written=frozenset()) -> set[str]:
     """The names of the bindings a caller receives: the value and each
-    gradient (or second-order result), and the bindings they only rename
-    or view (`dX = t0.T`: t0's memory is dX's)."""
+    gradient (or second-order result) but those `written` into a larger
+    array (a full Hessian's columns), and the bindings they only rename or
+    view (`dX = t0.T`: t0's memory is dX's)."""
     by_name = {b.name: b.expr for b in program.bindings}
-    out = {program.value, *(name for _, name in program.gradients)}
+    out = {program.value, *(name for _, name in program.gradients)} - set(written)
     todo = list(out)
     while todo:
         base = _viewed(by_name.get(todo.pop()))[-1]
@@ -457,12 +479,12 @@ def results(program) -> set[str]:
     return out
 
 
-def lower(program, caps: Capabilities):
+def lower(program, caps: Capabilities, written=frozenset()):
     """The program (a `passes.program.Program`) as a target with `caps`
     computes it: the same bindings, each value lowered; a broadcast that is
     a result, or that a result views, is a new array the caller may write
-    into."""
-    fresh = results(program)
+    into (not one `written` into a larger array: a view is copied there)."""
+    fresh = results(program, written)
     return dataclasses.replace(program, bindings=tuple(
         dataclasses.replace(b, expr=lower_binding(b.expr, caps, b.name in fresh))
         for b in program.bindings))

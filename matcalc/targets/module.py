@@ -327,7 +327,9 @@ class _SecondOrderEmitter:
 
     def __init__(self, result, target: Target):
         self.result, self.problem, self.target = result, result.problem, target
-        self.program = lower(result.code, target.capabilities)
+        written = {name for e, (_, name) in zip(result.entries, result.code.gradients)
+                   if e.form == "operator" and result.kind != "hvp"}  # columns of a full array
+        self.program = lower(result.code, target.capabilities, written)
         names = [*self.problem.variables, *self.problem.dims,
                  *(e.direction.name for e in result.entries if e.direction is not None),
                  *(b.name for b in self.program.bindings)]

@@ -45,7 +45,7 @@ def _needs_dtype(node) -> bool:
     `dtype` (an in-place update makes its product in it, so `a` fits)."""
     if isinstance(node, Apply):
         return node.op in ("ones", "zeros", "eye", "eye_rect", "subtract_product", "full",
-                           "indicator") or \
+                           "fill", "indicator") or \
             _of_constants(node)
     return isinstance(node, Const) and any(
         _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value))

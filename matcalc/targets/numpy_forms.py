@@ -73,6 +73,10 @@ FORMS = Forms(default, {
     "broadcast": Form(lambda a, p: f"np.broadcast_to({a[0]}, {sizes(p['shape'])})"),
     "broadcast_copy": Form(lambda a, p: f"np.broadcast_to({a[0]}, {sizes(p['shape'])}).copy()"),
     "full": Form(lambda a, p: f"np.full({sizes(p['shape'])}, {a[0]}, dtype)"),
+    # zeros with a constant at [key]: the constant of the floating type, which
+    # _unindex's assignment broadcasts (no array of ones)
+    "fill": Form(lambda a, p: f"_unindex(dtype.type({a[0]}), {sizes(p['shape'])}, "
+                 f"np.s_[{key_text(p['key'])}])"),
     "indicator": Form("{0}.astype(dtype)", P.POSTFIX, P.POSTFIX),  # 1.0 where k holds
 })
 

@@ -12,7 +12,8 @@ in floating point, rather than what it is, lives in this module:
   `Capabilities` allow: Σ x² and tr(A B) as one `einsum`, a chain of matrix
   products as one `multi_dot`, a step beside other factors as a boolean
   `mask`, a − A B as `subtract_product`, written into the product's
-  memory, a broadcast 1 ⊙ x as x broadcast, never an array of ones
+  memory, and A B + c or (A B) ⊙ m as the product updated in place
+  (`update`, `updates.py`), a broadcast 1 ⊙ x as x broadcast, never an array of ones
   times x (`broadcast`, a view, or `broadcast_copy`, a new array, where it
   is a result; a constant c 1 as one `full` array, and placed into zeros
   as c alone, `fill`), where(k, 1, 0) as k
@@ -42,6 +43,7 @@ from ..ops.einsum_spec import split_spec
 from .lowered_ops import (BROADCAST, BROADCAST_COPY, EINSUM, FILL, FULL, INDICATOR, LOGICAL_NOT,
                           MASK, MATRIX_TRANSPOSE, MULTI_DOT, ORDERED_CONTRACT,
                           SUBTRACT_PRODUCT, TENSORDOT)
+from .updates import update
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Capabilities:
     broadcasts: bool = False       # c 1 ⊙ x as x broadcast to the shape (no array of ones)
     casts: bool = False            # where(k, c 1, 0) as c times k cast to the floating type
     vector_first: bool = False     # Aᵀ v as v @ A: no transposed view (NumPy: 0.3 µs a call)
+    updates: bool = False          # t = A @ B, then t += c, t *= m: terms into the new product
 
 
 # Everything off: plain sums, traces, products and subtractions.
@@ -453,6 +456,8 @@ def lower_binding(expr: Expr, caps: Capabilities, fresh: bool = False) -> Expr:
     expr = lower_expr(expr, caps, fresh)
     if caps.out and (split := _subtracted_product(expr)) is not None:
         return apply(SUBTRACT_PRODUCT, split)
+    if caps.updates and (updated := update(expr)) is not None:
+        return updated
     return expr
 
 

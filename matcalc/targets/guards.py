@@ -33,10 +33,10 @@ SHAPE_CHECK = '''\
 
 _GENERAL = '''
     sizes = {SIZES}  # dimension -> size, from the first input that has it
-    out, numbers = [], False
+    out = []
     for name, x, shape in zip(INPUTS, arrays, SHAPES):
         if type(x) in (float, int):  # takes the arrays' floating type, below
-            numbers, got = True, ()
+            got = ()
         else:
             if type(x) is not np.ndarray or x.dtype.kind != "f":
                 try:
@@ -48,9 +48,11 @@ _GENERAL = '''
                 x = x if x.dtype.kind == "f" else x.astype(np.float64)
             got = x.shape
 ''' + SHAPE_CHECK + '''        out.append(x)
-    if numbers:
-        kind = np.result_type(*out, 1.0)
-        out = [kind.type(x) if type(x) in (float, int) else x for x in out]
+    kind = np.result_type(*(x for x in out if type(x) not in (float, int)
+                            and x.dtype.kind == "f"), 1.0)  # one floating type
+    out = [kind.type(x) if type(x) in (float, int)
+           else x.astype(kind, copy=False) if x.dtype.kind == "f" else x
+           for x in out]
     return out
 '''
 
@@ -58,10 +60,11 @@ _DOC = '''
 def _checked(*arrays):
     """The inputs, in INPUTS order, as arrays of their declared SHAPES.
 
-    Floating arrays are used as given; array-likes (lists, integer or
-    boolean arrays) become float64 arrays (np.asarray); a Python number for
-    a scalar input takes the floating type of the other inputs. Each
-    dimension name takes one size, at least 1, throughout: else ValueError.
+    Floating arrays of one type are used as given, of mixed types made
+    the widest of them; array-likes (lists, integer or boolean arrays)
+    become float64 arrays (np.asarray); a Python number for a scalar input
+    takes the floating type of the other inputs. Each dimension name takes
+    one size, at least 1, throughout: else ValueError.
     """
 '''
 

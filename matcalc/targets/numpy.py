@@ -17,6 +17,7 @@ from ..ad.gradient import Gradient
 from . import precedence as P
 from ..passes.lowered_ops import LOWERED
 from ..passes.lowering import SQUARES, Capabilities, subtracted
+from ..passes.updates import updated
 from . import module
 from .module import DTYPE_CODE
 from .numpy_forms import FORMS, HELPERS, VECTOR_PRODUCT
@@ -118,6 +119,10 @@ class NumpyPrinter(Printer):
         """a - A @ B where it is no statement of its own (`assignment`)."""
         return self.print(subtracted(node))
 
+    def _print_update(self, node):
+        """A B + c where it is no statement of its own (`assignment`)."""
+        return self.print(updated(node))
+
 
 class NumpyTarget:
     """NumPy's part of a generated module (see `module.Target`)."""
@@ -125,7 +130,7 @@ class NumpyTarget:
     capabilities = Capabilities(einsum=True, multi_dot=True, out=True, masks=True,
                                 item_assignment=True, tensordot=True, batched_matmul=True,
                                 contraction_order=True, broadcasts=True, casts=True,
-                                vector_first=True)
+                                vector_first=True, updates=True)
     imports = ("import numpy as np",)
 
     @property
@@ -141,9 +146,14 @@ class NumpyTarget:
         type; a - A @ B (`subtract_product`) is computed into the new
         product, made in the inputs' floating type (so that `a` fits):
         `t = np.matmul(A, B, dtype=dtype)` then `np.subtract(a, t, out=t)`
-        (NumPy adds in place only into the left operand of '-')."""
+        (NumPy adds in place only into the left operand of '-'); A @ B + c
+        (`update`) is `t = A @ B`, then `t += c`."""
         if isinstance(expr, Const):
             return [f"{target} = {DTYPE_CODE}.type({printer.doprint(expr)})"]
+        if is_op(expr, "update"):  # t = A @ B, then t += c, t *= m
+            product, *terms = (printer.doprint(a) for a in expr.args)
+            return [f"{target} = {product}"] + [
+                f"{target} {op}= {term}" for op, term in zip(expr.param("ops"), terms)]
         if not (is_op(expr, "subtract_product")):
             return [f"{target} = {printer.doprint(expr)}"]
         a, left, right = (printer.doprint(m) for m in expr.args)

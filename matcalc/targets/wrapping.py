@@ -25,9 +25,10 @@ def wrap(line: str, indent: str) -> list[str]:
     if line.startswith("#"):
         return [indent + "# " + part for part in
                 textwrap.wrap(line[2:], WIDTH - len(indent) - 2, break_long_words=False)]
-    value = line.partition(" = ")[2] if " = " in line else line.removeprefix("return ")
-    if _one_call(value):  # `t0 = np.einsum(` ... `)`: the call's own brackets
-        return [indent + part for part in _opened(line, WIDTH - len(indent))]
+    assigned = _ASSIGNMENT.search(line)  # `t = `, `t += `: its value after it
+    start = assigned.end() if assigned else len("return ") * line.startswith("return ")
+    if _one_call(line[start:]):  # `t0 = np.einsum(` ... `)`: the call's own brackets
+        return [indent + part for part in _opened(line, WIDTH - len(indent), start)]
     if line.endswith((" = cache", " = inputs", " = arrays")):
         head, _, source = line.rpartition(" = ")
         opening, body, closing = "(", head.strip("()"), ") = " + source
@@ -36,12 +37,11 @@ def wrap(line: str, indent: str) -> list[str]:
     elif line.startswith("for ") and line.endswith("):"):  # for x in f(...):
         head, _, rest = line.partition("(")
         opening, body, closing = head + "(", rest[:-2], "):"
-    elif " = " not in line:  # a call statement: break inside its parentheses
+    elif assigned is None:  # a call statement: break inside its parentheses
         head, _, rest = line.partition("(")
         opening, body, closing = head + "(", rest[:-1], ")"
     else:
-        head, _, body = line.partition(" = ")
-        opening, closing = f"{head} = (", ")"
+        opening, body, closing = line[:start] + "(", line[start:], ")"
         if _enclosed(body):  # a tuple: its own parentheses
             body = body[1:-1]
     parts = _broken(body, WIDTH - len(indent) - 4)
@@ -69,10 +69,11 @@ def _broken(body: str, width: int) -> list[str]:
             (_opened(line, width) if len(line) > width else [line])]
 
 
-def _opened(line: str, width: int) -> list[str]:
+def _opened(line: str, width: int, start: int = 0) -> list[str]:
     """A line too long, `f(a, b) + c`, as `f(`, its contents broken four
-    columns in, and `) + c`; as it is where it has no bracket to open."""
-    opening = next((k for k, ch in enumerate(line) if _DEPTH.get(ch) == 1), None)
+    columns in, and `) + c` (the first bracket from `start` opened); as it
+    is where it has no bracket to open."""
+    opening = next((k for k in range(start, len(line)) if _DEPTH.get(line[k]) == 1), None)
     if opening is None or width < 20:
         return [line]
     depth = 0
@@ -86,6 +87,10 @@ def _opened(line: str, width: int) -> list[str]:
 
 
 _DEPTH = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
+
+# The operator of an assignment, `=` or an in-place `+=`, `-=`, `*=` (never
+# a comparison: `==`, `<=` have no space before the `=`).
+_ASSIGNMENT = re.compile(r" [-+*]?= ")
 
 
 def _one_call(code: str) -> bool:

@@ -8,16 +8,22 @@ switched off gets plain `sum(x ** 2)`, `trace(A @ B)`,
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy
 
 import matcalc
 from matcalc.ad import second
-from matcalc.ir.expr import Apply, Var, is_op, postorder
+from matcalc.ir.expr import Apply, Var, apply, is_op, postorder
+from matcalc.ops import OPS
+from matcalc.passes.lowered_ops import BROADCAST
 from matcalc.passes.lowering import PLAIN, lower, lower_binding, lower_expr
 from matcalc.targets import module
 from matcalc.targets.numpy import CAPABILITIES, NumpyPrinter, NumpyTarget, generate, load
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 class PlainNumpy(NumpyTarget):
@@ -271,7 +277,12 @@ def test_a_new_product_is_updated_in_place_where_that_is_safe(text, decls, fires
     values = {n: rng.integers(0, 6, sizes["N"]) if v.domain == "int" else
               rng.normal(size=tuple(sizes[str(d)] for d in v.shape))
               for n, v in p.variables.items()}
-    np.testing.assert_allclose(_value(lowered, values), _value(expr, values), rtol=1e-12)
+    names = {n.name for n in postorder([expr]) if isinstance(n, Var)}
+    lines = NumpyTarget.assignment("t", lowered, NumpyPrinter({n: f"_v[{n!r}]" for n in names}))
+    assert len(lines) > 1 if fires else len(lines) == 1
+    run = {"np": np, "_v": values}
+    exec("\n".join(lines), run)  # the statements themselves: t = A @ B, t += c, ...
+    np.testing.assert_allclose(run["t"], _value(expr, values), rtol=1e-12)
 
 
 def test_mixed_floating_inputs_take_the_widest_type_and_update_in_place():
@@ -289,3 +300,31 @@ def test_mixed_floating_inputs_take_the_widest_type_and_update_in_place():
     assert got == want
     for name, g in grads.items():
         np.testing.assert_array_equal(g, want_grads[name])
+
+
+def test_an_hvp_direction_takes_the_inputs_type():
+    """float32 inputs, a float64 entry of v: v is made float32, so no term
+    of the HVP is wider than the product it is added into."""
+    m = matcalc.compile((EXAMPLES / "mlp.mc").read_text("utf-8"), hvp=True)
+    rng = np.random.default_rng(6)
+    sizes = {"N": 5, "D": 4, "H": 3, "O": 2}
+    inputs = {n: rng.normal(size=tuple(sizes[str(d)] for d in s)).astype(np.float32)
+              for n, s in zip(m.INPUTS, m.SHAPES)}
+    v = {n: rng.normal(size=inputs[n].shape) for n in m.WRT}  # float64
+    got = m.hvp(v, **inputs)
+    want = m.hvp({n: x.astype(np.float32) for n, x in v.items()}, **inputs)
+    for name in m.WRT:
+        assert got[name].dtype == np.float32
+        np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_a_product_with_a_broadcast_operand_stays_matmul():
+    """ndarray.dot copies a broadcast operand whole; `@` reads it as a view."""
+    X, w = Var("X", (sympy.Symbol("N"), sympy.Symbol("D"))), Var("w", (sympy.Symbol("D"),))
+    spread = apply(BROADCAST, (w,), (("shape", X.shape),))
+    u = Var("u", (sympy.Symbol("N"),))
+    assert NumpyPrinter().doprint(apply(OPS["matmul"], (X, w))) == "X.dot(w)"
+    assert NumpyPrinter().doprint(apply(OPS["matmul"], (u, spread))) == \
+        "u @ np.broadcast_to(w, (N, D))"
+    assert NumpyPrinter().doprint(apply(OPS["matmul"], (apply(OPS["transpose"], (spread,)), u))) \
+        == "np.broadcast_to(w, (N, D)).T @ u"

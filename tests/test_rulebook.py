@@ -88,7 +88,8 @@ CASES = {
     "sum_of_broadcast": lambda: add(reduce_sum(mul(ones((M, N)), x, y), 0),
                                     reduce_sum(mul(ones((N, M)), col(x), s), 1)),
     "sum_weighted_rows": lambda: add(reduce_sum(mul(const(3), col(x), B), 0),
-                                     reduce_sum(mul(A, row(y)), 1)),
+                                     reduce_sum(mul(A, row(y)), 1),
+                                     reduce_sum(mul(A, y), 1)),  # a bare vector: a row
     "sum_centred": lambda: reduce_sum(add(exp(X), div(mul(col(x), _centred(X)), col(p))), 1),
     "sum_diagm": lambda: reduce_sum(diag(x), 0),
     "sum_diag_trace": lambda: reduce_sum(diag(A)),

@@ -120,13 +120,12 @@ _PICK = '''
 
 DIRECTION = direction(
     """The direction for input x, v itself or v[name] for several inputs:
-    of x's shape, array-likes made arrays as by _checked.""", '''
+    of x's shape and floating type (array-likes made arrays).""", '''
     if (type(v) is np.ndarray and v.dtype is x.dtype
             and v.shape == x.shape):  # x: an array or NumPy scalar
         return v  # the usual case
     if type(v) not in (float, int):
-        v = np.asarray(v)
-        v = v if v.dtype.kind == "f" else v.astype(np.float64)
+        v = np.asarray(v).astype(x.dtype, copy=False)
     if np.shape(v) != x.shape:
         label = "v" if name is None else f"v[{name!r}]"
         raise ValueError(f"{label}: expected shape {x.shape}, "

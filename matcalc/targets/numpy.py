@@ -52,6 +52,13 @@ def _needs_dtype(node) -> bool:
         _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value))
 
 
+def _of_broadcast(x) -> bool:
+    """Whether x is a broadcast (`np.broadcast_to`), or a view of one."""
+    while is_op(x, "transpose", "col", "row", "expand_dims", "index", "reshape"):
+        x = x.args[0]
+    return is_op(x, "broadcast")
+
+
 class NumpyPrinter(Printer):
     """NumPy source, also of the lowered node kinds (`passes.lowering`)."""
 
@@ -90,8 +97,10 @@ class NumpyPrinter(Printer):
         """A product with a vector operand (of at most matrices) as
         `a.dot(b)`: ndarray.dot calls BLAS without the matmul gufunc's
         dispatch, 0.2-0.4 µs less a call; of matrices `a @ b` (`.dot` is
-        no faster there, and copies a transposed operand)."""
-        if 1 in (a.ndim, b.ndim) and max(a.ndim, b.ndim) <= 2:
+        no faster there, and copies a transposed operand; nor where an
+        operand is a broadcast, which `.dot` would copy whole)."""
+        if 1 in (a.ndim, b.ndim) and max(a.ndim, b.ndim) <= 2 \
+                and not (_of_broadcast(a) or _of_broadcast(b)):
             return VECTOR_PRODUCT
         return super().product_form(a, b)
 

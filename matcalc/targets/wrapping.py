@@ -27,7 +27,7 @@ def wrap(line: str, indent: str) -> list[str]:
                 textwrap.wrap(line[2:], WIDTH - len(indent) - 2, break_long_words=False)]
     assigned = _ASSIGNMENT.search(line)  # `t = `, `t += `: its value after it
     start = assigned.end() if assigned else len("return ") * line.startswith("return ")
-    if _one_call(line[start:]):  # `t0 = np.einsum(` ... `)`: the call's own brackets
+    if _one_call(line[start:]) and not line.endswith(":"):  # `t0 = np.einsum(` ... `)`
         return [indent + part for part in _opened(line, WIDTH - len(indent), start)]
     if line.endswith((" = cache", " = inputs", " = arrays")):
         head, _, source = line.rpartition(" = ")
@@ -37,6 +37,9 @@ def wrap(line: str, indent: str) -> list[str]:
     elif line.startswith("for ") and line.endswith("):"):  # for x in f(...):
         head, _, rest = line.partition("(")
         opening, body, closing = head + "(", rest[:-2], "):"
+    elif line.startswith(("if ", "elif ", "while ")) and line.endswith(":"):
+        head, _, test = line.partition(" ")
+        opening, body, closing = head + " (", test[:-1], "):"
     elif assigned is None:  # a call statement: break inside its parentheses
         head, _, rest = line.partition("(")
         opening, body, closing = head + "(", rest[:-1], ")"

@@ -18,6 +18,7 @@ from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 from ..ad.gradient import Gradient
 from ..ir.expr import Apply, Const, is_op, postorder
 from ..passes.lowering import (TRACE_OF_PRODUCT, Capabilities, lower_binding,
+from ..passes.updates import updated
                                 written_as_matmul)
 from . import array_api_guards as guards
 from . import bounds
@@ -107,6 +108,10 @@ class ArrayApiPrinter(Printer):
         `a + A @ (-B)`."""
         return f"{self.arg(node.args[0], P.ADD)} + {self.negated_product(node)}", P.ADD
 
+    def _print_update(self, node):
+        """A @ B + c where it is no statement of its own (`assignment`)."""
+        return self.print(updated(node))
+
     def _print_multi_dot(self, node):
         """`_multi_dot(A, B, C)`: the order chosen from the runtime shapes."""
         return f"_multi_dot({', '.join(self.print(m)[0] for m in node.args)})", P.ATOM
@@ -133,7 +138,7 @@ class ArrayApiTarget:
 
     capabilities = Capabilities(einsum=True, multi_dot=True, out=True,  # out: a - A @ B, see below
                                 tensordot=True, batched_matmul=True, broadcasts=True,
-                                casts=True)
+                                casts=True, vector_first=True, updates=True)
     imports = ("from array_api_compat import array_namespace",
                "from array_api_compat import device as _device_of, is_numpy_array")
     reserved = frozenset({"xp", "device"} | _CHECKS | bounds.NAMES
@@ -154,11 +159,16 @@ class ArrayApiTarget:
         `t = A @ (-B)` then `t += a`: NumPy, PyTorch and CuPy add into the
         new product's memory, where `a + A @ (-B)` would make a second array
         of its size (the array API has no `out=`); JAX and Dask arrays
-        have no in-place `+=`, so Python rebinds `t` to `t + a`. The
-        product has the result's type, as `_checked` gives every input the
-        same floating type."""
+        have no in-place `+=`, so Python rebinds `t` to `t + a`. So is
+        A @ B + c (`update`): `t = A @ B`, then `t += c`. The product has
+        the result's type, as `_checked` gives every input the same
+        floating type."""
         if isinstance(expr, Const):
             return [f"{target} = {_scalar(printer.doprint(expr))}"]
+        if is_op(expr, "update"):  # t = A @ B, then t += c, t *= m, as for a - A @ B
+            product, *terms = (printer.doprint(a) for a in expr.args)
+            return [f"{target} = {product}"] + [
+                f"{target} {op}= {term}" for op, term in zip(expr.param("ops"), terms)]
         if not is_op(expr, "subtract_product"):
             return [f"{target} = {printer.doprint(expr)}"]
         return [f"{target} = {printer.negated_product(expr)}",

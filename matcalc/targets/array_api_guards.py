@@ -124,10 +124,11 @@ def call(names: str, by_name: bool = False) -> list[str]:
 
 
 def _kinds(checked, numbers) -> list[str]:
-    """Arrays of one type and one floating type; the scalars given as
-    floats."""
+    """Arrays of one type and one floating type (the dtypes tested by
+    identity: equal dtypes that are not one object take the general way);
+    the scalars given as floats."""
     test = [" is ".join(f"type({n})" for n in checked),
-            " == ".join(f"{n}.dtype" for n in checked)] if len(checked) > 1 else []
+            " is ".join(f"{n}.dtype" for n in checked)] if len(checked) > 1 else []
     test += [" is ".join(["float"] + [f"type({n})" for n in numbers])] if numbers else []
     return ["and " + t for t in test]
 

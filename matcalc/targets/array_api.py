@@ -18,8 +18,8 @@ from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 from ..ad.gradient import Gradient
 from ..ir.expr import Apply, Const, is_op, postorder
 from ..passes.lowering import (TRACE_OF_PRODUCT, Capabilities, lower_binding,
-from ..passes.updates import updated
                                 written_as_matmul)
+from ..passes.updates import updated
 from . import array_api_guards as guards
 from . import bounds
 from . import module

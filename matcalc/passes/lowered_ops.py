@@ -54,7 +54,8 @@ FILL = LoweredOp("fill", lambda shapes, params: params["shape"])  # zeros, a con
 INDICATOR = LoweredOp("indicator", lambda shapes, params: shapes[0])  # 1 where k holds, else 0
 LOGICAL_NOT = LoweredOp("logical_not", lambda shapes, params: shapes[0])  # where k does not hold
 UPDATE = LoweredOp("update", lambda shapes, params: shapes[0])  # a new product, terms in place
-LOWERED = {op.name: op for op in (EINSUM, MULTI_DOT, MASK, SUBTRACT_PRODUCT, UPDATE, TENSORDOT,
-                                  MATRIX_TRANSPOSE, ORDERED_CONTRACT, BROADCAST,
+COPY = LoweredOp("copy", lambda shapes, params: shapes[0])  # a new array of x's values
+LOWERED = {op.name: op for op in (EINSUM, MULTI_DOT, MASK, SUBTRACT_PRODUCT, UPDATE, COPY,
+                                  TENSORDOT, MATRIX_TRANSPOSE, ORDERED_CONTRACT, BROADCAST,
                                   BROADCAST_COPY, FULL, FILL, INDICATOR, LOGICAL_NOT)}
 assert not set(LOWERED) & set(OPS), "a lowered node kind shadows an operator"

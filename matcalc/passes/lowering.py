@@ -40,9 +40,10 @@ from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op, postorder
 from ..ops import OPS, _coefficient, add, matmul
 from ..ops.einsum_matrix import matmul_operands, permuted_matmul, tensordot_axes
 from ..ops.einsum_spec import split_spec
-from .lowered_ops import (BROADCAST, BROADCAST_COPY, EINSUM, FILL, FULL, INDICATOR, LOGICAL_NOT,
-                          MASK, MATRIX_TRANSPOSE, MULTI_DOT, ORDERED_CONTRACT,
+from .lowered_ops import (BROADCAST, BROADCAST_COPY, COPY, EINSUM, FILL, FULL, INDICATOR,
+                          LOGICAL_NOT, MASK, MATRIX_TRANSPOSE, MULTI_DOT, ORDERED_CONTRACT,
                           SUBTRACT_PRODUCT, TENSORDOT)
+from .results import held, results, viewed
 from .updates import update
 
 
@@ -408,25 +409,11 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     return node if args == node.args else apply(OPS[node.op], args, node.params)
 
 
-# Operators whose NumPy value can be a view of their argument's memory.
-VIEWS = frozenset({"transpose", "permute", "index", "reshape", "col", "row", "expand_dims",
-                   "name"})
-
-
-def _viewed(expr: Expr) -> list[Expr]:
-    """expr and the nodes whose memory it may share: down through views
-    (a transpose, a slice, a reshape) to the first node that is none."""
-    chain = [expr]
-    while is_op(chain[-1], *VIEWS):
-        chain.append(chain[-1].args[0])
-    return chain
-
-
 def lower_expr(expr: Expr, caps: Capabilities, fresh: bool = False) -> Expr:
     """An expression in the node kinds a target with `caps` computes
     (`fresh`: its value is a result, so a broadcast it is, or is a view
     of, is a new array)."""
-    shared = set(_viewed(expr)) if fresh else set()
+    shared = set(viewed(expr)) if fresh else set()
     low: dict[Expr, Expr] = {}
     for node in postorder([expr]):
         low[node] = _lowered(node, low, caps, node in shared)
@@ -468,28 +455,18 @@ def subtracted(node: Apply) -> Expr:
     return apply(OPS["add"], (a, apply(OPS["mul"], (const(-1), product))))
 
 
-def results(program, written=frozenset()) -> set[str]:
-    """The names of the bindings a caller receives: the value and each
-    gradient (or second-order result) but those `written` into a larger
-    array (a full Hessian's columns), and the bindings they only rename or
-    view (`dX = t0.T`: t0's memory is dX's)."""
-    by_name = {b.name: b.expr for b in program.bindings}
-    out = {program.value, *(name for _, name in program.gradients)} - set(written)
-    todo = list(out)
-    while todo:
-        base = _viewed(by_name.get(todo.pop()))[-1]
-        if isinstance(base, Var) and base.name in by_name and base.name not in out:
-            out.add(base.name)
-            todo.append(base.name)
-    return out
-
-
 def lower(program, caps: Capabilities, written=frozenset()):
     """The program (a `passes.program.Program`) as a target with `caps`
     computes it: the same bindings, each value lowered; a broadcast that is
     a result, or that a result views, is a new array the caller may write
-    into (not one `written` into a larger array: a view is copied there)."""
-    fresh = results(program, written)
+    into (not one `written` into a larger array: a view is copied there),
+    and so is a gradient that is an array held elsewhere (`held`)."""
+    fresh, copied = results(program, written), held(program, written)
     return dataclasses.replace(program, bindings=tuple(
-        dataclasses.replace(b, expr=lower_binding(b.expr, caps, b.name in fresh))
+        dataclasses.replace(b, expr=_copied(lower_binding(b.expr, caps, b.name in fresh),
+                                            b.name in copied))
         for b in program.bindings))
+
+
+def _copied(expr: Expr, copy: bool) -> Expr:
+    return apply(COPY, (expr,)) if copy else expr

@@ -74,6 +74,7 @@ FORMS = Forms(default, {
     "broadcast": Form(lambda a, p: f"xp.broadcast_to({a[0]}, {sizes(p['shape'])})"),
     "broadcast_copy": Form(lambda a, p: f"xp.asarray(xp.broadcast_to({a[0]}, "
                            f"{sizes(p['shape'])}), copy=True)"),
+    "copy": Form("xp.asarray({0}, copy=True)"),
     "full": Form(lambda a, p: f"xp.full({sizes(p['shape'])}, {a[0]}, dtype=dtype, "
                  "device=device)"),
     "indicator": Form("xp.astype({0}, dtype)"),

@@ -12,6 +12,7 @@ from the forward rule as static pytree data, never as arrays.
 from __future__ import annotations
 
 from . import bounds, module
+from . import precedence as P
 from ..ad.gradient import Gradient
 from .einsum_forms import einsum_call
 from ..ops.indexing import key_code
@@ -31,6 +32,7 @@ FORMS = RenamedForms("jnp", {
     "scatter_add": Form(lambda a, p: f"_scatter_add({a[0]}, {a[1]}, {sizes(p['shape'])})"),
     # JAX arrays are never written into: a broadcast result needs no copy
     "broadcast_copy": Form(lambda a, p: f"jnp.broadcast_to({a[0]}, {sizes(p['shape'])})"),
+    "copy": Form("{0}", P.LOWEST),  # JAX arrays are never written into: no copy
 })
 
 # JAX's own helpers: sigmoid is jax.nn.sigmoid and erf jax.scipy.special.erf, no

@@ -72,6 +72,7 @@ FORMS = Forms(default, {
     # x broadcast to a shape: a view where it is read, a new array where it is a result
     "broadcast": Form(lambda a, p: f"np.broadcast_to({a[0]}, {sizes(p['shape'])})"),
     "broadcast_copy": Form(lambda a, p: f"np.broadcast_to({a[0]}, {sizes(p['shape'])}).copy()"),
+    "copy": Form("{0}.copy()", P.POSTFIX, P.POSTFIX),  # a result that is an array held elsewhere
     "full": Form(lambda a, p: f"np.full({sizes(p['shape'])}, {a[0]}, dtype)"),
     # zeros with a constant at [key]: the constant of the floating type, which
     # _unindex's assignment broadcasts (no array of ones)

@@ -73,6 +73,7 @@ FORMS = RenamedForms("torch", {
                            f"{sizes(p['shape'])}).clone()"),
     "full": Form(lambda a, p: f"torch.full({sizes(p['shape'])}, {a[0]}, **{DTYPE_CODE})"),
     "indicator": Form(f"{{0}}.to(**{DTYPE_CODE})", P.POSTFIX, P.POSTFIX),
+    "copy": Form("{0}.clone()", P.POSTFIX, P.POSTFIX),
 })
 
 # PyTorch's own helpers (None: torch has the function itself).

@@ -43,7 +43,7 @@ def _code(problem, target: str) -> list[str]:
 @pytest.mark.parametrize("name, target", [(n, t) for n in PROBLEMS for t in TARGETS
                                           if n != "placed ones" or t == "numpy"])
 def test_no_array_of_ones(name, target):
-    # was t2.dot(np.broadcast_to(-v_x, (N, D))), np.outer(np.ones((N,), dtype), g0),
+    # was t2 @ np.broadcast_to(-v_x, (N, D)), np.outer(np.ones((N,), dtype), g0),
     # _unindex(np.ones((-1 + N, D), dtype), ...).sum(axis=0), t0 @ np.ones((N, D), dtype),
     # _unkron_left(np.ones((K ** 2, K ** 2), dtype), A), _unindex(np.ones((-1 + N,), dtype), ...)
     code = _code(PROBLEMS[name], target)
@@ -51,7 +51,7 @@ def test_no_array_of_ones(name, target):
 
 
 @pytest.mark.parametrize("line, name", [
-    ("Hv_x = 2 * (2 * gamma * (t0.dot(v_x) * t1 * a).dot(t0) - f * v_x) * gamma", "rbf rows"),
+    ("Hv_x = 2 * (2 * gamma * (((t0 @ v_x) * t1 * a) @ t0) - f * v_x) * gamma", "rbf rows"),
     ("H_X_w[(...,) + index] = np.broadcast_to(v_w, (N, D))", "linear"),
     ("dX = np.broadcast_to(w, (N, D)).copy()", "linear"),
     ("H_x = g0[:, None] * ((np.eye(N, dtype=dtype) - g0) / T)", "softmax"),
@@ -122,7 +122,7 @@ def _rbf_hvp_by_hand(X, x, a, gamma, v):
 
 
 def test_rbf_hvp_allocates_no_more_than_by_hand():
-    # t2.dot(np.broadcast_to(-v_x, (N, D))) copied the N x D broadcast for BLAS,
+    # t2.dot(np.broadcast_to(-v_x, (N, D))), as printed then, copied the N x D broadcast,
     # and (-2 * t0 * v_x).sum(axis=1) made two N x D products for t0 @ v_x
     rng = np.random.default_rng(0)
     X, x, a, v = (rng.standard_normal(s) for s in ((100_000, 8), 8, 100_000, 8))

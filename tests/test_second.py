@@ -108,7 +108,7 @@ def test_logistic_hessian_code_computes_the_slope_from_one_exp():
     assert "_sigmoid" not in code
     sigmoid_twice = matcalc.compile(matcalc.problem("sum(sigmoid(X @ w))", X="N x D", w="D"),
                                     hessian="w")
-    assert "_sigmoid(X.dot(w))" in _hessian_source(sigmoid_twice)  # σ is the function itself
+    assert "_sigmoid(X @ w)" in _hessian_source(sigmoid_twice)  # σ is the function itself
     assert "np.abs" not in _hessian_source(sigmoid_twice)
 
 

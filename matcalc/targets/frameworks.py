@@ -103,10 +103,6 @@ class FrameworkPrinter(NumpyPrinter):
         args = [self.typed(self.doprint(a)) for a in node.args]
         return form.render(args, dict(node.params)), form.prec
 
-    def product_form(self, a, b):
-        """`a @ b` always: a tensor's `.dot` is of vectors only."""
-        return self.forms["matmul"]
-
     def _print_transpose(self, node):
         """xᵀ; a vector's transpose is itself (`.T` is for matrices)."""
         if node.args[0].ndim < 2:

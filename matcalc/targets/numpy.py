@@ -20,7 +20,7 @@ from ..passes.lowering import SQUARES, Capabilities, subtracted
 from ..passes.updates import updated
 from . import module
 from .module import DTYPE_CODE
-from .numpy_forms import FORMS, HELPERS, VECTOR_PRODUCT
+from .numpy_forms import FORMS, HELPERS
 from .printer import Printer
 
 # The input checks' helper functions; the NumPy forms' are `_` + an operator
@@ -50,13 +50,6 @@ def _needs_dtype(node) -> bool:
             _of_constants(node)
     return isinstance(node, Const) and any(
         _may_be_zero_denominator(t) for t in sympy.Add.make_args(node.value))
-
-
-def _of_broadcast(x) -> bool:
-    """Whether x is a broadcast (`np.broadcast_to`), or a view of one."""
-    while is_op(x, "transpose", "col", "row", "expand_dims", "index", "reshape"):
-        x = x.args[0]
-    return is_op(x, "broadcast")
 
 
 class NumpyPrinter(Printer):
@@ -92,17 +85,6 @@ class NumpyPrinter(Printer):
         form = self.form(node)
         args = [f"{DTYPE_CODE}.type({self.doprint(a)})" for a in node.args]
         return form.render(args, dict(node.params)), form.prec
-
-    def product_form(self, a, b):
-        """A product with a vector operand (of at most matrices) as
-        `a.dot(b)`: ndarray.dot calls BLAS without the matmul gufunc's
-        dispatch, 0.2-0.4 µs less a call; of matrices `a @ b` (`.dot` is
-        no faster there, and copies a transposed operand; nor where an
-        operand is a broadcast, which `.dot` would copy whole)."""
-        if 1 in (a.ndim, b.ndim) and max(a.ndim, b.ndim) <= 2 \
-                and not (_of_broadcast(a) or _of_broadcast(b)):
-            return VECTOR_PRODUCT
-        return super().product_form(a, b)
 
     def _print_einsum(self, node):
         """Σ_ij A_ij B_ij as `np.vdot(A, B)` (BLAS ddot: 4-10x faster than

@@ -81,9 +81,6 @@ FORMS = Forms(default, {
     "indicator": Form("{0}.astype(dtype)", P.POSTFIX, P.POSTFIX),  # 1.0 where k holds
 })
 
-# A matrix product with a vector operand (`NumpyPrinter.product_form`).
-VECTOR_PRODUCT = Form("{0}.dot({1})", P.POSTFIX, (P.POSTFIX, P.LOWEST))
-
 # The helper functions the forms call, by operator.
 HELPERS = {
     "unindex": '''

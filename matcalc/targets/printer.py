@@ -237,8 +237,8 @@ class Printer:
         return form.render(texts, {}), form.prec
 
     def product_form(self, a: Expr, b: Expr) -> Form:
-        """How the target writes the matrix product a @ b (a hook: NumPy
-        writes one with a vector operand as a method call)."""
+        """How the target writes the matrix product a @ b (a hook for a
+        target whose spelling depends on the operands)."""
         return self.forms["matmul"]
 
     def _print_contract(self, node: Apply) -> tuple[str, int]:

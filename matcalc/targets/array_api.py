@@ -19,7 +19,6 @@ from ..ad.gradient import Gradient
 from ..ir.expr import Apply, Const, is_op, postorder
 from ..passes.lowering import (TRACE_OF_PRODUCT, Capabilities, lower_binding,
                                 written_as_matmul)
-from ..passes.updates import updated
 from . import array_api_guards as guards
 from . import bounds
 from . import module
@@ -108,10 +107,6 @@ class ArrayApiPrinter(Printer):
         `a + A @ (-B)`."""
         return f"{self.arg(node.args[0], P.ADD)} + {self.negated_product(node)}", P.ADD
 
-    def _print_update(self, node):
-        """A @ B + c where it is no statement of its own (`assignment`)."""
-        return self.print(updated(node))
-
     def _print_multi_dot(self, node):
         """`_multi_dot(A, B, C)`: the order chosen from the runtime shapes."""
         return f"_multi_dot({', '.join(self.print(m)[0] for m in node.args)})", P.ATOM
@@ -166,9 +161,7 @@ class ArrayApiTarget:
         if isinstance(expr, Const):
             return [f"{target} = {_scalar(printer.doprint(expr))}"]
         if is_op(expr, "update"):  # t = A @ B, then t += c, t *= m, as for a - A @ B
-            product, *terms = (printer.doprint(a) for a in expr.args)
-            return [f"{target} = {product}"] + [
-                f"{target} {op}= {term}" for op, term in zip(expr.param("ops"), terms)]
+            return module.in_place(target, expr, printer)
         if not is_op(expr, "subtract_product"):
             return [f"{target} = {printer.doprint(expr)}"]
         return [f"{target} = {printer.negated_product(expr)}",

@@ -155,6 +155,14 @@ def _used_names(exprs, target: Target) -> list[str]:
     return list(out)
 
 
+def in_place(target: str, expr, printer) -> list[str]:
+    """The statements of a lowered `update`: `t = A @ B`, then `t += c`,
+    `t -= d`, `t *= m` (a target's `assignment`)."""
+    product, *terms = (printer.doprint(a) for a in expr.args)
+    return [f"{target} = {product}"] + [
+        f"{target} {op}= {term}" for op, term in zip(expr.param("ops"), terms)]
+
+
 def _comment(binding, text: str, code: str, value: str, dout: str = "") -> str | None:
     """`# dZ = ∂L/∂Z = textbook form`; `dout` "carried": `# dZ = dout · ∂L/∂Z = ...`,
     "taken" (multiplied in there): `# dt = dout · ∂L/∂t, ∂L/∂t = ...`."""

@@ -17,7 +17,6 @@ from ..ad.gradient import Gradient
 from . import precedence as P
 from ..passes.lowered_ops import LOWERED
 from ..passes.lowering import SQUARES, Capabilities, subtracted
-from ..passes.updates import updated
 from . import module
 from .module import DTYPE_CODE
 from .numpy_forms import FORMS, HELPERS
@@ -110,10 +109,6 @@ class NumpyPrinter(Printer):
         """a - A @ B where it is no statement of its own (`assignment`)."""
         return self.print(subtracted(node))
 
-    def _print_update(self, node):
-        """A B + c where it is no statement of its own (`assignment`)."""
-        return self.print(updated(node))
-
 
 class NumpyTarget:
     """NumPy's part of a generated module (see `module.Target`)."""
@@ -142,9 +137,7 @@ class NumpyTarget:
         if isinstance(expr, Const):
             return [f"{target} = {DTYPE_CODE}.type({printer.doprint(expr)})"]
         if is_op(expr, "update"):  # t = A @ B, then t += c, t *= m
-            product, *terms = (printer.doprint(a) for a in expr.args)
-            return [f"{target} = {product}"] + [
-                f"{target} {op}= {term}" for op, term in zip(expr.param("ops"), terms)]
+            return module.in_place(target, expr, printer)
         if not (is_op(expr, "subtract_product")):
             return [f"{target} = {printer.doprint(expr)}"]
         a, left, right = (printer.doprint(m) for m in expr.args)

@@ -9,6 +9,7 @@ import sympy
 from ..ir.expr import Apply, Const, Expr, Var, is_op, postorder
 from ..ops.einsum_matrix import matmul_operands
 from ..ops.einsum_spec import split_spec
+from ..passes.updates import updated
 from . import precedence as P
 from .forms import Form, Forms
 
@@ -222,11 +223,10 @@ class Printer:
         return self.matrix_product(*node.args)
 
     def matrix_product(self, a: Expr, b: Expr, flips=(False, False)) -> tuple[str, int]:
-        """a @ b in the target's form for these operands (`product_form`),
-        an operand transposed where `flips` says. `A @ B @ C` reads left to
-        right; an elementwise product on the left is parenthesised,
-        `(A * B) @ C`."""
-        form = self.product_form(a, b)
+        """a @ b in the target's form of `matmul`, an operand transposed where
+        `flips` says. `A @ B @ C` reads left to right; an elementwise product
+        on the left is parenthesised, `(A * B) @ C`."""
+        form = self.forms["matmul"]
         texts = []
         for k, (x, flip) in enumerate(zip((a, b), flips)):
             least = form.arg_precedence(k)
@@ -235,11 +235,6 @@ class Printer:
             text, own = self.swapped(x) if flip else self.print(x)
             texts.append(self.parenthesize(text) if own < least else text)
         return form.render(texts, {}), form.prec
-
-    def product_form(self, a: Expr, b: Expr) -> Form:
-        """How the target writes the matrix product a @ b (a hook for a
-        target whose spelling depends on the operands)."""
-        return self.forms["matmul"]
 
     def _print_contract(self, node: Apply) -> tuple[str, int]:
         """An einsum: `A @ B` where it is NumPy's product of stacks of
@@ -260,6 +255,11 @@ class Printer:
     def unmatched_contract(self, node: Apply) -> tuple[str, int]:
         """An einsum that is no `a @ b`: the target's form of `contract`."""
         return self._print_form(node)
+
+    def _print_update(self, node: Apply) -> tuple[str, int]:
+        """A lowered `update`, A @ B + c, where it is no statement of its own
+        (a target's `assignment` writes `t = A @ B`, then `t += c`)."""
+        return self.print(updated(node))
 
     def _print_matrix_transpose(self, node: Apply) -> tuple[str, int]:
         """A lowered `matrix_transpose` (last two axes swapped), as `swapped`."""

@@ -108,8 +108,9 @@ def compile(p, wrt=None, *, target="numpy", hessian=None, hvp=False,  # noqa: A0
             jacobian=None):
     """The generated module, loaded; its text is `module.source`."""
     from .targets import code_target
-    source = codegen(p, wrt, target=target, hessian=hessian, hvp=hvp, jacobian=jacobian)
-    return code_target(target).load(source, _problem(p).output_name)
+    problem = _problem(p)
+    source = codegen(problem, wrt, target=target, hessian=hessian, hvp=hvp, jacobian=jacobian)
+    return code_target(target).load(source, problem.output_name)
 
 
 def check(p, wrt=None, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,

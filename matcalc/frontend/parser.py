@@ -273,14 +273,12 @@ def _aliased(root: Expr, alias: dict, renamed: dict) -> Expr:
     ±c r replaced by ±n where the name n stands for c r (a name's own value
     stays)."""
     def visit(node: Expr, args: tuple) -> Expr:
-        if node in renamed:
-            return renamed[node]
         if not isinstance(node, Apply):
             return node
         if node.op == "name":
             return node if args == node.args else apply(ops.OPS["name"], args, node.params)
         return ops.rebuild(node, tuple(_multiple(a, alias) for a in args))
-    return rewrite([root], visit)[0]
+    return rewrite([root], visit, renamed)[0]
 
 
 def _multiple(a: Expr, alias: dict) -> Expr:

@@ -223,9 +223,18 @@ def postorder(roots: Iterable[Expr], done=()) -> Iterator[Expr]:
                          if id(a) not in seen and a not in done)
 
 
-def rewrite(roots: list, visit: Callable[[Expr, tuple], Expr]) -> list:
-    """Rebuild `roots` bottom-up: `visit(node, new_args)` returns the new node."""
+def rewrite(roots: list, visit: Callable[[Expr, tuple], Expr], fixed=None) -> list:
+    """Rebuild `roots` bottom-up: `visit(node, new_args)` returns the new node.
+
+    A node in `fixed` (a dict, node -> new node) becomes its value there,
+    without a visit of it or of what lies below it.
+    """
     done: dict[int, Expr] = {}
-    for node in postorder(roots):
-        done[id(node)] = visit(node, tuple(done[id(a)] for a in node.args))
-    return [done[id(r)] for r in roots]
+    if not fixed:
+        for node in postorder(roots):
+            done[id(node)] = visit(node, tuple(done[id(a)] for a in node.args))
+        return [done[id(r)] for r in roots]
+    for node in postorder(roots, fixed):
+        done[id(node)] = visit(node, tuple(done[id(a)] if id(a) in done else fixed[a]
+                                           for a in node.args))
+    return [done[id(r)] if id(r) in done else fixed[r] for r in roots]

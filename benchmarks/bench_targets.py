@@ -10,7 +10,8 @@ The workloads and sizes of bench_peers.py, (a)-(e): the module generated with
 with `--target numpy` (the default) and the hand-written NumPy code, the same
 inputs, in one process. Both modules are first checked to agree with the
 hand-written result (as in bench_peers.py), then timed with samples
-interleaved (benchmarks/timing.py); a ratio is a quotient of medians.
+interleaved (benchmarks/timing.py); xp/np is the median of the two targets'
+same-round ratios (`timing.paired_ratio`), np/hand a quotient of medians.
 Target: array-api / numpy <= 1.10 at every workload and size. Exits with 0
 when every one passes, else 1. See benchmarks/README.md.
 """
@@ -37,7 +38,7 @@ from bench_mlp import PROBLEM as MLP_PROBLEM  # noqa: E402
 from bench_mlp import hand_written as mlp_hand  # noqa: E402
 from bench_mlp import make_inputs as mlp_inputs  # noqa: E402
 import timing  # noqa: E402
-from timing import OtherLoad, QuietGuard, machine_lines, race_many  # noqa: E402
+from timing import OtherLoad, QuietGuard, machine_lines, paired_ratio, race_many  # noqa: E402
 
 TARGET = 1.10  # array-api / numpy, time
 
@@ -74,8 +75,9 @@ def workload(key, size):
 
 
 def measure(key, size, cfg, guard):
-    """{'numpy', 'array-api', 'hand': median seconds} of workload `key` at
-    `size`, after checking that both targets agree with the hand-written code."""
+    """({'numpy', 'array-api', 'hand': median seconds}, array-api / numpy as
+    the median of same-round ratios) of workload `key` at `size`, after
+    checking that both targets agree with the hand-written code."""
     import matcalc
     text, options, attr, args, inputs, hand, flat = workload(key, size)
     entries = [("hand", hand, args, inputs)]
@@ -88,7 +90,9 @@ def measure(key, size, cfg, guard):
         entries.append((target, fn, args, inputs))
     results = race_many(entries, cfg["samples"], cfg["sample_s"], cfg["budget_s"],
                         cfg["min_samples"], cfg["settle_s"], guard)
-    return {name: float(np.median(times)) for name, (_, times) in results.items()}
+    medians = {name: float(np.median(times)) for name, (_, times) in results.items()}
+    times = {name: times for name, (_, times) in results.items()}
+    return medians, paired_ratio(times["array-api"], times["numpy"])
 
 
 def main(argv=None) -> int:
@@ -115,8 +119,7 @@ def main(argv=None) -> int:
     failed = []
     for key in keys:
         for size in peers.SIZES[key][:1] if args.quick else peers.SIZES[key]:
-            t = measure(key, size, cfg, guard)
-            ratio = t["array-api"] / t["numpy"]
+            t, ratio = measure(key, size, cfg, guard)
             label = f"({key}) {','.join(map(str, size))}"
             if ratio > TARGET:
                 failed.append(label)

@@ -7,6 +7,7 @@ in clock speed or load hits all of them alike.
 
     race(gen, hand, kwargs, samples, sample_s)      # two sides, ABBA order
     race_many(entries, samples, sample_s, ...)      # n sides, rotating order
+    paired_ratio(a_times, b_times)                  # median of same-round ratios
 
 Also the bits of the report header both scripts print (`blas_name`, `ms`,
 `machine_lines`).
@@ -132,6 +133,21 @@ def race_many(entries, samples, sample_s, budget_s=None, min_samples=5, settle_s
             times[key].append(seconds)
         r += 1
     return {key: (k, times[key]) for key, _, _, _, k, _, _ in plan}
+
+
+def paired_ratio(a: list, b: list) -> float:
+    """The median over rounds of a's sample / b's sample in the same round.
+
+    `race_many` gives an entry that is not cut by the budget one sample a
+    round, in round order, so two such lists of equal length pair up round
+    by round. A slow spell of the machine that spans a round hits both
+    samples of a pair, and cancels in their ratio; in the ratio of the two
+    medians it does not, when it hits one side's samples more often than
+    the other's. With lists of unequal length: the ratio of their medians.
+    """
+    if len(a) != len(b):
+        return float(np.median(a) / np.median(b))
+    return float(np.median(np.asarray(a) / np.asarray(b)))
 
 
 def blas_name() -> str:

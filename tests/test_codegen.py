@@ -381,7 +381,7 @@ def test_matrix_factorisation_is_the_hand_written_code():
     # is never made: the -2 goes on them
     p = matcalc.problem(MF[0], **MF[1])
     code = _code_lines(matcalc.codegen(p))
-    assert "t0 = np.matmul(U, V.T, dtype=dtype)" in [c.strip() for c in code]
+    assert "t0 = U @ V.T" in [c.strip() for c in code]
     assert "np.subtract(X, t0, out=t0)" in [c.strip() for c in code]
     assert not any(line.strip().endswith("= -2 * t0") for line in code)
     assert any('np.vdot(t0, t0)' in line for line in code)  # Σ R², no R ** 2
@@ -399,6 +399,21 @@ def test_matrix_factorisation_is_the_hand_written_code():
     np.testing.assert_allclose(grads["U"], 2 * (R @ inputs["V"] + 0.1 * inputs["U"]))
     for k in before:  # no input is written to
         np.testing.assert_array_equal(inputs[k], before[k])
+
+
+def test_a_product_subtracted_in_place_takes_the_widest_input_type():
+    # t0 = U @ V.T, then X - t0 into t0: with U, V float32 and X float64,
+    # t0 is float64 only because _checked gives every input one type
+    module = matcalc.compile(matcalc.problem(MF[0], **MF[1]))
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((5, 4))
+    U, V = (rng.standard_normal(s).astype(np.float32) for s in ((5, 2), (4, 2)))
+    value, grads = module.value_and_grad(X=X, U=U, V=V, lam=0.1)
+    R = U.astype(float) @ V.T.astype(float) - X
+    assert grads["U"].dtype == np.float64
+    np.testing.assert_allclose(value, (R ** 2).sum() + 0.1 * ((U.astype(float) ** 2).sum()
+                                                              + (V.astype(float) ** 2).sum()),
+                               rtol=1e-12)
 
 
 def test_a_scaled_array_feeding_other_operations_is_kept():

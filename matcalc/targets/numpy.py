@@ -12,7 +12,8 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
 from . import bounds, guards
-from ..ir.expr import Apply, Const, is_op, postorder
+from ..ir.expr import Apply, Const, apply, is_op, postorder
+from ..ops import OPS
 from ..ad.gradient import Gradient
 from . import precedence as P
 from ..passes.lowered_ops import LOWERED
@@ -42,9 +43,9 @@ def _of_constants(node) -> bool:
 
 def _needs_dtype(node) -> bool:
     """Whether printing the lowered `node` names the inputs' floating type
-    `dtype` (an in-place update makes its product in it, so `a` fits)."""
+    `dtype`."""
     if isinstance(node, Apply):
-        return node.op in ("ones", "zeros", "eye", "eye_rect", "subtract_product", "full",
+        return node.op in ("ones", "zeros", "eye", "eye_rect", "full",
                            "fill", "indicator") or \
             _of_constants(node)
     return isinstance(node, Const) and any(
@@ -130,19 +131,19 @@ class NumpyTarget:
     def assignment(target: str, expr, printer: NumpyPrinter) -> list[str]:
         """`target = expr`. A constant result is a scalar of the inputs'
         type; a - A @ B (`subtract_product`) is computed into the new
-        product, made in the inputs' floating type (so that `a` fits):
-        `t = np.matmul(A, B, dtype=dtype)` then `np.subtract(a, t, out=t)`
-        (NumPy adds in place only into the left operand of '-'); A @ B + c
-        (`update`) is `t = A @ B`, then `t += c`."""
+        product, `t = A @ B` then `np.subtract(a, t, out=t)` (NumPy adds
+        in place only into the left operand of '-'); A @ B + c (`update`)
+        is `t = A @ B`, then `t += c`. The product has `a`'s type, as
+        `_checked` gives every floating input the same one."""
         if isinstance(expr, Const):
             return [f"{target} = {DTYPE_CODE}.type({printer.doprint(expr)})"]
         if is_op(expr, "update"):  # t = A @ B, then t += c, t *= m
             return module.in_place(target, expr, printer)
         if not (is_op(expr, "subtract_product")):
             return [f"{target} = {printer.doprint(expr)}"]
-        a, left, right = (printer.doprint(m) for m in expr.args)
-        return [f"{target} = np.matmul({left}, {right}, dtype={DTYPE_CODE})",
-                f"np.subtract({a}, {target}, out={target})"]
+        a, left, right = expr.args
+        return [f"{target} = {printer.doprint(apply(OPS['matmul'], (left, right)))}",
+                f"np.subtract({printer.doprint(a)}, {target}, out={target})"]
 
     needs_dtype = staticmethod(_needs_dtype)
 

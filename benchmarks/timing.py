@@ -143,10 +143,11 @@ def paired_ratio(a: list, b: list) -> float:
     by round. A slow spell of the machine that spans a round hits both
     samples of a pair, and cancels in their ratio; in the ratio of the two
     medians it does not, when it hits one side's samples more often than
-    the other's. With lists of unequal length: the ratio of their medians.
+    the other's. Lists of unequal length (a side the budget cut) do not
+    pair: ValueError.
     """
-    if len(a) != len(b):
-        return float(np.median(a) / np.median(b))
+    if len(a) != len(b) or not a:
+        raise ValueError(f"samples do not pair by round: {len(a)} and {len(b)}")
     return float(np.median(np.asarray(a) / np.asarray(b)))
 
 

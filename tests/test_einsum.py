@@ -132,13 +132,12 @@ def test_hessian_of_an_array_of_three_axes_is_an_operator_and_an_array():
     assert callable(run)
 
 
-def test_hessian_layout_names_every_index_once(capsys):
+def test_hessian_layout_names_every_index_once(capsys, tmp_path):
     from matcalc.cli import run
     source = "X: B x T x D\nW: D x K\nf = sum(tanh(X @ W) ** 2)\nwrt X\n"
-    path = "/tmp/matcalc_einsum_hessian.mc"
-    with open(path, "w") as file:
-        file.write(source)
-    run(["hessian", path])
+    path = tmp_path / "hessian.mc"
+    path.write_text(source, "utf-8")
+    run(["hessian", str(path)])
     layout = next(line for line in capsys.readouterr().out.splitlines() if "the array" in line)
     indices = layout[layout.index("[") + 1:layout.index("]")].split(", ")
     assert len(indices) == 6 and len(set(indices)) == 6

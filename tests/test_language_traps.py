@@ -116,6 +116,11 @@ HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not ma
     ("sum(torch.matmul(X, W))", "X: N x D; W: D x H",
      ["drop the 'torch.' prefix", "a @ b"], None),
     ("sum(X.mean(axis=0))", "X: N x D", ["mean(X) for X.mean()"], None),
+    ("||w|| ** 2", "w: D", ["norm(x) for ||x||"], None),
+    ("sum(|w|)", "w: D", ["abs(x) for |x|"], None),
+    ("w.T A w", "w: D; A: D x D", ["x.T @ A @ x"], None),
+    ("2 (w @ w)", "w: D", ["x.T @ A @ x", "x * y elementwise"], None),
+    ("sum(w) if w else 0", "w: D", [], "write the product"),
 ]
 
 
@@ -128,6 +133,12 @@ def test_regression_numpy_habits_get_the_fix(expr, decls, fixes, wrong):
         assert fix in err.message, err.message
     if wrong:
         assert wrong not in err.message, err.message
+
+
+@pytest.mark.parametrize("source", ["X: N D\nf = sum(X)\n", "X: N x D real\nf = sum(X)\n",
+                                    "X: N x D\nf = sum(X)\nwrt X Y\n"])
+def test_a_declaration_or_wrt_error_suggests_no_product(source):
+    assert "write the product" not in error_of(source).message
 
 
 def test_python_statements_are_not_a_problem():

@@ -107,6 +107,12 @@ SYNTAX = [
     (r"(==|!=|<=|>=|<|>)[^=<>!]*$", r"(==|!=|<=|>=|<|>)",
      "comparisons do not chain: where(0 < x, where(x < 1, a, b), b) for 0 < x < 1"),
     (r"", r"(//|%)", "'{0}' is not in the language; '/' is division"),
+    (r"", r"\|\|", "'||' is not an operator: write norm(x) for ||x|| (norm(x) ** 2 "
+                   "for its square)"),
+    (r"", r"\|", "'|' is not an operator: write abs(x) for |x|, norm(x) for a norm, "
+                 "det(X) for a determinant"),
+    (r"^[^:]*=[^=]*?(\w|\))\s*$", r"(?!(?:wrt|if|else|for|and|or|not|in|is)\b)[A-Za-z_(]",
+     "write the product: x.T @ A @ x for a matrix product, x * y elementwise"),
     (r"^\s*(import|from|def|return|print|for|while|if|lambda|class)\b", r"",
      "a problem is not Python: declarations (X: N x D), intermediates (Z = ...) "
      "and the function"),

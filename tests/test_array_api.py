@@ -306,3 +306,27 @@ def test_jacobian_is_stacked_without_item_assignment(text, gp, library):
     for key, value in got.items():
         assert native(value), key
         np.testing.assert_allclose(back(value), want[key], rtol=RTOL, atol=RTOL, err_msg=key)
+
+
+@pytest.mark.parametrize("text", ["A: N x N\nf = det(A)", "A: N x N\nf = logdet(A)",
+                                  "A: N x N\nf = log(abs(det(A))) - logdet(A) + det(A) ** 2"])
+def test_dask_det_and_logdet_of_any_matrix(text):
+    """Dask has no det or slogdet: the helpers factorise A = P L U, so a
+    matrix that is not spd (here unsymmetric, with a negative determinant)
+    gets NumPy's value and gradient, lazily (Cholesky read one triangle
+    of it: a wrong number, silently); and float32 stays float32 through
+    the gradient's inverse (Dask's inv of float32 is float64)."""
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    a = np.random.default_rng(3).standard_normal((5, 5))
+    a[[0, 1]] = a[[1, 0]] if np.linalg.det(a) > 0 else a[[0, 1]]
+    assert np.linalg.det(a) < 0
+    want, want_grads = matcalc.compile(text).value_and_grad(A=a)
+    portable = matcalc.compile(text, target="array-api")
+    for dtype, rtol in ((np.float64, RTOL), (np.float32, 1e-4)):
+        with dask.config.set(scheduler=_no_compute):
+            got, grads = portable.value_and_grad(A=da.from_array(a.astype(dtype), chunks=(5, 5)))
+        assert got.dtype == dtype and grads["A"].dtype == dtype
+        np.testing.assert_allclose(got.compute(scheduler="sync"), want, rtol=rtol)
+        np.testing.assert_allclose(grads["A"].compute(scheduler="sync"), want_grads["A"],
+                                   rtol=rtol, atol=rtol)

@@ -175,7 +175,6 @@ class ArrayApiTarget:
         nodes = [node for node in postorder(lowered) if isinstance(node, Apply)
                  and not (node.op == "contract" and written_as_matmul(node))]
         used = {node.op for node in nodes}
-        used |= {"logdet"} if "det" in used else set()
         used |= {"sum_of_squares"} if any(map(_is_square, nodes)) else set()
         return [HELPERS[op] for op in sorted(used & set(HELPERS))]
 

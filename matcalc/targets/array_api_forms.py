@@ -49,7 +49,6 @@ FORMS = Forms(default, {
     "cumsum": Form(lambda a, p: f"xp.cumulative_sum({a[0]}, axis={p['axis']})"),
     "trace": call("xp.linalg.trace"),
     "diag": call("xp.linalg.diagonal"),
-    "inv": call("xp.linalg.inv"),
     "solve": _helper("solve"),
     "norm": call("xp.linalg.vector_norm"),
     "norm1": Form("xp.sum(xp.abs({0}))"),
@@ -79,7 +78,7 @@ FORMS = Forms(default, {
                  "device=device)"),
     "indicator": Form("xp.astype({0}, dtype)"),
     **{name: _helper(name) for name in (
-        "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
+        "inv", "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},
 })
 
@@ -248,21 +247,32 @@ def _solve(xp, a, b):
         return xp.linalg.solve(a, b[:, None])[:, 0]
     return xp.linalg.solve(a, b)
 ''',
+    "inv": '''
+def _inv(xp, a):
+    """A⁻¹ in A's floating type (Dask's inv of float32 is float64)."""
+    inverse = xp.linalg.inv(a)
+    return inverse if inverse.dtype == a.dtype else xp.astype(inverse, a.dtype)
+''',
     "det": '''
 def _det(xp, a):
-    """det(A); exp(logdet A) by Cholesky (A spd) where the namespace has no
-    det (Dask)."""
+    """det(A); where the namespace has no det (Dask), by LU, A = P L U:
+    det(P) ∏ diag(U), det(P) = (−1)^(the inversions of P's permutation)."""
     if hasattr(xp.linalg, "det"):
         return xp.linalg.det(a)
-    return xp.exp(_logdet(xp, a))
+    p, _, u = xp.linalg.lu(a)
+    rows = xp.arange(a.shape[0], dtype=a.dtype, device=_device_of(a))
+    order = rows @ p  # P's row of each column's 1
+    later = rows[:, None] < rows[None, :]
+    swaps = xp.sum(xp.astype(later & (order[:, None] > order[None, :]), a.dtype))
+    return (1 - 2 * (swaps % 2)) * xp.prod(xp.linalg.diagonal(u))
 ''',
     "logdet": '''
 def _logdet(xp, a):
-    """log|det A|; 2 Σ log diag(chol A) (A spd) where the namespace has no
+    """log|det A|; Σ log|diag U| of A = P L U where the namespace has no
     slogdet (Dask)."""
     if hasattr(xp.linalg, "slogdet"):
         return xp.linalg.slogdet(a)[1]
-    return 2 * xp.sum(xp.log(xp.linalg.diagonal(xp.linalg.cholesky(a))))
+    return xp.sum(xp.log(xp.abs(xp.linalg.diagonal(xp.linalg.lu(a)[2]))))
 ''',
     "diagm": '''
 def _diagm(xp, x):

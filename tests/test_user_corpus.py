@@ -45,35 +45,51 @@ def _symmetric(u) -> set:
 
 @functools.lru_cache(maxsize=None)
 def reference(key: str) -> tuple:
-    """(inputs, direction v, dout, {result name: JAX's value}) of a problem."""
+    """(inputs, direction v, dout, {result name: JAX's value}) of a problem,
+    JAX's derivatives of its hand-written function under one jax.jit."""
     u = BY_ID[key]
     inputs, wrt, sym = u.draw(0), u.wrt(), _symmetric(u)
     rng = np.random.default_rng(1)
     args = {n: jax.numpy.asarray(x) for n, x in inputs.items()}
-
-    def f(*values):
-        return u.ref(J, **{**args, **dict(zip(wrt, values))})
-
     at = [args[n] for n in wrt]
+    shape = jax.eval_shape(lambda *values: _bound(u, args, wrt, values), *at).shape
+    dout = rng.standard_normal(shape) if shape else None
+    v = {n: rng.standard_normal(np.shape(inputs[n])) for n in wrt} if u.hvp else None
+    want = _jit(functools.partial(_derivatives, u, wrt))(args, at, dout, v)
+    want.update({f"d{n}": (want[f"d{n}"] + want[f"d{n}"].T) / 2 for n in sym & set(wrt)})
+    v = v[wrt[0]] if v is not None and len(wrt) == 1 else v
+    return inputs, v, dout, {k: np.asarray(x) for k, x in want.items()}
+
+
+def _jit(f):
+    """jax.jit, compiled quickly (every function here runs once)."""
+    return jax.jit(f, compiler_options={"xla_backend_optimization_level": 0,
+                                        "xla_llvm_disable_expensive_passes": True})
+
+
+def _bound(u, args, wrt, values):
+    return u.ref(J, **{**args, **dict(zip(wrt, values))})
+
+
+def _derivatives(u, wrt, args, at, dout, v) -> dict:
+    """Value, vjp(dout) (dout 1 for a scalar), HVP along v, Hessian and
+    Jacobian by JAX, as the problem asks for them."""
+    def f(*values):
+        return _bound(u, args, wrt, values)
+
     value, pullback = jax.vjp(f, *at)
-    dout = rng.standard_normal(np.shape(value)) if np.ndim(value) else None
-    grads = pullback(jax.numpy.asarray(1.0 if dout is None else dout, dtype=value.dtype))
-    want = {"value": value}
-    want.update({f"d{n}": (g + g.T) / 2 if n in sym else g for n, g in zip(wrt, grads)})
-    v = None
-    if u.hvp:
-        v = {n: rng.standard_normal(np.shape(inputs[n])) for n in wrt}
+    grads = pullback(jax.numpy.ones_like(value) if dout is None else dout)
+    want = {"value": value, **{f"d{n}": g for n, g in zip(wrt, grads)}}
+    if v is not None:
         gradient = jax.grad(f, argnums=tuple(range(len(wrt))))
-        _, hv = jax.jvp(gradient, at, [jax.numpy.asarray(v[n]) for n in wrt])
+        _, hv = jax.jvp(gradient, tuple(at), tuple(v[n] for n in wrt))
         want.update({f"Hv{n}": h for n, h in zip(wrt, hv)})
     if u.hessian:
         name = wrt[0] if u.hessian is True else u.hessian
-        by = wrt.index(name)
-        want[f"H{name}"] = jax.hessian(f, argnums=by)(*at)
+        want[f"H{name}"] = jax.hessian(f, argnums=wrt.index(name))(*at)
     if u.jacobian:
         want["J"] = jax.jacobian(f)(*at)
-    v = v[wrt[0]] if v is not None and len(wrt) == 1 else v
-    return inputs, v, dout, {k: np.asarray(x) for k, x in want.items()}
+    return want
 
 
 @functools.lru_cache(maxsize=None)
@@ -154,6 +170,18 @@ def _no_compute(*args, **kwargs):
     raise _Computed("something was computed before .compute()")
 
 
+def run_on(library: str, mod, u, inputs, v, dout) -> dict:
+    """`run` on a library's arrays: on Dask under a scheduler that fails on
+    any computation, on JAX under jax.jit (as a JAX user runs it)."""
+    if library == "dask":
+        import dask
+        with dask.config.set(scheduler=_no_compute):
+            return run(mod, u, inputs, v, dout)
+    if library == "jax":
+        return _jit(lambda inputs, v, dout: run(mod, u, inputs, v, dout))(inputs, v, dout)
+    return run(mod, u, inputs, v, dout)
+
+
 @pytest.mark.parametrize("key", list(BY_ID))
 def test_numpy_target_matches_jax(key):
     """`--target numpy`: value and derivatives equal JAX's, in float64."""
@@ -170,13 +198,7 @@ def test_array_api_module_matches_jax(library, key):
     to, back, native = _backend(library, key)
     inputs, v, dout, want = reference(key)
     args = (BY_ID[key], _converted(inputs, to), _converted(v, to), _converted(dout, to))
-    mod = module(key, "array-api")
-    if library == "dask":
-        import dask
-        with dask.config.set(scheduler=_no_compute):
-            got = run(mod, *args)
-    else:
-        got = run(mod, *args)
+    got = run_on(library, module(key, "array-api"), *args)
     compare(got, want, back, native, np.float64, RTOL)
 
 
@@ -194,10 +216,5 @@ def test_float32_stays_float32(target, library, key):
                      np.asarray(v, np.float32) if isinstance(v, np.ndarray) else
                      {n: np.asarray(x, np.float32) for n, x in v.items()}, to)
     dout32 = None if dout is None else to(np.asarray(dout, np.float32))
-    if library == "dask":
-        import dask
-        with dask.config.set(scheduler=_no_compute):
-            got = run(module(key, target), BY_ID[key], single, v32, dout32)
-    else:
-        got = run(module(key, target), BY_ID[key], single, v32, dout32)
+    got = run_on(library, module(key, target), BY_ID[key], single, v32, dout32)
     compare(got, want, back, native, np.float32, RTOL32)

@@ -330,3 +330,21 @@ def test_dask_det_and_logdet_of_any_matrix(text):
         np.testing.assert_allclose(got.compute(scheduler="sync"), want, rtol=rtol)
         np.testing.assert_allclose(grads["A"].compute(scheduler="sync"), want_grads["A"],
                                    rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("library", ["strict", "torch", "jax", "dask"])
+def test_slices_of_negative_step(library):
+    """X[::-1] and X[:, ::-2] (and their adjoints) through `_index`, a flip
+    of a slice of positive step: PyTorch's tensors take no negative step
+    (`ValueError: step must be greater than zero` was what the module gave)."""
+    text = "X: N x 6\nw: N\nf = sum(X[::-1] * X) + sum(X[:, ::-2] ** 2 * w[:, None]) + sum(X[1:, -1])\n"
+    to, back, native = _backend(library, text)
+    source = matcalc.codegen(text, target="array-api")
+    assert "_index(xp, X, (slice(None, None, -1),))" in source and "X[1:, -1, ...]" in source
+    (reference, portable), extras = _modules(text)
+    inputs = _example_inputs(text)
+    want = _run(reference, inputs, None, {})
+    got = _run(portable, _converted(inputs, to), None, {})
+    for key, value in got.items():
+        assert native(value), key
+        np.testing.assert_allclose(back(value), want[key], rtol=RTOL, err_msg=key)

@@ -211,7 +211,8 @@ def test_float32_stays_float32(target, library, key):
     """float32 inputs give float32 results within float32's precision."""
     to, back, native = _backend(library, key)
     inputs, v, dout, want = reference(key)
-    single = {n: to(np.asarray(x, np.float32)) for n, x in inputs.items()}
+    single = {n: to(x if x.dtype.kind == "i" else np.asarray(x, np.float32))
+              for n, x in inputs.items()}
     v32 = _converted(None if v is None else
                      np.asarray(v, np.float32) if isinstance(v, np.ndarray) else
                      {n: np.asarray(x, np.float32) for n, x in v.items()}, to)

@@ -72,7 +72,7 @@ class U:
         return [n for n, (_, dom) in decl.items() if dom not in ("sign", "onehot", "int")]
 
     def draw(self, seed: int = 0) -> dict:
-        """Inputs in each variable's domain, float64."""
+        """Inputs in each variable's domain, float64 (indices int64)."""
         rng = np.random.default_rng(seed)
         sizes = self.sizes()
         out = {}
@@ -83,6 +83,8 @@ class U:
 
 
 def _draw(rng, shape, domain):
+    if domain == "int":  # indices: every axis they index has at least 3 entries
+        return rng.integers(0, 3, shape)
     if domain == "positive":
         return rng.uniform(0.5, 2.0, shape)
     if domain == "sign":
@@ -370,6 +372,33 @@ CORPUS = [
       lambda xp, x, w: xp.sum(xp.sigmoid(w * xp.sigmoid(x)))),
     U("max_pool_logits", "X: B x T x D\nw: D\nf = sum(softplus(max(X, axis=1) @ w))",
       lambda xp, X, w: xp.sum(xp.softplus(xp.max(X, axis=1) @ w))),
+    # ---- arrays of any order, indexing, joining, integer inputs
+    U("embedding_mean_pool", "tokens: B x T int\nlabels: B int\nE: V x D\nW: D x C\n"
+      "h = mean(E[tokens], axis=1)\nloss = -sum(eye(C)[labels] * log_softmax(h @ W, axis=1)) / B",
+      lambda xp, tokens, labels, E, W: -xp.sum(xp.eye(W.shape[1])[labels] * xp.log_softmax(
+          xp.mean(E[tokens], axis=1) @ W, axis=1)) / tokens.shape[0], dims=(("V", 7), ("C", 3))),
+    U("multihead_split", "H = 2\nD = H * E\nX: B x T x D\nW: D x D\n"
+      "Q = reshape(X @ W, (B, T, H, E))\nf = sum(softmax(einsum('bthe,bshe->bhts', Q, Q), axis=-1) ** 2)",
+      lambda xp, X, W: xp.sum(xp.softmax(xp.einsum('bthe,bshe->bhts', *(
+          (X @ W).reshape(X.shape[0], X.shape[1], 2, -1),) * 2), axis=-1) ** 2)),
+    U("stacked_matmul", "A: B x N x D\nW: D x K\nC: B x K x M\nf = sum(tanh(A @ W @ C))",
+      lambda xp, A, W, C: xp.sum(xp.tanh(A @ W @ C))),
+    U("batched_swapaxes", "Q, K: B x T x D\nf = sum(softmax(Q @ swapaxes(K, -1, -2) / sqrt(D), axis=-1) * Q[..., :1])",
+      lambda xp, Q, K: xp.sum(xp.softmax(Q @ xp.swapaxes(K, -1, -2) / xp.sqrt(Q.shape[-1]), axis=-1)
+                              * Q[..., :1])),
+    U("einsum_trace_diag", "A: N x N\nx: N\nf = einsum('ii', A) * einsum('i,i->', x, einsum('ii->i', A))",
+      lambda xp, A, x: xp.trace(A) * (x @ xp.diag(A))),
+    U("index_slices", "X: N x D\nf = sum(X[:, 0] * X[:, -1]) + sum(X[1:] * X[:-1]) + sum(X[::-1] * X)",
+      lambda xp, X: xp.sum(X[:, 0] * X[:, -1]) + xp.sum(X[1:] * X[:-1]) + xp.sum(X[::-1] * X)),
+    U("concat_stack", "x, y: N\nA: N x D\nZ = concatenate((A, stack((x, y), axis=1)), axis=1)\n"
+      "f = sum(Z @ Z.T)",
+      lambda xp, x, y, A: xp.sum((lambda Z: Z @ Z.T)(xp.concatenate((A, xp.stack((x, y), axis=1)), axis=1)))),
+    U("keepdims_centering", "X: B x T x D\nf = sum((X - mean(X, axis=(1, 2), keepdims=True)) ** 3)",
+      lambda xp, X: xp.sum((X - xp.mean(X, axis=(1, 2), keepdims=True)) ** 3)),
+    U("logsumexp_axes", "X: B x T x D\nf = sum(logsumexp(X, axis=(0, 2)) ** 2) + sum(max(X, axis=-1))",
+      lambda xp, X: xp.sum(xp.logsumexp(X, axis=(0, 2)) ** 2) + xp.sum(xp.max(X, axis=-1))),
+    U("transpose_3d", "X: B x T x D\nW: B x D\nf = sum(transpose(X, (0, 2, 1)) * W[:, :, None])",
+      lambda xp, X, W: xp.sum(xp.transpose(X, (0, 2, 1)) * W[:, :, None])),
     # ---- array-valued functions (the upstream gradient dout; Jacobians)
     U("affine_layer", "X: N x D\nW: D x K\nb: K\nS = X @ W + b",
       lambda xp, X, W, b: X @ W + b),

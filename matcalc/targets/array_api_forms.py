@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from . import precedence as P
 from .einsum_forms import ARRAY_API_EINSUM, axes_call, tensordot_call
-from ..ops.indexing import key_code, key_text
-from .forms import (PYTHON_SYNTAX, Form, Forms, _inserted, call, joined, kwargs, reshaped,
-                    shaped, sizes)
+from ..ops.indexing import key_code, key_text, negative_step
+from .forms import (FORWARD_KEY, PYTHON_SYNTAX, Form, Forms, _inserted, call, joined, kwargs,
+                    reshaped, shaped, sizes)
 
 
 def default(name: str) -> Form:
@@ -64,8 +64,11 @@ FORMS = Forms(default, {
     "tensordot": tensordot_call("xp", "axes", "xp.permute_dims("),
     "reshape": reshaped("xp.reshape"),
     "concatenate": joined("xp.concat"),
-    # the standard indexes every axis: a trailing `...` takes those not named
-    "index": Form(lambda a, p: f"{a[0]}[{key_text(p['key'])}, ...]", P.POSTFIX, P.POSTFIX),
+    # the standard indexes every axis: a trailing `...` takes those not named;
+    # PyTorch's slices step forwards only: x[::-1] goes through _index
+    "index": Form(lambda a, p: f"_index(xp, {a[0]}, {key_code(p['key'])})"
+                  if negative_step(p["key"]) else f"{a[0]}[{key_text(p['key'])}, ...]",
+                  P.POSTFIX, P.POSTFIX),
     "gather": _helper("gather"),
     "unindex": Form(lambda a, p: f"_unindex(xp, {a[0]}, {sizes(p['shape'])}, "
                     f"{key_code(p['key'])})"),
@@ -127,6 +130,15 @@ def _scatter_add(xp, g, idx, shape):
             xp.astype(flat[part, None] == table, g.dtype)) @ g[part, :]
             for part in parts)
     return xp.reshape(out, shape)
+''',
+    # x[key] with a slice of negative step (a key of positive steps is x[key, ...])
+    "index": FORWARD_KEY + '''
+
+def _index(xp, x, key):
+    """x[key], its slices of negative step (which PyTorch lacks) read as
+    flips of slices of positive step."""
+    key, flips = _forward(key, x.shape)
+    return xp.flip(x[key + (...,)], axis=tuple(flips))
 ''',
     "unindex": '''
 def _unindex(xp, g, shape, key):

@@ -348,3 +348,19 @@ def test_slices_of_negative_step(library):
     for key, value in got.items():
         assert native(value), key
         np.testing.assert_allclose(back(value), want[key], rtol=RTOL, err_msg=key)
+
+
+@pytest.mark.parametrize("library", ["strict", "torch", "jax", "dask"])
+@pytest.mark.parametrize("n, m", [(3, 5), (5, 3)])
+def test_rectangular_eye(library, n, m):
+    """eye(N, D) is `_eye_rect`, i = j cast: Dask's eye(3, 5) built a graph
+    with a missing block and its eye(5, 3) was 5 × 5."""
+    text = "X: N x D\nf = sum(eye(N, D) * X ** 2) + sum(eye(D, N) @ X)\n"
+    to, back, native = _backend(library, text)
+    (reference, portable), _ = _modules(text)
+    x = np.random.default_rng(0).standard_normal((n, m))
+    want = _run(reference, {"X": x}, None, {})
+    got = _run(portable, {"X": to(x)}, None, {})
+    for key, value in got.items():
+        assert native(value), key
+        np.testing.assert_allclose(back(value), want[key], rtol=RTOL, err_msg=key)

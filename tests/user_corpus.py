@@ -313,6 +313,9 @@ CORPUS = [
     U("det_of_product", "A: N x D\nf = log(det(A.T @ A))", lambda xp, A: xp.logdet(A.T @ A)),
     U("solve_vector", "A: N x N\nb: N\nx = solve(A, b)\nf = x @ x",
       lambda xp, A, b: _sq(xp, xp.linalg.solve(A, b)), hvp=True),
+    U("rectangular_identity", "W: D x K\nf = norm(W - eye(D, K)) ** 2 + trace(inv(eye(D) + W @ W.T))",
+      lambda xp, W: xp.linalg.norm(W - xp.eye(*W.shape)) ** 2
+      + xp.trace(xp.linalg.inv(xp.eye(W.shape[0]) + W @ W.T))),
     U("inv_times_vector", "A: N x N\nb, c: N\nf = c @ inv(A) @ b",
       lambda xp, A, b, c: c @ xp.linalg.inv(A) @ b),
     U("trace_inverse_spd", "S: D x D spd\nA: D x D\nf = trace(inv(S)) + trace(A @ S)\nwrt S",

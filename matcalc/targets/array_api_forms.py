@@ -44,8 +44,8 @@ FORMS = Forms(default, {
     "arcsinh": call("xp.asinh"),
     "arccosh": call("xp.acosh"),
     "arctanh": call("xp.atanh"),
-    "eye_rect": Form(lambda a, p: f"xp.eye({p['shape'][0]}, {p['shape'][1]}, dtype=dtype, "
-                     "device=device)"),
+    "eye_rect": Form(lambda a, p: f"_eye_rect(xp, {p['shape'][0]}, {p['shape'][1]}, dtype, "
+                     "device)"),
     "cumsum": Form(lambda a, p: f"xp.cumulative_sum({a[0]}, axis={p['axis']})"),
     "trace": call("xp.linalg.trace"),
     "diag": call("xp.linalg.diagonal"),
@@ -264,6 +264,12 @@ def _inv(xp, a):
     """A⁻¹ in A's floating type (Dask's inv of float32 is float64)."""
     inverse = xp.linalg.inv(a)
     return inverse if inverse.dtype == a.dtype else xp.astype(inverse, a.dtype)
+''',
+    "eye_rect": '''
+def _eye_rect(xp, n, m, dtype, device):
+    """The n × m matrix δ_ij (Dask's eye(n, m) is wrong where n ≠ m)."""
+    i, j = xp.arange(n, device=device), xp.arange(m, device=device)
+    return xp.astype(i[:, None] == j[None, :], dtype)
 ''',
     "det": '''
 def _det(xp, a):

@@ -157,6 +157,9 @@ def test_hessian_vector_products(source, function):
 
 ERRORS = [
     ("X: 3 x D\nf = sum(X[5])", 2, 9, ["index 5 is out of range", "size 3"]),
+    # out of range at every size (a traceback from `check` before)
+    ("x: N\nf = sum(x[N])", 2, 9, ["index N is out of range", "size N"]),
+    ("X: N x D\nf = X[0, D - 1] + X[-N - 1, 0]", 2, 19, ["index -N - 1 is out of range"]),
     ("X: N x D\nf = sum(X[0, 0, 0])", 2, 9, ["too many indices: 3 for a N x D array"]),
     ("X: N x D\nf = sum(X[..., ...])", 2, 9, ["only one '...'"]),
     ("X: N x D\nf = sum(X[::0])", 2, 9, ["step cannot be 0"]),

@@ -107,9 +107,14 @@ def _index_shape(s, p):
     return tuple(out + shape)
 
 
-def _position(i: int, n) -> None:
-    """Refuse an integer index outside an axis of (known) size n."""
-    if isinstance(i, int) and sympy.sympify(n).is_Integer and not -n <= i < n:
+def _position(i, n) -> None:
+    """Refuse an integer index outside an axis of size n: at a known size,
+    or at every size (x[N] of an axis of N, i - n ≥ 0; x[-N - 1], i + n < 0)."""
+    if isinstance(i, int) and sympy.sympify(n).is_Integer:
+        outside = not -n <= i < n
+    else:
+        outside = bool(sympy.sympify(i + n).is_negative or sympy.sympify(i - n).is_nonnegative)
+    if outside:
         raise ShapeError(f"index {i} is out of range for an axis of size {n}")
 
 

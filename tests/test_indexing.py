@@ -190,6 +190,25 @@ ERRORS = [
 ]
 
 
+def test_slice_bounds_past_an_end_are_clipped():
+    """A bound past an end at every size is clipped, as NumPy does: x[:N + 1]
+    is x[:N] (whose shape was N + 1, so `x[:N + 1] @ x` failed in the
+    module's matmul), x[-N - 2:] is x, x[N + 1::-1] is x[::-1], and the key
+    writes them None, which array-api-strict (that leaves such bounds
+    unspecified) takes; x[:-N] and x[:2 * N:-1] are empty at every size."""
+    source = "x: N\nf = x[:N + 1] @ x + x[-N - 2:] @ x[N + 1::-1]\n"
+    x = np.arange(1.0, 5.0)
+    want = x @ x + x @ x[::-1]
+    assert matcalc.grad(source)["x"] is not None
+    close(matcalc.compile(source).forward(x)[0], want)
+    xp = pytest.importorskip("array_api_strict")
+    value, grads = matcalc.compile(source, target="array-api").value_and_grad(x=xp.asarray(x))
+    close(np.asarray(value._array), want)
+    close(np.asarray(grads["x"]._array), 2 * x + 2 * x[::-1])
+    for empty in ("x[:-N]", "x[:2 * N:-1]"):
+        assert_refused(f"x: N\nf = sum({empty})", 2, 9, ["is empty"])
+
+
 @pytest.mark.parametrize("source, line, column, words", ERRORS, ids=[e[0] for e in ERRORS])
 def test_bad_input_is_refused_at_its_place(source, line, column, words):
     assert_refused(source, line, column, words)

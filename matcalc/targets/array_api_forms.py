@@ -280,8 +280,8 @@ def _det(xp, a):
     p, _, u = xp.linalg.lu(a)
     rows = xp.arange(a.shape[0], dtype=a.dtype, device=_device_of(a))
     order = rows @ p  # P's row of each column's 1
-    later = rows[:, None] < rows[None, :]
-    swaps = xp.sum(xp.astype(later & (order[:, None] > order[None, :]), a.dtype))
+    pairs = (rows[:, None] < rows[None, :]) & (order[:, None] > order[None, :])
+    swaps = xp.sum(xp.astype(pairs, a.dtype))
     return (1 - 2 * (swaps % 2)) * xp.prod(xp.linalg.diagonal(u))
 ''',
     "logdet": '''

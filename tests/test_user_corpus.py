@@ -6,8 +6,9 @@ in float64 (jax_enable_x64), for `--target numpy` and for `--target
 array-api` on array-api-strict, NumPy, PyTorch CPU, JAX and Dask (nothing
 computed before `.compute()`). Results are arrays of the inputs' library
 and floating type; float32 inputs give float32 results close to the
-float64 ones. Any warning is an error. The gradient by a `symmetric` or
-`spd` matrix is matcalc's symmetric one, (G + Gᵀ)/2 of JAX's G.
+float64 ones. Any warning is an error. The derivatives by a `symmetric`
+or `spd` matrix S are JAX's of the function of (S + Sᵀ)/2: the gradient
+(G + Gᵀ)/2 of JAX's G, the Hessian symmetric in each index pair.
 """
 
 from __future__ import annotations
@@ -48,15 +49,15 @@ def reference(key: str) -> tuple:
     """(inputs, direction v, dout, {result name: JAX's value}) of a problem,
     JAX's derivatives of its hand-written function under one jax.jit."""
     u = BY_ID[key]
-    inputs, wrt, sym = u.draw(0), u.wrt(), _symmetric(u)
+    inputs, wrt = u.draw(0), u.wrt()
     rng = np.random.default_rng(1)
     args = {n: jax.numpy.asarray(x) for n, x in inputs.items()}
     at = [args[n] for n in wrt]
-    shape = jax.eval_shape(lambda *values: _bound(u, args, wrt, values), *at).shape
+    sym = _symmetric(u)
+    shape = jax.eval_shape(lambda *values: _bound(u, args, wrt, sym, values), *at).shape
     dout = rng.standard_normal(shape) if shape else None
     v = {n: rng.standard_normal(np.shape(inputs[n])) for n in wrt} if u.hvp else None
-    want = _jit(functools.partial(_derivatives, u, wrt))(args, at, dout, v)
-    want.update({f"d{n}": (want[f"d{n}"] + want[f"d{n}"].T) / 2 for n in sym & set(wrt)})
+    want = _jit(functools.partial(_derivatives, u, wrt, sym))(args, at, dout, v)
     v = v[wrt[0]] if v is not None and len(wrt) == 1 else v
     return inputs, v, dout, {k: np.asarray(x) for k, x in want.items()}
 
@@ -67,15 +68,19 @@ def _jit(f):
                                         "xla_llvm_disable_expensive_passes": True})
 
 
-def _bound(u, args, wrt, values):
+def _bound(u, args, wrt, sym, values):
+    """The reference at the inputs, `values` for the variables of wrt; a
+    symmetric one S read as (S + Sᵀ)/2, so JAX's derivatives are those by
+    a symmetric matrix (the same at a symmetric S, its gradient (G + Gᵀ)/2)."""
+    values = [(x + x.T) / 2 if n in sym else x for n, x in zip(wrt, values)]
     return u.ref(J, **{**args, **dict(zip(wrt, values))})
 
 
-def _derivatives(u, wrt, args, at, dout, v) -> dict:
+def _derivatives(u, wrt, sym, args, at, dout, v) -> dict:
     """Value, vjp(dout) (dout 1 for a scalar), HVP along v, Hessian and
     Jacobian by JAX, as the problem asks for them."""
     def f(*values):
-        return _bound(u, args, wrt, values)
+        return _bound(u, args, wrt, sym, values)
 
     value, pullback = jax.vjp(f, *at)
     grads = pullback(jax.numpy.ones_like(value) if dout is None else dout)

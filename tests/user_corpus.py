@@ -246,7 +246,7 @@ CORPUS = [
     U("gauss_nll", "X: N x D\nmu: D\nS: D x D spd\nR = X - mu\n"
       "nll = N / 2 * logdet(S) + 0.5 * trace(R @ inv(S) @ R.T)\nwrt mu, S",
       lambda xp, X, mu, S: X.shape[0] / 2 * xp.logdet(S)
-      + 0.5 * xp.trace((X - mu) @ xp.linalg.inv(S) @ (X - mu).T)),
+      + 0.5 * xp.trace((X - mu) @ xp.linalg.inv(S) @ (X - mu).T), hvp=True, hessian="S"),
     U("gauss_nll_solve", "X: N x D\nmu: D\nS: D x D spd\nR = X - mu\n"
       "nll = 0.5 * sum(R.T * solve(S, R.T)) + N / 2 * log(det(S))\nwrt mu, S",
       lambda xp, X, mu, S: 0.5 * xp.sum((X - mu).T * xp.linalg.solve(S, (X - mu).T))
@@ -268,7 +268,7 @@ CORPUS = [
                                         - m1.shape[0] + xp.logdet(S2) - xp.logdet(S1))),
     U("wishart_like", "S: D x D spd\nC: D x D spd\nnu: scalar positive\n"
       "f = nu * logdet(S) - trace(solve(C, S))\nwrt S, nu",
-      lambda xp, S, C, nu: nu * xp.logdet(S) - xp.trace(xp.linalg.solve(C, S))),
+      lambda xp, S, C, nu: nu * xp.logdet(S) - xp.trace(xp.linalg.solve(C, S)), hvp=True),
     # ---- PCA, traces, Frobenius and vector norms
     U("pca_trace", "A: D x D symmetric\nW: D x K\nf = trace(W.T @ A @ W)\nwrt W",
       lambda xp, A, W: xp.trace(W.T @ A @ W), hvp=True, hessian=True, dims=(("K", 2),)),
@@ -319,7 +319,7 @@ CORPUS = [
     U("inv_times_vector", "A: N x N\nb, c: N\nf = c @ inv(A) @ b",
       lambda xp, A, b, c: c @ xp.linalg.inv(A) @ b),
     U("trace_inverse_spd", "S: D x D spd\nA: D x D\nf = trace(inv(S)) + trace(A @ S)\nwrt S",
-      lambda xp, S, A: xp.trace(xp.linalg.inv(S)) + xp.trace(A @ S)),
+      lambda xp, S, A: xp.trace(xp.linalg.inv(S)) + xp.trace(A @ S), hvp=True, hessian=True),
     # ---- quadratic forms, elementwise functions, scalars, broadcasting
     U("quadratic_form", "x: N\nA: N x N\nf = x @ A @ x", lambda xp, x, A: x @ A @ x,
       hvp=True, hessian="x"),

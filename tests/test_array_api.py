@@ -306,3 +306,61 @@ def test_jacobian_is_stacked_without_item_assignment(text, gp, library):
     for key, value in got.items():
         assert native(value), key
         np.testing.assert_allclose(back(value), want[key], rtol=RTOL, atol=RTOL, err_msg=key)
+
+
+@pytest.mark.parametrize("text", ["A: N x N\nf = det(A)", "A: N x N\nf = logdet(A)",
+                                  "A: N x N\nf = log(abs(det(A))) - logdet(A) + det(A) ** 2"])
+def test_dask_det_and_logdet_of_any_matrix(text):
+    """Dask has no det or slogdet: the helpers factorise A = P L U, so a
+    matrix that is not spd (here unsymmetric, with a negative determinant)
+    gets NumPy's value and gradient, lazily (Cholesky read one triangle
+    of it: a wrong number, silently); and float32 stays float32 through
+    the gradient's inverse (Dask's inv of float32 is float64)."""
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    a = np.random.default_rng(3).standard_normal((5, 5))
+    a[[0, 1]] = a[[1, 0]] if np.linalg.det(a) > 0 else a[[0, 1]]
+    assert np.linalg.det(a) < 0
+    want, want_grads = matcalc.compile(text).value_and_grad(A=a)
+    portable = matcalc.compile(text, target="array-api")
+    for dtype, rtol in ((np.float64, RTOL), (np.float32, 1e-4)):
+        with dask.config.set(scheduler=_no_compute):
+            got, grads = portable.value_and_grad(A=da.from_array(a.astype(dtype), chunks=(5, 5)))
+        assert got.dtype == dtype and grads["A"].dtype == dtype
+        np.testing.assert_allclose(got.compute(scheduler="sync"), want, rtol=rtol)
+        np.testing.assert_allclose(grads["A"].compute(scheduler="sync"), want_grads["A"],
+                                   rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("library", ["strict", "torch", "jax", "dask"])
+def test_slices_of_negative_step(library):
+    """X[::-1] and X[:, ::-2] (and their adjoints) through `_index`, a flip
+    of a slice of positive step: PyTorch's tensors take no negative step
+    (`ValueError: step must be greater than zero` was what the module gave)."""
+    text = "X: N x 6\nw: N\nf = sum(X[::-1] * X) + sum(X[:, ::-2] ** 2 * w[:, None]) + sum(X[1:, -1])\n"
+    to, back, native = _backend(library, text)
+    source = matcalc.codegen(text, target="array-api")
+    assert "_index(xp, X, (slice(None, None, -1),))" in source and "X[1:, -1, ...]" in source
+    (reference, portable), extras = _modules(text)
+    inputs = _example_inputs(text)
+    want = _run(reference, inputs, None, {})
+    got = _run(portable, _converted(inputs, to), None, {})
+    for key, value in got.items():
+        assert native(value), key
+        np.testing.assert_allclose(back(value), want[key], rtol=RTOL, err_msg=key)
+
+
+@pytest.mark.parametrize("library", ["strict", "torch", "jax", "dask"])
+@pytest.mark.parametrize("n, m", [(3, 5), (5, 3)])
+def test_rectangular_eye(library, n, m):
+    """eye(N, D) is `_eye_rect`, i = j cast: Dask's eye(3, 5) built a graph
+    with a missing block and its eye(5, 3) was 5 × 5."""
+    text = "X: N x D\nf = sum(eye(N, D) * X ** 2) + sum(eye(D, N) @ X)\n"
+    to, back, native = _backend(library, text)
+    (reference, portable), _ = _modules(text)
+    x = np.random.default_rng(0).standard_normal((n, m))
+    want = _run(reference, {"X": x}, None, {})
+    got = _run(portable, {"X": to(x)}, None, {})
+    for key, value in got.items():
+        assert native(value), key
+        np.testing.assert_allclose(back(value), want[key], rtol=RTOL, err_msg=key)

@@ -157,6 +157,9 @@ def test_hessian_vector_products(source, function):
 
 ERRORS = [
     ("X: 3 x D\nf = sum(X[5])", 2, 9, ["index 5 is out of range", "size 3"]),
+    # out of range at every size (a traceback from `check` before)
+    ("x: N\nf = sum(x[N])", 2, 9, ["index N is out of range", "size N"]),
+    ("X: N x D\nf = X[0, D - 1] + X[-N - 1, 0]", 2, 19, ["index -N - 1 is out of range"]),
     ("X: N x D\nf = sum(X[0, 0, 0])", 2, 9, ["too many indices: 3 for a N x D array"]),
     ("X: N x D\nf = sum(X[..., ...])", 2, 9, ["only one '...'"]),
     ("X: N x D\nf = sum(X[::0])", 2, 9, ["step cannot be 0"]),
@@ -185,6 +188,25 @@ ERRORS = [
     ("A: N x D\nf = sum(concatenate((A, A), axis=2))", 2, 9, ["axis 2 is out of range"]),
     ("x: D\ny: N\nf = sum(stack((x, y)))", 3, 9, ["stack takes a tuple of arrays of one shape"]),
 ]
+
+
+def test_slice_bounds_past_an_end_are_clipped():
+    """A bound past an end at every size is clipped, as NumPy does: x[:N + 1]
+    is x[:N] (whose shape was N + 1, so `x[:N + 1] @ x` failed in the
+    module's matmul), x[-N - 2:] is x, x[N + 1::-1] is x[::-1], and the key
+    writes them None, which array-api-strict (that leaves such bounds
+    unspecified) takes; x[:-N] and x[:2 * N:-1] are empty at every size."""
+    source = "x: N\nf = x[:N + 1] @ x + x[-N - 2:] @ x[N + 1::-1]\n"
+    x = np.arange(1.0, 5.0)
+    want = x @ x + x @ x[::-1]
+    assert matcalc.grad(source)["x"] is not None
+    close(matcalc.compile(source).forward(x)[0], want)
+    xp = pytest.importorskip("array_api_strict")
+    value, grads = matcalc.compile(source, target="array-api").value_and_grad(x=xp.asarray(x))
+    close(np.asarray(value._array), want)
+    close(np.asarray(grads["x"]._array), 2 * x + 2 * x[::-1])
+    for empty in ("x[:-N]", "x[:2 * N:-1]"):
+        assert_refused(f"x: N\nf = sum({empty})", 2, 9, ["is empty"])
 
 
 @pytest.mark.parametrize("source, line, column, words", ERRORS, ids=[e[0] for e in ERRORS])

@@ -106,6 +106,11 @@ HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not ma
     ("sum(logsoftmax(X))", "X: N x D", ["log_softmax(x, axis=...)"], None),
     ("sum(sum(X, dim=1))", "X: N x D", ["axis="], None),
     ("sum(mean(X, 1))", "X: N x D", ["write mean(..., axis=1)"], None),
+    # Python's max of two numbers, written of arrays: the elementwise maximum
+    ("sum(max(0, X))", "X: N x D", ["max(a, b) of two arrays is maximum(a, b)"], "axis=X"),
+    ("sum(min(X, Y))", "X, Y: N x D", ["minimum(a, b)"], "axis=Y"),
+    ("sum(max(X, 0))", "X: N x D", ["write max(..., axis=0)", "maximum(x, 0) is elementwise"],
+     None),
     ("einsum(X, X)", "X: N x D", ["einsum takes its subscripts first, as a string"], "'sum'"),
     ("True * sum(X)", "X: N x D", ["unknown name 'True'", "not values"], None),
     ("sum(X) == 1", "X: N x D", ["the function f is a comparison",

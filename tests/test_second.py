@@ -81,6 +81,38 @@ def test_hessian_against_differences_of_the_gradient(expr, shapes, wrt, form):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+SYMMETRIC_HESSIANS = [
+    "X: N x D\nmu: D\nS: D x D spd\nR = X - mu\n"
+    "nll = N / 2 * logdet(S) + trace(R @ inv(S) @ R.T) / 2\nwrt S",
+    "X: N x D\nS: D x D symmetric\nf = sum((X @ S) ** 2)\nwrt S",
+    "S: D x D spd\nf = logdet(S)",
+]
+
+
+@pytest.mark.parametrize("text", SYMMETRIC_HESSIANS)
+def test_hessian_by_a_symmetric_matrix_is_symmetric(text):
+    """The derivatives by a symmetric S act on symmetric directions, (v +
+    vᵀ)/2: the full Hessian H[i, j, m, n] is symmetric in each index pair
+    and as a bilinear form (it was not: the gradient's formula read off
+    along E_mn, a direction S cannot take), its action on a symmetric V is
+    the differences of the gradient along V, and the HVP of v is that of vᵀ."""
+    problem = matcalc.parse(text)
+    module = matcalc.compile(problem, hessian=True, hvp=True)
+    values, rng = _inputs(problem)
+    d = values["S"].shape[0]
+    h = np.asarray(module.hessian(**values)).reshape(d, d, d, d)
+    for axes in ((1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)):
+        np.testing.assert_allclose(h, h.transpose(axes), atol=1e-12)
+    v = rng.standard_normal((d, d))
+    sym = (v + v.T) / 2
+    gradient = _gradient(module, problem, "S")
+    fd = (gradient({**values, "S": values["S"] + EPS * sym})
+          - gradient({**values, "S": values["S"] - EPS * sym})) / (2 * EPS)
+    np.testing.assert_allclose(np.tensordot(h, sym, 2), fd, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(module.hvp(v, **values), np.tensordot(h, v, 2), atol=1e-12)
+    np.testing.assert_allclose(module.hvp(v.T, **values), module.hvp(v, **values), atol=1e-12)
+
+
 def test_logistic_hessian_is_the_textbook_closed_form():
     p = matcalc.parse(open("examples/logistic.mc").read())   # y: N sign, so y ** 2 = 1
     text = str(matcalc.hessian(p, "w"))

@@ -21,7 +21,7 @@ from ..ir.expr import Expr, Var, const, postorder, rewrite, var
 from .gradient import derive, problem_names
 from ..hooks import provided
 from .linear import NotLinear, kron_of, matrix_of
-from ..ops import is_zero, rebuild, zeros
+from ..ops import is_zero, rebuild, symmetric_part, zeros
 from ..ir.problem import Problem
 from ..passes.program import Names, Program, build
 from ..ir.shapes import fmt
@@ -107,7 +107,8 @@ def hvp(problem: Problem) -> SecondOrder:
     g = derive(problem)
     names = problem_names(problem)
     directions = {w: var(names.fresh("v_" + w), problem.variables[w].shape) for w in problem.wrt}
-    tangents = {problem.variables[w]: v for w, v in directions.items()}
+    tangents = {problem.variables[w]: _tangent(problem.variables[w], v)
+                for w, v in directions.items()}
     entries = []
     for w in problem.wrt:
         d, _ = differentials(g.shared[w], tangents)
@@ -118,6 +119,14 @@ def hvp(problem: Problem) -> SecondOrder:
         entries.append(Entry("Hv_" + w, w, zeros(shape) if d is None else d, "operator",
                              terms, directions[w], shape))
     return _program(problem, entries, names, "hvp")
+
+
+def _tangent(variable: Var, v: Var) -> Expr:
+    """The direction a variable moves along: (v + vᵀ)/2 for a symmetric one,
+    whose derivatives are defined on symmetric directions only; so its full
+    Hessian is symmetric in each index pair and as a bilinear form (the
+    symmetric G with d²L = <dS, G[dS]>, as its gradient's convention)."""
+    return symmetric_part(v) if variable.structure else v
 
 
 def _form(out_ndim: int, v_ndim: int) -> str:
@@ -177,7 +186,7 @@ def _second(problem: Problem, names: Names, of: Expr, out: tuple[str, tuple], y:
     as a closed form where one exists; `entry(i, j)` writes one entry."""
     yv = problem.variables[y]
     v = var(names.fresh("v_" + y), yv.shape)
-    d, _ = differentials(of, {yv: v})
+    d, _ = differentials(of, {yv: _tangent(yv, v)})
     d = zeros(out[1]) if d is None else _simplifier(problem)(d)
     expr, form = _linear_map(d, out[1], v)
     layout = _layout(form, entry, out, (y, yv.shape), name, _letters(problem))

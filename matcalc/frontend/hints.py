@@ -146,11 +146,21 @@ def syntax(line: str, column: int) -> str:
     return ""
 
 
+ELEMENTWISE = {"max": "maximum", "min": "minimum"}
+AXES = re.compile(r"\(?\s*-?\d+(\s*,\s*-?\d+)*\s*,?\s*\)?")
+
+
 def positional_axis(written: str, params, extra: list[str]) -> str:
-    """The fix for keyword parameters passed by position (`mean(X, 1)`)."""
+    """The fix for keyword parameters passed by position (`mean(X, 1)`); for
+    `max(x, 0)` or `max(0, x)`, two arrays, the elementwise `maximum`."""
     names = list(params)
+    if written in ELEMENTWISE and extra and not AXES.fullmatch(extra[0]):
+        return (f"{written}(a, b) of two arrays is {ELEMENTWISE[written]}(a, b); "
+                f"{written}(x, axis=...) reduces x")
     if not extra or len(extra) > len(names):
         return ""
     keywords = ", ".join(f"{key}={value}" for key, value in zip(names, extra))
     plural = "s are keywords" if len(extra) > 1 else " is a keyword"
-    return f"{', '.join(names[:len(extra)])}{plural}: write {written}(..., {keywords})"
+    also = "" if written not in ELEMENTWISE else \
+        f" ({ELEMENTWISE[written]}(x, {extra[0]}) is elementwise)"
+    return f"{', '.join(names[:len(extra)])}{plural}: write {written}(..., {keywords}){also}"

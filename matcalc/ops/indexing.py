@@ -75,19 +75,36 @@ def normal_key(shape: Shape, items: list) -> tuple:
     if taken > len(shape):
         raise ShapeError(f"too many indices: {taken} for a {fmt(shape)} array "
                          f"({len(shape)} dimension{'s' * (len(shape) != 1)})")
-    key = []
+    key, axis = [], 0
     for i in items:
         if i is Ellipsis:
             key += [WHOLE] * (len(shape) - taken)
+            axis += len(shape) - taken
         elif isinstance(i, slice):
-            key.append((i.start, i.stop, None if i.step == 1 else i.step))
+            key.append(_clipped(i, shape[axis]))
         else:
             key.append(i)
+        axis += i is not None and i is not Ellipsis
     if Ellipsis not in items:
         key += [WHOLE] * (len(shape) - taken)
     while key and key[-1] == WHOLE:
         key.pop()
     return tuple(key)
+
+
+def _clipped(i: slice, n) -> tuple:
+    """(start, stop, step) of a slice over an axis of size n, a bound past
+    an end at every size written None, as NumPy clips it (x[:N + 1] is
+    x[:N]; the array API leaves such bounds unspecified)."""
+    def outside(p, below):  # p + n ≤ below (before the start), or p ≥ n
+        if p is None or not isinstance(p, (int, sympy.Expr)):
+            return False
+        return bool(sympy.sympify(p + n - below).is_nonpositive if below is not None
+                    else sympy.sympify(p - n).is_nonnegative)
+    forward = (i.step or 1) > 0
+    start = None if outside(i.start, 0 if forward else None) else i.start
+    stop = None if outside(i.stop, None if forward else -1) else i.stop
+    return (start, stop, None if i.step == 1 else i.step)
 
 
 def _index_shape(s, p):
@@ -107,9 +124,14 @@ def _index_shape(s, p):
     return tuple(out + shape)
 
 
-def _position(i: int, n) -> None:
-    """Refuse an integer index outside an axis of (known) size n."""
-    if isinstance(i, int) and sympy.sympify(n).is_Integer and not -n <= i < n:
+def _position(i, n) -> None:
+    """Refuse an integer index outside an axis of size n: at a known size,
+    or at every size (x[N] of an axis of N, i - n ≥ 0; x[-N - 1], i + n < 0)."""
+    if isinstance(i, int) and sympy.sympify(n).is_Integer:
+        outside = not -n <= i < n
+    else:
+        outside = bool(sympy.sympify(i + n).is_negative or sympy.sympify(i - n).is_nonnegative)
+    if outside:
         raise ShapeError(f"index {i} is out of range for an axis of size {n}")
 
 
@@ -135,7 +157,8 @@ def _symbolic_length(start, stop, step, n):
     def at(p, default):
         if p is None:
             return default
-        return n + p if isinstance(p, int) and p < 0 else sympy.sympify(p)
+        p = sympy.sympify(p)
+        return n + p if p.is_negative else p  # x[:-N] counts from the end too
     if step > 0:
         span = at(stop, n) - at(start, 0)
     else:
@@ -145,7 +168,7 @@ def _symbolic_length(start, stop, step, n):
         raise ShapeError(f"the slice {key_text(((start, stop, None if step == 1 else step),))}"
                          f" of an axis of size {n}: its length is not a whole expression "
                          f"in {n}; use a step of 1 or -1, or a fixed size")
-    if count.is_Integer and count < 0:
+    if count.is_negative:  # x[:2 * N:-1] takes nothing at any size
         return 0
     return count
 

@@ -17,6 +17,7 @@ from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
 from ..ad.gradient import Gradient
 from ..ir.expr import Apply, Const, is_op, postorder
+from ..ops.indexing import negative_step
 from ..passes.lowering import (TRACE_OF_PRODUCT, Capabilities, lower_binding,
                                 written_as_matmul)
 from . import array_api_guards as guards
@@ -174,8 +175,7 @@ class ArrayApiTarget:
         lowered = [lower_binding(e, ArrayApiTarget.capabilities) for e in exprs]
         nodes = [node for node in postorder(lowered) if isinstance(node, Apply)
                  and not (node.op == "contract" and written_as_matmul(node))]
-        used = {node.op for node in nodes}
-        used |= {"logdet"} if "det" in used else set()
+        used = {node.op for node in nodes if node.op != "index" or negative_step(node.param("key"))}
         used |= {"sum_of_squares"} if any(map(_is_square, nodes)) else set()
         return [HELPERS[op] for op in sorted(used & set(HELPERS))]
 

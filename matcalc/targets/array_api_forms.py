@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from . import precedence as P
 from .einsum_forms import ARRAY_API_EINSUM, axes_call, tensordot_call
-from ..ops.indexing import key_code, key_text
-from .forms import (PYTHON_SYNTAX, Form, Forms, _inserted, call, joined, kwargs, reshaped,
-                    shaped, sizes)
+from ..ops.indexing import key_code, key_text, negative_step
+from .forms import (FORWARD_KEY, PYTHON_SYNTAX, Form, Forms, _inserted, call, joined, kwargs,
+                    reshaped, shaped, sizes)
 
 
 def default(name: str) -> Form:
@@ -44,12 +44,11 @@ FORMS = Forms(default, {
     "arcsinh": call("xp.asinh"),
     "arccosh": call("xp.acosh"),
     "arctanh": call("xp.atanh"),
-    "eye_rect": Form(lambda a, p: f"xp.eye({p['shape'][0]}, {p['shape'][1]}, dtype=dtype, "
-                     "device=device)"),
+    "eye_rect": Form(lambda a, p: f"_eye_rect(xp, {p['shape'][0]}, {p['shape'][1]}, dtype, "
+                     "device)"),
     "cumsum": Form(lambda a, p: f"xp.cumulative_sum({a[0]}, axis={p['axis']})"),
     "trace": call("xp.linalg.trace"),
     "diag": call("xp.linalg.diagonal"),
-    "inv": call("xp.linalg.inv"),
     "solve": _helper("solve"),
     "norm": call("xp.linalg.vector_norm"),
     "norm1": Form("xp.sum(xp.abs({0}))"),
@@ -65,8 +64,11 @@ FORMS = Forms(default, {
     "tensordot": tensordot_call("xp", "axes", "xp.permute_dims("),
     "reshape": reshaped("xp.reshape"),
     "concatenate": joined("xp.concat"),
-    # the standard indexes every axis: a trailing `...` takes those not named
-    "index": Form(lambda a, p: f"{a[0]}[{key_text(p['key'])}, ...]", P.POSTFIX, P.POSTFIX),
+    # the standard indexes every axis: a trailing `...` takes those not named;
+    # PyTorch's slices step forwards only: x[::-1] goes through _index
+    "index": Form(lambda a, p: f"_index(xp, {a[0]}, {key_code(p['key'])})"
+                  if negative_step(p["key"]) else f"{a[0]}[{key_text(p['key'])}, ...]",
+                  P.POSTFIX, P.POSTFIX),
     "gather": _helper("gather"),
     "unindex": Form(lambda a, p: f"_unindex(xp, {a[0]}, {sizes(p['shape'])}, "
                     f"{key_code(p['key'])})"),
@@ -79,7 +81,7 @@ FORMS = Forms(default, {
                  "device=device)"),
     "indicator": Form("xp.astype({0}, dtype)"),
     **{name: _helper(name) for name in (
-        "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
+        "inv", "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},
 })
 
@@ -128,6 +130,15 @@ def _scatter_add(xp, g, idx, shape):
             xp.astype(flat[part, None] == table, g.dtype)) @ g[part, :]
             for part in parts)
     return xp.reshape(out, shape)
+''',
+    # x[key] with a slice of negative step (a key of positive steps is x[key, ...])
+    "index": FORWARD_KEY + '''
+
+def _index(xp, x, key):
+    """x[key], its slices of negative step (which PyTorch lacks) read as
+    flips of slices of positive step."""
+    key, flips = _forward(key, x.shape)
+    return xp.flip(x[key + (...,)], axis=tuple(flips))
 ''',
     "unindex": '''
 def _unindex(xp, g, shape, key):
@@ -248,21 +259,38 @@ def _solve(xp, a, b):
         return xp.linalg.solve(a, b[:, None])[:, 0]
     return xp.linalg.solve(a, b)
 ''',
+    "inv": '''
+def _inv(xp, a):
+    """A⁻¹ in A's floating type (Dask's inv of float32 is float64)."""
+    inverse = xp.linalg.inv(a)
+    return inverse if inverse.dtype == a.dtype else xp.astype(inverse, a.dtype)
+''',
+    "eye_rect": '''
+def _eye_rect(xp, n, m, dtype, device):
+    """The n × m matrix δ_ij (Dask's eye(n, m) is wrong where n ≠ m)."""
+    i, j = xp.arange(n, device=device), xp.arange(m, device=device)
+    return xp.astype(i[:, None] == j[None, :], dtype)
+''',
     "det": '''
 def _det(xp, a):
-    """det(A); exp(logdet A) by Cholesky (A spd) where the namespace has no
-    det (Dask)."""
+    """det(A); where the namespace has no det (Dask), by LU, A = P L U:
+    det(P) ∏ diag(U), det(P) = (−1)^(the inversions of P's permutation)."""
     if hasattr(xp.linalg, "det"):
         return xp.linalg.det(a)
-    return xp.exp(_logdet(xp, a))
+    p, _, u = xp.linalg.lu(a)
+    rows = xp.arange(a.shape[0], dtype=a.dtype, device=_device_of(a))
+    order = rows @ p  # P's row of each column's 1
+    pairs = (rows[:, None] < rows[None, :]) & (order[:, None] > order[None, :])
+    swaps = xp.sum(xp.astype(pairs, a.dtype))
+    return (1 - 2 * (swaps % 2)) * xp.prod(xp.linalg.diagonal(u))
 ''',
     "logdet": '''
 def _logdet(xp, a):
-    """log|det A|; 2 Σ log diag(chol A) (A spd) where the namespace has no
+    """log|det A|; Σ log|diag U| of A = P L U where the namespace has no
     slogdet (Dask)."""
     if hasattr(xp.linalg, "slogdet"):
         return xp.linalg.slogdet(a)[1]
-    return 2 * xp.sum(xp.log(xp.linalg.diagonal(xp.linalg.cholesky(a))))
+    return xp.sum(xp.log(xp.abs(xp.linalg.diagonal(xp.linalg.lu(a)[2]))))
 ''',
     "diagm": '''
 def _diagm(xp, x):

@@ -134,3 +134,25 @@ def triangle(name: str) -> Form:
     """`triu(X)`, `triu(X, 1)`: the diagonal offset k by position, where not 0
     (NumPy, PyTorch and JAX agree on the position, not on its keyword)."""
     return Form(lambda a, p: f"{name}({a[0]}" + (f", {p['k']})" if p.get("k") else ")"))
+
+
+# The generated helper that reads a key's slices of negative step (which
+# PyTorch lacks) as slices of positive step and flips (PyTorch's _index and
+# _unindex, the array-API target's _index).
+FORWARD_KEY = '''
+def _forward(key, shape):
+    """(key, flips): the key with each slice of negative step as the slice
+    of positive step of the same entries, and the result's axes to flip."""
+    out, flips, axis = [], [], 0
+    for k in key:
+        if isinstance(k, slice):
+            places = range(shape[axis])[k]
+            if places.step < 0:
+                places = places[::-1]
+                flips.append(len(out) - sum(isinstance(e, int) for e in out))
+            stop = places.stop if places.stop < shape[axis] else None  # in bounds
+            k = slice(places.start, stop, places.step)
+        out.append(k)
+        axis += k is not None
+    return tuple(out), flips
+'''

@@ -17,7 +17,7 @@ from ..ad.gradient import Gradient
 from .einsum_forms import axes_call, einsum_call, tensordot_call
 from ..ir.expr import is_op, postorder
 from ..ops.indexing import key_code, key_text, negative_step
-from .forms import Form, axis_text, call, joined, shaped, sizes
+from .forms import FORWARD_KEY, Form, axis_text, call, joined, shaped, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .module import DTYPE_CODE
 from ..passes.lowering import Capabilities
@@ -127,24 +127,6 @@ def _logsumexp(x, axis):
     return torch.logsumexp(x, dim=dims)
 ''',
 }
-
-# What _index and _unindex share.
-_FORWARD = '''
-def _forward(key, shape):
-    """(key, flips): the key with each slice of negative step as the slice
-    of positive step of the same entries, and the result's axes to flip."""
-    out, flips, axis = [], [], 0
-    for k in key:
-        if isinstance(k, slice):
-            places = range(shape[axis])[k]
-            if places.step < 0:
-                places = places[::-1]
-                flips.append(len(out) - sum(isinstance(e, int) for e in out))
-            k = slice(places.start, places.stop, places.step)
-        out.append(k)
-        axis += k is not None
-    return tuple(out), flips
-'''
 
 _INDICES = '''
 def _indices(name, x):
@@ -267,7 +249,7 @@ class TorchTarget(FrameworkTarget):
         backwards = any(negative_step(n.param("key")) for n in indexed if n.op == "index")
         out = [h for h in super().helpers(exprs)
                if backwards or h != self.helper_sources["index"]]
-        return out + ([_FORWARD] if backwards or any(n.op == "unindex" for n in indexed)
+        return out + ([FORWARD_KEY] if backwards or any(n.op == "unindex" for n in indexed)
                       else [])
     printer = TorchPrinter
 

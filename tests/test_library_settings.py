@@ -4,7 +4,10 @@ finite at the inputs is never reported as right."""
 
 from __future__ import annotations
 
+import os
 import pathlib
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -13,6 +16,8 @@ import pytest
 import matcalc
 from matcalc.checks.against import check_against
 from matcalc.cli import main
+
+from conftest import ROOT
 
 P = "X: N x D\nw: D\nf = sum(X @ w)\n"
 MLP = str(pathlib.Path(__file__).resolve().parent.parent / "examples" / "mlp.mc")
@@ -92,3 +97,16 @@ def test_wrt_given_twice_is_both():
 def test_wrt_with_an_empty_name_is_exit_2(wrt):
     r = _cli("grad", MLP, "--wrt", wrt)
     assert r.returncode == 2 and "empty name" in r.stderr, r.stderr
+
+
+def test_results_held_by_a_module_leave_quietly_at_exit(tmp_path):
+    # a module holding gradients (with float constants) until Python tears
+    # it down printed 'Exception ignored ... sys.meta_path is None' per node
+    (tmp_path / "holder.py").write_text(
+        "import matcalc\n"
+        "KEEP = [matcalc.grad(f'x: N\\nf = sum(x * {k}.5 + exp(x / {k}.25))')"
+        " for k in range(1, 20)]\n", "utf-8")
+    proc = subprocess.run([sys.executable, "-c", "import holder"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]

@@ -10,6 +10,7 @@ common subexpressions are shared by construction. Build nodes with `var`,
 
 from __future__ import annotations
 
+import atexit
 import functools
 import math
 import weakref
@@ -23,6 +24,16 @@ from ..hooks import provided
 from .shapes import Shape
 
 _interned: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
+
+
+@atexit.register
+def _release_table() -> None:
+    """At exit, while imports still work, a fresh intern table: the old one
+    is freed with its weak references, so a node freed later, as Python
+    tears modules down, leaves no table to be removed from (removal hashes
+    its key, and a SymPy float's hash then fails: 'Exception ignored')."""
+    global _interned
+    _interned = weakref.WeakValueDictionary()
 
 
 class Expr:

@@ -257,3 +257,33 @@ def per_target(problems: dict) -> list:
     TARGET_CHECKS, the keys of its covering subset of `problems`."""
     return [pytest.param(target, key, id=f"{target}-{key}")
             for target in TARGET_CHECKS for key in covering(problems, target)]
+
+
+def backend(name: str, text: str = ""):
+    """(to the library `name`, back to NumPy, the library's array type
+    check) for the arrays of the problem `text` (Dask's chunks follow it)."""
+    if name == "numpy":
+        return (lambda x: x), np.asarray, lambda y: isinstance(y, (np.ndarray, np.generic))
+    if name == "strict":
+        xp = pytest.importorskip("array_api_strict")
+        return xp.asarray, lambda y: np.asarray(y._array), lambda y: isinstance(y, type(xp.asarray(0.0)))
+    if name == "torch":
+        torch = pytest.importorskip("torch")
+        return torch.asarray, lambda y: y.numpy(), lambda y: isinstance(y, torch.Tensor)
+    if name == "jax":
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+        return jax.numpy.asarray, np.asarray, lambda y: isinstance(y, jax.Array)
+    da = pytest.importorskip("dask.array")
+    return (lambda x: da.from_array(x, chunks=_chunks(x.shape, text))), (lambda y: np.asarray(y.compute(
+        scheduler="sync"))), lambda y: isinstance(y, da.Array)
+
+
+FACTORISED = ("inv(", "solve(", "det(", "logdet(")
+
+
+def _chunks(shape: tuple, text: str) -> tuple:
+    """Dask chunks: rows two at a time; each array whole where the problem
+    factorises a matrix (Dask's LU and Cholesky take square chunks only)."""
+    whole = any(f in text for f in FACTORISED) or len(shape) == 2 and shape[0] == shape[1]
+    return shape if whole else (2,) * bool(shape) + shape[1:]

@@ -19,7 +19,7 @@ import pytest
 import matcalc
 from matcalc.checks import verify
 from matcalc.errors import MatcalcError
-from corpus_checks import covering, kept
+from corpus_checks import backend, covering, kept
 from strategies import RandomSource, build_problem
 
 pytest.importorskip("array_api_compat")
@@ -62,35 +62,6 @@ def _modules(text: str):
     raise AssertionError("no module")
 
 
-def _backend(name: str, text: str = ""):
-    """(to the library, back to NumPy, the library's array type check)."""
-    if name == "numpy":
-        return (lambda x: x), np.asarray, lambda y: isinstance(y, (np.ndarray, np.generic))
-    if name == "strict":
-        xp = pytest.importorskip("array_api_strict")
-        return xp.asarray, lambda y: np.asarray(y._array), lambda y: isinstance(y, type(xp.asarray(0.0)))
-    if name == "torch":
-        torch = pytest.importorskip("torch")
-        return torch.asarray, lambda y: y.numpy(), lambda y: isinstance(y, torch.Tensor)
-    if name == "jax":
-        jax = pytest.importorskip("jax")
-        jax.config.update("jax_enable_x64", True)
-        return jax.numpy.asarray, np.asarray, lambda y: isinstance(y, jax.Array)
-    da = pytest.importorskip("dask.array")
-    return (lambda x: da.from_array(x, chunks=_chunks(x.shape, text))), (lambda y: np.asarray(y.compute(
-        scheduler="sync"))), lambda y: isinstance(y, da.Array)
-
-
-FACTORISED = ("inv(", "solve(", "det(", "logdet(")
-
-
-def _chunks(shape: tuple, text: str) -> tuple:
-    """Dask chunks: rows two at a time; each array whole where the problem
-    factorises a matrix (Dask's LU and Cholesky take square chunks only)."""
-    whole = any(f in text for f in FACTORISED) or len(shape) == 2 and shape[0] == shape[1]
-    return shape if whole else (2,) * bool(shape) + shape[1:]
-
-
 class _Computed(Exception):
     """Raised by the Dask scheduler set while the graph is built."""
 
@@ -123,7 +94,7 @@ def _inputs(text: str, gp) -> dict:
 def test_array_api_module_matches_numpy_target(text, gp, library):
     """Values and derivatives equal the NumPy target's, as the library's
     arrays (Dask: a lazy graph, nothing computed before .compute())."""
-    to, back, native = _backend(library, text)
+    to, back, native = backend(library, text)
     (reference, portable), extras = _modules(text)
     inputs = _inputs(text, gp)
     rng = np.random.default_rng(1)
@@ -167,7 +138,7 @@ def _dout(module, inputs: dict, rng):
 def test_float32_stays_float32(path, library):
     """float32 inputs give float32 values and gradients, equal to the
     float64 ones to float32's precision."""
-    to, back, native = _backend(library)
+    to, back, native = backend(library)
     text = path.read_text(encoding="utf-8")
     (reference, portable), extras = _modules(text)
     inputs = _inputs(text, None)
@@ -200,7 +171,7 @@ def test_subtracted_product_is_updated_in_place_in_the_wider_type(text, line, li
     first input float64 and the others float32, everything is computed in
     float64 (never a float64 a added into a float32 product), equal to the
     NumPy target's, and no input changes."""
-    to, back, native = _backend(library, text)
+    to, back, native = backend(library, text)
     (reference, portable), extras = _modules(text)
     assert line in matcalc.codegen(text, target="array-api")
     inputs = _inputs(text, None)
@@ -291,7 +262,7 @@ ARRAY_VALUED = [c for c in CASES if matcalc.parse(c.values[0]).output.shape]
 def test_jacobian_is_stacked_without_item_assignment(text, gp, library):
     """The full Jacobian of an array-valued problem, built from columns
     (immutable JAX arrays, a lazy Dask graph), equals the NumPy target's."""
-    to, back, native = _backend(library, text)
+    to, back, native = backend(library, text)
     reference, portable = (matcalc.compile(text, target=t, jacobian=True)
                            for t in ("numpy", "array-api"))
     inputs = _inputs(text, gp)
@@ -338,7 +309,7 @@ def test_slices_of_negative_step(library):
     of a slice of positive step: PyTorch's tensors take no negative step
     (`ValueError: step must be greater than zero` was what the module gave)."""
     text = "X: N x 6\nw: N\nf = sum(X[::-1] * X) + sum(X[:, ::-2] ** 2 * w[:, None]) + sum(X[1:, -1])\n"
-    to, back, native = _backend(library, text)
+    to, back, native = backend(library, text)
     source = matcalc.codegen(text, target="array-api")
     assert "_index(xp, X, (slice(None, None, -1),))" in source and "X[1:, -1, ...]" in source
     (reference, portable), extras = _modules(text)
@@ -356,7 +327,7 @@ def test_rectangular_eye(library, n, m):
     """eye(N, D) is `_eye_rect`, i = j cast: Dask's eye(3, 5) built a graph
     with a missing block and its eye(5, 3) was 5 × 5."""
     text = "X: N x D\nf = sum(eye(N, D) * X ** 2) + sum(eye(D, N) @ X)\n"
-    to, back, native = _backend(library, text)
+    to, back, native = backend(library, text)
     (reference, portable), _ = _modules(text)
     x = np.random.default_rng(0).standard_normal((n, m))
     want = _run(reference, {"X": x}, None, {})

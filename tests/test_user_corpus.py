@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from corpus_checks import covering, installed, kept
+from corpus_checks import backend, covering, installed, kept
 from user_corpus import CORPUS
 
 jax = pytest.importorskip("jax")
@@ -161,24 +161,6 @@ def compare(got: dict, want: dict, back, native, dtype, rtol):
         np.testing.assert_allclose(value, expected, rtol=rtol, atol=rtol * scale, err_msg=key)
 
 
-def _backend(name: str, key: str):
-    """(to the library, back to NumPy, the library's array type check)."""
-    if name == "numpy":
-        return (lambda x: x), np.asarray, lambda y: isinstance(y, (np.ndarray, np.generic))
-    if name == "strict":
-        xp = pytest.importorskip("array_api_strict")
-        return xp.asarray, lambda y: np.asarray(y._array), lambda y: isinstance(y, type(xp.asarray(0.0)))
-    if name == "torch":
-        torch = pytest.importorskip("torch")
-        return torch.asarray, lambda y: y.numpy(), lambda y: isinstance(y, torch.Tensor)
-    if name == "jax":
-        return jax.numpy.asarray, np.asarray, lambda y: isinstance(y, jax.Array)
-    da = pytest.importorskip("dask.array")
-    whole = any(f in BY_ID[key].text for f in ("inv(", "solve(", "det(", "logdet("))
-    return (lambda x: da.from_array(x, chunks=x.shape if whole or x.ndim == 0 else (2,) + x.shape[1:])), \
-        (lambda y: np.asarray(y.compute(scheduler="sync"))), lambda y: isinstance(y, da.Array)
-
-
 def _converted(values, to):
     if values is None or isinstance(values, np.ndarray):
         return None if values is None else to(values)
@@ -218,7 +200,7 @@ def test_numpy_target_matches_jax(key):
 def test_array_api_module_matches_jax(library, key):
     """`--target array-api` on each library: JAX's numbers, as the
     library's float64 arrays (Dask: nothing computed before .compute())."""
-    to, back, native = _backend(library, key)
+    to, back, native = backend(library, BY_ID[key].text)
     inputs, v, dout, want = reference(key)
     args = (BY_ID[key], _converted(inputs, to), _converted(v, to), _converted(dout, to))
     got = run_on(library, module(key, "array-api"), *args)
@@ -233,7 +215,7 @@ FLOAT32 = [pytest.param(target, lib, key, id=f"{target}-{lib}-{key}") for key in
 @pytest.mark.parametrize("target, library, key", FLOAT32)
 def test_float32_stays_float32(target, library, key):
     """float32 inputs give float32 results within float32's precision."""
-    to, back, native = _backend(library, key)
+    to, back, native = backend(library, BY_ID[key].text)
     inputs, v, dout, want = reference(key)
     single = {n: to(x if x.dtype.kind == "i" else np.asarray(x, np.float32))
               for n, x in inputs.items()}

@@ -23,8 +23,10 @@ Workloads (a), (d), (e) of bench_peers.py, float64, value and gradient:
 
 Every result is first checked against the hand-written NumPy one (as in
 bench_peers.py); then the implementations of a workload are timed in one
-process, samples interleaved (benchmarks/timing.py). A ratio is a quotient
-of medians. Judged (<= 1.0): jax ours / peer; torch direct / peer (one
+process, samples interleaved (benchmarks/timing.py). The columns are
+medians; a ratio is the median of same-round ratios (`timing.paired_ratio`,
+as in bench_peers.py), or the quotient of medians where the budget cut one
+side's samples. Judged (<= 1.0): jax ours / peer; torch direct / peer (one
 compiled value-and-gradient call each) and ours / peer autograd (the
 training path each). Exits with 0 when every judged ratio passes, else 1.
 See benchmarks/README.md.
@@ -50,7 +52,7 @@ from bench_mlp import PROBLEM as MLP_PROBLEM  # noqa: E402
 from bench_mlp import hand_written as mlp_hand  # noqa: E402
 from bench_mlp import make_inputs as mlp_inputs  # noqa: E402
 import timing  # noqa: E402
-from timing import OtherLoad, QuietGuard, machine_lines, race_many  # noqa: E402
+from timing import OtherLoad, QuietGuard, machine_lines, paired_ratio, race_many  # noqa: E402
 
 FULL = dict(samples=21, sample_s=0.020, budget_s=3.0, min_samples=5, settle_s=0.05, wait_s=120.0)
 QUICK = dict(samples=3, sample_s=0.002, budget_s=0.3, min_samples=3, settle_s=0.0, wait_s=5.0)
@@ -202,7 +204,14 @@ def run(framework, key, size, cfg, guard):
         results = race_many([(n, fn, a, {}) for n, fn, a in entries], cfg["samples"],
                             cfg["sample_s"], cfg["budget_s"], cfg["min_samples"],
                             cfg["settle_s"], guard)
-    return {n: (statistics.median(t), first[n]) for n, (_, t) in results.items()}
+    return {n: (statistics.median(t), first[n], t) for n, (_, t) in results.items()}
+
+
+def _ratio(a: tuple, b: tuple) -> float:
+    """a's time / b's, each a run() entry: the median of same-round ratios
+    where their samples pair by round (`timing.paired_ratio`), else the
+    quotient of medians."""
+    return paired_ratio(a[2], b[2]) if len(a[2]) == len(b[2]) else a[0] / b[0]
 
 
 def _setup(frameworks, threads):
@@ -261,10 +270,10 @@ def main(argv=None) -> int:
             size = peers.SIZES[key][0 if args.quick else 1]
             t = run(framework, key, size, cfg, guard)
             label = f"({key}) {','.join(map(str, size))}"
-            ratios = {"ours/peer": t["ours"][0] / t["peer"][0],
-                      "direct/peer": t["direct"][0] / t["peer"][0]}
+            ratios = {"ours/peer": _ratio(t["ours"], t["peer"]),
+                      "direct/peer": _ratio(t["direct"], t["peer"])}
             if "peer autograd" in t:
-                ratios["ours/peer autograd"] = t["ours"][0] / t["peer autograd"][0]
+                ratios["ours/peer autograd"] = _ratio(t["ours"], t["peer autograd"])
             judged = JUDGED[framework]
             passed = all(ratios[r] <= 1.0 for r in judged)
             if not passed:

@@ -208,10 +208,8 @@ def run(framework, key, size, cfg, guard):
 
 
 def _ratio(a: tuple, b: tuple) -> float:
-    """a's time / b's, each a run() entry: the median of same-round ratios
-    where their samples pair by round (`timing.paired_ratio`), else the
-    quotient of medians."""
-    return paired_ratio(a[2], b[2]) if len(a[2]) == len(b[2]) else a[0] / b[0]
+    """a's time / b's, each a run() entry (`timing.paired_ratio`)."""
+    return paired_ratio(a[2], b[2])[0]
 
 
 def _setup(frameworks, threads):

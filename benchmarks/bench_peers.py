@@ -676,8 +676,7 @@ def report(key, rows, lines, verdicts):
                 verdicts.append((f"{label} jax.hessian / generated >= {TARGET_JAX_HESS}", None))
                 verdicts.append((f"{label} torch.func.hessian / generated >= {TARGET_TORCH_HESS}", None))
             continue
-        paired = len(gen.times) == len(hand.times)
-        ratio = paired_ratio(gen.times, hand.times) if paired else gen.median / hand.median
+        ratio, paired = paired_ratio(gen.times, hand.times)
         ok = ratio <= TARGET_HAND
         verdicts.append((f"{label} generated / hand <= {TARGET_HAND}", ok))
         how = (f"median of same-round ratios; ratio of medians {gen.median / hand.median:.3f}"

@@ -7,7 +7,7 @@ in clock speed or load hits all of them alike.
 
     race(gen, hand, kwargs, samples, sample_s)      # two sides, ABBA order
     race_many(entries, samples, sample_s, ...)      # n sides, rotating order
-    paired_ratio(a_times, b_times)                  # median of same-round ratios
+    paired_ratio(a_times, b_times)                  # median of same-round ratios, paired
 
 Also the bits of the report header both scripts print (`blas_name`, `ms`,
 `machine_lines`).
@@ -135,8 +135,9 @@ def race_many(entries, samples, sample_s, budget_s=None, min_samples=5, settle_s
     return {key: (k, times[key]) for key, _, _, _, k, _, _ in plan}
 
 
-def paired_ratio(a: list, b: list) -> float:
-    """The median over rounds of a's sample / b's sample in the same round.
+def paired_ratio(a: list, b: list) -> tuple[float, bool]:
+    """(a's time / b's, whether paired): the median over rounds of a's
+    sample / b's sample in the same round, where the lists pair.
 
     `race_many` gives an entry that is not cut by the budget one sample a
     round, in round order, so two such lists of equal length pair up round
@@ -144,11 +145,11 @@ def paired_ratio(a: list, b: list) -> float:
     samples of a pair, and cancels in their ratio; in the ratio of the two
     medians it does not, when it hits one side's samples more often than
     the other's. Lists of unequal length (a side the budget cut) do not
-    pair: ValueError.
+    pair: the quotient of their medians, and False.
     """
-    if len(a) != len(b) or not a:
-        raise ValueError(f"samples do not pair by round: {len(a)} and {len(b)}")
-    return float(np.median(np.asarray(a) / np.asarray(b)))
+    if len(a) == len(b) and a:
+        return float(np.median(np.asarray(a) / np.asarray(b))), True
+    return float(np.median(a) / np.median(b)), False
 
 
 def blas_name() -> str:

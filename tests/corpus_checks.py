@@ -287,3 +287,10 @@ def _chunks(shape: tuple, text: str) -> tuple:
     factorises a matrix (Dask's LU and Cholesky take square chunks only)."""
     whole = any(f in text for f in FACTORISED) or len(shape) == 2 and shape[0] == shape[1]
     return shape if whole else (2,) * bool(shape) + shape[1:]
+
+
+def converted(values, to):
+    """An array, or a dict of arrays by name, (or None) in another library by `to`."""
+    if values is None or isinstance(values, np.ndarray):
+        return None if values is None else to(values)
+    return {n: to(x) for n, x in values.items()}

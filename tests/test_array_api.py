@@ -19,7 +19,7 @@ import pytest
 import matcalc
 from matcalc.checks import verify
 from matcalc.errors import MatcalcError
-from corpus_checks import backend, covering, kept
+from corpus_checks import backend, converted, covering, kept
 from strategies import RandomSource, build_problem
 
 pytest.importorskip("array_api_compat")
@@ -103,7 +103,7 @@ def test_array_api_module_matches_numpy_target(text, gp, library):
     v = v[wrt[0]] if v is not None and len(wrt) == 1 else v  # one variable: v itself
     dout = _dout(reference, inputs, rng)
     want = _run(reference, inputs, v, extras, dout)
-    args = (_converted(inputs, to), _converted(v, to), extras, _converted(dout, to))
+    args = (converted(inputs, to), converted(v, to), extras, converted(dout, to))
     if library == "dask":
         import dask
         with dask.config.set(scheduler=_no_compute):
@@ -119,12 +119,6 @@ def test_array_api_module_matches_numpy_target(text, gp, library):
         assert value.dtype == np.float64, key
         scale = max(1.0, float(np.max(np.abs(expected), initial=0)))
         np.testing.assert_allclose(value, expected, rtol=RTOL, atol=RTOL * scale, err_msg=key)
-
-
-def _converted(values, to):
-    if values is None or isinstance(values, np.ndarray):
-        return None if values is None else to(values)
-    return {n: to(x) for n, x in values.items()}
 
 
 def _dout(module, inputs: dict, rng):
@@ -270,9 +264,9 @@ def test_jacobian_is_stacked_without_item_assignment(text, gp, library):
     if library == "dask":
         import dask
         with dask.config.set(scheduler=_no_compute):
-            got = _as_dict(portable.jacobian(**_converted(inputs, to)))
+            got = _as_dict(portable.jacobian(**converted(inputs, to)))
     else:
-        got = _as_dict(portable.jacobian(**_converted(inputs, to)))
+        got = _as_dict(portable.jacobian(**converted(inputs, to)))
     assert set(got) == set(want)
     for key, value in got.items():
         assert native(value), key
@@ -315,7 +309,7 @@ def test_slices_of_negative_step(library):
     (reference, portable), extras = _modules(text)
     inputs = _example_inputs(text)
     want = _run(reference, inputs, None, {})
-    got = _run(portable, _converted(inputs, to), None, {})
+    got = _run(portable, converted(inputs, to), None, {})
     for key, value in got.items():
         assert native(value), key
         np.testing.assert_allclose(back(value), want[key], rtol=RTOL, err_msg=key)

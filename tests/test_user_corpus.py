@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import matcalc
-from corpus_checks import backend, covering, installed, kept
+from corpus_checks import backend, converted, covering, installed, kept
 from user_corpus import CORPUS
 
 jax = pytest.importorskip("jax")
@@ -161,12 +161,6 @@ def compare(got: dict, want: dict, back, native, dtype, rtol):
         np.testing.assert_allclose(value, expected, rtol=rtol, atol=rtol * scale, err_msg=key)
 
 
-def _converted(values, to):
-    if values is None or isinstance(values, np.ndarray):
-        return None if values is None else to(values)
-    return {n: to(x) for n, x in values.items()}
-
-
 class _Computed(Exception):
     pass
 
@@ -202,7 +196,7 @@ def test_array_api_module_matches_jax(library, key):
     library's float64 arrays (Dask: nothing computed before .compute())."""
     to, back, native = backend(library, BY_ID[key].text)
     inputs, v, dout, want = reference(key)
-    args = (BY_ID[key], _converted(inputs, to), _converted(v, to), _converted(dout, to))
+    args = (BY_ID[key], converted(inputs, to), converted(v, to), converted(dout, to))
     got = run_on(library, module(key, "array-api"), *args)
     compare(got, want, back, native, np.float64, RTOL)
 
@@ -219,7 +213,7 @@ def test_float32_stays_float32(target, library, key):
     inputs, v, dout, want = reference(key)
     single = {n: to(x if x.dtype.kind == "i" else np.asarray(x, np.float32))
               for n, x in inputs.items()}
-    v32 = _converted(None if v is None else
+    v32 = converted(None if v is None else
                      np.asarray(v, np.float32) if isinstance(v, np.ndarray) else
                      {n: np.asarray(x, np.float32) for n, x in v.items()}, to)
     dout32 = None if dout is None else to(np.asarray(dout, np.float32))

@@ -12,8 +12,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 
 from . import bounds, guards
-from ..ir.expr import Apply, Const, apply, is_op, postorder
-from ..ops import OPS
+from ..ir.expr import Apply, Const, is_op, postorder
 from ..ad.gradient import Gradient
 from . import precedence as P
 from ..passes.lowered_ops import LOWERED
@@ -142,7 +141,7 @@ class NumpyTarget:
         if not (is_op(expr, "subtract_product")):
             return [f"{target} = {printer.doprint(expr)}"]
         a, left, right = expr.args
-        return [f"{target} = {printer.doprint(apply(OPS['matmul'], (left, right)))}",
+        return [f"{target} = {printer.matrix_product(left, right)[0]}",
                 f"np.subtract({printer.doprint(a)}, {target}, out={target})"]
 
     needs_dtype = staticmethod(_needs_dtype)

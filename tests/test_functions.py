@@ -303,3 +303,26 @@ def test_triangle_written_without_k_prints_in_every_notation():
     problem = matcalc.problem("sum(triu(X) * tril(X))", X="N x N")
     assert "∑(triu(X) ⊙ tril(X))" in gradient_unicode(matcalc.grad(problem))
     assert r"\operatorname{triu}\left(X\right)" in problem_latex(problem)
+
+
+@pytest.mark.parametrize("lo, hi", [(-0.5, 0.7), (0.7, -0.5)])
+def test_clip_derivatives_hold_for_bounds_in_either_order(lo, hi):
+    """clip(x, lo, hi) = min(max(x, lo), hi), as NumPy and PyTorch define it:
+    hi where lo > hi, so the derivative is 1 for hi and 0 for x and lo there
+    (the rule for lo ≤ hi alone gave -1 for x between the bounds: `check`
+    drew such bounds and reported a mismatch)."""
+    p = matcalc.parse("x: N\nlo: scalar\nhi: scalar\nf = sum(clip(x, lo, hi) ** 3)\nwrt x, lo, hi")
+    module = matcalc.compile(p)
+    x = np.array([-1.3, -0.2, 0.3, 1.1])
+    value, grads = module.value_and_grad(x=x, lo=lo, hi=hi)
+    assert value == pytest.approx(np.sum(np.clip(x, lo, hi) ** 3))
+
+    def f(x=x, lo=lo, hi=hi):
+        return np.sum(np.clip(x, lo, hi) ** 3)
+    h = 1e-6
+    want = {"x": [(f(x=x + h * e) - f(x=x - h * e)) / (2 * h) for e in np.eye(4)],
+            "lo": (f(lo=lo + h) - f(lo=lo - h)) / (2 * h),
+            "hi": (f(hi=hi + h) - f(hi=hi - h)) / (2 * h)}
+    for name, expected in want.items():
+        np.testing.assert_allclose(grads[name], expected, rtol=1e-6, atol=1e-9, err_msg=name)
+    assert matcalc.check(p, inputs={"x": x, "lo": np.float64(lo), "hi": np.float64(hi)}).ok

@@ -37,11 +37,15 @@ _register(Op("logaddexp", _broadcast,
 
 # ------------------------------------------------------------------ clip ---
 def _clip_shares(n: Expr) -> tuple[Expr, Expr, Expr]:
-    """The derivative of clip(x, lo, hi) (lo ≤ hi) by x, lo and hi: 1[lo ≤ x ≤ hi]
-    (1 at the bounds, as PyTorch's clamp), 1[x < lo] and 1[x > hi]."""
+    """The derivative of clip(x, lo, hi) = min(max(x, lo), hi) by x, lo and
+    hi: 1[lo ≤ x ≤ hi] (1 at the bounds, as PyTorch's clamp), 1[x < lo ≤ hi]
+    and 1[max(x, lo) > hi]. Where lo > hi the value is hi, as NumPy and
+    PyTorch define it, and so is the derivative (0, 0 and 1)."""
     x, lo, hi = n.args
     below, above = func("step", sub(lo, x)), func("step", sub(x, hi))
-    return sub(sub(const(1), below), above), below, above
+    ordered = sub(const(1), func("step", sub(lo, hi)))
+    return (mul(sub(const(1), below), sub(const(1), above)), mul(below, ordered),
+            sub(const(1), mul(sub(const(1), above), ordered)))
 
 
 def _clip_jvp(n, d):
@@ -51,7 +55,8 @@ def _clip_jvp(n, d):
 _register(Op("clip", _broadcast,
              lambda g, n, i: unbroadcast(mul(g, _clip_shares(n)[i]), n.args[i].shape),
              nargs=3, jvp=_clip_jvp, symmetry="args",
-             rule="d clip(x, lo, hi) = 1[lo ≤ x ≤ hi] dx + 1[x < lo] dlo + 1[x > hi] dhi",
+             rule="d clip(x, lo, hi) = 1[lo ≤ x ≤ hi] dx + 1[x < lo ≤ hi] dlo"
+                  " + 1[max(x, lo) > hi] dhi",
              identity="<G, s ⊙ dX> = <s ⊙ G, dX>"))
 
 

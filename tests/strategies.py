@@ -1478,14 +1478,13 @@ PROPERTIES = ("round trip", "latex", "codegen", "numeric", "second order")
 HVP_STEPS = (1e-5, 2e-6)
 
 
-def apply_linear(array, form: str, v, out_shape: tuple) -> np.ndarray:
-    """A generated Hessian or Jacobian in its documented layout applied to
-    the direction v: the Kronecker form K acts on vec(v), columns stacked;
-    every other form is the array [indices of the result, indices of v]."""
+def apply_linear(array, v, out_shape: tuple) -> np.ndarray:
+    """A generated Hessian or Jacobian applied to the direction v: its shape
+    is always the result's then v's (a Kronecker form comes unstacked), so
+    it acts by contracting v's axes."""
     array, v = np.asarray(array, dtype=float), np.asarray(v, dtype=float)
-    if form == "kron":
-        return (array @ v.flatten(order="F")).reshape(out_shape, order="F")
-    return np.tensordot(array, v, axes=v.ndim).reshape(out_shape)
+    assert array.shape == tuple(out_shape) + v.shape, (array.shape, out_shape, v.shape)
+    return np.tensordot(array, v, axes=v.ndim)
 
 
 def relative_error(got, want, floor: float) -> float:
@@ -1718,14 +1717,14 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
             hv = hvp_module.hvp(only if len(p.wrt) > 1 else only[x], **inputs)
             want = hv[x] if len(p.wrt) > 1 else hv
             H = matcalc.compile(p, hessian=pair).hessian(**inputs)
-            got = apply_linear(H, form, direction[y], shapes[x])
+            got = apply_linear(H, direction[y], shapes[x])
             error = relative_error(got, np.broadcast_to(want, shapes[x]), floor)
             assert error <= 1e-6, f"H_{pair} ({form}) applied to v differs from hvp by {error}"
         J = hvp_module.jacobian(**inputs)
         J = J if len(p.wrt) > 1 else {x: J}
         for n in p.wrt:
             form = matcalc.jacobian(p, n).entries[0].form
-            got = apply_linear(J[n], form, direction[n], ())
+            got = apply_linear(J[n], direction[n], ())
             want = np.sum(np.asarray(grads[n], dtype=float) * direction[n])
             error = relative_error(got, want, floor)
             assert error <= 1e-6, f"J_{n} ({form}) applied to v differs from <d{n}, v> by {error}"
@@ -1743,7 +1742,7 @@ def problem_failures(gp: GeneratedProblem, groups=PROPERTIES,
             r = rng.standard_normal(shapes[x])
             v = (r + r.T) / 2 if p.variables[x].structure else (r if r.ndim else float(r))
             form = matcalc.jacobian(p, x).entries[0].form
-            got = apply_linear(J[x], form, v, value(inputs).shape)
+            got = apply_linear(J[x], v, value(inputs).shape)
             errors = []
             for step in HVP_STEPS:
                 up, down = ({**inputs, x: inputs[x] + sign * step * v} for sign in (1, -1))

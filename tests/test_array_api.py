@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -329,3 +330,24 @@ def test_rectangular_eye(library, n, m):
     for key, value in got.items():
         assert native(value), key
         np.testing.assert_allclose(back(value), want[key], rtol=RTOL, err_msg=key)
+
+
+def test_a_gradient_that_is_an_input_is_a_copy_on_tensors_that_require_grad():
+    """dA = B is the caller's own array: `_copy`, a clone for a PyTorch
+    tensor, so no warning (torch 2.13's `asarray(x, copy=True)` warns for a
+    tensor that requires grad) and the autograd graph is kept; on NumPy it
+    is still a new array."""
+    torch = pytest.importorskip("torch")
+    text = "A: N x N\nB: N x N\nf = sum(A * B) + sum(exp(A)[0, :])\n"
+    module = matcalc.compile(text, target="array-api")
+    assert "dB = _copy(xp, A)" in module.source
+    A = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    B = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, grads = module.value_and_grad(A=A, B=B)
+    assert grads["B"] is not A and grads["B"].grad_fn is not None
+    torch.testing.assert_close(grads["B"], A)
+    a = np.eye(3)
+    _, grads = module.value_and_grad(A=a, B=a)
+    assert grads["B"] is not a and not np.shares_memory(grads["B"], a)

@@ -43,7 +43,7 @@ LINES = [
     ("broadcast gradient", "torch", "dX = torch.broadcast_to(w[:, None], (N, D)).clone()"),
     ("broadcast gradient", "jax", "dX = jnp.broadcast_to(w[:, None], (N, D))"),
     ("broadcast gradient", "array-api",
-     "dX = xp.asarray(xp.broadcast_to(w[:, None], (N, D)), copy=True)"),
+     "dX = _copy(xp, xp.broadcast_to(w[:, None], (N, D)))"),
     ("max pool", "numpy", "g0 = (X == P[:, None]).astype(dtype)"),
     ("max pool", "numpy", "dX = g0 * (dt0 @ W.T / g0.sum(axis=1))[:, None]"),
     ("max pool", "torch", "g0 = (X == P[:, None]).to(**dtype)"),

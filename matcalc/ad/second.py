@@ -13,7 +13,7 @@ code applies it to each unit direction to build the full array.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .derive import differentials
 from ..errors import MatcalcError
@@ -31,7 +31,9 @@ from ..passes.simplify import Simplifier
 @dataclass(frozen=True)
 class Entry:
     """One result: `expr` in `form` ('scalar', 'vector', 'matrix', 'kron' or
-    'operator': the linear map of `direction`), with its index `layout`."""
+    'operator': the linear map of `direction`), with its index `layout`;
+    `array_layout` is that of the array generated code returns, whose shape
+    is always `shape` (a Kronecker form's rows and columns unstacked)."""
 
     name: str
     of: str
@@ -40,6 +42,7 @@ class Entry:
     layout: str
     direction: Var | None = None
     shape: tuple = ()
+    array_layout: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,8 +87,7 @@ def _simplifier(problem: Problem) -> Simplifier:
 
 def _program(problem: Problem, entries: list[Entry], names: Names, kind: str) -> SecondOrder:
     simplify = _simplifier(problem)
-    entries = [Entry(e.name, e.of, simplify(e.expr), e.form, e.layout, e.direction, e.shape)
-               for e in entries]
+    entries = [replace(e, expr=simplify(e.expr)) for e in entries]
     results = [(e.name, e.of, e.expr) for e in entries]
     taken = set(names.taken)
     program = build(problem, None, results, {}, names, kind)
@@ -117,7 +119,7 @@ def hvp(problem: Problem) -> SecondOrder:
         terms = " + ".join(f"∂²{f}/∂{w}²[{v.name}]" if u == w else f"∂²{f}/∂{w}∂{u}[{v.name}]"
                            for u, v in directions.items())
         entries.append(Entry("Hv_" + w, w, zeros(shape) if d is None else d, "operator",
-                             terms, directions[w], shape))
+                             terms, directions[w], shape, terms))
     return _program(problem, entries, names, "hvp")
 
 
@@ -189,8 +191,11 @@ def _second(problem: Problem, names: Names, of: Expr, out: tuple[str, tuple], y:
     d, _ = differentials(of, {yv: _tangent(yv, v)})
     d = zeros(out[1]) if d is None else _simplifier(problem)(d)
     expr, form = _linear_map(d, out[1], v)
-    layout = _layout(form, entry, out, (y, yv.shape), name, _letters(problem))
-    return Entry(name, label, expr, form, layout, v, out[1] + yv.shape)
+    letters = _letters(problem)
+    layout = _layout(form, entry, out, (y, yv.shape), name, letters)
+    array = _layout("operator" if form == "kron" else form, entry, out, (y, yv.shape), name,
+                    letters)
+    return Entry(name, label, expr, form, layout, v, out[1] + yv.shape, array)
 
 
 def hessian(problem: Problem, wrt=None) -> SecondOrder:

@@ -172,11 +172,11 @@ class ArrayApiTarget:
     def helpers(exprs) -> list[str]:
         """The helper functions the lowered expressions call, by operator (an
         einsum printed `a @ b` calls none)."""
-        lowered = [lower_binding(e, ArrayApiTarget.capabilities) for e in exprs]
-        nodes = [node for node in postorder(lowered) if isinstance(node, Apply)
+        nodes = [node for node in postorder(exprs) if isinstance(node, Apply)
                  and not (node.op == "contract" and written_as_matmul(node))]
         used = {node.op for node in nodes if node.op != "index" or negative_step(node.param("key"))}
         used |= {"sum_of_squares"} if any(map(_is_square, nodes)) else set()
+        used |= {"copy"} if "broadcast_copy" in used else set()
         return [HELPERS[op] for op in sorted(used & set(HELPERS))]
 
     @staticmethod
@@ -195,6 +195,10 @@ class ArrayApiTarget:
     @staticmethod
     def reshape(x: str, shape: str) -> str:
         return f"xp.reshape({x}, {shape})"
+
+    @staticmethod
+    def permute(x: str, axes: str) -> str:
+        return f"xp.permute_dims({x}, {axes})"
 
     @staticmethod
     def stack(items: str, shape: str) -> str:

@@ -74,9 +74,9 @@ FORMS = Forms(default, {
                     f"{key_code(p['key'])})"),
     "scatter_add": Form(lambda a, p: f"_scatter_add(xp, {a[0]}, {a[1]}, {sizes(p['shape'])})"),
     "broadcast": Form(lambda a, p: f"xp.broadcast_to({a[0]}, {sizes(p['shape'])})"),
-    "broadcast_copy": Form(lambda a, p: f"xp.asarray(xp.broadcast_to({a[0]}, "
-                           f"{sizes(p['shape'])}), copy=True)"),
-    "copy": Form("xp.asarray({0}, copy=True)"),
+    "broadcast_copy": Form(lambda a, p: f"_copy(xp, xp.broadcast_to({a[0]}, "
+                           f"{sizes(p['shape'])}))"),
+    "copy": _helper("copy"),
     "full": Form(lambda a, p: f"xp.full({sizes(p['shape'])}, {a[0]}, dtype=dtype, "
                  "device=device)"),
     "indicator": Form("xp.astype({0}, dtype)"),
@@ -88,6 +88,14 @@ FORMS = Forms(default, {
 # The helper functions the forms call, by operator (a lowered product chain
 # is "multi_dot").
 HELPERS = {
+    "copy": '''
+def _copy(xp, x):
+    """x's values in a new array: the caller's own gradient. A PyTorch
+    tensor is cloned (its autograd graph kept), as xp.asarray(x,
+    copy=True) does, which since torch 2.13 warns when x requires grad."""
+    from array_api_compat import is_torch_array
+    return x.clone() if is_torch_array(x) else xp.asarray(x, copy=True)
+''',
     "gather": '''
 def _gather(xp, table, idx):
     """table[idx] along the first axis: xp.take of the flattened indices."""

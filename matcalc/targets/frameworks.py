@@ -204,6 +204,7 @@ class FrameworkTarget(NumpyTarget):
     names: frozenset
     module: str               # the framework's module as the code names it
     helper_exceptions: dict   # operator -> its own helper's source, or None
+    permute_function = "permute_dims"   # the array API's name; torch's is permute
 
     @property
     def helper_sources(self) -> dict:
@@ -224,6 +225,9 @@ class FrameworkTarget(NumpyTarget):
 
     def reshape(self, x: str, shape: str) -> str:
         return f"{self.module}.reshape({x}, {shape})"
+
+    def permute(self, x: str, axes: str) -> str:
+        return f"{self.module}.{self.permute_function}({x}, {axes})"
 
     def stack(self, items: str, shape: str) -> str:
         """The columns of a full Hessian or Jacobian, stacked on a last axis

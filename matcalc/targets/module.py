@@ -100,7 +100,10 @@ class Target(Protocol):
         """The identity of the printed size, of type `dtype`."""
 
     def reshape(self, x: str, shape: str) -> str:
-        """Array `x` in the printed shape."""
+        """Array `x` in the printed shape (C order)."""
+
+    def permute(self, x: str, axes: str) -> str:
+        """Array `x` with its axes in the printed order."""
 
     def stack(self, items: str, shape: str) -> str:
         """The arrays of the list `items`, each broadcast to the printed
@@ -313,7 +316,8 @@ class _Emitter:
         shapes = guards.shapes(problem)
         out += shapes[:-1] + wrap(shapes[-1], "") + ["", ""]
         out += guards.checked(problem, self.ident, wrap) + ["", ""]
-        helpers = self.target.helpers([b.expr for p in (self.textbook, *(e.code for e in extras))
+        emitters = [_SecondOrderEmitter(extra, self.target) for extra in extras]
+        helpers = self.target.helpers([b.expr for p in (self.program, *(e.program for e in emitters))
                                        for b in p.bindings])
         if any(e.kind == "hvp" for e in extras):  # hvp's check of its direction v
             helpers.append(guards.DIRECTION)
@@ -325,8 +329,8 @@ class _Emitter:
                 '    INPUTS, as `_checked` takes them; dout as for backward."""',
                 "    value, cache = forward(*_by_name(inputs))",
                 "    return value, dict(zip(WRT, backward(cache, dout)))", ""]
-        for extra in extras:
-            out[-1:] = ["", ""] + _SecondOrderEmitter(extra, self.target).function() + [""]
+        for emitter in emitters:
+            out[-1:] = ["", ""] + emitter.function() + [""]
         return "\n".join(out)
 
 
@@ -362,7 +366,8 @@ class _SecondOrderEmitter:
         bindings = self.program.needed(results)
         used = _used_names([b.expr for b in bindings], self.target)
         arrays = [e for e in result.entries if e.form == "operator" and result.kind != "hvp"]
-        in_arrays = {s.name for e in arrays for s in shape_symbols(e.shape)}
+        in_arrays = {s.name for e in result.entries if result.kind != "hvp"
+                     and e.form in ("operator", "kron") for s in shape_symbols(e.shape)}
         dims = [n for n in problem.dims if n in used or n in in_arrays]
         args = ", ".join(ident[n] for n in problem.variables)
         lines = self.target.guards.call(args, by_name=True)
@@ -387,15 +392,26 @@ class _SecondOrderEmitter:
             for e, name in zip(result.entries, results):
                 if e.form == "operator":
                     lines += self._operator_loop(e, name, bindings)
+                if e.form == "kron":
+                    lines += self._unstacked(e, name)
             head = f"def {result.kind}(**inputs):"
             doc = (f'"""The {result.kind} of {problem.output_name}: '
-                   + "; ".join(e.name + ("" if e.layout.startswith("[") else " is ") + e.layout
-                               for e in result.entries) + '."""')
+                   + "; ".join(e.name + ("" if e.array_layout.startswith("[") else " is ")
+                               + e.array_layout for e in result.entries) + '."""')
         values = [ident[name] for name in results]
         lines.append(f"return {values[0]}" if single else "return {" + ", ".join(
             f"{e.of!r}: {v}" for e, v in zip(result.entries, values)) + "}")
         body = [w for line in lines for w in wrap(line, "    ")]
         return [head] + ["    " + d for d in textwrap.wrap(doc, WIDTH - 4)] + body
+
+    def _unstacked(self, entry, name) -> list[str]:
+        """A Kronecker form K (rows vec(f), columns vec(X), columns stacked)
+        as the array H[i, j, m, n] = K[i + P·j, m + N·n]: a reshape to (Q, P,
+        K, N) and a swap within each pair of axes, no copy on NumPy."""
+        out, (p, q, n, k) = self.ident[name], [self.code.dim(d) for d in entry.shape]
+        stacked = self.target.reshape(out, f"({q}, {p}, {k}, {n})")
+        return ["# the Kronecker form's rows and columns unstacked (vec stacks columns)",
+                f"{out} = {self.target.permute(stacked, '(1, 0, 3, 2)')}"]
 
     def _operator_loop(self, entry, name, bindings) -> list[str]:
         """The full array of a linear map: its value at each unit direction."""

@@ -148,10 +148,11 @@ class NumpyTarget:
 
     @staticmethod
     def helpers(exprs) -> list[str]:
-        """The NumPy helper functions the expressions call, by operator name."""
-        used = {node.op for node in postorder(exprs)
-                if isinstance(node, Apply) and node.op in HELPERS}
-        return [HELPERS[op] for op in sorted(used)]
+        """The NumPy helper functions the lowered expressions call, by
+        operator name (`fill` places its value with `_unindex`)."""
+        used = {"unindex" if node.op == "fill" else node.op for node in postorder(exprs)
+                if isinstance(node, Apply)}
+        return [HELPERS[op] for op in sorted(used & set(HELPERS))]
 
     @staticmethod
     def result_type(args: str) -> str:
@@ -169,6 +170,14 @@ class NumpyTarget:
     @staticmethod
     def indices(shape: str) -> str:
         return f"np.ndindex(*{shape})"
+
+    @staticmethod
+    def reshape(x: str, shape: str) -> str:
+        return f"np.reshape({x}, {shape})"
+
+    @staticmethod
+    def permute(x: str, axes: str) -> str:
+        return f"np.transpose({x}, {axes})"
 
 
 TARGET = NumpyTarget()

@@ -236,6 +236,7 @@ class TorchTarget(FrameworkTarget):
     capabilities = Capabilities(einsum=True, multi_dot=True, tensordot=True, batched_matmul=True,
                                 broadcasts=True, casts=True)
     early_dout = True
+    permute_function = "permute"
     imports = ("import math", "", "import torch")
     names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})
     module = "torch"

@@ -220,6 +220,31 @@ def test_hvp_matches_numpy(torch, jax, name):
             assert_close(got[w], want[w])
 
 
+def test_every_hessian_block_on_each_target_is_jaxs(torch, jax):
+    """hessian=True by w, b and W, a Kronecker block among them: each
+    target's nested blocks (the array-API module's on array-api-strict)
+    equal jax.hessian's of the same function."""
+    from test_second import BLOCKS
+    problem = matcalc.parse(BLOCKS)
+    inputs = draw(problem, sizes(problem), np.random.default_rng(0))
+    jnp = jax.numpy
+
+    def f(w, b, W):
+        X, y, c = inputs["X"], inputs["y"], inputs["c"]
+        return (jnp.sum(jax.nn.softplus(-y * (X @ w + b))) + jnp.sum((X @ W) ** 2) * b
+                + jnp.sum(W * W) + w @ W @ c)
+    order = ("w", "b", "W")
+    want = jax.hessian(f, argnums=(0, 1, 2))(*(jnp.asarray(inputs[n]) for n in order))
+    strict = pytest.importorskip("array_api_strict")
+    for target, to in (("numpy", np.asarray), ("torch", torch.asarray), ("jax", jnp.asarray),
+                       ("array-api", strict.asarray)):
+        got = matcalc.compile(problem, target=target, hessian=True).hessian(
+            **{n: to(a) for n, a in inputs.items()})
+        for i, x in enumerate(order):
+            for j, y in enumerate(order):
+                assert_close(got[x][y], np.asarray(want[i][j]))
+
+
 def test_full_hessian_and_jacobian_are_stacked_from_columns(torch, jax):
     """Neither framework writes into arrays: a full Hessian (the MLP's by W1,
     built by unit directions) and a Jacobian are stacked from their columns,

@@ -128,12 +128,18 @@ def test_a_full_hessian_without_item_assignment_is_stacked(text, decls):
     values = _inputs(p, dict(N=5, D=3, K=2))
     stacked, filled = (m.hessian(**values) for m in (
         load(source, "stacked"), load(generate(g, [second.hessian(p)]), "filled")))
-    if not isinstance(filled, dict):  # one variable: the array itself
-        stacked, filled = {"": stacked}, {"": filled}
+    stacked, filled = _blocks(stacked), _blocks(filled)
     assert set(stacked) == set(filled)
     for key, h in filled.items():
         assert stacked[key].shape == h.shape
         np.testing.assert_allclose(stacked[key], h, rtol=1e-12, atol=1e-12)
+
+
+def _blocks(hessian) -> dict:
+    """A Hessian by one variable, or its blocks {x: {y: H}}, by (x, y)."""
+    if not isinstance(hessian, dict):
+        return {"": hessian}
+    return {(x, y): h for x, row in hessian.items() for y, h in row.items()}
 
 
 def _value(expr, values: dict):

@@ -269,6 +269,33 @@ def test_hessian_true_means_the_problems_wrt():
     assert matcalc.codegen(p, hessian=True) == matcalc.codegen(p, hessian="w")
 
 
+BLOCKS = ("X: N x D\ny: N\nw: D\nb: scalar\nW: D x K\nc: K\n"
+          "f = sum(softplus(-y * (X @ w + b))) + sum((X @ W) ** 2) * b + sum(W * W) + w @ W @ c\n"
+          "wrt w, b, W")
+
+
+def test_hessian_true_with_several_variables_gives_every_block():
+    """hessian=True with several variables to differentiate by: every block
+    H[x][y] = ∂²f/∂x∂y of shape x.shape + y.shape, as jax.hessian with
+    every argnum (it gave the mixed block of the first two, and an error
+    for three); those below the diagonal are the blocks above transposed."""
+    problem = matcalc.parse(BLOCKS)
+    assert "H_W: vec stacks columns" in str(matcalc.hessian(problem))  # a Kronecker form
+    module = matcalc.compile(problem, hessian=True)
+    values, _ = _inputs(problem)
+    blocks = module.hessian(**values)
+    assert list(blocks) == ["w", "b", "W"] and all(list(row) == ["w", "b", "W"]
+                                                     for row in blocks.values())
+    for x in blocks:
+        for y in blocks:
+            got = np.asarray(blocks[x][y])
+            assert got.shape == np.shape(values[x]) + np.shape(values[y]), (x, y)
+            expected = _fd_columns(_gradient(module, problem, x), values, y)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=f"{x},{y}")
+    assert matcalc.codegen(problem, hessian="w,b") != matcalc.codegen(problem, hessian=True)
+    assert "H_b_w" not in matcalc.codegen(problem, hessian="w,b")  # the named pair only
+
+
 def test_hessian_false_means_none_and_wrt_takes_any_iterable_of_names():
     p = matcalc.problem("sum(log(1 + exp(-y * (X @ w))))", X="n x d", y="n", w="d")
     assert matcalc.codegen(p, hessian=False, jacobian=False) == matcalc.codegen(p)

@@ -200,21 +200,32 @@ def _second(problem: Problem, names: Names, of: Expr, out: tuple[str, tuple], y:
 
 def hessian(problem: Problem, wrt=None) -> SecondOrder:
     """∂²L/∂x² (or ∂²L/∂x∂y for two names) in closed form where one exists:
-    the Jacobian of the gradient ∂L/∂x by y."""
+    the Jacobian of the gradient ∂L/∂x by y. With no names and several
+    variables to differentiate by, every block ∂²L/∂x∂y on and above the
+    diagonal (those below are their transposes)."""
     _scalar_output(problem, "a Hessian")
-    pair = problem.with_wrt(wrt).wrt if wrt is not None else problem.wrt
-    if len(pair) not in (1, 2):
-        raise MatcalcError(f"a Hessian is by one variable or a pair, e.g. {pair[0]!r} or "
-                           f"'{pair[0]},{pair[1]}', not the {len(pair)} variables "
-                           f"{', '.join(pair)}")
-    x, y = pair[0], pair[-1]
-    g = derive(problem.with_wrt([x]))
+    if wrt is None and len(problem.wrt) > 1:
+        pairs = [(x, y) for i, x in enumerate(problem.wrt) for y in problem.wrt[i:]]
+    else:
+        pairs = [_pair(problem.with_wrt(wrt).wrt if wrt is not None else problem.wrt)]
+    g = derive(problem.with_wrt(list(dict.fromkeys(x for x, _ in pairs))))
     names = problem_names(problem)
     f = problem.output_name
-    label = f"{x}" if x == y else f"{x},{y}"
-    entry = _second(problem, names, g.shared[x], (x, problem.variables[x].shape), y,
-                    lambda i, j: f"∂²{f}/∂{x}{i}∂{y}{j}", "H_" + label.replace(",", "_"), label)
-    return _program(problem, [entry], names, "hessian")
+    entries = []
+    for x, y in pairs:
+        label = f"{x}" if x == y else f"{x},{y}"
+        entries.append(_second(problem, names, g.shared[x], (x, problem.variables[x].shape), y,
+                               lambda i, j, x=x, y=y: f"∂²{f}/∂{x}{i}∂{y}{j}",
+                               "H_" + label.replace(",", "_"), label))
+    return _program(problem, entries, names, "hessian")
+
+
+def _pair(names: tuple) -> tuple[str, str]:
+    if len(names) not in (1, 2):
+        raise MatcalcError(f"a Hessian is by one variable or a pair, e.g. {names[0]!r} or "
+                           f"'{names[0]},{names[1]}', not the {len(names)} variables "
+                           f"{', '.join(names)}")
+    return names[0], names[-1]
 
 
 def jacobian(problem: Problem, wrt=None) -> SecondOrder:

@@ -399,10 +399,44 @@ class _SecondOrderEmitter:
                    + "; ".join(e.name + ("" if e.array_layout.startswith("[") else " is ")
                                + e.array_layout for e in result.entries) + '."""')
         values = [ident[name] for name in results]
-        lines.append(f"return {values[0]}" if single else "return {" + ", ".join(
-            f"{e.of!r}: {v}" for e, v in zip(result.entries, values)) + "}")
+        if result.kind == "hessian" and not single:
+            lines += self._blocks(values)
+        else:
+            lines.append(f"return {values[0]}" if single else "return {" + ", ".join(
+                f"{e.of!r}: {v}" for e, v in zip(result.entries, values)) + "}")
         body = [w for line in lines for w in wrap(line, "    ")]
         return [head] + ["    " + d for d in textwrap.wrap(doc, WIDTH - 4)] + body
+
+    def _blocks(self, values: list[str]) -> list[str]:
+        """`return {x: {y: H_x_y}}`, every block of the Hessian by the
+        variables: those below the diagonal are the blocks above with their
+        two groups of axes swapped, ∂²f/∂y∂x[j, i] = ∂²f/∂x∂y[i, j]."""
+        variables = self.problem.variables
+        pairs = [e.of.split(",") for e in self.result.entries]
+        above = {(pair[0], pair[-1]): v for pair, v in zip(pairs, values)}
+        order = list(dict.fromkeys(x for x, _ in above))
+        taken, lines, blocks = set(self.ident.values()), [], {}
+        for (x, y), v in above.items():
+            blocks[x, y] = v
+            if x == y:
+                continue
+            nx, ny = variables[x].ndim, variables[y].ndim
+            name = python_name(f"H_{y}_{x}", taken, _reserved(self.target))
+            axes = _tuple_code([str(k) for k in (*range(nx, nx + ny), *range(nx))])
+            blocks[y, x] = name
+            lines.append(f"{name} = {self.target.permute(v, axes)}" if nx and ny
+                         else f"{name} = {v}")
+        rows = {x: [f"{y!r}: {blocks[x, y]}" for y in order] for x in order}
+        one = "return {" + ", ".join(f"{x!r}: {{{', '.join(r)}}}" for x, r in rows.items()) + "}"
+        if len(one) <= WIDTH - 4:
+            return lines + [one]
+        lines.append("return {")
+        for x, row in rows.items():
+            if len(f"        {x!r}: {{{', '.join(row)}}},") <= WIDTH:
+                lines.append(f"    {x!r}: {{{', '.join(row)}}},")
+            else:
+                lines += [f"    {x!r}: {{"] + [f"        {entry}," for entry in row] + ["    },"]
+        return lines + ["}"]
 
     def _unstacked(self, entry, name) -> list[str]:
         """A Kronecker form K (rows vec(f), columns vec(X), columns stacked)

@@ -258,6 +258,9 @@ def second_order_text(result, printer_class=None, label=lambda name: name) -> st
                      if e.form == "operator" and result.kind != "hvp" else "")
         sep = " = " if result.kind == "hvp" else "" if e.layout.startswith("[") else ": "
         lines.append(f"# {names.get(e.name, label(e.name))}{direction}{sep}{e.layout}")
+    if result.kind == "hessian" and len(result.entries) > 1:
+        lines.append("# the blocks below the diagonal are those above with their two groups "
+                     "of indices swapped")
     for b in program.needed(name for _, name in program.gradients):
         lines.append(f"{names.get(b.name, label(b.name))} = {printer.doprint(b.expr)}")
     return "\n".join(lines)

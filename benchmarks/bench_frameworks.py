@@ -224,9 +224,11 @@ def _setup(frameworks, threads):
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                        + " --xla_cpu_multi_thread_eigen=false"
                                        " intra_op_parallelism_threads=1")
+            if hasattr(os, "sched_setaffinity"):  # XLA's dots still start threads of their own
+                os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
             timing.CLOCK = time.process_time
-            lines.append("clock     one thread each: samples are the process's CPU time"
-                         " (time.process_time), not wall time")
+            lines.append("clock     one thread each, the process on one CPU: samples are its"
+                         " CPU time (time.process_time), not wall time")
     if "jax" in frameworks:
         import jax
         jax.config.update("jax_enable_x64", True)

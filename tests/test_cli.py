@@ -456,10 +456,18 @@ def test_every_command_prints_unicode(command, expected):
 
 
 def test_hessian_of_many_variables_names_them_not_the_library_call():
-    proc = run_cli("hessian", "examples/mlp.mc")
+    proc = run_cli("hessian", "examples/mlp.mc", "--wrt", "W1,b1,W2")
     message = proc.stderr.decode("utf-8")
     assert proc.returncode == 2 and "hessian(p" not in message
-    assert "'W1' or 'W1,b1'" in message and "W1, b1, W2, b2" in message
+    assert "'W1' or 'W1,b1'" in message and "W1, b1, W2" in message
+
+
+def test_hessian_without_wrt_prints_every_block():
+    proc = run_cli("hessian", "examples/mlp.mc")
+    out = proc.stdout.decode("utf-8")
+    assert proc.returncode == 0
+    assert all(f"\n{name} = " in out for name in ("H_W1", "H_W1_b2", "H_b1_W2", "H_b2"))
+    assert "the blocks below the diagonal are those above" in out
 
 
 def test_results_have_short_reprs(mlp_source):

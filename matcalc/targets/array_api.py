@@ -18,14 +18,13 @@ from sympy.printing.numpy import NumPyPrinter as SympyNumPyPrinter
 from ..ad.gradient import Gradient
 from ..ir.expr import Apply, Const, is_op, postorder
 from ..ops.indexing import negative_step
-from ..passes.lowering import (TRACE_OF_PRODUCT, Capabilities, lower_binding,
-                                written_as_matmul)
+from ..passes.lowering import TRACE_OF_PRODUCT, Capabilities, written_as_matmul
 from . import array_api_guards as guards
 from . import bounds
 from . import module
 from . import precedence as P
 from .array_api_forms import FORMS, HELPERS
-from .module import DTYPE_CODE
+from .naming import DTYPE_CODE
 from .numpy import _may_be_zero_denominator, _of_constants
 from .printer import Printer
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)

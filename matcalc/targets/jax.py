@@ -18,7 +18,7 @@ from .einsum_forms import einsum_call
 from ..ops.indexing import key_code
 from .forms import Form, call, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
-from .module import DTYPE_CODE
+from .naming import DTYPE_CODE
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
 
 # JAX's exceptions to NumPy's forms read as `jnp.`.

@@ -35,8 +35,9 @@ def symbol(name: str) -> str:
     if match:
         return f"{symbol(match.group(1))}_{{{match.group(2)}}}"
     if "_" in name.strip("_"):
-        base, sub = name.strip("_").split("_", 1)
-        return f"{symbol(base)}_{{{symbol(sub)}}}"
+        base, sub = (symbol(part) for part in name.strip("_").split("_", 1))
+        base = f"{{{base}}}" if "_" in base else base  # b1_2: {b_{1}}_{2}, no double subscript
+        return f"{base}_{{{sub}}}"
     if name in GREEK:
         return "\\" + name
     if len(name) == 1 and name.isascii():

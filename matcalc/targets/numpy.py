@@ -18,7 +18,7 @@ from . import precedence as P
 from ..passes.lowered_ops import LOWERED
 from ..passes.lowering import SQUARES, Capabilities, subtracted
 from . import module
-from .module import DTYPE_CODE
+from .naming import DTYPE_CODE
 from .numpy_forms import FORMS, HELPERS
 from .printer import Printer
 

@@ -19,7 +19,7 @@ from ..ir.expr import is_op, postorder
 from ..ops.indexing import key_code, key_text, negative_step
 from .forms import FORWARD_KEY, Form, axis_text, call, joined, shaped, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
-from .module import DTYPE_CODE
+from .naming import DTYPE_CODE
 from ..passes.lowering import Capabilities
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
 

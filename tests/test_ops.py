@@ -183,7 +183,7 @@ CASES: dict[str, list[tuple[str, dict]]] = {
                                                        {"X": "N x D", "w": "D", "y": "N"})],
     "norm1": [("norm1(x)", {"x": "N"}), ("norm1(X - Y)", M)],
     "kron": [("sum(sin(kron(A, B)))", {"A": "M x N", "B": "P x Q"}),
-             ("trace(kron(A, B) @ kron(C, E))",
+             ("sum(kron(A, B) @ kron(C, E))",
               {"A": "M x N", "B": "P x Q", "C": "N x M", "E": "Q x P"}),
              ("kron(A, B)", {"A": "M x N", "B": "P x Q"})],
     "unkron_left": [("sum(sin(unkron_left(G, B)))", {"G": "6 x 6", "B": "2 x 3"})],

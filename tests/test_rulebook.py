@@ -15,7 +15,7 @@ from matcalc.ops import (OPS, add, col, diag, div, eye, exp, func, kron, log, lo
                          mul, neg, ones, outer, reduce_sum, row, rulebook, softmax, solve, sub,
                          transpose, unindex, unkron_left, unkron_right)
 from matcalc.ops.axes import expand_dims
-from matcalc.ops.builders import inv
+from matcalc.ops.builders import inv, power, trace
 from matcalc.ops.functions import compare, where
 from matcalc.targets.evaluation import evaluate
 
@@ -111,6 +111,10 @@ CASES = {
     "exp_log": lambda: exp(log(p)),
     "exp_softmax": lambda: exp(sub(x, logsumexp(x))),
     "kron_eye": lambda: kron(eye(2), eye(3)),      # (sizes: evaluate reads no N M)
+    "trace_kron": lambda: trace(kron(A, mul(s, B))),
+    "sum_eye_product": lambda: add(reduce_sum(mul(eye(N), A, B)), reduce_sum(mul(eye(N), A), 1),
+                                   reduce_sum(mul(eye(N), exp(A)), 0)),
+    "pow_eye": lambda: mul(power(eye(N), const(3)), A),
     "kron_coefficient": lambda: kron(_two(A), X),
     "unkron_left_eye": lambda: unkron_left(eye(6), var("Q", (3, 3))),
     "unkron_right_eye": lambda: unkron_right(eye(6), var("R", (2, 2))),
@@ -441,3 +445,23 @@ def test_canonical_takes_broadcast_factors_out_of_sums(make):
     values = _inputs(node, seed=0)
     np.testing.assert_allclose(np.asarray(evaluate(out, values), dtype=float),
                                np.asarray(evaluate(node, values), dtype=float), rtol=1e-10)
+
+
+def test_a_float_coefficient_of_one_is_no_coefficient():
+    """2 * 0.5 is 1.0 (SymPy's Float, which is not the Integer 1): the
+    gradient of 0.5 * norm(r) ** 2 is r's, never 1.0 * r; -1.0 is a sign."""
+    p = matcalc.problem("0.5 * norm(X @ w - y) ** 2 + sum(-0.5 * 2 * w)", X="N x D", w="D",
+                        y="N")
+    text = str(matcalc.grad(p))
+    assert "1.0" not in text and "∂f/∂w = -1 + X.T @ t0" in text
+    assert mul(const(2), const(0.5), x) is x and mul(const(-0.5), const(2), x) == neg(x)
+
+
+def test_textbook_traces_and_diagonals_are_what_the_code_computes():
+    """tr(A ⊗ B) is tr(A) tr(B), never the (N D)² Kronecker product; the
+    derivative of tr(diag(x) A) by x is diag(A), and I ** 2 is I."""
+    source = matcalc.codegen(matcalc.problem("trace(kron(A, B))", A="N x N", B="D x D"))
+    assert "kron" not in source.split("def forward")[1] and "np.trace(A)" in source
+    text = str(matcalc.grad(matcalc.problem("trace(diag(x) @ A) + sum((eye(N) * A) ** 2)",
+                                            A="N x N", x="N")))
+    assert "∂f/∂x = diag(A)" in text and "eye(N) ** 2" not in text

@@ -144,6 +144,8 @@ def mul(*factors: Expr) -> Expr:
             rest.append(f)
     if c == 0:
         return zeros(shape)
+    if c.is_Float and float(c) in (1.0, -1.0):  # 2 * 0.5 is no coefficient 1.0
+        c = sympy.Integer(int(c))
     kept = [f for f in rest if not is_op(f, "ones")]
     if broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
@@ -208,7 +210,8 @@ def power(x: Expr, e: Expr) -> Expr:
             return ones(x.shape)
         if isinstance(x, Const):
             return const_power(x.value, e.value)
-    return apply(OPS["pow"], (x, e))
+    identity = rulebook.first("pow", x, e)
+    return identity if identity is not None else apply(OPS["pow"], (x, e))
 
 
 # The product of stacks of matrices, an einsum (registered by `ops.einsum`).
@@ -294,6 +297,11 @@ def _built(name: str, *args: Expr) -> Expr:
     """The first identity of `name` that applies to `args`, else the plain node."""
     identity = rulebook.first(name, *args)
     return identity if identity is not None else func(name, *args)
+
+
+def trace(x: Expr) -> Expr:
+    """tr(X)."""
+    return _built("trace", x)
 
 
 def kron(a: Expr, b: Expr) -> Expr:
@@ -385,6 +393,7 @@ BUILDERS: dict[str, Callable] = {"outer": outer,
                                  "log": log, "exp": exp,
                                  "diag": diag,
                                  "maximum": maximum, "minimum": minimum, "kron": kron,
+                                 "trace": trace,
                                  "solve": solve, "inv": inv}
 
 

@@ -14,7 +14,7 @@ import sympy
 from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
 from .builders import (_broadcast_vector, _coefficient, col, diag, div, exp, eye, func, kron,
-                       matmul, mul, neg, ones, outer, rebuild, row)
+                       matmul, mul, neg, ones, outer, rebuild, row, trace)
 from .axes import reduce_sum, softmax, spread
 from .core import _view, unnamed
 from .rulebook import rule
@@ -395,6 +395,14 @@ def kron_coefficient(a: Expr, b: Expr) -> Expr | None:
     cb, rb = _coefficient(b)
     if (ca != 1 or cb != 1) and ra is not None and rb is not None:
         return mul(const(ca * cb), kron(ra, rb))
+    return None
+
+
+@rule("trace")
+def trace_kron(x: Expr) -> Expr | None:
+    """tr(A ⊗ B) = tr(A) tr(B) for square A and B"""
+    if is_op(x, "kron") and all(a.shape[0] == a.shape[1] for a in x.args):
+        return mul(trace(x.args[0]), trace(x.args[1]))
     return None
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import broadcast
-from .builders import (_coefficient, add, col, div, eye, func, matmul, mul, neg, row, transpose,
-                       zeros)
+from .builders import (_coefficient, add, col, diag, div, eye, func, matmul, mul, neg, row,
+                       trace, transpose, zeros)
 from .axes import _count, expand, expand_dims, reduce_sum
 from .core import unnamed
 from .functions import where
@@ -306,4 +306,29 @@ def add_complementary_wheres(*terms: Expr) -> Expr | None:
             u, a = left[p[0]]
             rest = (r for r in terms if r is not t and r is not u)
             return add(where(p[0], a, p[2]), *rest)
+    return None
+
+
+@rule("sum")
+def sum_eye_product(x: Expr, axis) -> Expr | None:
+    """sum(I ⊙ X) = tr(X)
+
+    and sum(I ⊙ X, 0) = sum(I ⊙ X, 1) = diag(X) (a trace's derivative by
+    the vector of diag(x) A)."""
+    if not (is_op(x, "mul") and x.ndim == 2 and axis in (None, 0, 1)):
+        return None
+    eyes = [a for a in x.args if is_op(a, "eye")]
+    if len(eyes) != 1:
+        return None
+    other = mul(*(a for a in x.args if a is not eyes[0]))
+    if other.shape != x.shape:
+        return None
+    return trace(other) if axis is None else diag(other)
+
+
+@rule("pow")
+def pow_eye(x: Expr, e: Expr) -> Expr | None:
+    """I ** c = I for c > 0"""
+    if is_op(x, "eye") and isinstance(e, Const) and e.value.is_positive:
+        return x
     return None

@@ -415,6 +415,19 @@ def test_check_that_cannot_evaluate_exits_2(tmp_path, source, dims):
     assert_bad_input(run_cli("check", path, *dims), "cannot be evaluated at N = ")
 
 
+def test_check_tries_the_default_sizes_reversed_before_giving_up(tmp_path):
+    """logdet(Xᵀ A X) is singular at the default N = 3, D = 4 (a wide X):
+    check tries N = 4, D = 3; where neither order works it names the sizes
+    and how to give others."""
+    path = tmp_path / "p.mc"
+    path.write_text("X: N x D\nA: N x N spd\nf = logdet(X.T @ A @ X)\n", "utf-8")
+    proc = run_cli("check", path)
+    assert proc.returncode == 0 and "(N=4, D=3;" in proc.stdout.decode("utf-8")
+    path.write_text("x: N\ny: N\nz: M\nf = sum(inv(outer(x, y))) + sum(z)\n", "utf-8")
+    assert_bad_input(run_cli("check", path), "cannot be evaluated at N = 3, M = 4 (nor with")
+    assert "--dims" in run_cli("check", path).stderr.decode("utf-8")
+
+
 def test_rules_lists_every_named_rule():
     """`matcalc rules` lists the builders' identities and the simplifier's
     rules, one line each: name, what it rewrites, the identity."""

@@ -351,15 +351,39 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
           eps: float = 1e-6, module=None) -> CheckResult:
     """Compare the generated gradients of `problem` with finite differences
     at `inputs` ({name: array}; the sizes they bind, and random values in
-    each variable's domain for the others)."""
+    each variable's domain for the others). Where the function cannot be
+    evaluated at the default sizes (logdet(Xᵀ A X) of a wide X), the
+    sizes left free are tried once more in the reverse order."""
     check_settings(dims, seed, tol, eps)
     bound, given = prepare(problem, dims, inputs)
+    if module is None:
+        module = load(generate(derive(problem)), problem.output_name)
     concrete = sizes(problem, bound)
+    try:
+        return _check_at(problem, concrete, given, module, seed, tol, eps)
+    except DomainError:
+        free = [d for d in concrete if d not in bound]
+        if len(free) < 2:
+            raise
+        other = sizes(problem, {**bound, **dict(zip(free, reversed([concrete[d] for d in free])))})
+        try:
+            return _check_at(problem, other, given, module, seed, tol, eps)
+        except DomainError:
+            raise _at_sizes(problem, concrete) from None
+
+
+def _at_sizes(problem, concrete) -> DomainError:
+    at = ", ".join(f"{d} = {n}" for d, n in concrete.items())
+    return DomainError(f"{problem.output_name} cannot be evaluated at {at} (nor with those "
+                       f"sizes reversed) with random inputs in its domain{_needs(problem)}; "
+                       "give sizes (--dims, dims=) or inputs where it is defined")
+
+
+def _check_at(problem, concrete, given, module, seed, tol, eps) -> CheckResult:
+    """The check at the sizes `concrete`, the inputs not given drawn at random."""
     _in_range(given, index_ranges(problem, concrete))
     rng = np.random.default_rng(seed)
     values = {**draw(problem, concrete, rng), **given}
-    if module is None:
-        module = load(generate(derive(problem)), problem.output_name)
     try:
         with np.errstate(all="ignore"):  # a non-finite value or gradient is reported
             return _compare(problem, module, values, concrete, rng, tol, eps)

@@ -62,7 +62,8 @@ def grad(p, wrt=None, steps: bool = False):
 
 def hessian(p, wrt=None):
     """∂²L/∂x² (wrt="x") or ∂²L/∂x∂y (wrt="x,y") in closed form where one
-    exists (see `matcalc.second`)."""
+    exists (see `matcalc.second`); with no wrt and several variables to
+    differentiate by, every block on and above the diagonal."""
     from .ad.second import hessian as run
     return run(_problem(p), wrt)
 

@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     grad.add_argument("--format", choices=("text", "latex", "unicode"), default="text")
     grad.add_argument("--steps", action="store_true",
                       help="show the derivation step by step")
-    for name, help in (("hessian", "print the Hessian (--wrt w, or x,y for a mixed one)"),
+    for name, help in (("hessian", "print the Hessian (--wrt w, or x,y for a mixed block;"
+                                   " every block without --wrt)"),
                        ("hvp", "print the Hessian-vector products"),
                        ("jacobian", "print the Jacobian of the function")):
         command(name, help).add_argument("--format", choices=("text", "latex", "unicode"),

@@ -245,6 +245,18 @@ def test_every_hessian_block_on_each_target_is_jaxs(torch, jax):
                 assert_close(got[x][y], np.asarray(want[i][j]))
 
 
+def test_torch_kron_of_a_transposed_factor(torch):
+    """torch.kron raises on a non-contiguous factor ("view size is not
+    compatible"): the Kronecker Hessian of tr(Xᵀ A X), kron(I, A.T + A),
+    and a kron of A.T are made of contiguous copies."""
+    problem = matcalc.parse("X: N x K\nA: N x N\nf = trace(X.T @ A @ X) + sum(sin(kron(A.T, X)))")
+    inputs = draw(problem, sizes(problem), np.random.default_rng(0))
+    want = matcalc.compile(problem, hessian="X").hessian(**inputs)
+    got = matcalc.compile(problem, target="torch", hessian="X").hessian(
+        **{n: torch.asarray(a) for n, a in inputs.items()})
+    assert_close(got, want)
+
+
 def test_full_hessian_and_jacobian_are_stacked_from_columns(torch, jax):
     """Neither framework writes into arrays: a full Hessian (the MLP's by W1,
     built by unit directions) and a Jacobian are stacked from their columns,

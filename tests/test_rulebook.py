@@ -465,3 +465,12 @@ def test_textbook_traces_and_diagonals_are_what_the_code_computes():
     text = str(matcalc.grad(matcalc.problem("trace(diag(x) @ A) + sum((eye(N) * A) ** 2)",
                                             A="N x N", x="N")))
     assert "∂f/∂x = diag(A)" in text and "eye(N) ** 2" not in text
+
+
+def test_a_broadcast_eye_of_one_is_no_identity_for_sum_eye_product():
+    """eye(1) broadcast into an N x N product is a matrix of ones: its sum
+    is sum(X), not tr(X) (sum_eye_product fired on it: 12 for 36)."""
+    module = matcalc.compile(matcalc.problem("sum(eye(1) * X) + sum(eye(1) * X, axis=0) @ x",
+                                             X="N x N", x="N"))
+    X, v = np.arange(9.0).reshape(3, 3), np.array([1.0, -2.0, 0.5])
+    assert module.forward(X, v)[0] == pytest.approx(X.sum() + X.sum(axis=0) @ v)

@@ -208,15 +208,18 @@ def hessian(problem: Problem, wrt=None) -> SecondOrder:
         pairs = [(x, y) for i, x in enumerate(problem.wrt) for y in problem.wrt[i:]]
     else:
         pairs = [_pair(problem.with_wrt(wrt).wrt if wrt is not None else problem.wrt)]
-    g = derive(problem.with_wrt(list(dict.fromkeys(x for x, _ in pairs))))
+    gradients = {x: derive(problem.with_wrt([x])).shared[x] for x, _ in pairs}  # each alone
     names = problem_names(problem)
     f = problem.output_name
-    entries = []
+    entries, taken = [], set()
     for x, y in pairs:
         label = f"{x}" if x == y else f"{x},{y}"
-        entries.append(_second(problem, names, g.shared[x], (x, problem.variables[x].shape), y,
-                               lambda i, j, x=x, y=y: f"∂²{f}/∂{x}{i}∂{y}{j}",
-                               "H_" + label.replace(",", "_"), label))
+        name = base = "H_" + label.replace(",", "_")
+        while name in taken:  # H_a_b_c of (a, b_c) and of (a_b, c)
+            name += "_"
+        taken.add(name)
+        entries.append(_second(problem, names, gradients[x], (x, problem.variables[x].shape), y,
+                               lambda i, j, x=x, y=y: f"∂²{f}/∂{x}{i}∂{y}{j}", name, label))
     return _program(problem, entries, names, "hessian")
 
 

@@ -361,21 +361,25 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
     concrete = sizes(problem, bound)
     try:
         return _check_at(problem, concrete, given, module, seed, tol, eps)
-    except DomainError:
+    except DomainError as err:
         free = [d for d in concrete if d not in bound]
         if len(free) < 2:
             raise
-        other = sizes(problem, {**bound, **dict(zip(free, reversed([concrete[d] for d in free])))})
+        try:
+            other = sizes(problem, {**bound, **dict(zip(free, [concrete[d] for d in free][::-1]))})
+        except MatcalcError:  # reversed, a size falls below what a fixed index needs
+            raise err from None
         try:
             return _check_at(problem, other, given, module, seed, tol, eps)
         except DomainError:
-            raise _at_sizes(problem, concrete) from None
+            raise _at_sizes(problem, concrete, given) from None
 
 
-def _at_sizes(problem, concrete) -> DomainError:
+def _at_sizes(problem, concrete, given) -> DomainError:
     at = ", ".join(f"{d} = {n}" for d, n in concrete.items())
+    drawn = "the inputs given and random" if given else "random inputs"
     return DomainError(f"{problem.output_name} cannot be evaluated at {at} (nor with those "
-                       f"sizes reversed) with random inputs in its domain{_needs(problem)}; "
+                       f"sizes reversed) with {drawn} in its domain{_needs(problem)}; "
                        "give sizes (--dims, dims=) or inputs where it is defined")
 
 
@@ -411,8 +415,10 @@ def _compare(problem, module, values, concrete, rng, tol, eps) -> CheckResult:
     order = list(problem.variables)
     value, cache = module.forward(*(values[n] for n in order))
     if not np.all(np.isfinite(value)):
-        raise DomainError(f"{problem.output_name} is not finite at these inputs; pass "
-                          f"inputs in its domain{_needs(problem)}")
+        at = ", ".join(f"{d} = {n}" for d, n in concrete.items())
+        raise DomainError(f"{problem.output_name} is not finite at these inputs"
+                          f"{' (' + at + ')' if at else ''}; give inputs in its domain"
+                          f"{_needs(problem)} or other sizes (--dims, dims=)")
     dout = None if not problem.output.shape else rng.standard_normal(np.shape(value))
     grads = dict(zip(problem.wrt, module.backward(cache, dout)))
     for w, g in grads.items():

@@ -144,8 +144,7 @@ def mul(*factors: Expr) -> Expr:
             rest.append(f)
     if c == 0:
         return zeros(shape)
-    if c.is_Float and float(c) in (1.0, -1.0):  # 2 * 0.5 is no coefficient 1.0
-        c = sympy.Integer(int(c))
+    c = c.xreplace(_UNIT_FLOATS)  # 2 * 0.5 * N is N, no coefficient 1.0 * N
     kept = [f for f in rest if not is_op(f, "ones")]
     if broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
@@ -158,6 +157,7 @@ def mul(*factors: Expr) -> Expr:
 
 
 _ONE = sympy.Integer(1)
+_UNIT_FLOATS = {sympy.Float(1): sympy.Integer(1), sympy.Float(-1): sympy.Integer(-1)}
 
 
 def _powers(factors: list[Expr]) -> list[Expr]:

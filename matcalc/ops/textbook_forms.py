@@ -318,7 +318,7 @@ def sum_eye_product(x: Expr, axis) -> Expr | None:
     if not (is_op(x, "mul") and x.ndim == 2 and axis in (None, 0, 1)):
         return None
     eyes = [a for a in x.args if is_op(a, "eye")]
-    if len(eyes) != 1:
+    if len(eyes) != 1 or eyes[0].shape != x.shape:  # eye(1) broadcast is a matrix of ones
         return None
     other = mul(*(a for a in x.args if a is not eyes[0]))
     if other.shape != x.shape:

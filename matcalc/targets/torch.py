@@ -74,6 +74,8 @@ FORMS = RenamedForms("torch", {
     "full": Form(lambda a, p: f"torch.full({sizes(p['shape'])}, {a[0]}, **{DTYPE_CODE})"),
     "indicator": Form(f"{{0}}.to(**{DTYPE_CODE})", P.POSTFIX, P.POSTFIX),
     "copy": Form("{0}.clone()", P.POSTFIX, P.POSTFIX),
+    # torch.kron raises on a non-contiguous factor (A.T): "view size is not compatible"
+    "kron": Form("torch.kron({0}.contiguous(), {1}.contiguous())", P.ATOM, P.POSTFIX),
 })
 
 # PyTorch's own helpers (None: torch has the function itself).

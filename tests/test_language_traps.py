@@ -92,6 +92,12 @@ HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not ma
     ("sum(y) / len(y)", "y: N", ["len(y) is N"], "mean"),
     ("sum(X ^ 2)", "X: N x D", ["write ** for a power", ".T"], None),
     ("sum(X^T @ X)", "X: N x D", ["write X.T for the transpose"], None),
+    # ^-1 on paper is the inverse, not a reciprocal
+    ("trace(A^-1)", "A: N x N", ["** for an elementwise power", "inv(A) for a matrix inverse"],
+     None),
+    ("trace(A ^ (-1))", "A: N x N", ["inv(A) for a matrix inverse"], None),
+    ("trace((A @ A)^-1)", "A: N x N", ["inv(A) for a matrix inverse"], None),
+    ("sum(A^-1.5)", "A: N x N", ["write ** for a power"], "inv("),
     ("np.sum(X)", "X: N x D", ["drop the 'np.' prefix", "sum(...)"], None),
     ("torch.sum(X)", "X: N x D", ["drop the 'torch.' prefix"], None),
     ("np.linalg.det(A)", "A: N x N", ["drop the 'np.linalg.' prefix", "det(...)"], None),

@@ -88,10 +88,13 @@ KEYWORDS = {
 
 # Text the grammar cannot read: (pattern before the error, pattern at the
 # error, fix). The patterns match the error's line; the first that matches
-# gives the hint, and its groups fill `{0}`, `{1}`.
+# gives the hint, and its groups (before's, then at's) fill `{0}`, `{1}`.
 _MODULE = "|".join(_MODULES)
 SYNTAX = [
     (r"", r"\^\s*T\b", "'^' is not an operator: write X.T for the transpose"),
+    (r"(\w*)\s*$", r"\^\s*(?:-\s*1|\(\s*-\s*1\s*\)|\{\s*-\s*1\s*\})(?![\w.])",
+     lambda name: "'^' is not an operator: write ** for an elementwise power, or "
+     f"inv({name or 'A'}) for a matrix inverse"),
     (r"", r"\^", "'^' is not an operator: write ** for a power (or .T for a transpose)"),
     (rf"\b({_MODULE})((?:\.\w+)*)\.(\w+)\s*$", r"\(",
      lambda module, path, name: f"drop the '{module}{path}.' prefix: "
@@ -141,7 +144,7 @@ def syntax(line: str, column: int) -> str:
         match_at = re.match(pattern_at, at) if pattern_at else None
         if (pattern_before and not match_before) or (pattern_at and not match_at):
             continue
-        groups = [g or "" for g in (match_before or match_at).groups()]
+        groups = [g or "" for m in (match_before, match_at) if m for g in m.groups()]
         return hint(*groups) if callable(hint) else hint.format(*groups)
     return ""
 

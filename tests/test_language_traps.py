@@ -4,12 +4,15 @@ misreading, a misleading suggestion, a traceback or a hang."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy
 
 import matcalc
-from matcalc import DomainError, MatcalcError, NameResolutionError, ParseError, cli
+from matcalc import DomainError, MatcalcError, NameResolutionError, ParseError, cli, ops
+from matcalc.frontend import hints
 from matcalc.frontend.reading import MAX_NAME, MAX_NESTING, MAX_TOKENS
 from matcalc.bridges.sympy import from_sympy
 
@@ -104,6 +107,12 @@ HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not ma
     ("sum(X.dot(W))", "X: N x D; W: D x H", ["X @ W"], None),
     ("sum(X.T())", "X: N x D", ["X.T without ()"], None),
     ("sum(X.sum())", "X: N x D", ["sum(X) for X.sum()"], None),
+    # a method's hint names a function of the language: pow is none
+    ("X.pow(2).sum()", "X: N x D", ["write X ** 2 for X.pow(2)"], "pow(X)"),
+    ("sum(X.clamp(0, 1))", "X: N x D", ["write clip(x, lo, hi)"], "clamp(X)"),
+    ("sum(X.t() @ X)", "X: N x D", ["write X.T for the transpose"], "t(X)"),
+    ("sum(X.flatten())", "X: N x D", ["reshape(x, (-1,))"], "not in the language yet"),
+    ("sum(np.cbrt(X))", "X: N x D", ["matcalc has no function 'cbrt'"], "cbrt(...)"),
     ("sum(X.shape)", "X: N x D", ["dimension names"], None),
     ("sum(X[0, 0, 0])", "X: N x D", ["too many indices: 3 for a N x D array"], None),
     ("sum(X[:, 0.5])", "X: N x D", ["an index is an integer"], None),
@@ -144,6 +153,25 @@ def test_regression_numpy_habits_get_the_fix(expr, decls, fixes, wrong):
         assert fix in err.message, err.message
     if wrong:
         assert wrong not in err.message, err.message
+
+
+def _called(text: str) -> set[str]:
+    """The names text calls as functions, `name(` (not a method, `X.name(`)."""
+    return set(re.findall(r"(?<![\w.])([A-Za-z_]\w*)\(", text))
+
+
+def test_every_hint_names_functions_of_the_language():
+    # X.pow() got "call the function, as in pow(X)": there is no pow
+    known = set(ops.function_names())
+    methods = ["pow", "sum", "exp", "clamp", "t", "transpose", "item", "reshape", "flatten",
+               "size", "matmul", "mm", "dot", "foo", "squeeze", "numpy", "abs", "argmax"]
+    texts = [(name, hint) for table in (hints.FUNCTIONS, hints.ATTRIBUTES, hints.KEYWORDS,
+                                        hints.NAMES) for name, hint in table.items()]
+    texts += [("", hint) for _, _, hint in hints.SYNTAX if isinstance(hint, str)]
+    texts += [(name, hints.method(name, "2")) for name in methods]
+    texts += [(name, hints.module_call("np", name)) for name in methods]
+    for written, text in texts:
+        assert _called(text) - known - {written} == set(), (written, text)
 
 
 @pytest.mark.parametrize("source", ["X: N D\nf = sum(X)\n", "X: N x D real\nf = sum(X)\n",

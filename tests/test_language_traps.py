@@ -105,6 +105,13 @@ HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not ma
     ("torch.sum(X)", "X: N x D", ["drop the 'torch.' prefix"], None),
     ("np.linalg.det(A)", "A: N x N", ["drop the 'np.linalg.' prefix", "det(...)"], None),
     ("sum(X.dot(W))", "X: N x D; W: D x H", ["X @ W"], None),
+    # '*' that fails where '@' fits: the product meant
+    ("trace(X.T * Y)", "X, Y: N x D", ["for a matrix product write X.T @ Y"], None),
+    ("sum(x * A)", "A: M x N; x: M", ["for a matrix product write x @ A"], None),
+    ("sum(2 * X * (W + W))", "X: N x D; W: D x H", ["write 2 * X @ (W + W)"], None),
+    ("sum(A * x)", "A: M x N; x: M", ["A is M x N but x is M"], "matrix product"),
+    ("sum(X * W)", "X: N x D; W: H x K", ["X is N x D but W is H x K"], "matrix product"),
+    ("sum(X + Y.T)", "X, Y: N x D", ["shape mismatch in '+'"], "matrix product"),
     ("sum(X.T())", "X: N x D", ["X.T without ()"], None),
     ("sum(X.sum())", "X: N x D", ["sum(X) for X.sum()"], None),
     # a method's hint names a function of the language: pow is none

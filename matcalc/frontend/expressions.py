@@ -259,7 +259,8 @@ class ExprBuilder(Transformer_NonRecursive):
             lhs = " ".join(self.text[start:op.start_pos].split())
             rhs = " ".join(self.text[op.end_pos:end].split())
             message = (f"shape mismatch in '{op}': {lhs} is {fmt(left.shape)} "
-                       f"but {rhs} is {fmt(right.shape)}")
+                       f"but {rhs} is {fmt(right.shape)}"
+                       + hints.product(op, left, right, lhs, rhs))
             if "scalars" in err.message:
                 message = err.message
             raise ShapeError(message, line=op.line, column=op.column, source=self.text)

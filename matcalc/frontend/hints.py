@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from .. import ops
+from ..errors import MatcalcError
 
 _NOT_YET = "is not in the language yet"
 _CONTRACT = "write the contraction with einsum, as in einsum(\"ij,jk->ik\", A, B), or @"
@@ -177,6 +178,18 @@ def syntax(line: str, column: int) -> str:
         groups = [g or "" for m in (match_before, match_at) if m for g in m.groups()]
         return hint(*groups) if callable(hint) else hint.format(*groups)
     return ""
+
+
+def product(op, left, right, lhs: str, rhs: str) -> str:
+    """For `a * b` of shapes that do not broadcast but fit a matrix product,
+    `lhs` and `rhs` as written, the hint to write `a @ b` (with its '; '), or ''."""
+    if op != "*":
+        return ""
+    try:
+        ops.matmul(left, right)
+    except MatcalcError:
+        return ""
+    return f"; for a matrix product write {lhs} @ {rhs}"
 
 
 ELEMENTWISE = {"max": "maximum", "min": "minimum"}

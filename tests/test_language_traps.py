@@ -126,6 +126,9 @@ HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not ma
     ("sum(softmax(X, axis=1, keepdims=True))", "X: N x D",
      ["no keyword 'keepdims'", "sum, mean, max, min"], None),
     ("sum(logsoftmax(X))", "X: N x D", ["log_softmax(x, axis=...)"], None),
+    ("sum(sigma(X))", "X: N x D", ["write sigmoid(x)"], "'sign'"),   # suggested sign
+    ("sum(ln(x))", "x: N", ["write log(x)"], None),
+    ("sum(W)", "w: D", ["unknown name 'W'; did you mean 'w'?"], None),
     ("sum(sum(X, dim=1))", "X: N x D", ["axis="], None),
     ("sum(mean(X, 1))", "X: N x D", ["write mean(..., axis=1)"], None),
     # Python's max of two numbers, written of arrays: the elementwise maximum
@@ -179,6 +182,25 @@ def test_every_hint_names_functions_of_the_language():
     texts += [(name, hints.module_call("np", name)) for name in methods]
     for written, text in texts:
         assert _called(text) - known - {written} == set(), (written, text)
+
+
+@pytest.mark.parametrize("shape", ["(N, D)", "N, D", "[N, D]", "R^(N x D)", "ℝ^(N x D)",
+                                   "R^N"])
+def test_shapes_written_as_tuples_or_math_get_the_declaration(shape):
+    # X: R^(N x D) got "write ** for a power", X: (N, D) no hint
+    err = error_of(f"X: {shape}\nf = sum(X)\n")
+    assert err.line == 1 and "declare shapes as N x D" in err.message
+    assert "**" not in err.message
+
+
+def test_wrt_a_name_in_the_wrong_case_suggests_the_variable(capsys):
+    # wrt W with only w declared: "not declared", no suggestion
+    err = error_of("w: D\nf = sum(w)\nwrt W\n")
+    assert (err.line, err.column) == (3, 5) and "did you mean 'w'?" in err.message
+    with pytest.raises(NameResolutionError, match="did you mean 'w'"):
+        matcalc.parse("w: D\nf = sum(w)\n").with_wrt("W")
+    assert "did you mean 'w'?" in assert_exit_2(capsys, "grad", "-e", "sum(w)", "-d", "w: D",
+                                                "--wrt", "W")
 
 
 @pytest.mark.parametrize("source", ["X: N D\nf = sum(X)\n", "X: N x D real\nf = sum(X)\n",

@@ -22,10 +22,12 @@ from .reading import constant_value, first_argument
 
 
 def suggest(name: str, known, hint: str = "") -> str:
-    """`hint` (the fix from `hints`) if any, else the closest known name."""
+    """`hint` (the fix from `hints`) if any, else the closest known name:
+    one that differs only in case first (`W` for `w`)."""
     if hint:
         return f"; {hint}"
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    close = [k for k in known if k.lower() == name.lower()] or \
+        difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

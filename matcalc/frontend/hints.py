@@ -41,7 +41,8 @@ FUNCTIONS = {
     "multiply": "write a * b", "divide": "write a / b", "add": "write a + b",
     "subtract": "write a - b", "negative": "write -a", "absolute": "write abs(x)",
     "exp2": "write 2 ** x",
-    "expit": "write sigmoid(x)", "logistic": "write sigmoid(x)",
+    "expit": "write sigmoid(x)", "logistic": "write sigmoid(x)", "sigma": "write sigmoid(x)",
+    "σ": "write sigmoid(x)", "ln": "write log(x)",
     "logsoftmax": "write log_softmax(x, axis=...): it is computed stably",
     "inverse": "write inv(A)", "pinv": f"pinv {_NOT_YET}; inv(A) or solve(A, B) for "
                                       "a square A",
@@ -97,6 +98,8 @@ KEYWORDS = {
 # gives the hint, and its groups (before's, then at's) fill `{0}`, `{1}`.
 _MODULE = "|".join(_MODULES)
 SYNTAX = [
+    (r"^\s*\w+(\s*,\s*\w+)*\s*:[^=]*$", r"[(\[{^,]",
+     "declare shapes as N x D (the dimensions joined by x; a vector's is N)"),
     (r"", r"\^\s*T\b", "'^' is not an operator: write X.T for the transpose"),
     (r"(\w*)\s*$", r"\^\s*(?:-\s*1|\(\s*-\s*1\s*\)|\{\s*-\s*1\s*\})(?![\w.])",
      lambda name: "'^' is not an operator: write ** for an elementwise power, or "

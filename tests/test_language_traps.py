@@ -86,6 +86,37 @@ def test_regression_errors_in_a_declaration_name_that_declaration(capsys):
     assert code == "    W: D x" and caret == "    " + " " * 6 + "^"
 
 
+def _problem_error(expr: str, **keywords) -> MatcalcError:
+    with pytest.raises(MatcalcError) as info:
+        matcalc.problem(expr, **keywords)
+    return info.value
+
+
+def test_regression_problem_errors_point_into_the_expression_given():
+    # reported 3:13 over 'f = sum(X @ v)', a line the user never wrote
+    err = _problem_error("sum(X @ v)", X="N x D", w="D")
+    assert (err.filename, err.line, err.column) == ("<expr>", 1, 9)
+    head, code, caret = str(err).splitlines()
+    assert head == "<expr>:1:9: unknown name 'v'"
+    assert code == "    sum(X @ v)" and caret == "    " + " " * 8 + "^"
+    err = _problem_error("sum(X\n @ X)", X="N x D")
+    assert (err.line, err.column) == (2, 2) and str(err).splitlines()[1] == "     @ X)"
+
+
+def test_regression_problem_errors_in_wrt_or_a_shape_name_that_argument():
+    err = _problem_error("sum(X @ w)", X="N x D", w="D", wrt="W")
+    assert str(err).splitlines()[:2] == ["<wrt>:1:1: wrt 'W': not declared; did you mean "
+                                         "'w'?", "    W"]
+    err = _problem_error("sum(X @ w)", X="N x D", w="D", wrt=["w", "b"])
+    assert (err.filename, err.column) == ("<wrt>", 4) and "wrt 'b'" in err.message
+    err = _problem_error("sum(X @ w)", X="N x D", w="D x")
+    assert str(err).splitlines() == ["<shape w>:1:4: syntax error: unexpected end of line; "
+                                     "expected a name or an integer", "    D x",
+                                     "    " + " " * 3 + "^"]
+    assert "wrt is empty" in _problem_error("sum(w)", w="D", wrt="").message
+    assert "name is the function's name" in _problem_error("sum(w)", w="D", name="1").message
+
+
 # ------------------------------------------------------------------ hints ---
 
 HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not made)

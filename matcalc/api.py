@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 
-from .errors import MatcalcError
+from .errors import MatcalcError, NameResolutionError
 from .ad.gradient import derive
-from .frontend.parser import parse
+from .frontend.parser import parse, parse_pieces
 from .ir.problem import Problem
 
 
@@ -13,7 +13,9 @@ def problem(expr: str, *, wrt=None, name: str = "f", **shapes: str) -> Problem:
     """A problem from an expression and its variables' shapes as keywords.
 
     `problem("sum(X @ w)", X="N x D", w="D")`; shapes are written as in a
-    problem file (`"N x D"`, `"H"`, `"scalar"`).
+    problem file (`"N x D"`, `"H"`, `"scalar"`). An error points into the
+    argument it is in: `<expr>:1:9` is the ninth character of `expr`,
+    `<shape w>` and `<wrt>` the keywords.
     """
     for what, text in [("expr", expr), ("name", name), *shapes.items()]:
         if not isinstance(text, str):
@@ -21,14 +23,19 @@ def problem(expr: str, *, wrt=None, name: str = "f", **shapes: str) -> Problem:
         if what != "expr" and ("\n" in text or ";" in text):
             raise MatcalcError(f"problem(): {what} is one shape such as 'N x D', not "
                                "statements; use matcalc.parse for a problem's text")
-    lines = [f"{n}: {s}" for n, s in shapes.items()]
-    lines.append(f"{name} = {expr}")
+    if not name.isidentifier():
+        raise MatcalcError(f"problem(): name is the function's name, such as 'f', got {name!r}")
+    pieces = [(f"<shape {n}>", f"{n}: ", s) for n, s in shapes.items()]
+    pieces.append(("<expr>", f"{name} = ", expr))
     if wrt is not None:
         names = [wrt] if isinstance(wrt, str) else list(wrt) if _iterable(wrt) else [wrt]
         if not all(isinstance(w, str) for w in names):
             raise MatcalcError(f"problem(): wrt is a name or names, got {wrt!r}")
-        lines.append("wrt " + ", ".join(names))
-    p = parse("\n".join(lines))
+        if not "".join(names).strip():
+            raise NameResolutionError("problem(): wrt is empty: name the variables to "
+                                      f"differentiate by, e.g. {', '.join(list(shapes)[:2])}")
+        pieces.append(("<wrt>", "wrt ", ", ".join(names)))
+    p = parse_pieces(pieces)
     if p.output_name != name:
         raise MatcalcError("problem(): expr is one expression, not statements; use "
                            "matcalc.parse for a problem with named intermediates")

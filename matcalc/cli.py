@@ -116,31 +116,14 @@ def _read_problem(args):
     return parse(text, name)
 
 
-_PREFIX = "f = "
-
-
 def _inline(expr: str, decls: list[str]):
     """The problem of `-d DECL ... -e EXPR`, read as the lines DECL ...
     and `f = EXPR`; an error points into the argument it is in: `<-e>:1:5`
     is the fifth character of EXPR, `<-d 2>` the second -d."""
-    from .api import parse
-    from .errors import MatcalcError
+    from .frontend.parser import parse_pieces
 
-    try:
-        return parse("\n".join([*decls, _PREFIX + expr]), "<-e>")
-    except MatcalcError as err:
-        if err.line is None:
-            raise
-        parts = [(f"<-d {k}>", d) for k, d in enumerate(decls, 1)] + [("<-e>", expr)]
-        first = 1
-        for label, part in parts:
-            count = part.count("\n") + 1
-            if err.line < first + count or label == "<-e>":
-                if label == "<-e>" and err.line == first:
-                    err.column = max((err.column or 1) - len(_PREFIX), 1)
-                err.line, err.filename, err.source = err.line - first + 1, label, part
-                raise err from None
-            first += count
+    pieces = [(f"<-d {k}>", "", d) for k, d in enumerate(decls, 1)]
+    return parse_pieces([*pieces, ("<-e>", "f = ", expr)], "<-e>")
 
 
 def _dims(text: str) -> dict[str, int]:

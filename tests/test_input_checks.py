@@ -27,6 +27,7 @@ import matcalc
 from matcalc.checks.verify import draw, sizes
 
 from conftest import EXAMPLES
+from corpus_checks import compile_for
 from strategies import RandomSource, build_problem
 
 LOGISTIC = (EXAMPLES / "logistic.mc").read_text("utf-8")
@@ -166,6 +167,20 @@ def test_the_hvp_direction_has_the_shape_of_its_input(logistic):
         module.hvp({"x": np.ones(2), "y": np.ones(1)}, **given)
     with pytest.raises(TypeError, match=r"^hvp needs v\['y'\]"):
         module.hvp({"x": np.ones(2)}, **given)
+
+
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch", "jax"])
+def test_regression_one_variables_hvp_takes_its_direction_by_name_too(target):
+    # m.hvp({'w': v}, ...) raised "float() argument must be ... not 'dict'"
+    # from inside NumPy; several variables' modules take v as that dict
+    module = compile_for(LOGISTIC, target, hvp=True)
+    inputs = _logistic_inputs()
+    want = np.asarray(module.hvp(np.ones(3), **inputs))
+    np.testing.assert_allclose(np.asarray(module.hvp({"w": np.ones(3)}, **inputs)), want)
+    with pytest.raises(TypeError, match=r"^hvp needs v\['w'\]: v is a dict by input name$"):
+        module.hvp({"W": np.ones(3)}, **inputs)
+    with pytest.raises(TypeError, match=r"^v\['X'\]: not a variable of the gradient$"):
+        module.hvp({"w": np.ones(3), "X": np.ones(3)}, **inputs)
 
 
 # ------------------------------------------------------------- array-likes ---

@@ -4,12 +4,15 @@ misreading, a misleading suggestion, a traceback or a hang."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import sympy
 
 import matcalc
-from matcalc import DomainError, MatcalcError, NameResolutionError, ParseError, cli
+from matcalc import DomainError, MatcalcError, NameResolutionError, ParseError, cli, ops
+from matcalc.frontend import hints
 from matcalc.frontend.reading import MAX_NAME, MAX_NESTING, MAX_TOKENS
 from matcalc.bridges.sympy import from_sympy
 
@@ -83,6 +86,37 @@ def test_regression_errors_in_a_declaration_name_that_declaration(capsys):
     assert code == "    W: D x" and caret == "    " + " " * 6 + "^"
 
 
+def _problem_error(expr: str, **keywords) -> MatcalcError:
+    with pytest.raises(MatcalcError) as info:
+        matcalc.problem(expr, **keywords)
+    return info.value
+
+
+def test_regression_problem_errors_point_into_the_expression_given():
+    # reported 3:13 over 'f = sum(X @ v)', a line the user never wrote
+    err = _problem_error("sum(X @ v)", X="N x D", w="D")
+    assert (err.filename, err.line, err.column) == ("<expr>", 1, 9)
+    head, code, caret = str(err).splitlines()
+    assert head == "<expr>:1:9: unknown name 'v'"
+    assert code == "    sum(X @ v)" and caret == "    " + " " * 8 + "^"
+    err = _problem_error("sum(X\n @ X)", X="N x D")
+    assert (err.line, err.column) == (2, 2) and str(err).splitlines()[1] == "     @ X)"
+
+
+def test_regression_problem_errors_in_wrt_or_a_shape_name_that_argument():
+    err = _problem_error("sum(X @ w)", X="N x D", w="D", wrt="W")
+    assert str(err).splitlines()[:2] == ["<wrt>:1:1: wrt 'W': not declared; did you mean "
+                                         "'w'?", "    W"]
+    err = _problem_error("sum(X @ w)", X="N x D", w="D", wrt=["w", "b"])
+    assert (err.filename, err.column) == ("<wrt>", 4) and "wrt 'b'" in err.message
+    err = _problem_error("sum(X @ w)", X="N x D", w="D x")
+    assert str(err).splitlines() == ["<shape w>:1:4: syntax error: unexpected end of line; "
+                                     "expected a name or an integer", "    D x",
+                                     "    " + " " * 3 + "^"]
+    assert "wrt is empty" in _problem_error("sum(w)", w="D", wrt="").message
+    assert "name is the function's name" in _problem_error("sum(w)", w="D", name="1").message
+
+
 # ------------------------------------------------------------------ hints ---
 
 HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not made)
@@ -92,18 +126,40 @@ HINTS = [  # (expression, declarations, the fix named, a wrong suggestion not ma
     ("sum(y) / len(y)", "y: N", ["len(y) is N"], "mean"),
     ("sum(X ^ 2)", "X: N x D", ["write ** for a power", ".T"], None),
     ("sum(X^T @ X)", "X: N x D", ["write X.T for the transpose"], None),
+    # ^-1 on paper is the inverse, not a reciprocal
+    ("trace(A^-1)", "A: N x N", ["** for an elementwise power", "inv(A) for a matrix inverse"],
+     None),
+    ("trace(A ^ (-1))", "A: N x N", ["inv(A) for a matrix inverse"], None),
+    ("trace((A @ A)^-1)", "A: N x N", ["inv(A) for a matrix inverse"], None),
+    ("sum(A^-1.5)", "A: N x N", ["write ** for a power"], "inv("),
     ("np.sum(X)", "X: N x D", ["drop the 'np.' prefix", "sum(...)"], None),
     ("torch.sum(X)", "X: N x D", ["drop the 'torch.' prefix"], None),
     ("np.linalg.det(A)", "A: N x N", ["drop the 'np.linalg.' prefix", "det(...)"], None),
     ("sum(X.dot(W))", "X: N x D; W: D x H", ["X @ W"], None),
+    # '*' that fails where '@' fits: the product meant
+    ("trace(X.T * Y)", "X, Y: N x D", ["for a matrix product write X.T @ Y"], None),
+    ("sum(x * A)", "A: M x N; x: M", ["for a matrix product write x @ A"], None),
+    ("sum(2 * X * (W + W))", "X: N x D; W: D x H", ["write 2 * X @ (W + W)"], None),
+    ("sum(A * x)", "A: M x N; x: M", ["A is M x N but x is M"], "matrix product"),
+    ("sum(X * W)", "X: N x D; W: H x K", ["X is N x D but W is H x K"], "matrix product"),
+    ("sum(X + Y.T)", "X, Y: N x D", ["shape mismatch in '+'"], "matrix product"),
     ("sum(X.T())", "X: N x D", ["X.T without ()"], None),
     ("sum(X.sum())", "X: N x D", ["sum(X) for X.sum()"], None),
+    # a method's hint names a function of the language: pow is none
+    ("X.pow(2).sum()", "X: N x D", ["write X ** 2 for X.pow(2)"], "pow(X)"),
+    ("sum(X.clamp(0, 1))", "X: N x D", ["write clip(x, lo, hi)"], "clamp(X)"),
+    ("sum(X.t() @ X)", "X: N x D", ["write X.T for the transpose"], "t(X)"),
+    ("sum(X.flatten())", "X: N x D", ["reshape(x, (-1,))"], "not in the language yet"),
+    ("sum(np.cbrt(X))", "X: N x D", ["matcalc has no function 'cbrt'"], "cbrt(...)"),
     ("sum(X.shape)", "X: N x D", ["dimension names"], None),
     ("sum(X[0, 0, 0])", "X: N x D", ["too many indices: 3 for a N x D array"], None),
     ("sum(X[:, 0.5])", "X: N x D", ["an index is an integer"], None),
     ("sum(softmax(X, axis=1, keepdims=True))", "X: N x D",
      ["no keyword 'keepdims'", "sum, mean, max, min"], None),
     ("sum(logsoftmax(X))", "X: N x D", ["log_softmax(x, axis=...)"], None),
+    ("sum(sigma(X))", "X: N x D", ["write sigmoid(x)"], "'sign'"),   # suggested sign
+    ("sum(ln(x))", "x: N", ["write log(x)"], None),
+    ("sum(W)", "w: D", ["unknown name 'W'; did you mean 'w'?"], None),
     ("sum(sum(X, dim=1))", "X: N x D", ["axis="], None),
     ("sum(mean(X, 1))", "X: N x D", ["write mean(..., axis=1)"], None),
     # Python's max of two numbers, written of arrays: the elementwise maximum
@@ -138,6 +194,44 @@ def test_regression_numpy_habits_get_the_fix(expr, decls, fixes, wrong):
         assert fix in err.message, err.message
     if wrong:
         assert wrong not in err.message, err.message
+
+
+def _called(text: str) -> set[str]:
+    """The names text calls as functions, `name(` (not a method, `X.name(`)."""
+    return set(re.findall(r"(?<![\w.])([A-Za-z_]\w*)\(", text))
+
+
+def test_every_hint_names_functions_of_the_language():
+    # X.pow() got "call the function, as in pow(X)": there is no pow
+    known = set(ops.function_names())
+    methods = ["pow", "sum", "exp", "clamp", "t", "transpose", "item", "reshape", "flatten",
+               "size", "matmul", "mm", "dot", "foo", "squeeze", "numpy", "abs", "argmax"]
+    texts = [(name, hint) for table in (hints.FUNCTIONS, hints.ATTRIBUTES, hints.KEYWORDS,
+                                        hints.NAMES) for name, hint in table.items()]
+    texts += [("", hint) for _, _, hint in hints.SYNTAX if isinstance(hint, str)]
+    texts += [(name, hints.method(name, "2")) for name in methods]
+    texts += [(name, hints.module_call("np", name)) for name in methods]
+    for written, text in texts:
+        assert _called(text) - known - {written} == set(), (written, text)
+
+
+@pytest.mark.parametrize("shape", ["(N, D)", "N, D", "[N, D]", "R^(N x D)", "ℝ^(N x D)",
+                                   "R^N"])
+def test_shapes_written_as_tuples_or_math_get_the_declaration(shape):
+    # X: R^(N x D) got "write ** for a power", X: (N, D) no hint
+    err = error_of(f"X: {shape}\nf = sum(X)\n")
+    assert err.line == 1 and "declare shapes as N x D" in err.message
+    assert "**" not in err.message
+
+
+def test_wrt_a_name_in_the_wrong_case_suggests_the_variable(capsys):
+    # wrt W with only w declared: "not declared", no suggestion
+    err = error_of("w: D\nf = sum(w)\nwrt W\n")
+    assert (err.line, err.column) == (3, 5) and "did you mean 'w'?" in err.message
+    with pytest.raises(NameResolutionError, match="did you mean 'w'"):
+        matcalc.parse("w: D\nf = sum(w)\n").with_wrt("W")
+    assert "did you mean 'w'?" in assert_exit_2(capsys, "grad", "-e", "sum(w)", "-d", "w: D",
+                                                "--wrt", "W")
 
 
 @pytest.mark.parametrize("source", ["X: N D\nf = sum(X)\n", "X: N x D real\nf = sum(X)\n",

@@ -22,10 +22,12 @@ from .reading import constant_value, first_argument
 
 
 def suggest(name: str, known, hint: str = "") -> str:
-    """`hint` (the fix from `hints`) if any, else the closest known name."""
+    """`hint` (the fix from `hints`) if any, else the closest known name:
+    one that differs only in case first (`W` for `w`)."""
     if hint:
         return f"; {hint}"
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    close = [k for k in known if k.lower() == name.lower()] or \
+        difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
@@ -259,7 +261,8 @@ class ExprBuilder(Transformer_NonRecursive):
             lhs = " ".join(self.text[start:op.start_pos].split())
             rhs = " ".join(self.text[op.end_pos:end].split())
             message = (f"shape mismatch in '{op}': {lhs} is {fmt(left.shape)} "
-                       f"but {rhs} is {fmt(right.shape)}")
+                       f"but {rhs} is {fmt(right.shape)}"
+                       + hints.product(op, left, right, lhs, rhs))
             if "scalars" in err.message:
                 message = err.message
             raise ShapeError(message, line=op.line, column=op.column, source=self.text)

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import re
 
+from .. import ops
+from ..errors import MatcalcError
+
 _NOT_YET = "is not in the language yet"
 _CONTRACT = "write the contraction with einsum, as in einsum(\"ij,jk->ik\", A, B), or @"
-_RESHAPE = f"reshaping and joining arrays {_NOT_YET}; v[:, None] and v[None, :] " \
-    "make a column and a row"
+_FLATTEN = "write reshape(x, (-1,))"
+_AXIS = "index with None for a new axis, as in X[:, None], or write reshape(X, (N, 1, D))"
+_JOIN = "write concatenate((a, b), axis=...)"
 _MODULES = ("np", "numpy", "torch", "jnp", "jax", "tf", "math", "scipy", "F", "la",
             "linalg")
 
@@ -37,7 +41,8 @@ FUNCTIONS = {
     "multiply": "write a * b", "divide": "write a / b", "add": "write a + b",
     "subtract": "write a - b", "negative": "write -a", "absolute": "write abs(x)",
     "exp2": "write 2 ** x",
-    "expit": "write sigmoid(x)", "logistic": "write sigmoid(x)",
+    "expit": "write sigmoid(x)", "logistic": "write sigmoid(x)", "sigma": "write sigmoid(x)",
+    "σ": "write sigmoid(x)", "ln": "write log(x)",
     "logsoftmax": "write log_softmax(x, axis=...): it is computed stably",
     "inverse": "write inv(A)", "pinv": f"pinv {_NOT_YET}; inv(A) or solve(A, B) for "
                                       "a square A",
@@ -48,9 +53,9 @@ FUNCTIONS = {
     "cumprod": f"cumprod {_NOT_YET}; exp(cumsum(log(x))) for positive x",
     "heaviside": "write step(x), or where(x > 0, 1, 0)",
     "nuclear_norm": f"the nuclear norm {_NOT_YET}",
-    "reshape": _RESHAPE, "ravel": _RESHAPE, "flatten": _RESHAPE, "concatenate": _RESHAPE,
-    "stack": _RESHAPE, "hstack": _RESHAPE, "vstack": _RESHAPE, "squeeze": _RESHAPE,
-    "expand_dims": _RESHAPE,
+    "ravel": _FLATTEN, "flatten": _FLATTEN, "hstack": _JOIN, "vstack": _JOIN,
+    "squeeze": _AXIS, "expand_dims": _AXIS, "unsqueeze": _AXIS,
+    "clamp": "write clip(x, lo, hi)",
     "float": "numbers are already floats: drop float(...)",
     "int": "dimensions are already integers: drop int(...)",
     "shape": "write the dimension names of the declaration",
@@ -68,9 +73,11 @@ NAMES.update({"True": "True and False are not values in matcalc",
 ATTRIBUTES = {
     "dot": "write X @ W for the matrix product",
     "transpose": "write X.T for the transpose",
+    "t": "write X.T for the transpose",
     "shape": "write the dimension names of the declaration",
     "size": "write the dimension names of the declaration",
-    "reshape": _RESHAPE, "flatten": _RESHAPE, "ravel": _RESHAPE,
+    "reshape": "write reshape(X, (N, D)) with the dimension names",
+    "flatten": _FLATTEN, "ravel": _FLATTEN,
     "item": "a scalar is already a number: drop .item()",
     "numpy": "drop .numpy()",
 }
@@ -88,18 +95,20 @@ KEYWORDS = {
 
 # Text the grammar cannot read: (pattern before the error, pattern at the
 # error, fix). The patterns match the error's line; the first that matches
-# gives the hint, and its groups fill `{0}`, `{1}`.
+# gives the hint, and its groups (before's, then at's) fill `{0}`, `{1}`.
 _MODULE = "|".join(_MODULES)
 SYNTAX = [
+    (r"^\s*\w+(\s*,\s*\w+)*\s*:[^=]*$", r"[(\[{^,]",
+     "declare shapes as N x D (the dimensions joined by x; a vector's is N)"),
     (r"", r"\^\s*T\b", "'^' is not an operator: write X.T for the transpose"),
+    (r"(\w*)\s*$", r"\^\s*(?:-\s*1|\(\s*-\s*1\s*\)|\{\s*-\s*1\s*\})(?![\w.])",
+     lambda name: "'^' is not an operator: write ** for an elementwise power, or "
+     f"inv({name or 'A'}) for a matrix inverse"),
     (r"", r"\^", "'^' is not an operator: write ** for a power (or .T for a transpose)"),
     (rf"\b({_MODULE})((?:\.\w+)*)\.(\w+)\s*$", r"\(",
-     lambda module, path, name: f"drop the '{module}{path}.' prefix: "
-     + (function(name, [], []) or f"write {name}(...)")),
-    (r"\.\s*dot\s*$", r"\(", "write X @ W for the matrix product"),
+     lambda module, path, name: module_call(f"{module}{path}", name)),
     (r"\.\s*T\s*$", r"\(", "X.T is the transpose, not a method: write X.T without ()"),
-    (r"\.\s*(\w+)\s*$", r"\(", "methods are not in the language: call the function, "
-                              "as in {0}(X) for X.{0}()"),
+    (r"\.\s*(\w+)\s*$", r"\(([^()]*)", lambda name, args: method(name, args)),
     (r"\w\s*\[[^\]]*$", r"", "an index is integers, slices (1:, ::-1), None and '...' "
                             "(X[:, -1], X[..., 1:], X[:, :, None]) or one integer input "
                             "(E[tokens]); lists and boolean masks are not in the language"),
@@ -133,6 +142,34 @@ def function(name: str, written_args: list[str], args) -> str:
     return hint.format(arg=arg, dim=_first_dim(args)) if hint else ""
 
 
+def module_call(prefix: str, name: str) -> str:
+    """The fix for `np.name(...)` (any module `prefix`): the bare function,
+    or the table's fix, or that matcalc has no such function."""
+    hint = function(name, [], []) or (f"write {name}(...)" if name in ops.function_names()
+                                      else "")
+    if not hint:
+        return f"matcalc has no function '{name}' (its functions have bare names, as in sum(X))"
+    return f"drop the '{prefix}.' prefix: {hint}"
+
+
+_POWERS = ("pow", "power", "__pow__")
+
+
+def method(name: str, args: str) -> str:
+    """The fix for a method call `X.name(args)`: a function of the language
+    or the table's fix, never a function the language lacks."""
+    if name in _POWERS:
+        power = args.strip() if args.strip() and "," not in args else "p"
+        return f"write X ** {power} for X.{name}({power})"
+    if name in ATTRIBUTES:
+        return ATTRIBUTES[name]
+    if name in ops.function_names():
+        return f"methods are not in the language: call the function, as in {name}(X) " \
+               f"for X.{name}()"
+    return "methods are not in the language: " + (
+        function(name, [], []) or "call a function, as in sum(X) for X.sum()")
+
+
 def syntax(line: str, column: int) -> str:
     """The fix for text the grammar cannot read at `column` (1-based) of `line`, or ''."""
     before, at = line[:column - 1], line[column - 1:]
@@ -141,9 +178,21 @@ def syntax(line: str, column: int) -> str:
         match_at = re.match(pattern_at, at) if pattern_at else None
         if (pattern_before and not match_before) or (pattern_at and not match_at):
             continue
-        groups = [g or "" for g in (match_before or match_at).groups()]
+        groups = [g or "" for m in (match_before, match_at) if m for g in m.groups()]
         return hint(*groups) if callable(hint) else hint.format(*groups)
     return ""
+
+
+def product(op, left, right, lhs: str, rhs: str) -> str:
+    """For `a * b` of shapes that do not broadcast but fit a matrix product,
+    `lhs` and `rhs` as written, the hint to write `a @ b` (with its '; '), or ''."""
+    if op != "*":
+        return ""
+    try:
+        ops.matmul(left, right)
+    except MatcalcError:
+        return ""
+    return f"; for a matrix product write {lhs} @ {rhs}"
 
 
 ELEMENTWISE = {"max": "maximum", "min": "minimum"}

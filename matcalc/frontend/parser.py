@@ -343,6 +343,30 @@ def parse(text: str, filename: str | None = None) -> Problem:
         raise
 
 
+def parse_pieces(pieces: list[tuple[str, str, str]], filename: str | None = None) -> Problem:
+    """Parse the lines `prefix + text` of `pieces`, (label, prefix, text)
+    each, given apart (the CLI's -d and -e, `matcalc.problem`'s arguments):
+    an error points into the text of the piece it is in, which it shows, its
+    label the file name (a place in the prefix is the text's first column;
+    one past the last line is in the last piece). `filename` names the
+    rest."""
+    try:
+        return parse("\n".join(prefix + text for _, prefix, text in pieces), filename)
+    except MatcalcError as err:
+        if err.line is None:
+            raise
+        first = 1
+        for k, (label, prefix, text) in enumerate(pieces):
+            count = text.count("\n") + 1
+            if err.line < first + count or k == len(pieces) - 1:
+                if err.line == first:
+                    err.column = max((err.column or 1) - len(prefix), 1)
+                err.line, err.filename, err.source = err.line - first + 1, label, text
+                raise err from None
+            first += count
+        raise
+
+
 def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
     """Parse one expression over the given names (variables, dimensions)."""
     statements = syntax_tree(text).children

@@ -88,8 +88,9 @@ def _checked(*arrays):
 '''
 
 DIRECTION = direction(
-    """The direction for input x, v itself or v[name] for several inputs:
-    of x's shape, in x's namespace, floating type and device.""", '''
+    """The direction for input x, v itself or v[name] (several inputs, or
+    a dict for one): of x's shape, in x's namespace, floating type and
+    device.""", '''
     if (type(v) is type(x) and v.dtype == x.dtype and v.shape == x.shape
             and (type(x) in _ON_CPU or _device_of(v) == _device_of(x))):
         return v  # the usual case (NumPy arrays are all on the CPU)

@@ -155,8 +155,8 @@ class Guards:
         return [by_name, "", "", self.array.strip("\n"), "", "", checked.strip("\n")]
 
     DIRECTION = numpy_guards.direction(
-    """The direction for input x, v itself or v[name] for several inputs,
-    of x's shape, made an array as by _checked.""", '''
+    """The direction for input x, v itself or v[name] (several inputs, or
+    a dict for one), of x's shape, made an array as by _checked.""", '''
     v = _array(v)
     if tuple(v.shape) != tuple(x.shape):
         label = "v" if name is None else f"v[{name!r}]"

@@ -99,14 +99,17 @@ def by_name_source(problem) -> list[str]:
 def direction(doc: str, shaped: str) -> str:
     """The source of `_direction(v, x, name=None)`, the hvp's direction for
     the input x, with the docstring `doc`: v itself, or v[name] for several
-    inputs (a TypeError names what is missing or unknown), then made x's
-    kind of array of x's shape by the lines `shaped`."""
+    inputs or a dict for one (a TypeError names what is missing or unknown),
+    then made x's kind of array of x's shape by the lines `shaped`."""
     return ('\ndef _direction(v, x, name=None):\n    """' + doc + '"""\n' + _PICK
             + shaped.lstrip("\n"))
 
 
-# The direction v, or v[name] for several inputs.
+# The direction v, or v[name] for several inputs or a dict for one (as
+# several take it).
 _PICK = '''
+    if name is None and type(v) is dict:  # one variable's, by its name
+        name = WRT[0]
     if name is not None:
         if type(v) is not dict or name not in v:
             raise TypeError(f"hvp needs v[{name!r}]: v is a dict by "
@@ -119,8 +122,9 @@ _PICK = '''
 '''.lstrip("\n")
 
 DIRECTION = direction(
-    """The direction for input x, v itself or v[name] for several inputs:
-    of x's shape and floating type (array-likes made arrays).""", '''
+    """The direction for input x, v itself or v[name] (several inputs, or
+    a dict for one): of x's shape and floating type (array-likes made
+    arrays).""", '''
     if (type(v) is np.ndarray and v.dtype is x.dtype
             and v.shape == x.shape):  # x: an array or NumPy scalar
         return v  # the usual case

@@ -112,6 +112,8 @@ CASES = {
     "exp_softmax": lambda: exp(sub(x, logsumexp(x))),
     "kron_eye": lambda: kron(eye(2), eye(3)),      # (sizes: evaluate reads no N M)
     "trace_kron": lambda: trace(kron(A, mul(s, B))),
+    "trace_of_sum": lambda: add(trace(add(A, matmul(B, C))), trace(mul(const(3), A))),
+    "trace_outer": lambda: trace(outer(x, y)),
     "sum_eye_product": lambda: add(reduce_sum(mul(eye(N), A, B)), reduce_sum(mul(eye(N), A), 1),
                                    reduce_sum(mul(eye(N), exp(A)), 0)),
     "pow_eye": lambda: mul(power(eye(N), const(3)), A),
@@ -474,3 +476,14 @@ def test_a_broadcast_eye_of_one_is_no_identity_for_sum_eye_product():
                                              X="N x N", x="N"))
     X, v = np.arange(9.0).reshape(3, 3), np.array([1.0, -2.0, 0.5])
     assert module.forward(X, v)[0] == pytest.approx(X.sum() + X.sum(axis=0) @ v)
+
+
+def test_a_negated_sum_of_negative_terms_is_their_sum():
+    """-(-a - b) = a + b: a GP Hessian printed -(t0 @ t0) - (-outer(g0, t1) -
+    outer(t1, g0)); with tr(a bᵀ) = aᵀ b and the trace of a sum, it is the
+    textbook (g0 @ t1 + t1 @ g0 - trace(t0 @ t0)) / 2."""
+    got = add(neg(matmul(A, B)), neg(add(neg(outer(x, y)), neg(C))))
+    assert set(got.args) == {outer(x, y), C, neg(matmul(A, B))}
+    p = matcalc.parse("D: N x N symmetric\ny: N\ns: scalar\nK = exp(-D / 2) + s * eye(N)\n"
+                      "f = y @ solve(K, y) / 2 + logdet(K) / 2\nwrt s")
+    assert "H_s = (g0 @ t1 + t1 @ g0 - trace(t0 @ t0)) / 2" in str(matcalc.hessian(p))

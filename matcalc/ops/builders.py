@@ -146,6 +146,9 @@ def mul(*factors: Expr) -> Expr:
         return zeros(shape)
     c = c.xreplace(_UNIT_FLOATS)  # 2 * 0.5 * N is N, no coefficient 1.0 * N
     kept = [f for f in rest if not is_op(f, "ones")]
+    if c == -1 and len(kept) == 1 and is_op(kept[0], "add") and kept[0].shape == shape and \
+            all(_coefficient(t)[0].could_extract_minus_sign() for t in kept[0].args):
+        return add(*(mul(const(-1), t) for t in kept[0].args))  # -(-a - b) = a + b
     if broadcast((), *(f.shape for f in kept)) != shape:
         kept.insert(0, ones(shape))
     if c != 1 or not kept:

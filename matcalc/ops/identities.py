@@ -13,7 +13,7 @@ import sympy
 
 from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
-from .builders import (_broadcast_vector, _coefficient, col, diag, div, exp, eye, func, kron,
+from .builders import (_broadcast_vector, _coefficient, add, col, diag, div, exp, eye, func, kron,
                        matmul, mul, neg, ones, outer, rebuild, row, trace)
 from .axes import reduce_sum, softmax, spread
 from .core import _view, unnamed
@@ -396,6 +396,23 @@ def kron_coefficient(a: Expr, b: Expr) -> Expr | None:
     if (ca != 1 or cb != 1) and ra is not None and rb is not None:
         return mul(const(ca * cb), kron(ra, rb))
     return None
+
+
+@rule("trace")
+def trace_of_sum(x: Expr) -> Expr | None:
+    """tr(A + B) = tr(A) + tr(B)
+
+    and tr(c A) = c tr(A): no sum of matrices formed for its diagonal."""
+    if is_op(x, "add") and all(t.shape == x.shape for t in x.args):
+        return add(*(trace(t) for t in x.args))
+    c, rest = _coefficient(x)
+    return mul(const(c), trace(rest)) if c != 1 and rest is not None else None
+
+
+@rule("trace")
+def trace_outer(x: Expr) -> Expr | None:
+    """tr(a bᵀ) = aᵀ b"""
+    return matmul(*x.args) if is_op(x, "outer") else None
 
 
 @rule("trace")

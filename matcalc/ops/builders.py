@@ -56,7 +56,8 @@ def _coefficient(node: Expr) -> tuple[sympy.Expr, Expr | None]:
 
 def _term_key(x: Expr):
     """What makes two terms alike: the factors of a product in any order, the
-    matrices of a product chain in any grouping."""
+    matrices of a product chain in any grouping, the two vectors of a dot
+    product in either order (a @ b = b @ a)."""
     if is_op(x, "mul"):
         return frozenset(Counter(x.args).items())
     if is_op(x, "matmul"):
@@ -69,7 +70,7 @@ def _term_key(x: Expr):
                 stack.extend(reversed(node.args))
             else:
                 chain.append(node)
-        return ("@", tuple(chain))
+        return ("@", frozenset(chain) if len(chain) == 2 and not x.shape else tuple(chain))
     return x
 
 

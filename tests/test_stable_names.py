@@ -333,3 +333,10 @@ def test_hessian_vector_products_are_finite_at_large_inputs(case, label, source)
         products = module.hvp({k: np.ones_like(a) for k, a in inputs.items()}, **inputs)
     for name, h in products.items():
         assert np.all(np.isfinite(h)), f"{source}: (H v)_{name} = {h}"
+
+
+def test_an_adjoint_that_is_a_transposed_input_is_no_name():
+    """The adjoint Xᵀ of tr(Xᵀ A X)'s product Xᵀ A is read as itself: the
+    gradient printed δt0 = X.T, then A @ δt0.T and X @ δt0."""
+    text = str(matcalc.grad(matcalc.problem("trace(X.T @ A @ X)", X="N x K", A="N x N")))
+    assert "δ" not in text and "∂f/∂X = t0.T + A @ X" in text and "∂f/∂A = X @ X.T" in text

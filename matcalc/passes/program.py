@@ -92,12 +92,21 @@ def _is_bound(node: Expr, uses: dict) -> bool:
     """Whether a node is worth a name of its own: computed, used twice, and
     more than a negated variable (−y reads as itself)."""
     return isinstance(node, Apply) and node.op not in _CHEAP and node.op != "name" \
-        and uses.get(node, 0) > 1 and not _negated_leaf(node)
+        and uses.get(node, 0) > 1 and not _leaf_view(node)
 
 
 def _negated_leaf(node: Apply) -> bool:
     return node.op == "mul" and len(node.args) == 2 and is_const(node.args[0], -1) \
         and isinstance(node.args[1], Var)
+
+
+def _leaf_view(node: Expr) -> bool:
+    """−y or Xᵀ, or an adjoint that is one of them: each reads as itself
+    (δt0 = X.T, then δt0.T, was X.T twice over)."""
+    while is_op(node, "adjoint"):
+        node = node.args[0]
+    return isinstance(node, Apply) and (_negated_leaf(node) or (
+        node.op == "transpose" and isinstance(node.args[0], Var)))
 
 
 
@@ -192,6 +201,8 @@ class _Naming:
             return args[0]
         if inverse_times(node, self.chosen):  # A⁻¹ B, computed once: a solve, not an inverse
             return apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
+        if is_op(node, "transpose") and is_op(args[0], "transpose"):  # (Xᵀ)ᵀ of a dropped adjoint
+            return args[0].args[0]
         if isinstance(node, Apply):
             return apply(OPS[node.op], args, node.params)
         return node

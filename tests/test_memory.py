@@ -249,7 +249,7 @@ REUSED = [
     ("R: N x D\nA: D x D\nf = trace(R @ A @ A.T @ R.T)\n", "dA", "R.T @ t0"),
     # P = B C is larger than B and C: the low-rank factors are kept
     ("B: N x K\nC: K x M\nA: M x N\nP = B @ C\nf = sum(sin(P)) + trace(A @ B @ C)\n",
-     "dA", "dt0 @ B.T"),
+     "dA", "C.T @ B.T"),
     # inv(A) @ C only inside a trace is never formed, so never reused
     ("A: N x N\nC: N x N\nf = trace(inv(A) @ C)\n", "dA", "t0.T @ C.T @ t0.T"),
 ]

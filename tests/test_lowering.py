@@ -41,10 +41,6 @@ class ArrayApiLike(NumpyTarget):
         return f"np.eye({size}, dtype=dtype)"
 
     @staticmethod
-    def reshape(x: str, shape: str) -> str:
-        return f"np.reshape({x}, {shape})"
-
-    @staticmethod
     def stack(items: str, shape: str) -> str:
         return f"np.stack([np.broadcast_to(c, {shape}) for c in {items}], axis=-1)"
 

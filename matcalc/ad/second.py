@@ -214,7 +214,7 @@ def hessian(problem: Problem, wrt=None) -> SecondOrder:
     entries, taken = [], set()
     for x, y in pairs:
         label = f"{x}" if x == y else f"{x},{y}"
-        name = base = "H_" + label.replace(",", "_")
+        name = "H_" + label.replace(",", "_")
         while name in taken:  # H_a_b_c of (a, b_c) and of (a_b, c)
             name += "_"
         taken.add(name)

@@ -375,8 +375,13 @@ def check(problem, dims=None, inputs=None, seed: int = 0, tol: float = 1e-6,
             raise _at_sizes(problem, concrete, given) from None
 
 
+def _sizes_text(concrete: dict) -> str:
+    """'N = 3, D = 4'."""
+    return ", ".join(f"{d} = {n}" for d, n in concrete.items())
+
+
 def _at_sizes(problem, concrete, given) -> DomainError:
-    at = ", ".join(f"{d} = {n}" for d, n in concrete.items())
+    at = _sizes_text(concrete)
     drawn = "the inputs given and random" if given else "random inputs"
     return DomainError(f"{problem.output_name} cannot be evaluated at {at} (nor with those "
                        f"sizes reversed) with {drawn} in its domain{_needs(problem)}; "
@@ -392,7 +397,7 @@ def _check_at(problem, concrete, given, module, seed, tol, eps) -> CheckResult:
         with np.errstate(all="ignore"):  # a non-finite value or gradient is reported
             return _compare(problem, module, values, concrete, rng, tol, eps)
     except (ArithmeticError, np.linalg.LinAlgError) as err:  # overflow, a singular matrix
-        at = ", ".join(f"{d} = {n}" for d, n in concrete.items())
+        at = _sizes_text(concrete)
         raise DomainError(f"{problem.output_name} cannot be evaluated at "
                           f"{at or 'these inputs'}: {err}") from None
 
@@ -415,7 +420,7 @@ def _compare(problem, module, values, concrete, rng, tol, eps) -> CheckResult:
     order = list(problem.variables)
     value, cache = module.forward(*(values[n] for n in order))
     if not np.all(np.isfinite(value)):
-        at = ", ".join(f"{d} = {n}" for d, n in concrete.items())
+        at = _sizes_text(concrete)
         raise DomainError(f"{problem.output_name} is not finite at these inputs"
                           f"{' (' + at + ')' if at else ''}; give inputs in its domain"
                           f"{_needs(problem)} or other sizes (--dims, dims=)")

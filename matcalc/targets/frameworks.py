@@ -223,12 +223,6 @@ class FrameworkTarget(NumpyTarget):
             return [f"{target} = {printer.typed(printer.doprint(expr))}"]
         return [f"{target} = {printer.doprint(expr)}"]
 
-    def reshape(self, x: str, shape: str) -> str:
-        return f"{self.module}.reshape({x}, {shape})"
-
-    def permute(self, x: str, axes: str) -> str:
-        return f"{self.module}.{self.permute_function}({x}, {axes})"
-
     def stack(self, items: str, shape: str) -> str:
         """The columns of a full Hessian or Jacobian, stacked on a last axis
         (JAX's arrays take no item assignment; neither do torch's in autograd)."""

@@ -118,6 +118,8 @@ class NumpyTarget:
                                 contraction_order=True, broadcasts=True, casts=True,
                                 vector_first=True, updates=True)
     imports = ("import numpy as np",)
+    module = "np"                    # the array library as the code names it
+    permute_function = "transpose"
 
     @property
     def reserved(self) -> frozenset:
@@ -171,13 +173,11 @@ class NumpyTarget:
     def indices(shape: str) -> str:
         return f"np.ndindex(*{shape})"
 
-    @staticmethod
-    def reshape(x: str, shape: str) -> str:
-        return f"np.reshape({x}, {shape})"
+    def reshape(self, x: str, shape: str) -> str:
+        return f"{self.module}.reshape({x}, {shape})"
 
-    @staticmethod
-    def permute(x: str, axes: str) -> str:
-        return f"np.transpose({x}, {axes})"
+    def permute(self, x: str, axes: str) -> str:
+        return f"{self.module}.{self.permute_function}({x}, {axes})"
 
 
 TARGET = NumpyTarget()

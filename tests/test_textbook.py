@@ -19,7 +19,8 @@ checked four ways:
   `operations(the textbook's)`, counted over the printed lines (see
   `operations`);
 * clean: matcalc's printed lines have no alias line, no uncancelled
-  constant, no uncollected like terms, no do-nothing wrapper, no
+  constant, no uncollected like terms, no constant inside a matrix
+  product's operand, no do-nothing wrapper, no
   recomputed subexpression and no materialised broadcast (see `FLAWS`).
 
 A row that matcalc does not yet print in the textbook's form is marked
@@ -221,6 +222,18 @@ def _without_coefficient(node):
     return node
 
 
+def buried_scales(bindings, gradients, forward) -> list[str]:
+    """`X @ -(A @ B)`, `t0 @ (0.5 * R.T)`: a constant inside an operand of
+    a matrix product, where it scales the product."""
+    found = []
+    for n, e in bindings:
+        for node in _tree(e):
+            if is_op(node, "matmul", "outer") and any(
+                    is_op(a, "mul") and isinstance(a.args[0], Const) for a in node.args):
+                found.append(f"{n}: {node}")
+    return found
+
+
 def do_nothing_wrappers(bindings, gradients, forward) -> list[str]:
     """`sum(v[:, None], axis=1)`: a sum over axes of length 1 (`sum(x[:, :,
     None], axis=2)` too), or of a scalar; a transpose of a transpose."""
@@ -263,7 +276,7 @@ def materialised_broadcasts(bindings, gradients, forward) -> list[str]:
     return found
 
 
-FLAWS = [alias_lines, uncancelled_constants, uncollected_terms, do_nothing_wrappers,
+FLAWS = [alias_lines, uncancelled_constants, uncollected_terms, buried_scales, do_nothing_wrappers,
          recomputation, materialised_broadcasts]
 
 
@@ -389,6 +402,8 @@ def _flawed_programs():
         "do_nothing_wrappers": [("dx", summed)],
         "recomputation": [("dx", op("add", op("exp", x), op("mul", w, op("exp", x))))],
         "materialised_broadcasts": [("dX", op("mul", op("ones", shape=(k, n)), x))],
+        "buried_scales": [("dw", op("matmul", X, op("mul", const(-1), op("exp", op("sum", X,
+                                                                                  axis=0)))))],
     }
 
 

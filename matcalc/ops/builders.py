@@ -160,22 +160,21 @@ def mul(*factors: Expr) -> Expr:
     return identity if identity is not None else apply(OPS["mul"], tuple(kept))
 
 
-_ONE = sympy.Integer(1)
 _UNIT_FLOATS = {sympy.Float(1): sympy.Integer(1), sympy.Float(-1): sympy.Integer(-1)}
 
 
 def _powers(factors: list[Expr]) -> list[Expr]:
-    """x * x ** 2 = x ** 3: equal bases with constant exponents combined."""
-    exponents: dict[Expr, sympy.Expr] = {}
+    """x * x ** 2 = x ** 3 and x * x ** y = x ** (y + 1): equal bases
+    combined, their exponents added."""
+    exponents: dict[Expr, list[Expr]] = {}
     for f in factors:
         if not isinstance(f, Const):
-            base, e = (f.args[0], f.args[1].value) if is_op(f, "pow") and \
-                isinstance(f.args[1], Const) else (f, _ONE)
-            exponents[base] = exponents.get(base, 0) + e
+            base, e = (f.args[0], f.args[1]) if is_op(f, "pow") else (f, const(1))
+            exponents.setdefault(base, []).append(e)
     if len(exponents) == sum(not isinstance(f, Const) for f in factors):
         return factors
     return [f for f in factors if isinstance(f, Const)] + \
-        [power(base, const(e)) for base, e in exponents.items()]
+        [power(base, add(*e)) for base, e in exponents.items()]
 
 
 def neg(x: Expr) -> Expr:

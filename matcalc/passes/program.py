@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..ir.expr import Apply, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
-from ..ops import OPS, unnamed
+from ..ir.expr import Apply, Const, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
+from ..ops import OPS, rebuild, unnamed
 from .lowering import inverse_times, plan, scaled
 
 # Deepest expression one binding may hold: deeper ones are split into named
@@ -111,6 +111,12 @@ def _leaf_view(node: Expr) -> bool:
 
 
 
+def _scaled_name(node: Expr) -> bool:
+    """c x for a constant c and a name x."""
+    return is_op(node, "mul") and len(node.args) == 2 and isinstance(node.args[0], Const) \
+        and isinstance(node.args[1], Var)
+
+
 def _uses(order: list, roots: list) -> dict[Expr, int]:
     """How often each node is used (a root once more); an inlined view
     repeats its argument, so the argument counts its uses too."""
@@ -147,6 +153,7 @@ class _Naming:
         self.chosen: dict[Expr, str] = {}
         self.role: dict[Expr, tuple[str, str | None]] = {}
         self.bindings: list[Binding] = []
+        self.bound: dict[Expr, Var] = {}  # each bound body, and its name
         self.issued: set[str] = set()  # the numbered names given
 
     def numbered(self, kind: str) -> str:
@@ -196,13 +203,17 @@ class _Naming:
                          for k in range(0, len(args), MAX_DEPTH))
         return args
 
-    def _body(self, node: Expr, args: tuple, replaced: dict) -> Expr:
+    def _body(self, node: Expr, args: tuple, replaced: dict, opened: bool) -> Expr:
+        """The node over its arguments as bound; where an argument is an
+        adjoint whose mark was dissolved (unnamed), the builders' algebra
+        applies once more: X @ −(A B) is −(X @ A B), (Xᵀ)ᵀ is X."""
         if is_op(node, "adjoint"):
             return args[0]
         if inverse_times(node, self.chosen):  # A⁻¹ B, computed once: a solve, not an inverse
             return apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
-        if is_op(node, "transpose") and is_op(args[0], "transpose"):  # (Xᵀ)ᵀ of a dropped adjoint
-            return args[0].args[0]
+        if opened:  # a product the rebuilt form holds that is bound already is its name
+            return rewrite([rebuild(node, args)], lambda n, a: self.bound.get(n) or (
+                apply(OPS[n.op], a, n.params) if a != n.args else n))[0]
         if isinstance(node, Apply):
             return apply(OPS[node.op], args, node.params)
         return node
@@ -212,10 +223,13 @@ class _Naming:
         MAX_DEPTH; returns each node as the bindings refer to it."""
         replaced: dict[Expr, Expr] = {}
         depth: dict[Expr, int] = {}
+        opened: set[Expr] = set()  # dissolved adjoint marks, and the nodes built on them
         for node in self.order:
             if is_op(node, "name", "adjoint") \
                     and node not in self.chosen:
                 replaced[node], depth[node] = replaced[node.args[0]], depth[node.args[0]]
+                if node.op == "adjoint" or node.args[0] in opened:
+                    opened.add(node)
                 continue
             kind = "forward" if node in self.forward else "backward"
             args = tuple(replaced[a] for a in node.args)
@@ -225,13 +239,21 @@ class _Naming:
             depth[node] = below + max(len(args), 1)
             if depth[node] > MAX_DEPTH and node not in self.chosen:
                 self.chosen[node], self.role[node] = self.numbered(kind), (kind, None)
-            body = self._body(node, args, replaced)
+            rebuilt = any(a in opened for a in node.args)
+            if rebuilt and node not in self.chosen:
+                opened.add(node)
+            body = self._body(node, args, replaced, rebuilt)
             if isinstance(body, Var) and self.role.get(node, ("",))[0] != "value":
                 replaced[node], depth[node] = body, 0      # no alias line: g0 = t0
+                continue
+            if rebuilt and _scaled_name(body):             # no line g0 = 0.5 * t1: the
+                replaced[node], depth[node] = body, 1      # products it feeds take the scale
+                opened.add(node)
                 continue
             if node in self.chosen:
                 self.bindings.append(Binding(self.chosen[node], body, *self.role[node]))
                 replaced[node], depth[node] = var(self.chosen[node], node.shape), 0
+                self.bound.setdefault(body, replaced[node])
             else:
                 replaced[node] = body
         return replaced

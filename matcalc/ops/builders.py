@@ -337,9 +337,20 @@ def shared_adjoint(g: Expr) -> Expr:
     open (c I, c 1, a broadcast c 1 vᵀ), so the products built from it
     still absorb it and it never becomes a dense array."""
     if not isinstance(g, Apply) or g.op in ("ones", "zeros", "eye", "adjoint", "name") \
-            or _stays_open(g):
+            or _stays_open(g) or _mask(g):
         return g
     return apply(OPS["adjoint"], (g,))
+
+
+def _mask(g: Expr) -> bool:
+    """where(k, c, 0) or where(k, 0, c) for a number c (or c 1): a
+    condition cast, which the products it multiplies take into their branch
+    (so a guarding where keeps the NaN of the branch not taken out)."""
+    if not is_op(g, "where"):
+        return False
+    branches = [_coefficient(b) for b in g.args[1:]]
+    return any(c == 0 and r is None for c, r in branches) and \
+        all(r is None or is_op(r, "ones") for _, r in branches)
 
 
 def _stays_open(g: Expr) -> bool:

@@ -14,7 +14,7 @@ import sympy
 from ..errors import ShapeError
 from ..ir.expr import Const, Expr, apply, const, is_op
 from ..ir.shapes import fmt
-from .builders import BUILDERS, add, exp, func, is_zero, mul, ones, power, sub, zeros
+from .builders import BUILDERS, _coefficient, add, exp, func, is_zero, mul, ones, power, sub, zeros
 from .axes import reduce_sum, unbroadcast
 from .core import OPS, Op, _register
 from .shape_rules import _broadcast, _cumsum_shape, _eye, _given_shape, _matrices
@@ -104,15 +104,21 @@ def where(cond: Expr, a: Expr, b: Expr) -> Expr:
         return mul(ones(shape), a)
     if is_zero(a) and is_zero(b):
         return zeros(shape)
-    # ones beside an array is 1 (the array gives the floating type and the
+    # c ones beside an array is c (the array gives the floating type and the
     # condition or the array the shape); beside a number it stays, typed
-    if is_op(a, "ones") and not isinstance(b, Const):
-        a = const(1)
-    elif is_op(b, "ones") and not isinstance(a, Const):
-        b = const(1)
+    if _scaled_ones(a) is not None and not isinstance(b, Const):
+        a = const(_scaled_ones(a))
+    elif _scaled_ones(b) is not None and not isinstance(a, Const):
+        b = const(_scaled_ones(b))
     a, b = (_unspread(x, shape) for x in (a, b))
     node = func("where", cond, a, b)
     return node if node.shape == shape else mul(ones(shape), node)
+
+
+def _scaled_ones(x: Expr):
+    """c for c 1 (an array of ones times a constant), else None."""
+    c, rest = _coefficient(x)
+    return c if is_op(rest, "ones") else None
 
 
 def _unspread(x: Expr, shape) -> Expr:

@@ -281,31 +281,43 @@ def _is_zero(x: Expr) -> bool:
 
 @rule("mul")
 def mul_into_where(*factors: Expr) -> Expr | None:
-    """c where(k, 0, b) = where(k, 0, c b), and so for where(k, a, 0)
+    """h where(k, 0, b) = where(k, 0, h b), and so for where(k, a, 0)
 
-    (a constant scale moves onto the branch that is not 0)."""
-    consts = [f for f in factors if isinstance(f, Const)]
+    (the other factors move onto the branch that is not 0, so the gradient
+    of where(x > 0, log(x), 0) is where(x > 0, 1 / x, 0): 0, not 0 · ∞ =
+    NaN, where the branch is not taken)."""
     masked = [f for f in factors if _where_with_zero(f) is not None]
-    if not consts or not masked:
+    if not masked or len(factors) < 2:
         return None
-    c, (k, a, b) = consts[0], masked[0].args
-    rest = (f for f in factors if f is not c and f is not masked[0])
-    return mul(where(k, a if _is_zero(a) else mul(c, a), b if _is_zero(b) else mul(c, b)),
-               *rest)
+    (k, a, b), rest = masked[0].args, [f for f in factors if f is not masked[0]]
+    return where(k, a if _is_zero(a) else mul(a, *rest), b if _is_zero(b) else mul(b, *rest))
+
+
+@rule("div")
+def div_into_where(a: Expr, b: Expr) -> Expr | None:
+    """where(k, 0, y) / h = where(k, 0, y / h), and so for where(k, y, 0)"""
+    if _where_with_zero(a) is None:
+        return None
+    k, y, z = a.args
+    return where(k, y if _is_zero(y) else div(y, b), z if _is_zero(z) else div(z, b))
 
 
 @rule("add")
 def add_complementary_wheres(*terms: Expr) -> Expr | None:
     """where(k, a, 0) + where(k, 0, b) = where(k, a, b)
 
-    (the two branches of one condition, as a leaky ReLU's gradient)."""
-    parts = [(t, _where_with_zero(t)) for t in terms]
-    left = {p[0]: (t, p[1]) for t, p in parts if p is not None and _is_zero(p[2])}
-    for t, p in parts:
-        if p is not None and _is_zero(p[1]) and p[0] in left and left[p[0]][0] is not t:
-            u, a = left[p[0]]
-            rest = (r for r in terms if r is not t and r is not u)
-            return add(where(p[0], a, p[2]), *rest)
+    (the two branches of one condition, as a leaky ReLU's gradient), and
+    where(k, a, 0) + where(k, c, 0) = where(k, a + c, 0): the terms with one
+    condition are one where."""
+    by_condition: dict[Expr, list[Expr]] = {}
+    for t in terms:
+        if _where_with_zero(t) is not None:
+            by_condition.setdefault(t.args[0], []).append(t)
+    for k, group in by_condition.items():
+        if len(group) > 1:
+            rest = (r for r in terms if all(r is not t for t in group))
+            return add(where(k, add(*(t.args[1] for t in group)),
+                             add(*(t.args[2] for t in group))), *rest)
     return None
 
 

@@ -86,7 +86,7 @@ CASES = {
     "matmul_scalar": lambda: matmul(mul(s, A), mul(func("exp", s), x)),
     "transpose_symmetric": lambda: transpose(S),
     "transpose_transpose": lambda: transpose(transpose(X)),
-    "transpose_coefficient": lambda: add(transpose(mul(const(-3), X)), var("Y", (M, N))),
+    "transpose_coefficient": lambda: add(transpose(mul(const(-3), X)), transpose(div(exp(X), s))),
     "transpose_outer": lambda: transpose(outer(x, w)),
     "matmul_outer": lambda: add(matmul(X, outer(w, y)), matmul(outer(x, y), A),
                                 outer(matmul(z, outer(x, y)), matmul(outer(y, x), p))),

@@ -128,6 +128,8 @@ ROWS = [
     Row("gauss_S_full", COOKBOOK, "S: N x N spd; C: N x N symmetric",
         "logdet(S) + trace(inv(S) @ C)", "S", "Si = inv(S); dS = Si - Si @ C @ Si",
         "Cookbook eqs. 57 and 124, S and C symmetric (the Gaussian likelihood)"),
+    Row("tr_AtB_scaled", COOKBOOK, "A: N x K; B: N x K; c: scalar positive", "trace(A.T @ B) / c",
+        "A", "dA = B / c", "∂ tr(AᵀB)/∂A = B (the Cookbook's trace derivatives), over a scalar"),
     Row("tr_inv_XtX", COOKBOOK, "X: N x M", "trace(inv(X.T @ X))", "X",
         "Q = inv(X.T @ X); dX = -2 * X @ Q @ Q", "Cookbook eq. 124 and the chain rule",
         dims=(("N", 6), ("M", 3))),

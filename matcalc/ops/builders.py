@@ -357,6 +357,10 @@ def _stays_open(g: Expr) -> bool:
     """Whether g is s I (s a scalar), c 1, c 1 ⊙ v[:, None] (or v[None, :])
     or c X for a variable X: nothing to compute that the products cannot
     take."""
+    if is_op(g, "div") and not g.args[1].shape:
+        g = g.args[0]                                      # (s I) / d, c 1 / d
+        if is_op(g, "eye", "ones"):
+            return True
     if not is_op(g, "mul"):
         return False
     if any(is_op(a, "eye") for a in g.args) and all(is_op(a, "eye") or not a.shape

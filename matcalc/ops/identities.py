@@ -245,6 +245,8 @@ def _scaled_identity(x: Expr) -> tuple:
     if is_op(x, "mul") and sum(is_op(a, "eye") for a in x.args) == 1 and \
             all(is_op(a, "eye") or not a.shape for a in x.args):
         return mul(*(a for a in x.args if not is_op(a, "eye"))), None
+    if is_op(x, "div") and not x.args[1].shape and (s := _scaled_identity(x.args[0])[0]) is not None:
+        return div(s, x.args[1]), None                      # (s I) / d = (s / d) I
     return None, x
 
 

@@ -9,7 +9,7 @@ outer product takes a matrix-matrix one (and so for a sum of outer products); x�
 from __future__ import annotations
 
 from ..ir.expr import Expr, const, is_op
-from .builders import _coefficient, add, matmul, mul, outer, transpose
+from .builders import _coefficient, add, div, matmul, mul, outer, transpose
 from .rulebook import rule
 
 
@@ -61,7 +61,11 @@ def transpose_outer(x: Expr) -> Expr | None:
 
 @rule("transpose")
 def transpose_coefficient(x: Expr) -> Expr | None:
-    """(c X)ᵀ = c Xᵀ"""
+    """(c X)ᵀ = c Xᵀ
+
+    and (X / s)ᵀ = Xᵀ / s for a scalar s."""
+    if is_op(x, "div") and not x.args[1].shape and x.args[0].shape == x.shape:
+        return div(transpose(x.args[0]), x.args[1])
     c, rest = _coefficient(x)
     if c != 1 and rest is not None and rest.shape == x.shape:
         return mul(const(c), transpose(rest))

@@ -213,9 +213,9 @@ def test_the_audit_finds_a_dense_identity():
 
 
 def test_the_audit_sees_broadcasts_and_skips_views():
-    p = matcalc.problem("sum(x[:, None] * y[None, :] * A.T)", x="N", y="D", A="D x N")
+    p = matcalc.problem("sum(x[:, None] * A.T * y[None, :])", x="N", y="D", A="D x N")
     sizes = {str(n): s for n, s in allocations([p.output])}
-    assert "x[:, None] * y[None, :] * A.T" in sizes and "A.T" not in sizes
+    assert "x[:, None] * A.T * y[None, :]" in sizes and "A.T" not in sizes
 
 
 @GENERATED

@@ -93,6 +93,12 @@ CASES = {
     "matmul_sum_of_outers": lambda: add(matmul(add(outer(x, y), mul(const(-2), outer(z, p))), A),
                                         matmul(B, sub(outer(y, x), outer(p, z)))),
     "matmul_vector_transposed": lambda: matmul(w, transpose(X)),
+    "sum_of_product": lambda: add(reduce_sum(matmul(X, transpose(X))), reduce_sum(outer(x, w)),
+                                  *(reduce_sum(exp(reduce_sum(m, axis))) for axis in (0, 1)
+                                    for m in (matmul(A, X), outer(x, w))),
+                                  reduce_sum(matmul(A, x))),
+    "sum_of_vector_product": lambda: add(reduce_sum(mul(x, exp(y))), s),
+    "mul_column_row": lambda: add(mul(col(x), row(w)), mul(row(w), col(exp(y)))),
     "sum_broadcast_vector": lambda: reduce_sum(_two(col(x)), 1),
     "sum_of_broadcast": lambda: add(reduce_sum(mul(ones((M, N)), x, y), 0),
                                     reduce_sum(mul(ones((N, M)), col(x), s), 1)),
@@ -224,7 +230,8 @@ def test_steps_name_the_identity_a_line_uses():
     rules = _step_rules("x: N\nf = logsumexp(x)")
     assert identity in rules[0]
     text = str(matcalc.grad(matcalc.parse("x: N\nf = logsumexp(x)"), steps=True).steps)
-    assert f"df = sum(softmax(x) * dx)    [d logsumexp(x) = sum(softmax(x) ⊙ dx); {identity}]" \
+    dot = rulebook.RULES["sum_of_vector_product"].identity
+    assert f"df = softmax(x) @ dx    [d logsumexp(x) = sum(softmax(x) ⊙ dx); {identity}; {dot}]" \
         in text
     with rulebook.disabled("exp_softmax"):
         assert all(identity not in r for r in _step_rules("x: N\nf = logsumexp(x)"))

@@ -9,7 +9,9 @@ outer product takes a matrix-matrix one (and so for a sum of outer products); x�
 from __future__ import annotations
 
 from ..ir.expr import Expr, const, is_op
+from .axes import reduce_sum
 from .builders import _coefficient, add, div, matmul, mul, outer, transpose
+from .identities import _scaled_identity
 from .rulebook import rule
 
 
@@ -32,16 +34,62 @@ def matmul_outer(a: Expr, b: Expr) -> Expr | None:
 
 @rule("matmul")
 def matmul_sum_of_outers(a: Expr, b: Expr) -> Expr | None:
-    """(Σ cᵢ uᵢ vᵢᵀ) B = Σ cᵢ uᵢ (vᵢᵀ B)
+    """(Σ cᵢ uᵢ vᵢᵀ + s I) B = Σ cᵢ uᵢ (vᵢᵀ B) + s B
 
-    and B (Σ cᵢ uᵢ vᵢᵀ) = Σ cᵢ (B uᵢ) vᵢᵀ: a sum of outer products is
-    never formed to be multiplied."""
+    and B (Σ cᵢ uᵢ vᵢᵀ + s I) = Σ cᵢ (B uᵢ) vᵢᵀ + s B: a sum of outer
+    products (and a scaled identity, as in a projection I − u uᵀ) is never
+    formed to be multiplied."""
     for s, first in ((a, True), (b, False)):
         terms = s.args if is_op(s, "add") else ()
-        parts = [_coefficient(t) for t in terms]
-        if terms and all(is_op(r, "outer") for _, r in parts):
-            return add(*(mul(const(c), matmul(r, b) if first else matmul(a, r))
-                         for c, r in parts))
+        if terms and all(is_op(_coefficient(t)[1], "outer") or
+                         _scaled_identity(t)[1] is None for t in terms) \
+                and any(is_op(_coefficient(t)[1], "outer") for t in terms):
+            return add(*(matmul(t, b) if first else matmul(a, t) for t in terms))
+    return None
+
+
+@rule("sum")
+def sum_of_product(x: Expr, axis) -> Expr | None:
+    """sum(A B) = (1ᵀ A)(B 1)
+
+    and sum(u vᵀ) = sum(u) sum(v), sum(u vᵀ, 0) = sum(u) v, sum(u vᵀ, 1) =
+    u sum(v), sum(A x) = (1ᵀ A) x: a product's sum from the sums of its
+    factors, the product never formed."""
+    if is_op(x, "outer"):
+        u, v = x.args
+        if axis is None:
+            return mul(reduce_sum(u), reduce_sum(v))
+        return mul(reduce_sum(u), v) if axis == 0 else mul(u, reduce_sum(v)) if axis == 1 \
+            else None
+    if not is_op(x, "matmul") or x.ndim > 2:
+        return None
+    a, b = x.args
+    if axis == 0 and x.ndim == 2:                          # 1ᵀ (A B) = (1ᵀ A) B
+        return matmul(reduce_sum(a, 0), b)
+    if axis == 1 and x.ndim == 2:                          # (A B) 1 = A (B 1)
+        return matmul(a, reduce_sum(b, 1))
+    left = reduce_sum(a, 0) if a.ndim == 2 else a
+    right = reduce_sum(b, 1) if b.ndim == 2 else b
+    return matmul(left, right) if axis is None and left.ndim == right.ndim == 1 else None
+
+
+@rule("sum")
+def sum_of_vector_product(x: Expr, axis) -> Expr | None:
+    """sum(u ⊙ v) = uᵀ v for vectors u and v"""
+    if is_op(x, "mul") and len(x.args) == 2 and x.ndim == 1 and axis in (None, 0) \
+            and all(a.shape == x.shape for a in x.args):
+        return matmul(*x.args)
+    return None
+
+
+@rule("mul")
+def mul_column_row(*factors: Expr) -> Expr | None:
+    """c u[:, None] ⊙ v[None, :] = c u vᵀ"""
+    cols = [f for f in factors if is_op(f, "col")]
+    rows = [f for f in factors if is_op(f, "row")]
+    scales = [f for f in factors if not f.shape]
+    if len(cols) == len(rows) == 1 and len(scales) == len(factors) - 2:
+        return mul(*scales, outer(cols[0].args[0], rows[0].args[0]))
     return None
 
 

@@ -247,9 +247,12 @@ REUSED = [
     ("R: N x D\nS: D x D spd\nT = R @ inv(S)\nf = sum(T * T)\n", "dS", "T.T @ T"),
     ("R: N x D\nS: D x D\nf = trace(R @ inv(S) @ R.T)\n", "dS", "t1.T @ R"),
     ("R: N x D\nA: D x D\nf = trace(R @ A @ A.T @ R.T)\n", "dA", "R.T @ t0"),
-    # P = B C is larger than B and C: the low-rank factors are kept
+    # the whole chain is the transpose of P = B C: a view of what the forward pass forms
     ("B: N x K\nC: K x M\nA: M x N\nP = B @ C\nf = sum(sin(P)) + trace(A @ B @ C)\n",
-     "dA", "C.T @ B.T"),
+     "dA", "P.T"),
+    # inside a chain, P = B C is larger than B and C: the low-rank factors are kept
+    ("B: N x K\nC: K x M\nA: M x N\nE: M x M\nP = B @ C\n"
+     "f = sum(sin(P)) + trace(A @ B @ C @ E)\n", "dA", "dt0 @ B.T"),
     # inv(A) @ C only inside a trace is never formed, so never reused
     ("A: N x N\nC: N x N\nf = trace(inv(A) @ C)\n", "dA", "t0.T @ C.T @ t0.T"),
 ]

@@ -54,24 +54,36 @@ def _coefficient(node: Expr) -> tuple[sympy.Expr, Expr | None]:
     return sympy.Integer(1), node
 
 
-def _term_key(x: Expr):
+def term_key(x: Expr):
     """What makes two terms alike: the factors of a product in any order, the
     matrices of a product chain in any grouping, the two vectors of a dot
-    product in either order (a @ b = b @ a)."""
+    product in either order (a @ b = b @ a), a chain and its transpose
+    written as the chain of transposes ((A B)ᵀ = Bᵀ Aᵀ)."""
     if is_op(x, "mul"):
         return frozenset(Counter(x.args).items())
+    if is_op(x, "transpose") and is_op(x.args[0], "matmul"):
+        chain = _chain_of(x.args[0])
+        return x if chain is None else ("@", tuple(transpose(m) for m in reversed(chain)))
     if is_op(x, "matmul"):
-        chain, stack = [], [x]
-        while stack:
-            if len(chain) + len(stack) > CHAIN:
-                return x                                   # a long chain is its own key
-            node = stack.pop()
-            if is_op(node, "matmul"):
-                stack.extend(reversed(node.args))
-            else:
-                chain.append(node)
+        chain = _chain_of(x)
+        if chain is None:
+            return x                                       # a long chain is its own key
         return ("@", frozenset(chain) if len(chain) == 2 and not x.shape else tuple(chain))
     return x
+
+
+def _chain_of(x: Expr) -> list[Expr] | None:
+    """The factors of a product chain in any grouping, None past CHAIN."""
+    chain, stack = [], [x]
+    while stack:
+        if len(chain) + len(stack) > CHAIN:
+            return None
+        node = stack.pop()
+        if is_op(node, "matmul"):
+            stack.extend(reversed(node.args))
+        else:
+            chain.append(node)
+    return chain
 
 
 def add(*terms: Expr) -> Expr:
@@ -92,7 +104,7 @@ def add(*terms: Expr) -> Expr:
         if rest is None:
             constant += c
         else:
-            key = _term_key(rest)
+            key = term_key(rest)
             rest = seen.setdefault(key, rest)
             coeffs[rest] = coeffs.get(rest, 0) + c
     out = [const(constant)] if constant != 0 else []

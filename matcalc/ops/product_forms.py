@@ -34,9 +34,9 @@ def matmul_outer(a: Expr, b: Expr) -> Expr | None:
 
 @rule("matmul")
 def matmul_sum_of_outers(a: Expr, b: Expr) -> Expr | None:
-    """(Σ cᵢ uᵢ vᵢᵀ + s I) B = Σ cᵢ uᵢ (vᵢᵀ B) + s B
+    """(Σ c u vᵀ + s I) B = Σ c u (vᵀ B) + s B
 
-    and B (Σ cᵢ uᵢ vᵢᵀ + s I) = Σ cᵢ (B uᵢ) vᵢᵀ + s B: a sum of outer
+    and B (Σ c u vᵀ + s I) = Σ c (B u) vᵀ + s B: a sum of outer
     products (and a scaled identity, as in a projection I − u uᵀ) is never
     formed to be multiplied."""
     for s, first in ((a, True), (b, False)):

@@ -68,7 +68,9 @@ def common_factor(node: Expr, computed: set) -> Expr | None:
     for t in node.args:
         c, rest = _coefficient(_unmark(t))
         if is_op(rest, "matmul") and rest not in computed:
-            chains.append((t, c, _chain(rest, computed)))
+            chain = _chain(rest, computed)
+            if all(m.ndim == 2 for m in chain[1:-1]):  # (X u) @ v is a dot, no chain
+                chains.append((t, c, chain))
     for end in (0, -1):
         for i, (t, c, f) in enumerate(chains):
             for u, d, g in chains[i + 1:]:

@@ -14,7 +14,8 @@ import itertools
 from dataclasses import dataclass
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
-from ..ops import OPS, rebuild, unnamed
+from ..ops import OPS, rebuild, transpose, unnamed
+from ..ops.builders import term_key
 from .lowering import inverse_times, plan, scaled
 
 # Deepest expression one binding may hold: deeper ones are split into named
@@ -111,6 +112,14 @@ def _leaf_view(node: Expr) -> bool:
 
 
 
+def _size(node: Expr) -> int:
+    """The operations a printed expression holds, each written-out
+    repetition counted (names and views cost nothing)."""
+    if not isinstance(node, Apply):
+        return 0
+    return (node.op not in _CHEAP) + sum(_size(a) for a in node.args)
+
+
 def _scaled_name(node: Expr) -> bool:
     """c x for a constant c and a name x."""
     return is_op(node, "mul") and len(node.args) == 2 and isinstance(node.args[0], Const) \
@@ -153,7 +162,8 @@ class _Naming:
         self.chosen: dict[Expr, str] = {}
         self.role: dict[Expr, tuple[str, str | None]] = {}
         self.bindings: list[Binding] = []
-        self.bound: dict[Expr, Var] = {}  # each bound body, and its name
+        self.plain: dict[Expr, Expr] = {}  # each node, its marks dissolved
+        self.named: dict = {}  # the plain form of each bound node (and its transpose): its name
         self.issued: set[str] = set()  # the numbered names given
 
     def numbered(self, kind: str) -> str:
@@ -205,18 +215,52 @@ class _Naming:
 
     def _body(self, node: Expr, args: tuple, replaced: dict, opened: bool) -> Expr:
         """The node over its arguments as bound; where an argument is an
-        adjoint whose mark was dissolved (unnamed), the builders' algebra
-        applies once more: X @ −(A B) is −(X @ A B), (Xᵀ)ᵀ is X."""
+        adjoint whose mark was dissolved (unnamed), the node is built from
+        its unmarked arguments, so the builders' algebra applies once more
+        (X @ −(A B) is −(X @ A B), (Xᵀ)ᵀ is X, like terms collect), and then
+        each part of it that is bound is its name."""
         if is_op(node, "adjoint"):
             return args[0]
         if inverse_times(node, self.chosen):  # A⁻¹ B, computed once: a solve, not an inverse
             return apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
-        if opened:  # a product the rebuilt form holds that is bound already is its name
-            return rewrite([rebuild(node, args)], lambda n, a: self.bound.get(n) or (
-                apply(OPS[n.op], a, n.params) if a != n.args else n))[0]
+        if opened and len(args) <= MAX_DEPTH:
+            over_names = self._named(rebuild(node, args))
+            unmarked = self._named(self.plain[node])
+            return unmarked if _size(unmarked) < _size(over_names) else over_names
         if isinstance(node, Apply):
             return apply(OPS[node.op], args, node.params)
         return node
+
+    def _named(self, body: Expr) -> Expr:
+        """`body` with each part of it that is bound replaced by its name."""
+        return rewrite([body], lambda n, a: self._name_of(n) or (
+            apply(OPS[n.op], a, n.params) if a != n.args else n))[0]
+
+    def _name_of(self, node: Expr) -> Expr | None:
+        """The name bound to `node`, or the transposed name of a bound
+        product chain that `node` is the transpose of (Bᵀ Aᵀ is t0ᵀ for
+        t0 = A B)."""
+        if node in self.named:
+            return self.named[node]
+        if is_op(node, "matmul"):
+            return self.named.get(("ᵀ", term_key(node)))
+        return None
+
+    def _bind(self, node: Expr, name: Var, body: Expr) -> None:
+        """Record `name` as bound to `body` and to the plain form of `node`."""
+        plain = self.plain[node]
+        self.named.setdefault(body, name)
+        self.named.setdefault(plain, name)
+        if is_op(plain, "matmul") and plain.ndim == 2:
+            self.named.setdefault(("ᵀ", term_key(transpose(plain))), transpose(name))
+
+    def _unmarked(self, node: Expr) -> Expr:
+        """The node with the adjoint and name marks below it dissolved,
+        rebuilt through the builders (`plain`)."""
+        if is_op(node, "name", "adjoint"):
+            return self.plain[node.args[0]]
+        args = tuple(self.plain[a] for a in node.args)
+        return rebuild(node, args) if args != node.args else node
 
     def emit(self) -> dict[Expr, Expr]:
         """Bind the chosen nodes in order, and split what nests deeper than
@@ -225,6 +269,7 @@ class _Naming:
         depth: dict[Expr, int] = {}
         opened: set[Expr] = set()  # dissolved adjoint marks, and the nodes built on them
         for node in self.order:
+            self.plain[node] = self._unmarked(node)
             if is_op(node, "name", "adjoint") \
                     and node not in self.chosen:
                 replaced[node], depth[node] = replaced[node.args[0]], depth[node.args[0]]
@@ -253,7 +298,7 @@ class _Naming:
             if node in self.chosen:
                 self.bindings.append(Binding(self.chosen[node], body, *self.role[node]))
                 replaced[node], depth[node] = var(self.chosen[node], node.shape), 0
-                self.bound.setdefault(body, replaced[node])
+                self._bind(node, replaced[node], body)
             else:
                 replaced[node] = body
         return replaced

@@ -15,7 +15,7 @@ from matcalc.ops import (OPS, add, col, diag, div, eye, exp, func, kron, log, lo
                          mul, neg, ones, outer, reduce_sum, row, rulebook, softmax, solve, sub,
                          transpose, unindex, unkron_left, unkron_right)
 from matcalc.ops.axes import expand_dims
-from matcalc.ops.builders import inv, power, trace
+from matcalc.ops.builders import _built, inv, power, trace
 from matcalc.ops.functions import compare, where
 from matcalc.targets.evaluation import evaluate
 
@@ -66,6 +66,8 @@ CASES = {
                                         div(y, func("abs", s))),
     "div_coefficient": lambda: div(x, _two(p)),
     "div_cancel": lambda: div(mul(x, p), p),
+    "div_of_quotient": lambda: div(p, div(p, exp(x))),
+    "sign_coefficient": lambda: _built("sign", mul(const(-0.5), x)),
     "div_softmax": lambda: div(exp(X), col(reduce_sum(exp(X), 1))),
     "sum_inserted_axes": lambda: reduce_sum(mul(const(3), expand_dims(X, (1,))), (1, 2)),
     "expand_dims_coefficient": lambda: add(expand_dims(_two(X), (2,)),

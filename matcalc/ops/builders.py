@@ -216,6 +216,8 @@ def div(a: Expr, b: Expr) -> Expr:
 
 def power(x: Expr, e: Expr) -> Expr:
     """Elementwise power `x ** e`."""
+    if isinstance(e, Const) and e.value.is_Float and float(e.value).is_integer():
+        e = const(sympy.Integer(int(e.value)))             # x ** 2.0 is x ** 2
     if isinstance(e, Const):
         if is_zero(x) and e.value.is_negative:
             raise DomainError("division by zero: the constant 0 to a negative power")
@@ -367,8 +369,8 @@ def _mask(g: Expr) -> bool:
 
 def _stays_open(g: Expr) -> bool:
     """Whether g is s I (s a scalar), c 1, c 1 ⊙ v[:, None] (or v[None, :])
-    or c X for a variable X: nothing to compute that the products cannot
-    take."""
+    or c X for a variable or a named intermediate X: nothing to compute that
+    the products cannot take."""
     if is_op(g, "div") and not g.args[1].shape:
         g = g.args[0]                                      # (s I) / d, c 1 / d
         if is_op(g, "eye", "ones"):
@@ -379,7 +381,7 @@ def _stays_open(g: Expr) -> bool:
                                                   for a in g.args):
         return True                                        # s I, s a computed scalar
     rest = [a for a in g.args if not isinstance(a, Const) and not is_op(a, "ones", "eye")]
-    if len(rest) == len(g.args) - 1 == 1 and isinstance(rest[0], Var):
+    if len(rest) == len(g.args) - 1 == 1 and (isinstance(rest[0], Var) or is_op(rest[0], "name")):
         return True
     return not rest or (len(rest) == 1 and _broadcast_vector(rest[0])[0] is not None
                         and any(is_op(a, "ones") for a in g.args))

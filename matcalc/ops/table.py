@@ -18,7 +18,7 @@ import sympy
 from ..errors import ShapeError
 from ..ir.expr import Expr, const, is_op
 from ..ir.shapes import fmt, require_square
-from .builders import (LONG, add, col, diag, div, exp, eye, func, is_zero, kron, log, matmul, mul,
+from .builders import (LONG, _built, add, col, diag, div, exp, eye, func, is_zero, kron, log, matmul, mul,
                        neg, ones, outer, power, row, shared_adjoint, solve, sub, transpose,
                        unkron_left, unkron_right, zeros)
 from .axes import expand, expand_dims, reduce_sum, unbroadcast
@@ -236,7 +236,7 @@ def _share(mine: Expr, other: Expr, sign: int) -> Expr:
     diff = sub(mine, other) if sign > 0 else sub(other, mine)
     if is_zero(diff):
         return const(sympy.Rational(1, 2))
-    return div(add(const(1), func("sign", diff)), const(2))
+    return div(add(const(1), _built("sign", diff)), const(2))
 
 
 def _extremum(name: str, sign: int) -> Op:

@@ -5,6 +5,8 @@ each operator tries these last."""
 
 from __future__ import annotations
 
+import sympy
+
 from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import broadcast
 from .builders import (_coefficient, add, col, diag, div, eye, func, matmul, mul, neg, row,
@@ -168,6 +170,25 @@ def div_cancel(a: Expr, b: Expr) -> Expr | None:
     rest.remove(b)
     result = mul(*rest)
     return result if result.shape == broadcast(a.shape, b.shape) else None
+
+
+@rule("div")
+def div_of_quotient(a: Expr, b: Expr) -> Expr | None:
+    """a / (a / c) = c
+
+    (where a ≠ 0, as the quotient needs)."""
+    if is_op(b, "div") and b.args[0] is a and b.args[1].shape == broadcast(a.shape, b.shape):
+        return b.args[1]
+    return None
+
+
+@rule("sign")
+def sign_coefficient(x: Expr) -> Expr | None:
+    """sign(c x) = sign(c) sign(x) for a number c ≠ 0"""
+    c, rest = _coefficient(x)
+    if rest is None or c == 1 or not c.is_number or c == 0:
+        return None
+    return mul(const(sympy.sign(c)), func("sign", rest))
 
 
 def _factors(x: Expr) -> list[Expr]:

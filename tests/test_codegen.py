@@ -283,11 +283,11 @@ def test_dimensions_named_like_keywords():
 def test_variable_named_like_a_function_and_a_builtin():
     # `sum` names a variable where it is not called: the text round-trips and
     # the generated code renames it (a Python builtin) instead of shadowing.
-    p = matcalc.parse("sum: N\nexp: N\nf = sum(exp(sum) * exp)\n")
+    p = matcalc.parse("sum: N x K\nexp: N x K\nf = sum(exp(sum) * exp)\n")
     assert str(p.output.args[0]) == "sum(exp(sum) * exp)"
     module = matcalc.compile(p)
     assert "sum_" in module.source and "def forward(sum_, exp):" in module.source
-    x, y = np.array([0.1, 0.2]), np.array([1.0, -1.0])
+    x, y = np.array([[0.1, 0.2]]), np.array([[1.0, -1.0]])
     f, grads = module.value_and_grad(sum=x, exp=y)
     np.testing.assert_allclose(f, np.sum(np.exp(x) * y))
     np.testing.assert_allclose(grads["sum"], np.exp(x) * y)

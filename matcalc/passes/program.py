@@ -163,6 +163,7 @@ class _Naming:
         self.role: dict[Expr, tuple[str, str | None]] = {}
         self.bindings: list[Binding] = []
         self.plain: dict[Expr, Expr] = {}  # each node, its marks dissolved
+        self.sums: list[tuple] = []        # the terms of each bound sum, and its name
         self.named: dict = {}  # the plain form of each bound node (and its transpose): its name
         self.issued: set[str] = set()  # the numbered names given
 
@@ -226,10 +227,21 @@ class _Naming:
         if opened and len(args) <= MAX_DEPTH:
             over_names = self._named(rebuild(node, args))
             unmarked = self._named(self.plain[node])
-            return unmarked if _size(unmarked) < _size(over_names) else over_names
+            return unmarked if _size(unmarked) <= _size(over_names) else over_names
         if isinstance(node, Apply):
-            return apply(OPS[node.op], args, node.params)
+            return self._with_bound_sums(apply(OPS[node.op], args, node.params))
         return node
+
+    def _with_bound_sums(self, body: Expr) -> Expr:
+        """A sum whose terms include every term of a bound sum, with that
+        sum's name for them (t0 + b − c is t1 − c where t1 = t0 + b)."""
+        if not is_op(body, "add"):
+            return body
+        for terms, name in self.sums:
+            rest = [a for a in body.args if a not in terms]
+            if len(rest) == len(body.args) - len(terms) and rest:
+                return apply(OPS["add"], (name, *rest))
+        return body
 
     def _named(self, body: Expr) -> Expr:
         """`body` with each part of it that is bound replaced by its name."""
@@ -251,6 +263,8 @@ class _Naming:
         plain = self.plain[node]
         self.named.setdefault(body, name)
         self.named.setdefault(plain, name)
+        if is_op(body, "add") and len(set(body.args)) == len(body.args):
+            self.sums.append((frozenset(body.args), name))
         if is_op(plain, "matmul") and plain.ndim == 2:
             self.named.setdefault(("ᵀ", term_key(transpose(plain))), transpose(name))
 

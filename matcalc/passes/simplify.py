@@ -181,9 +181,21 @@ def common_scale(node: Expr, computed: set) -> Expr | None:
     c = parts[0][0]
     if c == 1 or (c.is_Float and float(c) == 1) or c.could_extract_minus_sign() or \
             any(k != c and k != -c for k, _ in parts):
-        return None
+        return _common_denominator(parts)
     signs = [sympy.Integer(1 if k == c else -1) for k, _ in parts]
     return mul(const(c), add(*(mul(const(sign), rest) for sign, (_, rest) in zip(signs, parts))))
+
+
+def _common_denominator(parts: list) -> Expr | None:
+    """c/q A + d/q B = (c A + d B) / q for an integer q > 1 that divides the
+    denominator of every coefficient (N/2 S − (Tᵀ T)/2 = (N S − Tᵀ T)/2)."""
+    denominators = [sympy.fraction(k)[1] for k, _ in parts]
+    if len(parts) < 2 or not all(d.is_Integer for d in denominators):
+        return None
+    q = sympy.gcd_list(denominators)
+    if q == 1:
+        return None
+    return mul(const(sympy.Rational(1, q)), add(*(mul(const(k * q), rest) for k, rest in parts)))
 
 
 def positive_first(node: Expr, computed: set) -> Expr | None:

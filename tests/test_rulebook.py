@@ -143,7 +143,7 @@ CASES = {
     "row_ones": lambda: row(_two(ones((N,)))),
     "col_coefficient": lambda: add(col(_two(x)), col(div(const(3), p))),
     "row_coefficient": lambda: row(neg(x)),
-    "outer_coefficient": lambda: outer(x, _two(w)),
+    "outer_coefficient": lambda: add(outer(x, _two(w)), outer(mul(s, x), w)),
     "inv_inv": lambda: inv(inv(P)),
     "transpose_broadcast": lambda: add(transpose(mul(const(-2), ones((N, M)), w)),
                                        transpose(mul(ones((N, M)), col(x), s))),

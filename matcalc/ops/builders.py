@@ -383,6 +383,10 @@ def _stays_open(g: Expr) -> bool:
     rest = [a for a in g.args if not isinstance(a, Const) and not is_op(a, "ones", "eye")]
     if len(rest) == len(g.args) - 1 == 1 and (isinstance(rest[0], Var) or is_op(rest[0], "name")):
         return True
+    arrays = [a for a in rest if a.shape]
+    if len(arrays) == 1 and arrays[0].ndim == 1 and len(g.args) == 2 \
+            and not isinstance(g.args[0], Const):
+        return True                                        # s x, s a computed scalar
     return not rest or (len(rest) == 1 and _broadcast_vector(rest[0])[0] is not None
                         and any(is_op(a, "ones") for a in g.args))
 

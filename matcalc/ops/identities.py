@@ -473,9 +473,21 @@ def row_ones(v: Expr) -> Expr | None:
 
 @rule("outer")
 def outer_coefficient(x: Expr, y: Expr) -> Expr | None:
-    """(c x)(d y)ᵀ = c d x yᵀ"""
-    c, rx = _coefficient(x)
-    d, ry = _coefficient(y)
-    if (c != 1 or d != 1) and rx is not None and ry is not None:
-        return mul(const(c * d), outer(rx, ry))
+    """(c x)(d y)ᵀ = c d x yᵀ
+
+    for numbers or computed scalars c and d."""
+    (c, rx), (d, ry) = _scalars(x), _scalars(y)
+    if (c is not None or d is not None) and rx is not None and ry is not None:
+        return mul(*(s for s in (c, d) if s is not None), outer(rx, ry))
     return None
+
+
+def _scalars(x: Expr) -> tuple:
+    """(s, v) for a vector s ⊙ v with s its scalar factors (None if none)."""
+    if not is_op(x, "mul"):
+        return None, x
+    scalars = [a for a in x.args if not a.shape]
+    vectors = [a for a in x.args if a.shape]
+    if not scalars or len(vectors) != 1:
+        return None, x
+    return mul(*scalars), vectors[0]

@@ -380,6 +380,17 @@ def _indicator(node: Apply, k: Expr) -> Expr | None:
     return cast if c == 1 else apply(OPS["mul"], (const(c), cast))
 
 
+def _scaled_outer(args: tuple) -> Expr | None:
+    """c ⊙ u vᵀ for scalars c as (c u) vᵀ: the scale multiplies a vector,
+    not the product's N x K entries."""
+    outers = [a for a in args if is_op(a, "outer")]
+    scalars = [a for a in args if not a.shape]
+    if len(outers) != 1 or len(scalars) != len(args) - 1:
+        return None
+    u, v = outers[0].args
+    return apply(OPS["outer"], (apply(OPS["mul"], (*scalars, u)), v))
+
+
 def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> Expr:
     """`node` as the target computes it, its descendants lowered in `low`
     (`fresh`: the node is a result, returned to the caller)."""
@@ -391,6 +402,8 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     if caps.multi_dot and (chain := _chain(node)) is not None:
         return apply(MULTI_DOT, tuple(low[m] for m in chain))
     args = tuple(low[a] for a in node.args)
+    if node.op == "mul" and (scaled := _scaled_outer(args)) is not None:
+        return scaled
     if caps.broadcasts and node.op == "mul" and \
             (spread := _broadcast(args, node.shape, fresh)) is not None:
         return spread  # before masks: a boolean broadcast alone is no float

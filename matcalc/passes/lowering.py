@@ -37,7 +37,7 @@ import numpy as np
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op, postorder
-from ..ops import OPS, _coefficient, add, matmul
+from ..ops import OPS, _coefficient, add, matmul, mul
 from ..ops.einsum_matrix import matmul_operands, permuted_matmul, tensordot_axes
 from ..ops.einsum_spec import split_spec
 from .lowered_ops import (BROADCAST, BROADCAST_COPY, COPY, EINSUM, FILL, FULL, INDICATOR,
@@ -202,6 +202,10 @@ def _planned(node: Expr, plan: dict, parents: dict, inverted: set, scaled_copies
         return _rescaled_product(node, args, scaled_copies)
     if args != node.args and node.op == "add":
         return add(*args)  # terms whose scale moved may now be alike
+    if args != node.args and node.op == "mul" and all(isinstance(x, Const) or x.shape == node.shape
+                                                      for x in args) \
+            and any(is_op(x, "mul") and isinstance(x.args[0], Const) for x in args):
+        return mul(*args)  # a scale that moved here meets this product's: 2 (2 A) is 4 A
     if args != node.args:
         return apply(OPS[node.op], args, node.params)
     return node

@@ -180,7 +180,7 @@ class Printer:
 
     def _print_add(self, node: Apply) -> tuple[str, int]:
         out = []
-        for k, term in enumerate(node.args):
+        for k, term in enumerate(_written_order(node.args)):
             coeff, factors = self.parts(term)
             negative = self.is_negative(coeff)
             text = self.term(term, node, *self.scaled(-coeff if negative else coeff,
@@ -285,3 +285,19 @@ class Printer:
     def arg_scalar(self, value: sympy.Expr, prec: int = P.MUL + 1) -> str:
         text, own = self._print_scalar(value)
         return self.parenthesize(text) if own < prec else text
+
+
+def _written_order(terms: tuple) -> tuple:
+    """A sum's terms as written: a negative constant after the terms, where
+    another term leads with a plus (x - 1, not -1 + x)."""
+    first = terms[0]
+    if len(terms) > 1 and isinstance(first, Const) and first.value.is_number \
+            and first.value.is_negative and not _leads_negative(terms[1]):
+        return terms[1:] + (first,)
+    return terms
+
+
+def _leads_negative(term: Expr) -> bool:
+    c = term.args[0].value if is_op(term, "mul") and isinstance(term.args[0], Const) else 1
+    return bool(getattr(c, "is_number", False) and c.is_negative)
+

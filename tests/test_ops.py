@@ -76,8 +76,8 @@ CASES: dict[str, list[tuple[str, dict]]] = {
         ("sum(A @ B @ C)", {"A": "N x D", "B": "D x H", "C": "H x N"}),
     ],
     "transpose": [
-        ("sum(X.T @ Y)", M),
-        ("sum(X' @ Y)", M),
+        ("sum(exp(X.T @ Y))", M),
+        ("sum(exp(X' @ Y))", M),
         ("(A @ B).T", {"A": "N x D", "B": "D x N"}),
         ("sum(((A + B).T @ A) ** 2)", {"A": "N x N", "B": "N x N"}),
         ("exp(A).T", {"A": "N x D"}),
@@ -87,7 +87,7 @@ CASES: dict[str, list[tuple[str, dict]]] = {
     ],
     "col": [
         ("sum(X * x[:, None])", {"X": "N x D", "x": "N"}),
-        ("x[:, None] * y[None, :]", {"x": "N", "y": "D"}),
+        ("x[:, None] * exp(y[None, :])", {"x": "N", "y": "D"}),
         ("X + x[:, None]", {"X": "N x D", "x": "N"}),
     ],
     "row": [

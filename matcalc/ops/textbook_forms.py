@@ -307,17 +307,25 @@ def mul_into_where(*factors: Expr) -> Expr | None:
     (the other factors move onto the branch that is not 0, so the gradient
     of where(x > 0, log(x), 0) is where(x > 0, 1 / x, 0): 0, not 0 · ∞ =
     NaN, where the branch is not taken)."""
-    masked = [f for f in factors if _where_with_zero(f) is not None]
+    masked = [f for f in factors if _where_with_zero(f) is not None and not _ties(f)]
     if not masked or len(factors) < 2:
         return None
     (k, a, b), rest = masked[0].args, [f for f in factors if f is not masked[0]]
     return where(k, a if _is_zero(a) else mul(a, *rest), b if _is_zero(b) else mul(b, *rest))
 
 
+def _ties(mask: Expr) -> bool:
+    """Whether a mask marks equal entries, 1[x = y] (the ties of max and
+    min): it multiplies, so a NaN in x, which ties with nothing, still
+    gives a NaN gradient, as in JAX."""
+    k = mask.args[0]
+    return is_op(k, "compare") and k.param("op") == "=="
+
+
 @rule("div")
 def div_into_where(a: Expr, b: Expr) -> Expr | None:
     """where(k, 0, y) / h = where(k, 0, y / h), and so for where(k, y, 0)"""
-    if _where_with_zero(a) is None:
+    if _where_with_zero(a) is None or _ties(a):
         return None
     k, y, z = a.args
     return where(k, y if _is_zero(y) else div(y, b), z if _is_zero(z) else div(z, b))

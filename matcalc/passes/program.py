@@ -22,6 +22,9 @@ from .lowering import inverse_times, plan, scaled
 # parts, so generated code never nests past what Python compiles.
 MAX_DEPTH = 40
 
+# Most nodes of a sum rebuilt from its unmarked terms (`_Naming._small`).
+SMALL = 64
+
 # Operators that are views or free to recompute: never worth a name.
 _CHEAP = frozenset(name for name, op in OPS.items() if op.cheap)
 
@@ -115,9 +118,13 @@ def _leaf_view(node: Expr) -> bool:
 def _size(node: Expr) -> int:
     """The operations a printed expression holds, each written-out
     repetition counted (names and views cost nothing)."""
-    if not isinstance(node, Apply):
-        return 0
-    return (node.op not in _CHEAP) + sum(_size(a) for a in node.args)
+    count, stack = 0, [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Apply):
+            count += n.op not in _CHEAP
+            stack.extend(n.args)
+    return count
 
 
 def _scaled_name(node: Expr) -> bool:
@@ -162,9 +169,9 @@ class _Naming:
         self.chosen: dict[Expr, str] = {}
         self.role: dict[Expr, tuple[str, str | None]] = {}
         self.bindings: list[Binding] = []
-        self.plain: dict[Expr, Expr] = {}  # each node, its marks dissolved
+        self.plain: dict[Expr, Expr] = {}  # nodes with their marks dissolved (`_plain`)
         self.sums: list[tuple] = []        # the terms of each bound sum, and its name
-        self.named: dict = {}  # the plain form of each bound node (and its transpose): its name
+        self.named: dict = {}  # each bound node and its body (and its transpose): its name
         self.issued: set[str] = set()  # the numbered names given
 
     def numbered(self, kind: str) -> str:
@@ -226,7 +233,9 @@ class _Naming:
             return apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
         if opened and len(args) <= MAX_DEPTH:
             over_names = self._named(rebuild(node, args))
-            unmarked = self._named(self.plain[node])
+            if node.op != "add" or not self._small(self._plain(node)):
+                return over_names
+            unmarked = self._named(self._plain(node))
             return unmarked if _size(unmarked) <= _size(over_names) else over_names
         if isinstance(node, Apply):
             return self._with_bound_sums(apply(OPS[node.op], args, node.params))
@@ -246,7 +255,12 @@ class _Naming:
     def _named(self, body: Expr) -> Expr:
         """`body` with each part of it that is bound replaced by its name."""
         return rewrite([body], lambda n, a: self._name_of(n) or (
-            apply(OPS[n.op], a, n.params) if a != n.args else n))[0]
+            apply(OPS[n.op], a, n.params) if a != n.args else n), self.named)[0]
+
+    def _small(self, plain: Expr) -> bool:
+        """Whether `plain` holds at most SMALL nodes besides bound ones (a
+        sum rebuilt from its unmarked terms; a deep chain is not)."""
+        return next(itertools.islice(postorder([plain], self.named), SMALL, None), None) is None
 
     def _name_of(self, node: Expr) -> Expr | None:
         """The name bound to `node`, or the transposed name of a bound
@@ -259,22 +273,27 @@ class _Naming:
         return None
 
     def _bind(self, node: Expr, name: Var, body: Expr) -> None:
-        """Record `name` as bound to `body` and to the plain form of `node`."""
-        plain = self.plain[node]
+        """Record `name` as bound to `node` (its own plain form) and to
+        `body`, and its transpose to the transposed chain of a product."""
+        self.plain.setdefault(node, node)
         self.named.setdefault(body, name)
-        self.named.setdefault(plain, name)
+        self.named.setdefault(node, name)
         if is_op(body, "add") and len(set(body.args)) == len(body.args):
             self.sums.append((frozenset(body.args), name))
-        if is_op(plain, "matmul") and plain.ndim == 2:
-            self.named.setdefault(("ᵀ", term_key(transpose(plain))), transpose(name))
+        if is_op(node, "matmul") and node.ndim == 2:
+            self.named.setdefault(("ᵀ", term_key(transpose(node))), transpose(name))
 
-    def _unmarked(self, node: Expr) -> Expr:
+    def _plain(self, node: Expr) -> Expr:
         """The node with the adjoint and name marks below it dissolved,
-        rebuilt through the builders (`plain`)."""
-        if is_op(node, "name", "adjoint"):
-            return self.plain[node.args[0]]
-        args = tuple(self.plain[a] for a in node.args)
-        return rebuild(node, args) if args != node.args else node
+        rebuilt through the builders, down to the bound nodes (memoised in
+        `plain`, where a bound node is itself)."""
+        for n in postorder([node], self.plain):
+            if is_op(n, "name", "adjoint"):
+                self.plain[n] = self.plain[n.args[0]]
+            else:
+                args = tuple(self.plain[a] for a in n.args)
+                self.plain[n] = rebuild(n, args) if args != n.args else n
+        return self.plain[node]
 
     def emit(self) -> dict[Expr, Expr]:
         """Bind the chosen nodes in order, and split what nests deeper than
@@ -283,7 +302,6 @@ class _Naming:
         depth: dict[Expr, int] = {}
         opened: set[Expr] = set()  # dissolved adjoint marks, and the nodes built on them
         for node in self.order:
-            self.plain[node] = self._unmarked(node)
             if is_op(node, "name", "adjoint") \
                     and node not in self.chosen:
                 replaced[node], depth[node] = replaced[node.args[0]], depth[node.args[0]]

@@ -546,3 +546,16 @@ def test_steps_are_shown_in_every_format(fmt, mlp_problem):
     assert proc.returncode == 0, proc.stderr
     assert out(proc) == want[fmt] + "\n"
     assert out(proc) != out(run_cli("grad", MLP, "--format", fmt))
+
+
+# ---------------------------------------------- a new user's trial (s13) ---
+
+@pytest.mark.parametrize("command", ["grad", "hessian", "hvp", "jacobian", "codegen", "check"])
+def test_a_problem_without_variables_exits_2_for_every_command(tmp_path, capsys, command):
+    # hessian raised IndexError; the others printed nothing and exited 0
+    path = tmp_path / "F"
+    path.write_text("f = 2\n", "utf-8")
+    assert cli.main([command, str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"matcalc: {path}:1:1: no variables to differentiate by")

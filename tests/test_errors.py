@@ -305,3 +305,73 @@ def test_regression_dimension_to_a_huge_power_is_a_domain_error():
     value, grads = module.value_and_grad(x=np.array([0.5, 0.25]))
     assert value == 0.75 * 2.0 ** 1000
     np.testing.assert_array_equal(grads["x"], np.full(2, 2.0 ** 1000))
+
+
+# ---------------------------------------------- a new user's trial (s13) ---
+# Each input here raised a traceback (or printed nothing and exited 0).
+
+TRIAL = [
+    ("no-variables", "f = 2\n", ParseError, 1, 1,
+     ["no variables to differentiate by: declare one, e.g. 'x: N'"]),
+    ("no-variables-a-fixed-size", "H = 8\nf = H * 2\n", ParseError, 2, 1,
+     ["no variables to differentiate by"]),
+    ("reshape-to-a-variable", "X: N x D\nw: D\nf = sum(reshape(X, w))\n", ShapeError, 3, 20,
+     ["reshape's shape is sizes", "reshape(X, (N, D))"]),
+    ("reshape-to-a-size-that-differs", "w: D\nf = sum(reshape(w, 6))\n", ShapeError, 2, 9,
+     ["cannot reshape D (D entries) to 6 (6 entries)"]),
+    ("reshape-to-a-product-that-is-not-whole", "w: D\nf = sum(reshape(w, D / 2))\n",
+     ShapeError, 2, 20, ["a size is a dimension"]),
+    ("outer-of-a-scalar", "a: scalar\nw: D\nf = sum(outer(a, w))\n", ShapeError, 3, 9,
+     ["outer needs two vectors, got a scalar", "a * w"]),
+    ("outer-of-a-matrix", "X: N x D\nw: D\nf = sum(outer(w, X))\n", ShapeError, 3, 9,
+     ["outer needs two vectors, got N x D"]),
+    ("cumsum-of-a-tuple-of-axes", "X: N x D\nf = sum(cumsum(X, axis=(0,)))\n", ShapeError,
+     2, 9, ["cumsum takes one axis (an integer), not (0,)"]),
+    ("softmax-of-a-scalar", "a: scalar\nf = softmax(a)\n", ShapeError, 2, 5,
+     ["softmax needs an array, got a scalar"]),
+    ("softmax-of-a-number", "a: scalar\nf = a * softmax(2)\n", ShapeError, 2, 9,
+     ["softmax needs an array"]),
+    ("log-softmax-of-a-scalar", "a: scalar\nf = log_softmax(a)\n", ShapeError, 2, 5,
+     ["softmax needs an array"]),
+]
+
+
+@pytest.mark.parametrize("source, cls, line, column, fragments",
+                         [c[1:] for c in TRIAL], ids=[c[0] for c in TRIAL])
+def test_trial_bad_input(source, cls, line, column, fragments):
+    test_bad_input(source, cls, line, column, fragments)
+
+
+@pytest.mark.parametrize("source, shape", [("w: D\nf = sum(reshape(w, D))\n", "D"),
+                                           ("w: 6\nf = sum(reshape(w, 6))\n", "6"),
+                                           ("X: N x D\nf = sum(reshape(X, N*D))\n", "D*N")])
+def test_reshape_takes_one_size_as_numpy_does(source, shape):
+    p = matcalc.parse(source)
+    tupled = matcalc.parse(source.replace(f", {shape.replace('D*N', 'N*D')})",
+                                          f", ({shape.replace('D*N', 'N*D')},))"))
+    assert p.output is tupled.output
+    assert matcalc.check(p).ok
+
+
+@pytest.mark.parametrize("run", [matcalc.grad, matcalc.hessian, matcalc.hvp, matcalc.jacobian,
+                                 matcalc.codegen, matcalc.check,
+                                 lambda p: matcalc.codegen(p, hessian=True)])
+def test_no_variables_is_an_error_everywhere(run):
+    with pytest.raises(ParseError, match="no variables to differentiate by"):
+        run("f = 3")
+
+
+def test_a_constant_function_of_declared_variables_is_fine():
+    g = matcalc.grad("x: N\nf = 3\n")
+    assert str(g["x"]) == "zeros(N)"
+
+
+def test_a_missing_gradient_is_a_key_error_that_names_them():
+    p = matcalc.parse("X: N x D\nw: D\nf = sum((X @ w) ** 2)\nwrt w\n")
+    for result in (matcalc.grad(p), matcalc.hessian(p, "w")):
+        with pytest.raises(KeyError) as info:
+            result["W"]
+        assert isinstance(info.value, NameResolutionError)
+        assert "did you mean 'w'?" in str(info.value), str(info.value)
+    with pytest.raises(KeyError, match="the gradients are by w$"):
+        matcalc.grad(p)["X"]

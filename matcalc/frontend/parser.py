@@ -19,7 +19,8 @@ from ..hooks import provide
 from ..ir.expr import Apply, Expr, Var, apply, const, is_op, rewrite, var
 from ..ir.problem import Problem
 from ..ir.shapes import dim
-from .expressions import CONSTANTS, KEYWORD_VALUES, ExprBuilder, operand, size_value, suggest
+from .expressions import ExprBuilder, operand, suggest
+from .values import CONSTANTS, KEYWORD_VALUES, size_value
 from .grammar import syntax_tree
 from .reading import glued_dimensions
 from . import written  # noqa: F401  (provides written_expr)
@@ -46,6 +47,7 @@ class _ProblemBuilder:
         self.intermediates: dict[str, Expr] = {}
         self.places: dict[str, tuple[int, int]] = {}
         self.output: tuple[str, Expr] | None = None
+        self.output_at: tuple[int, int] = (1, 1)  # where the function's statement starts
         self.wrt: list[Token] | None = None
         self.result_seen: Token | None = None
         self.names: dict[str, Expr] = {}
@@ -210,13 +212,14 @@ class _ProblemBuilder:
         self.claim(token, "an intermediate")
         node = ops.named(str(token), node)
         self.intermediates[str(token)] = self.names[str(token)] = node
-        self.output = (str(token), node)
+        self.output, self.output_at = (str(token), node), (token.line, token.column)
         self.written[str(token)] = as_written(self.text, token.end_pos, tree.meta.end_pos)
 
     def _result(self, tree):
         self.output = ("f", self.expression(tree.children[0]))
         self.written["f"] = as_written(self.text, tree.meta.start_pos, tree.meta.end_pos)
         self.result_seen = Token("NAME", "", line=tree.meta.line, column=tree.meta.column)
+        self.output_at = (tree.meta.line, tree.meta.column)
 
     def _wrt(self, tree):
         keyword, *names = tree.children
@@ -232,8 +235,11 @@ class _ProblemBuilder:
             raise ParseError("no function: write 'name = expression' or an expression "
                              "after the declarations")
         name, output = self.output
+        line, column = self.output_at
+        if not self.variables:
+            raise ParseError("no variables to differentiate by: declare one, e.g. 'x: N'",
+                             line=line, column=column, source=self.text)
         if is_op(ops.unnamed(output), "compare"):
-            line, column = self.places[name]
             raise ParseError(f"the function {name} is a comparison, a condition: use it as "
                              "where(cond, a, b)'s condition", line=line, column=column,
                              source=self.text)

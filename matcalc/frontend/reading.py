@@ -64,6 +64,27 @@ def first_argument(text: str) -> list[str]:
     return []
 
 
+def argument_starts(text: str) -> list[int]:
+    """The offsets in `text`, which starts at a call's '(', where each of its
+    top-level arguments starts (its first character that is not a space)."""
+    depth, starts, start = 0, [], None
+    for i, char in enumerate(text):
+        if depth == 1 and start is None and not char.isspace() and char not in ",)":
+            starts.append(i)
+            start = i
+        depth += (char in "([") - (char in ")]")
+        if (char == "," and depth == 1):
+            start = None
+        if depth == 0:
+            break
+    return starts
+
+
+def place(text: str, offset: int) -> tuple[int, int]:
+    """The line and column (1-based) of `offset` in `text`."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
 # What an elementwise function's domain takes, in words.
 DOMAINS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x ≥ 1"}
 

@@ -208,6 +208,11 @@ class Term:
         return self.sv is not None and self.sv[1] <= COND * self.sv[0]
 
 
+def _unprimed(text: str) -> str:
+    """An operand of `*` that ends in a prime, bracketed."""
+    return f"({text})" if text.endswith("'") else text
+
+
 def _interval_mul(a, b):
     ps = [a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1]]
     return min(ps), max(ps)
@@ -483,7 +488,9 @@ class Builder:
             ref = lambda env, x=a.ref, y=b.ref: x(env) - y(env)  # noqa: E731
         elif op == "*":
             interval = _interval_mul(A, B)
-            text, prec = self.wrap(a, MUL) + self.sep("*") + self.wrap(b, UNARY), MUL
+            # x' * y is refused (MATLAB's matrix product): (x') * y is elementwise
+            text, prec = _unprimed(self.wrap(a, MUL)) + self.sep("*") + \
+                _unprimed(self.wrap(b, UNARY)), MUL
             ref = lambda env, x=a.ref, y=b.ref: x(env) * y(env)  # noqa: E731
             for m, s in ((a, b), (b, a)):
                 if m.sv is not None and s.ndim == 0 and s.lo > 0:

@@ -333,6 +333,15 @@ TRIAL = [
      ["softmax needs an array"]),
     ("log-softmax-of-a-scalar", "a: scalar\nf = log_softmax(a)\n", ShapeError, 2, 5,
      ["softmax needs an array"]),
+    # silently misread: MATLAB's x' * A * x was elementwise, A x_j² summed
+    ("matlab-transpose-product", "x: N\nA: N x N\nf = x' * A * x\n", ParseError, 3, 6,
+     ["' is MATLAB's transpose, and * is elementwise here", "write x.T, and @ for a matrix"]),
+    ("matlab-transpose-on-the-right", "A: N x N\nf = sum(A * (A + 1)')\n", ParseError, 2, 20,
+     ["write (A + 1).T"]),
+    # silently misread: a line after the function became the function
+    ("a-line-after-the-function", "X: N x D\nf = sum(X)\nZ = X * 2\n", ParseError, 2, 1,
+     ["the function is the last line, Z (line 3), an array, and the scalar f is never used",
+      "put f's line last"]),
 ]
 
 
@@ -375,3 +384,13 @@ def test_a_missing_gradient_is_a_key_error_that_names_them():
         assert "did you mean 'w'?" in str(info.value), str(info.value)
     with pytest.raises(KeyError, match="the gradients are by w$"):
         matcalc.grad(p)["X"]
+
+
+@pytest.mark.parametrize("source", [
+    "x, b: N\nA: N x N\nf = 0.5 * x' @ A @ x - b' @ x\n",   # a number times x' scales
+    "A, B: N x N\nf = sum((A') * B)\n",                     # bracketed: elementwise, as meant
+    "X: N x D\ndX = X * 2\ndY = X * 3\n",                  # a program of several arrays
+    "X: N x D\nH = 4\nf = sum(X)\n",                       # an unused size
+])
+def test_primes_and_unused_lines_that_are_fine(source):
+    matcalc.parse(source)

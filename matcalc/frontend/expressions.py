@@ -58,6 +58,14 @@ def operand(node, where, text: str, condition: bool = False):
     return node
 
 
+def _postfix(written: str) -> str:
+    """`written` as an operand of a postfix (`.T`): a name, a call or a
+    bracketed expression as it is, anything else in parentheses."""
+    simple = written.isidentifier() or (written.endswith(")") and written.startswith("(")) \
+        or (written.endswith((")", "]")) and written.split("(")[0].split("[")[0].isidentifier())
+    return written if simple else f"({written})"
+
+
 @v_args(meta=True)
 class ExprBuilder(Transformer_NonRecursive):
     """Builds graph nodes from an expression tree, resolving names in `scope`."""
@@ -68,6 +76,7 @@ class ExprBuilder(Transformer_NonRecursive):
         self.text = text
         self.values: dict[Expr, float | None] = {} if values is None else values
         self.conditions: dict[Expr, object] = {}  # each comparison's operator token
+        self.primes: dict[int, Token] = {}  # each MATLAB-style transpose x', by its place
 
     def _fail(self, err: MatcalcError, where) -> MatcalcError:
         return err.at(where.line, where.column, self.text)
@@ -132,6 +141,8 @@ class ExprBuilder(Transformer_NonRecursive):
     def binop(self, meta, children):
         left, op, right = children
         left, right = self._operand(left, meta), self._operand(right, meta)
+        if str(op) == "*" and left.shape and right.shape:
+            self._no_matlab_product(meta, op)
         return self._finite(self._binary(meta.start_pos, meta.end_pos, left, op, right), op)
 
     def summand(self, meta, children):
@@ -177,7 +188,23 @@ class ExprBuilder(Transformer_NonRecursive):
         return ops.neg(self._operand(children[1], meta))
 
     def transpose(self, meta, children):
+        self.primes[children[1].start_pos] = children[1]
         return ops.transpose(self._operand(children[0], meta))
+
+    def _no_matlab_product(self, meta, op) -> None:
+        """Refuse `x' * A` and `A * x'` of arrays: MATLAB's matrix product,
+        which is elementwise here (a vector's x' is x itself)."""
+        lhs = self.text[meta.start_pos:op.start_pos].rstrip()
+        prime = self.primes.get(meta.start_pos + len(lhs) - 1) or \
+            self.primes.get(meta.end_pos - 1)
+        if prime is None:
+            return
+        written = self.text[meta.start_pos:prime.start_pos] if prime.start_pos < op.start_pos \
+            else self.text[op.end_pos:prime.start_pos]
+        written = " ".join(written.split())
+        raise ParseError(f"' is MATLAB's transpose, and * is elementwise here (as in NumPy): "
+                         f"write {_postfix(written)}.T, and @ for a matrix product (as in "
+                         "x.T @ A @ x)", line=prime.line, column=prime.column, source=self.text)
 
     def attribute(self, meta, children):
         node, attr = children

@@ -130,9 +130,12 @@ def _dims(text: str) -> dict[str, int]:
     from .errors import MatcalcError
 
     out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
+    text = text.strip().removesuffix(",")  # N=5,D=3, as a list may end
+    for item in (s.strip() for s in text.split(",")) if text else ():
         name, _, value = (s.strip() for s in item.partition("="))
-        if not name or not re.fullmatch(r"[0-9]+", value):
+        if not item:
+            raise MatcalcError(f"--dims has an empty item in '{text}': write N=5,D=3")
+        if not name or not re.fullmatch(r"-?[0-9]+", value):
             raise MatcalcError(f"--dims expects NAME=SIZE pairs like N=5,D=3 (sizes positive "
                                f"integers), got '{item}'")
         if name in out:

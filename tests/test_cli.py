@@ -281,6 +281,8 @@ def test_empty_problem_exits_2(tmp_path):
     (["check", "{mlp}", "--dims", "N=x"], "NAME=SIZE"),
     (["check", "{mlp}", "--dims", "Q=3"], "'Q'"),
     (["check", "{mlp}", "--dims", "N=0"], "positive integer"),
+    (["check", "{mlp}", "--dims", "N=-1"], "--dims N=-1: a size must be a positive integer"),
+    (["check", "{mlp}", "--dims", "N=3,,D=2"], "--dims has an empty item in 'N=3,,D=2'"),
 ])
 def test_bad_options_exit_2(args, fragment):
     args = [str(MLP) if a == "{mlp}" else a for a in args]
@@ -559,3 +561,8 @@ def test_a_problem_without_variables_exits_2_for_every_command(tmp_path, capsys,
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith(f"matcalc: {path}:1:1: no variables to differentiate by")
+
+
+def test_dims_accepts_a_trailing_comma(capsys):
+    assert cli.main(["check", str(MLP), "--dims", "N=3,"]) == 0
+    assert "N=3" in capsys.readouterr().out

@@ -340,8 +340,20 @@ TRIAL = [
      ["write (A + 1).T"]),
     # silently misread: a line after the function became the function
     ("a-line-after-the-function", "X: N x D\nf = sum(X)\nZ = X * 2\n", ParseError, 2, 1,
-     ["the function is the last line, Z (line 3), an array, and the scalar f is never used",
+     ["the function is the last line, Z (line 3), an array, and the scalar f before it is "
+      "never used",
       "put f's line last"]),
+    # misleading messages
+    ("fixed-size-zero", "H = 0\nX: N x H\nf = sum(X)\n", ShapeError, 1, 1,
+     ["a fixed size must be a positive integer, got 0"]),
+    ("fixed-size-negative", "H = -2\nX: N x H\nf = sum(X)\n", ShapeError, 1, 1,
+     ["a fixed size must be a positive integer, got -2"]),
+    ("fixed-size-fraction", "H = 2.5\nX: N x H\nf = sum(X)\n", ShapeError, 1, 1,
+     ["got 2.5"]),
+    ("intermediate-as-a-dimension", "x: N\nH = sum(x)\nX: N x H\nf = sum(X)\n",
+     NameResolutionError, 3, 8, ["'H' is an intermediate (a value), not a dimension"]),
+    ("wrt-a-dimension", "X: N x D\nf = sum(X)\nwrt N\n", NameResolutionError, 3, 5,
+     ["wrt 'N': N is a dimension (a size), not a variable; the variables are X"]),
 ]
 
 
@@ -394,3 +406,40 @@ def test_a_missing_gradient_is_a_key_error_that_names_them():
 ])
 def test_primes_and_unused_lines_that_are_fine(source):
     matcalc.parse(source)
+
+
+def test_wrt_a_dimension_in_the_library():
+    p = matcalc.problem("sum(X)", X="N x D")
+    with pytest.raises(NameResolutionError, match="D is a dimension"):
+        p.with_wrt("D")
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ({"inputs": {"X": None}}, "input 'X' is not an array of numbers (None)"),
+    ({"inputs": {"X": np.ones((2, 3)) * 1j}}, "input 'X' is complex"),
+    ({"inputs": {"X": [[1 + 0j, 2]]}}, "input 'X' is complex"),
+    ({"dims": {"Q": 4}}, "dims= (--dims) names 'Q', which is not a dimension of the problem "
+                         "(its dimensions: N, D)"),
+    ({"dims": {"N": 10 ** 12}}, "give smaller sizes by dims= (--dims)"),
+    ({"dims": {"N": True}}, "dimension N must be a positive integer, got True"),
+    ({"against": "nosuchmodule:fn"}, "against= (--against): no module named 'nosuchmodule'"),
+])
+@pytest.mark.filterwarnings("error")  # no ComplexWarning from the cast
+def test_check_errors_name_the_keyword(keywords, message):
+    p = matcalc.problem("sum(X)", X="N x D")
+    with pytest.raises(MatcalcError) as info:
+        matcalc.check(p, **keywords)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("source, dims, message", [
+    ("H = 8\nX: N x H\nf = sum(X)\n", {"H": 4},
+     "dims= (--dims) gives H, which is fixed by line 1 (H = 8): give the problem's "
+     "dimensions (N)"),
+    ("H = 4\nD = H * E\nX: N x D\nf = sum(X)\n", {"D": 8},
+     "gives D, which is fixed by line 2 (D = H * E)"),
+])
+def test_dims_of_a_fixed_size_say_so(source, dims, message):
+    with pytest.raises(MatcalcError) as info:
+        matcalc.check(source, dims=dims)
+    assert message in str(info.value)

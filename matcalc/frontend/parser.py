@@ -127,9 +127,11 @@ class _ProblemBuilder:
             if (size := self.defined_size(name)) is not None:
                 shape.append(size)
                 continue
+            self.check_fixed_size(name)
             if name in self.variables or name in self.intermediates:
-                raise self.error(NameResolutionError,
-                                 f"'{name}' is a variable, not a dimension", token)
+                what = "a variable" if name in self.variables else "an intermediate (a value)"
+                raise self.error(NameResolutionError, f"'{name}' is {what}, not a dimension",
+                                 token)
             if name in DOMAIN_WORDS:
                 example = "S: D x D" if name in ("symmetric", "spd") else "x: N"
                 raise self.error(ShapeError, f"'{name}' follows the shape: write "
@@ -140,6 +142,16 @@ class _ProblemBuilder:
                 self.names[name] = const(self.dims[name])
             shape.append(self.dims[name])
         return tuple(shape), structure, domain
+
+    def check_fixed_size(self, name: str) -> None:
+        """Refuse a size fixed by a number that is not a positive integer
+        (H = 0, H = 2.5), at its definition."""
+        node = self.intermediates.get(name)
+        value = size_value(node) if node is not None else None
+        if value is not None and value.is_number:
+            line, column = self.places[name]
+            raise ShapeError(f"a fixed size must be a positive integer, got {self.written[name]}",
+                             line=line, column=column, source=self.text)
 
     def defined_size(self, name: str):
         """The size an intermediate defined as a product of dimensions and
@@ -157,18 +169,19 @@ class _ProblemBuilder:
                              f"product) or give an input an axis {name}", self.products[name])
 
     def check_used(self, function: str, output: Expr) -> None:
-        """Refuse an array-valued function (the last line) after a scalar
-        intermediate no later line uses, which reads as the function meant
-        (a line after `f = sum(...)` took its place)."""
-        if not output.shape:
-            return
-        for name, node in self.intermediates.items():
-            if name not in self.used and not node.shape and size_value(node) is None:
-                line, column = self.places[name]
-                raise ParseError(f"the function is the last line, {function} (line "
-                                 f"{self.output_at[0]}), an array, and the scalar {name} is "
-                                 f"never used: put {name}'s line last (or use or delete it)",
-                                 line=line, column=column, source=self.text)
+        """Refuse an array-valued function (the last line) right after a
+        scalar intermediate no later line uses, which reads as the function
+        meant (a line after `f = sum(...)` took its place)."""
+        before = [n for n in self.intermediates if n != function]
+        name = before[-1] if before else None
+        node = self.intermediates.get(name)
+        if output.shape and node is not None and not node.shape and name not in self.used \
+                and size_value(node) is None:
+            line, column = self.places[name]
+            raise ParseError(f"the function is the last line, {function} (line "
+                             f"{self.output_at[0]}), an array, and the scalar {name} before "
+                             f"it is never used: put {name}'s line last (or use or delete it)",
+                             line=line, column=column, source=self.text)
 
     def new_dimensions(self, tree) -> None:
         """Declare the names of `D = H * E` not yet declared as dimensions,
@@ -268,7 +281,8 @@ class _ProblemBuilder:
         for token in self.wrt or ():
             if str(token) not in self.variables:
                 raise self.error(NameResolutionError, _not_a_variable(
-                    str(token), self.variables, self.intermediates, "not declared"), token)
+                    str(token), self.variables, self.intermediates, "not declared", self.dims),
+                    token)
             if self.variables[str(token)].domain == "int":
                 raise self.error(ParseError, _integer_wrt(str(token)), token)
         if len(set(wrt)) != len(wrt):
@@ -338,8 +352,12 @@ def as_written(text: str, start: int, end: int) -> str:
     return " ".join(body.split()).removeprefix("=").strip()
 
 
-def _not_a_variable(name: str, variables, intermediates, undeclared: str) -> str:
-    """Why `wrt name` is wrong: an intermediate, or a name not declared."""
+def _not_a_variable(name: str, variables, intermediates, undeclared: str, dims=()) -> str:
+    """Why `wrt name` is wrong: a dimension, an intermediate, or a name not
+    declared."""
+    if name in dims:
+        return (f"wrt '{name}': {name} is a dimension (a size), not a variable; the "
+                f"variables are {', '.join(variables)}")
     if name in intermediates:
         shown = ", ".join(list(variables)[:6]) + (", ..." if len(variables) > 6 else "")
         return (f"wrt '{name}': {name} is an intermediate, not a variable; matcalc "
@@ -449,7 +467,8 @@ def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
     for name in names:
         if name not in problem.variables:
             raise NameResolutionError(_not_a_variable(
-                name, problem.variables, problem.intermediates, "not a declared variable"))
+                name, problem.variables, problem.intermediates, "not a declared variable",
+                problem.dims))
         if problem.variables[name].domain == "int":
             raise NameResolutionError(_integer_wrt(name))
     if len(set(names)) != len(names) or not names:

@@ -443,3 +443,94 @@ def test_dims_of_a_fixed_size_say_so(source, dims, message):
     with pytest.raises(MatcalcError) as info:
         matcalc.check(source, dims=dims)
     assert message in str(info.value)
+
+
+# Habits from MATLAB, LaTeX, Unicode and other languages: each error names the
+# fix. (id, source, line, column, fragment of the message)
+HABITS = [
+    ("concatenate-arrays-apart", "X: N x D\nf = sum(concatenate(X, X, axis=1))\n", 2, 9,
+     "concatenate() takes the arrays as one tuple: write concatenate((X, X), axis=1)"),
+    ("matlab-call-indexing", "X: N x D\nf = X(1, 2)\n", 2, 5,
+     "unknown function 'X'; X is a variable: index it as X[0, 1] (square brackets, from 0)"),
+    ("matlab-colon-indexing", "X: N x D\nf = sum(X(:, 1))\n", 2, 11,
+     "X(...) is a call: index with square brackets, from 0, as in X[:, 0]"),
+    ("percent-comment", "% loss\nX: N x D\nf = sum(X)\n", 1, 1, "comments start with #, not %"),
+    ("percent-after-code", "X: N x D\nf = sum(X) % loss\n", 2, 12, "comments start with #"),
+    ("unclosed-bracket-before-a-statement", "X: N x D\nY = sum((X\nZ = X\nf = sum(Z)\n",
+     3, 1, "the '(' at 2:9 is not closed"),
+    ("numel", "y: N\nf = sum(y) / numel(y)\n", 2, 14, "numel(y) is N"),
+    ("numel-of-a-matrix", "X: N x D\nf = sum(X) / numel(X)\n", 2, 14, "numel(X) is N * D"),
+    ("complex-literal", "y: N\nf = sum(y * 1j)\n", 2, 14, "complex numbers are not in the"),
+    ("hex-literal", "y: N\nf = sum(y * 0x10)\n", 2, 14, "hex literals are not in the language: "
+     "write 16"),
+    ("underscore-number", "y: N\nf = sum(y * 1_000)\n", 2, 14, "write 1000 (no _ in numbers)"),
+    ("lambda", "y: N\nf = lambda y: sum(y)\n", 2, 12, "lambda is not in the language"),
+    ("matlab-elementwise-product", "X: N x D\nf = sum(X .* X)\n", 2, 12,
+     "'.*' is MATLAB's: write * (elementwise"),
+    ("matlab-elementwise-division", "X: N x D\nf = sum(X ./ X)\n", 2, 12, "write / (elementwise)"),
+    ("matlab-left-division", "A: N x N\nw: N\nf = sum(A\\w)\n", 3, 10, "write solve(A, w)"),
+    ("matlab-not-equal", "x: N\nf = sum(where(x ~= 0, x, 0))\n", 2, 17, "write != for 'not equal'"),
+    ("matlab-end", "y: N\nf = y[end]\n", 2, 7, "write -1 for the last entry, as in y[-1]"),
+    ("power-T", "X: N x D\nf = sum(X**T)\n", 2, 12, "'**T' is not a transpose: write X.T"),
+    ("latex-frac", "x: N\nf = \\frac{1}{2} sum(x)\n", 2, 5, "LaTeX is not the input language"),
+    ("latex-cdot", "x: N\nf = 2 \\cdot sum(x)\n", 2, 7, "LaTeX is not the input language"),
+    ("unicode-times", "X: N x D\nf = sum(X × X)\n", 2, 11,
+     "'×' (U+00D7 MULTIPLICATION SIGN) is not in the language: write * (elementwise) or @"),
+    ("unicode-dot", "X: N x D\nf = sum(X · X)\n", 2, 11, "(U+00B7 MIDDLE DOT)"),
+    ("unicode-hadamard", "X: N x D\nf = sum(X ⊙ X)\n", 2, 11, "write * (elementwise)"),
+    ("unicode-sum", "X: N x D\nf = ∑(X)\n", 2, 5, "write sum(...)"),
+    ("unicode-minus", "X: N x D\nf = sum(X − X)\n", 2, 11, "(U+2212 MINUS SIGN) is not in the "
+     "language: write -"),
+    ("unicode-square", "X: N x D\nf = sum(X²)\n", 2, 9, "unknown name 'X²'; write X ** 2"),
+    ("unicode-element-of", "X ∈ N x D\nf = sum(X)\n", 1, 3, "write ':'"),
+    ("unicode-transpose", "X: N x D\nf = sum(Xᵀ)\n", 2, 9, "unknown name 'Xᵀ'; write X.T"),
+    ("unicode-top", "X: N x D\nf = sum(X⊤)\n", 2, 10, "write .T"),
+    ("no-break-space", "X: N x D\nf = sum(X\u00a0+ X)\n", 2, 10,
+     "the text has a U+00A0 NO-BREAK SPACE here: replace it with a space"),
+    ("zero-width-space", "X: N x D\nf = sum(X\u200b)\n", 2, 10, "U+200B ZERO WIDTH SPACE"),
+    ("byte-order-mark-mid-file", "X: N x D\n\ufefff = sum(X)\n", 2, 1, "U+FEFF"),
+    ("full-width-parenthesis", "X: N x D\nf = sum\uff08X)\n", 2, 8, "write ("),
+    ("smart-quotes", "X: N x D\nf = norm(X, ord=\u2018fro\u2019)\n", 2, 17, "write '"),
+    ("matmul-inner-sizes", "X, B: N x D\nf = sum(X @ B)\n", 2, 11,
+     "the inner sizes D and N differ: X.T @ B fits"),
+    ("matmul-inner-sizes-right", "X: N x D\nW: H x D\nf = sum((X + 1) @ W)\n", 3, 17,
+     "the inner sizes D and H differ: (X + 1) @ W.T fits"),
+    ("vector-along-rows", "X: N x D\ny: N\nf = sum(X + y)\n", 3, 11,
+     "to match the rows, write y[:, None] (a column)"),
+    ("misspelt-symmetric", "S: D x D symetric\nf = sum(S)\n", 1, 10, "did you mean 'symmetric'?"),
+    ("declaration-without-colon", "X N x D\nf = sum(X)\n", 1, 3,
+     "a declaration needs ':': write X: N x D"),
+    ("negative-dimension", "X: -3 x D\nf = sum(X)\n", 1, 4,
+     "a dimension must be a positive integer"),
+    ("fractional-dimension", "X: 2.5 x D\nf = sum(X)\n", 1, 5, "a dimension must be a positive"),
+    ("wrt-colon", "X: N x D\nf = sum(X)\nwrt: X\n", 3, 4, "wrt is reserved: write wrt w, b"),
+    ("wrt-equals", "X: N x D\nf = sum(X)\nwrt = X\n", 3, 5, "wrt is reserved"),
+    ("list-of-arrays", "X: N x D\nf = sum(concatenate([X, X]))\n", 2, 21, "write a tuple (...)"),
+    ("list-of-axes", "X: N x D\nf = sum(X, axis=[0, 1])\n", 2, 17, "write a tuple (...)"),
+    ("size-not-whole", "X: N x D\nf = sum(reshape(X, (2.5, N)))\n", 2, 20,
+     "(2.5 is not a whole number)"),
+    ("size-of-several-terms", "X: N x D\nf = sum(eye(D + 1) @ X)\n", 2, 20,
+     "eye(D + 1) is (D + 1) x (D + 1)"),
+]
+
+
+@pytest.mark.parametrize("source, line, column, fragment", [c[1:] for c in HABITS],
+                         ids=[c[0] for c in HABITS])
+def test_habits_get_the_fix(source, line, column, fragment):
+    err = error_of(source)
+    head = assert_at(err, source, line, column)
+    assert fragment in head, head
+
+
+def test_zeros_of_a_tuple_is_numpy_spelling():
+    p = matcalc.parse("X: N x D\nf = sum(zeros((N, D)) + X)\n")
+    assert p.output is matcalc.parse("X: N x D\nf = sum(zeros(N, D) + X)\n").output
+
+
+@pytest.mark.parametrize("source, column, fragment", [
+    ("S: N x N SPD\nf = logdet(S)\n", 10, "did you mean 'spd'?"),
+    ("S: N x N positive definite\nf = logdet(S)\n", 19, "declared spd, as in S: D x D spd"),
+])
+def test_domain_words_as_a_user_writes_them(source, column, fragment):
+    head = assert_at(error_of(source), source, 1, column)
+    assert fragment in head, head

@@ -58,14 +58,6 @@ def operand(node, where, text: str, condition: bool = False):
     return node
 
 
-def _postfix(written: str) -> str:
-    """`written` as an operand of a postfix (`.T`): a name, a call or a
-    bracketed expression as it is, anything else in parentheses."""
-    simple = written.isidentifier() or (written.endswith(")") and written.startswith("(")) \
-        or (written.endswith((")", "]")) and written.split("(")[0].split("[")[0].isidentifier())
-    return written if simple else f"({written})"
-
-
 @v_args(meta=True)
 class ExprBuilder(Transformer_NonRecursive):
     """Builds graph nodes from an expression tree, resolving names in `scope`."""
@@ -100,8 +92,9 @@ class ExprBuilder(Transformer_NonRecursive):
         if node is None and str(token) in CONSTANTS:
             return const(CONSTANTS[str(token)])
         if node is None:
+            before = self.text[self.text.rfind("\n", 0, token.start_pos) + 1:token.start_pos]
             raise NameResolutionError(f"unknown name '{token}'" + suggest(
-                str(token), self.scope, hints.NAMES.get(str(token), "")),
+                str(token), self.scope, hints.name(str(token), before)),
                 line=token.line, column=token.column, source=self.text)
         return node
 
@@ -203,7 +196,7 @@ class ExprBuilder(Transformer_NonRecursive):
             else self.text[op.end_pos:prime.start_pos]
         written = " ".join(written.split())
         raise ParseError(f"' is MATLAB's transpose, and * is elementwise here (as in NumPy): "
-                         f"write {_postfix(written)}.T, and @ for a matrix product (as in "
+                         f"write {hints.postfixed(written)}, and @ for a matrix product (as in "
                          "x.T @ A @ x)", line=prime.line, column=prime.column, source=self.text)
 
     def attribute(self, meta, children):
@@ -274,11 +267,7 @@ class ExprBuilder(Transformer_NonRecursive):
         name = ops.ALIASES.get(str(token), str(token))
         known = ops.function_names()
         if name not in known:
-            written = first_argument(self.text[token.end_pos:meta.end_pos])
-            hint = hints.function(name, written, arguments or [])
-            raise NameResolutionError(f"unknown function '{token}'"
-                                      + suggest(str(token), known, hint),
-                                      line=token.line, column=token.column, source=self.text)
+            raise self._unknown_function(token, meta, arguments or [], known)
         if name in CONTRACTIONS:
             return self._contraction(token, name, arguments or [])
         args, kwargs = [], {}
@@ -300,12 +289,47 @@ class ExprBuilder(Transformer_NonRecursive):
                 args.append(self._shape(item, token, meta, len(args)))
             elif isinstance(item, Tuple) and name in ARRAY_TUPLES and not args:
                 args.append([self._operand(a, token) for a in item.items])
+            elif name in ARRAY_TUPLES and not args and \
+                    sum(not isinstance(a, tuple) for a in arguments) > 1:
+                raise self._no_tuple(token, meta)
+            elif isinstance(item, Tuple) and name in ops.OPS and ops.OPS[name].dims:
+                args.extend(item.items)  # zeros((N, D)) is zeros(N, D), as NumPy's
             else:
                 args.append(self._operand(item, token, name == "where" and not args))
         try:
             return self._finite(self._apply(str(token), name, args, kwargs), token)
         except MatcalcError as err:
             raise self._fail(err, token)
+
+    def _unknown_function(self, token, meta, arguments: list, known) -> MatcalcError:
+        """The error for a call of an unknown name: a variable called as
+        MATLAB indexes (X(1, 2)), else the fix `hints` knows or the closest
+        function."""
+        node = self.scope.get(str(token))
+        if isinstance(node, Expr) and node.shape:
+            numbers = [a for a in arguments if isinstance(a, Const) and a.value.is_Integer]
+            key = ", ".join(str(a.value - 1) for a in numbers) \
+                if len(numbers) == len(arguments) and arguments else ", ".join("ijkl"[:node.ndim])
+            what = "a variable" if isinstance(node, Var) else "an intermediate"
+            return NameResolutionError(f"unknown function '{token}'; {token} is {what}: index "
+                                       f"it as {token}[{key}] (square brackets, from 0)",
+                                       line=token.line, column=token.column, source=self.text)
+        written = first_argument(self.text[token.end_pos:meta.end_pos])
+        hint = hints.function(str(token), written, arguments)
+        return NameResolutionError(f"unknown function '{token}'"
+                                   + suggest(str(token), known, hint),
+                                   line=token.line, column=token.column, source=self.text)
+
+    def _no_tuple(self, token, meta) -> MatcalcError:
+        """The error for concatenate(X, Y): the arrays are one tuple."""
+        text = self.text[token.end_pos:meta.end_pos]
+        starts = argument_starts(text)
+        parts = [" ".join(text[a:b].split()).removesuffix(",").strip()
+                 for a, b in zip(starts, [*starts[1:], text.rfind(")")])]
+        arrays = ", ".join(p for p in parts if "=" not in p)
+        axis = ", ".join(p for p in parts if "=" in p) or "axis=0"
+        return ParseError(f"{token}() takes the arrays as one tuple: write {token}(({arrays}), "
+                          f"{axis})", line=token.line, column=token.column, source=self.text)
 
     def _argument_at(self, token, meta, k: int) -> Token:
         """Where the k-th argument (from 0) of the call at `token` starts."""

@@ -46,8 +46,9 @@ def _sizes(item: "Tuple", text: str) -> tuple:
     for node in item.items:
         value = size_value(node)
         if value is None or not value.is_integer:
-            hint = (f" ({value} is not a whole number of the dimensions: declare the "
-                    "product first, as D = H * E)" if value is not None else "")
+            hint = "" if value is None else f" ({float(value):g} is not a whole number)" \
+                if value.is_number else (f" ({value} is not a whole number of the dimensions: "
+                                         "declare the product first, as D = H * E)")
             raise ShapeError("a size is a dimension, a product of them, an integer or -1"
                              + hint, line=item.where.line, column=item.where.column,
                              source=text)

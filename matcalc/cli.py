@@ -109,10 +109,16 @@ def _read_problem(args):
     if len(data) > MAX_BYTES:
         raise MatcalcError(f"{name}: larger than {MAX_BYTES // 2 ** 20} MiB; a problem is "
                            "a few lines of text")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise MatcalcError(f"{name}: UTF-16 text (it starts with a UTF-16 byte-order mark): "
+                           "save it as UTF-8")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise MatcalcError(f"{name}: not UTF-8 text (byte {err.start})") from None
+        before = data[:err.start].decode("utf-8", "replace")
+        line, column = before.count("\n") + 1, err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise MatcalcError(f"{name}:{line}:{column}: not UTF-8 text (byte {err.start}, "
+                           f"0x{data[err.start]:02x}): save it as UTF-8") from None
     return parse(text, name)
 
 

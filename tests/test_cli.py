@@ -566,3 +566,27 @@ def test_a_problem_without_variables_exits_2_for_every_command(tmp_path, capsys,
 def test_dims_accepts_a_trailing_comma(capsys):
     assert cli.main(["check", str(MLP), "--dims", "N=3,"]) == 0
     assert "N=3" in capsys.readouterr().out
+
+
+def test_an_assignment_given_to_e_says_drop_it(capsys):
+    assert cli.main(["grad", "-e", "f = sum(X)", "-d", "X: N x D"]) == 2
+    assert "<-e> is an expression: drop 'f ='" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"X: N x D\nf = sum(X) \xff\n", ":2:12: not UTF-8 text (byte 20, 0xff): save it as UTF-8"),
+    ("X: N\nf = sum(X)\n".encode("utf-16"), "UTF-16 text (it starts with a UTF-16 byte-order "
+                                            "mark): save it as UTF-8"),
+])
+def test_a_file_not_in_utf8_says_where_and_what(tmp_path, capsys, data, message):
+    path = tmp_path / "F"
+    path.write_bytes(data)
+    assert cli.main(["grad", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_against_a_file_that_exits_at_import(tmp_path, capsys):
+    script = tmp_path / "exits.py"
+    script.write_text("import sys\nsys.exit(5)\n", "utf-8")
+    assert cli.main(["check", str(MLP), "--against", f"{script}:backward"]) == 2
+    assert "importing" in capsys.readouterr().err

@@ -534,3 +534,29 @@ def test_zeros_of_a_tuple_is_numpy_spelling():
 def test_domain_words_as_a_user_writes_them(source, column, fragment):
     head = assert_at(error_of(source), source, 1, column)
     assert fragment in head, head
+
+
+@pytest.mark.parametrize("source", ["x: N\nsum(x ** 2)\nwrt x\n",      # wrt after a bare expression
+                                    "w: D\nf = sum(w)\nwrt w,\n"])       # a trailing comma
+def test_wrt_as_a_user_writes_it(source):
+    g = matcalc.grad(source)
+    assert list(g.exprs) == ["x" if "x" in source else "w"]
+
+
+def test_norm_keepdims_says_how():
+    err = error_of("X: N x D\nf = sum(norm(X, axis=1, keepdims=True))\n")
+    assert "norm(X, axis=1)[:, None]" in err.message
+
+
+def test_text_given_as_an_expression_or_a_path():
+    with pytest.raises(ParseError, match="<expr> is an expression: drop 'f ='"):
+        matcalc.problem("f = sum(X)", X="N x D")
+    from conftest import MLP
+    with pytest.raises(ParseError, match=r"parse takes the problem's text: "
+                                         r"parse\(open\(path\).read\(\)\)"):
+        matcalc.parse(str(MLP))
+
+
+def test_carriage_returns_alone_are_named():
+    err = error_of("X: N x D\rf = sum(X)\r")
+    assert "carriage return alone (CR)" in err.message

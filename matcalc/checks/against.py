@@ -146,7 +146,7 @@ def _load_file(path: str):
     try:
         with _on_path(str(file.resolve().parent)):
             spec.loader.exec_module(module)
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # sys.exit() at import too
         raise _import_failed(path, err) from None
     finally:
         if previous is None:
@@ -164,7 +164,7 @@ def _load_module(name: str):
         if err.name and (name == err.name or name.startswith(err.name + ".")):
             raise MatcalcError(f"{AGAINST}: no module named '{name}'") from None
         raise _import_failed(f"module '{name}'", err) from None
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # sys.exit() at import too
         raise _import_failed(f"module '{name}'", err) from None
 
 

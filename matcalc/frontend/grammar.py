@@ -108,6 +108,9 @@ def syntax_error(err: lark.exceptions.LarkError, text: str) -> ParseError:
     """Lark's error as a ParseError at its line and column, in words."""
     if isinstance(err, lark.exceptions.UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        if char == "\r":
+            return ParseError(f"syntax error: unexpected character '\\r'; {hints.CR_ONLY}",
+                              line=err.line, column=err.column, source=text)
         return _with_hint(f"syntax error: unexpected character {char!r}", text,
                           err.line, err.column)
     if isinstance(err, lark.exceptions.UnexpectedToken):

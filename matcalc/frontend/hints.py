@@ -87,7 +87,7 @@ ATTRIBUTES = {
 # A keyword argument a function does not take -> the fix.
 KEYWORDS = {
     "keepdims": "keepdims= is taken by the reductions sum, mean, max, min, logsumexp, "
-                "var and std",
+                "var and std (for norm, index the result: norm(X, axis=1)[:, None])",
     "dim": "NumPy's name is axis=",
     "axes": "the keyword is axis=",
     "ord": "norm(x, ord=...) takes ord=2 or ord=1 (vectors), ord='fro' (matrices)",
@@ -159,6 +159,10 @@ SYNTAX = [
      "and the function"),
 ]
 
+
+# A carriage return that no line feed follows: old Mac line endings.
+CR_ONLY = ("the lines end in a carriage return alone (CR): save the file with LF (or CRLF) "
+           "line endings")
 
 # A character outside ASCII that is not in a name -> what to write.
 CHARACTERS = {"×": "* (elementwise) or @ (matrix product)",

@@ -7,6 +7,7 @@ checks the shapes and domains declared.
 
 from __future__ import annotations
 
+import os
 import re
 
 import lark
@@ -78,9 +79,10 @@ class _ProblemBuilder:
         self.places[name] = (token.line, token.column)
 
     def statement(self, tree: lark.Tree) -> None:
-        if self.result_seen is not None:
-            raise self.error(ParseError, "a bare expression must be the last statement; "
-                             "give it a name (name = expression)", self.result_seen)
+        if self.result_seen is not None and tree.data != "wrt":
+            raise self.error(ParseError, "a bare expression must be the last statement "
+                             "(but for wrt); give it a name (name = expression)",
+                             self.result_seen)
         for part in tree.children if tree.data != "wrt" else ():  # the names it uses
             if isinstance(part, lark.Tree):
                 self.used.update(str(t) for sub in part.iter_subtrees() for t in sub.children
@@ -384,6 +386,9 @@ def parse(text: str, filename: str | None = None) -> Problem:
     except MatcalcError as err:
         if err.filename is None:
             err.filename = filename
+        if "\n" not in text.strip() and os.path.isfile(text.strip()):
+            err.message += "; parse takes the problem's text: parse(open(path).read())"
+            err.args = (err.message,)
         raise
 
 
@@ -399,6 +404,10 @@ def parse_pieces(pieces: list[tuple[str, str, str]], filename: str | None = None
     except MatcalcError as err:
         if err.line is None:
             raise
+        named = re.match(r"\s*(\w+)\s*=(?!=)", pieces[-1][2])
+        if named and pieces[-1][1] and err.line == text_lines(pieces):
+            err.message += f"; {pieces[-1][0]} is an expression: drop '{named.group(1)} ='"
+            err.args = (err.message,)
         first = 1
         for k, (label, prefix, text) in enumerate(pieces):
             count = text.count("\n") + 1
@@ -409,6 +418,11 @@ def parse_pieces(pieces: list[tuple[str, str, str]], filename: str | None = None
                 raise err from None
             first += count
         raise
+
+
+def text_lines(pieces) -> int:
+    """The line of the joined text where the last piece starts."""
+    return sum(text.count("\n") + 1 for _, _, text in pieces[:-1]) + 1
 
 
 def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:

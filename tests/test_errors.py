@@ -338,11 +338,6 @@ TRIAL = [
      ["' is MATLAB's transpose, and * is elementwise here", "write x.T, and @ for a matrix"]),
     ("matlab-transpose-on-the-right", "A: N x N\nf = sum(A * (A + 1)')\n", ParseError, 2, 20,
      ["write (A + 1).T"]),
-    # silently misread: a line after the function became the function
-    ("a-line-after-the-function", "X: N x D\nf = sum(X)\nZ = X * 2\n", ParseError, 2, 1,
-     ["the function is the last line, Z (line 3), an array, and the scalar f before it is "
-      "never used",
-      "put f's line last"]),
     # misleading messages
     ("fixed-size-zero", "H = 0\nX: N x H\nf = sum(X)\n", ShapeError, 1, 1,
      ["a fixed size must be a positive integer, got 0"]),
@@ -560,3 +555,19 @@ def test_text_given_as_an_expression_or_a_path():
 def test_carriage_returns_alone_are_named():
     err = error_of("X: N x D\rf = sum(X)\r")
     assert "carriage return alone (CR)" in err.message
+
+
+@pytest.mark.parametrize("run", [matcalc.grad, matcalc.codegen, matcalc.check, matcalc.hvp])
+def test_a_line_after_the_function_is_refused_when_differentiating(run):
+    # silently misread: Z = X * 2 after f = sum(X) became the function
+    source = "X: N x D\nf = sum(X)\nZ = X * 2\n"
+    with pytest.raises(ParseError) as info:
+        run(matcalc.parse(source, "t.mc"))
+    head = assert_at(info.value, source, 2, 1)
+    assert ("the function is the last line, Z, an array, and the scalar f before it is never "
+            "used: put f's line last") in head
+
+
+def test_a_gradient_program_with_a_scalar_gradient_first_reads_back():
+    p = matcalc.parse("X: scalar\nW: N x N\ng: N x N\ndX = sum(g)\ndW = g\n")
+    assert list(p.intermediates) == ["dX", "dW"]

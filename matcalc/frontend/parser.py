@@ -55,7 +55,6 @@ class _ProblemBuilder:
         self.written: dict[str, str] = {}
         self.values: dict[Expr, float | None] = {}
         self.products: dict[str, Token] = {}  # dimensions a product declared (D = H * E)
-        self.used: set[str] = set()  # the names the statements mention
 
     def error(self, cls, message: str, token) -> MatcalcError:
         return cls(message, line=token.line, column=token.column, source=self.text)
@@ -83,10 +82,6 @@ class _ProblemBuilder:
             raise self.error(ParseError, "a bare expression must be the last statement "
                              "(but for wrt); give it a name (name = expression)",
                              self.result_seen)
-        for part in tree.children if tree.data != "wrt" else ():  # the names it uses
-            if isinstance(part, lark.Tree):
-                self.used.update(str(t) for sub in part.iter_subtrees() for t in sub.children
-                                 if isinstance(t, Token) and t.type == "NAME")
         getattr(self, "_" + tree.data)(tree)
 
     def _decl(self, tree):
@@ -169,21 +164,6 @@ class _ProblemBuilder:
             raise self.error(ShapeError, f"the size {name} cannot be read from the inputs' "
                              f"shapes: fix it by a number (as '{name} = 4' before the "
                              f"product) or give an input an axis {name}", self.products[name])
-
-    def check_used(self, function: str, output: Expr) -> None:
-        """Refuse an array-valued function (the last line) right after a
-        scalar intermediate no later line uses, which reads as the function
-        meant (a line after `f = sum(...)` took its place)."""
-        before = [n for n in self.intermediates if n != function]
-        name = before[-1] if before else None
-        node = self.intermediates.get(name)
-        if output.shape and node is not None and not node.shape and name not in self.used \
-                and size_value(node) is None:
-            line, column = self.places[name]
-            raise ParseError(f"the function is the last line, {function} (line "
-                             f"{self.output_at[0]}), an array, and the scalar {name} before "
-                             f"it is never used: put {name}'s line last (or use or delete it)",
-                             line=line, column=column, source=self.text)
 
     def new_dimensions(self, tree) -> None:
         """Declare the names of `D = H * E` not yet declared as dimensions,
@@ -278,7 +258,6 @@ class _ProblemBuilder:
                              "where(cond, a, b)'s condition", line=line, column=column,
                              source=self.text)
         self.check_readable()
-        self.check_used(name, output)
         wrt = tuple(str(t) for t in self.wrt) if self.wrt is not None else _default_wrt(self)
         for token in self.wrt or ():
             if str(token) not in self.variables:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .errors import MatcalcError, NameResolutionError
 from .ad.gradient import derive
 from .frontend.parser import parse, parse_pieces
+from .frontend.reading import misread_function
 from .ir.problem import Problem
 
 
@@ -55,6 +56,9 @@ def _problem(p, wrt=None) -> Problem:
         p = parse(p)
     if not isinstance(p, Problem):
         raise MatcalcError(f"expected a Problem or problem text, got {type(p).__name__}")
+    misread = misread_function(p)
+    if misread is not None:
+        raise misread
     return p if wrt is None else p.with_wrt(wrt)
 
 

@@ -109,10 +109,16 @@ def _read_problem(args):
     if len(data) > MAX_BYTES:
         raise MatcalcError(f"{name}: larger than {MAX_BYTES // 2 ** 20} MiB; a problem is "
                            "a few lines of text")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise MatcalcError(f"{name}: UTF-16 text (it starts with a UTF-16 byte-order mark): "
+                           "save it as UTF-8")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise MatcalcError(f"{name}: not UTF-8 text (byte {err.start})") from None
+        before = data[:err.start].decode("utf-8", "replace")
+        line, column = before.count("\n") + 1, err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise MatcalcError(f"{name}:{line}:{column}: not UTF-8 text (byte {err.start}, "
+                           f"0x{data[err.start]:02x}): save it as UTF-8") from None
     return parse(text, name)
 
 
@@ -130,9 +136,12 @@ def _dims(text: str) -> dict[str, int]:
     from .errors import MatcalcError
 
     out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
+    text = text.strip().removesuffix(",")  # N=5,D=3, as a list may end
+    for item in (s.strip() for s in text.split(",")) if text else ():
         name, _, value = (s.strip() for s in item.partition("="))
-        if not name or not re.fullmatch(r"[0-9]+", value):
+        if not item:
+            raise MatcalcError(f"--dims has an empty item in '{text}': write N=5,D=3")
+        if not name or not re.fullmatch(r"-?[0-9]+", value):
             raise MatcalcError(f"--dims expects NAME=SIZE pairs like N=5,D=3 (sizes positive "
                                f"integers), got '{item}'")
         if name in out:

@@ -10,6 +10,8 @@ place (line and column, 1-based) and render the offending line with a caret:
 
 from __future__ import annotations
 
+import difflib
+
 
 class MatcalcError(Exception):
     """Bad input to matcalc: syntax, names, shapes, options or domains."""
@@ -66,6 +68,41 @@ class ParseError(MatcalcError):
 
 class NameResolutionError(MatcalcError):
     """An unknown variable, dimension or function, or a wrong `wrt` name."""
+
+
+class NoEntryError(NameResolutionError, KeyError):
+    """A result has no entry of that name (`grad(p)["W"]` of a problem by
+    `w`): a KeyError too, as a dict's lookup raises."""
+
+    def __init__(self, head: str, name, known):
+        close = closest(name, known) if isinstance(name, str) else None
+        super().__init__(f"{head} {', '.join(known)}"
+                         + (f"; did you mean {close!r}?" if close else ""))
+
+
+def closest(name: str, known) -> str | None:
+    """The known name that `name` likely misspells: one that differs only
+    in case, else the nearest by difflib whose edit distance (a swap of
+    neighbours counts one) is at most a third of its length (at least 1)."""
+    same = [k for k in known if k.lower() == name.lower()]
+    if same:
+        return same[0]
+    near = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    return next((k for k in near if _distance(name, k) <= max(1, len(name) // 3)), None)
+
+
+def _distance(a: str, b: str) -> int:
+    """The optimal-string-alignment distance: insertions, deletions,
+    substitutions and swaps of neighbours, one each."""
+    rows = [list(range(len(b) + 1))]
+    for i, x in enumerate(a, 1):
+        row = [i]
+        for j, y in enumerate(b, 1):
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (x != y)))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
 
 
 class ShapeError(MatcalcError):

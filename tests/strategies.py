@@ -208,6 +208,21 @@ class Term:
         return self.sv is not None and self.sv[1] <= COND * self.sv[0]
 
 
+def _unused_scalar_last(statements: list[str], pool: list, out) -> bool:
+    """Whether the last line names a scalar that `out`, an array, does not
+    use: the language refuses it (the scalar reads as the function meant)."""
+    if not statements or not out.shape:
+        return False
+    name = statements[-1].split(" = ")[0]
+    named = [t for t in pool if t.text == name]
+    return bool(named) and not named[0].shape and not re.search(rf"\b{name}\b", out.text)
+
+
+def _unprimed(text: str) -> str:
+    """An operand of `*` that ends in a prime, bracketed."""
+    return f"({text})" if text.endswith("'") else text
+
+
 def _interval_mul(a, b):
     ps = [a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1]]
     return min(ps), max(ps)
@@ -483,7 +498,9 @@ class Builder:
             ref = lambda env, x=a.ref, y=b.ref: x(env) - y(env)  # noqa: E731
         elif op == "*":
             interval = _interval_mul(A, B)
-            text, prec = self.wrap(a, MUL) + self.sep("*") + self.wrap(b, UNARY), MUL
+            # x' * y is refused (MATLAB's matrix product): (x') * y is elementwise
+            text, prec = _unprimed(self.wrap(a, MUL)) + self.sep("*") + \
+                _unprimed(self.wrap(b, UNARY)), MUL
             ref = lambda env, x=a.ref, y=b.ref: x(env) * y(env)  # noqa: E731
             for m, s in ((a, b), (b, a)):
                 if m.sv is not None and s.ndim == 0 and s.lo > 0:
@@ -1358,7 +1375,8 @@ class Builder:
             out = Term(name, ATOM, out.shape, out.lo, out.hi, 0, out.ref, out.vars, out.flat,
                        out.sv, out.spd)
             self.pool.append(out)
-        if src.chance(0.85) or math.prod(self.size(d) for d in out.shape) > 60:
+        if src.chance(0.85) or math.prod(self.size(d) for d in out.shape) > 60 or \
+                _unused_scalar_last(statements, self.pool, out):
             out = self.scalarize(out)
             # more of the terms built: a sum (or product) of scalar parts
             for _ in range(src.integer(0, 2)):

@@ -281,6 +281,8 @@ def test_empty_problem_exits_2(tmp_path):
     (["check", "{mlp}", "--dims", "N=x"], "NAME=SIZE"),
     (["check", "{mlp}", "--dims", "Q=3"], "'Q'"),
     (["check", "{mlp}", "--dims", "N=0"], "positive integer"),
+    (["check", "{mlp}", "--dims", "N=-1"], "--dims N=-1: a size must be a positive integer"),
+    (["check", "{mlp}", "--dims", "N=3,,D=2"], "--dims has an empty item in 'N=3,,D=2'"),
 ])
 def test_bad_options_exit_2(args, fragment):
     args = [str(MLP) if a == "{mlp}" else a for a in args]
@@ -546,3 +548,45 @@ def test_steps_are_shown_in_every_format(fmt, mlp_problem):
     assert proc.returncode == 0, proc.stderr
     assert out(proc) == want[fmt] + "\n"
     assert out(proc) != out(run_cli("grad", MLP, "--format", fmt))
+
+
+# ---------------------------------------------- a new user's trial (s13) ---
+
+@pytest.mark.parametrize("command", ["grad", "hessian", "hvp", "jacobian", "codegen", "check"])
+def test_a_problem_without_variables_exits_2_for_every_command(tmp_path, capsys, command):
+    # hessian raised IndexError; the others printed nothing and exited 0
+    path = tmp_path / "F"
+    path.write_text("f = 2\n", "utf-8")
+    assert cli.main([command, str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"matcalc: {path}:1:1: no variables to differentiate by")
+
+
+def test_dims_accepts_a_trailing_comma(capsys):
+    assert cli.main(["check", str(MLP), "--dims", "N=3,"]) == 0
+    assert "N=3" in capsys.readouterr().out
+
+
+def test_an_assignment_given_to_e_says_drop_it(capsys):
+    assert cli.main(["grad", "-e", "f = sum(X)", "-d", "X: N x D"]) == 2
+    assert "<-e> is an expression: drop 'f ='" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"X: N x D\nf = sum(X) \xff\n", ":2:12: not UTF-8 text (byte 20, 0xff): save it as UTF-8"),
+    ("X: N\nf = sum(X)\n".encode("utf-16"), "UTF-16 text (it starts with a UTF-16 byte-order "
+                                            "mark): save it as UTF-8"),
+])
+def test_a_file_not_in_utf8_says_where_and_what(tmp_path, capsys, data, message):
+    path = tmp_path / "F"
+    path.write_bytes(data)
+    assert cli.main(["grad", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_against_a_file_that_exits_at_import(tmp_path, capsys):
+    script = tmp_path / "exits.py"
+    script.write_text("import sys\nsys.exit(5)\n", "utf-8")
+    assert cli.main(["check", str(MLP), "--against", f"{script}:backward"]) == 2
+    assert "importing" in capsys.readouterr().err

@@ -282,7 +282,7 @@ def test_bad_inputs_are_a_matcalc_error_naming_the_input(inputs, fragment):
 
 
 def test_given_sizes_conflicting_with_dims_are_an_error():
-    with pytest.raises(matcalc.MatcalcError, match="--dims gives N = 4"):
+    with pytest.raises(matcalc.MatcalcError, match=r"dims= \(--dims\) gives N = 4"):
         matcalc.check(least_squares(), dims={"N": 4}, inputs={"X": np.ones((5, 3))})
     assert matcalc.check(least_squares(), dims={"N": 5}, inputs={"X": np.ones((5, 3))}).ok
 
@@ -329,7 +329,7 @@ def test_cli_inputs(tmp_path):
             (["--inputs", str(bad)], "input 'Y' is declared N x K onehot"),
             (["--inputs", str(bad), "--against", "examples/softmax_ce_backward.py:backward"],
              "input 'Y' is declared N x K onehot"),
-            (["--inputs", str(good), "--dims", "N=4"], "--dims gives N = 4"),
+            (["--inputs", str(good), "--dims", "N=4"], "(--dims) gives N = 4"),
             (["--inputs", str(one)], "holds one array"),
             (["--inputs", str(text)], "is not a readable .npz file"),
             (["--inputs", str(tmp_path / "missing.npz")], "cannot read")]:

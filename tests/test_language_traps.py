@@ -74,7 +74,8 @@ def test_regression_inline_errors_point_into_the_expression(capsys):
 def test_inline_errors_on_a_later_line_and_at_the_end(capsys):
     err = assert_exit_2(capsys, "grad", "-e", "sum(X\n @ X)", "-d", "X: N x D")
     assert err.splitlines()[:2] == ["matcalc: <-e>:2:2: shape mismatch in '@': X is N x D "
-                                    "but X is N x D", "     @ X)"]
+                                    "but X is N x D; the inner sizes D and N differ: X.T @ X fits",
+                                    "     @ X)"]
     err = assert_exit_2(capsys, "grad", "-e", "sum(X", "-d", "X: N x D")
     assert err.startswith("matcalc: <-e>:1:6: syntax error: unexpected end of input")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .derive import gradients
+from ..errors import NoEntryError
 from ..ir.expr import Apply, Expr, Var, const, postorder, rewrite, var
 from ..hooks import provided
 from ..ops import rebuild, symmetric_part
@@ -37,6 +38,9 @@ class Gradient:
     code: Program | None = None      # the program generated code computes
 
     def __getitem__(self, name: str) -> Expr:
+        if name not in self.exprs:
+            raise NoEntryError(f"no gradient by {name!r}: the gradients are by", name,
+                               list(self.exprs))
         return self.exprs[name]
 
     def __iter__(self):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .derive import differentials
-from ..errors import MatcalcError
+from ..errors import MatcalcError, NoEntryError
 from ..ir.expr import Expr, Var, const, postorder, rewrite, var
 from .gradient import derive, problem_names
 from ..hooks import provided
@@ -60,7 +60,8 @@ class SecondOrder:
         for e in self.entries:
             if e.of == of:
                 return e.expr
-        raise KeyError(of)
+        raise NoEntryError(f"no entry of {of!r}: the entries are of", of,
+                           [e.of for e in self.entries])
 
     def __str__(self) -> str:
         return provided("second_order_text")(self)

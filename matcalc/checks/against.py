@@ -119,6 +119,9 @@ def _on_path(folder: str):
             sys.path.remove(folder)
 
 
+AGAINST = "against= (--against)"  # the option, as the library and the CLI name it
+
+
 def _import_failed(what: str, err: BaseException) -> MatcalcError:
     frames = traceback.extract_tb(err.__traceback__)
     place = ""
@@ -132,18 +135,18 @@ def _import_failed(what: str, err: BaseException) -> MatcalcError:
 def _load_file(path: str):
     file = Path(path)
     if not file.is_file():
-        raise MatcalcError(f"--against: no such file: {path}")
+        raise MatcalcError(f"{AGAINST}: no such file: {path}")
     name = "matcalc_against_" + "".join(c if c.isalnum() else "_" for c in file.stem)
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
-        raise MatcalcError(f"--against: cannot load {path} as Python")
+        raise MatcalcError(f"{AGAINST}: cannot load {path} as Python")
     module = importlib.util.module_from_spec(spec)
     previous = sys.modules.get(name)
     sys.modules[name] = module
     try:
         with _on_path(str(file.resolve().parent)):
             spec.loader.exec_module(module)
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # sys.exit() at import too
         raise _import_failed(path, err) from None
     finally:
         if previous is None:
@@ -159,9 +162,9 @@ def _load_module(name: str):
             return importlib.import_module(name)
     except ModuleNotFoundError as err:
         if err.name and (name == err.name or name.startswith(err.name + ".")):
-            raise MatcalcError(f"--against: no module named '{name}'") from None
+            raise MatcalcError(f"{AGAINST}: no module named '{name}'") from None
         raise _import_failed(f"module '{name}'", err) from None
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # sys.exit() at import too
         raise _import_failed(f"module '{name}'", err) from None
 
 
@@ -170,16 +173,17 @@ def load_function(spec: str) -> Callable:
     (a dotted `function` looks up attributes: `mod:Net.backward`)."""
     target, colon, attr = spec.rpartition(":")
     if not colon or not target or not attr:
-        raise MatcalcError(f"--against expects MODULE:FUNCTION or FILE.py:FUNCTION, got '{spec}'")
+        raise MatcalcError(f"{AGAINST} expects MODULE:FUNCTION or FILE.py:FUNCTION, "
+                           f"got '{spec}'")
     is_file = target.endswith(".py") or "/" in target or os.sep in target
     module = _load_file(target) if is_file else _load_module(target)
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise MatcalcError(f"--against: {target} has no function '{attr}'")
+            raise MatcalcError(f"{AGAINST}: {target} has no function '{attr}'")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise MatcalcError(f"--against: {target}:{attr} is a {type(obj).__name__}, "
+        raise MatcalcError(f"{AGAINST}: {target}:{attr} is a {type(obj).__name__}, "
                            "not a function")
     return obj
 

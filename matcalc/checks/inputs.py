@@ -54,6 +54,9 @@ def sample(v, shape: tuple, need, rng) -> np.ndarray | float:
 
 def as_array(name: str, value) -> np.ndarray:
     """A given input as a float64 array (finite), or a MatcalcError naming it."""
+    if value is None or np.iscomplexobj(value):
+        what = "complex" if value is not None else "not an array of numbers (None)"
+        raise MatcalcError(f"input '{name}' is {what}")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -67,7 +70,8 @@ def as_array(name: str, value) -> np.ndarray:
 def bound_sizes(problem, given: dict[str, np.ndarray], dims: dict | None) -> dict[str, int]:
     """The sizes the given arrays bind, by dimension name; each name bound
     once (by the arrays and by `dims`), integer dimensions matched exactly."""
-    bound: dict[str, tuple[int, str]] = {n: (s, "--dims") for n, s in (dims or {}).items()}
+    bound: dict[str, tuple[int, str]] = {n: (s, "dims= (--dims)") for n, s in
+                                      (dims or {}).items()}
     for name, array in given.items():
         v = problem.variables[name]
         if array.ndim != len(v.shape):

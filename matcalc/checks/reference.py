@@ -99,7 +99,8 @@ FUNCTIONS = {
     "einsum": np.einsum, "transpose": np.transpose, "swapaxes": lambda x, a, b: np.swapaxes(x, int(a), int(b)),
     "concatenate": lambda arrays, axis=0: np.concatenate(arrays, axis=axis),
     "stack": lambda arrays, axis=0: np.stack(arrays, axis=axis),
-    "reshape": lambda x, shape: np.reshape(x, tuple(int(round(float(n))) for n in shape)),
+    "reshape": lambda x, shape: np.reshape(x, tuple(int(round(float(n)))
+                                                    for n in np.atleast_1d(shape))),
 }
 CONSTANT_ARRAYS = ("ones", "zeros", "eye")
 CONSTANTS = {"pi": np.pi, "e": np.e}

@@ -13,6 +13,7 @@ caught too.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,9 +86,11 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
     dims = dict(dims or {})
     for name in dims:
         if name not in problem.dims:
-            raise MatcalcError(f"--dims names '{name}', which is not a dimension of the problem")
-        if not isinstance(dims[name], (int, np.integer)) or dims[name] < 1:
-            raise MatcalcError(f"dimension {name} must be a positive integer")
+            raise MatcalcError(_not_a_dimension(problem, name))
+        if not isinstance(dims[name], (int, np.integer)) or isinstance(dims[name], bool) \
+                or dims[name] < 1:
+            raise MatcalcError(f"dimension {name} must be a positive integer, "
+                               f"got {dims[name]!r}")
     free = (s for s in DEFAULT_SIZES if s not in dims.values())
     least = least_sizes(problem)
     for name in problem.dims:
@@ -101,8 +104,27 @@ def sizes(problem, dims: dict[str, int] | None = None) -> dict[str, int]:
                   for v in problem.variables.values())
     if entries > MAX_ENTRIES:
         raise MatcalcError(f"{entries} input entries are too many for a finite-difference "
-                           f"check (at most {MAX_ENTRIES}); give smaller --dims")
+                           f"check (at most {MAX_ENTRIES}); give smaller sizes "
+                           f"by {DIMS}")
     return concrete
+
+
+DIMS = "dims= (--dims)"  # the option, as the library and the CLI name it
+
+
+def _not_a_dimension(problem, name: str) -> str:
+    """Why `dims` cannot give `name`: a size the problem fixes (H = 8,
+    D = H * E, at its line), or no dimension at all."""
+    if name in problem.written and name in problem.intermediates and \
+            not problem.intermediates[name].shape:
+        place = re.search(rf"(?:^|[;\n])[ \t]*{re.escape(name)}[ \t]*=(?!=)",
+                          problem.source or "")
+        line = f" by line {problem.source.count(chr(10), 0, place.end()) + 1}" if place else ""
+        return (f"{DIMS} gives {name}, which is fixed{line} ({name} = "
+                f"{problem.written[name]}): give the problem's dimensions "
+                f"({', '.join(problem.dims)})")
+    return (f"{DIMS} names '{name}', which is not a dimension of the problem (its "
+            f"dimensions: {', '.join(problem.dims) or 'none'})")
 
 
 def least_sizes(problem) -> dict[str, int]:

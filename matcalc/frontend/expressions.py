@@ -4,31 +4,31 @@ as nodes are built and every error carries its line and column."""
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 
 import sympy
-from lark import v_args
+from lark import Token, v_args
 from lark.visitors import Transformer_NonRecursive
 
 from . import hints
 from .. import ops
-from ..errors import DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError
+from ..errors import (DomainError, MatcalcError, NameResolutionError, ParseError, ShapeError,
+                      closest)
 from ..ir.expr import Const, Expr, Var, const, is_op
 from ..ir.shapes import fmt
-from ..ops.indexing import size_value
-from .reading import constant_value, first_argument
+from .reading import argument_starts, constant_value, first_argument, place
+from .values import (ARRAY_TUPLES, CONSTANTS, CONTRACTIONS, ELLIPSIS, KEYWORD_VALUES, NONE,
+                     SHAPE_ARGUMENTS, Slice, String, Tuple, _KeywordValue, _sizes, _subscript)
 
 
 def suggest(name: str, known, hint: str = "") -> str:
-    """`hint` (the fix from `hints`) if any, else the closest known name:
-    one that differs only in case first (`W` for `w`)."""
+    """`hint` (the fix from `hints`) if any, else the closest known name
+    (`errors.closest`)."""
     if hint:
         return f"; {hint}"
-    close = [k for k in known if k.lower() == name.lower()] or \
-        difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    close = closest(name, known)
+    return f"; did you mean '{close}'?" if close else ""
 
 
 def operand(node, where, text: str, condition: bool = False):
@@ -58,102 +58,6 @@ def operand(node, where, text: str, condition: bool = False):
     return node
 
 
-def _subscript(item):
-    """One subscript as Python's indexing takes it: an int, a slice of ints,
-    None or Ellipsis."""
-    if item is NONE:
-        return None
-    if item is ELLIPSIS:
-        return Ellipsis
-    if isinstance(item, Slice):
-        return slice(*(None if p is None else _whole(p) for p in
-                       (item.start, item.stop, item.step)))
-    return _whole(item)
-
-
-def _whole(node) -> int:
-    """An index or slice bound: a fixed integer, or a whole expression in
-    the dimensions (X[:N], as a concatenate's gradient prints)."""
-    value = size_value(node)
-    if value is not None and value.is_integer:
-        return int(value) if value.is_Integer else value
-    raise ShapeError("an index is an integer (a slice's bounds too), a slice, None, '...' "
-                     "or an integer array input (as E[tokens])")
-
-
-# Functions whose argument after the first may be a tuple of sizes, and
-# those whose first argument is a tuple of arrays.
-SHAPE_ARGUMENTS = ("reshape",)
-ARRAY_TUPLES = ("concatenate", "stack")
-
-
-def _sizes(item: "Tuple", text: str) -> tuple:
-    """A tuple of sizes (reshape's): dimensions, products of them,
-    integers, or -1."""
-    out = []
-    for node in item.items:
-        value = size_value(node)
-        if value is None or not value.is_integer:
-            hint = (f" ({value} is not a whole number of the dimensions: declare the "
-                    "product first, as D = H * E)" if value is not None else "")
-            raise ShapeError("a size is a dimension, a product of them, an integer or -1"
-                             + hint, line=item.where.line, column=item.where.column,
-                             source=text)
-        out.append(value)
-    return tuple(out)
-
-
-class _KeywordValue:
-    """`None` (or an undeclared `True`, `False`): only a keyword value, so
-    `axis=None` works and `keepdims=True` is refused by its keyword."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-class String(_KeywordValue):
-    """A string, such as 'fro': only a keyword value (norm's ord=); `token`
-    says where it is written."""
-
-    def __init__(self, token):
-        super().__init__(str(token))
-        self.token = token
-
-    @property
-    def value(self) -> str:
-        return self.text[1:-1]
-
-
-class Tuple:
-    """`(a, b, ...)`: axes or a shape, only ever a function's argument;
-    `items` are the nodes, `where` the position of its '('."""
-
-    def __init__(self, items: tuple, where):
-        self.items = items
-        self.where = where
-
-
-class Slice:
-    """`start:stop:step` in a subscript; each part a node or None."""
-
-    def __init__(self, start, stop, step):
-        self.start, self.stop, self.step = start, stop, step
-
-    @property
-    def whole(self) -> bool:
-        """Whether it is `:` (every entry, in order)."""
-        return self.start is None and self.stop is None and self.step is None
-
-
-# Functions with a string or integers beside their operands (`_contraction`).
-CONTRACTIONS = ("einsum", "transpose", "swapaxes")
-NONE = _KeywordValue("None")
-ELLIPSIS = _KeywordValue("...")
-# Named constants, unless the problem declares the name.
-CONSTANTS = {"pi": sympy.pi, "e": sympy.E}
-KEYWORD_VALUES = {v.text: v for v in (NONE, _KeywordValue("True"), _KeywordValue("False"))}
-
-
 @v_args(meta=True)
 class ExprBuilder(Transformer_NonRecursive):
     """Builds graph nodes from an expression tree, resolving names in `scope`."""
@@ -164,6 +68,7 @@ class ExprBuilder(Transformer_NonRecursive):
         self.text = text
         self.values: dict[Expr, float | None] = {} if values is None else values
         self.conditions: dict[Expr, object] = {}  # each comparison's operator token
+        self.primes: dict[int, Token] = {}  # each MATLAB-style transpose x', by its place
 
     def _fail(self, err: MatcalcError, where) -> MatcalcError:
         return err.at(where.line, where.column, self.text)
@@ -187,8 +92,9 @@ class ExprBuilder(Transformer_NonRecursive):
         if node is None and str(token) in CONSTANTS:
             return const(CONSTANTS[str(token)])
         if node is None:
+            before = self.text[self.text.rfind("\n", 0, token.start_pos) + 1:token.start_pos]
             raise NameResolutionError(f"unknown name '{token}'" + suggest(
-                str(token), self.scope, hints.NAMES.get(str(token), "")),
+                str(token), self.scope, hints.name(str(token), before)),
                 line=token.line, column=token.column, source=self.text)
         return node
 
@@ -228,6 +134,8 @@ class ExprBuilder(Transformer_NonRecursive):
     def binop(self, meta, children):
         left, op, right = children
         left, right = self._operand(left, meta), self._operand(right, meta)
+        if str(op) == "*" and left.shape and right.shape:
+            self._no_matlab_product(meta, op)
         return self._finite(self._binary(meta.start_pos, meta.end_pos, left, op, right), op)
 
     def summand(self, meta, children):
@@ -273,7 +181,23 @@ class ExprBuilder(Transformer_NonRecursive):
         return ops.neg(self._operand(children[1], meta))
 
     def transpose(self, meta, children):
+        self.primes[children[1].start_pos] = children[1]
         return ops.transpose(self._operand(children[0], meta))
+
+    def _no_matlab_product(self, meta, op) -> None:
+        """Refuse `x' * A` and `A * x'` of arrays: MATLAB's matrix product,
+        which is elementwise here (a vector's x' is x itself)."""
+        lhs = self.text[meta.start_pos:op.start_pos].rstrip()
+        prime = self.primes.get(meta.start_pos + len(lhs) - 1) or \
+            self.primes.get(meta.end_pos - 1)
+        if prime is None:
+            return
+        written = self.text[meta.start_pos:prime.start_pos] if prime.start_pos < op.start_pos \
+            else self.text[op.end_pos:prime.start_pos]
+        written = " ".join(written.split())
+        raise ParseError(f"' is MATLAB's transpose, and * is elementwise here (as in NumPy): "
+                         f"write {hints.postfixed(written)}, and @ for a matrix product (as in "
+                         "x.T @ A @ x)", line=prime.line, column=prime.column, source=self.text)
 
     def attribute(self, meta, children):
         node, attr = children
@@ -343,11 +267,7 @@ class ExprBuilder(Transformer_NonRecursive):
         name = ops.ALIASES.get(str(token), str(token))
         known = ops.function_names()
         if name not in known:
-            written = first_argument(self.text[token.end_pos:meta.end_pos])
-            hint = hints.function(name, written, arguments or [])
-            raise NameResolutionError(f"unknown function '{token}'"
-                                      + suggest(str(token), known, hint),
-                                      line=token.line, column=token.column, source=self.text)
+            raise self._unknown_function(token, meta, arguments or [], known)
         if name in CONTRACTIONS:
             return self._contraction(token, name, arguments or [])
         args, kwargs = [], {}
@@ -365,16 +285,70 @@ class ExprBuilder(Transformer_NonRecursive):
                 raise ParseError("where(cond, a, b) takes a comparison as its condition, "
                                  "such as x > 0", line=token.line, column=token.column,
                                  source=self.text)
-            elif isinstance(item, Tuple) and name in SHAPE_ARGUMENTS and args:
-                args.append(_sizes(item, self.text))
+            elif name in SHAPE_ARGUMENTS and args:
+                args.append(self._shape(item, token, meta, len(args)))
             elif isinstance(item, Tuple) and name in ARRAY_TUPLES and not args:
                 args.append([self._operand(a, token) for a in item.items])
+            elif name in ARRAY_TUPLES and not args and \
+                    sum(not isinstance(a, tuple) for a in arguments) > 1:
+                raise self._no_tuple(token, meta)
+            elif isinstance(item, Tuple) and name in ops.OPS and ops.OPS[name].dims:
+                args.extend(item.items)  # zeros((N, D)) is zeros(N, D), as NumPy's
             else:
                 args.append(self._operand(item, token, name == "where" and not args))
         try:
             return self._finite(self._apply(str(token), name, args, kwargs), token)
         except MatcalcError as err:
             raise self._fail(err, token)
+
+    def _unknown_function(self, token, meta, arguments: list, known) -> MatcalcError:
+        """The error for a call of an unknown name: a variable called as
+        MATLAB indexes (X(1, 2)), else the fix `hints` knows or the closest
+        function."""
+        node = self.scope.get(str(token))
+        if isinstance(node, Expr) and node.shape:
+            numbers = [a for a in arguments if isinstance(a, Const) and a.value.is_Integer]
+            key = ", ".join(str(a.value - 1) for a in numbers) \
+                if len(numbers) == len(arguments) and arguments else ", ".join("ijkl"[:node.ndim])
+            what = "a variable" if isinstance(node, Var) else "an intermediate"
+            return NameResolutionError(f"unknown function '{token}'; {token} is {what}: index "
+                                       f"it as {token}[{key}] (square brackets, from 0)",
+                                       line=token.line, column=token.column, source=self.text)
+        written = first_argument(self.text[token.end_pos:meta.end_pos])
+        hint = hints.function(str(token), written, arguments)
+        return NameResolutionError(f"unknown function '{token}'"
+                                   + suggest(str(token), known, hint),
+                                   line=token.line, column=token.column, source=self.text)
+
+    def _no_tuple(self, token, meta) -> MatcalcError:
+        """The error for concatenate(X, Y): the arrays are one tuple."""
+        text = self.text[token.end_pos:meta.end_pos]
+        starts = argument_starts(text)
+        parts = [" ".join(text[a:b].split()).removesuffix(",").strip()
+                 for a, b in zip(starts, [*starts[1:], text.rfind(")")])]
+        arrays = ", ".join(p for p in parts if "=" not in p)
+        axis = ", ".join(p for p in parts if "=" in p) or "axis=0"
+        return ParseError(f"{token}() takes the arrays as one tuple: write {token}(({arrays}), "
+                          f"{axis})", line=token.line, column=token.column, source=self.text)
+
+    def _argument_at(self, token, meta, k: int) -> Token:
+        """Where the k-th argument (from 0) of the call at `token` starts."""
+        starts = argument_starts(self.text[token.end_pos:meta.end_pos])
+        offset = token.end_pos + starts[k] if k < len(starts) else token.start_pos
+        line, column = place(self.text, offset)
+        return Token("NAME", "", line=line, column=column)
+
+    def _shape(self, item, token, meta, k: int) -> tuple:
+        """reshape's sizes: a tuple of them, or one size as NumPy takes it
+        (reshape(w, 6) is reshape(w, (6,)))."""
+        if isinstance(item, Tuple):
+            return _sizes(item, self.text)
+        if isinstance(item, Const):
+            return _sizes(Tuple((item,), self._argument_at(token, meta, k)), self.text)
+        where = self._argument_at(token, meta, k)
+        raise ShapeError(f"{token}'s shape is sizes (dimensions, products of them, integers "
+                         "or -1), as in reshape(X, (N, D)), not an array",
+                         line=where.line, column=where.column, source=self.text)
 
     def _contraction(self, token, name: str, arguments: list) -> Expr:
         """einsum("ij,jk->ik", A, B), transpose(X, axes) and swapaxes(X, a, b):

@@ -4,6 +4,7 @@ in words, what was expected where the text stops making sense."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -11,7 +12,7 @@ import lark
 from lark import Token
 
 from . import hints
-from .reading import check_size
+from .reading import check_size, place
 from ..errors import ParseError
 
 
@@ -70,28 +71,57 @@ def _token_text(token: Token) -> str:
     return repr(str(token))
 
 
-def _with_hint(message: str, text: str, line: int, column: int) -> ParseError:
-    """A syntax error at line:column, with the fix where `hints` knows one."""
+def _with_hint(message: str, text: str, line: int, column: int,
+               offset: int | None = None) -> ParseError:
+    """A syntax error at line:column, with the fix where `hints` knows one,
+    and the bracket left open on an earlier line before `offset`, if any."""
     lines = text.splitlines()
     hint = hints.syntax(lines[line - 1], column) if 1 <= line <= len(lines) else ""
+    opened = _unclosed(text, offset) if offset is not None else None
+    if opened is not None and opened[1] < line:
+        hint = f"the {opened[0]!r} at {opened[1]}:{opened[2]} is not closed" + \
+            (f"; {hint}" if hint else "")
     return ParseError(message + (f"; {hint}" if hint else ""), line=line, column=column,
                       source=text)
+
+
+_BRACKETS = re.compile(r"#[^\n]*|'[^'\n]*'|\"[^\"\n]*\"|[()\[\]]")
+
+
+def _unclosed(text: str, offset: int) -> tuple[str, int, int] | None:
+    """The innermost bracket open at `offset` of `text` (comments and
+    strings skipped): (the bracket, its line, its column), or None."""
+    stack = []
+    for match in _BRACKETS.finditer(text, 0, offset):
+        char = match.group()
+        if char in "([":
+            stack.append(match.start())
+        elif char in ")]" and stack:
+            stack.pop()
+    if not stack:
+        return None
+    line, column = place(text, stack[-1])
+    return text[stack[-1]], line, column
 
 
 def syntax_error(err: lark.exceptions.LarkError, text: str) -> ParseError:
     """Lark's error as a ParseError at its line and column, in words."""
     if isinstance(err, lark.exceptions.UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        if char == "\r":
+            return ParseError(f"syntax error: unexpected character '\\r'; {hints.CR_ONLY}",
+                              line=err.line, column=err.column, source=text)
         return _with_hint(f"syntax error: unexpected character {char!r}", text,
                           err.line, err.column)
     if isinstance(err, lark.exceptions.UnexpectedToken):
         token = err.token
         line, column = token.line, token.column
+        offset = token.start_pos if token.start_pos is not None else len(text)
         if token.type == "$END":
             lines = text.splitlines() or [""]
-            line, column = len(lines), len(lines[-1]) + 1
+            line, column, offset = len(lines), len(lines[-1]) + 1, len(text)
         return _with_hint(f"syntax error: unexpected {_token_text(token)}; "
-                          f"expected {_expected(err.expected)}", text, line, column)
+                          f"expected {_expected(err.expected)}", text, line, column, offset)
     if isinstance(err, lark.exceptions.UnexpectedEOF):
         lines = text.splitlines() or [""]
         return ParseError("syntax error: unexpected end of input",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from .. import ops
-from ..errors import MatcalcError
+from ..errors import MatcalcError, closest
 
 _NOT_YET = "is not in the language yet"
 _CONTRACT = "write the contraction with einsum, as in einsum(\"ij,jk->ik\", A, B), or @"
@@ -60,6 +60,8 @@ FUNCTIONS = {
     "int": "dimensions are already integers: drop int(...)",
     "shape": "write the dimension names of the declaration",
     "size": "write the dimension names of the declaration",
+    "numel": "write the dimensions' names instead: numel({arg}) is {size}",
+    "length": "write the dimension's name instead: length({arg}) is {dim}",
 }
 
 # An unknown name (not followed by '(') -> the fix.
@@ -85,7 +87,7 @@ ATTRIBUTES = {
 # A keyword argument a function does not take -> the fix.
 KEYWORDS = {
     "keepdims": "keepdims= is taken by the reductions sum, mean, max, min, logsumexp, "
-                "var and std",
+                "var and std (for norm, index the result: norm(X, axis=1)[:, None])",
     "dim": "NumPy's name is axis=",
     "axes": "the keyword is axis=",
     "ord": "norm(x, ord=...) takes ord=2 or ord=1 (vectors), ord='fro' (matrices)",
@@ -115,7 +117,37 @@ SYNTAX = [
     (r"", r"['\"]", "a string is only a keyword value, as in norm(X, ord='fro')"),
     (r"(==|!=|<=|>=|<|>)[^=<>!]*$", r"(==|!=|<=|>=|<|>)",
      "comparisons do not chain: where(0 < x, where(x < 1, a, b), b) for 0 < x < 1"),
-    (r"", r"(//|%)", "'{0}' is not in the language; '/' is division"),
+    (r"^\s*$", r"%", "comments start with #, not %"),
+    (r"", r"(//|%)", "'{0}' is not in the language; '/' is division (and comments start "
+                    "with #)"),
+    (r"\.$", r"([*/^])", lambda op: f"'.{op}' is MATLAB's: write " + {
+        "*": "* (elementwise; @ is the matrix product)", "/": "/ (elementwise)",
+        "^": "** (elementwise)"}[op]),
+    (r"", r"~=", "write != for 'not equal'"),
+    (r"", r"\\(frac|cdot|sum|begin|end|left|right|times|sqrt|mathbf|top|prod|log|exp)\b",
+     "LaTeX is not the input language: write (a) / (b), *, sum(...), x.T"),
+    (r"(\w+|\))\s*$", r"\\\s*(\w+)",
+     lambda a, b: f"'\\' is not an operator: write solve({a}, {b}) for {a}⁻¹{b}"),
+    (r"(\w+)\($", r":", lambda name: f"{name}(...) is a call: index with square brackets, "
+     f"from 0, as in {name}[:, 0]"),
+    (r"^\s*(\w+)\s+$", r"(\w+(?:\s+(?:x|×|\*)\s+\w+)*)\s*(?:#.*)?$",
+     lambda name, shape: f"a declaration needs ':': write {name}: {shape}"),
+    (r"^\s*\w+(?:\s*,\s*\w+)*\s*:[^=]*\bpositive\s+$", r"definite\b",
+     "a positive definite matrix is declared spd, as in S: D x D spd"),
+    (r"^\s*\w+(?:\s*,\s*\w+)*\s*:[^=]*\w\s+$", r"(\w+)", lambda word: domain(word)),
+    (r"^\s*\w+(?:\s*,\s*\w+)*\s*:[^=]*$", r"\.\d|-",
+     "a dimension must be a positive integer (or a name)"),
+    (r"^\s*wrt\s*$", r"[:=]", "wrt is reserved: write wrt w, b (no ':' or '=')"),
+    (r"", r"\[", "write a tuple (...): concatenate((A, B), axis=0), transpose(X, (1, 0)), "
+                 "axis=(0, 1); lists are not in the language"),
+    (r"\d$", r"j\b", "complex numbers are not in the language"),
+    (r"\b0$", r"[xX]([0-9a-fA-F]+)", lambda digits: "hex literals are not in the language: "
+     f"write {int(digits, 16)}"),
+    (r"(\d+)$", r"((?:_\d+)+)", lambda a, b: f"write {a}{b.replace('_', '')} (no _ in "
+     "numbers)"),
+    (r"\blambda\s*$", r"", "lambda is not in the language: a problem is declarations, "
+     "intermediates (Z = ...) and the function"),
+    (r"", r"([^\x00-\x7f])", lambda char: character(char)),
     (r"", r"\|\|", "'||' is not an operator: write norm(x) for ||x|| (norm(x) ** 2 "
                    "for its square)"),
     (r"", r"\|", "'|' is not an operator: write abs(x) for |x|, norm(x) for a norm, "
@@ -128,6 +160,63 @@ SYNTAX = [
 ]
 
 
+# A carriage return that no line feed follows: old Mac line endings.
+CR_ONLY = ("the lines end in a carriage return alone (CR): save the file with LF (or CRLF) "
+           "line endings")
+
+# A character outside ASCII that is not in a name -> what to write.
+CHARACTERS = {"×": "* (elementwise) or @ (matrix product)",
+              "·": "* (elementwise) or @ (matrix product)", "⋅": "* or @",
+              "⊙": "* (elementwise)", "∘": "* (elementwise)", "∑": "sum(...)",
+              "Σ": "sum(...)", "−": "-", "–": "-", "÷": "/", "²": "** 2", "³": "** 3",
+              "∈": "':' (x: N declares a vector)", "ᵀ": ".T", "⊤": ".T", "√": "sqrt(...)",
+              "≤": "<=", "≥": ">=", "≠": "!=", "（": "(", "）": ")", "‘": "'", "’": "'",
+              "“": '"', "”": '"'}
+INVISIBLE = "\u00a0\u200b\u200c\u200d\u2060\ufeff\u202f\u3000"
+
+
+DOMAIN_WORDS = ("symmetric", "spd", "positive", "sign", "onehot", "int")
+
+
+def domain(word: str) -> str:
+    """The fix for a word after a declared shape: the domain word it
+    misspells (in any case), or ''."""
+    close = closest(word, DOMAIN_WORDS)
+    return f"did you mean '{close}'?" if close else ""
+
+
+def character(char: str) -> str:
+    """The fix for a character outside ASCII: its ASCII spelling, or to
+    replace it (an invisible one named, as U+00A0 NO-BREAK SPACE)."""
+    import unicodedata
+    name = f"U+{ord(char):04X} {unicodedata.name(char, 'UNKNOWN')}"
+    if char in CHARACTERS:
+        return f"{char!r} ({name}) is not in the language: write {CHARACTERS[char]}"
+    if char in INVISIBLE or char.isspace():
+        return f"the text has a {name} here: replace it with a space (or delete it)"
+    return f"{char!r} ({name}) is not in the language: replace it"
+
+
+# An unknown name -> the fix, by (pattern before it, pattern of the name, fix).
+NAME_PATTERNS = [
+    (r"\*\*\s*$", r"T$", "'**T' is not a transpose: write X.T"),
+    (r"\[[^\]]*$", r"end$", "write -1 for the last entry, as in y[-1] (indices from 0)"),
+    (r"", r"(\w*?)([²³])$", lambda base, power: f"write {base} ** {'²³'.index(power) + 2}"),
+    (r"", r"(\w*?)ᵀ$", lambda base: f"write {base}.T"),
+]
+
+
+def name(written: str, before: str) -> str:
+    """The fix for an unknown name `written` after the text `before`, or ''."""
+    if written in NAMES:
+        return NAMES[written]
+    for pattern_before, pattern, hint in NAME_PATTERNS:
+        match = re.search(pattern_before, before) and re.match(pattern, written)
+        if match:
+            return hint(*match.groups()) if callable(hint) else hint
+    return ""
+
+
 def _first_dim(args) -> str:
     shape = getattr(args[0], "shape", ()) if args else ()
     return str(shape[0]) if shape else "its first dimension's name (a number has none)"
@@ -137,9 +226,11 @@ def function(name: str, written_args: list[str], args) -> str:
     """The fix for an unknown function `name`, or ''."""
     hint = FUNCTIONS.get(name, "")
     arg = written_args[0] if written_args else "X"
-    if "{dim}" in hint and not args:
-        return hint.format(arg=arg, dim="the dimension's name")
-    return hint.format(arg=arg, dim=_first_dim(args)) if hint else ""
+    if ("{dim}" in hint or "{size}" in hint) and not args:
+        return hint.format(arg=arg, dim="the dimension's name", size="a product of them")
+    shape = getattr(args[0], "shape", ()) if args else ()
+    size = " * ".join(str(d) for d in shape) or "1"
+    return hint.format(arg=arg, dim=_first_dim(args), size=size) if hint else ""
 
 
 def module_call(prefix: str, name: str) -> str:
@@ -184,15 +275,48 @@ def syntax(line: str, column: int) -> str:
 
 
 def product(op, left, right, lhs: str, rhs: str) -> str:
-    """For `a * b` of shapes that do not broadcast but fit a matrix product,
-    `lhs` and `rhs` as written, the hint to write `a @ b` (with its '; '), or ''."""
-    if op != "*":
-        return ""
+    """For `a op b` of shapes that do not fit, `lhs` and `rhs` as written,
+    the fix (with its '; '), or '': `a * b` that fits a matrix product is
+    `a @ b`; `a @ b` whose inner sizes differ names them, and the transpose
+    that fits; a vector along a matrix's rows is `y[:, None]`."""
+    op = str(op)
+    if op == "*" and _fits(ops.matmul, left, right):
+        return f"; for a matrix product write {lhs} @ {rhs}"
+    if op == "@" and left.ndim >= 1 and right.ndim >= 1:
+        inner = right.shape[0] if right.ndim == 1 else right.shape[-2]
+        hint = f"; the inner sizes {left.shape[-1]} and {inner} differ"
+        for a, b, written in ((ops.transpose(left), right, f"{postfixed(lhs)} @ {rhs}"),
+                              (left, ops.transpose(right), f"{lhs} @ {postfixed(rhs)}")):
+            if a.ndim == 2 and _fits(ops.matmul, a, b):
+                return f"{hint}: {written} fits"
+        return hint
+    if op in "+-*/" and {left.ndim, right.ndim} == {1, 2}:
+        matrix, vector, written = (left, right, rhs) if left.ndim == 2 else (right, left, lhs)
+        if matrix.shape[0] == vector.shape[0] != matrix.shape[1]:
+            return f"; to match the rows, write {postfixed(written, '[:, None]')} (a column)"
+    return ""
+
+
+def _fits(build, *args) -> bool:
     try:
-        ops.matmul(left, right)
+        build(*args)
     except MatcalcError:
-        return ""
-    return f"; for a matrix product write {lhs} @ {rhs}"
+        return False
+    return True
+
+
+def postfixed(written: str, postfix: str = ".T") -> str:
+    """`written` with a postfix (.T, [:, None]): a name, a call or a
+    bracketed expression as it is, anything else in parentheses."""
+    depth, closes_at_end = 0, True
+    for k, char in enumerate(written):
+        depth += (char in "([") - (char in ")]")
+        if depth == 0 and k < len(written) - 1 and char in ")]" and written[0] == "(":
+            closes_at_end = False
+    simple = re.fullmatch(r"\w+", written) or (
+        written.endswith((")", "]")) and (re.match(r"\w+[(\[]", written) or
+                                          (written.startswith("(") and closes_at_end)))
+    return f"{written}{postfix}" if simple else f"({written}){postfix}"
 
 
 ELEMENTWISE = {"max": "maximum", "min": "minimum"}

@@ -7,6 +7,7 @@ checks the shapes and domains declared.
 
 from __future__ import annotations
 
+import os
 import re
 
 import lark
@@ -19,7 +20,8 @@ from ..hooks import provide
 from ..ir.expr import Apply, Expr, Var, apply, const, is_op, rewrite, var
 from ..ir.problem import Problem
 from ..ir.shapes import dim
-from .expressions import CONSTANTS, KEYWORD_VALUES, ExprBuilder, operand, size_value, suggest
+from .expressions import ExprBuilder, operand, suggest
+from .values import CONSTANTS, KEYWORD_VALUES, size_value
 from .grammar import syntax_tree
 from .reading import glued_dimensions
 from . import written  # noqa: F401  (provides written_expr)
@@ -46,6 +48,7 @@ class _ProblemBuilder:
         self.intermediates: dict[str, Expr] = {}
         self.places: dict[str, tuple[int, int]] = {}
         self.output: tuple[str, Expr] | None = None
+        self.output_at: tuple[int, int] = (1, 1)  # where the function's statement starts
         self.wrt: list[Token] | None = None
         self.result_seen: Token | None = None
         self.names: dict[str, Expr] = {}
@@ -75,9 +78,10 @@ class _ProblemBuilder:
         self.places[name] = (token.line, token.column)
 
     def statement(self, tree: lark.Tree) -> None:
-        if self.result_seen is not None:
-            raise self.error(ParseError, "a bare expression must be the last statement; "
-                             "give it a name (name = expression)", self.result_seen)
+        if self.result_seen is not None and tree.data != "wrt":
+            raise self.error(ParseError, "a bare expression must be the last statement "
+                             "(but for wrt); give it a name (name = expression)",
+                             self.result_seen)
         getattr(self, "_" + tree.data)(tree)
 
     def _decl(self, tree):
@@ -120,9 +124,11 @@ class _ProblemBuilder:
             if (size := self.defined_size(name)) is not None:
                 shape.append(size)
                 continue
+            self.check_fixed_size(name)
             if name in self.variables or name in self.intermediates:
-                raise self.error(NameResolutionError,
-                                 f"'{name}' is a variable, not a dimension", token)
+                what = "a variable" if name in self.variables else "an intermediate (a value)"
+                raise self.error(NameResolutionError, f"'{name}' is {what}, not a dimension",
+                                 token)
             if name in DOMAIN_WORDS:
                 example = "S: D x D" if name in ("symmetric", "spd") else "x: N"
                 raise self.error(ShapeError, f"'{name}' follows the shape: write "
@@ -133,6 +139,16 @@ class _ProblemBuilder:
                 self.names[name] = const(self.dims[name])
             shape.append(self.dims[name])
         return tuple(shape), structure, domain
+
+    def check_fixed_size(self, name: str) -> None:
+        """Refuse a size fixed by a number that is not a positive integer
+        (H = 0, H = 2.5), at its definition."""
+        node = self.intermediates.get(name)
+        value = size_value(node) if node is not None else None
+        if value is not None and value.is_number:
+            line, column = self.places[name]
+            raise ShapeError(f"a fixed size must be a positive integer, got {self.written[name]}",
+                             line=line, column=column, source=self.text)
 
     def defined_size(self, name: str):
         """The size an intermediate defined as a product of dimensions and
@@ -210,13 +226,14 @@ class _ProblemBuilder:
         self.claim(token, "an intermediate")
         node = ops.named(str(token), node)
         self.intermediates[str(token)] = self.names[str(token)] = node
-        self.output = (str(token), node)
+        self.output, self.output_at = (str(token), node), (token.line, token.column)
         self.written[str(token)] = as_written(self.text, token.end_pos, tree.meta.end_pos)
 
     def _result(self, tree):
         self.output = ("f", self.expression(tree.children[0]))
         self.written["f"] = as_written(self.text, tree.meta.start_pos, tree.meta.end_pos)
         self.result_seen = Token("NAME", "", line=tree.meta.line, column=tree.meta.column)
+        self.output_at = (tree.meta.line, tree.meta.column)
 
     def _wrt(self, tree):
         keyword, *names = tree.children
@@ -232,8 +249,11 @@ class _ProblemBuilder:
             raise ParseError("no function: write 'name = expression' or an expression "
                              "after the declarations")
         name, output = self.output
+        line, column = self.output_at
+        if not self.variables:
+            raise ParseError("no variables to differentiate by: declare one, e.g. 'x: N'",
+                             line=line, column=column, source=self.text)
         if is_op(ops.unnamed(output), "compare"):
-            line, column = self.places[name]
             raise ParseError(f"the function {name} is a comparison, a condition: use it as "
                              "where(cond, a, b)'s condition", line=line, column=column,
                              source=self.text)
@@ -242,7 +262,8 @@ class _ProblemBuilder:
         for token in self.wrt or ():
             if str(token) not in self.variables:
                 raise self.error(NameResolutionError, _not_a_variable(
-                    str(token), self.variables, self.intermediates, "not declared"), token)
+                    str(token), self.variables, self.intermediates, "not declared", self.dims),
+                    token)
             if self.variables[str(token)].domain == "int":
                 raise self.error(ParseError, _integer_wrt(str(token)), token)
         if len(set(wrt)) != len(wrt):
@@ -312,8 +333,12 @@ def as_written(text: str, start: int, end: int) -> str:
     return " ".join(body.split()).removeprefix("=").strip()
 
 
-def _not_a_variable(name: str, variables, intermediates, undeclared: str) -> str:
-    """Why `wrt name` is wrong: an intermediate, or a name not declared."""
+def _not_a_variable(name: str, variables, intermediates, undeclared: str, dims=()) -> str:
+    """Why `wrt name` is wrong: a dimension, an intermediate, or a name not
+    declared."""
+    if name in dims:
+        return (f"wrt '{name}': {name} is a dimension (a size), not a variable; the "
+                f"variables are {', '.join(variables)}")
     if name in intermediates:
         shown = ", ".join(list(variables)[:6]) + (", ..." if len(variables) > 6 else "")
         return (f"wrt '{name}': {name} is an intermediate, not a variable; matcalc "
@@ -340,6 +365,9 @@ def parse(text: str, filename: str | None = None) -> Problem:
     except MatcalcError as err:
         if err.filename is None:
             err.filename = filename
+        if "\n" not in text.strip() and os.path.isfile(text.strip()):
+            err.message += "; parse takes the problem's text: parse(open(path).read())"
+            err.args = (err.message,)
         raise
 
 
@@ -355,6 +383,10 @@ def parse_pieces(pieces: list[tuple[str, str, str]], filename: str | None = None
     except MatcalcError as err:
         if err.line is None:
             raise
+        named = re.match(r"\s*(\w+)\s*=(?!=)", pieces[-1][2])
+        if named and pieces[-1][1] and err.line == text_lines(pieces):
+            err.message += f"; {pieces[-1][0]} is an expression: drop '{named.group(1)} ='"
+            err.args = (err.message,)
         first = 1
         for k, (label, prefix, text) in enumerate(pieces):
             count = text.count("\n") + 1
@@ -365,6 +397,11 @@ def parse_pieces(pieces: list[tuple[str, str, str]], filename: str | None = None
                 raise err from None
             first += count
         raise
+
+
+def text_lines(pieces) -> int:
+    """The line of the joined text where the last piece starts."""
+    return sum(text.count("\n") + 1 for _, _, text in pieces[:-1]) + 1
 
 
 def parse_expr(text: str, scope: dict[str, Expr]) -> Expr:
@@ -423,7 +460,8 @@ def check_wrt(problem: Problem, wrt) -> tuple[str, ...]:
     for name in names:
         if name not in problem.variables:
             raise NameResolutionError(_not_a_variable(
-                name, problem.variables, problem.intermediates, "not a declared variable"))
+                name, problem.variables, problem.intermediates, "not a declared variable",
+                problem.dims))
         if problem.variables[name].domain == "int":
             raise NameResolutionError(_integer_wrt(name))
     if len(set(names)) != len(names) or not names:

@@ -10,6 +10,7 @@ import re
 from .. import ops
 from ..errors import DomainError, ParseError
 from ..ir.expr import Apply, Const, Expr, apply, const, postorder
+from ..ops.indexing import size_value
 
 # Longest input read, in tokens (names, numbers, operators, brackets, line
 # breaks; comments are free), and deepest nesting of brackets: larger input
@@ -62,6 +63,46 @@ def first_argument(text: str) -> list[str]:
             first = " ".join(text[1:i].split())
             return [first] if first else []
     return []
+
+
+def argument_starts(text: str) -> list[int]:
+    """The offsets in `text`, which starts at a call's '(', where each of its
+    top-level arguments starts (its first character that is not a space)."""
+    depth, starts, start = 0, [], None
+    for i, char in enumerate(text):
+        if depth == 1 and start is None and not char.isspace() and char not in ",)":
+            starts.append(i)
+            start = i
+        depth += (char in "([") - (char in ")]")
+        if (char == "," and depth == 1):
+            start = None
+        if depth == 0:
+            break
+    return starts
+
+
+def place(text: str, offset: int) -> tuple[int, int]:
+    """The line and column (1-based) of `offset` in `text`."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def misread_function(problem) -> ParseError | None:
+    """The error for an array-valued function (the last line) right after
+    a scalar intermediate it does not use, which reads as the function
+    meant (a line after `f = sum(...)` took its place); else None. Only
+    differentiating refuses it: a printed gradient program reads back."""
+    before = [n for n in problem.intermediates if n != problem.output_name]
+    node = problem.intermediates[before[-1]] if before else None
+    if node is None or not problem.output.shape or node.shape or size_value(node) is not None \
+            or any(n is node for n in postorder([problem.output])):
+        return None
+    name, text = before[-1], problem.source or ""
+    at = re.search(rf"(?:^|[;\n])[ \t]*({re.escape(name)})[ \t]*=(?!=)", text)
+    line, column = place(text, at.start(1)) if at else (None, None)
+    return ParseError(f"the function is the last line, {problem.output_name}, an array, and "
+                      f"the scalar {name} before it is never used: put {name}'s line last "
+                      "(or use or delete it)", line=line, column=column, source=text,
+                      filename=problem.filename)
 
 
 # What an elementwise function's domain takes, in words.

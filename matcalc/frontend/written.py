@@ -17,7 +17,8 @@ from lark import v_args
 from .. import ops
 from ..hooks import provide
 from ..ir.expr import Apply, Const, Expr, const, is_op, var
-from .expressions import ARRAY_TUPLES, CONTRACTIONS, SHAPE_ARGUMENTS, ExprBuilder
+from .expressions import ExprBuilder
+from .values import ARRAY_TUPLES, CONTRACTIONS, SHAPE_ARGUMENTS
 from .grammar import syntax_tree
 
 _OPERATORS = {"+": "add", "*": "mul", "/": "div", "@": "matmul", "**": "pow"}

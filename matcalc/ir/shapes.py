@@ -21,10 +21,11 @@ def dim(value: int | str | sympy.Expr) -> sympy.Expr:
 
 
 def fmt(shape: Shape) -> str:
-    """The shape as declared: `scalar`, `H`, `N x D`."""
+    """The shape as declared: `scalar`, `H`, `N x D`; a size of several
+    terms in parentheses, `(D + 1) x N`."""
     if not shape:
         return "scalar"
-    return " x ".join(str(d) for d in shape)
+    return " x ".join(f"({d})" if " " in str(d) else str(d) for d in shape)
 
 
 def broadcast(*shapes: Shape) -> Shape:

@@ -125,6 +125,9 @@ def mean(x: Expr, axis=None) -> Expr:
 
 def softmax(x: Expr, axis: int | None = None) -> Expr:
     """exp(x) / sum(exp(x), axis), computed stably."""
+    if not x.shape:
+        raise ShapeError("softmax needs an array, got a scalar (the softmax of one number "
+                         "is 1)")
     return func("softmax", x, axis=normal_axis(x, axis, "softmax"))
 
 

@@ -403,6 +403,12 @@ def row(v: Expr) -> Expr:
 
 def outer(x: Expr, y: Expr) -> Expr:
     """x yᵀ."""
+    for v in (x, y):
+        if v.ndim != 1:
+            hint = "; a scalar times an array is written with *, as in a * w" \
+                if not v.shape else ""
+            got = fmt(v.shape) if v.shape else "a scalar"
+            raise ShapeError(f"outer needs two vectors, got {got}{hint}")
     return _built("outer", x, y)
 
 

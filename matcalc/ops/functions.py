@@ -182,6 +182,8 @@ def cumsum(x: Expr, axis: int | None = None, name: str = "cumsum") -> Expr:
         raise ShapeError(f"{name} of an array of {x.ndim} dimensions needs axis= "
                          "(NumPy would flatten it)")
     axis = 0 if axis is None else axis
+    if not isinstance(axis, int):
+        raise ShapeError(f"{name} takes one axis (an integer), not {axis}")
     if not -x.ndim <= axis < x.ndim:
         raise ShapeError(f"axis {axis} is out of range for a {fmt(x.shape)} array")
     return x if is_zero(x) else func(name, x, axis=axis % x.ndim)

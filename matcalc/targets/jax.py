@@ -16,7 +16,7 @@ from . import precedence as P
 from ..ad.gradient import Gradient
 from .einsum_forms import einsum_call
 from ..ops.indexing import key_code
-from .forms import Form, call, sizes
+from .forms import Form, call, numbered, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .naming import DTYPE_CODE
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
@@ -25,6 +25,10 @@ from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does
 FORMS = RenamedForms("jnp", {
     "sigmoid": call("jax.nn.sigmoid"),
     "erf": call("jax.scipy.special.erf"),
+    "silu": call("jax.nn.silu"),
+    "gelu": Form("jax.nn.gelu({0}, approximate=False)"),
+    "elu": numbered("jax.nn.elu", "elu", "alpha"),
+    "leaky_relu": numbered("jax.nn.leaky_relu", "leaky_relu", "negative_slope"),
     "zeros": Form(lambda a, p: f"jnp.zeros({_shape(p['shape'])}, {DTYPE_CODE})"),
     "ones": Form(lambda a, p: f"jnp.ones({_shape(p['shape'])}, {DTYPE_CODE})"),
     "contract": einsum_call("jnp.einsum"),
@@ -35,9 +39,10 @@ FORMS = RenamedForms("jnp", {
     "copy": Form("{0}", P.LOWEST),  # JAX arrays are never written into: no copy
 })
 
-# JAX's own helpers: sigmoid is jax.nn.sigmoid and erf jax.scipy.special.erf, no
-# helper; softmax without NumPy's update in place (JAX arrays are immutable).
+# JAX's own helpers: sigmoid is jax.nn.sigmoid, erf jax.scipy.special.erf and
+# silu, gelu, elu and leaky_relu jax.nn's, no helper; softmax without NumPy's update in place (JAX arrays are immutable).
 HELPERS = {"sigmoid": None, "erf": None,
+           **dict.fromkeys(("silu", "gelu", "elu", "leaky_relu")),
            "softmax": '''
 def _softmax(x, axis):
     """exp(x) / sum(exp(x), axis), shifted by the max for stability."""

@@ -17,7 +17,7 @@ from ..ad.gradient import Gradient
 from .einsum_forms import axes_call, einsum_call, tensordot_call
 from ..ir.expr import is_op, postorder
 from ..ops.indexing import key_code, key_text, negative_step
-from .forms import FORWARD_KEY, Form, axis_text, call, joined, shaped, sizes
+from .forms import FORWARD_KEY, Form, axis_text, call, joined, numbered, shaped, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .naming import DTYPE_CODE
 from ..passes.lowering import Capabilities
@@ -48,6 +48,10 @@ FORMS = RenamedForms("torch", {
     "relu": Form("torch.relu({0})"),
     "step": Form("torch.sign(torch.relu({0}))"),
     "softplus": Form("_softplus({0})"),
+    "silu": call("torch.nn.functional.silu"),
+    "gelu": call("torch.nn.functional.gelu"),
+    "elu": numbered("torch.nn.functional.elu", "elu", "alpha"),
+    "leaky_relu": numbered("torch.nn.functional.leaky_relu", "leaky_relu", "negative_slope"),
     "maximum": _both_tensors("maximum"),
     "minimum": _both_tensors("minimum"),
     "logaddexp": _both_tensors("logaddexp"),
@@ -106,6 +110,7 @@ def _scatter_add(g, idx, shape):
 ''',
     "sigmoid": None,
     "erf": None,
+    **dict.fromkeys(("silu", "gelu", "elu", "leaky_relu")),
     "revcumsum": None,
     "softplus": '''
 def _softplus(x):

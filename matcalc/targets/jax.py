@@ -73,11 +73,29 @@ def _indices(name, x):
 '''
 
 _ARRAY = '''
-def _array(x):
+def _array(name, x):
     """x as a JAX floating array (a tracer as it is; integers and booleans
-    become the default floating type)."""
-    x = jnp.asarray(x)
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
+    become the default floating type); anything else (None, text, complex
+    numbers) a TypeError naming the input."""
+    try:
+        a = jnp.asarray(x)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or jnp.issubdtype(a.dtype, jnp.complexfloating):
+        what = f"{x!r:.40}" if a is None else a.dtype
+        raise TypeError(f"{name}: expected an array of real numbers, "
+                        f"got {what}")
+    return a if jnp.issubdtype(a.dtype, jnp.floating) else a.astype(float)
+'''
+
+# `_checked`'s lines giving the floating inputs one type, the promotion of
+# their types (float32 beside float64: float64; a Python number, weakly
+# typed, takes the arrays' type; indices stay integers).
+_PROMOTE = '''
+    floating = [jnp.issubdtype(x.dtype, jnp.floating) for x in out]
+    kind = jnp.result_type(*(x for x, f in zip(out, floating) if f), 0.0)
+    out = [x.astype(kind) if f and x.dtype != kind else x
+           for x, f in zip(out, floating)]
 '''
 
 _WRAPPER = '''
@@ -141,7 +159,7 @@ class JaxTarget(FrameworkTarget):
     names = frozenset({"math", "jax", "jnp", "f", "_f_forward", "_f_backward", "_Static"})
     module = "jnp"
     helper_exceptions = HELPERS
-    guards = Guards(_ARRAY, indices=_INDICES, in_range=bounds.JAX)
+    guards = Guards(_ARRAY, _PROMOTE, indices=_INDICES, in_range=bounds.JAX)
     printer = JaxPrinter
 
     @staticmethod

@@ -305,6 +305,38 @@ FUNCTIONS.update({
     "arccosh": (lambda lo, hi: lo >= 1.1, _mono(np.arccosh), np.arccosh, False),
     "arctanh": (lambda lo, hi: max(-lo, hi) <= 0.9, _mono(np.arctanh), np.arctanh, False),
 })
+
+
+
+def _silu(x):
+    return x * _naive_sigmoid(x)
+
+
+def _gelu(x):
+    return x * (1 + _erf(np.divide(x, np.sqrt(2)))) / 2
+
+
+def _with_least(f, at: float):
+    """The interval of f, decreasing up to `at` and increasing after it."""
+    def interval(lo, hi):
+        ends = (float(f(lo)), float(f(hi)))
+        return (float(f(at)) if lo < at < hi else min(ends)), max(ends)
+    return interval
+
+
+# The activations, drawn with the first functions (logsigmoid is
+# log_sigmoid's alias).
+FUNCTIONS.update({
+    "silu": (lambda lo, hi: True, _with_least(_silu, -1.2784645427610738), _silu, False),
+    "gelu": (lambda lo, hi: True, _with_least(_gelu, -0.7517915950241592), _gelu, False),
+    "elu": (lambda lo, hi: True, _mono(lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0)))),
+            lambda x: np.where(np.greater(x, 0), x, np.expm1(np.minimum(x, 0))), False),
+    "leaky_relu": (lambda lo, hi: True, _mono(lambda x: x if x >= 0 else 0.01 * x),
+                   lambda x: np.where(np.greater_equal(x, 0), x, np.multiply(0.01, x)), False),
+    "log_sigmoid": (lambda lo, hi: True, _mono(lambda x: -np.logaddexp(0, -x)),
+                    lambda x: -np.logaddexp(0, np.negative(x)), False),
+})
+FUNCTIONS["logsigmoid"] = FUNCTIONS["log_sigmoid"]
 NEEDS.update({"log2": "positive", "log10": "positive", "arccosh": "above_one",
               "arctanh": "unit"})
 COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,

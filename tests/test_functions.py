@@ -1,7 +1,7 @@
 """Issue 16's first functions (`matcalc/ops/functions.py`): erf (exact GELU),
 log2, log10, arcsinh, arccosh, arctanh, logaddexp, clip, pi and e,
 eye(N, M), triu/tril, cumsum, comparisons with where, and norm with ord=
-and axis=.
+and axis=; the activations silu, gelu, elu, leaky_relu and log_sigmoid.
 
 Their derivative rules are checked against finite differences in
 `test_ops.py` (CASES); here every code target (NumPy, the array API on
@@ -44,6 +44,9 @@ PROBLEMS = [
      {"S": "N x N", "V": "N x N"}),
     ("norm(x, ord=1) + norm(X, ord='fro') + norm(X, axis=1) @ norm(X, ord=1, axis=1)",
      {"x": "D", "X": "N x D"}),
+    ("sum(silu(X) * gelu(Y)) + sum(log_sigmoid(X - Y))", {"X": "N x D", "Y": "N x D"}),
+    ("sum(elu(X) * leaky_relu(Y)) + sum(elu(X, alpha=0.5) ** 2)"
+     " + sum(leaky_relu(Y, negative_slope=0.2) ** 3)", {"X": "N x D", "Y": "N x D"}),
 ]
 IDS = [p[0] for p in PROBLEMS]
 PARSED = kept({expr: matcalc.problem(expr, **shapes) for expr, shapes in PROBLEMS})
@@ -326,3 +329,59 @@ def test_clip_derivatives_hold_for_bounds_in_either_order(lo, hi):
     for name, expected in want.items():
         np.testing.assert_allclose(grads[name], expected, rtol=1e-6, atol=1e-9, err_msg=name)
     assert matcalc.check(p, inputs={"x": x, "lo": np.float64(lo), "hi": np.float64(hi)}).ok
+
+
+# ------------------------------------------------------------ activations ---
+
+ACTIVATIONS = "x: N\nf = sum({} ** 2)"
+
+
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch", "jax"])
+@pytest.mark.parametrize("function, jax_function", [
+    ("leaky_relu(x)", "jax.nn.leaky_relu(x)"),
+    ("leaky_relu(x, negative_slope=-0.3)", "jax.nn.leaky_relu(x, -0.3)"),
+    ("elu(x, alpha=0.5)", "jax.nn.elu(x, 0.5)"),
+    ("silu(x)", "jax.nn.silu(x)"),
+    ("gelu(x)", "jax.nn.gelu(x, approximate=False)"),
+    ("log_sigmoid(x)", "jax.nn.log_sigmoid(x)")])
+def test_activations_at_zero_and_far_out_are_jaxs(target, function, jax_function):
+    """Value and gradient on every code target are JAX's, at 0 (the kink:
+    leaky_relu's derivative is 1 there, elu's alpha, as in JAX) and at
+    ±1000 (finite, no warning: no exp overflows)."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    x = np.array([-1000.0, -30.0, -2.5, -1e-3, 0.0, 0.0, 1e-3, 0.7, 40.0, 1000.0])
+    f = eval(f"lambda x: jax.numpy.sum({jax_function} ** 2)", {"jax": jax})
+    want_value, want_grad = jax.value_and_grad(f)(jax.numpy.asarray(x))
+    module = compile_for(matcalc.parse(ACTIVATIONS.format(function)), target)
+    to, back = {"torch": (lambda a: __import__("torch").asarray(a), lambda a: a.numpy()),
+                "jax": (jax.numpy.asarray, np.asarray)}.get(target, (np.asarray, np.asarray))
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        value, grads = module.value_and_grad(x=to(x))
+    np.testing.assert_allclose(float(back(value)), float(want_value), rtol=1e-13)
+    np.testing.assert_allclose(back(grads["x"]), np.asarray(want_grad), rtol=1e-12, atol=1e-300)
+
+
+def test_activations_are_written_as_given():
+    """A parameter at its default is no parameter; log_sigmoid is the stable
+    form log(sigmoid(x)) takes; the gradients are the textbook ones."""
+    p = matcalc.parse("x: N\nf = sum(elu(x, alpha=1.0) + elu(x) + leaky_relu(x, "
+                      "negative_slope=0.01) + logsigmoid(x) - log(sigmoid(x)))")
+    assert str(p.output.args[0]) == "sum(2 * elu(x) + leaky_relu(x))"
+    for function, gradient in [
+            ("silu(x)", ["t0 = silu(x)", "g0 = sigmoid(x)", "∂f/∂x = g0 + t0 * (1 - g0)"]),
+            ("gelu(x)", ["∂f/∂x = (1 + erf(x / sqrt(2))) / 2"
+                         " + x * exp(-x ** 2 / 2) / sqrt(2 * pi)"]),
+            ("elu(x, alpha=0.5)", ["t0 = elu(x, alpha=0.5)", "∂f/∂x = where(x > 0, 1, 0.5 + t0)"]),
+            ("log_sigmoid(x)", ["∂f/∂x = sigmoid(-x)"])]:
+        g = matcalc.grad(matcalc.parse(f"x: N\nf = sum({function})"))
+        assert str(g).splitlines()[1:] == gradient
+
+
+@pytest.mark.parametrize("function, message, column", [
+    ("sum(elu(x, alpha=x))", "elu(): alpha must be a number, as alpha=1.0", 9),
+    ("sum(leaky_relu(x, 0.2))", "write leaky_relu(..., negative_slope=0.2)", 9),
+    ("sum(gelu(x, approximate='tanh'))", "gelu() has no keyword 'approximate'", 9),
+])
+def test_activation_parameters_are_keyword_numbers(function, message, column):
+    assert_refused(f"x: N\nf = {function}\n", 2, column, [message], "p.mc")

@@ -8,6 +8,10 @@ treat a zero size in a denominator alike in every function.
   naming the input, the declared shape with the sizes bound so far and the
   shape given. A missing or unknown keyword is a TypeError naming it. Lists
   and integer arrays are accepted (float64); strings are refused.
+* Every code target (NumPy, PyTorch, JAX, the array API on each library)
+  promotes mixed floating types to one, refuses complex numbers, None and
+  text by the input's name, and a dimension smaller than a fixed index
+  needs (`X: D must be at least 6, got 3`).
 * float32 inputs give float32 values, gradients, Hessians, HVPs and
   Jacobians: every example, problems whose constants are functions of
   dimensions (sqrt(K), log(2π)), zero results, and a sample of the property
@@ -208,7 +212,7 @@ def test_small_integers_do_not_overflow():
 
 def test_non_numbers_are_refused(logistic):
     inputs = {**_logistic_inputs(), "w": np.array(["a", "b", "c"])}
-    with pytest.raises(TypeError, match=r"^w: expected numbers, got <U1$"):
+    with pytest.raises(TypeError, match=r"^w: expected an array of real numbers, got <U1$"):
         logistic.value_and_grad(**inputs)
 
 
@@ -383,3 +387,85 @@ def test_a_ragged_list_names_its_input():
     m = matcalc.compile(matcalc.problem("sum(X @ w)", X="N x D", w="D"))
     with pytest.raises(ValueError, match="^X: "):
         m.value_and_grad(X=[[1.0, 2.0], [3.0]], w=np.ones(2))
+
+
+# ------------------------------------------ every target checks alike ---
+
+# (target, library of the arrays): each code target on its own arrays, the
+# array-API target on every library it runs on.
+TARGETS = [("numpy", "numpy"), ("torch", "torch"), ("jax", "jax"), ("array-api", "numpy"),
+           ("array-api", "strict"), ("array-api", "torch"), ("array-api", "jax")]
+TARGET_IDS = [f"{t}-{lib}" for t, lib in TARGETS]
+
+
+def _on(library: str):
+    """(to the library, back to NumPy) for arrays of NumPy's types."""
+    from corpus_checks import backend
+    to, back, _ = backend(library)
+    return to, back
+
+
+@pytest.mark.parametrize("target, library", TARGETS, ids=TARGET_IDS)
+@pytest.mark.parametrize("given", ["float32 X", "int64 X"])
+def test_mixed_types_are_promoted_on_every_target(target, library, given):
+    """A float32 X (or an int64 one) beside float64 y and w is made
+    float64 on every target, as NumPy's arithmetic makes it (PyTorch's
+    module raised 'addmv input tensors must have the same dtype')."""
+    module = compile_for(matcalc.parse(LOGISTIC), target)
+    to, back = _on(library)
+    inputs = _logistic_inputs()
+    want_value, want = matcalc.compile(LOGISTIC).value_and_grad(**inputs)
+    X = inputs["X"].astype(np.float32) if given == "float32 X" else np.round(3 * inputs["X"])
+    if given == "int64 X":
+        want_value, want = matcalc.compile(LOGISTIC).value_and_grad(
+            **{**inputs, "X": X.astype(np.float64)})
+    value, grads = module.value_and_grad(X=to(X.astype(np.int64) if given == "int64 X" else X),
+                                         y=to(inputs["y"]), w=to(inputs["w"]))
+    assert back(grads["w"]).dtype == np.float64
+    rtol = 1e-6 if given == "float32 X" else 1e-12  # X rounded to float32 first
+    np.testing.assert_allclose(float(back(value)), want_value, rtol=rtol)
+    np.testing.assert_allclose(back(grads["w"]), want["w"], rtol=rtol)
+
+
+@pytest.mark.parametrize("target, library", TARGETS, ids=TARGET_IDS)
+def test_complex_input_is_refused_by_name_on_every_target(target, library):
+    """Complex numbers are refused (PyTorch's module dropped the imaginary
+    part: a float result, silently wrong)."""
+    module = compile_for(matcalc.parse(LOGISTIC), target)
+    to, _ = _on(library)
+    inputs = {n: to(x) for n, x in _logistic_inputs().items()}
+    inputs["X"] = to(_logistic_inputs()["X"].astype(np.complex64))
+    with pytest.raises(TypeError, match=r"^X: expected an array of real numbers, got "
+                                        r"\S*complex64$"):
+        module.value_and_grad(**inputs)
+
+
+@pytest.mark.parametrize("target, library", TARGETS, ids=TARGET_IDS)
+@pytest.mark.parametrize("name, value, what", [("w", None, "None"), ("b", None, "None"),
+                                               ("w", "abc", "'abc'")])
+def test_no_numbers_is_refused_by_name_on_every_target(target, library, name, value, what):
+    """None or text, for an array or a scalar input, is a TypeError naming
+    the input (the array-API module read None as nan: `w: expected shape
+    (D,) = (3,), got ()`, and a scalar input b silently nan)."""
+    source = LOGISTIC.replace("w: D\n", "w: D\nb: scalar\n").replace(
+        "(X @ w)", "(X @ w + b)").replace("wrt w", "wrt w, b")
+    module = compile_for(matcalc.parse(source), target)
+    to, _ = _on(library)
+    inputs = {n: to(x) for n, x in {**_logistic_inputs(), "b": np.array(0.5)}.items()}
+    with pytest.raises(TypeError, match=f"^{name}: expected an array of real numbers, "
+                                        f"got {what}$"):
+        module.value_and_grad(**{**inputs, name: value})
+
+
+@pytest.mark.parametrize("target, library", TARGETS, ids=TARGET_IDS)
+def test_a_fixed_index_needs_its_size_on_entry(target, library):
+    """X[:, 5] of X: N x D needs D ≥ 6: `_checked` says so, where forward
+    raised a raw IndexError (JAX clamped the index: a wrong number)."""
+    module = compile_for(matcalc.parse("X: N x D\nf = sum(X[:, 5] ** 2)"), target)
+    to, back = _on(library)
+    with pytest.raises(ValueError, match=r"^X: D must be at least 6, got 3$"):
+        module.value_and_grad(X=to(np.ones((4, 3))))
+    X = np.arange(24.0).reshape(4, 6)
+    value, grads = module.value_and_grad(X=to(X))
+    assert float(back(value)) == np.sum(X[:, 5] ** 2)
+    np.testing.assert_array_equal(back(grads["X"])[:, 5], 2 * X[:, 5])

@@ -195,6 +195,12 @@ CASES: dict[str, list[tuple[str, dict]]] = {
     "arcsinh": [("sum(arcsinh(X) * Y)", M), ("arcsinh(x)", {"x": "N"})],
     "arccosh": [("sum(arccosh(X) * Y)", M), ("arccosh(x)", {"x": "N"})],  # x > 1
     "arctanh": [("sum(arctanh(X) * Y)", M), ("arctanh(x)", {"x": "N"})],  # |x| < 1
+    "silu": [("sum(silu(X) * Y)", M), ("silu(x)", {"x": "N"}), ("sum(silu(silu(X)))", M)],
+    "gelu": [("sum(gelu(X) * Y)", M), ("gelu(x)", {"x": "N"}), ("sum(gelu(X) ** 2)", M)],
+    "elu": [("sum(elu(X) * Y)", M), ("elu(x, alpha=0.5)", {"x": "N"}),
+            ("sum(elu(X, alpha=2) ** 2)", M)],
+    "leaky_relu": [("sum(leaky_relu(X) * Y)", M), ("leaky_relu(x, negative_slope=0.2)", {"x": "N"}),
+                   ("sum(leaky_relu(X, negative_slope=-0.5) ** 2)", M)],
     "logaddexp": [("sum(logaddexp(X, Y) ** 2)", M), ("logaddexp(x, c)", {"x": "N", "c": "scalar"}),
                   ("sum(logaddexp(X, b) * Y)", {"X": "N x D", "Y": "N x D", "b": "D"})],
     "clip": [("sum(clip(X, -0.5, 0.5) * Y)", M),
@@ -258,6 +264,8 @@ BUILDER_CASES = [
     ("norm(X, ord=1, axis=0)", {"X": "N x D"}),
     ("norm(X - Y, axis=-1) @ norm(X, ord=2, axis=1)", M),
     ("pi * sum(x ** 2) + e * sum(x)", {"x": "N"}),
+    ("sum(log_sigmoid(X) * Y)", M),                                  # -softplus(-X)
+    ("logsigmoid(x)", {"x": "N"}),
     ("sum(eye(N, D) * X) + sum(eye(D, N) @ X)", {"X": "N x D"}),
 ]
 

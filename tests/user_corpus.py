@@ -104,7 +104,8 @@ def _draw(rng, shape, domain):
 
 
 class _Namespace:
-    """jax.numpy with softplus, sigmoid, relu, logsumexp, softmax, erf."""
+    """jax.numpy with softplus, sigmoid, relu, logsumexp, softmax, erf and
+    jax.nn's silu, gelu (exact), elu, leaky_relu and log_sigmoid."""
 
     def __getattr__(self, name):
         import jax
@@ -113,7 +114,10 @@ class _Namespace:
         extra = {"softplus": jax.nn.softplus, "sigmoid": jax.nn.sigmoid,
                  "relu": jax.nn.relu, "softmax": jax.nn.softmax,
                  "log_softmax": jax.nn.log_softmax, "logsumexp": special.logsumexp,
-                 "erf": special.erf, "logdet": lambda a: jnp.linalg.slogdet(a)[1]}
+                 "erf": special.erf, "logdet": lambda a: jnp.linalg.slogdet(a)[1],
+                 "silu": jax.nn.silu, "elu": jax.nn.elu, "leaky_relu": jax.nn.leaky_relu,
+                 "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+                 "log_sigmoid": jax.nn.log_sigmoid}
         return extra[name] if name in extra else getattr(jnp, name)
 
 
@@ -210,6 +214,22 @@ CORPUS = [
       "loss = sum((A @ W2 + b2 - T) ** 2)",
       lambda xp, X, W1, b1, W2, b2, T: _sq(xp, (lambda Z: Z * (1 + xp.erf(Z / xp.sqrt(2.0))) / 2)(
           X @ W1 + b1) @ W2 + b2 - T)),
+    U("mlp_silu", MLP + "H1 = silu(X @ W1 + b1)\nloss = mean((H1 @ W2 + b2 - T) ** 2)",
+      lambda xp, X, W1, b1, W2, b2, T: xp.mean((xp.silu(X @ W1 + b1) @ W2 + b2 - T) ** 2),
+      hvp=True),
+    U("mlp_gelu_exact", MLP + "loss = sum((gelu(X @ W1 + b1) @ W2 + b2 - T) ** 2)",
+      lambda xp, X, W1, b1, W2, b2, T: _sq(xp, xp.gelu(X @ W1 + b1) @ W2 + b2 - T), hvp=True),
+    U("mlp_elu", MLP + "H1 = elu(X @ W1 + b1, alpha=0.5)\nloss = sum((elu(H1 @ W2 + b2) - T) ** 2)",
+      lambda xp, X, W1, b1, W2, b2, T: _sq(xp, xp.elu(xp.elu(X @ W1 + b1, 0.5) @ W2 + b2) - T),
+      hvp=True),
+    U("mlp_leaky_relu", MLP + "H1 = leaky_relu(X @ W1 + b1, negative_slope=0.2)\n"
+      "loss = mean((leaky_relu(H1 @ W2 + b2) - T) ** 2)",
+      lambda xp, X, W1, b1, W2, b2, T: xp.mean(
+          (xp.leaky_relu(xp.leaky_relu(X @ W1 + b1, 0.2) @ W2 + b2) - T) ** 2)),
+    U("mlp_log_sigmoid", "X: N x D\nW1: D x H\nb1: H\nw2: H\ny: N sign\n"
+      "loss = -mean(log_sigmoid(y * (silu(X @ W1 + b1) @ w2))) - sum(logsigmoid(-w2 ** 2))",
+      lambda xp, X, W1, b1, w2, y: -xp.mean(xp.log_sigmoid(y * (xp.silu(X @ W1 + b1) @ w2)))
+      - xp.sum(xp.log_sigmoid(-w2 ** 2)), hvp=True),
     U("mlp_column_layout", "X: D x N\nW: H x D\nb: H\nv: H\ny: N\n"
       "f = sum((v @ tanh(W @ X + b[:, None]) - y) ** 2)\nwrt W, b, v",
       lambda xp, X, W, b, v, y: _sq(xp, v @ xp.tanh(W @ X + b[:, None]) - y)),

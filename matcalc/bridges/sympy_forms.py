@@ -37,6 +37,10 @@ SCALARS: dict[str, Callable] = {
     "log2": lambda u: sympy.log(u) / sympy.log(2),
     "log10": lambda u: sympy.log(u) / sympy.log(10),
     "arcsinh": sympy.asinh, "arccosh": sympy.acosh, "arctanh": sympy.atanh,
+    "silu": lambda u: u / (1 + sympy.exp(-u)),
+    "gelu": lambda u: u * (1 + sympy.erf(u / sympy.sqrt(2))) / 2,
+    "elu": lambda u: sympy.Piecewise((u, u > 0), (sympy.exp(u) - 1, True)),
+    "leaky_relu": lambda u: sympy.Piecewise((u, u >= 0), (u / 100, True)),
 }
 
 

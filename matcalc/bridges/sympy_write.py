@@ -193,6 +193,8 @@ def write(n: Expr, a: list):
     if writer is not None:
         return writer(n, a)
     if n.op in OPS and OPS[n.op].elementwise:
+        if n.params:  # its SymPy form is the default's (elu's alpha = 1)
+            raise unsupported(f"{n.op} with " + ", ".join(f"{k}={v}" for k, v in n.params))
         return elementwise(n.op, a[0], n.shape)
     raise unsupported(f"'{n.op}' ({n.op}({', '.join('…' for _ in a)}))"
                       if n.op in OPS else f"'{n.op}'")

@@ -92,6 +92,13 @@ FUNCTIONS = {
     "norm": _norm, "norm1": lambda x: np.sum(np.abs(x)),
     "kron": np.kron, "outer": np.outer,
     "unkron_left": _unkron_left, "unkron_right": _unkron_right,
+    "silu": lambda x: x / (1 + np.exp(np.negative(x))),
+    "gelu": lambda x: x * (1 + _erf(np.divide(x, np.sqrt(2)))) / 2,
+    "elu": lambda x, alpha=1.0: np.where(np.greater(x, 0), x, alpha * (np.exp(x) - 1)),
+    "leaky_relu": lambda x, negative_slope=0.01: np.where(np.greater_equal(x, 0), x,
+                                                          np.multiply(negative_slope, x)),
+    "log_sigmoid": lambda x: np.log(1 / (1 + np.exp(np.negative(x)))),
+    "logsigmoid": lambda x: np.log(1 / (1 + np.exp(np.negative(x)))),
     "erf": _erf, "log2": np.log2, "log10": np.log10, "arcsinh": np.arcsinh,
     "arccosh": np.arccosh, "arctanh": np.arctanh, "logaddexp": np.logaddexp,
     "clip": np.clip, "where": np.where, "triu": np.triu, "tril": np.tril,
@@ -206,7 +213,7 @@ class _Evaluator(Transformer_NonRecursive):
 
     def keyword(self, key, value):
         return _Keyword((str(key), value if value is None or isinstance(value, (str, tuple, bool))
-                         else int(value)))
+                         else _integer(float(value))))
 
     def arguments(self, *items):
         return list(items)

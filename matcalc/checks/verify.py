@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 
+from ..targets.bounds import least_sizes  # noqa: F401  (matcalc.checks.verify.least_sizes)
 from ..targets.numpy import generate, load
 from ..errors import DomainError, MatcalcError
 from ..targets.evaluation import evaluate  # noqa: F401  (matcalc.verify.evaluate, as before)
-from ..ir.expr import Apply, Const, Var, is_op, postorder
+from ..ir.expr import Apply, Const, Var, postorder
 from ..ad.gradient import derive
 from .inputs import prepare, sample
 from ..ops import OPS
@@ -125,21 +126,6 @@ def _not_a_dimension(problem, name: str) -> str:
                 f"({', '.join(problem.dims)})")
     return (f"{DIMS} names '{name}', which is not a dimension of the problem (its "
             f"dimensions: {', '.join(problem.dims) or 'none'})")
-
-
-def least_sizes(problem) -> dict[str, int]:
-    """The least size of each dimension the problem's fixed indices and
-    slice bounds need (X[:, 5] of X: N x T needs T >= 6, X[-7:] 7)."""
-    out: dict[str, int] = {}
-    for node in postorder([problem.output]):
-        if not is_op(node, "index"):
-            continue
-        for n, e in zip(node.args[0].shape, (e for e in node.param("key") if e is not None)):
-            bounds = [b for b in (e if isinstance(e, tuple) else (e,)) if isinstance(b, int)]
-            if n.is_Symbol and bounds:
-                need = max(b + 1 if b >= 0 else -b for b in bounds)
-                out[str(n)] = max(need, out.get(str(n), 1))
-    return out
 
 
 def domains(problem) -> dict[str, str]:

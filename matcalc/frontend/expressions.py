@@ -407,7 +407,8 @@ class ExprBuilder(Transformer_NonRecursive):
                 raise ParseError(f"{written}() has no keyword '{key}'"
                                  + (f"; it takes {', '.join(allowed)}" if allowed else "")
                                  + (f"; {hint}" if hint else ""))
-        params = {key: self._keyword(written, key, value) for key, value in kwargs.items()}
+        params = {key: self._keyword(written, key, value, allowed[key])
+                  for key, value in kwargs.items()}
         if op is not None and op.dims:
             return self._with_dims(written, op, args)
         if len(args) != nargs:
@@ -419,10 +420,14 @@ class ExprBuilder(Transformer_NonRecursive):
             return builder(*args, **params)
         return ops.func(name, *args, **params)
 
-    def _keyword(self, written, key, value):
+    def _keyword(self, written, key, value, default=None):
         """A keyword's value: None, an integer, a tuple of integers, a string
         where the keyword takes one (norm's ord='fro'), True or False for
-        keepdims."""
+        keepdims, a number where the default is one (elu's alpha=1.0)."""
+        if isinstance(default, float):
+            if isinstance(value, Const) and value.value.is_number:
+                return float(value.value)
+            raise ParseError(f"{written}(): {key} must be a number, as {key}={default}")
         if value is NONE:
             return None
         if isinstance(value, Const) and value.value.is_Integer:

@@ -53,12 +53,17 @@ class Op:
 
 
 OPS: dict[str, Op] = {}
-ALIASES = {"tr": "trace"}
+ALIASES = {"tr": "trace", "logsigmoid": "log_sigmoid"}
 
 
 def _register(op: Op) -> Op:
     OPS[op.name] = op
     return op
+
+
+def param(node: Apply, key: str):
+    """The parameter `key` of `node`, its operator's default where unset."""
+    return node.param(key, dict(OPS[node.op].params)[key])
 
 
 def unnamed(node: Expr) -> Expr:

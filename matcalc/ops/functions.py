@@ -1,7 +1,9 @@
 """The operator table's entries for `logaddexp`, `clip`, comparisons and
-`where`, the masks `triu`/`tril`, `cumsum`, the rectangular `eye(N, M)`
-and `norm` with `ord=` and `axis=` (the elementwise functions erf, log2,
-log10, arcsinh, arccosh and arctanh are one line each in `table`).
+`where`, `elu` and `leaky_relu` (whose derivatives are wheres), the masks
+`triu`/`tril`, `cumsum`, the rectangular `eye(N, M)` and `norm` with `ord=`
+and `axis=` (the elementwise functions erf, log2, log10, arcsinh, arccosh,
+arctanh, silu and gelu are one line each in `table`); `log_sigmoid` builds
+−softplus(−x).
 
 Each entry is the mathematics only, as in `table`; the builders the
 language calls by name are added to `builders.BUILDERS` here.
@@ -14,11 +16,12 @@ import sympy
 from ..errors import ShapeError
 from ..ir.expr import Const, Expr, apply, const, is_op
 from ..ir.shapes import fmt
-from .builders import BUILDERS, _coefficient, add, exp, func, is_zero, mul, ones, power, sub, zeros
+from .builders import (BUILDERS, _coefficient, add, exp, func, is_zero, mul, neg, ones, power, sub,
+                       zeros)
 from .axes import reduce_sum, unbroadcast
-from .core import OPS, Op, _register
+from .core import OPS, Op, _register, param
 from .shape_rules import _broadcast, _cumsum_shape, _eye, _given_shape, _matrices
-from .table import _given
+from .table import _given, elementwise
 
 
 def _logaddexp_share(n: Expr, i: int) -> Expr:
@@ -133,6 +136,47 @@ def _unspread(x: Expr, shape) -> Expr:
     return mul(*rest)
 
 
+# ------------------------------------------------------ elu and leaky_relu ---
+def _number(value: float) -> Expr:
+    """A parameter as a constant (1.0 as the integer 1)."""
+    return const(int(value) if value.is_integer() else value)
+
+
+# elu(x) = x for x > 0, alpha (eˣ − 1) else; d elu(x) = 1 for x > 0, else
+# alpha eˣ = elu(x) + alpha (alpha at 0, as JAX and PyTorch have it).
+elementwise("elu", lambda g, x, y: where(compare(x, const(0), ">"), g,
+                                         mul(g, add(y, _number(param(y, "alpha"))))),
+            params=(("alpha", 1.0),))
+# leaky_relu(x) = x for x ≥ 0, negative_slope x else; d = 1 for x ≥ 0 (1 at 0,
+# as JAX has it; PyTorch gives negative_slope there), negative_slope else.
+elementwise("leaky_relu", lambda g, x, y: where(compare(x, const(0), ">="), g,
+                                                mul(_number(param(y, "negative_slope")), g)),
+            params=(("negative_slope", 0.01),))
+
+
+def _with_number(name: str, x: Expr, key: str, value) -> Expr:
+    """The elementwise `name` of x with the number `key` (left unset at its
+    default, so that elu(x, alpha=1.0) is elu(x))."""
+    value = float(value)
+    return func(name, x) if value == dict(OPS[name].params)[key] else \
+        func(name, x, **{key: value})
+
+
+def elu(x: Expr, alpha=1.0) -> Expr:
+    """x for x > 0, alpha (eˣ − 1) else."""
+    return _with_number("elu", x, "alpha", alpha)
+
+
+def leaky_relu(x: Expr, negative_slope=0.01) -> Expr:
+    """x for x ≥ 0, negative_slope x else."""
+    return _with_number("leaky_relu", x, "negative_slope", negative_slope)
+
+
+def log_sigmoid(x: Expr) -> Expr:
+    """log σ(x) = −softplus(−x), the stable form log(sigmoid(x)) takes too."""
+    return neg(func("softplus", neg(x)))
+
+
 # ---------------------------------------------- masks, cumsum, rectangular eye ---
 def _triangle_vjp(g, n, i):
     """Masking is self-adjoint: <A, triu(B)> = <triu(A), B>."""
@@ -240,4 +284,5 @@ BUILDERS.update({"triu": lambda x, k=0: triangle("triu", x, k),
                  "tril": lambda x, k=0: triangle("tril", x, k),
                  "cumsum": lambda x, axis=None: cumsum(x, axis),
                  "revcumsum": lambda x, axis=None: cumsum(x, axis, "revcumsum"),
-                 "where": where, "norm": norm})
+                 "where": where, "norm": norm, "log_sigmoid": log_sigmoid,
+                 "elu": elu, "leaky_relu": leaky_relu})

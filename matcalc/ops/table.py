@@ -175,12 +175,14 @@ _register(Op("inv", _square_to("inv", "matrix"),
              rule='d X⁻¹ = −X⁻¹ dX X⁻¹', identity='trace cyclicity: <A, −Y dX Y> = <−Yᵀ A Yᵀ, dX>'))
 
 
-def elementwise(name: str, vjp: Callable, domain: str = "") -> Op:
+def elementwise(name: str, vjp: Callable, domain: str = "", params: tuple = ()) -> Op:
     """Register an elementwise function f; `vjp(g, x, y)` with y = f(x) is
-    g ⊙ f'(x). Each output writes it by its default for the name unless it
-    lists a form of its own (`matcalc.targets`)."""
+    g ⊙ f'(x) (y's `params`, numbers such as elu's alpha, read by
+    `core.param`). Each output writes it by its default for the name unless
+    it lists a form of its own (`matcalc.targets`)."""
     rule = lambda g, n, i: vjp(g, n.args[0], n)  # noqa: E731
     return _register(Op(name, _same, rule, domain=domain, elementwise=True, symmetry="args",
+                        params=params,
                         jvp=lambda n, d: vjp(d[0], n.args[0], n),
                         rule=f"chain rule for the elementwise {name}",
                         identity="<A, f'(X) ⊙ dX> = <f'(X) ⊙ A, dX>"))
@@ -227,6 +229,27 @@ elementwise("arcsinh", lambda g, x, y: div(g, func("sqrt", add(power(x, const(2)
 elementwise("arccosh", lambda g, x, y: div(g, func("sqrt", sub(power(x, const(2)), const(1)))),
             "above_one")
 elementwise("arctanh", lambda g, x, y: div(g, sub(const(1), power(x, const(2)))), "unit")
+# d silu(x) = σ(x) + silu(x) (1 − σ(x)), with silu(x) = x σ(x): σ(x) alone, no overflow.
+elementwise("silu", lambda g, x, y: mul(g, _sigmoid_slope(func("sigmoid", x), y)))
+# The exact GELU x Φ(x) (PyTorch's default, jax.nn.gelu(approximate=False)):
+# d gelu(x) = Φ(x) + x φ(x), Φ(x) = (1 + erf(x / sqrt(2))) / 2, φ(x) = e^(−x²/2) / sqrt(2 pi).
+elementwise("gelu", lambda g, x, y: mul(g, add(_normal_cdf(x), _normal_pdf_times(x))))
+
+
+def _sigmoid_slope(s: Expr, y: Expr) -> Expr:
+    """σ + y (1 − σ): the derivative of y = x σ(x) from σ and y."""
+    return add(s, mul(y, sub(const(1), s)))
+
+
+def _normal_cdf(x: Expr) -> Expr:
+    """Φ(x) = (1 + erf(x / sqrt(2))) / 2."""
+    return div(add(const(1), func("erf", div(x, func("sqrt", const(2))))), const(2))
+
+
+def _normal_pdf_times(x: Expr) -> Expr:
+    """x φ(x) = x e^(−x²/2) / sqrt(2 pi)."""
+    return div(mul(x, exp(neg(div(power(x, const(2)), const(2))))),
+               func("sqrt", mul(const(2), const(sympy.pi))))
 
 
 def _share(mine: Expr, other: Expr, sign: int) -> Expr:

@@ -24,6 +24,7 @@ from . import bounds
 from . import module
 from . import precedence as P
 from .array_api_forms import FORMS, HELPERS
+from .forms import with_required
 from .naming import DTYPE_CODE
 from .numpy import _may_be_zero_denominator, _of_constants
 from .printer import Printer
@@ -176,7 +177,7 @@ class ArrayApiTarget:
         used = {node.op for node in nodes if node.op != "index" or negative_step(node.param("key"))}
         used |= {"sum_of_squares"} if any(map(_is_square, nodes)) else set()
         used |= {"copy"} if "broadcast_copy" in used else set()
-        return [HELPERS[op] for op in sorted(used & set(HELPERS))]
+        return [HELPERS[op] for op in sorted(with_required(used) & set(HELPERS))]
 
     @staticmethod
     def result_type(args: str) -> str:

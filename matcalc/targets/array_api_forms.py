@@ -15,7 +15,7 @@ from . import precedence as P
 from .einsum_forms import ARRAY_API_EINSUM, axes_call, tensordot_call
 from ..ops.indexing import key_code, key_text, negative_step
 from .forms import (FORWARD_KEY, PYTHON_SYNTAX, Form, Forms, _inserted, call, joined, kwargs,
-                    reshaped, shaped, sizes)
+                    numbered, reshaped, shaped, sizes)
 
 
 def default(name: str) -> Form:
@@ -54,6 +54,8 @@ FORMS = Forms(default, {
     "norm1": Form("xp.sum(xp.abs({0}))"),
     "relu": Form("xp.maximum({0}, 0.0)"),
     "softplus": Form("xp.logaddexp({0}, 0.0)"),
+    "elu": numbered("_elu", "elu", "alpha", "xp, "),
+    "leaky_relu": numbered("_leaky_relu", "leaky_relu", "negative_slope", "xp, "),
     "outer": Form("{0}[:, None] * {1}[None, :]", P.MUL, P.POSTFIX),
     "contract": Form(lambda a, p: f'_einsum(xp, "{p["spec"]}", {", ".join(a)})'),
     "permute": axes_call("xp.permute_dims"),
@@ -81,7 +83,7 @@ FORMS = Forms(default, {
                  "device=device)"),
     "indicator": Form("xp.astype({0}, dtype)"),
     **{name: _helper(name) for name in (
-        "inv", "det", "logdet", "sigmoid", "step", "softmax", "logsumexp", "diagm", "kron",
+        "inv", "det", "logdet", "sigmoid", "silu", "gelu", "step", "softmax", "logsumexp", "diagm", "kron",
         "unkron_left", "unkron_right", "erf", "triu", "tril", "revcumsum")},
 })
 
@@ -180,6 +182,29 @@ def _sigmoid(xp, x):
     float's log (never an overflow), one exp pass."""
     cap = 88.0 if x.dtype == xp.float32 else 709.0
     return 1 / (1 + xp.exp(xp.minimum(-x, cap)))
+''',
+    "silu": '''
+def _silu(xp, x):
+    """x σ(x) = x / (1 + e^-x), the exponent capped as in σ: never an
+    overflow, one exp pass."""
+    cap = 88.0 if x.dtype == xp.float32 else 709.0
+    return x / (1 + xp.exp(xp.minimum(-x, cap)))
+''',
+    "gelu": '''
+def _gelu(xp, x):
+    """The exact GELU x Φ(x) = x (1 + erf(x / √2)) / 2 (PyTorch's default,
+    not the tanh approximation)."""
+    return x * (1 + _erf(xp, x * 0.7071067811865476)) / 2
+''',
+    "elu": '''
+def _elu(xp, x, alpha):
+    """x for x > 0, alpha (e^x - 1) else (expm1 of x ≤ 0 only: no overflow)."""
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0.0)))
+''',
+    "leaky_relu": '''
+def _leaky_relu(xp, x, negative_slope):
+    """x for x ≥ 0, negative_slope x else."""
+    return xp.where(x >= 0, x, negative_slope * x)
 ''',
     "step": '''
 def _step(xp, x):

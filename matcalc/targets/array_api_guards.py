@@ -68,23 +68,38 @@ def _checked(*arrays):
         import array_api_compat.numpy as xp
     device = _device_of(given[0]) if given else "cpu"
     floats = (xp.float64, xp.float32)
-    floating = [x.dtype for x in given
-                if x.dtype in floats or xp.isdtype(x.dtype, "real floating")]
+    floating = [x.dtype for x in given if x.dtype in floats or _numbers(
+        xp, x.dtype) and xp.isdtype(x.dtype, "real floating")]
     dtype = xp.result_type(*floating) if floating else xp.float64
     sizes = {SIZES}  # dimension -> size, from the first input that has it
     out = []
     for name, x, shape in zip(INPUTS, arrays, SHAPES):
         if not hasattr(x, "dtype"):
             try:
+                if x is None or isinstance(x, str):  # asarray: nan, or text
+                    raise TypeError
                 x = xp.asarray(x, dtype=dtype, device=device)
-            except (TypeError, ValueError) as error:
-                raise TypeError(
-                    f"{name}: expected numbers ({error})") from None
+            except (TypeError, ValueError):
+                raise TypeError(f"{name}: expected an array of real numbers, "
+                                f"got {x!r:.40}") from None
+        elif not _numbers(xp, x.dtype):  # complex, strings, objects
+            raise TypeError(f"{name}: expected an array of real numbers, "
+                            f"got {x.dtype}")
         elif x.dtype != dtype:  # one floating type throughout
             x = xp.astype(x, dtype)
         got = tuple(x.shape)
 ''' + SHAPE_CHECK + '''        out.append(x)
+{LEAST}
     return (xp, device, *out)
+
+
+def _numbers(xp, dtype):
+    """Whether arrays of dtype hold real numbers (not complex numbers, nor
+    NumPy's strings and objects, which are no dtype of the standard)."""
+    try:
+        return xp.isdtype(dtype, ("real floating", "integral", "bool"))
+    except (TypeError, ValueError):
+        return False
 '''
 
 DIRECTION = direction(
@@ -168,7 +183,8 @@ def checked(problem, ident, wrap) -> list[str]:
     fast = [w for line in (fast_path(problem, ident, _kinds, _accept)
                            if has_array and not ints else [])
             for w in wrap(line, "    ")]
-    body = _CHECKED.strip("\n").replace("{SIZES}", sizes)
+    body = _CHECKED.strip("\n").replace("{SIZES}", sizes).replace(
+        "{LEAST}\n", "".join(line + "\n" for line in bounds.least_checks(problem)))
     if ints:  # indices stay integers
         body = body.replace(_CONVERT, _INTEGER_OR_CONVERT)
         ranges = bounds.section(problem, ident, wrap, bounds.ARRAY_API)

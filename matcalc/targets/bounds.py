@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sympy
 
+from ..ir.expr import is_op, postorder
 from ..ops.indexing import indexed_sizes
 from .dims import dim_lines
 
@@ -88,6 +89,35 @@ def _in_range(name, x, n, bound):
             return
         low, high = torch.stack(torch.aminmax(x)).tolist()
 ''' + REFUSE
+
+
+def least_sizes(problem) -> dict[str, int]:
+    """The least size of each dimension the problem's fixed indices and
+    slice bounds need (X[:, 5] of X: N x T needs T >= 6, X[-7:] 7)."""
+    out: dict[str, int] = {}
+    for node in postorder([problem.output]):
+        if not is_op(node, "index"):
+            continue
+        for n, e in zip(node.args[0].shape, (e for e in node.param("key") if e is not None)):
+            bounds = [b for b in (e if isinstance(e, tuple) else (e,)) if isinstance(b, int)]
+            if n.is_Symbol and bounds:
+                need = max(b + 1 if b >= 0 else -b for b in bounds)
+                out[str(n)] = max(need, out.get(str(n), 1))
+    return out
+
+
+def least_checks(problem, indent: str = "    ") -> list[str]:
+    """`_checked`'s lines refusing a dimension smaller than a fixed index
+    needs (`X: D must be at least 6, got 3`), the input named the first
+    that has the dimension; `sizes` maps each dimension to its size."""
+    lines = []
+    for d, n in sorted(least_sizes(problem).items()):
+        name = next(v for v, x in problem.variables.items()
+                    if d in {str(a) for a in x.shape})
+        lines += [f"{indent}if sizes[{d!r}] < {n}:  # a fixed index needs {n} entries",
+                  f"{indent}    raise ValueError(f\"{name}: {d} must be at least {n}, "
+                  f"got {{sizes[{d!r}]}}\")"]
+    return lines
 
 
 def bounds(problem) -> dict[str, sympy.Expr]:

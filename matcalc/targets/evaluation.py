@@ -9,6 +9,7 @@ import sympy
 from ..ir.expr import Apply, Const, Var, postorder
 from ..passes.lowering import lower_expr
 from .numpy import CAPABILITIES, NumpyPrinter
+from .forms import with_required
 from .numpy_forms import HELPERS
 
 
@@ -29,7 +30,7 @@ def evaluate(expr, values: dict) -> np.ndarray:
               if k == "shape" for d in v for s in sympy.sympify(d).free_symbols}
     printer = _InlinePrinter({name: f"_v[{name!r}]" for name in names})
     scope = {"np": np, "_v": values, "dtype": np.dtype(np.float64)}
-    for node in postorder([expr]):
-        if isinstance(node, Apply) and node.op in HELPERS:
-            exec(HELPERS[node.op], scope)
+    used = with_required({node.op for node in postorder([expr]) if isinstance(node, Apply)})
+    for op in sorted(used & set(HELPERS)):
+        exec(HELPERS[op], scope)
     return eval(printer.doprint(lower_expr(expr, CAPABILITIES)), scope)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ..ops.core import OPS
 from ..ops.indexing import key_text
 from . import precedence as P
 
@@ -134,6 +135,26 @@ def triangle(name: str) -> Form:
     """`triu(X)`, `triu(X, 1)`: the diagonal offset k by position, where not 0
     (NumPy, PyTorch and JAX agree on the position, not on its keyword)."""
     return Form(lambda a, p: f"{name}({a[0]}" + (f", {p['k']})" if p.get("k") else ")"))
+
+
+def numbered(function: str, op: str, key: str, first: str = "") -> Form:
+    """`function(first x, value)`: the elementwise `op` with its number `key`
+    (elu's alpha), the table's default where the node leaves it unset."""
+    return Form(lambda a, p: f"{function}({first}{a[0]}, {p.get(key, _default(op, key))!r})")
+
+
+def _default(op: str, key: str):
+    return dict(OPS[op].params)[key]
+
+
+# The helper a helper calls, by operator (the NumPy and array-API GELU's Φ is
+# erf's)
+REQUIRES = {"gelu": "erf"}
+
+
+def with_required(ops: set) -> set:
+    """The operators whose helpers `ops`' helpers need: `ops` and those they call."""
+    return set(ops) | {REQUIRES[op] for op in ops if op in REQUIRES}
 
 
 # The generated helper that reads a key's slices of negative step (which

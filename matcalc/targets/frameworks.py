@@ -120,16 +120,18 @@ class FrameworkPrinter(NumpyPrinter):
 
 class Guards:
     """The input checks of a framework module (the interface of
-    `targets.guards`): `array` is the source of `_array(x)`, an input as
-    the framework's floating array (a tracer as it is); `numbers`, lines
-    of `_checked` giving the inputs given as Python numbers the arrays'
-    floating type (where the framework's promotion does not)."""
+    `targets.guards`): `array` is the source of `_array(name, x)`, an input
+    as the framework's floating array (a tracer as it is; a TypeError names
+    an input that is no array of real numbers); `promote`, the lines of
+    `_checked` giving every floating input one type, the promotion of the
+    arrays' types (float32 beside float64: float64, as NumPy's target), a
+    Python number taking the arrays' type."""
 
     call = staticmethod(numpy_guards.call)
     shapes = staticmethod(numpy_guards.shapes)
 
-    def __init__(self, array: str, numbers: str = "", indices: str = "", in_range: str = ""):
-        self.array, self.numbers, self.indices = array, numbers, indices
+    def __init__(self, array: str, promote: str, indices: str = "", in_range: str = ""):
+        self.array, self.promote, self.indices = array, promote, indices
         self.in_range = in_range
 
     def checked(self, problem, ident, wrap) -> list[str]:
@@ -142,10 +144,12 @@ class Guards:
         by_name = numpy_guards.by_name_source(problem)[0]
         if not problem.variables:
             return [by_name]
-        checked = _CHECKED.replace("{SIZES}", sizes).replace("{NUMBERS}\n", self.numbers.lstrip("\n"))
+        least = "".join(line + "\n" for line in bounds.least_checks(problem))
+        checked = _CHECKED.replace("{SIZES}", sizes).replace(
+            "{PROMOTE}\n", least + self.promote.lstrip("\n"))
         if any(v.domain == "int" for v in problem.variables.values()):  # indices stay integers
-            checked = checked.replace("        x = _array(x)\n", "        x = _indices(name, x) "
-                                      "if name in INTEGERS else _array(x)\n")
+            checked = checked.replace("        x = _array(name, x)\n", "        x = _indices(name, x) "
+                                      "if name in INTEGERS else _array(name, x)\n")
             ranges = bounds.section(problem, ident, wrap, self.in_range)
             if ranges:
                 checked = checked.replace("    return out\n", "    return _in_ranges(out)\n")
@@ -157,9 +161,9 @@ class Guards:
     DIRECTION = numpy_guards.direction(
     """The direction for input x, v itself or v[name] (several inputs, or
     a dict for one), of x's shape, made an array as by _checked.""", '''
-    v = _array(v)
+    label = "v" if name is None else f"v[{name!r}]"
+    v = _array(label, v)
     if tuple(v.shape) != tuple(x.shape):
-        label = "v" if name is None else f"v[{name!r}]"
         raise ValueError(f"{label}: expected shape {tuple(x.shape)}, "
                          f"got {tuple(v.shape)}")
     return v
@@ -174,19 +178,20 @@ if getattr(dout, "ndim", 0):  # the function is a scalar, so is dout
 _CHECKED = '''
 def _checked(*arrays):
     """The inputs, in INPUTS order, as floating arrays (`_array`) of their
-    declared SHAPES. Each dimension name takes one size, at least 1,
-    throughout: else ValueError."""
+    declared SHAPES and of one floating type, the promotion of the arrays'
+    types. Each dimension name takes one size, at least 1, throughout:
+    else ValueError."""
     sizes = {SIZES}  # dimension -> size, from the first input that has it
     out = []
     for name, x, shape in zip(INPUTS, arrays, SHAPES):
-        x = _array(x)
+        x = _array(name, x)
         got = tuple(x.shape)
         if len(got) != len(shape) or 0 in got or [
                 sizes.setdefault(d, n) for d, n in zip(shape, got)] != [*got]:
             want = ", ".join(f"{d}" for d in shape) + ","[len(shape) != 1:]
             raise ValueError(f"{name}: expected shape ({want}), got {got}")
         out.append(x)
-{NUMBERS}
+{PROMOTE}
     return out
 '''
 

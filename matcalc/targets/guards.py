@@ -39,15 +39,19 @@ _GENERAL = '''
             got = ()
         else:
             if type(x) is not np.ndarray or x.dtype.kind != "f":
+                given = x
                 try:
                     x = np.asarray(x)
                 except ValueError:  # a ragged list
                     raise ValueError(f"{name}: rows of unequal length")
-                if x.dtype.kind not in "fbiu":
-                    raise TypeError(f"{name}: expected numbers, got {x.dtype}")
+                if x.dtype.kind not in "fbiu":  # complex, strings, None
+                    what = x.dtype if x.ndim else f"{given!r:.40}"
+                    raise TypeError(f"{name}: expected an array of real "
+                                    f"numbers, got {what}")
                 x = x if x.dtype.kind == "f" else x.astype(np.float64)
             got = x.shape
 ''' + SHAPE_CHECK + '''        out.append(x)
+    {LEAST}
     kind = np.result_type(*(x for x in out if type(x) not in (float, int)
                             and x.dtype.kind == "f"), 1.0)  # one floating type
     out = [kind.type(x) if type(x) in (float, int)
@@ -219,6 +223,7 @@ def fast_path(problem, ident, kinds, accept) -> list[str]:
     checked = [n for n in names if n not in numbers]
     test = [f"and {g} == {w}" for g, w in zip(got, want)]
     test += [f"and 0 not in {_tuple(ident[a] for a in known)}"] if known else []
+    test += [f"and {ident[d]} >= {n}" for d, n in sorted(bounds.least_sizes(problem).items())]
     test += kinds(checked, numbers)
     test[0] = "usual = (" + test[0].removeprefix("and ")
     test[-1] += ")"
@@ -286,7 +291,8 @@ def checked(problem, ident, wrap) -> list[str]:
     accept = ((lambda *a: bounds.returned(_numpy_accept(*a))) if ranges else _numpy_accept)
     fast = [w for line in fast_path(problem, ident, integer_kinds(_numpy_kinds, ints), accept)
             for w in wrap(line, "    ")]
-    general = _GENERAL.strip("\n").replace("{SIZES}", sizes)
+    general = _GENERAL.strip("\n").replace("{SIZES}", sizes).replace(
+        "    {LEAST}\n", "".join(line + "\n" for line in bounds.least_checks(problem)))
     if not ints:
         return [*by_name_source(problem), "", "", _DOC.strip("\n"), *fast, general]
     general = general.replace(_FLOATING, _INTEGER_OR_FLOATING)

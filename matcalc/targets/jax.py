@@ -16,7 +16,7 @@ from . import precedence as P
 from ..ad.gradient import Gradient
 from .einsum_forms import einsum_call
 from ..ops.indexing import key_code
-from .forms import Form, call, sizes
+from .forms import Form, call, numbered, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .naming import DTYPE_CODE
 from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does)
@@ -25,6 +25,10 @@ from .numpy import load  # noqa: F401  (a generated module loads as NumPy's does
 FORMS = RenamedForms("jnp", {
     "sigmoid": call("jax.nn.sigmoid"),
     "erf": call("jax.scipy.special.erf"),
+    "silu": call("jax.nn.silu"),
+    "gelu": Form("jax.nn.gelu({0}, approximate=False)"),
+    "elu": numbered("jax.nn.elu", "elu", "alpha"),
+    "leaky_relu": numbered("jax.nn.leaky_relu", "leaky_relu", "negative_slope"),
     "zeros": Form(lambda a, p: f"jnp.zeros({_shape(p['shape'])}, {DTYPE_CODE})"),
     "ones": Form(lambda a, p: f"jnp.ones({_shape(p['shape'])}, {DTYPE_CODE})"),
     "contract": einsum_call("jnp.einsum"),
@@ -35,9 +39,10 @@ FORMS = RenamedForms("jnp", {
     "copy": Form("{0}", P.LOWEST),  # JAX arrays are never written into: no copy
 })
 
-# JAX's own helpers: sigmoid is jax.nn.sigmoid and erf jax.scipy.special.erf, no
-# helper; softmax without NumPy's update in place (JAX arrays are immutable).
+# JAX's own helpers: sigmoid is jax.nn.sigmoid, erf jax.scipy.special.erf and
+# silu, gelu, elu and leaky_relu jax.nn's, no helper; softmax without NumPy's update in place (JAX arrays are immutable).
 HELPERS = {"sigmoid": None, "erf": None,
+           **dict.fromkeys(("silu", "gelu", "elu", "leaky_relu")),
            "softmax": '''
 def _softmax(x, axis):
     """exp(x) / sum(exp(x), axis), shifted by the max for stability."""
@@ -68,11 +73,29 @@ def _indices(name, x):
 '''
 
 _ARRAY = '''
-def _array(x):
+def _array(name, x):
     """x as a JAX floating array (a tracer as it is; integers and booleans
-    become the default floating type)."""
-    x = jnp.asarray(x)
-    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
+    become the default floating type); anything else (None, text, complex
+    numbers) a TypeError naming the input."""
+    try:
+        a = jnp.asarray(x)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or jnp.issubdtype(a.dtype, jnp.complexfloating):
+        what = f"{x!r:.40}" if a is None else a.dtype
+        raise TypeError(f"{name}: expected an array of real numbers, "
+                        f"got {what}")
+    return a if jnp.issubdtype(a.dtype, jnp.floating) else a.astype(float)
+'''
+
+# `_checked`'s lines giving the floating inputs one type, the promotion of
+# their types (float32 beside float64: float64; a Python number, weakly
+# typed, takes the arrays' type; indices stay integers).
+_PROMOTE = '''
+    floating = [jnp.issubdtype(x.dtype, jnp.floating) for x in out]
+    kind = jnp.result_type(*(x for x, f in zip(out, floating) if f), 0.0)
+    out = [x.astype(kind) if f and x.dtype != kind else x
+           for x, f in zip(out, floating)]
 '''
 
 _WRAPPER = '''
@@ -136,7 +159,7 @@ class JaxTarget(FrameworkTarget):
     names = frozenset({"math", "jax", "jnp", "f", "_f_forward", "_f_backward", "_Static"})
     module = "jnp"
     helper_exceptions = HELPERS
-    guards = Guards(_ARRAY, indices=_INDICES, in_range=bounds.JAX)
+    guards = Guards(_ARRAY, _PROMOTE, indices=_INDICES, in_range=bounds.JAX)
     printer = JaxPrinter
 
     @staticmethod

@@ -19,6 +19,7 @@ from ..passes.lowered_ops import LOWERED
 from ..passes.lowering import SQUARES, Capabilities, subtracted
 from . import module
 from .naming import DTYPE_CODE
+from .forms import with_required
 from .numpy_forms import FORMS, HELPERS
 from .printer import Printer
 
@@ -154,7 +155,7 @@ class NumpyTarget:
         operator name (`fill` places its value with `_unindex`)."""
         used = {"unindex" if node.op == "fill" else node.op for node in postorder(exprs)
                 if isinstance(node, Apply)}
-        return [HELPERS[op] for op in sorted(used & set(HELPERS))]
+        return [HELPERS[op] for op in sorted(with_required(used) & set(HELPERS))]
 
     @staticmethod
     def result_type(args: str) -> str:

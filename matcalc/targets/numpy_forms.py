@@ -12,8 +12,8 @@ from __future__ import annotations
 from . import precedence as P
 from .einsum_forms import axes_call, einsum_call, tensordot_call
 from ..ops.indexing import key_text
-from .forms import (PYTHON_SYNTAX, Form, Forms, axis_text, call, joined, kwargs, reshaped, shaped, sizes,
-                    triangle)
+from .forms import (PYTHON_SYNTAX, Form, Forms, axis_text, call, joined, kwargs, numbered, reshaped,
+                    shaped, sizes, triangle)
 
 
 def default(name: str) -> Form:
@@ -49,6 +49,10 @@ FORMS = Forms(default, {
     "relu": Form("np.maximum({0}, 0)"),
     "step": Form("np.sign(np.maximum({0}, 0))"),
     "softplus": Form("np.logaddexp(0, {0})"),
+    "silu": call("_silu"),
+    "gelu": call("_gelu"),
+    "elu": numbered("_elu", "elu", "alpha"),
+    "leaky_relu": numbered("_leaky_relu", "leaky_relu", "negative_slope"),
     "softmax": _along("_softmax"),
     "logsumexp": _along("_logsumexp"),
     "diagm": call("np.diag"),
@@ -125,6 +129,30 @@ def _sigmoid(x):
     x = np.asarray(x)
     cap = {np.float32: 88.0, np.float16: 11.0}.get(x.dtype.type, 709.0)
     return 1 / (1 + np.exp(np.minimum(-x, cap)))
+''',
+    "silu": '''
+def _silu(x):
+    """x σ(x) = x / (1 + e^-x), the exponent capped as in σ: never an
+    overflow, one exp pass."""
+    x = np.asarray(x)
+    cap = {np.float32: 88.0, np.float16: 11.0}.get(x.dtype.type, 709.0)
+    return x / (1 + np.exp(np.minimum(-x, cap)))
+''',
+    "gelu": '''
+def _gelu(x):
+    """The exact GELU x Φ(x) = x (1 + erf(x / √2)) / 2 (PyTorch's default,
+    not the tanh approximation)."""
+    return x * (1 + _erf(x * 0.7071067811865476)) / 2
+''',
+    "elu": '''
+def _elu(x, alpha):
+    """x for x > 0, alpha (e^x - 1) else (expm1 of x ≤ 0 only: no overflow)."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+''',
+    "leaky_relu": '''
+def _leaky_relu(x, negative_slope):
+    """x for x ≥ 0, negative_slope x else."""
+    return np.where(x >= 0, x, negative_slope * x)
 ''',
     "softmax": '''
 def _softmax(x, axis):

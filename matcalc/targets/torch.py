@@ -17,7 +17,7 @@ from ..ad.gradient import Gradient
 from .einsum_forms import axes_call, einsum_call, tensordot_call
 from ..ir.expr import is_op, postorder
 from ..ops.indexing import key_code, key_text, negative_step
-from .forms import FORWARD_KEY, Form, axis_text, call, joined, shaped, sizes
+from .forms import FORWARD_KEY, Form, axis_text, call, joined, numbered, shaped, sizes
 from .frameworks import FrameworkPrinter, FrameworkTarget, Guards, RenamedForms
 from .naming import DTYPE_CODE
 from ..passes.lowering import Capabilities
@@ -48,6 +48,10 @@ FORMS = RenamedForms("torch", {
     "relu": Form("torch.relu({0})"),
     "step": Form("torch.sign(torch.relu({0}))"),
     "softplus": Form("_softplus({0})"),
+    "silu": call("torch.nn.functional.silu"),
+    "gelu": call("torch.nn.functional.gelu"),
+    "elu": numbered("torch.nn.functional.elu", "elu", "alpha"),
+    "leaky_relu": numbered("torch.nn.functional.leaky_relu", "leaky_relu", "negative_slope"),
     "maximum": _both_tensors("maximum"),
     "minimum": _both_tensors("minimum"),
     "logaddexp": _both_tensors("logaddexp"),
@@ -106,6 +110,7 @@ def _scatter_add(g, idx, shape):
 ''',
     "sigmoid": None,
     "erf": None,
+    **dict.fromkeys(("silu", "gelu", "elu", "leaky_relu")),
     "revcumsum": None,
     "softplus": '''
 def _softplus(x):
@@ -142,25 +147,38 @@ def _indices(name, x):
 '''
 
 _ARRAY = '''
-def _array(x):
+def _array(name, x):
     """x as a floating tensor: a tensor as given (integers and booleans
     become the default floating type); a Python number a float64 scalar
-    (which _checked gives the other inputs' type)."""
+    (which _checked gives the other inputs' type); anything else (None,
+    text, complex numbers) a TypeError naming the input."""
     if type(x) in (float, int):
         return torch.tensor(float(x), dtype=torch.float64)
-    x = torch.as_tensor(x)
-    return x if x.is_floating_point() else x.to(torch.get_default_dtype())
+    try:
+        t = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError):
+        t = None
+    if t is None or t.is_complex():
+        what = f"{x!r:.40}" if t is None else t.dtype
+        raise TypeError(f"{name}: expected an array of real numbers, "
+                        f"got {what}")
+    return t if t.is_floating_point() else t.to(torch.get_default_dtype())
 '''
 
-# `_checked`'s lines making inputs given as Python numbers scalars of the
-# tensors' floating type (a float64 scalar times a float32 one is float64).
-_NUMBERS = '''
-    if any(type(x) in (float, int) for x in arrays):
-        shaped = [x for x, a in zip(out, arrays)
-                  if type(a) not in (float, int)]
-        kind = _like(*shaped)["dtype"] if shaped else torch.float64
-        out = [x.to(kind) if type(a) in (float, int) else x
-               for x, a in zip(out, arrays)]
+# `_checked`'s lines giving the floating inputs one type, the promotion of
+# the tensors' types (float32 beside float64: float64), and the inputs given
+# as Python numbers that type (a float64 scalar times a float32 tensor would
+# be float64). torch.promote_types only where the types differ: it returns
+# no tensor, which torch.compile(fullgraph=True) cannot trace.
+_PROMOTE = '''
+    given = [x for x, a in zip(out, arrays)
+             if x.is_floating_point() and type(a) not in (float, int)]
+    kind = given[0].dtype if given else torch.float64
+    for x in given[1:]:
+        if x.dtype != kind:
+            kind = torch.promote_types(kind, x.dtype)
+    out = [x.to(kind) if x.is_floating_point() and x.dtype != kind else x
+           for x in out]
 '''
 
 _LIKE = '''
@@ -243,7 +261,7 @@ class TorchTarget(FrameworkTarget):
     names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})
     module = "torch"
     helper_exceptions = HELPERS
-    guards = Guards(_ARRAY + "\n" + _LIKE, _NUMBERS, _INDICES, in_range=bounds.TORCH)
+    guards = Guards(_ARRAY + "\n" + _LIKE, _PROMOTE, _INDICES, in_range=bounds.TORCH)
 
     def helpers(self, exprs) -> list[str]:
         """The helpers the expressions call; `_forward` where `_index` or

@@ -251,6 +251,19 @@ def test_a_guarding_where_guards_the_gradient(guarded, slope, target):
     np.testing.assert_allclose(grads["x"], slope(x), rtol=1e-14)
 
 
+def test_a_product_the_user_wrote_keeps_numpys_value():
+    """where(x > 0, x, 0) * log(x) is NaN where x < 0, as NumPy has it (only a
+    gradient's masks take the factors into their branch)."""
+    x = np.array([-1.0, 2.0, 3.0])
+    module = matcalc.compile("x: N\nf = sum(where(x > 0, x, 0) * log(x))\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value, grads = module.value_and_grad(x=x)
+        want = np.sum(np.where(x > 0, x, 0) * np.log(x))
+    assert np.isnan(value) and np.isnan(want)
+    np.testing.assert_allclose(grads["x"][1:], 1 + np.log(x[1:]))
+
+
 @pytest.mark.parametrize("text", [
     "A: N x N\nb: N\nw: N\nf = w @ (inv(A) @ b)\nwrt w",
     "A: N x N\nB: N x K\nW: N x K\nf = sum(W * (inv(A) @ B))\nwrt W",

@@ -177,16 +177,22 @@ _UNIT_FLOATS = {sympy.Float(1): sympy.Integer(1), sympy.Float(-1): sympy.Integer
 
 def _powers(factors: list[Expr]) -> list[Expr]:
     """x * x ** 2 = x ** 3 and x * x ** y = x ** (y + 1): equal bases
-    combined, their exponents added."""
+    combined, their exponents added (constant exponents, or one exponent
+    and the base itself: x ** y * x ** (1 − y) is NaN at x < 0 in NumPy,
+    so it stays)."""
     exponents: dict[Expr, list[Expr]] = {}
     for f in factors:
         if not isinstance(f, Const):
             base, e = (f.args[0], f.args[1]) if is_op(f, "pow") else (f, const(1))
             exponents.setdefault(base, []).append(e)
-    if len(exponents) == sum(not isinstance(f, Const) for f in factors):
+    merged = {b: e for b, e in exponents.items()
+              if len(e) > 1 and sum(not isinstance(x, Const) for x in e) <= 1
+              and (all(isinstance(x, Const) for x in e) or len(e) == 2)}
+    if not merged:
         return factors
-    return [f for f in factors if isinstance(f, Const)] + \
-        [power(base, add(*e)) for base, e in exponents.items()]
+    rest = [f for f in factors if isinstance(f, Const) or
+            (f.args[0] if is_op(f, "pow") else f) not in merged]
+    return rest + [power(base, add(*e)) for base, e in merged.items()]
 
 
 def neg(x: Expr) -> Expr:
@@ -214,9 +220,14 @@ def div(a: Expr, b: Expr) -> Expr:
     return _built("div", a, b)
 
 
+# The largest integral float exponent written as an integer (x ** 2.0 is
+# x ** 2; x ** 1e20 stays a float: torch and JAX take no 21-digit integer).
+SMALL_POWER = 2 ** 31
+
 def power(x: Expr, e: Expr) -> Expr:
     """Elementwise power `x ** e`."""
-    if isinstance(e, Const) and e.value.is_Float and float(e.value).is_integer():
+    if isinstance(e, Const) and e.value.is_Float and float(e.value).is_integer() \
+            and abs(e.value) <= SMALL_POWER:
         e = const(sympy.Integer(int(e.value)))             # x ** 2.0 is x ** 2
     if isinstance(e, Const):
         if is_zero(x) and e.value.is_negative:

@@ -14,6 +14,9 @@ from .builders import _coefficient, add, div, matmul, mul, outer, transpose
 from .identities import _scaled_identity
 from .rulebook import rule
 
+# The most outer products a sum may have to be distributed over a matrix.
+OUTERS = 2
+
 
 @rule("matmul")
 def matmul_outer(a: Expr, b: Expr) -> Expr | None:
@@ -38,12 +41,16 @@ def matmul_sum_of_outers(a: Expr, b: Expr) -> Expr | None:
 
     and B (Σ c u vᵀ + s I) = Σ c (B u) vᵀ + s B: a sum of outer
     products (and a scaled identity, as in a projection I − u uᵀ) is never
-    formed to be multiplied."""
+    formed to be multiplied by a vector, nor by a matrix B when it has at
+    most OUTERS terms (k outer products times B cost k N K, the sum first
+    k N M + N M K)."""
     for s, first in ((a, True), (b, False)):
         terms = s.args if is_op(s, "add") else ()
-        if terms and all(is_op(_coefficient(t)[1], "outer") or
-                         _scaled_identity(t)[1] is None for t in terms) \
-                and any(is_op(_coefficient(t)[1], "outer") for t in terms):
+        outers = sum(is_op(_coefficient(t)[1], "outer") for t in terms)
+        other = b if first else a
+        if outers and all(is_op(_coefficient(t)[1], "outer") or
+                          _scaled_identity(t)[1] is None for t in terms) \
+                and (other.ndim == 1 or outers <= OUTERS):
             return add(*(matmul(t, b) if first else matmul(a, t) for t in terms))
     return None
 

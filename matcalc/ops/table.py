@@ -18,9 +18,9 @@ import sympy
 from ..errors import ShapeError
 from ..ir.expr import Expr, const, is_op
 from ..ir.shapes import fmt, require_square
-from .builders import (LONG, _built, add, col, diag, div, exp, eye, func, is_zero, kron, log, matmul, mul,
-                       neg, ones, outer, power, row, shared_adjoint, solve, sub, transpose,
-                       unkron_left, unkron_right, zeros)
+from .builders import (LONG, _built, add, col, diag, div, exp, eye, func, is_zero, kron, log,
+                       matmul, mul, neg, ones, outer, power, row, shared_adjoint, solve, sub,
+                       transpose, unkron_left, unkron_right, zeros)
 from .axes import expand, expand_dims, reduce_sum, unbroadcast
 from .core import Op, _register
 from .shape_rules import (_broadcast, _col_shape, _given_shape, _matmul_shape, _outer_shape,

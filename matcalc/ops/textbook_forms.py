@@ -304,14 +304,34 @@ def _is_zero(x: Expr) -> bool:
 def mul_into_where(*factors: Expr) -> Expr | None:
     """h where(k, 0, b) = where(k, 0, h b), and so for where(k, a, 0)
 
-    (the other factors move onto the branch that is not 0, so the gradient
-    of where(x > 0, log(x), 0) is where(x > 0, 1 / x, 0): 0, not 0 · ∞ =
-    NaN, where the branch is not taken)."""
-    masked = [f for f in factors if _where_with_zero(f) is not None and not _ties(f)]
-    if not masked or len(factors) < 2:
-        return None
-    (k, a, b), rest = masked[0].args, [f for f in factors if f is not masked[0]]
+    for a number h, or any h where b is a number (or c 1): a mask. The
+    factors move onto the branch that is not 0, so the gradient of
+    where(x > 0, log(x), 0) is where(x > 0, 1 / x, 0): 0, not 0 · ∞ = NaN,
+    where the branch is not taken. A where the user wrote with an array
+    branch keeps NumPy's value (0 · NaN is NaN); in a gradient the
+    derivative rule `masked_branch` moves any factor in."""
+    masked = [f for f in factors if _masks(f)
+              and (_indicator(f) or all(isinstance(g, Const) for g in factors if g is not f))]
+    return into_where(masked[0], [f for f in factors if f is not masked[0]]) \
+        if masked and len(factors) > 1 else None
+
+
+def into_where(mask: Expr, rest: list) -> Expr:
+    """mask ⊙ rest with the factors in the branch that is not 0."""
+    k, a, b = mask.args
     return where(k, a if _is_zero(a) else mul(a, *rest), b if _is_zero(b) else mul(b, *rest))
+
+
+def _masks(f: Expr) -> bool:
+    """Whether f is where(k, a, 0) or where(k, 0, b), and no tie mask."""
+    return _where_with_zero(f) is not None and not _ties(f)
+
+
+def _indicator(mask: Expr) -> bool:
+    """Whether a where's branch that is not 0 is a number or c 1."""
+    branch = next(b for b in mask.args[1:] if not _is_zero(b))
+    c, rest = _coefficient(branch)
+    return rest is None or is_op(rest, "ones")
 
 
 def _ties(mask: Expr) -> bool:
@@ -324,8 +344,10 @@ def _ties(mask: Expr) -> bool:
 
 @rule("div")
 def div_into_where(a: Expr, b: Expr) -> Expr | None:
-    """where(k, 0, y) / h = where(k, 0, y / h), and so for where(k, y, 0)"""
-    if _where_with_zero(a) is None or _ties(a):
+    """where(k, 0, c) / h = where(k, 0, c / h), and so for where(k, c, 0)
+
+    (c a number or c 1: a mask)."""
+    if _where_with_zero(a) is None or _ties(a) or not _indicator(a):
         return None
     k, y, z = a.args
     return where(k, y if _is_zero(y) else div(y, b), z if _is_zero(z) else div(z, b))

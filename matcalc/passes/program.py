@@ -11,6 +11,7 @@ other shared forward values, `d` + name for the adjoint of a named node
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
@@ -246,9 +247,12 @@ class _Naming:
         sum's name for them (t0 + b − c is t1 − c where t1 = t0 + b)."""
         if not is_op(body, "add"):
             return body
+        have = Counter(body.args)
         for terms, name in self.sums:
-            rest = [a for a in body.args if a not in terms]
-            if len(rest) == len(body.args) - len(terms) and rest:
+            if len(terms) < len(body.args) and all(have[t] >= 1 for t in terms):
+                rest = list(body.args)
+                for t in terms:
+                    rest.remove(t)
                 return apply(OPS["add"], (name, *rest))
         return body
 
@@ -279,7 +283,7 @@ class _Naming:
         self.named.setdefault(body, name)
         self.named.setdefault(node, name)
         if is_op(body, "add") and len(set(body.args)) == len(body.args):
-            self.sums.append((frozenset(body.args), name))
+            self.sums.append((body.args, name))
         if is_op(node, "matmul") and node.ndim == 2:
             self.named.setdefault(("ᵀ", term_key(transpose(node))), transpose(name))
 

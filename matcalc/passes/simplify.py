@@ -29,6 +29,7 @@ from ..ops import (OPS, _coefficient, add, col, div, func, kron, matmul, mul, on
 from ..ops import rulebook
 from .broadcast_forms import broadcast_forms
 from .divisors import common_divisor, computed_quotient, sum_of_quotient
+from .masks import masked_branch
 from .products import computed_product, computed_symmetric_product, formed
 from .collect import (_unmark, common_elementwise_factor, common_factor,
                       marked_like_terms, sum_of_sums)
@@ -260,6 +261,7 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     common_divisor,
     domain_elementwise,
     common_scale,
+    masked_branch,
     positive_first,
     computed_symmetric_product,
     computed_product,

@@ -190,9 +190,15 @@ def _powers(factors: list[Expr]) -> list[Expr]:
               and (all(isinstance(x, Const) for x in e) or len(e) == 2)}
     if not merged:
         return factors
-    rest = [f for f in factors if isinstance(f, Const) or
-            (f.args[0] if is_op(f, "pow") else f) not in merged]
-    return rest + [power(base, add(*e)) for base, e in merged.items()]
+    out, placed = [], set()
+    for f in factors:  # each merged power where its base first stands
+        base = f if isinstance(f, Const) else f.args[0] if is_op(f, "pow") else f
+        if isinstance(f, Const) or base not in merged:
+            out.append(f)
+        elif base not in placed:
+            placed.add(base)
+            out.append(power(base, add(*merged[base])))
+    return out
 
 
 def neg(x: Expr) -> Expr:

@@ -121,6 +121,7 @@ CASES = {
     "diag_eye_ones": lambda: diag(eye(N)),
     "log_exp": lambda: log(exp(X)),
     "log_sigmoid": lambda: log(func("sigmoid", x)),
+    "log_abs_det": lambda: log(func("abs", func("det", A))),
     "log_softmax": lambda: log(softmax(X, 1)),
     "log_sum_exp": lambda: log(reduce_sum(exp(X), 0)),
     "log_one_minus_sigmoid": lambda: log(sub(const(1), func("sigmoid", x))),

@@ -75,6 +75,8 @@ ROWS = [
     Row("det", COOKBOOK, "X: N x N", "det(X)", "X", "f = det(X); dX = f * inv(X).T",
         "Cookbook eq. 49"),
     Row("logdet", COOKBOOK, "X: N x N", "logdet(X)", "X", "dX = inv(X).T", "Cookbook eq. 57"),
+    Row("log_abs_det", COOKBOOK, "X: N x N", "log(abs(det(X)))", "X", "dX = inv(X).T",
+        "Cookbook eq. 57, as users write it"),
     Row("logdet_spd", COOKBOOK, "S: N x N spd", "logdet(S)", "S", "dS = inv(S)",
         "Cookbook eq. 57, S = Sᵀ"),
     Row("logdet_XtX", COOKBOOK, "X: N x M", "logdet(X.T @ X)", "X",

@@ -95,3 +95,13 @@ def exp_softmax(x: Expr) -> Expr | None:
         if inner is not None:
             return softmax(inner.args[0], inner.param("axis"))
     return None
+
+
+@rule("log")
+def log_abs_det(x: Expr) -> Expr | None:
+    """log |det X| = logdet(X)
+
+    (from one factorisation, never an overflowing det)."""
+    a = _view(x, "abs")
+    d = _view(a.args[0], "det") if a is not None else None
+    return func("logdet", d.args[0]) if d is not None else None

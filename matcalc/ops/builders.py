@@ -230,6 +230,7 @@ def div(a: Expr, b: Expr) -> Expr:
 # x ** 2; x ** 1e20 stays a float: torch and JAX take no 21-digit integer).
 SMALL_POWER = 2 ** 31
 
+
 def power(x: Expr, e: Expr) -> Expr:
     """Elementwise power `x ** e`."""
     if isinstance(e, Const) and e.value.is_Float and float(e.value).is_integer() \
@@ -368,12 +369,12 @@ def shared_adjoint(g: Expr) -> Expr:
     open (c I, c 1, a broadcast c 1 vᵀ), so the products built from it
     still absorb it and it never becomes a dense array."""
     if not isinstance(g, Apply) or g.op in ("ones", "zeros", "eye", "adjoint", "name") \
-            or _stays_open(g) or _mask(g):
+            or _stays_open(g) or is_mask(g):
         return g
     return apply(OPS["adjoint"], (g,))
 
 
-def _mask(g: Expr) -> bool:
+def is_mask(g: Expr) -> bool:
     """where(k, c, 0) or where(k, 0, c) for a number c (or c 1): a
     condition cast, which the products it multiplies take into their branch
     (so a guarding where keeps the NaN of the branch not taken out)."""

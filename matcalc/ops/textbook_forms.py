@@ -9,8 +9,8 @@ import sympy
 
 from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import broadcast
-from .builders import (_coefficient, add, col, diag, div, eye, func, matmul, mul, neg, row,
-                       trace, transpose, zeros)
+from .builders import (_coefficient, add, col, diag, div, eye, func, is_mask, matmul, mul, neg,
+                       row, trace, transpose, zeros)
 from .axes import _count, expand, expand_dims, reduce_sum
 from .core import unnamed
 from .functions import where
@@ -310,8 +310,8 @@ def mul_into_where(*factors: Expr) -> Expr | None:
     where the branch is not taken. A where the user wrote with an array
     branch keeps NumPy's value (0 · NaN is NaN); in a gradient the
     derivative rule `masked_branch` moves any factor in."""
-    masked = [f for f in factors if _masks(f)
-              and (_indicator(f) or all(isinstance(g, Const) for g in factors if g is not f))]
+    masked = [f for f in factors if selecting_mask(f)
+              and (is_mask(f) or all(isinstance(g, Const) for g in factors if g is not f))]
     return into_where(masked[0], [f for f in factors if f is not masked[0]]) \
         if masked and len(factors) > 1 else None
 
@@ -322,16 +322,15 @@ def into_where(mask: Expr, rest: list) -> Expr:
     return where(k, a if _is_zero(a) else mul(a, *rest), b if _is_zero(b) else mul(b, *rest))
 
 
-def _masks(f: Expr) -> bool:
+def divided_where(mask: Expr, h: Expr) -> Expr:
+    """mask / h with the divisor in the branch that is not 0."""
+    k, a, b = mask.args
+    return where(k, a if _is_zero(a) else div(a, h), b if _is_zero(b) else div(b, h))
+
+
+def selecting_mask(f: Expr) -> bool:
     """Whether f is where(k, a, 0) or where(k, 0, b), and no tie mask."""
     return _where_with_zero(f) is not None and not _ties(f)
-
-
-def _indicator(mask: Expr) -> bool:
-    """Whether a where's branch that is not 0 is a number or c 1."""
-    branch = next(b for b in mask.args[1:] if not _is_zero(b))
-    c, rest = _coefficient(branch)
-    return rest is None or is_op(rest, "ones")
 
 
 def _ties(mask: Expr) -> bool:
@@ -347,10 +346,7 @@ def div_into_where(a: Expr, b: Expr) -> Expr | None:
     """where(k, 0, c) / h = where(k, 0, c / h), and so for where(k, c, 0)
 
     (c a number or c 1: a mask)."""
-    if _where_with_zero(a) is None or _ties(a) or not _indicator(a):
-        return None
-    k, y, z = a.args
-    return where(k, y if _is_zero(y) else div(y, b), z if _is_zero(z) else div(z, b))
+    return divided_where(a, b) if is_mask(a) and not _ties(a) else None
 
 
 @rule("add")

@@ -10,9 +10,8 @@ gradient is 0 there, not 0 · ∞ = NaN.
 
 from __future__ import annotations
 
-from ..ir.expr import Const, Expr, is_op
-from ..ops import div, where
-from ..ops.textbook_forms import _masks, into_where
+from ..ir.expr import Expr, is_op
+from ..ops.textbook_forms import divided_where, into_where, selecting_mask
 from .collect import _unmark
 
 
@@ -23,14 +22,7 @@ def masked_branch(node: Expr, computed: set) -> Expr | None:
         return None
     if is_op(node, "div"):
         mask = _unmark(node.args[0])
-        if not _masks(mask):
-            return None
-        k, a, b = mask.args
-        return where(k, *(x if _zero(x) else div(x, node.args[1]) for x in (a, b)))
-    masked = [f for f in node.args if _masks(_unmark(f))]
+        return divided_where(mask, node.args[1]) if selecting_mask(mask) else None
+    masked = [f for f in node.args if selecting_mask(_unmark(f))]
     return into_where(_unmark(masked[0]), [f for f in node.args if f is not masked[0]]) \
         if masked else None
-
-
-def _zero(x: Expr) -> bool:
-    return isinstance(x, Const) and x.value == 0

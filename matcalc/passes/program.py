@@ -11,7 +11,6 @@ other shared forward values, `d` + name for the adjoint of a named node
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from dataclasses import dataclass
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
@@ -112,8 +111,6 @@ def _leaf_view(node: Expr) -> bool:
         node = node.args[0]
     return isinstance(node, Apply) and (_negated_leaf(node) or (
         node.op == "transpose" and isinstance(node.args[0], Var)))
-
-
 
 
 def _size(node: Expr) -> int:
@@ -234,9 +231,9 @@ class _Naming:
             return apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
         if opened and len(args) <= MAX_DEPTH:
             over_names = self._named(rebuild(node, args))
-            if node.op != "add" or not self._small(self._plain(node)):
+            if node.op != "add" or not self._small(plain := self._plain(node)):
                 return over_names
-            unmarked = self._named(self._plain(node))
+            unmarked = self._named(plain)
             return unmarked if _size(unmarked) <= _size(over_names) else over_names
         if isinstance(node, Apply):
             return self._with_bound_sums(apply(OPS[node.op], args, node.params))
@@ -247,9 +244,8 @@ class _Naming:
         sum's name for them (t0 + b − c is t1 − c where t1 = t0 + b)."""
         if not is_op(body, "add"):
             return body
-        have = Counter(body.args)
-        for terms, name in self.sums:
-            if len(terms) < len(body.args) and all(have[t] >= 1 for t in terms):
+        for terms, name in self.sums:  # the terms of a bound sum are distinct (`_bind`)
+            if len(terms) < len(body.args) and all(t in body.args for t in terms):
                 rest = list(body.args)
                 for t in terms:
                     rest.remove(t)

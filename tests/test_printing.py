@@ -378,3 +378,13 @@ def test_a_constant_over_a_broadcast_divisor_cancels():
     """The gradient of Σ‖row‖ is X / ‖row‖ (was 2 * (1 / 2 / t0)[:, None] * X)."""
     g = matcalc.grad(matcalc.problem("sum(norm(X, axis=1))", X="N x D"))
     assert str(g).splitlines()[-1] == "∂f/∂X = X / t0[:, None]"
+
+
+def test_a_coefficient_of_a_quotient_by_a_scalar_joins_its_divisor():
+    """(a / f) / 2 prints a / (2 f), and 1 / (2 f) is no line of its own:
+    the Mahalanobis distance's gradients, Cookbook M r / f and r rᵀ / (2 f)."""
+    p = matcalc.problem("sqrt(r @ M @ r)", r="N", M="N x N spd")
+    g = matcalc.grad(p)
+    assert str(g).splitlines()[-2:] == ["∂f/∂r = t0 / f", "∂f/∂M = outer(r, r) / (2 * f)"]
+    assert g.latex().splitlines()[-2] == r"\frac{\partial f}{\partial M} &= \frac{r r^\top}{2 f}"
+    assert "dM = np.outer(r, r) / (2 * f)" in matcalc.codegen(p)

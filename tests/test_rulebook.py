@@ -141,6 +141,7 @@ CASES = {
     "unkron_right_eye": lambda: unkron_right(eye(6), var("R", (2, 2))),
     "solve_scaled_identity": lambda: solve(P, mul(s, eye(N))),
     "solve_coefficient": lambda: solve(P, _two(X)),
+    "solve_scalar": lambda: add(solve(P, div(X, exp(s))), solve(P, mul(s, X))),
     "col_ones": lambda: col(_two(ones((N,)))),
     "row_ones": lambda: row(_two(ones((N,)))),
     "col_coefficient": lambda: add(col(_two(x)), col(div(const(3), p))),

@@ -145,9 +145,7 @@ ROWS = [
         "Cookbook eqs. 57, 61 and 86, S = Sᵀ (μ and Σ together)"),
     Row("mahalanobis_dist", COOKBOOK, "x, y: N; M: N x N spd", "sqrt((x - y) @ M @ (x - y))",
         "x, M", "r = x - y; f = sqrt(r @ M @ r); dx = M @ r / f; dM = outer(r, r) / (2 * f)",
-        "Cookbook eqs. 81 and 86 and the chain rule, M = Mᵀ",
-        xfail=(("clean", "dx = 2 * g0 * t1 with g0 = 1 / 2 / f: a named scalar adjoint keeps "
-                         "its constant"),)),
+        "Cookbook eqs. 81 and 86 and the chain rule, M = Mᵀ"),
     Row("gauss_kernel_A", COOKBOOK, "x: N; A: N x N spd", "exp(-x @ A @ x / 2)", "A",
         "f = exp(-x @ A @ x / 2); dA = -f * outer(x, x) / 2", "Cookbook eq. 81 and the chain rule"),
     Row("mahalanobis_S", COOKBOOK, "x, m: N; S: N x N spd", "(x - m) @ inv(S) @ (x - m)", "S",

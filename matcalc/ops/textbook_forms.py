@@ -104,6 +104,18 @@ def matmul_scalar(a: Expr, b: Expr) -> Expr | None:
         return None
     return mul(sa or const(1), sb or const(1), matmul(ra, rb))
 
+
+@rule("solve")
+def solve_scalar(a: Expr, b: Expr) -> Expr | None:
+    """A⁻¹ (s B) = s A⁻¹ B
+
+    and A⁻¹ (B / s) = (A⁻¹ B) / s for a computed scalar s (the solve
+    A⁻¹ B is then the one already made)."""
+    if is_op(b, "div") and not b.args[1].shape and not isinstance(b.args[1], Const):
+        return div(func("solve", a, b.args[0]), b.args[1])
+    s, rest = _scalar_factors(b)
+    return None if s is None else mul(s, func("solve", a, rest))
+
 @rule("sum")
 def sum_weighted_rows(x: Expr, axis: int | None) -> Expr | None:
     """sum(c v[:, None] ⊙ X, 0) = c Xᵀ v

@@ -131,6 +131,12 @@ def _scaled_name(node: Expr) -> bool:
         and isinstance(node.args[1], Var)
 
 
+def _scalar_quotient(node: Expr) -> bool:
+    """c / x for a constant c and a scalar name x."""
+    return is_op(node, "div") and isinstance(node.args[0], Const) \
+        and isinstance(node.args[1], Var) and node.ndim == 0
+
+
 def _uses(order: list, roots: list) -> dict[Expr, int]:
     """How often each node is used (a root once more); an inlined view
     repeats its argument, so the argument counts its uses too."""
@@ -323,7 +329,8 @@ class _Naming:
             if isinstance(body, Var) and self.role.get(node, ("",))[0] != "value":
                 replaced[node], depth[node] = body, 0      # no alias line: g0 = t0
                 continue
-            if rebuilt and _scaled_name(body):             # no line g0 = 0.5 * t1: the
+            if (rebuilt and _scaled_name(body)) or (       # no line g0 = 0.5 * t1: the
+                    self.role.get(node, ("",))[0] == "backward" and _scalar_quotient(body)):
                 replaced[node], depth[node] = body, 1      # products it feeds take the scale
                 opened.add(node)
                 continue

@@ -17,7 +17,7 @@ from ..ops.indexing import key_text
 from . import precedence as P
 from .einsum_forms import index_notation
 from .forms import Form, Forms, latex_call
-from .printer import Printer
+from .printer import Printer, scalar_quotient
 
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
          "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau",
@@ -208,6 +208,11 @@ class LatexPrinter(Printer):
             return body, P.MUL
         if coeff == -1:
             return "-" + body, P.MUL
+        num, den = sympy.fraction(coeff)
+        if num in (1, -1) and (quotient := scalar_quotient(factors)) is not None:
+            a, b = quotient
+            bottom = self.product([self.arg_scalar(den, P.MUL), self.arg(b, P.MUL + 1)])
+            return ("-" if num == -1 else "") + self.fraction(self.print(a)[0], bottom), P.MUL
         return f"{self.arg_scalar(coeff, P.MUL)} {body}", P.MUL
 
     def product_of(self, factors: list[Expr]) -> str:

@@ -216,6 +216,11 @@ class Printer:
         num, den = sympy.fraction(coeff)
         if den != 1 and num in (1, -1):
             denominator = self.arg_scalar(den)
+            if (quotient := scalar_quotient(factors)) is not None:
+                a, b = quotient  # (a / b) / 2 is a / (2 b)
+                body = self.arg(a, P.MUL + 1 if is_op(a, "matmul") else P.MUL)
+                denominator = self.parenthesize(self.product(
+                    [self.arg_scalar(den, P.MUL), self.arg(b, P.MUL + 1)]))
             return ("-" if num == -1 else "") + self.fraction(body, denominator), P.MUL
         return self.product([self.arg_scalar(coeff, P.MUL), body]), P.MUL
 
@@ -285,6 +290,14 @@ class Printer:
     def arg_scalar(self, value: sympy.Expr, prec: int = P.MUL + 1) -> str:
         text, own = self._print_scalar(value)
         return self.parenthesize(text) if own < prec else text
+
+
+def scalar_quotient(factors: list[Expr]) -> tuple[Expr, Expr] | None:
+    """(a, b) where the factors are one quotient a / b by a scalar b (which
+    a coefficient 1 / k joins: a / (k b))."""
+    if len(factors) == 1 and is_op(factors[0], "div") and not factors[0].args[1].shape:
+        return factors[0].args
+    return None
 
 
 def _written_order(terms: tuple) -> tuple:

@@ -14,7 +14,7 @@ import itertools
 from dataclasses import dataclass
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
-from ..ops import OPS, rebuild, transpose, unnamed
+from ..ops import OPS, matmul, rebuild, transpose, unnamed
 from ..ops.builders import term_key
 from .lowering import inverse_times, plan, scaled
 
@@ -137,12 +137,12 @@ def _scalar_quotient(node: Expr) -> bool:
         and isinstance(node.args[1], Var) and node.ndim == 0
 
 
-def _uses(order: list, roots: list) -> dict[Expr, int]:
+def _uses(order: list, roots: list, sums: _SubSums) -> dict[Expr, int]:
     """How often each node is used (a root once more); an inlined view
     repeats its argument, so the argument counts its uses too."""
     uses: dict[Expr, int] = {}
     for node in order:
-        for a in node.args:
+        for a in sums.terms(node):
             uses[a] = uses.get(a, 0) + 1
     for r in roots:
         uses[r] = uses.get(r, 0) + 1
@@ -151,6 +151,61 @@ def _uses(order: list, roots: list) -> dict[Expr, int]:
             for a in node.args:
                 uses[a] += uses[node] - 1
     return uses
+
+
+class _SubSums:
+    """The sums seen so far, by their terms: a sum whose terms include every
+    term of an earlier sum uses that sum, not its terms (t1 = X W + b in
+    t1 − lse(t1), so X W is used once), as `_with_bound_sums` prints it."""
+
+    def __init__(self):
+        self.by_term: dict[Expr, list[Expr]] = {}
+        self.used: dict[Expr, tuple] = {}  # each sum's arguments, a sum for its terms
+
+    def terms(self, node: Expr) -> tuple:
+        """The arguments `node` uses."""
+        if not is_op(node, "add") or len(set(node.args)) != len(node.args):
+            return node.args
+        found = next((s for a in node.args for s in self.by_term.get(a, ())
+                      if len(s.args) < len(node.args) and all(t in node.args for t in s.args)),
+                     None)
+        for a in node.args:
+            self.by_term.setdefault(a, []).append(node)
+        self.used[node] = node.args if found is None else (
+            found, *(a for a in node.args if a not in found.args))
+        return self.used[node]
+
+
+def _transposed_twins(order: list) -> dict[Expr, Expr]:
+    """Each product chain that is the transpose of an earlier one (Xᵀ Xᵀ
+    after X X), with that one: computed once, the later is its transpose."""
+    earlier: dict = {}
+    twins: dict[Expr, Expr] = {}
+    for node in order:
+        if not (is_op(node, "matmul") and node.ndim == 2):
+            continue
+        twin = earlier.get(term_key(node))
+        if twin is not None and twin is not node:
+            twins[node] = twin
+        earlier.setdefault(term_key(transpose(node)), node)
+    return twins
+
+
+def _marked(node: Expr) -> list[Expr]:
+    """An adjoint and the value under its marks (the value is bound)."""
+    nodes = [node]
+    while is_op(nodes[-1], "adjoint"):
+        nodes.append(nodes[-1].args[0])
+    return nodes
+
+
+def _transposes(node: Expr) -> int:
+    return sum(is_op(n, "transpose") for n in postorder([node]))
+
+
+def _is_name(node: Expr | None) -> bool:
+    """A bound name, or its transpose."""
+    return isinstance(node, Var) or is_op(node, "transpose") and isinstance(node.args[0], Var)
 
 
 def _user_names(problem, planned: dict) -> dict[Expr, str]:
@@ -166,8 +221,12 @@ class _Naming:
     """One build: which nodes get a name, and the bindings made in order
     (`t0, t1, ...` forward, `g0, g1, ...` backward)."""
 
-    def __init__(self, names: Names, order: list, forward: set, uses: dict):
+    def __init__(self, names: Names, order: list, forward: set, uses: dict, twins: dict,
+                 sums: _SubSums):
         self.names, self.order, self.forward, self.uses = names, order, forward, uses
+        self.twins = twins  # a product chain and the earlier one it is the transpose of
+        self.transposed = set(twins.values())
+        self.sub_sums = sums  # the arguments each sum uses (`_SubSums`)
         self.counters = {"forward": ("t", itertools.count()),
                          "backward": ("g", itertools.count())}
         self.chosen: dict[Expr, str] = {}
@@ -202,8 +261,12 @@ class _Naming:
         owner: dict[Expr, str] = {}
         for node in reversed(self.order):
             name = self.chosen.get(unnamed(node))
-            if node in self.forward and node in adjoint and name is not None:
-                owner.setdefault(adjoint[node], name)
+            if node in self.forward and name is not None:
+                for n in (*self._sole_terms(node), node):
+                    if n in adjoint:
+                        for a in _marked(adjoint[n]):
+                            owner.setdefault(a, name)
+                        break
         for node in self.order:
             if node in self.forward or node in self.chosen or not _is_bound(node, self.uses):
                 continue
@@ -212,6 +275,13 @@ class _Naming:
                 self.role[node] = ("adjoint", owner[node])
             else:
                 self.chosen[node], self.role[node] = self.numbered("backward"), ("backward", None)
+
+    def _sole_terms(self, node: Expr) -> list[Expr]:
+        """The terms of a sum that only the sum uses, of its shape: each has
+        the sum's whole adjoint (X W in X W + b), where the sum's own may be
+        a part (X W + b − lse(X W + b) uses the sum's terms, not the sum)."""
+        return [t for t in self.sub_sums.used.get(node, ())
+                if t.shape == node.shape and self.uses.get(t) == 1]
 
     def _temporary(self, body: Expr, kind: str) -> Var:
         name = self.numbered(kind)
@@ -236,10 +306,10 @@ class _Naming:
         if inverse_times(node, self.chosen):  # A⁻¹ B, computed once: a solve, not an inverse
             return apply(OPS["solve"], (replaced[node.args[0].args[0]], args[1]))
         if opened and len(args) <= MAX_DEPTH:
-            over_names = self._named(rebuild(node, args))
+            over_names = self._with_bound_sums(self._named(rebuild(node, args)))
             if node.op != "add" or not self._small(plain := self._plain(node)):
                 return over_names
-            unmarked = self._named(plain)
+            unmarked = self._with_bound_sums(self._named(plain))
             return unmarked if _size(unmarked) <= _size(over_names) else over_names
         if isinstance(node, Apply):
             return self._with_bound_sums(apply(OPS[node.op], args, node.params))
@@ -257,6 +327,15 @@ class _Naming:
                     rest.remove(t)
                 return apply(OPS["add"], (name, *rest))
         return body
+
+    def _oriented(self, node: Expr, body: Expr) -> Expr:
+        """The body to bind: a product whose transpose is also used, in the
+        orientation with fewer transposes (X @ v, not vᵀ @ Xᵀ)."""
+        if node not in self.transposed or not is_op(body, "matmul"):
+            return body
+        a, b = body.args
+        flipped = matmul(transpose(b), transpose(a))  # (A B)ᵀ = Bᵀ Aᵀ
+        return flipped if _transposes(flipped) < _transposes(body) else body
 
     def _named(self, body: Expr) -> Expr:
         """`body` with each part of it that is bound replaced by its name."""
@@ -314,6 +393,10 @@ class _Naming:
                 if node.op == "adjoint" or node.args[0] in opened:
                     opened.add(node)
                 continue
+            if _is_name(twin := replaced.get(self.twins.get(node))):
+                replaced[node], depth[node] = transpose(twin), 0   # Xᵀ Xᵀ is t0ᵀ, t0 = X X
+                opened.add(node)     # what it feeds is rebuilt: (t0ᵀ)ᵀ is t0
+                continue
             kind = "forward" if node in self.forward else "backward"
             args = tuple(replaced[a] for a in node.args)
             below = max((depth[a] for a in node.args), default=-1)
@@ -335,9 +418,13 @@ class _Naming:
                 opened.add(node)
                 continue
             if node in self.chosen:
-                self.bindings.append(Binding(self.chosen[node], body, *self.role[node]))
-                replaced[node], depth[node] = var(self.chosen[node], node.shape), 0
+                written = self._oriented(node, body)
+                self.bindings.append(Binding(self.chosen[node], written, *self.role[node]))
+                name = var(self.chosen[node], written.shape)
+                replaced[node], depth[node] = (name if written is body else transpose(name)), 0
                 self._bind(node, replaced[node], body)
+                if written is not body:
+                    opened.add(node)
             else:
                 replaced[node] = body
         return replaced
@@ -360,7 +447,12 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     adjoint = {planned.get(k, k): planned[g] for k, g in adjoint.items()  # an adjoint whose
                if g in planned and (planned[g] is g or scaled(g) is None)}  # scale moved: no name
     order = list(postorder([output] + grads[::-1]))
-    naming = _Naming(names, order, set(postorder([output])), _uses(order, [output] + grads))
+    sums = _SubSums()
+    uses = _uses(order, [output] + grads, sums)
+    twins = _transposed_twins(order)
+    for later, twin in twins.items():
+        uses[twin] += uses[later]
+    naming = _Naming(names, order, set(postorder([output])), uses, twins, sums)
     gradient_names = [(of, names.fresh(name)) for name, of, _ in results]
     naming.name_forward(unnamed(output), problem.output_name, _user_names(problem, planned))
     naming.name_backward(adjoint)

@@ -1,0 +1,56 @@
+"""Values the printed program computes once: a product and its transpose,
+a sum inside a longer sum, a bound sum among a gradient's terms, and the
+names their adjoints take. Each gradient is also checked against central
+differences through the generated NumPy module."""
+
+from __future__ import annotations
+
+import matcalc
+
+
+def _lines(source: str, **shapes) -> list[str]:
+    p = matcalc.problem(source, **shapes)
+    assert matcalc.check(p).ok
+    return str(matcalc.grad(p)).splitlines()[1:]
+
+
+def test_a_product_used_transposed_is_computed_once():
+    """d tr(X³)/dX = 3 (X²)ᵀ: X X is formed once, in the forward pass (the
+    backward pass formed Xᵀ Xᵀ again)."""
+    assert _lines("trace(X @ X @ X)", X="N x N") == ["t0 = X @ X", "∂f/∂X = 3 * t0.T"]
+
+
+def test_a_transpose_of_a_transposed_product_is_the_product():
+    """∂ tr(Aᵀ Xᵀ B)/∂B = X A, the name of the product, not t0.T.T."""
+    lines = _lines("sum((X @ A) ** 2) + trace(A.T @ X.T @ B)", X="N x D", A="D x N", B="N x N")
+    assert lines[0] == "t0 = X @ A" and lines[-1] == "∂f/∂B = t0"
+
+
+def test_a_product_and_its_transpose_bind_the_form_without_transposes():
+    """Attention's HVP uses X v_Wq and its transpose: the name is X @ v_Wq."""
+    p = matcalc.parse(open(matcalc_example("attention.mc")).read())
+    text = str(matcalc.hvp(p))
+    assert "= X @ v_Wq\n" in text and "v_Wq.T @ X.T" not in text
+
+
+def test_a_sum_inside_a_longer_sum_is_named_not_its_terms():
+    """log softmax(X W + b) = Z − lse(Z) with Z = X W + b: Z is one name (X W
+    alone was one more), and its adjoint is δZ's, not a numbered g."""
+    lines = _lines("-sum(Y * log(softmax(X @ W + b, axis=1))) / N",
+                   X="N x D", Y="N x K", W="D x K", b="K")
+    assert lines[0] == "t0 = X @ W + b"
+    assert "δt0 = g0 - sum(g0, axis=1)[:, None] * P" not in lines  # P is no name here
+    assert any(line.startswith("δt0 = ") for line in lines)
+    assert lines[-2:] == ["∂f/∂W = X.T @ δt0", "∂f/∂b = sum(δt0, axis=0)"]
+
+
+def test_a_gradients_terms_use_a_bound_sum():
+    """‖W − I‖² + tr((I + W Wᵀ)⁻¹) by W: 2 (W − I) − 2 T T W with W − I named."""
+    lines = _lines("norm(W - eye(D, K)) ** 2 + trace(inv(eye(D) + W @ W.T))", W="D x K")
+    assert lines == ["t0 = W - eye(D, K)", "t1 = inv(eye(D) + W @ W.T)",
+                     "∂f/∂W = 2 * (t0 - t1 @ t1 @ W)"]
+
+
+def matcalc_example(name: str) -> str:
+    from conftest import EXAMPLES
+    return str(EXAMPLES / name)

@@ -339,3 +339,39 @@ def test_not_a_function(mlp_problem):
 def test_bad_dims_are_matcalc_errors(mlp_problem):
     with pytest.raises(MatcalcError, match="not a dimension"):
         check_against(mlp_problem, mlp_backward, dims={"Q": 3})
+
+
+# ------------------------------------------------------------- the error scale ---
+
+REGRESSION = "X: N x D\ny: N\nw: D\nv: D\nf = sum((X @ w - y) ** 2) + 1e-3 * sum(v ** 2)\nwrt w, v"
+
+
+def _regression_inputs(scale: float, at_optimum: bool = False) -> dict:
+    rng = np.random.default_rng(1)
+    X, y = 30 * rng.standard_normal((6, 3)), scale * rng.standard_normal(6)
+    w = np.linalg.lstsq(X, y, rcond=None)[0] if at_optimum else rng.standard_normal(3)
+    return {"X": X, "y": y, "w": w, "v": rng.standard_normal(3)}
+
+
+def test_a_small_wrong_gradient_beside_a_large_loss_is_wrong():
+    """dv = 1e-3 v (the factor 2 missing) beside a loss of about 1e7: the
+    error is measured against dv's own size, not the loss's (was a pass)."""
+    def backward(X, y, w, v):
+        return {"w": 2 * X.T @ (X @ w - y), "v": 1e-3 * v}
+    result = check_against(REGRESSION, backward, inputs=_regression_inputs(1e3))
+    assert result.wrong == ["v"] and result.errors["v"] == pytest.approx(0.5)
+
+
+def test_a_zero_gradient_computed_another_way_passes():
+    """At the least-squares optimum ∂f/∂w is rounding noise: 2 XᵀX w − 2 Xᵀ y
+    differs from matcalc's 2 Xᵀ (X w − y) in every digit and passes; one
+    off by 1e-6 does not."""
+    def expanded(X, y, w, v):
+        return {"w": 2 * (X.T @ X) @ w - 2 * X.T @ y, "v": 2e-3 * v}
+    inputs = _regression_inputs(1e3, at_optimum=True)
+    result = check_against(REGRESSION, expanded, inputs=inputs)
+    assert result.ok, str(result)
+
+    def offset(X, y, w, v):
+        return {"w": 2 * (X.T @ X) @ w - 2 * X.T @ y + 1e-6, "v": 2e-3 * v}
+    assert check_against(REGRESSION, offset, inputs=inputs).wrong == ["w"]

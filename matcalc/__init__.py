@@ -5,7 +5,7 @@
     >>> print(matcalc.grad(p))
     # gradient of f = sum((X @ w - y) ** 2)
     t0 = X @ w - y
-    dw = X.T @ (2 * t0)
+    ∂f/∂w = 2 * (X.T @ t0)
 """
 
 from ._version import __version__  # noqa: F401

@@ -101,12 +101,20 @@ LATEX_CASES = {
     "sum(X, axis=1)": r"X \mathbf{1}",
     "sum(X)": r"\operatorname{sum}\left(X\right)",
     "x @ x": r"x^\top x",
-    "x @ A": r"x^\top A",
+    # a vector is a column: x @ A is Aᵀ x; on the left of a product it is a row
+    "x @ A": r"A^\top x",
     "A @ x": r"A x",
-    # a vector-matrix product is already a row: no second transpose
+    "x @ A.T": r"A x",
+    "x @ inv(A)": r"A^{-\top} x",
     "x @ A @ x": r"x^\top A x",
-    "x @ A @ A": r"x^\top A A",
+    "x @ A @ A": r"A^\top A^\top x",
+    "x @ A @ A @ x": r"x^\top A A x",
     "X / N": r"\frac{1}{N} X",
+    # a power of a fraction is bracketed; a chain of quotients is one fraction
+    "(x / sum(x)) ** 2": r"\left(\frac{x}{\operatorname{sum}\left(x\right)}\right)^{\circ 2}",
+    "x / sum(x) / trace(A)": r"\frac{x}{\operatorname{sum}\left(x\right) \operatorname{tr}\left(A\right)}",
+    "1 / (2 * x) / sum(x)": r"\frac{1}{2 \operatorname{sum}\left(x\right) x}",
+    "x / exp(x) / x": r"\frac{x}{\exp\left(x\right) \odot x}",
     "trace(A)": r"\operatorname{tr}\left(A\right)",
     "logdet(A)": r"\log\det\left(A\right)",
     "det(A)": r"\det\left(A\right)",

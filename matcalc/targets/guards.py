@@ -115,13 +115,16 @@ _PICK = '''
     if name is None and type(v) is dict:  # one variable's, by its name
         name = WRT[0]
     if name is not None:
-        if type(v) is not dict or name not in v:
-            raise TypeError(f"hvp needs v[{name!r}]: v is a dict by "
-                            "input name")
+        if type(v) is not dict:
+            raise TypeError(f"v: one direction per variable ({', '.join(WRT)}),"
+                            f" as a dict {{{', '.join(repr(k) + ': ...' for k in WRT)}}}")
         unknown = [k for k in v if k not in WRT]
         if unknown:
             raise TypeError(f"v[{unknown[0]!r}]: not a variable of "
-                            "the gradient")
+                            f"the gradient ({', '.join(WRT)})")
+        if name not in v:
+            raise TypeError(f"v[{name!r}] is missing: v needs a direction "
+                            f"for each of {', '.join(WRT)}")
         v = v[name]
 '''.lstrip("\n")
 

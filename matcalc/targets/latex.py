@@ -11,7 +11,7 @@ import re
 
 import sympy
 
-from ..ir.expr import Apply, Const, Expr, is_op
+from ..ir.expr import Apply, Const, Expr, const, is_op
 from ..hooks import provide, provided
 from ..ops.indexing import key_text
 from . import precedence as P
@@ -245,17 +245,54 @@ class LatexPrinter(Printer):
         return text if prec >= least else self.parenthesize(text)
 
     def _print_matmul(self, node: Apply):
+        """A B; a vector is a column, so x @ A is Aᵀ x, and a vector on the
+        left of a product is a row: x @ A @ y is xᵀ A y, x @ y is xᵀ y."""
         a, b = node.args
+        if a.ndim == 1 and b.ndim == 2:  # (A B)ᵀ x = Bᵀ Aᵀ x
+            return f"{self._transposed(b)} {self.arg(a, P.MUL + (not is_op(a, 'matmul')))}", P.MUL
+        if a.ndim == 1:
+            return f"{self._row(a)} {self.arg(b, P.MUL + 1)}", P.MUL
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)
-        right = self.arg(b, P.MUL + 1)
-        row = is_op(a, "matmul") and a.args[0].ndim == 1
-        if a.ndim == 1 and not row:  # a vector on the left is a row: xᵀ A
-            left = rf"{self.arg(a, P.POSTFIX + 1)}^\top"
-        return f"{left} {right}", P.MUL
+        return f"{left} {self.arg(b, P.MUL + 1)}", P.MUL
+
+    def _row(self, x: Expr) -> str:
+        """The vector x as a row: xᵀ, and u @ A @ B as uᵀ A B."""
+        factors = []
+        while is_op(x, "matmul") and x.args[0].ndim == 1:
+            factors.append(self.arg(x.args[1], P.MUL + 1))
+            x = x.args[0]
+        return " ".join([rf"{self.arg(x, P.POSTFIX + 1)}^\top", *reversed(factors)])
+
+    def _transposed(self, m: Expr) -> str:
+        """Mᵀ as the left factor of a product: A for M = Aᵀ, A^{-⊤} for A⁻¹."""
+        if is_op(m, "transpose"):
+            return self.arg(m.args[0], P.MUL + 1 if self.elementwise_product(m.args[0]) else P.MUL)
+        if is_op(m, "inv"):
+            return rf"{self.arg(m.args[0], P.ATOM)}^{{-\top}}"
+        return rf"{self.arg(m, P.ATOM)}^\top"
+
+    def _print_div(self, node: Apply):
+        r"""a / b / c as one fraction, \frac{a}{b c}: scalars juxtaposed, then
+        arrays joined by ⊙; a constant numerator's denominator joins them:
+        1/2 / t is \frac{1}{2 t}."""
+        top, bottom = node, []
+        while is_op(top, "div"):
+            bottom.append(top.args[1])
+            top = top.args[0]
+        scale = []
+        if isinstance(top, Const) and top.value.is_Rational and top.value.q != 1:
+            scale, top = [str(top.value.q)], const(top.value.p)
+        least = P.MUL + 1 if len(bottom) > 1 or scale else P.LOWEST
+        scalars = [self.arg(d, least) for d in bottom[::-1] if not d.shape]
+        arrays = [self.arg(d, least) for d in bottom[::-1] if d.shape]
+        bottom_text = " ".join(scale + scalars + ([r" \odot ".join(arrays)] if arrays else []))
+        return self.fraction(self.doprint(top), bottom_text), P.ATOM
 
     def _print_pow(self, node: Apply):
         base, exponent = node.args
         base_text = self.arg(base, P.ATOM)
+        if is_op(base, "div"):  # (a / b)²: a \frac's exponent reads as the denominator's
+            base_text = self.parenthesize(base_text)
         exp_text = self.doprint(exponent)
         if base.shape:
             exp_text = rf"\circ {exp_text}"

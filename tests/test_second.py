@@ -62,6 +62,10 @@ HESSIANS = [
     ("sum(y * softplus(X @ w - b))", {"X": "N x D", "y": "N", "w": "D", "b": "N"}, "w", "matrix"),
     ("sum(y * softplus(X @ w - b))", {"X": "N x D", "y": "N", "w": "D", "b": "N"}, "w,b",
      "matrix"),
+    # through where, cumsum and solve: diag(where(k, 2, 6 x)), L-shaped sums, A⁻ᵀ A⁻¹
+    ("sum(where(x > 0, x ** 2, x ** 3))", {"x": "N"}, "x", "matrix"),
+    ("sum(cumsum(x) ** 2)", {"x": "N"}, "x", "matrix"),
+    ("sum(solve(A, x) ** 2)", {"A": "N x N", "x": "N"}, "x", "matrix"),
 ]
 
 
@@ -223,6 +227,9 @@ JACOBIANS = [
     # the Jacobian by a variable the function ignores: np.zeros of the full shape
     ("sigmoid(w[:, None] + c)", {"w": "M", "c": "N", "u": "K"}, "u", None),
     ("sum(Y @ c)", {"Y": "N x D", "c": "D"}, "Y", None),  # raised ShapeError
+    ("solve(A, b)", {"A": "N x N", "b": "N"}, "b", "inv(A)"),
+    ("cumsum(x)", {"x": "N"}, "x", "J_x = cumsum(eye(N), axis=0)"),
+    ("where(x > 0, x, 0.1 * x)", {"x": "N"}, "x", "J_x = diag(where(t0, 1, 0.1))"),
 ]
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import sympy
 
 from ..ir.expr import Apply, Expr, Var, const, is_op, postorder
-from ..ops import (LONG, add, col, div, eye, kron, matmul, mul, ones, outer, reduce_sum,
-                  shared_adjoint, transpose)
+from ..ops import (LONG, _coefficient, add, col, diag, div, eye, is_zero, kron, matmul, mul, ones, outer,
+                  reduce_sum, shared_adjoint, solve, transpose)
+from ..ops.functions import cumsum, where
 from ..ops.ones_forms import broadcast_factors
 
 
@@ -163,9 +164,54 @@ def _matrix_sum(r: _Reading, e: Apply) -> Expr:
     return reduce_sum(r.of(e.args[0]), 0)
 
 
+def _matrix_solve(r: _Reading, e: Apply) -> Expr:
+    """M(A⁻¹ u) = A⁻¹ M(u) (A⁻¹ itself for u = v)."""
+    a, b = e.args
+    if r.depends(a):
+        raise NotLinear("the direction is inside a solve's matrix")
+    return solve(a, r.of(b))
+
+
+def _matrix_running(r: _Reading, e: Apply) -> Expr:
+    """M(cumsum(u)) = cumsum(M(u), axis=0), the lower triangle of ones times
+    M(u) (revcumsum: the upper), for a vector u."""
+    if e.ndim != 1:
+        raise NotLinear(f"no closed-form matrix through '{e.op}' of a matrix")
+    return cumsum(r.of(e.args[0]), 0, e.op)
+
+
+def _matrix_where(r: _Reading, e: Apply) -> Expr:
+    """M(where(k, a, b)) = where(k[:, None], M(a), M(b)), a branch without
+    the direction being 0, for a vector result."""
+    k, *branches = e.args
+    if e.ndim != 1 or r.depends(k):
+        raise NotLinear("no closed-form matrix through 'where'")
+    for b in branches:
+        if not r.depends(b) and not is_zero(b):
+            raise NotLinear("a branch does not depend on the direction (affine, not linear)")
+    ma, mb = (r.of(b) if r.depends(b) else const(0) for b in branches)
+    da, db = _diagonal(ma), _diagonal(mb)
+    if da is not None and db is not None:  # where(k, diag(a), diag(b)) = diag(where(k, a, b))
+        return diag(mul(ones(e.shape), where(k, da, db)))
+    return where(col(k) if k.ndim == 1 else k, ma, mb)
+
+
+def _diagonal(m: Expr) -> Expr | None:
+    """d with m = diag(d) (a scalar for c I, 0 for 0), else None."""
+    c, rest = _coefficient(m)
+    if rest is None and c == 0:
+        return const(0)
+    if is_op(rest, "eye"):
+        return const(c)
+    if is_op(rest, "diagm"):
+        return mul(const(c), rest.args[0])
+    return None
+
+
 MATRIX_RULES = {"name": _through, "adjoint": _through, "add": _matrix_add,
                 "mul": _matrix_product, "div": _matrix_product, "matmul": _matrix_matmul,
-                "sum": _matrix_sum}
+                "sum": _matrix_sum, "solve": _matrix_solve, "cumsum": _matrix_running,
+                "revcumsum": _matrix_running, "where": _matrix_where}
 
 
 def matrix_of(e: Expr, v: Var) -> Expr | None:

@@ -116,8 +116,9 @@ _PICK = '''
         name = WRT[0]
     if name is not None:
         if type(v) is not dict:
-            raise TypeError(f"v: one direction per variable ({', '.join(WRT)}),"
-                            f" as a dict {{{', '.join(repr(k) + ': ...' for k in WRT)}}}")
+            keys = ", ".join(f"{k!r}: ..." for k in WRT)
+            raise TypeError(f"v: one direction per variable "
+                            f"({', '.join(WRT)}), as a dict {{{keys}}}")
         unknown = [k for k in v if k not in WRT]
         if unknown:
             raise TypeError(f"v[{unknown[0]!r}]: not a variable of "

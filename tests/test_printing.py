@@ -110,6 +110,12 @@ LATEX_CASES = {
     "x @ A @ A": r"A^\top A^\top x",
     "x @ A @ A @ x": r"x^\top A A x",
     "X / N": r"\frac{1}{N} X",
+    # a column scales a matrix's rows, diag(x) A; a vector its columns, A diag(v)
+    "A * x[:, None]": r"\operatorname{diag}\left(x\right) A",
+    "X * sum(X, axis=0)": r"X \operatorname{diag}\left(\mathbf{1}^\top X\right)",
+    "x[:, None] * b1": r"x b_{1}^\top",
+    "x[:, None] * A * A * x":
+        r"\operatorname{diag}\left(x\right) A^{\circ 2} \operatorname{diag}\left(x\right)",
     # a power of a fraction is bracketed; a chain of quotients is one fraction
     "(x / sum(x)) ** 2": r"\left(\frac{x}{\operatorname{sum}\left(x\right)}\right)^{\circ 2}",
     "x / sum(x) / trace(A)": r"\frac{x}{\operatorname{sum}\left(x\right) \operatorname{tr}\left(A\right)}",

@@ -220,12 +220,38 @@ class LatexPrinter(Printer):
         a column a[:, None] scaling a matrix's rows is diag(a) M."""
         scalars = [self.arg(f, P.MUL + 1) for f in factors if not f.shape]
         arrays = [f for f in factors if f.shape]
-        if len(arrays) == 2 and is_op(arrays[0], "col") \
-                and arrays[1].ndim == 2:
-            diag = rf"\operatorname{{diag}}\left({self.doprint(arrays[0].args[0])}\right)"
-            return " ".join(scalars + [diag, self.arg(arrays[1], P.MUL + 1)])
+        if any(f.ndim == 2 for f in arrays):
+            return " ".join(scalars + self._scaled_rows_and_columns(arrays))
         arrays = [self.arg(f, P.MUL + 1) for f in arrays]
         return " ".join(scalars + ([r" \odot ".join(arrays)] if arrays else []))
+
+    def _scaled_rows_and_columns(self, arrays: list[Expr]) -> list[str]:
+        """A matrix product's factors: columns a[:, None] scale the rows,
+        diag(a) M; vectors and rows v[None, :] the columns, M diag(v); with
+        no other matrix, a vᵀ."""
+        cols = [f.args[0] for f in arrays if is_op(f, "col")]
+        rows = [f.args[0] if is_op(f, "row") else f for f in arrays
+                if f.ndim == 1 or is_op(f, "row")]
+        mats = [f for f in arrays if f.ndim == 2 and not is_op(f, "col", "row")]
+        if len(arrays) == 1 or not (mats or (cols and rows)) or not (cols or rows):
+            return [r" \odot ".join(self.arg(f, P.MUL + 1) for f in arrays)]
+        if not mats:
+            return [self._joined(cols, P.MUL), rf"{self._joined(rows, P.POSTFIX + 1)}^\top"]
+        body = r" \odot ".join(self.arg(f, P.MUL + 1) for f in mats)
+        if len(mats) > 1:
+            body = self.parenthesize(body)
+        return ([self._diag(cols)] if cols else []) + [body] + ([self._diag(rows)] if rows else [])
+
+    def _diag(self, vectors: list[Expr]) -> str:
+        inner = (self.doprint(vectors[0]) if len(vectors) == 1
+                 else r" \odot ".join(self.arg(v, P.MUL + 1) for v in vectors))
+        return rf"\operatorname{{diag}}\left({inner}\right)"
+
+    def _joined(self, vectors: list[Expr], least: int) -> str:
+        """Vectors multiplied entrywise, as one operand."""
+        if len(vectors) == 1:
+            return self.arg(vectors[0], least)
+        return self.parenthesize(r" \odot ".join(self.arg(v, P.MUL + 1) for v in vectors))
 
     def term(self, term: Expr, parent: Apply, text: str, prec: int) -> str:
         """A term broadcast over the rows of a matrix sum is 1 bᵀ (a vector

@@ -62,6 +62,7 @@ CASES = {
     "div_broadcast_ones": lambda: div(_two(ones((N, M))), col(p)),
     "add_complementary_wheres": lambda: add(where(compare(x, y, ">"), z, const(0)),
                                             where(compare(x, y, ">"), const(0), mul(y, z)), p),
+    "add_scaled_sum": lambda: add(div(x, const(2)), neg(add(y, div(x, const(-2))))),
     "mul_relu_step": lambda: mul(y, func("relu", x), func("step", x)),
     "mul_cancel_quotients": lambda: mul(div(x, mul(s, func("exp", s))), func("exp", s),
                                         div(y, func("abs", s))),

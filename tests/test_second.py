@@ -315,3 +315,17 @@ def test_wrt_that_is_not_names_is_a_matcalc_error(wrt):
     p = matcalc.problem("sum(X @ w)", X="n x d", w="d")
     with pytest.raises(matcalc.MatcalcError, match="wrt must be variable names"):
         matcalc.grad(p, wrt)
+
+
+def test_like_terms_inside_a_scaled_sum_collect():
+    """∂²/∂s² (N/2 log s + S/(2s)) = (S/s − N/2) / s²: the S/(2s) of the
+    second derivative and the one inside −(N/2 − S/(2s)) collect (they were
+    t1 = t0 / 2 beside t1 - (N / 2 - t0 / 2)); checked against differences."""
+    shapes = {"X": "N x D", "y": "N", "w": "D", "s2": "scalar positive"}
+    problem = matcalc.problem("N / 2 * log(s2) + sum((y - X @ w) ** 2) / (2 * s2)", **shapes)
+    assert str(matcalc.hessian(problem, "s2")).splitlines()[-2:] == [
+        "t0 = sum((y - X @ w) ** 2) / s2", "H_s2 = (t0 - N / 2) / s2 / s2"]
+    module = matcalc.compile(problem, hessian="s2")
+    values, _ = _inputs(problem)
+    expected = _fd_columns(_gradient(module, problem, "s2"), values, "s2")
+    np.testing.assert_allclose(module.hessian(**values), expected, rtol=1e-5, atol=1e-6)

@@ -10,7 +10,7 @@ import sympy
 from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import broadcast
 from .builders import (_coefficient, add, col, diag, div, eye, func, is_mask, matmul, mul, neg,
-                       row, trace, transpose, zeros)
+                       row, term_key, trace, transpose, zeros)
 from .axes import _count, expand, expand_dims, reduce_sum
 from .core import unnamed
 from .functions import where
@@ -44,6 +44,28 @@ def add_sigmoid_complement(*terms: Expr) -> Expr | None:
         rest = (r for r in terms if r is not t and r is not u)
         return add(mul(add(a, neg(b)), func("sigmoid", z)), b, *rest)
     return None
+
+@rule("add")
+def add_scaled_sum(*terms: Expr) -> Expr | None:
+    """a + c (b + d) = a + c b + c d
+
+    for a constant c, where a term of the scaled sum is alike one outside
+    it, so the two collect (t / 2 − (N / 2 − t / 2) = t − N / 2)."""
+    outside = {_like(u) for u in terms}
+    for t in terms:
+        c, inner = _coefficient(t)
+        if is_op(inner, "add") and inner.shape == t.shape \
+                and any(_like(v) in outside for v in inner.args):
+            others = [u for u in terms if u is not t]
+            return add(*others, *(mul(const(c), v) for v in inner.args))
+    return None
+
+
+def _like(term: Expr):
+    """What a term is a multiple of (every constant alike)."""
+    rest = _coefficient(term)[1]
+    return "constant" if rest is None else term_key(rest)
+
 
 @rule("mul")
 def mul_relu_step(*factors: Expr) -> Expr | None:

@@ -304,8 +304,8 @@ def _written_order(terms: tuple) -> tuple:
     """A sum's terms as written: a negative constant after the terms, where
     another term leads with a plus (x - 1, not -1 + x)."""
     first = terms[0]
-    if len(terms) > 1 and isinstance(first, Const) and first.value.is_number \
-            and first.value.is_negative and not _leads_negative(terms[1]):
+    if len(terms) > 1 and isinstance(first, Const) and first.value.could_extract_minus_sign() \
+            and not _leads_negative(terms[1]):
         return terms[1:] + (first,)
     return terms
 

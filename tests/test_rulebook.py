@@ -53,6 +53,8 @@ CASES = {
     "add_sigmoid_complement": lambda: add(mul(y, func("sigmoid", x)),
                                           mul(z, func("sigmoid", neg(x))), p),
     "mul_eye_diag": lambda: mul(x, eye(N)),
+    "mul_vector_diag": lambda: mul(col(exp(x)), diag(y)),
+    "add_diagonals": lambda: add(diag(x), mul(const(-3), diag(exp(y))), A),
     "mul_column_outer": lambda: mul(col(x), outer(y, w)),
     "mul_reciprocal": lambda: mul(x, div(const(3), p)),
     "mul_into_where": lambda: add(mul(const(0.1), where(compare(x, y, ">"), const(0), z)),

@@ -5,6 +5,8 @@ differences through the generated NumPy module."""
 
 from __future__ import annotations
 
+import numpy as np
+
 import matcalc
 
 
@@ -54,3 +56,17 @@ def test_a_gradients_terms_use_a_bound_sum():
 def matcalc_example(name: str) -> str:
     from conftest import EXAMPLES
     return str(EXAMPLES / name)
+
+
+def test_a_sum_written_in_another_order_is_the_same_value():
+    """exp(−xᵀAx/2) by x twice: Aᵀx + Ax and Ax + Aᵀx are one vector, named
+    once (was outer(t0 + g0, g0 + t0)); the Hessian is f/4 s sᵀ − f (A + Aᵀ)/2
+    with s = (A + Aᵀ) x."""
+    p = matcalc.problem("exp(-(x @ A @ x) / 2)", x="N", A="N x N")
+    text = str(matcalc.hessian(p, "x"))
+    assert "outer(g1, g1)" in text and "g1 = t0 + g0" in text
+    rng = np.random.default_rng(0)
+    x, A = rng.standard_normal(4) / 2, rng.standard_normal((4, 4)) / 2
+    f, s = np.exp(-x @ A @ x / 2), (A + A.T) @ x
+    H = matcalc.compile(p, hessian="x").hessian(x=x, A=A)
+    np.testing.assert_allclose(H, f / 4 * np.outer(s, s) - f * (A + A.T) / 2, rtol=1e-12)

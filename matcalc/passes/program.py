@@ -11,6 +11,7 @@ other shared forward values, `d` + name for the adjoint of a named node
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
@@ -176,18 +177,23 @@ class _SubSums:
         return self.used[node]
 
 
-def _transposed_twins(order: list) -> dict[Expr, Expr]:
-    """Each product chain that is the transpose of an earlier one (Xᵀ Xᵀ
-    after X X), with that one: computed once, the later is its transpose."""
+def _twins(order: list) -> dict[Expr, tuple[Expr, bool]]:
+    """Each node an earlier one computes, with that one and whether it is
+    its transpose: a product chain that is the transpose of an earlier one
+    (Xᵀ Xᵀ after X X), a sum or product of the same terms in another order
+    (g + t after t + g). Computed once, the later is the earlier's name."""
     earlier: dict = {}
-    twins: dict[Expr, Expr] = {}
+    twins: dict[Expr, tuple[Expr, bool]] = {}
     for node in order:
-        if not (is_op(node, "matmul") and node.ndim == 2):
-            continue
-        twin = earlier.get(term_key(node))
-        if twin is not None and twin is not node:
-            twins[node] = twin
-        earlier.setdefault(term_key(transpose(node)), node)
+        if is_op(node, "add", "mul") and node.shape:  # a scalar's twin costs nothing
+            first = earlier.setdefault((node.op, frozenset(Counter(node.args).items())), node)
+            if first is not node:
+                twins[node] = (first, False)
+        elif is_op(node, "matmul") and node.ndim == 2:
+            twin = earlier.get(term_key(node))
+            if twin is not None and twin is not node:
+                twins[node] = (twin, True)
+            earlier.setdefault(term_key(transpose(node)), node)
     return twins
 
 
@@ -224,8 +230,8 @@ class _Naming:
     def __init__(self, names: Names, order: list, forward: set, uses: dict, twins: dict,
                  sums: _SubSums):
         self.names, self.order, self.forward, self.uses = names, order, forward, uses
-        self.twins = twins  # a product chain and the earlier one it is the transpose of
-        self.transposed = set(twins.values())
+        self.twins = twins  # a node, the earlier one that computes it and whether transposed
+        self.transposed = {twin for twin, flip in twins.values() if flip}
         self.sub_sums = sums  # the arguments each sum uses (`_SubSums`)
         self.counters = {"forward": ("t", itertools.count()),
                          "backward": ("g", itertools.count())}
@@ -393,9 +399,11 @@ class _Naming:
                 if node.op == "adjoint" or node.args[0] in opened:
                     opened.add(node)
                 continue
-            if _is_name(twin := replaced.get(self.twins.get(node))):
-                replaced[node], depth[node] = transpose(twin), 0   # Xᵀ Xᵀ is t0ᵀ, t0 = X X
-                opened.add(node)     # what it feeds is rebuilt: (t0ᵀ)ᵀ is t0
+            twin, flip = self.twins.get(node, (None, False))
+            if _is_name(name := replaced.get(twin)):
+                replaced[node], depth[node] = (transpose(name) if flip else name), 0
+                if flip:                 # Xᵀ Xᵀ is t0ᵀ for t0 = X X, and what it
+                    opened.add(node)     # feeds is rebuilt: (t0ᵀ)ᵀ is t0
                 continue
             kind = "forward" if node in self.forward else "backward"
             args = tuple(replaced[a] for a in node.args)
@@ -449,8 +457,8 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     order = list(postorder([output] + grads[::-1]))
     sums = _SubSums()
     uses = _uses(order, [output] + grads, sums)
-    twins = _transposed_twins(order)
-    for later, twin in twins.items():
+    twins = _twins(order)
+    for later, (twin, _) in twins.items():
         uses[twin] += uses[later]
     naming = _Naming(names, order, set(postorder([output])), uses, twins, sums)
     gradient_names = [(of, names.fresh(name)) for name, of, _ in results]

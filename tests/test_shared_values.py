@@ -70,3 +70,18 @@ def test_a_sum_written_in_another_order_is_the_same_value():
     f, s = np.exp(-x @ A @ x / 2), (A + A.T) @ x
     H = matcalc.compile(p, hessian="x").hessian(x=x, A=A)
     np.testing.assert_allclose(H, f / 4 * np.outer(s, s) - f * (A + A.T) / 2, rtol=1e-12)
+
+
+def test_the_softmax_hessian_is_the_textbook_one():
+    """∂²/∂x² cᵀ softmax(x) = diag(g) − g pᵀ − p gᵀ with g = p ⊙ (c − cᵀp): the
+    Jacobian diag(p) − p pᵀ times c is never formed, and c·p, the value, is
+    not computed again as p·c (was outer(t0, (diag(t0) - outer(t0, t0)) @ c))."""
+    p = matcalc.problem("sum(softmax(x) * c)", x="N", c="N")
+    assert str(matcalc.hessian(p, "x")).splitlines()[-3:] == [
+        "g0 = c - f", "g1 = t0 * g0", "H_x = diag(g1) - outer(g1, t0) - outer(t0, g1)"]
+    rng = np.random.default_rng(1)
+    x, c = rng.standard_normal(5), rng.standard_normal(5)
+    s = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+    g = s * (c - c @ s)
+    H = matcalc.compile(p, hessian="x").hessian(x=x, c=c)
+    np.testing.assert_allclose(H, np.diag(g) - np.outer(g, s) - np.outer(s, g), atol=1e-15)

@@ -40,15 +40,15 @@ def matmul_sum_of_outers(a: Expr, b: Expr) -> Expr | None:
     """(Σ c u vᵀ + s I) B = Σ c u (vᵀ B) + s B
 
     and B (Σ c u vᵀ + s I) = Σ c (B u) vᵀ + s B: a sum of outer
-    products (and a scaled identity, as in a projection I − u uᵀ) is never
-    formed to be multiplied by a vector, nor by a matrix B when it has at
-    most OUTERS terms (k outer products times B cost k N K, the sum first
-    k N M + N M K)."""
+    products (and a scaled identity, as in a projection I − u uᵀ, or a
+    diagonal, as in the softmax Jacobian diag(p) − p pᵀ) is never formed to
+    be multiplied by a vector, nor by a matrix B when it has at most OUTERS
+    terms (k outer products times B cost k N K, the sum first k N M + N M K)."""
     for s, first in ((a, True), (b, False)):
         terms = s.args if is_op(s, "add") else ()
         outers = sum(is_op(_coefficient(t)[1], "outer") for t in terms)
         other = b if first else a
-        if outers and all(is_op(_coefficient(t)[1], "outer") or
+        if outers and all(is_op(_coefficient(t)[1], "outer", "diagm") or
                           _scaled_identity(t)[1] is None for t in terms) \
                 and (other.ndim == 1 or outers <= OUTERS):
             return add(*(matmul(t, b) if first else matmul(a, t) for t in terms))

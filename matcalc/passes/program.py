@@ -180,21 +180,36 @@ class _SubSums:
 def _twins(order: list) -> dict[Expr, tuple[Expr, bool]]:
     """Each node an earlier one computes, with that one and whether it is
     its transpose: a product chain that is the transpose of an earlier one
-    (Xᵀ Xᵀ after X X), a sum or product of the same terms in another order
-    (g + t after t + g). Computed once, the later is the earlier's name."""
-    earlier: dict = {}
+    (Xᵀ Xᵀ after X X), and a node equal to an earlier one up to the order
+    of the terms of its sums and products and of its dot products (c ⊙ (y −
+    x·t) after (y − t·x) ⊙ c). Computed once, the later is the earlier's name."""
+    first: dict = {}                # canonical key: the first node, its number
+    canon: dict[Expr, int] = {}
+    flipped: dict = {}
     twins: dict[Expr, tuple[Expr, bool]] = {}
     for node in order:
-        if is_op(node, "add", "mul") and node.shape:  # a scalar's twin costs nothing
-            first = earlier.setdefault((node.op, frozenset(Counter(node.args).items())), node)
-            if first is not node:
-                twins[node] = (first, False)
+        key = _canonical_key(node, canon)
+        earlier, canon[node] = first.setdefault(key, (node, len(first)))
+        if earlier is not node and (node.shape or is_op(node, "matmul")):
+            twins[node] = (earlier, False)
         elif is_op(node, "matmul") and node.ndim == 2:
-            twin = earlier.get(term_key(node))
+            twin = flipped.get(term_key(node))
             if twin is not None and twin is not node:
                 twins[node] = (twin, True)
-            earlier.setdefault(term_key(transpose(node)), node)
+            flipped.setdefault(term_key(transpose(node)), node)
     return twins
+
+
+def _canonical_key(node: Expr, canon: dict) -> tuple:
+    """What a node computes, its arguments by number: the terms of a sum or
+    product, and the two vectors of a dot product, in any order."""
+    if not isinstance(node, Apply):
+        return ("leaf", node)
+    args = [canon[a] for a in node.args]
+    if node.op in ("add", "mul") or (node.op == "matmul" and not node.shape
+                                      and all(a.ndim == 1 for a in node.args)):
+        return (node.op, frozenset(Counter(args).items()), node.params)
+    return (node.op, tuple(args), node.params)
 
 
 def _marked(node: Expr) -> list[Expr]:

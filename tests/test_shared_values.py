@@ -85,3 +85,21 @@ def test_the_softmax_hessian_is_the_textbook_one():
     g = s * (c - c @ s)
     H = matcalc.compile(p, hessian="x").hessian(x=x, c=c)
     np.testing.assert_allclose(H, np.diag(g) - np.outer(g, s) - np.outer(s, g), atol=1e-15)
+
+
+def test_a_scaled_matrix_times_a_vector_scales_the_vector():
+    """∂²/∂x² (w2ᵀ tanh(W1 x) − t)² / 2 = g gᵀ − 2 r W1ᵀ diag(…) W1 with
+    g = W1ᵀ (w2 ⊙ (1 − h²)): one vector (was W1ᵀ (w2 ⊙ g0) beside
+    (g0[None, :] ⊙ W1ᵀ) w2, an H x D scaled copy of W1ᵀ)."""
+    shapes = dict(w2="H", W1="H x D", x="D", t="scalar")
+    p = matcalc.problem("(w2 @ tanh(W1 @ x) - t) ** 2 / 2", **shapes)
+    lines = str(matcalc.hessian(p, "x")).splitlines()
+    assert "g1 = W1.T @ (w2 * g0)" in lines and lines[-1].startswith("H_x = outer(g1, g1) - ")
+    rng = np.random.default_rng(2)
+    w2, W1, x = rng.standard_normal(3), rng.standard_normal((3, 4)), rng.standard_normal(4)
+    h = np.tanh(W1 @ x)
+    g = W1.T @ (w2 * (1 - h ** 2))
+    r = w2 @ h - 0.5
+    want = np.outer(g, g) - 2 * r * W1.T @ ((h * (1 - h ** 2) * w2)[:, None] * W1)
+    got = matcalc.compile(p, hessian="x").hessian(w2=w2, W1=W1, x=x, t=0.5)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

@@ -55,6 +55,41 @@ def matmul_sum_of_outers(a: Expr, b: Expr) -> Expr | None:
     return None
 
 
+@rule("matmul")
+def matmul_scaled_vector(a: Expr, b: Expr) -> Expr | None:
+    """(diag(r) M diag(k)) v = r ⊙ (M (k ⊙ v))
+
+    and vᵀ (diag(r) M diag(k)) = ((v ⊙ r)ᵀ M) ⊙ k: the broadcast vectors
+    scaling a matrix's rows (r[:, None]) and columns (k, k[None, :]) move
+    onto the vector, so no scaled copy of M is formed and the product has
+    one form however it was written."""
+    vector_first = a.ndim == 1
+    m, v = (b, a) if vector_first else (a, b)
+    if v.ndim != 1 or m.ndim != 2 or not is_op(m, "mul"):
+        return None
+    parts = _scaled_matrix(m.args)
+    if parts is None:
+        return None
+    scalars, matrix, rows, cols = parts
+    inner, outer_ = (rows, cols) if vector_first else (cols, rows)
+    product = matmul(mul(v, *inner), matrix) if vector_first else matmul(matrix, mul(v, *inner))
+    return mul(*scalars, *outer_, product)
+
+
+def _scaled_matrix(factors: tuple) -> tuple | None:
+    """(scalars, M, row scalings, column scalings) of a product of one
+    matrix M with scalars and broadcast vectors, else None."""
+    matrices = [f for f in factors if f.ndim == 2 and not is_op(f, "col", "row")]
+    if len(matrices) != 1 or is_op(matrices[0], "ones"):
+        return None
+    rows = [f.args[0] for f in factors if is_op(f, "col")]
+    cols = [f.args[0] if is_op(f, "row") else f for f in factors
+            if is_op(f, "row") or f.ndim == 1]
+    if not rows and not cols:
+        return None
+    return [f for f in factors if not f.shape], matrices[0], rows, cols
+
+
 @rule("sum")
 def sum_of_product(x: Expr, axis) -> Expr | None:
     """sum(A B) = (1ᵀ A)(B 1)

@@ -358,3 +358,45 @@ def test_torch_softmax_helper_along_one_axis_or_several(torch, axis):
     want = e / e.sum(axis=axis, keepdims=True)
     np.testing.assert_allclose(namespace["_softmax"](torch.asarray(x), axis).numpy(), want,
                                rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------- inputs outside wrt ---
+
+def _logistic_values():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((5, 3)), np.sign(rng.standard_normal(5)), rng.standard_normal(3)
+
+
+NOT_IN_WRT = r"^X: matcalc derived the gradients by w only; generate the module with X in wrt"
+
+
+def test_torch_f_refuses_a_gradient_by_an_input_not_in_wrt():
+    """An upstream X that requires grad: a RuntimeError, not a None that
+    leaves the encoder computing X silently untrained; w alone trains."""
+    torch = pytest.importorskip("torch")
+    module = matcalc.compile(matcalc.parse((EXAMPLES / "logistic.mc").read_text()), target="torch")
+    X, y, w = (torch.tensor(a) for a in _logistic_values())
+    encoded = (2 * X).requires_grad_()
+    with pytest.raises(RuntimeError, match=NOT_IN_WRT):
+        module.f(encoded, y, w.requires_grad_()).backward()
+    w.grad = None
+    module.f(X, y, w).backward()
+    expected = module.value_and_grad(X=X, y=y, w=w.detach())[1]["w"]
+    torch.testing.assert_close(w.grad, expected)
+
+
+def test_jax_f_refuses_a_gradient_by_an_input_not_in_wrt():
+    """jax.grad by X (argnums=0) was zeros: now a TypeError, under jax.jit
+    too; by w it is the gradient, and jax.hessian of it runs."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    module = matcalc.compile(matcalc.parse((EXAMPLES / "logistic.mc").read_text()), target="jax")
+    X, y, w = _logistic_values()
+    for transform in (lambda: jax.grad(module.f, argnums=0)(X, y, w),
+                      lambda: jax.jit(jax.grad(module.f, argnums=(0, 2)))(X, y, w),
+                      lambda: jax.vjp(module.f, X, y, w)):
+        with pytest.raises(TypeError, match=NOT_IN_WRT):
+            transform()
+    grad = jax.grad(module.f, argnums=2)(X, y, w)
+    np.testing.assert_allclose(grad, module.value_and_grad(X=X, y=y, w=w)[1]["w"], rtol=1e-12)
+    assert jax.hessian(module.f, argnums=2)(X, y, w).shape == (3, 3)

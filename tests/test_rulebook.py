@@ -55,6 +55,7 @@ CASES = {
     "mul_eye_diag": lambda: mul(x, eye(N)),
     "matmul_scaled_vector": lambda: add(matmul(mul(col(exp(x)), A, y), z),
                                         matmul(z, mul(const(2), s, col(y), A, exp(x)))),
+    "pow_quotient_by_root": lambda: power(div(x, func("sqrt", const(2))), const(2)),
     "mul_vector_diag": lambda: mul(col(exp(x)), diag(y)),
     "add_diagonals": lambda: add(diag(x), mul(const(-3), diag(exp(y))), A),
     "mul_column_outer": lambda: mul(col(x), outer(y, w)),

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir.expr import Const, Expr, const, is_op
+from ..ir.expr import Const, Expr, const, is_const, is_op
 from ..ir.shapes import broadcast
 from .builders import (_coefficient, add, col, diag, div, eye, func, is_mask, matmul, mul, neg,
-                       row, term_key, trace, transpose, zeros)
+                       power, row, term_key, trace, transpose, zeros)
 from .axes import _count, expand, expand_dims, reduce_sum
 from .core import unnamed
 from .functions import where
@@ -425,3 +425,15 @@ def pow_eye(x: Expr, e: Expr) -> Expr | None:
     if is_op(x, "eye") and isinstance(e, Const) and e.value.is_positive:
         return x
     return None
+
+
+@rule("pow")
+def pow_quotient_by_root(x: Expr, e: Expr) -> Expr | None:
+    """(a / √c)² = a² / c for a number c > 0 (erf's e^(−(x/√2)²) is
+    e^(−x²/2), the normal density's)."""
+    if not (is_const(e, 2) and is_op(x, "div") and is_op(x.args[1], "sqrt")):
+        return None
+    c = x.args[1].args[0]
+    if not (isinstance(c, Const) and c.value.is_number and c.value.is_positive):
+        return None
+    return div(power(x.args[0], e), c)

@@ -111,26 +111,43 @@ jax.tree_util.register_pytree_node(
     _Static, lambda s: ((), s.value), lambda value, _: _Static(value))
 
 
-@jax.custom_vjp
 def f(*inputs):
     """{value} of the inputs, in INPUTS order; jax.grad and jax.vjp of it
-    run backward, under jax.jit too."""
-    return forward(*inputs)[0]
+    by the inputs in WRT run backward, under jax.jit too. By another input
+    it is JAX's error (a custom_vjp closed over the input): matcalc derived
+    no gradient by it, and a zero would be silently wrong."""
+    for name, x in zip(INPUTS, inputs):
+        if name not in WRT and hasattr(x, "primal"):  # differentiated by
+            raise TypeError(
+                f"{{name}}: matcalc derived the gradients by "
+                f"{{', '.join(WRT)}} only; generate the module with "
+                f"{{name}} in wrt to differentiate by it")
+    by_wrt = _by_wrt(inputs)
+    return by_wrt(*(x for name, x in zip(INPUTS, inputs) if name in WRT))
 
 
-def _f_forward(*inputs):
-    value, cache = forward(*inputs)
-    return value, tuple(c if isinstance(c, jax.Array) else _Static(c)
-                        for c in cache)
+def _by_wrt(inputs):
+    """f as a jax.custom_vjp function of the inputs in WRT, the others
+    those of `inputs`."""
+    def merged(wrt):
+        given = dict(zip(WRT, wrt))
+        return [given.get(name, x) for name, x in zip(INPUTS, inputs)]
 
+    @jax.custom_vjp
+    def value(*wrt):
+        return forward(*merged(wrt))[0]
 
-def _f_backward(cache, dout):
-    cache = tuple(c.value if isinstance(c, _Static) else c for c in cache)
-    grads = dict(zip(WRT, backward(cache, dout)))
-    return tuple(grads.get(name) for name in INPUTS)
+    def value_forward(*wrt):
+        out, cache = forward(*merged(wrt))
+        return out, tuple(c if isinstance(c, jax.Array) else _Static(c)
+                          for c in cache)
 
+    def value_backward(cache, dout):
+        cache = tuple(c.value if isinstance(c, _Static) else c for c in cache)
+        return tuple(backward(cache, dout))
 
-f.defvjp(_f_forward, _f_backward)
+    value.defvjp(value_forward, value_backward)
+    return value
 '''
 
 
@@ -156,7 +173,7 @@ class JaxTarget(FrameworkTarget):
 
     early_dout = True
     imports = ("import math", "", "import jax", "import jax.numpy as jnp")
-    names = frozenset({"math", "jax", "jnp", "f", "_f_forward", "_f_backward", "_Static"})
+    names = frozenset({"math", "jax", "jnp", "f", "_by_wrt", "_Static"})
     module = "jnp"
     helper_exceptions = HELPERS
     guards = Guards(_ARRAY, _PROMOTE, indices=_INDICES, in_range=bounds.JAX)

@@ -220,6 +220,12 @@ class Function(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout):
+        for name, needed in zip(INPUTS, ctx.needs_input_grad):
+            if needed and name not in WRT:  # a None would silently not train it
+                raise RuntimeError(
+                    f"{{name}}: matcalc derived the gradients by "
+                    f"{{', '.join(WRT)}} only; generate the module with "
+                    f"{{name}} in wrt to differentiate by it")
         grads = dict(zip(WRT, backward(_saved(ctx), dout)))
         return tuple(grads.get(name) for name in INPUTS)
 

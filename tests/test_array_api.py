@@ -355,3 +355,27 @@ def test_a_gradient_that_is_an_input_is_a_copy_on_tensors_that_require_grad():
     a = np.eye(3)
     _, grads = module.value_and_grad(A=a, B=a)
     assert grads["B"] is not a and not np.shares_memory(grads["B"], a)
+
+
+NUMBER_FILLS = ["sum(Y * where(X > 0, 2, 1))", "sum(Y / where(X > 0, 2, 1))",
+                "sum(Y * where(X > 0, 0.5, 1.5))", "sum(leaky_relu(X, negative_slope=0.2) * Y)",
+                "sum(Y / (N - 1))", "sum(Y / (N - 1) ** 2)"]
+
+
+@pytest.mark.parametrize("text", NUMBER_FILLS)
+@pytest.mark.parametrize("target", ["numpy", "array-api"])
+def test_arrays_made_from_numbers_have_the_inputs_floating_type(text, target):
+    """where of two numbers was NumPy's integer (or float64) array, so dY was
+    int64 and `dY *= 0.1` raised; a fill of 1 / (N - 1) was an array scalar,
+    which the standard's `full` refuses (array-api-strict raised). float32
+    inputs give float32 values and gradients, equal to the float64 ones."""
+    problem = matcalc.problem(text, X="N x D", Y="N x D", wrt="Y")
+    module = matcalc.compile(problem, target=target)
+    xp = np if target == "numpy" else pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    want = matcalc.compile(problem).value_and_grad(X=X, Y=Y)[1]["Y"]
+    for dtype in (xp.float32, xp.float64):
+        value, grads = module.value_and_grad(X=xp.asarray(X, dtype=dtype), Y=xp.asarray(Y, dtype=dtype))
+        assert value.dtype == dtype and grads["Y"].dtype == dtype
+        np.testing.assert_allclose(np.asarray(grads["Y"]), want, rtol=1e-6)

@@ -108,8 +108,13 @@ def where(cond: Expr, a: Expr, b: Expr) -> Expr:
     if is_zero(a) and is_zero(b):
         return zeros(shape)
     # c ones beside an array is c (the array gives the floating type and the
-    # condition or the array the shape); beside a number it stays, typed
-    if _scaled_ones(a) is not None and not isinstance(b, Const):
+    # condition or the array the shape); beside a number it is c where the
+    # condition gives the shape (code computes where(k, c, d) in the inputs'
+    # floating type, `lowering._indicator`), else it stays, typed
+    numbers = [x if isinstance(x, Const) else _scaled_ones(x) for x in (a, b)]
+    if cond.shape == shape and all(n is not None for n in numbers):
+        a, b = (x if isinstance(x, Const) else const(n) for x, n in zip((a, b), numbers))
+    elif _scaled_ones(a) is not None and not isinstance(b, Const):
         a = const(_scaled_ones(a))
     elif _scaled_ones(b) is not None and not isinstance(a, Const):
         b = const(_scaled_ones(b))

@@ -370,18 +370,21 @@ def _filled(node: Apply, g: Expr) -> Expr | None:
 
 
 def _indicator(node: Apply, k: Expr) -> Expr | None:
-    """where(k, c 1, 0) of k's own shape (k lowered) as c times k cast to
-    the floating type, where(k, 0, c 1) as c times (not k) cast: one array,
-    no ones, no select; None for any other where."""
+    """where(k, c 1, d 1) of k's own shape (k lowered) as d + (c − d) times
+    k cast to the floating type (where(k, 0, c) as c times (not k) cast):
+    one array in the inputs' floating type, no ones, no select, where NumPy's
+    where of two numbers is an integer (or float64) array; None for any
+    other where."""
     a, b = (_coefficient(x) for x in node.args[1:])
     if a == (0, None):
         a, b, k = b, a, apply(LOGICAL_NOT, (k,))
-    c, rest = a
-    if k.shape != node.shape or b != (0, None) or c == 0 \
-            or not (rest is None or is_op(rest, "ones")):
+    (c, rest), (d, other) = a, b
+    if k.shape != node.shape or c == d \
+            or not all(r is None or is_op(r, "ones") for r in (rest, other)):
         return None
     cast = apply(INDICATOR, (k,))
-    return cast if c == 1 else apply(OPS["mul"], (const(c), cast))
+    scaled = cast if c - d == 1 else apply(OPS["mul"], (const(c - d), cast))
+    return scaled if d == 0 else apply(OPS["add"], (const(d), scaled))
 
 
 def _scaled_outer(args: tuple) -> Expr | None:

@@ -11,6 +11,8 @@ alone. Constant arrays take the inputs' floating type and device.
 
 from __future__ import annotations
 
+import re
+
 from . import precedence as P
 from .einsum_forms import ARRAY_API_EINSUM, axes_call, tensordot_call
 from ..ops.indexing import key_code, key_text, negative_step
@@ -32,6 +34,18 @@ def _helper(name: str) -> Form:
     """`_name(xp, x, ...)`: a helper function taking the namespace."""
     return Form(lambda a, p: f"_{name}(xp, {', '.join(a)}{kwargs(p)})")
 
+
+
+# A Python number, as the standard's `full` takes for its fill value.
+_NUMBER = re.compile(r"-?(\d+\.?\d*(e-?\d+)?|inf|nan)")
+
+
+def _full(value: str, shape: str) -> str:
+    """An array of `shape` filled with `value`: `xp.full` of a Python number,
+    else (an array scalar, 1 / xp.asarray(N - 1, ...)) ones times it."""
+    if _NUMBER.fullmatch(value):
+        return f"xp.full({shape}, {value}, dtype=dtype, device=device)"
+    return f"({value}) * xp.ones({shape}, dtype=dtype, device=device)"
 
 FORMS = Forms(default, {
     **PYTHON_SYNTAX,
@@ -79,8 +93,7 @@ FORMS = Forms(default, {
     "broadcast_copy": Form(lambda a, p: f"_copy(xp, xp.broadcast_to({a[0]}, "
                            f"{sizes(p['shape'])}))"),
     "copy": _helper("copy"),
-    "full": Form(lambda a, p: f"xp.full({sizes(p['shape'])}, {a[0]}, dtype=dtype, "
-                 "device=device)"),
+    "full": Form(lambda a, p: _full(a[0], sizes(p["shape"]))),
     "indicator": Form("xp.astype({0}, dtype)"),
     **{name: _helper(name) for name in (
         "inv", "det", "logdet", "sigmoid", "silu", "gelu", "step", "softmax", "logsumexp", "diagm", "kron",

@@ -221,7 +221,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout):
         for name, needed in zip(INPUTS, ctx.needs_input_grad):
-            if needed and name not in WRT:  # a None would silently not train it
+            if needed and name not in WRT:  # None: silently untrained
                 raise RuntimeError(
                     f"{{name}}: matcalc derived the gradients by "
                     f"{{', '.join(WRT)}} only; generate the module with "

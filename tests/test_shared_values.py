@@ -46,6 +46,15 @@ def test_a_sum_inside_a_longer_sum_is_named_not_its_terms():
     assert lines[-2:] == ["∂f/∂W = X.T @ δt0", "∂f/∂b = sum(δt0, axis=0)"]
 
 
+def test_a_vector_times_a_matrix_is_the_matrix_transposed_times_it():
+    """xᵀ A Aᵀ x by x and A: x @ A and A.T @ x are one vector, A @ t0 one
+    more, and the two halves of each gradient collect (were dt0 = x @ A
+    again, A @ dt0 + t1 and outer(x, t0) + outer(x, dt0))."""
+    assert _lines("x @ A @ A.T @ x", x="D", A="D x N") == [
+        "t0 = x @ A", "t1 = A @ t0", "∂f/∂x = 2 * t1", "∂f/∂A = 2 * outer(x, t0)"]
+    assert _lines("trace(W.T @ X.T @ X @ W)", X="N x D", W="D x K")[-1] == "∂f/∂W = 2 * t1.T"
+
+
 def test_a_gradients_terms_use_a_bound_sum():
     """‖W − I‖² + tr((I + W Wᵀ)⁻¹) by W: 2 (W − I) − 2 T T W with W − I named."""
     lines = _lines("norm(W - eye(D, K)) ** 2 + trace(inv(eye(D) + W @ W.T))", W="D x K")
@@ -78,7 +87,7 @@ def test_the_softmax_hessian_is_the_textbook_one():
     not computed again as p·c (was outer(t0, (diag(t0) - outer(t0, t0)) @ c))."""
     p = matcalc.problem("sum(softmax(x) * c)", x="N", c="N")
     assert str(matcalc.hessian(p, "x")).splitlines()[-3:] == [
-        "g0 = c - f", "g1 = t0 * g0", "H_x = diag(g1) - outer(g1, t0) - outer(t0, g1)"]
+        "f = t0 @ c", "g0 = t0 * (c - f)", "H_x = diag(g0) - outer(g0, t0) - outer(t0, g0)"]
     rng = np.random.default_rng(1)
     x, c = rng.standard_normal(5), rng.standard_normal(5)
     s = np.exp(x - x.max()) / np.exp(x - x.max()).sum()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
 from ..ops import OPS, matmul, rebuild, transpose, unnamed
-from ..ops.builders import term_key
+from ..ops.builders import CHAIN, term_key
 from .lowering import inverse_times, plan, scaled
 
 # Deepest expression one binding may hold: deeper ones are split into named
@@ -188,16 +188,40 @@ def _twins(order: list) -> dict[Expr, tuple[Expr, bool]]:
     flipped: dict = {}
     twins: dict[Expr, tuple[Expr, bool]] = {}
     for node in order:
+        if is_op(node, "name", "adjoint"):  # a mark computes nothing
+            canon[node] = canon[node.args[0]]
+            continue
         key = _canonical_key(node, canon)
-        earlier, canon[node] = first.setdefault(key, (node, len(first)))
+        chain = _chain_key(node, canon) if is_op(node, "matmul") and node.ndim == 2 else None
+        earlier, canon[node] = first.setdefault(chain or key, (node, len(first)))
         if earlier is not node and (node.shape or is_op(node, "matmul")):
             twins[node] = (earlier, False)
-        elif is_op(node, "matmul") and node.ndim == 2:
-            twin = flipped.get(term_key(node))
+        elif chain is not None:
+            twin = flipped.get(chain)
             if twin is not None and twin is not node:
                 twins[node] = (twin, True)
-            flipped.setdefault(term_key(transpose(node)), node)
+            flipped.setdefault(("chain", tuple((c, not t) for c, t in reversed(chain[1]))), node)
     return twins
+
+
+def _chain_key(node: Expr, canon: dict) -> tuple | None:
+    """A product of matrices as its factors by number, each transposed or
+    not, in any grouping ((A B)ᵀ C is Bᵀ Aᵀ C), through marks; None past
+    CHAIN factors."""
+    factors, stack = [], [(node, False)]
+    while stack:
+        if len(factors) + len(stack) > CHAIN:
+            return None
+        x, flip = stack.pop()
+        while is_op(x, "name", "adjoint", "transpose"):
+            flip ^= x.op == "transpose"
+            x = x.args[0]
+        if is_op(x, "matmul") and all(a.ndim == 2 for a in x.args):
+            a, b = x.args
+            stack.extend([(a, True), (b, True)] if flip else [(b, False), (a, False)])
+        else:
+            factors.append((canon[x], flip))
+    return ("chain", tuple(factors))
 
 
 def _canonical_key(node: Expr, canon: dict) -> tuple:
@@ -209,6 +233,10 @@ def _canonical_key(node: Expr, canon: dict) -> tuple:
     if node.op in ("add", "mul") or (node.op == "matmul" and not node.shape
                                       and all(a.ndim == 1 for a in node.args)):
         return (node.op, frozenset(Counter(args).items()), node.params)
+    if node.op == "matmul" and node.ndim == 1 and {a.ndim for a in node.args} == {1, 2}:
+        (v, m), flip = (node.args, False) if node.args[0].ndim == 1 else (node.args[::-1], True)
+        orient = is_op(m, "transpose") != flip  # vᵀ M and Mᵀ v are one vector
+        return ("vector @", canon[v], canon[m.args[0] if is_op(m, "transpose") else m], orient)
     return (node.op, tuple(args), node.params)
 
 
@@ -417,8 +445,7 @@ class _Naming:
             twin, flip = self.twins.get(node, (None, False))
             if _is_name(name := replaced.get(twin)):
                 replaced[node], depth[node] = (transpose(name) if flip else name), 0
-                if flip:                 # Xᵀ Xᵀ is t0ᵀ for t0 = X X, and what it
-                    opened.add(node)     # feeds is rebuilt: (t0ᵀ)ᵀ is t0
+                opened.add(node)  # what it feeds is rebuilt: (t0ᵀ)ᵀ is t0, t1 + t1 is 2 t1
                 continue
             kind = "forward" if node in self.forward else "backward"
             args = tuple(replaced[a] for a in node.args)
@@ -473,6 +500,7 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     sums = _SubSums()
     uses = _uses(order, [output] + grads, sums)
     twins = _twins(order)
+    once = {twin for twin, _ in twins.values() if uses[twin] == 1}  # bound for a twin only
     for later, (twin, _) in twins.items():
         uses[twin] += uses[later]
     naming = _Naming(names, order, set(postorder([output])), uses, twins, sums)
@@ -482,9 +510,32 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     replaced = naming.emit()
     results_bound = [Binding(name, replaced[g], role_of_results, w)
                      for (w, name), g in zip(gradient_names, grads)]
-    return Program(seed, _renumbered(naming.bindings + results_bound,
-                                      names.taken - naming.issued),
+    bindings = _inlined(naming.bindings + results_bound,
+                        {naming.chosen[n] for n in once if n in naming.chosen})
+    return Program(seed, _renumbered(bindings, names.taken - naming.issued),
                    problem.output_name, tuple(gradient_names))
+
+
+def _inlined(bindings: list, names: set) -> list:
+    """The bindings with each backward one of `names` (bound because its
+    twin used it too) written where it is used, where that is once: the
+    twin's uses collected into it (2 * g0 for g0 + g0)."""
+    count = Counter(a.name for b in bindings for n in postorder([b.expr])
+                    for a in (n.args if isinstance(n, Apply) else ()) if isinstance(a, Var))
+    count.update(b.expr.name for b in bindings if isinstance(b.expr, Var))
+    single = {b.name: b.expr for b in bindings
+              if b.name in names and b.role == "backward" and count[b.name] == 1}
+    if not single:
+        return bindings
+
+    def visit(node, args):
+        if isinstance(node, Var) and node.name in single:
+            return single[node.name]
+        return apply(OPS[node.op], args, node.params) if isinstance(node, Apply) else node
+
+    exprs = rewrite([b.expr for b in bindings], visit)
+    return [Binding(b.name, e, b.role, b.of) for b, e in zip(bindings, exprs)
+            if b.name not in single]
 
 
 def _renumbered(bindings: list, taken: set) -> tuple:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, is_const, is_op, postorder, rewrite, var
 from ..ops import OPS, matmul, rebuild, transpose, unnamed
-from ..ops.builders import CHAIN, term_key
+from ..ops.builders import term_key
 from .lowering import inverse_times, plan, scaled
+from .shared import SubSums, twins_of, uses_of
 
 # Deepest expression one binding may hold: deeper ones are split into named
 # parts, so generated code never nests past what Python compiles.
@@ -138,108 +139,6 @@ def _scalar_quotient(node: Expr) -> bool:
         and isinstance(node.args[1], Var) and node.ndim == 0
 
 
-def _uses(order: list, roots: list, sums: _SubSums) -> dict[Expr, int]:
-    """How often each node is used (a root once more); an inlined view
-    repeats its argument, so the argument counts its uses too."""
-    uses: dict[Expr, int] = {}
-    for node in order:
-        for a in sums.terms(node):
-            uses[a] = uses.get(a, 0) + 1
-    for r in roots:
-        uses[r] = uses.get(r, 0) + 1
-    for node in reversed(order):
-        if isinstance(node, Apply) and node.op in _CHEAP and uses.get(node, 0) > 1:
-            for a in node.args:
-                uses[a] += uses[node] - 1
-    return uses
-
-
-class _SubSums:
-    """The sums seen so far, by their terms: a sum whose terms include every
-    term of an earlier sum uses that sum, not its terms (t1 = X W + b in
-    t1 − lse(t1), so X W is used once), as `_with_bound_sums` prints it."""
-
-    def __init__(self):
-        self.by_term: dict[Expr, list[Expr]] = {}
-        self.used: dict[Expr, tuple] = {}  # each sum's arguments, a sum for its terms
-
-    def terms(self, node: Expr) -> tuple:
-        """The arguments `node` uses."""
-        if not is_op(node, "add") or len(set(node.args)) != len(node.args):
-            return node.args
-        found = next((s for a in node.args for s in self.by_term.get(a, ())
-                      if len(s.args) < len(node.args) and all(t in node.args for t in s.args)),
-                     None)
-        for a in node.args:
-            self.by_term.setdefault(a, []).append(node)
-        self.used[node] = node.args if found is None else (
-            found, *(a for a in node.args if a not in found.args))
-        return self.used[node]
-
-
-def _twins(order: list) -> dict[Expr, tuple[Expr, bool]]:
-    """Each node an earlier one computes, with that one and whether it is
-    its transpose: a product chain that is the transpose of an earlier one
-    (Xᵀ Xᵀ after X X), and a node equal to an earlier one up to the order
-    of the terms of its sums and products and of its dot products (c ⊙ (y −
-    x·t) after (y − t·x) ⊙ c). Computed once, the later is the earlier's name."""
-    first: dict = {}                # canonical key: the first node, its number
-    canon: dict[Expr, int] = {}
-    flipped: dict = {}
-    twins: dict[Expr, tuple[Expr, bool]] = {}
-    for node in order:
-        if is_op(node, "name", "adjoint"):  # a mark computes nothing
-            canon[node] = canon[node.args[0]]
-            continue
-        key = _canonical_key(node, canon)
-        chain = _chain_key(node, canon) if is_op(node, "matmul") and node.ndim == 2 else None
-        earlier, canon[node] = first.setdefault(chain or key, (node, len(first)))
-        if earlier is not node and (node.shape or is_op(node, "matmul")):
-            twins[node] = (earlier, False)
-        elif chain is not None:
-            twin = flipped.get(chain)
-            if twin is not None and twin is not node:
-                twins[node] = (twin, True)
-            flipped.setdefault(("chain", tuple((c, not t) for c, t in reversed(chain[1]))), node)
-    return twins
-
-
-def _chain_key(node: Expr, canon: dict) -> tuple | None:
-    """A product of matrices as its factors by number, each transposed or
-    not, in any grouping ((A B)ᵀ C is Bᵀ Aᵀ C), through marks; None past
-    CHAIN factors."""
-    factors, stack = [], [(node, False)]
-    while stack:
-        if len(factors) + len(stack) > CHAIN:
-            return None
-        x, flip = stack.pop()
-        while is_op(x, "name", "adjoint", "transpose"):
-            flip ^= x.op == "transpose"
-            x = x.args[0]
-        if is_op(x, "matmul") and all(a.ndim == 2 for a in x.args):
-            a, b = x.args
-            stack.extend([(a, True), (b, True)] if flip else [(b, False), (a, False)])
-        else:
-            factors.append((canon[x], flip))
-    return ("chain", tuple(factors))
-
-
-def _canonical_key(node: Expr, canon: dict) -> tuple:
-    """What a node computes, its arguments by number: the terms of a sum or
-    product, and the two vectors of a dot product, in any order."""
-    if not isinstance(node, Apply):
-        return ("leaf", node)
-    args = [canon[a] for a in node.args]
-    if node.op in ("add", "mul") or (node.op == "matmul" and not node.shape
-                                      and all(a.ndim == 1 for a in node.args)):
-        return (node.op, frozenset(Counter(args).items()), node.params)
-    if node.op == "matmul" and node.ndim == 1 and {a.ndim for a in node.args} == {1, 2}:
-        (v, m), flip = (node.args, False) if node.args[0].ndim == 1 else (node.args[::-1], True)
-        orient = is_op(m, "transpose") != flip  # vᵀ M and Mᵀ v are one vector
-        return ("vector @", canon[v], canon[m.args[0] if is_op(m, "transpose") else m], orient)
-    return (node.op, tuple(args), node.params)
-
-
 def _marked(node: Expr) -> list[Expr]:
     """An adjoint and the value under its marks (the value is bound)."""
     nodes = [node]
@@ -271,11 +170,11 @@ class _Naming:
     (`t0, t1, ...` forward, `g0, g1, ...` backward)."""
 
     def __init__(self, names: Names, order: list, forward: set, uses: dict, twins: dict,
-                 sums: _SubSums):
+                 sums: SubSums):
         self.names, self.order, self.forward, self.uses = names, order, forward, uses
         self.twins = twins  # a node, the earlier one that computes it and whether transposed
         self.transposed = {twin for twin, flip in twins.values() if flip}
-        self.sub_sums = sums  # the arguments each sum uses (`_SubSums`)
+        self.sub_sums = sums  # the arguments each sum uses (`shared.SubSums`)
         self.counters = {"forward": ("t", itertools.count()),
                          "backward": ("g", itertools.count())}
         self.chosen: dict[Expr, str] = {}
@@ -497,9 +396,9 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     adjoint = {planned.get(k, k): planned[g] for k, g in adjoint.items()  # an adjoint whose
                if g in planned and (planned[g] is g or scaled(g) is None)}  # scale moved: no name
     order = list(postorder([output] + grads[::-1]))
-    sums = _SubSums()
-    uses = _uses(order, [output] + grads, sums)
-    twins = _twins(order)
+    sums = SubSums()
+    uses = uses_of(order, [output] + grads, sums)
+    twins = twins_of(order)
     once = {twin for twin, _ in twins.values() if uses[twin] == 1}  # bound for a twin only
     for later, (twin, _) in twins.items():
         uses[twin] += uses[later]

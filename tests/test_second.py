@@ -329,3 +329,20 @@ def test_like_terms_inside_a_scaled_sum_collect():
     values, _ = _inputs(problem)
     expected = _fd_columns(_gradient(module, problem, "s2"), values, "s2")
     np.testing.assert_allclose(module.hessian(**values), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_scalar_divisor_leaves_an_outer_product():
+    """outer(x, x / c) = outer(x, x) / c: by a symmetric A the two halves
+    of (outer(x, g) + outer(g, x)) / 2 collect (were two N x N outers), and
+    code divides the vector, not the N x N entries; the temperature-scaled
+    softmax's Hessian is (diag(p) − p pᵀ) / τ."""
+    p = matcalc.problem("x @ A @ x / c", x="N", A="N x N symmetric", c="scalar positive",
+                        wrt="A")
+    assert str(matcalc.grad(p)).splitlines()[-1] == "∂f/∂A = outer(x, x) / c"
+    assert "dA = np.outer(x / c, x)" in matcalc.codegen(p)
+    values, _ = _inputs(p)
+    np.testing.assert_allclose(matcalc.compile(p).value_and_grad(**values)[1]["A"],
+                               np.outer(values["x"], values["x"]) / values["c"], rtol=1e-13)
+    lse = matcalc.problem("tau * logsumexp(z / tau)", z="K", tau="scalar positive")
+    assert str(matcalc.hessian(lse, "z")).splitlines()[-1] == \
+        "H_z = (diag(g0) - outer(g0, g0)) / tau"

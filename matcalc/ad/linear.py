@@ -113,6 +113,11 @@ def _rows_scaled(a: Expr, t: Expr) -> Expr:
     (1 vᵀ, v[None, :], or a vector term of a matrix sum)."""
     if t.ndim == 1 or is_op(t, "row"):
         return outer(a, t if t.ndim == 1 else t.args[0])
+    c, rest = _coefficient(t)
+    if c != 1 and rest is not None:               # diag(a) (c T) = c diag(a) T
+        return mul(const(c), _rows_scaled(a, rest))
+    if is_op(t, "div") and not t.args[1].shape:   # diag(a) (T / s) = (diag(a) T) / s
+        return div(_rows_scaled(a, t.args[0]), t.args[1])
     found = broadcast_factors(t)
     if found is not None and found[1] and not found[2]:
         scalars, rows, _ = found

@@ -487,7 +487,10 @@ def outer_coefficient(x: Expr, y: Expr) -> Expr | None:
 
 
 def _scalars(x: Expr) -> tuple:
-    """(s, v) for a vector s ⊙ v with s its scalar factors (None if none)."""
+    """(s, v) for a vector s ⊙ v with s its scalar factors, or v / s as
+    (1 / s) ⊙ v (None if none)."""
+    if is_op(x, "div") and not x.args[1].shape and x.args[0].ndim == 1:
+        return div(const(1), x.args[1]), x.args[0]
     if not is_op(x, "mul"):
         return None, x
     scalars = [a for a in x.args if not a.shape]

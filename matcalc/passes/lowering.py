@@ -387,9 +387,14 @@ def _indicator(node: Apply, k: Expr) -> Expr | None:
     return scaled if d == 0 else apply(OPS["add"], (const(d), scaled))
 
 
-def _scaled_outer(args: tuple) -> Expr | None:
-    """c ⊙ u vᵀ for scalars c as (c u) vᵀ: the scale multiplies a vector,
-    not the product's N x K entries."""
+def _scaled_outer(args: tuple, op: str = "mul") -> Expr | None:
+    """c ⊙ u vᵀ for scalars c as (c u) vᵀ, and u vᵀ / c as (u / c) vᵀ: the
+    scale multiplies a vector, not the product's N x K entries."""
+    if op == "div":
+        if not is_op(args[0], "outer") or args[1].shape:
+            return None
+        u, v = args[0].args
+        return apply(OPS["outer"], (apply(OPS["div"], (u, args[1])), v))
     outers = [a for a in args if is_op(a, "outer")]
     scalars = [a for a in args if not a.shape]
     if len(outers) != 1 or len(scalars) != len(args) - 1:
@@ -409,7 +414,7 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     if caps.multi_dot and (chain := _chain(node)) is not None:
         return apply(MULTI_DOT, tuple(low[m] for m in chain))
     args = tuple(low[a] for a in node.args)
-    if node.op == "mul" and (scaled := _scaled_outer(args)) is not None:
+    if node.op in ("mul", "div") and (scaled := _scaled_outer(args, node.op)) is not None:
         return scaled
     if caps.broadcasts and node.op == "mul" and \
             (spread := _broadcast(args, node.shape, fresh)) is not None:

@@ -137,7 +137,8 @@ CASES = {
     "exp_softmax": lambda: exp(sub(x, logsumexp(x))),
     "kron_eye": lambda: kron(eye(2), eye(3)),      # (sizes: evaluate reads no N M)
     "trace_kron": lambda: trace(kron(A, mul(s, B))),
-    "trace_of_sum": lambda: add(trace(add(A, matmul(B, C))), trace(mul(const(3), A))),
+    "trace_of_sum": lambda: add(trace(add(A, matmul(B, C))), trace(mul(const(3), A)),
+                                trace(mul(exp(s), outer(x, y)))),
     "trace_outer": lambda: trace(outer(x, y)),
     "sum_eye_product": lambda: add(reduce_sum(mul(eye(N), A, B)), reduce_sum(mul(eye(N), A), 1),
                                    reduce_sum(mul(eye(N), exp(A)), 0)),

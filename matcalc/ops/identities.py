@@ -408,11 +408,14 @@ def kron_coefficient(a: Expr, b: Expr) -> Expr | None:
 def trace_of_sum(x: Expr) -> Expr | None:
     """tr(A + B) = tr(A) + tr(B)
 
-    and tr(c A) = c tr(A): no sum of matrices formed for its diagonal."""
+    and tr(s A) = s tr(A) for a number or computed scalar s: no sum or
+    scaled copy of a matrix formed for its diagonal."""
     if is_op(x, "add") and all(t.shape == x.shape for t in x.args):
         return add(*(trace(t) for t in x.args))
-    c, rest = _coefficient(x)
-    return mul(const(c), trace(rest)) if c != 1 and rest is not None else None
+    scalars = [a for a in x.args if not a.shape] if is_op(x, "mul") else []
+    if not scalars or len(scalars) == len(x.args):
+        return None
+    return mul(*scalars, trace(mul(*(a for a in x.args if a.shape))))
 
 
 @rule("trace")

@@ -53,6 +53,8 @@ CASES = {
     "add_sigmoid_complement": lambda: add(mul(y, func("sigmoid", x)),
                                           mul(z, func("sigmoid", neg(x))), p),
     "mul_eye_diag": lambda: mul(x, eye(N)),
+    "add_outers_sharing_a_vector": lambda: add(outer(x, y), mul(const(-2), outer(z, y)),
+                                               outer(y, exp(x)), outer(y, z), A),
     "matmul_scaled_vector": lambda: add(matmul(mul(col(exp(x)), A, y), z),
                                         matmul(z, mul(const(2), s, col(y), A, exp(x)))),
     "pow_quotient_by_root": lambda: power(div(x, func("sqrt", const(2))), const(2)),

@@ -112,3 +112,10 @@ def test_a_scaled_matrix_times_a_vector_scales_the_vector():
     want = np.outer(g, g) - 2 * r * W1.T @ ((h * (1 - h ** 2) * w2)[:, None] * W1)
     got = matcalc.compile(p, hessian="x").hessian(w2=w2, W1=W1, x=x, t=0.5)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_outer_products_sharing_a_vector_are_one():
+    """uᵀAx + wᵀAx by A is (u + w) xᵀ, one N x N pass (was outer(w, x) +
+    outer(u, x), three)."""
+    lines = _lines("u @ A @ x + w @ A @ x", u="N", w="N", x="N", A="N x N")
+    assert lines[-1] == "∂f/∂A = outer(w + u, x)"

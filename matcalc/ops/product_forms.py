@@ -55,6 +55,26 @@ def matmul_sum_of_outers(a: Expr, b: Expr) -> Expr | None:
     return None
 
 
+@rule("add")
+def add_outers_sharing_a_vector(*terms: Expr) -> Expr | None:
+    """c a xᵀ + d b xᵀ = (c a + d b) xᵀ
+
+    and x aᵀ c + x bᵀ d = x (c a + d b)ᵀ: one outer product, one N x K
+    pass, where each term was one."""
+    outers = [(t, *_coefficient(t)) for t in terms if is_op(_coefficient(t)[1], "outer")]
+    for side in (1, 0):
+        shared: dict = {}
+        for t, c, o in outers:
+            shared.setdefault(o.args[side], []).append((t, c, o.args[1 - side]))
+        for x, group in shared.items():
+            if len(group) > 1:
+                summed = add(*(mul(const(c), v) for _, c, v in group))
+                joined = outer(summed, x) if side == 1 else outer(x, summed)
+                used = {t for t, _, _ in group}
+                return add(joined, *(t for t in terms if t not in used))
+    return None
+
+
 @rule("matmul")
 def matmul_scaled_vector(a: Expr, b: Expr) -> Expr | None:
     """(diag(r) M diag(k)) v = r ⊙ (M (k ⊙ v))

@@ -360,6 +360,8 @@ class _Naming:
             body = self._body(node, args, replaced, rebuilt)
             if isinstance(body, Var) and self.role.get(node, ("",))[0] != "value":
                 replaced[node], depth[node] = body, 0      # no alias line: g0 = t0
+                if body is not node:                       # what it feeds is rebuilt:
+                    opened.add(node)                       # t0 + t0 is 2 t0
                 continue
             if (rebuilt and _scaled_name(body)) or (       # no line g0 = 0.5 * t1: the
                     self.role.get(node, ("",))[0] == "backward" and _scalar_quotient(body)):

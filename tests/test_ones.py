@@ -54,7 +54,7 @@ def test_no_array_of_ones(name, target):
     ("Hv_x = 2 * (2 * gamma * (((t0 @ v_x) * t1 * a) @ t0) - f * v_x) * gamma", "rbf rows"),
     ("H_X_w[(...,) + index] = np.broadcast_to(v_w, (N, D))", "linear"),
     ("dX = np.broadcast_to(w, (N, D)).copy()", "linear"),
-    ("H_x = np.diag(g1) + np.outer(-g0, g1)", "softmax"),
+    ("H_x = np.diag(g0 / T) + np.outer(-g0 / T, g0)", "softmax"),
     ("dw = np.full((D,), -1 + N, dtype)", "slice of a broadcast"),
     ("g0 = t0.sum(axis=1)", "solve of ones"),
     ("dA = np.broadcast_to(2 * A.sum(), (K, K)).copy()", "kron"),

@@ -429,8 +429,9 @@ def pow_eye(x: Expr, e: Expr) -> Expr | None:
 
 @rule("pow")
 def pow_quotient_by_root(x: Expr, e: Expr) -> Expr | None:
-    """(a / √c)² = a² / c for a number c > 0 (erf's e^(−(x/√2)²) is
-    e^(−x²/2), the normal density's)."""
+    """(a / √c)² = a² / c for a number c > 0
+
+    (erf's derivative at x / √2 is then the normal density's exp(−x²/2))."""
     if not (is_const(e, 2) and is_op(x, "div") and is_op(x.args[1], "sqrt")):
         return None
     c = x.args[1].args[0]

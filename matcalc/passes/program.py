@@ -400,11 +400,13 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     order = list(postorder([output] + grads[::-1]))
     sums = SubSums()
     uses = uses_of(order, [output] + grads, sums)
-    twins = twins_of(order)
+    forward = set(postorder([output]))
+    twins = {later: (twin, flip) for later, (twin, flip) in twins_of(order).items()
+             if later not in forward or twin in forward}  # the forward pass runs first
     once = {twin for twin, _ in twins.values() if uses[twin] == 1}  # bound for a twin only
     for later, (twin, _) in twins.items():
         uses[twin] += uses[later]
-    naming = _Naming(names, order, set(postorder([output])), uses, twins, sums)
+    naming = _Naming(names, order, forward, uses, twins, sums)
     gradient_names = [(of, names.fresh(name)) for name, of, _ in results]
     naming.name_forward(unnamed(output), problem.output_name, _user_names(problem, planned))
     naming.name_backward(adjoint)
@@ -434,9 +436,14 @@ def _inlined(bindings: list, names: set) -> list:
             return single[node.name]
         return apply(OPS[node.op], args, node.params) if isinstance(node, Apply) else node
 
-    exprs = rewrite([b.expr for b in bindings], visit)
-    return [Binding(b.name, e, b.role, b.of) for b, e in zip(bindings, exprs)
-            if b.name not in single]
+    out = []
+    for b in bindings:  # in order: what a binding inlines is itself inlined already
+        expr = rewrite([b.expr], visit)[0]
+        if b.name in single:
+            single[b.name] = expr
+        else:
+            out.append(Binding(b.name, expr, b.role, b.of))
+    return out
 
 
 def _renumbered(bindings: list, taken: set) -> tuple:

@@ -64,6 +64,7 @@ def twins_of(order: list) -> dict[Expr, tuple[Expr, bool]]:
     first: dict = {}                # canonical key: the first node, its number
     canon: dict[Expr, int] = {}
     flipped: dict = {}
+    of: dict[Expr, int] = {}        # a transposed node: the number of what it transposes
     twins: dict[Expr, tuple[Expr, bool]] = {}
     for node in order:
         if is_op(node, "name", "adjoint"):  # a mark computes nothing
@@ -79,7 +80,28 @@ def twins_of(order: list) -> dict[Expr, tuple[Expr, bool]]:
             if twin is not None and twin is not node:
                 twins[node] = (twin, True)
             flipped.setdefault(("chain", tuple((c, not t) for c, t in reversed(chain[1]))), node)
+        elif (untransposed := _elementwise_of_transposes(node, canon, of)) in first:
+            twins[node] = (first[untransposed][0], True)
+        if node in twins and twins[node][1]:
+            of[node] = canon[twins[node][0]]
+        elif is_op(node, "transpose"):
+            of[node] = canon[node.args[0]]
     return twins
+
+
+def _elementwise_of_transposes(node: Expr, canon: dict, of: dict) -> tuple | None:
+    """The key of f(A, B) for an elementwise f(Aᵀ, Bᵀ) of transposed
+    matrices (and scalars), which is f(A, B)ᵀ: step(Z1ᵀ) is step(Z1)ᵀ;
+    `of` numbers the matrix each transposed node is the transpose of."""
+    if not (isinstance(node, Apply) and node.ndim == 2
+            and (OPS[node.op].elementwise or node.op in ("add", "mul", "div", "pow"))):
+        return None
+    if not all(not a.shape or a in of and a.shape == node.shape for a in node.args):
+        return None
+    args = [of[a] if a.shape else canon[a] for a in node.args]
+    if node.op in ("add", "mul"):
+        return (node.op, frozenset(Counter(args).items()), node.params)
+    return (node.op, tuple(args), node.params)
 
 
 def _chain_key(node: Expr, canon: dict) -> tuple | None:

@@ -11,8 +11,6 @@ alone. Constant arrays take the inputs' floating type and device.
 
 from __future__ import annotations
 
-import re
-
 from . import precedence as P
 from .einsum_forms import ARRAY_API_EINSUM, axes_call, tensordot_call
 from ..ops.indexing import key_code, key_text, negative_step
@@ -36,14 +34,11 @@ def _helper(name: str) -> Form:
 
 
 
-# A Python number, as the standard's `full` takes for its fill value.
-_NUMBER = re.compile(r"-?(\d+\.?\d*(e-?\d+)?|inf|nan)")
-
-
 def _full(value: str, shape: str) -> str:
-    """An array of `shape` filled with `value`: `xp.full` of a Python number,
-    else (an array scalar, 1 / xp.asarray(N - 1, ...)) ones times it."""
-    if _NUMBER.fullmatch(value):
+    """An array of `shape` filled with `value`: `xp.full` of a Python number
+    (N - 1 of the sizes too), else (an array scalar, 1 / xp.asarray(N - 1,
+    ...), which the standard's `full` does not take) ones times it."""
+    if "xp." not in value:
         return f"xp.full({shape}, {value}, dtype=dtype, device=device)"
     return f"({value}) * xp.ones({shape}, dtype=dtype, device=device)"
 

@@ -411,7 +411,7 @@ _RULE_MATH = {"⊙": r"\odot", "ᵀ": r"^\top", "⁻¹": r"^{-1}", "⁻ᵀ": r"^
               "Σ": r"\Sigma", "∂": r"\partial", "‖": r"\|", "₁": "_1", "−": "-",
               "⟨": r"\langle ", "⟩": r"\rangle", "δ": r"\delta", "σ": r"\sigma",
               "⊗": r"\otimes", "²": "^2", "ₖ": "_k", "⋯": r"\cdots", "≤": r"\le",
-              "≥": r"\ge", "≠": r"\ne", "<": "<", ">": ">"}
+              "≥": r"\ge", "≠": r"\ne", "<": "<", ">": ">", "√": r"\surd "}
 _INNER = re.compile(r"<([^<>,]*,[^<>]*)>")  # <A, B>, an inner product
 
 

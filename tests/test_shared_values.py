@@ -8,6 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 import matcalc
+from matcalc.ir.expr import Var, postorder
+
+from conftest import EXAMPLES
+from user_corpus import CORPUS
 
 
 def _lines(source: str, **shapes) -> list[str]:
@@ -63,8 +67,11 @@ def test_a_gradients_terms_use_a_bound_sum():
 
 
 def matcalc_example(name: str) -> str:
-    from conftest import EXAMPLES
     return str(EXAMPLES / name)
+
+
+def matcalc_examples():
+    return EXAMPLES.glob("*.mc")
 
 
 def test_a_sum_written_in_another_order_is_the_same_value():
@@ -119,3 +126,35 @@ def test_outer_products_sharing_a_vector_are_one():
     outer(u, x), three)."""
     lines = _lines("u @ A @ x + w @ A @ x", u="N", w="N", x="N", A="N x N")
     assert lines[-1] == "∂f/∂A = outer(w + u, x)"
+
+
+def _defined_before_use(program, problem) -> list[str]:
+    """The names a binding reads before any binding (or input) defines them."""
+    known = set(problem.variables) | {str(d) for d in problem.dims} | {"v_" + n for n in
+                                                                     problem.variables}
+    if program.seed is not None:
+        known.add(program.seed.name)
+    wrong = []
+    for b in program.bindings:
+        read = {n.name for n in postorder([b.expr]) if isinstance(n, Var)}
+        wrong += [f"{b.name} reads {name}" for name in sorted(read - known)
+                  if not name.startswith("v_")]
+        known.add(b.name)
+    return wrong
+
+
+def test_every_binding_reads_only_what_is_bound_before_it():
+    """Naming, twins and inlining keep the program in order: every name a
+    binding reads is an input, a size or an earlier binding, in the printed
+    program and the one code runs, of every example's and corpus problem's
+    gradient and HVP (the GELU network's HVP once read g9 before binding it)."""
+    texts = [(path.name, path.read_text("utf-8")) for path in sorted(matcalc_examples())]
+    for name, text in texts + [(u.id, u.text) for u in CORPUS]:
+        p = matcalc.parse(text)
+        results = [matcalc.grad(p)]
+        if not p.output.shape:
+            results += [matcalc.hvp(p)]
+        for r in results:
+            for program in (r.program, getattr(r, "code", None)):
+                if program is not None:
+                    assert not _defined_before_use(program, p), (name, str(r))

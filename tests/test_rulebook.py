@@ -55,6 +55,8 @@ CASES = {
     "mul_eye_diag": lambda: mul(x, eye(N)),
     "add_outers_sharing_a_vector": lambda: add(outer(x, y), mul(const(-2), outer(z, y)),
                                                outer(y, exp(x)), outer(y, z), A),
+    "matmul_dot_with_a_factor": lambda: matmul(mul(var("ys", (N,), domain="sign"), exp(x)),
+                                              var("ys", (N,), domain="sign")),
     "matmul_scaled_vector": lambda: add(matmul(mul(col(exp(x)), A, y), z),
                                         matmul(z, mul(const(2), s, col(y), A, exp(x)))),
     "pow_quotient_by_root": lambda: power(div(x, func("sqrt", const(2))), const(2)),

@@ -346,3 +346,15 @@ def test_a_scalar_divisor_leaves_an_outer_product():
     lse = matcalc.problem("tau * logsumexp(z / tau)", z="K", tau="scalar positive")
     assert str(matcalc.hessian(lse, "z")).splitlines()[-1] == \
         "H_z = (diag(g0) - outer(g0, g0)) / tau"
+
+
+def test_a_sign_labels_square_is_one_in_the_bias_hessian():
+    """Logistic regression with y ∈ {−1, 1} and a bias: ∂²f/∂b² = Σ σ(1 − σ),
+    as ∂²f/∂w² = Xᵀ diag(σ(1 − σ)) X (was (y ⊙ σ ⊙ (1 − σ)) · y)."""
+    shapes = {"X": "N x D", "y": "N sign", "w": "D", "b": "scalar"}
+    problem = matcalc.problem("sum(softplus(-y * (X @ w + b)))", **shapes)
+    assert str(matcalc.hessian(problem, "b")).splitlines()[-1] == "H_b = g0 @ (1 - g0)"
+    module = matcalc.compile(problem, hessian="b")
+    values, _ = _inputs(problem)
+    expected = _fd_columns(_gradient(module, problem, "b"), values, "b")
+    np.testing.assert_allclose(module.hessian(**values), expected, rtol=1e-5, atol=1e-6)

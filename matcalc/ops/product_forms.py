@@ -8,7 +8,7 @@ outer product takes a matrix-matrix one (and so for a sum of outer products); x�
 
 from __future__ import annotations
 
-from ..ir.expr import Expr, const, is_op
+from ..ir.expr import Expr, Var, const, is_op
 from .axes import reduce_sum
 from .builders import _coefficient, add, div, matmul, mul, outer, transpose
 from .identities import _scaled_identity
@@ -72,6 +72,22 @@ def add_outers_sharing_a_vector(*terms: Expr) -> Expr | None:
                 joined = outer(summed, x) if side == 1 else outer(x, summed)
                 used = {t for t, _, _ in group}
                 return add(joined, *(t for t in terms if t not in used))
+    return None
+
+
+@rule("matmul")
+def matmul_dot_with_a_factor(a: Expr, b: Expr) -> Expr | None:
+    """(u ⊙ y) · y = sum(u)
+
+    for y ∈ {−1, 1} (declared `sign`: y ⊙ y = 1), so the logistic Hessian by
+    a bias is sum(σ ⊙ (1 − σ)), as by the weights it is Xᵀ diag(σ ⊙ (1 − σ)) X."""
+    if a.ndim != 1 or b.ndim != 1:
+        return None
+    for x, y in ((a, b), (b, a)):
+        if is_op(x, "mul") and y in x.args and isinstance(y, Var) and y.domain == "sign":
+            rest = list(x.args)
+            rest.remove(y)
+            return reduce_sum(mul(*rest))
     return None
 
 

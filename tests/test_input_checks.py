@@ -473,3 +473,17 @@ def test_a_fixed_index_needs_its_size_on_entry(target, library):
     value, grads = module.value_and_grad(X=to(X))
     assert float(back(value)) == np.sum(X[:, 5] ** 2)
     np.testing.assert_array_equal(back(grads["X"])[:, 5], 2 * X[:, 5])
+
+
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch", "jax"])
+def test_a_wrong_shape_reads_alike_on_every_target(target):
+    """The torch and jax modules wrote `b2: expected shape (O,), got (3,)`,
+    without the size O is bound to; every target now gives NumPy's message."""
+    module = compile_for(matcalc.parse((EXAMPLES / "mlp.mc").read_text("utf-8")), target)
+    values = dict(X=np.ones((4, 3)), T=np.ones((4, 2)), W1=np.ones((3, 5)), b1=np.ones(5),
+                  W2=np.ones((5, 2)), b2=np.ones(3))
+    with pytest.raises(ValueError, match=r"^b2: expected shape \(O,\) = \(2,\), got \(3,\)$"):
+        module.value_and_grad(**values)
+    with pytest.raises(ValueError, match=r"^X: expected shape \(N, D\), got \(0, 3\) "
+                                         r"\(sizes are at least 1\)$"):
+        module.value_and_grad(**{**values, "X": np.ones((0, 3))})

@@ -358,3 +358,16 @@ def test_a_sign_labels_square_is_one_in_the_bias_hessian():
     values, _ = _inputs(problem)
     expected = _fd_columns(_gradient(module, problem, "b"), values, "b")
     np.testing.assert_allclose(module.hessian(**values), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_where_inside_a_branch_of_the_same_condition_is_settled():
+    """The ELU's HVP: where(k, a, where(k, b, c) ⊙ Y + …) is where(k, a, c ⊙ Y
+    + …), one select (was np.where(g0, v_Y, v_Y * g1 + g2 * Y) with g2 a
+    where of g0 too)."""
+    problem = matcalc.problem("sum(elu(X) * Y)", X="N x D", Y="N x D")
+    assert str(matcalc.hvp(problem)).splitlines()[-2] == \
+        "Hv_X = where(g0, v_Y, g1 * (v_Y + v_X * Y))"
+    module = matcalc.compile(problem, hessian="X")
+    values, _ = _inputs(problem)
+    expected = _fd_columns(_gradient(module, problem, "X"), values, "X")
+    np.testing.assert_allclose(module.hessian(**values), expected, rtol=1e-5, atol=1e-6)

@@ -438,3 +438,29 @@ def pow_quotient_by_root(x: Expr, e: Expr) -> Expr | None:
     if not (isinstance(c, Const) and c.value.is_number and c.value.is_positive):
         return None
     return div(power(x.args[0], e), c)
+
+
+@rule("where")
+def where_settled(k: Expr, a: Expr, b: Expr) -> Expr | None:
+    """where(k, … where(k, x, y) …, … where(k, x, y) …)
+    = where(k, … x …, … y …)
+
+    (in a branch the condition is settled: a where of the same condition
+    among the branch's terms and their factors is that branch's; a sum
+    deeper in is left, as it may be shared)."""
+    settled = [_settled(x, k, branch) for branch, x in enumerate((a, b))]
+    if settled[0] is a and settled[1] is b:
+        return None
+    return where(k, *settled)
+
+
+def _settled(x: Expr, k: Expr, branch: int, top: bool = True) -> Expr:
+    """x with each where(k, …) among its terms and their factors taken as
+    `branch`."""
+    if is_op(x, "where") and x.args[0] is k:
+        return x.args[1 + branch]
+    if is_op(x, "mul") or (top and is_op(x, "add")):
+        args = [_settled(a, k, branch, False) for a in x.args]
+        if any(new is not old for new, old in zip(args, x.args)):
+            return (add if x.op == "add" else mul)(*args)
+    return x

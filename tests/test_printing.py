@@ -401,4 +401,4 @@ def test_a_coefficient_of_a_quotient_by_a_scalar_joins_its_divisor():
     g = matcalc.grad(p)
     assert str(g).splitlines()[-2:] == ["∂f/∂r = t0 / f", "∂f/∂M = outer(r, r) / (2 * f)"]
     assert g.latex().splitlines()[-2] == r"\frac{\partial f}{\partial M} &= \frac{r r^\top}{2 f}"
-    assert "dM = np.outer(r, r) / (2 * f)" in matcalc.codegen(p)
+    assert "dM = np.outer(r / (2 * f), r)" in matcalc.codegen(p)  # the scale on a vector

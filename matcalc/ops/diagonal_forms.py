@@ -1,13 +1,35 @@
-"""Rules for diagonal matrices: a broadcast vector times diag(b), and sums
-of diagonals, are one diagonal (the Hessians of elementwise functions print
+"""Rules for diagonal matrices: a vector times I is diag, a broadcast vector
+times diag(b), and sums of diagonals, are one diagonal (the Hessians of elementwise functions print
 as diag(f''(x)), not a[:, None] * diag(b) + diag(c))."""
 
 from __future__ import annotations
 
-from ..ir.expr import Expr, const, is_op
+from ..ir.expr import Expr, const, is_const, is_op
 from .builders import _coefficient, add, diag, mul, ones
-from .identities import _product
+from .identities import _product, _scaled_identity
 from .rulebook import rule
+
+
+@rule("mul")
+def mul_eye_diag(*factors: Expr) -> Expr | None:
+    """a ⊙ I = diag(a)
+
+    for a vector a (or a[:, None], a[None, :]) as long as I, and a ⊙ (s I)
+    = diag(s a) for a scalar s (as I / T)."""
+    if len(factors) > 4:                     # at most c, ones and two more
+        return None
+    c, kept, shape = _product(factors)
+    if len(kept) != 2:
+        return None
+    scaled = [_scaled_identity(k)[0] for k in kept]
+    if scaled[0] is not None and kept[0].shape:
+        kept, scaled = kept[::-1], scaled[::-1]
+    vector, (s, identity) = kept[0], (scaled[1], kept[1])
+    v = vector if vector.ndim == 1 else vector.args[0] if is_op(vector, "col", "row") else None
+    if s is not None and identity.ndim == 2 and v is not None and v.shape[0] == identity.shape[0]:
+        # diag(v) is itself built (diag(c 1) = c I), so multiplied again; (s I) / d too
+        return mul(const(c), ones(shape), diag(v if is_const(s, 1) else mul(s, v)))
+    return None
 
 
 @rule("mul")

@@ -13,7 +13,7 @@ import sympy
 
 from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
-from .builders import (_broadcast_vector, _coefficient, add, col, diag, div, exp, eye, func, kron,
+from .builders import (_broadcast_vector, _coefficient, add, col, div, exp, eye, func, kron,
                        matmul, mul, neg, ones, outer, rebuild, row, trace)
 from .axes import reduce_sum, softmax, spread
 from .core import _view, unnamed
@@ -48,28 +48,6 @@ def _product(factors: tuple) -> tuple[sympy.Expr, list[Expr], Shape]:
     c = factors[0].value if isinstance(factors[0], Const) else sympy.Integer(1)
     kept = [f for f in factors if not isinstance(f, Const) and not is_op(f, "ones")]
     return c, kept, broadcast(*(f.shape for f in factors))
-
-
-@rule("mul")
-def mul_eye_diag(*factors: Expr) -> Expr | None:
-    """a ⊙ I = diag(a)
-
-    for a vector a (or a[:, None], a[None, :]) as long as I, and a ⊙ (s I)
-    = diag(s a) for a scalar s (as I / T)."""
-    if len(factors) > 4:                     # at most c, ones and two more
-        return None
-    c, kept, shape = _product(factors)
-    if len(kept) != 2:
-        return None
-    scaled = [_scaled_identity(k)[0] for k in kept]
-    if scaled[0] is not None and kept[0].shape:
-        kept, scaled = kept[::-1], scaled[::-1]
-    vector, (s, identity) = kept[0], (scaled[1], kept[1])
-    v = vector if vector.ndim == 1 else vector.args[0] if is_op(vector, "col", "row") else None
-    if s is not None and identity.ndim == 2 and v is not None and v.shape[0] == identity.shape[0]:
-        # diag(v) is itself built (diag(c 1) = c I), so multiplied again; (s I) / d too
-        return mul(const(c), ones(shape), diag(v if is_const(s, 1) else mul(s, v)))
-    return None
 
 
 @rule("mul")

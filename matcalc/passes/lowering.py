@@ -43,6 +43,7 @@ from ..ops.einsum_spec import split_spec
 from .lowered_ops import (BROADCAST, BROADCAST_COPY, COPY, EINSUM, FILL, FULL, INDICATOR,
                           LOGICAL_NOT, MASK, MATRIX_TRANSPOSE, MULTI_DOT, ORDERED_CONTRACT,
                           SUBTRACT_PRODUCT, TENSORDOT)
+from .lowered_scales import scaled_outer
 from .results import held, results, viewed
 from .updates import update
 
@@ -387,38 +388,6 @@ def _indicator(node: Apply, k: Expr) -> Expr | None:
     return scaled if d == 0 else apply(OPS["add"], (const(d), scaled))
 
 
-def _scaled_outer(args: tuple, op: str = "mul") -> Expr | None:
-    """c ⊙ u vᵀ for scalars c as (c u) vᵀ, and a sum of outer products and
-    diagonals over a scalar s, (u vᵀ + diag(a)) / s, as (u / s) vᵀ + diag(a /
-    s): the scale multiplies a vector, not the product's N x K entries."""
-    if op == "div":
-        if args[1].shape:
-            return None
-        terms = args[0].args if is_op(args[0], "add") else (args[0],)
-        divided = [_divided_vector(t, args[1]) for t in terms]
-        if any(t is None for t in divided):
-            return None
-        return divided[0] if len(divided) == 1 else apply(OPS["add"], tuple(divided))
-    outers = [a for a in args if is_op(a, "outer")]
-    scalars = [a for a in args if not a.shape]
-    if len(outers) != 1 or len(scalars) != len(args) - 1:
-        return None
-    u, v = outers[0].args
-    return apply(OPS["outer"], (apply(OPS["mul"], (*scalars, u)), v))
-
-
-def _divided_vector(term: Expr, s: Expr) -> Expr | None:
-    """c u vᵀ / s as c (u / s) vᵀ, c diag(u) / s as c diag(u / s); None for
-    any other term."""
-    c, rest = (term.args[0], term.args[1]) if is_op(term, "mul") and len(term.args) == 2 \
-        and isinstance(term.args[0], Const) else (None, term)
-    if not is_op(rest, "outer", "diagm"):
-        return None
-    u = apply(OPS["div"], (rest.args[0], s))
-    inner = apply(OPS[rest.op], (u, *rest.args[1:]), rest.params)
-    return inner if c is None else apply(OPS["mul"], (c, inner))
-
-
 def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> Expr:
     """`node` as the target computes it, its descendants lowered in `low`
     (`fresh`: the node is a result, returned to the caller)."""
@@ -430,7 +399,7 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     if caps.multi_dot and (chain := _chain(node)) is not None:
         return apply(MULTI_DOT, tuple(low[m] for m in chain))
     args = tuple(low[a] for a in node.args)
-    if node.op in ("mul", "div") and (scaled := _scaled_outer(args, node.op)) is not None:
+    if node.op in ("mul", "div") and (scaled := scaled_outer(args, node.op)) is not None:
         return scaled
     if caps.broadcasts and node.op == "mul" and \
             (spread := _broadcast(args, node.shape, fresh)) is not None:

@@ -522,3 +522,23 @@ def test_a_negated_sum_of_negative_terms_is_their_sum():
     p = matcalc.parse("D: N x N symmetric\ny: N\ns: scalar\nK = exp(-D / 2) + s * eye(N)\n"
                       "f = y @ solve(K, y) / 2 + logdet(K) / 2\nwrt s")
     assert "H_s = (2 * (t0 @ t1 @ t1) - trace(t0 @ t0)) / 2" in str(matcalc.hessian(p))
+
+
+# Problems where a rule's conditions matter: a broadcast or a length a
+# rule must not drop (review of session 14: each gave a wrong value or a
+# false ShapeError before its rule checked shapes).
+SHAPE_GUARDS = [
+    ("y @ (b * y)", "y: N sign; b: scalar"),             # sum(b) would lose N
+    ("(c * y) @ y + y @ (y * exp(c))", "y: N sign; c: scalar"),
+    ("sum((diag(a) + 2 * diag(b)) * X)", "a: 1; b: N; X: N x N"),   # diag(a) broadcasts
+    ("sum((v @ (c[:, None] * R)) ** 2)", "R: 1 x K; c: N; v: N"),   # R is no N x K matrix
+    ("sum(((C * d) @ u) ** 2)", "C: N x 1; d: K; u: K"),
+]
+
+
+@pytest.mark.parametrize("text, shapes", SHAPE_GUARDS)
+def test_rules_keep_sizes_and_broadcasts(text, shapes):
+    for seed in (0, 1):
+        result = matcalc.check(matcalc.parse(
+            "\n".join(s.strip() for s in shapes.split(";")) + f"\nf = {text}\n"), seed=seed)
+        assert result.ok and result.value_error < 1e-12, str(result)

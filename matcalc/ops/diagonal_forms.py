@@ -5,6 +5,7 @@ as diag(f''(x)), not a[:, None] * diag(b) + diag(c))."""
 from __future__ import annotations
 
 from ..ir.expr import Expr, const, is_const, is_op
+from ..ir.shapes import broadcast
 from .builders import _coefficient, add, diag, mul, ones
 from .identities import _product, _scaled_identity
 from .rulebook import rule
@@ -51,7 +52,8 @@ def mul_vector_diag(*factors: Expr) -> Expr | None:
 @rule("add")
 def add_diagonals(*terms: Expr) -> Expr | None:
     """c diag(a) + d diag(b) = diag(c a + d b)"""
-    diagonals = [t for t in terms if is_op(_coefficient(t)[1], "diagm")]
+    shape = broadcast(*(t.shape for t in terms))
+    diagonals = [t for t in terms if is_op(_coefficient(t)[1], "diagm") and t.shape == shape]
     if len(diagonals) < 2:
         return None
     inner = add(*(mul(const(c), d.args[0]) for c, d in map(_coefficient, diagonals)))

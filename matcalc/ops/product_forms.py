@@ -9,6 +9,7 @@ outer product takes a matrix-matrix one (and so for a sum of outer products); xá
 from __future__ import annotations
 
 from ..ir.expr import Expr, Var, const, is_op
+from ..ir.shapes import broadcast
 from .axes import reduce_sum
 from .builders import _coefficient, add, div, matmul, mul, outer, transpose
 from .identities import _scaled_identity
@@ -87,7 +88,8 @@ def matmul_dot_with_a_factor(a: Expr, b: Expr) -> Expr | None:
         if is_op(x, "mul") and y in x.args and isinstance(y, Var) and y.domain == "sign":
             rest = list(x.args)
             rest.remove(y)
-            return reduce_sum(mul(*rest))
+            if any(r.shape == y.shape for r in rest):  # else sum(c) would lose N
+                return reduce_sum(mul(*rest))
     return None
 
 
@@ -115,8 +117,9 @@ def matmul_scaled_vector(a: Expr, b: Expr) -> Expr | None:
 def _scaled_matrix(factors: tuple) -> tuple | None:
     """(scalars, M, row scalings, column scalings) of a product of one
     matrix M with scalars and broadcast vectors, else None."""
+    shape = broadcast(*(f.shape for f in factors))
     matrices = [f for f in factors if f.ndim == 2 and not is_op(f, "col", "row")]
-    if len(matrices) != 1 or is_op(matrices[0], "ones"):
+    if len(matrices) != 1 or is_op(matrices[0], "ones") or matrices[0].shape != shape:
         return None
     rows = [f.args[0] for f in factors if is_op(f, "col")]
     cols = [f.args[0] if is_op(f, "row") else f for f in factors

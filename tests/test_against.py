@@ -375,3 +375,21 @@ def test_a_zero_gradient_computed_another_way_passes():
     def offset(X, y, w, v):
         return {"w": 2 * (X.T @ X) @ w - 2 * X.T @ y + 1e-6, "v": 2e-3 * v}
     assert check_against(REGRESSION, offset, inputs=inputs).wrong == ["w"]
+
+
+def test_a_wrong_gradient_at_ties_and_kinks_is_wrong():
+    """Integer data puts inputs on ties of max and kinks of relu: the
+    rounding scale comes from float32, on the same branches, so a wrong
+    gradient there is WRONG (moving the inputs to measure it changed the
+    branches and floored the error at 1e8 times the gradient)."""
+    ties = {"X": np.array([[1.0, 1, 0], [2, 2, 1], [3, 0, 3]]), "c": np.ones(3)}
+    result = check_against("X: N x D\nc: N\nf = sum(max(X, axis=1) * c)\nwrt X",
+                           lambda X, c: {"X": np.zeros_like(X)}, inputs=ties)
+    assert result.wrong == ["X"] and result.errors["X"] == pytest.approx(1.0)
+    kinks = {"X": np.array([[1.0, -1], [2, 1], [0, 3]]), "W": np.array([[1.0, 1], [1, 2]])}
+
+    def backward(X, W):
+        return {"W": -3 * X.T @ (X @ W > 0).astype(float)}
+    result = check_against("X: N x D\nW: D x H\nf = sum(relu(X @ W))\nwrt W", backward,
+                           inputs=kinks)
+    assert result.wrong == ["W"]

@@ -370,24 +370,25 @@ def _logistic_values():
 NOT_IN_WRT = r"^X: matcalc derived the gradients by w only; generate the module with X in wrt"
 
 
-def test_torch_f_refuses_a_gradient_by_an_input_not_in_wrt():
-    """An upstream X that requires grad: a RuntimeError, not a None that
-    leaves the encoder computing X silently untrained; w alone trains."""
+def test_torch_f_warns_of_an_input_not_in_wrt_that_requires_grad():
+    """An upstream X that requires grad gets no gradient from matcalc's
+    backward: a warning names it (a silent None left the encoder computing X
+    untrained), and torch.autograd.grad by w alone still gives w's."""
     torch = pytest.importorskip("torch")
     module = matcalc.compile(matcalc.parse((EXAMPLES / "logistic.mc").read_text()), target="torch")
     X, y, w = (torch.tensor(a) for a in _logistic_values())
     encoded = (2 * X).requires_grad_()
-    with pytest.raises(RuntimeError, match=NOT_IN_WRT):
-        module.f(encoded, y, w.requires_grad_()).backward()
-    w.grad = None
-    module.f(X, y, w).backward()
-    expected = module.value_and_grad(X=X, y=y, w=w.detach())[1]["w"]
-    torch.testing.assert_close(w.grad, expected)
+    with pytest.warns(UserWarning, match=r"^X requires grad, but matcalc derived the "
+                                         r"gradients by w only"):
+        (grad,) = torch.autograd.grad(module.f(encoded, y, w.requires_grad_()), [w])
+    expected = module.value_and_grad(X=2 * X, y=y, w=w.detach())[1]["w"]
+    torch.testing.assert_close(grad, expected)
 
 
 def test_jax_f_refuses_a_gradient_by_an_input_not_in_wrt():
-    """jax.grad by X (argnums=0) was zeros: now a TypeError, under jax.jit
-    too; by w it is the gradient, and jax.hessian of it runs."""
+    """jax.grad by X (argnums=0) was zeros: now a TypeError, jax.jit of the
+    gradient too; by w it is the gradient, also of jax.jit(f) and of
+    jax.checkpoint(f), and jax.hessian of it runs."""
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     module = matcalc.compile(matcalc.parse((EXAMPLES / "logistic.mc").read_text()), target="jax")
@@ -397,6 +398,7 @@ def test_jax_f_refuses_a_gradient_by_an_input_not_in_wrt():
                       lambda: jax.vjp(module.f, X, y, w)):
         with pytest.raises(TypeError, match=NOT_IN_WRT):
             transform()
-    grad = jax.grad(module.f, argnums=2)(X, y, w)
-    np.testing.assert_allclose(grad, module.value_and_grad(X=X, y=y, w=w)[1]["w"], rtol=1e-12)
+    want = module.value_and_grad(X=X, y=y, w=w)[1]["w"]
+    for f in (module.f, jax.jit(module.f), jax.checkpoint(module.f)):
+        np.testing.assert_allclose(jax.grad(f, argnums=2)(X, y, w), want, rtol=1e-12)
     assert jax.hessian(module.f, argnums=2)(X, y, w).shape == (3, 3)

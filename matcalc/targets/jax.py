@@ -113,41 +113,38 @@ jax.tree_util.register_pytree_node(
 
 def f(*inputs):
     """{value} of the inputs, in INPUTS order; jax.grad and jax.vjp of it
-    by the inputs in WRT run backward, under jax.jit too. By another input
-    it is JAX's error (a custom_vjp closed over the input): matcalc derived
-    no gradient by it, and a zero would be silently wrong."""
+    by the inputs in WRT run backward, under jax.jit too. Differentiated by
+    another input it raises TypeError: matcalc derived no gradient by it,
+    and a zero would be silently wrong (inside jax.jit, where the inputs
+    are traced alike, that input's cotangent is 0: differentiate f itself,
+    or generate the module with that input in wrt)."""
     for name, x in zip(INPUTS, inputs):
         if name not in WRT and hasattr(x, "primal"):  # differentiated by
             raise TypeError(
                 f"{{name}}: matcalc derived the gradients by "
                 f"{{', '.join(WRT)}} only; generate the module with "
                 f"{{name}} in wrt to differentiate by it")
-    by_wrt = _by_wrt(inputs)
-    return by_wrt(*(x for name, x in zip(INPUTS, inputs) if name in WRT))
+    return _f(*inputs)
 
 
-def _by_wrt(inputs):
-    """f as a jax.custom_vjp function of the inputs in WRT, the others
-    those of `inputs`."""
-    def merged(wrt):
-        given = dict(zip(WRT, wrt))
-        return [given.get(name, x) for name, x in zip(INPUTS, inputs)]
+@jax.custom_vjp
+def _f(*inputs):
+    return forward(*inputs)[0]
 
-    @jax.custom_vjp
-    def value(*wrt):
-        return forward(*merged(wrt))[0]
 
-    def value_forward(*wrt):
-        out, cache = forward(*merged(wrt))
-        return out, tuple(c if isinstance(c, jax.Array) else _Static(c)
-                          for c in cache)
+def _f_forward(*inputs):
+    value, cache = forward(*inputs)
+    return value, tuple(c if isinstance(c, jax.Array) else _Static(c)
+                        for c in cache)
 
-    def value_backward(cache, dout):
-        cache = tuple(c.value if isinstance(c, _Static) else c for c in cache)
-        return tuple(backward(cache, dout))
 
-    value.defvjp(value_forward, value_backward)
-    return value
+def _f_backward(cache, dout):
+    cache = tuple(c.value if isinstance(c, _Static) else c for c in cache)
+    grads = dict(zip(WRT, backward(cache, dout)))
+    return tuple(grads.get(name) for name in INPUTS)
+
+
+_f.defvjp(_f_forward, _f_backward)
 '''
 
 
@@ -173,7 +170,7 @@ class JaxTarget(FrameworkTarget):
 
     early_dout = True
     imports = ("import math", "", "import jax", "import jax.numpy as jnp")
-    names = frozenset({"math", "jax", "jnp", "f", "_by_wrt", "_Static"})
+    names = frozenset({"math", "jax", "jnp", "f", "_f", "_f_forward", "_f_backward", "_Static"})
     module = "jnp"
     helper_exceptions = HELPERS
     guards = Guards(_ARRAY, _PROMOTE, indices=_INDICES, in_range=bounds.JAX)

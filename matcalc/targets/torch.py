@@ -221,11 +221,12 @@ class Function(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout):
         for name, needed in zip(INPUTS, ctx.needs_input_grad):
-            if needed and name not in WRT:  # None: silently untrained
-                raise RuntimeError(
-                    f"{{name}}: matcalc derived the gradients by "
-                    f"{{', '.join(WRT)}} only; generate the module with "
-                    f"{{name}} in wrt to differentiate by it")
+            if needed and name not in WRT:  # its gradient is None
+                warnings.warn(
+                    f"{{name}} requires grad, but matcalc derived the "
+                    f"gradients by {{', '.join(WRT)}} only: it gets none; "
+                    f"generate the module with {{name}} in wrt to train it",
+                    stacklevel=2)
         grads = dict(zip(WRT, backward(_saved(ctx), dout)))
         return tuple(grads.get(name) for name in INPUTS)
 
@@ -263,8 +264,8 @@ class TorchTarget(FrameworkTarget):
                                 broadcasts=True, casts=True)
     early_dout = True
     permute_function = "permute"
-    imports = ("import math", "", "import torch")
-    names = frozenset({"math", "torch", "f", "Function", "_save", "_saved", "_like"})
+    imports = ("import math", "import warnings", "", "import torch")
+    names = frozenset({"math", "warnings", "torch", "f", "Function", "_save", "_saved", "_like"})
     module = "torch"
     helper_exceptions = HELPERS
     guards = Guards(_ARRAY + "\n" + _LIKE, _PROMOTE, _INDICES, in_range=bounds.TORCH)

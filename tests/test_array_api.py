@@ -379,3 +379,11 @@ def test_arrays_made_from_numbers_have_the_inputs_floating_type(text, target):
         value, grads = module.value_and_grad(X=xp.asarray(X, dtype=dtype), Y=xp.asarray(Y, dtype=dtype))
         assert value.dtype == dtype and grads["Y"].dtype == dtype
         np.testing.assert_allclose(np.asarray(grads["Y"]), want, rtol=1e-6)
+
+
+def test_a_where_of_two_numbers_is_exact_on_each_side():
+    """where(x > 0, 1e-20, 1) is 1e-20 where x > 0: computed as
+    1 + (1e-20 - 1) * k it was 0 there (review of session 14)."""
+    module = matcalc.compile(matcalc.problem("sum(where(x > 0, 1e-20 * x, x))", x="N"))
+    grads = module.value_and_grad(x=np.array([1.0, -1.0, 2.0]))[1]
+    assert grads["x"].tolist() == [1e-20, 1.0, 1e-20]

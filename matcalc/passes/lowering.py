@@ -371,11 +371,11 @@ def _filled(node: Apply, g: Expr) -> Expr | None:
 
 
 def _indicator(node: Apply, k: Expr) -> Expr | None:
-    """where(k, c 1, d 1) of k's own shape (k lowered) as d + (c − d) times
-    k cast to the floating type (where(k, 0, c) as c times (not k) cast):
-    one array in the inputs' floating type, no ones, no select, where NumPy's
-    where of two numbers is an integer (or float64) array; None for any
-    other where."""
+    """where(k, c 1, d 1) of k's own shape (k lowered) as c times k cast to
+    the floating type plus d times (not k) cast, each term exact on its side
+    (where(k, 0, c) as c times (not k) cast): arrays in the inputs' floating
+    type, no ones, no select, where NumPy's where of two numbers is an
+    integer (or float64) array; None for any other where."""
     a, b = (_coefficient(x) for x in node.args[1:])
     if a == (0, None):
         a, b, k = b, a, apply(LOGICAL_NOT, (k,))
@@ -383,9 +383,12 @@ def _indicator(node: Apply, k: Expr) -> Expr | None:
     if k.shape != node.shape or c == d \
             or not all(r is None or is_op(r, "ones") for r in (rest, other)):
         return None
-    cast = apply(INDICATOR, (k,))
-    scaled = cast if c - d == 1 else apply(OPS["mul"], (const(c - d), cast))
-    return scaled if d == 0 else apply(OPS["add"], (const(d), scaled))
+    def scaled(number, mask):
+        cast = apply(INDICATOR, (mask,))
+        return cast if number == 1 else apply(OPS["mul"], (const(number), cast))
+    if d == 0:
+        return scaled(c, k)
+    return apply(OPS["add"], (scaled(c, k), scaled(d, apply(LOGICAL_NOT, (k,)))))
 
 
 def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> Expr:

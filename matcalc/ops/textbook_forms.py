@@ -45,6 +45,7 @@ def add_sigmoid_complement(*terms: Expr) -> Expr | None:
         return add(mul(add(a, neg(b)), func("sigmoid", z)), b, *rest)
     return None
 
+
 @rule("add")
 def add_scaled_sum(*terms: Expr) -> Expr | None:
     """a + c (b + d) = a + c b + c d
@@ -91,6 +92,7 @@ def mul_reciprocal(*factors: Expr) -> Expr | None:
                 return mul(f.args[0], div(mul(*others), f.args[1]))
     return None
 
+
 @rule("div")
 def div_coefficient(a: Expr, b: Expr) -> Expr | None:
     """(c a) / (d b) = (c / d) (a / b)
@@ -102,6 +104,7 @@ def div_coefficient(a: Expr, b: Expr) -> Expr | None:
     if rb is None or cb == 1 and (ca == 1 or ra is None):
         return None
     return div(const(ca / cb), rb) if ra is None else mul(const(ca / cb), div(ra, rb))
+
 
 def _scalar_factors(x: Expr) -> tuple:
     """(s, rest) for x = s ⊙ rest with s the product of x's computed scalar
@@ -138,6 +141,7 @@ def solve_scalar(a: Expr, b: Expr) -> Expr | None:
     s, rest = _scalar_factors(b)
     return None if s is None else mul(s, func("solve", a, rest))
 
+
 @rule("sum")
 def sum_weighted_rows(x: Expr, axis: int | None) -> Expr | None:
     """sum(c v[:, None] ⊙ X, 0) = c Xᵀ v
@@ -153,6 +157,7 @@ def sum_weighted_rows(x: Expr, axis: int | None) -> Expr | None:
             w = v if v.ndim == 1 else v.args[0]
             return mul(const(c), matmul(transpose(m), w) if axis == 0 else matmul(m, w))
     return None
+
 
 @rule("col")
 def col_coefficient(v: Expr) -> Expr | None:

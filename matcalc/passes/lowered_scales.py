@@ -8,24 +8,26 @@ from ..ir.expr import Const, Expr, apply, is_op
 from ..ops import OPS
 
 
-def scaled_outer(args: tuple, op: str = "mul") -> Expr | None:
-    """c ⊙ u vᵀ for scalars c as (c u) vᵀ, and a sum of outer products and
-    diagonals over a scalar s, (u vᵀ + diag(a)) / s, as (u / s) vᵀ + diag(a /
-    s): the scale multiplies a vector, not the product's N x K entries."""
-    if op == "div":
-        if args[1].shape:
-            return None
-        terms = args[0].args if is_op(args[0], "add") else (args[0],)
-        divided = [divided_vector(t, args[1]) for t in terms]
-        if any(t is None for t in divided):
-            return None
-        return divided[0] if len(divided) == 1 else apply(OPS["add"], tuple(divided))
+def scaled_outer(args: tuple) -> Expr | None:
+    """c ⊙ u vᵀ for scalars c as (c u) vᵀ: the scale multiplies a vector,
+    not the product's N x K entries."""
     outers = [a for a in args if is_op(a, "outer")]
     scalars = [a for a in args if not a.shape]
     if len(outers) != 1 or len(scalars) != len(args) - 1:
         return None
     u, v = outers[0].args
     return apply(OPS["outer"], (apply(OPS["mul"], (*scalars, u)), v))
+
+
+def divided_outers(args: tuple) -> Expr | None:
+    """(u vᵀ + diag(a)) / s for a scalar s as (u / s) vᵀ + diag(a / s)."""
+    if args[1].shape:
+        return None
+    terms = args[0].args if is_op(args[0], "add") else (args[0],)
+    divided = [divided_vector(t, args[1]) for t in terms]
+    if any(t is None for t in divided):
+        return None
+    return divided[0] if len(divided) == 1 else apply(OPS["add"], tuple(divided))
 
 
 def divided_vector(term: Expr, s: Expr) -> Expr | None:

@@ -43,7 +43,7 @@ from ..ops.einsum_spec import split_spec
 from .lowered_ops import (BROADCAST, BROADCAST_COPY, COPY, EINSUM, FILL, FULL, INDICATOR,
                           LOGICAL_NOT, MASK, MATRIX_TRANSPOSE, MULTI_DOT, ORDERED_CONTRACT,
                           SUBTRACT_PRODUCT, TENSORDOT)
-from .lowered_scales import scaled_outer
+from .lowered_scales import divided_outers, scaled_outer
 from .results import held, results, viewed
 from .updates import update
 
@@ -383,12 +383,15 @@ def _indicator(node: Apply, k: Expr) -> Expr | None:
     if k.shape != node.shape or c == d \
             or not all(r is None or is_op(r, "ones") for r in (rest, other)):
         return None
-    def scaled(number, mask):
-        cast = apply(INDICATOR, (mask,))
-        return cast if number == 1 else apply(OPS["mul"], (const(number), cast))
     if d == 0:
-        return scaled(c, k)
-    return apply(OPS["add"], (scaled(c, k), scaled(d, apply(LOGICAL_NOT, (k,)))))
+        return _scaled_cast(c, k)
+    return apply(OPS["add"], (_scaled_cast(c, k), _scaled_cast(d, apply(LOGICAL_NOT, (k,)))))
+
+
+def _scaled_cast(number, mask: Expr) -> Expr:
+    """number times the mask cast to the floating type."""
+    cast = apply(INDICATOR, (mask,))
+    return cast if number == 1 else apply(OPS["mul"], (const(number), cast))
 
 
 def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> Expr:
@@ -402,7 +405,9 @@ def _lowered(node: Expr, low: dict, caps: Capabilities, fresh: bool = False) -> 
     if caps.multi_dot and (chain := _chain(node)) is not None:
         return apply(MULTI_DOT, tuple(low[m] for m in chain))
     args = tuple(low[a] for a in node.args)
-    if node.op in ("mul", "div") and (scaled := scaled_outer(args, node.op)) is not None:
+    scaled = scaled_outer(args) if node.op == "mul" else divided_outers(args) \
+        if node.op == "div" else None
+    if scaled is not None:
         return scaled
     if caps.broadcasts and node.op == "mul" and \
             (spread := _broadcast(args, node.shape, fresh)) is not None:

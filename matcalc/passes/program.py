@@ -18,7 +18,7 @@ from ..ir.expr import Apply, Const, Expr, Var, apply, is_const, is_op, postorder
 from ..ops import OPS, matmul, rebuild, transpose, unnamed
 from ..ops.builders import term_key
 from .lowering import inverse_times, plan, scaled
-from .shared import SubSums, twins_of, uses_of
+from .shared import CHEAP as _CHEAP, SubSums, twins_of, uses_of
 
 # Deepest expression one binding may hold: deeper ones are split into named
 # parts, so generated code never nests past what Python compiles.
@@ -26,9 +26,6 @@ MAX_DEPTH = 40
 
 # Most nodes of a sum rebuilt from its unmarked terms (`_Naming._small`).
 SMALL = 64
-
-# Operators that are views or free to recompute: never worth a name.
-_CHEAP = frozenset(name for name, op in OPS.items() if op.cheap)
 
 
 @dataclass(frozen=True)
@@ -148,6 +145,7 @@ def _marked(node: Expr) -> list[Expr]:
 
 
 def _transposes(node: Expr) -> int:
+    """How many transposes a printed expression holds."""
     return sum(is_op(n, "transpose") for n in postorder([node]))
 
 

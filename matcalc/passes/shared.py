@@ -12,8 +12,9 @@ from ..ir.expr import Apply, Expr, is_op
 from ..ops import OPS
 from ..ops.builders import CHAIN
 
-# Operators that cost nothing: a use of one is a use of its argument.
-_CHEAP = frozenset(name for name, op in OPS.items() if op.cheap)
+# Operators that are views or free to recompute: never worth a name, and a
+# use of one is a use of its argument.
+CHEAP = frozenset(name for name, op in OPS.items() if op.cheap)
 
 
 def uses_of(order: list, roots: list, sums: SubSums) -> dict[Expr, int]:
@@ -21,12 +22,12 @@ def uses_of(order: list, roots: list, sums: SubSums) -> dict[Expr, int]:
     repeats its argument, so the argument counts its uses too."""
     uses: dict[Expr, int] = {}
     for node in order:
-        for a in sums.terms(node):
+        for a in sums.record(node):
             uses[a] = uses.get(a, 0) + 1
     for r in roots:
         uses[r] = uses.get(r, 0) + 1
     for node in reversed(order):
-        if isinstance(node, Apply) and node.op in _CHEAP and uses.get(node, 0) > 1:
+        if isinstance(node, Apply) and node.op in CHEAP and uses.get(node, 0) > 1:
             for a in node.args:
                 uses[a] += uses[node] - 1
     return uses
@@ -41,8 +42,9 @@ class SubSums:
         self.by_term: dict[Expr, list[Expr]] = {}
         self.used: dict[Expr, tuple] = {}  # each sum's arguments, a sum for its terms
 
-    def terms(self, node: Expr) -> tuple:
-        """The arguments `node` uses."""
+    def record(self, node: Expr) -> tuple:
+        """Record `node` (a sum: its terms) and return the arguments it uses
+        (`used`): called for each node in order, by `uses_of`."""
         if not is_op(node, "add") or len(set(node.args)) != len(node.args):
             return node.args
         found = next((s for a in node.args for s in self.by_term.get(a, ())
@@ -130,8 +132,8 @@ def _canonical_key(node: Expr, canon: dict) -> tuple:
     if not isinstance(node, Apply):
         return ("leaf", node)
     args = [canon[a] for a in node.args]
-    if node.op in ("add", "mul") or (node.op == "matmul" and not node.shape
-                                      and all(a.ndim == 1 for a in node.args)):
+    dot = node.op == "matmul" and not node.shape and all(a.ndim == 1 for a in node.args)
+    if node.op in ("add", "mul") or dot:
         return (node.op, frozenset(Counter(args).items()), node.params)
     if node.op == "matmul" and node.ndim == 1 and {a.ndim for a in node.args} == {1, 2}:
         (v, m), flip = (node.args, False) if node.args[0].ndim == 1 else (node.args[::-1], True)

@@ -33,7 +33,6 @@ def _helper(name: str) -> Form:
     return Form(lambda a, p: f"_{name}(xp, {', '.join(a)}{kwargs(p)})")
 
 
-
 def _full(value: str, shape: str) -> str:
     """An array of `shape` filled with `value`: `xp.full` of a Python number
     (N - 1 of the sizes too), else (an array scalar, 1 / xp.asarray(N - 1,
@@ -41,6 +40,7 @@ def _full(value: str, shape: str) -> str:
     if "xp." not in value:
         return f"xp.full({shape}, {value}, dtype=dtype, device=device)"
     return f"({value}) * xp.ones({shape}, dtype=dtype, device=device)"
+
 
 FORMS = Forms(default, {
     **PYTHON_SYNTAX,

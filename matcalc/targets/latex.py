@@ -243,6 +243,7 @@ class LatexPrinter(Printer):
         return ([self._diag(cols)] if cols else []) + [body] + ([self._diag(rows)] if rows else [])
 
     def _diag(self, vectors: list[Expr]) -> str:
+        """diag of the vectors' entrywise product."""
         inner = (self.doprint(vectors[0]) if len(vectors) == 1
                  else r" \odot ".join(self.arg(v, P.MUL + 1) for v in vectors))
         return rf"\operatorname{{diag}}\left({inner}\right)"
@@ -274,8 +275,9 @@ class LatexPrinter(Printer):
         """A B; a vector is a column, so x @ A is Aᵀ x, and a vector on the
         left of a product is a row: x @ A @ y is xᵀ A y, x @ y is xᵀ y."""
         a, b = node.args
-        if a.ndim == 1 and b.ndim == 2:  # (A B)ᵀ x = Bᵀ Aᵀ x
-            return f"{self._transposed(b)} {self.arg(a, P.MUL + (not is_op(a, 'matmul')))}", P.MUL
+        if a.ndim == 1 and b.ndim == 2:  # (A B)ᵀ x = Bᵀ Aᵀ x, no brackets round Aᵀ x
+            least = P.MUL if is_op(a, "matmul") else P.MUL + 1
+            return f"{self._transposed(b)} {self.arg(a, least)}", P.MUL
         if a.ndim == 1:
             return f"{self._row(a)} {self.arg(b, P.MUL + 1)}", P.MUL
         left = self.arg(a, P.MUL + 1 if self.elementwise_product(a) else P.MUL)

@@ -158,3 +158,13 @@ def test_every_binding_reads_only_what_is_bound_before_it():
             for program in (r.program, getattr(r, "code", None)):
                 if program is not None:
                     assert not _defined_before_use(program, p), (name, str(r))
+
+
+def test_twins_in_a_sum_collect_in_either_order_of_wrt():
+    """tr(Wᵀ XᵀX W) by W and X: the HVP by X holds (g0 + g1) Wᵀ twice, one
+    product however the variables are listed (with wrt W, X it printed
+    g2 @ W.T + g2 @ W.T, an N·D·K product twice; review of session 14)."""
+    for wrt in ("W, X", "X, W"):
+        p = matcalc.problem("trace(W.T @ X.T @ X @ W)", X="N x D", W="D x K", wrt=wrt)
+        text = str(matcalc.hvp(p))
+        assert "g2 @ W.T + g2 @ W.T" not in text and "2 * (g2 @ W.T)" in text, text

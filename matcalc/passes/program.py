@@ -284,9 +284,11 @@ class _Naming:
         return flipped if _transposes(flipped) < _transposes(body) else body
 
     def _named(self, body: Expr) -> Expr:
-        """`body` with each part of it that is bound replaced by its name."""
+        """`body` with each part of it that is bound replaced by its name
+        (and a sum or product over names rebuilt: g3 + g3 is 2 g3)."""
         return rewrite([body], lambda n, a: self._name_of(n) or (
-            apply(OPS[n.op], a, n.params) if a != n.args else n), self.named)[0]
+            (rebuild(n, a) if is_op(n, "add", "mul") else apply(OPS[n.op], a, n.params))
+            if a != n.args else n), self.named)[0]
 
     def _small(self, plain: Expr) -> bool:
         """Whether `plain` holds at most SMALL nodes besides bound ones (a
@@ -343,6 +345,8 @@ class _Naming:
             if _is_name(name := replaced.get(twin)):
                 replaced[node], depth[node] = (transpose(name) if flip else name), 0
                 opened.add(node)  # what it feeds is rebuilt: (t0ᵀ)ᵀ is t0, t1 + t1 is 2 t1
+                self.plain.setdefault(node, node)  # and a sum rebuilt unmarked names it
+                self.named.setdefault(node, replaced[node])
                 continue
             kind = "forward" if node in self.forward else "backward"
             args = tuple(replaced[a] for a in node.args)

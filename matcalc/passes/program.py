@@ -405,6 +405,7 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
     forward = set(postorder([output]))
     twins = {later: (twin, flip) for later, (twin, flip) in twins_of(order).items()
              if later not in forward or twin in forward}  # the forward pass runs first
+    _without_replaced(order, [output] + grads, uses, sums, twins)
     once = {twin for twin, _ in twins.values() if uses[twin] == 1}  # bound for a twin only
     for later, (twin, _) in twins.items():
         uses[twin] += uses[later]
@@ -419,6 +420,18 @@ def build(problem, seed: Var | None, results: list[tuple[str, str, Expr]],
                         {naming.chosen[n] for n in once if n in naming.chosen})
     return Program(seed, _renumbered(bindings, names.taken - naming.issued),
                    problem.output_name, tuple(gradient_names))
+
+
+def _without_replaced(order: list, roots: list, uses: dict, sums: SubSums,
+                      twins: dict) -> None:
+    """Take from `uses` the uses by nodes never computed: a twin, written
+    as its earlier one's name, and a node only they used (X + (−U Vᵀ)ᵀ
+    after X + (−U Vᵀ) does not use −U Vᵀ's twin)."""
+    keep = set(roots)
+    for node in reversed(order):
+        if node in twins or (uses.get(node, 0) <= 0 and node not in keep):
+            for a in sums.used.get(node, node.args):
+                uses[a] -= 1
 
 
 def _inlined(bindings: list, names: set) -> list:

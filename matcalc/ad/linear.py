@@ -18,8 +18,8 @@ from __future__ import annotations
 import sympy
 
 from ..ir.expr import Apply, Expr, Var, const, is_op, postorder
-from ..ops import (LONG, _coefficient, add, col, diag, div, eye, is_zero, kron, matmul, mul, ones, outer,
-                  reduce_sum, shared_adjoint, solve, transpose)
+from ..ops import (LONG, _coefficient, add, col, diag, div, eye, is_zero, kron, matmul, mul,
+                  ones, outer, reduce_sum, shared_adjoint, solve, transpose)
 from ..ops.functions import cumsum, where
 from ..ops.ones_forms import broadcast_factors
 

@@ -446,14 +446,9 @@ def _inlined(bindings: list, names: set) -> list:
     if not single:
         return bindings
 
-    def visit(node, args):
-        if isinstance(node, Var) and node.name in single:
-            return single[node.name]
-        return apply(OPS[node.op], args, node.params) if isinstance(node, Apply) else node
-
     out = []
     for b in bindings:  # in order: what a binding inlines is itself inlined already
-        expr = rewrite([b.expr], visit)[0]
+        expr = _substituted([b.expr], lambda v: single.get(v.name))[0]
         if b.name in single:
             single[b.name] = expr
         else:
@@ -472,11 +467,21 @@ def _renumbered(bindings: list, taken: set) -> tuple:
     if not by_name:
         return tuple(bindings)
 
-    def visit(node, args):
-        if isinstance(node, Var) and node.name in by_name:
-            return var(by_name[node.name], node.shape, node.structure, node.domain)
-        return apply(OPS[node.op], args, node.params) if isinstance(node, Apply) else node
+    def renamed(v: Var) -> Var | None:
+        return var(by_name[v.name], v.shape, v.structure, v.domain) if v.name in by_name else None
 
-    exprs = rewrite([b.expr for b in bindings], visit)
+    exprs = _substituted([b.expr for b in bindings], renamed)
     return tuple(Binding(by_name.get(b.name, b.name), e, b.role, b.of)
                  for b, e in zip(bindings, exprs))
+
+
+def _substituted(exprs: list, replacement) -> list:
+    """`exprs` with each name that `replacement` (a Var to an expression, or
+    None) maps written as its expression."""
+    def visit(node, args):
+        if isinstance(node, Var):
+            found = replacement(node)
+            return node if found is None else found
+        return apply(OPS[node.op], args, node.params) if isinstance(node, Apply) else node
+
+    return rewrite(exprs, visit)

@@ -72,9 +72,9 @@ def twins_of(order: list) -> dict[Expr, tuple[Expr, bool]]:
         if is_op(node, "name", "adjoint"):  # a mark computes nothing
             canon[node] = canon[node.args[0]]
             continue
-        key = _canonical_key(node, canon)
         chain = _chain_key(node, canon) if is_op(node, "matmul") and node.ndim == 2 else None
-        earlier, canon[node] = first.setdefault(chain or key, (node, len(first)))
+        key = chain or _canonical_key(node, canon)
+        earlier, canon[node] = first.setdefault(key, (node, len(first)))
         if earlier is not node and (node.shape or is_op(node, "matmul")):
             twins[node] = (earlier, False)
         elif chain is not None:
@@ -100,10 +100,8 @@ def _elementwise_of_transposes(node: Expr, canon: dict, of: dict) -> tuple | Non
         return None
     if not all(not a.shape or a in of and a.shape == node.shape for a in node.args):
         return None
-    args = [of[a] if a.shape else canon[a] for a in node.args]
-    if node.op in ("add", "mul"):
-        return (node.op, frozenset(Counter(args).items()), node.params)
-    return (node.op, tuple(args), node.params)
+    return _key(node, [of[a] if a.shape else canon[a] for a in node.args],
+                node.op in ("add", "mul"))
 
 
 def _chain_key(node: Expr, canon: dict) -> tuple | None:
@@ -131,12 +129,15 @@ def _canonical_key(node: Expr, canon: dict) -> tuple:
     product, and the two vectors of a dot product, in any order."""
     if not isinstance(node, Apply):
         return ("leaf", node)
-    args = [canon[a] for a in node.args]
-    dot = node.op == "matmul" and not node.shape and all(a.ndim == 1 for a in node.args)
-    if node.op in ("add", "mul") or dot:
-        return (node.op, frozenset(Counter(args).items()), node.params)
     if node.op == "matmul" and node.ndim == 1 and {a.ndim for a in node.args} == {1, 2}:
         (v, m), flip = (node.args, False) if node.args[0].ndim == 1 else (node.args[::-1], True)
         orient = is_op(m, "transpose") != flip  # vᵀ M and Mᵀ v are one vector
         return ("vector @", canon[v], canon[m.args[0] if is_op(m, "transpose") else m], orient)
-    return (node.op, tuple(args), node.params)
+    dot = node.op == "matmul" and not node.shape and all(a.ndim == 1 for a in node.args)
+    return _key(node, [canon[a] for a in node.args], node.op in ("add", "mul") or dot)
+
+
+def _key(node: Apply, args: list, commutes: bool) -> tuple:
+    """The node's operator and parameters over numbered arguments, in any
+    order where the operator `commutes`."""
+    return (node.op, frozenset(Counter(args).items()) if commutes else tuple(args), node.params)

@@ -222,8 +222,11 @@ class LatexPrinter(Printer):
         arrays = [f for f in factors if f.shape]
         if any(f.ndim == 2 for f in arrays):
             return " ".join(scalars + self._scaled_rows_and_columns(arrays))
-        arrays = [self.arg(f, P.MUL + 1) for f in arrays]
-        return " ".join(scalars + ([r" \odot ".join(arrays)] if arrays else []))
+        return " ".join(scalars + ([self._hadamard(arrays)] if arrays else []))
+
+    def _hadamard(self, factors: list[Expr]) -> str:
+        """Arrays multiplied entrywise: A ⊙ B."""
+        return r" \odot ".join(self.arg(f, P.MUL + 1) for f in factors)
 
     def _scaled_rows_and_columns(self, arrays: list[Expr]) -> list[str]:
         """A matrix product's factors: columns a[:, None] scale the rows,
@@ -234,25 +237,24 @@ class LatexPrinter(Printer):
                 if f.ndim == 1 or is_op(f, "row")]
         mats = [f for f in arrays if f.ndim == 2 and not is_op(f, "col", "row")]
         if len(arrays) == 1 or not (mats or (cols and rows)) or not (cols or rows):
-            return [r" \odot ".join(self.arg(f, P.MUL + 1) for f in arrays)]
+            return [self._hadamard(arrays)]
         if not mats:
             return [self._joined(cols, P.MUL), rf"{self._joined(rows, P.POSTFIX + 1)}^\top"]
-        body = r" \odot ".join(self.arg(f, P.MUL + 1) for f in mats)
+        body = self._hadamard(mats)
         if len(mats) > 1:
             body = self.parenthesize(body)
         return ([self._diag(cols)] if cols else []) + [body] + ([self._diag(rows)] if rows else [])
 
     def _diag(self, vectors: list[Expr]) -> str:
         """diag of the vectors' entrywise product."""
-        inner = (self.doprint(vectors[0]) if len(vectors) == 1
-                 else r" \odot ".join(self.arg(v, P.MUL + 1) for v in vectors))
+        inner = self.doprint(vectors[0]) if len(vectors) == 1 else self._hadamard(vectors)
         return rf"\operatorname{{diag}}\left({inner}\right)"
 
     def _joined(self, vectors: list[Expr], least: int) -> str:
         """Vectors multiplied entrywise, as one operand."""
         if len(vectors) == 1:
             return self.arg(vectors[0], least)
-        return self.parenthesize(r" \odot ".join(self.arg(v, P.MUL + 1) for v in vectors))
+        return self.parenthesize(self._hadamard(vectors))
 
     def term(self, term: Expr, parent: Apply, text: str, prec: int) -> str:
         """A term broadcast over the rows of a matrix sum is 1 bᵀ (a vector

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..ir.expr import Expr, const, is_const, is_op
 from ..ir.shapes import broadcast
-from .builders import _coefficient, add, diag, mul, ones
+from .builders import _broadcast_vector, _coefficient, add, diag, mul, ones
 from .identities import _product, _scaled_identity
 from .rulebook import rule
 
@@ -26,7 +26,7 @@ def mul_eye_diag(*factors: Expr) -> Expr | None:
     if scaled[0] is not None and kept[0].shape:
         kept, scaled = kept[::-1], scaled[::-1]
     vector, (s, identity) = kept[0], (scaled[1], kept[1])
-    v = vector if vector.ndim == 1 else vector.args[0] if is_op(vector, "col", "row") else None
+    v = _broadcast_vector(vector)[1]
     if s is not None and identity.ndim == 2 and v is not None and v.shape[0] == identity.shape[0]:
         # diag(v) is itself built (diag(c 1) = c I), so multiplied again; (s I) / d too
         return mul(const(c), ones(shape), diag(v if is_const(s, 1) else mul(s, v)))
@@ -43,7 +43,7 @@ def mul_vector_diag(*factors: Expr) -> Expr | None:
     if len(kept) != 2 or len(factors) > 4:
         return None
     diagonal, other = kept if is_op(kept[0], "diagm") else kept[::-1]
-    v = other if other.ndim == 1 else other.args[0] if is_op(other, "col", "row") else None
+    v = _broadcast_vector(other)[1]
     if not is_op(diagonal, "diagm") or v is None or v.shape != diagonal.args[0].shape:
         return None
     return mul(const(c), ones(shape), diag(mul(v, diagonal.args[0])))

@@ -2,8 +2,9 @@
 one form for equal products, and no matrix formed where a vector does.
 
 A u vᵀ is (A u) vᵀ: a matrix-vector product where the product with the
-outer product takes a matrix-matrix one (and so for a sum of outer products); xᵀ Aᵀ is A x; (u vᵀ)ᵀ is v uᵀ and
-(c X)ᵀ is c Xᵀ, so the like terms these make are collected.
+outer product takes a matrix-matrix one (and so for a sum of outer
+products); xᵀ Aᵀ is A x; (u vᵀ)ᵀ is v uᵀ and (c X)ᵀ is c Xᵀ, so the like
+terms these make are collected.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from ..ir.expr import Expr, Var, const, is_op
 from ..ir.shapes import broadcast
 from .axes import reduce_sum
-from .builders import _coefficient, add, div, matmul, mul, outer, transpose
+from .builders import _broadcast_vector, _coefficient, add, div, matmul, mul, outer, transpose
 from .identities import _scaled_identity
 from .rulebook import rule
 
@@ -121,9 +122,9 @@ def _scaled_matrix(factors: tuple) -> tuple | None:
     matrices = [f for f in factors if f.ndim == 2 and not is_op(f, "col", "row")]
     if len(matrices) != 1 or is_op(matrices[0], "ones") or matrices[0].shape != shape:
         return None
-    rows = [f.args[0] for f in factors if is_op(f, "col")]
-    cols = [f.args[0] if is_op(f, "row") else f for f in factors
-            if is_op(f, "row") or f.ndim == 1]
+    kinds = [_broadcast_vector(f) for f in factors if f.shape and f is not matrices[0]]
+    rows = [v for kind, v in kinds if kind == "col"]
+    cols = [v for kind, v in kinds if kind == "row"]
     if not rows and not cols:
         return None
     return [f for f in factors if not f.shape], matrices[0], rows, cols

@@ -47,7 +47,7 @@ from ..errors import MatcalcError
 from ..ad.gradient import derive
 from .inputs import prepare
 from ..ir.shapes import fmt
-from .verify import check_settings, draw, relative_error, sizes
+from .verify import check_settings, draw, floored_scale, relative_error, sizes
 
 
 @dataclass(frozen=True)
@@ -374,10 +374,8 @@ def _compare(problem, grads: dict, expected: dict, floors: dict,
 
 def _error(got: np.ndarray, want: np.ndarray, floor: float) -> float:
     """‖got − want‖∞ / max(‖got‖∞, ‖want‖∞, floor); 0 where both are 0."""
-    diff = float(np.max(np.abs(got - want), initial=0.0))
-    scale = max(float(np.max(np.abs(got), initial=0.0)),
-                float(np.max(np.abs(want), initial=0.0)), floor)
-    return diff / scale if scale > 0 else 0.0
+    scale = floored_scale(got, want, floor)
+    return float(np.max(np.abs(got - want), initial=0.0)) / scale if scale > 0 else 0.0
 
 
 def check_against(problem, function, dims=None, seed: int = 0, tol: float = 1e-6,

@@ -245,8 +245,13 @@ def relative_error(g, fd, value: float) -> float:
 
 
 def _scale(g, fd, value: float) -> float:
-    return max(np.max(np.abs(fd), initial=0.0), np.max(np.abs(g), initial=0.0),
-               FLOOR * max(1.0, abs(value)))
+    return floored_scale(g, fd, FLOOR * max(1.0, abs(value)))
+
+
+def floored_scale(g, fd, floor: float) -> float:
+    """max(‖g‖∞, ‖fd‖∞, floor): what an error is relative to."""
+    return max(float(np.max(np.abs(fd), initial=0.0)), float(np.max(np.abs(g), initial=0.0)),
+               floor)
 
 
 # The rounding noise of f is measured, not assumed: f at NOISE_POINTS points

@@ -13,10 +13,11 @@ import types
 
 import numpy as np
 import pytest
+import sympy
 
 import matcalc
 from matcalc import ops
-from matcalc.ir.expr import Apply, apply, const, postorder
+from matcalc.ir.expr import Apply, apply, const, postorder, var
 from matcalc.checks.verify import check as verify_check, domains, draw, sizes
 
 SEEDS = (0, 1)
@@ -538,6 +539,28 @@ def test_symmetry_of_product_chains(expr, symmetric):
         dims = sizes(p, {"N": 4})
         value = evaluate(p.output, {**draw(p, dims, np.random.default_rng(0)), **dims})
         np.testing.assert_allclose(value, value.T, rtol=1e-12, atol=1e-12)
+
+
+def test_symmetry_is_read_through_scalars_and_marks():
+    """Aᵀ (A / 2) and Aᵀ mark(2 S) mark(A) are symmetric: scalars commute out
+    of a chain, and marks and names are their values (the reverse pass
+    builds such chains, before any simplification)."""
+    n = sympy.Symbol("N", positive=True, integer=True)
+    A, S = var("A", (n, n)), var("S", (n, n), structure="symmetric")
+    half = apply(ops.OPS["mul"], (const(0.5), A))
+
+    def mark(x):
+        return apply(ops.OPS["adjoint"], (x,))
+
+    def chain(*fs):
+        return fs[0] if len(fs) == 1 else apply(ops.OPS["matmul"], (chain(*fs[:-1]), fs[-1]))
+
+    At = apply(ops.OPS["transpose"], (A,))
+    assert ops.is_symmetric(chain(At, mark(half)))
+    assert ops.is_symmetric(chain(At, mark(apply(ops.OPS["mul"], (const(2), S))), mark(A)))
+    assert ops.is_symmetric(chain(At, apply(ops.OPS["div"], (S, const(3))), A))
+    assert not ops.is_symmetric(chain(At, mark(half), S))
+    assert not ops.is_symmetric(chain(At, mark(half), mark(A)))
 
 
 @pytest.mark.parametrize("expr, want", [

@@ -35,6 +35,7 @@ Z = var("Z", (N, M, 2))
 K = var("K", (N, M, 1), domain="positive")       # a kept divisor (keepdims)
 U = var("U", (N, 1, M))
 Kc = var("Kc", (N, 1), domain="positive")         # a kept divisor of a matrix
+Y = var("Y", (M, N))
 
 
 def _centred(m, axis=1):
@@ -162,6 +163,7 @@ CASES = {
     "row_coefficient": lambda: row(neg(x)),
     "outer_coefficient": lambda: add(outer(x, _two(w)), outer(mul(s, x), w)),
     "inv_inv": lambda: inv(inv(P)),
+    "inv_transpose": lambda: add(inv(transpose(P)), matmul(inv(transpose(A)), A)),
     "transpose_broadcast": lambda: add(transpose(mul(const(-2), ones((N, M)), w)),
                                        transpose(mul(ones((N, M)), col(x), s))),
     "outer_ones": lambda: add(outer(ones((N,)), w), outer(x, ones((M,)))),
@@ -275,6 +277,11 @@ def test_an_identity_keeps_the_shape_a_dropped_term_broadcast():
 # textbook table, each tested alone: it rewrites its case, and the rewrite
 # has the case's value on random inputs. A case is a node, or (the node, the
 # nodes the forward pass computes).
+def _marked(g):
+    """g behind an adjoint mark, as the reverse pass names it."""
+    return apply(OPS["adjoint"], (g,))
+
+
 DERIVATIVE_CASES = {
     "marked_like_terms": lambda: apply(OPS["add"], (
         mul(const(sympy.Rational(1, 2)), matmul(A, x)),
@@ -290,6 +297,10 @@ DERIVATIVE_CASES = {
         div(C, row(p)))),
     "sum_of_quotient": lambda: reduce_sum(mul(const(-3), div(mul(X, X), row(q))), 0),
     "computed_quotient": lambda: (mul(const(3), col(div(x, p)), X), {div(X, col(p))}),
+    "computed_product": lambda: (  # P⁻¹ (Yᵀ (Y / 2)) P⁻¹ = (Y P⁻¹)ᵀ (Y P⁻¹) / 2, through marks
+        apply(OPS["matmul"], (apply(OPS["matmul"], (inv(P), _marked(matmul(
+            transpose(Y), _marked(mul(const(sympy.Rational(1, 2)), Y)))))), inv(P))),
+        {matmul(Y, inv(P))}),
     "computed_symmetric_product": lambda: (
         apply(OPS["matmul"], (inv(P), apply(OPS["transpose"], (solve(P, S),)))), {solve(P, S)}),
 }

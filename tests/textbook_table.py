@@ -351,6 +351,16 @@ ROWS = [
         "sum(((X - mu) @ inv(S)) * (X - mu)) / 2", "mu",
         "dmu = -inv(S) @ sum(X - mu, axis=0)",
         "Gaussian negative log-likelihood by the mean"),
+    Row("gauss_mle", ML, "X: N x D; mu: D; S: D x D symmetric",
+        "N / 2 * logdet(S) + trace((X - mu) @ inv(S) @ (X - mu).T) / 2", "mu, S",
+        "R = X - mu; Si = inv(S); A = R @ Si; dmu = -Si @ sum(R, axis=0); "
+        "dS = (N * Si - A.T @ A) / 2",
+        "Gaussian maximum likelihood by the mean and the covariance, written inline"),
+    Row("gauss_mle_solve", ML, "X: N x D; mu: D; S: D x D spd",
+        "R = X - mu; nll = 0.5 * sum(R.T * solve(S, R.T)) + N / 2 * log(det(S))", "mu, S",
+        "R = X - mu; B = solve(S, R.T); dmu = -sum(B, axis=1); "
+        "dS = N / 2 * inv(S) - 0.5 * (B @ B.T)",
+        "Gaussian maximum likelihood through a solve"),
     Row("gauss_scalar_var", ML, "X: N x D; w: D; y: N; s2: scalar positive",
         "sum((y - X @ w) ** 2) / (2 * s2) + N / 2 * log(s2)", "w, s2",
         "r = y - X @ w; dw = -X.T @ r / s2; ds2 = N / (2 * s2) - sum(r ** 2) / (2 * s2 ** 2)",

@@ -13,8 +13,8 @@ import sympy
 
 from ..ir.expr import Const, Expr, const, is_const, is_op, rewrite
 from ..ir.shapes import Shape, broadcast
-from .builders import (_broadcast_vector, _coefficient, add, col, div, exp, eye, func, kron,
-                       matmul, mul, neg, ones, outer, rebuild, row, trace)
+from .builders import (_broadcast_vector, _coefficient, add, col, div, exp, eye, func, inv,
+                       kron, matmul, mul, neg, ones, outer, rebuild, row, trace)
 from .axes import reduce_sum, softmax, spread
 from .core import _view, unnamed
 from .rulebook import rule
@@ -430,7 +430,7 @@ def unkron_right_eye(g: Expr, a: Expr) -> Expr | None:
 def solve_scaled_identity(a: Expr, b: Expr) -> Expr | None:
     """A⁻¹ (s I) = s A⁻¹"""
     scale, rest = _scaled_identity(b)
-    return mul(scale, func("inv", a)) if rest is None else None
+    return mul(scale, inv(a)) if rest is None else None
 
 
 @rule("solve")

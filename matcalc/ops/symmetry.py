@@ -38,8 +38,9 @@ def is_symmetric(x: Expr) -> bool:
 
 def _chain(x: Expr, limit: int) -> list[tuple[Expr, bool, bool]] | None:
     """x as a product F₁ ⋯ Fₖ of factors (A, transposed, inverted), reading
-    (AB)ᵀ as BᵀAᵀ, solve(A, B) as A⁻¹B and inv(A) as A⁻¹; None beyond
-    `limit` factors."""
+    (AB)ᵀ as BᵀAᵀ, solve(A, B) as A⁻¹B and inv(A) as A⁻¹, and a name, a
+    mark or a scalar multiple of a matrix as the matrix (scalars commute);
+    None beyond `limit` factors."""
     factors, stack = [], [(x, False, False)]
     while stack:
         if len(factors) + len(stack) > limit:
@@ -51,6 +52,8 @@ def _chain(x: Expr, limit: int) -> list[tuple[Expr, bool, bool]] | None:
             stack.append((node.args[0], not flipped, False))
         elif is_op(node, "inv"):
             stack.append((node.args[0], flipped, True))
+        elif (inner := _scaled(node)) is not None:
+            stack.append((inner, flipped, False))
         elif is_op(node, "matmul", "solve"):
             a, b = node.args
             parts = [(a, flipped, node.op == "solve"), (b, flipped, False)]
@@ -58,6 +61,17 @@ def _chain(x: Expr, limit: int) -> list[tuple[Expr, bool, bool]] | None:
         else:
             factors.append((node, flipped, False))
     return factors
+
+
+def _scaled(x: Expr) -> Expr | None:
+    """M for a name or mark of M, c M and M / c with scalars c; else None."""
+    if is_op(x, "name", "adjoint"):
+        return x.args[0]
+    if is_op(x, "mul", "div"):
+        matrices = [a for a in x.args if a.ndim]
+        if len(matrices) == 1 and (x.op == "mul" or matrices[0] is x.args[0]):
+            return matrices[0]
+    return None
 
 
 def _palindrome(factors: list) -> bool:
@@ -69,4 +83,3 @@ def _palindrome(factors: list) -> bool:
         if a is not b or ia != ib or (ta == tb and not is_symmetric(a)):
             return False
     return k % 2 == 0 or is_symmetric(factors[k // 2][0])
-

@@ -9,8 +9,8 @@ import sympy
 
 from ..ir.expr import Const, Expr, const, is_const, is_op
 from ..ir.shapes import broadcast
-from .builders import (_coefficient, add, col, diag, div, eye, func, is_mask, matmul, mul, neg,
-                       power, row, term_key, trace, transpose, zeros)
+from .builders import (_coefficient, add, col, diag, div, eye, func, inv, is_mask, matmul, mul,
+                       neg, power, row, term_key, trace, transpose, zeros)
 from .axes import _count, expand, expand_dims, reduce_sum
 from .core import unnamed
 from .functions import where
@@ -181,6 +181,14 @@ def row_coefficient(v: Expr) -> Expr | None:
 def inv_inv(x: Expr) -> Expr | None:
     """inv(X⁻¹) = X"""
     return x.args[0] if is_op(x, "inv") else None
+
+
+@rule("inv")
+def inv_transpose(x: Expr) -> Expr | None:
+    """inv(Xᵀ) = (X⁻¹)ᵀ
+
+    (one inverse serves both, and a symmetric X's transpose goes)."""
+    return transpose(inv(x.args[0])) if is_op(x, "transpose") else None
 
 
 def _inverse_pair(a: Expr, b: Expr) -> bool:

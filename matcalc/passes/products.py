@@ -8,9 +8,11 @@ product in a derivative would make the forward pass form it, and does not.
 
 from __future__ import annotations
 
-from ..ir.expr import Expr, is_op
-from ..ops import is_symmetric, matmul, transpose
-from ..ops.builders import inv
+import sympy
+
+from ..ir.expr import Const, Expr, const, is_op
+from ..ops import is_symmetric, matmul, mul, transpose
+from ..ops.builders import _coefficient, inv
 from .collect import _chain
 
 
@@ -39,8 +41,42 @@ def formed(nodes: list) -> Formed:
 def computed_product(node: Expr, computed: set) -> Expr | None:
     """F₁ ⋯ A B ⋯ Fₖ = F₁ ⋯ (A B) ⋯ Fₖ where the forward pass computes A B
     (or (A B)ᵀ = Bᵀ Aᵀ) and A or B is square, so the reused product is no
-    larger than the factor it replaces: Σ⁻¹ Rᵀ R Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹)."""
+    larger than the factor it replaces: Σ⁻¹ Rᵀ R Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹).
+    Scalars and adjoint marks inside the chain are read through (Σ⁻¹ (Rᵀ
+    (R / 2)) Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹) / 2), and only where the rule applies."""
     if not (is_op(node, "matmul")) or node in computed:
+        return None
+    scale, bare = _bare(node, computed)
+    result = _reused(bare, computed)
+    return result if result is None or scale == 1 else mul(const(scale), result)
+
+
+def _bare(x: Expr, computed: set) -> tuple:
+    """(c, M) with x = c M, the adjoint marks and scalar coefficients of
+    x's product chain taken out (down to the values the forward pass
+    computes)."""
+    if x in computed:
+        return sympy.Integer(1), x
+    if is_op(x, "adjoint"):
+        return _bare(x.args[0], computed)
+    c, rest = _coefficient(x)
+    if is_op(x, "div") and isinstance(x.args[1], Const):
+        c, rest = 1 / x.args[1].value, x.args[0]
+    if c != 1 and rest is not None and rest.ndim == 2:
+        d, rest = _bare(rest, computed)
+        return c * d, rest
+    if is_op(x, "transpose"):
+        c, rest = _bare(x.args[0], computed)
+        return c, transpose(rest)
+    if is_op(x, "matmul"):
+        (c, a), (d, b) = (_bare(y, computed) for y in x.args)
+        return c * d, matmul(a, b) if (a, b) != x.args else x
+    return sympy.Integer(1), x
+
+
+def _reused(node: Expr, computed: set) -> Expr | None:
+    """The chain `node` with a product the forward pass computes reused."""
+    if not is_op(node, "matmul"):
         return None
     factors = _chain(node, computed)
     if len(factors) < 3 or any(f.ndim != 2 for f in factors):

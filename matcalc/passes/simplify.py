@@ -442,9 +442,16 @@ CANONICAL = [_unmarked, *(r for r in RULES if r not in (common_scale, positive_f
              sorted_terms]
 
 
-def canonical(expr: Expr) -> Expr:
-    """The canonical form of `expr`, for structural comparison."""
-    return Simplifier(rules=CANONICAL)(expr)
+def canonical(expr: Expr, rounds: int = 8) -> Expr:
+    """The canonical form of `expr`, for structural comparison: simplified
+    again until it stays (a rewrite that leads back to a node still being
+    rewritten stops there, and the next round takes it on)."""
+    for _ in range(rounds):
+        again = Simplifier(rules=CANONICAL)(expr)
+        if again is expr:
+            break
+        expr = again
+    return expr
 
 
 class NamedRule(NamedTuple):

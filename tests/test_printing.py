@@ -12,6 +12,7 @@ from matcalc.ir.expr import Apply, postorder
 from matcalc.frontend.parser import parse_expr
 from matcalc.targets.latex import symbol, to_latex
 from matcalc.targets.text import to_text
+from matcalc.targets.unicode import gradient_unicode
 
 from conftest import AFFINE_SOURCE, EXAMPLES, scope_of
 
@@ -402,3 +403,14 @@ def test_a_coefficient_of_a_quotient_by_a_scalar_joins_its_divisor():
     assert str(g).splitlines()[-2:] == ["∂f/∂r = t0 / f", "∂f/∂M = outer(r, r) / (2 * f)"]
     assert g.latex().splitlines()[-2] == r"\frac{\partial f}{\partial M} &= \frac{r r^\top}{2 f}"
     assert "dM = np.outer(r / (2 * f), r)" in matcalc.codegen(p)  # the scale on a vector
+
+
+def test_a_fraction_over_a_divisor_is_one_fraction():
+    """(1/2) / f prints 1 / (2 * f), as the LaTeX \\frac{1}{2 f} reads (was
+    1 / 2 / f); the code keeps one division of the array by 0.5's inverse."""
+    p = matcalc.problem("sqrt(a) + sum(sqrt(x))", a="scalar positive", x="N positive")
+    g = matcalc.grad(p)
+    assert str(g).splitlines()[-2:] == ["∂f/∂a = 1 / (2 * t0)", "∂f/∂x = 1 / (2 * t1)"]
+    assert g.latex().splitlines()[-3] == r"\frac{\partial f}{\partial a} &= \frac{1}{2 t_{0}} \\"
+    assert "∂f/∂x = 1/(2·t₁)" in gradient_unicode(g)
+    assert "dx = 1 / 2 / t1" in matcalc.codegen(p)

@@ -371,3 +371,23 @@ def test_a_where_inside_a_branch_of_the_same_condition_is_settled():
     values, _ = _inputs(problem)
     expected = _fd_columns(_gradient(module, problem, "X"), values, "X")
     np.testing.assert_allclose(module.hessian(**values), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_scale_that_moves_into_an_outer_product_leaves_it():
+    """The Mahalanobis distance's blocks by x and by mu: solve(S, d) and
+    S⁻¹ d are one vector t1 once S⁻¹ is computed, so outer(t1, t1 + t1) is
+    2 t1 t1ᵀ and its 2 meets the divisor's (was outer(t1, 2 * t1) / f /
+    (2 * f)); the x block is the mu block, bound once."""
+    p = matcalc.parse("x, mu: D\nS: D x D spd\nd = x - mu\nf = sqrt(d @ solve(S, d))\n"
+                      "wrt x, mu")
+    text = str(matcalc.hessian(p))
+    assert "2 * t1" not in text and "outer(t1, t1)" in text
+    lines = dict(line.split(" = ", 1) for line in text.splitlines() if " = " in line)
+    assert lines["H_x"] == lines["H_mu"]
+    module = matcalc.compile(p, hessian=True)
+    values, _ = _inputs(p)
+    blocks = module.hessian(**values)
+    for a in blocks:
+        for b in blocks:
+            expected = _fd_columns(_gradient(module, p, a), values, b)
+            np.testing.assert_allclose(blocks[a][b], expected, rtol=1e-5, atol=1e-6)

@@ -37,7 +37,7 @@ import numpy as np
 import sympy
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, is_op, postorder
-from ..ops import OPS, _coefficient, add, matmul, mul
+from ..ops import OPS, _coefficient, add, matmul, mul, rebuild
 from ..ops.einsum_matrix import matmul_operands, permuted_matmul, tensordot_axes
 from ..ops.einsum_spec import split_spec
 from .lowered_ops import (BROADCAST, BROADCAST_COPY, COPY, EINSUM, FILL, FULL, INDICATOR,
@@ -207,6 +207,10 @@ def _planned(node: Expr, plan: dict, parents: dict, inverted: set, scaled_copies
                                                       for x in args) \
             and any(is_op(x, "mul") and isinstance(x.args[0], Const) for x in args):
         return mul(*args)  # a scale that moved here meets this product's: 2 (2 A) is 4 A
+    if args != node.args and node.op in ("outer", "div"):
+        # a scale that moved in meets the others: outer(u, 2 u) is 2 u uᵀ,
+        # (2 A) / (2 b) is A / b
+        return rebuild(node, args)
     if args != node.args:
         return apply(OPS[node.op], args, node.params)
     return node

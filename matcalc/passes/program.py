@@ -27,6 +27,10 @@ MAX_DEPTH = 40
 # Most nodes of a sum rebuilt from its unmarked terms (`_Naming._small`).
 SMALL = 64
 
+# Operators rebuilt through their builders where names replace their
+# arguments (`_Naming._named`), so the builders' algebra applies to names.
+REBUILT = ("add", "mul", "div", "outer")
+
 
 @dataclass(frozen=True)
 class Binding:
@@ -285,9 +289,10 @@ class _Naming:
 
     def _named(self, body: Expr) -> Expr:
         """`body` with each part of it that is bound replaced by its name
-        (and a sum or product over names rebuilt: g3 + g3 is 2 g3)."""
+        (and a sum, product, quotient or outer product over names rebuilt:
+        g3 + g3 is 2 g3, outer(t1, 2 t1) is 2 outer(t1, t1))."""
         return rewrite([body], lambda n, a: self._name_of(n) or (
-            (rebuild(n, a) if is_op(n, "add", "mul") else apply(OPS[n.op], a, n.params))
+            (rebuild(n, a) if is_op(n, *REBUILT) else apply(OPS[n.op], a, n.params))
             if a != n.args else n), self.named)[0]
 
     def _small(self, plain: Expr) -> bool:

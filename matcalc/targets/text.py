@@ -77,6 +77,20 @@ class TextPrinter(Printer):
                                    params), form.prec
         return self._print_form(node)
 
+    def _print_div(self, node: Apply) -> tuple[str, int]:
+        """a / b; a rational numerator's denominator joins b's: (1/2) / f
+        is 1 / (2 * f)."""
+        return self.rational_quotient(node) or self._print_form(node)
+
+    def rational_quotient(self, node: Apply) -> tuple[str, int] | None:
+        """(p/q) / b as p / (q * b), or None for another numerator."""
+        a, b = node.args
+        if not (isinstance(a, Const) and a.value.is_Rational and a.value.q != 1):
+            return None
+        p, q = sympy.fraction(a.value)
+        bottom = self.product([self.number(q), self.arg(b, P.MUL + 1)])
+        return self.fraction(self.number(p), self.parenthesize(bottom)), P.MUL
+
 
 def to_text(node, symbols=None) -> str:
     """An expression in matcalc's own language."""

@@ -133,6 +133,8 @@ class UnicodePrinter(TextPrinter):
         return f"{left}·{self.arg(b, P.MUL + 1)}", P.MUL
 
     def _print_div(self, node: Apply) -> tuple[str, int]:
+        if (quotient := self.rational_quotient(node)) is not None:
+            return quotient
         a, b = node.args
         left = self.arg(a, P.MUL + 1 if is_op(a, "matmul") else P.MUL)
         return f"{left} / {self.arg(b, P.MUL + 1)}", P.MUL

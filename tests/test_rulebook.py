@@ -163,6 +163,8 @@ CASES = {
     "row_coefficient": lambda: row(neg(x)),
     "outer_coefficient": lambda: add(outer(x, _two(w)), outer(mul(s, x), w)),
     "inv_inv": lambda: inv(inv(P)),
+    "div_repeated_divisor": lambda: add(div(div(const(1), func("sqrt", p)), mul(const(4), power(
+        func("sqrt", p), const(2)))), div(div(const(-2), s), s)),
     "inv_transpose": lambda: add(inv(transpose(P)), matmul(inv(transpose(A)), A)),
     "transpose_broadcast": lambda: add(transpose(mul(const(-2), ones((N, M)), w)),
                                        transpose(mul(ones((N, M)), col(x), s))),

@@ -188,7 +188,8 @@ def inv_transpose(x: Expr) -> Expr | None:
     """inv(Xᵀ) = (X⁻¹)ᵀ
 
     (one inverse serves both, and a symmetric X's transpose goes)."""
-    return transpose(inv(x.args[0])) if is_op(x, "transpose") else None
+    square = x.ndim == 2 and x.shape[0] == x.shape[1]  # else inv's own error, as written
+    return transpose(inv(x.args[0])) if square and is_op(x, "transpose") else None
 
 
 def _inverse_pair(a: Expr, b: Expr) -> bool:

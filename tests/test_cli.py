@@ -425,6 +425,13 @@ def test_check_tries_the_default_sizes_reversed_before_giving_up(tmp_path):
     path.write_text("X: N x D\nA: N x N spd\nf = logdet(X.T @ A @ X)\n", "utf-8")
     proc = run_cli("check", path)
     assert proc.returncode == 0 and "(N=4, D=3;" in proc.stdout.decode("utf-8")
+    # a general A: the 4 x 4 XᵀAX of rank 3 has a finite log|det| at N = 3
+    # (rounding), but finite differences near it are not finite (was a nan
+    # MISMATCH of a right gradient)
+    path.write_text("X: N x D\nA: N x N\nf = logdet(X.T @ A @ X)\n", "utf-8")
+    proc = run_cli("check", path)
+    assert proc.returncode == 0 and "(N=4, D=3;" in proc.stdout.decode("utf-8")
+    assert_bad_input(run_cli("check", path, "--dims", "N=3,D=4"), "not finite near these inputs")
     path.write_text("x: N\ny: N\nz: M\nf = sum(inv(outer(x, y))) + sum(z)\n", "utf-8")
     assert_bad_input(run_cli("check", path), "cannot be evaluated at N = 3, M = 4 (nor with")
     assert "--dims" in run_cli("check", path).stderr.decode("utf-8")

@@ -467,4 +467,10 @@ def _compare(problem, module, values, concrete, rng, tol, eps) -> CheckResult:
         if symmetric:
             asymmetry = relative_error(grads[w], np.transpose(grads[w]), size)
             errors[w], raw[w] = max(errors[w], asymmetry), max(raw[w], asymmetry)
+    if not np.isfinite([sigma, *errors.values(), *uncertain.values()]).all():
+        at = _sizes_text(concrete)
+        raise DomainError(f"{problem.output_name} is not finite near these inputs"
+                          f"{' (' + at + ')' if at else ''}, so finite differences cannot "
+                          f"judge its gradients (a matrix singular there); give inputs in "
+                          f"its domain{_needs(problem)} or other sizes (--dims, dims=)")
     return CheckResult(errors, tol, concrete, value, plain, raw, uncertain, sigma)

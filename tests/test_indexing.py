@@ -60,6 +60,11 @@ PROBLEMS = [
      "P = exp(Q) / sum(exp(Q), axis=3)[..., None]\nf = sum(P * Q)",
      lambda v: jnp.sum(jax.nn.softmax(v["X"].reshape(v["X"].shape[:2] + (2, -1)), axis=3)
                        * v["X"].reshape(v["X"].shape[:2] + (2, -1)))),
+    # a named product of dimensions sizes eye and zeros (a GP's kron(B, Kx) + s I)
+    ("F = E * M\nB: E x E\nK: M x M\ny: F\nf = y @ solve(kron(B, K) + eye(F), y) "
+     "+ sum(zeros(F, F) @ y)",
+     lambda v: v["y"] @ jnp.linalg.solve(jnp.kron(v["B"], v["K"]) + jnp.eye(v["y"].shape[0]),
+                                         v["y"])),
     ("X: B x T x D\nw: D\nf = sum(reshape(X * w, (B, -1)) ** 2) + sum(reshape(X, (-1,))[1:])",
      lambda v: jnp.sum((v["X"] * v["w"]).reshape(v["X"].shape[0], -1) ** 2)
      + jnp.sum(v["X"].reshape(-1)[1:])),

@@ -541,6 +541,33 @@ def test_symmetry_of_product_chains(expr, symmetric):
         np.testing.assert_allclose(value, value.T, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("expr, symmetric", [
+    ("q[:, None] + q[None, :] - 2 * X @ X.T", True),   # squared distances
+    ("exp(-(q[:, None] + q[None, :] - 2 * X @ X.T) / 2) + 0.1 * eye(N)", True),  # an RBF kernel
+    ("q + q[:, None]", True),                             # a vector term broadcasts along rows
+    ("q + 2 * q[:, None]", False),
+    ("outer(q, r) + outer(r, q)", True),
+    ("outer(q, r) - outer(r, q)", False),
+    ("A + A.T + S", True),
+    ("A + 2 * A.T", False),
+    ("kron(S, C)", True),
+    ("kron(S, A)", False),
+    ("unkron_left(kron(S, C) + kron(C, S), C)", True),
+    ("unkron_right(kron(S, C) + kron(C, S), S)", True),
+    ("unkron_left(kron(A, C), C)", False),
+])
+def test_symmetry_of_sums_and_kronecker_products(expr, symmetric):
+    """A sum whose terms are their own transposes as a multiset, and ⊗ and
+    its adjoints of symmetric matrices, are symmetric."""
+    p = matcalc.problem(expr, A="N x N", S="N x N symmetric", C="N x N symmetric",
+                        X="N x D", q="N", r="N")
+    assert ops.is_symmetric(p.output) is symmetric
+    from matcalc.checks.verify import evaluate
+    dims = sizes(p, {"N": 3, "D": 2})
+    value = evaluate(p.output, {**draw(p, dims, np.random.default_rng(0)), **dims})
+    assert np.allclose(value, value.T, rtol=1e-12, atol=1e-12) is symmetric
+
+
 def test_symmetry_is_read_through_scalars_and_marks():
     """Aᵀ (A / 2) and Aᵀ mark(2 S) mark(A) are symmetric: scalars commute out
     of a chain, and marks and names are their values (the reverse pass

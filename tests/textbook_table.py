@@ -361,6 +361,15 @@ ROWS = [
         "R = X - mu; B = solve(S, R.T); dmu = -sum(B, axis=1); "
         "dS = N / 2 * inv(S) - 0.5 * (B @ B.T)",
         "Gaussian maximum likelihood through a solve"),
+    Row("gp_rbf", ML, "X: N x D; y: N; s, noise: scalar positive",
+        "sq = sum(X ** 2, axis=1); D2 = sq[:, None] + sq[None, :] - 2 * X @ X.T; "
+        "Kr = exp(-D2 / 2); K = s * Kr + noise * eye(N); "
+        "nll = 0.5 * y @ solve(K, y) + 0.5 * logdet(K)", "s, noise",
+        "sq = sum(X ** 2, axis=1); D2 = sq[:, None] + sq[None, :] - 2 * X @ X.T; "
+        "Kr = exp(-D2 / 2); K = s * Kr + noise * eye(N); Ki = inv(K); a = Ki @ y; "
+        "G = 0.5 * (Ki - outer(a, a)); ds = sum(G * Kr); dnoise = trace(G)",
+        "Gaussian-process marginal likelihood by the kernel's scale and the noise "
+        "(Rasmussen and Williams, eq. 5.9)"),
     Row("gauss_scalar_var", ML, "X: N x D; w: D; y: N; s2: scalar positive",
         "sum((y - X @ w) ** 2) / (2 * s2) + N / 2 * log(s2)", "w, s2",
         "r = y - X @ w; dw = -X.T @ r / s2; ds2 = N / (2 * s2) - sum(r ** 2) / (2 * s2 ** 2)",

@@ -457,7 +457,7 @@ class ExprBuilder(Transformer_NonRecursive):
                              f"dimension{'s' if (least if any_number else most) != 1 else ''}"
                              f", got {len(args)}")
         shape = []
-        for a in args:
+        for a in map(ops.unnamed, args):  # F = E * n names a product of dimensions
             # a whole expression in dimensions may be a slice's length (N - 1)
             if not (isinstance(a, Const) and (a.value.is_Integer and a.value.is_positive or (
                     a.value.free_symbols and a.value.is_integer

@@ -53,7 +53,7 @@ _READABLE = {"NAME": "a name", "NUMBER": "a number", "INT": "an integer",
              "SCALAR": "'scalar'", "WRT": "'wrt'", "AT": "'at'", "ELLIPSIS": "'...'",
              "STRUCTURE": "'symmetric' or 'spd'",
              "DOMAIN": "'positive', 'sign', 'onehot' or 'int'",
-             "_TIMES": "'x'"}
+             "TIMES": "'x'"}
 
 
 def _expected(names) -> str:

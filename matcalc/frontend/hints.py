@@ -100,6 +100,9 @@ KEYWORDS = {
 # gives the hint, and its groups (before's, then at's) fill `{0}`, `{1}`.
 _MODULE = "|".join(_MODULES)
 SYNTAX = [
+    (r"^\s*\w+(?:\s*,\s*\w+)*\s*:[^=]*?(\d+)$", r"([A-Za-z_]\w*)",
+     "a product of dimensions is named first: write F = {0} * {1} on a line "
+     "before, then F in the shape"),
     (r"^\s*\w+(\s*,\s*\w+)*\s*:[^=]*$", r"[(\[{^,]",
      "declare shapes as N x D (the dimensions joined by x; a vector's is N)"),
     (r"", r"\^\s*T\b", "'^' is not an operator: write X.T for the transpose"),

@@ -92,11 +92,22 @@ class _ProblemBuilder:
             self.variables[str(token)] = var(str(token), shape, structure, domain)
             self.names[str(token)] = self.variables[str(token)]
 
+    def check_separators(self, separators: list) -> None:
+        """`*` separates dimensions as `x` does; a shape that mixes them, as
+        `D x 4 * H`, most likely means a product (4H) by its `*`: refused."""
+        if {str(t) for t in separators} - {"*"} and "*" in separators:
+            star = next(t for t in separators if t == "*")
+            raise self.error(ShapeError, "a shape mixes x and *, which both separate "
+                             "dimensions (D x 4 * H is D x 4 x H); a product of "
+                             "dimensions is named first, as F = 4 * H, then D x F", star)
+
     def shape(self, tree) -> tuple[tuple, str, str]:
         """The declared shape, structure ('', 'symmetric' or 'spd') and
         domain ('', 'positive', 'sign' or 'onehot')."""
         words = {t.type: t for t in tree.children if t.type in ("DOMAIN", "STRUCTURE")}
-        tree.children = [t for t in tree.children if t.type not in ("DOMAIN", "STRUCTURE")]
+        self.check_separators([t for t in tree.children if t.type == "TIMES"])
+        tree.children = [t for t in tree.children
+                         if t.type not in ("DOMAIN", "STRUCTURE", "TIMES")]
         structure, domain = (str(words[k]) if k in words else "" for k in ("STRUCTURE", "DOMAIN"))
         if tree.data == "scalar_shape":
             if domain == "int":

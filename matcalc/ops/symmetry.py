@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..ir.expr import Apply, Expr, Var, is_op
+from collections import Counter
+
+from ..ir.expr import Apply, Const, Expr, Var, is_op
 from .core import OPS
 
 # Longest matrix-product chain read factor by factor (for like terms in any
@@ -31,9 +33,38 @@ def is_symmetric(x: Expr) -> bool:
     if kind == "chain":
         factors = _chain(x, CHAIN)
         return factors is not None and _palindrome(factors)
+    if kind == "args" and x.op == "add":  # the other terms pair off as transposes
+        return _transposed_pairs([a for a in x.args if a.ndim == 1 or not is_symmetric(a)])
     if kind == "args":  # a vector term broadcasts along rows: not symmetric
         return all(a.ndim != 1 and is_symmetric(a) for a in x.args)
     return False
+
+
+def _transposed_pairs(terms: list) -> bool:
+    """Whether the terms of a sum are, as a multiset, their own transposes
+    (v[:, None] + v[None, :], c A + c Aᵀ, u vᵀ + v uᵀ): then so is the sum."""
+    keys = Counter(map(_oriented, terms))
+    return all(keys[(c, base, flipped)] == keys[(c, base, not flipped)]
+               for c, base, flipped in keys)
+
+
+def _oriented(t: Expr) -> tuple:
+    """(c, base, flipped) with t = c · base, or c · baseᵀ when flipped: a row
+    v[None, :] (or a vector, broadcast along rows) is the column v[:, None]
+    flipped, and of u vᵀ and v uᵀ one is the other flipped."""
+    c = 1
+    if is_op(t, "mul") and len(t.args) == 2 and isinstance(t.args[0], Const):
+        c, t = t.args[0].value, t.args[1]
+    if t.ndim == 1 or is_op(t, "row"):
+        return c, ("col", t if t.ndim == 1 else t.args[0]), True
+    if is_op(t, "col"):
+        return c, ("col", t.args[0]), False
+    if is_op(t, "outer"):
+        u, v = t.args
+        return (c, ("outer", u, v), False) if hash(u) <= hash(v) else (c, ("outer", v, u), True)
+    if is_op(t, "transpose"):
+        return c, t.args[0], True
+    return c, t, False
 
 
 def _chain(x: Expr, limit: int) -> list[tuple[Expr, bool, bool]] | None:

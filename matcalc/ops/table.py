@@ -390,15 +390,16 @@ def _unkron_shape(s, p):
 
 _register(Op("kron", _kron_shape,
              lambda g, n, i: (unkron_left if i == 0 else unkron_right)(g, n.args[1 - i]),
-             nargs=2, jvp=_product_rule(kron),
+             nargs=2, jvp=_product_rule(kron), symmetry="args",  # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ
              rule='product rule', identity='<G, A ⊗ B> = <unkron(G, B), A>'))
 # The adjoints of kron(A, B) = [A_ij B]: unkron_left(G, B)_ij = <G_ij block, B>
-# and unkron_right(G, A) = sum_ij A_ij (G_ij block).
+# and unkron_right(G, A) = sum_ij A_ij (G_ij block); symmetric for symmetric
+# G and B (G_ji block = G_ij blockᵀ) or G and A.
 _register(Op("unkron_left", _unkron_shape,
              lambda g, n, i: kron(g, n.args[1]) if i == 0 else unkron_right(n.args[0], g),
-             nargs=2, jvp=_product_rule(functools.partial(func, "unkron_left")),
+             nargs=2, jvp=_product_rule(functools.partial(func, "unkron_left")), symmetry="args",
              rule='product rule', identity='<A, unkron(G, B)> = <A ⊗ B, G>'))
 _register(Op("unkron_right", _unkron_shape,
              lambda g, n, i: kron(n.args[1], g) if i == 0 else unkron_left(n.args[0], g),
-             nargs=2, jvp=_product_rule(functools.partial(func, "unkron_right")),
+             nargs=2, jvp=_product_rule(functools.partial(func, "unkron_right")), symmetry="args",
              rule='product rule', identity='<B, unkron_r(G, A)> = <A ⊗ B, G>'))

@@ -390,7 +390,20 @@ def test_reductions_have_numpy_semantics(fn, axis, shape):
 
 # ------------------------------------------------------------- domains ---
 
-@pytest.mark.parametrize("fn", ["log", "sqrt", "log1p"])
+@pytest.mark.parametrize("text", ["log1p(X)", "log1p(-X)", "log(1 - X)", "log1p(X / 2)"])
+def test_log1p_inputs_are_drawn_in_its_domain(text):
+    """log1p takes x > -1 (it said x > 0, and drew X > 0, where log(1 - X)
+    is not defined): X is drawn with |X| < 1, so ±X is in the domain."""
+    p = matcalc.problem(f"sum({text} * Y)", X="N x D", Y="N x D")
+    assert ops.OPS["log1p"].domain == "above_minus_one"
+    assert domains(p) == {"X": "above_minus_one"}
+    for seed in range(5):
+        values = draw(p, sizes(p), np.random.default_rng(seed))
+        assert np.all(np.abs(values["X"]) < 1)
+    assert matcalc.check(p).ok
+
+
+@pytest.mark.parametrize("fn", ["log", "sqrt"])
 def test_positive_domain_inputs_are_drawn_positive(fn):
     p = matcalc.problem(f"sum({fn}(X) * Y)", X="N x D", Y="N x D")
     assert ops.OPS[fn].domain == "positive"

@@ -26,6 +26,7 @@ def sample(v, shape: tuple, need, rng) -> np.ndarray | float:
     declared domain, else in the domain its functions `need`; an integer
     input's `need` is the size of the axis it indexes."""
     kind = "spd" if v.structure == "spd" else need
+    kind = "unit" if kind == "above_minus_one" else kind  # log1p(±x) at |x| < 1
     if v.domain == "int":  # indices into an axis of `need` entries
         return rng.integers(need or 1, size=shape)
     if v.domain == "onehot":

@@ -129,7 +129,9 @@ def _not_a_dimension(problem, name: str) -> str:
 
 
 def domains(problem) -> dict[str, str]:
-    """'positive', 'unit' (|x| < 1), 'above_one' (x > 1) or 'spd' for each
+    """'positive', 'unit' (|x| < 1), 'above_one' (x > 1), 'above_minus_one'
+    (x > -1: log1p's, drawn as 'unit', so that ±x, 1 - x and x / 2 are in
+    it too) or 'spd' for each
     variable some function restricts (an spd need wins over the others)."""
     need: dict[str, str] = {}
     for node in postorder([problem.output]):
@@ -145,7 +147,7 @@ def domains(problem) -> dict[str, str]:
         arg = node.args[0]
         if domain == "spd" and isinstance(arg, Var):
             need[arg.name] = "spd"
-        elif domain in ("positive", "unit", "above_one"):
+        elif domain in ("positive", "unit", "above_one", "above_minus_one"):
             for leaf in postorder([arg]):
                 if isinstance(leaf, Var) and need.get(leaf.name) != "spd":
                     need[leaf.name] = domain
@@ -170,6 +172,7 @@ def _in_range(given: dict, ranges: dict[str, int]) -> None:
 
 
 DOMAIN_WORDS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x > 1",
+                "above_minus_one": "x > -1",
                 "spd": "a symmetric positive definite matrix"}
 
 

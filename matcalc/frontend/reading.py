@@ -106,7 +106,8 @@ def misread_function(problem) -> ParseError | None:
 
 
 # What an elementwise function's domain takes, in words.
-DOMAINS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x ≥ 1"}
+DOMAINS = {"positive": "x > 0", "unit": "|x| < 1", "above_one": "x ≥ 1",
+           "above_minus_one": "x > -1"}
 
 
 def constant_value(node: Expr, values: dict) -> float | None:

@@ -205,7 +205,7 @@ elementwise("sigmoid", lambda g, x, y: mul(g, y, sub(const(1), y)))
 elementwise("relu", lambda g, x, y: mul(g, func("step", x)))
 elementwise("step", _flat)
 elementwise("softplus", lambda g, x, y: mul(g, func("sigmoid", x)))
-elementwise("log1p", lambda g, x, y: div(g, add(const(1), x)), "positive")
+elementwise("log1p", lambda g, x, y: div(g, add(const(1), x)), "above_minus_one")
 
 elementwise("tan", lambda g, x, y: mul(g, add(const(1), power(y, const(2)))))
 elementwise("arcsin",

@@ -563,6 +563,9 @@ def test_symmetry_of_product_chains(expr, symmetric):
     ("outer(q, r) - outer(r, q)", False),
     ("A + A.T + S", True),
     ("A + 2 * A.T", False),
+    ("X.T @ (q[:, None] * X)", True),                    # Xᵀ diag(q) X
+    ("(A * q) @ S @ (A * q).T", True),                     # A diag(q) S diag(q) Aᵀ
+    ("A.T @ (q[:, None] * S)", False),
     ("kron(S, C)", True),
     ("kron(S, A)", False),
     ("unkron_left(kron(S, C) + kron(C, S), C)", True),

@@ -36,6 +36,7 @@ K = var("K", (N, M, 1), domain="positive")       # a kept divisor (keepdims)
 U = var("U", (N, 1, M))
 Kc = var("Kc", (N, 1), domain="positive")         # a kept divisor of a matrix
 Y = var("Y", (M, N))
+Yh = var("Yh", (N, M), domain="onehot")
 
 
 def _centred(m, axis=1):
@@ -299,6 +300,9 @@ DERIVATIVE_CASES = {
         div(C, row(p)))),
     "sum_of_quotient": lambda: reduce_sum(mul(const(-3), div(mul(X, X), row(q))), 0),
     "computed_quotient": lambda: (mul(const(3), col(div(x, p)), X), {div(X, col(p))}),
+    "known_sum": lambda: reduce_sum(apply(OPS["add"], (  # 0.9 + 0.1 + 3 in each row
+        mul(const(sympy.Rational(9, 10)), Yh), const(sympy.Rational(1, 10) / M),
+        mul(const(3), func("softmax", X, axis=1)))), 1),
     "computed_product": lambda: (  # P⁻¹ (Yᵀ (Y / 2)) P⁻¹ = (Y P⁻¹)ᵀ (Y P⁻¹) / 2, through marks
         apply(OPS["matmul"], (apply(OPS["matmul"], (inv(P), _marked(matmul(
             transpose(Y), _marked(mul(const(sympy.Rational(1, 2)), Y)))))), inv(P))),

@@ -170,3 +170,13 @@ def test_twins_in_a_sum_collect_in_either_order_of_wrt():
         text = str(matcalc.hvp(p))
         assert text.splitlines()[-1 if wrt == "W, X" else -2] == \
             "Hv_X = 2 * (t0.T @ v_W.T) + 2 * (g0 @ W.T)", text
+
+
+def test_a_symmetric_factor_is_its_own_transpose_in_a_twin():
+    """Multivariate regression by B and S: (S⁻¹ Rᵀ)ᵀ and R S⁻¹ are one
+    matrix, as S⁻¹ is symmetric, so the code computes -Xᵀ t1ᵀ (it formed R S⁻¹
+    again, one more N·K² product)."""
+    p = matcalc.parse("X: N x D\nY: N x K\nB: D x K\nS: K x K spd\nR = Y - X @ B\n"
+                      "nll = N / 2 * logdet(S) + 0.5 * trace(inv(S) @ R.T @ R)\nwrt B, S")
+    assert matcalc.check(p).ok
+    assert "    dB = -(X.T @ t1.T)\n" in matcalc.codegen(p)

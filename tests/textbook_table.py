@@ -361,6 +361,16 @@ ROWS = [
         "R = X - mu; B = solve(S, R.T); dmu = -sum(B, axis=1); "
         "dS = N / 2 * inv(S) - 0.5 * (B @ B.T)",
         "Gaussian maximum likelihood through a solve"),
+    Row("label_smoothing", ML, "X: N x D; Y: N x K onehot; W: D x K; b: K",
+        "Ts = 0.9 * Y + 0.1 / K; loss = -sum(Ts * log_softmax(X @ W + b, axis=1)) / N", "W, b",
+        "Ts = 0.9 * Y + 0.1 / K; E = softmax(X @ W + b, axis=1) - Ts; "
+        "dW = X.T @ E / N; db = sum(E, axis=0) / N",
+        "softmax cross-entropy with label smoothing (Szegedy et al. 2016): a smoothed "
+        "target's rows sum to 1"),
+    Row("distillation", ML, "Zt, Z: N x K; tau: scalar positive",
+        "Pt = softmax(Zt / tau, axis=1); loss = -sum(Pt * log_softmax(Z / tau, axis=1)) / N",
+        "Z", "Pt = softmax(Zt / tau, axis=1); dZ = (softmax(Z / tau, axis=1) - Pt) / (N * tau)",
+        "knowledge distillation (Hinton et al. 2015): soft targets' rows sum to 1"),
     Row("gp_rbf", ML, "X: N x D; y: N; s, noise: scalar positive",
         "sq = sum(X ** 2, axis=1); D2 = sq[:, None] + sq[None, :] - 2 * X @ X.T; "
         "Kr = exp(-D2 / 2); K = s * Kr + noise * eye(N); "

@@ -16,7 +16,7 @@ def _base_power(x: Expr) -> tuple:
 
 @rule("div")
 def div_repeated_divisor(a: Expr, b: Expr) -> Expr | None:
-    """(k / bᵖ) / (c bᵠ) = k / (c bᵖ⁺ᵠ)
+    """(k / b ** p) / (c b ** q) = k / (c b ** (p + q))
 
     for numbers k, c, p and q: −1 / (4 a^{3/2}) for √a's second
     derivative, not 1 / t / t / (4 t). A numerator that is no number

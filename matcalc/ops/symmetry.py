@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..ir.expr import Apply, Const, Expr, Var, is_op
+from ..ir.expr import Apply, Const, Expr, Var, apply, is_op
 from .core import OPS
 
 # Longest matrix-product chain read factor by factor (for like terms in any
@@ -85,6 +85,9 @@ def _chain(x: Expr, limit: int) -> list[tuple[Expr, bool, bool]] | None:
             stack.append((node.args[0], flipped, True))
         elif (inner := _scaled(node)) is not None:
             stack.append((inner, flipped, False))
+        elif (scaled := _row_scaled(node)) is not None:  # v[:, None] ⊙ M = diag(v) M
+            parts = [(scaled[0], flipped, False), (scaled[1], flipped, False)]
+            stack.extend(parts if flipped else parts[::-1])
         elif is_op(node, "matmul", "solve"):
             a, b = node.args
             parts = [(a, flipped, node.op == "solve"), (b, flipped, False)]
@@ -102,6 +105,19 @@ def _scaled(x: Expr) -> Expr | None:
         matrices = [a for a in x.args if a.ndim]
         if len(matrices) == 1 and (x.op == "mul" or matrices[0] is x.args[0]):
             return matrices[0]
+    return None
+
+
+def _row_scaled(x: Expr) -> tuple | None:
+    """(diag(v), M) for v[:, None] ⊙ M, (M, diag(v)) for M ⊙ v[None, :] or
+    M ⊙ v, of a matrix M: a diagonal factor of a product chain."""
+    if not (is_op(x, "mul") and len(x.args) == 2 and x.ndim == 2):
+        return None
+    for v, m in (x.args, x.args[::-1]):
+        if m.shape == x.shape and is_op(v, "col"):
+            return apply(OPS["diagm"], (v.args[0],)), m
+        if m.shape == x.shape and (is_op(v, "row") or v.ndim == 1):
+            return m, apply(OPS["diagm"], (v.args[0] if v.ndim == 2 else v,))
     return None
 
 

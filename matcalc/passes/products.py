@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sympy
 
-from ..ir.expr import Const, Expr, const, is_op
+from ..ir.expr import Expr, const, is_op
 from ..ops import is_symmetric, matmul, mul, transpose
 from ..ops.builders import _coefficient, inv
-from .collect import _chain
+from ..ops.symmetry import CHAIN
 
 
 class Formed(frozenset):
@@ -46,41 +46,44 @@ def computed_product(node: Expr, computed: set) -> Expr | None:
     (R / 2)) Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹) / 2), and only where the rule applies."""
     if not (is_op(node, "matmul")) or node in computed:
         return None
-    scale, bare = _bare(node, computed)
-    result = _reused(bare, computed)
+    chain = _bare_chain(node, computed)
+    if chain is None or len(chain[1]) < 3 or any(f.ndim != 2 for f in chain[1]):
+        return None
+    scale, factors = chain
+    result = _reused(factors, computed)
     return result if result is None or scale == 1 else mul(const(scale), result)
 
 
-def _bare(x: Expr, computed: set) -> tuple:
-    """(c, M) with x = c M, the adjoint marks and scalar coefficients of
-    x's product chain taken out (down to the values the forward pass
-    computes)."""
-    if x in computed:
-        return sympy.Integer(1), x
-    if is_op(x, "adjoint"):
-        return _bare(x.args[0], computed)
-    c, rest = _coefficient(x)
-    if is_op(x, "div") and isinstance(x.args[1], Const):
-        c, rest = 1 / x.args[1].value, x.args[0]
-    if c != 1 and rest is not None and rest.ndim == 2:
-        d, rest = _bare(rest, computed)
-        return c * d, rest
-    if is_op(x, "transpose"):
-        c, rest = _bare(x.args[0], computed)
-        return c, transpose(rest)
-    if is_op(x, "matmul"):
-        (c, a), (d, b) = (_bare(y, computed) for y in x.args)
-        return c * d, matmul(a, b) if (a, b) != x.args else x
-    return sympy.Integer(1), x
+def _bare_chain(node: Expr, computed: set) -> tuple | None:
+    """(c, [F₁, …, Fₖ]) with node = c F₁ ⋯ Fₖ, reading (AB)ᵀ as BᵀAᵀ and
+    through adjoint marks and scalar coefficients; values the forward pass
+    computes are whole factors. None past CHAIN factors (a long chain is
+    taken as it is, at no cost per node)."""
+    scale, factors, stack = sympy.Integer(1), [], [(node, False)]
+    while stack:
+        if len(factors) + len(stack) > CHAIN:
+            return None
+        x, flipped = stack.pop()
+        c, rest = _coefficient(x)
+        if x is not node and x in computed:
+            factors.append(transpose(x) if flipped else x)
+        elif is_op(x, "adjoint"):
+            stack.append((x.args[0], flipped))
+        elif c != 1 and rest is not None and rest.ndim == 2:
+            scale *= c
+            stack.append((rest, flipped))
+        elif is_op(x, "transpose"):
+            stack.append((x.args[0], not flipped))
+        elif is_op(x, "matmul"):
+            parts = [(a, flipped) for a in x.args]
+            stack.extend(parts if flipped else parts[::-1])  # popped left to right
+        else:
+            factors.append(transpose(x) if flipped else x)
+    return scale, factors
 
 
-def _reused(node: Expr, computed: set) -> Expr | None:
-    """The chain `node` with a product the forward pass computes reused."""
-    if not is_op(node, "matmul"):
-        return None
-    factors = _chain(node, computed)
-    if len(factors) < 3 or any(f.ndim != 2 for f in factors):
-        return None
+def _reused(factors: list, computed: set) -> Expr | None:
+    """The chain F₁ ⋯ Fₖ with a product the forward pass computes reused."""
     for i, (a, b) in enumerate(zip(factors, factors[1:])):
         if a.shape[0] != a.shape[1] and b.shape[0] != b.shape[1]:
             continue

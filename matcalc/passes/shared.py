@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..ir.expr import Apply, Expr, is_op
-from ..ops import OPS
+from ..ops import OPS, is_symmetric
 from ..ops.builders import CHAIN
 
 # Operators that are views or free to recompute: never worth a name, and a
@@ -81,7 +81,8 @@ def twins_of(order: list) -> dict[Expr, tuple[Expr, bool]]:
             twin = flipped.get(chain)
             if twin is not None and twin is not node:
                 twins[node] = (twin, True)
-            flipped.setdefault(("chain", tuple((c, not t) for c, t in reversed(chain[1]))), node)
+            flipped.setdefault(("chain", tuple((c, t if t is None else not t)
+                                               for c, t in reversed(chain[1]))), node)
         elif (untransposed := _elementwise_of_transposes(node, canon, of)) in first:
             twins[node] = (first[untransposed][0], True)
         if node in twins and twins[node][1]:
@@ -119,9 +120,14 @@ def _chain_key(node: Expr, canon: dict) -> tuple | None:
         if is_op(x, "matmul") and all(a.ndim == 2 for a in x.args):
             a, b = x.args
             stack.extend([(a, True), (b, True)] if flip else [(b, False), (a, False)])
-        else:
-            factors.append((canon[x], flip))
+        else:  # a symmetric factor is its own transpose: None, either way
+            factors.append((canon[x], None if _square_symmetric(x) else flip))
     return ("chain", tuple(factors))
+
+
+def _square_symmetric(x: Expr) -> bool:
+    """Whether x is a square matrix equal to its transpose by its structure."""
+    return x.ndim == 2 and x.shape[0] == x.shape[1] and is_symmetric(x)
 
 
 def _canonical_key(node: Expr, canon: dict) -> tuple:
@@ -131,8 +137,9 @@ def _canonical_key(node: Expr, canon: dict) -> tuple:
         return ("leaf", node)
     if node.op == "matmul" and node.ndim == 1 and {a.ndim for a in node.args} == {1, 2}:
         (v, m), flip = (node.args, False) if node.args[0].ndim == 1 else (node.args[::-1], True)
-        orient = is_op(m, "transpose") != flip  # vᵀ M and Mᵀ v are one vector
-        return ("vector @", canon[v], canon[m.args[0] if is_op(m, "transpose") else m], orient)
+        base = m.args[0] if is_op(m, "transpose") else m
+        orient = is_op(m, "transpose") != flip and not _square_symmetric(base)  # vᵀ M is Mᵀ v
+        return ("vector @", canon[v], canon[base], orient)
     dot = node.op == "matmul" and not node.shape and all(a.ndim == 1 for a in node.args)
     return _key(node, [canon[a] for a in node.args], node.op in ("add", "mul") or dot)
 

@@ -31,6 +31,7 @@ from .broadcast_forms import broadcast_forms
 from .divisors import common_divisor, computed_quotient, sum_of_quotient
 from .masks import masked_branch
 from .products import computed_product, computed_symmetric_product, formed
+from .row_sums import known_sum
 from .collect import (_unmark, common_elementwise_factor, common_factor,
                       marked_like_terms, sum_of_sums)
 
@@ -143,33 +144,6 @@ def broadcast_common_factor(node: Expr, computed: set) -> Expr | None:
     return None
 
 
-def _scaled_domain(node: Expr, domain: str) -> tuple | None:
-    """(c, Y) for c · Y (through names and adjoint marks) with Y a variable
-    declared `domain`."""
-    c, rest = _coefficient(_unmark(node))
-    rest = _unmark(rest) if rest is not None else None
-    if domain == "onehot" and is_op(rest, "gather") and is_op(rest.args[0], "eye"):
-        return c, rest  # eye(C)[labels]: one-hot rows
-    return (c, rest) if isinstance(rest, Var) and rest.domain == domain else None
-
-
-def onehot_sum(node: Expr, computed: set) -> Expr | None:
-    """Each row of a onehot Y (or of eye(C)[labels]) has one 1: sum(c Y,
-    axis=1) = c 1, sum(c Y) = c N (for a onehot vector y, sum(c y) = c)."""
-    if not (is_op(node, "sum")):
-        return None
-    found = _scaled_domain(node.args[0], "onehot")
-    if found is None:
-        return None
-    c, y = found
-    axis = node.param("axis")
-    if y.ndim == 2 and axis == 1:
-        return mul(const(c), ones(y.shape[:1]))
-    if axis is None:
-        return const(c * sympy.Mul(*y.shape[:-1]))
-    return None
-
-
 def common_scale(node: Expr, computed: set) -> Expr | None:
     """c A − c B = c (A − B): a scale shared by every term (up to sign) is
     applied once, to the sum (positive terms first)."""
@@ -251,7 +225,7 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     transpose_of_column,
     kron_sum,
     broadcast_common_factor,
-    onehot_sum,
+    known_sum,
     sum_of_quotient,
     computed_quotient,
     sum_of_sums,

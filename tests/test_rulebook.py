@@ -300,9 +300,6 @@ DERIVATIVE_CASES = {
         div(C, row(p)))),
     "sum_of_quotient": lambda: reduce_sum(mul(const(-3), div(mul(X, X), row(q))), 0),
     "computed_quotient": lambda: (mul(const(3), col(div(x, p)), X), {div(X, col(p))}),
-    "known_sum": lambda: reduce_sum(apply(OPS["add"], (  # 0.9 + 0.1 + 3 in each row
-        mul(const(sympy.Rational(9, 10)), Yh), const(sympy.Rational(1, 10) / M),
-        mul(const(3), func("softmax", X, axis=1)))), 1),
     "computed_product": lambda: (  # P⁻¹ (Yᵀ (Y / 2)) P⁻¹ = (Y P⁻¹)ᵀ (Y P⁻¹) / 2, through marks
         apply(OPS["matmul"], (apply(OPS["matmul"], (inv(P), _marked(matmul(
             transpose(Y), _marked(mul(const(sympy.Rational(1, 2)), Y)))))), inv(P))),
@@ -327,6 +324,22 @@ def test_derivative_rule_rewrites_and_keeps_the_value(name):
         np.testing.assert_allclose(np.asarray(evaluate(rewritten, values), dtype=float),
                                    np.asarray(evaluate(case, values), dtype=float),
                                    rtol=1e-10, atol=1e-12)
+
+
+def test_known_sum_rewrites_and_keeps_the_value():
+    """sum(0.9 Y + 0.1 / M + 3 softmax(X), axis=1) = 4 for one-hot Y, even
+    where the forward pass computes it (a number is no dearer than a name)."""
+    from matcalc.passes.simplify import RULES, known_sum
+    assert known_sum in RULES
+    case = reduce_sum(apply(OPS["add"], (mul(const(sympy.Rational(9, 10)), Yh),
+                                         const(sympy.Rational(1, 10) / M),
+                                         mul(const(3), func("softmax", X, axis=1)))), 1)
+    assert known_sum(case, {case}) is mul(const(4), ones((N,)))
+    for seed in range(3):
+        values = _inputs(case, seed=seed)
+        np.testing.assert_allclose(evaluate(case, values), 4.0, rtol=1e-12)
+    assert known_sum(reduce_sum(mul(const(3), func("softmax", X, axis=1)), 0), set()) is None
+    assert known_sum(reduce_sum(Yh), set()) is const(N)
 
 
 def _divisor_rule(name):

@@ -414,3 +414,15 @@ def test_a_fraction_over_a_divisor_is_one_fraction():
     assert g.latex().splitlines()[-3] == r"\frac{\partial f}{\partial a} &= \frac{1}{2 t_{0}} \\"
     assert "∂f/∂x = 1/(2·t₁)" in gradient_unicode(g)
     assert "dx = 1 / 2 / t1" in matcalc.codegen(p)
+
+
+def test_a_scalar_broadcast_over_a_quotient_is_the_scalar():
+    """(s 1) / b = s / b for b of the full shape: the pseudo-Huber loss's
+    δt1 = (t0 / t2) * t1 (was (ones(N) * t0 / t2) * t1, an N-vector of t0);
+    1 / det(X) by X is -X⁻ᵀ / det(X) (was -(t0 X⁻ᵀ / t0²))."""
+    p = matcalc.problem("sum(delta ** 2 * (sqrt(1 + ((X @ w - y) / delta) ** 2) - 1))",
+                        X="N x D", y="N", w="D", delta="scalar positive", wrt="w, delta")
+    assert "δt1 = (t0 / t2) * t1" in str(matcalc.grad(p)) and matcalc.check(p).ok
+    q = matcalc.problem("1 / det(X)", X="N x N")
+    assert str(matcalc.grad(q)).splitlines()[-1] == "∂f/∂X = -(inv(X).T / t0)"
+    assert matcalc.check(q).ok

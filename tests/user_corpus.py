@@ -61,7 +61,7 @@ class U:
     def sizes(self) -> dict:
         sizes = {**SIZES, **dict(self.dims)}
         for name, a, b in re.findall(r"^\s*(\w+)\s*=\s*(\w+)\s*\*\s*(\w+)\s*$", self.text, re.M):
-            sizes[name] = sizes[a] * sizes[b]
+            sizes[name] = (int(a) if a.isdigit() else sizes[a]) * (int(b) if b.isdigit() else sizes[b])
         return sizes
 
     def wrt(self) -> list:
@@ -122,6 +122,13 @@ class _Namespace:
 
 
 J = _Namespace()
+
+
+def _lstm(xp, G, c, V, T):
+    """An LSTM step's squared error, its four gates sliced from G."""
+    i, f, o, g = (G[:, k * c.shape[1]:(k + 1) * c.shape[1]] for k in range(4))
+    cn = xp.sigmoid(f) * c + xp.sigmoid(i) * xp.tanh(g)
+    return xp.sum((xp.sigmoid(o) * xp.tanh(cn) @ V - T) ** 2) / 2
 
 
 def _sq(xp, a):
@@ -253,6 +260,11 @@ CORPUS = [
     U("attention_qkv", "Q: n x d\nK: m x d\nV: m x d\nT: n x d\n"
       "A = softmax(Q @ K.T / sqrt(d), axis=-1)\nloss = 0.5 * sum((A @ V - T) ** 2)\nwrt Q, K, V",
       lambda xp, Q, K, V, T: 0.5 * _sq(xp, xp.softmax(Q @ K.T / xp.sqrt(Q.shape[1]), axis=-1) @ V - T)),
+    U("lstm_step", "F = H * 4\nX: N x D\nh, c: N x H\nWx: D x F\nWh: H x F\nb: F\nV: H x O\n"
+      "T: N x O\nG = X @ Wx + h @ Wh + b\ni = sigmoid(G[:, 0:H])\nf = sigmoid(G[:, H:2*H])\n"
+      "o = sigmoid(G[:, 2*H:3*H])\ng = tanh(G[:, 3*H:])\ncn = f * c + i * g\n"
+      "loss = sum((o * tanh(cn) @ V - T) ** 2) / 2\nwrt Wx, Wh, b, h, c",
+      lambda xp, X, h, c, Wx, Wh, b, V, T: _lstm(xp, X @ Wx + h @ Wh + b, c, V, T), hvp=True),
     U("self_attention", "X: N x D\nWq, Wk, Wv: D x E\nG: N x E\n"
       "S = (X @ Wq) @ (X @ Wk).T / sqrt(E)\nf = sum(G * (softmax(S, axis=1) @ (X @ Wv)))",
       lambda xp, X, Wq, Wk, Wv, G: xp.sum(G * (xp.softmax((X @ Wq) @ (X @ Wk).T / xp.sqrt(Wq.shape[1]),

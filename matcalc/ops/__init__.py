@@ -12,6 +12,7 @@ rules.
 from . import (diagonal_forms, functions, identities, indexing, ones_forms,  # noqa: F401
                product_forms, rulebook, stable_forms, table, textbook_forms)  # (they register)
 from . import quotient_forms  # noqa: F401  (registers after textbook_forms: tried last)
+from . import block_forms  # noqa: F401  (after indexing, whose unindex it reads)
 from . import einsum as _einsum, permute as _permute  # noqa: F401  (they register)
 from . import reductions  # noqa: F401  (registers max and min, and the written reductions)
 from .builders import (BUILDERS, FLAT, LONG, OPERATORS, _broadcast_vector, _coefficient, add, col,

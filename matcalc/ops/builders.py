@@ -223,6 +223,9 @@ def div(a: Expr, b: Expr) -> Expr:
     c, rest = _coefficient(a)
     if is_op(rest, "ones") and b.shape == shape:
         a = const(c)                                       # (c 1) / b = c / b
+    elif is_op(a, "mul") and b.shape == shape and all(     # (s 1) / b = s / b
+            is_op(f, "ones") or not f.shape for f in a.args) and any(f.shape for f in a.args):
+        a = mul(*(f for f in a.args if not f.shape))
     return _built("div", a, b)
 
 

@@ -1,8 +1,10 @@
-"""Rules for repeated divisors: one power where a textbook writes one."""
+"""Rules for repeated divisors and powers of a divisor: one power where a
+textbook writes one, and a factor the divisor cancels."""
 
 from __future__ import annotations
 
 from ..ir.expr import Const, Expr, const, is_op
+from ..ir.shapes import broadcast
 from .builders import _coefficient, div, mul, power
 from .rulebook import rule
 
@@ -32,3 +34,21 @@ def div_repeated_divisor(a: Expr, b: Expr) -> Expr | None:
     if other is not base:
         return None
     return div(a.args[0], mul(const(c), power(base, const(p + q))))
+
+
+@rule("div")
+def div_cancel_power(a: Expr, b: Expr) -> Expr | None:
+    """(b ⊙ a) / (c b ** p) = a / (c b ** (p - 1))
+
+    for numbers c and p: the derivative of 1 / det(X), -(f X⁻ᵀ) / f², is
+    -X⁻ᵀ / f (where b ≠ 0, as the quotient needs)."""
+    c, rest = _coefficient(b)
+    if rest is None or not is_op(a, "mul"):
+        return None
+    base, p = _base_power(rest)
+    if p == 1 or not any(f is base for f in a.args):
+        return None
+    left = list(a.args)
+    left.remove(base)
+    result = div(mul(*left), mul(const(c), power(base, const(p - 1))))
+    return result if result.shape == broadcast(a.shape, b.shape) else None

@@ -237,6 +237,8 @@ CORPUS = [
     ("declaration-ends-in-x", "x: N x\nf = sum(x)\n", ParseError, 1, 7,
      ["unexpected end of line", "a name or an integer"]),
     ("fractional-dimension", "x: 2.5\nf = sum(x)\n", ParseError, 1, 5, ["unexpected '.5'"]),
+    ("diff-of-a-vector", "x: N\nf = sum(abs(diff(x)))\n", NameResolutionError, 2, 13,
+     ["unknown function 'diff'", "x[1:] - x[:-1]"]),
     ("multiple-of-a-dimension", "H = 3\nW: D x 4H\nf = sum(W)\n", ParseError, 2, 9,
      ["unexpected 'H'", "F = 4 * H"]),
     ("x-and-star-in-a-shape", "H = 3\nW: D x 4 * H\nf = sum(W)\n", ShapeError, 2, 10,

@@ -426,3 +426,11 @@ def test_a_scalar_broadcast_over_a_quotient_is_the_scalar():
     q = matcalc.problem("1 / det(X)", X="N x N")
     assert str(matcalc.grad(q)).splitlines()[-1] == "∂f/∂X = -(inv(X).T / t0)"
     assert matcalc.check(q).ok
+
+
+def test_log_cosh_has_the_tanh_gradient():
+    """sinh(x) / cosh(x) = tanh(x): the log-cosh loss's gradient is Xᵀ tanh(r)
+    (was sinh(t0) / cosh(t0), which overflows to nan past |r| = 710)."""
+    p = matcalc.problem("sum(log(cosh(X @ w - y)))", X="N x D", y="N", w="D", wrt="w")
+    assert str(matcalc.grad(p)).splitlines()[-1] == "∂f/∂w = X.T @ tanh(t0)"
+    assert matcalc.check(p).ok

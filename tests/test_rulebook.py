@@ -167,6 +167,8 @@ CASES = {
     "add_sliced_blocks": lambda: add(  # columns 0 and 2:4 of a 3 x 4 array, column 1 a gap
         unindex(var("G1", (3, 1)), (3, 4), ((None, None, None), (0, 1, None))),
         var("Q", (3, 4)), unindex(var("G2", (3, 2)), (3, 4), ((None, None, None), (2, None, None)))),
+    "div_tangent": lambda: add(div(func("sinh", x), func("cosh", x)),
+                               div(func("sin", y), func("cos", y))),
     "div_cancel_power": lambda: add(div(mul(s, A), mul(const(3), power(s, const(2)))),
                                     div(mul(p, x, y), power(p, const(3)))),
     "div_repeated_divisor": lambda: add(div(div(const(1), func("sqrt", p)), mul(const(4), power(

@@ -51,6 +51,8 @@ FUNCTIONS = {
     "ones_like": "write ones(N, D) with the dimension names",
     "prod": f"prod {_NOT_YET}; exp(sum(log(x))) for positive x",
     "cumprod": f"cumprod {_NOT_YET}; exp(cumsum(log(x))) for positive x",
+    "diff": "write {arg}[1:] - {arg}[:-1] for diff({arg}) (along a matrix's rows: "
+            "{arg}[:, 1:] - {arg}[:, :-1])",
     "heaviside": "write step(x), or where(x > 0, 1, 0)",
     "nuclear_norm": f"the nuclear norm {_NOT_YET}",
     "ravel": _FLATTEN, "flatten": _FLATTEN, "hstack": _JOIN, "vstack": _JOIN,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..ir.expr import Const, Expr, const, is_op
 from ..ir.shapes import broadcast
-from .builders import _coefficient, div, mul, power
+from .builders import _coefficient, div, func, mul, power
 from .rulebook import rule
 
 
@@ -52,3 +52,15 @@ def div_cancel_power(a: Expr, b: Expr) -> Expr | None:
     left.remove(base)
     result = div(mul(*left), mul(const(c), power(base, const(p - 1))))
     return result if result.shape == broadcast(a.shape, b.shape) else None
+
+
+@rule("div")
+def div_tangent(a: Expr, b: Expr) -> Expr | None:
+    """sinh(x) / cosh(x) = tanh(x), sin(x) / cos(x) = tan(x)
+
+    (log cosh's derivative is tanh, which does not overflow where sinh and
+    cosh do)."""
+    for top, bottom, quotient in (("sinh", "cosh", "tanh"), ("sin", "cos", "tan")):
+        if is_op(a, top) and is_op(b, bottom) and a.args[0] is b.args[0]:
+            return func(quotient, a.args[0])
+    return None

@@ -311,6 +311,9 @@ DERIVATIVE_CASES = {
         apply(OPS["matmul"], (apply(OPS["matmul"], (inv(P), _marked(matmul(
             transpose(Y), _marked(mul(const(sympy.Rational(1, 2)), Y)))))), inv(P))),
         {matmul(Y, inv(P))}),
+    "distributed_over_computed": lambda: (  # A (s x + 2 A x) = s A x + 2 A A x, both computed
+        apply(OPS["matmul"], (A, apply(OPS["add"], (mul(s, x), mul(const(2), matmul(A, x)))))),
+        {matmul(A, x), matmul(A, matmul(A, x))}),
     "computed_symmetric_product": lambda: (
         apply(OPS["matmul"], (inv(P), apply(OPS["transpose"], (solve(P, S),)))), {solve(P, S)}),
 }

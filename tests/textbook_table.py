@@ -371,6 +371,10 @@ ROWS = [
         "Pt = softmax(Zt / tau, axis=1); loss = -sum(Pt * log_softmax(Z / tau, axis=1)) / N",
         "Z", "Pt = softmax(Zt / tau, axis=1); dZ = (softmax(Z / tau, axis=1) - Pt) / (N * tau)",
         "knowledge distillation (Hinton et al. 2015): soft targets' rows sum to 1"),
+    Row("kernel_ridge_expanded", ML, "Kk: N x N spd; a, y: N; lam: scalar",
+        "0.5 * a @ Kk @ Kk @ a - y @ Kk @ a + lam / 2 * a @ Kk @ a", "a",
+        "t0 = Kk @ a; da = Kk @ t0 - Kk @ y + lam * t0",
+        "kernel ridge regression in the dual, expanded (Murphy, PML 17.3.9)"),
     Row("gp_rbf", ML, "X: N x D; y: N; s, noise: scalar positive",
         "sq = sum(X ** 2, axis=1); D2 = sq[:, None] + sq[None, :] - 2 * X @ X.T; "
         "Kr = exp(-D2 / 2); K = s * Kr + noise * eye(N); "

@@ -58,6 +58,20 @@ def _product_of(factors: list) -> Expr:
     return result
 
 
+def _computed_up_to_scalars(chain: list, computed: set) -> bool:
+    """Whether the product of `chain`, its marks dissolved and its scalar
+    factors taken out, is a value the forward pass computes (K (λ a / 2) is
+    λ/2 K a): a like term of that value, which factoring K out would hide."""
+    return _scalars_out(_product_of([_unmark(f) for f in chain])) in computed
+
+
+def _scalars_out(x: Expr) -> Expr:
+    """x with its scalar factors taken out (s ⊙ v is v)."""
+    while is_op(x, "mul") and sum(1 for a in x.args if a.shape) == 1:
+        x = next(a for a in x.args if a.shape)
+    return x
+
+
 def common_factor(node: Expr, computed: set) -> Expr | None:
     """c P A + d P B = P (c A + d B) and c A Q + d B Q = (c A + d B) Q: a
     matrix factor two terms share is applied once (−S⁻¹AS⁻¹ − S⁻¹AᵀS⁻¹ =
@@ -69,7 +83,8 @@ def common_factor(node: Expr, computed: set) -> Expr | None:
         c, rest = _coefficient(_unmark(t))
         if is_op(rest, "matmul") and rest not in computed:
             chain = _chain(rest, computed)
-            if all(m.ndim == 2 for m in chain[1:-1]):  # (X u) @ v is a dot, no chain
+            if all(m.ndim == 2 for m in chain[1:-1]) and not _computed_up_to_scalars(
+                    chain, computed):  # (X u) @ v is a dot, no chain
                 chains.append((t, c, chain))
     for end in (0, -1):
         for i, (t, c, f) in enumerate(chains):

@@ -11,9 +11,10 @@ from __future__ import annotations
 import sympy
 
 from ..ir.expr import Expr, const, is_op
-from ..ops import is_symmetric, matmul, mul, transpose
+from ..ops import add, is_symmetric, matmul, mul, transpose
 from ..ops.builders import _coefficient, inv
 from ..ops.symmetry import CHAIN
+from .collect import _scalars_out, _unmark
 
 
 class Formed(frozenset):
@@ -96,6 +97,25 @@ def _reused(factors: list, computed: set) -> Expr | None:
                 for f in out[1:]:
                     result = matmul(result, f)
                 return result
+    return None
+
+
+def distributed_over_computed(node: Expr, computed: set) -> Expr | None:
+    """P (c A + d B) = c P A + d P B where the forward pass computes P A and
+    P B (up to scalars), and likewise on the right: the reverse pass sums
+    the adjoints of a shared x @ P before it multiplies them by P, and the
+    products, once apart, are like terms of the values computed (K (λ a / 2
+    + K a / 2) beside λ K a / 2 + K K a / 2)."""
+    if not is_op(node, "matmul") or node in computed:
+        return None
+    left, right = node.args
+    for s, other, on_right in ((right, left, True), (left, right, False)):
+        terms = _unmark(s)
+        if not is_op(terms, "add") or any(t.shape != terms.shape for t in terms.args):
+            continue
+        parts = [matmul(other, t) if on_right else matmul(t, other) for t in terms.args]
+        if all(_scalars_out(p) in computed for p in parts):
+            return add(*parts)
     return None
 
 

@@ -30,7 +30,8 @@ from ..ops import rulebook
 from .broadcast_forms import broadcast_forms
 from .divisors import common_divisor, computed_quotient, sum_of_quotient
 from .masks import masked_branch
-from .products import computed_product, computed_symmetric_product, formed
+from .products import (computed_product, computed_symmetric_product,
+                       distributed_over_computed, formed)
 from .row_sums import known_sum
 from .collect import (_unmark, common_elementwise_factor, common_factor,
                       marked_like_terms, sum_of_sums)
@@ -230,6 +231,7 @@ RULES: list[Callable[[Expr, set], Expr | None]] = [
     computed_quotient,
     sum_of_sums,
     marked_like_terms,
+    distributed_over_computed,
     common_factor,
     common_elementwise_factor,
     common_divisor,

@@ -104,8 +104,8 @@ def distributed_over_computed(node: Expr, computed: set) -> Expr | None:
     """P (c A + d B) = c P A + d P B where the forward pass computes P A and
     P B (up to scalars), and likewise on the right: the reverse pass sums
     the adjoints of a shared x @ P before it multiplies them by P, and the
-    products, once apart, are like terms of the values computed (K (λ a / 2
-    + K a / 2) beside λ K a / 2 + K K a / 2)."""
+    products, once apart, are like terms of the values computed (K (c a / 2
+    + K a / 2) beside c K a / 2 + K K a / 2)."""
     if not is_op(node, "matmul") or node in computed:
         return None
     left, right = node.args

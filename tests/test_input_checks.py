@@ -156,6 +156,37 @@ def test_renamed_inputs_are_given_by_their_own_names():
         module.value_and_grad(np=[1.0])
 
 
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch", "jax"])
+@pytest.mark.parametrize("name", ["dout", "usual", "_numbers", "_ON_CPU", "_forward"])
+def test_an_input_named_as_the_modules_own_names_is_an_input(target, name):
+    """A scalar input named dout was backward's upstream gradient on torch
+    and JAX (42 and dx = 18 x for 14 and 6 x), usual the checks' fast-path
+    flag on NumPy, and _numbers, _ON_CPU, _forward the module's helpers."""
+    module = compile_for(f"{name}: scalar\nx: N\nf = sum(x ** 2) * {name}\n", target)
+    value, grads = module.value_and_grad(**{name: 3.0, "x": [1.0, 2.0, 3.0]})
+    assert float(value) == 42.0 and float(grads[name]) == 14.0
+    assert np.asarray(grads["x"]).tolist() == [6.0, 12.0, 18.0]
+
+
+def test_every_name_a_module_defines_is_kept_from_the_inputs():
+    """The names a generated module binds at its top level are reserved, so
+    no input's identifier shadows one."""
+    import ast
+    from matcalc.targets import code_target
+    from matcalc.targets.naming import RESERVED, reserved_names
+    text = ("X: N x D\nW: D x K\nb: K\nT: N x K onehot\nf = -sum(T * log_softmax(X @ W + b, "
+            "axis=1)) / N + sum(sigmoid(X)) + sum(softplus(W)) + sum(erf(W)) + sum(X[1:])")
+    for target in ("numpy", "array-api", "torch", "jax"):
+        for options in ({}, {"hvp": True}, {"hessian": True}):
+            tree = ast.parse(matcalc.codegen(text, target=target, **options))
+            top = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            top |= {n.id for a in tree.body if isinstance(a, ast.Assign) for t in a.targets
+                    for n in ast.walk(t) if isinstance(n, ast.Name)}
+            top |= {(a.asname or a.name).split(".")[0] for i in tree.body
+                    if isinstance(i, (ast.Import, ast.ImportFrom)) for a in i.names}
+            assert top <= RESERVED | reserved_names(code_target(target).TARGET), (target, options)
+
+
 def test_the_hvp_direction_has_the_shape_of_its_input(logistic):
     """A column v for a vector w broadcast silently, as y did."""
     inputs = _logistic_inputs()

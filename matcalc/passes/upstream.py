@@ -76,12 +76,17 @@ def _times(dout: Var, expr: Expr) -> Expr:
     return apply(OPS["mul"], (dout, expr))
 
 
+# The upstream scalar backward multiplies in: a name no problem can declare
+# (a variable named dout is another value), which the code writes `dout`.
+DOUT = "<dout>"
+
+
 def scale_adjoints(program: Program, backward: list) -> tuple[list, dict]:
     """`backward` (the program's backward bindings, lowered) with `dout`
     multiplied into the first adjoints, and the expressions those had
     before; `backward` as given and {} where a binding is not homogeneous
     in them."""
-    dout = var("dout", ())
+    dout = var(DOUT, ())
     grads = {name for _, name in program.gradients}
     scaled: dict[str, int] = {}
     out, before = [], {}

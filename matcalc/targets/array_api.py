@@ -137,7 +137,7 @@ class ArrayApiTarget:
                                 casts=True, vector_first=True, updates=True)
     imports = ("from array_api_compat import array_namespace",
                "from array_api_compat import device as _device_of, is_numpy_array")
-    reserved = frozenset({"xp", "device"} | _CHECKS | bounds.NAMES
+    reserved = frozenset({"xp", "device", "_ON_CPU", "_numbers"} | _CHECKS | bounds.NAMES
                          | {f"_{op}" for op in HELPERS})
     context = ("xp", "device")
     note = ("Needs array-api-compat (pip install array-api-compat); runs on NumPy, "

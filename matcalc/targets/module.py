@@ -24,7 +24,7 @@ from .._version import __version__
 from ..ad.gradient import Gradient
 from ..ir.shapes import fmt
 from ..passes.lowering import Capabilities, lower
-from ..passes.upstream import scale_adjoints
+from ..passes.upstream import DOUT, scale_adjoints
 from .dims import dim_lines as _dim_lines
 from .naming import DTYPE, identifiers, names_tuple, reserved_names, tuple_code, used_names
 from .second_order_code import SecondOrderEmitter
@@ -128,7 +128,7 @@ class _Emitter:
         self.unscaled: dict = {}   # binding -> its expression before dout (early_dout)
         if self.seed is None and getattr(target, "early_dout", False):
             self.backward, self.unscaled = scale_adjoints(program, self.backward)
-            self.ident["dout"] = "dout"
+            self.ident[DOUT] = "dout"
         self._cache()
 
     def _cache(self) -> None:

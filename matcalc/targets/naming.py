@@ -15,7 +15,8 @@ from ..ir.shapes import symbols as shape_symbols
 # Names the generated module itself defines or uses.
 RESERVED = {"forward", "backward", "value_and_grad", "INPUTS", "WRT", "SHAPES",
             "dtype", "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
-            "jacobian", "v", "out", "index", "arrays"}
+            "jacobian", "v", "out", "index", "arrays",
+            "usual"}  # the inputs' checks' fast path sets it beside the inputs' names
 
 # The inputs' floating type, which constant arrays (np.ones, np.eye) take so
 # that float32 stays float32: a key no matcalc name can be, and the Python

@@ -265,7 +265,8 @@ class TorchTarget(FrameworkTarget):
     early_dout = True
     permute_function = "permute"
     imports = ("import math", "import warnings", "", "import torch")
-    names = frozenset({"math", "warnings", "torch", "f", "Function", "_save", "_saved", "_like"})
+    names = frozenset({"math", "warnings", "torch", "f", "Function", "_forward", "_save", "_saved",
+                       "_like"})
     module = "torch"
     helper_exceptions = HELPERS
     guards = Guards(_ARRAY + "\n" + _LIKE, _PROMOTE, _INDICES, in_range=bounds.TORCH)

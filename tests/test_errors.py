@@ -413,6 +413,8 @@ def test_wrt_a_dimension_in_the_library():
     ({"inputs": {"X": None}}, "input 'X' is not an array of numbers (None)"),
     ({"inputs": {"X": np.ones((2, 3)) * 1j}}, "input 'X' is complex"),
     ({"inputs": {"X": [[1 + 0j, 2]]}}, "input 'X' is complex"),
+    ({"inputs": {"X": [[1, 2], [3]]}}, "input 'X' is not an array of numbers (rows of unequal"),
+    ({"inputs": {"X": [[10 ** 400, 1]]}}, "input 'X' is not an array of numbers (too large"),
     ({"dims": {"Q": 4}}, "dims= (--dims) names 'Q', which is not a dimension of the problem "
                          "(its dimensions: N, D)"),
     ({"dims": {"N": 10 ** 12}}, "give smaller sizes by dims= (--dims)"),
@@ -425,6 +427,13 @@ def test_check_errors_name_the_keyword(keywords, message):
     with pytest.raises(MatcalcError) as info:
         matcalc.check(p, **keywords)
     assert message in str(info.value)
+
+
+def test_check_of_an_array_no_machine_holds_says_so():
+    """ones(10 ** 12) in the function: a MatcalcError naming the sizes (was
+    NumPy's _ArrayMemoryError, 7.28 TiB, as a traceback)."""
+    with pytest.raises(MatcalcError, match="needs more memory than this machine has at N = 3"):
+        matcalc.check(matcalc.problem("sum(ones(10 ** 12)) + sum(x)", x="N"))
 
 
 @pytest.mark.parametrize("source, dims, message", [

@@ -55,14 +55,16 @@ def sample(v, shape: tuple, need, rng) -> np.ndarray | float:
 
 def as_array(name: str, value) -> np.ndarray:
     """A given input as a float64 array (finite), or a MatcalcError naming it."""
-    if value is None or np.iscomplexobj(value):
+    try:
+        complex_ = value is not None and np.iscomplexobj(value)
+        array = None if value is None or complex_ else np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as err:  # ragged, text, 10 ** 400
+        why = "too large for a float" if isinstance(err, OverflowError) else \
+            "rows of unequal length" if "inhomogeneous" in str(err) else type(value).__name__
+        raise MatcalcError(f"input '{name}' is not an array of numbers ({why})") from None
+    if array is None:
         what = "complex" if value is not None else "not an array of numbers (None)"
         raise MatcalcError(f"input '{name}' is {what}")
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise MatcalcError(f"input '{name}' is not an array of numbers "
-                           f"({type(value).__name__})") from None
     if not np.all(np.isfinite(array)):
         raise MatcalcError(f"input '{name}' has entries that are not finite (nan or inf)")
     return array

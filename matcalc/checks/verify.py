@@ -416,6 +416,10 @@ def _check_at(problem, concrete, given, module, seed, tol, eps) -> CheckResult:
         at = _sizes_text(concrete)
         raise DomainError(f"{problem.output_name} cannot be evaluated at "
                           f"{at or 'these inputs'}: {err}") from None
+    except MemoryError:  # an array in constants (ones(10 ** 12)) no machine holds
+        raise MatcalcError(f"{problem.output_name} needs more memory than this machine has "
+                           f"at {_sizes_text(concrete) or 'these inputs'}; give smaller "
+                           f"sizes ({DIMS})") from None
 
 
 def check_settings(dims, seed, tol, eps: float = 1e-6) -> None:

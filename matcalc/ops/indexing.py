@@ -355,6 +355,9 @@ def concatenate(arrays: list, axis: int = 0) -> Expr:
     if any(not a.shape for a in arrays):
         raise ShapeError("concatenate joins arrays, not scalars: stack((a, b)) makes a vector")
     ndim = arrays[0].ndim
+    if not isinstance(axis, int):
+        raise ShapeError(f"concatenate takes one axis, an integer, got {axis}; to join "
+                         "flattened arrays write concatenate((reshape(a, (-1,)), ...))")
     if not -ndim <= axis < ndim:
         raise ShapeError(f"axis {axis} is out of range for a {fmt(arrays[0].shape)} array")
     if len(arrays) == 1:
@@ -370,6 +373,8 @@ def stack(arrays: list, axis: int = 0) -> Expr:
         raise ShapeError("stack takes a tuple of arrays of one shape: "
                          + ", ".join(fmt(a.shape) for a in arrays))
     ndim = arrays[0].ndim + 1
+    if not isinstance(axis, int):
+        raise ShapeError(f"stack takes one axis, an integer, got {axis}")
     if not -ndim <= axis < ndim:
         raise ShapeError(f"axis {axis} is out of range for a stack of {ndim} dimensions")
     return concatenate([expand_dims(a, (axis % ndim,)) for a in arrays], axis % ndim)

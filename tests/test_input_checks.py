@@ -168,6 +168,23 @@ def test_an_input_named_as_the_modules_own_names_is_an_input(target, name):
     assert np.asarray(grads["x"]).tolist() == [6.0, 12.0, 18.0]
 
 
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch", "jax"])
+def test_dout_of_an_array_valued_function_has_its_shape(target):
+    """tanh(X W) is N x K: a dout of another shape was broadcast into the
+    gradients (a 1 x K row, a number, the transpose where N = K)."""
+    module = compile_for("X: N x D\nW: D x K\nf = tanh(X @ W)\n", target)
+    to = {"torch": lambda a: __import__("torch").asarray(a),
+          "jax": lambda a: __import__("jax.numpy").numpy.asarray(a)}.get(target, np.asarray)
+    X, W = to(np.ones((5, 3))), to(np.full((3, 4), 0.1))
+    value, cache = module.forward(X, W)
+    dX, _ = module.backward(cache, to(np.ones((5, 4))))
+    assert tuple(dX.shape) == (5, 3)
+    for dout in (np.ones((1, 4)), np.ones((4, 5)), 1.0):
+        dout = dout if isinstance(dout, float) else to(dout)
+        with pytest.raises(ValueError, match=r"^dout: expected shape \(5, 4\), got "):
+            module.backward(cache, dout)
+
+
 def test_every_name_a_module_defines_is_kept_from_the_inputs():
     """The names a generated module binds at its top level are reserved, so
     no input's identifier shadows one."""

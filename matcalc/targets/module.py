@@ -26,7 +26,8 @@ from ..ir.shapes import fmt
 from ..passes.lowering import Capabilities, lower
 from ..passes.upstream import DOUT, scale_adjoints
 from .dims import dim_lines as _dim_lines
-from .naming import DTYPE, identifiers, names_tuple, reserved_names, tuple_code, used_names
+from .naming import (DTYPE, OUT_SHAPE, identifiers, names_tuple, reserved_names, tuple_code,
+                     used_names)
 from .second_order_code import SecondOrderEmitter
 from .wrapping import WIDTH, wrap
 from .text import TextPrinter, declarations
@@ -147,6 +148,9 @@ class _Emitter:
         self.dtype = DTYPE in fwd_names or DTYPE in bwd_names
         if DTYPE in bwd_names:
             self.cache.append(DTYPE)
+        if self.seed is not None:  # backward checks dout's shape against it
+            self.cache.append(OUT_SHAPE)
+            self.ident[OUT_SHAPE] = "dout_shape"
 
     def cached(self) -> list[str]:
         """The code names forward hands backward: the cache, then the
@@ -199,6 +203,8 @@ class _Emitter:
             lines.append(self.target.result_type(", ".join(
                 ident[n] for n, v in self.problem.variables.items() if v.domain != "int")))
         lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
+        if self.seed is not None:
+            lines.append(f"dout_shape = tuple({ident[self.value]}.shape)")
         lines.append(f"return {ident[self.value]}, {tuple_code(self.cached())}")
         signature = [f"def forward({args}):"]
         if len(signature[0]) > WIDTH:
@@ -219,6 +225,9 @@ class _Emitter:
             lines += ["if dout is None:",
                       f"    raise TypeError('backward needs dout = ∂L/∂{value}, "
                       f"of shape {fmt(self.program.seed.shape)}')",
+                      'if tuple(getattr(dout, "shape", (None,))) != dout_shape:',
+                      '    raise ValueError(f"dout: expected shape {dout_shape}, got "',
+                      '                     f"{getattr(dout, \'shape\', type(dout))}")',
                       f"{ident[self.seed]} = dout"]
         if self.unscaled:
             lines += ["if dout is None:", "    dout = 1",

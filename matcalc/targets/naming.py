@@ -16,7 +16,12 @@ from ..ir.shapes import symbols as shape_symbols
 RESERVED = {"forward", "backward", "value_and_grad", "INPUTS", "WRT", "SHAPES",
             "dtype", "cache", "dout", "inputs", "name", "value", "grads", "g", "hessian", "hvp",
             "jacobian", "v", "out", "index", "arrays",
-            "usual"}  # the inputs' checks' fast path sets it beside the inputs' names
+            "usual",  # the inputs' checks' fast path sets it beside the inputs' names
+            "dout_shape"}
+
+# The shape of an array-valued function's value, which forward hands
+# backward to check dout by: a key no matcalc name can be.
+OUT_SHAPE = "<out shape>"
 
 # The inputs' floating type, which constant arrays (np.ones, np.eye) take so
 # that float32 stays float32: a key no matcalc name can be, and the Python

@@ -185,6 +185,20 @@ def test_dout_of_an_array_valued_function_has_its_shape(target):
             module.backward(cache, dout)
 
 
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch", "jax"])
+def test_an_axis_declared_as_a_product_is_that_product(target):
+    """D = 4 * E read E as 6 // 4 = 1 from a 2 x 6 X (the value 12, a 2 x 4
+    gradient), and F = 4 * H took X's 8 columns beside a b of 2 entries."""
+    module = compile_for("H = 4\nD = H * E\nX: N x D\nf = sum(X) / E\n", target)
+    with pytest.raises(ValueError, match=r"^X: axis 1 is 4\*E, expected a multiple of 4, got 6$"):
+        module.value_and_grad(X=np.ones((2, 6)))
+    assert float(module.value_and_grad(X=np.ones((2, 8)))[0]) == 8.0
+    module = compile_for("F = 4 * H\nX: N x F\nb: H\nf = sum(X) + sum(b)\n", target)
+    with pytest.raises(ValueError, match=r"^X: axis 1 is 4\*H, expected 4, got 8$"):
+        module.value_and_grad(X=np.ones((2, 8)), b=np.ones(1))
+    assert float(module.value_and_grad(X=np.ones((2, 8)), b=np.ones(2))[0]) == 18.0
+
+
 def test_every_name_a_module_defines_is_kept_from_the_inputs():
     """The names a generated module binds at its top level are reserved, so
     no input's identifier shadows one."""

@@ -109,14 +109,40 @@ def least_sizes(problem) -> dict[str, int]:
 def least_checks(problem, indent: str = "    ") -> list[str]:
     """`_checked`'s lines refusing a dimension smaller than a fixed index
     needs (`X: D must be at least 6, got 3`), the input named the first
-    that has the dimension; `sizes` maps each dimension to its size."""
-    lines = []
+    that has the dimension, and an axis that is a product of dimensions
+    (`product_checks`); `sizes` maps each dimension to its size."""
+    lines = product_checks(problem, indent)
     for d, n in sorted(least_sizes(problem).items()):
         name = next(v for v, x in problem.variables.items()
                     if d in {str(a) for a in x.shape})
         lines += [f"{indent}if sizes[{d!r}] < {n}:  # a fixed index needs {n} entries",
                   f"{indent}    raise ValueError(f\"{name}: {d} must be at least {n}, "
                   f"got {{sizes[{d!r}]}}\")"]
+    return lines
+
+
+def product_checks(problem, indent: str = "    ") -> list[str]:
+    """`_checked`'s lines refusing an axis declared as a product of
+    dimensions (D = 4 * E) whose size is not that product: a multiple of
+    the factors' sizes the inputs give, and equal to it where they give all
+    (else E read as D // 4 would be silently wrong)."""
+    lines, seen = [], set()
+    for name, v in problem.variables.items():
+        for k, d in enumerate(map(sympy.sympify, v.shape)):
+            number, rest = d.as_coeff_Mul()
+            factors = sympy.Mul.make_args(rest)
+            if d.is_Symbol or d.is_Integer or str(d) in seen or not number.is_Integer \
+                    or not all(f.is_Symbol for f in factors):
+                continue
+            seen.add(str(d))
+            key, names = repr(str(d)), [repr(str(f)) for f in factors]
+            given = " and ".join(f"{f} in sizes" for f in names)  # every factor's size
+            lines += [f"{indent}whole = {number}" + "".join(f" * sizes.get({f}, 1)" for f in names)
+                      + f"  # {name}'s axis {k} is {d}",
+                      f"{indent}if sizes[{key}] % whole or ({given} and sizes[{key}] != whole):",
+                      f"{indent}    what = whole if {given} else f\"a multiple of {{whole}}\"",
+                      f"{indent}    raise ValueError(f\"{name}: axis {k} is {d}, expected {{what}}, \"",
+                      f"{indent}                     f\"got {{sizes[{key}]}}\")"]
     return lines
 
 

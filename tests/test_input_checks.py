@@ -199,6 +199,15 @@ def test_an_axis_declared_as_a_product_is_that_product(target):
     assert float(module.value_and_grad(X=np.ones((2, 8)), b=np.ones(2))[0]) == 18.0
 
 
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch", "jax"])
+def test_a_complex_hvp_direction_is_refused(target):
+    """NumPy's and the array API's hvp dropped v's imaginary part (ones + 1j
+    gave the hvp along ones); torch and JAX refused it."""
+    module = compile_for("X: N x D\nw: D\nf = sum(exp(X @ w))\nwrt w\n", target, hvp=True)
+    with pytest.raises(TypeError, match=r"^v: expected an array of real numbers, got .*complex"):
+        module.hvp(np.ones(2) + 1j, X=np.ones((3, 2)), w=np.full(2, 0.1))
+
+
 def test_every_name_a_module_defines_is_kept_from_the_inputs():
     """The names a generated module binds at its top level are reserved, so
     no input's identifier shadows one."""

@@ -110,9 +110,13 @@ DIRECTION = direction(
             and (type(x) in _ON_CPU or _device_of(v) == _device_of(x))):
         return v  # the usual case (NumPy arrays are all on the CPU)
     xp = array_namespace(x)
+    label = "v" if name is None else f"v[{name!r}]"
+    given = v if hasattr(v, "dtype") else xp.asarray(v, device=_device_of(x))
+    if not _numbers(xp, given.dtype):  # complex, strings, objects
+        raise TypeError(f"{label}: expected an array of real numbers, "
+                        f"got {given.dtype}")
     v = xp.asarray(v, dtype=x.dtype, device=_device_of(x))
     if tuple(v.shape) != tuple(x.shape):
-        label = "v" if name is None else f"v[{name!r}]"
         raise ValueError(f"{label}: expected shape {tuple(x.shape)}, "
                          f"got {tuple(v.shape)}")
     return v

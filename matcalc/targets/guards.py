@@ -136,10 +136,14 @@ DIRECTION = direction(
     if (type(v) is np.ndarray and v.dtype is x.dtype
             and v.shape == x.shape):  # x: an array or NumPy scalar
         return v  # the usual case
+    label = "v" if name is None else f"v[{name!r}]"
     if type(v) not in (float, int):
-        v = np.asarray(v).astype(x.dtype, copy=False)
+        v = np.asarray(v)
+        if v.dtype.kind not in "fbiu":  # complex, strings, None
+            raise TypeError(f"{label}: expected an array of real numbers, "
+                            f"got {v.dtype}")
+        v = v.astype(x.dtype, copy=False)
     if np.shape(v) != x.shape:
-        label = "v" if name is None else f"v[{name!r}]"
         raise ValueError(f"{label}: expected shape {x.shape}, "
                          f"got {np.shape(v)}")
     return v

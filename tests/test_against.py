@@ -164,6 +164,23 @@ def test_nan_and_non_numeric_gradients_are_wrong(mlp_problem):
     assert result.notes["b1"].startswith("not an array of numbers")
 
 
+def test_complex_gradients_are_wrong_and_sys_exit_is_an_error(mlp_problem):
+    """A gradient with an imaginary part passed (NumPy cast it away with a
+    ComplexWarning), and a function calling sys.exit(0) ended check with
+    exit status 0 and no output."""
+    def imaginary(**inputs):
+        grads = mlp_backward(**inputs)
+        grads["dW1"] = grads["dW1"] + 5j
+        return grads
+    result = check_against(mlp_problem, imaginary)
+    assert result.wrong == ["W1"] and result.notes["W1"].startswith("complex")
+
+    def leaving(**inputs):
+        raise SystemExit(0)
+    with pytest.raises(MatcalcError, match="raised SystemExit: 0"):
+        check_against(mlp_problem, leaving)
+
+
 def test_transposed_gradient_names_both_shapes(mlp_problem):
     def transposed(**inputs):
         grads = mlp_backward(**inputs)

@@ -205,7 +205,7 @@ def _short(filename: str) -> str:
     return filename if relative.startswith("..") else relative
 
 
-def _raised(label: str, err: Exception, function: Callable, dims: dict) -> MatcalcError:
+def _raised(label: str, err: BaseException, function: Callable, dims: dict) -> MatcalcError:
     """The function's exception as one message, with the line of the
     function's own code that raised it."""
     frames = traceback.extract_tb(err.__traceback__)[1:]  # drop the caller's frame
@@ -318,7 +318,7 @@ def _returned(function: Callable, kwargs: dict, problem, label: str, concrete: d
     gradients by variable name."""
     try:
         returned = function(**kwargs)
-    except Exception as err:  # the user's code: any failure is reported
+    except (Exception, SystemExit) as err:  # the user's code: any failure, sys.exit() too
         raise _raised(label, err, function, concrete) from None
     their_value = None
     if isinstance(returned, tuple) and len(returned) == 2 and isinstance(returned[1], dict):
@@ -353,10 +353,14 @@ def _compare(problem, grads: dict, expected: dict, floors: dict,
             errors[w], notes[w] = float("inf"), "missing: no gradient returned"
             continue
         try:
-            got = np.asarray(grads[w], dtype=np.float64)
-        except (TypeError, ValueError):
+            complex_ = np.iscomplexobj(grads[w])
+            got = None if complex_ else np.asarray(grads[w], dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            got = None
+        if got is None:
             errors[w] = float("inf")
-            notes[w] = f"not an array of numbers ({type(grads[w]).__name__})"
+            notes[w] = "complex: a gradient of a real function is real" if complex_ else \
+                f"not an array of numbers ({type(grads[w]).__name__})"
             continue
         if got.shape != want.shape:
             errors[w] = float("inf")

@@ -429,6 +429,19 @@ def test_check_errors_name_the_keyword(keywords, message):
     assert message in str(info.value)
 
 
+def test_check_reads_a_product_dimensions_factor_from_the_inputs():
+    """--inputs with X: N x F of F = 4 * H: H = 8 / 4 (it said dims= names
+    '4*H', which is not a dimension, though no dims were given)."""
+    p = matcalc.parse("F = 4 * H\nX: N x F\nb: H\nf = sum(X) / H + sum(b)")
+    result = matcalc.check(p, inputs={"X": np.ones((2, 8))})
+    assert result.ok and result.dims["H"] == 2
+    with pytest.raises(MatcalcError, match=r"has an axis 4\*H of size 6, which is not a "
+                                           r"multiple of 4"):
+        matcalc.check(p, inputs={"X": np.ones((2, 6))})
+    with pytest.raises(MatcalcError, match="which is not 12"):
+        matcalc.check(p, inputs={"X": np.ones((2, 8)), "b": np.ones(3)})
+
+
 def test_check_of_an_array_no_machine_holds_says_so():
     """ones(10 ** 12) in the function: a MatcalcError naming the sizes (was
     NumPy's _ArrayMemoryError, 7.28 TiB, as a traceback)."""

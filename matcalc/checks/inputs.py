@@ -75,6 +75,7 @@ def bound_sizes(problem, given: dict[str, np.ndarray], dims: dict | None) -> dic
     once (by the arrays and by `dims`), integer dimensions matched exactly."""
     bound: dict[str, tuple[int, str]] = {n: (s, "dims= (--dims)") for n, s in
                                       (dims or {}).items()}
+    products: list = []
     for name, array in given.items():
         v = problem.variables[name]
         if array.ndim != len(v.shape):
@@ -84,11 +85,32 @@ def bound_sizes(problem, given: dict[str, np.ndarray], dims: dict | None) -> dic
                 if int(d) != n:
                     raise _shape_error(name, v, array, bound, problem.dims)
                 continue
+            if not d.is_Symbol:  # a product of dimensions (D = 4 * E), once the others are
+                products.append((name, array, d, n))
+                continue
             size, source = bound.setdefault(str(d), (n, f"input '{name}'"))
             if size != n:
                 raise MatcalcError(f"input '{name}' of shape {array.shape} has {d} = {n}, "
                                    f"but {source} gives {d} = {size}")
+    for name, array, d, n in products:
+        _bind_factor(name, array, d, n, bound)
     return {n: s for n, (s, _) in bound.items()}
+
+
+def _bind_factor(name: str, array, d, n: int, bound: dict) -> None:
+    """The size of the one factor of the product axis d that no input gives
+    (E = n / 4 for D = 4 * E), or a MatcalcError where n is not d."""
+    known = d.subs({s: bound[str(s)][0] for s in d.free_symbols if str(s) in bound})
+    free = sorted(known.free_symbols, key=str)
+    if len(free) > 1:
+        return  # the check's own sizes and the module's checks settle it
+    size = n / known.subs(free[0], 1) if free else None
+    if (free and not (size.is_Integer and size > 0)) or (not free and known != n):
+        want = f"a multiple of {known.subs(free[0], 1)}" if free else str(known)
+        raise MatcalcError(f"input '{name}' of shape {array.shape} has an axis {d} "
+                           f"of size {n}, which is not {want}")
+    if free:
+        bound[str(free[0])] = (int(size), f"input '{name}'")
 
 
 def _shape_error(name: str, v, array: np.ndarray, bound: dict, dims: dict) -> MatcalcError:

@@ -173,6 +173,15 @@ def _interval_text(text: str, names: set) -> bool:
         all(w.isdigit() or w in names or w == "min" for w in re.findall(r"\w+", text))
 
 
+def _product_text(text: str, names: set) -> bool:
+    """Whether `text` is a part of the check of an axis declared as a
+    product of dimensions (`X: axis 1 is 4*E, expected `, `a multiple of `):
+    a declared name, an axis number, a dimension text and fixed words."""
+    found = re.fullmatch(r"(\w+): axis \d+ is ([\w*]+), expected ", text)
+    return text in ("a multiple of ", ", got ") or found is not None and \
+        found.group(1) in names and _dimension_text(found.group(2), names)
+
+
 def assert_safe_module(source: str, problem=None, markers=()):
     """The generated source, read as a syntax tree: it imports only NumPy,
     touches no dunder attribute, calls only its own functions, NumPy and a
@@ -209,7 +218,7 @@ def assert_safe_module(source: str, problem=None, markers=()):
             if id(node) in docstrings:
                 continue
             assert node.value in names | HELPER_STRINGS or _dimension_text(node.value, names) \
-                or _interval_text(node.value, names) \
+                or _interval_text(node.value, names) or _product_text(node.value, names) \
                 or node.value.startswith("backward needs dout"), \
                 f"string {node.value!r} in generated code"
         elif isinstance(node, (ast.Lambda, ast.Global, ast.Nonlocal, ast.ClassDef,
@@ -241,6 +250,10 @@ CORPUS = [
      2, 9, ["concatenate takes one axis, an integer, got None"]),
     ("stack-axis-none", "x: N\nf = sum(stack((x, x), axis=None))\n", ShapeError, 2, 9,
      ["stack takes one axis"]),
+    ("two-domain-words", "t: N int positive\nf = sum(t)\n", ParseError, 1, 10,
+     ["unexpected 'positive'", "at most one structure"]),
+    ("axes-by-position", "A: N x D\nf = sum(A, 0, 1)\n", ParseError, 2, 5,
+     ["several axes are one tuple: write sum(..., axis=(0, 1))"]),
     ("diff-of-a-vector", "x: N\nf = sum(abs(diff(x)))\n", NameResolutionError, 2, 13,
      ["unknown function 'diff'", "x[1:] - x[:-1]"]),
     ("multiple-of-a-dimension", "H = 3\nW: D x 4H\nf = sum(W)\n", ParseError, 2, 9,

@@ -187,6 +187,9 @@ def domain(word: str) -> str:
     """The fix for a word after a declared shape: the domain word it
     misspells (in any case), or ''."""
     close = closest(word, DOMAIN_WORDS)
+    if close == word:  # a right word in a wrong place: one word, after the shape
+        return ("a shape takes at most one structure (symmetric or spd), then one "
+                "domain (positive, sign, onehot or int), as S: D x D symmetric positive")
     return f"did you mean '{close}'?" if close else ""
 
 
@@ -337,8 +340,10 @@ def positional_axis(written: str, params, extra: list[str]) -> str:
                 f"{written}(x, axis=...) reduces x")
     if not extra or len(extra) > len(names):
         return ""
+    if len(extra) > 1 and "axis" in names and all(re.fullmatch(r"-?\d+", e) for e in extra):
+        return f"several axes are one tuple: write {written}(..., axis=({', '.join(extra)}))"
     keywords = ", ".join(f"{key}={value}" for key, value in zip(names, extra))
-    plural = "s are keywords" if len(extra) > 1 else " is a keyword"
+    plural = " are keywords" if len(extra) > 1 else " is a keyword"
     also = "" if written not in ELEMENTWISE else \
         f" ({ELEMENTWISE[written]}(x, {extra[0]}) is elementwise)"
     return f"{', '.join(names[:len(extra)])}{plural}: write {written}(..., {keywords}){also}"

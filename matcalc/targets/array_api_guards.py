@@ -129,7 +129,14 @@ if len(getattr(dout, "shape", ())):  # a scalar function's dout is one
                      f"{tuple(dout.shape)}")
 '''
 
-TEMPLATE = _BY_NAME + _CHECKED + DIRECTION + SCALAR_DOUT
+# The check `backward` makes of the dout of an array-valued function.
+ARRAY_DOUT = '''
+if tuple(getattr(dout, "shape", (None,))) != dout_shape:
+    raise ValueError(f"dout: expected shape {dout_shape}, got "
+                     f"{getattr(dout, 'shape', type(dout))}")
+'''
+
+TEMPLATE = _BY_NAME + _CHECKED + DIRECTION + SCALAR_DOUT + ARRAY_DOUT
 
 
 def call(names: str, by_name: bool = False) -> list[str]:

@@ -18,7 +18,7 @@ import re
 
 import sympy
 
-from . import bounds
+from . import array_api_guards, bounds
 from . import guards as numpy_guards
 from . import precedence as P
 from ..ir.expr import Apply, Const, postorder
@@ -173,6 +173,7 @@ class Guards:
 if getattr(dout, "ndim", 0):  # the function is a scalar, so is dout
     raise ValueError(f"dout: expected a scalar, got shape {tuple(dout.shape)}")
 '''
+    ARRAY_DOUT = array_api_guards.ARRAY_DOUT
 
 
 _CHECKED = '''

@@ -157,6 +157,14 @@ if np.ndim(dout):  # the function is a scalar, so is dout
                      f"{np.shape(dout)}")
 '''
 
+# The check `backward` makes of the dout of an array-valued function: an
+# array of the value's shape exactly (a row or a number would broadcast).
+ARRAY_DOUT = '''
+if np.shape(dout) != dout_shape:  # the upstream gradient: the value's
+    raise ValueError(f"dout: expected shape {dout_shape}, got "
+                     f"{np.shape(dout)}")
+'''
+
 WIDTH = 79
 
 
@@ -172,7 +180,7 @@ def _indices(name, x):
     return x
 '''
 
-TEMPLATE = (_BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT + _INDICES
+TEMPLATE = (_BY_NAME + _DOC + _GENERAL + DIRECTION + SCALAR_DOUT + ARRAY_DOUT + _INDICES
             + bounds.NUMPY)
 
 

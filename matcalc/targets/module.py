@@ -225,9 +225,7 @@ class _Emitter:
             lines += ["if dout is None:",
                       f"    raise TypeError('backward needs dout = ∂L/∂{value}, "
                       f"of shape {fmt(self.program.seed.shape)}')",
-                      'if tuple(getattr(dout, "shape", (None,))) != dout_shape:',
-                      '    raise ValueError(f"dout: expected shape {dout_shape}, got "',
-                      '                     f"{getattr(dout, \'shape\', type(dout))}")',
+                      *self.target.guards.ARRAY_DOUT.strip("\n").split("\n"),
                       f"{ident[self.seed]} = dout"]
         if self.unscaled:
             lines += ["if dout is None:", "    dout = 1",

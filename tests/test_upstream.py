@@ -6,11 +6,11 @@ from __future__ import annotations
 from matcalc.ir.expr import apply, const, var
 from matcalc.ops import OPS
 from matcalc.passes.program import Binding, Program
-from matcalc.passes.upstream import scale_adjoints
+from matcalc.passes.upstream import DOUT as SEED, scale_adjoints
 
 T, X = var("t", (3,)), var("X", (3, 3))
 DT = var("dt", (3,))
-DOUT = var("dout", ())
+DOUT = var(SEED, ())  # the upstream scalar: a name no problem declares
 
 
 def _program(*bindings):

@@ -6,6 +6,8 @@ distributes, they factor."""
 
 from __future__ import annotations
 
+import sympy
+
 from ..ir.expr import Expr, const, is_op
 from ..ops import _coefficient, add, matmul, mul, rebuild, reduce_sum, transpose
 
@@ -19,11 +21,27 @@ def _unmark(node: Expr) -> Expr:
 def _chain(x: Expr, computed: set) -> list[Expr]:
     """x as a product F₁ ⋯ Fₖ, reading (AB)ᵀ as BᵀAᵀ; values the forward
     pass computes are whole factors."""
-    factors, stack = [], [(x, False)]
+    return _scaled_chain(x, computed)[1]
+
+
+def _scaled_chain(x: Expr, computed: set, marks: bool = False,
+                  limit: int | None = None) -> tuple | None:
+    """(c, [F₁, …, Fₖ]) with x = c F₁ ⋯ Fₖ as `_chain` reads it, with `marks`
+    also through adjoint marks and scalar coefficients (c their product);
+    None past `limit` factors."""
+    scale, factors, stack = sympy.Integer(1), [], [(x, False)]
     while stack:
+        if limit is not None and len(factors) + len(stack) > limit:
+            return None
         node, flipped = stack.pop()
+        c, rest = _coefficient(node) if marks else (1, None)
         if node is not x and node in computed:
             factors.append(transpose(node) if flipped else node)
+        elif marks and is_op(node, "adjoint"):
+            stack.append((node.args[0], flipped))
+        elif c != 1 and rest is not None and rest.ndim == 2:
+            scale *= c
+            stack.append((rest, flipped))
         elif is_op(node, "transpose"):
             stack.append((node.args[0], not flipped))
         elif is_op(node, "matmul"):
@@ -31,7 +49,7 @@ def _chain(x: Expr, computed: set) -> list[Expr]:
             stack.extend(parts if flipped else parts[::-1])  # popped left to right
         else:
             factors.append(transpose(node) if flipped else node)
-    return factors
+    return scale, factors
 
 
 def sum_of_sums(node: Expr, computed: set) -> Expr | None:

@@ -8,13 +8,11 @@ product in a derivative would make the forward pass form it, and does not.
 
 from __future__ import annotations
 
-import sympy
-
 from ..ir.expr import Expr, const, is_op
 from ..ops import add, is_symmetric, matmul, mul, transpose
-from ..ops.builders import _coefficient, inv
+from ..ops.builders import inv
 from ..ops.symmetry import CHAIN
-from .collect import _scalars_out, _unmark
+from .collect import _scaled_chain, _scalars_out, _unmark
 
 
 class Formed(frozenset):
@@ -47,40 +45,12 @@ def computed_product(node: Expr, computed: set) -> Expr | None:
     (R / 2)) Σ⁻¹ = (R Σ⁻¹)ᵀ (R Σ⁻¹) / 2), and only where the rule applies."""
     if not (is_op(node, "matmul")) or node in computed:
         return None
-    chain = _bare_chain(node, computed)
+    chain = _scaled_chain(node, computed, marks=True, limit=CHAIN)
     if chain is None or len(chain[1]) < 3 or any(f.ndim != 2 for f in chain[1]):
         return None
     scale, factors = chain
     result = _reused(factors, computed)
     return result if result is None or scale == 1 else mul(const(scale), result)
-
-
-def _bare_chain(node: Expr, computed: set) -> tuple | None:
-    """(c, [F₁, …, Fₖ]) with node = c F₁ ⋯ Fₖ, reading (AB)ᵀ as BᵀAᵀ and
-    through adjoint marks and scalar coefficients; values the forward pass
-    computes are whole factors. None past CHAIN factors (a long chain is
-    taken as it is, at no cost per node)."""
-    scale, factors, stack = sympy.Integer(1), [], [(node, False)]
-    while stack:
-        if len(factors) + len(stack) > CHAIN:
-            return None
-        x, flipped = stack.pop()
-        c, rest = _coefficient(x)
-        if x is not node and x in computed:
-            factors.append(transpose(x) if flipped else x)
-        elif is_op(x, "adjoint"):
-            stack.append((x.args[0], flipped))
-        elif c != 1 and rest is not None and rest.ndim == 2:
-            scale *= c
-            stack.append((rest, flipped))
-        elif is_op(x, "transpose"):
-            stack.append((x.args[0], not flipped))
-        elif is_op(x, "matmul"):
-            parts = [(a, flipped) for a in x.args]
-            stack.extend(parts if flipped else parts[::-1])  # popped left to right
-        else:
-            factors.append(transpose(x) if flipped else x)
-    return scale, factors
 
 
 def _reused(factors: list, computed: set) -> Expr | None:

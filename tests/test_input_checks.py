@@ -208,6 +208,17 @@ def test_a_complex_hvp_direction_is_refused(target):
         module.hvp(np.ones(2) + 1j, X=np.ones((3, 2)), w=np.full(2, 0.1))
 
 
+@pytest.mark.parametrize("target", ["numpy", "array-api", "torch", "jax"])
+def test_a_complex_dout_is_refused(target):
+    """backward(cache, 1j) of a scalar function returned complex gradients
+    (NumPy, JAX, the array API) or raised torch's dtype error."""
+    module = compile_for("x: N\nf = sum(x ** 2)\n", target)
+    _, cache = module.forward([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"^dout: expected a real number, got 1j"):
+        module.backward(cache, 1j)
+    assert np.asarray(module.backward(cache, 2.0)[0]).tolist() == [4.0, 8.0]
+
+
 def test_every_name_a_module_defines_is_kept_from_the_inputs():
     """The names a generated module binds at its top level are reserved, so
     no input's identifier shadows one."""

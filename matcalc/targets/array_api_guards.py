@@ -127,6 +127,9 @@ SCALAR_DOUT = '''
 if len(getattr(dout, "shape", ())):  # a scalar function's dout is one
     raise ValueError(f"dout: expected a scalar, got shape "
                      f"{tuple(dout.shape)}")
+if "complex" in str(getattr(dout, "dtype", type(dout))):
+    raise TypeError(f"dout: expected a real number, got "
+                    f"{dout!r:.40}")
 '''
 
 # The check `backward` makes of the dout of an array-valued function.

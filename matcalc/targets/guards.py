@@ -155,6 +155,9 @@ SCALAR_DOUT = '''
 if np.ndim(dout):  # the function is a scalar, so is dout
     raise ValueError(f"dout: expected a scalar, got shape "
                      f"{np.shape(dout)}")
+if np.iscomplexobj(dout):  # a real function's gradients are real
+    raise TypeError(f"dout: expected a real number, got "
+                    f"{dout!r:.40}")
 '''
 
 # The check `backward` makes of the dout of an array-valued function: an

@@ -8,7 +8,7 @@ import sympy
 
 from ..ir.expr import Expr, is_op
 from .builders import add, zeros
-from .indexing import WHOLE, concatenate
+from .indexing import WHOLE, concatenate, slice_bound
 from .rulebook import rule
 
 
@@ -24,13 +24,7 @@ def _block(t: Expr) -> tuple | None:
     axis = cut[0]
     start, stop, _ = key[axis]
     size = shape[axis]
-    start = 0 if start is None else (size + start if _negative(start) else start)
-    stop = size if stop is None else (size + stop if _negative(stop) else stop)
-    return tuple(shape), axis, sympy.sympify(start), sympy.sympify(stop)
-
-
-def _negative(bound) -> bool:
-    return bool(sympy.sympify(bound).is_negative)
+    return tuple(shape), axis, slice_bound(start, 0, size), slice_bound(stop, size, size)
 
 
 def _in_order(blocks: list) -> list | None:

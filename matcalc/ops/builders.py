@@ -20,7 +20,7 @@ from ..errors import DomainError, ShapeError
 from ..ir.expr import Apply, Const, Expr, Var, apply, const, const_power, is_const, is_op
 from ..ir.shapes import Shape, broadcast, fmt
 from . import rulebook
-from .core import ALIASES, OPS
+from .core import ALIASES, OPS, _broadcast_vector  # noqa: F401  (the rules import it here)
 from .shape_rules import _matmul_shape
 from .symmetry import CHAIN, is_symmetric
 
@@ -268,14 +268,6 @@ def matmul(a: Expr, b: Expr) -> Expr:
     if is_zero(a) or is_zero(b):
         return zeros(shape)
     return apply(OPS["matmul"], (a, b))
-
-
-def _broadcast_vector(x: Expr) -> tuple:
-    """("col", v) for v[:, None], ("row", v) for v[None, :] or a vector v
-    (which broadcasts as a row), else (None, None)."""
-    if is_op(x, "col", "row"):
-        return x.op, x.args[0]
-    return ("row", x) if x.ndim == 1 else (None, None)
 
 
 def symmetric_part(g: Expr) -> Expr:

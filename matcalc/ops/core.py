@@ -79,3 +79,11 @@ def _view(node: Expr, *names: str) -> Apply | None:
     pattern through `_view`, so naming a value never hides the form."""
     node = unnamed(node)
     return node if is_op(node, *names) else None
+
+
+def _broadcast_vector(x: Expr) -> tuple:
+    """("col", v) for v[:, None], ("row", v) for v[None, :] or a vector v
+    (which broadcasts as a row), else (None, None)."""
+    if is_op(x, "col", "row"):
+        return x.op, x.args[0]
+    return ("row", x) if x.ndim == 1 else (None, None)

@@ -151,14 +151,20 @@ def _length(e: tuple, n):
     return sympy.sympify(count)
 
 
+def slice_bound(p, default, n):
+    """A slice bound p over an axis of size n as a position: `default`
+    where p is None, and a negative p counted from the end (x[:-N] too)."""
+    if p is None:
+        return sympy.sympify(default)
+    p = sympy.sympify(p)
+    return n + p if p.is_negative else p
+
+
 def _symbolic_length(start, stop, step, n):
     """A slice's length over an axis of symbolic size n, which must be a
     whole expression in n (steps other than ±1 need bounds on one side)."""
     def at(p, default):
-        if p is None:
-            return default
-        p = sympy.sympify(p)
-        return n + p if p.is_negative else p  # x[:-N] counts from the end too
+        return slice_bound(p, default, n)
     if step > 0:
         span = at(stop, n) - at(start, 0)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..ir.expr import Apply, Const, Expr, Var, apply, is_op
-from .core import OPS
+from .core import OPS, _broadcast_vector
 
 # Longest matrix-product chain read factor by factor (for like terms in any
 # grouping, and for symmetry); a longer one is taken as it is grouped, and as
@@ -55,10 +55,9 @@ def _oriented(t: Expr) -> tuple:
     c = 1
     if is_op(t, "mul") and len(t.args) == 2 and isinstance(t.args[0], Const):
         c, t = t.args[0].value, t.args[1]
-    if t.ndim == 1 or is_op(t, "row"):
-        return c, ("col", t if t.ndim == 1 else t.args[0]), True
-    if is_op(t, "col"):
-        return c, ("col", t.args[0]), False
+    side, v = _broadcast_vector(t)
+    if side is not None:
+        return c, ("col", v), side == "row"
     if is_op(t, "outer"):
         u, v = t.args
         return (c, ("outer", u, v), False) if hash(u) <= hash(v) else (c, ("outer", v, u), True)
@@ -114,10 +113,10 @@ def _row_scaled(x: Expr) -> tuple | None:
     if not (is_op(x, "mul") and len(x.args) == 2 and x.ndim == 2):
         return None
     for v, m in (x.args, x.args[::-1]):
-        if m.shape == x.shape and is_op(v, "col"):
-            return apply(OPS["diagm"], (v.args[0],)), m
-        if m.shape == x.shape and (is_op(v, "row") or v.ndim == 1):
-            return m, apply(OPS["diagm"], (v.args[0] if v.ndim == 2 else v,))
+        side, vector = _broadcast_vector(v)
+        if m.shape == x.shape and side is not None:
+            d = apply(OPS["diagm"], (vector,))
+            return (d, m) if side == "col" else (m, d)
     return None
 
 

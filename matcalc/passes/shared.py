@@ -126,8 +126,8 @@ def _chain_key(node: Expr, canon: dict) -> tuple | None:
 
 
 def _square_symmetric(x: Expr) -> bool:
-    """Whether x is a square matrix equal to its transpose by its structure."""
-    return x.ndim == 2 and x.shape[0] == x.shape[1] and is_symmetric(x)
+    """Whether x is a matrix equal to its transpose by its structure."""
+    return x.ndim == 2 and is_symmetric(x)
 
 
 def _canonical_key(node: Expr, canon: dict) -> tuple:

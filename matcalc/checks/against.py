@@ -45,7 +45,7 @@ import numpy as np
 from ..targets.numpy import generate, load
 from ..errors import MatcalcError
 from ..ad.gradient import derive
-from .inputs import prepare
+from .inputs import prepare, real_array
 from ..ir.shapes import fmt
 from .verify import check_settings, draw, floored_scale, relative_error, sizes
 
@@ -352,15 +352,11 @@ def _compare(problem, grads: dict, expected: dict, floors: dict,
         if w not in grads:
             errors[w], notes[w] = float("inf"), "missing: no gradient returned"
             continue
-        try:
-            complex_ = np.iscomplexobj(grads[w])
-            got = None if complex_ else np.asarray(grads[w], dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            got = None
+        got, why = real_array(grads[w])
         if got is None:
             errors[w] = float("inf")
-            notes[w] = "complex: a gradient of a real function is real" if complex_ else \
-                f"not an array of numbers ({type(grads[w]).__name__})"
+            notes[w] = "complex: a gradient of a real function is real" if why == "complex" \
+                else why
             continue
         if got.shape != want.shape:
             errors[w] = float("inf")

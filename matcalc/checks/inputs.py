@@ -53,18 +53,26 @@ def sample(v, shape: tuple, need, rng) -> np.ndarray | float:
     return np.asarray(value, dtype=np.float64) if shape else float(value)
 
 
-def as_array(name: str, value) -> np.ndarray:
-    """A given input as a float64 array (finite), or a MatcalcError naming it."""
+def real_array(value) -> tuple[np.ndarray | None, str]:
+    """(value as a float64 array, '') or (None, why not): 'complex', or
+    'not an array of numbers (...)' (None, text, ragged rows, 10 ** 400)."""
+    if value is None:
+        return None, "not an array of numbers (None)"
     try:
-        complex_ = value is not None and np.iscomplexobj(value)
-        array = None if value is None or complex_ else np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError) as err:  # ragged, text, 10 ** 400
+        if np.iscomplexobj(value):
+            return None, "complex"
+        return np.asarray(value, dtype=np.float64), ""
+    except (TypeError, ValueError, OverflowError) as err:
         why = "too large for a float" if isinstance(err, OverflowError) else \
             "rows of unequal length" if "inhomogeneous" in str(err) else type(value).__name__
-        raise MatcalcError(f"input '{name}' is not an array of numbers ({why})") from None
+        return None, f"not an array of numbers ({why})"
+
+
+def as_array(name: str, value) -> np.ndarray:
+    """A given input as a float64 array (finite), or a MatcalcError naming it."""
+    array, why = real_array(value)
     if array is None:
-        what = "complex" if value is not None else "not an array of numbers (None)"
-        raise MatcalcError(f"input '{name}' is {what}")
+        raise MatcalcError(f"input '{name}' is {why}")
     if not np.all(np.isfinite(array)):
         raise MatcalcError(f"input '{name}' has entries that are not finite (nan or inf)")
     return array

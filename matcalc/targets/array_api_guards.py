@@ -123,14 +123,19 @@ DIRECTION = direction(
 ''')
 
 # The check `backward` makes of the dout of a scalar function.
-SCALAR_DOUT = '''
-if len(getattr(dout, "shape", ())):  # a scalar function's dout is one
-    raise ValueError(f"dout: expected a scalar, got shape "
-                     f"{tuple(dout.shape)}")
+# A complex dout refused (a real function's gradients are real), for a
+# library's array or a Python number alike.
+COMPLEX_DOUT = '''
 if "complex" in str(getattr(dout, "dtype", type(dout))):
     raise TypeError(f"dout: expected a real number, got "
                     f"{dout!r:.40}")
 '''
+
+SCALAR_DOUT = '''
+if len(getattr(dout, "shape", ())):  # a scalar function's dout is one
+    raise ValueError(f"dout: expected a scalar, got shape "
+                     f"{tuple(dout.shape)}")
+'''.rstrip("\n") + COMPLEX_DOUT
 
 # The check `backward` makes of the dout of an array-valued function.
 ARRAY_DOUT = '''

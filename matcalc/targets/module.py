@@ -204,7 +204,7 @@ class _Emitter:
                 ident[n] for n, v in self.problem.variables.items() if v.domain != "int")))
         lines += _dim_lines(self.fwd_dims, self.problem, ident) + self.body(self.forward)
         if self.seed is not None:
-            lines.append(f"dout_shape = tuple({ident[self.value]}.shape)")
+            lines.append(f"{ident[OUT_SHAPE]} = tuple({ident[self.value]}.shape)")
         lines.append(f"return {ident[self.value]}, {tuple_code(self.cached())}")
         signature = [f"def forward({args}):"]
         if len(signature[0]) > WIDTH:
